@@ -1,0 +1,11 @@
+"""Connectors: sources turn vendor shapes into store records, destinations turn records into vendor calls.
+
+SOURCES maps an inbox delivery's `source` to the connector that normalizes it.
+"""
+
+from __future__ import annotations
+
+from connectors.api.source import ApiSource
+from integration.inbox import Source
+
+SOURCES: dict[str, Source] = {source.name: source for source in (ApiSource(),)}

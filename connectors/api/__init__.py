@@ -1,0 +1,1 @@
+"""storepulse's own API source: records in our documented JSON shapes."""

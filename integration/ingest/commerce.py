@@ -1,0 +1,243 @@
+"""Orders and checkouts with their line items; orders complete the checkouts they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from integration.ingest.common import (
+    ContactResolver,
+    Outcome,
+    chunks,
+    insert_for,
+    newest_by,
+    newest_hits,
+    touch_contacts,
+)
+from integration.ingest.recompute import recompute_last_interactions
+from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
+from integration.store.models import (
+    NOT_PLACED_FINANCIAL_STATUSES,
+    Checkout,
+    CheckoutLineItem,
+    CheckoutState,
+    InteractionType,
+    Order,
+    OrderLineItem,
+    Store,
+)
+from integration.store.types import utcnow
+
+ORDER_FIELDS = (
+    "name", "number", "created_at", "processed_at", "updated_at", "cancelled_at", "financial_status",
+    "fulfillment_status", "currency", "subtotal_price", "total_discounts", "total_shipping", "total_tax",
+    "total_price", "checkout_token", "cart_token", "source_name",
+)  # fmt: skip
+CHECKOUT_FIELDS = (
+    "cart_token", "created_at", "updated_at", "completed_at", "currency", "total_price", "recovery_url",
+)  # fmt: skip
+
+
+def is_placed(record: OrderRecord) -> bool:
+    """Whether an order counts as the contact's interaction (not cancelled, not voided)."""
+    return (
+        record.cancelled_at is None and (record.financial_status or "") not in NOT_PLACED_FINANCIAL_STATUSES
+    )
+
+
+def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]) -> Outcome:
+    """Upsert a store's orders and their line items; an older version never overwrites a newer one."""
+    outcome = Outcome()
+    latest = newest_by(records, "external_id")
+    outcome.unchanged += len(records) - len(latest)
+    stored = _stored(session, Order, store, list(latest))
+    fresh = [r for k, r in latest.items() if k not in stored or stored[k][1] < r.updated_at]
+    outcome.unchanged += len(latest) - len(fresh)
+    if not fresh:
+        return outcome
+
+    contacts = ContactResolver(session, store).resolve(
+        [(r.customer_id, r.email) for r in fresh], [r.created_at for r in fresh]
+    )
+    rows = [
+        {
+            "store_id": store.id,
+            "external_id": r.external_id,
+            "contact_id": contact_id,
+            "email": r.email,
+            **{f: getattr(r, f) for f in ORDER_FIELDS},
+        }
+        for r, contact_id in zip(fresh, contacts, strict=True)
+    ]
+    _upsert(session, Order, rows, "external_id", [*ORDER_FIELDS, "contact_id", "email"])
+    ids = {k: v[0] for k, v in _stored(session, Order, store, [r.external_id for r in fresh]).items()}
+    _replace_line_items(session, OrderLineItem, "order_id", {ids[r.external_id]: r.line_items for r in fresh})
+
+    placed = [(c, r.created_at, InteractionType.ORDER_PLACED) for r, c in zip(fresh, contacts, strict=True)
+              if is_placed(r)]  # fmt: skip
+    touch_contacts(session, newest_hits(placed))
+    # A cancelled or voided order may have been the contact's newest interaction: recompute those.
+    retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}
+    recompute_last_interactions(session, store.account_id, retracted)
+    _complete_checkouts(session, store, [(ids[r.external_id], r) for r in fresh])
+
+    outcome.written = len(fresh)
+    outcome.contact_ids = {c for c in contacts if c is not None}
+    return outcome
+
+
+def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutRecord]) -> Outcome:
+    """Upsert a store's checkouts by token; a checkout with a completion time is completed."""
+    outcome = Outcome()
+    latest = newest_by(records, "token")
+    outcome.unchanged += len(records) - len(latest)
+    stored = _stored(session, Checkout, store, list(latest), key="token")
+    fresh = [r for k, r in latest.items() if k not in stored or stored[k][1] < r.updated_at]
+    outcome.unchanged += len(latest) - len(fresh)
+    if not fresh:
+        return outcome
+
+    identified = [i for i, r in enumerate(fresh) if r.customer_id or r.email]
+    resolved = ContactResolver(session, store).resolve(
+        [(fresh[i].customer_id, fresh[i].email) for i in identified],
+        [fresh[i].created_at for i in identified],
+    )
+    contacts: list[int | None] = [None] * len(fresh)
+    for i, contact_id in zip(identified, resolved, strict=True):
+        contacts[i] = contact_id
+    rows = [
+        {
+            "store_id": store.id,
+            "token": r.token,
+            "contact_id": contact_id,
+            "email": r.email,
+            "state": CheckoutState.COMPLETED if r.completed_at else CheckoutState.OPEN,
+            **{f: getattr(r, f) for f in CHECKOUT_FIELDS},
+        }
+        for r, contact_id in zip(fresh, contacts, strict=True)
+    ]
+    _upsert(session, Checkout, rows, "token", [*CHECKOUT_FIELDS, "contact_id", "email"])
+    _close_completed(session, store, [r.token for r in fresh if r.completed_at])
+    ids = {
+        k: v[0] for k, v in _stored(session, Checkout, store, [r.token for r in fresh], key="token").items()
+    }
+    _replace_line_items(session, CheckoutLineItem, "checkout_id", {ids[r.token]: r.line_items for r in fresh})
+    _complete_from_known_orders(session, store, [r.token for r in fresh])
+
+    outcome.written = len(fresh)
+    outcome.contact_ids = {c for c in contacts if c is not None}
+    return outcome
+
+
+def _stored(
+    session: Session, model: Any, store: Store, keys: list[str], key: str = "external_id"
+) -> dict[str, tuple[int, Any]]:
+    column = getattr(model, key)
+    found: dict[str, tuple[int, Any]] = {}
+    for part in chunks(keys):
+        rows = session.execute(
+            select(column, model.id, model.updated_at).where(model.store_id == store.id, column.in_(part))
+        )
+        found.update({k: (row_id, updated) for k, row_id, updated in rows})
+    return found
+
+
+def _upsert(
+    session: Session, model: Any, rows: list[dict[str, Any]], key: str, fields: Sequence[str]
+) -> None:
+    table = model.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["store_id", key],
+        set_={f: stmt.excluded[f] for f in fields} | {"ingested_at": utcnow()},
+        # A concurrent newer write wins here too, not only in the pre-check above.
+        where=table.c.updated_at < stmt.excluded.updated_at,
+    )
+    session.execute(stmt, rows)
+
+
+def _replace_line_items(
+    session: Session, model: Any, parent: str, items: dict[int, list[LineItemRecord]]
+) -> None:
+    parent_column = getattr(model, parent)
+    for part in chunks(list(items)):
+        session.execute(delete(model).where(parent_column.in_(part)))
+    columns = {c.name for c in model.__table__.columns} - {"id", parent}
+    rows = [
+        {parent: parent_id, **{c: getattr(item, c) for c in columns if hasattr(item, c)}}
+        for parent_id, line_items in items.items()
+        for item in line_items
+    ]
+    if rows:
+        session.execute(model.__table__.insert(), rows)
+
+
+def _close_completed(session: Session, store: Store, tokens: list[str]) -> None:
+    """A checkout updated with a completion time is completed unless an order already recovered it."""
+    for part in chunks(tokens):
+        session.execute(
+            update(Checkout)
+            .where(
+                Checkout.store_id == store.id,
+                Checkout.token.in_(part),
+                Checkout.state == CheckoutState.OPEN,
+            )
+            .values(state=CheckoutState.COMPLETED)
+        )
+
+
+def _complete_checkouts(session: Session, store: Store, orders: list[tuple[int, OrderRecord]]) -> None:
+    """Mark the checkouts these orders came from: completed if open, recovered if abandoned."""
+    by_token = [
+        {"_token": r.checkout_token, "_order": order_id, "_at": r.processed_at or r.created_at}
+        for order_id, r in orders
+        if r.checkout_token
+    ]
+    if not by_token:
+        return
+    table = Checkout.__table__
+    base = update(table).where(table.c.store_id == store.id, table.c.token == bindparam("_token"))
+    session.execute(
+        base.where(table.c.state == CheckoutState.ABANDONED.value).values(
+            state=CheckoutState.RECOVERED.value,
+            recovered_at=bindparam("_at"),
+            recovered_by_order_id=bindparam("_order"),
+            recovery_rule="checkout_token",
+        ),
+        by_token,
+    )
+    session.execute(
+        base.where(table.c.state == CheckoutState.OPEN.value).values(
+            state=CheckoutState.COMPLETED.value, completed_at=bindparam("_at")
+        ),
+        by_token,
+    )
+
+
+def _complete_from_known_orders(session: Session, store: Store, tokens: list[str]) -> None:
+    """A checkout that arrives after its order is completed at once (deliveries come out of order)."""
+    for part in chunks(tokens):
+        rows = session.execute(
+            select(Order.id, Order.checkout_token, Order.processed_at, Order.created_at).where(
+                Order.store_id == store.id, Order.checkout_token.in_(part)
+            )
+        ).all()
+        if rows:
+            _complete_checkouts_by_rows(session, store, rows)
+
+
+def _complete_checkouts_by_rows(session: Session, store: Store, rows: Sequence[Any]) -> None:
+    table = Checkout.__table__
+    session.execute(
+        update(table)
+        .where(
+            table.c.store_id == store.id,
+            table.c.token == bindparam("_token"),
+            table.c.state == CheckoutState.OPEN.value,
+        )
+        .values(state=CheckoutState.COMPLETED.value, completed_at=bindparam("_at")),
+        [{"_token": token, "_at": processed or created} for _, token, processed, created in rows],
+    )

@@ -1,0 +1,187 @@
+"""What every ingest function shares: dialect-neutral upserts, contact resolution, interaction touches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from integration.identity import normalize_email
+from integration.store.models import Contact, InteractionType, Store, StoreCustomer
+
+T = TypeVar("T")
+CHUNK = 500  # ids per IN (...) list: well inside SQLite's bound-parameter limit
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Yield `items` in slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_for(session: Session, table: Table) -> Any:
+    """Return an INSERT for `table` that supports ON CONFLICT on the session's database."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@dataclass
+class Outcome:
+    """What one ingest call did; `contact_ids` are the contacts whose classification may change."""
+
+    written: int = 0
+    unchanged: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    contact_ids: set[int] = field(default_factory=set)
+
+    def merge(self, other: Outcome) -> Outcome:
+        self.written += other.written
+        self.unchanged += other.unchanged
+        self.skipped.extend(other.skipped)
+        self.contact_ids |= other.contact_ids
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "unchanged": self.unchanged, "skipped": self.skipped}
+
+
+def newest_by(records: Iterable[T], key: str, stamp: str = "updated_at") -> dict[str, T]:
+    """Keep one record per `key`, the one with the newest `stamp` (the last one on a tie)."""
+    kept: dict[str, T] = {}
+    for record in records:
+        k = getattr(record, key)
+        if k not in kept or getattr(record, stamp) >= getattr(kept[k], stamp):
+            kept[k] = record
+    return kept
+
+
+class ContactResolver:
+    """Resolve (store customer id, email) pairs to contact ids of the store's account, in batches.
+
+    A known customer id wins over the email (its contact may have changed address); otherwise the
+    normalized email finds or creates the contact, and a customer id seen with it is linked.
+    """
+
+    def __init__(self, session: Session, store: Store) -> None:
+        self.session = session
+        self.store = store
+
+    def resolve(
+        self, refs: Sequence[tuple[str | None, str | None]], seen_at: Sequence[datetime]
+    ) -> list[int | None]:
+        """Return a contact id (or None: no customer link and no valid email) for each ref."""
+        links = self.linked(sorted({cid for cid, _ in refs if cid}))
+        emails: list[str | None] = [_safe_email(email) for _, email in refs]
+        first_seen: dict[str, datetime] = {}
+        for (cid, _), email, at in zip(refs, emails, seen_at, strict=True):
+            if email and (cid is None or cid not in links):
+                first_seen[email] = min(at, first_seen.get(email, at))
+        by_email = self.ensure_contacts(first_seen)
+        new_links: dict[str, int] = {}
+        result: list[int | None] = []
+        for (cid, _), email in zip(refs, emails, strict=True):
+            contact_id = links.get(cid) if cid else None
+            if contact_id is None and email:
+                contact_id = by_email[email]
+                if cid:
+                    new_links.setdefault(cid, contact_id)
+            result.append(contact_id)
+        self.link(new_links)
+        return result
+
+    def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in chunks(customer_ids):
+            rows = self.session.execute(
+                select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
+                    StoreCustomer.store_id == self.store.id, StoreCustomer.external_id.in_(part)
+                )
+            )
+            found.update({external_id: contact_id for external_id, contact_id in rows})
+        return found
+
+    def ensure_contacts(self, first_seen: dict[str, datetime]) -> dict[str, int]:
+        """Create missing contacts for normalized emails; return every email's contact id."""
+        if not first_seen:
+            return {}
+        account_id = self.store.account_id
+        table = Contact.__table__
+        rows = [{"account_id": account_id, "email": e, "first_seen_at": at} for e, at in first_seen.items()]
+        stmt = insert_for(self.session, table).on_conflict_do_nothing(index_elements=["account_id", "email"])
+        self.session.execute(stmt, rows)
+        ids: dict[str, int] = {}
+        for part in chunks(list(first_seen)):
+            found = self.session.execute(
+                select(Contact.email, Contact.id).where(
+                    Contact.account_id == account_id, Contact.email.in_(part)
+                )
+            )
+            ids.update({email: contact_id for email, contact_id in found})
+        # An earlier first sighting moves first_seen_at back (records may arrive out of order).
+        self.session.execute(
+            update(table)
+            .where(
+                table.c.id == bindparam("_id"),
+                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > bindparam("_at")),
+            )
+            .values(first_seen_at=bindparam("_at")),
+            [{"_id": ids[e], "_at": at} for e, at in first_seen.items()],
+        )
+        return ids
+
+    def link(self, links: dict[str, int]) -> None:
+        if not links:
+            return
+        stmt = insert_for(self.session, StoreCustomer.__table__).on_conflict_do_nothing(
+            index_elements=["store_id", "external_id"]
+        )
+        self.session.execute(
+            stmt,
+            [{"store_id": self.store.id, "external_id": cid, "contact_id": c} for cid, c in links.items()],
+        )
+
+
+def _safe_email(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return normalize_email(raw)
+    except ValueError:
+        return None
+
+
+def touch_contacts(session: Session, hits: dict[int, tuple[datetime, InteractionType]]) -> None:
+    """Move each contact's last counted interaction forward to the given one if it is newer."""
+    if not hits:
+        return
+    table = Contact.__table__
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            or_(table.c.last_interaction_at.is_(None), table.c.last_interaction_at < bindparam("_at")),
+        )
+        .values(last_interaction_at=bindparam("_at"), last_interaction_type=bindparam("_type")),
+        [{"_id": cid, "_at": at, "_type": kind} for cid, (at, kind) in hits.items()],
+    )
+
+
+def newest_hits(
+    rows: Iterable[tuple[int | None, datetime, InteractionType]],
+) -> dict[int, tuple[datetime, InteractionType]]:
+    """Reduce (contact, at, type) rows to each contact's newest one."""
+    hits: dict[int, tuple[datetime, InteractionType]] = {}
+    for contact_id, at, kind in rows:
+        if contact_id is not None and (contact_id not in hits or at > hits[contact_id][0]):
+            hits[contact_id] = (at, kind)
+    return hits
+
+
+def fresh_filter(existing_stamp: Any, new_stamp: Any) -> Any:
+    """SQL condition: the stored row is absent-stamped or older than the incoming one."""
+    return or_(existing_stamp.is_(None), existing_stamp < new_stamp)

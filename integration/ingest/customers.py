@@ -1,0 +1,173 @@
+"""Customers into contacts: identity, names, consent and tags, newest version wins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from integration.identity import normalize_email
+from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by
+from integration.records import CustomerRecord
+from integration.store.models import Contact, Store, StoreCustomer
+from integration.store.types import utcnow
+
+
+def ingest_customers(session: Session, store: Store, records: Sequence[CustomerRecord]) -> Outcome:
+    """Upsert a store's customers into the account's contacts.
+
+    A record older than (or as old as) the stored version of the same customer changes nothing;
+    a customer with neither a known link nor a valid email is skipped with its reason.
+    """
+    outcome = Outcome()
+    latest = newest_by(records, "external_id")
+    outcome.unchanged += len(records) - len(latest)
+    stored = _stored_versions(session, store, list(latest))
+    fresh: list[CustomerRecord] = []
+    for external_id, record in latest.items():
+        known = stored.get(external_id)
+        if known is not None and known[1] is not None and known[1] >= record.updated_at:
+            outcome.unchanged += 1
+        else:
+            fresh.append(record)
+    if not fresh:
+        return outcome
+
+    resolver = ContactResolver(session, store)
+    contact_ids = resolver.resolve(
+        [(r.external_id, r.email) for r in fresh], [r.created_at or r.updated_at for r in fresh]
+    )
+    profile_rows, tag_rows, consent_rows, link_rows, email_changes = [], [], [], [], []
+    for record, contact_id in zip(fresh, contact_ids, strict=True):
+        if contact_id is None:
+            outcome.skipped.append(
+                {"id": record.external_id, "field": "email", "reason": "no valid email and no known customer"}
+            )
+            continue
+        outcome.written += 1
+        outcome.contact_ids.add(contact_id)
+        profile_rows.append(
+            {
+                "_id": contact_id,
+                "_first": record.first_name,
+                "_last": record.last_name,
+                "_phone": record.phone,
+            }
+        )
+        if record.tags is not None:
+            tag_rows.append({"_id": contact_id, "_tags": sorted(set(record.tags))})
+        if record.subscription_status is not None:
+            consent_rows.append(
+                {
+                    "_id": contact_id,
+                    "_status": record.subscription_status,
+                    "_at": record.subscription_changed_at or record.updated_at,
+                    "_reason": f"{store.platform.value}_customer",
+                }
+            )
+        link_rows.append(
+            {
+                "_store": store.id,
+                "_ext": record.external_id,
+                "_upd": record.updated_at,
+                "_cre": record.created_at,
+            }
+        )
+        if record.external_id in stored and record.email:
+            email_changes.append((contact_id, record.email))
+
+    _update_profiles(session, profile_rows)
+    _update_tags(session, tag_rows)
+    apply_consent(session, consent_rows)
+    if link_rows:
+        table = StoreCustomer.__table__
+        session.execute(
+            update(table)
+            .where(table.c.store_id == bindparam("_store"), table.c.external_id == bindparam("_ext"))
+            .values(
+                updated_at=bindparam("_upd"), created_at=func.coalesce(bindparam("_cre"), table.c.created_at)
+            ),
+            link_rows,
+        )
+    _follow_email_changes(session, store.account_id, email_changes)
+    return outcome
+
+
+def _stored_versions(
+    session: Session, store: Store, external_ids: list[str]
+) -> dict[str, tuple[int, object]]:
+    found: dict[str, tuple[int, object]] = {}
+    for part in chunks(external_ids):
+        rows = session.execute(
+            select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
+                StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(part)
+            )
+        )
+        found.update({ext: (cid, upd) for ext, cid, upd in rows})
+    return found
+
+
+def _update_profiles(session: Session, rows: list[dict[str, object]]) -> None:
+    if not rows:
+        return
+    table = Contact.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values(
+            first_name=func.coalesce(bindparam("_first"), table.c.first_name),
+            last_name=func.coalesce(bindparam("_last"), table.c.last_name),
+            phone=func.coalesce(bindparam("_phone"), table.c.phone),
+            updated_at=utcnow(),
+        ),
+        rows,
+    )
+
+
+def _update_tags(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        table = Contact.__table__
+        session.execute(
+            update(table).where(table.c.id == bindparam("_id")).values(tags=bindparam("_tags")), rows
+        )
+
+
+def apply_consent(session: Session, rows: list[dict[str, object]]) -> None:
+    """Set subscription status where the change (`_at`) is newer than the stored one."""
+    if not rows:
+        return
+    table = Contact.__table__
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("_id"),
+            or_(
+                table.c.subscription_changed_at.is_(None), table.c.subscription_changed_at < bindparam("_at")
+            ),
+        )
+        .values(
+            subscription_status=bindparam("_status"),
+            subscription_changed_at=bindparam("_at"),
+            subscription_reason=bindparam("_reason"),
+        ),
+        rows,
+    )
+
+
+def _follow_email_changes(session: Session, account_id: int, changes: list[tuple[int, str]]) -> None:
+    """A linked customer's new email moves its contact to the new address, unless another contact has it."""
+    for contact_id, raw in changes:
+        try:
+            email = normalize_email(raw)
+        except ValueError:
+            continue
+        contact = session.get(Contact, contact_id)
+        if contact is None or contact.email == email:
+            continue
+        taken = session.scalar(
+            select(Contact.id).where(Contact.account_id == account_id, Contact.email == email)
+        )
+        if taken is None:
+            contact.email = email
+    session.flush()

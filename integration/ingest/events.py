@@ -1,0 +1,258 @@
+"""Interaction events, campaigns and campaign sends."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from integration.ingest.common import (
+    ContactResolver,
+    Outcome,
+    chunks,
+    insert_for,
+    newest_hits,
+    touch_contacts,
+)
+from integration.ingest.customers import apply_consent
+from integration.records import CampaignRecord, EventRecord, SendRecord
+from integration.store.models import (
+    COUNTED_INTERACTIONS,
+    BlockedReason,
+    Campaign,
+    CampaignPreview,
+    CampaignSend,
+    Contact,
+    InteractionEvent,
+    InteractionType,
+    Store,
+    SubscriptionStatus,
+)
+
+BLOCKING = {
+    InteractionType.HARD_BOUNCE: BlockedReason.HARD_BOUNCE,
+    InteractionType.SPAM_COMPLAINT: BlockedReason.SPAM_COMPLAINT,
+}
+CONSENT = {
+    InteractionType.UNSUBSCRIBE: SubscriptionStatus.UNSUBSCRIBED,
+    InteractionType.SUBSCRIBE: SubscriptionStatus.SUBSCRIBED,
+}
+SEND_MARKS = {
+    InteractionType.EMAIL_OPEN: "opened_at",
+    InteractionType.EMAIL_CLICK: "clicked_at",
+    InteractionType.QR_SCAN: "scanned_at",
+}
+SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
+
+
+def ingest_events(session: Session, store: Store, records: Sequence[EventRecord], source: str) -> Outcome:
+    """Store new events and apply their effects once; an event id seen before changes nothing."""
+    outcome = Outcome()
+    contacts = ContactResolver(session, store).resolve(
+        [(r.customer_id, r.email) for r in records], [r.occurred_at for r in records]
+    )
+    campaigns = campaign_ids(session, store.account_id, {r.campaign_id for r in records if r.campaign_id})
+    rows, seen = [], set()
+    for position, (record, contact_id) in enumerate(zip(records, contacts, strict=True)):
+        if contact_id is None:
+            outcome.skipped.append(
+                {"index": position, "field": "email", "reason": "no valid email and no known customer"}
+            )
+            continue
+        if record.event_id is not None and record.event_id in seen:
+            outcome.unchanged += 1
+            continue
+        seen.add(record.event_id)
+        rows.append(
+            {
+                "account_id": store.account_id,
+                "store_id": store.id,
+                "contact_id": contact_id,
+                "type": record.type,
+                "occurred_at": record.occurred_at,
+                "counted": record.type in COUNTED_INTERACTIONS and not record.machine_open,
+                "source": source,
+                "source_event_id": record.event_id,
+                "campaign_id": campaigns.get(record.campaign_id) if record.campaign_id else None,
+                "product_id": record.product_id,
+                "attributes": {
+                    **record.attributes,
+                    **({"machine_open": True} if record.machine_open else {}),
+                },
+            }
+        )
+    if not rows:
+        return outcome
+    table = InteractionEvent.__table__
+    stmt = (
+        insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=["account_id", "source", "source_event_id"])
+        .returning(
+            table.c.contact_id, table.c.type, table.c.occurred_at, table.c.counted, table.c.campaign_id
+        )
+    )
+    inserted = session.execute(stmt, rows).all()
+    outcome.written = len(inserted)
+    outcome.unchanged += len(rows) - len(inserted)
+    _apply_effects(session, inserted)
+    outcome.contact_ids = {row.contact_id for row in inserted}
+    return outcome
+
+
+def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
+    touch_contacts(session, newest_hits((r.contact_id, r.occurred_at, r.type) for r in inserted if r.counted))
+    _block(session, [r for r in inserted if r.type in BLOCKING])
+    consent = {}
+    for r in inserted:
+        if r.type in CONSENT and (
+            r.contact_id not in consent or r.occurred_at > consent[r.contact_id]["_at"]
+        ):
+            consent[r.contact_id] = {
+                "_id": r.contact_id,
+                "_status": CONSENT[r.type],
+                "_at": r.occurred_at,
+                "_reason": r.type.value,
+            }
+    apply_consent(session, list(consent.values()))
+    for kind, column in SEND_MARKS.items():
+        marks = [r for r in inserted if r.type == kind and r.campaign_id is not None and r.counted]
+        if not marks:
+            continue
+        table = CampaignSend.__table__
+        target = table.c[column]
+        session.execute(
+            update(table)
+            .where(
+                table.c.campaign_id == bindparam("_campaign"),
+                table.c.contact_id == bindparam("_contact"),
+                or_(target.is_(None), target > bindparam("_at")),
+            )
+            .values({column: bindparam("_at")}),
+            [{"_campaign": r.campaign_id, "_contact": r.contact_id, "_at": r.occurred_at} for r in marks],
+        )
+
+
+def _block(session: Session, rows: Sequence[Any]) -> None:
+    """Block contacts on a hard bounce or spam complaint; the first blocking event is kept."""
+    earliest: dict[int, Any] = {}
+    for r in rows:
+        if r.contact_id not in earliest or r.occurred_at < earliest[r.contact_id].occurred_at:
+            earliest[r.contact_id] = r
+    if not earliest:
+        return
+    table = Contact.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"), table.c.blocked_reason.is_(None))
+        .values(blocked_reason=bindparam("_reason"), blocked_at=bindparam("_at")),
+        [{"_id": r.contact_id, "_reason": BLOCKING[r.type], "_at": r.occurred_at} for r in earliest.values()],
+    )
+
+
+def campaign_ids(session: Session, account_id: int, external_ids: set[str]) -> dict[str, int]:
+    """Map campaigns' external ids to their ids in the account."""
+    found: dict[str, int] = {}
+    for part in chunks(sorted(external_ids)):
+        rows = session.execute(
+            select(Campaign.external_id, Campaign.id).where(
+                Campaign.account_id == account_id, Campaign.external_id.in_(part)
+            )
+        )
+        found.update({ext: cid for ext, cid in rows if ext is not None})
+    return found
+
+
+def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignRecord]) -> Outcome:
+    """Upsert campaigns by external id and keep each distinct preview of what was sent."""
+    outcome = Outcome()
+    if not records:
+        return outcome
+    table = Campaign.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "external_id"],
+        set_={"name": stmt.excluded.name, "channel": stmt.excluded.channel},
+    )
+    session.execute(
+        stmt,
+        [
+            {
+                "account_id": store.account_id,
+                "external_id": r.external_id,
+                "channel": r.channel,
+                "name": r.name,
+                "created_at": r.created_at or datetime.now().astimezone(),
+            }
+            for r in records
+        ],
+    )
+    ids = campaign_ids(session, store.account_id, {r.external_id for r in records})
+    previews = [
+        {
+            "campaign_id": ids[r.external_id],
+            "content_type": r.preview_content_type or "text/html",
+            "content": r.preview,
+            "sha256": hashlib.sha256(r.preview).hexdigest(),
+        }
+        for r in records
+        if r.preview is not None
+    ]
+    if previews:
+        session.execute(
+            insert_for(session, CampaignPreview.__table__).on_conflict_do_nothing(
+                index_elements=["campaign_id", "sha256"]
+            ),
+            previews,
+        )
+    outcome.written = len(records)
+    return outcome
+
+
+def ingest_sends(session: Session, store: Store, records: Sequence[SendRecord]) -> Outcome:
+    """Upsert campaign sends per (campaign, contact); a later status and its time add to the earlier ones."""
+    outcome = Outcome()
+    campaigns = campaign_ids(session, store.account_id, {r.campaign_id for r in records})
+    contacts = ContactResolver(session, store).resolve(
+        [(r.customer_id, r.email) for r in records],
+        [r.sent_at or r.queued_at or datetime.now().astimezone() for r in records],
+    )
+    latest_preview = dict(
+        session.execute(
+            select(CampaignPreview.campaign_id, func.max(CampaignPreview.id))
+            .where(CampaignPreview.campaign_id.in_(list(campaigns.values()) or [0]))
+            .group_by(CampaignPreview.campaign_id)
+        ).all()
+    )
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    for position, (record, contact_id) in enumerate(zip(records, contacts, strict=True)):
+        campaign_id = campaigns.get(record.campaign_id)
+        if campaign_id is None or contact_id is None:
+            field = "campaign_id" if campaign_id is None else "email"
+            outcome.skipped.append(
+                {"index": position, "field": field, "reason": "unknown campaign or contact"}
+            )
+            continue
+        rows[(campaign_id, contact_id)] = {
+            "campaign_id": campaign_id,
+            "contact_id": contact_id,
+            "preview_id": latest_preview.get(campaign_id),
+            "status": record.status,
+            **{t: getattr(record, t) for t in SEND_TIMES},
+        }
+    if not rows:
+        return outcome
+    table = CampaignSend.__table__
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "contact_id"],
+        set_={"status": stmt.excluded.status}
+        | {t: func.coalesce(stmt.excluded[t], table.c[t]) for t in SEND_TIMES},
+    )
+    session.execute(stmt, list(rows.values()))
+    outcome.written = len(rows)
+    outcome.contact_ids = {contact_id for _, contact_id in rows}
+    return outcome

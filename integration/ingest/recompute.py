@@ -1,0 +1,72 @@
+"""Rebuild contacts' last counted interaction from the raw events and orders, for retractions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from integration.ingest.common import chunks
+from integration.store.models import (
+    NOT_PLACED_FINANCIAL_STATUSES,
+    Contact,
+    InteractionEvent,
+    InteractionType,
+    Order,
+)
+
+
+def recompute_last_interactions(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
+    """Set each contact's last counted interaction from its events and placed orders.
+
+    Used when something that counted is retracted (a cancelled or voided order, a redacted event);
+    everything else moves the value forward at ingest without reading history.
+    """
+    ids = sorted(set(contact_ids))
+    for part in chunks(ids):
+        newest: dict[int, tuple[datetime, InteractionType] | None] = dict.fromkeys(part)
+        latest_event = (
+            select(InteractionEvent.contact_id, func.max(InteractionEvent.occurred_at).label("at"))
+            .where(InteractionEvent.contact_id.in_(part), InteractionEvent.counted.is_(True))
+            .group_by(InteractionEvent.contact_id)
+            .subquery()
+        )
+        events = session.execute(
+            select(InteractionEvent.contact_id, InteractionEvent.occurred_at, InteractionEvent.type).join(
+                latest_event,
+                and_(
+                    InteractionEvent.contact_id == latest_event.c.contact_id,
+                    InteractionEvent.occurred_at == latest_event.c.at,
+                    InteractionEvent.counted.is_(True),
+                ),
+            )
+        )
+        orders = session.execute(
+            select(Order.contact_id, func.max(Order.created_at))
+            .where(
+                Order.contact_id.in_(part),
+                Order.cancelled_at.is_(None),
+                Order.deleted_at.is_(None),
+                or_(
+                    Order.financial_status.is_(None),
+                    Order.financial_status.not_in(NOT_PLACED_FINANCIAL_STATUSES),
+                ),
+            )
+            .group_by(Order.contact_id)
+        )
+        for contact_id, at, kind in [*events, *((c, at, InteractionType.ORDER_PLACED) for c, at in orders)]:
+            current = newest[contact_id]
+            if current is None or at > current[0]:
+                newest[contact_id] = (at, kind)
+        table = Contact.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"), table.c.account_id == account_id)
+            .values(last_interaction_at=bindparam("_at"), last_interaction_type=bindparam("_type")),
+            [
+                {"_id": cid, "_at": hit[0] if hit else None, "_type": hit[1] if hit else None}
+                for cid, hit in newest.items()
+            ],
+        )

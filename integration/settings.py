@@ -1,0 +1,263 @@
+"""Settings: the only place that reads the environment.
+
+Every value is read once, coerced to its type and checked; a missing or malformed value raises
+`ConfigError` naming the variable, which the command line prints as one line before exiting.
+
+Embedded mode: with no `DATABASE_URL`, storepulse keeps an SQLite file in its instance folder and,
+with no `REDIS_URL`, runs an embedded Redis server there too. In that mode the secret and
+encryption keys are generated once and kept in the instance folder, so a first try needs no setup.
+With `DATABASE_URL` set (production), `SECRET_KEY` and `STOREPULSE_ENCRYPTION_KEY` are required.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from integration.errors import ConfigError
+
+DEFAULT_PORT = 8000
+SECRETS_FILE = "secrets.json"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def default_instance_path() -> Path:
+    """Return the instance folder of this environment (the same for every process using it)."""
+    return Path(sys.prefix) / "var" / "storepulse-instance"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings of one storepulse process; build with `Settings.from_env()`."""
+
+    instance_path: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str = field(repr=False)
+    encryption_keys: tuple[str, ...] = field(repr=False)
+    shopify_api_key: str | None = None
+    shopify_api_secret: str | None = field(default=None, repr=False)
+    shopify_api_secret_previous: str | None = field(default=None, repr=False)
+    shopify_api_version: str = "2026-07"
+    app_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+    port: int = DEFAULT_PORT
+    default_time_zone: str = "UTC"
+    log_level: str = "INFO"
+    job_retries: int = 5
+
+    @property
+    def embedded_database(self) -> bool:
+        """Whether the store is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded_redis(self) -> bool:
+        """Whether Redis is the embedded server in the instance folder."""
+        return self.redis_url is None
+
+    @property
+    def embedded_redis_db(self) -> Path:
+        """Return the file the embedded Redis server persists its data to."""
+        return self.instance_path / "redis.rdb"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every setting from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        instance_path = Path(get("STOREPULSE_INSTANCE_PATH") or default_instance_path()).absolute()
+        raw_db = get("DATABASE_URL")
+        database_url = (
+            _database_url(raw_db) if raw_db else f"sqlite:///{instance_path / 'storepulse.sqlite3'}"
+        )
+        redis_url = get("REDIS_URL")
+        if redis_url is not None:
+            _check_redis_url(redis_url)
+
+        secret_key = get("SECRET_KEY")
+        encryption = get("STOREPULSE_ENCRYPTION_KEY")
+        if raw_db is None and (secret_key is None or encryption is None):
+            generated = _embedded_secrets(instance_path)
+            secret_key = secret_key or generated["SECRET_KEY"]
+            encryption = encryption or generated["STOREPULSE_ENCRYPTION_KEY"]
+        if secret_key is None:
+            raise ConfigError("SECRET_KEY", "required when DATABASE_URL is set")
+        if len(secret_key) < 16:
+            raise ConfigError("SECRET_KEY", "must be at least 16 characters")
+        if encryption is None:
+            raise ConfigError("STOREPULSE_ENCRYPTION_KEY", "required when DATABASE_URL is set")
+
+        return cls(
+            instance_path=instance_path,
+            database_url=database_url,
+            redis_url=redis_url,
+            secret_key=secret_key,
+            encryption_keys=_fernet_keys(encryption),
+            shopify_api_key=get("SHOPIFY_API_KEY"),
+            shopify_api_secret=get("SHOPIFY_API_SECRET"),
+            shopify_api_secret_previous=get("SHOPIFY_API_SECRET_PREVIOUS"),
+            shopify_api_version=_parse("SHOPIFY_API_VERSION", get, _api_version, "2026-07"),
+            app_url=_parse("APP_URL", get, _http_url, f"http://127.0.0.1:{DEFAULT_PORT}"),
+            port=_parse("PORT", get, _port, DEFAULT_PORT),
+            default_time_zone=_parse("STOREPULSE_TIME_ZONE", get, _time_zone, "UTC"),
+            log_level=_parse("STOREPULSE_LOG_LEVEL", get, _log_level, "INFO"),
+            job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
+        )
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """Return a copy with the given fields replaced (used by `create_app(config)` and tests)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(", ".join(sorted(unknown)), "not a setting")
+        return replace(self, **dict(overrides))
+
+    def ensure_instance_path(self) -> Path:
+        """Create the instance folder (owner-only) if it does not exist yet."""
+        self.instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.instance_path
+
+
+def _parse(name: str, get: Callable[[str], str | None], convert: Callable[[str], Any], default: Any) -> Any:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from exc
+
+
+def _database_url(raw: str) -> str:
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError("DATABASE_URL", "not a database URL") from exc
+    backend = url.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        # Hosting platforms hand out postgres:// URLs; psycopg 3 is the driver we ship.
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ConfigError("DATABASE_URL", f"unsupported database {backend!r} (use postgresql or sqlite)")
+    return url.render_as_string(hide_password=False)
+
+
+def _check_redis_url(raw: str) -> None:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise ConfigError("REDIS_URL", "must look like redis://host:6379/0, rediss://… or unix:///path")
+
+
+def _fernet_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for key in keys:
+        try:
+            if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                raise ValueError
+        except (ValueError, binascii.Error) as exc:
+            raise ConfigError(
+                "STOREPULSE_ENCRYPTION_KEY",
+                "each comma-separated key must be 32 url-safe base64 bytes "
+                "(make one with: storepulse keys generate-encryption-key)",
+            ) from exc
+    return keys
+
+
+def _api_version(raw: str) -> str:
+    if raw != "unstable" and not (len(raw) == 7 and raw[4] == "-" and raw.replace("-", "").isdigit()):
+        raise ValueError("must be YYYY-MM, e.g. 2026-07")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL such as https://storepulse.example.com")
+    return raw.rstrip("/")
+
+
+def _port(raw: str) -> int:
+    port = int(raw) if raw.isdigit() else -1
+    if not 0 < port < 65536:
+        raise ValueError("must be a port number from 1 to 65535")
+    return port
+
+
+def _retries(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else -1
+    if not 0 <= value <= 20:
+        raise ValueError("must be a whole number from 0 to 20")
+    return value
+
+
+def _time_zone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone such as Europe/Prague") from exc
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _embedded_secrets(instance_path: Path) -> dict[str, str]:
+    """Load or create the keys of an embedded installation, kept owner-only in the instance folder."""
+    path = instance_path / SECRETS_FILE
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "STOREPULSE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created them first: use theirs
+        existing: dict[str, str] = json.loads(path.read_text())
+        return existing
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    logging.getLogger(__name__).info("generated embedded-mode keys in %s", path)
+    return data
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Return this process's settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def configure(settings: Settings | None) -> None:
+    """Make `settings` this process's settings (the app factory and tests call this)."""
+    global _current
+    _current = settings

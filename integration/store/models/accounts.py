@@ -1,0 +1,78 @@
+"""Accounts (merchants), their connected stores and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from integration.store.models.base import Base, BigID, Platform, StoreState, state
+from integration.store.types import utcnow
+
+DEFAULT_ENGAGEMENT_WINDOW_DAYS = 180
+DEFAULT_ABANDONMENT_DELAY_MINUTES = 10
+DEFAULT_RECOVERY_WINDOW_DAYS = 7
+DEFAULT_ATTRIBUTION_WINDOW_DAYS = 30
+DEFAULT_FREQUENCY_CAP_DAYS = 14
+
+
+class Account(Base):
+    """A merchant: the unit that owns contacts, settings and keys."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    engagement_window_days: Mapped[int] = mapped_column(default=DEFAULT_ENGAGEMENT_WINDOW_DAYS)
+    abandonment_delay_minutes: Mapped[int] = mapped_column(default=DEFAULT_ABANDONMENT_DELAY_MINUTES)
+    recovery_window_days: Mapped[int] = mapped_column(default=DEFAULT_RECOVERY_WINDOW_DAYS)
+    attribution_window_days: Mapped[int] = mapped_column(default=DEFAULT_ATTRIBUTION_WINDOW_DAYS)
+    frequency_cap_days: Mapped[int] = mapped_column(default=DEFAULT_FREQUENCY_CAP_DAYS)
+    classified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    stores: Mapped[list[Store]] = relationship(back_populates="account", order_by="Store.id")
+
+
+class Store(Base):
+    """A connected source of one account: a Shopify shop, a CSV feed or an API client."""
+
+    __tablename__ = "stores"
+    __table_args__ = (
+        UniqueConstraint("platform", "shop_domain"),
+        Index(None, "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    platform: Mapped[Platform] = mapped_column(state(Platform))
+    name: Mapped[str] = mapped_column(String(200))
+    shop_domain: Mapped[str | None] = mapped_column(String(255))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    currency: Mapped[str] = mapped_column(String(3))
+    state: Mapped[StoreState] = mapped_column(state(StoreState), default=StoreState.CONNECTED)
+    # Fernet token of the store's credentials (JSON); see integration.crypto.
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    connected_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    disconnected_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship(back_populates="stores")
+
+
+class ApiKey(Base):
+    """An API key of an account, kept only as a SHA-256 hash; the prefix tells keys apart."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index(None, "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,78 @@
+"""Saved segments, sync destinations, syncs and what each sync last delivered per contact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, PrimaryKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from integration.store.models.base import Base, BigID, DestinationKind, SyncMode, state
+from integration.store.types import utcnow
+
+
+class Segment(Base):
+    """A saved view of contacts: a validated filter in the one filter language."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    filter: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    predefined: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Destination(Base):
+    """Where results go: the platform's customer tags, an email tool's audience or a signed webhook."""
+
+    __tablename__ = "destinations"
+    __table_args__ = (Index(None, "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[DestinationKind] = mapped_column(state(DestinationKind))
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sync(Base):
+    """A segment kept in step with a destination, as tags or as an audience."""
+
+    __tablename__ = "syncs"
+    __table_args__ = (UniqueConstraint("segment_id", "destination_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(BigID, ForeignKey("segments.id", ondelete="CASCADE"))
+    destination_id: Mapped[int] = mapped_column(BigID, ForeignKey("destinations.id", ondelete="CASCADE"))
+    mode: Mapped[SyncMode] = mapped_column(state(SyncMode))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_run_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncState(Base):
+    """What a sync last delivered for one contact (a digest of it), so a run sends only the difference."""
+
+    __tablename__ = "sync_states"
+    __table_args__ = (
+        PrimaryKeyConstraint("sync_id", "contact_id"),
+        Index(None, "contact_id"),
+    )
+
+    sync_id: Mapped[int] = mapped_column(BigID, ForeignKey("syncs.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    digest: Mapped[str | None] = mapped_column(String(64))
+    delivered_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)

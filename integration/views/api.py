@@ -1,0 +1,91 @@
+"""The merchant API (`/api/v1`): bearer-key authentication and the account's headline numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields
+
+from integration.accounts import authenticate
+from integration.app import settings_of
+from integration.store import session_scope
+from integration.summary import account_summary
+from jobs.compute import classify_account_job
+from jobs.queues import COMPUTE, enqueue, fetch_job
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1", description="Merchant API")
+
+
+@blueprint.before_request
+def _authenticate() -> None:
+    if request.path.endswith("/openapi.json"):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(401, message="send an API key as 'Authorization: Bearer <key>'")
+    with session_scope(settings_of(current_app).database_url) as session:
+        key = authenticate(session, token.strip())
+        if key is None:
+            abort(401, message="unknown or revoked API key")
+        g.account_id = key.account_id
+
+
+class JobSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    result = fields.Raw(allow_none=True)
+    enqueued_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+
+
+@blueprint.route("/summary")
+class Summary(MethodView):
+    @blueprint.doc(security=[{"bearer": []}])
+    @blueprint.response(200)
+    def get(self) -> dict[str, Any]:
+        """Contacts by engagement and subscription, orders, revenue per currency, carts, campaigns."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            return account_summary(session, g.account_id)
+
+
+@blueprint.route("/engagement/reclassify")
+class Reclassify(MethodView):
+    @blueprint.doc(security=[{"bearer": []}])
+    @blueprint.response(202, JobSchema)
+    def post(self) -> dict[str, Any]:
+        """Reclassify every contact of the account in the background; answers with the job to follow."""
+        job = enqueue(
+            settings_of(current_app),
+            COMPUTE,
+            classify_account_job,
+            g.account_id,
+            meta={"account_id": g.account_id},
+        )
+        return _job(job)
+
+
+@blueprint.route("/jobs/<string:job_id>")
+class JobStatus(MethodView):
+    @blueprint.doc(security=[{"bearer": []}])
+    @blueprint.response(200, JobSchema)
+    def get(self, job_id: str) -> dict[str, Any]:
+        """The state of a job this account started."""
+        job = fetch_job(settings_of(current_app), job_id)
+        if job is None or job.meta.get("account_id") != g.account_id:
+            abort(404, message="no such job")
+        return _job(job)
+
+
+def _job(job: Any) -> dict[str, Any]:
+    status = job.get_status(refresh=True)
+    return {
+        "id": job.id,
+        "status": status.value if status else "unknown",
+        "result": job.return_value() if status and status.value == "finished" else None,
+        "enqueued_at": job.enqueued_at,
+        "ended_at": job.ended_at,
+    }

@@ -1,0 +1,74 @@
+"""Operator pages: health for load balancers and a status page of queues and the inbox."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+from rq.registry import FailedJobRegistry
+from sqlalchemy import func, select, text
+
+from integration import __version__
+from integration.app import settings_of
+from integration.store import session_scope
+from integration.store.models import InboxDelivery
+from jobs.queues import QUEUES, connection, queue
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("status", __name__)
+
+
+@blueprint.get("/health")
+def health() -> tuple[dict[str, Any], int]:
+    """Answer 200 when the database and Redis both answer, else 503 naming what failed."""
+    settings = settings_of(current_app)
+    checks: dict[str, str] = {}
+    try:
+        with session_scope(settings.database_url) as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: this is the health check
+        logger.warning("health: database unreachable: %s", exc)
+        checks["database"] = "unreachable"
+    try:
+        connection(settings).ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("health: redis unreachable: %s", exc)
+        checks["redis"] = "unreachable"
+    healthy = all(v == "ok" for v in checks.values())
+    return {"status": "ok" if healthy else "degraded", "checks": checks, "version": __version__}, (
+        200 if healthy else 503
+    )
+
+
+@blueprint.get("/")
+def index() -> str:
+    """Show the service status: queues, failed jobs and the inbox; no merchant data."""
+    settings = settings_of(current_app)
+    queues = []
+    for name in QUEUES:
+        q = queue(settings, name)
+        failed = FailedJobRegistry(queue=q)
+        queues.append({"name": name, "waiting": q.count, "failed": failed.count})
+    with session_scope(settings.database_url) as session:
+        inbox = dict(
+            session.execute(select(InboxDelivery.status, func.count()).group_by(InboxDelivery.status)).all()
+        )
+    return render_template(
+        "status.html",
+        version=__version__,
+        embedded=settings.embedded_database,
+        redis="embedded" if settings.embedded_redis else "external",
+        queues=queues,
+        inbox={status.value: count for status, count in inbox.items()},
+        app_url=settings.app_url,
+        workers=len(_workers(settings)),
+    )
+
+
+def _workers(settings: Any) -> list[Any]:
+    from rq import Worker
+
+    return list(Worker.all(connection=connection(settings)))

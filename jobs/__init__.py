@@ -1,0 +1,1 @@
+"""RQ job functions: thin, JSON-safe arguments (ids), one domain call each."""

@@ -1,0 +1,69 @@
+"""The scheduler process: enqueue periodic jobs, at most once per interval across all schedulers.
+
+RQ's own cron enqueues with RQ's default (pickle) serializer, while every storepulse queue uses
+JSON; so this small loop enqueues through `jobs.queues.enqueue`. A Redis key set with NX and an
+expiry of the interval makes the run once-per-interval even with several schedulers running.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from integration.settings import Settings
+from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job
+from jobs.ingest import sweep_inbox_job
+from jobs.queues import COMPUTE, INGEST, connection, enqueue
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    every_seconds: int
+    queue: str
+    func: Callable[..., Any]
+
+
+PERIODIC = (
+    Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
+    Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
+    Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),
+)
+
+
+def tick(settings: Settings, periodic: tuple[Periodic, ...] = PERIODIC) -> list[str]:
+    """Enqueue every periodic job whose interval has passed; return their names."""
+    redis = connection(settings)
+    due = []
+    for job in periodic:
+        if redis.set(f"storepulse:schedule:{job.name}", "1", nx=True, ex=job.every_seconds):
+            enqueue(settings, job.queue, job.func, retry=False)
+            due.append(job.name)
+    if due:
+        logger.info("enqueued %s", ", ".join(due))
+    return due
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Tick until SIGTERM/SIGINT (or `stop` is set)."""
+    stop = stop or threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    logger.info("scheduler started: %s", ", ".join(p.name for p in PERIODIC))
+    while not stop.is_set():
+        tick(settings)
+        stop.wait(TICK_SECONDS)
