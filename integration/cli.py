@@ -186,7 +186,7 @@ def _checked(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except (LookupError, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from exc
+        raise click.ClickException(str(exc)) from exc
 
 
 # ---- processes --------------------------------------------------------------------------------

@@ -46,8 +46,9 @@ class Settings:
     """Typed settings of one storepulse process; build with `Settings.from_env()`."""
 
     instance_path: Path
-    database_url: str
-    redis_url: str | None
+    # URLs may carry passwords: kept out of repr() and so out of logs and tracebacks.
+    database_url: str = field(repr=False)
+    redis_url: str | None = field(repr=False)
     secret_key: str = field(repr=False)
     encryption_keys: tuple[str, ...] = field(repr=False)
     shopify_api_key: str | None = None

@@ -22,9 +22,26 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-@cache
+_engines: dict[str, Engine] = {}
+
+
 def get_engine(url: str) -> Engine:
     """Return this process's engine for `url` (one pool per process and URL)."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = _create_engine(url)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this process and forget the engines."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    session_factory.cache_clear()
+
+
+def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

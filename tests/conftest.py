@@ -1,0 +1,127 @@
+"""Fixtures: real PostgreSQL, SQLite and Redis; a real RQ worker; the app and its client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from sqlalchemy import text
+
+from integration.app import create_app
+from integration.settings import Settings, configure
+from integration.store.db import dispose_engines, get_engine, upgrade
+from integration.store.models import Base
+from jobs.queues import QUEUES, connection, forget_connections
+from tests.servers import fresh_database, postgres_server, redis_server
+
+SERVER_VARIABLES = (
+    "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "STOREPULSE_ENCRYPTION_KEY", "SHOPIFY_API_KEY",
+    "SHOPIFY_API_SECRET", "APP_URL", "PORT", "STOREPULSE_INSTANCE_PATH", "STOREPULSE_LOG_LEVEL",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the developer's own settings out of the tests, and the tests out of the real instance folder."""
+    saved = {k: os.environ.pop(k) for k in SERVER_VARIABLES if k in os.environ}
+    os.environ["STOREPULSE_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    yield
+    os.environ.pop("STOREPULSE_INSTANCE_PATH", None)
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(os.environ.get("TEST_DATABASE_URL"), tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database for this run."""
+    with fresh_database(postgres_admin_url) as url:
+        upgrade(url)
+        yield url
+        dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (faster than migrating per test)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    dispose_engines()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A migrated, empty store: each test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite3"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        dispose_engines()
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(os.environ.get("TEST_REDIS_URL"), tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(db_url: str, redis_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a test: its store, the test Redis (flushed), its own instance folder."""
+    made = Settings(
+        instance_path=tmp_path / "instance",
+        database_url=db_url,
+        redis_url=redis_url,
+        secret_key="test-secret-key-0123456789",
+        encryption_keys=(Fernet.generate_key().decode(),),
+    )
+    forget_connections()
+    connection(made).flushdb()
+    configure(made)
+    yield made
+    configure(None)
+    forget_connections()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    overrides = {name: getattr(settings, name) for name in ("instance_path", "database_url", "redis_url",
+                                                            "secret_key", "encryption_keys")}  # fmt: skip
+    flask_app = create_app(overrides)
+    flask_app.testing = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def run_worker(settings: Settings) -> object:
+    """Drain every queue with a real RQ worker in this process; return whether it ran any job."""
+
+    def run() -> bool:
+        worker = SimpleWorker(list(QUEUES), connection=connection(settings), serializer=JSONSerializer)
+        return worker.work(burst=True, logging_level="WARNING")
+
+    return run

@@ -1,0 +1,106 @@
+"""Jobs on real Redis with a real RQ worker: JSON arguments, retries, failures kept and requeued."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from rq.job import JobStatus
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from sqlalchemy import update
+
+from integration import inbox
+from integration.cli import cli
+from integration.settings import Settings, configure
+from integration.store import session_scope
+from integration.store.models import InboxDelivery, InboxStatus
+from integration.store.types import utcnow
+from jobs import schedule
+from jobs.ingest import process_inbox_job, sweep_inbox_job
+from jobs.queues import INGEST, enqueue, queue
+from tests.factories import make_store
+from tests.jobs.helpers import add, always_fails
+
+CUSTOMERS = json.dumps([{"id": "1", "email": "a@example.com", "updated_at": "2026-06-01T10:00:00Z"}]).encode()
+
+
+def test_a_job_runs_on_a_real_worker_with_json_arguments(settings: Settings, run_worker: Any) -> None:
+    job = enqueue(settings, INGEST, add, 2, 3)
+    assert json.loads(job.serializer.dumps(job.args)) == [2, 3]
+    assert run_worker()
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+    assert job.return_value() == 5
+
+
+def test_an_inbox_delivery_is_processed_by_the_worker(settings: Settings, run_worker: Any) -> None:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        received = inbox.receive(session, source="api", topic="customers", delivery_id="d1", body=CUSTOMERS,
+                                 store_id=store.id)  # fmt: skip
+    job = enqueue(settings, INGEST, process_inbox_job, [received.id])
+    run_worker()
+    assert job.return_value() == {"processed": 1, "failed": 0, "retry": 0, "skipped": 0}
+    with session_scope(settings.database_url) as session:
+        assert session.get(InboxDelivery, received.id).status == InboxStatus.PROCESSED
+
+
+def test_a_failing_job_is_scheduled_for_a_retry_with_back_off(settings: Settings, run_worker: Any) -> None:
+    job = enqueue(settings, INGEST, always_fails, "upstream timeout")
+    run_worker()
+    job.refresh()
+    assert job.get_status() == JobStatus.SCHEDULED
+    assert job.retries_left == settings.job_retries - 1
+    assert job.id in ScheduledJobRegistry(queue=queue(settings, INGEST)).get_job_ids()
+
+
+@pytest.fixture
+def no_retries(settings: Settings) -> Settings:
+    once = settings.with_overrides({"job_retries": 0})
+    configure(once)
+    return once
+
+
+def test_a_failed_job_is_kept_listed_and_requeued(no_retries: Settings, run_worker: Any, monkeypatch) -> None:
+    job = enqueue(no_retries, INGEST, always_fails, "card declined")
+    run_worker()
+    registry = FailedJobRegistry(queue=queue(no_retries, INGEST))
+    assert job.id in registry.get_job_ids()
+
+    monkeypatch.setattr("integration.cli.get_settings", lambda: no_retries)
+    listed = CliRunner().invoke(cli, ["jobs", "failed", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [(r["id"], r["function"]) for r in rows] == [(job.id, "tests.jobs.helpers.always_fails")]
+    assert rows[0]["error"] == ["RuntimeError: card declined"]
+
+    requeued = CliRunner().invoke(cli, ["jobs", "requeue", "--all"])
+    assert requeued.output.strip() == "requeued 1 job(s)"
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_the_scheduler_enqueues_each_periodic_job_once_per_interval(settings: Settings) -> None:
+    assert sorted(schedule.tick(settings)) == sorted(p.name for p in schedule.PERIODIC)
+    assert schedule.tick(settings) == []
+    assert queue(settings, INGEST).count == 1
+
+
+def test_the_sweeper_enqueues_deliveries_whose_job_was_lost(settings: Settings, run_worker: Any) -> None:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        lost = inbox.receive(session, source="api", topic="customers", delivery_id="lost", body=CUSTOMERS,
+                             store_id=store.id)  # fmt: skip
+        fresh = inbox.receive(session, source="api", topic="customers", delivery_id="fresh", body=CUSTOMERS,
+                              store_id=store.id)  # fmt: skip
+        session.execute(
+            update(InboxDelivery)
+            .where(InboxDelivery.id == lost.id)
+            .values(received_at=utcnow() - timedelta(minutes=5))
+        )
+    assert sweep_inbox_job() == 1
+    run_worker()
+    with session_scope(settings.database_url) as session:
+        assert session.get(InboxDelivery, lost.id).status == InboxStatus.PROCESSED
+        assert session.get(InboxDelivery, fresh.id).status == InboxStatus.PENDING

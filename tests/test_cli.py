@@ -1,0 +1,64 @@
+"""The command line: accounts, stores and keys, with --json for scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from integration.accounts import authenticate
+from integration.cli import cli
+from integration.settings import Settings
+from integration.store import session_scope
+
+
+@pytest.fixture
+def invoke(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr("integration.cli.get_settings", lambda: settings)
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(cli, list(args))
+        return result
+
+    return run
+
+
+def test_db_upgrade_twice_changes_nothing(invoke: Any) -> None:
+    result = invoke("db", "upgrade", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["changed"] is False
+
+
+def test_an_account_a_store_and_a_key_from_the_command_line(invoke: Any, settings: Settings) -> None:
+    account = json.loads(
+        invoke("accounts", "create", "Corner Shop", "--time-zone", "Europe/Prague", "--json").output
+    )
+    store = json.loads(
+        invoke("stores", "add", str(account["id"]), "--name", "Web", "--currency", "czk", "--json").output
+    )
+    assert store["account_id"] == account["id"]
+    key = json.loads(invoke("keys", "create", str(account["id"]), "--json").output)
+    with session_scope(settings.database_url) as session:
+        assert authenticate(session, key["key"]).account_id == account["id"]
+    assert invoke("keys", "revoke", key["prefix"]).exit_code == 0
+    with session_scope(settings.database_url) as session:
+        assert authenticate(session, key["key"]) is None
+    listed = json.loads(invoke("accounts", "list", "--json").output)
+    assert listed == [{"id": account["id"], "name": "Corner Shop", "time_zone": "Europe/Prague"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["accounts", "create", "X", "--time-zone", "Nowhere/City"], "unknown time zone 'Nowhere/City'"),
+        (["stores", "add", "999", "--name", "Web", "--currency", "EUR"], "no account 999"),
+        (["keys", "revoke", "nope"], "no API key with prefix nope"),
+    ],
+)
+def test_mistakes_get_a_clear_error(invoke: Any, args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 1
+    assert message in result.output

@@ -1,0 +1,84 @@
+"""Settings: typed defaults, embedded-mode keys, and one clear line per bad value."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from integration.errors import ConfigError
+from integration.settings import Settings
+from tests.jobs.test_separate_worker import storepulse
+
+PRODUCTION = {
+    "DATABASE_URL": "postgresql://shop:pw@db.internal:5432/storepulse",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "SECRET_KEY": "x" * 32,
+    "STOREPULSE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+}
+
+
+def test_embedded_defaults_use_the_instance_folder_and_keep_their_keys(tmp_path: Path) -> None:
+    env = {"STOREPULSE_INSTANCE_PATH": str(tmp_path)}
+    first, second = Settings.from_env(env), Settings.from_env(env)
+    assert first.database_url == f"sqlite:///{tmp_path / 'storepulse.sqlite3'}"
+    assert first.embedded_redis
+    assert first.embedded_database
+    assert (first.secret_key, first.encryption_keys) == (second.secret_key, second.encryption_keys)
+    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
+
+
+def test_production_settings_are_read_and_typed() -> None:
+    settings = Settings.from_env({**PRODUCTION, "PORT": "9000", "APP_URL": "https://pulse.example.com/"})
+    assert settings.database_url == "postgresql+psycopg://shop:pw@db.internal:5432/storepulse"
+    assert settings.redis_url == "redis://cache.internal:6379/0"
+    assert (settings.port, settings.app_url) == (9000, "https://pulse.example.com")
+    assert not settings.embedded_database
+    assert "pw" not in repr(settings)
+    assert PRODUCTION["SECRET_KEY"] not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "mysql://db/storepulse"),
+        ("DATABASE_URL", "not a url"),
+        ("REDIS_URL", "http://cache:6379"),
+        ("SECRET_KEY", "short"),
+        ("STOREPULSE_ENCRYPTION_KEY", "not-a-fernet-key"),
+        ("PORT", "99999"),
+        ("PORT", "eighty"),
+        ("APP_URL", "ftp://pulse.example.com"),
+        ("STOREPULSE_TIME_ZONE", "Mars/Olympus_Mons"),
+        ("STOREPULSE_LOG_LEVEL", "LOUD"),
+        ("SHOPIFY_API_VERSION", "2026-7"),
+        ("STOREPULSE_JOB_RETRIES", "-1"),
+    ],
+)
+def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**PRODUCTION, variable: value})
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"{variable}: ")
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "STOREPULSE_ENCRYPTION_KEY"])
+def test_production_requires_its_keys(missing: str) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=f"^{missing}: required when DATABASE_URL is set$"):
+        Settings.from_env(env)
+
+
+def test_the_command_line_fails_at_start_with_one_line(tmp_path: Path) -> None:
+    result = storepulse("db", "upgrade", env={"PATH": "/usr/bin:/bin", "PORT": "0",
+                                              "STOREPULSE_INSTANCE_PATH": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == "storepulse: configuration error: PORT: must be a port number from 1 to 65535\n"
+
+
+def test_overrides_must_name_settings(tmp_path: Path) -> None:
+    settings = Settings.from_env({"STOREPULSE_INSTANCE_PATH": str(tmp_path)})
+    with pytest.raises(ConfigError, match="not a setting"):
+        settings.with_overrides({"databse_url": "sqlite://"})
