@@ -127,8 +127,15 @@ def stores() -> None:
 @click.option("--time-zone", default="UTC", show_default=True)
 @click.option("--shop-domain", default=None, help="The shop's myshopify.com domain (Shopify).")
 @json_option
-def stores_add(account_id: int, platform: str, name: str, currency: str, time_zone: str,
-               shop_domain: str | None, as_json: bool) -> None:  # fmt: skip
+def stores_add(
+    account_id: int,
+    platform: str,
+    name: str,
+    currency: str,
+    time_zone: str,
+    shop_domain: str | None,
+    as_json: bool,
+) -> None:
     """Add a store to an account."""
     from integration.accounts import add_store
     from integration.store.models import Platform
@@ -136,10 +143,15 @@ def stores_add(account_id: int, platform: str, name: str, currency: str, time_zo
     with session_scope(_settings(quiet=True).database_url) as session:
         store = _checked(
             lambda: add_store(
-                session, account_id, platform=Platform(platform), name=name, currency=currency,
-                time_zone=time_zone, shop_domain=shop_domain,
+                session,
+                account_id,
+                platform=Platform(platform),
+                name=name,
+                currency=currency,
+                time_zone=time_zone,
+                shop_domain=shop_domain,
             )
-        )  # fmt: skip
+        )
         data = {"id": store.id, "account_id": account_id, "platform": platform, "name": store.name}
     _emit(as_json, data, f"store {data['id']} added to account {account_id}")
 
@@ -236,11 +248,21 @@ def _serve(settings: Settings, host: str, port: int | None, worker_count: int) -
     port = port or settings.port
     me = [sys.executable, "-m", "integration.cli"]
     commands = [
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
-         "--access-logfile", "-", "integration.app:create_app()"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+            "integration.app:create_app()",
+        ],
         *([*me, "worker"] for _ in range(worker_count)),
         [*me, "scheduler"],
-    ]  # fmt: skip
+    ]
     children = [subprocess.Popen(c) for c in commands]
     console.print(f"storepulse is up at [bold]http://{host}:{port}[/] — Ctrl-C stops it")
     stopping = False
@@ -291,10 +313,20 @@ def jobs_failed(as_json: bool) -> None:
         ):
             if job is not None:
                 error = (job.latest_result().exc_string if job.latest_result() else "") or ""
-                rows.append({"id": job.id, "queue": name, "function": job.func_name,
-                             "error": error.strip().splitlines()[-1:] or [""]})  # fmt: skip
-    _emit(as_json, rows, "\n".join(f"{r['id']}\t{r['queue']}\t{r['function']}\t{r['error'][0]}" for r in rows)
-          or "no failed jobs")  # fmt: skip
+                rows.append(
+                    {
+                        "id": job.id,
+                        "queue": name,
+                        "function": job.func_name,
+                        "error": error.strip().splitlines()[-1:] or [""],
+                    }
+                )
+    _emit(
+        as_json,
+        rows,
+        "\n".join(f"{r['id']}\t{r['queue']}\t{r['function']}\t{r['error'][0]}" for r in rows)
+        or "no failed jobs",
+    )
 
 
 @jobs.command("requeue")

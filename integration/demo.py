@@ -25,11 +25,23 @@ FIRST = (
 )
 LAST = "novak svoboda dvorak cerna smith jones brown miller davis garcia wilson moore taylor white".split()
 PRODUCTS = [
-    ("Linen shirt", "29.90"), ("Wool scarf", "24.50"), ("Canvas tote", "14.90"), ("Leather belt", "39.00"),
-    ("Silk tie", "34.00"), ("Denim jacket", "89.00"), ("Cotton socks", "7.90"), ("Rain coat", "119.00"),
-    ("Knit beanie", "19.90"), ("Chino trousers", "59.00"), ("Sneakers", "79.00"), ("Sunglasses", "49.00"),
-    ("Backpack", "69.00"), ("Wallet", "29.00"), ("Watch strap", "22.00"), ("Gift card", "50.00"),
-]  # fmt: skip
+    ("Linen shirt", "29.90"),
+    ("Wool scarf", "24.50"),
+    ("Canvas tote", "14.90"),
+    ("Leather belt", "39.00"),
+    ("Silk tie", "34.00"),
+    ("Denim jacket", "89.00"),
+    ("Cotton socks", "7.90"),
+    ("Rain coat", "119.00"),
+    ("Knit beanie", "19.90"),
+    ("Chino trousers", "59.00"),
+    ("Sneakers", "79.00"),
+    ("Sunglasses", "49.00"),
+    ("Backpack", "69.00"),
+    ("Wallet", "29.00"),
+    ("Watch strap", "22.00"),
+    ("Gift card", "50.00"),
+]
 SHIPPING = Decimal("4.90")
 BATCH = 1000
 
@@ -91,12 +103,22 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
         roll = rng.random()
         status = "subscribed" if roll < 0.55 else "unknown" if roll < 0.85 else "unsubscribed"
         for s in home:
-            add(0, s, "customers", {
-                "id": f"cust-{s}-{i}", "email": email, "first_name": first.title(), "last_name": last.title(),
-                "subscription_status": status, "subscription_changed_at": _iso(created),
-                "created_at": _iso(created), "updated_at": _iso(created + timedelta(minutes=5)),
-                "tags": ["vip"] if rng.random() < 0.05 else [],
-            })  # fmt: skip
+            add(
+                0,
+                s,
+                "customers",
+                {
+                    "id": f"cust-{s}-{i}",
+                    "email": email,
+                    "first_name": first.title(),
+                    "last_name": last.title(),
+                    "subscription_status": status,
+                    "subscription_changed_at": _iso(created),
+                    "created_at": _iso(created),
+                    "updated_at": _iso(created + timedelta(minutes=5)),
+                    "tags": ["vip"] if rng.random() < 0.05 else [],
+                },
+            )
 
         def event(kind: str, at: datetime, s: int = store, who: int = i, **extra: Any) -> None:
             sequence["event"] += 1
@@ -133,12 +155,22 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
                 continue
             sent = c["sent_at"]
             returned = letter and rng.random() < 0.03
-            add(0, store, "campaign_sends", {
-                "campaign_id": c["id"], "customer_id": f"cust-{store}-{i}", "sent_at": _iso(sent),
-                "status": "returned" if returned else "delivered",
-                **({"returned_at": _iso(sent + timedelta(days=6))} if returned else
-                   {"delivered_at": _iso(sent + timedelta(hours=2 if not letter else 72))}),
-            })  # fmt: skip
+            add(
+                0,
+                store,
+                "campaign_sends",
+                {
+                    "campaign_id": c["id"],
+                    "customer_id": f"cust-{store}-{i}",
+                    "sent_at": _iso(sent),
+                    "status": "returned" if returned else "delivered",
+                    **(
+                        {"returned_at": _iso(sent + timedelta(days=6))}
+                        if returned
+                        else {"delivered_at": _iso(sent + timedelta(hours=2 if not letter else 72))}
+                    ),
+                },
+            )
             active = sent <= active_until
             if letter:
                 if not returned and active and rng.random() < 0.1:
@@ -162,13 +194,21 @@ def _campaigns(rng: random.Random, start: datetime, now: datetime) -> list[dict[
             break
         letter = n in (5, 11)
         name = f"{'Catalogue letter' if letter else 'Newsletter'} {sent:%B %Y}"
-        preview = {"preview_pdf_base64": _tiny_pdf(name)} if letter else {
-            "preview_html": f"<html><body><h1>{name}</h1><p>New arrivals and offers.</p></body></html>"
-        }  # fmt: skip
+        preview = (
+            {"preview_pdf_base64": _tiny_pdf(name)}
+            if letter
+            else {"preview_html": f"<html><body><h1>{name}</h1><p>New arrivals and offers.</p></body></html>"}
+        )
         campaigns.append(
-            {"id": f"demo-campaign-{n}", "channel": "letter" if letter else "email", "name": name,
-             "created_at": _iso(sent - timedelta(days=2)), "sent_at": sent, **preview}
-        )  # fmt: skip
+            {
+                "id": f"demo-campaign-{n}",
+                "channel": "letter" if letter else "email",
+                "name": name,
+                "created_at": _iso(sent - timedelta(days=2)),
+                "sent_at": sent,
+                **preview,
+            }
+        )
     return campaigns
 
 
@@ -177,14 +217,29 @@ def _line_items(rng: random.Random) -> tuple[list[dict[str, Any]], Decimal]:
     for product in rng.sample(range(len(PRODUCTS)), rng.randint(1, 3)):
         title, price = PRODUCTS[product]
         quantity = 1 if rng.random() < 0.8 else 2
-        items.append({"product_id": f"p{product}", "sku": f"SKU-{product:03d}", "title": title,
-                      "quantity": quantity, "price": price})  # fmt: skip
+        items.append(
+            {
+                "product_id": f"p{product}",
+                "sku": f"SKU-{product:03d}",
+                "title": title,
+                "quantity": quantity,
+                "price": price,
+            }
+        )
         total += Decimal(price) * quantity
     return items, total
 
 
-def _order(rng: random.Random, add: Any, seq: dict[str, int], store: int, i: int, email: str,
-           at: datetime, now: datetime) -> None:  # fmt: skip
+def _order(
+    rng: random.Random,
+    add: Any,
+    seq: dict[str, int],
+    store: int,
+    i: int,
+    email: str,
+    at: datetime,
+    now: datetime,
+) -> None:
     seq["order"] += 1
     items, subtotal = _line_items(rng)
     roll = rng.random()
@@ -193,42 +248,97 @@ def _order(rng: random.Random, add: Any, seq: dict[str, int], store: int, i: int
     token = f"chk-{store}-{seq['order']}" if rng.random() < 0.7 else None
     if token:
         seq["checkout"] += 1
-        add(0, store, "checkouts", {
-            "token": token, "customer_id": f"cust-{store}-{i}", "email": email,
-            "created_at": _iso(at - timedelta(minutes=6)), "updated_at": _iso(at), "completed_at": _iso(at),
-            "currency": ("EUR", "USD")[store], "total_price": str(subtotal + SHIPPING),
+        add(
+            0,
+            store,
+            "checkouts",
+            {
+                "token": token,
+                "customer_id": f"cust-{store}-{i}",
+                "email": email,
+                "created_at": _iso(at - timedelta(minutes=6)),
+                "updated_at": _iso(at),
+                "completed_at": _iso(at),
+                "currency": ("EUR", "USD")[store],
+                "total_price": str(subtotal + SHIPPING),
+                "line_items": items,
+            },
+        )
+    add(
+        1,
+        store,
+        "orders",
+        {
+            "id": f"ord-{store}-{seq['order']}",
+            "number": str(seq["order"]),
+            "name": f"#{seq['order']}",
+            "customer_id": f"cust-{store}-{i}",
+            "email": email,
+            "created_at": _iso(at),
+            "updated_at": _iso(min(now, at + timedelta(hours=1))),
+            "financial_status": financial,
+            "cancelled_at": _iso(at + timedelta(minutes=30)) if cancelled else None,
+            "currency": ("EUR", "USD")[store],
+            "subtotal_price": str(subtotal),
+            "total_shipping": str(SHIPPING),
+            "total_price": str(subtotal + SHIPPING),
+            "checkout_token": token,
             "line_items": items,
-        })  # fmt: skip
-    add(1, store, "orders", {
-        "id": f"ord-{store}-{seq['order']}", "number": str(seq["order"]), "name": f"#{seq['order']}",
-        "customer_id": f"cust-{store}-{i}", "email": email, "created_at": _iso(at),
-        "updated_at": _iso(min(now, at + timedelta(hours=1))), "financial_status": financial,
-        "cancelled_at": _iso(at + timedelta(minutes=30)) if cancelled else None,
-        "currency": ("EUR", "USD")[store], "subtotal_price": str(subtotal), "total_shipping": str(SHIPPING),
-        "total_price": str(subtotal + SHIPPING), "checkout_token": token, "line_items": items,
-    })  # fmt: skip
+        },
+    )
 
 
-def _abandoned_cart(rng: random.Random, add: Any, seq: dict[str, int], store: int, i: int, email: str,
-                    at: datetime, now: datetime) -> None:  # fmt: skip
+def _abandoned_cart(
+    rng: random.Random,
+    add: Any,
+    seq: dict[str, int],
+    store: int,
+    i: int,
+    email: str,
+    at: datetime,
+    now: datetime,
+) -> None:
     seq["checkout"] += 1
     token = f"cart-{store}-{seq['checkout']}"
     items, subtotal = _line_items(rng)
-    add(0, store, "checkouts", {
-        "token": token, "customer_id": f"cust-{store}-{i}", "email": email,
-        "created_at": _iso(at - timedelta(minutes=3)), "updated_at": _iso(at),
-        "currency": ("EUR", "USD")[store], "total_price": str(subtotal),
-        "recovery_url": f"https://demo-boutique.example/checkouts/{token}/recover", "line_items": items,
-    })  # fmt: skip
+    add(
+        0,
+        store,
+        "checkouts",
+        {
+            "token": token,
+            "customer_id": f"cust-{store}-{i}",
+            "email": email,
+            "created_at": _iso(at - timedelta(minutes=3)),
+            "updated_at": _iso(at),
+            "currency": ("EUR", "USD")[store],
+            "total_price": str(subtotal),
+            "recovery_url": f"https://demo-boutique.example/checkouts/{token}/recover",
+            "line_items": items,
+        },
+    )
     later = at + timedelta(days=rng.uniform(0.5, 4))
     if rng.random() < 0.18 and later < now:  # recovered later through the recovery link
         seq["order"] += 1
-        add(1, store, "orders", {
-            "id": f"ord-{store}-{seq['order']}", "number": str(seq["order"]), "name": f"#{seq['order']}",
-            "customer_id": f"cust-{store}-{i}", "email": email, "created_at": _iso(later),
-            "updated_at": _iso(later), "financial_status": "paid", "currency": ("EUR", "USD")[store],
-            "total_price": str(subtotal + SHIPPING), "checkout_token": token, "line_items": items,
-        })  # fmt: skip
+        add(
+            1,
+            store,
+            "orders",
+            {
+                "id": f"ord-{store}-{seq['order']}",
+                "number": str(seq["order"]),
+                "name": f"#{seq['order']}",
+                "customer_id": f"cust-{store}-{i}",
+                "email": email,
+                "created_at": _iso(later),
+                "updated_at": _iso(later),
+                "financial_status": "paid",
+                "currency": ("EUR", "USD")[store],
+                "total_price": str(subtotal + SHIPPING),
+                "checkout_token": token,
+                "line_items": items,
+            },
+        )
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

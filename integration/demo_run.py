@@ -79,9 +79,13 @@ def _deliver(
         for store_index, topic, delivery_id, body, count in data.deliveries(phase, run):
             with session_scope(settings.database_url) as session:
                 received = inbox.receive(
-                    session, source="api", topic=topic, delivery_id=delivery_id, body=body,
+                    session,
+                    source="api",
+                    topic=topic,
+                    delivery_id=delivery_id,
+                    body=body,
                     store_id=store_ids[store_index],
-                )  # fmt: skip
+                )
             enqueue(settings, INGEST, process_inbox_job, [received.id])
             ids[received.id] = count
             progress.advance(task, count)

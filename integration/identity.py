@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from email_validator import EmailNotValidError, validate_email
 
 MAX_EMAIL_LENGTH = 320
 
 
+@lru_cache(maxsize=65_536)  # a batch names the same people many times
 def normalize_email(raw: str) -> str:
     """Return the account-wide identity of an email: trimmed, lower-cased, domain in IDNA (ASCII) form.
 

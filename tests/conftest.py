@@ -23,9 +23,17 @@ from jobs.queues import QUEUES, connection, forget_connections
 from tests.servers import fresh_database, postgres_server, redis_server
 
 SERVER_VARIABLES = (
-    "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "STOREPULSE_ENCRYPTION_KEY", "SHOPIFY_API_KEY",
-    "SHOPIFY_API_SECRET", "APP_URL", "PORT", "STOREPULSE_INSTANCE_PATH", "STOREPULSE_LOG_LEVEL",
-)  # fmt: skip
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "STOREPULSE_ENCRYPTION_KEY",
+    "SHOPIFY_API_KEY",
+    "SHOPIFY_API_SECRET",
+    "APP_URL",
+    "PORT",
+    "STOREPULSE_INSTANCE_PATH",
+    "STOREPULSE_LOG_LEVEL",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -104,8 +112,10 @@ def settings(db_url: str, redis_url: str, tmp_path: Path) -> Iterator[Settings]:
 
 @pytest.fixture
 def app(settings: Settings) -> Flask:
-    overrides = {name: getattr(settings, name) for name in ("instance_path", "database_url", "redis_url",
-                                                            "secret_key", "encryption_keys")}  # fmt: skip
+    overrides = {
+        name: getattr(settings, name)
+        for name in ("instance_path", "database_url", "redis_url", "secret_key", "encryption_keys")
+    }
     flask_app = create_app(overrides)
     flask_app.testing = True
     return flask_app

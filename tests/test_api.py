@@ -50,13 +50,17 @@ def test_the_summary_counts_revenue_per_currency_without_cancelled_voided_or_ref
     with session_scope(settings.database_url) as session:
         eu = make_store(session, "EUR")
         us = make_store(session, "USD", account_id=eu.account_id)
-        ingest_orders(session, eu, [
-            order("1", email="a@example.com", total_price="10.10"),
-            order("2", email="a@example.com", total_price="20.20"),
-            order("3", email="b@example.com", total_price="99.00", cancelled_at=NOW),
-            order("4", email="b@example.com", total_price="50.00", financial_status="voided"),
-            order("5", email="b@example.com", total_price="70.00", financial_status="refunded"),
-        ])  # fmt: skip
+        ingest_orders(
+            session,
+            eu,
+            [
+                order("1", email="a@example.com", total_price="10.10"),
+                order("2", email="a@example.com", total_price="20.20"),
+                order("3", email="b@example.com", total_price="99.00", cancelled_at=NOW),
+                order("4", email="b@example.com", total_price="50.00", financial_status="voided"),
+                order("5", email="b@example.com", total_price="70.00", financial_status="refunded"),
+            ],
+        )
         ingest_orders(session, us, [order("1", email="c@example.com", currency="USD", total_price="5.55")])
         ingest_events(session, us, [event(InteractionType.HARD_BOUNCE, email="d@example.com")], source="api")
         classify(session, eu.account_id, now=NOW + timedelta(days=1))
@@ -107,8 +111,13 @@ def test_health_and_status_page(client: FlaskClient) -> None:
 def test_health_reports_an_unreachable_redis(settings: Settings, tmp_path) -> None:
     from integration.app import create_app
 
-    broken = create_app({"database_url": settings.database_url, "redis_url": f"unix://{tmp_path}/none.sock",
-                         "instance_path": tmp_path})  # fmt: skip
+    broken = create_app(
+        {
+            "database_url": settings.database_url,
+            "redis_url": f"unix://{tmp_path}/none.sock",
+            "instance_path": tmp_path,
+        }
+    )
     answer = broken.test_client().get("/health")
     assert answer.status_code == 503
     assert answer.get_json()["checks"] == {"database": "ok", "redis": "unreachable"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,8 +28,17 @@ def test_the_generated_history_has_every_kind_of_record() -> None:
     data = demo.generate(2000, seed=7, now=NOW)
     records = [r for p in data.phases for topics in p.values() for r in topics.get("events", [])]
     kinds = {r["type"] if r["type"] != "bounce" else f"{r['bounce_type']}_bounce" for r in records}
-    assert kinds == {"product_view", "add_to_cart", "email_open", "email_click", "qr_scan", "hard_bounce",
-                     "soft_bounce", "spam_complaint", "unsubscribe"}  # fmt: skip
+    assert kinds == {
+        "product_view",
+        "add_to_cart",
+        "email_open",
+        "email_click",
+        "qr_scan",
+        "hard_bounce",
+        "soft_bounce",
+        "spam_complaint",
+        "unsubscribe",
+    }
     assert any(r.get("machine_open") for r in records)
     orders = [r for p in data.phases for topics in p.values() for r in topics.get("orders", [])]
     assert {o["currency"] for o in orders} == {"EUR", "USD"}
@@ -49,7 +57,7 @@ def _expected_revenue(data: demo.DemoData) -> dict[str, Decimal]:
 
 
 @pytest.fixture(params=["embedded", "servers"])
-def demo_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+def demo_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = {"PATH": "/usr/bin:/bin", "STOREPULSE_INSTANCE_PATH": str(tmp_path / "instance")}
     if request.param == "servers":
         env |= {
@@ -58,7 +66,7 @@ def demo_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
             "SECRET_KEY": "demo-secret-key-0123456789",
             "STOREPULSE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         }
-    yield env
+    return env
 
 
 def test_the_demo_builds_an_account_and_prints_its_summary(demo_env: dict[str, str]) -> None:

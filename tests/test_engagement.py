@@ -26,10 +26,19 @@ def test_an_interaction_exactly_at_the_window_edge_counts_and_one_second_earlier
 ) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
-        ingest_events(session, store, [
-            event(InteractionType.EMAIL_OPEN, at=NOW - WINDOW, email="edge@example.com"),
-            event(InteractionType.EMAIL_OPEN, at=NOW - WINDOW - timedelta(seconds=1), email="out@example.com"),
-        ], source="api")  # fmt: skip
+        ingest_events(
+            session,
+            store,
+            [
+                event(InteractionType.EMAIL_OPEN, at=NOW - WINDOW, email="edge@example.com"),
+                event(
+                    InteractionType.EMAIL_OPEN,
+                    at=NOW - WINDOW - timedelta(seconds=1),
+                    email="out@example.com",
+                ),
+            ],
+            source="api",
+        )
         engagement.classify(session, store.account_id, now=NOW)
         assert _statuses(session) == {"edge@example.com": E.ENGAGED, "out@example.com": E.UNENGAGED}
 
@@ -41,8 +50,12 @@ def test_blocked_wins_over_engaged_and_the_change_is_logged(db_url: str) -> None
             session, store, [event(InteractionType.EMAIL_CLICK, email="a@example.com")], source="api"
         )
         engagement.classify(session, store.account_id, now=NOW)
-        ingest_events(session, store, [event(InteractionType.SPAM_COMPLAINT, at=NOW + timedelta(hours=1),
-                                             email="a@example.com")], source="api")  # fmt: skip
+        ingest_events(
+            session,
+            store,
+            [event(InteractionType.SPAM_COMPLAINT, at=NOW + timedelta(hours=1), email="a@example.com")],
+            source="api",
+        )
         assert engagement.classify(session, store.account_id, now=NOW + timedelta(hours=1)) == 1
         contact = session.scalars(select(Contact)).one()
         assert (contact.engagement_status, contact.engagement_reason) == (E.BLOCKED, "spam_complaint")
@@ -67,10 +80,15 @@ def test_engagement_in_a_sibling_store_counts_from_the_first_day(db_url: str) ->
 def test_expiry_finds_only_engaged_contacts_that_left_the_window(db_url: str) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
-        ingest_events(session, store, [
-            event(InteractionType.PRODUCT_VIEW, at=NOW - timedelta(days=100), email="old@example.com"),
-            event(InteractionType.PRODUCT_VIEW, at=NOW - timedelta(days=10), email="new@example.com"),
-        ], source="api")  # fmt: skip
+        ingest_events(
+            session,
+            store,
+            [
+                event(InteractionType.PRODUCT_VIEW, at=NOW - timedelta(days=100), email="old@example.com"),
+                event(InteractionType.PRODUCT_VIEW, at=NOW - timedelta(days=10), email="new@example.com"),
+            ],
+            source="api",
+        )
         engagement.classify(session, store.account_id, now=NOW)
         later = NOW + timedelta(days=90)
         assert engagement.classify(session, store.account_id, now=later, only_expired=True) == 1
@@ -82,8 +100,12 @@ def test_expiry_finds_only_engaged_contacts_that_left_the_window(db_url: str) ->
 def test_changing_the_time_frame_reclassifies_everyone(db_url: str) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
-        ingest_events(session, store, [event(InteractionType.ADD_TO_CART, at=NOW - timedelta(days=60),
-                                             email="a@example.com")], source="api")  # fmt: skip
+        ingest_events(
+            session,
+            store,
+            [event(InteractionType.ADD_TO_CART, at=NOW - timedelta(days=60), email="a@example.com")],
+            source="api",
+        )
         engagement.classify(session, store.account_id, now=NOW)
         engagement.set_window(session, store.account_id, 30)
         assert engagement.classify(session, store.account_id, now=NOW) == 1
@@ -102,8 +124,12 @@ def test_the_time_frame_is_bounded(db_url: str, days: int) -> None:
 def test_a_contact_with_no_interaction_is_unengaged_since_first_seen(db_url: str) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
-        ingest_events(session, store, [event(InteractionType.SOFT_BOUNCE, at=NOW - timedelta(days=2),
-                                             email="a@example.com")], source="api")  # fmt: skip
+        ingest_events(
+            session,
+            store,
+            [event(InteractionType.SOFT_BOUNCE, at=NOW - timedelta(days=2), email="a@example.com")],
+            source="api",
+        )
         engagement.classify(session, store.account_id, now=NOW)
         contact = session.scalars(select(Contact)).one()
         assert (contact.engagement_status, contact.engagement_reason) == (E.UNENGAGED, "no_interaction")

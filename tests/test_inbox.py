@@ -22,17 +22,20 @@ def _receive(
     session: Session, store_id: int, body: Any, delivery_id: str = "d1", topic: str = "customers"
 ) -> int:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return inbox.receive(session, source="api", topic=topic, delivery_id=delivery_id, body=raw,
-                         store_id=store_id).id  # fmt: skip
+    return inbox.receive(
+        session, source="api", topic=topic, delivery_id=delivery_id, body=raw, store_id=store_id
+    ).id
 
 
 def test_a_redelivery_is_stored_once(db_url: str) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
-        first = inbox.receive(session, source="api", topic="customers", delivery_id="d1", body=b"[]",
-                              store_id=store.id)  # fmt: skip
-        second = inbox.receive(session, source="api", topic="customers", delivery_id="d1", body=b"[]",
-                               store_id=store.id)  # fmt: skip
+        first = inbox.receive(
+            session, source="api", topic="customers", delivery_id="d1", body=b"[]", store_id=store.id
+        )
+        second = inbox.receive(
+            session, source="api", topic="customers", delivery_id="d1", body=b"[]", store_id=store.id
+        )
         assert first.new
         assert not second.new
         assert first.id == second.id

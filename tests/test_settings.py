@@ -72,8 +72,9 @@ def test_production_requires_its_keys(missing: str) -> None:
 
 
 def test_the_command_line_fails_at_start_with_one_line(tmp_path: Path) -> None:
-    result = storepulse("db", "upgrade", env={"PATH": "/usr/bin:/bin", "PORT": "0",
-                                              "STOREPULSE_INSTANCE_PATH": str(tmp_path)})  # fmt: skip
+    result = storepulse(
+        "db", "upgrade", env={"PATH": "/usr/bin:/bin", "PORT": "0", "STOREPULSE_INSTANCE_PATH": str(tmp_path)}
+    )
     assert result.returncode == 2
     assert result.stderr == "storepulse: configuration error: PORT: must be a port number from 1 to 65535\n"
 

@@ -29,9 +29,16 @@ CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code in cap
 NON_NEGATIVE = validate.Range(min=0)
 ID = {"validate": validate.Length(min=1, max=64)}
 EVENT_TYPES = [
-    "email_open", "email_click", "product_view", "add_to_cart", "bounce", "spam_complaint",
-    "unsubscribe", "subscribe", "qr_scan",
-]  # fmt: skip
+    "email_open",
+    "email_click",
+    "product_view",
+    "add_to_cart",
+    "bounce",
+    "spam_complaint",
+    "unsubscribe",
+    "subscribe",
+    "qr_scan",
+]
 
 
 def _utc(value: datetime | None) -> datetime | None:

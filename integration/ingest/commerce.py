@@ -32,13 +32,33 @@ from integration.store.models import (
 from integration.store.types import utcnow
 
 ORDER_FIELDS = (
-    "name", "number", "created_at", "processed_at", "updated_at", "cancelled_at", "financial_status",
-    "fulfillment_status", "currency", "subtotal_price", "total_discounts", "total_shipping", "total_tax",
-    "total_price", "checkout_token", "cart_token", "source_name",
-)  # fmt: skip
+    "name",
+    "number",
+    "created_at",
+    "processed_at",
+    "updated_at",
+    "cancelled_at",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "subtotal_price",
+    "total_discounts",
+    "total_shipping",
+    "total_tax",
+    "total_price",
+    "checkout_token",
+    "cart_token",
+    "source_name",
+)
 CHECKOUT_FIELDS = (
-    "cart_token", "created_at", "updated_at", "completed_at", "currency", "total_price", "recovery_url",
-)  # fmt: skip
+    "cart_token",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "currency",
+    "total_price",
+    "recovery_url",
+)
 
 
 def is_placed(record: OrderRecord) -> bool:
@@ -76,8 +96,11 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     ids = {k: v[0] for k, v in _stored(session, Order, store, [r.external_id for r in fresh]).items()}
     _replace_line_items(session, OrderLineItem, "order_id", {ids[r.external_id]: r.line_items for r in fresh})
 
-    placed = [(c, r.created_at, InteractionType.ORDER_PLACED) for r, c in zip(fresh, contacts, strict=True)
-              if is_placed(r)]  # fmt: skip
+    placed = [
+        (c, r.created_at, InteractionType.ORDER_PLACED)
+        for r, c in zip(fresh, contacts, strict=True)
+        if is_placed(r)
+    ]
     touch_contacts(session, newest_hits(placed))
     # A cancelled or voided order may have been the contact's newest interaction: recompute those.
     retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}

@@ -15,8 +15,12 @@ from tests.factories import NOW, checkout, customer, item, make_store, order
 
 
 def test_an_order_becomes_one_order_with_items_linked_to_one_contact_exactly_once(db_url: str) -> None:
-    record = order("1001", customer_id="c1", email="ann@example.com",
-                   line_items=[item("Shirt", "29.90", 2), item("Socks", "7.90", 1, product="p2")])  # fmt: skip
+    record = order(
+        "1001",
+        customer_id="c1",
+        email="ann@example.com",
+        line_items=[item("Shirt", "29.90", 2), item("Socks", "7.90", 1, product="p2")],
+    )
     with session_scope(db_url) as session:
         store = make_store(session)
         for _ in range(3):
@@ -46,10 +50,20 @@ def test_the_customer_id_decides_the_contact_over_the_order_email(db_url: str) -
 
 
 def test_an_older_update_arriving_later_changes_nothing(db_url: str) -> None:
-    newer = order("1", updated=NOW + timedelta(hours=2), email="a@example.com", financial_status="refunded",
-                  line_items=[item("Shirt", "29.90")])  # fmt: skip
-    older = order("1", updated=NOW + timedelta(hours=1), email="a@example.com", financial_status="paid",
-                  line_items=[item("Shirt", "29.90"), item("Scarf", "24.50", product="p2")])  # fmt: skip
+    newer = order(
+        "1",
+        updated=NOW + timedelta(hours=2),
+        email="a@example.com",
+        financial_status="refunded",
+        line_items=[item("Shirt", "29.90")],
+    )
+    older = order(
+        "1",
+        updated=NOW + timedelta(hours=1),
+        email="a@example.com",
+        financial_status="paid",
+        line_items=[item("Shirt", "29.90"), item("Scarf", "24.50", product="p2")],
+    )
     with session_scope(db_url) as session:
         store = make_store(session)
         ingest_orders(session, store, [newer])
@@ -62,8 +76,11 @@ def test_a_newer_update_replaces_the_line_items(db_url: str) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
         ingest_orders(session, store, [order("1", email="a@example.com", line_items=[item("A"), item("B")])])
-        ingest_orders(session, store, [order("1", updated=NOW + timedelta(minutes=5), email="a@example.com",
-                                             line_items=[item("C")])])  # fmt: skip
+        ingest_orders(
+            session,
+            store,
+            [order("1", updated=NOW + timedelta(minutes=5), email="a@example.com", line_items=[item("C")])],
+        )
         assert session.scalars(select(OrderLineItem.title)).all() == ["C"]
 
 
@@ -74,8 +91,13 @@ def test_cancelling_the_newest_order_moves_the_last_interaction_back(db_url: str
         store = make_store(session)
         ingest_orders(session, store, [early, late])
         assert session.scalar(select(Contact.last_interaction_at)) == NOW
-        cancelled = order("2", created=NOW, updated=NOW + timedelta(hours=1), email="a@example.com",
-                          cancelled_at=NOW + timedelta(hours=1))  # fmt: skip
+        cancelled = order(
+            "2",
+            created=NOW,
+            updated=NOW + timedelta(hours=1),
+            email="a@example.com",
+            cancelled_at=NOW + timedelta(hours=1),
+        )
         ingest_orders(session, store, [cancelled])
         assert session.scalar(select(Contact.last_interaction_at)) == NOW - timedelta(days=10)
 
@@ -101,8 +123,11 @@ def test_abandoned_then_ordered_through_its_token_is_recovered(db_url: str) -> N
         ingest_checkouts(session, store, [checkout("t1", email="a@example.com")])
         assert mark_abandoned(session, now=NOW + timedelta(minutes=9)) == 0
         assert mark_abandoned(session, now=NOW + timedelta(minutes=11)) == 1
-        ingest_orders(session, store, [order("1", created=NOW + timedelta(days=1), email="a@example.com",
-                                             checkout_token="t1")])  # fmt: skip
+        ingest_orders(
+            session,
+            store,
+            [order("1", created=NOW + timedelta(days=1), email="a@example.com", checkout_token="t1")],
+        )
         stored = session.scalars(select(Checkout)).one()
         assert stored.state == CheckoutState.RECOVERED
         assert stored.abandoned_at == NOW + timedelta(minutes=10)

@@ -81,9 +81,15 @@ def test_consent_follows_the_newest_change(db_url: str) -> None:
         ingest_customers(
             session,
             store,
-            [customer("1", "a@example.com", updated=NOW + timedelta(days=1),
-                      subscription_status=SubscriptionStatus.UNSUBSCRIBED)],
-        )  # fmt: skip
+            [
+                customer(
+                    "1",
+                    "a@example.com",
+                    updated=NOW + timedelta(days=1),
+                    subscription_status=SubscriptionStatus.UNSUBSCRIBED,
+                )
+            ],
+        )
         contact = session.scalars(select(Contact)).one()
         assert contact.subscription_status == SubscriptionStatus.UNSUBSCRIBED
         assert contact.subscription_changed_at == NOW + timedelta(days=1)

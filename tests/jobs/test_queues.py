@@ -38,8 +38,9 @@ def test_a_job_runs_on_a_real_worker_with_json_arguments(settings: Settings, run
 def test_an_inbox_delivery_is_processed_by_the_worker(settings: Settings, run_worker: Any) -> None:
     with session_scope(settings.database_url) as session:
         store = make_store(session)
-        received = inbox.receive(session, source="api", topic="customers", delivery_id="d1", body=CUSTOMERS,
-                                 store_id=store.id)  # fmt: skip
+        received = inbox.receive(
+            session, source="api", topic="customers", delivery_id="d1", body=CUSTOMERS, store_id=store.id
+        )
     job = enqueue(settings, INGEST, process_inbox_job, [received.id])
     run_worker()
     assert job.return_value() == {"processed": 1, "failed": 0, "retry": 0, "skipped": 0}
@@ -90,10 +91,12 @@ def test_the_scheduler_enqueues_each_periodic_job_once_per_interval(settings: Se
 def test_the_sweeper_enqueues_deliveries_whose_job_was_lost(settings: Settings, run_worker: Any) -> None:
     with session_scope(settings.database_url) as session:
         store = make_store(session)
-        lost = inbox.receive(session, source="api", topic="customers", delivery_id="lost", body=CUSTOMERS,
-                             store_id=store.id)  # fmt: skip
-        fresh = inbox.receive(session, source="api", topic="customers", delivery_id="fresh", body=CUSTOMERS,
-                              store_id=store.id)  # fmt: skip
+        lost = inbox.receive(
+            session, source="api", topic="customers", delivery_id="lost", body=CUSTOMERS, store_id=store.id
+        )
+        fresh = inbox.receive(
+            session, source="api", topic="customers", delivery_id="fresh", body=CUSTOMERS, store_id=store.id
+        )
         session.execute(
             update(InboxDelivery)
             .where(InboxDelivery.id == lost.id)

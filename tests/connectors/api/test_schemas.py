@@ -16,10 +16,14 @@ from integration.errors import InvalidRecord
 from integration.store.models import CampaignChannel, InteractionType
 
 ORDER = {
-    "id": "1001", "customer_id": "c1", "created_at": "2026-03-31T23:30:00+02:00",
-    "updated_at": "2026-03-31T23:31:00+02:00", "currency": "EUR", "total_price": "34.80",
+    "id": "1001",
+    "customer_id": "c1",
+    "created_at": "2026-03-31T23:30:00+02:00",
+    "updated_at": "2026-03-31T23:31:00+02:00",
+    "currency": "EUR",
+    "total_price": "34.80",
     "line_items": [{"title": "Shirt", "quantity": 1, "price": "29.90", "product_id": "p1"}],
-}  # fmt: skip
+}
 
 
 def test_an_order_loads_with_utc_times_and_exact_money() -> None:
@@ -54,8 +58,9 @@ def test_bounces_and_machine_opens_map_to_interaction_types() -> None:
     machine = SCHEMAS["events"].load({**base, "type": "email_open", "machine_open": True})
     assert hard.type == InteractionType.HARD_BOUNCE
     assert (machine.type, machine.machine_open) == (InteractionType.EMAIL_OPEN, True)
-    _, errors = load_records("events", [{**base, "type": "bounce"}, {**base, "type": "email_click",
-                                                                        "machine_open": True}])  # fmt: skip
+    _, errors = load_records(
+        "events", [{**base, "type": "bounce"}, {**base, "type": "email_click", "machine_open": True}]
+    )
     assert [list(e["errors"]) for e in errors] == [["bounce_type"], ["machine_open"]]
 
 
@@ -70,8 +75,10 @@ def test_a_letter_campaign_carries_its_pdf() -> None:
         }
     )
     assert (record.channel, record.preview, record.preview_content_type) == (
-        CampaignChannel.LETTER, pdf, "application/pdf",
-    )  # fmt: skip
+        CampaignChannel.LETTER,
+        pdf,
+        "application/pdf",
+    )
 
 
 @pytest.mark.parametrize(("topic", "body"), [("orders", {"id": 1}), ("refunds", []), ("orders", [{}] * 1001)])
@@ -80,9 +87,17 @@ def test_a_batch_that_is_not_a_batch_is_refused_whole(topic: str, body: object) 
         load_records(topic, body)
 
 
-@given(st.lists(st.dictionaries(st.sampled_from(list(ORDER) + ["extra"]),
-                                st.one_of(st.none(), st.text(max_size=30), st.integers(), st.booleans(),
-                                          st.just("2026-01-01T00:00:00Z"))), max_size=5))  # fmt: skip
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(list(ORDER) + ["extra"]),
+            st.one_of(
+                st.none(), st.text(max_size=30), st.integers(), st.booleans(), st.just("2026-01-01T00:00:00Z")
+            ),
+        ),
+        max_size=5,
+    )
+)
 def test_any_json_record_is_either_loaded_or_reported(items: list[dict[str, object]]) -> None:
     records, errors = load_records("orders", items)
     assert len(records) + len(errors) == len(items)
