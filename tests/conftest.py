@@ -11,6 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import text
@@ -21,6 +23,13 @@ from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import Base
 from jobs.queues import QUEUES, connection, forget_connections
 from tests.servers import fresh_database, postgres_server, redis_server
+
+# A fresh checkout has no Hypothesis cache: its first draw builds Unicode tables, which can pass the
+# too-slow limit, and a busy 2-core CI machine can pass any per-example deadline.
+hypothesis_settings.register_profile(
+    "storepulse", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+hypothesis_settings.load_profile("storepulse")
 
 SERVER_VARIABLES = (
     "DATABASE_URL",
