@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from integration.store.models import Account, Checkout, CheckoutState, Store
+from integration.store.models import Account, Checkout, CheckoutState, Store, table_of
 from integration.store.types import utcnow
 
 
@@ -36,7 +36,7 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
         ).all()
         if not candidates:
             continue
-        table = Checkout.__table__
+        table = table_of(Checkout)
         session.execute(
             update(table)
             .where(table.c.id == bindparam("_id"), table.c.state == CheckoutState.OPEN.value)

@@ -304,7 +304,7 @@ def jobs_failed(as_json: bool) -> None:
     from jobs.queues import QUEUES, queue
 
     settings = _settings(quiet=True)
-    rows = []
+    rows: list[dict[str, str]] = []
     for name in QUEUES:
         q = queue(settings, name)
         registry = FailedJobRegistry(queue=q)
@@ -312,19 +312,20 @@ def jobs_failed(as_json: bool) -> None:
             registry.get_job_ids(), connection=q.connection, serializer=q.serializer
         ):
             if job is not None:
-                error = (job.latest_result().exc_string if job.latest_result() else "") or ""
+                result = job.latest_result()
+                trace = ((result.exc_string if result else "") or "").strip().splitlines()
                 rows.append(
                     {
                         "id": job.id,
                         "queue": name,
-                        "function": job.func_name,
-                        "error": error.strip().splitlines()[-1:] or [""],
+                        "function": job.func_name or "",
+                        "error": trace[-1] if trace else "",  # the exception's own line
                     }
                 )
     _emit(
         as_json,
         rows,
-        "\n".join(f"{r['id']}\t{r['queue']}\t{r['function']}\t{r['error'][0]}" for r in rows)
+        "\n".join(f"{r['id']}\t{r['queue']}\t{r['function']}\t{r['error']}" for r in rows)
         or "no failed jobs",
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
 from integration.ingest.common import chunks
-from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition
+from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition, table_of
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,9 @@ def classify(
     changed = 0
     for where in scopes:
         session.execute(
-            EngagementTransition.__table__.insert().from_select(
+            table_of(EngagementTransition)
+            .insert()
+            .from_select(
                 ["account_id", "contact_id", "from_status", "to_status", "at", "reason"],
                 select(
                     Contact.account_id,

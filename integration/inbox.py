@@ -21,7 +21,7 @@ from integration import engagement
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.common import insert_for
-from integration.store.models import InboxDelivery, InboxStatus, Store
+from integration.store.models import InboxDelivery, InboxStatus, Store, table_of
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def receive(
     headers: dict[str, str] | None = None,
 ) -> Received:
     """Store a delivery once; a redelivery of the same (source, delivery id) stores nothing new."""
-    table = InboxDelivery.__table__
+    table = table_of(InboxDelivery)
     stmt = (
         insert_for(session, table)
         .values(

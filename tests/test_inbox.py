@@ -110,3 +110,21 @@ def test_a_transient_failure_keeps_the_delivery_pending_then_failed_after_the_la
         assert (delivery.status, delivery.attempts) == (InboxStatus.FAILED, inbox.MAX_ATTEMPTS)
         assert "database went away" in delivery.last_error
         assert session.scalar(select(func.count()).select_from(Contact)) == 0  # nothing half-written
+
+
+def test_records_skipped_by_ingest_are_reported_at_their_batch_index(db_url: str) -> None:
+    batch = [
+        {"type": "email_open", "occurred_at": "yesterday", "email": "a@example.com"},
+        {"type": "email_open", "occurred_at": "2026-06-01T10:00:00Z", "customer_id": "never-seen"},
+        {"type": "email_open", "occurred_at": "2026-06-01T10:00:00Z", "email": "b@example.com"},
+    ]
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        delivery_id = _receive(session, store.id, batch, topic="events")
+        inbox.process(session, [delivery_id], SOURCES)
+        result = session.get(InboxDelivery, delivery_id).result
+        assert result["written"] == 1
+        assert [(s["index"], s.get("field") or next(iter(s["errors"]))) for s in result["skipped"]] == [
+            (0, "occurred_at"),
+            (1, "email"),
+        ]

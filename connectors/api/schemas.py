@@ -27,7 +27,7 @@ from integration.store.models import CampaignChannel, InteractionType, SendStatu
 
 CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code in capitals, such as EUR")
 NON_NEGATIVE = validate.Range(min=0)
-ID = {"validate": validate.Length(min=1, max=64)}
+ID = validate.Length(min=1, max=64)  # ids of customers, orders, products and variants
 EVENT_TYPES = [
     "email_open",
     "email_click",
@@ -62,7 +62,7 @@ def _time(**kwargs: Any) -> fields.AwareDateTime:
 
 
 class CustomerSchema(_Record):
-    external_id = fields.String(required=True, data_key="id", **ID)
+    external_id = fields.String(required=True, data_key="id", validate=ID)
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     first_name = fields.String(allow_none=True, validate=validate.Length(max=200))
     last_name = fields.String(allow_none=True, validate=validate.Length(max=200))
@@ -79,9 +79,9 @@ class CustomerSchema(_Record):
 
 
 class LineItemSchema(_Record):
-    external_id = fields.String(data_key="id", allow_none=True, **ID)
-    product_id = fields.String(allow_none=True, **ID)
-    variant_id = fields.String(allow_none=True, **ID)
+    external_id = fields.String(data_key="id", allow_none=True, validate=ID)
+    product_id = fields.String(allow_none=True, validate=ID)
+    variant_id = fields.String(allow_none=True, validate=ID)
     sku = fields.String(allow_none=True, validate=validate.Length(max=255))
     title = fields.String(required=True, validate=validate.Length(min=1, max=500))
     variant_title = fields.String(allow_none=True, validate=validate.Length(max=500))
@@ -95,10 +95,10 @@ class LineItemSchema(_Record):
 
 
 class OrderSchema(_Record):
-    external_id = fields.String(required=True, data_key="id", **ID)
+    external_id = fields.String(required=True, data_key="id", validate=ID)
     name = fields.String(allow_none=True, validate=validate.Length(max=64))
     number = fields.String(allow_none=True, validate=validate.Length(max=64))
-    customer_id = fields.String(allow_none=True, **ID)
+    customer_id = fields.String(allow_none=True, validate=ID)
     email = fields.Email(allow_none=True)
     created_at = _time(required=True)
     updated_at = _time(required=True)
@@ -130,7 +130,7 @@ class OrderSchema(_Record):
 class CheckoutSchema(_Record):
     token = fields.String(required=True, validate=validate.Length(min=1, max=255))
     cart_token = fields.String(allow_none=True, validate=validate.Length(max=255))
-    customer_id = fields.String(allow_none=True, **ID)
+    customer_id = fields.String(allow_none=True, validate=ID)
     email = fields.Email(allow_none=True)
     created_at = _time(required=True)
     updated_at = _time(required=True)
@@ -147,13 +147,13 @@ class CheckoutSchema(_Record):
 
 class EventSchema(_Record):
     event_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=255))
-    customer_id = fields.String(allow_none=True, **ID)
+    customer_id = fields.String(allow_none=True, validate=ID)
     email = fields.Email(allow_none=True)
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     bounce_type = fields.String(allow_none=True, validate=validate.OneOf(["hard", "soft"]))
     occurred_at = _time(required=True)
     campaign_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=255))
-    product_id = fields.String(allow_none=True, **ID)
+    product_id = fields.String(allow_none=True, validate=ID)
     machine_open = fields.Boolean(load_default=False)
 
     @validates_schema
@@ -199,7 +199,7 @@ class CampaignSchema(_Record):
 
 class SendSchema(_Record):
     campaign_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    customer_id = fields.String(allow_none=True, **ID)
+    customer_id = fields.String(allow_none=True, validate=ID)
     email = fields.Email(allow_none=True)
     status = fields.Enum(SendStatus, by_value=True, required=True)
     queued_at = _time(allow_none=True)

@@ -30,7 +30,10 @@ INGEST: dict[str, Ingest] = {
 
 
 def load_records(topic: str, items: Any) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Validate a batch; return the valid records and, for each invalid one, its index, fields and reasons."""
+    """Validate a batch; return the valid records and, for each invalid one, its index, fields and reasons.
+
+    Each valid record comes back as a (index in the batch, record) pair.
+    """
     schema = SCHEMAS.get(topic)
     if schema is None:
         raise InvalidRecord("delivery", {"topic": [f"unknown topic {topic!r}"]})
@@ -41,9 +44,9 @@ def load_records(topic: str, items: Any) -> tuple[list[Any], list[dict[str, Any]
     records, errors = [], []
     for index, item in enumerate(items):
         try:
-            records.append(schema.load(item))
+            records.append((index, schema.load(item)))
         except ValidationError as exc:
-            errors.append({"index": index, "errors": exc.normalized_messages()})
+            errors.append({"index": index, "errors": exc.normalized_messages()})  # type: ignore[no-untyped-call]
     return records, errors
 
 
@@ -57,7 +60,10 @@ class ApiSource:
             items = json.loads(delivery.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
-        records, errors = load_records(delivery.topic, items)
-        outcome = INGEST[delivery.topic](session, store, records) if records else Outcome()
-        outcome.skipped = [*errors, *outcome.skipped]
+        loaded, errors = load_records(delivery.topic, items)
+        positions = [index for index, _ in loaded]
+        outcome = INGEST[delivery.topic](session, store, [r for _, r in loaded]) if loaded else Outcome()
+        # Ingest reports records skipped by their place among the valid ones: give their batch index.
+        ingest_skips = [{**s, "index": positions[s["index"]]} if "index" in s else s for s in outcome.skipped]
+        outcome.skipped = sorted([*errors, *ingest_skips], key=lambda s: s.get("index", -1))
         return outcome

@@ -28,6 +28,7 @@ from integration.store.models import (
     Order,
     OrderLineItem,
     Store,
+    table_of,
 )
 from integration.store.types import utcnow
 
@@ -221,7 +222,7 @@ def _complete_checkouts(session: Session, store: Store, orders: list[tuple[int, 
     ]
     if not by_token:
         return
-    table = Checkout.__table__
+    table = table_of(Checkout)
     base = update(table).where(table.c.store_id == store.id, table.c.token == bindparam("_token"))
     session.execute(
         base.where(table.c.state == CheckoutState.ABANDONED.value).values(
@@ -253,7 +254,7 @@ def _complete_from_known_orders(session: Session, store: Store, tokens: list[str
 
 
 def _complete_checkouts_by_rows(session: Session, store: Store, rows: Sequence[Any]) -> None:
-    table = Checkout.__table__
+    table = table_of(Checkout)
     session.execute(
         update(table)
         .where(

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from integration.identity import normalize_email
-from integration.store.models import Contact, InteractionType, Store, StoreCustomer
+from integration.store.models import Contact, InteractionType, Store, StoreCustomer, table_of
 
 T = TypeVar("T")
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's bound-parameter limit
@@ -110,7 +110,7 @@ class ContactResolver:
         if not first_seen:
             return {}
         account_id = self.store.account_id
-        table = Contact.__table__
+        table = table_of(Contact)
         rows = [{"account_id": account_id, "email": e, "first_seen_at": at} for e, at in first_seen.items()]
         stmt = insert_for(self.session, table).on_conflict_do_nothing(index_elements=["account_id", "email"])
         self.session.execute(stmt, rows)
@@ -137,7 +137,7 @@ class ContactResolver:
     def link(self, links: dict[str, int]) -> None:
         if not links:
             return
-        stmt = insert_for(self.session, StoreCustomer.__table__).on_conflict_do_nothing(
+        stmt = insert_for(self.session, table_of(StoreCustomer)).on_conflict_do_nothing(
             index_elements=["store_id", "external_id"]
         )
         self.session.execute(
@@ -159,7 +159,7 @@ def touch_contacts(session: Session, hits: dict[int, tuple[datetime, Interaction
     """Move each contact's last counted interaction forward to the given one if it is newer."""
     if not hits:
         return
-    table = Contact.__table__
+    table = table_of(Contact)
     session.execute(
         update(table)
         .where(

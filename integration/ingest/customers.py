@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 from integration.identity import normalize_email
 from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by
 from integration.records import CustomerRecord
-from integration.store.models import Contact, Store, StoreCustomer
+from integration.store.models import Contact, Store, StoreCustomer, table_of
 from integration.store.types import utcnow
 
 
@@ -38,7 +40,11 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     contact_ids = resolver.resolve(
         [(r.external_id, r.email) for r in fresh], [r.created_at or r.updated_at for r in fresh]
     )
-    profile_rows, tag_rows, consent_rows, link_rows, email_changes = [], [], [], [], []
+    profile_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    consent_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
+    email_changes: list[tuple[int, str]] = []
     for record, contact_id in zip(fresh, contact_ids, strict=True):
         if contact_id is None:
             outcome.skipped.append(
@@ -81,7 +87,7 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     _update_tags(session, tag_rows)
     apply_consent(session, consent_rows)
     if link_rows:
-        table = StoreCustomer.__table__
+        table = table_of(StoreCustomer)
         session.execute(
             update(table)
             .where(table.c.store_id == bindparam("_store"), table.c.external_id == bindparam("_ext"))
@@ -96,8 +102,8 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
 
 def _stored_versions(
     session: Session, store: Store, external_ids: list[str]
-) -> dict[str, tuple[int, object]]:
-    found: dict[str, tuple[int, object]] = {}
+) -> dict[str, tuple[int, datetime | None]]:
+    found: dict[str, tuple[int, datetime | None]] = {}
     for part in chunks(external_ids):
         rows = session.execute(
             select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
@@ -108,10 +114,10 @@ def _stored_versions(
     return found
 
 
-def _update_profiles(session: Session, rows: list[dict[str, object]]) -> None:
+def _update_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    table = Contact.__table__
+    table = table_of(Contact)
     session.execute(
         update(table)
         .where(table.c.id == bindparam("_id"))
@@ -125,19 +131,19 @@ def _update_profiles(session: Session, rows: list[dict[str, object]]) -> None:
     )
 
 
-def _update_tags(session: Session, rows: list[dict[str, object]]) -> None:
+def _update_tags(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        table = Contact.__table__
+        table = table_of(Contact)
         session.execute(
             update(table).where(table.c.id == bindparam("_id")).values(tags=bindparam("_tags")), rows
         )
 
 
-def apply_consent(session: Session, rows: list[dict[str, object]]) -> None:
+def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
     """Set subscription status where the change (`_at`) is newer than the stored one."""
     if not rows:
         return
-    table = Contact.__table__
+    table = table_of(Contact)
     session.execute(
         update(table)
         .where(

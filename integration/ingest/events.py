@@ -31,6 +31,7 @@ from integration.store.models import (
     InteractionType,
     Store,
     SubscriptionStatus,
+    table_of,
 )
 
 BLOCKING = {
@@ -87,7 +88,7 @@ def ingest_events(session: Session, store: Store, records: Sequence[EventRecord]
         )
     if not rows:
         return outcome
-    table = InteractionEvent.__table__
+    table = table_of(InteractionEvent)
     stmt = (
         insert_for(session, table)
         .on_conflict_do_nothing(index_elements=["account_id", "source", "source_event_id"])
@@ -106,7 +107,7 @@ def ingest_events(session: Session, store: Store, records: Sequence[EventRecord]
 def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
     touch_contacts(session, newest_hits((r.contact_id, r.occurred_at, r.type) for r in inserted if r.counted))
     _block(session, [r for r in inserted if r.type in BLOCKING])
-    consent = {}
+    consent: dict[int, dict[str, Any]] = {}
     for r in inserted:
         if r.type in CONSENT and (
             r.contact_id not in consent or r.occurred_at > consent[r.contact_id]["_at"]
@@ -122,7 +123,7 @@ def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
         marks = [r for r in inserted if r.type == kind and r.campaign_id is not None and r.counted]
         if not marks:
             continue
-        table = CampaignSend.__table__
+        table = table_of(CampaignSend)
         target = table.c[column]
         session.execute(
             update(table)
@@ -144,7 +145,7 @@ def _block(session: Session, rows: Sequence[Any]) -> None:
             earliest[r.contact_id] = r
     if not earliest:
         return
-    table = Contact.__table__
+    table = table_of(Contact)
     session.execute(
         update(table)
         .where(table.c.id == bindparam("_id"), table.c.blocked_reason.is_(None))
@@ -171,7 +172,7 @@ def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignR
     outcome = Outcome()
     if not records:
         return outcome
-    table = Campaign.__table__
+    table = table_of(Campaign)
     stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["account_id", "external_id"],
@@ -203,7 +204,7 @@ def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignR
     ]
     if previews:
         session.execute(
-            insert_for(session, CampaignPreview.__table__).on_conflict_do_nothing(
+            insert_for(session, table_of(CampaignPreview)).on_conflict_do_nothing(
                 index_elements=["campaign_id", "sha256"]
             ),
             previews,
@@ -245,7 +246,7 @@ def ingest_sends(session: Session, store: Store, records: Sequence[SendRecord]) 
         }
     if not rows:
         return outcome
-    table = CampaignSend.__table__
+    table = table_of(CampaignSend)
     stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["campaign_id", "contact_id"],

@@ -15,6 +15,7 @@ from integration.store.models import (
     InteractionEvent,
     InteractionType,
     Order,
+    table_of,
 )
 
 
@@ -60,7 +61,7 @@ def recompute_last_interactions(session: Session, account_id: int, contact_ids: 
             current = newest[contact_id]
             if current is None or at > current[0]:
                 newest[contact_id] = (at, kind)
-        table = Contact.__table__
+        table = table_of(Contact)
         session.execute(
             update(table)
             .where(table.c.id == bindparam("_id"), table.c.account_id == account_id)

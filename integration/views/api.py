@@ -31,6 +31,7 @@ def _authenticate() -> None:
         key = authenticate(session, token.strip())
         if key is None:
             abort(401, message="unknown or revoked API key")
+            return
         g.account_id = key.account_id
 
 

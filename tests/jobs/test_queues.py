@@ -75,7 +75,7 @@ def test_a_failed_job_is_kept_listed_and_requeued(no_retries: Settings, run_work
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)
     assert [(r["id"], r["function"]) for r in rows] == [(job.id, "tests.jobs.helpers.always_fails")]
-    assert rows[0]["error"] == ["RuntimeError: card declined"]
+    assert rows[0]["error"] == "RuntimeError: card declined"
 
     requeued = CliRunner().invoke(cli, ["jobs", "requeue", "--all"])
     assert requeued.output.strip() == "requeued 1 job(s)"

@@ -18,6 +18,7 @@ from integration.store.models.base import (
     StoreState,
     SubscriptionStatus,
     SyncMode,
+    table_of,
 )
 from integration.store.models.campaigns import Campaign, CampaignPreview, CampaignSend
 from integration.store.models.commerce import Checkout, CheckoutLineItem, Order, OrderLineItem
@@ -68,4 +69,5 @@ __all__ = [
     "Sync",
     "SyncMode",
     "SyncState",
+    "table_of",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Date, Integer, MetaData
+from sqlalchemy import BigInteger, Date, Integer, MetaData, Table
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase
 
@@ -34,6 +34,11 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONDocument,
         list[str]: JSONDocument,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """Return a model's Core table (for set-based statements)."""
+    return cast(Table, model.__table__)
 
 
 def state(enum: type[StrEnum]) -> SAEnum:
