@@ -230,115 +230,82 @@ def _line_items(rng: random.Random) -> tuple[list[dict[str, Any]], Decimal]:
     return items, total
 
 
-def _order(
-    rng: random.Random,
-    add: Any,
+def _order_record(
     seq: dict[str, int],
     store: int,
     i: int,
     email: str,
-    at: datetime,
-    now: datetime,
-) -> None:
+    items: list[dict[str, Any]],
+    subtotal: Decimal,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An order of contact `i` in `store` with these line items; `fields` add to or override the rest."""
     seq["order"] += 1
+    return {
+        "id": f"ord-{store}-{seq['order']}", "number": str(seq["order"]), "name": f"#{seq['order']}",
+        "customer_id": f"cust-{store}-{i}", "email": email, "financial_status": "paid",
+        "currency": ("EUR", "USD")[store], "subtotal_price": str(subtotal), "total_shipping": str(SHIPPING),
+        "total_price": str(subtotal + SHIPPING), "line_items": items, **fields,
+    }  # fmt: skip
+
+
+def _checkout_record(
+    store: int, i: int, email: str, token: str, items: list[dict[str, Any]], total: Decimal, **fields: Any
+) -> dict[str, Any]:
+    """A checkout of contact `i` in `store`; `fields` carry its times."""
+    return {
+        "token": token, "customer_id": f"cust-{store}-{i}", "email": email, "currency": ("EUR", "USD")[store],
+        "total_price": str(total), "line_items": items, **fields,
+    }  # fmt: skip
+
+
+def _order(rng: random.Random, add: Any, seq: dict[str, int], store: int, i: int, email: str,
+           at: datetime, now: datetime) -> None:  # fmt: skip
+    """An order, most of them through a checkout completed at once."""
     items, subtotal = _line_items(rng)
     roll = rng.random()
     financial = "voided" if roll < 0.01 else "refunded" if roll < 0.03 else "paid"
-    cancelled = roll > 0.97
-    token = f"chk-{store}-{seq['order']}" if rng.random() < 0.7 else None
+    cancelled = _iso(at + timedelta(minutes=30)) if roll > 0.97 else None
+    token = f"chk-{store}-{seq['order'] + 1}" if rng.random() < 0.7 else None
     if token:
         seq["checkout"] += 1
+        times = {
+            "created_at": _iso(at - timedelta(minutes=6)),
+            "updated_at": _iso(at),
+            "completed_at": _iso(at),
+        }
         add(
             0,
             store,
             "checkouts",
-            {
-                "token": token,
-                "customer_id": f"cust-{store}-{i}",
-                "email": email,
-                "created_at": _iso(at - timedelta(minutes=6)),
-                "updated_at": _iso(at),
-                "completed_at": _iso(at),
-                "currency": ("EUR", "USD")[store],
-                "total_price": str(subtotal + SHIPPING),
-                "line_items": items,
-            },
+            _checkout_record(store, i, email, token, items, subtotal + SHIPPING, **times),
         )
-    add(
-        1,
-        store,
-        "orders",
-        {
-            "id": f"ord-{store}-{seq['order']}",
-            "number": str(seq["order"]),
-            "name": f"#{seq['order']}",
-            "customer_id": f"cust-{store}-{i}",
-            "email": email,
-            "created_at": _iso(at),
-            "updated_at": _iso(min(now, at + timedelta(hours=1))),
-            "financial_status": financial,
-            "cancelled_at": _iso(at + timedelta(minutes=30)) if cancelled else None,
-            "currency": ("EUR", "USD")[store],
-            "subtotal_price": str(subtotal),
-            "total_shipping": str(SHIPPING),
-            "total_price": str(subtotal + SHIPPING),
-            "checkout_token": token,
-            "line_items": items,
-        },
+    updated = _iso(min(now, at + timedelta(hours=1)))
+    state = {"financial_status": financial, "cancelled_at": cancelled, "checkout_token": token}
+    record = _order_record(
+        seq, store, i, email, items, subtotal, created_at=_iso(at), updated_at=updated, **state
     )
+    add(1, store, "orders", record)
 
 
-def _abandoned_cart(
-    rng: random.Random,
-    add: Any,
-    seq: dict[str, int],
-    store: int,
-    i: int,
-    email: str,
-    at: datetime,
-    now: datetime,
-) -> None:
+def _abandoned_cart(rng: random.Random, add: Any, seq: dict[str, int], store: int, i: int, email: str,
+                    at: datetime, now: datetime) -> None:  # fmt: skip
+    """A checkout left open; some are recovered days later through the recovery link."""
     seq["checkout"] += 1
     token = f"cart-{store}-{seq['checkout']}"
     items, subtotal = _line_items(rng)
+    times = {"created_at": _iso(at - timedelta(minutes=3)), "updated_at": _iso(at)}
+    url = f"https://demo-boutique.example/checkouts/{token}/recover"
     add(
         0,
         store,
         "checkouts",
-        {
-            "token": token,
-            "customer_id": f"cust-{store}-{i}",
-            "email": email,
-            "created_at": _iso(at - timedelta(minutes=3)),
-            "updated_at": _iso(at),
-            "currency": ("EUR", "USD")[store],
-            "total_price": str(subtotal),
-            "recovery_url": f"https://demo-boutique.example/checkouts/{token}/recover",
-            "line_items": items,
-        },
+        _checkout_record(store, i, email, token, items, subtotal, recovery_url=url, **times),
     )
     later = at + timedelta(days=rng.uniform(0.5, 4))
-    if rng.random() < 0.18 and later < now:  # recovered later through the recovery link
-        seq["order"] += 1
-        add(
-            1,
-            store,
-            "orders",
-            {
-                "id": f"ord-{store}-{seq['order']}",
-                "number": str(seq["order"]),
-                "name": f"#{seq['order']}",
-                "customer_id": f"cust-{store}-{i}",
-                "email": email,
-                "created_at": _iso(later),
-                "updated_at": _iso(later),
-                "financial_status": "paid",
-                "currency": ("EUR", "USD")[store],
-                "total_price": str(subtotal + SHIPPING),
-                "checkout_token": token,
-                "line_items": items,
-            },
-        )
+    if rng.random() < 0.18 and later < now:
+        add(1, store, "orders", _order_record(seq, store, i, email, items, subtotal, created_at=_iso(later),
+                                              updated_at=_iso(later), checkout_token=token))  # fmt: skip
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from integration import orders
 from integration.store.models import (
-    NON_REVENUE_FINANCIAL_STATUSES,
     Account,
     Campaign,
     CampaignSend,
@@ -40,15 +40,7 @@ def account_summary(session: Session, account_id: int) -> dict[str, Any]:
     store_ids = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
     revenue_rows = session.execute(
         select(Order.currency, func.count(), func.sum(Order.total_price))
-        .where(
-            Order.store_id.in_(store_ids),
-            Order.cancelled_at.is_(None),
-            Order.deleted_at.is_(None),
-            or_(
-                Order.financial_status.is_(None),
-                Order.financial_status.not_in(NON_REVENUE_FINANCIAL_STATUSES),
-            ),
-        )
+        .where(Order.store_id.in_(store_ids), orders.revenue())
         .group_by(Order.currency)
         .order_by(Order.currency)
     ).all()

@@ -18,9 +18,9 @@ from integration.ingest.common import (
     touch_contacts,
 )
 from integration.ingest.recompute import recompute_last_interactions
+from integration.orders import is_placed
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
 from integration.store.models import (
-    NOT_PLACED_FINANCIAL_STATUSES,
     Checkout,
     CheckoutLineItem,
     CheckoutState,
@@ -60,13 +60,6 @@ CHECKOUT_FIELDS = (
     "total_price",
     "recovery_url",
 )
-
-
-def is_placed(record: OrderRecord) -> bool:
-    """Whether an order counts as the contact's interaction (not cancelled, not voided)."""
-    return (
-        record.cancelled_at is None and (record.financial_status or "") not in NOT_PLACED_FINANCIAL_STATUSES
-    )
 
 
 def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]) -> Outcome:
@@ -214,13 +207,39 @@ def _close_completed(session: Session, store: Store, tokens: list[str]) -> None:
 
 
 def _complete_checkouts(session: Session, store: Store, orders: list[tuple[int, OrderRecord]]) -> None:
-    """Mark the checkouts these orders came from: completed if open, recovered if abandoned."""
-    by_token = [
-        {"_token": r.checkout_token, "_order": order_id, "_at": r.processed_at or r.created_at}
-        for order_id, r in orders
-        if r.checkout_token
-    ]
-    if not by_token:
+    """Mark the checkouts these orders came from."""
+    _close_by_token(
+        session,
+        store,
+        [
+            {"_token": r.checkout_token, "_order": order_id, "_at": r.processed_at or r.created_at}
+            for order_id, r in orders
+            if r.checkout_token
+        ],
+    )
+
+
+def _complete_from_known_orders(session: Session, store: Store, tokens: list[str]) -> None:
+    """A checkout that arrives after its order is closed at once (deliveries come out of order)."""
+    for part in chunks(tokens):
+        rows = session.execute(
+            select(Order.id, Order.checkout_token, Order.processed_at, Order.created_at).where(
+                Order.store_id == store.id, Order.checkout_token.in_(part)
+            )
+        ).all()
+        _close_by_token(
+            session,
+            store,
+            [
+                {"_token": token, "_order": oid, "_at": processed or created}
+                for oid, token, processed, created in rows
+            ],
+        )
+
+
+def _close_by_token(session: Session, store: Store, rows: list[dict[str, Any]]) -> None:
+    """Each (token, order, time): its checkout is recovered if it was abandoned, completed if open."""
+    if not rows:
         return
     table = table_of(Checkout)
     base = update(table).where(table.c.store_id == store.id, table.c.token == bindparam("_token"))
@@ -231,37 +250,11 @@ def _complete_checkouts(session: Session, store: Store, orders: list[tuple[int, 
             recovered_by_order_id=bindparam("_order"),
             recovery_rule="checkout_token",
         ),
-        by_token,
+        rows,
     )
     session.execute(
         base.where(table.c.state == CheckoutState.OPEN.value).values(
             state=CheckoutState.COMPLETED.value, completed_at=bindparam("_at")
         ),
-        by_token,
-    )
-
-
-def _complete_from_known_orders(session: Session, store: Store, tokens: list[str]) -> None:
-    """A checkout that arrives after its order is completed at once (deliveries come out of order)."""
-    for part in chunks(tokens):
-        rows = session.execute(
-            select(Order.id, Order.checkout_token, Order.processed_at, Order.created_at).where(
-                Order.store_id == store.id, Order.checkout_token.in_(part)
-            )
-        ).all()
-        if rows:
-            _complete_checkouts_by_rows(session, store, rows)
-
-
-def _complete_checkouts_by_rows(session: Session, store: Store, rows: Sequence[Any]) -> None:
-    table = table_of(Checkout)
-    session.execute(
-        update(table)
-        .where(
-            table.c.store_id == store.id,
-            table.c.token == bindparam("_token"),
-            table.c.state == CheckoutState.OPEN.value,
-        )
-        .values(state=CheckoutState.COMPLETED.value, completed_at=bindparam("_at")),
-        [{"_token": token, "_at": processed or created} for _, token, processed, created in rows],
+        rows,
     )

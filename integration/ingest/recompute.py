@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from integration import orders
 from integration.ingest.common import chunks
 from integration.store.models import (
-    NOT_PLACED_FINANCIAL_STATUSES,
     Contact,
     InteractionEvent,
     InteractionType,
@@ -44,20 +44,15 @@ def recompute_last_interactions(session: Session, account_id: int, contact_ids: 
                 ),
             )
         )
-        orders = session.execute(
+        placed_orders = session.execute(
             select(Order.contact_id, func.max(Order.created_at))
-            .where(
-                Order.contact_id.in_(part),
-                Order.cancelled_at.is_(None),
-                Order.deleted_at.is_(None),
-                or_(
-                    Order.financial_status.is_(None),
-                    Order.financial_status.not_in(NOT_PLACED_FINANCIAL_STATUSES),
-                ),
-            )
+            .where(Order.contact_id.in_(part), orders.placed())
             .group_by(Order.contact_id)
         )
-        for contact_id, at, kind in [*events, *((c, at, InteractionType.ORDER_PLACED) for c, at in orders)]:
+        for contact_id, at, kind in [
+            *events,
+            *((c, at, InteractionType.ORDER_PLACED) for c, at in placed_orders),
+        ]:
             current = newest[contact_id]
             if current is None or at > current[0]:
                 newest[contact_id] = (at, kind)
