@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from integration import __version__
+from integration.logs import configure_logging
 from integration.settings import Settings, configure
 
 
@@ -17,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web application; `config` overrides settings read from the environment."""
     settings = Settings.from_env().with_overrides(config or {})
     configure(settings)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
 
     app = Flask(__name__, instance_path=str(settings.ensure_instance_path()))
     app.config.update(
@@ -32,12 +31,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["storepulse"] = settings
 
     from integration.views import api as api_views
-    from integration.views import status
+    from integration.views import records, status
+    from integration.views.auth import JsonErrorsApi
 
     app.register_blueprint(status.blueprint)
-    api = Api(app)
+    api = JsonErrorsApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    records.register_schemas(api.spec)
     api.register_blueprint(api_views.blueprint)
+    api.register_blueprint(records.blueprint)
     return app
 
 

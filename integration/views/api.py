@@ -4,35 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
-from integration.accounts import authenticate
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.summary import account_summary
+from integration.views.auth import BEARER, require_api_key
 from jobs.compute import classify_account_job
 from jobs.queues import COMPUTE, enqueue, fetch_job
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1", description="Merchant API")
 
 
-@blueprint.before_request
-def _authenticate() -> None:
-    if request.path.endswith("/openapi.json"):
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        abort(401, message="send an API key as 'Authorization: Bearer <key>'")
-    with session_scope(settings_of(current_app).database_url) as session:
-        key = authenticate(session, token.strip())
-        if key is None:
-            abort(401, message="unknown or revoked API key")
-            return
-        g.account_id = key.account_id
+require_api_key(blueprint)
 
 
 class JobSchema(Schema):
@@ -45,7 +32,7 @@ class JobSchema(Schema):
 
 @blueprint.route("/summary")
 class Summary(MethodView):
-    @blueprint.doc(security=[{"bearer": []}])
+    @blueprint.doc(security=BEARER)
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """Contacts by engagement and subscription, orders, revenue per currency, carts, campaigns."""
@@ -55,7 +42,7 @@ class Summary(MethodView):
 
 @blueprint.route("/engagement/reclassify")
 class Reclassify(MethodView):
-    @blueprint.doc(security=[{"bearer": []}])
+    @blueprint.doc(security=BEARER)
     @blueprint.response(202, JobSchema)
     def post(self) -> dict[str, Any]:
         """Reclassify every contact of the account in the background; answers with the job to follow."""
@@ -71,13 +58,13 @@ class Reclassify(MethodView):
 
 @blueprint.route("/jobs/<string:job_id>")
 class JobStatus(MethodView):
-    @blueprint.doc(security=[{"bearer": []}])
+    @blueprint.doc(security=BEARER)
     @blueprint.response(200, JobSchema)
     def get(self, job_id: str) -> dict[str, Any]:
         """The state of a job this account started."""
         job = fetch_job(settings_of(current_app), job_id)
         if job is None or job.meta.get("account_id") != g.account_id:
-            abort(404, message="no such job")
+            abort(404, message="no such job", reason="not_found")
         return _job(job)
 
 

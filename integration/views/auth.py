@@ -1,0 +1,69 @@
+"""Bearer-key authentication and JSON errors shared by the API blueprints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, g, request
+from flask_smorest import Api, Blueprint, abort
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException
+
+from integration.accounts import authenticate
+from integration.app import settings_of
+from integration.store import session_scope
+from integration.store.models import Store
+
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def require_api_key(blueprint: Blueprint) -> None:
+    """Make every endpoint of `blueprint` (but the OpenAPI document) need a live API key."""
+
+    @blueprint.before_request
+    def _authenticate() -> None:
+        if request.path.endswith("/openapi.json"):
+            return
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            abort(401, message="send an API key as 'Authorization: Bearer <key>'", reason="unauthorized")
+        with session_scope(settings_of(current_app).database_url) as session:
+            key = authenticate(session, token.strip())
+            if key is None:
+                abort(401, message="unknown or revoked API key", reason="unauthorized")
+                return
+            g.account_id = key.account_id
+
+
+def owned_store(store_id: int) -> Store:
+    """Return the key's account's store, or answer 404 (another account's store does not exist here)."""
+    with session_scope(settings_of(current_app).database_url) as session:
+        store = session.get(Store, store_id)
+        if store is None or store.account_id != g.account_id:
+            abort(404, message=f"no store {store_id}", reason="not_found")
+        return store  # type: ignore[return-value]
+
+
+class ErrorSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "machine-readable, e.g. not_found"})
+    message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "per-field reasons, where there are any"})
+
+
+class JsonErrorsApi(Api):  # type: ignore[misc]
+    """Errors as `{"code": "<machine-readable>", "message": "...", "details": {...}}`."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        data = getattr(error, "data", None) or {}
+        name = error.name or "error"
+        payload: dict[str, Any] = {
+            "code": data.get("reason") or re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_"),
+            "message": data.get("message") or error.description,
+        }
+        details = data.get("errors") or data.get("messages")
+        if details:
+            payload["details"] = details
+        return payload, error.code, data.get("headers", {})
