@@ -60,21 +60,36 @@ def newest_by(records: Iterable[T], key: str, stamp: str = "updated_at") -> dict
     return kept
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Where records come from: an account, and the store in it (None for account-wide email tools)."""
+
+    account_id: int
+    store_id: int | None = None
+
+    @classmethod
+    def of(cls, store: Store) -> Scope:
+        return cls(account_id=store.account_id, store_id=store.id)
+
+
 class ContactResolver:
-    """Resolve (store customer id, email) pairs to contact ids of the store's account, in batches.
+    """Resolve (store customer id, email) pairs to contact ids of the account, in batches.
 
     A known customer id wins over the email (its contact may have changed address); otherwise the
     normalized email finds or creates the contact, and a customer id seen with it is linked.
+    Without a store, only emails resolve.
     """
 
-    def __init__(self, session: Session, store: Store) -> None:
+    def __init__(self, session: Session, scope: Scope | Store) -> None:
         self.session = session
-        self.store = store
+        self.scope = scope if isinstance(scope, Scope) else Scope.of(scope)
 
     def resolve(
         self, refs: Sequence[tuple[str | None, str | None]], seen_at: Sequence[datetime]
     ) -> list[int | None]:
         """Return a contact id (or None: no customer link and no valid email) for each ref."""
+        if self.scope.store_id is None:
+            refs = [(None, email) for _, email in refs]
         links = self.linked(sorted({cid for cid, _ in refs if cid}))
         emails: list[str | None] = [_safe_email(email) for _, email in refs]
         first_seen: dict[str, datetime] = {}
@@ -99,7 +114,7 @@ class ContactResolver:
         for part in chunks(customer_ids):
             rows = self.session.execute(
                 select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
-                    StoreCustomer.store_id == self.store.id, StoreCustomer.external_id.in_(part)
+                    StoreCustomer.store_id == self.scope.store_id, StoreCustomer.external_id.in_(part)
                 )
             )
             found.update({external_id: contact_id for external_id, contact_id in rows})
@@ -109,7 +124,7 @@ class ContactResolver:
         """Create missing contacts for normalized emails; return every email's contact id."""
         if not first_seen:
             return {}
-        account_id = self.store.account_id
+        account_id = self.scope.account_id
         table = table_of(Contact)
         rows = [{"account_id": account_id, "email": e, "first_seen_at": at} for e, at in first_seen.items()]
         stmt = insert_for(self.session, table).on_conflict_do_nothing(index_elements=["account_id", "email"])
@@ -135,14 +150,17 @@ class ContactResolver:
         return ids
 
     def link(self, links: dict[str, int]) -> None:
-        if not links:
+        if not links or self.scope.store_id is None:
             return
         stmt = insert_for(self.session, table_of(StoreCustomer)).on_conflict_do_nothing(
             index_elements=["store_id", "external_id"]
         )
         self.session.execute(
             stmt,
-            [{"store_id": self.store.id, "external_id": cid, "contact_id": c} for cid, c in links.items()],
+            [
+                {"store_id": self.scope.store_id, "external_id": cid, "contact_id": c}
+                for cid, c in links.items()
+            ],
         )
 
 

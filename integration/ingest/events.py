@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from integration.ingest.common import (
     ContactResolver,
     Outcome,
+    Scope,
     chunks,
     insert_for,
     newest_hits,
@@ -50,13 +51,19 @@ SEND_MARKS = {
 SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
 
 
-def ingest_events(session: Session, store: Store, records: Sequence[EventRecord], source: str) -> Outcome:
-    """Store new events and apply their effects once; an event id seen before changes nothing."""
+def ingest_events(
+    session: Session, scope: Scope | Store, records: Sequence[EventRecord], source: str
+) -> Outcome:
+    """Store new events and apply their effects once; an event id seen before changes nothing.
+
+    `source` namespaces the events' ids (`api`, `sendgrid`, `mailchimp`): an id repeats only there.
+    """
+    scope = scope if isinstance(scope, Scope) else Scope.of(scope)
     outcome = Outcome()
-    contacts = ContactResolver(session, store).resolve(
+    contacts = ContactResolver(session, scope).resolve(
         [(r.customer_id, r.email) for r in records], [r.occurred_at for r in records]
     )
-    campaigns = campaign_ids(session, store.account_id, {r.campaign_id for r in records if r.campaign_id})
+    campaigns = campaign_ids(session, scope.account_id, {r.campaign_id for r in records if r.campaign_id})
     rows, seen = [], set()
     for position, (record, contact_id) in enumerate(zip(records, contacts, strict=True)):
         if contact_id is None:
@@ -70,8 +77,8 @@ def ingest_events(session: Session, store: Store, records: Sequence[EventRecord]
         seen.add(record.event_id)
         rows.append(
             {
-                "account_id": store.account_id,
-                "store_id": store.id,
+                "account_id": scope.account_id,
+                "store_id": scope.store_id,
                 "contact_id": contact_id,
                 "type": record.type,
                 "occurred_at": record.occurred_at,
