@@ -21,7 +21,7 @@ from integration import engagement
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.common import insert_for
-from integration.store.models import InboxDelivery, InboxStatus, Store, table_of
+from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -31,11 +31,15 @@ MAX_ERROR_LENGTH = 2000
 
 
 class Source(Protocol):
-    """A source connector: turns one stored delivery into store records."""
+    """A source connector: turns one stored delivery into store records.
+
+    `process` raises InvalidRecord when the delivery as a whole cannot be read (it fails at once),
+    and sets the outcome's `account_id` so that the contacts it touched are reclassified.
+    """
 
     name: str
 
-    def process(self, session: Session, store: Store, delivery: InboxDelivery) -> Outcome: ...
+    def process(self, session: Session, delivery: InboxDelivery) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ def receive(
     delivery_id: str,
     body: bytes,
     store_id: int | None = None,
+    email_source_id: int | None = None,
     event_id: str | None = None,
     triggered_at: datetime | None = None,
     headers: dict[str, str] | None = None,
@@ -66,6 +71,7 @@ def receive(
             delivery_id=delivery_id,
             body=body,
             store_id=store_id,
+            email_source_id=email_source_id,
             event_id=event_id,
             triggered_at=triggered_at,
             headers=headers or {},
@@ -112,13 +118,12 @@ def process(
         delivery.attempts += 1
         try:
             with session.begin_nested():
-                store = session.get(Store, delivery.store_id) if delivery.store_id else None
                 source = sources.get(delivery.source)
-                if source is None or store is None:
+                if source is None:
                     raise InvalidRecord("delivery", {"source": [f"no processor for {delivery.source!r}"]})
-                outcome = source.process(session, store, delivery)
-                if outcome.contact_ids:
-                    classify(session, store.account_id, outcome.contact_ids)
+                outcome = source.process(session, delivery)
+                if outcome.contact_ids and outcome.account_id is not None:
+                    classify(session, outcome.account_id, outcome.contact_ids)
         except InvalidRecord as exc:
             _finish(delivery, InboxStatus.FAILED, error=str(exc))
             counts["failed"] += 1

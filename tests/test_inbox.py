@@ -90,7 +90,8 @@ class Flaky:
 
     name = "api"
 
-    def process(self, session: Session, store: Store, delivery: InboxDelivery) -> Outcome:
+    def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
+        store = session.get(Store, delivery.store_id)
         session.add(Contact(account_id=store.account_id, email="half-written@example.com"))
         session.flush()
         raise ConnectionError("database went away")

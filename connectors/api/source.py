@@ -43,6 +43,10 @@ def load_records(topic: str, items: Any) -> tuple[list[Any], list[dict[str, Any]
         raise InvalidRecord("delivery", {"_schema": [f"at most {MAX_RECORDS} records per batch"]})
     records, errors = [], []
     for index, item in enumerate(items):
+        if _has_nul(item):
+            # PostgreSQL text cannot hold U+0000, and no real name or id contains it.
+            errors.append({"index": index, "errors": {"_schema": ["contains a NUL (U+0000) character"]}})
+            continue
         try:
             records.append((index, schema.load(item)))
         except ValidationError as exc:
@@ -50,12 +54,25 @@ def load_records(topic: str, items: Any) -> tuple[list[Any], list[dict[str, Any]
     return records, errors
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class ApiSource:
     """Normalizes deliveries of the REST API and the demo: valid records stored, invalid ones reported."""
 
     name = "api"
 
-    def process(self, session: Session, store: Store, delivery: InboxDelivery) -> Outcome:
+    def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
+        store = session.get(Store, delivery.store_id) if delivery.store_id is not None else None
+        if store is None:
+            raise InvalidRecord("delivery", {"store_id": ["the delivery names no existing store"]})
         try:
             items = json.loads(delivery.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -66,4 +83,5 @@ class ApiSource:
         # Ingest reports records skipped by their place among the valid ones: give their batch index.
         ingest_skips = [{**s, "index": positions[s["index"]]} if "index" in s else s for s in outcome.skipped]
         outcome.skipped = sorted([*errors, *ingest_skips], key=lambda s: s.get("index", -1))
+        outcome.account_id = store.account_id
         return outcome

@@ -38,6 +38,7 @@ class Outcome:
     unchanged: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: set[int] = field(default_factory=set)
+    account_id: int | None = None
 
     def merge(self, other: Outcome) -> Outcome:
         self.written += other.written

@@ -1,6 +1,6 @@
 """The store's tables, one module per concept; import from here."""
 
-from integration.store.models.accounts import Account, ApiKey, Store
+from integration.store.models.accounts import Account, ApiKey, EmailSource, Store
 from integration.store.models.base import (
     COUNTED_INTERACTIONS,
     NON_REVENUE_FINANCIAL_STATUSES,
@@ -10,6 +10,7 @@ from integration.store.models.base import (
     CampaignChannel,
     CheckoutState,
     DestinationKind,
+    EmailTool,
     EngagementStatus,
     InboxStatus,
     InteractionType,
@@ -51,6 +52,8 @@ __all__ = [
     "ContactSnapshot",
     "Destination",
     "DestinationKind",
+    "EmailSource",
+    "EmailTool",
     "EngagementStatus",
     "EngagementTransition",
     "InboxDelivery",

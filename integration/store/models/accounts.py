@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from integration.store.models.base import Base, BigID, Platform, StoreState, state
+from integration.store.models.base import Base, BigID, EmailTool, Platform, StoreState, state
 from integration.store.types import utcnow
 
 DEFAULT_ENGAGEMENT_WINDOW_DAYS = 180
@@ -76,3 +76,23 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class EmailSource(Base):
+    """An email tool of an account that posts its events to us (opens, clicks, bounces, consent).
+
+    Its webhook URL names it by id; a Mailchimp URL also carries a secret, kept here only as a
+    SHA-256 digest. A SendGrid source may hold the public key that verifies signed deliveries.
+    """
+
+    __tablename__ = "email_sources"
+    __table_args__ = (Index(None, "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[EmailTool] = mapped_column(state(EmailTool))
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    verification_key: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_delivery_at: Mapped[datetime | None]

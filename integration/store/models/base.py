@@ -58,6 +58,11 @@ class Platform(StrEnum):
     API = "api"
 
 
+class EmailTool(StrEnum):
+    SENDGRID = "sendgrid"
+    MAILCHIMP = "mailchimp"
+
+
 class StoreState(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"

@@ -29,6 +29,9 @@ class InboxDelivery(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     store_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("stores.id", ondelete="SET NULL"))
+    email_source_id: Mapped[int | None] = mapped_column(
+        BigID, ForeignKey("email_sources.id", ondelete="SET NULL")
+    )
     topic: Mapped[str] = mapped_column(String(100))
     delivery_id: Mapped[str] = mapped_column(String(255))
     event_id: Mapped[str | None] = mapped_column(String(255))

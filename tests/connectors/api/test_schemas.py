@@ -102,3 +102,15 @@ def test_any_json_record_is_either_loaded_or_reported(items: list[dict[str, obje
     records, errors = load_records("orders", items)
     assert len(records) + len(errors) == len(items)
     assert all(isinstance(e["index"], int) and e["errors"] for e in errors)
+
+
+def test_a_nul_character_anywhere_refuses_the_record() -> None:
+    records, errors = load_records(
+        "customers",
+        [
+            {"id": "1", "updated_at": "2026-01-01T00:00:00Z", "\x00": None},
+            {"id": "2", "first_name": "A\x00", "updated_at": "2026-01-01T00:00:00Z"},
+        ],
+    )
+    assert records == []
+    assert [e["errors"] for e in errors] == [{"_schema": ["contains a NUL (U+0000) character"]}] * 2
