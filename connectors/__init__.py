@@ -6,6 +6,10 @@ SOURCES maps an inbox delivery's `source` to the connector that normalizes it.
 from __future__ import annotations
 
 from connectors.api.source import ApiSource
+from connectors.mailchimp.source import MailchimpSource
+from connectors.sendgrid.source import SendGridSource
 from integration.inbox import Source
 
-SOURCES: dict[str, Source] = {source.name: source for source in (ApiSource(),)}
+SOURCES: dict[str, Source] = {
+    source.name: source for source in (ApiSource(), SendGridSource(), MailchimpSource())
+}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.crypto import hash_api_key, new_api_key
-from integration.store.models import Account, ApiKey, Platform, Store
+from integration.crypto import hash_api_key, load_ec_public_key, new_api_key
+from integration.store.models import Account, ApiKey, EmailSource, EmailTool, Platform, Store
 from integration.store.types import utcnow
 
 
@@ -85,3 +87,36 @@ def authenticate(session: Session, token: str) -> ApiKey | None:
         return None
     key.last_used_at = utcnow()
     return key
+
+
+def add_email_source(
+    session: Session, account_id: int, kind: EmailTool, name: str, verification_key: str | None = None
+) -> tuple[EmailSource, str | None]:
+    """Connect an email tool's webhooks; return the source and, for Mailchimp, its URL secret (shown once).
+
+    A SendGrid `verification_key` (the signed Event Webhook's public key) makes unsigned or
+    forged deliveries rejected.
+    """
+    if session.get(Account, account_id) is None:
+        raise LookupError(f"no account {account_id}")
+    if verification_key is not None:
+        if kind != EmailTool.SENDGRID:
+            raise ValueError("only SendGrid deliveries carry a signature to verify")
+        load_ec_public_key(verification_key)
+    secret = secrets.token_urlsafe(24) if kind == EmailTool.MAILCHIMP else None
+    source = EmailSource(
+        account_id=account_id,
+        kind=kind,
+        name=name,
+        verification_key=verification_key,
+        secret_hash=hashlib.sha256(secret.encode()).hexdigest() if secret else None,
+    )
+    session.add(source)
+    session.flush()
+    return source, secret
+
+
+def email_webhook_path(source: EmailSource, secret: str | None = None) -> str:
+    """Return the path an email tool posts to (a Mailchimp path ends in its secret)."""
+    path = f"/webhooks/email/{source.kind.value}/{source.id}"
+    return f"{path}/{secret}" if source.kind == EmailTool.MAILCHIMP and secret else path

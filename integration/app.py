@@ -33,8 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from integration.views import api as api_views
     from integration.views import records, status
     from integration.views.auth import JsonErrorsApi
+    from webhooks import email as email_webhooks
 
     app.register_blueprint(status.blueprint)
+    app.register_blueprint(email_webhooks.blueprint)
     api = JsonErrorsApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     records.register_schemas(api.spec)

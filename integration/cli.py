@@ -152,6 +152,34 @@ def stores_add(
 
 
 @cli.group()
+def sources() -> None:
+    """Email tools that post their events (opens, clicks, bounces, consent) to storepulse."""
+
+
+@sources.command("add")
+@click.argument("account_id", type=int)
+@click.option("--kind", type=click.Choice(["sendgrid", "mailchimp"]), required=True)
+@click.option("--name", default=None, help="A name to tell sources apart (default: the kind).")
+@click.option("--verification-key", default=None, help="SendGrid's signed Event Webhook public key.")
+@json_option
+def sources_add(
+    account_id: int, kind: str, name: str | None, verification_key: str | None, as_json: bool
+) -> None:
+    """Connect an email tool; prints the webhook URL to enter in the tool (shown once for Mailchimp)."""
+    from integration.accounts import add_email_source, email_webhook_path
+    from integration.store.models import EmailTool
+
+    settings = _settings(quiet=True)
+    with session_scope(settings.database_url) as session:
+        source, secret = _checked(
+            lambda: add_email_source(session, account_id, EmailTool(kind), name or kind, verification_key)
+        )
+        url = settings.app_url + email_webhook_path(source, secret)
+        data = {"id": source.id, "account_id": account_id, "kind": kind, "url": url}
+    _emit(as_json, data, f"email source {data['id']}: set the webhook URL in {kind} to\n{url}")
+
+
+@cli.group()
 def keys() -> None:
     """API keys."""
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 from integration.errors import ConfigError
 
@@ -57,3 +62,19 @@ def hash_api_key(token: str) -> str:
     """Return the digest under which a key is stored and looked up."""
     # The secret part has 256 bits of entropy, so a fast hash cannot be brute-forced.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_ec_public_key(key: str) -> ec.EllipticCurvePublicKey:
+    """Load an ECDSA public key given as PEM or as the base64 DER that SendGrid's settings show."""
+    text = key.strip()
+    try:
+        loaded = (
+            load_pem_public_key(text.encode())
+            if text.startswith("-----BEGIN")
+            else load_der_public_key(base64.b64decode(text, validate=True))
+        )
+    except (ValueError, binascii.Error, UnsupportedAlgorithm) as exc:
+        raise ValueError("not an ECDSA public key (PEM or base64 DER)") from exc
+    if not isinstance(loaded, ec.EllipticCurvePublicKey):
+        raise ValueError("not an ECDSA public key")
+    return loaded

@@ -1,0 +1,1 @@
+"""Mailchimp audience webhooks as a source of consent, bounces and email changes."""

@@ -1,0 +1,1 @@
+"""SendGrid's Event Webhook as a source of interactions."""

@@ -1,0 +1,52 @@
+"""Normalize a stored SendGrid delivery into interaction events of the source's account."""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from connectors.sendgrid.schemas import EVENT
+from integration.errors import InvalidRecord
+from integration.ingest import Outcome, ingest_events
+from integration.ingest.common import Scope
+from integration.store.models import EmailSource, InboxDelivery
+
+
+class SendGridSource:
+    """Events in SendGrid's documented shape; malformed events are reported by index, the rest stored."""
+
+    name = "sendgrid"
+
+    def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
+        source = email_source(session, delivery)
+        try:
+            items = json.loads(delivery.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
+        if not isinstance(items, list):
+            raise InvalidRecord("delivery", {"_schema": ["SendGrid posts a JSON array of events"]})
+        records, skipped = [], []
+        for index, item in enumerate(items):
+            try:
+                record = EVENT.load(item)
+            except ValidationError as exc:
+                skipped.append({"index": index, "errors": exc.normalized_messages()})  # type: ignore[no-untyped-call]
+                continue
+            if record is None:
+                skipped.append({"index": index, "reason": "not an engagement event"})
+            else:
+                records.append(record)
+        outcome = ingest_events(session, Scope(source.account_id), records, source="sendgrid")
+        outcome.skipped = skipped + outcome.skipped
+        outcome.account_id = source.account_id
+        return outcome
+
+
+def email_source(session: Session, delivery: InboxDelivery) -> EmailSource:
+    """Return the email source a delivery came through."""
+    source = session.get(EmailSource, delivery.email_source_id) if delivery.email_source_id else None
+    if source is None:
+        raise InvalidRecord("delivery", {"email_source_id": ["the delivery names no existing email source"]})
+    return source

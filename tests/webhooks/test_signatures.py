@@ -1,0 +1,74 @@
+"""Signature and secret checks, without Flask."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from webhooks.signatures import secret_matches, sendgrid_signature_valid
+
+PRIVATE = ec.generate_private_key(ec.SECP256R1())
+PUBLIC = PRIVATE.public_key()
+PEM = PUBLIC.public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+).decode()
+DER_B64 = base64.b64encode(
+    PUBLIC.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+).decode()
+
+
+def sign(timestamp: str, body: bytes) -> str:
+    """Sign as SendGrid does: ECDSA with SHA-256 over the timestamp followed by the raw body."""
+    return base64.b64encode(PRIVATE.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+@pytest.mark.parametrize("key", [PEM, DER_B64])
+def test_a_sendgrid_signature_verifies_with_the_key_in_either_form(key: str) -> None:
+    body = b'[{"event":"open"}]'
+    assert sendgrid_signature_valid(key, sign("1781000000", body), "1781000000", body)
+
+
+@pytest.mark.parametrize(
+    ("signature", "timestamp", "body"),
+    [
+        (None, "1781000000", b"[]"),
+        ("not base64!", "1781000000", b"[]"),
+        ("c2lnbmF0dXJl", "1781000000", b"[]"),
+        ("SIGNED", None, b"[]"),
+        ("SIGNED", "1781000001", b"[]"),  # another timestamp than the one signed
+        ("SIGNED", "1781000000", b"[ ]"),  # one byte of the body changed
+    ],
+)
+def test_anything_but_the_signed_bytes_fails(
+    signature: str | None, timestamp: str | None, body: bytes
+) -> None:
+    if signature == "SIGNED":
+        signature = sign("1781000000", b"[]")
+    assert not sendgrid_signature_valid(PEM, signature, timestamp, body)
+
+
+def test_a_malformed_key_fails_closed() -> None:
+    assert not sendgrid_signature_valid("not a key", sign("1", b"x"), "1", b"x")
+
+
+@given(st.binary(max_size=200), st.integers(min_value=0, max_value=199))
+def test_flipping_any_byte_of_the_body_breaks_the_signature(body: bytes, position: int) -> None:
+    signature = sign("1781000000", body)
+    assert sendgrid_signature_valid(DER_B64, signature, "1781000000", body)
+    if body:
+        i = position % len(body)
+        tampered = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
+        assert not sendgrid_signature_valid(DER_B64, signature, "1781000000", tampered)
+
+
+def test_a_url_secret_matches_only_itself() -> None:
+    digest = hashlib.sha256(b"s3cret-value").hexdigest()
+    assert secret_matches("s3cret-value", digest)
+    assert not secret_matches("s3cret-valuf", digest)
+    assert not secret_matches("s3cret-value", None)

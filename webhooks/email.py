@@ -1,0 +1,98 @@
+"""Email-tool webhooks: SendGrid's Event Webhook and Mailchimp's audience webhooks.
+
+Each view checks the delivery before reading it (SendGrid: the ECDSA signature over timestamp and
+raw body when a key is configured; Mailchimp: the secret in the URL), stores the raw body in the
+inbox, enqueues its processing and answers. A delivery that fails the check is stored nowhere.
+If the database cannot take the delivery the answer is 503, so the tool retries; if Redis is down
+the delivery is stored anyway and the inbox sweeper enqueues it later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import Blueprint, abort, current_app, request
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
+from integration import inbox
+from integration.app import settings_of
+from integration.store import session_scope
+from integration.store.models import EmailSource, EmailTool
+from integration.store.types import utcnow
+from jobs.ingest import process_inbox_job
+from jobs.queues import INGEST, enqueue
+from webhooks.signatures import secret_matches, sendgrid_signature_valid
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("email_webhooks", __name__, url_prefix="/webhooks/email")
+
+SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
+SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+@blueprint.post("/sendgrid/<int:source_id>")
+def sendgrid(source_id: int) -> tuple[str, int]:
+    """Receive a batch of SendGrid events."""
+    body = request.get_data(cache=False)
+    source = _source(source_id, EmailTool.SENDGRID)
+    if source.verification_key and not sendgrid_signature_valid(
+        source.verification_key,
+        request.headers.get(SENDGRID_SIGNATURE),
+        request.headers.get(SENDGRID_TIMESTAMP),
+        body,
+    ):
+        abort(401)
+    return _accept(source, "events", body)
+
+
+@blueprint.route("/mailchimp/<int:source_id>/<secret>", methods=["GET", "POST"])
+def mailchimp(source_id: int, secret: str) -> tuple[str, int]:
+    """Receive a Mailchimp audience webhook; answer Mailchimp's validation GET."""
+    source = _source(source_id, EmailTool.MAILCHIMP)
+    if not secret_matches(secret, source.secret_hash):
+        abort(401)
+    if request.method == "GET":
+        return "", 200
+    body = request.get_data(cache=False)
+    return _accept(source, request.form.get("type", "unknown"), body)
+
+
+def _source(source_id: int, kind: EmailTool) -> EmailSource:
+    try:
+        with session_scope(settings_of(current_app).database_url) as session:
+            source = session.get(EmailSource, source_id)
+    except OperationalError:
+        logger.warning("database unavailable: answering 503 so that the tool retries")
+        abort(503)
+    if source is None or source.kind != kind:
+        abort(404)
+    return source
+
+
+def _accept(source: EmailSource, topic: str, body: bytes) -> tuple[str, int]:
+    settings = settings_of(current_app)
+    try:
+        with session_scope(settings.database_url) as session:
+            received = inbox.receive(
+                session,
+                source=source.kind.value,
+                topic=topic,
+                # These tools send no delivery id; a retry repeats the same bytes.
+                delivery_id=f"{source.id}:{hashlib.sha256(body).hexdigest()}",
+                body=body,
+                email_source_id=source.id,
+            )
+            stored = session.get(EmailSource, source.id)
+            if stored is not None:
+                stored.last_delivery_at = utcnow()
+    except OperationalError:
+        logger.warning("database unavailable: answering 503 so that the tool retries")
+        abort(503)
+    if received.new:
+        try:
+            enqueue(settings, INGEST, process_inbox_job, [received.id])
+        except RedisError as exc:
+            logger.warning("queue unavailable, delivery %s left for the sweeper: %s", received.id, exc)
+    return "", 200
