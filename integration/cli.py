@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from cryptography.fernet import Fernet
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from integration import __version__
@@ -222,6 +224,71 @@ def _checked(action: Callable[[], Any]) -> Any:
         return action()
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# ---- imports ------------------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("store_id", type=int)
+@click.argument("kind", type=click.Choice(["customers", "orders", "events"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding",
+    type=click.Choice(["utf-8", "cp1250", "cp1252"]),
+    default=None,
+    help="The file's encoding (default: detected).",
+)
+@json_option
+def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_json: bool) -> None:
+    """Import a CSV file of customers, orders or events into a store."""
+    from connectors.csv.importer import import_csv
+    from connectors.csv.reader import CsvError
+    from integration.store.models import Store
+
+    settings = _settings(quiet=True)
+    with session_scope(settings.database_url) as session:
+        if session.get(Store, store_id) is None:
+            raise click.ClickException(f"no store {store_id}")
+    size = path.stat().st_size
+    with (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+        path.open("rb") as stream,
+    ):
+        task = progress.add_task(f"Importing {path.name}", total=size)
+        try:
+            report = import_csv(
+                settings.database_url,
+                store_id,
+                kind,
+                stream,
+                encoding=encoding,
+                progress=lambda r: progress.update(task, completed=r.bytes_read),
+            )
+        except CsvError as exc:
+            raise click.ClickException(str(exc)) from exc
+    data = {
+        "layout": report.layout,
+        "rows": report.rows_read,
+        "written": report.written,
+        "unchanged": report.unchanged,
+        "failed": report.failed,
+        "errors": report.errors,
+    }
+    lines = [
+        f"{report.rows_read} rows ({report.layout}): {report.written} records stored, "
+        f"{report.unchanged} unchanged, {report.failed} rows refused"
+    ]
+    lines += [f"  row {e['row']}, {e['column'] or '-'}: {e['reason']}" for e in report.errors[:50]]
+    if report.failed > 50:
+        lines.append(f"  … and {report.failed - 50} more (see --json)")
+    _emit(as_json, data, "\n".join(lines))
 
 
 # ---- processes --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from integration.store.models.base import (
     DestinationKind,
     EmailTool,
     EngagementStatus,
+    ImportStatus,
     InboxStatus,
     InteractionType,
     Platform,
@@ -30,6 +31,7 @@ from integration.store.models.contacts import (
     InteractionEvent,
     StoreCustomer,
 )
+from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
 from integration.store.models.sync import Destination, Segment, Sync, SyncState
 
@@ -56,6 +58,9 @@ __all__ = [
     "EmailTool",
     "EngagementStatus",
     "EngagementTransition",
+    "Import",
+    "ImportPart",
+    "ImportStatus",
     "InboxDelivery",
     "InboxStatus",
     "InteractionEvent",

@@ -33,6 +33,7 @@ class Base(DeclarativeBase):
         Decimal: Money(),
         dict[str, Any]: JSONDocument,
         list[str]: JSONDocument,
+        list[dict[str, Any]]: JSONDocument,
     }
 
 
@@ -142,6 +143,13 @@ class SendStatus(StrEnum):
 class InboxStatus(StrEnum):
     PENDING = "pending"
     PROCESSED = "processed"
+    FAILED = "failed"
+
+
+class ImportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
     FAILED = "failed"
 
 

@@ -1,0 +1,245 @@
+"""Column layouts a CSV file may have, each turning rows into records in the API's JSON shape.
+
+- Ours: the API's field names as columns (orders: one row per line item, `line_item_*` columns).
+- Shopify's customer export: `Customer ID`, `First Name`, `Last Name`, `Email`,
+  `Accepts Email Marketing`, `Phone`, `Tags`, … (the ID may carry a leading apostrophe).
+- Shopify's order export: one row per line item, consecutive rows grouped by the order's `Name`;
+  order fields (`Financial Status`, `Total`, `Created at`, …) on the first row of each order.
+
+A file carries no "updated at" of its own; its records are taken as of the import (`as_of`), so a
+later export of the same data replaces what an earlier one said.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from connectors.csv.reader import CsvError, Row
+
+KINDS = ("customers", "orders", "events")
+
+
+@dataclass
+class Item:
+    """A record built from one or more rows: its first row number and which column fed each field."""
+
+    row: int
+    record: dict[str, Any]
+    columns: dict[str, str]
+
+
+def items(kind: str, header: list[str], rows: Iterator[Row], as_of: datetime) -> tuple[str, Iterator[Item]]:
+    """Recognize the file's layout; return its name and the records it holds."""
+    stamp = as_of.isoformat()
+    if kind == "customers" and ("Accepts Email Marketing" in header or "Customer ID" in header):
+        return "shopify_customers", (_shopify_customer(r, stamp) for r in rows)
+    if kind == "orders" and "Lineitem name" in header:
+        return "shopify_orders", _shopify_orders(rows, stamp)
+    required = {"customers": {"id"}, "orders": {"id", "line_item_title"}, "events": {"type", "occurred_at"}}[
+        kind
+    ]
+    missing = required - set(header)
+    if missing:
+        raise CsvError(f"missing column(s) {', '.join(sorted(missing))} for {kind}")
+    if kind == "orders":
+        return "storepulse", _our_orders(rows, stamp)
+    build = _our_customer if kind == "customers" else _our_event
+    return "storepulse", (build(r, stamp) for r in rows)
+
+
+def _cells(row: Row, names: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    record = {field: row.cells[column] for field, column in names.items() if row.cells.get(column)}
+    return record, {field: column for field, column in names.items()}
+
+
+CUSTOMER_COLUMNS = [
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "subscription_status",
+    "subscription_changed_at",
+    "created_at",
+    "updated_at",
+]
+
+
+def _our_customer(row: Row, stamp: str) -> Item:
+    record, columns = _cells(row, {c: c for c in CUSTOMER_COLUMNS})
+    if row.cells.get("tags"):
+        record["tags"] = _tags(row.cells["tags"])
+        columns["tags"] = "tags"
+    record.setdefault("updated_at", stamp)
+    return Item(row.number, record, columns)
+
+
+EVENT_COLUMNS = [
+    "event_id",
+    "customer_id",
+    "email",
+    "type",
+    "bounce_type",
+    "occurred_at",
+    "campaign_id",
+    "product_id",
+]
+
+
+def _our_event(row: Row, stamp: str) -> Item:
+    record, columns = _cells(row, {c: c for c in EVENT_COLUMNS})
+    if row.cells.get("machine_open"):
+        record["machine_open"] = row.cells["machine_open"].lower() in ("1", "true", "yes")
+        columns["machine_open"] = "machine_open"
+    if "event_id" not in record:
+        # Without an id, the row's own content names the event, so a re-import adds nothing.
+        digest = hashlib.sha256(
+            "\x1f".join(f"{k}={v}" for k, v in sorted(record.items())).encode()
+        ).hexdigest()
+        record["event_id"] = f"csv-{digest[:40]}"
+    return Item(row.number, record, columns)
+
+
+ORDER_COLUMNS = [
+    "id",
+    "number",
+    "name",
+    "customer_id",
+    "email",
+    "created_at",
+    "updated_at",
+    "processed_at",
+    "cancelled_at",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "total_price",
+    "subtotal_price",
+    "total_discounts",
+    "total_shipping",
+    "total_tax",
+    "checkout_token",
+    "cart_token",
+    "source_name",
+]
+LINE_ITEM_COLUMNS = {
+    "title": "line_item_title",
+    "quantity": "line_item_quantity",
+    "price": "line_item_price",
+    "sku": "line_item_sku",
+    "product_id": "line_item_product_id",
+    "variant_id": "line_item_variant_id",
+    "variant_title": "line_item_variant_title",
+}
+
+
+def _our_orders(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
+    return _grouped(rows, "id", lambda r: _cells(r, {c: c for c in ORDER_COLUMNS}), LINE_ITEM_COLUMNS, stamp)
+
+
+SHOPIFY_CUSTOMER = {
+    "id": "Customer ID",
+    "email": "Email",
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "phone": "Phone",
+}
+
+
+def _shopify_customer(row: Row, stamp: str) -> Item:
+    record, columns = _cells(row, SHOPIFY_CUSTOMER)
+    if "id" in record:
+        record["id"] = record["id"].lstrip("'")  # the export quotes the id against spreadsheets
+    else:
+        record["id"] = f"email:{row.cells.get('Email', '').lower()}"  # older exports have no id column
+    consent = row.cells.get("Accepts Email Marketing", "").lower()
+    if consent:
+        record["subscription_status"] = "subscribed" if consent in ("yes", "true") else "unknown"
+        columns["subscription_status"] = "Accepts Email Marketing"
+    if row.cells.get("Tags"):
+        record["tags"] = _tags(row.cells["Tags"])
+        columns["tags"] = "Tags"
+    record["updated_at"] = stamp
+    return Item(row.number, record, columns)
+
+
+SHOPIFY_ORDER = {
+    "id": "Id",
+    "name": "Name",
+    "email": "Email",
+    "financial_status": "Financial Status",
+    "fulfillment_status": "Fulfillment Status",
+    "currency": "Currency",
+    "subtotal_price": "Subtotal",
+    "total_shipping": "Shipping",
+    "total_tax": "Taxes",
+    "total_price": "Total",
+    "total_discounts": "Discount Amount",
+    "created_at": "Created at",
+    "processed_at": "Paid at",
+    "cancelled_at": "Cancelled at",
+    "source_name": "Source",
+}
+SHOPIFY_LINE_ITEM = {
+    "title": "Lineitem name",
+    "quantity": "Lineitem quantity",
+    "price": "Lineitem price",
+    "sku": "Lineitem sku",
+}
+SHOPIFY_TIMES = ("created_at", "processed_at", "cancelled_at")
+
+
+def _shopify_order_fields(row: Row) -> tuple[dict[str, Any], dict[str, str]]:
+    record, columns = _cells(row, SHOPIFY_ORDER)
+    record["id"] = record.get("id") or record.get("name", "")
+    for field in SHOPIFY_TIMES:  # "2025-10-07 09:50:26 +0200" → ISO 8601
+        if field in record:
+            record[field] = _shopify_time(record[field])
+    return record, columns
+
+
+def _shopify_orders(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
+    return _grouped(rows, "Name", _shopify_order_fields, SHOPIFY_LINE_ITEM, stamp)
+
+
+def _grouped(
+    rows: Iterator[Row], key: str, order_fields: Any, item_columns: dict[str, str], stamp: str
+) -> Iterator[Item]:
+    """Group consecutive rows with the same `key` cell into one order with its line items."""
+    current: Item | None = None
+    current_key: str | None = None
+    for row in rows:
+        row_key = row.cells.get(key, "")
+        if current is None or row_key != current_key:
+            if current is not None:
+                yield current
+            record, columns = order_fields(row)
+            record.setdefault("updated_at", stamp)
+            record["line_items"] = []
+            current, current_key = Item(row.number, record, columns), row_key
+        line = {field: row.cells[column] for field, column in item_columns.items() if row.cells.get(column)}
+        if line:
+            current.record["line_items"].append(line)
+            current.columns.update(
+                {
+                    f"line_items.{len(current.record['line_items']) - 1}.{f}": c
+                    for f, c in item_columns.items()
+                }
+            )
+    if current is not None:
+        yield current
+
+
+def _tags(cell: str) -> list[str]:
+    return sorted({t.strip() for t in cell.split(",") if t.strip()})
+
+
+def _shopify_time(value: str) -> str:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S %z").isoformat()
+    except ValueError:
+        return value  # left for the schema to report
