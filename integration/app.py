@@ -26,12 +26,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
-        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.extensions["storepulse"] = settings
 
     from integration.views import api as api_views
-    from integration.views import records, status
+    from integration.views import imports, records, status
     from integration.views.auth import JsonErrorsApi
     from webhooks import email as email_webhooks
 
@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     records.register_schemas(api.spec)
     api.register_blueprint(api_views.blueprint)
     api.register_blueprint(records.blueprint)
+    api.register_blueprint(imports.blueprint)
     return app
 
 

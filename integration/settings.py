@@ -60,6 +60,7 @@ class Settings:
     default_time_zone: str = "UTC"
     log_level: str = "INFO"
     job_retries: int = 5
+    max_upload_mb: int = 2048
 
     @property
     def embedded_database(self) -> bool:
@@ -122,6 +123,7 @@ class Settings:
             default_time_zone=_parse("STOREPULSE_TIME_ZONE", get, _time_zone, "UTC"),
             log_level=_parse("STOREPULSE_LOG_LEVEL", get, _log_level, "INFO"),
             job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
+            max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
@@ -207,6 +209,13 @@ def _retries(raw: str) -> int:
     value = int(raw) if raw.isdigit() else -1
     if not 0 <= value <= 20:
         raise ValueError("must be a whole number from 0 to 20")
+    return value
+
+
+def _megabytes(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else 0
+    if value < 1:
+        raise ValueError("must be a whole number of megabytes, at least 1")
     return value
 
 

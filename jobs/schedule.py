@@ -17,6 +17,7 @@ from typing import Any
 
 from integration.settings import Settings
 from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job
+from jobs.imports import sweep_imports_job
 from jobs.ingest import sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, connection, enqueue
 
@@ -35,6 +36,7 @@ class Periodic:
 
 PERIODIC = (
     Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
+    Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
     Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),
 )

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any
 
 from marshmallow import ValidationError
 
 from connectors.api.schemas import SCHEMAS
 from connectors.api.source import INGEST
 from connectors.csv.formats import KINDS, Item, items
-from connectors.csv.reader import read_rows
+from connectors.csv.reader import ByteStream, read_rows
 from integration import engagement
 from integration.store import session_scope
 from integration.store.models import Store
@@ -51,7 +51,7 @@ def import_csv(
     database_url: str,
     store_id: int,
     kind: str,
-    stream: BinaryIO,
+    stream: ByteStream,
     *,
     encoding: str | None = None,
     as_of: datetime | None = None,
@@ -64,10 +64,10 @@ def import_csv(
     report = Report()
     report.layout, records = items(kind, header, _counting(rows, report), as_of or utcnow())
     schema = SCHEMAS[kind]
-    batch: list[tuple[int, Any]] = []
+    batch: list[tuple[Item, Any]] = []
     for item in records:
         try:
-            batch.append((item.row, schema.load(item.record)))
+            batch.append((item, schema.load(item.record)))
         except ValidationError as exc:
             for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
                 report.refuse(item.row, _column(item, path), "; ".join(reasons))
@@ -91,7 +91,9 @@ def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
         yield row
 
 
-def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[int, Any]], report: Report) -> None:
+def _store(
+    database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]], report: Report
+) -> None:
     with session_scope(database_url) as session:
         store = session.get(Store, store_id)
         if store is None:
@@ -103,13 +105,15 @@ def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[int, A
     report.unchanged += outcome.unchanged
     for skipped in outcome.skipped:
         index = skipped.get("index")
-        row = batch[index][0] if isinstance(index, int) else _row_of(batch, kind, skipped.get("id"))
-        report.refuse(row, skipped.get("field", ""), skipped.get("reason", "refused"))
+        item = batch[index][0] if isinstance(index, int) else _item_of(batch, skipped.get("id"))
+        field = skipped.get("field", "")
+        report.refuse(
+            item.row if item else 0, _column(item, field) if item else field, skipped.get("reason", "")
+        )
 
 
-def _row_of(batch: list[tuple[int, Any]], kind: str, external_id: Any) -> int:
-    key = "external_id" if kind in ("customers", "orders") else "token"
-    return next((row for row, record in batch if getattr(record, key, None) == external_id), 0)
+def _item_of(batch: list[tuple[Item, Any]], external_id: Any) -> Item | None:
+    return next((item for item, record in batch if getattr(record, "external_id", None) == external_id), None)
 
 
 def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, list[str]]]:

@@ -13,13 +13,19 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 SAMPLE_BYTES = 64 * 1024
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1250", "cp1252")
 # Letters that one code page spells and the other does not (the same bytes read differently).
 CP1250_LETTERS = set("ěščřžťďňůĺľŕąćęłńśźżőűĚŠČŘŽŤĎŇŮĹĽŔĄĆĘŁŃŚŹŻŐŰ")
 CP1252_LETTERS = set("èìòùàâêîôûãõåøæœçñëïÿšžŠŽÈÌÒÙÀÂÊÎÔÛÃÕÅØÆŒÇÑËÏŸ") - CP1250_LETTERS
+
+
+class ByteStream(Protocol):
+    """Anything with a binary `read` (a file, an upload, the stored parts of one)."""
+
+    def read(self, size: int = ..., /) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def _outside_quotes(line: str, char: str) -> int:
 class CountingReader(io.RawIOBase):
     """A binary stream that counts the bytes read through it (for progress)."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: ByteStream) -> None:
         self.raw = raw
         self.consumed = 0
 
@@ -82,7 +88,7 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.raw.read(len(buffer))
+        data = self.raw.read(len(buffer)) or b""
         buffer[: len(data)] = data
         self.consumed += len(data)
         return len(data)
@@ -97,7 +103,7 @@ class Row:
 
 
 def read_rows(
-    stream: BinaryIO, encoding: str | None = None
+    stream: ByteStream, encoding: str | None = None
 ) -> tuple[list[str], Iterator[Row], CountingReader]:
     """Return the header, an iterator of rows and the byte counter, reading `stream` lazily."""
     counter = CountingReader(stream)

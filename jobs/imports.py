@@ -1,0 +1,65 @@
+"""Import jobs: run an uploaded CSV import; re-enqueue imports whose job was lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from connectors.csv.importer import Report, import_csv
+from connectors.csv.reader import CsvError
+from connectors.csv.upload import PartsReader
+from integration.settings import get_settings
+from integration.store import session_scope
+from integration.store.models import Import, ImportPart, ImportStatus
+from integration.store.types import utcnow
+from jobs.queues import INGEST, enqueue
+
+SWEEP_AFTER = timedelta(minutes=2)
+
+
+def import_file_job(import_id: int) -> dict[str, int]:
+    """Import an uploaded file, recording progress as it goes; a failed file is recorded, not retried."""
+    url = get_settings().database_url
+    with session_scope(url) as session:
+        job = session.get(Import, import_id)
+        if job is None or job.status == ImportStatus.FINISHED:
+            return {}
+        job.status, job.started_at = ImportStatus.RUNNING, utcnow()
+        store_id, kind, encoding = job.store_id, job.kind, job.encoding
+
+    def record(report: Report, **final: object) -> None:
+        with session_scope(url) as session:
+            row = session.get(Import, import_id)
+            if row is not None:
+                row.layout, row.bytes_read, row.rows_read = report.layout, report.bytes_read, report.rows_read
+                row.records_written, row.records_unchanged = report.written, report.unchanged
+                row.rows_failed, row.errors = report.failed, list(report.errors)
+                for name, value in final.items():
+                    setattr(row, name, value)
+
+    try:
+        report = import_csv(
+            url, store_id, kind, PartsReader(url, import_id), encoding=encoding, progress=record
+        )
+    except CsvError as exc:
+        record(Report(), status=ImportStatus.FAILED, failure=str(exc), finished_at=utcnow())
+        return {"failed": 1}
+    record(report, status=ImportStatus.FINISHED, finished_at=utcnow())
+    with session_scope(url) as session:  # the file's bytes are no longer needed
+        session.execute(delete(ImportPart).where(ImportPart.import_id == import_id))
+    return {"rows": report.rows_read, "written": report.written, "failed": report.failed}
+
+
+def sweep_imports_job() -> int:
+    """Enqueue imports still queued after SWEEP_AFTER (their job was lost, say while Redis was down)."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        ids = session.scalars(
+            select(Import.id).where(
+                Import.status == ImportStatus.QUEUED, Import.created_at < utcnow() - SWEEP_AFTER
+            )
+        ).all()
+    for import_id in ids:
+        enqueue(settings, INGEST, import_file_job, import_id)
+    return len(ids)

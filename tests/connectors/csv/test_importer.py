@@ -1,0 +1,137 @@
+"""Importing files: our columns, Shopify's exports, bad rows reported, re-imports idempotent."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from connectors.csv.importer import BATCH_RECORDS, import_csv
+from integration.store import session_scope
+from integration.store.models import (
+    Contact,
+    InteractionEvent,
+    Order,
+    OrderLineItem,
+    StoreCustomer,
+    SubscriptionStatus,
+)
+from tests.factories import make_store
+
+FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "shopify"
+AS_OF = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def _store(db_url: str, currency: str = "CZK") -> int:
+    with session_scope(db_url) as session:
+        return make_store(session, currency).id
+
+
+def _import(db_url: str, store_id: int, kind: str, raw: bytes, **kwargs: object):  # type: ignore[no-untyped-def]
+    return import_csv(db_url, store_id, kind, io.BytesIO(raw), as_of=AS_OF, **kwargs)
+
+
+def test_a_shopify_customer_export_imports_consent_tags_and_reports_the_bad_row(db_url: str) -> None:
+    store_id = _store(db_url)
+    report = _import(db_url, store_id, "customers", (FIXTURES / "customers_export.csv").read_bytes())
+    assert (report.layout, report.rows_read, report.written, report.failed) == ("shopify_customers", 3, 2, 1)
+    # Row 3 spans two lines (a quoted address), so the last record is row 4.
+    assert report.errors == [{"row": 4, "column": "Email", "reason": "no valid email and no known customer"}]
+    with session_scope(db_url) as session:
+        contacts = {c.email: c for c in session.scalars(select(Contact))}
+        jana = contacts["jana.novakova@example.cz"]
+        assert (jana.first_name, jana.subscription_status, jana.tags) == (
+            "Jana",
+            SubscriptionStatus.SUBSCRIBED,
+            ["newsletter", "vip"],
+        )
+        assert contacts["tomas.dvorak@example.cz"].subscription_status == SubscriptionStatus.UNKNOWN
+        links = set(session.scalars(select(StoreCustomer.external_id)))
+        assert links == {"7701234567001", "7701234567002"}  # the export's apostrophe is gone
+
+
+def test_a_shopify_order_export_groups_line_items_by_name(db_url: str) -> None:
+    store_id = _store(db_url)
+    report = _import(db_url, store_id, "orders", (FIXTURES / "orders_export.csv").read_bytes())
+    assert (report.layout, report.written, report.failed) == ("shopify_orders", 2, 1)
+    assert report.errors == [{"row": 5, "column": "Lineitem quantity", "reason": "Not a valid integer."}]
+    with session_scope(db_url) as session:
+        first = session.scalars(select(Order).where(Order.name == "#1001")).one()
+        assert first.external_id == "5550001001"
+        assert first.total_price == Decimal("1389.00")
+        assert first.created_at == datetime(2026, 3, 31, 21, 30, 5, tzinfo=UTC)
+        items = [(li.title, li.quantity, li.unit_price, li.sku) for li in first.line_items]
+        assert items == [
+            ("Lněná košile - M", 2, Decimal("495.00"), "SHIRT-M"),
+            ("Vlněná šála", 1, Decimal("300.00"), "SCARF"),
+        ]
+        assert sum(q * p for _, q, p, _ in items) == first.subtotal_price
+        voided = session.scalars(select(Order).where(Order.name == "#1002")).one()
+        assert (voided.financial_status, voided.cancelled_at is not None) == ("voided", True)
+        assert (
+            session.scalar(
+                select(Contact.last_interaction_at).where(Contact.email == "tomas.dvorak@example.cz")
+            )
+            is None
+        )
+
+
+def test_re_importing_the_same_file_changes_nothing(db_url: str) -> None:
+    store_id = _store(db_url)
+    raw = (FIXTURES / "orders_export.csv").read_bytes()
+    _import(db_url, store_id, "orders", raw)
+    again = _import(db_url, store_id, "orders", raw)
+    assert (again.written, again.unchanged) == (0, 2)
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == 2
+        assert session.scalar(select(func.count()).select_from(OrderLineItem)) == 3
+
+
+def test_our_columns_in_windows_1250_with_semicolons(db_url: str) -> None:
+    store_id = _store(db_url)
+    raw = (
+        "id;email;first_name;last_name;subscription_status;tags;updated_at\r\n"
+        "1;zofie@example.cz;Žofie;Řeháková;subscribed;vip;2026-04-01T10:00:00+02:00\r\n"
+        "2;bad@example.cz;Jiří;;maybe;;2026-04-01T10:00:00+02:00\r\n"
+    ).encode("cp1250")
+    report = _import(db_url, store_id, "customers", raw)
+    assert report.errors == [
+        {
+            "row": 3,
+            "column": "subscription_status",
+            "reason": "Must be one of: subscribed, unknown, unsubscribed.",
+        }
+    ]
+    with session_scope(db_url) as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.first_name, contact.last_name, contact.tags) == ("Žofie", "Řeháková", ["vip"])
+
+
+def test_events_without_ids_are_not_doubled_by_a_re_import(db_url: str) -> None:
+    store_id = _store(db_url)
+    raw = (
+        b"email,type,occurred_at,product_id\n"
+        b"a@example.com,product_view,2026-04-01T10:00:00Z,p1\n"
+        b"a@example.com,add_to_cart,2026-04-01T10:01:00Z,p1\n"
+    )
+    assert _import(db_url, store_id, "events", raw).written == 2
+    assert _import(db_url, store_id, "events", raw).written == 0
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(InteractionEvent)) == 2
+
+
+def test_a_file_of_several_batches_imports_every_row(db_url: str) -> None:
+    store_id = _store(db_url)
+    count = BATCH_RECORDS * 2 + 17
+    lines = ["id,email,updated_at"] + [f"{i},c{i}@example.com,2026-04-01T00:00:00Z" for i in range(count)]
+    seen: list[int] = []
+    report = _import(
+        db_url, store_id, "customers", "\n".join(lines).encode(), progress=lambda r: seen.append(r.rows_read)
+    )
+    assert (report.rows_read, report.written, report.failed) == (count, count, 0)
+    assert seen == [BATCH_RECORDS, BATCH_RECORDS * 2, count]
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == count

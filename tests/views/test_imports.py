@@ -1,0 +1,97 @@
+"""CSV upload through the API: a job imports it, and its progress and bad rows can be followed."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from integration.accounts import create_api_key
+from integration.cli import cli
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Contact, ImportPart
+from tests.factories import make_store
+
+EXPORT = (Path(__file__).parent.parent / "fixtures" / "shopify" / "customers_export.csv").read_bytes()
+
+
+def _shop(settings: Settings) -> tuple[int, dict[str, str]]:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        _, token = create_api_key(session, store.account_id)
+        return store.id, {"Authorization": f"Bearer {token}"}
+
+
+def _upload(
+    client: FlaskClient, store_id: int, headers: dict[str, str], raw: bytes, kind: str = "customers"
+) -> Any:
+    return client.post(
+        f"/api/v1/stores/{store_id}/imports",
+        data={"kind": kind, "file": (io.BytesIO(raw), "customers_export.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_upload_is_imported_by_a_worker_and_reports_its_bad_rows(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    store_id, headers = _shop(settings)
+    answer = _upload(client, store_id, headers, EXPORT)
+    assert answer.status_code == 202
+    started = answer.get_json()
+    assert (started["status"], started["bytes_total"]) == ("queued", len(EXPORT))
+    run_worker()
+    done = client.get(f"/api/v1/imports/{started['id']}", headers=headers).get_json()
+    assert (done["status"], done["layout"], done["rows_read"], done["records_written"]) == (
+        "finished",
+        "shopify_customers",
+        3,
+        2,
+    )
+    assert done["errors"] == [{"row": 4, "column": "Email", "reason": "no valid email and no known customer"}]
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 2
+        assert session.scalar(select(func.count()).select_from(ImportPart)) == 0  # the file is let go
+
+
+def test_a_file_that_is_no_csv_fails_with_its_reason(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    store_id, headers = _shop(settings)
+    started = _upload(client, store_id, headers, b"").get_json()
+    run_worker()
+    done = client.get(f"/api/v1/imports/{started['id']}", headers=headers).get_json()
+    assert (done["status"], done["failure"]) == ("failed", "the file is empty or its first line is blank")
+
+
+def test_imports_are_private_to_their_account(client: FlaskClient, settings: Settings) -> None:
+    store_id, headers = _shop(settings)
+    other_store, other_headers = _shop(settings)
+    assert _upload(client, other_store, headers, EXPORT).status_code == 404
+    started = _upload(client, store_id, headers, EXPORT).get_json()
+    assert client.get(f"/api/v1/imports/{started['id']}", headers=other_headers).status_code == 404
+
+
+def test_a_wrong_kind_is_refused_with_its_field(client: FlaskClient, settings: Settings) -> None:
+    store_id, headers = _shop(settings)
+    answer = _upload(client, store_id, headers, EXPORT, kind="products")
+    assert answer.status_code == 422
+    assert "kind" in json.dumps(answer.get_json()["details"])
+
+
+def test_the_command_line_imports_a_file(settings: Settings, tmp_path: Path, monkeypatch: Any) -> None:
+    store_id, _ = _shop(settings)
+    path = tmp_path / "customers_export.csv"
+    path.write_bytes(EXPORT)
+    monkeypatch.setattr("integration.cli.get_settings", lambda: settings)
+    result = CliRunner().invoke(cli, ["import", str(store_id), "customers", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert (report["rows"], report["written"], report["failed"]) == (3, 2, 1)
