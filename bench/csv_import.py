@@ -1,0 +1,119 @@
+"""CSV import of a large customers file: throughput, flat memory, and PostgreSQL COPY as the ceiling.
+
+    python bench/csv_import.py --database-url postgresql://... [--rows 1000000]
+
+Writes a customers CSV in our documented columns (generated, streamed to disk), imports it with
+`storepulse import` in a child process (wall time, peak RSS from the OS), then in the same run
+loads the same file into a plain table of the same columns with `COPY ... FROM STDIN` (the
+ceiling: no validation, no identities, no upserts). Reports rows per second and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+
+COLUMNS = ["id", "email", "first_name", "last_name", "phone", "subscription_status", "tags", "updated_at"]
+FIRST = ["Anna", "Jan", "Petra", "Tomáš", "Eva", "Martin", "Lucie", "Jakub", "Olivia", "Noah"]
+LAST = ["Nováková", "Svoboda", "Dvořák", "Černá", "Smith", "Jones", "Brown", "Miller"]
+
+
+def write_file(path: Path, rows: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for i in range(rows):
+            status = ("subscribed", "unknown", "unsubscribed")[i % 3]
+            writer.writerow(
+                [
+                    i,
+                    f"customer{i}@example.com",
+                    FIRST[i % 10],
+                    LAST[i % 8],
+                    f"+420{600000000 + i}",
+                    status,
+                    "vip" if i % 50 == 0 else "",
+                    "2026-04-01T10:00:00+02:00",
+                ]
+            )
+
+
+def run_import(path: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "integration.cli", "import", "1", "customers", str(path), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak_mb, result.stdout
+
+
+def run_copy(url: str, path: Path) -> float:
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_customers")
+        conn.execute(
+            "CREATE UNLOGGED TABLE bench_copy_customers (id text, email text, first_name text,"
+            " last_name text, phone text, subscription_status text, tags text, updated_at timestamptz)"
+        )
+        started = time.perf_counter()
+        with (
+            conn.cursor().copy("COPY bench_copy_customers FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            path.open("rb") as handle,
+        ):
+            while block := handle.read(1 << 20):
+                copy.write(block)
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy_customers")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True, help="an empty PostgreSQL database")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "customers.csv"
+        write_file(path, args.rows)
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        env |= {
+            "DATABASE_URL": args.database_url,
+            "SECRET_KEY": "bench-secret-key-0123456789",
+            "STOREPULSE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "STOREPULSE_INSTANCE_PATH": str(Path(tmp) / "instance"),
+        }
+        for command in (
+            ["db", "upgrade"],
+            ["accounts", "create", "Bench"],
+            ["stores", "add", "1", "--name", "Bench", "--currency", "EUR"],
+        ):
+            subprocess.run(
+                [sys.executable, "-m", "integration.cli", *command], env=env, check=True, capture_output=True
+            )
+        size_mb = path.stat().st_size / 1e6
+        wall, peak_mb, _ = run_import(path, env)
+        copy = run_copy(args.database_url, path)
+    print(f"customers CSV: {args.rows:,} rows, {size_mb:.0f} MB, PostgreSQL")
+    print(f"  storepulse import: {wall:7.1f} s  {args.rows / wall:9,.0f} rows/s  peak RSS {peak_mb:.0f} MB")
+    print(f"  COPY (ceiling):    {copy:7.1f} s  {args.rows / copy:9,.0f} rows/s")
+    print(f"  ratio import / COPY throughput: {copy / wall:.3f}")
+
+
+if __name__ == "__main__":
+    main()
