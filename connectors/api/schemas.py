@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -26,7 +27,6 @@ from integration.records import (
 from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
 
 CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code in capitals, such as EUR")
-NON_NEGATIVE = validate.Range(min=0)
 ID = validate.Length(min=1, max=64)  # ids of customers, orders, products and variants
 EVENT_TYPES = [
     "email_open",
@@ -53,8 +53,14 @@ class _Record(Schema):
         return {k: _utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
 
 
+def _non_negative(value: Decimal) -> None:
+    if value < 0:
+        raise ValidationError("Must be greater than or equal to 0.")
+
+
 def _money(**kwargs: Any) -> fields.Decimal:
-    return fields.Decimal(allow_nan=False, validate=NON_NEGATIVE, **kwargs)
+    # A plain validator, not validate.Range: the OpenAPI document states the bound as a number.
+    return fields.Decimal(allow_nan=False, validate=_non_negative, metadata={"minimum": 0}, **kwargs)
 
 
 def _time(**kwargs: Any) -> fields.AwareDateTime:

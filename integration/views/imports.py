@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from redis.exceptions import RedisError
 
 from connectors.csv.formats import KINDS
@@ -30,8 +30,25 @@ class UploadSchema(Schema):
     encoding = fields.String(validate=validate.OneOf(["utf-8", "cp1250", "cp1252"]))
 
 
-class FileSchema(Schema):
-    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["kind", "file"],
+                "properties": {
+                    "kind": {"type": "string", "enum": list(KINDS)},
+                    "encoding": {"type": "string", "enum": ["utf-8", "cp1250", "cp1252"]},
+                    "file": {"type": "string", "format": "binary"},
+                },
+            }
+        }
+    },
+}
+
+
+UPLOAD = UploadSchema()
 
 
 class ImportSchema(Schema):
@@ -55,14 +72,20 @@ class ImportSchema(Schema):
 
 @blueprint.route("/stores/<int:store_id>/imports")
 class Upload(MethodView):
-    @blueprint.doc(security=BEARER)
-    @blueprint.arguments(UploadSchema, location="form")
-    @blueprint.arguments(FileSchema, location="files")
+    @blueprint.doc(security=BEARER, requestBody=UPLOAD_BODY)
     @blueprint.response(202, ImportSchema)
-    def post(self, form: dict[str, Any], files: dict[str, Any], store_id: int) -> Import:
+    def post(self, store_id: int) -> Import:
         """Upload a CSV file (multipart) to import into the store; a job imports it."""
         store = owned_store(store_id)
-        upload = request.files["file"]
+        try:
+            form: dict[str, Any] = UPLOAD.load(request.form.to_dict())
+        except ValidationError as exc:
+            abort(422, errors=exc.normalized_messages(), reason="invalid_form")  # type: ignore[no-untyped-call]
+            raise AssertionError from exc  # abort() raised
+        upload = request.files.get("file")
+        if upload is None:
+            abort(422, errors={"file": ["Missing data for required field."]}, reason="invalid_form")
+            raise AssertionError  # abort() raised
         settings = settings_of(current_app)
         with session_scope(settings.database_url) as session:
             job = Import(

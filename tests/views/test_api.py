@@ -121,3 +121,11 @@ def test_health_reports_an_unreachable_redis(settings: Settings, tmp_path) -> No
     answer = broken.test_client().get("/health")
     assert answer.status_code == 503
     assert answer.get_json()["checks"] == {"database": "ok", "redis": "unreachable"}
+
+
+def test_the_openapi_document_is_valid_openapi_3(client: FlaskClient) -> None:
+    from openapi_spec_validator import validate
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    validate(spec)
+    assert {"/api/v1/stores/{store_id}/imports", "/api/v1/imports/{import_id}"} <= set(spec["paths"])
