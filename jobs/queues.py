@@ -30,6 +30,7 @@ FAILURE_TTL_SECONDS = 30 * 24 * 3600
 RESULT_TTL_SECONDS = 24 * 3600
 JOB_TIMEOUT_SECONDS = 15 * 60
 LEAVE_WAIT_SECONDS = 1.0
+LEAVE_SETTLE_SECONDS = 0.2
 
 _connections: dict[str, redis.Redis] = {}
 _embedded_handles: dict[str, redis.Redis] = {}
@@ -76,12 +77,21 @@ def _leave_embedded(client: redis.Redis, handle: redis.Redis) -> None:
     """Close this process's client, and give processes that just exited time to be seen as gone.
 
     The server notices a dead client's socket a moment after the process ends; without this
-    wait the last process to leave can still count one and leave the server running.
+    wait the last process to leave can still count one and leave the server running. Clients that
+    stay (other live processes) end the wait as soon as their number stops changing.
     """
     client.close()
     deadline = time.monotonic() + LEAVE_WAIT_SECONDS
+    seen, since = -1, time.monotonic()
     try:
-        while len(handle.client_list()) > 1 and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            count = len(handle.client_list())
+            if count <= 1:
+                return
+            if count != seen:
+                seen, since = count, time.monotonic()
+            elif time.monotonic() - since > LEAVE_SETTLE_SECONDS:
+                return
             time.sleep(0.05)
     except redis.RedisError:
         pass  # already stopped by another process

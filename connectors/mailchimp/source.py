@@ -8,8 +8,8 @@ from marshmallow import ValidationError
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm import Session
 
+from connectors.email_tools import email_source
 from connectors.mailchimp.schemas import WEBHOOK, MailchimpEvent
-from connectors.sendgrid.source import email_source
 from integration.contacts import change_email
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome, ingest_events

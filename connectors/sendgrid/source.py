@@ -7,11 +7,12 @@ import json
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from connectors.email_tools import email_source
 from connectors.sendgrid.schemas import EVENT
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome, ingest_events
 from integration.ingest.common import Scope
-from integration.store.models import EmailSource, InboxDelivery
+from integration.store.models import InboxDelivery
 
 
 class SendGridSource:
@@ -42,11 +43,3 @@ class SendGridSource:
         outcome.skipped = skipped + outcome.skipped
         outcome.account_id = source.account_id
         return outcome
-
-
-def email_source(session: Session, delivery: InboxDelivery) -> EmailSource:
-    """Return the email source a delivery came through."""
-    source = session.get(EmailSource, delivery.email_source_id) if delivery.email_source_id else None
-    if source is None:
-        raise InvalidRecord("delivery", {"email_source_id": ["the delivery names no existing email source"]})
-    return source
