@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from integration import __version__
 from integration.logs import configure_logging
@@ -43,6 +45,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(api_views.blueprint)
     api.register_blueprint(records.blueprint)
     api.register_blueprint(imports.blueprint)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:
+        # Connection trouble is passing: 503 tells clients and platforms to retry.
+        logging.getLogger(__name__).warning("database unavailable: %s", exc.orig)
+        return {"code": "database_unavailable", "message": "the database is unavailable; retry later"}, 503
+
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, abort, current_app, request
 from redis.exceptions import RedisError
@@ -56,7 +57,9 @@ def mailchimp(source_id: int, secret: str) -> tuple[str, int]:
     if request.method == "GET":
         return "", 200
     body = request.get_data(cache=False)
-    return _accept(source, request.form.get("type", "unknown"), body)
+    # The topic is for the inbox's listing only; processing reads the stored body again.
+    topic = dict(parse_qsl(body.decode("utf-8", errors="replace"))).get("type", "unknown")[:100]
+    return _accept(source, topic, body)
 
 
 def _source(source_id: int, kind: EmailTool) -> EmailSource:

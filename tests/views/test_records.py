@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +197,20 @@ def test_no_body_makes_the_server_fail(
 ) -> None:
     answer = _post(client, shop, topic, body)
     assert answer.status_code < 500, answer.get_data(as_text=True)
+
+
+def test_the_database_being_down_answers_503(settings: Settings, tmp_path: Path) -> None:
+    from integration.app import create_app
+
+    down = create_app(
+        {
+            "database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+            "redis_url": settings.redis_url,
+            "instance_path": tmp_path,
+        }
+    )
+    answer = down.test_client().post(
+        "/api/v1/stores/1/customers", json=[CUSTOMER], headers={"Authorization": "Bearer sp_x_y"}
+    )
+    assert answer.status_code == 503
+    assert answer.get_json()["code"] == "database_unavailable"

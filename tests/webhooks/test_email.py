@@ -142,6 +142,8 @@ def test_mailchimp_subscribe_unsubscribe_and_cleaned(
 ) -> None:
     path, _ = _source(settings, EmailTool.MAILCHIMP)
     assert _mailchimp(client, path, "subscribe") == 200
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(select(InboxDelivery.topic)) == "subscribe"
     run_worker()
     subscribed = _contacts(settings)["api@mailchimp.com"]
     assert (subscribed.subscription_status, subscribed.first_name, subscribed.last_name) == (
