@@ -1,0 +1,84 @@
+"""The account's settings: `GET` and `PUT /api/v1/settings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from integration.accounts import check_time_zone
+from integration.app import settings_of
+from integration.engagement import MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
+from integration.store import session_scope
+from integration.store.models import Account
+from integration.views.auth import BEARER, require_api_key
+from jobs.compute import classify_account_job
+from jobs.queues import COMPUTE, enqueue
+
+blueprint = Blueprint("settings", __name__, url_prefix="/api/v1", description="Account settings")
+require_api_key(blueprint)
+
+FIELDS = (
+    "time_zone",
+    "engagement_window_days",
+    "abandonment_delay_minutes",
+    "recovery_window_days",
+    "attribution_window_days",
+    "frequency_cap_days",
+)
+
+
+class SettingsSchema(Schema):
+    time_zone = fields.String(metadata={"description": "IANA time zone the numbers are shown in"})
+    engagement_window_days = fields.Integer(
+        validate=validate.Range(MIN_WINDOW_DAYS, MAX_WINDOW_DAYS),
+        metadata={"description": "the time frame: an interaction inside it makes a contact engaged"},
+    )
+    abandonment_delay_minutes = fields.Integer(validate=validate.Range(1, 7 * 24 * 60))
+    recovery_window_days = fields.Integer(validate=validate.Range(1, 90))
+    attribution_window_days = fields.Integer(validate=validate.Range(1, 365))
+    frequency_cap_days = fields.Integer(validate=validate.Range(0, 365))
+    reclassification_job = fields.String(dump_only=True, allow_none=True)
+
+    @validates("time_zone")
+    def _zone(self, value: str, **_: Any) -> None:
+        try:
+            check_time_zone(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+@blueprint.route("/settings")
+class Settings(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200, SettingsSchema)
+    def get(self) -> dict[str, Any]:
+        """The account's settings."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            account = session.get(Account, g.account_id)
+            return {name: getattr(account, name) for name in FIELDS}
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(SettingsSchema)
+    @blueprint.response(200, SettingsSchema)
+    def put(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change settings (only the fields sent); a new time frame reclassifies every contact."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            account = session.get(Account, g.account_id)
+            assert account is not None  # noqa: S101 - the key's account exists
+            window_changed = changes.get("engagement_window_days", account.engagement_window_days) != (
+                account.engagement_window_days
+            )
+            for name, value in changes.items():
+                setattr(account, name, value)
+            answer = {name: getattr(account, name) for name in FIELDS}
+        job = None
+        if window_changed:
+            job = enqueue(
+                settings, COMPUTE, classify_account_job, g.account_id, meta={"account_id": g.account_id}
+            )
+        return {**answer, "reclassification_job": job.id if job else None}
