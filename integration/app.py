@@ -33,7 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["storepulse"] = settings
 
     from integration.views import api as api_views
-    from integration.views import imports, records, status
+    from integration.views import contacts, imports, records, status
     from integration.views import settings as settings_views
     from integration.views.auth import JsonErrorsApi
     from webhooks import email as email_webhooks
@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(records.blueprint)
     api.register_blueprint(imports.blueprint)
     api.register_blueprint(settings_views.blueprint)
+    api.register_blueprint(contacts.blueprint)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:

@@ -1,0 +1,106 @@
+"""Contacts statistics: engaged, unengaged and blocked counts, their shares, and what each group buys.
+
+Shares are of engaged + unengaged, in percent with two decimals, and always sum to exactly 100.00
+(largest-remainder rounding, ties to the engaged group); with no such contacts both are 0.00.
+AOV is revenue ÷ orders, ACV revenue ÷ contacts with an order, ANO orders ÷ contacts with an
+order, per currency, over revenue orders (not cancelled, voided or refunded).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy.orm import Session
+
+from integration import orders
+from integration.store.models import Account, Contact, EngagementStatus, Order, SubscriptionStatus
+
+CENT = Decimal("0.01")
+GROUPS = (EngagementStatus.ENGAGED, EngagementStatus.UNENGAGED, EngagementStatus.BLOCKED)
+
+
+class SubscriptionFilter(StrEnum):
+    SUBSCRIBED = "subscribed"
+    UNKNOWN = "unknown"
+    SUBSCRIBED_UNKNOWN = "subscribed_unknown"
+
+    def clause(self) -> ColumnElement[bool]:
+        statuses = {
+            SubscriptionFilter.SUBSCRIBED: [SubscriptionStatus.SUBSCRIBED],
+            SubscriptionFilter.UNKNOWN: [SubscriptionStatus.UNKNOWN],
+            SubscriptionFilter.SUBSCRIBED_UNKNOWN: [
+                SubscriptionStatus.SUBSCRIBED,
+                SubscriptionStatus.UNKNOWN,
+            ],
+        }[self]
+        return Contact.subscription_status.in_(statuses)
+
+
+def shares(counts: list[int]) -> list[Decimal]:
+    """Percentages of `counts` with two decimals that sum to exactly 100.00 (largest remainder)."""
+    total = sum(counts)
+    if total == 0:
+        return [Decimal("0.00")] * len(counts)
+    hundredths = [c * 10_000 for c in counts]
+    floors = [h // total for h in hundredths]
+    remainders = [h % total for h in hundredths]
+    for index in sorted(range(len(counts)), key=lambda i: (-remainders[i], i))[: 10_000 - sum(floors)]:
+        floors[index] += 1
+    return [(Decimal(f) / 100).quantize(CENT) for f in floors]
+
+
+def contact_stats(session: Session, account_id: int, subscription: SubscriptionFilter) -> dict[str, Any]:
+    """Return the statistics of an account's contacts under a subscription filter."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id}")
+    scope = [Contact.account_id == account_id, Contact.deleted_at.is_(None), subscription.clause()]
+    counts = dict(
+        session.execute(
+            select(Contact.engagement_status, func.count()).where(*scope).group_by(Contact.engagement_status)
+        ).all()
+    )
+    engaged, unengaged = counts.get(EngagementStatus.ENGAGED, 0), counts.get(EngagementStatus.UNENGAGED, 0)
+    engaged_share, unengaged_share = shares([engaged, unengaged])
+    money = session.execute(
+        select(
+            Contact.engagement_status,
+            Order.currency,
+            func.count(Order.id),
+            func.sum(Order.total_price),
+            func.count(distinct(Order.contact_id)),
+        )
+        .join(Order, Order.contact_id == Contact.id)
+        .where(*scope, orders.revenue())
+        .group_by(Contact.engagement_status, Order.currency)
+        .order_by(Order.currency)
+    ).all()
+    groups: dict[str, dict[str, Any]] = {
+        EngagementStatus.ENGAGED.value: {"count": engaged, "percent": str(engaged_share), "value": []},
+        EngagementStatus.UNENGAGED.value: {"count": unengaged, "percent": str(unengaged_share), "value": []},
+        EngagementStatus.BLOCKED.value: {"count": counts.get(EngagementStatus.BLOCKED, 0), "value": []},
+    }
+    for status, currency, order_count, revenue, buyers in money:
+        if status is None:
+            continue  # not classified yet: counted once the job that stored it finishes
+        revenue = Decimal(revenue or 0)
+        groups[status.value]["value"].append(
+            {
+                "currency": currency,
+                "revenue": str(revenue.quantize(CENT)),
+                "orders": order_count,
+                "customers": buyers,
+                "aov": str((revenue / order_count).quantize(CENT, ROUND_HALF_UP)),
+                "acv": str((revenue / buyers).quantize(CENT, ROUND_HALF_UP)),
+                "ano": str((Decimal(order_count) / buyers).quantize(CENT, ROUND_HALF_UP)),
+            }
+        )
+    return {
+        "subscription": subscription.value,
+        "time_frame_days": account.engagement_window_days,
+        "updated_at": account.classified_at.isoformat() if account.classified_at else None,
+        "groups": groups,
+    }
