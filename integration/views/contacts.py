@@ -1,17 +1,21 @@
-"""Contacts: `GET /api/v1/contacts/stats`."""
+"""Contacts: the list (`GET /api/v1/contacts`) and the statistics (`GET /api/v1/contacts/stats`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate
 
 from integration.app import settings_of
+from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, list_contacts
+from integration.filters import parse
 from integration.stats import SubscriptionFilter, contact_stats
 from integration.store import session_scope
+from integration.store.types import utcnow
 from integration.views.auth import BEARER, require_api_key
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
@@ -36,3 +40,51 @@ class Stats(MethodView):
         """Engaged, unengaged and blocked contacts: counts, shares summing to 100.00, AOV, ACV, ANO."""
         with session_scope(settings_of(current_app).database_url) as session:
             return contact_stats(session, g.account_id, query["subscription"])
+
+
+class ListQuerySchema(Schema):
+    filter = fields.String(metadata={"description": "a condition of the filter language, as JSON"})
+    engagement = fields.String(
+        metadata={"description": "shortcut: engaged,unengaged,blocked (comma-separated)"}
+    )
+    subscription = fields.String(metadata={"description": "shortcut: subscribed,unknown,unsubscribed"})
+    sort = fields.String(load_default="-last_interaction_at", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
+    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+
+
+@blueprint.route("/contacts")
+class Contacts(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(ListQuerySchema, location="query")
+    @blueprint.response(200)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Contacts matching a filter, each with why it is in its group; keyset pages with a cursor."""
+        parts: list[Any] = []
+        try:
+            if "filter" in query:
+                parts.append(json.loads(query["filter"]))
+            for shortcut in ("engagement", "subscription"):
+                if shortcut in query:
+                    parts.append({shortcut: [v.strip() for v in query[shortcut].split(",") if v.strip()]})
+            condition = parse({"all": parts}) if parts else None
+        except json.JSONDecodeError as exc:
+            abort(422, message=f"filter is not JSON: {exc}", reason="invalid_filter")
+            raise AssertionError from exc  # abort() raised
+        except ValidationError as exc:
+            abort(422, message="invalid filter", errors={"filter": exc.messages}, reason="invalid_filter")
+            raise AssertionError from exc
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                return list_contacts(
+                    session,
+                    g.account_id,
+                    condition,
+                    sort=query["sort"],
+                    limit=query["limit"],
+                    cursor=query.get("cursor"),
+                    now=utcnow(),
+                )
+            except BadCursor as exc:
+                abort(422, message=str(exc), reason="invalid_cursor")
+                raise AssertionError from exc
