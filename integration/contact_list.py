@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from integration.filters import compile_filter
-from integration.store.models import Contact
+from integration.store.models import Contact, StoreCustomer
 from integration.store.types import UTCDateTime
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in the sort order
@@ -57,6 +57,19 @@ def list_contacts(
     page, more = rows[:limit], len(rows) > limit
     next_cursor = _encode(sort, name, page[-1]) if more and page else None
     return {"contacts": [describe(c) for c in page], "next_cursor": next_cursor}
+
+
+def contact_detail(session: Session, account_id: int, contact_id: int) -> dict[str, Any] | None:
+    """One contact of the account as `describe` shows it, with its store links; None if not the account's."""
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.account_id != account_id or contact.deleted_at is not None:
+        return None
+    links = session.execute(
+        select(StoreCustomer.store_id, StoreCustomer.external_id)
+        .where(StoreCustomer.contact_id == contact.id)
+        .order_by(StoreCustomer.store_id)
+    ).all()
+    return {**describe(contact), "stores": [{"store_id": s, "customer_id": e} for s, e in links]}
 
 
 def describe(contact: Contact) -> dict[str, Any]:

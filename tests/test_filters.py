@@ -183,3 +183,22 @@ def test_the_list_endpoint_shows_why_and_refuses_bad_input(client, settings, peo
     assert (
         client.get("/api/v1/contacts?cursor=nonsense", headers=headers).get_json()["code"] == "invalid_cursor"
     )
+
+
+def test_a_contact_shows_why_and_is_private_to_its_account(client, settings, people) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(settings.database_url) as session:
+        _, token = create_api_key(session, people["account"])
+        ann = session.scalar(
+            select(Contact.id).where(
+                Contact.email == "ann@example.com", Contact.account_id == people["account"]
+            )
+        )
+        stranger = session.scalar(select(Contact.id).where(Contact.account_id != people["account"]))
+    headers = {"Authorization": f"Bearer {token}"}
+    detail = client.get(f"/api/v1/contacts/{ann}", headers=headers).get_json()
+    assert detail["engagement"]["status"] == "engaged"
+    assert detail["engagement"]["reason"] == "order_placed"
+    assert detail["engagement"]["last_interaction_type"] == "order_placed"
+    assert detail["stores"] == [{"store_id": people["eu"], "customer_id": "1"}]
+    assert detail["subscription"]["status"] == "subscribed"
+    assert client.get(f"/api/v1/contacts/{stranger}", headers=headers).status_code == 404

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate
 
 from integration.app import settings_of
-from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, list_contacts
+from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, contact_detail, list_contacts
 from integration.filters import parse
 from integration.stats import SubscriptionFilter, contact_stats
 from integration.store import session_scope
@@ -88,3 +88,16 @@ class Contacts(MethodView):
             except BadCursor as exc:
                 abort(422, message=str(exc), reason="invalid_cursor")
                 raise AssertionError from exc
+
+
+@blueprint.route("/contacts/<int:contact_id>")
+class ContactDetail(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self, contact_id: int) -> dict[str, Any]:
+        """A contact: identity, subscription with its reason, engagement with why, blocking, stores, tags."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            detail = contact_detail(session, g.account_id, contact_id)
+        if detail is None:
+            abort(404, message=f"no contact {contact_id}", reason="not_found")
+        return detail  # type: ignore[return-value]
