@@ -15,6 +15,7 @@ from integration.store.models import (
     InteractionEvent,
     Order,
     StoreCustomer,
+    SubscriptionTransition,
     SyncState,
 )
 
@@ -47,7 +48,16 @@ def merge(session: Session, survivor: Contact, absorbed: Contact) -> None:
         )
     )
     session.execute(delete(SyncState).where(SyncState.contact_id == absorbed.id))  # re-sent on the next run
-    for model in (CampaignSend, StoreCustomer, Order, Checkout, InteractionEvent, EngagementTransition):
+    moved = (
+        CampaignSend,
+        StoreCustomer,
+        Order,
+        Checkout,
+        InteractionEvent,
+        EngagementTransition,
+        SubscriptionTransition,
+    )
+    for model in moved:
         session.execute(
             update(model)
             .where(model.contact_id == absorbed.id)

@@ -2,12 +2,14 @@
 
 Shares are of engaged + unengaged, in percent with two decimals, and always sum to exactly 100.00
 (largest-remainder rounding, ties to the engaged group); with no such contacts both are 0.00.
-AOV is revenue ÷ orders, ACV revenue ÷ contacts with an order, ANO orders ÷ contacts with an
-order, per currency, over revenue orders (not cancelled, voided or refunded).
+Each group carries its 30-day change (see integration.history). AOV is revenue ÷ orders, ACV
+revenue ÷ contacts with an order, ANO orders ÷ contacts with an order, per currency, over revenue
+orders (not cancelled, voided or refunded).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
@@ -16,7 +18,9 @@ from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
 from integration import orders
+from integration.history import thirty_day_change
 from integration.store.models import Account, Contact, EngagementStatus, Order, SubscriptionStatus
+from integration.store.types import utcnow
 
 CENT = Decimal("0.01")
 GROUPS = (EngagementStatus.ENGAGED, EngagementStatus.UNENGAGED, EngagementStatus.BLOCKED)
@@ -27,16 +31,14 @@ class SubscriptionFilter(StrEnum):
     UNKNOWN = "unknown"
     SUBSCRIBED_UNKNOWN = "subscribed_unknown"
 
+    def statuses(self) -> list[SubscriptionStatus]:
+        """The subscription statuses this filter admits."""
+        if self == SubscriptionFilter.SUBSCRIBED_UNKNOWN:
+            return [SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNKNOWN]
+        return [SubscriptionStatus(self.value)]
+
     def clause(self) -> ColumnElement[bool]:
-        statuses = {
-            SubscriptionFilter.SUBSCRIBED: [SubscriptionStatus.SUBSCRIBED],
-            SubscriptionFilter.UNKNOWN: [SubscriptionStatus.UNKNOWN],
-            SubscriptionFilter.SUBSCRIBED_UNKNOWN: [
-                SubscriptionStatus.SUBSCRIBED,
-                SubscriptionStatus.UNKNOWN,
-            ],
-        }[self]
-        return Contact.subscription_status.in_(statuses)
+        return Contact.subscription_status.in_(self.statuses())
 
 
 def shares(counts: list[int]) -> list[Decimal]:
@@ -52,7 +54,9 @@ def shares(counts: list[int]) -> list[Decimal]:
     return [(Decimal(f) / 100).quantize(CENT) for f in floors]
 
 
-def contact_stats(session: Session, account_id: int, subscription: SubscriptionFilter) -> dict[str, Any]:
+def contact_stats(
+    session: Session, account_id: int, subscription: SubscriptionFilter, now: datetime | None = None
+) -> dict[str, Any]:
     """Return the statistics of an account's contacts under a subscription filter."""
     account = session.get(Account, account_id)
     if account is None:
@@ -98,6 +102,9 @@ def contact_stats(session: Session, account_id: int, subscription: SubscriptionF
                 "ano": str((Decimal(order_count) / buyers).quantize(CENT, ROUND_HALF_UP)),
             }
         )
+    change = thirty_day_change(session, account_id, subscription.statuses(), now or utcnow())
+    for name, group in groups.items():
+        group["change_30d"] = change[name] if change else None
     return {
         "subscription": subscription.value,
         "time_frame_days": account.engagement_window_days,

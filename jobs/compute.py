@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from integration import carts, engagement
+from integration import carts, engagement, history
 from integration.settings import get_settings
 from integration.store import session_scope
+from integration.store.types import utcnow
 
 
 def classify_account_job(account_id: int) -> int:
@@ -23,3 +24,9 @@ def mark_abandoned_checkouts_job() -> int:
     """Mark checkouts left open past their account's delay as abandoned."""
     with session_scope(get_settings().database_url) as session:
         return carts.mark_abandoned(session)
+
+
+def snapshot_contacts_job() -> int:
+    """Record today's contact group counts (once per UTC day), for 30-day changes and trends."""
+    with session_scope(get_settings().database_url) as session:
+        return history.take_snapshot(session, utcnow())

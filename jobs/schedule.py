@@ -16,7 +16,7 @@ from types import FrameType
 from typing import Any
 
 from integration.settings import Settings
-from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job
+from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job, snapshot_contacts_job
 from jobs.imports import sweep_imports_job
 from jobs.ingest import sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, connection, enqueue
@@ -39,6 +39,8 @@ PERIODIC = (
     Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
     Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),
+    # Hourly, but only the day's first run records: the snapshot lands soon after midnight UTC.
+    Periodic("snapshot-contacts", 60 * 60, COMPUTE, snapshot_contacts_job),
 )
 
 

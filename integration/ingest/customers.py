@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import String, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.identity import normalize_email
 from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by
 from integration.records import CustomerRecord
-from integration.store.models import Contact, Store, StoreCustomer, table_of
-from integration.store.types import utcnow
+from integration.store.models import Contact, Store, StoreCustomer, SubscriptionTransition, table_of
+from integration.store.types import UTCDateTime, utcnow
 
 
 def ingest_customers(session: Session, store: Store, records: Sequence[CustomerRecord]) -> Outcome:
@@ -140,18 +140,33 @@ def _update_tags(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Set subscription status where the change (`_at`) is newer than the stored one."""
+    """Set subscription status where the change (`_at`) is newer than the stored one; log each change."""
     if not rows:
         return
     table = table_of(Contact)
+    newer = [
+        table.c.id == bindparam("_id"),
+        or_(table.c.subscription_changed_at.is_(None), table.c.subscription_changed_at < bindparam("_at")),
+    ]
+    log = table_of(SubscriptionTransition)
+    session.execute(
+        log.insert().from_select(
+            ["account_id", "contact_id", "from_status", "to_status", "changed_at", "at", "reason"],
+            select(
+                table.c.account_id,
+                table.c.id,
+                table.c.subscription_status,
+                bindparam("_status", type_=String()),
+                bindparam("_at", type_=UTCDateTime()),
+                literal(utcnow(), UTCDateTime()),
+                bindparam("_reason", type_=String()),
+            ).where(*newer, table.c.subscription_status != bindparam("_status", type_=String())),
+        ),
+        rows,
+    )
     session.execute(
         update(table)
-        .where(
-            table.c.id == bindparam("_id"),
-            or_(
-                table.c.subscription_changed_at.is_(None), table.c.subscription_changed_at < bindparam("_at")
-            ),
-        )
+        .where(*newer)
         .values(
             subscription_status=bindparam("_status"),
             subscription_changed_at=bindparam("_at"),

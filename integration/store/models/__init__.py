@@ -30,6 +30,7 @@ from integration.store.models.contacts import (
     EngagementTransition,
     InteractionEvent,
     StoreCustomer,
+    SubscriptionTransition,
 )
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
@@ -74,6 +75,7 @@ __all__ = [
     "StoreCustomer",
     "StoreState",
     "SubscriptionStatus",
+    "SubscriptionTransition",
     "Sync",
     "SyncMode",
     "SyncState",

@@ -125,6 +125,29 @@ class EngagementTransition(Base):
     reason: Mapped[str] = mapped_column(String(32))
 
 
+class SubscriptionTransition(Base):
+    """An append-only log of every change of a contact's subscription status.
+
+    `changed_at` is when the change happened at the source; `at` is when storepulse applied it, the
+    time that places the change among the engagement transitions and the daily snapshots.
+    """
+
+    __tablename__ = "subscription_transitions"
+    __table_args__ = (
+        Index(None, "account_id", "at"),
+        Index(None, "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    from_status: Mapped[SubscriptionStatus] = mapped_column(state(SubscriptionStatus))
+    to_status: Mapped[SubscriptionStatus] = mapped_column(state(SubscriptionStatus))
+    changed_at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(64))
+
+
 class ContactSnapshot(Base):
     """Daily counts of contacts by subscription and engagement, for 30-day changes and trends."""
 
