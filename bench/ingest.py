@@ -1,6 +1,6 @@
 """Ingestion throughput: the full inbox → worker path against plain bulk INSERTs of the same rows.
 
-    python bench/ingest.py [--contacts 5000] [--database-url postgresql://...]
+    python -m bench.ingest [--contacts 5000] [--database-url postgresql://...]
 
 Runs `storepulse demo` in a fresh instance folder (wall time, records per second), then inserts the
 same generated records as rows into an empty store of the same schema with executemany and nothing
