@@ -133,6 +133,15 @@ def enqueue(
     )
 
 
+def enqueue_or_sweep(settings: Settings, name: str, func: Callable[..., Any], *args: Any) -> Job | None:
+    """Enqueue work whose input is already stored; if Redis is down, leave it for the periodic sweeper."""
+    try:
+        return enqueue(settings, name, func, *args)
+    except redis.RedisError as exc:
+        logger.warning("queue unavailable, %s%s left for the sweeper: %s", func.__name__, args, exc)
+        return None
+
+
 def fetch_job(settings: Settings, job_id: str) -> Job | None:
     """Return a job by id, or None when it is unknown or expired."""
     from rq.exceptions import NoSuchJobError

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from integration.accounts import add_store, create_account
+from integration.accounts import add_store, create_account, create_api_key
 from integration.records import CheckoutRecord, CustomerRecord, EventRecord, LineItemRecord, OrderRecord
 from integration.store.models import InteractionType, Platform, Store
 
@@ -66,3 +66,9 @@ def checkout(token: str, updated: datetime = NOW, **kwargs: Any) -> CheckoutReco
 
 def event(kind: InteractionType, at: datetime = NOW, **kwargs: Any) -> EventRecord:
     return EventRecord(type=kind, occurred_at=at, **kwargs)
+
+
+def bearer(session: Session, account_id: int) -> dict[str, str]:
+    """Headers that authenticate as a new API key of the account."""
+    _, token = create_api_key(session, account_id)
+    return {"Authorization": f"Bearer {token}"}

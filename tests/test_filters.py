@@ -10,7 +10,6 @@ import pytest
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from integration.accounts import create_api_key
 from integration.carts import mark_abandoned
 from integration.contact_list import list_contacts
 from integration.engagement import classify
@@ -19,7 +18,7 @@ from integration.ingest import ingest_checkouts, ingest_customers, ingest_events
 from integration.store import session_scope
 from integration.store.models import Contact, InteractionType, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.factories import checkout, customer, event, make_store, order
+from tests.factories import bearer, checkout, customer, event, make_store, order
 
 NOW = utcnow()
 
@@ -168,8 +167,7 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(db_url: str, people: di
 
 def test_the_list_endpoint_shows_why_and_refuses_bad_input(client, settings, people) -> None:  # type: ignore[no-untyped-def]
     with session_scope(settings.database_url) as session:
-        _, token = create_api_key(session, people["account"])
-    headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(session, people["account"])
     body = client.get("/api/v1/contacts?engagement=blocked", headers=headers).get_json()
     [eve] = body["contacts"]
     assert eve["engagement"]["status"] == "blocked"
@@ -187,14 +185,13 @@ def test_the_list_endpoint_shows_why_and_refuses_bad_input(client, settings, peo
 
 def test_a_contact_shows_why_and_is_private_to_its_account(client, settings, people) -> None:  # type: ignore[no-untyped-def]
     with session_scope(settings.database_url) as session:
-        _, token = create_api_key(session, people["account"])
+        headers = bearer(session, people["account"])
         ann = session.scalar(
             select(Contact.id).where(
                 Contact.email == "ann@example.com", Contact.account_id == people["account"]
             )
         )
         stranger = session.scalar(select(Contact.id).where(Contact.account_id != people["account"]))
-    headers = {"Authorization": f"Bearer {token}"}
     detail = client.get(f"/api/v1/contacts/{ann}", headers=headers).get_json()
     assert detail["engagement"]["status"] == "engaged"
     assert detail["engagement"]["reason"] == "order_placed"

@@ -15,7 +15,7 @@ from integration.stats import SubscriptionFilter, contact_stats, shares
 from integration.store import session_scope
 from integration.store.models import InteractionType, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.factories import customer, event, make_store, order
+from tests.factories import bearer, customer, event, make_store, order
 
 
 @given(st.integers(min_value=0, max_value=10**7), st.integers(min_value=0, max_value=10**7))
@@ -133,11 +133,8 @@ def test_groups_filters_and_money_per_currency(db_url: str) -> None:
 
 
 def test_the_stats_endpoint_validates_its_filter(client, settings) -> None:  # type: ignore[no-untyped-def]
-    from integration.accounts import create_api_key
-
     with session_scope(settings.database_url) as session:
-        _, token = create_api_key(session, make_store(session).account_id)
-    headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(session, make_store(session).account_id)
     assert (
         client.get("/api/v1/contacts/stats", headers=headers).get_json()["subscription"]
         == "subscribed_unknown"

@@ -10,12 +10,9 @@ the delivery is stored anyway and the inbox sweeper enqueues it later.
 from __future__ import annotations
 
 import hashlib
-import logging
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, abort, current_app, request
-from redis.exceptions import RedisError
-from sqlalchemy.exc import OperationalError
 
 from integration import inbox
 from integration.app import settings_of
@@ -23,10 +20,9 @@ from integration.store import session_scope
 from integration.store.models import EmailSource, EmailTool
 from integration.store.types import utcnow
 from jobs.ingest import process_inbox_job
-from jobs.queues import INGEST, enqueue
+from jobs.queues import INGEST, enqueue_or_sweep
 from webhooks.signatures import secret_matches, sendgrid_signature_valid
 
-logger = logging.getLogger(__name__)
 blueprint = Blueprint("email_webhooks", __name__, url_prefix="/webhooks/email")
 
 SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -63,12 +59,9 @@ def mailchimp(source_id: int, secret: str) -> tuple[str, int]:
 
 
 def _source(source_id: int, kind: EmailTool) -> EmailSource:
-    try:
-        with session_scope(settings_of(current_app).database_url) as session:
-            source = session.get(EmailSource, source_id)
-    except OperationalError:
-        logger.warning("database unavailable: answering 503 so that the tool retries")
-        abort(503)
+    # A database outage raises OperationalError: the app answers 503, so the tool retries.
+    with session_scope(settings_of(current_app).database_url) as session:
+        source = session.get(EmailSource, source_id)
     if source is None or source.kind != kind:
         abort(404)
     return source
@@ -76,26 +69,19 @@ def _source(source_id: int, kind: EmailTool) -> EmailSource:
 
 def _accept(source: EmailSource, topic: str, body: bytes) -> tuple[str, int]:
     settings = settings_of(current_app)
-    try:
-        with session_scope(settings.database_url) as session:
-            received = inbox.receive(
-                session,
-                source=source.kind.value,
-                topic=topic,
-                # These tools send no delivery id; a retry repeats the same bytes.
-                delivery_id=f"{source.id}:{hashlib.sha256(body).hexdigest()}",
-                body=body,
-                email_source_id=source.id,
-            )
-            stored = session.get(EmailSource, source.id)
-            if stored is not None:
-                stored.last_delivery_at = utcnow()
-    except OperationalError:
-        logger.warning("database unavailable: answering 503 so that the tool retries")
-        abort(503)
+    with session_scope(settings.database_url) as session:
+        received = inbox.receive(
+            session,
+            source=source.kind.value,
+            topic=topic,
+            # These tools send no delivery id; a retry repeats the same bytes.
+            delivery_id=f"{source.id}:{hashlib.sha256(body).hexdigest()}",
+            body=body,
+            email_source_id=source.id,
+        )
+        stored = session.get(EmailSource, source.id)
+        if stored is not None:
+            stored.last_delivery_at = utcnow()
     if received.new:
-        try:
-            enqueue(settings, INGEST, process_inbox_job, [received.id])
-        except RedisError as exc:
-            logger.warning("queue unavailable, delivery %s left for the sweeper: %s", received.id, exc)
+        enqueue_or_sweep(settings, INGEST, process_inbox_job, [received.id])
     return "", 200

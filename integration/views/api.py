@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.summary import account_summary
-from integration.views.auth import BEARER, require_api_key
+from integration.views.auth import BEARER, fail, require_api_key
 from jobs.compute import classify_account_job
 from jobs.queues import COMPUTE, enqueue, fetch_job
 
@@ -64,7 +64,7 @@ class JobStatus(MethodView):
         """The state of a job this account started."""
         job = fetch_job(settings_of(current_app), job_id)
         if job is None or job.meta.get("account_id") != g.account_id:
-            abort(404, message="no such job", reason="not_found")
+            fail(404, "no such job", "not_found")
         return _job(job)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import current_app, g, request
 from flask_smorest import Api, Blueprint, abort
@@ -27,13 +27,18 @@ def require_api_key(blueprint: Blueprint) -> None:
             return
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            abort(401, message="send an API key as 'Authorization: Bearer <key>'", reason="unauthorized")
+            fail(401, "send an API key as 'Authorization: Bearer <key>'", "unauthorized")
         with session_scope(settings_of(current_app).database_url) as session:
             key = authenticate(session, token.strip())
             if key is None:
-                abort(401, message="unknown or revoked API key", reason="unauthorized")
-                return
+                fail(401, "unknown or revoked API key", "unauthorized")
             g.account_id = key.account_id
+
+
+def fail(status: int, message: str, reason: str, errors: Any = None) -> NoReturn:
+    """Answer with a JSON error (`code` is `reason`) and stop the view."""
+    abort(status, message=message, reason=reason, **({"errors": errors} if errors is not None else {}))
+    raise AssertionError("abort() returned")  # pragma: no cover - abort always raises
 
 
 def owned_store(store_id: int) -> Store:
@@ -41,8 +46,8 @@ def owned_store(store_id: int) -> Store:
     with session_scope(settings_of(current_app).database_url) as session:
         store = session.get(Store, store_id)
         if store is None or store.account_id != g.account_id:
-            abort(404, message=f"no store {store_id}", reason="not_found")
-        return store  # type: ignore[return-value]
+            fail(404, f"no store {store_id}", "not_found")
+        return store
 
 
 class ErrorSchema(Schema):

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from integration.app import settings_of
@@ -16,7 +16,7 @@ from integration.filters import parse
 from integration.stats import SubscriptionFilter, contact_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
-from integration.views.auth import BEARER, require_api_key
+from integration.views.auth import BEARER, fail, require_api_key
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
 require_api_key(blueprint)
@@ -69,11 +69,9 @@ class Contacts(MethodView):
                     parts.append({shortcut: [v.strip() for v in query[shortcut].split(",") if v.strip()]})
             condition = parse({"all": parts}) if parts else None
         except json.JSONDecodeError as exc:
-            abort(422, message=f"filter is not JSON: {exc}", reason="invalid_filter")
-            raise AssertionError from exc  # abort() raised
+            fail(422, f"filter is not JSON: {exc}", "invalid_filter")
         except ValidationError as exc:
-            abort(422, message="invalid filter", errors={"filter": exc.messages}, reason="invalid_filter")
-            raise AssertionError from exc
+            fail(422, "invalid filter", "invalid_filter", {"filter": exc.messages})
         with session_scope(settings_of(current_app).database_url) as session:
             try:
                 return list_contacts(
@@ -86,8 +84,7 @@ class Contacts(MethodView):
                     now=utcnow(),
                 )
             except BadCursor as exc:
-                abort(422, message=str(exc), reason="invalid_cursor")
-                raise AssertionError from exc
+                fail(422, str(exc), "invalid_cursor")
 
 
 @blueprint.route("/contacts/<int:contact_id>")
@@ -99,5 +96,5 @@ class ContactDetail(MethodView):
         with session_scope(settings_of(current_app).database_url) as session:
             detail = contact_detail(session, g.account_id, contact_id)
         if detail is None:
-            abort(404, message=f"no contact {contact_id}", reason="not_found")
-        return detail  # type: ignore[return-value]
+            fail(404, f"no contact {contact_id}", "not_found")
+        return detail

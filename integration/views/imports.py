@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
-from redis.exceptions import RedisError
 
 from connectors.csv.formats import KINDS
 from connectors.csv.upload import save_parts
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import Import, Store
-from integration.views.auth import BEARER, owned_store, require_api_key
+from integration.views.auth import BEARER, fail, owned_store, require_api_key
 from jobs.imports import import_file_job
-from jobs.queues import INGEST, enqueue
+from jobs.queues import INGEST, enqueue_or_sweep
 
-logger = logging.getLogger(__name__)
 blueprint = Blueprint("imports", __name__, url_prefix="/api/v1", description="CSV imports")
 require_api_key(blueprint)
 
@@ -80,12 +77,10 @@ class Upload(MethodView):
         try:
             form: dict[str, Any] = UPLOAD.load(request.form.to_dict())
         except ValidationError as exc:
-            abort(422, errors=exc.normalized_messages(), reason="invalid_form")  # type: ignore[no-untyped-call]
-            raise AssertionError from exc  # abort() raised
+            fail(422, "invalid form", "invalid_form", exc.normalized_messages())  # type: ignore[no-untyped-call]
         upload = request.files.get("file")
         if upload is None:
-            abort(422, errors={"file": ["Missing data for required field."]}, reason="invalid_form")
-            raise AssertionError  # abort() raised
+            fail(422, "invalid form", "invalid_form", {"file": ["Missing data for required field."]})
         settings = settings_of(current_app)
         with session_scope(settings.database_url) as session:
             job = Import(
@@ -103,10 +98,7 @@ class Upload(MethodView):
             assert stored is not None  # noqa: S101 - created above
             stored.bytes_total = size
             job = stored
-        try:
-            enqueue(settings, INGEST, import_file_job, import_id)
-        except RedisError as exc:
-            logger.warning("queue unavailable, import %s left for the sweeper: %s", import_id, exc)
+        enqueue_or_sweep(settings, INGEST, import_file_job, import_id)
         return job
 
 
@@ -120,5 +112,5 @@ class Progress(MethodView):
             job = session.get(Import, import_id)
             store = session.get(Store, job.store_id) if job else None
             if job is None or store is None or store.account_id != g.account_id:
-                abort(404, message=f"no import {import_id}", reason="not_found")
-            return job  # type: ignore[return-value]
+                fail(404, f"no import {import_id}", "not_found")
+            return job

@@ -16,7 +16,7 @@ from typing import Any
 from apispec import APISpec
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from connectors import SOURCES
@@ -26,7 +26,7 @@ from integration import inbox
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
-from integration.views.auth import BEARER, owned_store, require_api_key
+from integration.views.auth import BEARER, fail, owned_store, require_api_key
 
 blueprint = Blueprint("records", __name__, url_prefix="/api/v1", description="Batch upserts into a store")
 require_api_key(blueprint)
@@ -85,12 +85,11 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
     try:
         items = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        abort(400, message=f"the body is not JSON: {exc}", reason="invalid_json")
-        raise AssertionError from exc  # abort() raised; this line is never reached
+        fail(400, f"the body is not JSON: {exc}", "invalid_json")
     if not isinstance(items, list):
-        abort(400, message="the body must be a JSON array of records", reason="invalid_body")
+        fail(400, "the body must be a JSON array of records", "invalid_body")
     if len(items) > MAX_RECORDS:
-        abort(413, message=f"at most {MAX_RECORDS} records per call", reason="batch_too_large")
+        fail(413, f"at most {MAX_RECORDS} records per call", "batch_too_large")
     key = request.headers.get("Idempotency-Key") or hashlib.sha256(body).hexdigest()
     with session_scope(settings_of(current_app).database_url) as session:
         received = inbox.receive(

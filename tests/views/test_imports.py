@@ -11,12 +11,11 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from integration.accounts import create_api_key
 from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ImportPart
-from tests.factories import make_store
+from tests.factories import bearer, make_store
 
 EXPORT = (Path(__file__).parent.parent / "fixtures" / "shopify" / "customers_export.csv").read_bytes()
 
@@ -24,8 +23,7 @@ EXPORT = (Path(__file__).parent.parent / "fixtures" / "shopify" / "customers_exp
 def _shop(settings: Settings) -> tuple[int, dict[str, str]]:
     with session_scope(settings.database_url) as session:
         store = make_store(session)
-        _, token = create_api_key(session, store.account_id)
-        return store.id, {"Authorization": f"Bearer {token}"}
+        return store.id, bearer(session, store.account_id)
 
 
 def _upload(

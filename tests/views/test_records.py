@@ -13,11 +13,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from integration.accounts import create_api_key
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, Contact, EngagementStatus, InboxDelivery, Order
-from tests.factories import make_store
+from tests.factories import bearer, make_store
 
 
 @pytest.fixture
@@ -25,8 +24,7 @@ def shop(settings: Settings) -> dict[str, Any]:
     """A store of an account, with that account's key."""
     with session_scope(settings.database_url) as session:
         store = make_store(session)
-        _, token = create_api_key(session, store.account_id)
-        return {"store": store.id, "headers": {"Authorization": f"Bearer {token}"}}
+        return {"store": store.id, "headers": bearer(session, store.account_id)}
 
 
 def _post(client: FlaskClient, shop: dict[str, Any], topic: str, body: Any, **headers: str) -> Any:

@@ -9,14 +9,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from integration.accounts import create_api_key
 from integration.engagement import classify
 from integration.ingest import ingest_events
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, EngagementStatus, InteractionType
 from integration.store.types import utcnow
-from tests.factories import event, make_store
+from tests.factories import bearer, event, make_store
 
 
 @pytest.fixture
@@ -30,8 +29,7 @@ def account(settings: Settings) -> dict[str, Any]:
             source="api",
         )
         classify(session, store.account_id)
-        _, token = create_api_key(session, store.account_id)
-        return {"headers": {"Authorization": f"Bearer {token}"}}
+        return {"headers": bearer(session, store.account_id)}
 
 
 def test_settings_have_their_defaults(client: FlaskClient, account: dict[str, Any]) -> None:
