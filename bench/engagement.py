@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import statistics
@@ -262,6 +263,7 @@ def event_to_stats(settings: Settings) -> list[float]:
             "encryption_keys": settings.encryption_keys,
         }
     )
+    logging.getLogger().setLevel(logging.WARNING)  # the app logs every reclassification at INFO
     client = app.test_client()
     with session_scope(settings.database_url) as session:
         _, token = create_api_key(session, 1)

@@ -127,8 +127,5 @@ def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, list[str]]]
 
 
 def _column(item: Item, path: str) -> str:
-    if path in item.columns:
-        return item.columns[path]
-    if path.startswith("line_items.") and path.count(".") == 2:
-        return item.columns.get(path, path.rsplit(".", 1)[-1])
-    return path
+    """The file's column behind a field path (`email`, `line_items.1.price`), else the path itself."""
+    return item.columns.get(path, path)
