@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.crypto import hash_api_key, load_ec_public_key, new_api_key
-from integration.store.models import Account, ApiKey, EmailSource, EmailTool, Platform, Store
+from integration.store.models import Account, ApiKey, EmailSource, EmailTool, Platform, Store, StoreState
 from integration.store.types import utcnow
 
 
@@ -120,3 +120,49 @@ def email_webhook_path(source: EmailSource, secret: str | None = None) -> str:
     """Return the path an email tool posts to (a Mailchimp path ends in its secret)."""
     path = f"/webhooks/email/{source.kind.value}/{source.id}"
     return f"{path}/{secret}" if source.kind == EmailTool.MAILCHIMP and secret else path
+
+
+def connect_platform_store(
+    session: Session,
+    *,
+    platform: Platform,
+    shop_domain: str,
+    name: str,
+    currency: str,
+    time_zone: str,
+    credentials: bytes,
+) -> tuple[Store, bool]:
+    """Connect an installed shop: reconnect its store (keeping all its data) or create account and store.
+
+    Returns the store and whether it was new.
+    """
+    store = session.scalar(select(Store).where(Store.platform == platform, Store.shop_domain == shop_domain))
+    now = utcnow()
+    if store is not None:
+        store.state = StoreState.CONNECTED
+        store.credentials = credentials
+        store.connected_at = now
+        store.disconnected_at = None
+        store.name = name.strip() or store.name
+        return store, False
+    zone = time_zone if _known_zone(time_zone) else "UTC"
+    account = create_account(session, name.strip() or shop_domain, zone)
+    store = add_store(
+        session,
+        account.id,
+        platform=platform,
+        name=name.strip() or shop_domain,
+        currency=currency,
+        time_zone=zone,
+        shop_domain=shop_domain,
+    )
+    store.credentials = credentials
+    return store, True
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        check_time_zone(name)
+    except ValueError:
+        return False
+    return True

@@ -32,14 +32,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.extensions["storepulse"] = settings
 
+    from connectors.shopify import install as shopify_install
     from integration.views import api as api_views
     from integration.views import contacts, imports, records, status
     from integration.views import settings as settings_views
     from integration.views.auth import JsonErrorsApi
     from webhooks import email as email_webhooks
+    from webhooks import shopify as shopify_webhooks
 
     app.register_blueprint(status.blueprint)
     app.register_blueprint(email_webhooks.blueprint)
+    app.register_blueprint(shopify_webhooks.blueprint)
+    app.register_blueprint(shopify_install.blueprint)
     api = JsonErrorsApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     records.register_schemas(api.spec)

@@ -100,43 +100,106 @@ def process(
     sources: dict[str, Source],
     *,
     classify: Callable[[Session, int, set[int]], Any] | None = None,
+    follow_ups: list[tuple[str, list[Any]]] | None = None,
 ) -> dict[str, int]:
     """Normalize pending deliveries into the store and reclassify the contacts they touched.
 
-    Returns counts by outcome; raises RuntimeError after recording when a delivery failed in a
-    way worth retrying, so the job's retry picks up the ones still pending.
+    Deliveries that a source can normalize together (same batch key) go in one call; if that call
+    fails they are retried one by one, so one bad delivery never holds back the others. Work the
+    sources ask for after commit is appended to `follow_ups`. Returns counts by outcome.
     """
     classify = classify or (lambda s, account_id, ids: engagement.classify(s, account_id, ids))
     counts = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
     rows = session.scalars(
-        select(InboxDelivery).where(InboxDelivery.id.in_(list(delivery_ids))).order_by(InboxDelivery.id)
+        select(InboxDelivery)
+        .where(InboxDelivery.id.in_(list(delivery_ids)))
+        .order_by(InboxDelivery.id)
+        # Another worker holding a delivery is processing it: leave it to that worker.
+        .with_for_update(skip_locked=True)
     ).all()
+    counts["skipped"] = len(delivery_ids) - len(rows)
+    pending: list[InboxDelivery] = []
     for delivery in rows:
         if delivery.status != InboxStatus.PENDING:
             counts["skipped"] += 1  # processed by an earlier run: exactly once
-            continue
-        delivery.attempts += 1
-        try:
-            with session.begin_nested():
-                source = sources.get(delivery.source)
-                if source is None:
-                    raise InvalidRecord("delivery", {"source": [f"no processor for {delivery.source!r}"]})
-                outcome = source.process(session, delivery)
-                if outcome.contact_ids and outcome.account_id is not None:
-                    classify(session, outcome.account_id, outcome.contact_ids)
-        except InvalidRecord as exc:
-            _finish(delivery, InboxStatus.FAILED, error=str(exc))
-            counts["failed"] += 1
-        except Exception as exc:  # noqa: BLE001 - recorded on the delivery, then retried by the job
-            logger.warning("inbox delivery %s failed (attempt %s): %s", delivery.id, delivery.attempts, exc)
-            final = delivery.attempts >= MAX_ATTEMPTS
-            _finish(delivery, InboxStatus.FAILED if final else InboxStatus.PENDING, error=repr(exc))
-            counts["failed" if final else "retry"] += 1
         else:
-            _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
-            counts["processed"] += 1
+            pending.append(delivery)
+    alone: list[InboxDelivery] = []
+    groups: dict[tuple[Any, ...], list[InboxDelivery]] = {}
+    for delivery in pending:
+        source = sources.get(delivery.source)
+        key = getattr(source, "batch_key", lambda _: None)(delivery)
+        if key is None:
+            alone.append(delivery)
+        else:
+            groups.setdefault((delivery.source, *key), []).append(delivery)
+    for group in groups.values():
+        if len(group) == 1 or not _process_group(session, group, sources, classify, counts, follow_ups):
+            alone.extend(group)
+    for delivery in sorted(alone, key=lambda d: d.id):
+        _process_one(session, delivery, sources, classify, counts, follow_ups)
     session.flush()
     return counts
+
+
+def _process_group(
+    session: Session,
+    group: list[InboxDelivery],
+    sources: dict[str, Source],
+    classify: Callable[[Session, int, set[int]], Any],
+    counts: dict[str, int],
+    follow_ups: list[tuple[str, list[Any]]] | None,
+) -> bool:
+    """Normalize a group in one call; False (nothing written) if any part of it failed."""
+    source = sources[group[0].source]
+    try:
+        with session.begin_nested():
+            outcome: Outcome = source.process_batch(session, group)  # type: ignore[attr-defined]
+            if outcome.contact_ids and outcome.account_id is not None:
+                classify(session, outcome.account_id, outcome.contact_ids)
+    except Exception as exc:  # noqa: BLE001 - each delivery is tried alone next
+        logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), exc)
+        return False
+    result = {**outcome.as_dict(), "batch": len(group)}
+    for delivery in group:
+        delivery.attempts += 1
+        _finish(delivery, InboxStatus.PROCESSED, result=result)
+    counts["processed"] += len(group)
+    if follow_ups is not None:
+        follow_ups.extend(outcome.follow_ups)
+    return True
+
+
+def _process_one(
+    session: Session,
+    delivery: InboxDelivery,
+    sources: dict[str, Source],
+    classify: Callable[[Session, int, set[int]], Any],
+    counts: dict[str, int],
+    follow_ups: list[tuple[str, list[Any]]] | None,
+) -> None:
+    delivery.attempts += 1
+    try:
+        with session.begin_nested():
+            source = sources.get(delivery.source)
+            if source is None:
+                raise InvalidRecord("delivery", {"source": [f"no processor for {delivery.source!r}"]})
+            outcome = source.process(session, delivery)
+            if outcome.contact_ids and outcome.account_id is not None:
+                classify(session, outcome.account_id, outcome.contact_ids)
+    except InvalidRecord as exc:
+        _finish(delivery, InboxStatus.FAILED, error=str(exc))
+        counts["failed"] += 1
+    except Exception as exc:  # noqa: BLE001 - recorded on the delivery, then retried by the job
+        logger.warning("inbox delivery %s failed (attempt %s): %s", delivery.id, delivery.attempts, exc)
+        final = delivery.attempts >= MAX_ATTEMPTS
+        _finish(delivery, InboxStatus.FAILED if final else InboxStatus.PENDING, error=repr(exc))
+        counts["failed" if final else "retry"] += 1
+    else:
+        _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
+        counts["processed"] += 1
+        if follow_ups is not None:
+            follow_ups.extend(outcome.follow_ups)
 
 
 def _finish(
@@ -151,6 +214,24 @@ def _finish(
         delivery.result = result
     if status != InboxStatus.PENDING:
         delivery.processed_at = utcnow()
+
+
+def fresh_pending(session: Session, source: str, limit: int) -> list[int]:
+    """Return pending deliveries of `source` never tried yet, oldest first (retries wait for the sweeper)."""
+    return list(
+        session.scalars(
+            select(InboxDelivery.id)
+            .where(
+                InboxDelivery.status == InboxStatus.PENDING,
+                InboxDelivery.source == source,
+                InboxDelivery.attempts == 0,
+            )
+            .order_by(InboxDelivery.id)
+            .limit(limit)
+            # Concurrent drains split the work instead of waiting on each other's rows.
+            .with_for_update(skip_locked=True)
+        )
+    )
 
 
 def stale_pending(session: Session, older_than: timedelta, limit: int = 10_000) -> list[int]:

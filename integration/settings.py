@@ -34,6 +34,8 @@ from integration.errors import ConfigError
 DEFAULT_PORT = 8000
 SECRETS_FILE = "secrets.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Customers (read, and write for tags), orders, and checkouts for abandoned carts.
+DEFAULT_SHOPIFY_SCOPES = ("read_customers", "write_customers", "read_orders", "read_checkouts")
 
 
 def default_instance_path() -> Path:
@@ -55,12 +57,18 @@ class Settings:
     shopify_api_secret: str | None = field(default=None, repr=False)
     shopify_api_secret_previous: str | None = field(default=None, repr=False)
     shopify_api_version: str = "2026-07"
+    shopify_scopes: tuple[str, ...] = DEFAULT_SHOPIFY_SCOPES
     app_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     port: int = DEFAULT_PORT
     default_time_zone: str = "UTC"
     log_level: str = "INFO"
     job_retries: int = 5
     max_upload_mb: int = 2048
+
+    @property
+    def shopify_secrets(self) -> tuple[str, ...]:
+        """Secrets that may sign a Shopify delivery: the current one, and the previous in a rotation."""
+        return tuple(s for s in (self.shopify_api_secret, self.shopify_api_secret_previous) if s)
 
     @property
     def embedded_database(self) -> bool:
@@ -118,6 +126,7 @@ class Settings:
             shopify_api_secret=get("SHOPIFY_API_SECRET"),
             shopify_api_secret_previous=get("SHOPIFY_API_SECRET_PREVIOUS"),
             shopify_api_version=_parse("SHOPIFY_API_VERSION", get, _api_version, "2026-07"),
+            shopify_scopes=_parse("SHOPIFY_SCOPES", get, _scopes, DEFAULT_SHOPIFY_SCOPES),
             app_url=_parse("APP_URL", get, _http_url, f"http://127.0.0.1:{DEFAULT_PORT}"),
             port=_parse("PORT", get, _port, DEFAULT_PORT),
             default_time_zone=_parse("STOREPULSE_TIME_ZONE", get, _time_zone, "UTC"),
@@ -189,6 +198,13 @@ def _api_version(raw: str) -> str:
     if raw != "unstable" and not (len(raw) == 7 and raw[4] == "-" and raw.replace("-", "").isdigit()):
         raise ValueError("must be YYYY-MM, e.g. 2026-07")
     return raw
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if not scopes or not all(s.replace("_", "").isalpha() for s in scopes):
+        raise ValueError("must be comma-separated access scopes, e.g. read_orders,read_customers")
+    return scopes
 
 
 def _http_url(raw: str) -> str:

@@ -1,30 +1,100 @@
-"""Inbox jobs: normalize deliveries into the store; re-enqueue deliveries whose job was lost."""
+"""Inbox jobs: normalize deliveries into the store; re-enqueue deliveries whose job was lost.
+
+Busy sources (Shopify) are drained in batches: a delivery asks for a drain (one Redis key per
+source, so a burst of deliveries queues one job), and the drain job processes every fresh pending
+delivery of that source, DRAIN_BATCH at a time, until none is left.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import timedelta
+from typing import Any
+
+import redis
 
 from connectors import SOURCES
 from integration import inbox
-from integration.settings import get_settings
+from integration.settings import Settings, get_settings
 from integration.store import session_scope
-from jobs.queues import INGEST, enqueue
+from jobs.queues import INGEST, connection, enqueue
+
+logger = logging.getLogger(__name__)
 
 SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 200
+DRAIN_BATCH = 500
+DRAIN_SECONDS = 20.0  # then the drain hands over to a new job, so other queued work gets its turn
+DRAIN_KEY_TTL_SECONDS = 300
 
 
 class DeliveriesPending(RuntimeError):
     """Some deliveries failed transiently; raising makes RQ retry the job with back-off."""
 
 
+def _drain_key(source: str) -> str:
+    return f"storepulse:drain:{source}"
+
+
 def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
     """Normalize these inbox deliveries (each at most once) and reclassify what they touched."""
-    with session_scope(get_settings().database_url) as session:
-        counts = inbox.process(session, delivery_ids, SOURCES)
+    settings = get_settings()
+    follow_ups: list[tuple[str, list[Any]]] = []
+    with session_scope(settings.database_url) as session:
+        counts = inbox.process(session, delivery_ids, SOURCES, follow_ups=follow_ups)
+    run_follow_ups(settings, follow_ups)
     if counts["retry"]:
         raise DeliveriesPending(f"{counts['retry']} deliveries will be retried")
     return counts
+
+
+def request_drain(settings: Settings, source: str) -> bool:
+    """Make sure a drain of `source` is queued; False when Redis is unavailable (the sweeper will do)."""
+    try:
+        if connection(settings).set(_drain_key(source), "1", nx=True, ex=DRAIN_KEY_TTL_SECONDS):
+            enqueue(settings, INGEST, drain_inbox_job, source)
+    except redis.RedisError as exc:
+        logger.warning("queue unavailable, %s deliveries left for the sweeper: %s", source, exc)
+        return False
+    return True
+
+
+def drain_inbox_job(source: str) -> dict[str, int]:
+    """Process every fresh pending delivery of `source` in batches; retries are left to the sweeper."""
+    settings = get_settings()
+    totals = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while True:
+        # Cleared before looking: a delivery stored after this moment asks for (and gets) a new drain.
+        connection(settings).delete(_drain_key(source))
+        follow_ups: list[tuple[str, list[Any]]] = []
+        with session_scope(settings.database_url) as session:
+            ids = inbox.fresh_pending(session, source, DRAIN_BATCH)
+            if not ids:
+                break
+            counts = inbox.process(session, ids, SOURCES, follow_ups=follow_ups)
+        run_follow_ups(settings, follow_ups)
+        for key, value in counts.items():
+            totals[key] += value
+        if time.monotonic() > deadline:
+            request_drain(settings, source)
+            break
+    return totals
+
+
+def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) -> None:
+    """Enqueue the work that processed deliveries asked for, once each."""
+    from jobs.shopify import FOLLOW_UPS
+
+    seen: set[str] = set()
+    for name, args in follow_ups:
+        key = f"{name}:{args}"
+        if key in seen:
+            continue
+        seen.add(key)
+        queue_name, func = FOLLOW_UPS[name]
+        enqueue(settings, queue_name, func, *args)
 
 
 def sweep_inbox_job() -> int:

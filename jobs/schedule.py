@@ -20,6 +20,7 @@ from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job, sn
 from jobs.imports import sweep_imports_job
 from jobs.ingest import sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, connection, enqueue
+from jobs.shopify import shopify_upkeep_job
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Periodic:
 PERIODIC = (
     Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
     Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
+    Periodic("shopify-upkeep", 5 * 60, INGEST, shopify_upkeep_job),
     Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),
     # Hourly, but only the day's first run records: the snapshot lands soon after midnight UTC.

@@ -9,9 +9,13 @@ from integration.ingest.common import Outcome
 from integration.ingest.customers import ingest_customers
 from integration.ingest.events import ingest_campaigns, ingest_events, ingest_sends
 from integration.ingest.recompute import recompute_last_interactions
+from integration.ingest.removals import delete_checkouts, delete_customers, delete_orders
 
 __all__ = [
     "Outcome",
+    "delete_checkouts",
+    "delete_customers",
+    "delete_orders",
     "ingest_campaigns",
     "ingest_checkouts",
     "ingest_customers",

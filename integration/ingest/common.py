@@ -39,12 +39,15 @@ class Outcome:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: set[int] = field(default_factory=set)
     account_id: int | None = None
+    # Work to run after the delivery is committed: (job name, JSON-safe arguments).
+    follow_ups: list[tuple[str, list[Any]]] = field(default_factory=list)
 
     def merge(self, other: Outcome) -> Outcome:
         self.written += other.written
         self.unchanged += other.unchanged
         self.skipped.extend(other.skipped)
         self.contact_ids |= other.contact_ids
+        self.follow_ups.extend(other.follow_ups)
         return self
 
     def as_dict(self) -> dict[str, Any]:

@@ -125,6 +125,8 @@ def _update_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
             first_name=func.coalesce(bindparam("_first"), table.c.first_name),
             last_name=func.coalesce(bindparam("_last"), table.c.last_name),
             phone=func.coalesce(bindparam("_phone"), table.c.phone),
+            # A newer version of a customer deleted earlier restores its contact.
+            deleted_at=None,
             updated_at=utcnow(),
         ),
         rows,

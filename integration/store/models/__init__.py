@@ -34,9 +34,12 @@ from integration.store.models.contacts import (
 )
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
+from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.sync import Destination, Segment, Sync, SyncState
 
 __all__ = [
+    "Backfill",
+    "DataExport",
     "COUNTED_INTERACTIONS",
     "NON_REVENUE_FINANCIAL_STATUSES",
     "NOT_PLACED_FINANCIAL_STATUSES",

@@ -58,6 +58,8 @@ class Store(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     connected_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     disconnected_at: Mapped[datetime | None]
+    # The platform's records updated before this time have been re-read (reconciliation).
+    reconciled_at: Mapped[datetime | None]
 
     account: Mapped[Account] = relationship(back_populates="stores")
 

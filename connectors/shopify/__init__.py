@@ -1,0 +1,1 @@
+"""Shopify: install (OAuth), webhook payloads, backfill and reconciliation through the Admin GraphQL API."""

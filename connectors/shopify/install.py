@@ -1,0 +1,132 @@
+"""Installing from the Shopify admin: the authorization code grant, for a non-embedded app.
+
+`/shopify/install` checks the shop and the query's HMAC and sends the merchant to the grant screen
+with a single-use `state` nonce (kept in Redis for ten minutes and in the browser's signed session).
+`/shopify/callback` checks the nonce, the HMAC and the shop, exchanges the code for an expiring
+offline token, stores it encrypted, creates or reconnects the account and store, subscribes to the
+webhooks and enqueues the backfill.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import redis
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session
+from werkzeug.wrappers import Response
+
+from connectors.shopify import setup
+from connectors.shopify.client import ShopifyClient, valid_shop
+from connectors.shopify.connection import oauth, seal
+from integration.accounts import connect_platform_store
+from integration.app import settings_of
+from integration.errors import ConfigError, ConnectorError
+from integration.store import session_scope
+from integration.store.models import Platform
+from jobs.queues import INGEST, connection, enqueue
+from jobs.shopify import start_backfill_job
+from webhooks.signatures import shopify_query_valid
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("shopify_install", __name__, url_prefix="/shopify")
+
+STATE_TTL_SECONDS = 600
+
+
+def _state_key(nonce: str) -> str:
+    return f"storepulse:shopify-state:{nonce}"
+
+
+@blueprint.get("/install")
+def install() -> Response:
+    """Send the merchant to Shopify's grant screen."""
+    settings = settings_of(current_app)
+    try:
+        app_oauth = oauth(settings)
+    except ConfigError:
+        abort(503, "the Shopify app is not configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
+    params = request.args.to_dict()
+    shop = params.get("shop", "")
+    if not valid_shop(shop):
+        abort(400, "shop must be a {name}.myshopify.com domain")
+    if not shopify_query_valid(settings.shopify_secrets, params):
+        abort(401, "the request is not signed by Shopify")
+    nonce = secrets.token_urlsafe(32)
+    try:
+        connection(settings).set(_state_key(nonce), shop, ex=STATE_TTL_SECONDS)
+    except redis.RedisError:
+        abort(503, "storepulse cannot start an install right now; try again in a minute")
+    session["shopify_state"] = nonce
+    url = app_oauth.authorize_url(
+        shop,
+        settings.shopify_api_version,
+        settings.shopify_scopes,
+        f"{settings.app_url}/shopify/callback",
+        nonce,
+    )
+    return redirect(url)
+
+
+@blueprint.get("/callback")
+def callback() -> str:
+    """Finish the install: check, exchange the code, connect the store, subscribe, backfill."""
+    settings = settings_of(current_app)
+    try:
+        app_oauth = oauth(settings)
+    except ConfigError:
+        abort(503, "the Shopify app is not configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
+    params = request.args.to_dict()
+    shop = params.get("shop", "")
+    nonce = params.get("state", "")
+    if not valid_shop(shop):
+        abort(400, "shop must be a {name}.myshopify.com domain")
+    if not shopify_query_valid(settings.shopify_secrets, params):
+        abort(401, "the callback is not signed by Shopify")
+    try:
+        # Single use: the nonce is deleted as it is read.
+        stored = connection(settings).getdel(_state_key(nonce)) if nonce else None
+    except redis.RedisError:
+        abort(503, "storepulse cannot finish the install right now; install again in a minute")
+    expected_shop = stored.decode() if isinstance(stored, bytes) else stored
+    cookie_nonce = session.pop("shopify_state", None)
+    if (
+        expected_shop != shop
+        or cookie_nonce is None
+        or not secrets.compare_digest(cookie_nonce, nonce)
+    ):
+        abort(403, "the install request expired or was not started here; install again from Shopify")
+    if not params.get("code"):
+        abort(400, "no authorization code")
+
+    try:
+        tokens = app_oauth.exchange_code(shop, params["code"])
+        missing = tokens.missing_scopes(settings.shopify_scopes)
+        if missing:
+            abort(403, f"the app needs these permissions: {', '.join(missing)}")
+        client = ShopifyClient(shop, tokens.access_token, settings.shopify_api_version)
+        details = setup.shop_details(client)
+        with session_scope(settings.database_url) as db:
+            store, new = connect_platform_store(
+                db,
+                platform=Platform.SHOPIFY,
+                shop_domain=shop,
+                name=str(details.get("name") or shop),
+                currency=str(details.get("currencyCode") or "USD"),
+                time_zone=str(details.get("ianaTimezone") or settings.default_time_zone),
+                credentials=seal(settings, tokens),
+            )
+            ids: dict[str, Any] = {"store_id": store.id, "account_id": store.account_id, "name": store.name}
+        setup.register_webhooks(client, f"{settings.app_url}/webhooks/shopify")
+    except ConnectorError as exc:
+        logger.warning("install of %s failed: %s", shop, exc)
+        abort(502, "Shopify did not complete the install; please try again")
+
+    try:
+        enqueue(settings, INGEST, start_backfill_job, ids["store_id"])
+        backfill = True
+    except redis.RedisError:
+        backfill = False  # the periodic Shopify upkeep starts it
+    logger.info("shop %s connected as store %s (new: %s)", shop, ids["store_id"], new)
+    return render_template("shopify_connected.html", shop=shop, new=new, backfill=backfill, **ids)

@@ -1,0 +1,474 @@
+"""Shopify's payload shapes, validated into store records.
+
+Webhook payloads (REST-style, snake_case) and the Admin GraphQL shapes read by the backfill and
+the reconciliation (camelCase, global ids) both end as the same records. Unknown fields are
+excluded: Shopify adds fields between API versions, and a new field must not fail a delivery.
+
+Consent mapping (Shopify's email marketing state to ours): `subscribed` is subscribed;
+`not_subscribed` and `pending` are unknown; `unsubscribed`, `redacted` and `invalid` are
+unsubscribed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
+
+from integration.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord
+from integration.store.models import SubscriptionStatus
+
+CONSENT = {
+    "subscribed": SubscriptionStatus.SUBSCRIBED,
+    "not_subscribed": SubscriptionStatus.UNKNOWN,
+    "pending": SubscriptionStatus.UNKNOWN,
+    "unsubscribed": SubscriptionStatus.UNSUBSCRIBED,
+    "redacted": SubscriptionStatus.UNSUBSCRIBED,
+    "invalid": SubscriptionStatus.UNSUBSCRIBED,
+}
+GID_PREFIX = "gid://shopify/"
+
+
+def consent_status(state: str | None) -> SubscriptionStatus | None:
+    """Map a Shopify email marketing state (any case) to a subscription status; None when absent."""
+    if not state:
+        return None
+    try:
+        return CONSENT[state.lower()]
+    except KeyError as exc:
+        raise ValidationError(f"unknown email marketing state {state!r}") from exc
+
+
+def numeric_id(value: Any) -> str:
+    """Return the numeric id of a Shopify id given as a number, a string or a global id."""
+    text = str(value)
+    if text.startswith(GID_PREFIX):
+        text = text.rsplit("/", 1)[-1].split("?", 1)[0]
+    if not text.isdigit():
+        raise ValidationError(f"not a Shopify id: {value!r}")
+    return text
+
+
+class ShopifyId(fields.Field):  # type: ignore[type-arg]
+    """A Shopify id (number, numeric string or gid) loaded as its numeric string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return numeric_id(value)
+
+
+class _Payload(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _time(**kwargs: Any) -> fields.AwareDateTime:
+    return fields.AwareDateTime(**kwargs)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def _utc_all(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+def _money(**kwargs: Any) -> fields.Decimal:
+    return fields.Decimal(allow_nan=False, **kwargs)
+
+
+class CustomerRef(_Payload):
+    id = ShopifyId(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class ConsentSchema(_Payload):
+    state = fields.String(allow_none=True)
+    opt_in_level = fields.String(allow_none=True)
+    consent_updated_at = _time(allow_none=True)
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+class WebhookLineItem(_Payload):
+    external_id = ShopifyId(data_key="id", allow_none=True)
+    product_id = ShopifyId(allow_none=True)
+    variant_id = ShopifyId(allow_none=True)
+    sku = fields.String(allow_none=True)
+    title = fields.String(required=True)
+    variant_title = fields.String(allow_none=True)
+    quantity = fields.Integer(required=True)
+    unit_price = _money(data_key="price", required=True)
+    total_discount = _money(allow_none=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> LineItemRecord:
+        # Shopify sends "" for a missing SKU or variant title.
+        for blank in ("sku", "variant_title"):
+            data[blank] = data.get(blank) or None
+        return LineItemRecord(**data)
+
+
+class OrderWebhook(_Payload):
+    """`orders/create|updated|paid|cancelled`: the order, its line items and its customer."""
+
+    external_id = ShopifyId(data_key="id", required=True)
+    name = fields.String(allow_none=True)
+    order_number = fields.Integer(allow_none=True)
+    email = fields.String(allow_none=True)
+    contact_email = fields.String(allow_none=True)
+    customer = fields.Nested(CustomerRef, allow_none=True)
+    created_at = _time(required=True)
+    updated_at = _time(required=True)
+    processed_at = _time(allow_none=True)
+    cancelled_at = _time(allow_none=True)
+    financial_status = fields.String(allow_none=True)
+    fulfillment_status = fields.String(allow_none=True)
+    currency = fields.String(required=True)
+    total_price = _money(required=True)
+    subtotal_price = _money(allow_none=True)
+    total_discounts = _money(allow_none=True)
+    total_tax = _money(allow_none=True)
+    total_shipping_price_set = fields.Dict(allow_none=True)
+    checkout_token = fields.String(allow_none=True)
+    cart_token = fields.String(allow_none=True)
+    source_name = fields.String(allow_none=True)
+    line_items = fields.List(fields.Nested(WebhookLineItem), load_default=list)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
+        customer = data.pop("customer", None) or {}
+        shipping = _shop_amount(data.pop("total_shipping_price_set", None))
+        number = data.pop("order_number", None)
+        contact_email = data.pop("contact_email", None)
+        order_email = data.pop("email", None) or contact_email
+        return OrderRecord(
+            **_utc_all(data),
+            number=str(number) if number is not None else None,
+            customer_id=customer.get("id"),
+            # The customer decides the contact; the order's own email only when there is none.
+            email=(customer.get("email") or order_email) if customer.get("id") else order_email,
+            total_shipping=shipping,
+        )
+
+
+class CheckoutWebhook(_Payload):
+    """`checkouts/create|update`: keyed by token (checkouts carry no id since 2026-04)."""
+
+    token = fields.String(required=True)
+    cart_token = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    customer = fields.Nested(CustomerRef, allow_none=True)
+    created_at = _time(required=True)
+    updated_at = _time(required=True)
+    completed_at = _time(allow_none=True)
+    currency = fields.String(required=True)
+    total_price = _money(required=True)
+    recovery_url = fields.String(data_key="abandoned_checkout_url", allow_none=True)
+    line_items = fields.List(fields.Nested(WebhookLineItem), load_default=list)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CheckoutRecord:
+        customer = data.pop("customer", None) or {}
+        email = data.pop("email", None) or customer.get("email")
+        return CheckoutRecord(
+            **_utc_all(data),
+            customer_id=customer.get("id"),
+            email=email,
+        )
+
+
+class CustomerWebhook(_Payload):
+    """`customers/create|update`; versions before 2025-01 also carried consent and tags."""
+
+    external_id = ShopifyId(data_key="id", required=True)
+    email = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    created_at = _time(allow_none=True)
+    updated_at = _time(required=True)
+    tags = fields.String(allow_none=True)
+    email_marketing_consent = fields.Nested(ConsentSchema, allow_none=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CustomerRecord:
+        tags = data.pop("tags", None)
+        consent = data.pop("email_marketing_consent", None) or {}
+        return CustomerRecord(
+            **_utc_all(data),
+            tags=split_tags(tags) if tags is not None else None,
+            subscription_status=consent_status(consent.get("state")),
+            subscription_changed_at=_utc(consent.get("consent_updated_at")),
+        )
+
+
+class ConsentWebhook(_Payload):
+    """The email marketing consent topic: `{customer_id, email_address, email_marketing_consent}`."""
+
+    customer_id = ShopifyId(required=True)
+    email_address = fields.String(allow_none=True)
+    email_marketing_consent = fields.Nested(ConsentSchema, required=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        consent = data["email_marketing_consent"]
+        return {
+            "customer_id": data["customer_id"],
+            "email": data.get("email_address"),
+            "status": consent_status(consent.get("state")),
+            "changed_at": _utc(consent.get("consent_updated_at")),
+        }
+
+
+class TagsWebhook(_Payload):
+    """`customer.tags_added` / `customer.tags_removed`: `{customerId, tags, occurredAt}`."""
+
+    customer_id = ShopifyId(data_key="customerId", required=True)
+    tags = fields.List(fields.String(), required=True)
+    occurred_at = _time(data_key="occurredAt", allow_none=True)
+
+
+class IdPayload(_Payload):
+    """`orders/delete`, `customers/delete`: the deleted resource's id."""
+
+    id = ShopifyId(required=True)
+
+
+class CheckoutDeletePayload(_Payload):
+    token = fields.String(allow_none=True)
+    cart_token = fields.String(allow_none=True)
+
+
+class ComplianceCustomer(_Payload):
+    id = ShopifyId(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+
+
+class CustomerCompliance(_Payload):
+    """`customers/data_request` and `customers/redact`."""
+
+    shop_domain = fields.String(required=True)
+    customer = fields.Nested(ComplianceCustomer, required=True)
+    orders_requested = fields.List(ShopifyId(), load_default=list)
+    orders_to_redact = fields.List(ShopifyId(), load_default=list)
+    data_request = fields.Dict(allow_none=True)
+
+
+class BulkFinished(_Payload):
+    """`bulk_operations/finish`."""
+
+    operation_id = fields.String(data_key="admin_graphql_api_id", required=True)
+    status = fields.String(required=True)
+    error_code = fields.String(allow_none=True)
+    type = fields.String(allow_none=True)
+
+
+def split_tags(value: str) -> list[str]:
+    """Split Shopify's comma-separated tag string."""
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+def _shop_amount(money_set: dict[str, Any] | None) -> Decimal | None:
+    if not money_set:
+        return None
+    try:
+        return Decimal(str(money_set["shop_money"]["amount"]))
+    except (KeyError, TypeError, ArithmeticError):
+        return None
+
+
+ORDER = OrderWebhook()
+CHECKOUT = CheckoutWebhook()
+CUSTOMER = CustomerWebhook()
+CONSENT_UPDATE = ConsentWebhook()
+TAGS = TagsWebhook()
+ID_PAYLOAD = IdPayload()
+CHECKOUT_DELETE = CheckoutDeletePayload()
+COMPLIANCE = CustomerCompliance()
+BULK_FINISHED = BulkFinished()
+
+
+# --- Admin GraphQL (backfill and reconciliation) ----------------------------------------------
+
+
+def _shop_money(value: Any) -> Any:
+    """`{shopMoney: {amount, currencyCode}}` → the amount; anything else unchanged."""
+    if isinstance(value, dict) and isinstance(value.get("shopMoney"), dict):
+        return value["shopMoney"].get("amount")
+    return value
+
+
+def _nodes(value: Any) -> Any:
+    """A connection (`{edges: [{node}]}` or `{nodes: [...]}`) → its list of nodes."""
+    if isinstance(value, dict):
+        if "edges" in value:
+            return [edge["node"] for edge in value["edges"]]
+        if "nodes" in value:
+            return value["nodes"]
+    return value
+
+
+class _Graph(_Payload):
+    MONEY: tuple[str, ...] = ()
+
+    @pre_load
+    def _flatten(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        flat = {k: _shop_money(v) if k in self.MONEY else v for k, v in data.items()}
+        if "lineItems" in flat:
+            flat["lineItems"] = _nodes(flat["lineItems"]) or []
+        for key in ("product", "variant"):
+            if key in flat:
+                flat[key] = (flat[key] or {}).get("id")
+        if isinstance(flat.get("customer"), dict):
+            customer = flat["customer"]
+            flat["customer"] = {"id": customer.get("id"), "email": _email_of(customer)}
+        return flat
+
+
+def _email_of(node: dict[str, Any]) -> str | None:
+    address = node.get("defaultEmailAddress") or {}
+    return address.get("emailAddress") or node.get("email")
+
+
+class GraphLineItem(_Graph):
+    MONEY = ("originalUnitPriceSet", "totalDiscountSet")
+
+    external_id = ShopifyId(data_key="id", allow_none=True)
+    product_id = ShopifyId(data_key="product", allow_none=True)
+    variant_id = ShopifyId(data_key="variant", allow_none=True)
+    sku = fields.String(allow_none=True)
+    title = fields.String(required=True)
+    variant_title = fields.String(data_key="variantTitle", allow_none=True)
+    quantity = fields.Integer(required=True)
+    unit_price = _money(data_key="originalUnitPriceSet", required=True)
+    total_discount = _money(data_key="totalDiscountSet", allow_none=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> LineItemRecord:
+        for blank in ("sku", "variant_title"):
+            data[blank] = data.get(blank) or None
+        return LineItemRecord(**data)
+
+
+class GraphCustomer(_Graph):
+    external_id = ShopifyId(data_key="id", required=True)
+    first_name = fields.String(data_key="firstName", allow_none=True)
+    last_name = fields.String(data_key="lastName", allow_none=True)
+    created_at = _time(data_key="createdAt", allow_none=True)
+    updated_at = _time(data_key="updatedAt", required=True)
+    tags = fields.List(fields.String(), allow_none=True)
+    default_email = fields.Dict(data_key="defaultEmailAddress", allow_none=True)
+    default_phone = fields.Dict(data_key="defaultPhoneNumber", allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CustomerRecord:
+        address = data.pop("default_email", None) or {}
+        phone = data.pop("default_phone", None) or {}
+        email = address.get("emailAddress") or data.pop("email", None)
+        data.pop("email", None)
+        changed = address.get("marketingUpdatedAt")
+        return CustomerRecord(
+            **_utc_all({k: v for k, v in data.items() if k != "phone"}),
+            email=email,
+            phone=phone.get("phoneNumber") or data.get("phone"),
+            subscription_status=consent_status(address.get("marketingState")),
+            subscription_changed_at=_utc(datetime.fromisoformat(changed)) if changed else None,
+        )
+
+
+class GraphOrder(_Graph):
+    MONEY = ("totalPriceSet", "subtotalPriceSet", "totalDiscountsSet", "totalTaxSet", "totalShippingPriceSet")
+
+    external_id = ShopifyId(data_key="id", required=True)
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    customer = fields.Nested(CustomerRef, allow_none=True)
+    created_at = _time(data_key="createdAt", required=True)
+    updated_at = _time(data_key="updatedAt", required=True)
+    processed_at = _time(data_key="processedAt", allow_none=True)
+    cancelled_at = _time(data_key="cancelledAt", allow_none=True)
+    financial_status = fields.String(data_key="displayFinancialStatus", allow_none=True)
+    fulfillment_status = fields.String(data_key="displayFulfillmentStatus", allow_none=True)
+    currency = fields.String(data_key="currencyCode", required=True)
+    total_price = _money(data_key="totalPriceSet", required=True)
+    subtotal_price = _money(data_key="subtotalPriceSet", allow_none=True)
+    total_discounts = _money(data_key="totalDiscountsSet", allow_none=True)
+    total_tax = _money(data_key="totalTaxSet", allow_none=True)
+    total_shipping = _money(data_key="totalShippingPriceSet", allow_none=True)
+    checkout_token = fields.String(data_key="checkoutToken", allow_none=True)
+    cart_token = fields.String(data_key="cartToken", allow_none=True)
+    source_name = fields.String(data_key="sourceName", allow_none=True)
+    line_items = fields.List(fields.Nested(GraphLineItem), data_key="lineItems", load_default=list)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
+        customer = data.pop("customer", None) or {}
+        order_email = data.pop("email", None)
+        for key in ("financial_status", "fulfillment_status"):
+            # GraphQL's display enums (PAID, PARTIALLY_REFUNDED) are the webhooks' values in capitals.
+            data[key] = data[key].lower() if data.get(key) else None
+        return OrderRecord(
+            **_utc_all(data),
+            number=(data.get("name") or "").lstrip("#") or None,
+            customer_id=customer.get("id"),
+            email=(customer.get("email") or order_email) if customer.get("id") else order_email,
+        )
+
+
+# `.../checkouts/<token>/recover?key=...` (some shops insert a segment such as `ac/`).
+RECOVERY_TOKEN = re.compile(r"/checkouts/(?:[a-z]{1,3}/)?([A-Za-z0-9]+)/recover")
+
+
+class GraphCheckout(_Graph):
+    """An AbandonedCheckout; it has no token field, so the token is read from its recovery URL."""
+
+    MONEY = ("totalPriceSet",)
+
+    external_id = ShopifyId(data_key="id", required=True)
+    recovery_url = fields.String(data_key="abandonedCheckoutUrl", allow_none=True)
+    customer = fields.Nested(CustomerRef, allow_none=True)
+    email = fields.String(allow_none=True)
+    created_at = _time(data_key="createdAt", required=True)
+    updated_at = _time(data_key="updatedAt", required=True)
+    completed_at = _time(data_key="completedAt", allow_none=True)
+    total_price = _money(data_key="totalPriceSet", required=True)
+    currency = fields.String(allow_none=True)
+    line_items = fields.List(fields.Nested(GraphLineItem), data_key="lineItems", load_default=list)
+
+    @pre_load
+    def _currency(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and "currency" not in data:
+            money = (data.get("totalPriceSet") or {}).get("shopMoney") or {}
+            data = {**data, "currency": money.get("currencyCode")}
+        return data
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> CheckoutRecord:
+        customer = data.pop("customer", None) or {}
+        external_id = data.pop("external_id")
+        match = RECOVERY_TOKEN.search(data.get("recovery_url") or "")
+        if not data.get("currency"):
+            raise ValidationError({"totalPriceSet": ["no currency"]})
+        return CheckoutRecord(
+            **_utc_all({k: v for k, v in data.items() if k != "email"}),
+            token=match.group(1) if match else f"abandoned-{external_id}",
+            customer_id=customer.get("id"),
+            email=customer.get("email") or data.get("email"),
+        )
+
+
+GRAPH_SCHEMAS: dict[str, Schema] = {
+    "customers": GraphCustomer(),
+    "orders": GraphOrder(),
+    "checkouts": GraphCheckout(),
+}

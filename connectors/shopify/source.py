@@ -1,0 +1,306 @@
+"""Shopify deliveries into the store: one handler per topic, the same ingest functions as every source.
+
+Webhook topics and backfill records go through the schemas in `schemas.py`. Topics that need no
+work (or that a newer API version may add) are acknowledged and kept, never failed. Deliveries of
+the same kind from one store are normalized together in one call (see `batch_key`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.shopify import schemas
+from integration import ingest, privacy
+from integration.errors import InvalidRecord
+from integration.ingest import Outcome
+from integration.ingest.common import ContactResolver
+from integration.ingest.customers import apply_consent
+from integration.store.models import Backfill, Contact, InboxDelivery, Store, StoreState
+from integration.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    }
+)
+CHECKOUT_TOPICS = frozenset({"checkouts/create", "checkouts/update"})
+CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update", "customers/enable", "customers/disable"})
+# Shopify's reference and changelog spell the consent topic differently; accept both.
+CONSENT_TOPICS = frozenset(
+    {"customers_email_marketing_consent/update", "customers/email_marketing_consent_update"}
+)
+COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+# Topics whose deliveries still matter after the app is uninstalled or for a shop we never knew.
+AFTER_UNINSTALL_TOPICS = COMPLIANCE_TOPICS | {"app/uninstalled"}
+
+READ_CUSTOMERS = "shopify.read_customers"
+CONTINUE_BACKFILL = "shopify.continue_backfill"
+
+Handler = Callable[[Session, Store, Any, InboxDelivery], Outcome]
+
+
+class CustomerUnknown(RuntimeError):
+    """A delivery names a customer not seen yet (deliveries come out of order): retried later."""
+
+
+def _load(schema: Schema, payload: Any) -> Any:
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        raise InvalidRecord("delivery", exc.normalized_messages()) from exc  # type: ignore[no-untyped-call]
+
+
+def _stamp(delivery: InboxDelivery) -> datetime:
+    """When the change happened as far as the delivery tells: Shopify's trigger time, else receipt."""
+    return delivery.triggered_at or delivery.received_at
+
+
+def _orders(session: Session, store: Store, records: list[Any]) -> Outcome:
+    return ingest.ingest_orders(session, store, records)
+
+
+def _checkouts(session: Session, store: Store, records: list[Any]) -> Outcome:
+    return ingest.ingest_checkouts(session, store, records)
+
+
+def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:
+    outcome = ingest.ingest_customers(session, store, records)
+    # Since API 2025-01 customer payloads carry no consent and no tags: read them once per customer.
+    missing = [r.external_id for r in records if r.subscription_status is None]
+    if missing:
+        outcome.follow_ups.append(
+            (READ_CUSTOMERS, [store.id, _without_shopify_consent(session, store, missing)])
+        )
+        if not outcome.follow_ups[-1][1][1]:
+            outcome.follow_ups.pop()
+    return outcome
+
+
+def _without_shopify_consent(session: Session, store: Store, external_ids: list[str]) -> list[str]:
+    from integration.store.models import StoreCustomer
+
+    rows = session.execute(
+        select(StoreCustomer.external_id, Contact.subscription_reason)
+        .join(Contact, Contact.id == StoreCustomer.contact_id)
+        .where(StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(external_ids))
+    )
+    return sorted(ext for ext, reason in rows if not (reason or "").startswith("shopify"))
+
+
+BATCHED: dict[str, tuple[Schema, Callable[[Session, Store, list[Any]], Outcome]]] = {
+    **dict.fromkeys(ORDER_TOPICS, (schemas.ORDER, _orders)),
+    **dict.fromkeys(CHECKOUT_TOPICS, (schemas.CHECKOUT, _checkouts)),
+    **dict.fromkeys(CUSTOMER_TOPICS, (schemas.CUSTOMER, _customers)),
+}
+
+
+def _consent(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    change = _load(schemas.CONSENT_UPDATE, payload)
+    outcome = Outcome()
+    if change["status"] is None:
+        outcome.unchanged = 1
+        return outcome
+    [contact_id] = ContactResolver(session, store).resolve(
+        [(change["customer_id"], change["email"])], [_stamp(delivery)]
+    )
+    if contact_id is None:
+        raise CustomerUnknown(
+            f"customer {change['customer_id']} is not known yet and the delivery has no email"
+        )
+    apply_consent(
+        session,
+        [
+            {
+                "_id": contact_id,
+                "_status": change["status"],
+                "_at": change["changed_at"] or _stamp(delivery),
+                "_reason": "shopify_consent",
+            }
+        ],
+    )
+    outcome.written = 1
+    outcome.contact_ids.add(contact_id)
+    return outcome
+
+
+def _tags(added: bool) -> Handler:
+    def handle(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+        change = _load(schemas.TAGS, payload)
+        contact_id = (
+            ContactResolver(session, store).linked([change["customer_id"]]).get(change["customer_id"])
+        )
+        if contact_id is None:
+            raise CustomerUnknown(f"customer {change['customer_id']} is not known yet")
+        contact = session.get(Contact, contact_id)
+        assert contact is not None  # noqa: S101 - the link's foreign key guarantees it
+        tags = set(contact.tags)
+        contact.tags = sorted(tags | set(change["tags"]) if added else tags - set(change["tags"]))
+        return Outcome(written=1, contact_ids={contact_id})
+
+    return handle
+
+
+def _order_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    return ingest.delete_orders(session, store, [_load(schemas.ID_PAYLOAD, payload)["id"]], _stamp(delivery))
+
+
+def _checkout_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    refs = _load(schemas.CHECKOUT_DELETE, payload)
+    return ingest.delete_checkouts(
+        session,
+        store,
+        [refs["token"]] if refs.get("token") else [],
+        [refs["cart_token"]] if refs.get("cart_token") else [],
+        _stamp(delivery),
+    )
+
+
+def _customer_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    return ingest.delete_customers(
+        session, store, [_load(schemas.ID_PAYLOAD, payload)["id"]], _stamp(delivery)
+    )
+
+
+def _uninstalled(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    """The store is disconnected and keeps its data; a reinstall reconnects it."""
+    if store.state == StoreState.CONNECTED and (
+        store.connected_at is None or store.connected_at <= _stamp(delivery)
+    ):
+        store.state = StoreState.DISCONNECTED
+        store.disconnected_at = _stamp(delivery)
+        store.credentials = None
+        return Outcome(written=1)
+    return Outcome(unchanged=1)
+
+
+def _data_request(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    request = _load(schemas.COMPLIANCE, payload)
+    customer = request["customer"]
+    export = privacy.export_customer(
+        session,
+        store,
+        customer.get("id"),
+        customer.get("email"),
+        request["orders_requested"],
+        request_id=str((request.get("data_request") or {}).get("id") or "") or None,
+    )
+    logger.info("data request for store %s prepared as export %s", store.id, export.id)
+    return Outcome(written=1)
+
+
+def _customer_redact(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    request = _load(schemas.COMPLIANCE, payload)
+    customer = request["customer"]
+    counts = privacy.redact_customer(
+        session, store, customer.get("id"), customer.get("email"), request["orders_to_redact"]
+    )
+    return Outcome(written=counts["contacts"] + counts["orders"] + counts["checkouts"])
+
+
+def _shop_redact(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    counts = privacy.redact_store(session, store)
+    return Outcome(written=sum(counts.values()))
+
+
+def _bulk_finished(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    finished = _load(schemas.BULK_FINISHED, payload)
+    backfill = session.scalar(
+        select(Backfill).where(
+            Backfill.store_id == store.id, Backfill.operation_id == finished["operation_id"]
+        )
+    )
+    if backfill is None or backfill.status != "running":
+        return Outcome(unchanged=1)
+    return Outcome(written=1, follow_ups=[(CONTINUE_BACKFILL, [backfill.id])])
+
+
+def _acknowledged(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    return Outcome(unchanged=1)
+
+
+HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(CONSENT_TOPICS, _consent),
+    "customer.tags_added": _tags(added=True),
+    "customer.tags_removed": _tags(added=False),
+    "orders/delete": _order_deleted,
+    "checkouts/delete": _checkout_deleted,
+    "customers/delete": _customer_deleted,
+    "app/uninstalled": _uninstalled,
+    "customers/data_request": _data_request,
+    "customers/redact": _customer_redact,
+    "shop/redact": _shop_redact,
+    "bulk_operations/finish": _bulk_finished,
+}
+
+
+class ShopifySource:
+    """Normalizes Shopify webhook deliveries; every topic is handled or acknowledged, never dropped."""
+
+    name = "shopify"
+
+    def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
+        store = self._store(session, delivery)
+        payload = self._payload(delivery)
+        batched = BATCHED.get(delivery.topic)
+        if batched is not None:
+            schema, ingest_batch = batched
+            outcome = ingest_batch(session, store, [_load(schema, payload)])
+        else:
+            outcome = HANDLERS.get(delivery.topic, _acknowledged)(session, store, payload, delivery)
+        outcome.account_id = store.account_id
+        return outcome
+
+    def batch_key(self, delivery: InboxDelivery) -> tuple[Any, ...] | None:
+        """Deliveries with the same key can be normalized in one call; None: alone."""
+        batched = BATCHED.get(delivery.topic)
+        return (delivery.store_id, batched[1].__name__) if batched is not None else None
+
+    def process_batch(self, session: Session, deliveries: Sequence[InboxDelivery]) -> Outcome:
+        """Normalize deliveries sharing a batch key together; raise if any one cannot be read."""
+        store = self._store(session, deliveries[0])
+        schema, ingest_batch = BATCHED[deliveries[0].topic]
+        records = [_load(schema, self._payload(d)) for d in deliveries]
+        outcome = ingest_batch(session, store, records)
+        outcome.account_id = store.account_id
+        return outcome
+
+    @staticmethod
+    def _store(session: Session, delivery: InboxDelivery) -> Store:
+        store = session.get(Store, delivery.store_id) if delivery.store_id is not None else None
+        if store is None:
+            raise InvalidRecord("delivery", {"store_id": ["the delivery names no existing store"]})
+        return store
+
+    @staticmethod
+    def _payload(delivery: InboxDelivery) -> Any:
+        try:
+            return json.loads(delivery.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
+
+
+def backfill_records(session: Session, store: Store, kind: str, records: Sequence[Any]) -> Outcome:
+    """Normalize records read by a backfill or reconciliation (already loaded by the GraphQL schemas)."""
+    ingest_batch = {"customers": ingest.ingest_customers, "orders": _orders, "checkouts": _checkouts}[kind]
+    outcome = ingest_batch(session, store, list(records))
+    outcome.account_id = store.account_id
+    return outcome
+
+
+def stamp_now() -> datetime:
+    return utcnow()

@@ -1,0 +1,297 @@
+"""Privacy requests: export everything stored about a customer, erase a customer, erase a store.
+
+Erasing keeps what the numbers need without a person behind it: orders keep their totals, dates and
+line items but lose their email; the contact keeps its id (so past statistics still add up) but loses
+its address, name, phone, tags, events and sends, and leaves every list. A contact that another store
+of the account still knows is only unlinked from the erased store: the person is still that other
+store's customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, delete, exists, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from integration.identity import normalize_email
+from integration.ingest.common import chunks
+from integration.store.models import (
+    CampaignSend,
+    Checkout,
+    Contact,
+    DataExport,
+    EngagementTransition,
+    InboxDelivery,
+    InteractionEvent,
+    Order,
+    Store,
+    StoreCustomer,
+    SubscriptionStatus,
+    SubscriptionTransition,
+)
+from integration.store.types import utcnow
+
+REDACTED_DOMAIN = "redacted.invalid"
+
+
+def find_contact(
+    session: Session, store: Store, external_id: str | None, email: str | None
+) -> Contact | None:
+    """The contact of a store's customer: by its link first, then by its email in the account."""
+    if external_id:
+        contact_id = session.scalar(
+            select(StoreCustomer.contact_id).where(
+                StoreCustomer.store_id == store.id, StoreCustomer.external_id == external_id
+            )
+        )
+        if contact_id is not None:
+            return session.get(Contact, contact_id)
+    if email:
+        try:
+            normalized = normalize_email(email)
+        except ValueError:
+            return None
+        return session.scalar(
+            select(Contact).where(Contact.account_id == store.account_id, Contact.email == normalized)
+        )
+    return None
+
+
+def export_customer(
+    session: Session,
+    store: Store,
+    external_id: str | None,
+    email: str | None,
+    order_ids: Sequence[str] = (),
+    request_id: str | None = None,
+) -> DataExport:
+    """Gather everything stored about a store's customer into a data export for the merchant."""
+    contact = find_contact(session, store, external_id, email)
+    orders = _customer_orders(session, store, contact, order_ids)
+    document: dict[str, Any] = {
+        "store": {"id": store.id, "name": store.name, "shop_domain": store.shop_domain},
+        "customer_id": external_id,
+        "prepared_at": utcnow().isoformat(),
+        "contact": _contact_document(session, contact) if contact is not None else None,
+        "orders": [_order_document(o) for o in orders],
+        "checkouts": [],
+        "events": [],
+        "campaign_sends": [],
+    }
+    if contact is not None:
+        checkouts = session.scalars(
+            select(Checkout).where(Checkout.store_id == store.id, Checkout.contact_id == contact.id)
+        )
+        document["checkouts"] = [_checkout_document(c) for c in checkouts]
+        events = session.scalars(
+            select(InteractionEvent)
+            .where(InteractionEvent.contact_id == contact.id)
+            .order_by(InteractionEvent.occurred_at)
+        )
+        document["events"] = [
+            {
+                "type": e.type.value,
+                "occurred_at": e.occurred_at.isoformat(),
+                "source": e.source,
+                "product_id": e.product_id,
+                "campaign_id": e.campaign_id,
+            }
+            for e in events
+        ]
+        sends = session.scalars(select(CampaignSend).where(CampaignSend.contact_id == contact.id))
+        document["campaign_sends"] = [
+            {
+                "campaign_id": s.campaign_id,
+                "status": s.status.value,
+                **{
+                    k: _iso(getattr(s, k))
+                    for k in (
+                        "sent_at",
+                        "delivered_at",
+                        "returned_at",
+                        "opened_at",
+                        "clicked_at",
+                        "scanned_at",
+                    )
+                },
+            }
+            for s in sends
+        ]
+    export = DataExport(
+        account_id=store.account_id,
+        store_id=store.id,
+        request_id=request_id,
+        customer_external_id=external_id,
+        contact_id=contact.id if contact is not None else None,
+        document=document,
+    )
+    session.add(export)
+    session.flush()
+    return export
+
+
+def redact_customer(
+    session: Session,
+    store: Store,
+    external_id: str | None,
+    email: str | None,
+    order_ids: Sequence[str] = (),
+) -> dict[str, int]:
+    """Erase a store's customer: its orders and checkouts lose their personal data; so does its contact."""
+    contact = find_contact(session, store, external_id, email)
+    orders = _customer_orders(session, store, contact, order_ids)
+    for part in chunks([o.id for o in orders]):
+        session.execute(update(Order).where(Order.id.in_(part)).values(email=None))
+    counts = {"orders": len(orders), "checkouts": 0, "contacts": 0}
+    if contact is None:
+        return counts
+    result = session.execute(
+        update(Checkout)
+        .where(Checkout.store_id == store.id, Checkout.contact_id == contact.id)
+        .values(email=None, recovery_url=None)
+    )
+    counts["checkouts"] = result.rowcount  # type: ignore[attr-defined]
+    counts["contacts"] = _anonymize(session, store, [contact.id])
+    return counts
+
+
+def redact_store(session: Session, store: Store) -> dict[str, int]:
+    """Erase a store's personal data: its orders, checkouts, raw deliveries and the contacts only it knows."""
+    orders = session.execute(update(Order).where(Order.store_id == store.id).values(email=None))
+    checkouts = session.execute(
+        update(Checkout).where(Checkout.store_id == store.id).values(email=None, recovery_url=None)
+    )
+    contact_ids = list(
+        session.scalars(select(StoreCustomer.contact_id).where(StoreCustomer.store_id == store.id))
+    )
+    contacts = _anonymize(session, store, contact_ids)
+    session.execute(
+        update(InboxDelivery).where(InboxDelivery.store_id == store.id).values(body=b"", headers={})
+    )
+    session.execute(delete(DataExport).where(DataExport.store_id == store.id))
+    store.credentials = None
+    return {
+        "orders": orders.rowcount,  # type: ignore[attr-defined]
+        "checkouts": checkouts.rowcount,  # type: ignore[attr-defined]
+        "contacts": contacts,
+    }
+
+
+def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> int:
+    """Unlink the contacts from `store`; erase those no other store knows. Return how many were erased."""
+    other = aliased(StoreCustomer)
+    erased = 0
+    now = utcnow()
+    for part in chunks(list(contact_ids)):
+        only_here = list(
+            session.scalars(
+                select(Contact.id).where(
+                    Contact.id.in_(part),
+                    ~exists().where(other.contact_id == Contact.id, other.store_id != store.id),
+                )
+            )
+        )
+        session.execute(
+            delete(StoreCustomer).where(
+                StoreCustomer.store_id == store.id, StoreCustomer.contact_id.in_(part)
+            )
+        )
+        if not only_here:
+            continue
+        session.execute(
+            update(Contact)
+            .where(Contact.id.in_(only_here))
+            .values(
+                email=literal("redacted-") + cast(Contact.id, String) + literal(f"@{REDACTED_DOMAIN}"),
+                first_name=None,
+                last_name=None,
+                phone=None,
+                tags=[],
+                subscription_status=SubscriptionStatus.UNSUBSCRIBED,
+                subscription_reason="redacted",
+                subscription_changed_at=now,
+                deleted_at=now,
+                updated_at=now,
+            )
+        )
+        for model in (InteractionEvent, CampaignSend, DataExport):
+            session.execute(delete(model).where(model.contact_id.in_(only_here)))
+        for log in (EngagementTransition, SubscriptionTransition):
+            session.execute(update(log).where(log.contact_id.in_(only_here)).values(reason="redacted"))
+        erased += len(only_here)
+    return erased
+
+
+def _customer_orders(
+    session: Session, store: Store, contact: Contact | None, order_ids: Sequence[str]
+) -> list[Order]:
+    conditions = []
+    if contact is not None:
+        conditions.append(Order.contact_id == contact.id)
+    if order_ids:
+        conditions.append(Order.external_id.in_([str(o) for o in order_ids]))
+    if not conditions:
+        return []
+    return list(
+        session.scalars(
+            select(Order).where(Order.store_id == store.id, or_(*conditions)).order_by(Order.created_at)
+        )
+    )
+
+
+def _contact_document(session: Session, contact: Contact) -> dict[str, Any]:
+    links = session.execute(
+        select(StoreCustomer.store_id, StoreCustomer.external_id).where(
+            StoreCustomer.contact_id == contact.id
+        )
+    ).all()
+    return {
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "phone": contact.phone,
+        "tags": contact.tags,
+        "subscription_status": contact.subscription_status.value,
+        "subscription_changed_at": _iso(contact.subscription_changed_at),
+        "engagement_status": contact.engagement_status.value if contact.engagement_status else None,
+        "blocked_reason": contact.blocked_reason.value if contact.blocked_reason else None,
+        "first_seen_at": _iso(contact.first_seen_at),
+        "stores": [{"store_id": s, "customer_id": e} for s, e in links],
+    }
+
+
+def _order_document(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.external_id,
+        "name": order.name,
+        "email": order.email,
+        "created_at": _iso(order.created_at),
+        "financial_status": order.financial_status,
+        "cancelled_at": _iso(order.cancelled_at),
+        "currency": order.currency,
+        "total_price": str(order.total_price),
+        "line_items": [
+            {"title": i.title, "sku": i.sku, "quantity": i.quantity, "unit_price": str(i.unit_price)}
+            for i in order.line_items
+        ],
+    }
+
+
+def _checkout_document(checkout: Checkout) -> dict[str, Any]:
+    return {
+        "token": checkout.token,
+        "email": checkout.email,
+        "created_at": _iso(checkout.created_at),
+        "completed_at": _iso(checkout.completed_at),
+        "state": checkout.state.value,
+        "currency": checkout.currency,
+        "total_price": str(checkout.total_price),
+        "recovery_url": checkout.recovery_url,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

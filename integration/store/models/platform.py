@@ -1,0 +1,50 @@
+"""What connecting a platform adds: backfills of pre-existing data and data requests for merchants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from integration.store.models.base import Base, BigID
+from integration.store.types import utcnow
+
+
+class Backfill(Base):
+    """One stage (customers, orders, checkouts) of reading a store's existing data in bulk.
+
+    `status` is `running`, `completed` or `failed`; `operation_id` is the platform's id of the
+    bulk read, so a finish notification or a poll finds its backfill.
+    """
+
+    __tablename__ = "backfills"
+    __table_args__ = (Index(None, "store_id", "started_at"), Index(None, "operation_id"))
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    store_id: Mapped[int] = mapped_column(BigID, ForeignKey("stores.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    operation_id: Mapped[str | None] = mapped_column(String(255))
+    records: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class DataExport(Base):
+    """Everything stored about one customer, prepared for the merchant after a data request."""
+
+    __tablename__ = "data_exports"
+    __table_args__ = (Index(None, "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    store_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("stores.id", ondelete="SET NULL"))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    customer_external_id: Mapped[str | None] = mapped_column(String(64))
+    contact_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="SET NULL"))
+    document: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,107 @@
+"""Shopify jobs: backfill stages, customer reads, reconciliation, and the periodic upkeep that drives them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.shopify import backfill
+from connectors.shopify.connection import client_for
+from connectors.shopify.source import CONTINUE_BACKFILL, READ_CUSTOMERS
+from integration.errors import FatalConnectorError
+from integration.settings import get_settings
+from integration.store import session_scope
+from integration.store.models import Backfill, Platform, Store, StoreState
+from integration.store.types import utcnow
+from jobs.queues import INGEST, enqueue
+
+logger = logging.getLogger(__name__)
+
+POLL_AFTER = timedelta(minutes=2)  # a stage still running then is polled (its finish webhook may be lost)
+RECONCILE_EVERY = timedelta(hours=1)
+
+
+def start_backfill_job(store_id: int) -> int | None:
+    """Start a store's backfill from its first stage; return the backfill id (None if the store is gone)."""
+    settings = get_settings()
+    try:
+        return backfill.start(settings, client_for(settings, store_id), store_id)
+    except FatalConnectorError as exc:
+        logger.warning("backfill of store %s cannot start: %s", store_id, exc)
+        return None
+
+
+def continue_backfill_job(backfill_id: int) -> str:
+    """Import a finished backfill stage and start the next one; a running stage is left running."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        stage = session.get(Backfill, backfill_id)
+        if stage is None:
+            return "missing"
+        store_id = stage.store_id
+    try:
+        return backfill.check(settings, client_for(settings, store_id), backfill_id)
+    except FatalConnectorError as exc:
+        with session_scope(settings.database_url) as session:
+            stage = session.get(Backfill, backfill_id)
+            if stage is not None:
+                stage.status, stage.error, stage.finished_at = "failed", str(exc)[:2000], utcnow()
+        return "failed"
+
+
+def read_customers_job(store_id: int, customer_ids: list[str]) -> int:
+    """Read customers' consent and tags from Shopify (webhook payloads lack them since API 2025-01)."""
+    settings = get_settings()
+    try:
+        return backfill.read_customers(settings, client_for(settings, store_id), store_id, customer_ids)
+    except FatalConnectorError as exc:
+        logger.warning("cannot read customers of store %s: %s", store_id, exc)
+        return 0
+
+
+def reconcile_store_job(store_id: int) -> int:
+    """Re-read a store's recently updated orders and customers."""
+    settings = get_settings()
+    try:
+        return backfill.reconcile(settings, client_for(settings, store_id), store_id)
+    except FatalConnectorError as exc:
+        logger.warning("cannot reconcile store %s: %s", store_id, exc)
+        return 0
+
+
+def shopify_upkeep_job() -> dict[str, int]:
+    """Start missing backfills, poll stages whose finish was not heard of, and reconcile stale stores."""
+    settings = get_settings()
+    now = utcnow()
+    with session_scope(settings.database_url) as session:
+        stores = session.execute(
+            select(Store.id, Store.reconciled_at).where(
+                Store.platform == Platform.SHOPIFY,
+                Store.state == StoreState.CONNECTED,
+                Store.credentials.is_not(None),
+            )
+        ).all()
+        with_backfill = set(session.scalars(select(Backfill.store_id).distinct()))
+    counts = {"started": 0, "polled": 0, "reconciled": 0}
+    for store_id, reconciled_at in stores:
+        if store_id not in with_backfill:
+            enqueue(settings, INGEST, start_backfill_job, store_id)
+            counts["started"] += 1
+        elif reconciled_at is None or reconciled_at < now - RECONCILE_EVERY:
+            enqueue(settings, INGEST, reconcile_store_job, store_id)
+            counts["reconciled"] += 1
+    for backfill_id in backfill.running(settings, POLL_AFTER):
+        enqueue(settings, INGEST, continue_backfill_job, backfill_id)
+        counts["polled"] += 1
+    return counts
+
+
+# Work that processed deliveries ask for (see connectors.shopify.source), by name.
+FOLLOW_UPS: dict[str, tuple[str, Callable[..., Any]]] = {
+    READ_CUSTOMERS: (INGEST, read_customers_job),
+    CONTINUE_BACKFILL: (INGEST, continue_backfill_job),
+}

@@ -1,0 +1,79 @@
+"""Shopify's webhook deliveries, every topic, compliance topics included.
+
+The view reads the raw body and verifies `X-Shopify-Hmac-Sha256` before anything else (401 and
+nothing stored on a mismatch), finds the store by `X-Shopify-Shop-Domain`, stores the delivery in
+the inbox keyed by `X-Shopify-Webhook-Id` (a redelivery stores nothing new), asks for a drain of
+Shopify's deliveries and answers 200. A database outage answers 503, so Shopify retries; a Redis
+outage leaves the stored delivery to the periodic sweeper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, request
+from sqlalchemy import select
+
+from connectors.shopify.client import valid_shop
+from connectors.shopify.source import AFTER_UNINSTALL_TOPICS
+from integration import inbox
+from integration.app import settings_of
+from integration.store import session_scope
+from integration.store.models import Platform, Store
+from jobs.ingest import request_drain
+from webhooks.signatures import shopify_webhook_valid
+
+blueprint = Blueprint("shopify_webhooks", __name__)
+
+KEPT_HEADERS = ("X-Shopify-API-Version", "X-Shopify-Name")
+
+
+@blueprint.post("/webhooks/shopify")
+def receive() -> tuple[str, int]:
+    """Receive one Shopify webhook delivery."""
+    body = request.get_data(cache=False)
+    settings = settings_of(current_app)
+    if not settings.shopify_secrets:
+        abort(503, "the Shopify app is not configured (SHOPIFY_API_SECRET)")
+    if not shopify_webhook_valid(
+        settings.shopify_secrets, request.headers.get("X-Shopify-Hmac-Sha256"), body
+    ):
+        abort(401)
+    topic = request.headers.get("X-Shopify-Topic", "")
+    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    if not topic or len(topic) > 100 or not valid_shop(shop):
+        abort(400, "X-Shopify-Topic and X-Shopify-Shop-Domain are required")
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or f"body:{hashlib.sha256(body).hexdigest()}"
+    with session_scope(settings.database_url) as session:
+        store_id = session.scalar(
+            select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
+        )
+        if store_id is None:
+            if topic in AFTER_UNINSTALL_TOPICS:
+                return "", 200  # nothing is stored for a shop we do not know: nothing to export or erase
+            abort(404)
+        received = inbox.receive(
+            session,
+            source="shopify",
+            topic=topic,
+            delivery_id=webhook_id[:255],
+            body=body,
+            store_id=store_id,
+            event_id=(request.headers.get("X-Shopify-Event-Id") or "")[:255] or None,
+            triggered_at=_timestamp(request.headers.get("X-Shopify-Triggered-At")),
+            headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
+        )
+    if received.new:
+        request_drain(settings, "shopify")
+    return "", 200
+
+
+def _timestamp(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
