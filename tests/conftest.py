@@ -24,6 +24,8 @@ from integration.store.models import Base
 from jobs.queues import QUEUES, connection, forget_connections
 from tests.servers import fresh_database, postgres_server, redis_server
 
+pytest_plugins = ["tests.shopify_fixtures"]
+
 # A fresh checkout has no Hypothesis cache: its first draw builds Unicode tables, which can pass the
 # too-slow limit, and a busy 2-core CI machine can pass any per-example deadline.
 hypothesis_settings.register_profile(

@@ -247,7 +247,7 @@ def read_customers(settings: Settings, client: ShopifyClient, store_id: int, cus
     for start_at in range(0, len(customer_ids), 100):
         ids = [f"gid://shopify/Customer/{c}" for c in customer_ids[start_at : start_at + 100]]
         nodes.extend(n for n in client.graphql(CUSTOMERS_BY_ID, {"ids": ids}).get("nodes") or [] if n)
-    return import_records(settings, store_id, "customers", nodes)
+    return import_records(settings, store_id, "customer_details", nodes)
 
 
 def running(settings: Settings, older_than: timedelta) -> list[int]:

@@ -469,6 +469,7 @@ class GraphCheckout(_Graph):
 
 GRAPH_SCHEMAS: dict[str, Schema] = {
     "customers": GraphCustomer(),
+    "customer_details": GraphCustomer(),
     "orders": GraphOrder(),
     "checkouts": GraphCheckout(),
 }

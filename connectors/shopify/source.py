@@ -294,9 +294,41 @@ class ShopifySource:
             raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
 
 
+def customer_details(session: Session, store: Store, records: Sequence[Any]) -> Outcome:
+    """Apply customers read from Shopify, and their consent and tags even where the profile is unchanged.
+
+    Consent has its own clock (when it changed), so it is applied by that, not by `updated_at`.
+    """
+    outcome = ingest.ingest_customers(session, store, list(records))
+    links = ContactResolver(session, store).linked([r.external_id for r in records])
+    consent = [
+        {
+            "_id": links[r.external_id],
+            "_status": r.subscription_status,
+            "_at": r.subscription_changed_at or r.updated_at,
+            "_reason": "shopify_customer",
+        }
+        for r in records
+        if r.external_id in links and r.subscription_status is not None
+    ]
+    apply_consent(session, consent)
+    for record in records:
+        if record.external_id in links and record.tags is not None:
+            contact = session.get(Contact, links[record.external_id])
+            if contact is not None and contact.tags != sorted(set(record.tags)):
+                contact.tags = sorted(set(record.tags))
+    outcome.contact_ids |= set(links.values())
+    return outcome
+
+
 def backfill_records(session: Session, store: Store, kind: str, records: Sequence[Any]) -> Outcome:
     """Normalize records read by a backfill or reconciliation (already loaded by the GraphQL schemas)."""
-    ingest_batch = {"customers": ingest.ingest_customers, "orders": _orders, "checkouts": _checkouts}[kind]
+    ingest_batch = {
+        "customers": ingest.ingest_customers,
+        "customer_details": customer_details,
+        "orders": _orders,
+        "checkouts": _checkouts,
+    }[kind]
     outcome = ingest_batch(session, store, list(records))
     outcome.account_id = store.account_id
     return outcome

@@ -1,0 +1,302 @@
+"""Each Shopify topic normalized into the store, through the endpoint and a real worker."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import (
+    Checkout,
+    CheckoutState,
+    Contact,
+    DataExport,
+    EngagementStatus,
+    InboxDelivery,
+    InboxStatus,
+    InteractionType,
+    Order,
+    Store,
+    StoreState,
+    SubscriptionStatus,
+)
+from tests.shopify_fixtures import SHOP, Deliver, payload, raw
+
+GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
+
+
+@pytest.fixture
+def worker(run_worker: object) -> object:
+    return run_worker
+
+
+def _contact(settings: Settings, email: str) -> Contact:
+    with session_scope(settings.database_url) as session:
+        contact = session.scalars(select(Contact).where(Contact.email == email)).one()
+        session.expunge(contact)
+        return contact
+
+
+def _consent_read(customer_id: str, state: str, tags: list[str]) -> dict:
+    return {
+        "data": {
+            "nodes": [
+                {
+                    "id": f"gid://shopify/Customer/{customer_id}",
+                    "firstName": "Bob",
+                    "lastName": "Biller",
+                    "createdAt": "2026-07-09T14:00:00Z",
+                    "updatedAt": "2026-07-09T14:00:00Z",
+                    "tags": tags,
+                    "defaultEmailAddress": {
+                        "emailAddress": "bob@biller.com",
+                        "marketingState": state,
+                        "marketingUpdatedAt": "2026-07-09T14:01:00Z",
+                    },
+                    "defaultPhoneNumber": None,
+                }
+            ]
+        },
+        "extensions": {
+            "cost": {
+                "requestedQueryCost": 3,
+                "actualQueryCost": 3,
+                "throttleStatus": {
+                    "maximumAvailable": 2000.0,
+                    "currentlyAvailable": 1997,
+                    "restoreRate": 100.0,
+                },
+            }
+        },
+    }
+
+
+@responses.activate
+def test_a_new_customer_is_read_back_for_the_consent_and_tags_its_payload_lacks(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    responses.post(GRAPHQL, json=_consent_read("706405506930370084", "SUBSCRIBED", ["vip"]))
+    deliver("customers/create", raw("customers_create"))
+    worker()  # type: ignore[operator]
+    contact = _contact(shopify_settings, "bob@biller.com")
+    assert (contact.first_name, contact.last_name) == ("Bob", "Biller")
+    assert contact.subscription_status == SubscriptionStatus.SUBSCRIBED
+    assert contact.subscription_reason == "shopify_customer"
+    assert contact.tags == ["vip"]
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent["variables"] == {"ids": ["gid://shopify/Customer/706405506930370084"]}
+    assert responses.calls[0].request.headers["X-Shopify-Access-Token"] == "shpat_test_access_token"
+
+
+@responses.activate
+def test_the_consent_topic_maps_shopify_states_and_ignores_older_changes(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    responses.post(GRAPHQL, json=_consent_read("706405506930370084", "NOT_SUBSCRIBED", []))
+    deliver("customers/create", raw("customers_create"))
+    worker()  # type: ignore[operator]
+    assert _contact(shopify_settings, "bob@biller.com").subscription_status == SubscriptionStatus.UNKNOWN
+
+    deliver("customers_email_marketing_consent/update", raw("customers_email_marketing_consent_update"))
+    worker()  # type: ignore[operator]
+    contact = _contact(shopify_settings, "bob@biller.com")
+    assert (contact.subscription_status, contact.subscription_reason) == (
+        SubscriptionStatus.SUBSCRIBED,
+        "shopify_consent",
+    )
+    older = payload("customers_email_marketing_consent_update")
+    older["email_marketing_consent"].update(
+        state="unsubscribed", consent_updated_at="2026-07-09T09:00:00-04:00"
+    )
+    deliver("customers_email_marketing_consent/update", older)
+    worker()  # type: ignore[operator]
+    assert _contact(shopify_settings, "bob@biller.com").subscription_status == SubscriptionStatus.SUBSCRIBED
+
+    for day, state, expected in (
+        (15, "redacted", SubscriptionStatus.UNSUBSCRIBED),
+        (16, "pending", SubscriptionStatus.UNKNOWN),
+    ):
+        change = payload("customers_email_marketing_consent_update")
+        change["email_marketing_consent"].update(state=state, consent_updated_at=None)
+        deliver(
+            "customers_email_marketing_consent/update",
+            change,
+            triggered_at=f"2026-07-{day}T00:00:00Z",
+        )
+        worker()  # type: ignore[operator]
+        assert _contact(shopify_settings, "bob@biller.com").subscription_status == expected
+
+
+@responses.activate
+def test_tags_added_and_removed_follow_the_customer_and_wait_for_an_unknown_one(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    responses.post(GRAPHQL, json=_consent_read("706405506930370084", "SUBSCRIBED", ["loyal"]))
+    deliver("customer.tags_added", raw("customer_tags_added"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        delivery = session.scalars(select(InboxDelivery)).one()
+        # Tags for a customer not seen yet: kept pending for a retry, not failed, not dropped.
+        assert delivery.status == InboxStatus.PENDING and "not known yet" in (delivery.last_error or "")
+    deliver("customers/create", raw("customers_create"))
+    worker()  # type: ignore[operator]
+    deliver("customer.tags_added", raw("customer_tags_added"))
+    deliver("customer.tags_removed", raw("customer_tags_removed"))
+    worker()  # type: ignore[operator]
+    assert _contact(shopify_settings, "bob@biller.com").tags == ["loyal", "vip"]
+
+
+def test_an_order_completes_its_checkout_and_a_guest_checkout_without_email_is_kept(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    guest = payload("checkouts_create")
+    guest.update(token="guest-token", email=None, customer=None, cart_token=None)
+    deliver("checkouts/create", raw("checkouts_create"))
+    deliver("checkouts/create", guest)
+    deliver("orders/create", raw("orders_create"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        checkouts = {c.token: c for c in session.scalars(select(Checkout))}
+        assert checkouts["123123123"].state == CheckoutState.COMPLETED
+        assert checkouts["123123123"].recovery_url.endswith(
+            "/checkouts/123123123/recover?key=example-secret-token"
+        )
+        assert [i.sku for i in checkouts["123123123"].line_items] == ["IPOD2008PINK"]
+        assert checkouts["guest-token"].contact_id is None and checkouts["guest-token"].email is None
+        assert checkouts["guest-token"].state == CheckoutState.OPEN
+
+
+def test_an_order_without_a_customer_uses_its_own_email(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    body = payload("orders_create")
+    body["customer"] = None
+    deliver("orders/create", body)
+    worker()  # type: ignore[operator]
+    contact = _contact(shopify_settings, "jon@example.com")
+    assert contact.last_interaction_type == InteractionType.ORDER_PLACED
+
+
+def test_a_voided_order_is_kept_with_its_status_but_does_not_engage(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    body = payload("orders_create")
+    body.update(
+        financial_status="voided", created_at="2026-11-20T10:00:00Z", updated_at="2026-11-20T10:00:00Z"
+    )
+    deliver("orders/create", body)
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        assert session.scalars(select(Order.financial_status)).one() == "voided"
+    contact = _contact(shopify_settings, "john@example.com")
+    assert contact.last_interaction_at is None
+    assert contact.engagement_status == EngagementStatus.UNENGAGED
+
+
+def test_orders_keep_the_shop_currency_of_each_store(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    body = payload("orders_create")
+    body.update(currency="EUR", presentment_currency="CZK", total_price="99.50")
+    deliver("orders/create", body)
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        order = session.scalars(select(Order)).one()
+        assert (order.currency, order.total_price) == ("EUR", Decimal("99.50"))
+
+
+def test_deletes_mark_orders_checkouts_and_customers_and_late_updates_do_not_revive_them(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    with responses.RequestsMock() as mock:
+        mock.post(GRAPHQL, json=_consent_read("706405506930370084", "SUBSCRIBED", []))
+        deliver("customers/create", raw("customers_create"))
+        deliver("checkouts/create", raw("checkouts_create"))
+        deliver("orders/create", raw("orders_create"))
+        worker()  # type: ignore[operator]
+    deliver("orders/delete", raw("orders_delete"))
+    deliver("checkouts/delete", raw("checkouts_delete"))
+    deliver("customers/delete", raw("customers_delete"), triggered_at="2026-07-12T00:00:00Z")
+    worker()  # type: ignore[operator]
+    late = payload("customers_create")
+    late["updated_at"] = "2026-07-11T00:00:00Z"
+    deliver("customers/update", late)
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        assert session.scalars(select(Order.deleted_at)).one() is not None
+        assert session.scalars(select(Checkout.deleted_at)).one() is not None
+        bob = session.scalars(select(Contact).where(Contact.email == "bob@biller.com")).one()
+        assert bob.deleted_at is not None
+        john = session.scalars(select(Contact).where(Contact.email == "john@example.com")).one()
+        assert john.last_interaction_at is None  # its only order was deleted
+
+
+def test_uninstall_disconnects_the_store_and_keeps_its_data(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    deliver("orders/create", raw("orders_create"))
+    deliver("app/uninstalled", raw("app_uninstalled"), triggered_at="2099-01-01T00:00:00Z")
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        assert store.state == StoreState.DISCONNECTED and store.credentials is None
+        assert session.scalars(select(Order)).one()
+    # Compliance requests still arrive after an uninstall.
+    assert deliver("customers/data_request", raw("customers_data_request")).status_code == 200
+
+
+def test_a_data_request_prepares_an_export_of_the_customer_for_the_merchant(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    deliver("orders/create", raw("orders_create"))
+    deliver("checkouts/create", raw("checkouts_create"))
+    worker()  # type: ignore[operator]
+    deliver("customers/data_request", raw("customers_data_request"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        export = session.scalars(select(DataExport)).one()
+        assert (export.request_id, export.customer_external_id) == ("9999", "115310627314723954")
+        document = export.document
+        assert document["contact"]["email"] == "john@example.com"
+        assert [o["id"] for o in document["orders"]] == ["820982911946154508"]
+        assert document["orders"][0]["line_items"][0]["sku"] == "IPOD2008PINK"
+
+
+def test_a_redacted_customer_loses_personal_data_and_its_orders_keep_their_totals(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    deliver("orders/create", raw("orders_create"))
+    worker()  # type: ignore[operator]
+    deliver("customers/data_request", raw("customers_data_request"))
+    deliver("customers/redact", raw("customers_redact"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        assert session.scalars(select(Contact).where(Contact.email == "john@example.com")).first() is None
+        contact = session.scalars(select(Contact)).one()
+        assert contact.email.endswith("@redacted.invalid") and contact.deleted_at is not None
+        assert (contact.first_name, contact.phone, contact.tags) == (None, None, [])
+        order = session.scalars(select(Order)).one()
+        assert order.email is None and order.total_price == Decimal("403.00")
+        assert session.scalars(select(DataExport)).first() is None
+
+
+def test_shop_redact_erases_every_customer_of_the_shop_and_its_raw_deliveries(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    deliver("orders/create", raw("orders_create"))
+    deliver("checkouts/create", raw("checkouts_create"))
+    worker()  # type: ignore[operator]
+    deliver("shop/redact", raw("shop_redact"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        emails = session.scalars(select(Contact.email)).all()
+        assert emails and all(e.endswith("@redacted.invalid") for e in emails)
+        assert session.scalars(select(Checkout.recovery_url)).all() == [None]
+        bodies = session.scalars(select(InboxDelivery.body).where(InboxDelivery.topic != "shop/redact")).all()
+        assert bodies == [b"", b""]

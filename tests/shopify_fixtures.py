@@ -1,0 +1,134 @@
+"""Fixtures for Shopify tests: a configured app, a connected shop, and a signed-delivery poster."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from connectors.shopify.client import Tokens
+from connectors.shopify.connection import seal
+from integration.accounts import connect_platform_store
+from integration.app import create_app
+from integration.settings import Settings, configure
+from integration.store import session_scope
+from integration.store.models import Platform
+from webhooks.signatures import shopify_sign_body
+
+FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
+SHOP = "snowdevil.myshopify.com"
+API_KEY = "0123456789abcdef0123456789abcdef"
+SECRET = "shpss_current_secret_for_tests"
+OLD_SECRET = "shpss_previous_secret_for_tests"
+APP_URL = "https://storepulse.example.com"
+ACCESS_TOKEN = "shpat_test_access_token"  # noqa: S105 - a test value
+
+
+def payload(name: str) -> dict[str, Any]:
+    """A Shopify sample payload from tests/fixtures/shopify, as a dict."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def raw(name: str) -> bytes:
+    """The bytes of a fixture exactly as stored (signatures cover these bytes)."""
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+@pytest.fixture
+def shopify_settings(settings: Settings) -> Iterator[Settings]:
+    made = replace(
+        settings,
+        shopify_api_key=API_KEY,
+        shopify_api_secret=SECRET,
+        shopify_api_secret_previous=OLD_SECRET,
+        app_url=APP_URL,
+    )
+    configure(made)
+    yield made
+    configure(settings)
+
+
+@pytest.fixture
+def shopify_app(shopify_settings: Settings) -> Flask:
+    names = (
+        "instance_path",
+        "database_url",
+        "redis_url",
+        "secret_key",
+        "encryption_keys",
+        "shopify_api_key",
+        "shopify_api_secret",
+        "shopify_api_secret_previous",
+        "app_url",
+    )
+    app = create_app({n: getattr(shopify_settings, n) for n in names})
+    app.testing = True
+    return app
+
+
+@pytest.fixture
+def shopify_client(shopify_app: Flask) -> FlaskClient:
+    return shopify_app.test_client()
+
+
+@pytest.fixture
+def shop(shopify_settings: Settings) -> int:
+    """A connected Shopify store (USD, New York) with a long-lived access token; returns its id."""
+    with session_scope(shopify_settings.database_url) as session:
+        store, _ = connect_platform_store(
+            session,
+            platform=Platform.SHOPIFY,
+            shop_domain=SHOP,
+            name="Snow Devil",
+            currency="USD",
+            time_zone="America/New_York",
+            credentials=seal(shopify_settings, Tokens(access_token=ACCESS_TOKEN, scope="read_orders")),
+        )
+        return store.id
+
+
+Deliver = Callable[..., TestResponse]
+
+
+@pytest.fixture
+def deliver(shopify_client: FlaskClient) -> Deliver:
+    """Post a delivery signed as Shopify signs it (override any header to forge one)."""
+
+    def post(
+        topic: str,
+        body: bytes | dict[str, Any],
+        *,
+        webhook_id: str | None = None,
+        secret: str = SECRET,
+        shop: str = SHOP,
+        triggered_at: str = "2026-07-10T16:15:47.000000Z",
+        headers: dict[str, str | None] | None = None,
+    ) -> TestResponse:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": shopify_sign_body(secret, data),
+            "X-Shopify-Shop-Domain": shop,
+            "X-Shopify-API-Version": "2026-07",
+            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": triggered_at,
+        }
+        for name, value in (headers or {}).items():
+            if value is None:
+                sent.pop(name, None)
+            else:
+                sent[name] = value
+        return shopify_client.post("/webhooks/shopify", data=data, headers=sent)
+
+    return post
