@@ -1,0 +1,330 @@
+"""Backfill through bulk queries (finish webhook or polling, JSONL streamed) and reconciliation."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import responses
+from sqlalchemy import select
+
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import (
+    Backfill,
+    Checkout,
+    CheckoutState,
+    Contact,
+    Order,
+    Store,
+    SubscriptionStatus,
+)
+from jobs.shopify import continue_backfill_job, reconcile_store_job, shopify_upkeep_job, start_backfill_job
+from tests.shopify_fixtures import SHOP, Deliver, raw
+
+GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
+RESULTS = "https://storage.googleapis.com/shopify-tiers-assets-prod-us-east1/bulk-result.jsonl"
+
+CUSTOMERS_JSONL = (
+    "\n".join(
+        json.dumps(line)
+        for line in [
+            {
+                "id": "gid://shopify/Customer/1",
+                "firstName": "Ada",
+                "lastName": "L",
+                "createdAt": "2025-01-01T00:00:00Z",
+                "updatedAt": "2026-01-01T00:00:00Z",
+                "tags": ["vip"],
+                "defaultEmailAddress": {
+                    "emailAddress": "ada@example.com",
+                    "marketingState": "SUBSCRIBED",
+                    "marketingUpdatedAt": "2025-02-01T00:00:00Z",
+                },
+                "defaultPhoneNumber": {"phoneNumber": "+420777000111"},
+            },
+            {
+                "id": "gid://shopify/Customer/2",
+                "firstName": None,
+                "lastName": None,
+                "createdAt": "2025-03-01T00:00:00Z",
+                "updatedAt": "2026-01-02T00:00:00Z",
+                "tags": [],
+                "defaultEmailAddress": {
+                    "emailAddress": "grace@example.com",
+                    "marketingState": "UNSUBSCRIBED",
+                    "marketingUpdatedAt": None,
+                },
+                "defaultPhoneNumber": None,
+            },
+            {"id": "gid://shopify/Customer/3", "firstName": "Broken", "updatedAt": None},
+        ]
+    )
+    + "\n"
+)
+
+MONEY = {"shopMoney": {"amount": "120.00", "currencyCode": "USD"}}
+ORDERS_JSONL = "\n".join(
+    json.dumps(line)
+    for line in [
+        {
+            "id": "gid://shopify/Order/10",
+            "name": "#1001",
+            "email": "ada@example.com",
+            "createdAt": "2026-10-01T10:00:00Z",
+            "updatedAt": "2026-10-01T10:00:00Z",
+            "processedAt": None,
+            "cancelledAt": None,
+            "displayFinancialStatus": "PAID",
+            "displayFulfillmentStatus": "FULFILLED",
+            "currencyCode": "USD",
+            "checkoutToken": "tok-10",
+            "cartToken": None,
+            "sourceName": "web",
+            "totalPriceSet": MONEY,
+            "subtotalPriceSet": MONEY,
+            "totalDiscountsSet": None,
+            "totalTaxSet": None,
+            "totalShippingPriceSet": None,
+            "customer": {
+                "id": "gid://shopify/Customer/1",
+                "defaultEmailAddress": {"emailAddress": "ada@example.com"},
+            },
+        },
+        {
+            "id": "gid://shopify/LineItem/100",
+            "title": "Wool scarf",
+            "quantity": 2,
+            "sku": "SC-1",
+            "variantTitle": "Red",
+            "originalUnitPriceSet": {"shopMoney": {"amount": "60.00", "currencyCode": "USD"}},
+            "totalDiscountSet": None,
+            "product": {"id": "gid://shopify/Product/7"},
+            "variant": {"id": "gid://shopify/ProductVariant/8"},
+            "__parentId": "gid://shopify/Order/10",
+        },
+        {
+            "id": "gid://shopify/Order/11",
+            "name": "#1002",
+            "email": "guest@example.com",
+            "createdAt": "2026-10-02T10:00:00Z",
+            "updatedAt": "2026-10-02T10:00:00Z",
+            "processedAt": None,
+            "cancelledAt": "2026-10-03T10:00:00Z",
+            "displayFinancialStatus": "VOIDED",
+            "displayFulfillmentStatus": "UNFULFILLED",
+            "currencyCode": "USD",
+            "checkoutToken": None,
+            "cartToken": None,
+            "sourceName": "web",
+            "totalPriceSet": MONEY,
+            "customer": None,
+        },
+    ]
+)
+
+CHECKOUTS_JSONL = "\n".join(
+    json.dumps(line)
+    for line in [
+        {
+            "id": "gid://shopify/AbandonedCheckout/20",
+            "abandonedCheckoutUrl": "https://snowdevil.myshopify.com/548380009/checkouts/ac/tok20abc/recover?key=k",
+            "createdAt": "2026-10-05T10:00:00Z",
+            "updatedAt": "2026-10-05T10:05:00Z",
+            "completedAt": None,
+            "totalPriceSet": MONEY,
+            "customer": {
+                "id": "gid://shopify/Customer/2",
+                "defaultEmailAddress": {"emailAddress": "grace@example.com"},
+            },
+        },
+        {
+            "id": "gid://shopify/LineItem/200",
+            "title": "Wool hat",
+            "quantity": 1,
+            "sku": None,
+            "variantTitle": None,
+            "originalUnitPriceSet": {"shopMoney": {"amount": "120.00", "currencyCode": "USD"}},
+            "product": {"id": "gid://shopify/Product/9"},
+            "variant": None,
+            "__parentId": "gid://shopify/AbandonedCheckout/20",
+        },
+    ]
+)
+
+
+def _bulk_api(mock: responses.RequestsMock, results: dict[str, str]) -> list[str]:
+    """Answer bulk runs and status polls like Shopify; return the stages started, in order."""
+    started: list[str] = []
+
+    def graphql(request: object) -> tuple[int, dict, str]:
+        body = json.loads(request.body)  # type: ignore[attr-defined]
+        query = body["query"]
+        if "bulkOperationRunQuery" in query:
+            inner = body["variables"]["query"]
+            stage = (
+                "checkouts"
+                if "abandonedCheckouts" in inner
+                else "orders"
+                if "orders" in inner
+                else "customers"
+            )
+            started.append(stage)
+            data = {
+                "bulkOperationRunQuery": {
+                    "bulkOperation": {"id": f"gid://shopify/BulkOperation/{stage}", "status": "CREATED"},
+                    "userErrors": [],
+                }
+            }
+        else:
+            stage = body["variables"]["id"].rsplit("/", 1)[-1]
+            data = {
+                "bulkOperation": {
+                    "id": body["variables"]["id"],
+                    "status": "COMPLETED",
+                    "errorCode": None,
+                    "objectCount": "3",
+                    "url": f"{RESULTS}?stage={stage}",
+                    "partialDataUrl": None,
+                }
+            }
+        return 200, {}, json.dumps({"data": data})
+
+    mock.add_callback(responses.POST, GRAPHQL, callback=graphql)
+    for stage, jsonl in results.items():
+        mock.get(
+            f"{RESULTS}?stage={stage}",
+            body=jsonl,
+            match=[responses.matchers.query_param_matcher({"stage": stage})],
+        )
+    return started
+
+
+def test_a_backfill_runs_every_stage_through_the_finish_webhook_and_polling(
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        started = _bulk_api(
+            mock, {"customers": CUSTOMERS_JSONL, "orders": ORDERS_JSONL, "checkouts": CHECKOUTS_JSONL}
+        )
+        first = start_backfill_job(shop)
+        assert first is not None and started == ["customers"]
+        finish = json.loads(raw("bulk_operations_finish"))
+        finish["admin_graphql_api_id"] = "gid://shopify/BulkOperation/customers"
+        deliver("bulk_operations/finish", finish)
+        run_worker()  # type: ignore[operator]  # the finish webhook continues the backfill
+        assert started == ["customers", "orders"]
+        with session_scope(shopify_settings.database_url) as session:
+            stages = {b.stage: b for b in session.scalars(select(Backfill))}
+            running = stages["orders"].id
+        # The orders stage's finish webhook is lost: the poll finds it completed.
+        assert continue_backfill_job(running) == "completed"
+        with session_scope(shopify_settings.database_url) as session:
+            checkouts_stage = session.scalars(select(Backfill).where(Backfill.stage == "checkouts")).one().id
+        assert continue_backfill_job(checkouts_stage) == "completed"
+        assert started == ["customers", "orders", "checkouts"]
+
+    with session_scope(shopify_settings.database_url) as session:
+        stages = {b.stage: b for b in session.scalars(select(Backfill))}
+        assert {s: (b.status, b.records, b.invalid) for s, b in stages.items()} == {
+            "customers": ("completed", 2, 1),
+            "orders": ("completed", 2, 0),
+            "checkouts": ("completed", 1, 0),
+        }
+        ada = session.scalars(select(Contact).where(Contact.email == "ada@example.com")).one()
+        assert (ada.subscription_status, ada.tags, ada.phone) == (
+            SubscriptionStatus.SUBSCRIBED,
+            ["vip"],
+            "+420777000111",
+        )
+        grace = session.scalars(select(Contact).where(Contact.email == "grace@example.com")).one()
+        assert grace.subscription_status == SubscriptionStatus.UNSUBSCRIBED
+        orders = {o.external_id: o for o in session.scalars(select(Order))}
+        assert orders["10"].contact_id == ada.id and orders["10"].financial_status == "paid"
+        assert [(i.title, i.quantity, i.unit_price, i.product_id) for i in orders["10"].line_items] == [
+            ("Wool scarf", 2, Decimal("60.00"), "7")
+        ]
+        assert orders["11"].financial_status == "voided" and orders["11"].cancelled_at is not None
+        checkout = session.scalars(select(Checkout)).one()
+        assert (checkout.token, checkout.contact_id, checkout.currency) == ("tok20abc", grace.id, "USD")
+        assert checkout.state == CheckoutState.OPEN and [i.title for i in checkout.line_items] == ["Wool hat"]
+
+
+def test_a_failed_bulk_operation_keeps_its_partial_data_and_error(
+    shopify_settings: Settings, shop: int
+) -> None:
+    with responses.RequestsMock() as mock:
+        mock.post(
+            GRAPHQL,
+            json={
+                "data": {
+                    "bulkOperationRunQuery": {
+                        "bulkOperation": {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"},
+                        "userErrors": [],
+                    }
+                }
+            },
+        )
+        mock.post(
+            GRAPHQL,
+            json={
+                "data": {
+                    "bulkOperation": {
+                        "id": "gid://shopify/BulkOperation/1",
+                        "status": "FAILED",
+                        "errorCode": "TIMEOUT",
+                        "objectCount": "2",
+                        "url": None,
+                        "partialDataUrl": RESULTS,
+                    }
+                }
+            },
+        )
+        mock.get(RESULTS, body=CUSTOMERS_JSONL)
+        backfill_id = start_backfill_job(shop)
+        assert backfill_id is not None
+        assert continue_backfill_job(backfill_id) == "failed"
+    with session_scope(shopify_settings.database_url) as session:
+        stage = session.get(Backfill, backfill_id)
+        assert stage is not None and stage.records == 2 and "timeout" in (stage.error or "").lower()
+        assert len(session.scalars(select(Contact)).all()) == 2
+
+
+def test_upkeep_starts_missing_backfills_and_reconciliation_rereads_recent_changes(
+    shopify_settings: Settings, shop: int, run_worker: object
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        started = _bulk_api(mock, {})
+        assert shopify_upkeep_job()["started"] == 1
+        run_worker()  # type: ignore[operator]
+        assert started == ["customers"]
+
+    order_page = {
+        "orders": {
+            "edges": [
+                {
+                    "node": {
+                        **json.loads(ORDERS_JSONL.splitlines()[0]),
+                        "lineItems": {"edges": [{"node": json.loads(ORDERS_JSONL.splitlines()[1])}]},
+                    }
+                }
+            ],
+            "pageInfo": {"hasNextPage": False, "endCursor": None},
+        }
+    }
+    customer_page = {
+        "customers": {
+            "edges": [{"node": json.loads(CUSTOMERS_JSONL.splitlines()[0])}],
+            "pageInfo": {"hasNextPage": False, "endCursor": None},
+        }
+    }
+    with responses.RequestsMock() as mock:
+        mock.post(GRAPHQL, json={"data": order_page})
+        mock.post(GRAPHQL, json={"data": customer_page})
+        assert reconcile_store_job(shop) == 2
+        searched = json.loads(mock.calls[0].request.body)["variables"]["query"]
+        assert searched.startswith("updated_at:>'")
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None and store.reconciled_at is not None
+        assert session.scalars(select(Order.external_id)).all() == ["10"]
