@@ -226,6 +226,99 @@ def _checked(action: Callable[[], Any]) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
+# ---- shopify ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def shopify() -> None:
+    """Connected Shopify stores: backfill, reconciliation and customers' data requests."""
+
+
+@shopify.command("backfill")
+@click.argument("store_id", type=int)
+@click.option("--wait/--no-wait", default=False, help="Run here and wait, instead of queueing a job.")
+@json_option
+def shopify_backfill(store_id: int, wait: bool, as_json: bool) -> None:
+    """Read a store's existing customers, orders and abandoned checkouts from Shopify again."""
+    from jobs.queues import INGEST, enqueue
+    from jobs.shopify import start_backfill_job
+
+    settings = _settings(quiet=True)
+    if wait:
+        backfill_id = start_backfill_job(store_id)
+        if backfill_id is None:
+            raise click.ClickException(f"store {store_id} is not a connected Shopify store")
+        data: dict[str, Any] = {"store_id": store_id, "backfill_id": backfill_id}
+        _emit(as_json, data, f"backfill {backfill_id} started; Shopify reports when each stage finishes")
+        return
+    job = enqueue(settings, INGEST, start_backfill_job, store_id)
+    data = {"store_id": store_id, "job_id": job.id}
+    _emit(as_json, data, f"backfill of store {store_id} queued (job {job.id})")
+
+
+@shopify.command("status")
+@click.argument("store_id", type=int)
+@json_option
+def shopify_status(store_id: int, as_json: bool) -> None:
+    """Show a store's backfill stages and when it was last reconciled."""
+    from sqlalchemy import select
+
+    from integration.store.models import Backfill, Store
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        store = session.get(Store, store_id)
+        if store is None:
+            raise click.ClickException(f"no store {store_id}")
+        stages = [
+            {
+                "stage": b.stage,
+                "status": b.status,
+                "records": b.records,
+                "invalid": b.invalid,
+                "error": b.error,
+                "started_at": b.started_at.isoformat(),
+                "finished_at": b.finished_at.isoformat() if b.finished_at else None,
+            }
+            for b in session.scalars(
+                select(Backfill).where(Backfill.store_id == store_id).order_by(Backfill.id)
+            )
+        ]
+        data = {
+            "store_id": store_id,
+            "state": store.state.value,
+            "reconciled_at": store.reconciled_at.isoformat() if store.reconciled_at else None,
+            "backfill": stages,
+        }
+    lines = [f"store {store_id}: {data['state']}, reconciled at {data['reconciled_at'] or 'never'}"]
+    lines += [
+        f"  {s['stage']:<10} {s['status']:<10} {s['records']} records, {s['invalid']} invalid" for s in stages
+    ]
+    _emit(as_json, data, "\n".join(lines))
+
+
+@shopify.command("data-requests")
+@click.argument("account_id", type=int)
+@click.option("--show", "export_id", type=int, default=None, help="Print one export in full (JSON).")
+@json_option
+def shopify_data_requests(account_id: int, export_id: int | None, as_json: bool) -> None:
+    """List customers' data requests prepared for the merchant, or print one export."""
+    from integration import privacy
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        if export_id is not None:
+            export = privacy.get_export(session, account_id, export_id)
+            if export is None:
+                raise click.ClickException(f"no data export {export_id} in account {account_id}")
+            click.echo(json.dumps(export, indent=2))
+            return
+        exports = privacy.list_exports(session, account_id)
+    text = "\n".join(
+        f"{e['id']:>6}  {e['created_at']}  store {e['store_id']}  customer {e['customer_id']}"
+        for e in exports
+    )
+    _emit(as_json, exports, text or "no data requests")
+
+
 # ---- imports ------------------------------------------------------------------------------------
 
 

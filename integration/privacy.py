@@ -133,6 +133,38 @@ def export_customer(
     return export
 
 
+def list_exports(session: Session, account_id: int) -> list[dict[str, Any]]:
+    """The account's data exports, newest first, without their documents."""
+    exports = session.scalars(
+        select(DataExport).where(DataExport.account_id == account_id).order_by(DataExport.id.desc())
+    )
+    return [
+        {
+            "id": e.id,
+            "store_id": e.store_id,
+            "customer_id": e.customer_external_id,
+            "request_id": e.request_id,
+            "created_at": e.created_at.isoformat(),
+        }
+        for e in exports
+    ]
+
+
+def get_export(session: Session, account_id: int, export_id: int) -> dict[str, Any] | None:
+    """One data export of the account with its document; None when it is not the account's."""
+    export = session.get(DataExport, export_id)
+    if export is None or export.account_id != account_id:
+        return None
+    return {
+        "id": export.id,
+        "store_id": export.store_id,
+        "customer_id": export.customer_external_id,
+        "request_id": export.request_id,
+        "created_at": export.created_at.isoformat(),
+        "document": export.document,
+    }
+
+
 def redact_customer(
     session: Session,
     store: Store,

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from integration import privacy
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.summary import account_summary
@@ -77,3 +78,38 @@ def _job(job: Any) -> dict[str, Any]:
         "enqueued_at": job.enqueued_at,
         "ended_at": job.ended_at,
     }
+
+
+class DataExportSummarySchema(Schema):
+    id = fields.Integer(required=True)
+    store_id = fields.Integer(allow_none=True)
+    customer_id = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    created_at = fields.String(required=True)
+
+
+class DataExportSchema(DataExportSummarySchema):
+    document = fields.Dict(required=True)
+
+
+@blueprint.route("/data-requests")
+class DataRequests(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200, DataExportSummarySchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """Customers' data requests received from the platform, each prepared as an export, newest first."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            return privacy.list_exports(session, g.account_id)
+
+
+@blueprint.route("/data-requests/<int:export_id>")
+class DataRequest(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200, DataExportSchema)
+    def get(self, export_id: int) -> dict[str, Any]:
+        """Everything stored about the customer of one data request, to hand over to them."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            export = privacy.get_export(session, g.account_id, export_id)
+        if export is None:
+            fail(404, "no such data request", "not_found")
+        return export

@@ -19,6 +19,12 @@ logger = logging.getLogger(__name__)
 blueprint = Blueprint("status", __name__)
 
 
+@blueprint.route("/ping", methods=["GET", "POST"])
+def ping() -> tuple[str, int]:
+    """Answer 200 without touching the database or Redis: the process is up."""
+    return "", 200
+
+
 @blueprint.get("/health")
 def health() -> tuple[dict[str, Any], int]:
     """Answer 200 when the database and Redis both answer, else 503 naming what failed."""

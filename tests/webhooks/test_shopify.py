@@ -15,15 +15,13 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from integration.app import create_app
-from integration.settings import configure
-from jobs.queues import QUEUES, connection, forget_connections
-from tests.servers import redis_server
-from webhooks.signatures import shopify_sign_body
-
-from integration.settings import Settings
+from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, OrderLineItem, StoreCustomer
+from jobs.queues import QUEUES, connection, forget_connections
+from tests.servers import redis_server
 from tests.shopify_fixtures import OLD_SECRET, SECRET, SHOP, Deliver, payload, raw
+from webhooks.signatures import shopify_sign_body
 
 COMPLIANCE = ["customers/data_request", "customers/redact", "shop/redact"]
 
@@ -45,7 +43,8 @@ def test_an_order_delivered_three_times_is_one_order_with_its_line_items_and_con
     with session_scope(shopify_settings.database_url) as session:
         order = session.scalars(select(Order)).one()
         assert (order.external_id, order.name, order.number) == ("820982911946154508", "#9999", "1234")
-        assert order.total_price == Decimal("403.00") and order.currency == "USD"
+        assert order.total_price == Decimal("403.00")
+        assert order.currency == "USD"
         assert order.total_shipping == Decimal("10.00")
         assert order.checkout_token == "123123123"
         assert order.created_at.isoformat() == "2026-07-10T16:00:00+00:00"
@@ -55,13 +54,15 @@ def test_an_order_delivered_three_times_is_one_order_with_its_line_items_and_con
         ] * 2
         # The order's customer decides the contact: its email, not the order's own.
         contact = session.get(Contact, order.contact_id)
-        assert contact is not None and contact.email == "john@example.com"
+        assert contact is not None
+        assert contact.email == "john@example.com"
         link = session.scalars(select(StoreCustomer)).one()
         assert (link.external_id, link.contact_id) == ("115310627314723954", contact.id)
         assert session.scalar(select(func.count()).select_from(Contact)) == 1
         delivery = session.scalars(select(InboxDelivery)).one()
         assert delivery.status == InboxStatus.PROCESSED
-        assert delivery.event_id and delivery.triggered_at is not None
+        assert delivery.event_id
+        assert delivery.triggered_at is not None
 
 
 def test_two_deliveries_of_one_change_with_different_ids_still_make_one_order(
@@ -162,7 +163,8 @@ def test_malformed_json_is_kept_as_a_failed_delivery_with_its_error(
     with session_scope(shopify_settings.database_url) as session:
         delivery = session.scalars(select(InboxDelivery)).one()
         assert delivery.status == InboxStatus.FAILED
-        assert delivery.last_error and "not JSON" in delivery.last_error
+        assert delivery.last_error
+        assert "not JSON" in delivery.last_error
 
 
 def test_one_invalid_order_in_a_batch_does_not_hold_back_the_others(

@@ -208,7 +208,8 @@ def test_a_backfill_runs_every_stage_through_the_finish_webhook_and_polling(
             mock, {"customers": CUSTOMERS_JSONL, "orders": ORDERS_JSONL, "checkouts": CHECKOUTS_JSONL}
         )
         first = start_backfill_job(shop)
-        assert first is not None and started == ["customers"]
+        assert first is not None
+        assert started == ["customers"]
         finish = json.loads(raw("bulk_operations_finish"))
         finish["admin_graphql_api_id"] = "gid://shopify/BulkOperation/customers"
         deliver("bulk_operations/finish", finish)
@@ -240,14 +241,17 @@ def test_a_backfill_runs_every_stage_through_the_finish_webhook_and_polling(
         grace = session.scalars(select(Contact).where(Contact.email == "grace@example.com")).one()
         assert grace.subscription_status == SubscriptionStatus.UNSUBSCRIBED
         orders = {o.external_id: o for o in session.scalars(select(Order))}
-        assert orders["10"].contact_id == ada.id and orders["10"].financial_status == "paid"
+        assert orders["10"].contact_id == ada.id
+        assert orders["10"].financial_status == "paid"
         assert [(i.title, i.quantity, i.unit_price, i.product_id) for i in orders["10"].line_items] == [
             ("Wool scarf", 2, Decimal("60.00"), "7")
         ]
-        assert orders["11"].financial_status == "voided" and orders["11"].cancelled_at is not None
+        assert orders["11"].financial_status == "voided"
+        assert orders["11"].cancelled_at is not None
         checkout = session.scalars(select(Checkout)).one()
         assert (checkout.token, checkout.contact_id, checkout.currency) == ("tok20abc", grace.id, "USD")
-        assert checkout.state == CheckoutState.OPEN and [i.title for i in checkout.line_items] == ["Wool hat"]
+        assert checkout.state == CheckoutState.OPEN
+        assert [i.title for i in checkout.line_items] == ["Wool hat"]
 
 
 def test_a_failed_bulk_operation_keeps_its_partial_data_and_error(
@@ -286,7 +290,9 @@ def test_a_failed_bulk_operation_keeps_its_partial_data_and_error(
         assert continue_backfill_job(backfill_id) == "failed"
     with session_scope(shopify_settings.database_url) as session:
         stage = session.get(Backfill, backfill_id)
-        assert stage is not None and stage.records == 2 and "timeout" in (stage.error or "").lower()
+        assert stage is not None
+        assert stage.records == 2
+        assert "timeout" in (stage.error or "").lower()
         assert len(session.scalars(select(Contact)).all()) == 2
 
 
@@ -326,5 +332,6 @@ def test_upkeep_starts_missing_backfills_and_reconciliation_rereads_recent_chang
         assert searched.startswith("updated_at:>'")
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
-        assert store is not None and store.reconciled_at is not None
+        assert store is not None
+        assert store.reconciled_at is not None
         assert session.scalars(select(Order.external_id)).all() == ["10"]

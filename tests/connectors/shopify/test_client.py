@@ -69,7 +69,8 @@ def test_a_throttled_query_waits_and_is_retried(client: ShopifyClient, slept: li
     )
     responses.post(GRAPHQL, json={"data": {"ok": True}, "extensions": cost(available=900, requested=752)})
     assert client.graphql("{ ok }") == {"ok": True}
-    assert slept and slept[0] == pytest.approx(15.0)
+    assert slept
+    assert slept[0] == pytest.approx(15.0)
 
 
 @responses.activate
@@ -140,7 +141,8 @@ def _store_tokens(settings: Settings, store_id: int, tokens: Tokens) -> None:
 def _tokens(settings: Settings, store_id: int) -> Tokens:
     with session_scope(settings.database_url) as session:
         store = session.get(Store, store_id)
-        assert store is not None and store.credentials is not None
+        assert store is not None
+        assert store.credentials is not None
         return Tokens(**decrypt_json(settings.encryption_keys, store.credentials))
 
 

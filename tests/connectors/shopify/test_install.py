@@ -152,10 +152,12 @@ def test_install_then_callback_connects_the_shop_with_an_expiring_token_and_subs
             "Europe/Prague",
             StoreState.CONNECTED,
         )
-        assert store.credentials is not None and b"shpat_new" not in store.credentials
+        assert store.credentials is not None
+        assert b"shpat_new" not in store.credentials
         tokens = Tokens(**decrypt_json(shopify_settings.encryption_keys, store.credentials))
         assert (tokens.access_token, tokens.refresh_token) == ("shpat_new", "shprt_new")
-        assert tokens.expires_at is not None and tokens.refresh_expires_at is not None
+        assert tokens.expires_at is not None
+        assert tokens.refresh_expires_at is not None
     assert b"New Shop" in response.data
 
 

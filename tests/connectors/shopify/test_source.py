@@ -142,7 +142,8 @@ def test_tags_added_and_removed_follow_the_customer_and_wait_for_an_unknown_one(
     with session_scope(shopify_settings.database_url) as session:
         delivery = session.scalars(select(InboxDelivery)).one()
         # Tags for a customer not seen yet: kept pending for a retry, not failed, not dropped.
-        assert delivery.status == InboxStatus.PENDING and "not known yet" in (delivery.last_error or "")
+        assert delivery.status == InboxStatus.PENDING
+        assert "not known yet" in (delivery.last_error or "")
     deliver("customers/create", raw("customers_create"))
     worker()  # type: ignore[operator]
     deliver("customer.tags_added", raw("customer_tags_added"))
@@ -167,7 +168,8 @@ def test_an_order_completes_its_checkout_and_a_guest_checkout_without_email_is_k
             "/checkouts/123123123/recover?key=example-secret-token"
         )
         assert [i.sku for i in checkouts["123123123"].line_items] == ["IPOD2008PINK"]
-        assert checkouts["guest-token"].contact_id is None and checkouts["guest-token"].email is None
+        assert checkouts["guest-token"].contact_id is None
+        assert checkouts["guest-token"].email is None
         assert checkouts["guest-token"].state == CheckoutState.OPEN
 
 
@@ -245,7 +247,8 @@ def test_uninstall_disconnects_the_store_and_keeps_its_data(
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
         assert store is not None
-        assert store.state == StoreState.DISCONNECTED and store.credentials is None
+        assert store.state == StoreState.DISCONNECTED
+        assert store.credentials is None
         assert session.scalars(select(Order)).one()
     # Compliance requests still arrive after an uninstall.
     assert deliver("customers/data_request", raw("customers_data_request")).status_code == 200
@@ -279,10 +282,12 @@ def test_a_redacted_customer_loses_personal_data_and_its_orders_keep_their_total
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(Contact).where(Contact.email == "john@example.com")).first() is None
         contact = session.scalars(select(Contact)).one()
-        assert contact.email.endswith("@redacted.invalid") and contact.deleted_at is not None
+        assert contact.email.endswith("@redacted.invalid")
+        assert contact.deleted_at is not None
         assert (contact.first_name, contact.phone, contact.tags) == (None, None, [])
         order = session.scalars(select(Order)).one()
-        assert order.email is None and order.total_price == Decimal("403.00")
+        assert order.email is None
+        assert order.total_price == Decimal("403.00")
         assert session.scalars(select(DataExport)).first() is None
 
 
@@ -296,7 +301,42 @@ def test_shop_redact_erases_every_customer_of_the_shop_and_its_raw_deliveries(
     worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         emails = session.scalars(select(Contact.email)).all()
-        assert emails and all(e.endswith("@redacted.invalid") for e in emails)
+        assert emails
+        assert all(e.endswith("@redacted.invalid") for e in emails)
         assert session.scalars(select(Checkout.recovery_url)).all() == [None]
         bodies = session.scalars(select(InboxDelivery.body).where(InboxDelivery.topic != "shop/redact")).all()
         assert bodies == [b"", b""]
+
+
+def test_data_requests_are_listed_for_the_merchant_by_api_and_cli(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object, shopify_client: object
+) -> None:
+    from click.testing import CliRunner
+
+    from integration.accounts import create_account, create_api_key
+    from integration.cli import cli
+
+    deliver("orders/create", raw("orders_create"))
+    deliver("customers/data_request", raw("customers_data_request"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        account_id = store.account_id
+        _, token = create_api_key(session, account_id)
+        _, stranger = create_api_key(session, create_account(session, "x").id)
+    listed = shopify_client.get("/api/v1/data-requests", headers={"Authorization": f"Bearer {token}"})  # type: ignore[attr-defined]
+    assert listed.status_code == 200
+    [entry] = listed.get_json()
+    assert entry["customer_id"] == "115310627314723954"
+    one = shopify_client.get(  # type: ignore[attr-defined]
+        f"/api/v1/data-requests/{entry['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert one.get_json()["document"]["contact"]["email"] == "john@example.com"
+    other = shopify_client.get(  # type: ignore[attr-defined]
+        f"/api/v1/data-requests/{entry['id']}", headers={"Authorization": f"Bearer {stranger}"}
+    )
+    assert other.status_code == 404
+    result = CliRunner().invoke(cli, ["shopify", "data-requests", str(account_id), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["id"] == entry["id"]

