@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from integration import engagement
@@ -232,6 +232,30 @@ def fresh_pending(session: Session, source: str, limit: int) -> list[int]:
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def purge_bodies(session: Session, older_than: timedelta, limit: int = 10_000) -> int:
+    """Empty the raw bodies of finished deliveries received before `older_than` ago; return how many.
+
+    The row stays (its delivery id still de-duplicates, its outcome is still visible); the payload,
+    which holds customers' personal data, goes.
+    """
+    cutoff = utcnow() - older_than
+    ids = list(
+        session.scalars(
+            select(InboxDelivery.id)
+            .where(
+                InboxDelivery.status != InboxStatus.PENDING,
+                InboxDelivery.received_at < cutoff,
+                func.length(InboxDelivery.body) > 0,
+            )
+            .limit(limit)
+        )
+    )
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        session.execute(update(InboxDelivery).where(InboxDelivery.id.in_(part)).values(body=b"", headers={}))
+    return len(ids)
 
 
 def stale_pending(session: Session, older_than: timedelta, limit: int = 10_000) -> list[int]:

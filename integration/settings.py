@@ -64,6 +64,7 @@ class Settings:
     log_level: str = "INFO"
     job_retries: int = 5
     max_upload_mb: int = 2048
+    inbox_retention_days: int = 30
 
     @property
     def shopify_secrets(self) -> tuple[str, ...]:
@@ -133,6 +134,7 @@ class Settings:
             log_level=_parse("STOREPULSE_LOG_LEVEL", get, _log_level, "INFO"),
             job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
             max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
+            inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
@@ -198,6 +200,13 @@ def _api_version(raw: str) -> str:
     if raw != "unstable" and not (len(raw) == 7 and raw[4] == "-" and raw.replace("-", "").isdigit()):
         raise ValueError("must be YYYY-MM, e.g. 2026-07")
     return raw
+
+
+def _retention_days(raw: str) -> int:
+    days = int(raw)
+    if not 1 <= days <= 3650:
+        raise ValueError("must be a number of days from 1 to 3650")
+    return days
 
 
 def _scopes(raw: str) -> tuple[str, ...]:

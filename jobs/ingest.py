@@ -97,6 +97,13 @@ def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) 
         enqueue(settings, queue_name, func, *args)
 
 
+def purge_inbox_job() -> int:
+    """Empty raw bodies of deliveries finished longer ago than the retention (personal data goes)."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        return inbox.purge_bodies(session, timedelta(days=settings.inbox_retention_days))
+
+
 def sweep_inbox_job() -> int:
     """Enqueue pending deliveries older than SWEEP_AFTER (say, received while Redis was down)."""
     settings = get_settings()

@@ -18,7 +18,7 @@ from typing import Any
 from integration.settings import Settings
 from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job, snapshot_contacts_job
 from jobs.imports import sweep_imports_job
-from jobs.ingest import sweep_inbox_job
+from jobs.ingest import purge_inbox_job, sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, connection, enqueue
 from jobs.shopify import shopify_upkeep_job
 
@@ -39,6 +39,7 @@ PERIODIC = (
     Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
     Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
     Periodic("shopify-upkeep", 5 * 60, INGEST, shopify_upkeep_job),
+    Periodic("purge-inbox", 60 * 60, INGEST, purge_inbox_job),
     Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),
     # Hourly, but only the day's first run records: the snapshot lands soon after midnight UTC.

@@ -129,3 +129,29 @@ def test_records_skipped_by_ingest_are_reported_at_their_batch_index(db_url: str
             (0, "occurred_at"),
             (1, "email"),
         ]
+
+
+def test_old_finished_deliveries_lose_their_bodies_and_keep_their_place(db_url: str) -> None:
+    from datetime import timedelta
+
+    from integration.store.types import utcnow
+
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        done = _receive(session, store.id, [CUSTOMER], delivery_id="old-done")
+        waiting = _receive(session, store.id, [CUSTOMER], delivery_id="old-waiting")
+        recent = _receive(session, store.id, [CUSTOMER], delivery_id="recent")
+        inbox.process(session, [done, recent], SOURCES)
+        for delivery_id in (done, waiting):
+            session.get(InboxDelivery, delivery_id).received_at = utcnow() - timedelta(days=31)
+        session.flush()
+        assert inbox.purge_bodies(session, timedelta(days=30)) == 1
+        assert inbox.purge_bodies(session, timedelta(days=30)) == 0
+        bodies = {d.delivery_id: d.body for d in session.scalars(select(InboxDelivery))}
+        assert bodies["old-done"] == b""
+        assert bodies["old-waiting"] != b""  # still to be processed: never purged
+        assert bodies["recent"] != b""
+        # The purged delivery still de-duplicates a redelivery.
+        assert not inbox.receive(
+            session, source="api", topic="customers", delivery_id="old-done", body=b"[]", store_id=store.id
+        ).new

@@ -40,6 +40,21 @@ def test_production_settings_are_read_and_typed() -> None:
     assert PRODUCTION["SECRET_KEY"] not in repr(settings)
 
 
+def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_with() -> None:
+    settings = Settings.from_env(
+        {
+            **PRODUCTION,
+            "SHOPIFY_SCOPES": "read_orders, write_customers",
+            "SHOPIFY_API_SECRET": "shpss_new_secret",
+            "SHOPIFY_API_SECRET_PREVIOUS": "shpss_old_secret",
+        }
+    )
+    assert settings.shopify_scopes == ("read_orders", "write_customers")
+    assert settings.shopify_secrets == ("shpss_new_secret", "shpss_old_secret")
+    assert "shpss_" not in repr(settings)
+    assert Settings.from_env(PRODUCTION).shopify_secrets == ()
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -55,6 +70,9 @@ def test_production_settings_are_read_and_typed() -> None:
         ("STOREPULSE_LOG_LEVEL", "LOUD"),
         ("SHOPIFY_API_VERSION", "2026-7"),
         ("STOREPULSE_JOB_RETRIES", "-1"),
+        ("SHOPIFY_SCOPES", "read orders; write"),
+        ("STOREPULSE_INBOX_RETENTION_DAYS", "0"),
+        ("STOREPULSE_INBOX_RETENTION_DAYS", "month"),
     ],
 )
 def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None:

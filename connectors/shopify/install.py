@@ -91,11 +91,7 @@ def callback() -> str:
         abort(503, "storepulse cannot finish the install right now; install again in a minute")
     expected_shop = stored.decode() if isinstance(stored, bytes) else stored
     cookie_nonce = session.pop("shopify_state", None)
-    if (
-        expected_shop != shop
-        or cookie_nonce is None
-        or not secrets.compare_digest(cookie_nonce, nonce)
-    ):
+    if expected_shop != shop or cookie_nonce is None or not secrets.compare_digest(cookie_nonce, nonce):
         abort(403, "the install request expired or was not started here; install again from Shopify")
     if not params.get("code"):
         abort(400, "no authorization code")

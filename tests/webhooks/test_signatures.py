@@ -72,3 +72,63 @@ def test_a_url_secret_matches_only_itself() -> None:
     assert secret_matches("s3cret-value", digest)
     assert not secret_matches("s3cret-valuf", digest)
     assert not secret_matches("s3cret-value", None)
+
+
+SHOPIFY_SECRET = "hush"
+
+
+def test_shopify_query_hmac_matches_shopifys_published_vector() -> None:
+    from webhooks.signatures import shopify_sign_query
+
+    params = {
+        "shop": "some-shop.myshopify.com",
+        "code": "a94a110d86d2452eb3e2af4cfb8a3828",
+        "timestamp": "1337178173",
+    }
+    assert shopify_sign_query(SHOPIFY_SECRET, params) == (
+        "2cb1a277650a659f1b11e92a4a64275b128e037f2c3390e3c8fd2d8721dac9e2"
+    )
+
+
+@given(body=st.binary(max_size=2048), flip=st.integers(min_value=0, max_value=2047))
+def test_a_shopify_webhook_signature_covers_every_byte_of_the_body(body: bytes, flip: int) -> None:
+    from webhooks.signatures import shopify_sign_body, shopify_webhook_valid
+
+    signature = shopify_sign_body(SHOPIFY_SECRET, body)
+    assert shopify_webhook_valid([SHOPIFY_SECRET], signature, body)
+    assert shopify_webhook_valid(["other", SHOPIFY_SECRET], signature, body)
+    assert not shopify_webhook_valid(["other"], signature, body)
+    if body:
+        i = flip % len(body)
+        changed = body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
+        assert not shopify_webhook_valid([SHOPIFY_SECRET], signature, changed)
+
+
+@given(header=st.one_of(st.none(), st.text(max_size=80)))
+def test_a_shopify_signature_header_that_is_not_the_digest_never_passes(header: str | None) -> None:
+    from webhooks.signatures import shopify_webhook_valid
+
+    assert not shopify_webhook_valid([SHOPIFY_SECRET], header, b'{"id": 1}')
+
+
+@given(
+    params=st.dictionaries(
+        st.text(alphabet=st.characters(codec="ascii", exclude_characters="\x00"), min_size=1, max_size=12),
+        st.text(max_size=20),
+        max_size=5,
+    ).filter(lambda p: "hmac" not in p and "timestamp" not in p)
+)
+def test_a_shopify_query_signature_fails_when_any_parameter_changes(params: dict[str, str]) -> None:
+    import time
+
+    from webhooks.signatures import shopify_query_valid, shopify_sign_query
+
+    signed = {**params, "timestamp": str(int(time.time()))}
+    signed["hmac"] = shopify_sign_query(SHOPIFY_SECRET, signed)
+    assert shopify_query_valid([SHOPIFY_SECRET], signed)
+    assert not shopify_query_valid(["other"], signed)
+    assert not shopify_query_valid(
+        [SHOPIFY_SECRET], {**signed, "timestamp": str(int(signed["timestamp"]) + 1)}
+    )
+    for key in params:
+        assert not shopify_query_valid([SHOPIFY_SECRET], {**signed, key: params[key] + "x"})
