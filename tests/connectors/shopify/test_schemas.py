@@ -1,0 +1,143 @@
+"""Shopify payload shapes into records: ids, consent, money, times and the contact's email."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from connectors.shopify import schemas
+from integration.store.models import SubscriptionStatus
+from tests.shopify_fixtures import payload
+
+
+@given(st.integers(min_value=1, max_value=2**63))
+def test_ids_load_the_same_from_numbers_strings_and_global_ids(number: int) -> None:
+    for given_as in (
+        number,
+        str(number),
+        f"gid://shopify/Customer/{number}",
+        f"gid://shopify/Order/{number}?x=1",
+    ):
+        assert schemas.numeric_id(given_as) == str(number)
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "gid://shopify/Customer/", "12a", "-5", None])
+def test_anything_else_is_not_an_id(bad: object) -> None:
+    with pytest.raises(ValidationError):
+        schemas.numeric_id(bad)
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("subscribed", SubscriptionStatus.SUBSCRIBED),
+        ("SUBSCRIBED", SubscriptionStatus.SUBSCRIBED),
+        ("not_subscribed", SubscriptionStatus.UNKNOWN),
+        ("pending", SubscriptionStatus.UNKNOWN),
+        ("unsubscribed", SubscriptionStatus.UNSUBSCRIBED),
+        ("redacted", SubscriptionStatus.UNSUBSCRIBED),
+        ("INVALID", SubscriptionStatus.UNSUBSCRIBED),
+        (None, None),
+    ],
+)
+def test_consent_states_map_to_subscription_statuses(
+    state: str | None, status: SubscriptionStatus | None
+) -> None:
+    assert schemas.consent_status(state) == status
+
+
+def test_an_unknown_consent_state_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValidationError):
+        schemas.consent_status("double_opt_in_maybe")
+
+
+def test_the_documented_order_loads_and_unknown_fields_are_ignored() -> None:
+    body = payload("orders_create")
+    body["a_field_from_a_future_api_version"] = {"nested": True}
+    order = schemas.ORDER.load(body)
+    assert (order.external_id, order.customer_id, order.email) == (
+        "820982911946154508",
+        "115310627314723954",
+        "john@example.com",
+    )
+    assert (order.currency, order.total_price, order.subtotal_price) == (
+        "USD",
+        Decimal("403.00"),
+        Decimal("388.00"),
+    )
+    assert order.created_at.utcoffset().total_seconds() == 0
+    assert order.line_items[0].variant_title is None  # Shopify's null, and "" as well
+
+
+def test_a_customer_without_an_email_falls_back_to_the_orders_email() -> None:
+    body = payload("orders_create")
+    body["customer"]["email"] = None
+    assert schemas.ORDER.load(body).email == "jon@example.com"
+
+
+@pytest.mark.parametrize("missing", ["id", "created_at", "updated_at", "currency", "total_price"])
+def test_an_order_missing_a_required_field_is_refused_by_name(missing: str) -> None:
+    body = payload("orders_create")
+    del body[missing]
+    with pytest.raises(ValidationError) as raised:
+        schemas.ORDER.load(body)
+    assert missing in raised.value.messages
+
+
+def test_a_naive_time_is_refused() -> None:
+    body = payload("orders_create")
+    body["updated_at"] = "2026-07-10T12:00:01"
+    with pytest.raises(ValidationError):
+        schemas.ORDER.load(body)
+
+
+def test_a_checkout_is_keyed_by_its_token_and_blank_skus_are_none() -> None:
+    body = payload("checkouts_create")
+    body["line_items"][0]["sku"] = ""
+    checkout = schemas.CHECKOUT.load(body)
+    assert (checkout.token, checkout.customer_id, checkout.email) == (
+        "123123123",
+        "603851970716743426",
+        "example@email.com",
+    )
+    assert checkout.line_items[0].sku is None
+
+
+def test_customer_payloads_of_older_versions_still_bring_consent_and_tags() -> None:
+    body = payload("customers_create")
+    body["tags"] = "vip, wholesale ,"
+    body["email_marketing_consent"] = {"state": "subscribed", "consent_updated_at": "2024-01-01T00:00:00Z"}
+    customer = schemas.CUSTOMER.load(body)
+    assert customer.tags == ["vip", "wholesale"]
+    assert customer.subscription_status == SubscriptionStatus.SUBSCRIBED
+    current = schemas.CUSTOMER.load(payload("customers_create"))
+    assert (current.tags, current.subscription_status) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [
+        ("https://shop.myshopify.com/548380009/checkouts/123123123/recover?key=k", "123123123"),
+        ("https://shop.myshopify.com/548380009/checkouts/ac/abcDEF123/recover?key=k", "abcDEF123"),
+        (None, "abandoned-20"),
+    ],
+)
+def test_an_abandoned_checkout_read_over_graphql_gets_the_token_from_its_recovery_url(
+    url: str | None, token: str
+) -> None:
+    node = {
+        "id": "gid://shopify/AbandonedCheckout/20",
+        "abandonedCheckoutUrl": url,
+        "createdAt": "2026-10-05T10:00:00Z",
+        "updatedAt": "2026-10-05T10:05:00Z",
+        "completedAt": None,
+        "totalPriceSet": {"shopMoney": {"amount": "12.50", "currencyCode": "EUR"}},
+        "customer": None,
+        "lineItems": {"edges": []},
+    }
+    checkout = schemas.GRAPH_SCHEMAS["checkouts"].load(node)
+    assert (checkout.token, checkout.currency, checkout.total_price) == (token, "EUR", Decimal("12.50"))
