@@ -216,14 +216,20 @@ def _finish(
         delivery.processed_at = utcnow()
 
 
-def fresh_pending(session: Session, source: str, limit: int) -> list[int]:
-    """Return pending deliveries of `source` never tried yet, oldest first (retries wait for the sweeper)."""
+def fresh_pending(session: Session, source: str, limit: int, store_id: int | None = None) -> list[int]:
+    """Return pending deliveries of `source` (and store) never tried yet, oldest first.
+
+    Deliveries that failed once wait for the sweeper, which gives them their back-off.
+    """
     return list(
         session.scalars(
             select(InboxDelivery.id)
             .where(
                 InboxDelivery.status == InboxStatus.PENDING,
                 InboxDelivery.source == source,
+                InboxDelivery.store_id == store_id
+                if store_id is not None
+                else InboxDelivery.store_id.is_(None),
                 InboxDelivery.attempts == 0,
             )
             .order_by(InboxDelivery.id)

@@ -1,8 +1,10 @@
 """Inbox jobs: normalize deliveries into the store; re-enqueue deliveries whose job was lost.
 
-Busy sources (Shopify) are drained in batches: a delivery asks for a drain (one Redis key per
-source, so a burst of deliveries queues one job), and the drain job processes every fresh pending
-delivery of that source, DRAIN_BATCH at a time, until none is left.
+Busy sources (Shopify) are drained in batches: a delivery asks for a drain of its store (one Redis
+key per source and store, so a burst of deliveries queues one job), and the drain job processes
+every fresh pending delivery of that store, DRAIN_BATCH at a time, until none is left. Different
+stores drain in parallel on different workers; ingest's version checks keep even two drains of
+one store from letting an older version win.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class DeliveriesPending(RuntimeError):
     """Some deliveries failed transiently; raising makes RQ retry the job with back-off."""
 
 
-def _drain_key(source: str) -> str:
-    return f"storepulse:drain:{source}"
+def _drain_key(source: str, store_id: int) -> str:
+    return f"storepulse:drain:{source}:{store_id}"
 
 
 def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
@@ -49,28 +51,28 @@ def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def request_drain(settings: Settings, source: str) -> bool:
-    """Make sure a drain of `source` is queued; False when Redis is unavailable (the sweeper will do)."""
+def request_drain(settings: Settings, source: str, store_id: int) -> bool:
+    """Queue a drain of the store's deliveries unless one is queued; False if Redis is down."""
     try:
-        if connection(settings).set(_drain_key(source), "1", nx=True, ex=DRAIN_KEY_TTL_SECONDS):
-            enqueue(settings, INGEST, drain_inbox_job, source)
+        if connection(settings).set(_drain_key(source, store_id), "1", nx=True, ex=DRAIN_KEY_TTL_SECONDS):
+            enqueue(settings, INGEST, drain_inbox_job, source, store_id)
     except redis.RedisError as exc:
         logger.warning("queue unavailable, %s deliveries left for the sweeper: %s", source, exc)
         return False
     return True
 
 
-def drain_inbox_job(source: str) -> dict[str, int]:
-    """Process every fresh pending delivery of `source` in batches; retries are left to the sweeper."""
+def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
+    """Process every fresh pending delivery of a store in batches; retries are left to the sweeper."""
     settings = get_settings()
     totals = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
     deadline = time.monotonic() + DRAIN_SECONDS
     while True:
         # Cleared before looking: a delivery stored after this moment asks for (and gets) a new drain.
-        connection(settings).delete(_drain_key(source))
+        connection(settings).delete(_drain_key(source, store_id))
         follow_ups: list[tuple[str, list[Any]]] = []
         with session_scope(settings.database_url) as session:
-            ids = inbox.fresh_pending(session, source, DRAIN_BATCH)
+            ids = inbox.fresh_pending(session, source, DRAIN_BATCH, store_id)
             if not ids:
                 break
             counts = inbox.process(session, ids, SOURCES, follow_ups=follow_ups)
@@ -78,7 +80,7 @@ def drain_inbox_job(source: str) -> dict[str, int]:
         for key, value in counts.items():
             totals[key] += value
         if time.monotonic() > deadline:
-            request_drain(settings, source)
+            request_drain(settings, source, store_id)
             break
     return totals
 

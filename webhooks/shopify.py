@@ -15,7 +15,7 @@ from datetime import datetime
 from flask import Blueprint, abort, current_app, request
 from sqlalchemy import select
 
-from connectors.shopify.client import valid_shop
+from connectors.shopify.client import shop_domain
 from connectors.shopify.source import AFTER_UNINSTALL_TOPICS
 from integration import inbox
 from integration.app import settings_of
@@ -27,11 +27,14 @@ from webhooks.signatures import shopify_webhook_valid
 blueprint = Blueprint("shopify_webhooks", __name__)
 
 KEPT_HEADERS = ("X-Shopify-API-Version", "X-Shopify-Name")
+MAX_BODY_BYTES = 10 * 1024 * 1024  # Shopify's largest payloads (orders with many lines) are far smaller
 
 
 @blueprint.post("/webhooks/shopify")
 def receive() -> tuple[str, int]:
     """Receive one Shopify webhook delivery."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        abort(413)  # refused before reading: an unsigned body must not fill memory
     body = request.get_data(cache=False)
     settings = settings_of(current_app)
     if not settings.shopify_secrets:
@@ -41,10 +44,13 @@ def receive() -> tuple[str, int]:
     ):
         abort(401)
     topic = request.headers.get("X-Shopify-Topic", "")
-    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
-    if not topic or len(topic) > 100 or not valid_shop(shop):
+    shop = shop_domain(request.headers.get("X-Shopify-Shop-Domain"))
+    if not topic or len(topic) > 100 or shop is None:
         abort(400, "X-Shopify-Topic and X-Shopify-Shop-Domain are required")
-    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or f"body:{hashlib.sha256(body).hexdigest()}"
+    # Shopify always sends a webhook id; without one, the same topic, shop and bytes are one delivery.
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or (
+        "sha256:" + hashlib.sha256(f"{topic}\n{shop}\n".encode() + body).hexdigest()
+    )
     with session_scope(settings.database_url) as session:
         store_id = session.scalar(
             select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
@@ -65,7 +71,7 @@ def receive() -> tuple[str, int]:
             headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
         )
     if received.new:
-        request_drain(settings, "shopify")
+        request_drain(settings, "shopify", store_id)
     return "", 200
 
 

@@ -25,7 +25,14 @@ from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com$")
+SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com$", re.IGNORECASE)
+
+
+def shop_domain(raw: str | None) -> str | None:
+    """The shop's domain in the form stored and compared (lower case), or None if it is not one."""
+    return raw.lower() if raw is not None and valid_shop(raw) else None
+
+
 TIMEOUT_SECONDS = (3.05, 30.0)  # connect, read
 MAX_RETRIES = 4
 MAX_WAIT_SECONDS = 30.0

@@ -18,7 +18,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from connectors.shopify import setup
-from connectors.shopify.client import ShopifyClient, valid_shop
+from connectors.shopify.client import ShopifyClient, shop_domain
 from connectors.shopify.connection import oauth, seal
 from integration.accounts import connect_platform_store
 from integration.app import settings_of
@@ -48,8 +48,8 @@ def install() -> Response:
     except ConfigError:
         abort(503, "the Shopify app is not configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
     params = request.args.to_dict()
-    shop = params.get("shop", "")
-    if not valid_shop(shop):
+    shop = shop_domain(params.get("shop"))
+    if shop is None:
         abort(400, "shop must be a {name}.myshopify.com domain")
     if not shopify_query_valid(settings.shopify_secrets, params):
         abort(401, "the request is not signed by Shopify")
@@ -78,9 +78,9 @@ def callback() -> str:
     except ConfigError:
         abort(503, "the Shopify app is not configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
     params = request.args.to_dict()
-    shop = params.get("shop", "")
+    shop = shop_domain(params.get("shop"))
     nonce = params.get("state", "")
-    if not valid_shop(shop):
+    if shop is None:
         abort(400, "shop must be a {name}.myshopify.com domain")
     if not shopify_query_valid(settings.shopify_secrets, params):
         abort(401, "the callback is not signed by Shopify")

@@ -146,7 +146,8 @@ def _tags(added: bool) -> Handler:
         )
         if contact_id is None:
             raise CustomerUnknown(f"customer {change['customer_id']} is not known yet")
-        contact = session.get(Contact, contact_id)
+        # Locked: two tag changes of one contact in concurrent workers must not lose either.
+        contact = session.get(Contact, contact_id, with_for_update=True, populate_existing=True)
         assert contact is not None  # noqa: S101 - the link's foreign key guarantees it
         tags = set(contact.tags)
         contact.tags = sorted(tags | set(change["tags"]) if added else tags - set(change["tags"]))

@@ -86,7 +86,10 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         }
         for r, contact_id in zip(fresh, contacts, strict=True)
     ]
-    _upsert(session, Order, rows, "external_id", [*ORDER_FIELDS, "contact_id", "email"])
+    written = _upsert(session, Order, rows, "external_id", [*ORDER_FIELDS, "contact_id", "email"])
+    if len(written) < len(fresh):
+        kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.external_id in written]
+        fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
     ids = {k: v[0] for k, v in _stored(session, Order, store, [r.external_id for r in fresh]).items()}
     _replace_line_items(session, OrderLineItem, "order_id", {ids[r.external_id]: r.line_items for r in fresh})
 
@@ -102,6 +105,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     _complete_checkouts(session, store, [(ids[r.external_id], r) for r in fresh])
 
     outcome.written = len(fresh)
+    outcome.unchanged += len(rows) - len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
     return outcome
 
@@ -136,7 +140,11 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
         }
         for r, contact_id in zip(fresh, contacts, strict=True)
     ]
-    _upsert(session, Checkout, rows, "token", [*CHECKOUT_FIELDS, "contact_id", "email"])
+    written = _upsert(session, Checkout, rows, "token", [*CHECKOUT_FIELDS, "contact_id", "email"])
+    if len(written) < len(fresh):
+        kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.token in written]
+        outcome.unchanged += len(fresh) - len(kept)
+        fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
     _close_completed(session, store, [r.token for r in fresh if r.completed_at])
     ids = {
         k: v[0] for k, v in _stored(session, Checkout, store, [r.token for r in fresh], key="token").items()
@@ -164,16 +172,18 @@ def _stored(
 
 def _upsert(
     session: Session, model: Any, rows: list[dict[str, Any]], key: str, fields: Sequence[str]
-) -> None:
+) -> set[str]:
+    """Insert or update rows where the incoming version is newer; return the keys actually written."""
     table = model.__table__
     stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["store_id", key],
         set_={f: stmt.excluded[f] for f in fields} | {"ingested_at": utcnow()},
-        # A concurrent newer write wins here too, not only in the pre-check above.
+        # A concurrent newer write wins here too, not only in the pre-check: a version that lost
+        # here is not written, and neither are its line items or effects.
         where=table.c.updated_at < stmt.excluded.updated_at,
-    )
-    session.execute(stmt, rows)
+    ).returning(table.c[key])
+    return set(session.execute(stmt, rows).scalars())
 
 
 def _replace_line_items(

@@ -40,12 +40,21 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     contact_ids = resolver.resolve(
         [(r.external_id, r.email) for r in fresh], [r.created_at or r.updated_at for r in fresh]
     )
+    # Every link exists now: lock them and look again, so a newer version written meanwhile by a
+    # concurrent worker (committed while this one waited for the lock) is not overwritten.
+    locked = _stored_versions(session, store, [r.external_id for r in fresh], lock=True)
+    current = [
+        (r, c)
+        for r, c in zip(fresh, contact_ids, strict=True)
+        if (version := locked.get(r.external_id, (None, None))[1]) is None or version < r.updated_at
+    ]
+    outcome.unchanged += len(fresh) - len(current)
     profile_rows: list[dict[str, Any]] = []
     tag_rows: list[dict[str, Any]] = []
     consent_rows: list[dict[str, Any]] = []
     link_rows: list[dict[str, Any]] = []
     email_changes: list[tuple[int, str]] = []
-    for record, contact_id in zip(fresh, contact_ids, strict=True):
+    for record, contact_id in current:
         if contact_id is None:
             outcome.skipped.append(
                 {"id": record.external_id, "field": "email", "reason": "no valid email and no known customer"}
@@ -90,7 +99,11 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
         table = table_of(StoreCustomer)
         session.execute(
             update(table)
-            .where(table.c.store_id == bindparam("_store"), table.c.external_id == bindparam("_ext"))
+            .where(
+                table.c.store_id == bindparam("_store"),
+                table.c.external_id == bindparam("_ext"),
+                or_(table.c.updated_at.is_(None), table.c.updated_at < bindparam("_upd")),
+            )
             .values(
                 updated_at=bindparam("_upd"), created_at=func.coalesce(bindparam("_cre"), table.c.created_at)
             ),
@@ -101,15 +114,15 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
 
 
 def _stored_versions(
-    session: Session, store: Store, external_ids: list[str]
+    session: Session, store: Store, external_ids: list[str], lock: bool = False
 ) -> dict[str, tuple[int, datetime | None]]:
     found: dict[str, tuple[int, datetime | None]] = {}
-    for part in chunks(external_ids):
-        rows = session.execute(
-            select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
-                StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(part)
-            )
+    for part in chunks(sorted(external_ids) if lock else external_ids):
+        query = select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
+            StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(part)
         )
+        # Locked in a fixed order (sorted ids) so that two workers cannot deadlock on each other.
+        rows = session.execute(query.order_by(StoreCustomer.external_id).with_for_update() if lock else query)
         found.update({ext: (cid, upd) for ext, cid, upd in rows})
     return found
 

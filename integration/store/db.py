@@ -46,13 +46,21 @@ def _create_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+        )
         _tune_sqlite(engine)
         return engine
     # No server-side prepared statements: a generic plan fixed while a table was still small (a
     # first import) keeps scanning it whole once it is large; planning each statement is cheap.
+    # Bound values (emails, names) are kept out of error messages, and so out of logs and the inbox.
     return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"prepare_threshold": None}
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"prepare_threshold": None},
+        hide_parameters=True,
     )
 
 
