@@ -22,6 +22,7 @@ from jobs.queues import INGEST, enqueue
 logger = logging.getLogger(__name__)
 
 POLL_AFTER = timedelta(minutes=2)  # a stage still running then is polled (its finish webhook may be lost)
+STUCK_AFTER = timedelta(hours=1)  # a stage claimed this long ago by a worker that died is put back
 RECONCILE_EVERY = timedelta(hours=1)
 
 
@@ -33,6 +34,21 @@ def start_backfill_job(store_id: int) -> int | None:
     except FatalConnectorError as exc:
         logger.warning("backfill of store %s cannot start: %s", store_id, exc)
         return None
+
+
+def start_stage_job(backfill_id: int) -> bool:
+    """Start a backfill stage left pending (Shopify was unreachable when it was due)."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        stage = session.get(Backfill, backfill_id)
+        if stage is None:
+            return False
+        store_id = stage.store_id
+    try:
+        return backfill.start_pending(settings, client_for(settings, store_id), backfill_id)
+    except FatalConnectorError as exc:
+        logger.warning("backfill stage %s cannot start: %s", backfill_id, exc)
+        return False
 
 
 def continue_backfill_job(backfill_id: int) -> str:
@@ -48,7 +64,7 @@ def continue_backfill_job(backfill_id: int) -> str:
     except FatalConnectorError as exc:
         with session_scope(settings.database_url) as session:
             stage = session.get(Backfill, backfill_id)
-            if stage is not None:
+            if stage is not None and stage.status in ("running", "importing"):
                 stage.status, stage.error, stage.finished_at = "failed", str(exc)[:2000], utcnow()
         return "failed"
 
@@ -86,7 +102,7 @@ def shopify_upkeep_job() -> dict[str, int]:
             )
         ).all()
         with_backfill = set(session.scalars(select(Backfill.store_id).distinct()))
-    counts = {"started": 0, "polled": 0, "reconciled": 0}
+    counts = {"started": 0, "polled": 0, "reconciled": 0, "resumed": 0}
     for store_id, reconciled_at in stores:
         if store_id not in with_backfill:
             enqueue(settings, INGEST, start_backfill_job, store_id)
@@ -94,9 +110,22 @@ def shopify_upkeep_job() -> dict[str, int]:
         elif reconciled_at is None or reconciled_at < now - RECONCILE_EVERY:
             enqueue(settings, INGEST, reconcile_store_job, store_id)
             counts["reconciled"] += 1
-    for backfill_id in backfill.running(settings, POLL_AFTER):
+    connected = {store_id for store_id, _ in stores}
+    due = backfill.due(settings, POLL_AFTER, STUCK_AFTER)
+    for backfill_id in due["running"]:
         enqueue(settings, INGEST, continue_backfill_job, backfill_id)
         counts["polled"] += 1
+    with session_scope(settings.database_url) as session:
+        pending = [
+            i
+            for i, store_id in session.execute(
+                select(Backfill.id, Backfill.store_id).where(Backfill.id.in_(due["pending"]))
+            )
+            if store_id in connected
+        ]
+    for backfill_id in pending:
+        enqueue(settings, INGEST, start_stage_job, backfill_id)
+        counts["resumed"] += 1
     return counts
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.schemas import GRAPH_SCHEMAS
@@ -110,48 +110,103 @@ query($ids: [ID!]!) {{
 
 
 def start(settings: Settings, client: ShopifyClient, store_id: int, stage: str = STAGES[0]) -> int:
-    """Start one stage of a store's backfill as a bulk query; return the backfill's id."""
-    payload = client.mutation(RUN_BULK_QUERY, {"query": BULK_QUERIES[stage]}, "bulkOperationRunQuery")
-    operation = payload.get("bulkOperation") or {}
+    """Start one stage of a store's backfill as a bulk query; return the stage's id.
+
+    The stage is recorded as pending first: if Shopify cannot be reached, the upkeep job starts it later.
+    """
     with session_scope(settings.database_url) as session:
-        backfill = Backfill(store_id=store_id, stage=stage, operation_id=operation.get("id"))
+        backfill = Backfill(store_id=store_id, stage=stage, status="pending")
         session.add(backfill)
         session.flush()
-        return backfill.id
+        backfill_id = backfill.id
+    start_pending(settings, client, backfill_id)
+    return backfill_id
+
+
+def start_pending(settings: Settings, client: ShopifyClient, backfill_id: int) -> bool:
+    """Run the bulk query of a pending stage; False if another worker claimed it first."""
+    if not _claim(settings, backfill_id, "pending", "starting"):
+        return False
+    with session_scope(settings.database_url) as session:
+        stage = session.get(Backfill, backfill_id)
+        assert stage is not None  # noqa: S101 - just claimed
+        kind = stage.stage
+    try:
+        payload = client.mutation(RUN_BULK_QUERY, {"query": BULK_QUERIES[kind]}, "bulkOperationRunQuery")
+    except Exception:
+        _set(settings, backfill_id, status="pending")  # the upkeep job tries again
+        raise
+    operation = payload.get("bulkOperation") or {}
+    _set(settings, backfill_id, status="running", operation_id=operation.get("id"), started_at=utcnow())
+    return True
 
 
 def check(settings: Settings, client: ShopifyClient, backfill_id: int) -> str:
     """Look at a running stage; import its result when it has finished and start the next stage.
 
-    Returns the stage's status afterwards: `running`, `completed` or `failed`.
+    Returns the stage's status afterwards. A stage another worker is importing is left to it.
     """
     with session_scope(settings.database_url) as session:
         backfill = session.get(Backfill, backfill_id)
         if backfill is None:
             raise FatalConnectorError(f"no backfill {backfill_id}")
-        if backfill.status != "running":
-            return backfill.status
-        store_id, stage, operation_id = backfill.store_id, backfill.stage, backfill.operation_id
-    operation = client.graphql(BULK_STATUS, {"id": operation_id}).get("bulkOperation") or {}
-    status = str(operation.get("status", "")).upper()
-    if status in ("CREATED", "RUNNING", "CANCELING"):
-        return "running"
-    url = operation.get("url") if status == "COMPLETED" else operation.get("partialDataUrl")
-    records, invalid = import_lines(settings, store_id, stage, client.download(url)) if url else (0, 0)
+        store_id, stage, operation_id, status = (
+            backfill.store_id,
+            backfill.stage,
+            backfill.operation_id,
+            backfill.status,
+        )
+    if status != "running" or not _claim(settings, backfill_id, "running", "importing"):
+        return status
+    try:
+        operation = client.graphql(BULK_STATUS, {"id": operation_id}).get("bulkOperation") or {}
+        state = str(operation.get("status", "")).upper()
+        if state in ("CREATED", "RUNNING", "CANCELING"):
+            _set(settings, backfill_id, status="running")
+            return "running"
+        url = operation.get("url") if state == "COMPLETED" else operation.get("partialDataUrl")
+        records, invalid = import_lines(settings, store_id, stage, client.download(url)) if url else (0, 0)
+    except Exception:
+        _set(settings, backfill_id, status="running")  # the next poll imports it again (upserts)
+        raise
+    next_id = None
     with session_scope(settings.database_url) as session:
         backfill = session.get(Backfill, backfill_id)
-        assert backfill is not None  # noqa: S101 - read above; backfills are not deleted
+        assert backfill is not None  # noqa: S101 - claimed above; backfills are not deleted
         backfill.records, backfill.invalid = records, invalid
         backfill.finished_at = utcnow()
-        if status == "COMPLETED":
+        if state == "COMPLETED":
             backfill.status = "completed"
+            if stage != STAGES[-1]:
+                # Recorded with the completion, so the next stage cannot be lost between the two.
+                following = Backfill(
+                    store_id=store_id, stage=STAGES[STAGES.index(stage) + 1], status="pending"
+                )
+                session.add(following)
+                session.flush()
+                next_id = following.id
         else:
             backfill.status = "failed"
-            backfill.error = f"bulk operation {status.lower() or 'unknown'}: {operation.get('errorCode')}"
+            backfill.error = f"bulk operation {state.lower() or 'unknown'}: {operation.get('errorCode')}"
         result = backfill.status
-    if result == "completed" and stage != STAGES[-1]:
-        start(settings, client, store_id, STAGES[STAGES.index(stage) + 1])
+    if next_id is not None:
+        start_pending(settings, client, next_id)
     return result
+
+
+def _claim(settings: Settings, backfill_id: int, from_status: str, to_status: str) -> bool:
+    with session_scope(settings.database_url) as session:
+        result = session.execute(
+            update(Backfill)
+            .where(Backfill.id == backfill_id, Backfill.status == from_status)
+            .values(status=to_status, claimed_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _set(settings: Settings, backfill_id: int, **values: Any) -> None:
+    with session_scope(settings.database_url) as session:
+        session.execute(update(Backfill).where(Backfill.id == backfill_id).values(**values))
 
 
 def import_lines(settings: Settings, store_id: int, kind: str, lines: Iterable[bytes]) -> tuple[int, int]:
@@ -250,12 +305,24 @@ def read_customers(settings: Settings, client: ShopifyClient, store_id: int, cus
     return import_records(settings, store_id, "customer_details", nodes)
 
 
-def running(settings: Settings, older_than: timedelta) -> list[int]:
-    """Backfill stages still running after `older_than`: polled in case the finish webhook was lost."""
-    cutoff = utcnow() - older_than
+def due(settings: Settings, older_than: timedelta, stuck_after: timedelta) -> dict[str, list[int]]:
+    """Stages the upkeep job should move on: running ones to poll (their finish webhook may be lost),
+    pending ones to start; stages left starting or importing by a worker that died are put back first.
+    """
+    now = utcnow()
     with session_scope(settings.database_url) as session:
-        return list(
-            session.scalars(
-                select(Backfill.id).where(Backfill.status == "running", Backfill.started_at < cutoff)
+        for claimed, back in (("starting", "pending"), ("importing", "running")):
+            session.execute(
+                update(Backfill)
+                .where(Backfill.status == claimed, Backfill.claimed_at < now - stuck_after)
+                .values(status=back)
             )
-        )
+        rows = session.execute(
+            select(Backfill.id, Backfill.status).where(
+                Backfill.status.in_(("running", "pending")), Backfill.started_at < now - older_than
+            )
+        ).all()
+    return {
+        "running": [i for i, status in rows if status == "running"],
+        "pending": [i for i, status in rows if status == "pending"],
+    }

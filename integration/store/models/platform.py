@@ -15,8 +15,10 @@ from integration.store.types import utcnow
 class Backfill(Base):
     """One stage (customers, orders, checkouts) of reading a store's existing data in bulk.
 
-    `status` is `running`, `completed` or `failed`; `operation_id` is the platform's id of the
-    bulk read, so a finish notification or a poll finds its backfill.
+    `status` goes `pending` → `starting` → `running` → `importing` → `completed` (or `failed`); a
+    worker claims a stage by moving it on with a conditional update, so two workers never start
+    or import the same stage. `operation_id` is the platform's id of the bulk read, so a finish
+    notification or a poll finds its stage.
     """
 
     __tablename__ = "backfills"
@@ -25,12 +27,13 @@ class Backfill(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     store_id: Mapped[int] = mapped_column(BigID, ForeignKey("stores.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     operation_id: Mapped[str | None] = mapped_column(String(255))
     records: Mapped[int] = mapped_column(default=0)
     invalid: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 import responses
 from sqlalchemy import select
 
@@ -335,3 +336,73 @@ def test_upkeep_starts_missing_backfills_and_reconciliation_rereads_recent_chang
         assert store is not None
         assert store.reconciled_at is not None
         assert session.scalars(select(Order.external_id)).all() == ["10"]
+
+
+def test_a_next_stage_that_cannot_start_stays_pending_and_upkeep_starts_it(
+    shopify_settings: Settings, shop: int, run_worker: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    import jobs.shopify
+    from integration.errors import RetriableConnectorError
+
+    with responses.RequestsMock() as mock:
+        mock.post(
+            GRAPHQL,
+            json={
+                "data": {
+                    "bulkOperationRunQuery": {
+                        "bulkOperation": {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"},
+                        "userErrors": [],
+                    }
+                }
+            },
+        )
+        mock.post(
+            GRAPHQL,
+            json={
+                "data": {
+                    "bulkOperation": {
+                        "id": "gid://shopify/BulkOperation/1",
+                        "status": "COMPLETED",
+                        "errorCode": None,
+                        "objectCount": "2",
+                        "url": RESULTS,
+                        "partialDataUrl": None,
+                    }
+                }
+            },
+        )
+        mock.get(RESULTS, body=CUSTOMERS_JSONL)
+        mock.post(GRAPHQL, status=503, body="")
+        first = start_backfill_job(shop)
+        assert first is not None
+        with pytest.raises(RetriableConnectorError):
+            continue_backfill_job(first)
+    with session_scope(shopify_settings.database_url) as session:
+        stages = {b.stage: b.status for b in session.scalars(select(Backfill))}
+    assert stages == {"customers": "completed", "orders": "pending"}
+    # The job's retry finds the customers stage completed and does nothing twice.
+    assert continue_backfill_job(first) == "completed"
+
+    monkeypatch.setattr(jobs.shopify, "POLL_AFTER", timedelta(0))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        started = _bulk_api(mock, {})
+        assert shopify_upkeep_job()["resumed"] == 1
+        run_worker()  # type: ignore[operator]
+        assert started == ["orders"]
+    with session_scope(shopify_settings.database_url) as session:
+        assert session.scalars(select(Backfill.status).where(Backfill.stage == "orders")).one() == "running"
+
+
+def test_a_stage_being_imported_by_one_worker_is_left_alone_by_another(
+    shopify_settings: Settings, shop: int
+) -> None:
+    with session_scope(shopify_settings.database_url) as session:
+        stage = Backfill(store_id=shop, stage="customers", status="importing", operation_id="gid://x/1")
+        session.add(stage)
+        session.flush()
+        stage_id = stage.id
+    with responses.RequestsMock() as mock:  # no call to Shopify is expected
+        assert continue_backfill_job(stage_id) == "importing"
+        assert len(mock.calls) == 0

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("invalid", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("started_at", integration.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", integration.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", integration.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["store_id"], ["stores.id"], name=op.f("fk_backfills_store_id_stores"), ondelete="CASCADE"
