@@ -236,15 +236,15 @@ def shopify() -> None:
 
 @shopify.command("backfill")
 @click.argument("store_id", type=int)
-@click.option("--wait/--no-wait", default=False, help="Run here and wait, instead of queueing a job.")
+@click.option("--now", is_flag=True, help="Start the first stage from here instead of queueing a job.")
 @json_option
-def shopify_backfill(store_id: int, wait: bool, as_json: bool) -> None:
+def shopify_backfill(store_id: int, now: bool, as_json: bool) -> None:
     """Read a store's existing customers, orders and abandoned checkouts from Shopify again."""
     from jobs.queues import INGEST, enqueue
     from jobs.shopify import start_backfill_job
 
     settings = _settings(quiet=True)
-    if wait:
+    if now:
         backfill_id = start_backfill_job(store_id)
         if backfill_id is None:
             raise click.ClickException(f"store {store_id} is not a connected Shopify store")

@@ -9,6 +9,7 @@ store's customer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,9 @@ from integration.store.models import (
     Contact,
     DataExport,
     EngagementTransition,
+    Import,
     InboxDelivery,
+    InboxStatus,
     InteractionEvent,
     Order,
     Store,
@@ -177,7 +180,14 @@ def redact_customer(
     orders = _customer_orders(session, store, contact, order_ids)
     for part in chunks([o.id for o in orders]):
         session.execute(update(Order).where(Order.id.in_(part)).values(email=None))
-    counts = {"orders": len(orders), "checkouts": 0, "contacts": 0}
+    counts = {"orders": len(orders), "checkouts": 0, "contacts": 0, "deliveries": 0}
+    if external_id:
+        session.execute(
+            delete(DataExport).where(
+                DataExport.store_id == store.id, DataExport.customer_external_id == external_id
+            )
+        )
+    counts["deliveries"] = _erase_deliveries(session, store, external_id, email)
     if contact is None:
         return counts
     result = session.execute(
@@ -186,8 +196,44 @@ def redact_customer(
         .values(email=None, recovery_url=None)
     )
     counts["checkouts"] = result.rowcount  # type: ignore[attr-defined]
-    counts["contacts"] = _anonymize(session, store, [contact.id])
+    erased = _anonymize(session, store, [contact.id])
+    counts["contacts"] = len(erased)
+    if not erased:
+        _detach(session, store, [contact.id])
     return counts
+
+
+def _erase_deliveries(session: Session, store: Store, external_id: str | None, email: str | None) -> int:
+    """Empty the raw deliveries of the store that mention the customer (its id or its email).
+
+    Bodies are read in Python (a redaction is rare; a byte search in SQL differs by database); a
+    pending delivery that mentions the customer is closed too, so it cannot bring the data back.
+    """
+    patterns = []
+    if external_id:
+        patterns.append(re.compile(rb"(?<![0-9])" + re.escape(external_id.encode()) + rb"(?![0-9])"))
+    if email:
+        patterns.append(re.compile(re.escape(email.strip().encode()), re.IGNORECASE))
+    if not patterns:
+        return 0
+    rows = session.execute(
+        select(InboxDelivery.id, InboxDelivery.body)
+        .where(InboxDelivery.store_id == store.id)
+        .execution_options(yield_per=500)
+    )
+    hits = [row_id for row_id, body in rows if body and any(p.search(body) for p in patterns)]
+    for part in chunks(hits):
+        session.execute(
+            update(InboxDelivery)
+            .where(InboxDelivery.id.in_(part))
+            .values(body=b"", headers={}, last_error=None, result={"redacted": True})
+        )
+        session.execute(
+            update(InboxDelivery)
+            .where(InboxDelivery.id.in_(part), InboxDelivery.status == InboxStatus.PENDING)
+            .values(status=InboxStatus.PROCESSED, processed_at=utcnow())
+        )
+    return len(hits)
 
 
 def redact_store(session: Session, store: Store) -> dict[str, int]:
@@ -199,23 +245,44 @@ def redact_store(session: Session, store: Store) -> dict[str, int]:
     contact_ids = list(
         session.scalars(select(StoreCustomer.contact_id).where(StoreCustomer.store_id == store.id))
     )
-    contacts = _anonymize(session, store, contact_ids)
+    erased = _anonymize(session, store, contact_ids)
     session.execute(
-        update(InboxDelivery).where(InboxDelivery.store_id == store.id).values(body=b"", headers={})
+        update(InboxDelivery)
+        .where(InboxDelivery.store_id == store.id)
+        .values(body=b"", headers={}, last_error=None, result=None)
     )
     session.execute(delete(DataExport).where(DataExport.store_id == store.id))
+    # Uploaded CSV files and their reports of bad rows hold customers' data too.
+    session.execute(delete(Import).where(Import.store_id == store.id))
+    _detach(session, store, sorted(set(contact_ids) - erased))
     store.credentials = None
     return {
         "orders": orders.rowcount,  # type: ignore[attr-defined]
         "checkouts": checkouts.rowcount,  # type: ignore[attr-defined]
-        "contacts": contacts,
+        "contacts": len(erased),
     }
 
 
-def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> int:
-    """Unlink the contacts from `store`; erase those no other store knows. Return how many were erased."""
+def _detach(session: Session, store: Store, contact_ids: Sequence[int]) -> None:
+    """Contacts another store still knows: this store's orders, checkouts and events leave them."""
+    for part in chunks(list(contact_ids)):
+        for model in (Order, Checkout):
+            session.execute(
+                update(model)
+                .where(model.store_id == store.id, model.contact_id.in_(part))
+                .values(contact_id=None)
+            )
+        session.execute(
+            delete(InteractionEvent).where(
+                InteractionEvent.store_id == store.id, InteractionEvent.contact_id.in_(part)
+            )
+        )
+
+
+def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> set[int]:
+    """Unlink the contacts from `store`; erase those no other store knows. Return the erased ones."""
     other = aliased(StoreCustomer)
-    erased = 0
+    erased: set[int] = set()
     now = utcnow()
     for part in chunks(list(contact_ids)):
         only_here = list(
@@ -253,7 +320,7 @@ def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> in
             session.execute(delete(model).where(model.contact_id.in_(only_here)))
         for log in (EngagementTransition, SubscriptionTransition):
             session.execute(update(log).where(log.contact_id.in_(only_here)).values(reason="redacted"))
-        erased += len(only_here)
+        erased.update(only_here)
     return erased
 
 

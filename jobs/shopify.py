@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from connectors.shopify import backfill
 from connectors.shopify.connection import client_for
@@ -15,7 +15,7 @@ from connectors.shopify.source import CONTINUE_BACKFILL, READ_CUSTOMERS
 from integration.errors import FatalConnectorError
 from integration.settings import get_settings
 from integration.store import session_scope
-from integration.store.models import Backfill, Platform, Store, StoreState
+from integration.store.models import Backfill, Contact, Platform, Store, StoreCustomer, StoreState
 from integration.store.types import utcnow
 from jobs.queues import INGEST, enqueue
 
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 POLL_AFTER = timedelta(minutes=2)  # a stage still running then is polled (its finish webhook may be lost)
 STUCK_AFTER = timedelta(hours=1)  # a stage claimed this long ago by a worker that died is put back
+CONSENT_READ_WITHIN = timedelta(days=1)  # customers linked this recently still without Shopify consent…
+CONSENT_READ_AFTER = timedelta(minutes=10)  # …and not just now (their own read may still be queued)
+CONSENT_READ_BATCH = 500
 RECONCILE_EVERY = timedelta(hours=1)
 
 
@@ -102,7 +105,7 @@ def shopify_upkeep_job() -> dict[str, int]:
             )
         ).all()
         with_backfill = set(session.scalars(select(Backfill.store_id).distinct()))
-    counts = {"started": 0, "polled": 0, "reconciled": 0, "resumed": 0}
+    counts = {"started": 0, "polled": 0, "reconciled": 0, "resumed": 0, "consent_reads": 0}
     for store_id, reconciled_at in stores:
         if store_id not in with_backfill:
             enqueue(settings, INGEST, start_backfill_job, store_id)
@@ -110,6 +113,12 @@ def shopify_upkeep_job() -> dict[str, int]:
         elif reconciled_at is None or reconciled_at < now - RECONCILE_EVERY:
             enqueue(settings, INGEST, reconcile_store_job, store_id)
             counts["reconciled"] += 1
+    for store_id, _ in stores:
+        missing = _without_shopify_consent(settings.database_url, store_id, now)
+        if missing:
+            # The read asked for when they arrived may have been lost (Redis down at that moment).
+            enqueue(settings, INGEST, read_customers_job, store_id, missing)
+            counts["consent_reads"] += 1
     connected = {store_id for store_id, _ in stores}
     due = backfill.due(settings, POLL_AFTER, STUCK_AFTER)
     for backfill_id in due["running"]:
@@ -127,6 +136,26 @@ def shopify_upkeep_job() -> dict[str, int]:
         enqueue(settings, INGEST, start_stage_job, backfill_id)
         counts["resumed"] += 1
     return counts
+
+
+def _without_shopify_consent(url: str, store_id: int, now: datetime) -> list[str]:
+    with session_scope(url) as session:
+        return list(
+            session.scalars(
+                select(StoreCustomer.external_id)
+                .join(Contact, Contact.id == StoreCustomer.contact_id)
+                .where(
+                    StoreCustomer.store_id == store_id,
+                    StoreCustomer.linked_at > now - CONSENT_READ_WITHIN,
+                    StoreCustomer.linked_at < now - CONSENT_READ_AFTER,
+                    or_(
+                        Contact.subscription_reason.is_(None),
+                        ~Contact.subscription_reason.startswith("shopify"),
+                    ),
+                )
+                .limit(CONSENT_READ_BATCH)
+            )
+        )
 
 
 # Work that processed deliveries ask for (see connectors.shopify.source), by name.

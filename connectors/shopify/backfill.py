@@ -271,7 +271,8 @@ def reconcile(settings: Settings, client: ShopifyClient, store_id: int, now: dat
     for kind, query in RECENT.items():
         root = "orders" if kind == "orders" else "customers"
         nodes = client.paginate(query, {"query": search}, (root,))
-        read += import_records(settings, store_id, kind, nodes)
+        # Customers as read now: their consent and tags apply even where the profile is unchanged.
+        read += import_records(settings, store_id, "customer_details" if kind == "customers" else kind, nodes)
     with session_scope(settings.database_url) as session:
         store = session.get(Store, store_id)
         if store is not None:

@@ -205,13 +205,16 @@ class ShopifyClient:
         cursor = None
         while True:
             data: Any = self.graphql(query, {**variables, "after": cursor})
-            for key in path:
-                data = data[key]
-            for edge in data["edges"]:
-                yield edge["node"]
-            if not data["pageInfo"]["hasNextPage"]:
+            try:
+                for key in path:
+                    data = data[key]
+                nodes = [edge["node"] for edge in data["edges"]]
+                more, cursor = bool(data["pageInfo"]["hasNextPage"]), data["pageInfo"]["endCursor"]
+            except (KeyError, TypeError) as exc:
+                raise FatalConnectorError(f"unexpected shape of Shopify's {'.'.join(path)}: {exc!r}") from exc
+            yield from nodes
+            if not more:
                 return
-            cursor = data["pageInfo"]["endCursor"]
 
     def download(self, url: str) -> Iterator[bytes]:
         """Stream the lines of a bulk operation's result file (a signed URL: no access token sent)."""

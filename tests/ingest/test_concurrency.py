@@ -15,11 +15,12 @@ from integration.store import session_factory, session_scope
 from integration.store.models import Contact, Order, OrderLineItem, Store
 from tests.factories import NOW, customer, item, make_store, order
 
+# Row locks between concurrent transactions are PostgreSQL's; SQLite takes one writer at a time.
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
 
 @pytest.fixture
-def postgres_store(postgres_url: str, db_url: str) -> tuple[str, int]:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks between concurrent transactions are PostgreSQL's; SQLite has one writer")
+def postgres_store(db_url: str) -> tuple[str, int]:
     with session_scope(db_url) as session:
         return db_url, make_store(session).id
 

@@ -406,3 +406,43 @@ def test_a_stage_being_imported_by_one_worker_is_left_alone_by_another(
     with responses.RequestsMock() as mock:  # no call to Shopify is expected
         assert continue_backfill_job(stage_id) == "importing"
         assert len(mock.calls) == 0
+
+
+def test_upkeep_reads_consent_for_recent_customers_whose_read_was_lost(
+    shopify_settings: Settings, shop: int, run_worker: object
+) -> None:
+    from datetime import timedelta
+
+    from integration.ingest import ingest_customers
+    from integration.records import CustomerRecord
+    from integration.store.models import StoreCustomer
+    from integration.store.types import utcnow
+
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        ingest_customers(
+            session,
+            store,
+            [
+                CustomerRecord(
+                    external_id="1", email="ada@example.com", updated_at=utcnow() - timedelta(hours=1)
+                )
+            ],
+        )
+        session.scalars(select(StoreCustomer)).one().linked_at = utcnow() - timedelta(hours=1)
+        store.reconciled_at = utcnow()
+        session.add(Backfill(store_id=shop, stage="customers", status="completed"))
+    node = json.loads(CUSTOMERS_JSONL.splitlines()[0])
+    with responses.RequestsMock() as mock:
+        mock.post(GRAPHQL, json={"data": {"nodes": [node]}})
+        counts = shopify_upkeep_job()
+        assert counts["consent_reads"] == 1
+        run_worker()  # type: ignore[operator]
+        assert json.loads(mock.calls[0].request.body)["variables"]["ids"] == ["gid://shopify/Customer/1"]
+    with session_scope(shopify_settings.database_url) as session:
+        ada = session.scalars(select(Contact)).one()
+        assert (ada.subscription_status, ada.subscription_reason) == (
+            SubscriptionStatus.SUBSCRIBED,
+            "shopify_customer",
+        )
+    assert shopify_upkeep_job()["consent_reads"] == 0

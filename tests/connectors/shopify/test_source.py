@@ -340,3 +340,49 @@ def test_data_requests_are_listed_for_the_merchant_by_api_and_cli(
     result = CliRunner().invoke(cli, ["shopify", "data-requests", str(account_id), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["id"] == entry["id"]
+
+
+def test_redaction_erases_the_customers_raw_deliveries_and_detaches_a_contact_another_store_knows(
+    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+) -> None:
+    from integration.accounts import add_store
+    from integration.ingest import ingest_customers
+    from integration.records import CustomerRecord
+    from integration.store.models import InteractionEvent, Platform, StoreCustomer
+
+    other_body = payload("orders_create")
+    other_body.update(id=5, customer={"id": 99, "email": "someone@example.com"}, email="someone@example.com")
+    deliver("orders/create", raw("orders_create"))
+    deliver("orders/create", other_body)
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        second = add_store(session, store.account_id, platform=Platform.API, name="Outlet", currency="USD")
+        ingest_customers(
+            session,
+            second,
+            [CustomerRecord(external_id="x1", email="john@example.com", updated_at=store.created_at)],
+        )
+    deliver("customers/redact", raw("customers_redact"))
+    worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        john = session.scalars(select(Contact).where(Contact.email == "john@example.com")).one()
+        assert john.deleted_at is None  # still the outlet's customer
+        links = session.execute(select(StoreCustomer.store_id, StoreCustomer.external_id)).all()
+        assert (shop, "115310627314723954") not in links
+        orders = {o.external_id: o for o in session.scalars(select(Order))}
+        assert orders["820982911946154508"].contact_id is None
+        assert orders["820982911946154508"].email is None
+        assert orders["5"].contact_id is not None  # someone else's order is untouched
+        assert (
+            session.scalars(select(InteractionEvent).where(InteractionEvent.contact_id == john.id)).all()
+            == []
+        )
+        bodies = {
+            d.topic + str(i): d.body
+            for i, d in enumerate(session.scalars(select(InboxDelivery).order_by(InboxDelivery.id)))
+        }
+        assert bodies["orders/create0"] == b""  # mentioned the customer
+        assert bodies["orders/create1"] != b""  # did not
+        assert bodies["customers/redact2"] == b""
