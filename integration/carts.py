@@ -1,47 +1,357 @@
-"""Checkouts that nobody completed: open checkouts become abandoned after the account's delay."""
+"""Abandoned and recovered carts.
+
+A checkout with an email or a known customer that nobody completes within the account's
+abandonment delay (after its last update) becomes *abandoned*. It becomes *recovered* when an
+order completes it: by token (the order's `checkout_token`, or its `cart_token` matching the
+checkout's), or — for orders that carry no token — when the same contact places an order in the
+same store, within the recovery window after the abandonment, containing at least one of the
+checkout's products (rule `product`). One order recovers at most one checkout, so two carts
+abandoned on two devices and one order make one recovery. A checkout that a token-less order
+completes before the delay has passed is *completed*, never abandoned.
+
+Each transition is also an event on the contact (`cart_abandoned`, `cart_recovered`), not counted
+as engagement.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
-from integration.store.models import Account, Checkout, CheckoutState, Store, table_of
+from integration import orders as order_rules
+from integration.ingest.common import chunks, insert_for
+from integration.store.models import (
+    Account,
+    Checkout,
+    CheckoutLineItem,
+    CheckoutState,
+    InteractionEvent,
+    InteractionType,
+    Order,
+    OrderLineItem,
+    Store,
+    table_of,
+)
 from integration.store.types import utcnow
+
+# Names of the recovery rules (not secrets).
+TOKEN = "checkout_token"  # noqa: S105
+CART_TOKEN = "cart_token"  # noqa: S105
+PRODUCT = "product"
+EVENT_SOURCE = "carts"
+
+
+@dataclass(frozen=True)
+class Windows:
+    delay: timedelta
+    recovery: timedelta
+
+    @classmethod
+    def of(cls, account: Account) -> Windows:
+        return cls(
+            delay=timedelta(minutes=account.abandonment_delay_minutes),
+            recovery=timedelta(days=account.recovery_window_days),
+        )
 
 
 def mark_abandoned(session: Session, now: datetime | None = None) -> int:
-    """Mark open, uncompleted checkouts with a known contact as abandoned once their delay has passed.
+    """Move open checkouts past their account's delay to abandoned (or completed); return how many moved.
 
-    Only checkouts with an email or a customer count (a guest with neither cannot be reached);
-    the abandonment time is the last update plus the account's delay. Returns how many changed.
+    Only checkouts with an email or a customer count (a guest with neither cannot be reached). The
+    abandonment time is the last update plus the delay. Reads only open checkouts updated before
+    the cut-off (an index on store, state and update time), so the work follows what changed.
     """
     now = now or utcnow()
-    changed = 0
-    accounts = session.execute(select(Account.id, Account.abandonment_delay_minutes)).all()
-    for account_id, delay_minutes in accounts:
-        delay = timedelta(minutes=delay_minutes)
+    moved = 0
+    for account in session.scalars(select(Account)):
+        windows = Windows.of(account)
+        stores = select(Store.id).where(Store.account_id == account.id).scalar_subquery()
         candidates = session.execute(
-            select(Checkout.id, Checkout.updated_at)
-            .join(Store, Store.id == Checkout.store_id)
-            .where(
-                Store.account_id == account_id,
+            select(Checkout.id, Checkout.updated_at).where(
+                Checkout.store_id.in_(stores),
                 Checkout.state == CheckoutState.OPEN,
                 Checkout.completed_at.is_(None),
                 Checkout.deleted_at.is_(None),
-                Checkout.updated_at < now - delay,
+                Checkout.updated_at < now - windows.delay,
                 or_(Checkout.contact_id.is_not(None), Checkout.email.is_not(None)),
             )
         ).all()
         if not candidates:
             continue
-        table = table_of(Checkout)
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("_id"), table.c.state == CheckoutState.OPEN.value)
-            .values(state=CheckoutState.ABANDONED.value, abandoned_at=bindparam("_at")),
-            [{"_id": checkout_id, "_at": updated + delay} for checkout_id, updated in candidates],
-        )
-        changed += len(candidates)
+        # A token-less order of the same contact with one of the products completed it in time.
+        matched = _assign(_product_pairs(session, checkout_ids=[c for c, _ in candidates]), windows)
+        completed = {
+            c: (o, at) for c, (o, at) in matched.items() if at <= _updated(candidates, c) + windows.delay
+        }
+        for checkout_id, (_, at) in completed.items():
+            session.execute(
+                update(Checkout)
+                .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.OPEN)
+                .values(state=CheckoutState.COMPLETED, completed_at=at)
+            )
+        abandoned = [(c, updated + windows.delay) for c, updated in candidates if c not in completed]
+        for part in chunks(abandoned):
+            for checkout_id, at in part:
+                session.execute(
+                    update(Checkout)
+                    .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.OPEN)
+                    .values(state=CheckoutState.ABANDONED, abandoned_at=at)
+                )
+        _log(session, account.id, [(c, at) for c, at in abandoned], InteractionType.CART_ABANDONED)
+        # An order that arrived before the abandonment was noticed may already recover it.
+        late = {c: m for c, m in matched.items() if c not in completed}
+        _recover(session, account.id, late, PRODUCT)
+        moved += len(candidates)
+    return moved
+
+
+def recover_by_orders(session: Session, store: Store, order_ids: Sequence[int]) -> int:
+    """Complete or recover the checkouts that newly stored orders came from; return how many changed.
+
+    By token first (checkout token, then cart token); then, for orders without tokens, by the
+    product rule within the account's windows.
+    """
+    if not order_ids:
+        return 0
+    account = session.get(Account, store.account_id)
+    assert account is not None  # noqa: S101 - a store always has its account
+    windows = Windows.of(account)
+    changed = 0
+    for part in chunks(list(order_ids)):
+        rows = session.execute(
+            select(
+                Order.id, Order.checkout_token, Order.cart_token, Order.processed_at, Order.created_at
+            ).where(Order.id.in_(part), order_rules.placed())
+        ).all()
+        by_checkout = {
+            r.checkout_token: (r.id, r.processed_at or r.created_at) for r in rows if r.checkout_token
+        }
+        by_cart = {r.cart_token: (r.id, r.processed_at or r.created_at) for r in rows if r.cart_token}
+        changed += close_by_tokens(session, store, by_checkout, TOKEN)
+        changed += close_by_tokens(session, store, by_cart, CART_TOKEN)
+        tokenless = [r.id for r in rows if not r.checkout_token and not r.cart_token]
+        if tokenless:
+            matched = _assign(_product_pairs(session, order_ids=tokenless), windows)
+            changed += _recover(session, store.account_id, matched, PRODUCT)
     return changed
+
+
+def close_by_tokens(
+    session: Session, store: Store, orders_by_token: dict[str, tuple[int, datetime]], rule: str
+) -> int:
+    """Checkouts matching an order's token: abandoned ones are recovered, open ones completed."""
+    if not orders_by_token:
+        return 0
+    column = Checkout.token if rule == TOKEN else Checkout.cart_token
+    recovered: dict[int, tuple[int, datetime]] = {}
+    for part in chunks(list(orders_by_token)):
+        rows = session.execute(
+            select(Checkout.id, column, Checkout.state).where(
+                Checkout.store_id == store.id,
+                column.in_(part),
+                Checkout.state.in_((CheckoutState.OPEN, CheckoutState.ABANDONED)),
+                Checkout.deleted_at.is_(None),
+            )
+        ).all()
+        for checkout_id, token, _ in rows:
+            if token is not None:
+                recovered[checkout_id] = orders_by_token[token]
+    return _recover(session, store.account_id, recovered, rule)
+
+
+def _recover(session: Session, account_id: int, matches: dict[int, tuple[int, datetime]], rule: str) -> int:
+    """Settle checkouts with the orders that completed them: abandoned ones are recovered (and the
+    event logged on the contact), open ones completed. Return how many changed."""
+    done = []
+    changed = 0
+    for checkout_id, (order_id, at) in matches.items():
+        result = session.execute(
+            update(Checkout)
+            .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.ABANDONED)
+            .values(
+                state=CheckoutState.RECOVERED,
+                recovered_at=at,
+                recovered_by_order_id=order_id,
+                recovery_rule=rule,
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            done.append((checkout_id, at))
+            continue
+        result = session.execute(
+            update(Checkout)
+            .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.OPEN)
+            .values(state=CheckoutState.COMPLETED, completed_at=at)
+        )
+        changed += result.rowcount  # type: ignore[attr-defined]
+    _log(session, account_id, done, InteractionType.CART_RECOVERED)
+    return changed + len(done)
+
+
+def _product_pairs(
+    session: Session, *, checkout_ids: Sequence[int] = (), order_ids: Sequence[int] = ()
+) -> list[tuple[int, int, datetime, datetime, datetime | None]]:
+    """(checkout, order, order time, checkout update, abandonment) pairs of one contact and store
+    sharing a product, for token-less placed orders not after the checkout's last update.
+    """
+    checkout_item = aliased(CheckoutLineItem)
+    order_item = aliased(OrderLineItem)
+    shares_product = (
+        select(checkout_item.id)
+        .join(order_item, order_item.order_id == Order.id)
+        .where(
+            checkout_item.checkout_id == Checkout.id,
+            or_(
+                and_(
+                    checkout_item.product_id.is_not(None), order_item.product_id == checkout_item.product_id
+                ),
+                and_(
+                    checkout_item.product_id.is_(None),
+                    checkout_item.sku.is_not(None),
+                    order_item.sku == checkout_item.sku,
+                ),
+            ),
+        )
+        .exists()
+    )
+    already = aliased(Checkout)
+    ordered_at = func.coalesce(Order.processed_at, Order.created_at)
+    query = (
+        select(Checkout.id, Order.id, ordered_at, Checkout.updated_at, Checkout.abandoned_at)
+        .join(Order, and_(Order.store_id == Checkout.store_id, Order.contact_id == Checkout.contact_id))
+        .where(
+            Checkout.state.in_((CheckoutState.OPEN, CheckoutState.ABANDONED)),
+            Checkout.deleted_at.is_(None),
+            Order.checkout_token.is_(None),
+            Order.cart_token.is_(None),
+            order_rules.placed(),
+            Order.created_at >= Checkout.updated_at,
+            shares_product,
+            ~select(already.id).where(already.recovered_by_order_id == Order.id).exists(),
+        )
+    )
+    pairs: list[tuple[int, int, datetime, datetime, datetime | None]] = []
+    for ids, column in ((checkout_ids, Checkout.id), (order_ids, Order.id)):
+        for part in chunks(list(ids)):
+            pairs.extend((a, b, c, d, e) for a, b, c, d, e in session.execute(query.where(column.in_(part))))
+    return pairs
+
+
+def _assign(
+    pairs: Iterable[tuple[int, int, datetime, datetime, datetime | None]], windows: Windows
+) -> dict[int, tuple[int, datetime]]:
+    """Match each order to at most one checkout and each checkout to its first order, within the windows.
+
+    Orders are taken oldest first; each recovers the most recently updated checkout it matches.
+    """
+    eligible = [
+        (checkout_id, order_id, at, updated)
+        for checkout_id, order_id, at, updated, abandoned_at in pairs
+        if at <= (abandoned_at or updated + windows.delay) + windows.recovery
+    ]
+    eligible.sort(key=lambda p: (p[2], -p[3].timestamp()))
+    taken_orders: set[int] = set()
+    matched: dict[int, tuple[int, datetime]] = {}
+    for checkout_id, order_id, at, _ in eligible:
+        if order_id in taken_orders or checkout_id in matched:
+            continue
+        matched[checkout_id] = (order_id, at)
+        taken_orders.add(order_id)
+    return matched
+
+
+def _updated(candidates: Sequence[Any], checkout_id: int) -> datetime:
+    for candidate_id, updated in candidates:
+        if candidate_id == checkout_id:
+            return updated  # type: ignore[no-any-return]
+    raise KeyError(checkout_id)
+
+
+def _log(
+    session: Session, account_id: int, transitions: Sequence[tuple[int, datetime]], kind: InteractionType
+) -> None:
+    """Record cart transitions as (uncounted) events on their contacts, once each."""
+    if not transitions:
+        return
+    at_by_id = dict(transitions)
+    rows = []
+    for part in chunks(list(at_by_id)):
+        for checkout_id, contact_id, store_id in session.execute(
+            select(Checkout.id, Checkout.contact_id, Checkout.store_id).where(
+                Checkout.id.in_(part), Checkout.contact_id.is_not(None)
+            )
+        ):
+            rows.append(
+                {
+                    "account_id": account_id,
+                    "contact_id": contact_id,
+                    "store_id": store_id,
+                    "type": kind,
+                    "occurred_at": at_by_id[checkout_id],
+                    "counted": False,
+                    "source": EVENT_SOURCE,
+                    "source_event_id": f"{checkout_id}:{kind.value}",
+                }
+            )
+    if rows:
+        session.execute(
+            insert_for(session, table_of(InteractionEvent)).on_conflict_do_nothing(
+                index_elements=["account_id", "source", "source_event_id"]
+            ),
+            rows,
+        )
+
+
+def cart_stats(
+    session: Session, account_id: int, start: datetime, end: datetime, store_id: int | None = None
+) -> dict[str, Any]:
+    """Checkouts abandoned in [start, end): how many, how many recovered since, and the revenue recovered."""
+    scope = [
+        Store.account_id == account_id,
+        Checkout.abandoned_at >= start,
+        Checkout.abandoned_at < end,
+        Checkout.deleted_at.is_(None),
+    ]
+    if store_id is not None:
+        scope.append(Checkout.store_id == store_id)
+    counts = dict(
+        session.execute(
+            select(Checkout.state, func.count())
+            .join(Store, Store.id == Checkout.store_id)
+            .where(*scope)
+            .group_by(Checkout.state)
+        ).all()
+    )
+    abandoned = sum(counts.values())
+    recovered = counts.get(CheckoutState.RECOVERED, 0)
+    recovering = (
+        select(Checkout.recovered_by_order_id)
+        .join(Store, Store.id == Checkout.store_id)
+        .where(*scope, Checkout.state == CheckoutState.RECOVERED)
+        .distinct()
+        .scalar_subquery()
+    )
+    revenue = session.execute(
+        select(Order.currency, func.sum(Order.total_price), func.count())
+        .where(Order.id.in_(recovering), order_rules.revenue())
+        .group_by(Order.currency)
+        .order_by(Order.currency)
+    ).all()
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "store_id": store_id,
+        "abandoned": abandoned,
+        "recovered": recovered,
+        "recovery_rate": float(round(Decimal(100 * recovered) / abandoned, 2)) if abandoned else None,
+        "recovered_revenue": [
+            {"currency": currency, "amount": str(Decimal(total).quantize(Decimal("0.01"))), "orders": n}
+            for currency, total, n in revenue
+        ],
+    }

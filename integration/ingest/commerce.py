@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from integration import carts
 from integration.ingest.common import (
     ContactResolver,
     Outcome,
@@ -18,7 +20,7 @@ from integration.ingest.common import (
     touch_contacts,
 )
 from integration.ingest.recompute import recompute_last_interactions
-from integration.orders import is_placed
+from integration.orders import is_placed, placed
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
 from integration.store.models import (
     Checkout,
@@ -28,7 +30,6 @@ from integration.store.models import (
     Order,
     OrderLineItem,
     Store,
-    table_of,
 )
 from integration.store.types import utcnow
 
@@ -102,7 +103,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     # A cancelled or voided order may have been the contact's newest interaction: recompute those.
     retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}
     recompute_last_interactions(session, store.account_id, retracted)
-    _complete_checkouts(session, store, [(ids[r.external_id], r) for r in fresh])
+    carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh])
 
     outcome.written = len(fresh)
     outcome.unchanged += len(rows) - len(fresh)
@@ -150,7 +151,7 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
         k: v[0] for k, v in _stored(session, Checkout, store, [r.token for r in fresh], key="token").items()
     }
     _replace_line_items(session, CheckoutLineItem, "checkout_id", {ids[r.token]: r.line_items for r in fresh})
-    _complete_from_known_orders(session, store, [r.token for r in fresh])
+    _complete_from_known_orders(session, store, fresh)
 
     outcome.written = len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
@@ -216,55 +217,20 @@ def _close_completed(session: Session, store: Store, tokens: list[str]) -> None:
         )
 
 
-def _complete_checkouts(session: Session, store: Store, orders: list[tuple[int, OrderRecord]]) -> None:
-    """Mark the checkouts these orders came from."""
-    _close_by_token(
-        session,
-        store,
-        [
-            {"_token": r.checkout_token, "_order": order_id, "_at": r.processed_at or r.created_at}
-            for order_id, r in orders
-            if r.checkout_token
-        ],
-    )
-
-
-def _complete_from_known_orders(session: Session, store: Store, tokens: list[str]) -> None:
-    """A checkout that arrives after its order is closed at once (deliveries come out of order)."""
-    for part in chunks(tokens):
-        rows = session.execute(
-            select(Order.id, Order.checkout_token, Order.processed_at, Order.created_at).where(
-                Order.store_id == store.id, Order.checkout_token.in_(part)
-            )
-        ).all()
-        _close_by_token(
-            session,
-            store,
-            [
-                {"_token": token, "_order": oid, "_at": processed or created}
-                for oid, token, processed, created in rows
-            ],
-        )
-
-
-def _close_by_token(session: Session, store: Store, rows: list[dict[str, Any]]) -> None:
-    """Each (token, order, time): its checkout is recovered if it was abandoned, completed if open."""
-    if not rows:
-        return
-    table = table_of(Checkout)
-    base = update(table).where(table.c.store_id == store.id, table.c.token == bindparam("_token"))
-    session.execute(
-        base.where(table.c.state == CheckoutState.ABANDONED.value).values(
-            state=CheckoutState.RECOVERED.value,
-            recovered_at=bindparam("_at"),
-            recovered_by_order_id=bindparam("_order"),
-            recovery_rule="checkout_token",
-        ),
-        rows,
-    )
-    session.execute(
-        base.where(table.c.state == CheckoutState.OPEN.value).values(
-            state=CheckoutState.COMPLETED.value, completed_at=bindparam("_at")
-        ),
-        rows,
-    )
+def _complete_from_known_orders(session: Session, store: Store, checkouts: list[CheckoutRecord]) -> None:
+    """A checkout that arrives after its order is settled at once (deliveries come out of order)."""
+    for column, rule, keys in (
+        (Order.checkout_token, carts.TOKEN, [c.token for c in checkouts]),
+        (Order.cart_token, carts.CART_TOKEN, [c.cart_token for c in checkouts if c.cart_token]),
+    ):
+        for part in chunks(keys):
+            rows = session.execute(
+                select(column, Order.id, Order.processed_at, Order.created_at).where(
+                    Order.store_id == store.id, column.in_(part), placed()
+                )
+            ).all()
+            by_token: dict[str, tuple[int, datetime]] = {}
+            for token, order_id, processed, created in rows:
+                if token:
+                    by_token[token] = (order_id, processed or created)
+            carts.close_by_tokens(session, store, by_token, rule)
