@@ -34,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from connectors.shopify import install as shopify_install
     from integration.views import api as api_views
-    from integration.views import carts, contacts, imports, records, status
+    from integration.views import campaigns, carts, contacts, imports, records, status
     from integration.views import settings as settings_views
     from integration.views.auth import JsonErrorsApi
     from webhooks import email as email_webhooks
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(settings_views.blueprint)
     api.register_blueprint(contacts.blueprint)
     api.register_blueprint(carts.blueprint)
+    api.register_blueprint(campaigns.blueprint)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from integration import orders as order_rules
 from integration.ingest.common import chunks, insert_for
+from integration.money import amount
 from integration.store.models import (
     Account,
     Checkout,
@@ -351,7 +352,6 @@ def cart_stats(
         "recovered": recovered,
         "recovery_rate": float(round(Decimal(100 * recovered) / abandoned, 2)) if abandoned else None,
         "recovered_revenue": [
-            {"currency": currency, "amount": str(Decimal(total).quantize(Decimal("0.01"))), "orders": n}
-            for currency, total, n in revenue
+            {"currency": currency, "amount": amount(total), "orders": n} for currency, total, n in revenue
         ],
     }

@@ -11,8 +11,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from integration.app import settings_of
-from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, contact_detail, list_contacts
+from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, list_contacts
 from integration.filters import parse
+from integration.profile import DEFAULT_ORDERS, BadOrdersCursor, order_detail, profile
 from integration.stats import SubscriptionFilter, contact_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
@@ -87,14 +88,47 @@ class Contacts(MethodView):
                 fail(422, str(exc), "invalid_cursor")
 
 
+class ProfileQuerySchema(Schema):
+    orders = fields.String(
+        load_default=str(DEFAULT_ORDERS),
+        validate=validate.Regexp(r"^(all|[1-9][0-9]{0,2}|1000)$", error="a number from 1 to 1000, or all"),
+        metadata={"description": "how many orders to list (newest first): 1–1000 or all; default 10"},
+    )
+    orders_cursor = fields.String(metadata={"description": "orders_next_cursor of the previous answer"})
+
+
 @blueprint.route("/contacts/<int:contact_id>")
 class ContactDetail(MethodView):
     @blueprint.doc(security=BEARER)
+    @blueprint.arguments(ProfileQuerySchema, location="query")
     @blueprint.response(200)
-    def get(self, contact_id: int) -> dict[str, Any]:
-        """A contact: identity, subscription with its reason, engagement with why, blocking, stores, tags."""
+    def get(self, query: dict[str, Any], contact_id: int) -> dict[str, Any]:
+        """A contact's profile: identity, subscription, engagement, orders, abandoned carts, campaigns."""
+        limit = None if query["orders"] == "all" else int(query["orders"])
         with session_scope(settings_of(current_app).database_url) as session:
-            detail = contact_detail(session, g.account_id, contact_id)
+            try:
+                detail = profile(
+                    session,
+                    g.account_id,
+                    contact_id,
+                    orders_limit=limit,
+                    orders_cursor=query.get("orders_cursor"),
+                )
+            except BadOrdersCursor as exc:
+                fail(422, str(exc), "invalid_cursor")
         if detail is None:
             fail(404, f"no contact {contact_id}", "not_found")
+        return detail
+
+
+@blueprint.route("/contacts/<int:contact_id>/orders/<int:order_id>")
+class ContactOrder(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self, contact_id: int, order_id: int) -> dict[str, Any]:
+        """One order of the contact: line items (title, variant or SKU, quantity, unit price, line total)."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            detail = order_detail(session, g.account_id, contact_id, order_id)
+        if detail is None:
+            fail(404, f"no order {order_id} of contact {contact_id}", "not_found")
         return detail

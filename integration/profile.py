@@ -1,0 +1,214 @@
+"""The customer profile: the contact, its orders, open carts and campaigns, at a glance.
+
+Orders come newest first, ten by default, with a cursor for more; each carries a *recovered cart*
+badge when it recovered an abandoned checkout. Times are UTC with the store's local time beside.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from integration import campaigns
+from integration.contact_list import contact_detail
+from integration.money import amount
+from integration.store.models import Account, Checkout, CheckoutState, Order, OrderLineItem, Store
+from integration.store.types import utcnow
+
+DEFAULT_ORDERS = 10
+MAX_ORDERS_PAGE = 1000
+
+
+class BadOrdersCursor(ValueError):
+    """The orders cursor was not one this API gave out."""
+
+
+def profile(
+    session: Session,
+    account_id: int,
+    contact_id: int,
+    *,
+    orders_limit: int | None = DEFAULT_ORDERS,
+    orders_cursor: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The contact's profile; None when it is not the account's. `orders_limit=None` lists every order."""
+    detail = contact_detail(session, account_id, contact_id)
+    if detail is None:
+        return None
+    account = session.get(Account, account_id)
+    assert account is not None  # noqa: S101 - the contact's account exists
+    zones = {
+        s.id: ZoneInfo(s.time_zone)
+        for s in session.scalars(select(Store).where(Store.account_id == account_id))
+    }
+    page, next_cursor, count = _orders(session, contact_id, zones, orders_limit, orders_cursor)
+    last = campaigns.last_contacted(session, contact_id)
+    now = now or utcnow()
+    return {
+        **detail,
+        "orders": page,
+        "orders_count": count,
+        "orders_next_cursor": next_cursor,
+        "abandoned_carts": _abandoned_carts(session, contact_id, zones),
+        "campaigns": campaigns.contact_sends(session, account_id, contact_id),
+        "last_contacted_at": last.isoformat() if last else None,
+        "recently_contacted": last is not None and last > now - timedelta(days=account.frequency_cap_days),
+        "frequency_cap_days": account.frequency_cap_days,
+    }
+
+
+def _orders(
+    session: Session, contact_id: int, zones: dict[int, ZoneInfo], limit: int | None, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None, int]:
+    base = [Order.contact_id == contact_id, Order.deleted_at.is_(None)]
+    count = session.scalar(select(func.count()).select_from(Order).where(*base)) or 0
+    query = select(Order).where(*base)
+    if cursor:
+        at, order_id = _decode(cursor)
+        query = query.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < order_id)))
+    query = query.order_by(Order.created_at.desc(), Order.id.desc())
+    if limit is not None:
+        query = query.limit(limit + 1)
+    rows = list(session.scalars(query))
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if limit is not None else rows
+    recovered = set(
+        session.scalars(
+            select(Checkout.recovered_by_order_id).where(
+                Checkout.recovered_by_order_id.in_([o.id for o in rows]),
+                Checkout.state == CheckoutState.RECOVERED,
+            )
+        )
+    )
+    page = [
+        {
+            "id": o.id,
+            "store_id": o.store_id,
+            "external_id": o.external_id,
+            "name": o.name,
+            "number": o.number,
+            "created_at": o.created_at.isoformat(),
+            "created_at_local": o.created_at.astimezone(zones.get(o.store_id, ZoneInfo("UTC"))).isoformat(),
+            "total_price": amount(o.total_price),
+            "currency": o.currency,
+            "status": "cancelled" if o.cancelled_at else (o.financial_status or "unknown"),
+            "fulfillment_status": o.fulfillment_status,
+            "badges": ["recovered_cart"] if o.id in recovered else [],
+        }
+        for o in rows
+    ]
+    next_cursor = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return page, next_cursor, count
+
+
+def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:
+    carts = session.scalars(
+        select(Checkout)
+        .where(
+            Checkout.contact_id == contact_id,
+            Checkout.state == CheckoutState.ABANDONED,
+            Checkout.deleted_at.is_(None),
+        )
+        .order_by(Checkout.abandoned_at.desc())
+    )
+    return [
+        {
+            "token": c.token,
+            "store_id": c.store_id,
+            "abandoned_at": c.abandoned_at.isoformat() if c.abandoned_at else None,
+            "abandoned_at_local": c.abandoned_at.astimezone(
+                zones.get(c.store_id, ZoneInfo("UTC"))
+            ).isoformat()
+            if c.abandoned_at
+            else None,
+            "total_price": amount(c.total_price),
+            "currency": c.currency,
+            "recovery_url": c.recovery_url,
+            "items": [
+                {
+                    "title": i.title,
+                    "variant_title": i.variant_title,
+                    "sku": i.sku,
+                    "quantity": i.quantity,
+                    "unit_price": amount(i.unit_price),
+                    "line_total": amount(i.unit_price * i.quantity),
+                }
+                for i in c.line_items
+            ],
+            "badges": ["abandoned_cart"],
+        }
+        for c in carts
+    ]
+
+
+def order_detail(session: Session, account_id: int, contact_id: int, order_id: int) -> dict[str, Any] | None:
+    """One order of the contact with its line items, and how they add up to the total."""
+    order = session.get(Order, order_id)
+    if order is None or order.contact_id != contact_id or order.deleted_at is not None:
+        return None
+    store = session.get(Store, order.store_id)
+    if store is None or store.account_id != account_id:
+        return None
+    items = list(
+        session.scalars(
+            select(OrderLineItem).where(OrderLineItem.order_id == order.id).order_by(OrderLineItem.id)
+        )
+    )
+    lines = [
+        {
+            "title": i.title,
+            "variant_title": i.variant_title,
+            "sku": i.sku,
+            "quantity": i.quantity,
+            "unit_price": amount(i.unit_price),
+            "line_total": amount(i.unit_price * i.quantity),
+            "discount": amount(i.total_discount) if i.total_discount else None,
+        }
+        for i in items
+    ]
+    items_total = sum((i.unit_price * i.quantity for i in items), Decimal(0))
+    parts = {
+        "items_total": items_total,
+        "total_discounts": order.total_discounts or Decimal(0),
+        "total_shipping": order.total_shipping or Decimal(0),
+        "total_tax": order.total_tax or Decimal(0),
+    }
+    computed = parts["items_total"] - parts["total_discounts"] + parts["total_shipping"] + parts["total_tax"]
+    return {
+        "id": order.id,
+        "store_id": order.store_id,
+        "external_id": order.external_id,
+        "name": order.name,
+        "created_at": order.created_at.isoformat(),
+        "created_at_local": order.created_at.astimezone(ZoneInfo(store.time_zone)).isoformat(),
+        "currency": order.currency,
+        "status": "cancelled" if order.cancelled_at else (order.financial_status or "unknown"),
+        "line_items": lines,
+        **{k: amount(v) for k, v in parts.items()},
+        "total_price": amount(order.total_price),
+        # Whether items − discounts + shipping + tax is the total (a source may leave parts out).
+        "adds_up": computed == order.total_price,
+    }
+
+
+def _encode(at: datetime, order_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{order_id}".encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, int(order_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadOrdersCursor("not a cursor this API gave out") from exc

@@ -1,0 +1,301 @@
+"""Campaigns, sends and the customer profile through the API; results agree with the profiles."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from integration import ingest
+from integration.carts import mark_abandoned
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Contact, Store
+from tests.factories import NOW, bearer, checkout, customer, item, make_store, order
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+SENT = NOW - timedelta(days=60)
+
+
+@pytest.fixture
+def shop(settings: Settings) -> dict[str, Any]:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        ingest.ingest_customers(
+            session,
+            store,
+            [customer(c, f"{c}@example.com", SENT - timedelta(days=1)) for c in ("ann", "bob", "cy")],
+        )
+        ids = {c.email.split("@")[0]: c.id for c in session.scalars(select(Contact))}
+        return {
+            "store": store.id,
+            "account": store.account_id,
+            "headers": bearer(session, store.account_id),
+            **ids,
+        }
+
+
+def _json(response: Any) -> Any:
+    assert response.status_code < 300, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def _letter(client: FlaskClient, shop: dict[str, Any], pdf: bytes = PDF, **extra: Any) -> dict[str, Any]:
+    body = {
+        "channel": "letter",
+        "name": "Winter letter",
+        "preview_pdf_base64": base64.b64encode(pdf).decode(),
+    }
+    return _json(client.post("/api/v1/campaigns", json={**body, **extra}, headers=shop["headers"]))
+
+
+def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, run_worker: Any
+) -> None:
+    campaign = _letter(client, shop)
+    assert campaign["channel"] == "letter"
+    assert campaign["preview"]["content_type"] == "application/pdf"
+    sent = SENT.isoformat()
+    answer = _json(
+        client.post(
+            f"/api/v1/campaigns/{campaign['id']}/sends",
+            json=[
+                {"contact_id": shop["ann"], "status": "sent", "sent_at": sent},
+                {"email": "bob@example.com", "status": "sent", "sent_at": sent},
+                {"contact_id": shop["cy"], "status": "sent", "sent_at": sent},
+            ],
+            headers=shop["headers"],
+        )
+    )
+    assert answer == {"written": 3, "refused": []}
+    # Cy's letter comes back undelivered.
+    returned = (SENT + timedelta(days=3)).isoformat()
+    client.post(
+        f"/api/v1/campaigns/{campaign['id']}/sends",
+        json=[{"contact_id": shop["cy"], "status": "returned", "returned_at": returned}],
+        headers=shop["headers"],
+    )
+    # Ann scans the letter's QR code; the event names the campaign by its id.
+    scan = {
+        "event_id": "scan-1",
+        "email": "ann@example.com",
+        "type": "qr_scan",
+        "campaign_id": campaign["external_id"],
+        "occurred_at": (SENT + timedelta(days=2)).isoformat(),
+    }
+    _json(client.post(f"/api/v1/stores/{shop['store']}/events", json=[scan], headers=shop["headers"]))
+    run_worker()
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop["store"])
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order("a1", SENT + timedelta(days=5, hours=3), email="ann@example.com", total_price="80.00"),
+                order("a2", SENT + timedelta(days=9), email="ann@example.com", total_price="20.00"),
+                order("b1", SENT + timedelta(days=40), email="bob@example.com"),
+            ],
+        )
+
+    profiles = {
+        name: _json(client.get(f"/api/v1/contacts/{shop[name]}", headers=shop["headers"]))
+        for name in ("ann", "bob", "cy")
+    }
+    [ann_send] = profiles["ann"]["campaigns"]
+    assert ann_send["campaign"]["channel"] == "letter"
+    assert ann_send["status"] == "sent"
+    assert ann_send["scanned_at"] is not None
+    assert ann_send["preview"]["url"].endswith(f"/previews/{campaign['preview']['id']}")
+    assert (ann_send["attribution"]["days"], ann_send["attribution"]["total_price"]) == (5, "80.00")
+    assert profiles["bob"]["campaigns"][0]["attribution"] is None  # 40 days: outside the 30-day window
+    assert profiles["cy"]["campaigns"][0]["status"] == "returned"
+
+    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
+    assert results["by_status"] == {"queued": 0, "sent": 2, "delivered": 0, "returned": 1, "failed": 0}
+    assert (results["sends"], results["scanned"], results["opened"]) == (3, 1, 0)
+    attributed = [p for p in profiles.values() if p["campaigns"][0]["attribution"]]
+    assert results["ordered"] == len(attributed) == 1
+    assert results["revenue"] == [{"currency": "EUR", "amount": "80.00"}]
+    assert results["median_days_to_order"] == 5
+
+    preview = client.get(ann_send["preview"]["url"], headers=shop["headers"])
+    assert (preview.status_code, preview.content_type, preview.data) == (200, "application/pdf", PDF)
+
+
+def test_sends_keep_the_preview_they_were_sent_with_and_status_only_moves_forward(
+    client: FlaskClient, shop: dict[str, Any]
+) -> None:
+    first = _letter(client, shop, id="winter")
+    url = f"/api/v1/campaigns/{first['id']}/sends"
+    at = SENT.isoformat()
+    _json(
+        client.post(
+            url,
+            json=[{"contact_id": shop["ann"], "status": "delivered", "delivered_at": at}],
+            headers=shop["headers"],
+        )
+    )
+    second = _letter(client, shop, pdf=PDF.replace(b"Catalog", b"Catalog2"), id="winter")
+    assert second["id"] == first["id"]
+    assert second["preview"]["id"] != first["preview"]["id"]
+    # A late "sent" update after "delivered": the status stays, the time is kept.
+    _json(
+        client.post(
+            url,
+            json=[
+                {"contact_id": shop["ann"], "status": "sent", "sent_at": at},
+                {"contact_id": shop["bob"], "status": "queued"},
+            ],
+            headers=shop["headers"],
+        )
+    )
+    sends = {
+        s["campaign"]["id"]: s
+        for s in _json(client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]))["campaigns"]
+    }
+    ann = sends[first["id"]]
+    assert (ann["status"], ann["sent_at"], ann["delivered_at"]) == ("delivered", at, at)
+    assert ann["preview"]["id"] == first["preview"]["id"]
+    bob = _json(client.get(f"/api/v1/contacts/{shop['bob']}", headers=shop["headers"]))["campaigns"][0]
+    assert bob["preview"]["id"] == second["preview"]["id"]
+
+
+def test_invalid_sends_and_campaigns_are_refused_with_reasons(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings
+) -> None:
+    with session_scope(settings.database_url) as session:
+        stranger = make_store(session)
+        ingest.ingest_customers(session, stranger, [customer("z", "zed@example.com")])
+        zed = session.scalars(select(Contact.id).where(Contact.email == "zed@example.com")).one()
+    campaign = _letter(client, shop)
+    answer = _json(
+        client.post(
+            f"/api/v1/campaigns/{campaign['id']}/sends",
+            json=[
+                {"status": "sent"},
+                {"contact_id": zed, "status": "sent"},
+                {"contact_id": shop["ann"], "status": "lost"},
+                {"contact_id": shop["ann"], "status": "sent"},
+            ],
+            headers=shop["headers"],
+        )
+    )
+    assert answer["written"] == 1
+    assert [r["index"] for r in answer["refused"]] == [0, 1, 2]
+    assert "status" in answer["refused"][2]["errors"]
+    bad_pdf = {"channel": "letter", "name": "x", "preview_pdf_base64": base64.b64encode(b"<html>").decode()}
+    assert client.post("/api/v1/campaigns", json=bad_pdf, headers=shop["headers"]).status_code == 422
+    html_letter = {"channel": "letter", "name": "x", "preview_html": "<p>hi</p>"}
+    assert client.post("/api/v1/campaigns", json=html_letter, headers=shop["headers"]).status_code == 422
+    assert client.post("/api/v1/campaigns/999999/sends", json=[], headers=shop["headers"]).status_code == 404
+    other = make_headers(settings)
+    assert client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=other).status_code == 404
+
+
+def make_headers(settings: Settings) -> dict[str, str]:
+    with session_scope(settings.database_url) as session:
+        return bearer(session, make_store(session).account_id)
+
+
+def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings
+) -> None:
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop["store"])
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order(
+                    f"o{i:02}",
+                    NOW - timedelta(days=i),
+                    email="ann@example.com",
+                    line_items=[item("Coat", "100.00"), item("Scarf", "20.00", quantity=2)],
+                    total_price="138.00",
+                    total_discounts="10.00",
+                    total_shipping="5.00",
+                    total_tax="3.00",
+                )
+                for i in range(12)
+            ],
+        )
+    url = f"/api/v1/contacts/{shop['ann']}"
+    first = _json(client.get(url, headers=shop["headers"]))
+    assert [o["external_id"] for o in first["orders"]] == [f"o{i:02}" for i in range(10)]
+    assert first["orders_count"] == 12
+    rest = _json(client.get(f"{url}?orders_cursor={first['orders_next_cursor']}", headers=shop["headers"]))
+    assert [o["external_id"] for o in rest["orders"]] == ["o10", "o11"]
+    assert rest["orders_next_cursor"] is None
+    everything = _json(client.get(f"{url}?orders=all", headers=shop["headers"]))
+    assert len(everything["orders"]) == 12
+    assert client.get(f"{url}?orders=0", headers=shop["headers"]).status_code == 422
+    assert client.get(f"{url}?orders_cursor=nonsense", headers=shop["headers"]).status_code == 422
+
+    detail = _json(client.get(f"{url}/orders/{first['orders'][0]['id']}", headers=shop["headers"]))
+    assert [(i["title"], i["quantity"], i["unit_price"], i["line_total"]) for i in detail["line_items"]] == [
+        ("Coat", 1, "100.00", "100.00"),
+        ("Scarf", 2, "20.00", "40.00"),
+    ]
+    parts = [Decimal(detail[k]) for k in ("items_total", "total_discounts", "total_shipping", "total_tax")]
+    assert parts[0] - parts[1] + parts[2] + parts[3] == Decimal(detail["total_price"]) == Decimal("138")
+    assert detail["adds_up"] is True
+    assert (
+        client.get(
+            f"/api/v1/contacts/{shop['bob']}/orders/{detail['id']}", headers=shop["headers"]
+        ).status_code
+        == 404
+    )
+
+
+def test_the_profile_shows_cart_badges_and_whether_the_contact_was_just_written_to(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings
+) -> None:
+    from integration.store.types import utcnow
+
+    now = utcnow()
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop["store"])
+        ingest.ingest_checkouts(
+            session,
+            store,
+            [
+                checkout(
+                    "left", now - timedelta(days=3), email="ann@example.com", recovery_url="https://shop/r/1"
+                ),
+                checkout("back", now - timedelta(days=3), email="ann@example.com"),
+            ],
+        )
+        mark_abandoned(session, now=now)
+        ingest.ingest_orders(
+            session,
+            store,
+            [order("o1", now - timedelta(days=1), email="ann@example.com", checkout_token="back")],
+        )
+    campaign = _letter(client, shop)
+    client.post(
+        f"/api/v1/campaigns/{campaign['id']}/sends",
+        headers=shop["headers"],
+        json=[
+            {"contact_id": shop["ann"], "status": "sent", "sent_at": (now - timedelta(days=2)).isoformat()}
+        ],
+    )
+    ann = _json(client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]))
+    assert ann["orders"][0]["badges"] == ["recovered_cart"]
+    [cart] = ann["abandoned_carts"]
+    assert (cart["token"], cart["recovery_url"], cart["badges"]) == (
+        "left",
+        "https://shop/r/1",
+        ["abandoned_cart"],
+    )
+    assert cart["items"][0]["line_total"] == "29.90"
+    assert ann["recently_contacted"] is True
+    assert ann["frequency_cap_days"] == 14
+    bob = _json(client.get(f"/api/v1/contacts/{shop['bob']}", headers=shop["headers"]))
+    assert (bob["recently_contacted"], bob["last_contacted_at"], bob["orders"]) == (False, None, [])
+    assert json.dumps(ann)  # the whole profile is plain JSON
