@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from integration import orders as order_rules
@@ -97,13 +97,15 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
                 .values(state=CheckoutState.COMPLETED, completed_at=at)
             )
         abandoned = [(c, updated + windows.delay) for c, updated in candidates if c not in completed]
-        for part in chunks(abandoned):
-            for checkout_id, at in part:
-                session.execute(
-                    update(Checkout)
-                    .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.OPEN)
-                    .values(state=CheckoutState.ABANDONED, abandoned_at=at)
-                )
+        if abandoned:
+            table = table_of(Checkout)
+            # One statement, many parameter sets (pipelined by the driver).
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("_id"), table.c.state == CheckoutState.OPEN.value)
+                .values(state=CheckoutState.ABANDONED.value, abandoned_at=bindparam("_at")),
+                [{"_id": c, "_at": at} for c, at in abandoned],
+            )
         _log(session, account.id, [(c, at) for c, at in abandoned], InteractionType.CART_ABANDONED)
         # An order that arrived before the abandonment was noticed may already recover it.
         late = {c: m for c, m in matched.items() if c not in completed}
