@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, Interval, String, and_, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from integration import orders as order_rules
@@ -39,7 +39,7 @@ from integration.store.models import (
     Store,
     table_of,
 )
-from integration.store.types import utcnow
+from integration.store.types import JSONDocument, UTCDateTime, utcnow
 
 # Names of the recovery rules (not secrets).
 TOKEN = "checkout_token"  # noqa: S105
@@ -97,21 +97,38 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
                 .values(state=CheckoutState.COMPLETED, completed_at=at)
             )
         abandoned = [(c, updated + windows.delay) for c, updated in candidates if c not in completed]
-        if abandoned:
-            table = table_of(Checkout)
-            # One statement, many parameter sets (pipelined by the driver).
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("_id"), table.c.state == CheckoutState.OPEN.value)
-                .values(state=CheckoutState.ABANDONED.value, abandoned_at=bindparam("_at")),
-                [{"_id": c, "_at": at} for c, at in abandoned],
-            )
-        _log(session, account.id, [(c, at) for c, at in abandoned], InteractionType.CART_ABANDONED)
+        _mark(session, abandoned, windows.delay)
+        _log(session, account.id, [c for c, _ in abandoned], InteractionType.CART_ABANDONED)
         # An order that arrived before the abandonment was noticed may already recover it.
         late = {c: m for c, m in matched.items() if c not in completed}
         _recover(session, account.id, late, PRODUCT)
         moved += len(candidates)
     return moved
+
+
+def _mark(session: Session, abandoned: list[tuple[int, datetime]], delay: timedelta) -> None:
+    """Set checkouts abandoned at their last update plus the delay."""
+    if not abandoned:
+        return
+    table = table_of(Checkout)
+    if session.get_bind().dialect.name == "postgresql":
+        for part in chunks([c for c, _ in abandoned], 10_000):
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(part), table.c.state == CheckoutState.OPEN.value)
+                .values(
+                    state=CheckoutState.ABANDONED.value,
+                    abandoned_at=table.c.updated_at + bindparam("_delay", delay, type_=Interval()),
+                )
+            )
+        return
+    # SQLite has no interval arithmetic on these columns: one statement, many parameter sets.
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"), table.c.state == CheckoutState.OPEN.value)
+        .values(state=CheckoutState.ABANDONED.value, abandoned_at=bindparam("_at")),
+        [{"_id": c, "_at": at} for c, at in abandoned],
+    )
 
 
 def recover_by_orders(session: Session, store: Store, order_ids: Sequence[int]) -> int:
@@ -193,7 +210,7 @@ def _recover(session: Session, account_id: int, matches: dict[int, tuple[int, da
             .values(state=CheckoutState.COMPLETED, completed_at=at)
         )
         changed += result.rowcount  # type: ignore[attr-defined]
-    _log(session, account_id, done, InteractionType.CART_RECOVERED)
+    _log(session, account_id, [c for c, _ in done], InteractionType.CART_RECOVERED)
     return changed + len(done)
 
 
@@ -240,8 +257,9 @@ def _product_pairs(
         )
     )
     pairs: list[tuple[int, int, datetime, datetime, datetime | None]] = []
+    size = 5_000 if session.get_bind().dialect.name == "postgresql" else 500  # SQLite: bound-parameter limit
     for ids, column in ((checkout_ids, Checkout.id), (order_ids, Order.id)):
-        for part in chunks(list(ids)):
+        for part in chunks(list(ids), size):
             pairs.extend((a, b, c, d, e) for a, b, c, d, e in session.execute(query.where(column.in_(part))))
     return pairs
 
@@ -276,38 +294,41 @@ def _updated(candidates: Sequence[Any], checkout_id: int) -> datetime:
     raise KeyError(checkout_id)
 
 
-def _log(
-    session: Session, account_id: int, transitions: Sequence[tuple[int, datetime]], kind: InteractionType
-) -> None:
-    """Record cart transitions as (uncounted) events on their contacts, once each."""
-    if not transitions:
-        return
-    at_by_id = dict(transitions)
-    rows = []
-    for part in chunks(list(at_by_id)):
-        for checkout_id, contact_id, store_id in session.execute(
-            select(Checkout.id, Checkout.contact_id, Checkout.store_id).where(
-                Checkout.id.in_(part), Checkout.contact_id.is_not(None)
-            )
-        ):
-            rows.append(
-                {
-                    "account_id": account_id,
-                    "contact_id": contact_id,
-                    "store_id": store_id,
-                    "type": kind,
-                    "occurred_at": at_by_id[checkout_id],
-                    "counted": False,
-                    "source": EVENT_SOURCE,
-                    "source_event_id": f"{checkout_id}:{kind.value}",
-                }
-            )
-    if rows:
+def _log(session: Session, account_id: int, checkout_ids: Sequence[int], kind: InteractionType) -> None:
+    """Record cart transitions as (uncounted) events on their contacts, once each, set-based."""
+    at = Checkout.abandoned_at if kind == InteractionType.CART_ABANDONED else Checkout.recovered_at
+    events = table_of(InteractionEvent)
+    for part in chunks(list(checkout_ids), 10_000):
+        rows = select(
+            literal(account_id, BigInteger()),
+            Checkout.contact_id,
+            Checkout.store_id,
+            literal(kind.value, String()),
+            at,
+            literal(False),  # noqa: FBT003 - a SQL literal, not a flag
+            literal(EVENT_SOURCE, String()),
+            cast(Checkout.id, String) + literal(f":{kind.value}", String()),
+            literal({}, JSONDocument),
+            literal(utcnow(), UTCDateTime()),
+        ).where(Checkout.id.in_(part), Checkout.contact_id.is_not(None), at.is_not(None))
         session.execute(
-            insert_for(session, table_of(InteractionEvent)).on_conflict_do_nothing(
-                index_elements=["account_id", "source", "source_event_id"]
-            ),
-            rows,
+            insert_for(session, events)
+            .from_select(
+                [
+                    "account_id",
+                    "contact_id",
+                    "store_id",
+                    "type",
+                    "occurred_at",
+                    "counted",
+                    "source",
+                    "source_event_id",
+                    "attributes",
+                    "ingested_at",
+                ],
+                rows,
+            )
+            .on_conflict_do_nothing(index_elements=["account_id", "source", "source_event_id"])
         )
 
 
