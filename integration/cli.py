@@ -324,7 +324,7 @@ def shopify_data_requests(account_id: int, export_id: int | None, as_json: bool)
 
 @cli.command("import")
 @click.argument("store_id", type=int)
-@click.argument("kind", type=click.Choice(["customers", "orders", "events"]))
+@click.argument("kind", type=click.Choice(["customers", "orders", "checkouts", "events"]))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--encoding",
@@ -334,7 +334,7 @@ def shopify_data_requests(account_id: int, export_id: int | None, as_json: bool)
 )
 @json_option
 def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_json: bool) -> None:
-    """Import a CSV file of customers, orders or events into a store."""
+    """Import a CSV file of customers, orders, checkouts or events into a store."""
     from connectors.csv.importer import import_csv
     from connectors.csv.reader import CsvError
     from integration.store.models import Store

@@ -1,6 +1,7 @@
 """Column layouts a CSV file may have, each turning rows into records in the API's JSON shape.
 
-- Ours: the API's field names as columns (orders: one row per line item, `line_item_*` columns).
+- Ours: the API's field names as columns (orders and checkouts: one row per line item,
+  `line_item_*` columns, consecutive rows grouped by the order's `id` or the checkout's `token`).
 - Shopify's customer export: `Customer ID`, `First Name`, `Last Name`, `Email`,
   `Accepts Email Marketing`, `Phone`, `Tags`, … (the ID may carry a leading apostrophe).
 - Shopify's order export: one row per line item, consecutive rows grouped by the order's `Name`;
@@ -20,7 +21,7 @@ from typing import Any
 
 from connectors.csv.reader import CsvError, Row
 
-KINDS = ("customers", "orders", "events")
+KINDS = ("customers", "orders", "checkouts", "events")
 
 
 @dataclass
@@ -39,14 +40,19 @@ def items(kind: str, header: list[str], rows: Iterator[Row], as_of: datetime) ->
         return "shopify_customers", (_shopify_customer(r, stamp) for r in rows)
     if kind == "orders" and "Lineitem name" in header:
         return "shopify_orders", _shopify_orders(rows, stamp)
-    required = {"customers": {"id"}, "orders": {"id", "line_item_title"}, "events": {"type", "occurred_at"}}[
-        kind
-    ]
+    required = {
+        "customers": {"id"},
+        "orders": {"id", "line_item_title"},
+        "checkouts": {"token", "line_item_title"},
+        "events": {"type", "occurred_at"},
+    }[kind]
     missing = required - set(header)
     if missing:
         raise CsvError(f"missing column(s) {', '.join(sorted(missing))} for {kind}")
     if kind == "orders":
         return "storepulse", _our_orders(rows, stamp)
+    if kind == "checkouts":
+        return "storepulse", _our_checkouts(rows, stamp)
     build = _our_customer if kind == "customers" else _our_event
     return "storepulse", (build(r, stamp) for r in rows)
 
@@ -139,6 +145,26 @@ LINE_ITEM_COLUMNS = {
 
 def _our_orders(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
     return _grouped(rows, "id", lambda r: _cells(r, {c: c for c in ORDER_COLUMNS}), LINE_ITEM_COLUMNS, stamp)
+
+
+CHECKOUT_COLUMNS = [
+    "token",
+    "cart_token",
+    "customer_id",
+    "email",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "currency",
+    "total_price",
+    "recovery_url",
+]
+
+
+def _our_checkouts(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
+    return _grouped(
+        rows, "token", lambda r: _cells(r, {c: c for c in CHECKOUT_COLUMNS}), LINE_ITEM_COLUMNS, stamp
+    )
 
 
 SHOPIFY_CUSTOMER = {

@@ -135,3 +135,37 @@ def test_a_file_of_several_batches_imports_every_row(db_url: str) -> None:
     assert seen == [BATCH_RECORDS, BATCH_RECORDS * 2, count]
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == count
+
+
+def test_checkouts_in_our_columns_become_abandoned_carts_that_token_less_orders_recover(db_url: str) -> None:
+    from datetime import timedelta
+
+    from integration.carts import mark_abandoned
+    from integration.store.models import Checkout, CheckoutState
+
+    store_id = _store(db_url)
+    checkouts = (
+        b"token,email,created_at,updated_at,currency,total_price,recovery_url,"
+        b"line_item_title,line_item_quantity,line_item_price,line_item_product_id\n"
+        b"k1,ann@example.com,2026-04-01T10:00:00Z,2026-04-01T10:05:00Z,CZK,500,https://shop.example.com/r/k1,Mug,2,150,mug\n"
+        b"k1,,,,,,,Teapot,1,200,teapot\n"
+        b"k2,,2026-04-01T11:00:00Z,2026-04-01T11:00:00Z,CZK,90,,Spoon,1,90,spoon\n"
+    )
+    report = _import(db_url, store_id, "checkouts", checkouts)
+    assert (report.layout, report.rows_read, report.written, report.failed) == ("storepulse", 3, 2, 0)
+    with session_scope(db_url) as session:
+        assert mark_abandoned(session, now=datetime(2026, 4, 2, tzinfo=UTC)) == 1  # k2 has no email
+    orders = (
+        b"id,email,created_at,currency,total_price,line_item_title,line_item_quantity,line_item_price,"
+        b"line_item_product_id\n"
+        b"o1,ann@example.com,2026-04-03T09:00:00Z,CZK,200,Teapot,1,200,teapot\n"
+    )
+    _import(db_url, store_id, "orders", orders)
+    with session_scope(db_url) as session:
+        carts = {c.token: c for c in session.scalars(select(Checkout))}
+        assert (carts["k1"].state, carts["k1"].recovery_rule) == (CheckoutState.RECOVERED, "product")
+        assert carts["k1"].recovered_at == datetime(2026, 4, 3, 9, tzinfo=UTC)
+        assert carts["k1"].abandoned_at == datetime(2026, 4, 1, 10, 15, tzinfo=UTC)
+        assert sorted(i.title for i in carts["k1"].line_items) == ["Mug", "Teapot"]
+        assert carts["k2"].state == CheckoutState.OPEN
+        assert timedelta(0) < carts["k1"].recovered_at - carts["k1"].abandoned_at < timedelta(days=7)
