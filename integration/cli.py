@@ -366,6 +366,14 @@ def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_j
             )
         except CsvError as exc:
             raise click.ClickException(str(exc)) from exc
+    if report.written:
+        from integration import stats
+        from integration.store.models import Store
+
+        with session_scope(settings.database_url) as session:
+            store = session.get(Store, store_id)
+            if store is not None:
+                stats.refresh_stats(session, store.account_id)
     data = {
         "layout": report.layout,
         "rows": report.rows_read,

@@ -27,6 +27,8 @@ from integration.store.types import utcnow
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Asked of the jobs after any delivery that changed an account: bring its statistics up to date.
+STATS_REFRESH = "stats.refresh"
 MAX_ERROR_LENGTH = 2000
 
 
@@ -166,7 +168,7 @@ def _process_group(
         _finish(delivery, InboxStatus.PROCESSED, result=result)
     counts["processed"] += len(group)
     if follow_ups is not None:
-        follow_ups.extend(outcome.follow_ups)
+        follow_ups.extend(_follow_ups_of(outcome))
     return True
 
 
@@ -199,7 +201,12 @@ def _process_one(
         _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
         counts["processed"] += 1
         if follow_ups is not None:
-            follow_ups.extend(outcome.follow_ups)
+            follow_ups.extend(_follow_ups_of(outcome))
+
+
+def _follow_ups_of(outcome: Outcome) -> list[tuple[str, list[Any]]]:
+    changed = outcome.account_id is not None and (outcome.written or outcome.contact_ids)
+    return [*outcome.follow_ups, *([(STATS_REFRESH, [outcome.account_id])] if changed else [])]
 
 
 def _finish(

@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session
 
 from integration import orders
 from integration.history import thirty_day_change
-from integration.store.models import Account, Contact, EngagementStatus, Order, SubscriptionStatus
+from integration.ingest.common import insert_for
+from integration.store.models import (
+    Account,
+    Contact,
+    EngagementStatus,
+    Order,
+    StatsCache,
+    SubscriptionStatus,
+    table_of,
+)
 from integration.store.types import utcnow
 
 CENT = Decimal("0.01")
@@ -111,3 +120,40 @@ def contact_stats(
         "updated_at": account.classified_at.isoformat() if account.classified_at else None,
         "groups": groups,
     }
+
+
+def cached_stats(session: Session, account_id: int, subscription: SubscriptionFilter) -> dict[str, Any]:
+    """The statistics as last computed by the refresh job (computed now if they never were).
+
+    `updated_at` is when they were computed; the refresh job runs after each batch of changes.
+    """
+    cached = session.get(StatsCache, (account_id, subscription.value))
+    if cached is None:
+        refresh_stats(session, account_id)
+        cached = session.get(StatsCache, (account_id, subscription.value))
+        assert cached is not None  # noqa: S101 - just written
+    return {**cached.payload, "updated_at": cached.computed_at.isoformat()}
+
+
+def refresh_stats(session: Session, account_id: int, now: datetime | None = None) -> None:
+    """Compute the statistics under every subscription filter and keep them for the endpoint."""
+    now = now or utcnow()
+    table = table_of(StatsCache)
+    rows = [
+        {
+            "account_id": account_id,
+            "subscription": choice.value,
+            "payload": contact_stats(session, account_id, choice, now),
+            "computed_at": now,
+        }
+        for choice in SubscriptionFilter
+    ]
+    stmt = insert_for(session, table)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "subscription"],
+            set_={"payload": stmt.excluded.payload, "computed_at": stmt.excluded.computed_at},
+        ),
+        rows,
+    )
+    session.expire_all()

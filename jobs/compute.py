@@ -1,23 +1,74 @@
-"""Compute jobs: engagement classification and abandoned checkouts."""
+"""Compute jobs: engagement classification, the statistics kept for the API, abandoned checkouts.
+
+The statistics are refreshed after changes, debounced per account: a change asks for a refresh
+(one Redis key per account, so a burst of changes queues one job), and the job clears the key
+before it reads, so a change made while it runs asks for (and gets) the next refresh.
+"""
 
 from __future__ import annotations
 
-from integration import carts, engagement, history
-from integration.settings import get_settings
+import logging
+
+import redis
+from sqlalchemy import select
+
+from integration import carts, engagement, history, stats
+from integration.settings import Settings, get_settings
 from integration.store import session_scope
+from integration.store.models import Account
 from integration.store.types import utcnow
+from jobs.queues import COMPUTE, connection, enqueue
+
+logger = logging.getLogger(__name__)
+
+REFRESH_KEY_TTL_SECONDS = 600
+
+
+def _refresh_key(account_id: int) -> str:
+    return f"storepulse:stats-refresh:{account_id}"
+
+
+def request_stats_refresh(settings: Settings, account_id: int) -> bool:
+    """Queue a refresh of an account's statistics unless one is already queued; False if Redis is down."""
+    try:
+        if connection(settings).set(_refresh_key(account_id), "1", nx=True, ex=REFRESH_KEY_TTL_SECONDS):
+            enqueue(settings, COMPUTE, refresh_stats_job, account_id)
+    except redis.RedisError as exc:
+        logger.warning("statistics of account %s not refreshed now: %s", account_id, exc)
+        return False
+    return True
+
+
+def refresh_stats_job(account_id: int) -> None:
+    """Recompute an account's statistics for the API."""
+    settings = get_settings()
+    connection(settings).delete(_refresh_key(account_id))
+    with session_scope(settings.database_url) as session:
+        stats.refresh_stats(session, account_id)
 
 
 def classify_account_job(account_id: int) -> int:
     """Reclassify every contact of an account (after a time-frame change)."""
-    with session_scope(get_settings().database_url) as session:
-        return engagement.classify(session, account_id)
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        changed = engagement.classify(session, account_id)
+    request_stats_refresh(settings, account_id)
+    return changed
 
 
 def expire_engagement_job() -> int:
     """Move contacts whose last interaction left the time frame to unengaged, in every account."""
-    with session_scope(get_settings().database_url) as session:
-        return engagement.expire_all(session)
+    settings = get_settings()
+    changed = 0
+    with session_scope(settings.database_url) as session:
+        account_ids = list(session.scalars(select(Account.id)))
+    for account_id in account_ids:
+        with session_scope(settings.database_url) as session:
+            moved = engagement.classify(session, account_id, only_expired=True)
+        if moved:
+            request_stats_refresh(settings, account_id)
+        changed += moved
+    return changed
 
 
 def mark_abandoned_checkouts_job() -> int:
@@ -28,5 +79,10 @@ def mark_abandoned_checkouts_job() -> int:
 
 def snapshot_contacts_job() -> int:
     """Record today's contact group counts (once per UTC day), for 30-day changes and trends."""
-    with session_scope(get_settings().database_url) as session:
-        return history.take_snapshot(session, utcnow())
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        taken = history.take_snapshot(session, utcnow())
+        account_ids = list(session.scalars(select(Account.id))) if taken else []
+    for account_id in account_ids:  # a new day moves every 30-day comparison
+        request_stats_refresh(settings, account_id)
+    return taken

@@ -11,8 +11,9 @@ from connectors.csv.reader import CsvError
 from connectors.csv.upload import PartsReader
 from integration.settings import get_settings
 from integration.store import session_scope
-from integration.store.models import Import, ImportPart, ImportStatus
+from integration.store.models import Import, ImportPart, ImportStatus, Store
 from integration.store.types import utcnow
+from jobs.compute import request_stats_refresh
 from jobs.queues import INGEST, enqueue
 
 SWEEP_AFTER = timedelta(minutes=2)
@@ -48,6 +49,10 @@ def import_file_job(import_id: int) -> dict[str, int]:
     record(report, status=ImportStatus.FINISHED, finished_at=utcnow())
     with session_scope(url) as session:  # the file's bytes are no longer needed
         session.execute(delete(ImportPart).where(ImportPart.import_id == import_id))
+        store = session.get(Store, store_id)
+        account_id = store.account_id if store is not None else None
+    if account_id is not None and report.written:
+        request_stats_refresh(get_settings(), account_id)
     return {"rows": report.rows_read, "written": report.written, "failed": report.failed}
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from integration.engagement import classify
 from integration.ingest import ingest_customers, ingest_events, ingest_orders
@@ -140,3 +141,38 @@ def test_the_stats_endpoint_validates_its_filter(client, settings) -> None:  # t
         == "subscribed_unknown"
     )
     assert client.get("/api/v1/contacts/stats?subscription=unsubscribed", headers=headers).status_code == 422
+
+
+def test_the_endpoint_answers_from_the_kept_statistics_and_a_delivery_brings_them_up_to_date(
+    client,
+    settings,
+    run_worker,  # type: ignore[no-untyped-def]
+) -> None:
+    from integration.store.models import StatsCache
+    from jobs.compute import request_stats_refresh
+    from jobs.queues import COMPUTE, queue
+
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        headers = bearer(session, store.account_id)
+        account_id = store.account_id
+    first = client.get("/api/v1/contacts/stats", headers=headers).get_json()
+    assert first["groups"]["engaged"]["count"] == 0
+    with session_scope(settings.database_url) as session:
+        assert len(session.scalars(select(StatsCache)).all()) == 3  # every filter, computed on first use
+
+    event = {"event_id": "e1", "email": "ann@example.com", "type": "email_click",
+             "occurred_at": utcnow().isoformat()}  # fmt: skip
+    response = client.post(f"/api/v1/stores/{store.id}/events", json=[event], headers=headers)
+    assert response.status_code < 300
+    # Until the worker runs, the kept numbers are served, with the time they were computed.
+    assert client.get("/api/v1/contacts/stats", headers=headers).get_json() == first
+    run_worker()
+    after = client.get("/api/v1/contacts/stats", headers=headers).get_json()
+    assert after["groups"]["engaged"]["count"] == 1
+    assert after["updated_at"] > first["updated_at"]
+
+    # A burst of changes queues one refresh.
+    for _ in range(5):
+        assert request_stats_refresh(settings, account_id)
+    assert queue(settings, COMPUTE).count == 1

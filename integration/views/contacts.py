@@ -14,7 +14,7 @@ from integration.app import settings_of
 from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, list_contacts
 from integration.filters import parse
 from integration.profile import DEFAULT_ORDERS, BadOrdersCursor, order_detail, profile
-from integration.stats import SubscriptionFilter, contact_stats
+from integration.stats import SubscriptionFilter, cached_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
 from integration.views.auth import BEARER, fail, require_api_key
@@ -40,7 +40,7 @@ class Stats(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Engaged, unengaged and blocked contacts: counts, shares summing to 100.00, AOV, ACV, ANO."""
         with session_scope(settings_of(current_app).database_url) as session:
-            return contact_stats(session, g.account_id, query["subscription"])
+            return cached_stats(session, g.account_id, query["subscription"])
 
 
 class ListQuerySchema(Schema):

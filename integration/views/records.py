@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
+import redis
 from apispec import APISpec
 from flask import current_app, g, request
 from flask.views import MethodView
@@ -27,7 +29,9 @@ from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
 from integration.views.auth import BEARER, fail, owned_store, require_api_key
+from jobs.ingest import run_follow_ups
 
+logger = logging.getLogger(__name__)
 blueprint = Blueprint("records", __name__, url_prefix="/api/v1", description="Batch upserts into a store")
 require_api_key(blueprint)
 
@@ -91,7 +95,9 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
     if len(items) > MAX_RECORDS:
         fail(413, f"at most {MAX_RECORDS} records per call", "batch_too_large")
     key = request.headers.get("Idempotency-Key") or hashlib.sha256(body).hexdigest()
-    with session_scope(settings_of(current_app).database_url) as session:
+    settings = settings_of(current_app)
+    follow_ups: list[tuple[str, list[Any]]] = []
+    with session_scope(settings.database_url) as session:
         received = inbox.receive(
             session,
             source="api",
@@ -102,11 +108,15 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
             headers={"account_id": str(g.account_id)},
         )
         if received.new:
-            inbox.process(session, [received.id], SOURCES)
+            inbox.process(session, [received.id], SOURCES, follow_ups=follow_ups)
         delivery = session.get(InboxDelivery, received.id)
         assert delivery is not None  # noqa: S101 - stored just above
         result = delivery.result or {}
         status = delivery.status
+    try:
+        run_follow_ups(settings, follow_ups)  # after commit: the statistics' refresh, for one
+    except redis.RedisError as exc:
+        logger.warning("follow-up work of a batch not queued: %s", exc)
     answer = {
         "status": status.value,
         "written": result.get("written", 0),

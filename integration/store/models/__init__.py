@@ -29,6 +29,7 @@ from integration.store.models.contacts import (
     ContactSnapshot,
     EngagementTransition,
     InteractionEvent,
+    StatsCache,
     StoreCustomer,
     SubscriptionTransition,
 )
@@ -38,6 +39,7 @@ from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.sync import Destination, Segment, Sync, SyncState
 
 __all__ = [
+    "StatsCache",
     "Backfill",
     "DataExport",
     "COUNTED_INTERACTIONS",

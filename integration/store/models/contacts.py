@@ -160,3 +160,19 @@ class ContactSnapshot(Base):
     engagement_status: Mapped[EngagementStatus] = mapped_column(state(EngagementStatus))
     contacts: Mapped[int]
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatsCache(Base):
+    """The contact statistics of an account under one subscription filter, as last computed.
+
+    Kept current by a job after each batch of changes, so the statistics answer from here in
+    milliseconds whatever the account's size; `computed_at` says how current they are.
+    """
+
+    __tablename__ = "stats_cache"
+    __table_args__ = (PrimaryKeyConstraint("account_id", "subscription"),)
+
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    subscription: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
