@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,10 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import psutil
 import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy import text
@@ -38,7 +39,7 @@ from integration import engagement, inbox
 from integration.accounts import add_store, create_account, create_api_key
 from integration.app import create_app
 from integration.settings import Settings
-from integration.stats import SubscriptionFilter, contact_stats
+from integration.stats import SubscriptionFilter, cached_stats, refresh_stats
 from integration.store import session_scope
 from integration.store.db import upgrade
 from integration.store.models import Platform
@@ -176,11 +177,16 @@ def main() -> None:
         )
         incremental, worker_rss = new_interactions(settings, args.contacts, work)
 
+        touched = touched_reclassification(url, args.contacts)
+        started = time.perf_counter()
+        with session_scope(url) as session:
+            refresh_stats(session, 1)
+        refresh = time.perf_counter() - started
         durations = []
-        for _ in range(30):
+        for _ in range(200):
             started = time.perf_counter()
             with session_scope(url) as session:
-                contact_stats(session, 1, SubscriptionFilter.SUBSCRIBED_UNKNOWN)
+                cached_stats(session, 1, SubscriptionFilter.SUBSCRIBED_UNKNOWN)
             durations.append(time.perf_counter() - started)
         delays = event_to_stats(settings)
     p50, p95 = statistics.median(durations), statistics.quantiles(durations, n=20)[-1]
@@ -197,12 +203,17 @@ def main() -> None:
         f"ratio ours / DuckDB: {full / ceiling:.1f}"
     )
     print(
-        f"  10,000 new interactions through the inbox and one worker: {incremental:.2f} s, "
+        f"  10,000 new interactions through the inbox and one worker process: {incremental:.2f} s "
+        f"(process start, validation, upserts, reclassification, statistics refresh), "
         f"worker peak RSS {worker_rss:.0f} MB"
     )
-    print(f"  stats query: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    print(f"  reclassification of the 10,000 contacts those interactions touched: {touched * 1000:.0f} ms")
+    print(f"  statistics refresh (every filter, one pass): {refresh:.2f} s")
+    print(f"  stats endpoint's query: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    q = statistics.quantiles(delays, n=20)[-1] if len(delays) > 1 else delays[0]
     print(
-        f"  event posted to the API → visible in the stats: p50 {statistics.median(delays) * 1000:.0f} ms, "
+        f"  event posted to the API → visible in the stats (one worker running): "
+        f"p50 {statistics.median(delays) * 1000:.0f} ms, p95 {q * 1000:.0f} ms, "
         f"max {max(delays) * 1000:.0f} ms"
     )
 
@@ -243,13 +254,46 @@ def new_interactions(settings: Settings, contacts: int, work: Path) -> tuple[flo
     }
     env.pop("REDIS_URL", None)
     started = time.perf_counter()
-    subprocess.run(
+    worker = subprocess.Popen(
         [sys.executable, "-m", "integration.cli", "worker", "--burst"],
         env=env,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = _peak_rss(worker)
+    elapsed = time.perf_counter() - started
+    if worker.returncode:
+        raise RuntimeError(f"the worker failed with {worker.returncode}")
+    return elapsed, peak
+
+
+def _peak_rss(process: subprocess.Popen[bytes]) -> float:
+    """Wait for a process, sampling its resident memory (with its children's) every 20 ms; return MB."""
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            members = [watched, *watched.children(recursive=True)]
+            peak = max(peak, sum(m.memory_info().rss for m in members if m.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    return peak / 2**20
+
+
+def touched_reclassification(url: str, contacts: int) -> float:
+    """Reclassify 10,000 contacts whose last interaction ingest just moved forward; return the seconds."""
+    ids = [1 + (i * 37) % contacts for i in range(10_000)]
+    with session_scope(url) as session:
+        session.execute(
+            text("UPDATE contacts SET last_interaction_at = now(), last_interaction_type = 'product_view'"
+                 " WHERE id = ANY(:ids) AND blocked_reason IS NULL"),
+            {"ids": ids},
+        )  # fmt: skip
+    started = time.perf_counter()
+    with session_scope(url) as session:
+        engagement.classify(session, 1, ids)
+    return time.perf_counter() - started
 
 
 def event_to_stats(settings: Settings) -> list[float]:
@@ -265,6 +309,28 @@ def event_to_stats(settings: Settings) -> list[float]:
     )
     logging.getLogger().setLevel(logging.WARNING)  # the app logs every reclassification at INFO
     client = app.test_client()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "STOREPULSE_ENCRYPTION_KEY": settings.encryption_keys[0],
+        "STOREPULSE_INSTANCE_PATH": str(settings.instance_path),
+        "STOREPULSE_LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    # One worker running, as in production: it refreshes the statistics after each change.
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "integration.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        return _delays(client, settings)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _delays(client: Any, settings: Settings) -> list[float]:
     with session_scope(settings.database_url) as session:
         _, token = create_api_key(session, 1)
         targets = (
@@ -295,6 +361,8 @@ def event_to_stats(settings: Settings) -> list[float]:
             ],
         )
         while _engaged(client, headers) == before:
+            if time.perf_counter() - started > 60:
+                raise RuntimeError("the statistics did not follow the event within a minute")
             time.sleep(0.01)
         delays.append(time.perf_counter() - started)
     return delays

@@ -9,6 +9,7 @@ orders (not cancelled, voided or refunded).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -63,44 +64,84 @@ def shares(counts: list[int]) -> list[Decimal]:
     return [(Decimal(f) / 100).quantize(CENT) for f in floors]
 
 
+@dataclass(frozen=True)
+class Aggregates:
+    """An account's contacts and revenue orders counted once, by engagement and subscription status.
+
+    Every filter's statistics are sums over these rows: a contact has one subscription status, so
+    the buyers of different statuses never overlap and their counts add up.
+    """
+
+    counts: dict[tuple[EngagementStatus | None, SubscriptionStatus], int]
+    money: list[tuple[EngagementStatus | None, SubscriptionStatus, str, int, Decimal, int]]
+
+
+def aggregate(session: Session, account_id: int) -> Aggregates:
+    """Count the account's contacts and their revenue orders by (engagement, subscription[, currency])."""
+    scope = [Contact.account_id == account_id, Contact.deleted_at.is_(None)]
+    counts = {
+        (engagement, subscription): n
+        for engagement, subscription, n in session.execute(
+            select(Contact.engagement_status, Contact.subscription_status, func.count())
+            .where(*scope)
+            .group_by(Contact.engagement_status, Contact.subscription_status)
+        )
+    }
+    money = [
+        (engagement, subscription, currency, order_count, Decimal(revenue or 0), buyers)
+        for engagement, subscription, currency, order_count, revenue, buyers in session.execute(
+            select(
+                Contact.engagement_status,
+                Contact.subscription_status,
+                Order.currency,
+                func.count(Order.id),
+                func.sum(Order.total_price),
+                func.count(distinct(Order.contact_id)),
+            )
+            .join(Order, Order.contact_id == Contact.id)
+            .where(*scope, orders.revenue())
+            .group_by(Contact.engagement_status, Contact.subscription_status, Order.currency)
+        )
+    ]
+    return Aggregates(counts, money)
+
+
 def contact_stats(
-    session: Session, account_id: int, subscription: SubscriptionFilter, now: datetime | None = None
+    session: Session,
+    account_id: int,
+    subscription: SubscriptionFilter,
+    now: datetime | None = None,
+    aggregates: Aggregates | None = None,
 ) -> dict[str, Any]:
     """Return the statistics of an account's contacts under a subscription filter."""
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"no account {account_id}")
-    scope = [Contact.account_id == account_id, Contact.deleted_at.is_(None), subscription.clause()]
-    counts = dict(
-        session.execute(
-            select(Contact.engagement_status, func.count()).where(*scope).group_by(Contact.engagement_status)
-        ).all()
-    )
+    data = aggregates or aggregate(session, account_id)
+    admitted = set(subscription.statuses())
+    counts: dict[EngagementStatus | None, int] = {}
+    for (engagement, status), n in data.counts.items():
+        if status in admitted:
+            counts[engagement] = counts.get(engagement, 0) + n
     engaged, unengaged = counts.get(EngagementStatus.ENGAGED, 0), counts.get(EngagementStatus.UNENGAGED, 0)
     engaged_share, unengaged_share = shares([engaged, unengaged])
-    money = session.execute(
-        select(
-            Contact.engagement_status,
-            Order.currency,
-            func.count(Order.id),
-            func.sum(Order.total_price),
-            func.count(distinct(Order.contact_id)),
-        )
-        .join(Order, Order.contact_id == Contact.id)
-        .where(*scope, orders.revenue())
-        .group_by(Contact.engagement_status, Order.currency)
-        .order_by(Order.currency)
-    ).all()
     groups: dict[str, dict[str, Any]] = {
         EngagementStatus.ENGAGED.value: {"count": engaged, "percent": str(engaged_share), "value": []},
         EngagementStatus.UNENGAGED.value: {"count": unengaged, "percent": str(unengaged_share), "value": []},
         EngagementStatus.BLOCKED.value: {"count": counts.get(EngagementStatus.BLOCKED, 0), "value": []},
     }
-    for status, currency, order_count, revenue, buyers in money:
-        if status is None:
+    summed: dict[tuple[EngagementStatus, str], list[Any]] = {}
+    for engagement, status, currency, order_count, revenue, buyers in data.money:
+        if engagement is None or status not in admitted:
             continue  # not classified yet: counted once the job that stored it finishes
-        revenue = Decimal(revenue or 0)
-        groups[status.value]["value"].append(
+        total = summed.setdefault((engagement, currency), [0, Decimal(0), 0])
+        total[0] += order_count
+        total[1] += revenue
+        total[2] += buyers
+    for (engagement, currency), (order_count, revenue, buyers) in sorted(
+        summed.items(), key=lambda kv: kv[0][1]
+    ):
+        groups[engagement.value]["value"].append(
             {
                 "currency": currency,
                 "revenue": str(revenue.quantize(CENT)),
@@ -138,12 +179,13 @@ def cached_stats(session: Session, account_id: int, subscription: SubscriptionFi
 def refresh_stats(session: Session, account_id: int, now: datetime | None = None) -> None:
     """Compute the statistics under every subscription filter and keep them for the endpoint."""
     now = now or utcnow()
+    aggregates = aggregate(session, account_id)  # one pass over contacts and orders for all filters
     table = table_of(StatsCache)
     rows = [
         {
             "account_id": account_id,
             "subscription": choice.value,
-            "payload": contact_stats(session, account_id, choice, now),
+            "payload": contact_stats(session, account_id, choice, now, aggregates),
             "computed_at": now,
         }
         for choice in SubscriptionFilter
