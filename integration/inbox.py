@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # Asked of the jobs after any delivery that changed an account: bring its statistics up to date.
 STATS_REFRESH = "stats.refresh"
+# …and after deliveries of orders: recompute its RFM scores.
+RFM_REFRESH = "rfm.refresh"
 MAX_ERROR_LENGTH = 2000
 
 
@@ -163,6 +165,8 @@ def _process_group(
         logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), exc)
         return False
     result = {**outcome.as_dict(), "batch": len(group)}
+    if any("order" in d.topic for d in group) and outcome.account_id is not None:
+        outcome.follow_ups.append((RFM_REFRESH, [outcome.account_id]))
     for delivery in group:
         delivery.attempts += 1
         _finish(delivery, InboxStatus.PROCESSED, result=result)
@@ -199,6 +203,8 @@ def _process_one(
         counts["failed" if final else "retry"] += 1
     else:
         _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
+        if "order" in delivery.topic and outcome.account_id is not None and outcome.written:
+            outcome.follow_ups.append((RFM_REFRESH, [outcome.account_id]))
         counts["processed"] += 1
         if follow_ups is not None:
             follow_ups.extend(_follow_ups_of(outcome))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from integration import campaigns
+from integration import campaigns, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.store.models import Account, Checkout, CheckoutState, Order, OrderLineItem, Store
@@ -50,13 +50,14 @@ def profile(
         for s in session.scalars(select(Store).where(Store.account_id == account_id))
     }
     page, next_cursor, count = _orders(session, contact_id, zones, orders_limit, orders_cursor)
-    last = campaigns.last_contacted(session, contact_id)
     now = now or utcnow()
+    last = campaigns.last_contacted(session, contact_id)
     return {
         **detail,
         "orders": page,
         "orders_count": count,
         "orders_next_cursor": next_cursor,
+        "rfm": rfm.contact_rfm(session, contact_id, now),
         "abandoned_carts": _abandoned_carts(session, contact_id, zones),
         "campaigns": campaigns.contact_sends(session, account_id, contact_id),
         "last_contacted_at": last.isoformat() if last else None,

@@ -12,7 +12,7 @@ import logging
 import redis
 from sqlalchemy import select
 
-from integration import carts, engagement, history, stats
+from integration import carts, engagement, history, rfm, stats
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
@@ -45,6 +45,39 @@ def refresh_stats_job(account_id: int) -> None:
     connection(settings).delete(_refresh_key(account_id))
     with session_scope(settings.database_url) as session:
         stats.refresh_stats(session, account_id)
+
+
+def _rfm_key(account_id: int) -> str:
+    return f"storepulse:rfm-refresh:{account_id}"
+
+
+def request_rfm_refresh(settings: Settings, account_id: int) -> bool:
+    """Queue a recomputation of an account's RFM scores unless one is queued; False if Redis is down."""
+    try:
+        if connection(settings).set(_rfm_key(account_id), "1", nx=True, ex=REFRESH_KEY_TTL_SECONDS):
+            enqueue(settings, COMPUTE, compute_rfm_job, account_id)
+    except redis.RedisError as exc:
+        logger.warning("RFM of account %s not recomputed now: %s", account_id, exc)
+        return False
+    return True
+
+
+def compute_rfm_job(account_id: int) -> int:
+    """Recompute an account's RFM scores, segments and spender tiers."""
+    settings = get_settings()
+    connection(settings).delete(_rfm_key(account_id))
+    with session_scope(settings.database_url) as session:
+        return rfm.compute(session, account_id)
+
+
+def compute_rfm_all_job() -> int:
+    """Recompute every account's RFM scores (daily: recency moves with the calendar)."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        account_ids = list(session.scalars(select(Account.id)))
+    for account_id in account_ids:
+        request_rfm_refresh(settings, account_id)
+    return len(account_ids)
 
 
 def classify_account_job(account_id: int) -> int:

@@ -87,7 +87,7 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
 
 def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) -> None:
     """Enqueue the work that processed deliveries asked for, once each."""
-    from jobs.compute import request_stats_refresh
+    from jobs.compute import request_rfm_refresh, request_stats_refresh
     from jobs.shopify import FOLLOW_UPS
 
     seen: set[str] = set()
@@ -98,6 +98,9 @@ def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) 
         seen.add(key)
         if name == inbox.STATS_REFRESH:
             request_stats_refresh(settings, *args)
+            continue
+        if name == inbox.RFM_REFRESH:
+            request_rfm_refresh(settings, *args)
             continue
         queue_name, func = FOLLOW_UPS[name]
         enqueue(settings, queue_name, func, *args)

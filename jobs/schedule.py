@@ -16,7 +16,12 @@ from types import FrameType
 from typing import Any
 
 from integration.settings import Settings
-from jobs.compute import expire_engagement_job, mark_abandoned_checkouts_job, snapshot_contacts_job
+from jobs.compute import (
+    compute_rfm_all_job,
+    expire_engagement_job,
+    mark_abandoned_checkouts_job,
+    snapshot_contacts_job,
+)
 from jobs.imports import sweep_imports_job
 from jobs.ingest import purge_inbox_job, sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, connection, enqueue
@@ -44,6 +49,8 @@ PERIODIC = (
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),
     # Hourly, but only the day's first run records: the snapshot lands soon after midnight UTC.
     Periodic("snapshot-contacts", 60 * 60, COMPUTE, snapshot_contacts_job),
+    # Recency moves with the calendar: every account's RFM is recomputed daily (and after orders).
+    Periodic("rfm-daily", 24 * 60 * 60, COMPUTE, compute_rfm_all_job),
 )
 
 

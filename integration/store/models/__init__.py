@@ -36,9 +36,11 @@ from integration.store.models.contacts import (
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
 from integration.store.models.platform import Backfill, DataExport
+from integration.store.models.rfm import RfmScore
 from integration.store.models.sync import Destination, Segment, Sync, SyncState
 
 __all__ = [
+    "RfmScore",
     "StatsCache",
     "Backfill",
     "DataExport",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -31,6 +32,11 @@ class Account(Base):
     attribution_window_days: Mapped[int] = mapped_column(default=DEFAULT_ATTRIBUTION_WINDOW_DAYS)
     frequency_cap_days: Mapped[int] = mapped_column(default=DEFAULT_FREQUENCY_CAP_DAYS)
     classified_at: Mapped[datetime | None]
+    # A custom RFM scheme (score ranges → segment names); None: the default R×F grid.
+    rfm_scheme: Mapped[list[dict[str, Any]] | None]
+    # The score boundaries of the last RFM computation, and when it ran.
+    rfm_cuts: Mapped[dict[str, Any] | None]
+    rfm_computed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     stores: Mapped[list[Store]] = relationship(back_populates="account", order_by="Store.id")

@@ -1,0 +1,34 @@
+"""RFM scores and spender tiers of the contacts who ordered, recomputed per account by a job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from integration.store.models.base import Base, BigID
+
+
+class RfmScore(Base):
+    """One buyer's recency, frequency and money with their 1–5 scores, segment and spender tiers."""
+
+    __tablename__ = "rfm_scores"
+    __table_args__ = (Index(None, "account_id", "segment"), Index(None, "account_id", "spender_tier"))
+
+    contact_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    last_order_at: Mapped[datetime]
+    frequency: Mapped[int]
+    monetary: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    r: Mapped[int]
+    f: Mapped[int]
+    m: Mapped[int]
+    segment: Mapped[str] = mapped_column(String(60))
+    spender_tier: Mapped[str] = mapped_column(String(20))
+    frequent_buyer: Mapped[bool]
+    computed_at: Mapped[datetime]

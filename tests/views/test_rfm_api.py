@@ -1,0 +1,71 @@
+"""RFM through the API: computed on first look, kept current after orders, a custom scheme, the profile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.types import utcnow
+from tests.factories import bearer, make_store
+
+
+def _orders(
+    client: FlaskClient, store_id: int, headers: dict[str, str], rows: list[tuple[str, str, int]]
+) -> None:
+    now = utcnow()
+    body = [
+        {"id": oid, "email": email, "created_at": (now - timedelta(days=days)).isoformat(),
+         "updated_at": (now - timedelta(days=days)).isoformat(), "currency": "EUR", "total_price": "40.00",
+         "line_items": [{"title": "Tea", "quantity": 1, "price": "40.00"}]}
+        for oid, email, days in rows
+    ]  # fmt: skip
+    response = client.post(f"/api/v1/stores/{store_id}/orders", json=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_rfm_is_kept_current_after_orders_and_follows_a_custom_scheme(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        headers = bearer(session, store.account_id)
+    first = client.get("/api/v1/rfm", headers=headers).get_json()
+    assert first["computed_at"] is not None
+    assert first["scheme"] == "default"
+    assert [s["name"] for s in first["segments"]][-1] == "Prospects"
+
+    _orders(client, store.id, headers, [(f"o{i}", f"c{i}@example.com", i * 40) for i in range(10)])
+    run_worker()  # the orders' follow-up recomputes RFM
+    overview = client.get("/api/v1/rfm", headers=headers).get_json()
+    assert sum(s["contacts"] for s in overview["segments"]) == 10
+    assert overview["spenders"]["one_time_buyers"] == 10
+    assert {c["score"] for c in overview["cuts"]["r"]} <= {1, 2, 3, 4, 5}
+
+    bad = client.put("/api/v1/rfm/scheme", json={"segments": [{"name": "All", "r": [1, 5], "f": [2, 5]}]},
+                     headers=headers)  # fmt: skip
+    assert bad.status_code == 422
+    assert "R1 F1" in bad.get_json()["message"]
+    scheme = {
+        "segments": [{"name": "Fresh", "r": [5, 5], "f": [1, 5]}, {"name": "Rest", "r": [1, 4], "f": [1, 5]}]
+    }
+    assert client.put("/api/v1/rfm/scheme", json=scheme, headers=headers).status_code == 202
+    run_worker()
+    custom = client.get("/api/v1/rfm", headers=headers).get_json()
+    assert custom["scheme"] == "custom"
+    assert {s["name"]: s["contacts"] for s in custom["segments"]} == {"Fresh": 2, "Rest": 8, "Prospects": 0}
+
+    contacts = client.get("/api/v1/contacts?limit=50", headers=headers).get_json()
+    newest = next(c for c in contacts["contacts"] if c["email"] == "c0@example.com")
+    profile = client.get(f"/api/v1/contacts/{newest['id']}", headers=headers).get_json()
+    assert profile["rfm"]["segment"] == "Fresh"
+    assert profile["rfm"]["recency_days"] == 0
+    assert profile["rfm"]["buyer"] == "one-time"
+    assert profile["rfm"]["why"].startswith("R5")
+
+    assert client.delete("/api/v1/rfm/scheme", headers=headers).status_code == 202
+    run_worker()
+    assert client.get("/api/v1/rfm", headers=headers).get_json()["scheme"] == "default"
