@@ -10,6 +10,7 @@ Lists, statistics and saved segments all use it. A filter is a condition:
     {"orders_count": {"min": 1, "max": 5}}
     {"total_spent": {"currency": "EUR", "min": "100.00", "max": null}}
     {"store_id": 3}    {"has_open_abandoned_checkout": true}    {"tag": "vip"}    {"created_within_days": 7}
+    {"rfm_segment": ["Champions", "Prospects"]}    {"spender_tier": ["big"]}    {"frequent_buyer": true}
 
 Orders count and total spent are over revenue orders (not cancelled, voided or refunded).
 """
@@ -32,11 +33,13 @@ from integration.store.models import (
     Contact,
     EngagementStatus,
     Order,
+    RfmScore,
     StoreCustomer,
     SubscriptionStatus,
 )
 
 MAX_DEPTH = 8
+PROSPECTS = "Prospects"  # the RFM segment of contacts with no order (see integration.rfm)
 MAX_DAYS = 3650
 
 
@@ -67,6 +70,13 @@ LEAVES: dict[str, fields.Field[Any]] = {
     "store_id": fields.Integer(validate=validate.Range(min=1)),
     "has_open_abandoned_checkout": fields.Boolean(),
     "tag": fields.String(validate=validate.Length(min=1, max=255)),
+    "rfm_segment": fields.List(
+        fields.String(validate=validate.Length(min=1, max=60)), validate=validate.Length(min=1)
+    ),
+    "spender_tier": fields.List(
+        fields.String(validate=validate.OneOf(("big", "medium", "low"))), validate=validate.Length(min=1)
+    ),
+    "frequent_buyer": fields.Boolean(),
 }
 
 
@@ -138,6 +148,16 @@ def _compile(c: dict[str, Any], now: datetime, dialect: str) -> ColumnElement[bo
         return open_cart if value else not_(open_cart)
     if key == "tag":
         return _has_tag(value, dialect)
+    if key == "rfm_segment":
+        buyers = exists().where(RfmScore.contact_id == Contact.id, RfmScore.segment.in_(value))
+        if PROSPECTS in value:  # prospects have no score row: they never ordered
+            return or_(buyers, ~exists().where(RfmScore.contact_id == Contact.id))
+        return buyers
+    if key == "spender_tier":
+        return exists().where(RfmScore.contact_id == Contact.id, RfmScore.spender_tier.in_(value))
+    if key == "frequent_buyer":
+        frequent = exists().where(RfmScore.contact_id == Contact.id, RfmScore.frequent_buyer.is_(True))
+        return frequent if value else not_(frequent)
     raise ValidationError(f"unknown condition {key!r}")  # parse() admits none; a guard for callers
 
 

@@ -69,3 +69,30 @@ def test_rfm_is_kept_current_after_orders_and_follows_a_custom_scheme(
     assert client.delete("/api/v1/rfm/scheme", headers=headers).status_code == 202
     run_worker()
     assert client.get("/api/v1/rfm", headers=headers).get_json()["scheme"] == "default"
+
+
+def test_the_filter_language_selects_by_rfm_segment_and_spender_tier(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    import json
+
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        headers = bearer(session, store.account_id)
+    _orders(client, store.id, headers, [(f"o{i}", f"c{i}@example.com", i) for i in range(5)])
+    prospect = {"id": "p1", "email": "prospect@example.com", "updated_at": utcnow().isoformat()}
+    client.post(f"/api/v1/stores/{store.id}/customers", headers=headers, json=[prospect])
+    run_worker()
+
+    def emails(condition: dict[str, Any]) -> set[str]:
+        answer = client.get(
+            "/api/v1/contacts", query_string={"filter": json.dumps(condition)}, headers=headers
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return {c["email"] for c in answer.get_json()["contacts"]}
+
+    assert emails({"rfm_segment": ["Prospects"]}) == {"prospect@example.com"}
+    assert emails({"spender_tier": ["big"]}) == {f"c{i}@example.com" for i in range(5)}  # equal spend: a tie
+    assert emails({"not": {"frequent_buyer": True}}) == {"prospect@example.com"}
+    assert client.get("/api/v1/contacts", query_string={"filter": json.dumps({"spender_tier": ["huge"]})},
+                      headers=headers).status_code == 422  # fmt: skip

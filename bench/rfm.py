@@ -1,0 +1,77 @@
+"""RFM at scale: scores, segments and spender tiers for a million contacts, beside plain SQL quintiles.
+
+    python -m bench.rfm [--contacts 1000000] [--orders 2000000] [--database-url postgresql://...]
+
+Generates contacts and orders as the engagement benchmark does (a throwaway PostgreSQL unless a
+URL is given), then times `rfm.compute` (aggregation per contact, the three rankings, the grid,
+the tiers, writing every buyer's row and the score boundaries) three times, beside one plain
+query computing NTILE(5) quintiles of the same aggregates without writing anything (the ceiling;
+the ratio is ceiling ÷ ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bench.engagement import generate
+from bench.servers import throwaway_postgres
+from integration import rfm
+from integration.store import session_scope
+from integration.store.db import upgrade
+
+CEILING = """
+SELECT contact_id,
+       ntile(5) OVER (ORDER BY last_at) AS r,
+       ntile(5) OVER (ORDER BY n) AS f,
+       ntile(5) OVER (PARTITION BY currency ORDER BY spent) AS m
+FROM (SELECT contact_id, max(created_at) AS last_at, count(*) AS n, min(currency) AS currency,
+             sum(total_price) AS spent
+      FROM orders WHERE cancelled_at IS NULL AND financial_status <> 'voided'
+      GROUP BY contact_id) per
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=2_000_000)
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or throwaway_postgres(Path(tmp))
+        url = make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        upgrade(url)
+        generated = generate(url, args.contacts, 0, args.orders)
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            with session_scope(url) as session:
+                buyers = rfm.compute(session, 1)
+            runs.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with session_scope(url) as session:
+            session.execute(text(f"SELECT count(*) FROM ({CEILING}) q"))
+        ceiling = time.perf_counter() - started
+        with session_scope(url) as session:
+            segments = rfm.overview(session, 1)["segments"]
+    ours = statistics.median(runs)
+    listed = ", ".join(f"{s['name']} {s['contacts']:,}" for s in segments)
+    print(  # noqa: T201 - the benchmark's report
+        f"rfm: {args.contacts:,} contacts, {args.orders:,} orders (generated in {generated:.0f} s), "
+        f"PostgreSQL\n"
+        f"  rfm.compute for {buyers:,} buyers: median {ours:.2f} s of {', '.join(f'{r:.2f}' for r in runs)}\n"
+        f"  plain NTILE quintiles, nothing written (ceiling): {ceiling:.2f} s; ratio ceiling / ours "
+        f"{ceiling / ours:.2f}\n"
+        f"  segments: {listed}"
+    )
+
+
+if __name__ == "__main__":
+    main()
