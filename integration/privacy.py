@@ -23,6 +23,7 @@ from integration.store.models import (
     CampaignSend,
     Checkout,
     Contact,
+    ContactPeriodSpend,
     DataExport,
     EngagementTransition,
     Import,
@@ -30,6 +31,7 @@ from integration.store.models import (
     InboxStatus,
     InteractionEvent,
     Order,
+    RfmScore,
     Store,
     StoreCustomer,
     SubscriptionStatus,
@@ -265,6 +267,8 @@ def redact_store(session: Session, store: Store) -> dict[str, int]:
 
 def _detach(session: Session, store: Store, contact_ids: Sequence[int]) -> None:
     """Contacts another store still knows: this store's orders, checkouts and events leave them."""
+    from integration import leaderboard
+
     for part in chunks(list(contact_ids)):
         for model in (Order, Checkout):
             session.execute(
@@ -277,6 +281,8 @@ def _detach(session: Session, store: Store, contact_ids: Sequence[int]) -> None:
                 InteractionEvent.store_id == store.id, InteractionEvent.contact_id.in_(part)
             )
         )
+        session.execute(delete(RfmScore).where(RfmScore.contact_id.in_(part)))  # recomputed by the job
+    leaderboard.refresh_spend(session, store.account_id, contact_ids)
 
 
 def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> set[int]:
@@ -316,7 +322,7 @@ def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> se
                 updated_at=now,
             )
         )
-        for model in (InteractionEvent, CampaignSend, DataExport):
+        for model in (InteractionEvent, CampaignSend, DataExport, RfmScore, ContactPeriodSpend):
             session.execute(delete(model).where(model.contact_id.in_(only_here)))
         for log in (EngagementTransition, SubscriptionTransition):
             session.execute(update(log).where(log.contact_id.in_(only_here)).values(reason="redacted"))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from integration import carts
+from integration import carts, leaderboard
 from integration.ingest.common import (
     ContactResolver,
     Outcome,
@@ -104,6 +104,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}
     recompute_last_interactions(session, store.account_id, retracted)
     carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh])
+    leaderboard.refresh_spend(session, store.account_id, {c for c in contacts if c is not None})
 
     outcome.written = len(fresh)
     outcome.unchanged += len(rows) - len(fresh)

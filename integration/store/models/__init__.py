@@ -35,11 +35,13 @@ from integration.store.models.contacts import (
 )
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
+from integration.store.models.leaderboard import ContactPeriodSpend
 from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.rfm import RfmScore
 from integration.store.models.sync import Destination, Segment, Sync, SyncState
 
 __all__ = [
+    "ContactPeriodSpend",
     "RfmScore",
     "StatsCache",
     "Backfill",

@@ -1,0 +1,153 @@
+"""The loyalty leaderboard: calendar periods in time zones, ties, stores, and what counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from integration import ingest
+from integration.leaderboard import RankBy, TimeFrame, leaderboard, period_of, rebuild
+from integration.store import session_scope
+from integration.store.models import Account
+from tests.factories import make_store, order
+
+# Wednesday 1 April 2026, 10:00 in New York.
+NOW = datetime(2026, 4, 1, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("frame", "start", "end", "key"),
+    [
+        (TimeFrame.LAST_WEEK, date(2026, 3, 23), date(2026, 3, 29), "w2026-13"),
+        (TimeFrame.LAST_MONTH, date(2026, 3, 1), date(2026, 3, 31), "m2026-03"),
+        (TimeFrame.MONTH_TO_DATE, date(2026, 4, 1), date(2026, 4, 1), "m2026-04"),
+        (TimeFrame.LAST_QUARTER, date(2026, 1, 1), date(2026, 3, 31), "q2026-1"),
+        (TimeFrame.QUARTER_TO_DATE, date(2026, 4, 1), date(2026, 4, 1), "q2026-2"),
+        (TimeFrame.LAST_YEAR, date(2025, 1, 1), date(2025, 12, 31), "y2025"),
+        (TimeFrame.YEAR_TO_DATE, date(2026, 1, 1), date(2026, 4, 1), "y2026"),
+    ],
+)
+def test_time_frames_are_calendar_periods_with_weeks_from_monday(
+    frame: TimeFrame, start: date, end: date, key: str
+) -> None:
+    period = period_of(frame, date(2026, 4, 1))
+    assert (period.start, period.end, period.key) == (start, end, key)
+    assert period_of(TimeFrame.LAST_WEEK, date(2026, 1, 1)).key == "w2025-52"  # ISO weeks across a year
+
+
+def test_a_last_day_of_quarter_order_at_2330_local_belongs_to_that_quarter_in_the_stores_zone(
+    db_url: str,
+) -> None:
+    with session_scope(db_url) as session:
+        ny = make_store(session, "USD", time_zone="America/New_York")
+        session.get(Account, ny.account_id).time_zone = "UTC"
+        late = datetime(2026, 4, 1, 3, 30, tzinfo=UTC)  # 31 March, 23:30 in New York
+        ingest.ingest_orders(session, ny, [order("q1-late", late, email="ann@example.com", currency="USD")])
+
+        def emails(frame: TimeFrame, store_id: int | None) -> list[str]:
+            board = leaderboard(session, ny.account_id, rank_by=RankBy.TOTAL_SPENT, time_frame=frame,
+                                store_id=store_id, now=NOW)  # fmt: skip
+            return [r["contact"]["email"] for r in board["rows"]]
+
+        assert emails(TimeFrame.LAST_QUARTER, ny.id) == ["ann@example.com"]
+        assert emails(TimeFrame.QUARTER_TO_DATE, ny.id) == []
+        # Across the account (UTC) the same order is already in April.
+        assert emails(TimeFrame.LAST_QUARTER, None) == []
+        assert emails(TimeFrame.QUARTER_TO_DATE, None) == ["ann@example.com"]
+
+
+def test_ties_share_a_rank_and_only_orders_that_count_are_counted(db_url: str) -> None:
+    day = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    with session_scope(db_url) as session:
+        store = make_store(session, "EUR")
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order("a1", day, email="ann@example.com", total_price="100"),
+                order("b1", day, email="bob@example.com", total_price="60"),
+                order("b2", day, email="bob@example.com", total_price="40"),
+                order("c1", day, email="cy@example.com", total_price="50"),
+                order("c2", day, email="cy@example.com", total_price="500", financial_status="refunded"),
+                order("d1", day, email="dee@example.com", total_price="900", cancelled_at=day),
+                order("old", day - timedelta(days=60), email="dee@example.com", total_price="10"),
+            ],
+        )
+        board = leaderboard(session, store.account_id, rank_by=RankBy.TOTAL_SPENT,
+                            time_frame=TimeFrame.LAST_MONTH, now=NOW)  # fmt: skip
+        rows = [(r["rank"], r["contact"]["email"], r["total_spent"], r["purchases"]) for r in board["rows"]]
+        assert rows == [
+            (1, "ann@example.com", "100.00", 1),
+            (1, "bob@example.com", "100.00", 2),
+            (3, "cy@example.com", "50.00", 2),  # the refunded order is a purchase, not money spent
+        ]
+        by_purchases = leaderboard(session, store.account_id, rank_by=RankBy.PURCHASES,
+                                   time_frame=TimeFrame.LAST_MONTH, now=NOW, limit=1)  # fmt: skip
+        # The limit shows one, and the customer tied with it.
+        assert [(r["rank"], r["contact"]["email"]) for r in by_purchases["rows"]] == [
+            (1, "bob@example.com"), (1, "cy@example.com")]  # fmt: skip
+        by_average = leaderboard(session, store.account_id, rank_by=RankBy.AVERAGE_ORDER,
+                                 time_frame=TimeFrame.LAST_MONTH, now=NOW)  # fmt: skip
+        assert [(r["rank"], r["contact"]["email"], r["average_order"]) for r in by_average["rows"]] == [
+            (1, "ann@example.com", "100.00"),
+            (2, "bob@example.com", "50.00"),
+            (2, "cy@example.com", "50.00"),
+        ]
+
+
+def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) -> None:
+    day = datetime(2026, 2, 10, 12, tzinfo=UTC)
+    with session_scope(db_url) as session:
+        shop = make_store(session, "EUR")
+        outlet = make_store(session, "EUR", account_id=shop.account_id)
+        ingest.ingest_orders(
+            session,
+            shop,
+            [
+                order("s1", day, email="ann@example.com", total_price="30"),
+                order("s2", day, email="bob@example.com", total_price="50"),
+            ],
+        )
+        ingest.ingest_orders(session, outlet, [order("o1", day, email="ann@example.com", total_price="40")])
+
+        def board(store_id: int | None) -> list[tuple[str, str]]:
+            result = leaderboard(session, shop.account_id, rank_by=RankBy.TOTAL_SPENT,
+                                 time_frame=TimeFrame.YEAR_TO_DATE, store_id=store_id, now=NOW)  # fmt: skip
+            return [(r["contact"]["email"], r["total_spent"]) for r in result["rows"]]
+
+        assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
+        assert board(shop.id) == [("bob@example.com", "50.00"), ("ann@example.com", "30.00")]
+        assert board(outlet.id) == [("ann@example.com", "40.00")]
+        # A rebuild from the orders gives the same rows as the incremental upkeep.
+        assert rebuild(session, shop.account_id) == 2
+        assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
+        with pytest.raises(LookupError):
+            leaderboard(session, shop.account_id, rank_by=RankBy.PURCHASES, time_frame=TimeFrame.LAST_YEAR,
+                        store_id=make_store(session).id)  # fmt: skip
+
+
+def test_the_leaderboard_endpoint(client: object, settings: object) -> None:
+    from tests.factories import bearer
+
+    url = settings.database_url  # type: ignore[attr-defined]
+    with session_scope(url) as session:
+        store = make_store(session, "EUR")
+        headers = bearer(session, store.account_id)
+        from integration.store.types import utcnow
+
+        ingest.ingest_orders(
+            session, store, [order("a1", utcnow(), email="ann@example.com", total_price="12")]
+        )
+    answer = client.get(  # type: ignore[attr-defined]
+        "/api/v1/leaderboard?rank_by=purchases&time_frame=year_to_date", headers=headers
+    ).get_json()
+    assert [(r["rank"], r["contact"]["email"], r["purchases"]) for r in answer["rows"]] == [
+        (1, "ann@example.com", 1)
+    ]
+    assert answer["currency"] == "EUR"
+    assert answer["period"]["time_zone"] == "Europe/Prague"
+    bad = client.get("/api/v1/leaderboard?time_frame=last_century", headers=headers)  # type: ignore[attr-defined]
+    assert bad.status_code == 422
+    other = client.get("/api/v1/leaderboard?store=999999", headers=headers)  # type: ignore[attr-defined]
+    assert other.status_code == 404
