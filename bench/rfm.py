@@ -1,12 +1,18 @@
-"""RFM at scale: scores, segments and spender tiers for a million contacts, beside plain SQL quintiles.
+"""RFM and the leaderboard at scale, a million contacts, beside plain SQL over the orders.
 
     python -m bench.rfm [--contacts 1000000] [--orders 2000000] [--database-url postgresql://...]
 
 Generates contacts and orders as the engagement benchmark does (a throwaway PostgreSQL unless a
-URL is given), then times `rfm.compute` (aggregation per contact, the three rankings, the grid,
-the tiers, writing every buyer's row and the score boundaries) three times, beside one plain
-query computing NTILE(5) quintiles of the same aggregates without writing anything (the ceiling;
-the ratio is ceiling ÷ ours).
+URL is given), then:
+
+1. times `rfm.compute` (aggregation per contact, the three rankings, the grid, the tiers, writing
+   every buyer's row and the score boundaries) three times, beside one plain query computing
+   NTILE(5) quintiles of the same aggregates without writing anything (the ceiling; the ratio is
+   ceiling ÷ ours);
+2. builds the leaderboard's spend per contact and period from every order (what a first import
+   does; afterwards each batch of orders updates only its contacts), then asks for the top 50 by
+   every metric and every time frame, 10 times each (p50/p95), beside a plain GROUP BY over the
+   orders of last year ranked by total spent (the ceiling).
 """
 
 from __future__ import annotations
@@ -22,9 +28,16 @@ from sqlalchemy.engine import make_url
 
 from bench.engagement import generate
 from bench.servers import throwaway_postgres
-from integration import rfm
+from integration import leaderboard, rfm
 from integration.store import session_scope
 from integration.store.db import upgrade
+
+GROUP_BY = """
+SELECT contact_id, count(*) AS n, sum(total_price) AS spent FROM orders
+WHERE created_at >= date_trunc('year', now()) - interval '1 year' AND created_at < date_trunc('year', now())
+  AND cancelled_at IS NULL AND financial_status <> 'voided'
+GROUP BY contact_id ORDER BY spent DESC LIMIT 50
+"""
 
 CEILING = """
 SELECT contact_id,
@@ -61,6 +74,22 @@ def main() -> None:
         ceiling = time.perf_counter() - started
         with session_scope(url) as session:
             segments = rfm.overview(session, 1)["segments"]
+        started = time.perf_counter()
+        with session_scope(url) as session:
+            leaderboard.rebuild(session, 1)
+        built = time.perf_counter() - started
+        answers = []
+        for rank_by in leaderboard.RankBy:
+            for frame in leaderboard.TimeFrame:
+                for _ in range(10):
+                    started = time.perf_counter()
+                    with session_scope(url) as session:
+                        leaderboard.leaderboard(session, 1, rank_by=rank_by, time_frame=frame, limit=50)
+                    answers.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with session_scope(url) as session:
+            session.execute(text(GROUP_BY))
+        group_by = time.perf_counter() - started
     ours = statistics.median(runs)
     listed = ", ".join(f"{s['name']} {s['contacts']:,}" for s in segments)
     print(  # noqa: T201 - the benchmark's report
@@ -69,7 +98,12 @@ def main() -> None:
         f"  rfm.compute for {buyers:,} buyers: median {ours:.2f} s of {', '.join(f'{r:.2f}' for r in runs)}\n"
         f"  plain NTILE quintiles, nothing written (ceiling): {ceiling:.2f} s; ratio ceiling / ours "
         f"{ceiling / ours:.2f}\n"
-        f"  segments: {listed}"
+        f"  segments: {listed}\n"
+        f"  leaderboard spend per contact and period built from every order: {built:.1f} s\n"
+        f"  leaderboard top 50, 3 metrics × 7 time frames × 10: "
+        f"p50 {statistics.median(answers) * 1000:.1f} ms, "
+        f"p95 {statistics.quantiles(answers, n=20)[-1] * 1000:.1f} ms; "
+        f"plain GROUP BY over last year's orders (ceiling): {group_by * 1000:.0f} ms"
     )
 
 

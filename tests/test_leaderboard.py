@@ -119,8 +119,20 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
         assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
         assert board(shop.id) == [("bob@example.com", "50.00"), ("ann@example.com", "30.00")]
         assert board(outlet.id) == [("ann@example.com", "40.00")]
+
         # A rebuild from the orders gives the same rows as the incremental upkeep.
+        def rows() -> list[tuple]:
+            from sqlalchemy import select
+
+            from integration.store.models import ContactPeriodSpend as S
+
+            return sorted(session.execute(select(S.store_id, S.period, S.currency, S.contact_id, S.purchases,
+                                                 S.revenue, S.average, S.last_order_at)).all())  # fmt: skip
+
+        before = rows()
+        assert len(before) == 3 * 2 * 4 - 4  # per contact and scope: week, month, quarter, year
         assert rebuild(session, shop.account_id) == 2
+        assert rows() == before
         assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
         with pytest.raises(LookupError):
             leaderboard(session, shop.account_id, rank_by=RankBy.PURCHASES, time_frame=TimeFrame.LAST_YEAR,
