@@ -144,9 +144,16 @@ def test_the_cart_token_recovers_and_the_same_checkout_delivered_twice_changes_n
         ingest.ingest_orders(
             session,
             store,
-            [order("o1", NOW + timedelta(days=2), NOW + timedelta(days=3), email="ann@example.com",
-                   cart_token="cart-1")],
-        )  # fmt: skip
+            [
+                order(
+                    "o1",
+                    NOW + timedelta(days=2),
+                    NOW + timedelta(days=3),
+                    email="ann@example.com",
+                    cart_token="cart-1",
+                )
+            ],
+        )
         assert _states(session) == {"t1": (CheckoutState.RECOVERED, "cart_token")}
         events = session.scalars(select(InteractionEvent.type).order_by(InteractionEvent.occurred_at)).all()
         assert events == [InteractionType.CART_ABANDONED, InteractionType.CART_RECOVERED]
@@ -190,9 +197,17 @@ def test_cart_stats_follow_the_period_the_store_and_revenue_rules(db_url: str) -
         ingest.ingest_orders(
             session,
             usd,
-            [order("u1", NOW + timedelta(days=1), email="ann@example.com", checkout_token="USD-1",
-                   currency="USD", financial_status="refunded")],
-        )  # fmt: skip
+            [
+                order(
+                    "u1",
+                    NOW + timedelta(days=1),
+                    email="ann@example.com",
+                    checkout_token="USD-1",
+                    currency="USD",
+                    financial_status="refunded",
+                )
+            ],
+        )
         first_week = cart_stats(session, eur.account_id, NOW, NOW + timedelta(days=7))
         assert (first_week["abandoned"], first_week["recovered"]) == (2, 2)
         # The refunded USD order recovered its cart but is no revenue.

@@ -46,8 +46,14 @@ def test_a_last_day_of_quarter_order_at_2330_local_belongs_to_that_quarter_in_th
         ingest.ingest_orders(session, ny, [order("q1-late", late, email="ann@example.com", currency="USD")])
 
         def emails(frame: TimeFrame, store_id: int | None) -> list[str]:
-            board = leaderboard(session, ny.account_id, rank_by=RankBy.TOTAL_SPENT, time_frame=frame,
-                                store_id=store_id, now=NOW)  # fmt: skip
+            board = leaderboard(
+                session,
+                ny.account_id,
+                rank_by=RankBy.TOTAL_SPENT,
+                time_frame=frame,
+                store_id=store_id,
+                now=NOW,
+            )
             return [r["contact"]["email"] for r in board["rows"]]
 
         assert emails(TimeFrame.LAST_QUARTER, ny.id) == ["ann@example.com"]
@@ -74,21 +80,31 @@ def test_ties_share_a_rank_and_only_orders_that_count_are_counted(db_url: str) -
                 order("old", day - timedelta(days=60), email="dee@example.com", total_price="10"),
             ],
         )
-        board = leaderboard(session, store.account_id, rank_by=RankBy.TOTAL_SPENT,
-                            time_frame=TimeFrame.LAST_MONTH, now=NOW)  # fmt: skip
+        board = leaderboard(
+            session, store.account_id, rank_by=RankBy.TOTAL_SPENT, time_frame=TimeFrame.LAST_MONTH, now=NOW
+        )
         rows = [(r["rank"], r["contact"]["email"], r["total_spent"], r["purchases"]) for r in board["rows"]]
         assert rows == [
             (1, "ann@example.com", "100.00", 1),
             (1, "bob@example.com", "100.00", 2),
             (3, "cy@example.com", "50.00", 2),  # the refunded order is a purchase, not money spent
         ]
-        by_purchases = leaderboard(session, store.account_id, rank_by=RankBy.PURCHASES,
-                                   time_frame=TimeFrame.LAST_MONTH, now=NOW, limit=1)  # fmt: skip
+        by_purchases = leaderboard(
+            session,
+            store.account_id,
+            rank_by=RankBy.PURCHASES,
+            time_frame=TimeFrame.LAST_MONTH,
+            now=NOW,
+            limit=1,
+        )
         # The limit shows one, and the customer tied with it.
         assert [(r["rank"], r["contact"]["email"]) for r in by_purchases["rows"]] == [
-            (1, "bob@example.com"), (1, "cy@example.com")]  # fmt: skip
-        by_average = leaderboard(session, store.account_id, rank_by=RankBy.AVERAGE_ORDER,
-                                 time_frame=TimeFrame.LAST_MONTH, now=NOW)  # fmt: skip
+            (1, "bob@example.com"),
+            (1, "cy@example.com"),
+        ]
+        by_average = leaderboard(
+            session, store.account_id, rank_by=RankBy.AVERAGE_ORDER, time_frame=TimeFrame.LAST_MONTH, now=NOW
+        )
         assert [(r["rank"], r["contact"]["email"], r["average_order"]) for r in by_average["rows"]] == [
             (1, "ann@example.com", "100.00"),
             (2, "bob@example.com", "50.00"),
@@ -112,8 +128,14 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
         ingest.ingest_orders(session, outlet, [order("o1", day, email="ann@example.com", total_price="40")])
 
         def board(store_id: int | None) -> list[tuple[str, str]]:
-            result = leaderboard(session, shop.account_id, rank_by=RankBy.TOTAL_SPENT,
-                                 time_frame=TimeFrame.YEAR_TO_DATE, store_id=store_id, now=NOW)  # fmt: skip
+            result = leaderboard(
+                session,
+                shop.account_id,
+                rank_by=RankBy.TOTAL_SPENT,
+                time_frame=TimeFrame.YEAR_TO_DATE,
+                store_id=store_id,
+                now=NOW,
+            )
             return [(r["contact"]["email"], r["total_spent"]) for r in result["rows"]]
 
         assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
@@ -126,8 +148,20 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
 
             from integration.store.models import ContactPeriodSpend as S
 
-            return sorted(session.execute(select(S.store_id, S.period, S.currency, S.contact_id, S.purchases,
-                                                 S.revenue, S.average, S.last_order_at)).all())  # fmt: skip
+            return sorted(
+                session.execute(
+                    select(
+                        S.store_id,
+                        S.period,
+                        S.currency,
+                        S.contact_id,
+                        S.purchases,
+                        S.revenue,
+                        S.average,
+                        S.last_order_at,
+                    )
+                ).all()
+            )
 
         before = rows()
         assert len(before) == 3 * 2 * 4 - 4  # per contact and scope: week, month, quarter, year
@@ -135,8 +169,13 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
         assert rows() == before
         assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
         with pytest.raises(LookupError):
-            leaderboard(session, shop.account_id, rank_by=RankBy.PURCHASES, time_frame=TimeFrame.LAST_YEAR,
-                        store_id=make_store(session).id)  # fmt: skip
+            leaderboard(
+                session,
+                shop.account_id,
+                rank_by=RankBy.PURCHASES,
+                time_frame=TimeFrame.LAST_YEAR,
+                store_id=make_store(session).id,
+            )
 
 
 def test_the_leaderboard_endpoint(client: object, settings: object) -> None:

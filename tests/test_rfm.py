@@ -59,8 +59,11 @@ def test_quintile_edges_and_ties_share_scores(db_url: str) -> None:
                 for k in range(i + 1)
             ]
         # Two more with the same number of orders as c9: ties.
-        records += [order(f"t{j}-{k}", NOW - timedelta(days=30), email=f"t{j}@example.com") for j in range(2)
-                    for k in range(10)]  # fmt: skip
+        records += [
+            order(f"t{j}-{k}", NOW - timedelta(days=30), email=f"t{j}@example.com")
+            for j in range(2)
+            for k in range(10)
+        ]
         ingest.ingest_orders(session, store, records)
         assert rfm.compute(session, store.account_id, now=NOW) == 12
         scores = _scores(session)
@@ -109,19 +112,28 @@ def test_money_is_scored_within_each_contacts_main_currency(db_url: str) -> None
         ingest.ingest_orders(
             session,
             eur,
-            [order("e1", email="ann@example.com", total_price="500"),
-             order("e2", email="ann@example.com", total_price="100"),
-             order("e3", email="bob@example.com", total_price="50")],
-        )  # fmt: skip
+            [
+                order("e1", email="ann@example.com", total_price="500"),
+                order("e2", email="ann@example.com", total_price="100"),
+                order("e3", email="bob@example.com", total_price="50"),
+            ],
+        )
         ingest.ingest_orders(
             session,
             usd,
-            [order("u1", email="ann@example.com", currency="USD", total_price="9000"),
-             order("u2", email="cy@example.com", currency="USD", total_price="20"),
-             order("u3", email="dee@example.com", currency="USD", total_price="30",
-                   financial_status="refunded"),
-             order("u4", email="eve@example.com", currency="USD", total_price="70", cancelled_at=NOW)],
-        )  # fmt: skip
+            [
+                order("u1", email="ann@example.com", currency="USD", total_price="9000"),
+                order("u2", email="cy@example.com", currency="USD", total_price="20"),
+                order(
+                    "u3",
+                    email="dee@example.com",
+                    currency="USD",
+                    total_price="30",
+                    financial_status="refunded",
+                ),
+                order("u4", email="eve@example.com", currency="USD", total_price="70", cancelled_at=NOW),
+            ],
+        )
         rfm.compute(session, eur.account_id, now=NOW)
         scores = _scores(session)
         assert (scores["ann"].currency, scores["ann"].monetary, scores["ann"].frequency) == (
@@ -146,10 +158,14 @@ def test_spender_tiers_and_a_custom_scheme(db_url: str) -> None:
         ingest.ingest_orders(
             session,
             store,
-            [order(f"o{i}", NOW - timedelta(days=i % 50), email=f"c{i}@example.com", total_price=str(i + 1))
-             for i in range(200)]
+            [
+                order(
+                    f"o{i}", NOW - timedelta(days=i % 50), email=f"c{i}@example.com", total_price=str(i + 1)
+                )
+                for i in range(200)
+            ]
             + [order(f"again{i}", NOW, email=f"c{i}@example.com") for i in range(150, 200)],
-        )  # fmt: skip
+        )
         account = session.get(Account, store.account_id)
         account.rfm_scheme = rfm.check_scheme(
             [{"name": "Recent", "r": [4, 5], "f": [1, 5]}, {"name": "Earlier", "r": [1, 3], "f": [1, 5]}]

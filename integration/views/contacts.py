@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
+from integration import messages
 from integration.app import settings_of
 from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, list_contacts
 from integration.filters import parse
@@ -132,3 +133,43 @@ class ContactOrder(MethodView):
         if detail is None:
             fail(404, f"no order {order_id} of contact {contact_id}", "not_found")
         return detail
+
+
+class MessageSchema(Schema):
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
+    override_unsubscribed = fields.Boolean(
+        load_default=False,
+        metadata={"description": "send to an unsubscribed contact anyway (not for marketing)"},
+    )
+
+
+@blueprint.route("/contacts/<int:contact_id>/messages")
+class ContactMessages(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(MessageSchema)
+    @blueprint.response(201)
+    def post(self, data: dict[str, Any], contact_id: int) -> dict[str, Any]:
+        """Send one email to the contact through the account's mail server; it shows on the profile."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            try:
+                send = messages.send_message(
+                    session,
+                    settings.encryption_keys,
+                    g.account_id,
+                    contact_id,
+                    data["subject"],
+                    data["body"],
+                    override_unsubscribed=data["override_unsubscribed"],
+                )
+            except messages.MessageRefused as exc:
+                if exc.reason == "smtp_failed":
+                    session.commit()  # the failed send stays on the profile
+                status = {"not_found": 404, "smtp_failed": 502}.get(exc.reason, 409)
+                fail(status, str(exc), exc.reason)
+            return {
+                "campaign_id": send.campaign_id,
+                "status": send.status.value,
+                "sent_at": send.sent_at.isoformat() if send.sent_at else None,
+            }

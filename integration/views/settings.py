@@ -9,11 +9,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from integration import messages
 from integration.accounts import check_time_zone
 from integration.app import settings_of
 from integration.engagement import MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
 from integration.store import session_scope
-from integration.store.models import Account
+from integration.store.models import Account, Sender
 from integration.views.auth import BEARER, require_api_key
 from jobs.compute import classify_account_job
 from jobs.queues import COMPUTE, enqueue
@@ -82,3 +83,41 @@ class Settings(MethodView):
                 settings, COMPUTE, classify_account_job, g.account_id, meta={"account_id": g.account_id}
             )
         return {**answer, "reclassification_job": job.id if job else None}
+
+
+class SenderSchema(Schema):
+    host = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    port = fields.Integer(required=True, validate=validate.Range(1, 65535))
+    security = fields.String(
+        load_default="starttls",
+        validate=validate.OneOf(messages.SECURITY),
+        metadata={"description": "starttls (default), tls (from the start) or none (local relays only)"},
+    )
+    username = fields.String(allow_none=True, validate=validate.Length(max=255))
+    password = fields.String(
+        load_only=True, allow_none=True, metadata={"description": "write-only; kept encrypted"}
+    )
+    from_email = fields.Email(required=True)
+    from_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+@blueprint.route("/settings/sender")
+class SenderSettingsView(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self) -> dict[str, Any]:
+        """The account's mail server for messages to one customer (the password is never shown)."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            return {"sender": messages.describe_sender(session.get(Sender, g.account_id))}
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(SenderSchema)
+    @blueprint.response(200)
+    def put(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Configure the account's mail server (SMTP host, port, TLS, credentials, from address)."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            sender = messages.save_sender(
+                session, settings.encryption_keys, g.account_id, messages.SenderSettings(**data)
+            )
+            return {"sender": messages.describe_sender(sender)}

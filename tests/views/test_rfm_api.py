@@ -18,11 +18,17 @@ def _orders(
 ) -> None:
     now = utcnow()
     body = [
-        {"id": oid, "email": email, "created_at": (now - timedelta(days=days)).isoformat(),
-         "updated_at": (now - timedelta(days=days)).isoformat(), "currency": "EUR", "total_price": "40.00",
-         "line_items": [{"title": "Tea", "quantity": 1, "price": "40.00"}]}
+        {
+            "id": oid,
+            "email": email,
+            "created_at": (now - timedelta(days=days)).isoformat(),
+            "updated_at": (now - timedelta(days=days)).isoformat(),
+            "currency": "EUR",
+            "total_price": "40.00",
+            "line_items": [{"title": "Tea", "quantity": 1, "price": "40.00"}],
+        }
         for oid, email, days in rows
-    ]  # fmt: skip
+    ]
     response = client.post(f"/api/v1/stores/{store_id}/orders", json=body, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
 
@@ -45,8 +51,9 @@ def test_rfm_is_kept_current_after_orders_and_follows_a_custom_scheme(
     assert overview["spenders"]["one_time_buyers"] == 10
     assert {c["score"] for c in overview["cuts"]["r"]} <= {1, 2, 3, 4, 5}
 
-    bad = client.put("/api/v1/rfm/scheme", json={"segments": [{"name": "All", "r": [1, 5], "f": [2, 5]}]},
-                     headers=headers)  # fmt: skip
+    bad = client.put(
+        "/api/v1/rfm/scheme", json={"segments": [{"name": "All", "r": [1, 5], "f": [2, 5]}]}, headers=headers
+    )
     assert bad.status_code == 422
     assert "R1 F1" in bad.get_json()["message"]
     scheme = {
@@ -94,5 +101,11 @@ def test_the_filter_language_selects_by_rfm_segment_and_spender_tier(
     assert emails({"rfm_segment": ["Prospects"]}) == {"prospect@example.com"}
     assert emails({"spender_tier": ["big"]}) == {f"c{i}@example.com" for i in range(5)}  # equal spend: a tie
     assert emails({"not": {"frequent_buyer": True}}) == {"prospect@example.com"}
-    assert client.get("/api/v1/contacts", query_string={"filter": json.dumps({"spender_tier": ["huge"]})},
-                      headers=headers).status_code == 422  # fmt: skip
+    assert (
+        client.get(
+            "/api/v1/contacts",
+            query_string={"filter": json.dumps({"spender_tier": ["huge"]})},
+            headers=headers,
+        ).status_code
+        == 422
+    )

@@ -1,6 +1,6 @@
 """The store's tables, one module per concept; import from here."""
 
-from integration.store.models.accounts import Account, ApiKey, EmailSource, Store
+from integration.store.models.accounts import Account, ApiKey, EmailSource, Sender, Store
 from integration.store.models.base import (
     COUNTED_INTERACTIONS,
     NON_REVENUE_FINANCIAL_STATUSES,
@@ -41,6 +41,7 @@ from integration.store.models.rfm import RfmScore
 from integration.store.models.sync import Destination, Segment, Sync, SyncState
 
 __all__ = [
+    "Sender",
     "ContactPeriodSpend",
     "RfmScore",
     "StatsCache",

@@ -104,3 +104,23 @@ class EmailSource(Base):
     verification_key: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_delivery_at: Mapped[datetime | None]
+
+
+class Sender(Base):
+    """The account's outgoing mail server, for messages to one customer; the password kept encrypted."""
+
+    __tablename__ = "senders"
+
+    account_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    # "starttls" (upgrade a plain connection), "tls" (TLS from the start) or "none" (local relays only).
+    security: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(255))
+    # Fernet token of the password; see integration.crypto.
+    password: Mapped[bytes | None] = mapped_column(LargeBinary)
+    from_email: Mapped[str] = mapped_column(String(320))
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

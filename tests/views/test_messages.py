@@ -1,0 +1,156 @@
+"""Messaging one customer through a real (local) SMTP server; blocked and unsubscribed contacts."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from integration import ingest
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import BlockedReason, Contact, Sender, SubscriptionStatus
+from tests.factories import bearer, customer, make_store
+
+
+class Inbox:
+    """An SMTP handler keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def shop(settings: Settings) -> dict[str, Any]:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        ingest.ingest_customers(
+            session,
+            store,
+            [
+                customer("1", "ann@example.com", first_name="Ann"),
+                customer("2", "bob@example.com"),
+                customer("3", "cy@example.com"),
+            ],
+        )
+        contacts = {c.email.split("@")[0]: c for c in session.scalars(select(Contact))}
+        contacts["bob"].blocked_reason = BlockedReason.HARD_BOUNCE
+        contacts["cy"].subscription_status = SubscriptionStatus.UNSUBSCRIBED
+        return {"headers": bearer(session, store.account_id), **{k: c.id for k, c in contacts.items()}}
+
+
+def test_a_message_reaches_the_smtp_server_and_shows_on_the_profile(
+    client: FlaskClient, shop: dict[str, Any], smtp: tuple[Inbox, int], settings: Settings
+) -> None:
+    inbox, port = smtp
+    sender = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "from_email": "shop@example.com",
+        "from_name": "Demo Boutique",
+        "username": None,
+        "password": "s3cret",
+    }
+    configured = client.put("/api/v1/settings/sender", json=sender, headers=shop["headers"])
+    assert configured.status_code == 200
+    assert configured.get_json()["sender"]["password_set"] is True
+    assert "s3cret" not in configured.get_data(as_text=True)
+    with session_scope(settings.database_url) as session:
+        stored = session.scalars(select(Sender)).one()
+        assert stored.password is not None
+        assert b"s3cret" not in stored.password
+
+    body = {"subject": "Your order", "body": "Hello Ann,\nthank you & see you soon <3"}
+    answer = client.post(f"/api/v1/contacts/{shop['ann']}/messages", json=body, headers=shop["headers"])
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    [(recipients, mail)] = inbox.messages
+    assert recipients == ["ann@example.com"]
+    assert (mail["Subject"], mail["From"], mail["To"]) == (
+        "Your order",
+        "Demo Boutique <shop@example.com>",
+        "Ann <ann@example.com>",
+    )
+    assert "thank you & see you soon <3" in mail.get_payload(decode=True).decode()
+
+    profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
+    [send] = profile["campaigns"]
+    assert (send["campaign"]["name"], send["status"], send["campaign"]["channel"]) == (
+        "Message: Your order",
+        "sent",
+        "email",
+    )
+    assert profile["recently_contacted"] is True
+    preview = client.get(send["preview"]["url"], headers=shop["headers"])
+    assert b"&amp; see you soon &lt;3" in preview.data  # shown as text, never as markup
+
+
+def test_blocked_and_unsubscribed_contacts_are_refused_unless_overridden(
+    client: FlaskClient, shop: dict[str, Any], smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    url = "/api/v1/contacts/{}/messages"
+    body = {"subject": "Hi", "body": "Hello"}
+    no_sender = client.post(url.format(shop["ann"]), json=body, headers=shop["headers"])
+    assert (no_sender.status_code, no_sender.get_json()["code"]) == (409, "no_sender")
+    client.put(
+        "/api/v1/settings/sender",
+        headers=shop["headers"],
+        json={"host": "127.0.0.1", "port": port, "security": "none", "from_email": "shop@example.com"},
+    )
+    blocked = client.post(
+        url.format(shop["bob"]), json={**body, "override_unsubscribed": True}, headers=shop["headers"]
+    )
+    assert (blocked.status_code, blocked.get_json()["code"]) == (409, "contact_blocked")
+    unsubscribed = client.post(url.format(shop["cy"]), json=body, headers=shop["headers"])
+    assert (unsubscribed.status_code, unsubscribed.get_json()["code"]) == (409, "contact_unsubscribed")
+    assert inbox.messages == []
+    overridden = client.post(
+        url.format(shop["cy"]), json={**body, "override_unsubscribed": True}, headers=shop["headers"]
+    )
+    assert overridden.status_code == 201
+    assert len(inbox.messages) == 1
+
+
+def test_a_mail_server_that_refuses_leaves_a_failed_send_on_the_profile(
+    client: FlaskClient, shop: dict[str, Any]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client.put(
+        "/api/v1/settings/sender",
+        headers=shop["headers"],
+        json={"host": "127.0.0.1", "port": port, "security": "none", "from_email": "shop@example.com"},
+    )
+    answer = client.post(
+        f"/api/v1/contacts/{shop['ann']}/messages",
+        json={"subject": "Hi", "body": "Hello"},
+        headers=shop["headers"],
+    )
+    assert (answer.status_code, answer.get_json()["code"]) == (502, "smtp_failed")
+    profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
+    assert [s["status"] for s in profile["campaigns"]] == ["failed"]
+    assert profile["recently_contacted"] is False
