@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--checkouts", type=int, default=300_000)
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         url = args.database_url or throwaway_postgres(Path(tmp))
         url = make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         upgrade(url)

@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         if not args.database_url:
             args.database_url = throwaway_postgres(Path(tmp))
         path = Path(tmp) / "customers.csv"

@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2_000_000)
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         url = args.database_url or throwaway_postgres(work)
         url = make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

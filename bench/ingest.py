@@ -123,7 +123,7 @@ def main() -> None:
         "--database-url", help="PostgreSQL URL of an empty database (default: embedded SQLite)"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         env["STOREPULSE_INSTANCE_PATH"] = str(Path(tmp) / "instance")
         if args.database_url:

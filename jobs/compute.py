@@ -12,7 +12,7 @@ import logging
 import redis
 from sqlalchemy import select
 
-from integration import carts, engagement, history, rfm, stats
+from integration import carts, engagement, history, rfm, segments, stats
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
@@ -78,6 +78,18 @@ def compute_rfm_all_job() -> int:
     for account_id in account_ids:
         request_rfm_refresh(settings, account_id)
     return len(account_ids)
+
+
+def refresh_segments_job() -> int:
+    """Bring every account's segments up to date with the data (hourly); log who entered and left."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        account_ids = list(session.scalars(select(Account.id)))
+    refreshed = 0
+    for account_id in account_ids:
+        with session_scope(settings.database_url) as session:
+            refreshed += segments.refresh_account(session, account_id)
+    return refreshed
 
 
 def classify_account_job(account_id: int) -> int:

@@ -20,6 +20,7 @@ from jobs.compute import (
     compute_rfm_all_job,
     expire_engagement_job,
     mark_abandoned_checkouts_job,
+    refresh_segments_job,
     snapshot_contacts_job,
 )
 from jobs.imports import sweep_imports_job
@@ -51,6 +52,7 @@ PERIODIC = (
     Periodic("snapshot-contacts", 60 * 60, COMPUTE, snapshot_contacts_job),
     # Recency moves with the calendar: every account's RFM is recomputed daily (and after orders).
     Periodic("rfm-daily", 24 * 60 * 60, COMPUTE, compute_rfm_all_job),
+    Periodic("refresh-segments", 60 * 60, COMPUTE, refresh_segments_job),
 )
 
 

@@ -29,6 +29,7 @@ FIELDS = (
     "recovery_window_days",
     "attribution_window_days",
     "frequency_cap_days",
+    "sunset_days",
 )
 
 
@@ -42,6 +43,12 @@ class SettingsSchema(Schema):
     recovery_window_days = fields.Integer(validate=validate.Range(1, 90))
     attribution_window_days = fields.Integer(validate=validate.Range(1, 365))
     frequency_cap_days = fields.Integer(validate=validate.Range(0, 365))
+    sunset_days = fields.Integer(
+        validate=validate.Range(1, 3650),
+        metadata={
+            "description": "sunset candidates: subscribed and unengaged this many days beyond the time frame"
+        },
+    )
     reclassification_job = fields.String(dump_only=True, allow_none=True)
 
     @validates("time_zone")

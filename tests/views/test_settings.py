@@ -41,6 +41,7 @@ def test_settings_have_their_defaults(client: FlaskClient, account: dict[str, An
         "recovery_window_days": 7,
         "attribution_window_days": 30,
         "frequency_cap_days": 14,
+        "sunset_days": 180,
     }
 
 

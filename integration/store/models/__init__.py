@@ -38,9 +38,18 @@ from integration.store.models.inbox import InboxDelivery
 from integration.store.models.leaderboard import ContactPeriodSpend
 from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.rfm import RfmScore
-from integration.store.models.sync import Destination, Segment, Sync, SyncState
+from integration.store.models.sync import (
+    Destination,
+    Segment,
+    SegmentChange,
+    SegmentMember,
+    Sync,
+    SyncState,
+)
 
 __all__ = [
+    "SegmentChange",
+    "SegmentMember",
     "Sender",
     "ContactPeriodSpend",
     "RfmScore",

@@ -16,6 +16,7 @@ DEFAULT_ABANDONMENT_DELAY_MINUTES = 10
 DEFAULT_RECOVERY_WINDOW_DAYS = 7
 DEFAULT_ATTRIBUTION_WINDOW_DAYS = 30
 DEFAULT_FREQUENCY_CAP_DAYS = 14
+DEFAULT_SUNSET_DAYS = 180
 
 
 class Account(Base):
@@ -31,6 +32,8 @@ class Account(Base):
     recovery_window_days: Mapped[int] = mapped_column(default=DEFAULT_RECOVERY_WINDOW_DAYS)
     attribution_window_days: Mapped[int] = mapped_column(default=DEFAULT_ATTRIBUTION_WINDOW_DAYS)
     frequency_cap_days: Mapped[int] = mapped_column(default=DEFAULT_FREQUENCY_CAP_DAYS)
+    # Sunset candidates: subscribed contacts unengaged this many days beyond the time frame.
+    sunset_days: Mapped[int] = mapped_column(default=DEFAULT_SUNSET_DAYS, server_default="180")
     classified_at: Mapped[datetime | None]
     # A custom RFM scheme (score ranges → segment names); None: the default R×F grid.
     rfm_scheme: Mapped[list[dict[str, Any]] | None]

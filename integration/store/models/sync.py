@@ -24,8 +24,37 @@ class Segment(Base):
     description: Mapped[str | None] = mapped_column(Text)
     filter: Mapped[dict[str, Any]] = mapped_column(default=dict)
     predefined: Mapped[bool] = mapped_column(default=False)
+    # For predefined segments: what they stand for (engaged_subscribed, sunset, rfm:Champions, tier:big…).
+    key: Mapped[str | None] = mapped_column(String(80))
+    members_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    refreshed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SegmentMember(Base):
+    """A contact in a segment as of the segment's last refresh, and since when."""
+
+    __tablename__ = "segment_members"
+    __table_args__ = (PrimaryKeyConstraint("segment_id", "contact_id"), Index(None, "contact_id"))
+
+    segment_id: Mapped[int] = mapped_column(BigID, ForeignKey("segments.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SegmentChange(Base):
+    """A contact entering or leaving a segment, when, and why (the segment edited, or the data changed)."""
+
+    __tablename__ = "segment_changes"
+    __table_args__ = (Index(None, "segment_id", "at"), Index(None, "contact_id"))
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(BigID, ForeignKey("segments.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    change: Mapped[str] = mapped_column(String(8))  # entered | left
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(String(32))
 
 
 class Destination(Base):

@@ -1,0 +1,167 @@
+"""Saved segments: `/api/v1/segments`, with a preview before saving and each segment's history."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from integration import segments
+from integration.app import settings_of
+from integration.contact_list import describe
+from integration.store import session_scope
+from integration.store.models import Contact, SegmentMember
+from integration.views.auth import BEARER, fail, require_api_key
+
+blueprint = Blueprint("segments", __name__, url_prefix="/api/v1", description="Saved segments")
+require_api_key(blueprint)
+
+
+class SegmentSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    filter = fields.Dict(required=True, metadata={"description": "a condition of the filter language"})
+
+
+class PreviewSchema(Schema):
+    filter = fields.Dict(required=True)
+
+
+class MembersQuery(Schema):
+    after = fields.Integer(
+        load_default=0, metadata={"description": "the last contact id of the previous page"}
+    )
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+def _failed(exc: Exception) -> NoReturn:
+    if isinstance(exc, segments.SegmentError):
+        fail(409 if exc.reason in ("name_taken", "predefined") else 422, str(exc), exc.reason)
+    fail(404, str(exc), "not_found")
+
+
+@blueprint.route("/segments")
+class Segments(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self) -> dict[str, Any]:
+        """The account's segments, the predefined ones first, with their member counts."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            segments.ensure_predefined(session, g.account_id)
+            from sqlalchemy import select
+
+            from integration.store.models import Segment
+
+            rows = session.scalars(
+                select(Segment)
+                .where(Segment.account_id == g.account_id)
+                .order_by(Segment.predefined.desc(), Segment.id)
+            )
+            return {"segments": [segments.describe_segment(s) for s in rows]}
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(SegmentSchema)
+    @blueprint.response(201)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Save a segment; its members are computed at once and kept current."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                segment = segments.save(
+                    session,
+                    g.account_id,
+                    name=data["name"],
+                    raw_filter=data["filter"],
+                    description=data.get("description"),
+                )
+            except (segments.SegmentError, LookupError) as exc:
+                _failed(exc)
+            return segments.describe_segment(segment)
+
+
+@blueprint.route("/segments/preview")
+class Preview(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(PreviewSchema)
+    @blueprint.response(200)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """How many contacts a filter selects now, and the first of them, before saving it."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                return segments.preview(session, g.account_id, data["filter"])
+            except segments.SegmentError as exc:
+                _failed(exc)
+
+
+@blueprint.route("/segments/<int:segment_id>")
+class SegmentDetail(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self, segment_id: int) -> dict[str, Any]:
+        """A segment, its size history and its latest entries and exits (with why)."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                segment = segments.get(session, g.account_id, segment_id)
+            except LookupError as exc:
+                _failed(exc)
+            return {
+                **segments.describe_segment(segment),
+                "sizes": segments.sizes(session, segment_id),
+                "changes": segments.history(session, segment_id),
+            }
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(SegmentSchema)
+    @blueprint.response(200)
+    def put(self, data: dict[str, Any], segment_id: int) -> dict[str, Any]:
+        """Edit a segment; who entered and who left because of the edit is logged."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                segment = segments.save(
+                    session,
+                    g.account_id,
+                    name=data["name"],
+                    raw_filter=data["filter"],
+                    description=data.get("description"),
+                    segment_id=segment_id,
+                )
+            except (segments.SegmentError, LookupError) as exc:
+                _failed(exc)
+            return segments.describe_segment(segment)
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(204)
+    def delete(self, segment_id: int) -> None:
+        """Delete a segment you saved."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                segments.remove(session, g.account_id, segment_id)
+            except (segments.SegmentError, LookupError) as exc:
+                _failed(exc)
+
+
+@blueprint.route("/segments/<int:segment_id>/members")
+class Members(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(MembersQuery, location="query")
+    @blueprint.response(200)
+    def get(self, query: dict[str, Any], segment_id: int) -> dict[str, Any]:
+        """The segment's members as of its last refresh, by contact id, a page at a time."""
+        from sqlalchemy import select
+
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                segments.get(session, g.account_id, segment_id)
+            except LookupError as exc:
+                _failed(exc)
+            rows = session.scalars(
+                select(Contact)
+                .join(SegmentMember, SegmentMember.contact_id == Contact.id)
+                .where(SegmentMember.segment_id == segment_id, Contact.id > query["after"])
+                .order_by(Contact.id)
+                .limit(query["limit"])
+            ).all()
+            page = [describe(c) for c in rows]
+            return {"contacts": page, "next_after": rows[-1].id if len(rows) == query["limit"] else None}
