@@ -17,14 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import BigInteger, String, and_, delete, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from integration import filters, rfm
 from integration.contact_list import describe
-from integration.ingest.common import chunks
 from integration.store.models import Account, Contact, Segment, SegmentChange, SegmentMember, table_of
-from integration.store.types import utcnow
+from integration.store.types import UTCDateTime, utcnow
 
 PREVIEW_SIZE = 20
 
@@ -208,46 +207,52 @@ def remove(session: Session, account_id: int, segment_id: int) -> None:
 def refresh(
     session: Session, segment_id: int, reason: str = "data", now: datetime | None = None
 ) -> dict[str, int]:
-    """Bring a segment's members up to date in set-based statements; log who entered and who left."""
+    """Bring a segment's members up to date set-based (no member list in memory); log who entered and left."""
     now = now or utcnow()
     segment = session.get(Segment, segment_id)
     if segment is None:
         return {"entered": 0, "left": 0}
     condition = filters.compile_filter(session, filters.parse(segment.filter), now)
-    matching = select(Contact.id).where(
-        Contact.account_id == segment.account_id, Contact.deleted_at.is_(None), condition
-    )
     members = table_of(SegmentMember)
     changes = table_of(SegmentChange)
-    current = select(members.c.contact_id).where(members.c.segment_id == segment_id)
-    entering = matching.where(Contact.id.not_in(current))
-    leaving = current.where(members.c.contact_id.not_in(matching))
-    left = list(session.scalars(leaving))
-    entered = list(session.scalars(entering))
-    for part in chunks(left):
-        session.execute(
-            delete(members).where(members.c.segment_id == segment_id, members.c.contact_id.in_(part))
+    matches = and_(Contact.account_id == segment.account_id, Contact.deleted_at.is_(None), condition)
+    is_member = exists().where(members.c.segment_id == segment_id, members.c.contact_id == Contact.id)
+    entering = select(Contact.id).where(matches, ~is_member)
+    still = select(Contact.id).where(Contact.id == members.c.contact_id, matches).exists()
+    leaving = select(members.c.contact_id).where(members.c.segment_id == segment_id, ~still)
+    columns = ["segment_id", "contact_id", "change", "at", "reason"]
+
+    def logged(change: str, ids: Any) -> Any:
+        rows = ids.subquery()
+        return changes.insert().from_select(
+            columns,
+            select(
+                literal(segment_id, BigInteger()),
+                rows.c[0],
+                literal(change, String()),
+                literal(now, UTCDateTime()),
+                literal(reason, String()),
+            ),
         )
-    if entered:
-        session.execute(
-            insert(members), [{"segment_id": segment_id, "contact_id": c, "since": now} for c in entered]
+
+    left = session.execute(logged("left", leaving)).rowcount  # type: ignore[attr-defined]
+    entered = session.execute(logged("entered", entering)).rowcount  # type: ignore[attr-defined]
+    session.execute(delete(members).where(members.c.segment_id == segment_id, ~still))
+    session.execute(
+        members.insert().from_select(
+            ["segment_id", "contact_id", "since"],
+            select(literal(segment_id, BigInteger()), Contact.id, literal(now, UTCDateTime())).where(
+                matches, ~is_member
+            ),
         )
-    log = [
-        *(
-            {"segment_id": segment_id, "contact_id": c, "change": "entered", "at": now, "reason": reason}
-            for c in entered
-        ),
-        *(
-            {"segment_id": segment_id, "contact_id": c, "change": "left", "at": now, "reason": reason}
-            for c in left
-        ),
-    ]
-    if log:
-        session.execute(insert(changes), log)
-    segment.members_count = (segment.members_count or 0) + len(entered) - len(left)
+    )
+    segment.members_count = (
+        session.scalar(select(func.count()).select_from(members).where(members.c.segment_id == segment_id))
+        or 0
+    )
     segment.refreshed_at = now
     session.flush()
-    return {"entered": len(entered), "left": len(left)}
+    return {"entered": entered, "left": left}
 
 
 def refresh_account(session: Session, account_id: int, now: datetime | None = None) -> int:

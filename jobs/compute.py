@@ -131,3 +131,10 @@ def snapshot_contacts_job() -> int:
     for account_id in account_ids:  # a new day moves every 30-day comparison
         request_stats_refresh(settings, account_id)
     return taken
+
+
+def export_segment_job(export_id: int) -> int:
+    """Write a segment's members as a CSV file (in parts, in constant memory); return the rows."""
+    from integration import exports
+
+    return exports.write_export(get_settings().database_url, export_id)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import current_app, g
+from flask import Blueprint as FlaskBlueprint
+from flask import Response, current_app, g, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from integration import segments
+from integration import exports, segments
 from integration.app import settings_of
 from integration.contact_list import describe
 from integration.store import session_scope
-from integration.store.models import Contact, SegmentMember
+from integration.store.models import Contact, SegmentExport, SegmentMember
 from integration.views.auth import BEARER, fail, require_api_key
+from jobs.compute import export_segment_job
+from jobs.queues import COMPUTE, enqueue
 
 blueprint = Blueprint("segments", __name__, url_prefix="/api/v1", description="Saved segments")
 require_api_key(blueprint)
@@ -165,3 +168,57 @@ class Members(MethodView):
             ).all()
             page = [describe(c) for c in rows]
             return {"contacts": page, "next_after": rows[-1].id if len(rows) == query["limit"] else None}
+
+
+@blueprint.route("/segments/<int:segment_id>/exports")
+class SegmentExports(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(202)
+    def post(self, segment_id: int) -> dict[str, Any]:
+        """Export the segment's members as CSV in the background; `GET /api/v1/exports` lists it."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            try:
+                export = exports.request_export(session, g.account_id, segment_id)
+            except LookupError as exc:
+                _failed(exc)
+            answer = exports.describe(export, settings.secret_key)
+        enqueue(settings, COMPUTE, export_segment_job, answer["id"])
+        return answer
+
+
+@blueprint.route("/exports")
+class Exports(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self) -> dict[str, Any]:
+        """The account's exports, newest first; finished ones carry a download link valid for a day."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            return {"exports": exports.list_exports(session, g.account_id, settings.secret_key)}
+
+
+downloads = FlaskBlueprint("export_downloads", __name__)
+
+
+@downloads.get("/exports/<token>")
+def download(token: str) -> Response:
+    """Download an export's CSV through its signed, expiring link."""
+    settings = settings_of(current_app)
+    try:
+        export_id = exports.resolve_link(settings.secret_key, token)
+    except exports.LinkInvalid as exc:
+        return Response(str(exc), status=404, content_type="text/plain; charset=utf-8")
+    with session_scope(settings.database_url) as session:
+        export = session.get(SegmentExport, export_id)
+        if export is None or export.status != "finished":
+            return Response("no such export", status=404, content_type="text/plain; charset=utf-8")
+        name = f"segment-{export.segment_id or 'deleted'}-export-{export.id}.csv"
+    return Response(
+        stream_with_context(exports.parts(settings.database_url, export_id)),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "private, no-store",
+        },
+    )

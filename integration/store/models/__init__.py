@@ -40,14 +40,18 @@ from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.rfm import RfmScore
 from integration.store.models.sync import (
     Destination,
+    ExportPart,
     Segment,
     SegmentChange,
+    SegmentExport,
     SegmentMember,
     Sync,
     SyncState,
 )
 
 __all__ = [
+    "ExportPart",
+    "SegmentExport",
     "SegmentChange",
     "SegmentMember",
     "Sender",

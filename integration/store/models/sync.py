@@ -105,3 +105,32 @@ class SyncState(Base):
     delivered_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+class SegmentExport(Base):
+    """A CSV file of a segment's members, written by a job in parts (any web process can serve it)."""
+
+    __tablename__ = "segment_exports"
+    __table_args__ = (Index(None, "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    segment_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("segments.id", ondelete="SET NULL"))
+    segment_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | finished | failed
+    rows: Mapped[int] = mapped_column(default=0)
+    bytes: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ExportPart(Base):
+    """A block of an export's file, in order."""
+
+    __tablename__ = "export_parts"
+    __table_args__ = (PrimaryKeyConstraint("export_id", "seq"),)
+
+    export_id: Mapped[int] = mapped_column(BigID, ForeignKey("segment_exports.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
