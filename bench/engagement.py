@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.servers import throwaway_postgres
-from integration import engagement, inbox, leaderboard
+from integration import engagement, inbox
 from integration.accounts import add_store, create_account, create_api_key
 from integration.app import create_app
 from integration.settings import Settings
@@ -158,10 +158,6 @@ def main() -> None:
         url = make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         upgrade(url)
         generated = generate(url, args.contacts, args.interactions, args.orders)
-        started = time.perf_counter()
-        with session_scope(url) as session:
-            leaderboard.rebuild(session, 1)  # what ingestion keeps per contact: spend per period
-        generated += time.perf_counter() - started
         with session_scope(url) as session:
             engagement.classify(session, 1)  # first classification: every contact from "not yet"
         with session_scope(url) as session:

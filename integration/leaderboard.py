@@ -7,8 +7,8 @@ are placed orders (not cancelled, voided or deleted), total spent and the averag
 revenue orders (refunded ones excluded). Customers with equal values share a rank (1, 2, 2, 4).
 
 Answering fast at any size needs no scan of the orders: each contact's spend per calendar week,
-month, quarter and year (and all time) is kept in `contact_period_spend`, recomputed for the
-contacts a batch of orders touched, so a leaderboard is one indexed read of one period.
+month, quarter and year is kept in `contact_period_spend`, recomputed for the contacts a batch of
+orders touched, so a leaderboard is one indexed read of one period.
 """
 
 from __future__ import annotations
@@ -51,18 +51,14 @@ class TimeFrame(StrEnum):
     YEAR_TO_DATE = "year_to_date"
 
 
-ALL_TIME = "all"  # every order: what the contact statistics add up per engagement group
-
-
-def period_keys(day: date) -> tuple[str, str, str, str, str]:
-    """The week, month, quarter and year a local date belongs to, and all time."""
+def period_keys(day: date) -> tuple[str, str, str, str]:
+    """The week, month, quarter and year a local date belongs to."""
     year, week, _ = day.isocalendar()
     return (
         f"w{year}-{week:02}",
         f"m{day.year}-{day.month:02}",
         f"q{day.year}-{(day.month - 1) // 3 + 1}",
         f"y{day.year}",
-        ALL_TIME,
     )
 
 
@@ -224,7 +220,7 @@ CROSS JOIN LATERAL (VALUES (0, (x.created_at AT TIME ZONE :zone)::date),
                            (x.store_id, (x.created_at AT TIME ZONE x.store_zone)::date)) AS sc(scope, day)
 CROSS JOIN LATERAL (VALUES ('w' || to_char(sc.day, 'IYYY-IW')), ('m' || to_char(sc.day, 'YYYY-MM')),
                            ('q' || to_char(sc.day, 'YYYY') || '-' || to_char(sc.day, 'Q')),
-                           ('y' || to_char(sc.day, 'YYYY')), ('all')) AS p(period)
+                           ('y' || to_char(sc.day, 'YYYY'))) AS p(period)
 GROUP BY scope, period, currency, contact_id
 """
 

@@ -18,14 +18,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from integration import orders
 from integration.history import thirty_day_change
 from integration.ingest.common import insert_for
 from integration.store.models import (
     Account,
     Contact,
-    ContactPeriodSpend,
     EngagementStatus,
+    Order,
     StatsCache,
+    Store,
     SubscriptionStatus,
     table_of,
 )
@@ -86,29 +88,37 @@ def aggregate(session: Session, account_id: int) -> Aggregates:
             .group_by(Contact.engagement_status, Contact.subscription_status)
         )
     }
-    # Each contact's revenue orders per currency are kept current at ingest (the leaderboard's
-    # all-time rows): the statistics add those up instead of reading every order.
-    spend = ContactPeriodSpend
+    # Orders summed per contact and currency first (no DISTINCT over two million rows), then joined
+    # to the contacts: each per-contact row is one buyer.
+    per_contact = (
+        select(
+            Order.contact_id.label("contact_id"),
+            Order.currency.label("currency"),
+            func.count(Order.id).label("orders"),
+            func.sum(Order.total_price).label("revenue"),
+        )
+        .where(
+            Order.store_id.in_(select(Store.id).where(Store.account_id == account_id).scalar_subquery()),
+            Order.contact_id.is_not(None),
+            orders.revenue(),
+        )
+        .group_by(Order.contact_id, Order.currency)
+        .subquery()
+    )
     money = [
-        (engagement, subscription, currency, int(order_count or 0), Decimal(revenue or 0), int(buyers))
+        (engagement, subscription, currency, int(order_count), Decimal(revenue or 0), int(buyers))
         for engagement, subscription, currency, order_count, revenue, buyers in session.execute(
             select(
                 Contact.engagement_status,
                 Contact.subscription_status,
-                spend.currency,
-                func.sum(spend.revenue_orders),
-                func.sum(spend.revenue),
+                per_contact.c.currency,
+                func.sum(per_contact.c.orders),
+                func.sum(per_contact.c.revenue),
                 func.count(),
             )
-            .join(spend, spend.contact_id == Contact.id)
-            .where(
-                *scope,
-                spend.account_id == account_id,
-                spend.store_id == 0,
-                spend.period == "all",
-                spend.revenue_orders > 0,
-            )
-            .group_by(Contact.engagement_status, Contact.subscription_status, spend.currency)
+            .join(per_contact, per_contact.c.contact_id == Contact.id)
+            .where(*scope)
+            .group_by(Contact.engagement_status, Contact.subscription_status, per_contact.c.currency)
         )
     ]
     return Aggregates(counts, money)

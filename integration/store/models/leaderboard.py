@@ -16,7 +16,7 @@ class ContactPeriodSpend(Base):
 
     `store_id` 0 is the whole account, with periods in the account's time zone; a store's own
     rows use the store's time zone. Period keys: `w2026-47` (ISO week), `m2026-11`, `q2026-4`,
-    `y2026`, and `all` (every order; the contact statistics read it).
+    `y2026`.
     """
 
     __tablename__ = "contact_period_spend"
