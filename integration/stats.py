@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
 from integration import orders
@@ -27,7 +27,6 @@ from integration.store.models import (
     EngagementStatus,
     Order,
     StatsCache,
-    Store,
     SubscriptionStatus,
     table_of,
 )
@@ -88,37 +87,20 @@ def aggregate(session: Session, account_id: int) -> Aggregates:
             .group_by(Contact.engagement_status, Contact.subscription_status)
         )
     }
-    # Orders summed per contact and currency first (no DISTINCT over two million rows), then joined
-    # to the contacts: each per-contact row is one buyer.
-    per_contact = (
-        select(
-            Order.contact_id.label("contact_id"),
-            Order.currency.label("currency"),
-            func.count(Order.id).label("orders"),
-            func.sum(Order.total_price).label("revenue"),
-        )
-        .where(
-            Order.store_id.in_(select(Store.id).where(Store.account_id == account_id).scalar_subquery()),
-            Order.contact_id.is_not(None),
-            orders.revenue(),
-        )
-        .group_by(Order.contact_id, Order.currency)
-        .subquery()
-    )
     money = [
-        (engagement, subscription, currency, int(order_count), Decimal(revenue or 0), int(buyers))
+        (engagement, subscription, currency, order_count, Decimal(revenue or 0), buyers)
         for engagement, subscription, currency, order_count, revenue, buyers in session.execute(
             select(
                 Contact.engagement_status,
                 Contact.subscription_status,
-                per_contact.c.currency,
-                func.sum(per_contact.c.orders),
-                func.sum(per_contact.c.revenue),
-                func.count(),
+                Order.currency,
+                func.count(Order.id),
+                func.sum(Order.total_price),
+                func.count(distinct(Order.contact_id)),
             )
-            .join(per_contact, per_contact.c.contact_id == Contact.id)
-            .where(*scope)
-            .group_by(Contact.engagement_status, Contact.subscription_status, per_contact.c.currency)
+            .join(Order, Order.contact_id == Contact.id)
+            .where(*scope, orders.revenue())
+            .group_by(Contact.engagement_status, Contact.subscription_status, Order.currency)
         )
     ]
     return Aggregates(counts, money)
