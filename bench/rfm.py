@@ -79,7 +79,8 @@ def main() -> None:
         print(  # noqa: T201 - the benchmark's report, printed as it goes
             f"rfm: {args.contacts:,} contacts, {args.orders:,} orders (generated in {generated:.0f} s), "
             f"PostgreSQL\n"
-            f"  rfm.compute for {buyers:,} buyers: median {ours:.2f} s of {', '.join(f'{r:.2f}' for r in runs)}\n"
+            f"  rfm.compute for {buyers:,} buyers: median {ours:.2f} s "
+            f"of {', '.join(f'{r:.2f}' for r in runs)}\n"
             f"  plain NTILE quintiles, nothing written (ceiling): {ceiling:.2f} s; ratio ceiling / ours "
             f"{ceiling / ours:.2f}\n"
             f"  segments: {listed}",
