@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from sqlalchemy import select
 
 from integration import carts, engagement, history, rfm, segments, stats
@@ -17,7 +16,7 @@ from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
 from integration.store.types import utcnow
-from jobs.queues import COMPUTE, connection, enqueue
+from jobs.queues import COMPUTE, connection, enqueue_once
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +29,9 @@ def _refresh_key(account_id: int) -> str:
 
 def request_stats_refresh(settings: Settings, account_id: int) -> bool:
     """Queue a refresh of an account's statistics unless one is already queued; False if Redis is down."""
-    try:
-        if connection(settings).set(_refresh_key(account_id), "1", nx=True, ex=REFRESH_KEY_TTL_SECONDS):
-            enqueue(settings, COMPUTE, refresh_stats_job, account_id)
-    except redis.RedisError as exc:
-        logger.warning("statistics of account %s not refreshed now: %s", account_id, exc)
-        return False
-    return True
+    return enqueue_once(
+        settings, _refresh_key(account_id), REFRESH_KEY_TTL_SECONDS, COMPUTE, refresh_stats_job, account_id
+    )
 
 
 def refresh_stats_job(account_id: int) -> None:
@@ -53,13 +48,9 @@ def _rfm_key(account_id: int) -> str:
 
 def request_rfm_refresh(settings: Settings, account_id: int) -> bool:
     """Queue a recomputation of an account's RFM scores unless one is queued; False if Redis is down."""
-    try:
-        if connection(settings).set(_rfm_key(account_id), "1", nx=True, ex=REFRESH_KEY_TTL_SECONDS):
-            enqueue(settings, COMPUTE, compute_rfm_job, account_id)
-    except redis.RedisError as exc:
-        logger.warning("RFM of account %s not recomputed now: %s", account_id, exc)
-        return False
-    return True
+    return enqueue_once(
+        settings, _rfm_key(account_id), REFRESH_KEY_TTL_SECONDS, COMPUTE, compute_rfm_job, account_id
+    )
 
 
 def compute_rfm_job(account_id: int) -> int:

@@ -14,13 +14,11 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import redis
-
 from connectors import SOURCES
 from integration import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
-from jobs.queues import INGEST, connection, enqueue
+from jobs.queues import INGEST, connection, enqueue, enqueue_once
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +51,15 @@ def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
 
 def request_drain(settings: Settings, source: str, store_id: int) -> bool:
     """Queue a drain of the store's deliveries unless one is queued; False if Redis is down."""
-    try:
-        if connection(settings).set(_drain_key(source, store_id), "1", nx=True, ex=DRAIN_KEY_TTL_SECONDS):
-            enqueue(settings, INGEST, drain_inbox_job, source, store_id)
-    except redis.RedisError as exc:
-        logger.warning("queue unavailable, %s deliveries left for the sweeper: %s", source, exc)
-        return False
-    return True
+    return enqueue_once(
+        settings,
+        _drain_key(source, store_id),
+        DRAIN_KEY_TTL_SECONDS,
+        INGEST,
+        drain_inbox_job,
+        source,
+        store_id,
+    )
 
 
 def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:

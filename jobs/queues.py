@@ -142,6 +142,21 @@ def enqueue_or_sweep(settings: Settings, name: str, func: Callable[..., Any], *a
         return None
 
 
+def enqueue_once(
+    settings: Settings, key: str, ttl_seconds: int, name: str, func: Callable[..., Any], *args: Any
+) -> bool:
+    """Enqueue `func(*args)` unless the Redis key says it is already queued (debounce; the job clears
+    the key before it reads). False when Redis is unavailable: the caller's sweeper or schedule will do.
+    """
+    try:
+        if connection(settings).set(key, "1", nx=True, ex=ttl_seconds):
+            enqueue(settings, name, func, *args)
+    except redis.RedisError as exc:
+        logger.warning("%s not queued now: %s", func.__name__, exc)
+        return False
+    return True
+
+
 def fetch_job(settings: Settings, job_id: str) -> Job | None:
     """Return a job by id, or None when it is unknown or expired."""
     from rq.exceptions import NoSuchJobError

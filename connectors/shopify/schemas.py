@@ -107,10 +107,7 @@ class WebhookLineItem(_Payload):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> LineItemRecord:
-        # Shopify sends "" for a missing SKU or variant title.
-        for blank in ("sku", "variant_title"):
-            data[blank] = data.get(blank) or None
-        return LineItemRecord(**data)
+        return _line_item(data)
 
 
 class OrderWebhook(_Payload):
@@ -269,6 +266,13 @@ class BulkFinished(_Payload):
     type = fields.String(allow_none=True)
 
 
+def _line_item(data: dict[str, Any]) -> LineItemRecord:
+    # Shopify sends "" for a missing SKU or variant title.
+    for blank in ("sku", "variant_title"):
+        data[blank] = data.get(blank) or None
+    return LineItemRecord(**data)
+
+
 def split_tags(value: str) -> list[str]:
     """Split Shopify's comma-separated tag string."""
     return [t.strip() for t in value.split(",") if t.strip()]
@@ -353,9 +357,7 @@ class GraphLineItem(_Graph):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> LineItemRecord:
-        for blank in ("sku", "variant_title"):
-            data[blank] = data.get(blank) or None
-        return LineItemRecord(**data)
+        return _line_item(data)
 
 
 class GraphCustomer(_Graph):
