@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=2_000_000)
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
+    parser.add_argument("--skip-leaderboard", action="store_true", help="measure RFM only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         url = args.database_url or throwaway_postgres(Path(tmp))
@@ -86,6 +87,8 @@ def main() -> None:
             f"  segments: {listed}",
             flush=True,
         )
+        if args.skip_leaderboard:
+            return
         started = time.perf_counter()
         with session_scope(url) as session:
             leaderboard.rebuild(session, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from integration.store.models.base import Base, BigID
@@ -17,10 +17,10 @@ class RfmScore(Base):
     __tablename__ = "rfm_scores"
     __table_args__ = (Index(None, "account_id", "segment"), Index(None, "account_id", "spender_tier"))
 
-    contact_id: Mapped[int] = mapped_column(
-        BigID, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
-    )
-    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    # Derived rows, rewritten whole by each computation from orders that reference their contacts:
+    # no foreign keys, whose per-row checks would cost more than the computation itself.
+    contact_id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID)
     last_order_at: Mapped[datetime]
     frequency: Mapped[int]
     monetary: Mapped[Decimal]

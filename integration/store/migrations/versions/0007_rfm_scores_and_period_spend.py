@@ -81,18 +81,6 @@ def upgrade() -> None:
         sa.Column("spender_tier", sa.String(length=20), nullable=False),
         sa.Column("frequent_buyer", sa.Boolean(), nullable=False),
         sa.Column("computed_at", integration.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_rfm_scores_account_id_accounts"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["contact_id"],
-            ["contacts.id"],
-            name=op.f("fk_rfm_scores_contact_id_contacts"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_rfm_scores")),
     )
     with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
