@@ -87,9 +87,8 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
             continue
         # A token-less order of the same contact with one of the products completed it in time.
         matched = _assign(_product_pairs(session, checkout_ids=[c for c, _ in candidates]), windows)
-        completed = {
-            c: (o, at) for c, (o, at) in matched.items() if at <= _updated(candidates, c) + windows.delay
-        }
+        updated_at = dict(candidates)
+        completed = {c: (o, at) for c, (o, at) in matched.items() if at <= updated_at[c] + windows.delay}
         for checkout_id, (_, at) in completed.items():
             session.execute(
                 update(Checkout)
@@ -285,13 +284,6 @@ def _assign(
         matched[checkout_id] = (order_id, at)
         taken_orders.add(order_id)
     return matched
-
-
-def _updated(candidates: Sequence[Any], checkout_id: int) -> datetime:
-    for candidate_id, updated in candidates:
-        if candidate_id == checkout_id:
-            return updated  # type: ignore[no-any-return]
-    raise KeyError(checkout_id)
 
 
 def _log(session: Session, account_id: int, checkout_ids: Sequence[int], kind: InteractionType) -> None:

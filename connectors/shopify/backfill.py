@@ -211,20 +211,7 @@ def _set(settings: Settings, backfill_id: int, **values: Any) -> None:
 
 def import_lines(settings: Settings, store_id: int, kind: str, lines: Iterable[bytes]) -> tuple[int, int]:
     """Normalize a bulk result (JSONL, children after their parent) in batches; return (records, invalid)."""
-    schema = GRAPH_SCHEMAS[kind]
-    records, invalid, batch = 0, 0, []
-    for node in _grouped(lines):
-        try:
-            batch.append(schema.load(node))
-        except ValidationError as exc:
-            invalid += 1
-            logger.info("backfill of store %s: invalid %s record: %s", store_id, kind, exc.messages)
-        if len(batch) >= BATCH:
-            records += _write(settings, store_id, kind, batch)
-            batch = []
-    if batch:
-        records += _write(settings, store_id, kind, batch)
-    return records, invalid
+    return _import(settings, store_id, kind, _grouped(lines))
 
 
 def _write(settings: Settings, store_id: int, kind: str, records: list[Any]) -> int:
@@ -282,19 +269,25 @@ def reconcile(settings: Settings, client: ShopifyClient, store_id: int, now: dat
 
 def import_records(settings: Settings, store_id: int, kind: str, nodes: Iterable[dict[str, Any]]) -> int:
     """Normalize GraphQL nodes of one kind in batches; invalid ones are logged and skipped."""
+    return _import(settings, store_id, kind, nodes)[0]
+
+
+def _import(settings: Settings, store_id: int, kind: str, nodes: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Load nodes with the kind's schema and write them BATCH at a time; return (written, invalid)."""
     schema = GRAPH_SCHEMAS[kind]
-    written, batch = 0, []
+    written, invalid, batch = 0, 0, []
     for node in nodes:
         try:
             batch.append(schema.load(node))
         except ValidationError as exc:
+            invalid += 1
             logger.info("store %s: invalid %s record: %s", store_id, kind, exc.messages)
         if len(batch) >= BATCH:
             written += _write(settings, store_id, kind, batch)
             batch = []
     if batch:
         written += _write(settings, store_id, kind, batch)
-    return written
+    return written, invalid
 
 
 def read_customers(settings: Settings, client: ShopifyClient, store_id: int, customer_ids: list[str]) -> int:

@@ -24,7 +24,6 @@ from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
 from integration.store.models import Backfill, Contact, InboxDelivery, Store, StoreState
-from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +81,9 @@ def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:
     outcome = ingest.ingest_customers(session, store, records)
     # Since API 2025-01 customer payloads carry no consent and no tags: read them once per customer.
     missing = [r.external_id for r in records if r.subscription_status is None]
-    if missing:
-        outcome.follow_ups.append(
-            (READ_CUSTOMERS, [store.id, _without_shopify_consent(session, store, missing)])
-        )
-        if not outcome.follow_ups[-1][1][1]:
-            outcome.follow_ups.pop()
+    unread = _without_shopify_consent(session, store, missing) if missing else []
+    if unread:
+        outcome.follow_ups.append((READ_CUSTOMERS, [store.id, unread]))
     return outcome
 
 
@@ -333,7 +329,3 @@ def backfill_records(session: Session, store: Store, kind: str, records: Sequenc
     outcome = ingest_batch(session, store, list(records))
     outcome.account_id = store.account_id
     return outcome
-
-
-def stamp_now() -> datetime:
-    return utcnow()
