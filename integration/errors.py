@@ -5,7 +5,8 @@ IntegrationError
   WebhookRejected          bad signature, unknown shop: answer 4xx, store nothing
   ConnectorError
     RetriableConnectorError  429, 5xx, timeouts: the job is retried with back-off
-    FatalConnectorError      other 4xx, revoked auth: recorded, not retried
+    FatalConnectorError      other 4xx: recorded, not retried
+      CredentialsRejected    revoked or wrong key: the sync stops until its credentials change
   InvalidRecord            one bad payload or row: recorded with position and reason, batch goes on
 """
 
@@ -59,6 +60,12 @@ class FatalConnectorError(ConnectorError):
     """A permanent failure (4xx, revoked credentials); record it and stop."""
 
     reason = "fatal"
+
+
+class CredentialsRejected(FatalConnectorError):
+    """The destination refused our credentials (revoked, wrong or missing a permission)."""
+
+    reason = "credentials_rejected"
 
 
 class InvalidRecord(IntegrationError):

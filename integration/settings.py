@@ -65,6 +65,8 @@ class Settings:
     job_retries: int = 5
     max_upload_mb: int = 2048
     inbox_retention_days: int = 30
+    # storepulse writes only platform tags under this prefix, and ignores them when they come back.
+    tag_prefix: str = "storepulse:"
 
     @property
     def shopify_secrets(self) -> tuple[str, ...]:
@@ -135,6 +137,7 @@ class Settings:
             job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
             max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
             inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
+            tag_prefix=_parse("STOREPULSE_TAG_PREFIX", get, _tag_prefix, "storepulse:"),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
@@ -159,6 +162,12 @@ def _parse(name: str, get: Callable[[str], str | None], convert: Callable[[str],
         return convert(raw)
     except ValueError as exc:
         raise ConfigError(name, str(exc)) from exc
+
+
+def _tag_prefix(raw: str) -> str:
+    if "," in raw or len(raw) > 40:
+        raise ValueError("a tag prefix has at most 40 characters and no comma")
+    return raw
 
 
 def _database_url(raw: str) -> str:

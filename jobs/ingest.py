@@ -89,6 +89,7 @@ def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) 
     """Enqueue the work that processed deliveries asked for, once each."""
     from jobs.compute import request_rfm_refresh, request_stats_refresh
     from jobs.shopify import FOLLOW_UPS
+    from jobs.sync import request_account_syncs
 
     seen: set[str] = set()
     for name, args in follow_ups:
@@ -98,6 +99,7 @@ def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) 
         seen.add(key)
         if name == inbox.STATS_REFRESH:
             request_stats_refresh(settings, *args)
+            request_account_syncs(settings, *args)  # the data changed: segments may have too
             continue
         if name == inbox.RFM_REFRESH:
             request_rfm_refresh(settings, *args)

@@ -25,8 +25,9 @@ from jobs.compute import (
 )
 from jobs.imports import sweep_imports_job
 from jobs.ingest import purge_inbox_job, sweep_inbox_job
-from jobs.queues import COMPUTE, INGEST, connection, enqueue
+from jobs.queues import COMPUTE, INGEST, SYNC, connection, enqueue
 from jobs.shopify import shopify_upkeep_job
+from jobs.sync import sync_all_job
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ PERIODIC = (
     # Recency moves with the calendar: every account's RFM is recomputed daily (and after orders).
     Periodic("rfm-daily", 24 * 60 * 60, COMPUTE, compute_rfm_all_job),
     Periodic("refresh-segments", 60 * 60, COMPUTE, refresh_segments_job),
+    # Syncs also run after changes; the schedule retries failed contacts and catches time passing.
+    Periodic("sync-all", 15 * 60, SYNC, sync_all_job),
 )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 import shopify
 
-from integration.errors import FatalConnectorError, RetriableConnectorError
+from integration.errors import CredentialsRejected, FatalConnectorError, RetriableConnectorError
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class ShopifyClient:
                 self.sleep(wait)
                 continue
             if response.status_code in (401, 403):
-                raise FatalConnectorError(f"Shopify refused the access token ({response.status_code})")
+                raise CredentialsRejected(f"Shopify refused the access token ({response.status_code})")
             _raise_for_status(response)
             body = _json(response)
             self._note_cost(body)

@@ -9,7 +9,7 @@ import requests
 
 from connectors.shopify.client import OAuth, ShopifyClient, Tokens
 from integration.crypto import decrypt_json, encrypt_json
-from integration.errors import ConfigError, FatalConnectorError
+from integration.errors import ConfigError, CredentialsRejected, FatalConnectorError
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Platform, Store, StoreState
@@ -43,7 +43,7 @@ def client_for(
         if store is None or store.platform != Platform.SHOPIFY or not store.shop_domain:
             raise FatalConnectorError(f"store {store_id} is not a Shopify store")
         if store.state != StoreState.CONNECTED or store.credentials is None:
-            raise FatalConnectorError(f"store {store_id} is not connected; reinstall the app from Shopify")
+            raise CredentialsRejected(f"store {store_id} is not connected; reinstall the app from Shopify")
         tokens = Tokens(**decrypt_json(settings.encryption_keys, store.credentials))
         if tokens.expiring():
             assert tokens.refresh_token is not None  # noqa: S101 - expiring() checks it

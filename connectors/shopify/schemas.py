@@ -12,6 +12,7 @@ unsubscribed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
 from integration.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord
+from integration.settings import get_settings
 from integration.store.models import SubscriptionStatus
 
 CONSENT = {
@@ -198,7 +200,7 @@ class CustomerWebhook(_Payload):
         consent = data.pop("email_marketing_consent", None) or {}
         return CustomerRecord(
             **_utc_all(data),
-            tags=split_tags(tags) if tags is not None else None,
+            tags=merchant_tags(split_tags(tags)) if tags is not None else None,
             subscription_status=consent_status(consent.get("state")),
             subscription_changed_at=_utc(consent.get("consent_updated_at")),
         )
@@ -271,6 +273,12 @@ def _line_item(data: dict[str, Any]) -> LineItemRecord:
     for blank in ("sku", "variant_title"):
         data[blank] = data.get(blank) or None
     return LineItemRecord(**data)
+
+
+def merchant_tags(tags: Iterable[str]) -> list[str]:
+    """The merchant's tags: those storepulse writes itself (under its prefix) left out."""
+    prefix = get_settings().tag_prefix.lower()
+    return [t for t in tags if not t.lower().startswith(prefix)]
 
 
 def split_tags(value: str) -> list[str]:
@@ -379,6 +387,8 @@ class GraphCustomer(_Graph):
         email = address.get("emailAddress") or data.pop("email", None)
         data.pop("email", None)
         changed = address.get("marketingUpdatedAt")
+        if data.get("tags") is not None:
+            data["tags"] = merchant_tags(data["tags"])
         return CustomerRecord(
             **_utc_all({k: v for k, v in data.items() if k != "phone"}),
             email=email,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.shopify import schemas
+from connectors.shopify.schemas import merchant_tags
 from integration import ingest, privacy
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
@@ -137,6 +138,10 @@ def _consent(session: Session, store: Store, payload: Any, delivery: InboxDelive
 def _tags(added: bool) -> Handler:
     def handle(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
         change = _load(schemas.TAGS, payload)
+        # storepulse's own tags come back as deliveries: they are not the merchant's data.
+        change["tags"] = merchant_tags(change["tags"])
+        if not change["tags"]:
+            return Outcome(unchanged=1)
         contact_id = (
             ContactResolver(session, store).linked([change["customer_id"]]).get(change["customer_id"])
         )

@@ -46,12 +46,14 @@ from integration.store.models.sync import (
     SegmentExport,
     SegmentMember,
     Sync,
+    SyncRun,
     SyncState,
 )
 
 __all__ = [
     "ExportPart",
     "SegmentExport",
+    "SyncRun",
     "SegmentChange",
     "SegmentMember",
     "Sender",

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, PrimaryKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from integration.store.models.base import Base, BigID, DestinationKind, SyncMode, state
@@ -78,14 +87,21 @@ class Sync(Base):
     """A segment kept in step with a destination, as tags or as an audience."""
 
     __tablename__ = "syncs"
-    __table_args__ = (UniqueConstraint("segment_id", "destination_id"),)
+    __table_args__ = (UniqueConstraint("segment_id", "destination_id"), Index(None, "account_id"))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
     segment_id: Mapped[int] = mapped_column(BigID, ForeignKey("segments.id", ondelete="CASCADE"))
     destination_id: Mapped[int] = mapped_column(BigID, ForeignKey("destinations.id", ondelete="CASCADE"))
     mode: Mapped[SyncMode] = mapped_column(state(SyncMode))
+    # Per sync: the tag written (tags mode), what happens to members who leave (audience mode), and
+    # what the destination told us to remember (a Mailchimp tag's segment id).
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     enabled: Mapped[bool] = mapped_column(default=True)
+    # idle | running | stopped (a fatal error such as a revoked key: waits for new credentials)
+    status: Mapped[str] = mapped_column(String(16), default="idle", server_default="idle")
+    run_started_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
     last_run_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -101,10 +117,38 @@ class SyncState(Base):
 
     sync_id: Mapped[int] = mapped_column(BigID, ForeignKey("syncs.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    # Digest of what was delivered; NULL while a delivery is owed (a failure is retried next run).
     digest: Mapped[str | None] = mapped_column(String(64))
+    # Whether the contact is in the destination's audience (or carries the tag) as far as we know.
+    member: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # What a removal needs later: the address delivered and the destination's own id for the contact.
+    address: Mapped[str | None] = mapped_column(String(320))
+    remote_id: Mapped[str | None] = mapped_column(String(128))
     delivered_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+class SyncRun(Base):
+    """One run of a sync: what it sent, what failed, how it ended."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index(None, "sync_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    sync_id: Mapped[int] = mapped_column(BigID, ForeignKey("syncs.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    # running | succeeded | partial (some contacts failed) | failed | stopped
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    adds: Mapped[int] = mapped_column(default=0)
+    updates: Mapped[int] = mapped_column(default=0)
+    removes: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # A sample of the per-contact errors: [{"contact_id", "action", "error"}].
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
 
 
 class SegmentExport(Base):

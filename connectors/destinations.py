@@ -1,0 +1,128 @@
+"""Destinations: what each kind needs (settings and credentials) and how a sync reaches it.
+
+DESTINATIONS maps a destination kind to its declaration: the schema of its settings, the schema
+of its credentials (stored encrypted), the sync mode it serves, and `open`, which builds the
+object that delivers a sync's changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from connectors.http import Http
+from connectors.klaviyo.destination import KlaviyoList
+from connectors.mailchimp.destination import MailchimpAudience, data_center
+from connectors.shopify.connection import client_for
+from connectors.shopify.tags import ShopifyTags
+from connectors.webhook.destination import SignedWebhook
+from integration.crypto import decrypt_json
+from integration.errors import ConfigError, CredentialsRejected
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Destination, DestinationKind, SyncMode
+from integration.sync import Destination as Deliverer
+from integration.sync import Target
+
+
+class MailchimpSettings(Schema):
+    list_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    on_leave = fields.String(load_default="untag", validate=validate.OneOf(["untag", "archive"]))
+
+
+class MailchimpCredentials(Schema):
+    api_key = fields.String(required=True, validate=validate.Regexp(r"^[^\s]+-[a-z]+\d+$"))
+
+
+class KlaviyoSettings(Schema):
+    list_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class KlaviyoCredentials(Schema):
+    api_key = fields.String(required=True, validate=validate.Length(min=8, max=200))
+
+
+class WebhookSettings(Schema):
+    url = fields.Url(required=True, schemes={"https", "http"})
+
+
+class WebhookCredentials(Schema):
+    secret = fields.String(required=True, validate=validate.Length(min=16, max=200))
+
+
+class ShopifySettings(Schema):
+    store_id = fields.Integer(required=True)
+
+
+class NoCredentials(Schema):
+    pass
+
+
+@dataclass(frozen=True)
+class Declared:
+    kind: DestinationKind
+    mode: SyncMode
+    settings: type[Schema]
+    credentials: type[Schema]
+
+
+DESTINATIONS: dict[DestinationKind, Declared] = {
+    d.kind: d
+    for d in (
+        Declared(DestinationKind.SHOPIFY, SyncMode.TAGS, ShopifySettings, NoCredentials),
+        Declared(DestinationKind.MAILCHIMP, SyncMode.AUDIENCE, MailchimpSettings, MailchimpCredentials),
+        Declared(DestinationKind.KLAVIYO, SyncMode.AUDIENCE, KlaviyoSettings, KlaviyoCredentials),
+        Declared(DestinationKind.WEBHOOK, SyncMode.AUDIENCE, WebhookSettings, WebhookCredentials),
+    )
+}
+
+
+def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Callable[[Target], Deliverer]:
+    """Return the factory a sync run uses to reach its destination (`http` builds test clients)."""
+
+    def make_http(vendor: str) -> Http:
+        return http(vendor) if http is not None else Http(vendor)
+
+    def open_destination(sync: Target) -> Deliverer:
+        with session_scope(settings.database_url) as session:
+            destination = session.get(Destination, sync.destination_id)
+            if destination is None:
+                raise CredentialsRejected("the sync's destination is gone")
+            kind, config = destination.kind, dict(destination.config)
+            sealed = destination.credentials
+        try:
+            secrets: dict[str, Any] = decrypt_json(settings.encryption_keys, sealed) if sealed else {}
+        except ConfigError as exc:
+            raise CredentialsRejected(str(exc)) from exc
+        tag = str(sync.config.get("tag") or "")
+        if kind == DestinationKind.SHOPIFY:
+            return ShopifyTags(client_for(settings, int(config["store_id"])), tag)
+        if kind == DestinationKind.MAILCHIMP:
+            try:
+                data_center(secrets.get("api_key", ""))
+            except ConfigError as exc:
+                raise CredentialsRejected(str(exc)) from exc
+            return MailchimpAudience(
+                secrets["api_key"],
+                config["list_id"],
+                tag,
+                tag_id=sync.config.get("tag_id"),
+                on_leave=config.get("on_leave", "untag"),
+                http=make_http("Mailchimp"),
+                base_url=config.get("base_url"),
+            )
+        if kind == DestinationKind.KLAVIYO:
+            return KlaviyoList(
+                secrets["api_key"],
+                config["list_id"],
+                http=make_http("Klaviyo"),
+                **({"base_url": config["base_url"]} if config.get("base_url") else {}),
+            )
+        return SignedWebhook(
+            config["url"], secrets["secret"], sync.id, http=make_http("the webhook endpoint")
+        )
+
+    return open_destination

@@ -1,0 +1,1 @@
+"""Klaviyo lists as a destination of syncs."""

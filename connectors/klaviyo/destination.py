@@ -1,0 +1,285 @@
+"""A Klaviyo list kept equal to a segment: profiles through bulk import jobs, removals by profile id.
+
+- Adds and updates: `POST /api/profile-bulk-import-jobs` with up to 10,000 profiles (and under
+  5 MB) a job, attached to the list; the job is polled until complete and its import errors are
+  recorded per contact (matched by the email of the failing payload).
+- Removals: `DELETE /api/lists/{id}/relationships/profiles`, 1,000 profile ids a call; ids not
+  known yet are looked up by email (`GET /api/profiles?filter=any(email,[…])`, 100 a call).
+  Removing from a list does not change consent in Klaviyo, and storepulse never calls Klaviyo's
+  subscribe endpoints (they lift unsubscribes and suppressions).
+- Every call carries the pinned `revision`. Calls are paced per endpoint at Klaviyo's documented
+  rates (burst per second and steady per minute), slow down when `RateLimit-Remaining` reaches
+  zero, and back off on 429.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+
+from connectors.http import Http, brief
+from integration.errors import FatalConnectorError, RetriableConnectorError
+from integration.sync import ADD, REMOVE, UPDATE, Change, Delivery
+
+BASE_URL = "https://a.klaviyo.com"
+REVISION = "2026-07-15"
+MAX_PROFILES_PER_JOB = 10_000
+MAX_JOB_BYTES = 4_500_000  # the documented limit is 5 MB a request; keep a margin for the envelope
+MAX_IDS_PER_CALL = 1000
+MAX_EMAILS_PER_LOOKUP = 100
+POLL_SECONDS = (1.0, 2.0, 5.0)  # waits between job status reads, then the last one repeated
+MAX_JOB_WAIT_SECONDS = 600.0
+MEDIA_TYPE = "application/vnd.api+json"
+
+# Documented rates per endpoint: (burst per second, steady per minute).
+BULK_RATE = (10, 150)  # bulk import jobs and their reads, list relationships
+PROFILES_RATE = (75, 750)
+
+
+class Pace:
+    """Client-side fixed windows at an endpoint's documented rate (thread-safe)."""
+
+    def __init__(self, per_second: int, per_minute: int, clock: Any = time.monotonic) -> None:
+        self.windows = ((1.0, per_second), (60.0, per_minute))
+        self.calls: deque[float] = deque()
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.blocked_until = 0.0
+
+    def wait(self, sleep: Any) -> None:
+        """Sleep until one more call fits in both windows, then count it."""
+        with self.lock:
+            while True:
+                now = self.clock()
+                while self.calls and now - self.calls[0] >= 60.0:
+                    self.calls.popleft()
+                waits = [self.blocked_until - now]
+                for span, limit in self.windows:
+                    recent = [t for t in self.calls if now - t < span]
+                    if len(recent) >= limit:
+                        waits.append(recent[-limit] + span - now)
+                wait = max(waits)
+                if wait <= 0:
+                    self.calls.append(now)
+                    return
+                sleep(wait)
+
+    def observe(self, response: requests.Response) -> None:
+        """Respect the server's count: when nothing remains, wait for the window's reset."""
+        try:
+            remaining = int(response.headers["RateLimit-Remaining"])
+            reset = float(response.headers.get("RateLimit-Reset", "1"))
+        except (KeyError, ValueError):
+            return
+        if remaining <= 0:
+            self.blocked_until = self.clock() + reset
+
+
+class KlaviyoList:
+    """Deliver a sync's changes to one Klaviyo list."""
+
+    name = "klaviyo"
+    batch_size = MAX_PROFILES_PER_JOB
+
+    def __init__(
+        self, api_key: str, list_id: str, *, http: Http | None = None, base_url: str = BASE_URL
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self.list_id = list_id
+        self.http = http or Http("Klaviyo")
+        self.http.session.headers.update(
+            {
+                "Authorization": f"Klaviyo-API-Key {api_key}",
+                "revision": REVISION,
+                "Accept": MEDIA_TYPE,
+                "Content-Type": MEDIA_TYPE,
+            }
+        )
+        self.bulk_pace = Pace(*BULK_RATE)
+        self.profiles_pace = Pace(*PROFILES_RATE)
+
+    def deliver(self, changes: Sequence[Change]) -> Delivery:
+        delivery = Delivery()
+        upserts = [c for c in changes if c.action in (ADD, UPDATE)]
+        for part in _parts(upserts):
+            self._import(part, delivery)
+        removals = [c for c in changes if c.action == REMOVE]
+        # A changed address is a new profile in Klaviyo: the old one leaves the list.
+        moved = [
+            Change(action=REMOVE, contact_id=-c.contact_id, email=c.previous_email)
+            for c in upserts
+            if c.previous_email
+            and c.previous_email.lower() != (c.email or "").lower()
+            and c.contact_id in delivery.done
+        ]
+        self._remove([*removals, *moved], delivery)
+        for change in moved:
+            delivery.done.pop(change.contact_id, None)
+            delivery.failed.pop(change.contact_id, None)
+        return delivery
+
+    def _call(self, pace: Pace, method: str, path: str, **kwargs: Any) -> requests.Response:
+        pace.wait(self.http.sleep)
+        self.http.observe = pace.observe
+        return self.http.request(method, f"{self.base}{path}", **kwargs)
+
+    def _import(self, changes: Sequence[Change], delivery: Delivery) -> None:
+        response = self._post_job(changes)
+        if response.status_code == 400:
+            # JSON:API errors point at the profiles they are about: those fail, the rest goes again.
+            rejected = _rejected_profiles(_json(response), len(changes))
+            if not rejected:
+                raise FatalConnectorError(f"Klaviyo refused the import job: {brief(response)}")
+            for index, error in rejected.items():
+                delivery.failed[changes[index].contact_id] = error
+            changes = [c for i, c in enumerate(changes) if i not in rejected]
+            if not changes:
+                return
+            response = self._post_job(changes)
+            if response.status_code == 400:
+                raise FatalConnectorError(f"Klaviyo refused the import job: {brief(response)}")
+        job_id = _json(response)["data"]["id"]
+        attributes = self._wait_for(job_id)
+        failures: dict[str, str] = {}
+        if int(attributes.get("failed_count") or 0):
+            failures = self._import_errors(job_id)
+        for change in changes:
+            problem = failures.get((change.email or "").lower())
+            if problem is None:
+                delivery.done[change.contact_id] = None
+            else:
+                delivery.failed[change.contact_id] = problem
+
+    def _post_job(self, changes: Sequence[Change]) -> requests.Response:
+        profiles = [{"type": "profile", "attributes": _attributes(c)} for c in changes]
+        body = {
+            "data": {
+                "type": "profile-bulk-import-job",
+                "attributes": {"profiles": {"data": profiles}},
+                "relationships": {"lists": {"data": [{"type": "list", "id": self.list_id}]}},
+            }
+        }
+        return self._call(self.bulk_pace, "POST", "/api/profile-bulk-import-jobs", json=body, accept=(400,))
+
+    def _wait_for(self, job_id: str) -> dict[str, Any]:
+        waited, polls = 0.0, 0
+        while True:
+            response = self._call(self.bulk_pace, "GET", f"/api/profile-bulk-import-jobs/{job_id}")
+            attributes: dict[str, Any] = _json(response)["data"]["attributes"]
+            status = attributes.get("status")
+            if status == "complete":
+                return attributes
+            if status == "cancelled":
+                raise FatalConnectorError(f"Klaviyo cancelled the import job {job_id}")
+            if waited >= MAX_JOB_WAIT_SECONDS:
+                raise RetriableConnectorError(f"Klaviyo's import job {job_id} is still {status}")
+            pause = POLL_SECONDS[min(polls, len(POLL_SECONDS) - 1)]
+            self.http.sleep(pause)
+            waited, polls = waited + pause, polls + 1
+
+    def _import_errors(self, job_id: str) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors?page[size]=100"
+        while url:
+            body = _json(self._call(self.bulk_pace, "GET", url))
+            for item in body.get("data") or []:
+                attributes = item.get("attributes") or {}
+                payload = attributes.get("original_payload") or {}
+                email = str(payload.get("email") or (payload.get("attributes") or {}).get("email") or "")
+                errors[email.lower()] = str(
+                    attributes.get("detail") or attributes.get("title") or "import error"
+                )
+            following = (body.get("links") or {}).get("next")
+            url = following.removeprefix(self.base) if following else None
+        return errors
+
+    def _remove(self, changes: Sequence[Change], delivery: Delivery) -> None:
+        if not changes:
+            return
+        ids = {c.contact_id: c.remote_id for c in changes if c.remote_id}
+        unknown = [c for c in changes if not c.remote_id and c.email]
+        found = self._profile_ids([c.email for c in unknown if c.email])
+        for change in unknown:
+            profile_id = found.get((change.email or "").lower())
+            if profile_id is None:
+                delivery.done[change.contact_id] = None  # never reached Klaviyo: nothing to remove
+            else:
+                ids[change.contact_id] = profile_id
+        pairs = list(ids.items())
+        for start in range(0, len(pairs), MAX_IDS_PER_CALL):
+            part = pairs[start : start + MAX_IDS_PER_CALL]
+            body = {"data": [{"type": "profile", "id": profile_id} for _, profile_id in part]}
+            self._call(
+                self.bulk_pace, "DELETE", f"/api/lists/{self.list_id}/relationships/profiles", json=body
+            )
+            delivery.done.update({contact_id: profile_id for contact_id, profile_id in part})
+
+    def _profile_ids(self, emails: Sequence[str]) -> dict[str, str]:
+        """Klaviyo's profile ids of these addresses (those it has)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(emails), MAX_EMAILS_PER_LOOKUP):
+            part = emails[start : start + MAX_EMAILS_PER_LOOKUP]
+            params = {
+                "filter": f"any(email,{json.dumps(list(part))})",
+                "page[size]": str(MAX_EMAILS_PER_LOOKUP),
+                "fields[profile]": "email",
+            }
+            body = _json(self._call(self.profiles_pace, "GET", "/api/profiles", params=params))
+            for profile in body.get("data") or []:
+                email = str((profile.get("attributes") or {}).get("email") or "").lower()
+                found[email] = str(profile["id"])
+        return found
+
+
+def _attributes(change: Change) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"email": change.email}
+    if change.first_name:
+        attributes["first_name"] = change.first_name
+    if change.last_name:
+        attributes["last_name"] = change.last_name
+    return attributes
+
+
+PROFILE_POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(/|$)")
+
+
+def _rejected_profiles(body: dict[str, Any], count: int) -> dict[int, str]:
+    """Map the errors of a refused job to the positions of the profiles they point at."""
+    rejected: dict[int, str] = {}
+    for error in body.get("errors") or []:
+        pointer = str((error.get("source") or {}).get("pointer") or "")
+        match = PROFILE_POINTER.match(pointer)
+        if match and int(match.group(1)) < count:
+            rejected[int(match.group(1))] = str(error.get("detail") or error.get("title") or "invalid")
+    return rejected
+
+
+def _parts(changes: Sequence[Change]) -> list[Sequence[Change]]:
+    """Split into jobs of at most MAX_PROFILES_PER_JOB profiles and MAX_JOB_BYTES."""
+    parts: list[Sequence[Change]] = []
+    start, size = 0, 0
+    for index, change in enumerate(changes):
+        size += len(json.dumps(_attributes(change))) + 40
+        if index - start >= MAX_PROFILES_PER_JOB or size > MAX_JOB_BYTES:
+            parts.append(changes[start:index])
+            start, size = index, len(json.dumps(_attributes(change))) + 40
+    if start < len(changes):
+        parts.append(changes[start:])
+    return parts
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise FatalConnectorError(f"Klaviyo answered {response.status_code} without JSON") from exc
+    if not isinstance(data, dict):
+        raise FatalConnectorError("Klaviyo answered JSON that is not an object")
+    return data

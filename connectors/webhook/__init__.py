@@ -1,0 +1,1 @@
+"""Signed webhooks as a destination of syncs."""

@@ -1,0 +1,282 @@
+"""Destinations and syncs: `/api/v1/destinations`, `/api/v1/syncs`, dry runs, runs and their logs."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from connectors.destinations import DESTINATIONS
+from integration import destinations, sync
+from integration.app import settings_of
+from integration.store import session_scope
+from integration.store.models import DestinationKind, SyncMode
+from integration.views.auth import BEARER, fail, require_api_key
+from jobs.sync import request_sync
+
+blueprint = Blueprint("syncs", __name__, url_prefix="/api/v1", description="Sync back to destinations")
+require_api_key(blueprint)
+
+
+class DestinationSchema(Schema):
+    kind = fields.Enum(DestinationKind, by_value=True, required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    config = fields.Dict(load_default=dict, metadata={"description": "settings of the kind"})
+    credentials = fields.Dict(
+        load_default=dict, metadata={"description": "API key or secret; stored encrypted, never shown"}
+    )
+
+
+class DestinationUpdate(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    config = fields.Dict()
+    credentials = fields.Dict()
+
+
+class SyncSchema(Schema):
+    segment_id = fields.Integer(required=True)
+    destination_id = fields.Integer(required=True)
+    mode = fields.Enum(SyncMode, by_value=True, required=True)
+    tag = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "the tag's name after the prefix; default: from the segment"},
+    )
+
+
+class SyncUpdate(Schema):
+    enabled = fields.Boolean(required=True)
+
+
+def _failed(exc: Exception) -> NoReturn:
+    if isinstance(exc, sync.SyncError):
+        fail(409 if exc.reason == "exists" else 422, str(exc), exc.reason)
+    fail(404, str(exc), "not_found")
+
+
+def _checked(kind: DestinationKind, part: str, data: dict[str, Any]) -> dict[str, Any]:
+    declared = DESTINATIONS[kind]
+    schema = declared.settings() if part == "config" else declared.credentials()
+    try:
+        loaded: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        fail(422, f"invalid {part} for a {kind.value} destination", "invalid_" + part, {part: exc.messages})
+    return loaded
+
+
+@blueprint.route("/destinations")
+class Destinations(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self) -> dict[str, Any]:
+        """The account's destinations (credentials are never shown)."""
+        from sqlalchemy import select
+
+        from integration.store.models import Destination
+
+        with session_scope(settings_of(current_app).database_url) as session:
+            rows = session.scalars(
+                select(Destination).where(Destination.account_id == g.account_id).order_by(Destination.id)
+            )
+            return {"destinations": [destinations.describe_destination(d) for d in rows]}
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(DestinationSchema)
+    @blueprint.response(201)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Add a destination: Shopify tags, a Mailchimp audience, a Klaviyo list or a signed webhook."""
+        kind = data["kind"]
+        config = _checked(kind, "config", data["config"])
+        credentials = _checked(kind, "credentials", data["credentials"])
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            try:
+                made = destinations.create_destination(
+                    session,
+                    g.account_id,
+                    settings.encryption_keys,
+                    kind=kind,
+                    name=data["name"],
+                    config=config,
+                    credentials=credentials,
+                )
+            except sync.SyncError as exc:
+                _failed(exc)
+            return destinations.describe_destination(made)
+
+
+@blueprint.route("/destinations/<int:destination_id>")
+class DestinationDetail(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self, destination_id: int) -> dict[str, Any]:
+        """One destination."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                return destinations.describe_destination(
+                    destinations.get_destination(session, g.account_id, destination_id)
+                )
+            except LookupError as exc:
+                _failed(exc)
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(DestinationUpdate)
+    @blueprint.response(200)
+    def patch(self, data: dict[str, Any], destination_id: int) -> dict[str, Any]:
+        """Rename, change settings or replace credentials; syncs a rejected key stopped run again."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            try:
+                found = destinations.get_destination(session, g.account_id, destination_id)
+                destinations.update_destination(
+                    session,
+                    found,
+                    settings.encryption_keys,
+                    name=data.get("name"),
+                    config=_checked(found.kind, "config", data["config"]) if "config" in data else None,
+                    credentials=(
+                        _checked(found.kind, "credentials", data["credentials"])
+                        if "credentials" in data
+                        else None
+                    ),
+                )
+            except (LookupError, sync.SyncError) as exc:
+                _failed(exc)
+            answer = destinations.describe_destination(found)
+            sync_ids = destinations.enabled_sync_ids(session, g.account_id)
+        for sync_id in sync_ids:
+            request_sync(settings, sync_id)
+        return answer
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(204)
+    def delete(self, destination_id: int) -> None:
+        """Delete a destination and its syncs (what they delivered stays where it is)."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                session.delete(destinations.get_destination(session, g.account_id, destination_id))
+            except LookupError as exc:
+                _failed(exc)
+
+
+@blueprint.route("/syncs")
+class Syncs(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self) -> dict[str, Any]:
+        """The account's syncs with their state and last run."""
+        from sqlalchemy import select
+
+        from integration.store.models import Sync
+
+        with session_scope(settings_of(current_app).database_url) as session:
+            rows = session.scalars(select(Sync).where(Sync.account_id == g.account_id).order_by(Sync.id))
+            return {"syncs": [destinations.describe_sync(session, s) for s in rows]}
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(SyncSchema)
+    @blueprint.response(201)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Keep a segment in step with a destination; the first run is queued at once."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            try:
+                made = destinations.create_sync(
+                    session,
+                    g.account_id,
+                    segment_id=data["segment_id"],
+                    destination_id=data["destination_id"],
+                    mode=data["mode"],
+                    tag_prefix=settings.tag_prefix,
+                    tag=data.get("tag"),
+                )
+            except (LookupError, sync.SyncError) as exc:
+                _failed(exc)
+            answer = destinations.describe_sync(session, made)
+        request_sync(settings, answer["id"])
+        return answer
+
+
+@blueprint.route("/syncs/<int:sync_id>")
+class SyncDetail(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self, sync_id: int) -> dict[str, Any]:
+        """A sync, its last run and the contacts whose delivery is failing."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                found = destinations.get_sync(session, g.account_id, sync_id)
+            except LookupError as exc:
+                _failed(exc)
+            return {
+                **destinations.describe_sync(session, found),
+                "errors": destinations.failing(session, sync_id),
+            }
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(SyncUpdate)
+    @blueprint.response(200)
+    def patch(self, data: dict[str, Any], sync_id: int) -> dict[str, Any]:
+        """Pause or resume a sync."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                found = destinations.get_sync(session, g.account_id, sync_id)
+            except LookupError as exc:
+                _failed(exc)
+            found.enabled = data["enabled"]
+            session.flush()
+            return destinations.describe_sync(session, found)
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(204)
+    def delete(self, sync_id: int) -> None:
+        """Delete a sync (what it delivered stays in the destination)."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                session.delete(destinations.get_sync(session, g.account_id, sync_id))
+            except LookupError as exc:
+                _failed(exc)
+
+
+@blueprint.route("/syncs/<int:sync_id>/preview")
+class SyncPreview(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def post(self, sync_id: int) -> dict[str, Any]:
+        """Dry run: the adds, updates and removes the next run would send, with a sample; sends nothing."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                found = destinations.get_sync(session, g.account_id, sync_id)
+            except LookupError as exc:
+                _failed(exc)
+            return sync.preview(session, found)
+
+
+@blueprint.route("/syncs/<int:sync_id>/runs")
+class SyncRuns(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200)
+    def get(self, sync_id: int) -> dict[str, Any]:
+        """The sync's runs, newest first: counts, status and per-contact errors."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                destinations.get_sync(session, g.account_id, sync_id)
+            except LookupError as exc:
+                _failed(exc)
+            return {"runs": destinations.runs(session, sync_id)}
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(202)
+    def post(self, sync_id: int) -> dict[str, Any]:
+        """Run the sync now (queued)."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
+            try:
+                destinations.get_sync(session, g.account_id, sync_id)
+            except LookupError as exc:
+                _failed(exc)
+        if not request_sync(settings, sync_id):
+            fail(503, "the queue is unavailable; the scheduled run will send it", "queue_unavailable")
+        return {"sync_id": sync_id, "queued": True}
