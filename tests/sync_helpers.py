@@ -15,7 +15,14 @@ from integration import destinations, ingest, segments, sync
 from integration.engagement import classify
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import BlockedReason, Contact, DestinationKind, SubscriptionStatus, SyncMode
+from integration.store.models import (
+    BlockedReason,
+    Contact,
+    DestinationKind,
+    Store,
+    SubscriptionStatus,
+    SyncMode,
+)
 from integration.store.types import utcnow
 from tests.factories import customer, make_store
 
@@ -35,13 +42,15 @@ def audience(
     unsubscribed: int = 0,
     blocked: int = 0,
     store_kwargs: dict[str, Any] | None = None,
+    store_id: int | None = None,
 ) -> Audience:
     """`count` subscribed contacts (`person{i}@example.com`), plus unsubscribed and blocked ones, and
     a segment of everybody who ever subscribed or not (the consent rules decide who is sent).
     """
     now = utcnow()
     with session_scope(settings.database_url) as session:
-        store = make_store(session, **(store_kwargs or {}))
+        store = session.get(Store, store_id) if store_id else make_store(session, **(store_kwargs or {}))
+        assert store is not None
         records = [
             customer(
                 str(1000 + i),

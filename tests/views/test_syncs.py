@@ -1,0 +1,165 @@
+"""The syncs API: destinations with hidden credentials, syncs, dry runs, runs through a real worker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+from flask.testing import FlaskClient
+
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Destination, SubscriptionStatus
+from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
+from tests.factories import bearer, make_store
+from tests.sync_helpers import Audience, audience, set_contact
+
+
+@pytest.fixture
+def shop(settings: Settings) -> Audience:
+    return audience(settings, 40, unsubscribed=1)
+
+
+@pytest.fixture
+def headers(settings: Settings, shop: Audience) -> dict[str, str]:
+    with session_scope(settings.database_url) as session:
+        return bearer(session, shop.account_id)
+
+
+def mailchimp(client: FlaskClient, headers: dict[str, str], **overrides: Any) -> Any:
+    body = {
+        "kind": "mailchimp",
+        "name": "Newsletter",
+        "config": {"list_id": LIST},
+        "credentials": {"api_key": KEY},
+    }
+    return client.post("/api/v1/destinations", json={**body, **overrides}, headers=headers)
+
+
+def mock_mailchimp() -> None:
+    responses.post(TAGS, json={"id": 77, "name": "storepulse:everybody"})
+    responses.add_callback(responses.POST, BATCH, callback=batch_answer)
+    responses.add_callback(responses.POST, TAG, callback=tag_answer)
+
+
+def test_destinations_keep_credentials_encrypted_and_check_what_each_kind_needs(
+    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str]
+) -> None:
+    created = mailchimp(client, headers)
+    assert created.status_code == 201
+    answer = created.get_json()
+    assert answer["has_credentials"] is True
+    assert KEY not in json.dumps(answer)
+    with session_scope(settings.database_url) as session:
+        stored = session.get(Destination, answer["id"])
+        assert stored is not None
+        assert stored.credentials is not None
+        assert KEY.encode() not in stored.credentials
+    listed = client.get("/api/v1/destinations", headers=headers).get_json()["destinations"]
+    assert [d["id"] for d in listed] == [answer["id"]]
+    assert KEY not in json.dumps(listed)
+
+    bad_key = mailchimp(client, headers, credentials={"api_key": "no-data-center"})
+    assert bad_key.status_code == 422
+    assert bad_key.get_json()["code"] == "invalid_credentials"
+    no_list = mailchimp(client, headers, config={})
+    assert no_list.status_code == 422
+    assert "list_id" in json.dumps(no_list.get_json()["details"])
+    webhook = {
+        "kind": "webhook",
+        "name": "CRM",
+        "config": {"url": "not a url"},
+        "credentials": {"secret": "s" * 20},
+    }
+    assert client.post("/api/v1/destinations", json=webhook, headers=headers).status_code == 422
+    not_shopify = {"kind": "shopify", "name": "Tags", "config": {"store_id": shop.store_id}}
+    refused = client.post("/api/v1/destinations", json=not_shopify, headers=headers)
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "invalid_store"
+
+    with session_scope(settings.database_url) as session:
+        other = bearer(session, make_store(session).account_id)
+    assert client.get(f"/api/v1/destinations/{answer['id']}", headers=other).status_code == 404
+    assert client.post("/api/v1/syncs/1/preview", headers=other).status_code == 404
+
+
+@responses.activate
+def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_run_sends(
+    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+) -> None:
+    mock_mailchimp()
+    destination = mailchimp(client, headers).get_json()
+    wrong_mode = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "tags"}
+    assert client.post("/api/v1/syncs", json=wrong_mode, headers=headers).status_code == 422
+    body = {**wrong_mode, "mode": "audience"}
+    created = client.post("/api/v1/syncs", json=body, headers=headers)
+    assert created.status_code == 201
+    sync_id = created.get_json()["id"]
+    assert created.get_json()["tag"] == "storepulse:everybody"
+    assert client.post("/api/v1/syncs", json=body, headers=headers).status_code == 409
+
+    preview = client.post(f"/api/v1/syncs/{sync_id}/preview", headers=headers).get_json()
+    assert (preview["adds"], preview["removes"]) == (40, 0)
+    assert len(preview["sample"]["adds"]) == 10
+    run_worker()  # the first run was queued when the sync was made
+    detail = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
+    assert (detail["status"], detail["delivered"], detail["failing"]) == ("idle", 40, 0)
+    assert detail["last_run"]["adds"] == preview["adds"]
+
+    set_contact(
+        settings, shop.contact_ids["person2@example.com"], subscription_status=SubscriptionStatus.UNSUBSCRIBED
+    )
+    set_contact(settings, shop.contact_ids["person3@example.com"], last_name="Married")
+    preview = client.post(f"/api/v1/syncs/{sync_id}/preview", headers=headers).get_json()
+    assert client.post(f"/api/v1/syncs/{sync_id}/runs", headers=headers).status_code == 202
+    run_worker()
+    [latest, first] = client.get(f"/api/v1/syncs/{sync_id}/runs", headers=headers).get_json()["runs"]
+    assert (latest["adds"], latest["updates"], latest["removes"]) == (
+        preview["adds"],
+        preview["updates"],
+        preview["removes"],
+    )
+    assert (latest["updates"], latest["removes"], latest["unchanged"]) == (1, 1, 38)
+    assert first["adds"] == 40
+
+    paused = client.patch(f"/api/v1/syncs/{sync_id}", json={"enabled": False}, headers=headers)
+    assert paused.get_json()["enabled"] is False
+    assert client.delete(f"/api/v1/syncs/{sync_id}", headers=headers).status_code == 204
+    assert client.get(f"/api/v1/syncs/{sync_id}", headers=headers).status_code == 404
+
+
+@responses.activate
+def test_new_credentials_restart_a_sync_a_revoked_key_stopped(
+    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+) -> None:
+    responses.post(TAGS, status=401, json={"title": "API Key Invalid", "status": 401, "detail": "invalid"})
+    destination = mailchimp(client, headers).get_json()
+    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    sync_id = client.post("/api/v1/syncs", json=body, headers=headers).get_json()["id"]
+    run_worker()
+    stopped = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
+    assert stopped["status"] == "stopped"
+    assert "refused the credentials" in stopped["last_error"]
+
+    responses.reset()
+    mock_mailchimp()
+    fixed = client.patch(
+        f"/api/v1/destinations/{destination['id']}", json={"credentials": {"api_key": KEY}}, headers=headers
+    )
+    assert fixed.status_code == 200
+    run_worker()  # the update asked for a run
+    running = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
+    assert (running["status"], running["last_error"], running["delivered"]) == ("idle", None, 40)
+
+
+def test_the_openapi_document_describes_the_sync_endpoints(client: FlaskClient) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in (
+        "/api/v1/destinations",
+        "/api/v1/syncs",
+        "/api/v1/syncs/{sync_id}/preview",
+        "/api/v1/syncs/{sync_id}/runs",
+    ):
+        assert path in paths
