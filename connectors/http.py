@@ -36,15 +36,22 @@ class Http:
     sleep: Callable[[float], None] = time.sleep
     retries: int = RETRIES
     backoff_seconds: float = BACKOFF_SECONDS
-    # Called with every response before it is judged (rate-limit headers are read here).
-    observe: Callable[[requests.Response], None] | None = None
     # Statuses treated as a rejected key besides 401 (Mailchimp answers a bare 403 under load).
     credential_statuses: Collection[int] = (401, 403)
 
     def request(
-        self, method: str, url: str, *, accept: Collection[int] = (), **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        accept: Collection[int] = (),
+        observe: Callable[[requests.Response], None] | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
-        """Send a request; return a 2xx response or one whose status is in `accept`."""
+        """Send a request; return a 2xx response or one whose status is in `accept`.
+
+        `observe` sees every response before it is judged (rate-limit headers are read there).
+        """
         for attempt in range(self.retries + 1):
             try:
                 response = self.session.request(method, url, timeout=TIMEOUT_SECONDS, **kwargs)
@@ -53,8 +60,8 @@ class Http:
                     raise RetriableConnectorError(f"{self.vendor} unreachable: {exc}") from exc
                 self.sleep(self._backoff(attempt))
                 continue
-            if self.observe is not None:
-                self.observe(response)
+            if observe is not None:
+                observe(response)
             status = response.status_code
             if status < 300 or status in accept:
                 return response

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -49,7 +51,7 @@ PAGE_SIZE = 5000  # contacts compared per page of the plan
 MAX_ATTEMPTS = 5  # failed deliveries of one contact before it waits for its data to change
 SAMPLE_SIZE = 10  # contacts shown per action in a dry run
 ERROR_SAMPLE_SIZE = 100  # per-contact errors kept on a run
-STALE_RUN = timedelta(minutes=30)  # a run claimed longer ago than this died with its worker
+STALE_RUN = timedelta(hours=2, minutes=5)  # a run claimed longer ago died with its worker (job timeout)
 MAX_FAILED_BATCHES = 3  # batches failing one after another end the run: the destination is down
 
 ADD, UPDATE, REMOVE = "add", "update", "remove"
@@ -95,6 +97,7 @@ class Destination(Protocol):
 
     name: str
     batch_size: int
+    concurrency: int  # batches it may work on at once (each in its own thread)
 
     def deliver(self, changes: Sequence[Change]) -> Delivery: ...
 
@@ -339,10 +342,12 @@ def run(database_url: str, sync_id: int, destination_for: DestinationFactory) ->
 def _send(
     database_url: str, sync_id: int, run_id: int, destination_for: DestinationFactory, now: datetime
 ) -> tuple[str, str | None]:
-    """Walk the plan a page at a time and deliver it; return the run's final status and error.
+    """Walk the plan and deliver it; return the run's final status and error.
 
-    No transaction stays open while the destination works: each page is read, and each batch's
-    outcome written, in a short one of its own.
+    Pipelined: while the destination works on batches (up to its `concurrency`, in helper
+    threads), the next batch is planned and finished outcomes recorded, each in a short
+    transaction of its own, so the destination's limits, not the store, set the pace. No
+    transaction stays open during a call.
     """
     with session_scope(database_url) as session:
         sync = session.get(Sync, sync_id)
@@ -352,18 +357,39 @@ def _send(
         destination = destination_for(target)
     except FatalConnectorError as exc:  # revoked, disconnected or misconfigured: wait for a fix
         return "stopped", str(exc)
-    failed_in_a_row = 0
-    batch: list[Change] = []
-    cursor: int | None = 0
-    while cursor is not None or batch:
-        if cursor is not None:
+
+    def batches() -> Iterator[list[Change]]:
+        waiting: list[Change] = []
+        cursor: int | None = 0
+        while cursor is not None:
             with session_scope(database_url) as session:
                 changes, cursor = plan_page(session, target, cursor, now)
-            batch.extend(changes)
-        while batch and (len(batch) >= destination.batch_size or cursor is None):
-            part, batch = batch[: destination.batch_size], batch[destination.batch_size :]
+            waiting.extend(changes)
+            while len(waiting) >= destination.batch_size:
+                yield waiting[: destination.batch_size]
+                waiting = waiting[destination.batch_size :]
+        if waiting:
+            yield waiting
+
+    failed_in_a_row = 0
+    concurrency = max(1, getattr(destination, "concurrency", 1))
+    in_flight: deque[tuple[list[Change], Future[Delivery]]] = deque()
+    planned = batches()
+    ahead = next(planned, None)
+    with ThreadPoolExecutor(concurrency, thread_name_prefix=f"sync-{sync_id}") as pool:
+
+        def fill() -> None:
+            """Hand batches to the destination while it has room; plan the next one meanwhile."""
+            nonlocal ahead
+            while ahead is not None and len(in_flight) < concurrency:
+                in_flight.append((ahead, pool.submit(destination.deliver, ahead)))
+                ahead = next(planned, None)
+
+        fill()
+        while in_flight:
+            part, running = in_flight.popleft()
             try:
-                outcome = destination.deliver(part)
+                outcome = running.result()
                 failed_in_a_row = 0
             except CredentialsRejected as exc:
                 return "stopped", str(exc)
@@ -372,12 +398,12 @@ def _send(
                 failed_in_a_row += 1
             except FatalConnectorError as exc:
                 outcome = Delivery(failed=dict.fromkeys((c.contact_id for c in part), str(exc)))
-            _record(database_url, sync_id, run_id, part, outcome)
             if failed_in_a_row >= MAX_FAILED_BATCHES:
-                return (
-                    "failed",
-                    f"{MAX_FAILED_BATCHES} batches failed in a row; the rest waits for the next run",
-                )
+                _record(database_url, sync_id, run_id, part, outcome)
+                return "failed", f"{MAX_FAILED_BATCHES} batches failed in a row; the rest waits for a run"
+            # More goes out before this outcome is written: batches never share a contact.
+            fill()
+            _record(database_url, sync_id, run_id, part, outcome)
     with session_scope(database_url) as session:
         record = session.get(SyncRun, run_id)
         assert record is not None  # noqa: S101 - made by the caller

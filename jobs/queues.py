@@ -118,6 +118,7 @@ def enqueue(
     job_id: str | None = None,
     retry: bool = True,
     meta: dict[str, Any] | None = None,
+    timeout_seconds: int = JOB_TIMEOUT_SECONDS,
 ) -> Job:
     """Enqueue `func(*args)` on queue `name` with back-off retries; arguments must be JSON-safe."""
     retries = settings.job_retries
@@ -128,7 +129,7 @@ def enqueue(
         retry=Retry(max=retries, interval=RETRY_INTERVALS_SECONDS[:retries]) if retry and retries else None,
         failure_ttl=FAILURE_TTL_SECONDS,
         result_ttl=RESULT_TTL_SECONDS,
-        job_timeout=JOB_TIMEOUT_SECONDS,
+        job_timeout=timeout_seconds,
         meta=meta,
     )
 
@@ -143,14 +144,20 @@ def enqueue_or_sweep(settings: Settings, name: str, func: Callable[..., Any], *a
 
 
 def enqueue_once(
-    settings: Settings, key: str, ttl_seconds: int, name: str, func: Callable[..., Any], *args: Any
+    settings: Settings,
+    key: str,
+    ttl_seconds: int,
+    name: str,
+    func: Callable[..., Any],
+    *args: Any,
+    timeout_seconds: int = JOB_TIMEOUT_SECONDS,
 ) -> bool:
     """Enqueue `func(*args)` unless the Redis key says it is already queued (debounce; the job clears
     the key before it reads). False when Redis is unavailable: the caller's sweeper or schedule will do.
     """
     try:
         if connection(settings).set(key, "1", nx=True, ex=ttl_seconds):
-            enqueue(settings, name, func, *args)
+            enqueue(settings, name, func, *args, timeout_seconds=timeout_seconds)
     except redis.RedisError as exc:
         logger.warning("%s not queued now: %s", func.__name__, exc)
         return False

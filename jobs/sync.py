@@ -23,6 +23,8 @@ from jobs.queues import JOB_TIMEOUT_SECONDS, SYNC, connection, enqueue_once
 logger = logging.getLogger(__name__)
 
 REQUEST_TTL_SECONDS = 600
+# A run may wait for a bulk operation (Shopify) or import jobs (Klaviyo) to finish.
+RUN_TIMEOUT_SECONDS = 2 * 3600
 
 
 def _request_key(sync_id: int) -> str:
@@ -31,7 +33,15 @@ def _request_key(sync_id: int) -> str:
 
 def request_sync(settings: Settings, sync_id: int) -> bool:
     """Queue a run of a sync unless one is queued already; False if Redis is down (the schedule will)."""
-    return enqueue_once(settings, _request_key(sync_id), REQUEST_TTL_SECONDS, SYNC, run_sync_job, sync_id)
+    return enqueue_once(
+        settings,
+        _request_key(sync_id),
+        REQUEST_TTL_SECONDS,
+        SYNC,
+        run_sync_job,
+        sync_id,
+        timeout_seconds=RUN_TIMEOUT_SECONDS,
+    )
 
 
 def request_account_syncs(settings: Settings, account_id: int) -> int:
@@ -55,8 +65,8 @@ def run_sync_job(sync_id: int) -> int | None:
         return None
     lock = redis.lock(
         f"storepulse:destination-lock:{destination_id}",
-        timeout=JOB_TIMEOUT_SECONDS,
-        blocking_timeout=JOB_TIMEOUT_SECONDS / 2,
+        timeout=RUN_TIMEOUT_SECONDS,
+        blocking_timeout=JOB_TIMEOUT_SECONDS,
     )
     if not lock.acquire():
         logger.info("destination %s busy; sync %s asks again", destination_id, sync_id)

@@ -25,7 +25,12 @@ from typing import Any
 import requests
 
 from connectors.http import Http, brief
-from integration.errors import FatalConnectorError, RetriableConnectorError
+from integration.errors import (
+    ConnectorError,
+    CredentialsRejected,
+    FatalConnectorError,
+    RetriableConnectorError,
+)
 from integration.sync import ADD, REMOVE, UPDATE, Change, Delivery
 
 BASE_URL = "https://a.klaviyo.com"
@@ -34,7 +39,7 @@ MAX_PROFILES_PER_JOB = 10_000
 MAX_JOB_BYTES = 4_500_000  # the documented limit is 5 MB a request; keep a margin for the envelope
 MAX_IDS_PER_CALL = 1000
 MAX_EMAILS_PER_LOOKUP = 100
-POLL_SECONDS = (1.0, 2.0, 5.0)  # waits between job status reads, then the last one repeated
+POLL_SECONDS = 1.0  # between reads of a job's status (paced to the endpoint's rate)
 MAX_JOB_WAIT_SECONDS = 600.0
 MEDIA_TYPE = "application/vnd.api+json"
 
@@ -86,7 +91,8 @@ class KlaviyoList:
     """Deliver a sync's changes to one Klaviyo list."""
 
     name = "klaviyo"
-    batch_size = MAX_PROFILES_PER_JOB
+    batch_size = MAX_PROFILES_PER_JOB  # one import job a batch,
+    concurrency = 10  # and up to ten jobs running side by side at Klaviyo
 
     def __init__(
         self, api_key: str, list_id: str, *, http: Http | None = None, base_url: str = BASE_URL
@@ -102,14 +108,16 @@ class KlaviyoList:
                 "Content-Type": MEDIA_TYPE,
             }
         )
-        self.bulk_pace = Pace(*BULK_RATE)
-        self.profiles_pace = Pace(*PROFILES_RATE)
+        # Klaviyo limits each endpoint on its own.
+        self.paces = {name: Pace(*BULK_RATE) for name in ("jobs", "job", "errors", "membership")}
+        self.paces["profiles"] = Pace(*PROFILES_RATE)
 
     def deliver(self, changes: Sequence[Change]) -> Delivery:
         delivery = Delivery()
         upserts = [c for c in changes if c.action in (ADD, UPDATE)]
-        for part in _parts(upserts):
-            self._import(part, delivery)
+        submitted = [job for part in _parts(upserts) if (job := self._submit(part, delivery))]
+        for job_id, part in submitted:
+            self._collect(job_id, part, delivery)
         removals = [c for c in changes if c.action == REMOVE]
         # A changed address is a new profile in Klaviyo: the old one leaves the list.
         moved = [
@@ -127,10 +135,21 @@ class KlaviyoList:
 
     def _call(self, pace: Pace, method: str, path: str, **kwargs: Any) -> requests.Response:
         pace.wait(self.http.sleep)
-        self.http.observe = pace.observe
-        return self.http.request(method, f"{self.base}{path}", **kwargs)
+        return self.http.request(method, f"{self.base}{path}", observe=pace.observe, **kwargs)
 
-    def _import(self, changes: Sequence[Change], delivery: Delivery) -> None:
+    def _submit(self, changes: Sequence[Change], delivery: Delivery) -> tuple[str, Sequence[Change]] | None:
+        """Post one import job; return its id and the changes in it (None: nothing went out)."""
+        try:
+            return self._post_valid(changes, delivery)
+        except CredentialsRejected:
+            raise
+        except ConnectorError as exc:
+            delivery.failed.update(dict.fromkeys((c.contact_id for c in changes), str(exc)))
+            return None
+
+    def _post_valid(
+        self, changes: Sequence[Change], delivery: Delivery
+    ) -> tuple[str, Sequence[Change]] | None:
         response = self._post_job(changes)
         if response.status_code == 400:
             # JSON:API errors point at the profiles they are about: those fail, the rest goes again.
@@ -141,12 +160,21 @@ class KlaviyoList:
                 delivery.failed[changes[index].contact_id] = error
             changes = [c for i, c in enumerate(changes) if i not in rejected]
             if not changes:
-                return
+                return None
             response = self._post_job(changes)
             if response.status_code == 400:
                 raise FatalConnectorError(f"Klaviyo refused the import job: {brief(response)}")
-        job_id = _json(response)["data"]["id"]
-        attributes = self._wait_for(job_id)
+        return str(_json(response)["data"]["id"]), changes
+
+    def _collect(self, job_id: str, changes: Sequence[Change], delivery: Delivery) -> None:
+        """Wait for a job and record each of its profiles as imported or failed."""
+        try:
+            attributes = self._wait_for(job_id)
+        except CredentialsRejected:
+            raise
+        except ConnectorError as exc:
+            delivery.failed.update(dict.fromkeys((c.contact_id for c in changes), str(exc)))
+            return
         failures: dict[str, str] = {}
         if int(attributes.get("failed_count") or 0):
             failures = self._import_errors(job_id)
@@ -166,12 +194,14 @@ class KlaviyoList:
                 "relationships": {"lists": {"data": [{"type": "list", "id": self.list_id}]}},
             }
         }
-        return self._call(self.bulk_pace, "POST", "/api/profile-bulk-import-jobs", json=body, accept=(400,))
+        return self._call(
+            self.paces["jobs"], "POST", "/api/profile-bulk-import-jobs", json=body, accept=(400,)
+        )
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
-        waited, polls = 0.0, 0
+        waited = 0.0
         while True:
-            response = self._call(self.bulk_pace, "GET", f"/api/profile-bulk-import-jobs/{job_id}")
+            response = self._call(self.paces["job"], "GET", f"/api/profile-bulk-import-jobs/{job_id}")
             attributes: dict[str, Any] = _json(response)["data"]["attributes"]
             status = attributes.get("status")
             if status == "complete":
@@ -180,15 +210,14 @@ class KlaviyoList:
                 raise FatalConnectorError(f"Klaviyo cancelled the import job {job_id}")
             if waited >= MAX_JOB_WAIT_SECONDS:
                 raise RetriableConnectorError(f"Klaviyo's import job {job_id} is still {status}")
-            pause = POLL_SECONDS[min(polls, len(POLL_SECONDS) - 1)]
-            self.http.sleep(pause)
-            waited, polls = waited + pause, polls + 1
+            self.http.sleep(POLL_SECONDS)
+            waited += POLL_SECONDS
 
     def _import_errors(self, job_id: str) -> dict[str, str]:
         errors: dict[str, str] = {}
         url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors?page[size]=100"
         while url:
-            body = _json(self._call(self.bulk_pace, "GET", url))
+            body = _json(self._call(self.paces["errors"], "GET", url))
             for item in body.get("data") or []:
                 attributes = item.get("attributes") or {}
                 payload = attributes.get("original_payload") or {}
@@ -217,7 +246,10 @@ class KlaviyoList:
             part = pairs[start : start + MAX_IDS_PER_CALL]
             body = {"data": [{"type": "profile", "id": profile_id} for _, profile_id in part]}
             self._call(
-                self.bulk_pace, "DELETE", f"/api/lists/{self.list_id}/relationships/profiles", json=body
+                self.paces["membership"],
+                "DELETE",
+                f"/api/lists/{self.list_id}/relationships/profiles",
+                json=body,
             )
             delivery.done.update({contact_id: profile_id for contact_id, profile_id in part})
 
@@ -231,7 +263,7 @@ class KlaviyoList:
                 "page[size]": str(MAX_EMAILS_PER_LOOKUP),
                 "fields[profile]": "email",
             }
-            body = _json(self._call(self.profiles_pace, "GET", "/api/profiles", params=params))
+            body = _json(self._call(self.paces["profiles"], "GET", "/api/profiles", params=params))
             for profile in body.get("data") or []:
                 email = str((profile.get("attributes") or {}).get("email") or "").lower()
                 found[email] = str(profile["id"])

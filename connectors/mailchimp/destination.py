@@ -51,6 +51,7 @@ class MailchimpAudience:
 
     name = "mailchimp"
     batch_size = MAX_MEMBERS_PER_CALL * MAX_CONNECTIONS
+    concurrency = 1
 
     def __init__(
         self,

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 BULK_THRESHOLD = 1000  # changes from which one bulk mutation beats single calls
 ALIASES_PER_CALL = 10  # mutations per request (a mutation costs about 10 points)
-POLL_SECONDS = (1.0, 2.0, 5.0, 10.0)
-MAX_BULK_WAIT_SECONDS = 3600.0
+POLL_SECONDS = (1.0, 1.0, 1.0, 2.0)  # between status reads (about 1 point each), the last repeated
+MAX_BULK_WAIT_SECONDS = 5400.0  # within the sync job's timeout
 UPLOAD_TIMEOUT_SECONDS = (3.05, 120.0)
 GONE = ("does not exist", "not found", "couldn't find")
 
@@ -70,6 +70,7 @@ class ShopifyTags:
 
     name = "shopify"
     batch_size = 50_000
+    concurrency = 1
 
     def __init__(
         self,

@@ -47,6 +47,7 @@ class SignedWebhook:
 
     name = "webhook"
     batch_size = BATCH_SIZE
+    concurrency = 1
 
     def __init__(
         self,
