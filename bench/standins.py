@@ -319,7 +319,7 @@ class Shopify(Handler):
         with self.state.lock:
             operation = self.state.data["operations"][int(result.group(1))]
         lines = []
-        for number, line in enumerate(operation["lines"]):
+        for number in range(len(operation["lines"])):
             lines.append(
                 json.dumps({"data": {operation["field"]: {"userErrors": []}}, "__lineNumber": number})
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from integration import sync as syncing
@@ -219,7 +219,3 @@ def runs(session: Session, sync_id: int, limit: int = 50) -> list[dict[str, Any]
         select(SyncRun).where(SyncRun.sync_id == sync_id).order_by(SyncRun.id.desc()).limit(limit)
     )
     return [syncing.describe_run(r) for r in records]
-
-
-def count_syncs(session: Session, account_id: int) -> int:
-    return session.scalar(select(func.count()).where(Sync.account_id == account_id)) or 0

@@ -17,7 +17,6 @@ not subscribed.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,7 @@ from integration.store.models import (
     SyncState,
     table_of,
 )
+from integration.store.models import Destination as DestinationRow
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ ADD, UPDATE, REMOVE = "add", "update", "remove"
 LEFT, UNSUBSCRIBED, BLOCKED, DELETED = "left", "unsubscribed", "blocked", "deleted"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One contact's difference between the segment and what the destination has."""
 
@@ -134,7 +134,9 @@ class SyncError(ValueError):
 
 
 def digest_of(payload: Sequence[Any]) -> str:
-    return hashlib.sha256(json.dumps(list(payload), separators=(",", ":")).encode()).hexdigest()
+    """A short digest of what is sent for a contact (fields joined by a separator they cannot hold)."""
+    joined = "\x1f".join("" if value is None else str(value) for value in payload)
+    return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
 
 
 def _desired(session: Session, sync: Target, segment: Segment, now: datetime) -> Any:
@@ -499,6 +501,10 @@ def _finish(
         record.status, record.error, record.finished_at = status, error, now
         sync.status = "stopped" if stop else "idle"
         sync.last_error = error
+        if stop:
+            destination = session.get(DestinationRow, sync.destination_id)
+            if destination is not None:
+                destination.last_error = error
         sync.last_run_at = now
         if status in ("succeeded", "partial"):
             record.unchanged = max(0, _member_count(session, sync_id) - record.adds - record.updates)

@@ -36,6 +36,8 @@ def test_production_settings_are_read_and_typed() -> None:
     assert settings.redis_url == "redis://cache.internal:6379/0"
     assert (settings.port, settings.app_url) == (9000, "https://pulse.example.com")
     assert not settings.embedded_database
+    assert settings.tag_prefix == "storepulse:"
+    assert Settings.from_env({**PRODUCTION, "STOREPULSE_TAG_PREFIX": "pulse-"}).tag_prefix == "pulse-"
     assert "pw" not in repr(settings)
     assert PRODUCTION["SECRET_KEY"] not in repr(settings)
 
@@ -73,6 +75,7 @@ def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_w
         ("SHOPIFY_SCOPES", "read orders; write"),
         ("STOREPULSE_INBOX_RETENTION_DAYS", "0"),
         ("STOREPULSE_INBOX_RETENTION_DAYS", "month"),
+        ("STOREPULSE_TAG_PREFIX", "a,b:"),
     ],
 )
 def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None:

@@ -294,14 +294,16 @@ def _rejected_profiles(body: dict[str, Any], count: int) -> dict[int, str]:
 
 
 def _parts(changes: Sequence[Change]) -> list[Sequence[Change]]:
-    """Split into jobs of at most MAX_PROFILES_PER_JOB profiles and MAX_JOB_BYTES."""
+    """Split into jobs of at most MAX_PROFILES_PER_JOB profiles and about MAX_JOB_BYTES."""
     parts: list[Sequence[Change]] = []
     start, size = 0, 0
     for index, change in enumerate(changes):
-        size += len(json.dumps(_attributes(change))) + 40
-        if index - start >= MAX_PROFILES_PER_JOB or size > MAX_JOB_BYTES:
+        # The profile's JSON: its values plus about 100 bytes of keys and punctuation.
+        weight = 100 + len(change.email or "") + len(change.first_name or "") + len(change.last_name or "")
+        if index - start >= MAX_PROFILES_PER_JOB or size + weight > MAX_JOB_BYTES:
             parts.append(changes[start:index])
-            start, size = index, len(json.dumps(_attributes(change))) + 40
+            start, size = index, 0
+        size += weight
     if start < len(changes):
         parts.append(changes[start:])
     return parts

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 BULK_THRESHOLD = 1000  # changes from which one bulk mutation beats single calls
 ALIASES_PER_CALL = 10  # mutations per request (a mutation costs about 10 points)
-POLL_SECONDS = (1.0, 1.0, 1.0, 2.0)  # between status reads (about 1 point each), the last repeated
+POLL_SECONDS = 1.0  # between status reads of a bulk operation (about 1 point each)
 MAX_BULK_WAIT_SECONDS = 5400.0  # within the sync job's timeout
 UPLOAD_TIMEOUT_SECONDS = (3.05, 120.0)
 GONE = ("does not exist", "not found", "couldn't find")
@@ -69,7 +69,7 @@ class ShopifyTags:
     """Deliver a sync's changes as one storepulse tag on the store's customers."""
 
     name = "shopify"
-    batch_size = 50_000
+    batch_size = 200_000  # one bulk operation for up to this many changes
     concurrency = 1
 
     def __init__(
@@ -202,7 +202,7 @@ class ShopifyTags:
         return str(form["key"])
 
     def _wait_for(self, operation_id: str) -> dict[str, Any]:
-        waited, polls = 0.0, 0
+        waited = 0.0
         while True:
             node: dict[str, Any] = self.client.graphql(BULK_STATUS, {"id": operation_id}).get("node") or {}
             status = node.get("status")
@@ -216,6 +216,5 @@ class ShopifyTags:
                 )
             if waited >= MAX_BULK_WAIT_SECONDS:
                 raise RetriableConnectorError(f"Shopify's bulk mutation is still {status}")
-            pause = POLL_SECONDS[min(polls, len(POLL_SECONDS) - 1)]
-            self.sleep(pause)
-            waited, polls = waited + pause, polls + 1
+            self.sleep(POLL_SECONDS)
+            waited += POLL_SECONDS

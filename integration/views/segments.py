@@ -18,6 +18,7 @@ from integration.store.models import Contact, SegmentExport, SegmentMember
 from integration.views.auth import BEARER, fail, require_api_key
 from jobs.compute import export_segment_job
 from jobs.queues import COMPUTE, enqueue
+from jobs.sync import request_account_syncs
 
 blueprint = Blueprint("segments", __name__, url_prefix="/api/v1", description="Saved segments")
 require_api_key(blueprint)
@@ -119,8 +120,9 @@ class SegmentDetail(MethodView):
     @blueprint.arguments(SegmentSchema)
     @blueprint.response(200)
     def put(self, data: dict[str, Any], segment_id: int) -> dict[str, Any]:
-        """Edit a segment; who entered and who left because of the edit is logged."""
-        with session_scope(settings_of(current_app).database_url) as session:
+        """Edit a segment; who entered and who left because of the edit is logged, and its syncs run."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
             try:
                 segment = segments.save(
                     session,
@@ -132,7 +134,9 @@ class SegmentDetail(MethodView):
                 )
             except (segments.SegmentError, LookupError) as exc:
                 _failed(exc)
-            return segments.describe_segment(segment)
+            answer = segments.describe_segment(segment)
+        request_account_syncs(settings, g.account_id)
+        return answer
 
     @blueprint.doc(security=BEARER)
     @blueprint.response(204)
