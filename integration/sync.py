@@ -52,6 +52,7 @@ MAX_ATTEMPTS = 5  # failed deliveries of one contact before it waits for its dat
 SAMPLE_SIZE = 10  # contacts shown per action in a dry run
 ERROR_SAMPLE_SIZE = 100  # per-contact errors kept on a run
 STALE_RUN = timedelta(hours=2, minutes=5)  # a run claimed longer ago died with its worker (job timeout)
+MAX_BOUND_IDS = 5000  # ids bound in one statement (SQLite and PostgreSQL both cap the count)
 MAX_FAILED_BATCHES = 3  # batches failing one after another end the run: the destination is down
 
 ADD, UPDATE, REMOVE = "add", "update", "remove"
@@ -472,7 +473,9 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
             )
     with session_scope(database_url) as session:
         ids = [c.contact_id for c in batch]
-        session.execute(delete(states).where(states.c.sync_id == sync_id, states.c.contact_id.in_(ids)))
+        for start in range(0, len(ids), MAX_BOUND_IDS):  # databases bound the parameters of a statement
+            chunk = ids[start : start + MAX_BOUND_IDS]
+            session.execute(delete(states).where(states.c.sync_id == sync_id, states.c.contact_id.in_(chunk)))
         if rows:
             session.execute(states.insert(), rows)
         record = session.get(SyncRun, run_id, with_for_update=True)
