@@ -74,6 +74,7 @@ class Change:
     reason: str | None = None  # removals: left | unsubscribed | blocked | deleted
     digest: str | None = None
     attempts: int = 0
+    known: bool = False  # the sync has a state for the contact (to replace when recording)
 
 
 @dataclass
@@ -247,6 +248,7 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
                 or (state.remote_id if state is not None else None),
                 digest=digest,
                 attempts=state.attempts if state is not None else 0,
+                known=state is not None,
             )
         )
     for contact_id in sorted(set(states) - wanted):
@@ -260,6 +262,7 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
                     remote_id=state.remote_id,
                     reason=_removal_reason(state),
                     attempts=state.attempts,
+                    known=True,
                 )
             )
     return changes, upper
@@ -472,12 +475,14 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
                 }
             )
     with session_scope(database_url) as session:
-        ids = [c.contact_id for c in batch]
+        ids = [c.contact_id for c in batch if c.known]
         for start in range(0, len(ids), MAX_BOUND_IDS):  # databases bound the parameters of a statement
             chunk = ids[start : start + MAX_BOUND_IDS]
             session.execute(delete(states).where(states.c.sync_id == sync_id, states.c.contact_id.in_(chunk)))
-        if rows:
-            session.execute(states.insert(), rows)
+        # Multi-row VALUES: far fewer round trips than one INSERT per row.
+        per_statement = MAX_BOUND_IDS // 10
+        for start in range(0, len(rows), per_statement):
+            session.execute(states.insert().values(rows[start : start + per_statement]))
         record = session.get(SyncRun, run_id, with_for_update=True)
         assert record is not None  # noqa: S101 - made by the caller
         record.adds += counted[ADD]
