@@ -479,10 +479,7 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
         for start in range(0, len(ids), MAX_BOUND_IDS):  # databases bound the parameters of a statement
             chunk = ids[start : start + MAX_BOUND_IDS]
             session.execute(delete(states).where(states.c.sync_id == sync_id, states.c.contact_id.in_(chunk)))
-        # Multi-row VALUES: far fewer round trips than one INSERT per row.
-        per_statement = MAX_BOUND_IDS // 10
-        for start in range(0, len(rows), per_statement):
-            session.execute(states.insert().values(rows[start : start + per_statement]))
+        _insert_states(session, rows)
         record = session.get(SyncRun, run_id, with_for_update=True)
         assert record is not None  # noqa: S101 - made by the caller
         record.adds += counted[ADD]
@@ -495,6 +492,35 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
             sync = session.get(Sync, sync_id)
             assert sync is not None  # noqa: S101
             sync.config = {**sync.config, **outcome.config}
+
+
+STATE_COLUMNS = (
+    "sync_id",
+    "contact_id",
+    "digest",
+    "member",
+    "address",
+    "remote_id",
+    "delivered_at",
+    "error",
+    "attempts",
+)
+
+
+def _insert_states(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert state rows: PostgreSQL's COPY (a first sync writes a row per contact), else executemany."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(table_of(SyncState).insert(), rows)
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None  # noqa: S101 - a live connection has its driver's
+    command = f"COPY sync_states ({', '.join(STATE_COLUMNS)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(command) as copy:
+        for row in rows:
+            copy.write_row(tuple(row[c] for c in STATE_COLUMNS))
 
 
 def _finish(
