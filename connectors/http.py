@@ -91,6 +91,17 @@ def retry_after(response: requests.Response, default: float) -> float:
         return default
 
 
+def json_object(response: requests.Response, vendor: str) -> dict[str, Any]:
+    """The response's JSON object; FatalConnectorError when it is not one."""
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise FatalConnectorError(f"{vendor} answered {response.status_code} without JSON") from exc
+    if not isinstance(data, dict):
+        raise FatalConnectorError(f"{vendor} answered JSON that is not an object")
+    return data
+
+
 def brief(response: requests.Response) -> str:
     """A short description of an error response (never the request, which holds personal data)."""
     try:

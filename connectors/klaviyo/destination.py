@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from connectors.http import Http, brief
+from connectors.http import Http, brief, json_object
 from integration.errors import (
     ConnectorError,
     CredentialsRejected,
@@ -153,7 +153,7 @@ class KlaviyoList:
         response = self._post_job(changes)
         if response.status_code == 400:
             # JSON:API errors point at the profiles they are about: those fail, the rest goes again.
-            rejected = _rejected_profiles(_json(response), len(changes))
+            rejected = _rejected_profiles(_json_of(response), len(changes))
             if not rejected:
                 raise FatalConnectorError(f"Klaviyo refused the import job: {brief(response)}")
             for index, error in rejected.items():
@@ -164,7 +164,7 @@ class KlaviyoList:
             response = self._post_job(changes)
             if response.status_code == 400:
                 raise FatalConnectorError(f"Klaviyo refused the import job: {brief(response)}")
-        return str(_json(response)["data"]["id"]), changes
+        return str(_json_of(response)["data"]["id"]), changes
 
     def _collect(self, job_id: str, changes: Sequence[Change], delivery: Delivery) -> None:
         """Wait for a job and record each of its profiles as imported or failed."""
@@ -202,7 +202,7 @@ class KlaviyoList:
         waited = 0.0
         while True:
             response = self._call(self.paces["job"], "GET", f"/api/profile-bulk-import-jobs/{job_id}")
-            attributes: dict[str, Any] = _json(response)["data"]["attributes"]
+            attributes: dict[str, Any] = _json_of(response)["data"]["attributes"]
             status = attributes.get("status")
             if status == "complete":
                 return attributes
@@ -217,7 +217,7 @@ class KlaviyoList:
         errors: dict[str, str] = {}
         url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors?page[size]=100"
         while url:
-            body = _json(self._call(self.paces["errors"], "GET", url))
+            body = _json_of(self._call(self.paces["errors"], "GET", url))
             for item in body.get("data") or []:
                 attributes = item.get("attributes") or {}
                 payload = attributes.get("original_payload") or {}
@@ -263,7 +263,7 @@ class KlaviyoList:
                 "page[size]": str(MAX_EMAILS_PER_LOOKUP),
                 "fields[profile]": "email",
             }
-            body = _json(self._call(self.paces["profiles"], "GET", "/api/profiles", params=params))
+            body = _json_of(self._call(self.paces["profiles"], "GET", "/api/profiles", params=params))
             for profile in body.get("data") or []:
                 email = str((profile.get("attributes") or {}).get("email") or "").lower()
                 found[email] = str(profile["id"])
@@ -309,11 +309,5 @@ def _parts(changes: Sequence[Change]) -> list[Sequence[Change]]:
     return parts
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise FatalConnectorError(f"Klaviyo answered {response.status_code} without JSON") from exc
-    if not isinstance(data, dict):
-        raise FatalConnectorError("Klaviyo answered JSON that is not an object")
-    return data
+def _json_of(response: Any) -> dict[str, Any]:
+    return json_object(response, "Klaviyo")

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from connectors.http import Http
+from connectors.http import Http, json_object
 from integration.errors import ConfigError, ConnectorError, CredentialsRejected, FatalConnectorError
 from integration.sync import ADD, LEFT, REMOVE, UPDATE, Change, Delivery
 
@@ -127,7 +127,7 @@ class MailchimpAudience:
         response = self.http.request(
             "POST", f"{self.base}/lists/{self.list_id}", json={"members": members, "update_existing": True}
         )
-        return _json(response)
+        return _json_of(response)
 
     def _unsubscribe(self, changes: Sequence[Change], delivery: Delivery) -> None:
         """Unsubscribe members who may no longer be marketed to, and take the tag off them."""
@@ -170,7 +170,7 @@ class MailchimpAudience:
         if response.status_code == 400:  # the tag exists already: find it by name
             self.tag_id = self._find_tag()
         else:
-            self.tag_id = int(_json(response)["id"])
+            self.tag_id = int(_json_of(response)["id"])
         delivery.config["tag_id"] = self.tag_id
 
     def _find_tag(self) -> int:
@@ -186,7 +186,7 @@ class MailchimpAudience:
                     "fields": "segments.id,segments.name,total_items",
                 },
             )
-            body = _json(response)
+            body = _json_of(response)
             for segment in body.get("segments") or []:
                 if segment.get("name") == self.tag:
                     return int(segment["id"])
@@ -202,7 +202,7 @@ class MailchimpAudience:
 
         def call(emails: list[str]) -> dict[str, Any]:
             url = f"{self.base}/lists/{self.list_id}/segments/{self.tag_id}"
-            return _json(self.http.request("POST", url, json={field: emails}))
+            return _json_of(self.http.request("POST", url, json={field: emails}))
 
         for part, body in self._parallel(changes, call, lambda c: c.email, delivery):
             errors: dict[str, str] = {}
@@ -266,11 +266,5 @@ def _errors_by_email(errors: list[dict[str, Any]], key: str) -> dict[str, str]:
     }
 
 
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise FatalConnectorError(f"Mailchimp answered {response.status_code} without JSON") from exc
-    if not isinstance(data, dict):
-        raise FatalConnectorError("Mailchimp answered JSON that is not an object")
-    return data
+def _json_of(response: Any) -> dict[str, Any]:
+    return json_object(response, "Mailchimp")
