@@ -163,3 +163,21 @@ def test_the_openapi_document_describes_the_sync_endpoints(client: FlaskClient) 
         "/api/v1/syncs/{sync_id}/runs",
     ):
         assert path in paths
+
+
+@responses.activate
+def test_editing_the_segment_runs_its_syncs(
+    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+) -> None:
+    mock_mailchimp()
+    destination = mailchimp(client, headers).get_json()
+    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    sync_id = client.post("/api/v1/syncs", json=body, headers=headers).get_json()["id"]
+    run_worker()
+    narrower = {"name": "Everybody", "filter": {"all": [{"subscription": ["subscribed"]}, {"tag": "vip"}]}}
+    assert (
+        client.put(f"/api/v1/segments/{shop.segment_id}", json=narrower, headers=headers).status_code == 200
+    )
+    run_worker()
+    [latest, _] = client.get(f"/api/v1/syncs/{sync_id}/runs", headers=headers).get_json()["runs"]
+    assert (latest["adds"], latest["removes"]) == (0, 40)  # nobody carries the tag: everybody leaves

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 import responses
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.tags import ShopifyTags
 from integration import sync
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Contact, DestinationKind
+from integration.store.models import Contact, DestinationKind, SyncRun
 from integration.store.types import utcnow
 from jobs.queues import SYNC, connection, queue
 from tests.shopify_fixtures import ACCESS_TOKEN, SHOP, Deliver
@@ -222,6 +222,7 @@ def test_storepulse_tags_coming_back_from_shopify_change_nothing_and_queue_no_sy
     with session_scope(shopify_settings.database_url) as session:
         contact = session.scalars(select(Contact).where(Contact.email == "person0@example.com")).one()
         assert contact.tags == []
+        assert session.scalar(select(func.count()).select_from(SyncRun)) == 0  # no sync ran
     assert queue(shopify_settings, SYNC).count == 0
     assert redis.get(f"storepulse:sync-run:{sync_id}") is None
 
@@ -231,3 +232,5 @@ def test_storepulse_tags_coming_back_from_shopify_change_nothing_and_queue_no_sy
     with session_scope(shopify_settings.database_url) as session:
         contact = session.scalars(select(Contact).where(Contact.email == "person0@example.com")).one()
         assert contact.tags == ["vip"]  # the merchant's tag, not ours
+        # A real change of data does ask for the account's syncs (and the worker ran one).
+        assert session.scalar(select(func.count()).select_from(SyncRun)) == 1
