@@ -169,12 +169,6 @@ def _desired(session: Session, sync: Target, segment: Segment, now: datetime) ->
     return select(*columns).where(*scope)
 
 
-def _payload_digest(sync: Target, row: Any) -> str:
-    if sync.mode == SyncMode.TAGS:
-        return digest_of([row.remote, sync.config.get("tag")])
-    return digest_of([row.email, row.first_name or "", row.last_name or ""])
-
-
 def _removal_reason(row: Any) -> str:
     if row.contact_deleted is not None or row.contact_email is None:
         return DELETED
@@ -230,25 +224,40 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
         )
     }
     wanted = set()
-    for row in page:
-        wanted.add(row.id)
-        digest = _payload_digest(sync, row)
-        state = states.get(row.id)
-        if state is not None and state.digest == digest:
+    tags = sync.mode == SyncMode.TAGS
+    tag = sync.config.get("tag")
+    for contact_id, email, first_name, last_name, remote in page:
+        wanted.add(contact_id)
+        digest = digest_of([remote, tag] if tags else [email, first_name, last_name])
+        state = states.get(contact_id)
+        if state is None:
+            changes.append(
+                Change(
+                    ADD,
+                    contact_id,
+                    email,
+                    None,
+                    first_name,
+                    last_name,
+                    remote if tags else None,
+                    digest=digest,
+                )
+            )
+            continue
+        if state.digest == digest:
             continue  # delivered as it is now, or given up on until it changes
         changes.append(
             Change(
-                action=UPDATE if state is not None and state.member else ADD,
-                contact_id=row.id,
-                email=row.email,
-                first_name=row.first_name,
-                last_name=row.last_name,
-                previous_email=state.address if state is not None and state.member else None,
-                remote_id=(row.remote if sync.mode == SyncMode.TAGS else None)
-                or (state.remote_id if state is not None else None),
+                action=UPDATE if state.member else ADD,
+                contact_id=contact_id,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                previous_email=state.address if state.member else None,
+                remote_id=(remote if tags else None) or state.remote_id,
                 digest=digest,
-                attempts=state.attempts if state is not None else 0,
-                known=state is not None,
+                attempts=state.attempts,
+                known=True,
             )
         )
     for contact_id in sorted(set(states) - wanted):
