@@ -36,8 +36,10 @@ class Http:
     sleep: Callable[[float], None] = time.sleep
     retries: int = RETRIES
     backoff_seconds: float = BACKOFF_SECONDS
-    # Statuses treated as a rejected key besides 401 (Mailchimp answers a bare 403 under load).
+    # Statuses that mean a rejected key.
     credential_statuses: Collection[int] = (401, 403)
+    # Mailchimp answers a 403 without a JSON body under very high load: a reason to wait, not a bad key.
+    bare_403_retriable: bool = False
 
     def request(
         self,
@@ -46,15 +48,21 @@ class Http:
         *,
         accept: Collection[int] = (),
         observe: Callable[[requests.Response], None] | None = None,
+        headers_per_attempt: Callable[[], dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send a request; return a 2xx response or one whose status is in `accept`.
 
-        `observe` sees every response before it is judged (rate-limit headers are read there).
+        `observe` sees every response before it is judged (rate-limit headers are read there);
+        `headers_per_attempt` makes headers anew for each attempt (a signature with its time).
         """
+        fixed = kwargs.pop("headers", None) or {}
         for attempt in range(self.retries + 1):
+            headers = {**fixed, **(headers_per_attempt() if headers_per_attempt else {})}
             try:
-                response = self.session.request(method, url, timeout=TIMEOUT_SECONDS, **kwargs)
+                response = self.session.request(
+                    method, url, timeout=TIMEOUT_SECONDS, headers=headers or None, **kwargs
+                )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt == self.retries:
                     raise RetriableConnectorError(f"{self.vendor} unreachable: {exc}") from exc
@@ -65,7 +73,12 @@ class Http:
             status = response.status_code
             if status < 300 or status in accept:
                 return response
-            if status == 429 or status >= 500:
+            bare = (
+                status == 403
+                and self.bare_403_retriable
+                and "json" not in response.headers.get("Content-Type", "")
+            )
+            if status == 429 or status >= 500 or bare:
                 wait = retry_after(response, self._backoff(attempt))
                 if attempt == self.retries:
                     raise RetriableConnectorError(f"{self.vendor} answered {status}", retry_after=wait)

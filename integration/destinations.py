@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from integration import sync as syncing
@@ -108,6 +108,8 @@ def update_destination(
     if config is not None:
         if destination.kind == DestinationKind.SHOPIFY:
             _check_shopify_store(session, destination.account_id, int(config["store_id"]))
+        if any(destination.config.get(k) != config.get(k) for k in AUDIENCE_KEYS):
+            _start_over(session, destination, config)
         destination.config = config
     if credentials is not None:
         destination.credentials = encrypt_json(keys, credentials)
@@ -121,6 +123,20 @@ def update_destination(
         )
     session.flush()
     return destination
+
+
+# Settings naming the audience itself: changing one points the syncs at another audience.
+AUDIENCE_KEYS = ("list_id", "store_id")
+
+
+def _start_over(session: Session, destination: Destination, config: dict[str, Any]) -> None:
+    """The syncs of a destination now pointing elsewhere deliver everything anew there."""
+    for found in session.scalars(select(Sync).where(Sync.destination_id == destination.id)):
+        kept = {k: v for k, v in found.config.items() if k != "tag_id"}
+        if "store_id" in config:
+            kept["store_id"] = int(config["store_id"])
+        found.config = kept
+        session.execute(delete(SyncState).where(SyncState.sync_id == found.id))
 
 
 def describe_destination(destination: Destination) -> dict[str, Any]:
@@ -159,6 +175,12 @@ def create_sync(
     if clash is not None:
         raise SyncError("exists", f"sync {clash} already sends this segment to this destination")
     name = tag_for(segment, tag_prefix) if tag is None else tag_prefix + slug(tag)
+    siblings = session.scalars(select(Sync).where(Sync.destination_id == destination_id))
+    if any(s.config.get("tag") == name for s in siblings):
+        # Two syncs under one tag would take it off each other's contacts.
+        raise SyncError(
+            "tag_taken", f"another sync of this destination writes the tag {name!r}; choose a tag"
+        )
     config: dict[str, Any] = {"tag": name}
     if destination.kind == DestinationKind.SHOPIFY:
         config["store_id"] = int(destination.config["store_id"])

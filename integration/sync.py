@@ -75,6 +75,8 @@ class Change:
     digest: str | None = None
     attempts: int = 0
     known: bool = False  # the sync has a state for the contact (to replace when recording)
+    previous_remote_id: str | None = None  # tags: the customer that carried the tag, if it changed
+    delivered_at: datetime | None = None  # when the destination last took the contact's data
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Delivery:
     failed: dict[int, str] = field(default_factory=dict)
     refused: dict[int, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    # The whole batch failed for a passing reason (the destination down): no contact's attempt counts.
+    transient: bool = False
 
 
 class Destination(Protocol):
@@ -214,6 +218,7 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
                 SyncState.address,
                 SyncState.remote_id,
                 SyncState.attempts,
+                SyncState.delivered_at,
                 Contact.email.label("contact_email"),
                 Contact.deleted_at.label("contact_deleted"),
                 Contact.blocked_reason,
@@ -246,9 +251,10 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
             continue
         if state.digest == digest:
             continue  # delivered as it is now, or given up on until it changes
+        delivered = state.member and state.delivered_at is not None
         changes.append(
             Change(
-                action=UPDATE if state.member else ADD,
+                action=UPDATE if delivered else ADD,
                 contact_id=contact_id,
                 email=email,
                 first_name=first_name,
@@ -256,8 +262,13 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
                 previous_email=state.address if state.member else None,
                 remote_id=(remote if tags else None) or state.remote_id,
                 digest=digest,
-                attempts=state.attempts,
+                # New data (a digest was recorded before) deserves fresh attempts.
+                attempts=0 if state.digest is not None else state.attempts,
                 known=True,
+                previous_remote_id=state.remote_id
+                if tags and state.member and state.remote_id and state.remote_id != remote
+                else None,
+                delivered_at=state.delivered_at,
             )
         )
     for contact_id in sorted(set(states) - wanted):
@@ -272,6 +283,7 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
                     reason=_removal_reason(state),
                     attempts=state.attempts,
                     known=True,
+                    delivered_at=state.delivered_at,
                 )
             )
     return changes, upper
@@ -280,7 +292,9 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
 def counts(session: Session, sync: Sync) -> dict[str, int]:
     """How many contacts the destination has from this sync, and how many are failing."""
     members = session.scalar(
-        select(func.count()).where(SyncState.sync_id == sync.id, SyncState.member.is_(True))
+        select(func.count()).where(
+            SyncState.sync_id == sync.id, SyncState.member.is_(True), SyncState.error.is_(None)
+        )
     )
     failing = session.scalar(
         select(func.count()).where(SyncState.sync_id == sync.id, SyncState.error.is_not(None))
@@ -401,28 +415,51 @@ def _send(
                 ahead = next(planned, None)
 
         fill()
+        stop: tuple[str, str] | None = None
         while in_flight:
             part, running = in_flight.popleft()
             try:
                 outcome = running.result()
                 failed_in_a_row = 0
             except CredentialsRejected as exc:
-                return "stopped", str(exc)
+                outcome = _whole_batch_failed(part, exc, transient=True)
+                stop = stop or ("stopped", str(exc))
             except RetriableConnectorError as exc:
-                outcome = Delivery(failed=dict.fromkeys((c.contact_id for c in part), str(exc)))
+                outcome = _whole_batch_failed(part, exc, transient=True)
                 failed_in_a_row += 1
             except FatalConnectorError as exc:
-                outcome = Delivery(failed=dict.fromkeys((c.contact_id for c in part), str(exc)))
-            if failed_in_a_row >= MAX_FAILED_BATCHES:
-                _record(database_url, sync_id, run_id, part, outcome)
-                return "failed", f"{MAX_FAILED_BATCHES} batches failed in a row; the rest waits for a run"
-            # More goes out before this outcome is written: batches never share a contact.
-            fill()
+                outcome = _whole_batch_failed(part, exc, transient=False)
+            if failed_in_a_row >= MAX_FAILED_BATCHES and stop is None:
+                stop = ("failed", f"{MAX_FAILED_BATCHES} batches failed in a row; the rest waits for a run")
+            if stop is None:
+                fill()  # more goes out before this outcome is written: batches never share a contact
+            # After a stop nothing new goes out, but what is already out is awaited and recorded.
             _record(database_url, sync_id, run_id, part, outcome)
+    if stop is not None:
+        return stop
     with session_scope(database_url) as session:
         record = session.get(SyncRun, run_id)
         assert record is not None  # noqa: S101 - made by the caller
+        _forget_unwanted(session, target, now)
         return ("partial" if record.failed else "succeeded"), None
+
+
+def _whole_batch_failed(part: Sequence[Change], exc: Exception, *, transient: bool) -> Delivery:
+    return Delivery(failed=dict.fromkeys((c.contact_id for c in part), str(exc)), transient=transient)
+
+
+def _forget_unwanted(session: Session, target: Target, now: datetime) -> None:
+    """Drop the states of contacts that are neither wanted nor possibly in the destination."""
+    segment = session.get(Segment, target.segment_id)
+    if segment is None:
+        return
+    wanted = _desired(session, target, segment, now).with_only_columns(Contact.id)
+    states = table_of(SyncState)
+    session.execute(
+        delete(states).where(
+            states.c.sync_id == target.id, states.c.member.is_(False), states.c.contact_id.not_in(wanted)
+        )
+    )
 
 
 def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change], outcome: Delivery) -> None:
@@ -434,7 +471,7 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
     counted = {ADD: 0, UPDATE: 0, REMOVE: 0}
     failed = 0
     for change in batch:
-        base = {"sync_id": sync_id, "contact_id": change.contact_id, "delivered_at": None}
+        base = {"sync_id": sync_id, "contact_id": change.contact_id, "delivered_at": change.delivered_at}
         problem = outcome.failed.get(change.contact_id) or outcome.refused.get(change.contact_id)
         if problem is None and change.contact_id not in outcome.done:
             problem = "the destination did not report on this contact"
@@ -457,18 +494,21 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
         failed += 1
         if len(errors) < ERROR_SAMPLE_SIZE:
             errors.append({"contact_id": change.contact_id, "action": change.action, "error": problem[:500]})
+        refused = change.contact_id in outcome.refused
+        tries = change.attempts + (0 if outcome.transient else 1)
         # Refused for good, or failed MAX_ATTEMPTS times: parked until the contact's data changes.
-        parked = change.contact_id in outcome.refused or change.attempts + 1 >= MAX_ATTEMPTS
+        parked = refused or tries >= MAX_ATTEMPTS
         if change.action == REMOVE:
+            # Leaving a tag may be given up on; leaving a marketing audience (opted out) never is.
             rows.append(
                 base
                 | {
                     "digest": None,
-                    "member": not parked,
+                    "member": not (parked and change.reason == LEFT),
                     "address": change.email,
                     "remote_id": change.remote_id,
                     "error": problem[:2000],
-                    "attempts": change.attempts + 1,
+                    "attempts": tries,
                 }
             )
         else:
@@ -476,11 +516,14 @@ def _record(database_url: str, sync_id: int, run_id: int, batch: Sequence[Change
                 base
                 | {
                     "digest": change.digest if parked else None,
-                    "member": change.action == UPDATE,
-                    "address": change.email,
-                    "remote_id": change.remote_id,
+                    # A failed delivery may have been applied in part: the contact counts as possibly
+                    # in the destination, so that leaving (unsubscribing above all) still reaches it.
+                    "member": not refused,
+                    # Until an update succeeds, the address the destination knows is the old one.
+                    "address": change.previous_email or change.email,
+                    "remote_id": change.previous_remote_id or change.remote_id,
                     "error": problem[:2000],
-                    "attempts": change.attempts + 1,
+                    "attempts": tries,
                 }
             )
     with session_scope(database_url) as session:

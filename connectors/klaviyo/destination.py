@@ -234,7 +234,13 @@ class KlaviyoList:
             return
         ids = {c.contact_id: c.remote_id for c in changes if c.remote_id}
         unknown = [c for c in changes if not c.remote_id and c.email]
-        found = self._profile_ids([c.email for c in unknown if c.email])
+        try:
+            found = self._profile_ids([c.email for c in unknown if c.email])
+        except CredentialsRejected:
+            raise
+        except ConnectorError as exc:  # these wait for the next run; the rest goes on
+            delivery.failed.update(dict.fromkeys((c.contact_id for c in unknown), str(exc)))
+            unknown, found = [], {}
         for change in unknown:
             profile_id = found.get((change.email or "").lower())
             if profile_id is None:
@@ -245,12 +251,18 @@ class KlaviyoList:
         for start in range(0, len(pairs), MAX_IDS_PER_CALL):
             part = pairs[start : start + MAX_IDS_PER_CALL]
             body = {"data": [{"type": "profile", "id": profile_id} for _, profile_id in part]}
-            self._call(
-                self.paces["membership"],
-                "DELETE",
-                f"/api/lists/{self.list_id}/relationships/profiles",
-                json=body,
-            )
+            try:
+                self._call(
+                    self.paces["membership"],
+                    "DELETE",
+                    f"/api/lists/{self.list_id}/relationships/profiles",
+                    json=body,
+                )
+            except CredentialsRejected:
+                raise
+            except ConnectorError as exc:
+                delivery.failed.update(dict.fromkeys((contact_id for contact_id, _ in part), str(exc)))
+                continue
             delivery.done.update({contact_id: profile_id for contact_id, profile_id in part})
 
     def _profile_ids(self, emails: Sequence[str]) -> dict[str, str]:

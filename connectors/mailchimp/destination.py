@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from connectors.http import Http, json_object
@@ -73,7 +72,7 @@ class MailchimpAudience:
         self.http.session.auth = ("storepulse", api_key)
         self.http.session.headers["Accept"] = "application/json"
         # Mailchimp may answer a bare 403 without JSON under very high load: retried, not a bad key.
-        self.http.credential_statuses = (401,)
+        self.http.bare_403_retriable = True
 
     def deliver(self, changes: Sequence[Change]) -> Delivery:
         delivery = Delivery()
@@ -82,7 +81,8 @@ class MailchimpAudience:
         opting_out = [c for c in changes if c.action == REMOVE and c.reason != LEFT]
         if upserts or leaving or opting_out:
             self._ensure_tag(delivery)
-        subscribed = self._upsert(upserts, delivery)
+        self._move(upserts, delivery)
+        subscribed = self._upsert([c for c in upserts if c.contact_id not in delivery.failed], delivery)
         self._tag(subscribed, add=True, delivery=delivery)
         if self.on_leave == "archive":
             self._archive(leaving, delivery)
@@ -114,14 +114,29 @@ class MailchimpAudience:
                     delivery.refused[change.contact_id] = error
                 else:
                     delivery.failed[change.contact_id] = error
-        # Under a changed address the old member still carries the tag: take it off.
-        moved = [
-            c for c in accepted if c.previous_email and c.previous_email.lower() != (c.email or "").lower()
-        ]
-        if moved and self.tag_id is not None:
-            old = [_with_email(c, c.previous_email) for c in moved]
-            self._tag(old, add=False, delivery=Delivery())
         return accepted
+
+    def _move(self, changes: Sequence[Change], delivery: Delivery) -> None:
+        """Change the address of members whose email changed, so the old one is not left subscribed.
+
+        The member keeps its history and tags. If the new address is a member already, the old
+        member is archived instead. A failure fails the contact (the update is tried again).
+        """
+        moved = [
+            c for c in changes if c.previous_email and c.previous_email.lower() != (c.email or "").lower()
+        ]
+
+        def move(change: Change) -> None:
+            old = f"{self.base}/lists/{self.list_id}/members/{subscriber_hash(change.previous_email or '')}"
+            body = {"email_address": change.email}
+            response = self.http.request("PATCH", old, json=body, accept=(400, 404))
+            if response.status_code == 400:  # the new address is on the list already
+                self.http.request("DELETE", old, accept=(404,))
+
+        with ThreadPoolExecutor(MAX_CONNECTIONS) as pool:
+            for change, error in zip(moved, pool.map(_capture(move), moved), strict=True):
+                if error is not None:
+                    delivery.failed[change.contact_id] = error
 
     def _batch_members(self, members: list[dict[str, Any]]) -> dict[str, Any]:
         response = self.http.request(
@@ -241,10 +256,6 @@ class MailchimpAudience:
             except ConnectorError as exc:
                 delivery.failed.update(dict.fromkeys((c.contact_id for c in part), str(exc)))
         return results
-
-
-def _with_email(change: Change, email: str | None) -> Change:
-    return replace(change, email=email)
 
 
 def _capture(func: Callable[[Change], None]) -> Callable[[Change], str | None]:

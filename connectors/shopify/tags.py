@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 BULK_THRESHOLD = 1000  # changes from which one bulk mutation beats single calls
 ALIASES_PER_CALL = 10  # mutations per request (a mutation costs about 10 points)
 POLL_SECONDS = 1.0  # between status reads of a bulk operation (about 1 point each)
-MAX_BULK_WAIT_SECONDS = 5400.0  # within the sync job's timeout
+MAX_BULK_WAIT_SECONDS = 5400.0  # for all bulk operations of one batch: within the sync job's timeout
 UPLOAD_TIMEOUT_SECONDS = (3.05, 120.0)
 GONE = ("does not exist", "not found", "couldn't find")
 
@@ -86,6 +86,7 @@ class ShopifyTags:
         self.bulk_threshold = bulk_threshold
         self.upload = upload or requests.Session()
         self.sleep = sleep
+        self.waited = 0.0
 
     def deliver(self, changes: Sequence[Change]) -> Delivery:
         delivery = Delivery()
@@ -93,13 +94,25 @@ class ShopifyTags:
             "add": [c for c in changes if c.action != REMOVE and c.remote_id],
             "remove": [c for c in changes if c.action == REMOVE and c.remote_id],
         }
+        # A contact now linked to another customer: the former one loses the tag (best effort).
+        former = [
+            Change(REMOVE, -c.contact_id, None, remote_id=c.previous_remote_id)
+            for c in kinds["add"]
+            if c.previous_remote_id
+        ]
+        kinds["remove"] = [*kinds["remove"], *former]
         for change in changes:
             if not change.remote_id:
                 delivery.failed[change.contact_id] = "no Shopify customer id"
         bulk = len(changes) >= self.bulk_threshold
+        self.waited = 0.0  # one wait budget for the bulk operations of this batch
         for kind, group in kinds.items():
             if group:
                 (self._bulk if bulk else self._calls)(kind, group, delivery)
+        for change in former:
+            delivery.done.pop(change.contact_id, None)
+            delivery.failed.pop(change.contact_id, None)
+            delivery.refused.pop(change.contact_id, None)
         return delivery
 
     def _judge(self, kind: str, change: Change, errors: list[dict[str, Any]], delivery: Delivery) -> None:
@@ -202,7 +215,6 @@ class ShopifyTags:
         return str(form["key"])
 
     def _wait_for(self, operation_id: str) -> dict[str, Any]:
-        waited = 0.0
         while True:
             node: dict[str, Any] = self.client.graphql(BULK_STATUS, {"id": operation_id}).get("node") or {}
             status = node.get("status")
@@ -214,7 +226,7 @@ class ShopifyTags:
                 raise RetriableConnectorError(
                     f"Shopify's bulk mutation ended {status}: {node.get('errorCode')}"
                 )
-            if waited >= MAX_BULK_WAIT_SECONDS:
+            if self.waited >= MAX_BULK_WAIT_SECONDS:
                 raise RetriableConnectorError(f"Shopify's bulk mutation is still {status}")
             self.sleep(POLL_SECONDS)
-            waited += POLL_SECONDS
+            self.waited += POLL_SECONDS

@@ -1,8 +1,8 @@
 """A signed webhook: batches of adds and removes POSTed as JSON to the merchant's URL.
 
 Each request carries `Storepulse-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw
-body>" under the shared secret>` and an `Idempotency-Key` derived from the batch's content, so a
-batch sent again after a timeout has the same key. 429 and 5xx are retried with back-off (honouring
+body>" under the shared secret>` (signed anew for each attempt) and an `Idempotency-Key` that the
+retries of one batch repeat. 429 and 5xx are retried with back-off (honouring
 `Retry-After`); 401, 403 and 410 stop the sync (the receiver refuses us or is gone). A 2xx answer may
 list per-contact failures as `{"errors": [{"contact_id": 1, "error": "…"}]}`; the others count as
 delivered.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -76,17 +77,15 @@ class SignedWebhook:
             ],
         }
         body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-        key = hashlib.sha256(body).hexdigest()[:40]
-        timestamp = int(self.clock())
+        # One key per batch sent: its retries repeat it, a later run's identical batch does not.
+        key = secrets.token_hex(20)
         response = self.http.request(
             "POST",
             self.url,
             data=body,
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": key,
-                SIGNATURE_HEADER: signature(self.secret, timestamp, body),
-            },
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            # Signed anew for each attempt, so a late retry is not refused as stale.
+            headers_per_attempt=lambda: {SIGNATURE_HEADER: signature(self.secret, int(self.clock()), body)},
         )
         failed = _reported_errors(response)
         delivery = Delivery()

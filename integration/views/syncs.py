@@ -52,7 +52,7 @@ class SyncUpdate(Schema):
 
 def _failed(exc: Exception) -> NoReturn:
     if isinstance(exc, sync.SyncError):
-        fail(409 if exc.reason == "exists" else 422, str(exc), exc.reason)
+        fail(409 if exc.reason in ("exists", "tag_taken") else 422, str(exc), exc.reason)
     fail(404, str(exc), "not_found")
 
 

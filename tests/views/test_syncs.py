@@ -79,10 +79,23 @@ def test_destinations_keep_credentials_encrypted_and_check_what_each_kind_needs(
     assert refused.status_code == 422
     assert refused.get_json()["code"] == "invalid_store"
 
+    body = {"segment_id": shop.segment_id, "destination_id": answer["id"], "mode": "audience"}
+    sync_id = client.post("/api/v1/syncs", json=body, headers=headers).get_json()["id"]
     with session_scope(settings.database_url) as session:
         other = bearer(session, make_store(session).account_id)
+    # Another account's key reaches none of it, and cannot point a sync at it.
     assert client.get(f"/api/v1/destinations/{answer['id']}", headers=other).status_code == 404
-    assert client.post("/api/v1/syncs/1/preview", headers=other).status_code == 404
+    assert (
+        client.patch(f"/api/v1/destinations/{answer['id']}", json={"name": "x"}, headers=other).status_code
+        == 404
+    )
+    for path in (f"/api/v1/syncs/{sync_id}/preview", f"/api/v1/syncs/{sync_id}/runs"):
+        assert client.post(path, headers=other).status_code == 404
+    assert client.get(f"/api/v1/syncs/{sync_id}", headers=other).status_code == 404
+    assert client.delete(f"/api/v1/syncs/{sync_id}", headers=other).status_code == 404
+    assert client.post("/api/v1/syncs", json=body, headers=other).status_code == 404
+    assert client.get("/api/v1/syncs", headers=other).get_json() == {"syncs": []}
+    assert client.get(f"/api/v1/syncs/{sync_id}", headers=headers).status_code == 200
 
 
 @responses.activate
