@@ -139,6 +139,26 @@ def _start_over(session: Session, destination: Destination, config: dict[str, An
         session.execute(delete(SyncState).where(SyncState.sync_id == found.id))
 
 
+def restart_store_syncs(session: Session, store_id: int) -> int:
+    """Let the stopped tag syncs of a store run again (its app was installed anew); return how many."""
+    store = session.get(Store, store_id)
+    if store is None:
+        return 0
+    shopify = select(Destination).where(
+        Destination.account_id == store.account_id, Destination.kind == DestinationKind.SHOPIFY
+    )
+    ids = [d.id for d in session.scalars(shopify) if int(d.config.get("store_id") or 0) == store_id]
+    if not ids:
+        return 0
+    return int(
+        session.execute(
+            update(Sync)
+            .where(Sync.destination_id.in_(ids), Sync.status == "stopped")
+            .values(status="idle", last_error=None)
+        ).rowcount  # type: ignore[attr-defined]
+    )
+
+
 def describe_destination(destination: Destination) -> dict[str, Any]:
     return {
         "id": destination.id,

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from connectors.shopify import setup
 from connectors.shopify.client import ShopifyClient, shop_domain
 from connectors.shopify.connection import oauth, seal
+from integration import destinations
 from integration.accounts import connect_platform_store
 from integration.app import settings_of
 from integration.errors import ConfigError, ConnectorError
@@ -113,6 +114,8 @@ def callback() -> str:
                 time_zone=str(details.get("ianaTimezone") or settings.default_time_zone),
                 credentials=seal(settings, tokens),
             )
+            # New tokens: tag syncs that the revoked ones stopped may run again.
+            destinations.restart_store_syncs(db, store.id)
             ids: dict[str, Any] = {"store_id": store.id, "account_id": store.account_id, "name": store.name}
         setup.register_webhooks(client, f"{settings.app_url}/webhooks/shopify")
     except ConnectorError as exc:

@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from connectors.shopify.client import Tokens
 from connectors.shopify.setup import WEBHOOK_TOPICS
+from integration import destinations, segments
 from integration.crypto import decrypt_json
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Account, Order, Store, StoreState
+from integration.store.models import Account, DestinationKind, Order, Store, StoreState, Sync, SyncMode
 from tests.shopify_fixtures import API_KEY, APP_URL, SECRET, Deliver, raw
 from webhooks.signatures import shopify_sign_query
 
@@ -218,6 +219,30 @@ def test_a_reinstall_reconnects_the_store_and_keeps_its_data(
     deliver("orders/create", raw("orders_create"), shop=SHOP)
     deliver("app/uninstalled", raw("app_uninstalled"), shop=SHOP, triggered_at="2099-01-01T00:00:00Z")
     run_worker()  # type: ignore[operator]
+    with session_scope(shopify_settings.database_url) as session:
+        # A tag sync the uninstall stopped (its token was revoked).
+        store = session.scalars(select(Store)).one()
+        segment = segments.save(
+            session, store.account_id, name="All", raw_filter={"subscription": ["subscribed"]}
+        )
+        tags = destinations.create_destination(
+            session,
+            store.account_id,
+            shopify_settings.encryption_keys,
+            kind=DestinationKind.SHOPIFY,
+            name="Tags",
+            config={"store_id": store.id},
+            credentials={},
+        )
+        stopped = destinations.create_sync(
+            session,
+            store.account_id,
+            segment_id=segment.id,
+            destination_id=tags.id,
+            mode=SyncMode.TAGS,
+            tag_prefix="storepulse:",
+        )
+        stopped.status, stopped.last_error = "stopped", "Shopify refused the access token (401)"
     with responses.RequestsMock() as mock:
         _shopify_answers(mock, existing=list(WEBHOOK_TOPICS)[:5])
         state = _install(shopify_client)
@@ -231,6 +256,7 @@ def test_a_reinstall_reconnects_the_store_and_keeps_its_data(
         assert session.scalars(select(Store.state)).all() == [StoreState.CONNECTED]
         assert len(session.scalars(select(Account)).all()) == 1
         assert len(session.scalars(select(Order)).all()) == 1
+        assert session.scalars(select(Sync.status)).all() == ["idle"]  # new tokens: the sync runs again
 
 
 def test_a_grant_missing_a_needed_scope_is_refused(shopify_client: FlaskClient) -> None:
