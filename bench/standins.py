@@ -176,8 +176,7 @@ class Klaviyo(Handler):
             if not job["applied"] and now >= job["ready"]:
                 listed.update(job["emails"])
                 job["applied"] = True
-        schedule = sorted((j["accepted_at"], j["ready"] - j["accepted_at"]) for j in jobs.values())
-        return {"listed": len(listed), "jobs": len(jobs), "schedule": schedule}
+        return {"listed": len(listed), "jobs": len(jobs)}
 
     def admit(self, endpoint: str, limits: tuple[int, int]) -> bool:
         """Fixed one-second and one-minute windows per endpoint, as Klaviyo documents."""

@@ -14,16 +14,19 @@ in its own process): a Mailchimp audience, a Klaviyo list and Shopify customer t
    exactly them.
 
 Ceilings: Mailchimp — the service time of every call made, spread over its 10 connections;
-Klaviyo — each job posted as early as its 10-a-second burst allows and finished after its
-processing time; Shopify — the bulk mutation's processing time, and for single calls the points
-they cost beyond a full bucket at the Standard plan's 100 points a second.
+Klaviyo — the best client measured in the same run against a fresh stand-in (every profile
+already encoded in memory, the ten jobs posted at once, the oldest unfinished job polled ten times
+a second); Shopify — the bulk mutation's processing time, and for single calls the points they
+cost beyond a full bucket at the Standard plan's 100 points a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +86,43 @@ def timed(url: str, sync_id: int, factory: Any) -> tuple[float, dict[str, Any]]:
         return seconds, destinations.runs(session, sync_id, limit=1)[0]
 
 
-def klaviyo_ceiling(schedule: list[list[float]]) -> float:
-    """Jobs posted at the 10-a-second burst, each done after its processing time."""
-    return max((i // 10) + processing for i, (_, processing) in enumerate(sorted(schedule)))
+def klaviyo_best(base: str, url: str) -> float:
+    """The best client for the same import: every profile already encoded in memory, ten jobs posted
+    at once (the burst allows ten), then the oldest unfinished job polled at most ten times a second.
+    Timed against a fresh stand-in; this is the Klaviyo ceiling.
+    """
+    with session_scope(url) as session:
+        emails = session.scalars(
+            text("SELECT email FROM contacts WHERE subscription_status = 'subscribed' ORDER BY id")
+        ).all()
+    bodies = []
+    for start in range(0, len(emails), 10_000):
+        profiles = [{"type": "profile", "attributes": {"email": e}} for e in emails[start : start + 10_000]]
+        document = {
+            "data": {
+                "type": "profile-bulk-import-job",
+                "attributes": {"profiles": {"data": profiles}},
+                "relationships": {"lists": {"data": [{"type": "list", "id": "L1"}]}},
+            }
+        }
+        bodies.append(json.dumps(document).encode())
+    http = requests.Session()
+    headers = {"Content-Type": "application/vnd.api+json", "revision": "2026-07-15"}
+
+    def post(body: bytes) -> str:
+        answer = http.post(f"{base}/api/profile-bulk-import-jobs", data=body, headers=headers, timeout=60)
+        job_id: str = answer.json()["data"]["id"]
+        return job_id
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(10) as pool:
+        pending = list(pool.map(post, bodies))
+    while pending:
+        answer = http.get(f"{base}/api/profile-bulk-import-jobs/{pending[0]}", timeout=60).json()
+        if answer["data"]["attributes"]["status"] == "complete":
+            pending.pop(0)
+        time.sleep(0.1)  # ten reads a second, the endpoint's burst
+    return time.perf_counter() - started
 
 
 def line(name: str, seconds: float, record: dict[str, Any], ceiling: float | None = None) -> str:
@@ -173,8 +210,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script
             f"{mailchimp['counters'].get('refused_429', 0):.0f} refused"
         )
         seconds, record = timed(url, ids[DestinationKind.KLAVIYO], audience)
-        klaviyo = stats(bases["klaviyo"])
-        report.append(line("Klaviyo first sync", seconds, record, klaviyo_ceiling(klaviyo["schedule"])))
+        best = klaviyo_best(standins.start("klaviyo")[0], url)
+        report.append(line("Klaviyo first sync", seconds, record, best))
         time.sleep(max(0.0, standins.KLAVIYO_JOB_BASE_SECONDS))
         klaviyo = stats(bases["klaviyo"])
         report.append(
