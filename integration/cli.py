@@ -322,6 +322,81 @@ def shopify_data_requests(account_id: int, export_id: int | None, as_json: bool)
 # ---- imports ------------------------------------------------------------------------------------
 
 
+@cli.group()
+def syncs() -> None:
+    """Syncs of segments to Shopify tags, Mailchimp, Klaviyo and signed webhooks."""
+
+
+@syncs.command("list")
+@click.argument("account_id", type=int)
+@json_option
+def syncs_list(account_id: int, as_json: bool) -> None:
+    """Show an account's syncs: status, contacts delivered and failing, last run."""
+    from sqlalchemy import select
+
+    from integration import destinations
+    from integration.store.models import Sync
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        rows = session.scalars(select(Sync).where(Sync.account_id == account_id).order_by(Sync.id))
+        data = [destinations.describe_sync(session, s) for s in rows]
+    lines = [
+        f"sync {d['id']}: segment {d['segment_id']} → destination {d['destination_id']} ({d['mode']}, "
+        f"{d['tag']}) {d['status']}{'' if d['enabled'] else ', paused'}: {d['delivered']} delivered, "
+        f"{d['failing']} failing{'; ' + d['last_error'] if d['last_error'] else ''}"
+        for d in data
+    ]
+    _emit(as_json, {"syncs": data}, "\n".join(lines) or "no syncs")
+
+
+@syncs.command("preview")
+@click.argument("sync_id", type=int)
+@json_option
+def syncs_preview(sync_id: int, as_json: bool) -> None:
+    """Dry run: what the next run would send, sending nothing."""
+    from integration import sync
+    from integration.store.models import Sync
+
+    with session_scope(_settings(quiet=True).database_url) as session:
+        found = session.get(Sync, sync_id)
+        if found is None:
+            raise click.ClickException(f"no sync {sync_id}")
+        data = sync.preview(session, found)
+    text = (
+        f"{data['adds']} adds, {data['updates']} updates, {data['removes']} removes, "
+        f"{data['unchanged']} unchanged"
+    )
+    _emit(as_json, data, text)
+
+
+@syncs.command("run")
+@click.argument("sync_id", type=int)
+@click.option("--now", is_flag=True, help="Run here and wait, instead of queueing a job.")
+@json_option
+def syncs_run(sync_id: int, now: bool, as_json: bool) -> None:
+    """Send a sync's difference to its destination."""
+    from jobs.sync import request_sync, run_sync_job
+
+    settings = _settings(quiet=True)
+    if not now:
+        if not request_sync(settings, sync_id):
+            raise click.ClickException("the queue is unavailable; the scheduled run will send it")
+        _emit(as_json, {"sync_id": sync_id, "queued": True}, f"sync {sync_id} queued")
+        return
+    from integration import destinations
+
+    run_id = run_sync_job(sync_id)
+    if run_id is None:
+        raise click.ClickException(f"sync {sync_id} is missing, paused, stopped or already running")
+    with session_scope(settings.database_url) as session:
+        data = destinations.runs(session, sync_id, limit=1)[0]
+    text = (
+        f"run {data['id']} {data['status']}: {data['adds']} adds, {data['updates']} updates, "
+        f"{data['removes']} removes, {data['failed']} failed{'; ' + data['error'] if data['error'] else ''}"
+    )
+    _emit(as_json, data, text)
+
+
 @cli.command("import")
 @click.argument("store_id", type=int)
 @click.argument("kind", type=click.Choice(["customers", "orders", "checkouts", "events"]))

@@ -6,12 +6,15 @@ import json
 from typing import Any
 
 import pytest
+import responses
 from click.testing import CliRunner
 
 from integration.accounts import authenticate
 from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
+from integration.store.models import DestinationKind
+from tests.sync_helpers import add_sync, audience
 
 
 @pytest.fixture
@@ -62,3 +65,20 @@ def test_mistakes_get_a_clear_error(invoke: Any, args: list[str], message: str) 
     result = invoke(*args)
     assert result.exit_code == 1
     assert message in result.output
+
+
+@responses.activate
+def test_syncs_from_the_command_line(invoke: Any, settings: Settings) -> None:
+    shop = audience(settings, 3)
+    sync_id = add_sync(
+        settings, shop, DestinationKind.WEBHOOK, {"url": "https://hooks.example.com/x"}, {"secret": "s" * 20}
+    )
+    hook = responses.post("https://hooks.example.com/x", json={})
+    preview = json.loads(invoke("syncs", "preview", str(sync_id), "--json").output)
+    assert (preview["adds"], preview["removes"]) == (3, 0)
+    run = json.loads(invoke("syncs", "run", str(sync_id), "--now", "--json").output)
+    assert (run["status"], run["adds"]) == ("succeeded", 3)
+    assert hook.call_count == 1
+    [listed] = json.loads(invoke("syncs", "list", str(shop.account_id), "--json").output)["syncs"]
+    assert (listed["id"], listed["delivered"], listed["status"]) == (sync_id, 3, "idle")
+    assert "no sync 999" in invoke("syncs", "preview", "999").output

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -67,6 +68,7 @@ class MailchimpAudience:
         self.list_id = list_id
         self.tag = tag
         self.tag_id = tag_id
+        self.tag_lock = threading.Lock()
         self.on_leave = on_leave
         self.http = http or Http("Mailchimp")
         self.http.session.auth = ("storepulse", api_key)
@@ -216,8 +218,17 @@ class MailchimpAudience:
         field = "members_to_add" if add else "members_to_remove"
 
         def call(emails: list[str]) -> dict[str, Any]:
-            url = f"{self.base}/lists/{self.list_id}/segments/{self.tag_id}"
-            return _json_of(self.http.request("POST", url, json={field: emails}))
+            used = self.tag_id
+            url = f"{self.base}/lists/{self.list_id}/segments/{used}"
+            response = self.http.request("POST", url, json={field: emails}, accept=(404,))
+            if response.status_code == 404:  # the tag was deleted in Mailchimp: make it again, once
+                with self.tag_lock:
+                    if self.tag_id == used:
+                        self.tag_id = None
+                        self._ensure_tag(delivery)
+                url = f"{self.base}/lists/{self.list_id}/segments/{self.tag_id}"
+                response = self.http.request("POST", url, json={field: emails})
+            return _json_of(response)
 
         for part, body in self._parallel(changes, call, lambda c: c.email, delivery):
             errors: dict[str, str] = {}

@@ -264,3 +264,23 @@ def test_a_changed_address_moves_the_member_instead_of_leaving_the_old_one_subsc
     assert json.loads(moved.calls[0].request.body) == {"email_address": "new0@example.com"}
     batches = [sent(c) for c in responses.calls if c.request.url == BATCH and c.response.status_code == 200]
     assert [m["email_address"] for b in batches for m in b["members"]] == ["new0@example.com"]
+
+
+@responses.activate
+def test_a_tag_deleted_in_mailchimp_is_made_again(
+    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+) -> None:
+    mock_mailchimp()
+    run = runner(settings, slept)
+    run(sync_id)
+    responses.remove(responses.POST, TAG)
+    responses.post(TAG, status=404, json={"title": "Resource Not Found", "status": 404, "detail": "gone"})
+    responses.remove(responses.POST, TAGS)
+    remade = responses.post(TAGS, json={"id": 78, "name": "storepulse:everybody"})
+    responses.add_callback(responses.POST, f"{TAGS}/78", callback=tag_answer)
+    set_contact(settings, shop.contact_ids["person5@example.com"], first_name="Renamed")
+    second = run(sync_id)
+    assert (second["updates"], second["failed"]) == (1, 0)
+    assert remade.call_count == 1
+    with session_scope(settings.database_url) as session:
+        assert session.get(Sync, sync_id).config["tag_id"] == 78  # type: ignore[union-attr]
