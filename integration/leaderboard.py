@@ -8,7 +8,10 @@ revenue orders (refunded ones excluded). Customers with equal values share a ran
 
 Answering fast at any size needs no scan of the orders: each contact's spend per calendar week,
 month, quarter and year is kept in `contact_period_spend`, recomputed for the contacts a batch of
-orders touched, so a leaderboard is one indexed read of one period.
+orders touched, so a leaderboard is one indexed read of one period. Only the periods a time frame
+can name are kept — in each time zone in use, this and last week, month, quarter and year (this
+one becomes last one when it ends, so no row is ever missing) — and a daily job drops the periods
+that fell out; the table stays a few rows per buyer whatever the history's length.
 """
 
 from __future__ import annotations
@@ -92,7 +95,35 @@ def period_of(frame: TimeFrame, today: date) -> Period:
     return Period(f"y{today.year}", first, today)
 
 
-def refresh_spend(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
+def kept_periods(zones: Iterable[ZoneInfo], now: datetime) -> set[str]:
+    """The periods a leaderboard can name now or once the current ones end, in these time zones."""
+    keys: set[str] = set()
+    for zone in zones:
+        today = now.astimezone(zone).date()
+        keys.update(period_of(frame, today).key for frame in TimeFrame)
+        keys.add(period_keys(today)[0])  # this week: next week's last week
+    return keys
+
+
+def _horizon(now: datetime) -> datetime:
+    """Orders placed before this fall in no kept period (the start of last year, a day early for zones)."""
+    return datetime(now.year - 1, 1, 1, tzinfo=now.tzinfo) - timedelta(days=2)
+
+
+def _zones(session: Session, account: Account) -> dict[int, ZoneInfo]:
+    zones = {ACCOUNT_WIDE: ZoneInfo(account.time_zone)}
+    zones.update(
+        {
+            s.id: ZoneInfo(s.time_zone)
+            for s in session.scalars(select(Store).where(Store.account_id == account.id))
+        }
+    )
+    return zones
+
+
+def refresh_spend(
+    session: Session, account_id: int, contact_ids: Iterable[int], now: datetime | None = None
+) -> None:
     """Recompute the period rows of these contacts from their orders (after orders changed)."""
     ids = sorted(set(contact_ids))
     if not ids:
@@ -100,13 +131,9 @@ def refresh_spend(session: Session, account_id: int, contact_ids: Iterable[int])
     account = session.get(Account, account_id)
     if account is None:
         return
-    zones = {ACCOUNT_WIDE: ZoneInfo(account.time_zone)}
-    zones.update(
-        {
-            s.id: ZoneInfo(s.time_zone)
-            for s in session.scalars(select(Store).where(Store.account_id == account_id))
-        }
-    )
+    now = now or utcnow()
+    zones = _zones(session, account)
+    kept = kept_periods(zones.values(), now)
     for part in chunks(ids):
         session.execute(
             delete(ContactPeriodSpend).where(
@@ -121,7 +148,12 @@ def refresh_spend(session: Session, account_id: int, contact_ids: Iterable[int])
                 Order.currency,
                 Order.total_price,
                 order_rules.revenue(),
-            ).where(Order.contact_id.in_(part), Order.store_id.in_(list(zones)), order_rules.placed())
+            ).where(
+                Order.contact_id.in_(part),
+                Order.store_id.in_(list(zones)),
+                order_rules.placed(),
+                Order.created_at >= _horizon(now),
+            )
         )
         totals: dict[tuple[int, str, str, int], list[Any]] = {}
         for contact_id, store_id, created_at, currency, total, is_revenue in rows:
@@ -130,6 +162,8 @@ def refresh_spend(session: Session, account_id: int, contact_ids: Iterable[int])
             for scope in (ACCOUNT_WIDE, store_id):
                 local_day = created_at.astimezone(zones[scope]).date()
                 for period in period_keys(local_day):
+                    if period not in kept:
+                        continue
                     entry = totals.setdefault(
                         (scope, period, currency, contact_id), [0, 0, Decimal(0), created_at]
                     )
@@ -166,27 +200,37 @@ def refresh_spend(session: Session, account_id: int, contact_ids: Iterable[int])
             )
 
 
-def rebuild(session: Session, account_id: int, batch: int = 5_000) -> int:
-    """Recompute every contact's period rows (after a bulk load); return how many contacts had orders.
+def rebuild(session: Session, account_id: int, batch: int = 5_000, now: datetime | None = None) -> int:
+    """Recompute every contact's period rows (after a bulk load); return how many contacts have rows.
 
     On PostgreSQL one statement does it (time zones and ISO weeks in SQL); elsewhere contacts are
     recomputed in batches.
     """
+    now = now or utcnow()
+    account = session.get(Account, account_id)
+    if account is None:
+        return 0
     stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
+    session.execute(delete(ContactPeriodSpend).where(ContactPeriodSpend.account_id == account_id))
     if session.get_bind().dialect.name == "postgresql":
-        account = session.get(Account, account_id)
-        if account is None:
-            return 0
-        session.execute(delete(ContactPeriodSpend).where(ContactPeriodSpend.account_id == account_id))
-        session.execute(text(REBUILD_SQL), {"account": account_id, "zone": account.time_zone})
-        return int(
-            session.scalar(
-                select(func.count(func.distinct(ContactPeriodSpend.contact_id))).where(
-                    ContactPeriodSpend.account_id == account_id
-                )
-            )
-            or 0
+        kept = sorted(kept_periods(_zones(session, account).values(), now))
+        session.execute(
+            text(REBUILD_SQL),
+            {"account": account_id, "zone": account.time_zone, "kept": kept, "since": _horizon(now)},
         )
+    else:
+        _refresh_all(session, account_id, stores, batch, now)
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(ContactPeriodSpend.contact_id))).where(
+                ContactPeriodSpend.account_id == account_id
+            )
+        )
+        or 0
+    )
+
+
+def _refresh_all(session: Session, account_id: int, stores: Any, batch: int, now: datetime) -> None:
     contact_ids = list(
         session.scalars(
             select(Order.contact_id)
@@ -195,8 +239,22 @@ def rebuild(session: Session, account_id: int, batch: int = 5_000) -> int:
         )
     )
     for start in range(0, len(contact_ids), batch):
-        refresh_spend(session, account_id, [c for c in contact_ids[start : start + batch] if c is not None])
-    return len(contact_ids)
+        part = [c for c in contact_ids[start : start + batch] if c is not None]
+        refresh_spend(session, account_id, part, now=now)
+
+
+def prune_spend(session: Session, account_id: int, now: datetime | None = None) -> int:
+    """Drop the period rows no time frame can name any more; return how many."""
+    account = session.get(Account, account_id)
+    if account is None:
+        return 0
+    kept = kept_periods(_zones(session, account).values(), now or utcnow())
+    table = table_of(ContactPeriodSpend)
+    return int(
+        session.execute(
+            delete(table).where(table.c.account_id == account_id, table.c.period.not_in(sorted(kept)))
+        ).rowcount  # type: ignore[attr-defined]
+    )
 
 
 # The same rows as refresh_spend, for every contact at once (PostgreSQL).
@@ -215,12 +273,14 @@ FROM (
     FROM orders o JOIN stores s ON s.id = o.store_id
     WHERE s.account_id = :account AND o.contact_id IS NOT NULL AND o.cancelled_at IS NULL
       AND o.deleted_at IS NULL AND (o.financial_status IS NULL OR o.financial_status <> 'voided')
+      AND o.created_at >= :since
 ) x
 CROSS JOIN LATERAL (VALUES (0, (x.created_at AT TIME ZONE :zone)::date),
                            (x.store_id, (x.created_at AT TIME ZONE x.store_zone)::date)) AS sc(scope, day)
 CROSS JOIN LATERAL (VALUES ('w' || to_char(sc.day, 'IYYY-IW')), ('m' || to_char(sc.day, 'YYYY-MM')),
                            ('q' || to_char(sc.day, 'YYYY') || '-' || to_char(sc.day, 'Q')),
                            ('y' || to_char(sc.day, 'YYYY'))) AS p(period)
+WHERE p.period = ANY(CAST(:kept AS text[]))
 GROUP BY scope, period, currency, contact_id
 """
 

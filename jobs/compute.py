@@ -71,6 +71,20 @@ def compute_rfm_all_job() -> int:
     return len(account_ids)
 
 
+def prune_leaderboard_job() -> int:
+    """Drop the leaderboard's period rows no time frame can name any more (daily); return how many."""
+    from integration import leaderboard
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        account_ids = list(session.scalars(select(Account.id)))
+    dropped = 0
+    for account_id in account_ids:
+        with session_scope(settings.database_url) as session:
+            dropped += leaderboard.prune_spend(session, account_id)
+    return dropped
+
+
 def refresh_segments_job() -> int:
     """Bring every account's segments up to date with the data (hourly); log who entered and left."""
     settings = get_settings()

@@ -20,6 +20,7 @@ from jobs.compute import (
     compute_rfm_all_job,
     expire_engagement_job,
     mark_abandoned_checkouts_job,
+    prune_leaderboard_job,
     refresh_segments_job,
     snapshot_contacts_job,
 )
@@ -54,6 +55,7 @@ PERIODIC = (
     # Recency moves with the calendar: every account's RFM is recomputed daily (and after orders).
     Periodic("rfm-daily", 24 * 60 * 60, COMPUTE, compute_rfm_all_job),
     Periodic("refresh-segments", 60 * 60, COMPUTE, refresh_segments_job),
+    Periodic("prune-leaderboard", 24 * 60 * 60, COMPUTE, prune_leaderboard_job),
     # Syncs also run after changes; the schedule retries failed contacts and catches time passing.
     Periodic("sync-all", 15 * 60, SYNC, sync_all_job),
 )

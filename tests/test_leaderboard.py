@@ -5,9 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from integration import ingest
-from integration.leaderboard import RankBy, TimeFrame, leaderboard, period_of, rebuild
+from integration.leaderboard import (
+    RankBy,
+    TimeFrame,
+    leaderboard,
+    period_keys,
+    period_of,
+    prune_spend,
+    rebuild,
+    refresh_spend,
+)
 from integration.store import session_scope
 from integration.store.models import Account
 from tests.factories import make_store, order
@@ -44,6 +54,7 @@ def test_a_last_day_of_quarter_order_at_2330_local_belongs_to_that_quarter_in_th
         session.get(Account, ny.account_id).time_zone = "UTC"
         late = datetime(2026, 4, 1, 3, 30, tzinfo=UTC)  # 31 March, 23:30 in New York
         ingest.ingest_orders(session, ny, [order("q1-late", late, email="ann@example.com", currency="USD")])
+        rebuild(session, ny.account_id, now=NOW)  # the periods kept as of NOW
 
         def emails(frame: TimeFrame, store_id: int | None) -> list[str]:
             board = leaderboard(
@@ -80,6 +91,7 @@ def test_ties_share_a_rank_and_only_orders_that_count_are_counted(db_url: str) -
                 order("old", day - timedelta(days=60), email="dee@example.com", total_price="10"),
             ],
         )
+        rebuild(session, store.account_id, now=NOW)
         board = leaderboard(
             session, store.account_id, rank_by=RankBy.TOTAL_SPENT, time_frame=TimeFrame.LAST_MONTH, now=NOW
         )
@@ -144,8 +156,6 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
 
         # A rebuild from the orders gives the same rows as the incremental upkeep.
         def rows() -> list[tuple]:
-            from sqlalchemy import select
-
             from integration.store.models import ContactPeriodSpend as S
 
             return sorted(
@@ -163,9 +173,15 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
                 ).all()
             )
 
+        from integration.store.models import Contact
+
+        ids = session.scalars(select(Contact.id).where(Contact.account_id == shop.account_id)).all()
+        refresh_spend(session, shop.account_id, ids, now=NOW)  # the incremental upkeep, as of NOW
         before = rows()
-        assert len(before) == 3 * 2 * 4 - 4  # per contact and scope: week, month, quarter, year
-        assert rebuild(session, shop.account_id) == 2
+        # Per contact and scope (ann: account, shop, outlet; bob: account, shop): the first quarter
+        # and the year; the week and the month of 10 February are no time frame's on 1 April.
+        assert len(before) == 5 * 2
+        assert rebuild(session, shop.account_id, now=NOW) == 2
         assert rows() == before
         assert board(None) == [("ann@example.com", "70.00"), ("bob@example.com", "50.00")]
         with pytest.raises(LookupError):
@@ -202,3 +218,30 @@ def test_the_leaderboard_endpoint(client: object, settings: object) -> None:
     assert bad.status_code == 422
     other = client.get("/api/v1/leaderboard?store=999999", headers=headers)  # type: ignore[attr-defined]
     assert other.status_code == 404
+
+
+def test_only_the_periods_a_time_frame_can_name_are_kept_and_the_rest_pruned(db_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from integration.store.models import ContactPeriodSpend
+    from integration.store.types import utcnow
+
+    now = utcnow()
+    placed = now - timedelta(hours=1)
+    with session_scope(db_url) as session:
+        store = make_store(session, "EUR")  # account and store in Europe/Prague
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order("recent", placed, email="ann@example.com", total_price="20"),
+                order("long-ago", now - timedelta(days=800), email="ann@example.com", total_price="30"),
+            ],
+        )
+        kept = session.scalars(select(ContactPeriodSpend.period).distinct()).all()
+        # This week, month, quarter and year of the recent order; the old one is in no kept period.
+        assert sorted(kept) == sorted(period_keys(placed.astimezone(ZoneInfo("Europe/Prague")).date()))
+        assert prune_spend(session, store.account_id, now=now) == 0
+        # Two years on, none of them can be named any more.
+        assert prune_spend(session, store.account_id, now=now + timedelta(days=800)) == 2 * 4
+        assert session.scalars(select(ContactPeriodSpend.period)).all() == []
