@@ -218,6 +218,8 @@ def rebuild(session: Session, account_id: int, batch: int = 5_000, now: datetime
             text(REBUILD_SQL),
             {"account": account_id, "zone": account.time_zone, "kept": kept, "since": _horizon(now)},
         )
+        # Millions of new rows: the planner needs their statistics before the next leaderboard.
+        session.execute(text("ANALYZE contact_period_spend"))
     else:
         _refresh_all(session, account_id, stores, batch, now)
     return int(
@@ -325,10 +327,15 @@ def leaderboard(
         .order_by(metric.desc(), ContactPeriodSpend.contact_id)
     )
     rows = list(session.execute(query.limit(min(limit, MAX_LIMIT))).all())
-    if rows:  # the customers tied with the last one shown are shown too
+    more_tied = False
+    if rows:  # the customers tied with the last one shown are shown too, up to MAX_LIMIT rows in all
         last = getattr(rows[-1][0], metric.key)
         seen = {r[0].contact_id for r in rows}
-        rows += [r for r in session.execute(query.where(metric == last)).all() if r[0].contact_id not in seen]
+        tied = session.execute(query.where(metric == last).limit(MAX_LIMIT + len(rows) + 1)).all()
+        extra = [r for r in tied if r[0].contact_id not in seen]
+        room = max(0, MAX_LIMIT - len(rows))
+        more_tied = len(extra) > room
+        rows += extra[:room]
     ranked = []
     previous, rank = None, 0
     for position, (spend, email, first, last_name) in enumerate(rows, start=1):
@@ -359,6 +366,8 @@ def leaderboard(
         "store_id": store_id,
         "currency": currency,
         "rows": ranked,
+        # More customers share the last rank shown than MAX_LIMIT rows leave room for.
+        "more_tied": more_tied,
     }
 
 
