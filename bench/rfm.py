@@ -10,9 +10,10 @@ URL is given), then:
    NTILE(5) quintiles of the same aggregates without writing anything (the ceiling; the ratio is
    ceiling ÷ ours);
 2. builds the leaderboard's spend per contact and period from every order (what a first import
-   does; afterwards each batch of orders updates only its contacts), then asks for the top 50 by
-   every metric and every time frame, 10 times each (p50/p95), beside a plain GROUP BY over the
-   orders of last year ranked by total spent (the ceiling).
+   does; afterwards each batch of orders updates only its contacts; only the periods a time frame
+   can name are kept), then asks for the top 50 by every metric and every time frame, 10 times
+   each (p50/p95), beside a plain GROUP BY over the orders of last year ranked by total spent
+   (the ceiling).
 """
 
 from __future__ import annotations
