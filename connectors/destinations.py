@@ -1,8 +1,7 @@
 """Destinations: what each kind needs (settings and credentials) and how a sync reaches it.
 
-DESTINATIONS maps a destination kind to its declaration: the schema of its settings, the schema
-of its credentials (stored encrypted), the sync mode it serves, and `open`, which builds the
-object that delivers a sync's changes.
+DESTINATIONS maps a destination kind to its declaration: the schema of its settings and the schema
+of its credentials (stored encrypted); `opener` builds the object that delivers a sync's changes.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from integration.crypto import decrypt_json
 from integration.errors import ConfigError, CredentialsRejected
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Destination, DestinationKind, SyncMode
+from integration.store.models import Destination, DestinationKind
 from integration.sync import Destination as Deliverer
 from integration.sync import Target
 
@@ -64,7 +63,6 @@ class NoCredentials(Schema):
 @dataclass(frozen=True)
 class Declared:
     kind: DestinationKind
-    mode: SyncMode
     settings: type[Schema]
     credentials: type[Schema]
 
@@ -72,10 +70,10 @@ class Declared:
 DESTINATIONS: dict[DestinationKind, Declared] = {
     d.kind: d
     for d in (
-        Declared(DestinationKind.SHOPIFY, SyncMode.TAGS, ShopifySettings, NoCredentials),
-        Declared(DestinationKind.MAILCHIMP, SyncMode.AUDIENCE, MailchimpSettings, MailchimpCredentials),
-        Declared(DestinationKind.KLAVIYO, SyncMode.AUDIENCE, KlaviyoSettings, KlaviyoCredentials),
-        Declared(DestinationKind.WEBHOOK, SyncMode.AUDIENCE, WebhookSettings, WebhookCredentials),
+        Declared(DestinationKind.SHOPIFY, ShopifySettings, NoCredentials),
+        Declared(DestinationKind.MAILCHIMP, MailchimpSettings, MailchimpCredentials),
+        Declared(DestinationKind.KLAVIYO, KlaviyoSettings, KlaviyoCredentials),
+        Declared(DestinationKind.WEBHOOK, WebhookSettings, WebhookCredentials),
     )
 }
 
