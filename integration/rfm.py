@@ -39,11 +39,11 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
 )
 from sqlalchemy.orm import Session
 
 from integration import orders as order_rules
+from integration import rfm_cuts
 from integration.money import amount
 from integration.store.models import Account, Order, RfmScore, Store, table_of
 from integration.store.types import UTCDateTime, utcnow
@@ -105,6 +105,19 @@ def compute(session: Session, account_id: int, now: datetime | None = None) -> i
     if account is None:
         raise LookupError(f"no account {account_id}")
     scheme = account.rfm_scheme or DEFAULT_SCHEME
+    if session.get_bind().dialect.name == "postgresql":
+        shares = (BIG_SHARE, MEDIUM_SHARE, FREQUENT_SHARE)
+        rfm_cuts.compute(session, account_id, scheme, shares, PROSPECTS, now)
+    else:
+        _compute_by_ranks(session, account_id, scheme, now)
+    account.rfm_cuts = _cuts(session, account_id)
+    account.rfm_computed_at = now
+    session.flush()
+    return int(session.scalar(select(func.count()).where(RfmScore.account_id == account_id)) or 0)
+
+
+def _compute_by_ranks(session: Session, account_id: int, scheme: list[dict[str, Any]], now: datetime) -> None:
+    """Rewrite the account's rows with window ranks (SQLite; PostgreSQL uses integration.rfm_cuts)."""
     stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
     mine = and_(Order.store_id.in_(stores), Order.contact_id.is_not(None), order_rules.placed())
 
@@ -213,9 +226,6 @@ def compute(session: Session, account_id: int, now: datetime | None = None) -> i
         case((frequent, literal(True, Boolean())), else_=literal(False, Boolean())),
         literal(now, UTCDateTime()),
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # Compiling this one large statement costs more than it saves.
-        session.execute(text("SET LOCAL jit = off"))
     session.execute(delete(RfmScore).where(RfmScore.account_id == account_id))
     session.execute(
         table_of(RfmScore)
@@ -239,10 +249,6 @@ def compute(session: Session, account_id: int, now: datetime | None = None) -> i
             rows,
         )
     )
-    account.rfm_cuts = _cuts(session, account_id)
-    account.rfm_computed_at = now
-    session.flush()
-    return int(session.scalar(select(func.count()).where(RfmScore.account_id == account_id)) or 0)
 
 
 def _cuts(session: Session, account_id: int) -> dict[str, Any]:

@@ -185,3 +185,56 @@ def test_spender_tiers_and_a_custom_scheme(db_url: str) -> None:
         assert overview["spenders"]["one_time_buyers"] == 150
         shares = [Decimal(r["share_percent"]) for s in overview["segments"] for r in s["revenue"]]
         assert sum(shares) == Decimal("100.00")
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    """The PostgreSQL store alone: the cut-point scoring exists only there."""
+    from sqlalchemy import text
+
+    from integration.store.db import get_engine
+    from integration.store.models import Base
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with get_engine(postgres_url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return postgres_url
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cut_points_give_exactly_the_scores_of_the_window_ranks(pg_url: str, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    with session_scope(pg_url) as session:
+        eur = make_store(session, "EUR")
+        usd = make_store(session, "USD", account_id=eur.account_id)
+        records: dict[int, list[object]] = {eur.id: [], usd.id: []}
+        for person in range(rng.randint(1, 240)):  # from a handful of buyers to hundreds, many ties
+            for n in range(rng.choice([1, 1, 2, 3, 5])):
+                store = usd if rng.random() < 0.2 else eur
+                status = rng.choice(["paid", "paid", "paid", "refunded"])
+                records[store.id].append(
+                    order(
+                        f"{person}-{n}",
+                        NOW - timedelta(days=rng.choice([1, 5, 30, 90, 365])),
+                        email=f"p{person}@example.com",
+                        total_price=str(rng.choice([10, 20, 20, 50, 100, 1000])),
+                        currency=store.currency,
+                        financial_status=status,
+                    )
+                )
+        for store in (eur, usd):
+            ingest.ingest_orders(session, store, records[store.id])  # type: ignore[arg-type]
+        columns = (RfmScore.contact_id, RfmScore.last_order_at, RfmScore.frequency, RfmScore.monetary)
+        columns += (RfmScore.currency, RfmScore.r, RfmScore.f, RfmScore.m, RfmScore.segment)
+        columns += (RfmScore.spender_tier, RfmScore.frequent_buyer)
+
+        def scored() -> list[tuple[object, ...]]:
+            return [tuple(r) for r in session.execute(select(*columns).order_by(RfmScore.contact_id))]
+
+        buyers = rfm.compute(session, eur.account_id)  # PostgreSQL: by cut points
+        by_cuts = scored()
+        rfm._compute_by_ranks(session, eur.account_id, rfm.DEFAULT_SCHEME, NOW)
+        assert len(by_cuts) == buyers
+        assert scored() == by_cuts
