@@ -153,6 +153,9 @@ def compute(
                      b.frequency >= :f_top AS frequent_buyer
               FROM rfm_buyers b) s"""  # noqa: S608
     columns = ", ".join(SCORED_COLUMNS)
+    # Set-wise joins only: with statistics of an empty table (a first computation) the planner picks
+    # a nested loop that rescans the table the statement is filling, once per buyer.
+    session.execute(text("SET LOCAL enable_nestloop = off"))
     session.execute(
         text(
             f"UPDATE rfm_scores t SET ({columns}, computed_at) = "  # noqa: S608
@@ -162,7 +165,7 @@ def compute(
         ),
         params,
     )
-    session.execute(
+    inserted = session.execute(
         text(
             f"INSERT INTO rfm_scores (contact_id, account_id, {columns}, computed_at) "  # noqa: S608
             f"SELECT n.contact_id, :account, n.{', n.'.join(SCORED_COLUMNS)}, :now FROM ({scored}) n "
@@ -170,6 +173,8 @@ def compute(
         ),
         params,
     )
+    if inserted.rowcount > n // 10:  # type: ignore[attr-defined]
+        session.execute(text("ANALYZE rfm_scores"))  # many new rows: plans need their statistics
     session.execute(
         text(
             "DELETE FROM rfm_scores t WHERE t.account_id = :account "
