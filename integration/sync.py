@@ -192,15 +192,18 @@ def plan(session: Session, sync: Sync | Target, now: datetime | None = None) -> 
     target = Target.of(sync)
     cursor: int | None = 0
     while cursor is not None:
-        changes, cursor = plan_page(session, target, cursor, now)
+        changes, cursor, _ = plan_page(session, target, cursor, now)
         yield from changes
 
 
-def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tuple[list[Change], int | None]:
-    """The changes for the next PAGE_SIZE wanted contacts after `cursor`, and the next cursor (None: done)."""
+def plan_page(
+    session: Session, sync: Target, cursor: int, now: datetime
+) -> tuple[list[Change], int | None, int]:
+    """The changes for the next PAGE_SIZE wanted contacts after `cursor`, the next cursor (None: done)
+    and how many contacts of the page are wanted."""
     segment = session.get(Segment, sync.segment_id)
     if segment is None:
-        return [], None
+        return [], None, 0
     desired = _desired(session, sync, segment, now)
     page = session.execute(desired.where(Contact.id > cursor).order_by(Contact.id).limit(PAGE_SIZE)).all()
     upper = page[-1].id if len(page) == PAGE_SIZE else None
@@ -286,7 +289,7 @@ def plan_page(session: Session, sync: Target, cursor: int, now: datetime) -> tup
                     delivered_at=state.delivered_at,
                 )
             )
-    return changes, upper
+    return changes, upper, len(page)
 
 
 def counts(session: Session, sync: Sync) -> dict[str, int]:
@@ -307,20 +310,17 @@ def preview(session: Session, sync: Sync, now: datetime | None = None) -> dict[s
     now = now or utcnow()
     totals = {ADD: 0, UPDATE: 0, REMOVE: 0}
     sample: dict[str, list[dict[str, Any]]] = {ADD: [], UPDATE: [], REMOVE: []}
-    for change in plan(session, sync, now):
-        totals[change.action] += 1
-        if len(sample[change.action]) < SAMPLE_SIZE:
-            sample[change.action].append(
-                {"contact_id": change.contact_id, "email": change.email, "reason": change.reason}
-            )
-    segment = session.get(Segment, sync.segment_id)
-    wanted = (
-        session.scalar(
-            select(func.count()).select_from(_desired(session, Target.of(sync), segment, now).subquery())
-        )
-        if segment is not None
-        else 0
-    ) or 0
+    target, wanted = Target.of(sync), 0
+    cursor: int | None = 0
+    while cursor is not None:
+        changes, cursor, page_wanted = plan_page(session, target, cursor, now)
+        wanted += page_wanted
+        for change in changes:
+            totals[change.action] += 1
+            if len(sample[change.action]) < SAMPLE_SIZE:
+                sample[change.action].append(
+                    {"contact_id": change.contact_id, "email": change.email, "reason": change.reason}
+                )
     return {
         "adds": totals[ADD],
         "updates": totals[UPDATE],
@@ -392,7 +392,7 @@ def _send(
         cursor: int | None = 0
         while cursor is not None:
             with session_scope(database_url) as session:
-                changes, cursor = plan_page(session, target, cursor, now)
+                changes, cursor, _ = plan_page(session, target, cursor, now)
             waiting.extend(changes)
             while len(waiting) >= destination.batch_size:
                 yield waiting[: destination.batch_size]
