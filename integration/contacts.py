@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from integration import totals
 from integration.identity import normalize_email
 from integration.ingest.recompute import recompute_last_interactions
 from integration.store.models import (
@@ -68,6 +69,7 @@ def merge(session: Session, survivor: Contact, absorbed: Contact) -> None:
     session.delete(absorbed)
     session.flush()
     recompute_last_interactions(session, survivor.account_id, [survivor.id])
+    totals.orders_changed(session, survivor.account_id, [survivor.id])  # the absorbed one's went with it
     session.expire(survivor)
 
 

@@ -25,12 +25,12 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from integration import orders
 from integration.store.models import (
     BlockedReason,
     Checkout,
     CheckoutState,
     Contact,
+    ContactTotals,
     EngagementStatus,
     Order,
     RfmScore,
@@ -130,11 +130,14 @@ def _compile(c: dict[str, Any], now: datetime, dialect: str) -> ColumnElement[bo
     if key == "created_within_days":
         return Contact.first_seen_at >= now - timedelta(days=value)
     if key == "orders_count":
-        count = select(func.count(Order.id)).where(Order.contact_id == Contact.id, orders.revenue())
+        # From the totals kept per buyer and currency: one index lookup, not the contact's orders.
+        count = select(func.coalesce(func.sum(ContactTotals.revenue_orders), 0)).where(
+            ContactTotals.contact_id == Contact.id
+        )
         return _in_range(count.scalar_subquery(), value)
     if key == "total_spent":
-        spent = select(func.coalesce(func.sum(Order.total_price), 0)).where(
-            Order.contact_id == Contact.id, Order.currency == value["currency"], orders.revenue()
+        spent = select(func.coalesce(func.sum(ContactTotals.revenue), 0)).where(
+            ContactTotals.contact_id == Contact.id, ContactTotals.currency == value["currency"]
         )
         return _in_range(spent.scalar_subquery(), value)
     if key == "store_id":

@@ -267,7 +267,7 @@ def redact_store(session: Session, store: Store) -> dict[str, int]:
 
 def _detach(session: Session, store: Store, contact_ids: Sequence[int]) -> None:
     """Contacts another store still knows: this store's orders, checkouts and events leave them."""
-    from integration import leaderboard
+    from integration import totals
 
     for part in chunks(list(contact_ids)):
         for model in (Order, Checkout):
@@ -282,7 +282,7 @@ def _detach(session: Session, store: Store, contact_ids: Sequence[int]) -> None:
             )
         )
         session.execute(delete(RfmScore).where(RfmScore.contact_id.in_(part)))  # recomputed by the job
-    leaderboard.refresh_spend(session, store.account_id, contact_ids)
+    totals.orders_changed(session, store.account_id, contact_ids)
 
 
 def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> set[int]:

@@ -5,8 +5,9 @@ the four cut points strictly below the value, where cut point k is the value at 
 ⌈k·n/5⌉ in ascending order — exactly what `percentile_disc(k/5)` returns. Likewise a value is in
 the top share s (rank among the descending values − 1 < s·n) when it is at least
 `percentile_disc(s)` over the descending order. So one sort per metric gives every boundary, and
-scoring is comparisons; no per-row ranking. Only the rows whose values changed are written: after a
-batch of orders or a new day, most buyers keep their scores.
+scoring is comparisons; no per-row ranking. The values come from `contact_totals` (each buyer's
+orders per currency, kept current at ingest), not from the orders. Only the rows whose values
+changed are written: after a batch of orders or a new day, most buyers keep their scores.
 
 The statements are assembled from fixed fragments; every value (cut points, currencies, segment
 names from the account's scheme) is a bound parameter, hence the `noqa: S608` below.
@@ -17,12 +18,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, text
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-from integration import orders as order_rules
-from integration.store.models import Order, Store
 
 SCORED_COLUMNS = (
     "last_order_at",
@@ -38,10 +35,6 @@ SCORED_COLUMNS = (
 )
 
 
-def _sql(session: Session, statement: Any) -> str:
-    return str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
-
-
 def compute(
     session: Session,
     account_id: int,
@@ -49,50 +42,33 @@ def compute(
     shares: tuple[Any, Any, Any],
     prospects: str,
     now: datetime,
-) -> None:
-    """Write the account's RFM rows (PostgreSQL), changing only those whose values changed."""
+) -> int:
+    """Write the account's RFM rows (PostgreSQL), changing only those whose values changed; return buyers."""
     big, medium, frequent = shares
     # Sorting and hashing a million rows: in memory rather than in files (this transaction only).
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '64MB'"))
-    stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
-    placed = and_(Order.store_id.in_(stores), Order.contact_id.is_not(None), order_rules.placed())
-    spent = func.coalesce(func.sum(Order.total_price).filter(order_rules.revenue()), 0)
-    # Per buyer in one hash aggregate; a buyer in several currencies is fixed up below.
-    buyers = (
-        select(
-            Order.contact_id.label("contact_id"),
-            func.count().label("frequency"),
-            func.max(Order.created_at).label("last_at"),
-            func.min(Order.currency).label("currency"),
-            func.max(Order.currency).label("other_currency"),
-            spent.label("monetary"),
-        )
-        .where(placed)
-        .group_by(Order.contact_id)
-    )
+    # Per buyer from the totals kept at ingest (one row per buyer and currency); a buyer in several
+    # currencies is fixed up below.
     session.execute(text("DROP TABLE IF EXISTS rfm_buyers"))
-    # Every order is read: a sequential scan and a hash beat walking the (contact, date) index.
-    session.execute(text("SET LOCAL enable_indexscan = off"))
-    session.execute(text("SET LOCAL enable_bitmapscan = off"))
-    session.execute(text("CREATE TEMP TABLE rfm_buyers ON COMMIT DROP AS " + _sql(session, buyers)))
-    session.execute(text("SET LOCAL enable_indexscan = on"))
-    session.execute(text("SET LOCAL enable_bitmapscan = on"))
-    # Several currencies: M in the one of most orders (then alphabetical), as the window version does.
-    main = (
-        select(Order.contact_id, Order.currency, spent.label("monetary"))
-        .where(
-            placed,
-            Order.contact_id.in_(text("SELECT contact_id FROM rfm_buyers WHERE currency <> other_currency")),
-        )
-        .group_by(Order.contact_id, Order.currency)
-        .order_by(Order.contact_id, func.count().desc(), Order.currency)
-        .ext(distinct_on(Order.contact_id))
-    )
     session.execute(
         text(
-            "UPDATE rfm_buyers b SET currency = c.currency, monetary = c.monetary "  # noqa: S608
-            f"FROM ({_sql(session, main)}) c WHERE b.contact_id = c.contact_id"
+            "CREATE TEMP TABLE rfm_buyers ON COMMIT DROP AS "
+            "SELECT contact_id, sum(orders)::int AS frequency, max(last_order_at) AS last_at, "
+            "min(currency) AS currency, max(currency) AS other_currency, sum(revenue) AS monetary "
+            "FROM contact_totals WHERE account_id = :account GROUP BY contact_id"
+        ),
+        {"account": account_id},
+    )
+    # Several currencies: M in the one of most orders (then alphabetical), as the window version does.
+    session.execute(
+        text(
+            "UPDATE rfm_buyers b SET currency = c.currency, monetary = c.revenue "
+            "FROM (SELECT DISTINCT ON (t.contact_id) t.contact_id, t.currency, t.revenue "
+            "      FROM contact_totals t JOIN rfm_buyers x ON x.contact_id = t.contact_id "
+            "      WHERE x.currency <> x.other_currency "
+            "      ORDER BY t.contact_id, t.orders DESC, t.currency) c "
+            "WHERE b.contact_id = c.contact_id"
         )
     )
     session.execute(text("ANALYZE rfm_buyers"))
@@ -108,7 +84,7 @@ def compute(
     ).one()
     if not n:
         session.execute(text("DELETE FROM rfm_scores WHERE account_id = :a"), {"a": account_id})
-        return
+        return 0
     m_cuts = session.execute(
         text(
             f"SELECT currency, percentile_disc({quintiles}) WITHIN GROUP (ORDER BY monetary), "  # noqa: S608
@@ -153,32 +129,48 @@ def compute(
                      b.frequency >= :f_top AS frequent_buyer
               FROM rfm_buyers b) s"""  # noqa: S608
     columns = ", ".join(SCORED_COLUMNS)
-    # Set-wise joins only: with statistics of an empty table (a first computation) the planner picks
-    # a nested loop that rescans the table the statement is filling, once per buyer.
-    session.execute(text("SET LOCAL enable_nestloop = off"))
+    new_values = f"n.{', n.'.join(SCORED_COLUMNS)}"
+    # One full join with the stored rows finds every difference: new buyers, changed rows, and
+    # rows of contacts who no longer have an order. Only those are written.
+    session.execute(text("DROP TABLE IF EXISTS rfm_changes"))
     session.execute(
         text(
-            f"UPDATE rfm_scores t SET ({columns}, computed_at) = "  # noqa: S608
-            f"(n.{', n.'.join(SCORED_COLUMNS)}, :now) FROM ({scored}) n "
-            f"WHERE t.contact_id = n.contact_id AND (t.{', t.'.join(SCORED_COLUMNS)}) "
-            f"IS DISTINCT FROM (n.{', n.'.join(SCORED_COLUMNS)})"
+            "CREATE TEMP TABLE rfm_changes ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT n.contact_id, t.contact_id AS stored_id, {new_values} "
+            f"FROM ({scored}) n FULL JOIN (SELECT * FROM rfm_scores WHERE account_id = :account) t "
+            "ON t.contact_id = n.contact_id "
+            "WHERE n.contact_id IS NULL OR t.contact_id IS NULL "
+            f"OR (t.{', t.'.join(SCORED_COLUMNS)}) IS DISTINCT FROM ({new_values})"
         ),
         params,
     )
-    inserted = session.execute(
+    changed = session.execute(
+        text("SELECT count(*) FILTER (WHERE stored_id IS NULL), count(*) FROM rfm_changes")
+    ).one()
+    if not changed[1]:
+        return int(n)
+    session.execute(text("ANALYZE rfm_changes"))
+    session.execute(
+        text(
+            "DELETE FROM rfm_scores t USING rfm_changes c "
+            "WHERE c.contact_id IS NULL AND t.contact_id = c.stored_id"
+        )
+    )
+    session.execute(
+        text(
+            f"UPDATE rfm_scores t SET ({columns}, computed_at) = ({new_values}, :now) "  # noqa: S608
+            "FROM rfm_changes n WHERE n.stored_id IS NOT NULL AND t.contact_id = n.stored_id "
+            "AND n.contact_id IS NOT NULL"
+        ),
+        {"now": now},
+    )
+    session.execute(
         text(
             f"INSERT INTO rfm_scores (contact_id, account_id, {columns}, computed_at) "  # noqa: S608
-            f"SELECT n.contact_id, :account, n.{', n.'.join(SCORED_COLUMNS)}, :now FROM ({scored}) n "
-            "WHERE NOT EXISTS (SELECT 1 FROM rfm_scores t WHERE t.contact_id = n.contact_id)"
+            f"SELECT n.contact_id, :account, {new_values}, :now FROM rfm_changes n WHERE n.stored_id IS NULL"
         ),
-        params,
+        {"account": account_id, "now": now},
     )
-    if inserted.rowcount > n // 10:  # type: ignore[attr-defined]
+    if changed[0] > n // 10:
         session.execute(text("ANALYZE rfm_scores"))  # many new rows: plans need their statistics
-    session.execute(
-        text(
-            "DELETE FROM rfm_scores t WHERE t.account_id = :account "
-            "AND NOT EXISTS (SELECT 1 FROM rfm_buyers b WHERE b.contact_id = t.contact_id)"
-        ),
-        params,
-    )
+    return int(n)

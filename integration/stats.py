@@ -15,17 +15,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
-from integration import orders
 from integration.history import thirty_day_change
 from integration.ingest.common import insert_for
 from integration.store.models import (
     Account,
     Contact,
+    ContactTotals,
     EngagementStatus,
-    Order,
     StatsCache,
     SubscriptionStatus,
     table_of,
@@ -93,14 +92,14 @@ def aggregate(session: Session, account_id: int) -> Aggregates:
             select(
                 Contact.engagement_status,
                 Contact.subscription_status,
-                Order.currency,
-                func.count(Order.id),
-                func.sum(Order.total_price),
-                func.count(distinct(Order.contact_id)),
+                ContactTotals.currency,
+                func.sum(ContactTotals.revenue_orders),
+                func.sum(ContactTotals.revenue),
+                func.count(),
             )
-            .join(Order, Order.contact_id == Contact.id)
-            .where(*scope, orders.revenue())
-            .group_by(Contact.engagement_status, Contact.subscription_status, Order.currency)
+            .join(ContactTotals, ContactTotals.contact_id == Contact.id)
+            .where(*scope, ContactTotals.revenue_orders > 0)
+            .group_by(Contact.engagement_status, Contact.subscription_status, ContactTotals.currency)
         )
     ]
     return Aggregates(counts, money)

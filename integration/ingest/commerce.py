@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from integration import carts, leaderboard
+from integration import carts, totals
 from integration.ingest.common import (
     ContactResolver,
     Outcome,
@@ -100,11 +100,17 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         if is_placed(r)
     ]
     touch_contacts(session, newest_hits(placed))
-    # A cancelled or voided order may have been the contact's newest interaction: recompute those.
+    # A cancelled or voided order may have been the contact's newest interaction, and so may an
+    # order that moved to another contact for its former contact: recompute those.
     retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}
-    recompute_last_interactions(session, store.account_id, retracted)
+    former: set[int] = set()
+    for r, c in zip(fresh, contacts, strict=True):
+        previous = stored[r.external_id][2] if r.external_id in stored else None
+        if previous is not None and previous != c:
+            former.add(previous)
+    recompute_last_interactions(session, store.account_id, retracted | former)
     carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh])
-    leaderboard.refresh_spend(session, store.account_id, {c for c in contacts if c is not None})
+    totals.orders_changed(session, store.account_id, {c for c in contacts if c is not None} | former)
 
     outcome.written = len(fresh)
     outcome.unchanged += len(rows) - len(fresh)
@@ -161,14 +167,17 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
 
 def _stored(
     session: Session, model: Any, store: Store, keys: list[str], key: str = "external_id"
-) -> dict[str, tuple[int, Any]]:
+) -> dict[str, tuple[int, Any, int | None]]:
+    """The stored rows of these keys: id, update time and contact."""
     column = getattr(model, key)
-    found: dict[str, tuple[int, Any]] = {}
+    found: dict[str, tuple[int, Any, int | None]] = {}
     for part in chunks(keys):
         rows = session.execute(
-            select(column, model.id, model.updated_at).where(model.store_id == store.id, column.in_(part))
+            select(column, model.id, model.updated_at, model.contact_id).where(
+                model.store_id == store.id, column.in_(part)
+            )
         )
-        found.update({k: (row_id, updated) for k, row_id, updated in rows})
+        found.update({k: (row_id, updated, contact) for k, row_id, updated, contact in rows})
     return found
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from integration import leaderboard
+from integration import totals
 from integration.ingest.common import Outcome, chunks
 from integration.ingest.recompute import recompute_last_interactions
 from integration.store.models import Checkout, Contact, Order, Store, StoreCustomer
@@ -30,7 +30,7 @@ def delete_orders(session: Session, store: Store, external_ids: Sequence[str], a
         outcome.written += result.rowcount  # type: ignore[attr-defined]
     outcome.unchanged = len(external_ids) - outcome.written
     recompute_last_interactions(session, store.account_id, outcome.contact_ids)
-    leaderboard.refresh_spend(session, store.account_id, outcome.contact_ids)
+    totals.orders_changed(session, store.account_id, outcome.contact_ids)
     return outcome
 
 

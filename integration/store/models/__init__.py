@@ -49,8 +49,10 @@ from integration.store.models.sync import (
     SyncRun,
     SyncState,
 )
+from integration.store.models.totals import ContactTotals
 
 __all__ = [
+    "ContactTotals",
     "ExportPart",
     "SegmentExport",
     "SyncRun",

@@ -1,0 +1,69 @@
+"""each buyer's orders per currency, kept current at ingest
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import integration.store.types
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+# The orders that count, as `integration.orders` defines them at this revision.
+BACKFILL = """
+INSERT INTO contact_totals
+    (contact_id, currency, account_id, orders, revenue_orders, revenue, first_order_at, last_order_at)
+SELECT o.contact_id, o.currency, s.account_id, count(*),
+       sum(CASE WHEN o.financial_status = 'refunded' THEN 0 ELSE 1 END),
+       coalesce(sum(CASE WHEN o.financial_status = 'refunded' THEN 0 ELSE o.total_price END), 0),
+       min(o.created_at), max(o.created_at)
+FROM orders o JOIN stores s ON s.id = o.store_id
+WHERE o.contact_id IS NOT NULL AND o.cancelled_at IS NULL AND o.deleted_at IS NULL
+  AND (o.financial_status IS NULL OR o.financial_status <> 'voided')
+GROUP BY o.contact_id, o.currency, s.account_id
+"""
+
+
+def upgrade() -> None:
+    big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.create_table(
+        "contact_totals",
+        sa.Column("contact_id", big_id, nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("account_id", big_id, nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("revenue_orders", sa.Integer(), nullable=False),
+        sa.Column("revenue", integration.store.types.Money(precision=18, scale=4), nullable=False),
+        sa.Column("first_order_at", integration.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_order_at", integration.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_contact_totals_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_contact_totals_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("contact_id", "currency", name=op.f("pk_contact_totals")),
+    )
+    with op.batch_alter_table("contact_totals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_contact_totals_account_id"), ["account_id"], unique=False)
+    op.execute(BACKFILL)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("contact_totals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contact_totals_account_id"))
+    op.drop_table("contact_totals")

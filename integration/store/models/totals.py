@@ -1,0 +1,32 @@
+"""Each buyer's orders per currency, kept current as orders arrive: what RFM and the statistics read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, PrimaryKeyConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from integration.store.models.base import Base, BigID
+
+
+class ContactTotals(Base):
+    """A contact's standing orders in one currency, across all stores of its account.
+
+    `orders` counts placed orders (not cancelled, voided or deleted); `revenue_orders` and
+    `revenue` only those whose total is revenue (not refunded either). Recomputed from the orders
+    of the contacts a batch touched, so a cancellation or a moved order is reflected too.
+    """
+
+    __tablename__ = "contact_totals"
+    __table_args__ = (PrimaryKeyConstraint("contact_id", "currency"), Index(None, "account_id"))
+
+    contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    currency: Mapped[str] = mapped_column(String(3))
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    orders: Mapped[int]
+    revenue_orders: Mapped[int]
+    revenue: Mapped[Decimal]
+    first_order_at: Mapped[datetime]
+    last_order_at: Mapped[datetime]
