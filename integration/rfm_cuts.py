@@ -2,9 +2,11 @@
 
 `score = 1 + ⌊5·(rank − 1)/n⌋` with ties sharing the first rank equals one plus the number of
 the four cut points strictly below the value, where cut point k is the value at 1-based position
-⌈k·n/5⌉ in ascending order — exactly what `percentile_disc(k/5)` returns. Likewise a value is in
-the top share s (rank among the descending values − 1 < s·n) when it is at least
-`percentile_disc(s)` over the descending order. So one sort per metric gives every boundary, and
+⌈k·n/5⌉ in ascending order. Likewise a value is in the top share s (rank among the descending
+values − 1 < s·n) when it is at least the value at descending position ⌈s·n⌉, which is ascending
+position n − ⌈s·n⌉ + 1. The positions are counted exactly in Python and `percentile_disc` picks
+them (it returns the value at position ⌈p·n⌉; p = (position − ½)/n leaves no room for rounding),
+so one ascending sort per metric gives every boundary, and
 scoring is comparisons; no per-row ranking. The values come from `contact_totals` (each buyer's
 orders per currency, kept current at ingest), not from the orders. Only the rows whose values
 changed are written: after a batch of orders or a new day, most buyers keep their scores.
@@ -15,7 +17,9 @@ names from the account's scheme) is a bound parameter, hence the `noqa: S608` be
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -35,11 +39,41 @@ SCORED_COLUMNS = (
 )
 
 
+# Each buyer as RFM sees it, from the rows ingestion keeps current (`integration.totals`).
+BUYERS = (
+    "(SELECT contact_id, orders AS frequency, last_order_at AS last_at, currency, revenue AS monetary "
+    "FROM buyers WHERE account_id = :account) b"
+)
+
+
+def quintile_positions(n: int) -> list[int]:
+    """The 1-based positions of the four quintile cut points among n ascending values: ⌈k·n/5⌉."""
+    return [(k * n + 4) // 5 for k in range(1, 5)]
+
+
+def top(n: int, share: Decimal) -> int:
+    """The ascending position of the smallest value still in the top `share` of n values.
+
+    Rank r (ties sharing the first) is in the top share when r − 1 < share·n, i.e. the value is at
+    least the one at descending position ⌈share·n⌉ — counted exactly, no floating point.
+    """
+    return n - max(1, math.ceil(share * n)) + 1
+
+
+def fractions(n: int, positions: list[int]) -> list[float]:
+    """`percentile_disc` fractions that pick exactly these positions (it takes position ⌈p·n⌉)."""
+    return [(position - 0.5) / n for position in positions]
+
+
+def _span(bounds: list[int]) -> range:
+    return range(bounds[0], bounds[1] + 1)
+
+
 def compute(
     session: Session,
     account_id: int,
     scheme: list[dict[str, Any]],
-    shares: tuple[Any, Any, Any],
+    shares: tuple[Decimal, Decimal, Decimal],
     prospects: str,
     now: datetime,
 ) -> int:
@@ -48,58 +82,42 @@ def compute(
     # Sorting and hashing a million rows: in memory rather than in files (this transaction only).
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text("SET LOCAL work_mem = '64MB'"))
-    # Per buyer from the totals kept at ingest (one row per buyer and currency); a buyer in several
-    # currencies is fixed up below.
-    session.execute(text("DROP TABLE IF EXISTS rfm_buyers"))
-    session.execute(
-        text(
-            "CREATE TEMP TABLE rfm_buyers ON COMMIT DROP AS "
-            "SELECT contact_id, sum(orders)::int AS frequency, max(last_order_at) AS last_at, "
-            "min(currency) AS currency, max(currency) AS other_currency, sum(revenue) AS monetary "
-            "FROM contact_totals WHERE account_id = :account GROUP BY contact_id"
-        ),
+    per_currency = session.execute(
+        text(f"SELECT currency, count(*) FROM {BUYERS} GROUP BY currency ORDER BY currency"),  # noqa: S608
         {"account": account_id},
-    )
-    # Several currencies: M in the one of most orders (then alphabetical), as the window version does.
-    session.execute(
-        text(
-            "UPDATE rfm_buyers b SET currency = c.currency, monetary = c.revenue "
-            "FROM (SELECT DISTINCT ON (t.contact_id) t.contact_id, t.currency, t.revenue "
-            "      FROM contact_totals t JOIN rfm_buyers x ON x.contact_id = t.contact_id "
-            "      WHERE x.currency <> x.other_currency "
-            "      ORDER BY t.contact_id, t.orders DESC, t.currency) c "
-            "WHERE b.contact_id = c.contact_id"
-        )
-    )
-    session.execute(text("ANALYZE rfm_buyers"))
-
-    quintiles = "ARRAY[0.2, 0.4, 0.6, 0.8]"
-    n, r_cuts, f_cuts, f_top = session.execute(
-        text(
-            f"SELECT count(*), percentile_disc({quintiles}) WITHIN GROUP (ORDER BY last_at), "  # noqa: S608
-            f"percentile_disc({quintiles}) WITHIN GROUP (ORDER BY frequency), "
-            "percentile_disc(:frequent) WITHIN GROUP (ORDER BY frequency DESC) FROM rfm_buyers"
-        ),
-        {"frequent": float(frequent)},
-    ).one()
+    ).all()
+    n = sum(count for _, count in per_currency)
     if not n:
         session.execute(text("DELETE FROM rfm_scores WHERE account_id = :a"), {"a": account_id})
         return 0
-    m_cuts = session.execute(
+    # Ascending orders only: a top share's boundary is a position counted from the other end, so
+    # each metric needs one sort.
+    r_cuts, f_cuts = session.execute(
         text(
-            f"SELECT currency, percentile_disc({quintiles}) WITHIN GROUP (ORDER BY monetary), "  # noqa: S608
-            "percentile_disc(:big) WITHIN GROUP (ORDER BY monetary DESC), "
-            "percentile_disc(:medium) WITHIN GROUP (ORDER BY monetary DESC) FROM rfm_buyers GROUP BY currency"
+            "SELECT percentile_disc(CAST(:r AS float8[])) WITHIN GROUP (ORDER BY last_at), "  # noqa: S608
+            f"percentile_disc(CAST(:f AS float8[])) WITHIN GROUP (ORDER BY frequency) FROM {BUYERS}"
         ),
-        {"big": float(big), "medium": float(medium)},
-    ).all()
-
+        {
+            "account": account_id,
+            "r": fractions(n, quintile_positions(n)),
+            "f": fractions(n, [*quintile_positions(n), top(n, frequent)]),
+        },
+    ).one()
+    f_cuts, f_top = f_cuts[:4], f_cuts[4]
     params: dict[str, Any] = {"account": account_id, "now": now, "f_top": f_top}
-    r_expr = " + ".join(["1"] + [f"(b.last_at > :r{k})::int" for k in range(4)])
-    f_expr = " + ".join(["1"] + [f"(b.frequency > :f{k})::int" for k in range(4)])
-    params |= {f"r{k}": v for k, v in enumerate(r_cuts)} | {f"f{k}": v for k, v in enumerate(f_cuts)}
     m_whens, big_whens, medium_whens = [], [], []
-    for i, (currency, cuts, big_cut, medium_cut) in enumerate(m_cuts):
+    for i, (currency, count) in enumerate(per_currency):
+        *cuts, big_cut, medium_cut = session.execute(
+            text(
+                "SELECT percentile_disc(CAST(:m AS float8[])) WITHIN GROUP (ORDER BY monetary) "  # noqa: S608
+                f"FROM {BUYERS} WHERE currency = :currency"
+            ),
+            {
+                "account": account_id,
+                "currency": currency,
+                "m": fractions(count, [*quintile_positions(count), top(count, big), top(count, medium)]),
+            },
+        ).scalar_one()
         params[f"c{i}"] = currency
         params |= {f"m{i}_{k}": v for k, v in enumerate(cuts)}
         params |= {f"big{i}": big_cut, f"medium{i}": medium_cut}
@@ -108,18 +126,16 @@ def compute(
         )
         big_whens.append(f"WHEN b.currency = :c{i} AND b.monetary >= :big{i} THEN 'big'")
         medium_whens.append(f"WHEN b.currency = :c{i} AND b.monetary >= :medium{i} THEN 'medium'")
-    segment_whens = []
-    for i, rule in enumerate(scheme):
-        params[f"s{i}"] = rule["name"]
-        params |= {f"s{i}_r0": rule["r"][0], f"s{i}_r1": rule["r"][1]}
-        params |= {f"s{i}_f0": rule["f"][0], f"s{i}_f1": rule["f"][1]}
-        segment_whens.append(
-            f"WHEN r BETWEEN :s{i}_r0 AND :s{i}_r1 AND f BETWEEN :s{i}_f0 AND :s{i}_f1 THEN :s{i}"
-        )
-    params["prospects"] = prospects
+    r_expr = " + ".join(["1"] + [f"(b.last_at > :r{k})::int" for k in range(4)])
+    f_expr = " + ".join(["1"] + [f"(b.frequency > :f{k})::int" for k in range(4)])
+    params |= {f"r{k}": v for k, v in enumerate(r_cuts)} | {f"f{k}": v for k, v in enumerate(f_cuts)}
+    # The scheme as a 5×5 grid of names, cell (r, f) at (r − 1)·5 + f: one lookup per buyer.
+    grid = {(r, f): rule["name"] for rule in scheme for r in _span(rule["r"]) for f in _span(rule["f"])}
+    params["grid"] = [grid.get((r, f), prospects) for r in range(1, 6) for f in range(1, 6)]
+    # OFFSET 0 keeps the scores computed once per row, not once per use in the outer expressions.
     scored = f"""
         SELECT contact_id, last_order_at, frequency, monetary, currency, r, f, m,
-               CAST(CASE {" ".join(segment_whens)} ELSE :prospects END AS varchar(60)) AS segment,
+               CAST((CAST(:grid AS text[]))[(r - 1) * 5 + f] AS varchar(60)) AS segment,
                spender_tier, frequent_buyer
         FROM (SELECT b.contact_id, b.last_at AS last_order_at, b.frequency, b.monetary, b.currency,
                      {r_expr} AS r, {f_expr} AS f,
@@ -127,7 +143,7 @@ def compute(
                      CAST(CASE {" ".join(big_whens)} {" ".join(medium_whens)} ELSE 'low' END AS varchar(20))
                          AS spender_tier,
                      b.frequency >= :f_top AS frequent_buyer
-              FROM rfm_buyers b) s"""  # noqa: S608
+              FROM {BUYERS} OFFSET 0) s"""  # noqa: S608
     columns = ", ".join(SCORED_COLUMNS)
     new_values = f"n.{', n.'.join(SCORED_COLUMNS)}"
     # One full join with the stored rows finds every difference: new buyers, changed rows, and

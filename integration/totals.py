@@ -1,10 +1,11 @@
-"""Each buyer's orders per currency, kept current as orders change.
+"""Each buyer's orders per currency, and per buyer over its currencies, kept current as orders change.
 
-RFM and the contact statistics read these rows (about one per buyer) instead of aggregating every
-order each time. `orders_changed` is the one call every path that writes orders makes with the
-contacts it touched: ingestion, deletions, privacy erasure and merges. It recomputes those contacts'
-rows from their orders, set-based, so cancellations, refunds and orders that moved to another
-contact are reflected as well as new ones; the leaderboard's period rows follow in the same call.
+The contact statistics read the per-currency rows (`contact_totals`) and RFM the per-buyer ones
+(`buyers`) instead of aggregating every order each time. `orders_changed` is the one call every
+path that writes orders makes with the contacts it touched: ingestion, deletions, privacy erasure
+and merges. It recomputes those contacts' rows from their orders, set-based, so cancellations,
+refunds and orders that moved to another contact are reflected as well as new ones; the
+leaderboard's period rows follow in the same call.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
+from sqlalchemy.orm import Session, aliased
 
 from integration import orders as order_rules
 from integration.ingest.common import chunks
-from integration.store.models import ContactTotals, Order, Store
+from integration.store.models import Buyer, ContactTotals, Order, Store
 
 COLUMNS = (
     "contact_id",
@@ -50,14 +51,40 @@ def _totals(account_id: int, *where: Any) -> Any:
     )
 
 
+BUYER_COLUMNS = ("contact_id", "account_id", "orders", "last_order_at", "currency", "revenue")
+
+
+def _buyers(*where: Any) -> Any:
+    """One row per contact from its totals: all orders, the newest, and the main currency's revenue."""
+    t, other = ContactTotals, aliased(ContactTotals)
+    summed = (
+        select(t.contact_id, func.sum(t.orders).label("orders"), func.max(t.last_order_at).label("last"))
+        .where(*where)
+        .group_by(t.contact_id)
+        .subquery()
+    )
+    # The main currency: most orders, then alphabetical — no other row of the contact beats it.
+    beaten = exists().where(
+        other.contact_id == t.contact_id,
+        or_(other.orders > t.orders, and_(other.orders == t.orders, other.currency < t.currency)),
+    )
+    return (
+        select(t.contact_id, t.account_id, summed.c.orders, summed.c.last, t.currency, t.revenue)
+        .join(summed, summed.c.contact_id == t.contact_id)
+        .where(*where, ~beaten)
+    )
+
+
 def refresh(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
-    """Recompute these contacts' rows from their orders."""
+    """Recompute these contacts' rows (per currency and per buyer) from their orders."""
     ids = sorted(set(contact_ids))
     for part in chunks(ids):
         session.execute(delete(ContactTotals).where(ContactTotals.contact_id.in_(part)))
         session.execute(
             insert(ContactTotals).from_select(COLUMNS, _totals(account_id, Order.contact_id.in_(part)))
         )
+        session.execute(delete(Buyer).where(Buyer.contact_id.in_(part)))
+        session.execute(insert(Buyer).from_select(BUYER_COLUMNS, _buyers(ContactTotals.contact_id.in_(part))))
 
 
 def orders_changed(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
@@ -75,6 +102,8 @@ def rebuild(session: Session, account_id: int) -> int:
     """Recompute every buyer's rows of the account in one statement (after a bulk load); return rows."""
     session.execute(delete(ContactTotals).where(ContactTotals.account_id == account_id))
     session.execute(insert(ContactTotals).from_select(COLUMNS, _totals(account_id)))
+    session.execute(delete(Buyer).where(Buyer.account_id == account_id))
+    session.execute(insert(Buyer).from_select(BUYER_COLUMNS, _buyers(ContactTotals.account_id == account_id)))
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE contact_totals"))  # many new rows: plans need their statistics
+        session.execute(text("ANALYZE contact_totals, buyers"))  # many new rows: plans need statistics
     return int(session.scalar(select(func.count()).where(ContactTotals.account_id == account_id)) or 0)

@@ -49,9 +49,10 @@ from integration.store.models.sync import (
     SyncRun,
     SyncState,
 )
-from integration.store.models.totals import ContactTotals
+from integration.store.models.totals import Buyer, ContactTotals
 
 __all__ = [
+    "Buyer",
     "ContactTotals",
     "ExportPart",
     "SegmentExport",

@@ -30,3 +30,23 @@ class ContactTotals(Base):
     revenue: Mapped[Decimal]
     first_order_at: Mapped[datetime]
     last_order_at: Mapped[datetime]
+
+
+class Buyer(Base):
+    """A contact who ordered, summed over its currencies: what RFM scores.
+
+    `orders` counts placed orders in every currency; `currency` is the one of most orders (then
+    alphabetical) and `revenue` the revenue in it, since amounts in different currencies do not add.
+    """
+
+    __tablename__ = "buyers"
+    __table_args__ = (Index(None, "account_id"),)
+
+    contact_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    orders: Mapped[int]
+    last_order_at: Mapped[datetime]
+    currency: Mapped[str] = mapped_column(String(3))
+    revenue: Mapped[Decimal]

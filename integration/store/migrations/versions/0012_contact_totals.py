@@ -1,4 +1,4 @@
-"""each buyer's orders per currency, kept current at ingest
+"""each buyer's orders per currency and over its currencies, kept current at ingest
 
 Revision ID: 0012
 Revises: 0011
@@ -30,6 +30,17 @@ WHERE o.contact_id IS NOT NULL AND o.cancelled_at IS NULL AND o.deleted_at IS NU
   AND (o.financial_status IS NULL OR o.financial_status <> 'voided')
 GROUP BY o.contact_id, o.currency, s.account_id
 """
+# Per buyer: every order, the newest, and the revenue in its main currency (most orders, then
+# alphabetical).
+BUYERS = """
+INSERT INTO buyers (contact_id, account_id, orders, last_order_at, currency, revenue)
+SELECT t.contact_id, t.account_id, s.orders, s.last_order_at, t.currency, t.revenue
+FROM contact_totals t
+JOIN (SELECT contact_id, sum(orders) AS orders, max(last_order_at) AS last_order_at
+      FROM contact_totals GROUP BY contact_id) s ON s.contact_id = t.contact_id
+WHERE NOT EXISTS (SELECT 1 FROM contact_totals o WHERE o.contact_id = t.contact_id
+                  AND (o.orders > t.orders OR (o.orders = t.orders AND o.currency < t.currency)))
+"""
 
 
 def upgrade() -> None:
@@ -60,10 +71,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("contact_totals", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_contact_totals_account_id"), ["account_id"], unique=False)
+    op.create_table(
+        "buyers",
+        sa.Column("contact_id", big_id, autoincrement=False, nullable=False),
+        sa.Column("account_id", big_id, nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("last_order_at", integration.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("revenue", integration.store.types.Money(precision=18, scale=4), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_buyers_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_buyers_contact_id_contacts"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_buyers")),
+    )
+    with op.batch_alter_table("buyers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_buyers_account_id"), ["account_id"], unique=False)
     op.execute(BACKFILL)
+    op.execute(BUYERS)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("buyers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_buyers_account_id"))
+    op.drop_table("buyers")
     with op.batch_alter_table("contact_totals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contact_totals_account_id"))
     op.drop_table("contact_totals")
