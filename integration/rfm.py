@@ -39,7 +39,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -108,11 +107,11 @@ def compute(session: Session, account_id: int, now: datetime | None = None) -> i
     scheme = account.rfm_scheme or DEFAULT_SCHEME
     if session.get_bind().dialect.name == "postgresql":
         shares = (BIG_SHARE, MEDIUM_SHARE, FREQUENT_SHARE)
-        buyers = rfm_cuts.compute(session, account_id, scheme, shares, PROSPECTS, now)
+        buyers, account.rfm_cuts = rfm_cuts.compute(session, account_id, scheme, shares, PROSPECTS, now)
     else:
         _compute_by_ranks(session, account_id, scheme, now)
         buyers = int(session.scalar(select(func.count()).where(RfmScore.account_id == account_id)) or 0)
-    account.rfm_cuts = _cuts(session, account_id)
+        account.rfm_cuts = _cuts(session, account_id)
     account.rfm_computed_at = now
     session.flush()
     return buyers
@@ -256,8 +255,6 @@ def _compute_by_ranks(session: Session, account_id: int, scheme: list[dict[str, 
 def _cuts(session: Session, account_id: int) -> dict[str, Any]:
     """Each score's range of values: what a merchant needs to read the scores."""
     mine = RfmScore.account_id == account_id
-    if session.get_bind().dialect.name == "postgresql":
-        return _cuts_in_one_pass(session, account_id)
     recency = [
         {"score": s, "last_order_from": low.isoformat(), "last_order_to": high.isoformat()}
         for s, low, high in session.execute(
@@ -286,44 +283,6 @@ def _cuts(session: Session, account_id: int) -> dict[str, Any]:
         )
     ]
     return {"r": recency, "f": frequency, "m": monetary}
-
-
-def _cuts_in_one_pass(session: Session, account_id: int) -> dict[str, Any]:
-    """`_cuts` from one scan of the account's rows (grouping sets), as a million buyers need."""
-    s = RfmScore
-    rows = session.execute(
-        select(
-            func.grouping(s.r),
-            func.grouping(s.f),
-            s.r,
-            s.f,
-            s.currency,
-            s.m,
-            func.min(s.last_order_at),
-            func.max(s.last_order_at),
-            func.min(s.frequency),
-            func.max(s.frequency),
-            func.min(s.monetary),
-            func.max(s.monetary),
-        )
-        .where(s.account_id == account_id)
-        .group_by(func.grouping_sets(tuple_(s.r), tuple_(s.f), tuple_(s.currency, s.m)))
-    ).all()
-    cuts: dict[str, list[dict[str, Any]]] = {"r": [], "f": [], "m": []}
-    for no_r, no_f, r, f, currency, m, first, last, fewest, most, least, highest in sorted(
-        rows, key=lambda row: (row[2] or 0, row[3] or 0, row[4] or "", row[5] or 0)
-    ):
-        if not no_r:
-            cuts["r"].append(
-                {"score": r, "last_order_from": first.isoformat(), "last_order_to": last.isoformat()}
-            )
-        elif not no_f:
-            cuts["f"].append({"score": f, "orders_from": fewest, "orders_to": most})
-        else:
-            cuts["m"].append(
-                {"currency": currency, "score": m, "spent_from": amount(least), "spent_to": amount(highest)}
-            )
-    return cuts
 
 
 def overview(session: Session, account_id: int, now: datetime | None = None) -> dict[str, Any]:

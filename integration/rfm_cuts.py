@@ -18,12 +18,14 @@ names from the account's scheme) is a bound parameter, hence the `noqa: S608` be
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from integration.money import amount
 
 SCORED_COLUMNS = (
     "last_order_at",
@@ -76,8 +78,11 @@ def compute(
     shares: tuple[Decimal, Decimal, Decimal],
     prospects: str,
     now: datetime,
-) -> int:
-    """Write the account's RFM rows (PostgreSQL), changing only those whose values changed; return buyers."""
+) -> tuple[int, dict[str, Any]]:
+    """Write the account's RFM rows (PostgreSQL), changing only those that changed.
+
+    Return the number of buyers and each score's range of values (what `rfm._cuts` computes).
+    """
     big, medium, frequent = shares
     # Sorting and hashing a million rows: in memory rather than in files (this transaction only).
     session.execute(text("SET LOCAL jit = off"))
@@ -89,7 +94,7 @@ def compute(
     n = sum(count for _, count in per_currency)
     if not n:
         session.execute(text("DELETE FROM rfm_scores WHERE account_id = :a"), {"a": account_id})
-        return 0
+        return 0, {"r": [], "f": [], "m": []}
     # Ascending orders only: a top share's boundary is a position counted from the other end, so
     # each metric needs one sort.
     r_cuts, f_cuts = session.execute(
@@ -106,6 +111,7 @@ def compute(
     f_cuts, f_top = f_cuts[:4], f_cuts[4]
     params: dict[str, Any] = {"account": account_id, "now": now, "f_top": f_top}
     m_whens, big_whens, medium_whens = [], [], []
+    m_cut_points: dict[str, list[Any]] = {}
     for i, (currency, count) in enumerate(per_currency):
         *cuts, big_cut, medium_cut = session.execute(
             text(
@@ -118,6 +124,7 @@ def compute(
                 "m": fractions(count, [*quintile_positions(count), top(count, big), top(count, medium)]),
             },
         ).scalar_one()
+        m_cut_points[currency] = cuts
         params[f"c{i}"] = currency
         params |= {f"m{i}_{k}": v for k, v in enumerate(cuts)}
         params |= {f"big{i}": big_cut, f"medium{i}": medium_cut}
@@ -144,7 +151,6 @@ def compute(
                          AS spender_tier,
                      b.frequency >= :f_top AS frequent_buyer
               FROM {BUYERS} OFFSET 0) s"""  # noqa: S608
-    columns = ", ".join(SCORED_COLUMNS)
     new_values = f"n.{', n.'.join(SCORED_COLUMNS)}"
     # One full join with the stored rows finds every difference: new buyers, changed rows, and
     # rows of contacts who no longer have an order. Only those are written.
@@ -160,11 +166,32 @@ def compute(
         ),
         params,
     )
-    changed = session.execute(
+    new, changed = session.execute(
         text("SELECT count(*) FILTER (WHERE stored_id IS NULL), count(*) FROM rfm_changes")
     ).one()
-    if not changed[1]:
-        return int(n)
+    if changed:
+        _write(session, account_id, now, n, new, changed)
+    return int(n), {
+        "r": [
+            {"score": score, "last_order_from": _utc(low), "last_order_to": _utc(high)}
+            for score, low, high in _ranges(session, account_id, "last_order_at", r_cuts)
+        ],
+        "f": [
+            {"score": score, "orders_from": low, "orders_to": high}
+            for score, low, high in _ranges(session, account_id, "orders", f_cuts)
+        ],
+        "m": [
+            {"currency": currency, "score": score, "spent_from": amount(low), "spent_to": amount(high)}
+            for currency, cuts in m_cut_points.items()
+            for score, low, high in _ranges(session, account_id, "revenue", cuts, currency)
+        ],
+    }
+
+
+def _write(session: Session, account_id: int, now: datetime, n: int, new: int, changed: int) -> None:
+    """Apply the differences in `rfm_changes`: delete, update and insert only those rows."""
+    columns = ", ".join(SCORED_COLUMNS)
+    new_values = f"n.{', n.'.join(SCORED_COLUMNS)}"
     session.execute(text("ANALYZE rfm_changes"))
     session.execute(
         text(
@@ -172,6 +199,10 @@ def compute(
             "WHERE c.contact_id IS NULL AND t.contact_id = c.stored_id"
         )
     )
+    if changed - new < n // 10:
+        # A few changed rows: each found by its key rather than by hashing every stored row.
+        session.execute(text("SET LOCAL enable_hashjoin = off"))
+        session.execute(text("SET LOCAL enable_mergejoin = off"))
     session.execute(
         text(
             f"UPDATE rfm_scores t SET ({columns}, computed_at) = ({new_values}, :now) "  # noqa: S608
@@ -180,6 +211,8 @@ def compute(
         ),
         {"now": now},
     )
+    session.execute(text("SET LOCAL enable_hashjoin = on"))
+    session.execute(text("SET LOCAL enable_mergejoin = on"))
     session.execute(
         text(
             f"INSERT INTO rfm_scores (contact_id, account_id, {columns}, computed_at) "  # noqa: S608
@@ -187,6 +220,41 @@ def compute(
         ),
         {"account": account_id, "now": now},
     )
-    if changed[0] > n // 10:
+    if new > n // 10:
         session.execute(text("ANALYZE rfm_scores"))  # many new rows: plans need their statistics
-    return int(n)
+
+
+def _ranges(
+    session: Session, account_id: int, column: str, cuts: list[Any], currency: str | None = None
+) -> list[tuple[int, Any, Any]]:
+    """Each non-empty score's lowest and highest value: score s holds the values in (c[s−1], c[s]].
+
+    A cut point is a value of the data, so when c[s−1] < c[s] the highest value of score s is c[s]
+    itself; the lowest is the first value above c[s−1], found by one probe of the buyers' index on
+    the metric. No scan of the scores.
+    """
+    where = "account_id = :account" + (" AND currency = :currency" if currency else "")
+    params = {"account": account_id, "currency": currency}
+
+    def probe(aggregate: str, above: Any) -> Any:
+        condition = f" AND {column} > :above" if above is not None else ""
+        return session.execute(
+            text(f"SELECT {aggregate}({column}) FROM buyers WHERE {where}{condition}"),  # noqa: S608
+            params | {"above": above},
+        ).scalar()
+
+    bounds = [None, *cuts, None]
+    ranges = []
+    for score in range(1, 6):
+        low, high = bounds[score - 1], bounds[score]
+        if low is not None and high is not None and not low < high:
+            continue  # equal cut points: no value scores here
+        lowest = probe("min", low)
+        if lowest is None:
+            continue
+        ranges.append((score, lowest, high if high is not None else probe("max", None)))
+    return ranges
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -233,8 +234,23 @@ def test_cut_points_give_exactly_the_scores_of_the_window_ranks(pg_url: str, see
         def scored() -> list[tuple[object, ...]]:
             return [tuple(r) for r in session.execute(select(*columns).order_by(RfmScore.contact_id))]
 
-        buyers = rfm.compute(session, eur.account_id)  # PostgreSQL: by cut points
-        by_cuts = scored()
-        rfm._compute_by_ranks(session, eur.account_id, rfm.DEFAULT_SCHEME, NOW)
-        assert len(by_cuts) == buyers
-        assert scored() == by_cuts
+        def agree() -> None:
+            buyers = rfm.compute(session, eur.account_id, NOW)  # PostgreSQL: by cut points
+            by_cuts, ranges = scored(), session.get(Account, eur.account_id).rfm_cuts  # type: ignore[union-attr]
+            rfm._compute_by_ranks(session, eur.account_id, rfm.DEFAULT_SCHEME, NOW)
+            assert len(by_cuts) == buyers
+            assert scored() == by_cuts
+            # The score ranges found by index probes are those a scan of the scores finds.
+            assert ranges == rfm._cuts(session, eur.account_id)
+
+        agree()
+        # A day later: new orders for some, a first order for others, and one buyer's only order
+        # cancelled — the stored rows are updated, inserted and deleted where they differ.
+        later = [
+            order(f"late-{i}", NOW, email=f"p{rng.randint(0, 300)}@example.com", total_price="20")
+            for i in range(rng.randint(1, 30))
+        ]
+        first = records[eur.id][0]
+        gone = dataclasses.replace(first, cancelled_at=NOW, updated_at=NOW + timedelta(hours=1))  # type: ignore[type-var]
+        ingest.ingest_orders(session, eur, [*later, gone])
+        agree()

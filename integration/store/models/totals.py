@@ -40,7 +40,12 @@ class Buyer(Base):
     """
 
     __tablename__ = "buyers"
-    __table_args__ = (Index(None, "account_id"),)
+    # Ordered by each metric within the account: RFM finds each score's range of values by probes.
+    __table_args__ = (
+        Index(None, "account_id", "last_order_at"),
+        Index(None, "account_id", "orders"),
+        Index(None, "account_id", "currency", "revenue"),
+    )
 
     contact_id: Mapped[int] = mapped_column(
         BigID, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, autoincrement=False

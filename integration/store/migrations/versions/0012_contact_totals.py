@@ -87,15 +87,23 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_buyers")),
     )
-    with op.batch_alter_table("buyers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_buyers_account_id"), ["account_id"], unique=False)
     op.execute(BACKFILL)
     op.execute(BUYERS)
+    with op.batch_alter_table("buyers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_buyers_account_id_currency_revenue"),
+            ["account_id", "currency", "revenue"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_buyers_account_id_last_order_at"), ["account_id", "last_order_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_buyers_account_id_orders"), ["account_id", "orders"], unique=False
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("buyers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_buyers_account_id"))
     op.drop_table("buyers")
     with op.batch_alter_table("contact_totals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contact_totals_account_id"))
