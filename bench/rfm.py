@@ -119,7 +119,7 @@ def main() -> None:
             f"  rfm.compute for {buyers:,} buyers: first (every row written) {runs[0]:.2f} s; "
             f"again, nothing changed: {runs[1]:.2f}, {runs[2]:.2f} s; "
             f"after 1% more orders: {after_orders:.2f} s\n"
-            f"  plain NTILE quintiles of the same per-buyer rows, nothing written (ceiling): {ceiling:.2f} s; "
+            f"  NTILE quintiles of the same per-buyer rows, nothing written (ceiling): {ceiling:.2f} s; "
             f"ratio ceiling / ours {ceiling / ours:.2f} (ours: the recomputation after new orders); "
             f"NTILE quintiles aggregated from the raw orders: {from_orders:.2f} s\n"
             f"  segments: {listed}",
