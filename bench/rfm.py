@@ -103,11 +103,11 @@ def main() -> None:
         after_orders = time.perf_counter() - started
         started = time.perf_counter()
         with session_scope(url) as session:
-            session.execute(text(f"SELECT count(*) FROM ({CEILING}) q"))
+            session.execute(text(f"SELECT count(*), sum(r), sum(f), sum(m) FROM ({CEILING}) q"))
         ceiling = time.perf_counter() - started
         started = time.perf_counter()
         with session_scope(url) as session:
-            session.execute(text(f"SELECT count(*) FROM ({FROM_ORDERS}) q"))
+            session.execute(text(f"SELECT count(*), sum(r), sum(f), sum(m) FROM ({FROM_ORDERS}) q"))
         from_orders = time.perf_counter() - started
         with session_scope(url) as session:
             segments = rfm.overview(session, 1)["segments"]

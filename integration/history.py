@@ -14,14 +14,15 @@ or was deleted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select, union
 from sqlalchemy.orm import Session
 
-from integration.ingest.common import chunks, insert_for
+from integration.ingest.common import insert_for
 from integration.store.models import (
     Contact,
     ContactSnapshot,
@@ -67,10 +68,25 @@ def take_snapshot(session: Session, now: datetime) -> int:
     return len(session.execute(stmt, rows).all())
 
 
-def thirty_day_change(
-    session: Session, account_id: int, statuses: Sequence[SubscriptionStatus], now: datetime
-) -> dict[str, dict[str, Any]] | None:
-    """Each group's change against the snapshot of 30 days ago (or the first one since); None without one."""
+@dataclass(frozen=True)
+class Movements:
+    """What the 30-day change of every subscription filter needs, read once.
+
+    `then`: the snapshot's counts by (subscription, engagement). `combos`: the contacts that changed
+    since the snapshot, counted by (existed then, engagement then, subscription then, engagement
+    now, subscription now, deleted) — a handful of rows whatever the number of contacts.
+    """
+
+    since: datetime
+    then: list[tuple[SubscriptionStatus, EngagementStatus, int]]
+    combos: list[tuple[bool, Any, Any, Any, Any, bool, int]]
+
+
+def movements(session: Session, account_id: int, now: datetime) -> Movements | None:
+    """Read the snapshot of 30 days ago (or the first one since) and the changes after it.
+
+    None when there is no snapshot that recent.
+    """
     day = session.scalar(
         select(func.min(ContactSnapshot.day)).where(
             ContactSnapshot.account_id == account_id, ContactSnapshot.day >= (now - WINDOW).date()
@@ -87,24 +103,51 @@ def thirty_day_change(
         ).where(ContactSnapshot.account_id == account_id, ContactSnapshot.day == day)
     ).all()
     since = min(row.taken_at for row in snapshot)
-    then = {
-        g: sum(r.contacts for r in snapshot if r.engagement_status == g and r.subscription_status in statuses)
-        for g in GROUPS
-    }
-    now_counts = dict(
-        session.execute(
-            select(Contact.engagement_status, func.count())
-            .where(
-                Contact.account_id == account_id,
-                Contact.deleted_at.is_(None),
-                Contact.subscription_status.in_(statuses),
-                Contact.engagement_status.is_not(None),
-            )
-            .group_by(Contact.engagement_status)
-        ).all()
-    )
+    then = [(row.subscription_status, row.engagement_status, row.contacts) for row in snapshot]
+    return Movements(since, then, _combos(session, account_id, since))
+
+
+def thirty_day_change(
+    session: Session,
+    account_id: int,
+    statuses: Sequence[SubscriptionStatus],
+    now: datetime,
+    moved: Movements | None = None,
+    now_counts: dict[EngagementStatus, int] | None = None,
+) -> dict[str, dict[str, Any]] | None:
+    """Each group's change against the snapshot of 30 days ago (or the first one since); None without one.
+
+    `moved` and `now_counts` (the filter's current group counts) may be passed when already read,
+    as the statistics refresh does for all filters at once.
+    """
+    moved = moved or movements(session, account_id, now)
+    if moved is None:
+        return None
+    then = {g: sum(n for status, group, n in moved.then if group == g and status in statuses) for g in GROUPS}
+    if now_counts is None:
+        now_counts = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(Contact.engagement_status, func.count())
+                .where(
+                    Contact.account_id == account_id,
+                    Contact.deleted_at.is_(None),
+                    Contact.subscription_status.in_(statuses),
+                    Contact.engagement_status.is_not(None),
+                )
+                .group_by(Contact.engagement_status)
+            ).all()
+        )
     moves = {g: {"new": 0, "moved_in": 0, "moved_out": 0, "unsubscribed_or_deleted": 0} for g in GROUPS}
-    _movements(session, account_id, set(statuses), since, moves)
+    admitted = set(statuses)
+    for existed, then_engagement, then_subscription, engagement, subscription, deleted, n in moved.combos:
+        for group in GROUPS:
+            was = existed and then_engagement == group and then_subscription in admitted
+            now_in = not deleted and engagement == group and subscription in admitted
+            if now_in and not was:
+                moves[group]["new" if not existed else "moved_in"] += n
+            elif was and not now_in:
+                gone = deleted or subscription not in admitted
+                moves[group]["unsubscribed_or_deleted" if gone else "moved_out"] += n
     result: dict[str, dict[str, Any]] = {}
     for group in GROUPS:
         before, after = then[group], now_counts.get(group, 0)
@@ -112,7 +155,7 @@ def thirty_day_change(
         if before:
             change = str((Decimal(after - before) * 100 / before).quantize(Decimal("0.01"), ROUND_HALF_UP))
         result[group.value] = {
-            "since": since.isoformat(),
+            "since": moved.since.isoformat(),
             "count_then": before,
             "percent_change": change,
             **moves[group],
@@ -120,40 +163,59 @@ def thirty_day_change(
     return result
 
 
-def _movements(
-    session: Session,
-    account_id: int,
-    statuses: set[SubscriptionStatus],
-    since: datetime,
-    moves: dict[Any, Any],
-) -> None:
-    engagement_before = _first_from(session, EngagementTransition, account_id, since)
-    subscription_before = _first_from(session, SubscriptionTransition, account_id, since)
-    deleted = session.scalars(
-        select(Contact.id).where(Contact.account_id == account_id, Contact.deleted_at > since)
+def _combos(
+    session: Session, account_id: int, since: datetime
+) -> list[tuple[bool, Any, Any, Any, Any, bool, int]]:
+    """Count the contacts changed since `since` by their state then and now, in one statement."""
+    engagement_before = _first_from(EngagementTransition, account_id, since)
+    subscription_before = _first_from(SubscriptionTransition, account_id, since)
+    changed = union(
+        select(engagement_before.c.contact_id),
+        select(subscription_before.c.contact_id),
+        select(Contact.id).where(Contact.account_id == account_id, Contact.deleted_at > since),
+    ).subquery()
+    logged_engagement = engagement_before.c.contact_id.is_not(None)
+    logged_subscription = subscription_before.c.contact_id.is_not(None)
+    # Not classified before its first logged change: the contact did not exist then.
+    existed = or_(~logged_engagement, engagement_before.c.from_status.is_not(None))
+    then_engagement = case(
+        (logged_engagement, engagement_before.c.from_status), else_=Contact.engagement_status
+    )
+    then_subscription = case(
+        (logged_subscription, subscription_before.c.from_status), else_=Contact.subscription_status
+    )
+    deleted = Contact.deleted_at.is_not(None)
+    keys = (
+        existed,
+        then_engagement,
+        then_subscription,
+        Contact.engagement_status,
+        Contact.subscription_status,
+        deleted,
+    )
+    rows = session.execute(
+        select(*keys, func.count())
+        .select_from(changed)
+        .join(Contact, Contact.id == changed.c.contact_id)
+        .outerjoin(engagement_before, engagement_before.c.contact_id == Contact.id)
+        .outerjoin(subscription_before, subscription_before.c.contact_id == Contact.id)
+        .group_by(*keys)
     ).all()
-    changed = sorted(set(engagement_before) | set(subscription_before) | set(deleted))
-    for part in chunks(changed):
-        current = session.execute(
-            select(
-                Contact.id, Contact.engagement_status, Contact.subscription_status, Contact.deleted_at
-            ).where(Contact.id.in_(part))
-        ).all()
-        for contact_id, engagement, subscription, deleted_at in current:
-            existed = not (contact_id in engagement_before and engagement_before[contact_id] is None)
-            then_engagement = engagement_before.get(contact_id, engagement)
-            then_subscription = subscription_before.get(contact_id, subscription)
-            for group in GROUPS:
-                was = existed and then_engagement == group and then_subscription in statuses
-                now_in = deleted_at is None and engagement == group and subscription in statuses
-                if now_in and not was:
-                    moves[group]["new" if not existed else "moved_in"] += 1
-                elif was and not now_in:
-                    gone = deleted_at is not None or subscription not in statuses
-                    moves[group]["unsubscribed_or_deleted" if gone else "moved_out"] += 1
+    return [
+        (
+            bool(e),
+            EngagementStatus(te) if te is not None else None,
+            SubscriptionStatus(ts) if ts is not None else None,
+            ne,
+            ns,
+            bool(d),
+            n,
+        )
+        for e, te, ts, ne, ns, d, n in rows
+    ]
 
 
-def _first_from(session: Session, model: Any, account_id: int, since: datetime) -> dict[int, Any]:
+def _first_from(model: Any, account_id: int, since: datetime) -> Any:
     """Each contact's state before its first logged change after `since` (None: not classified then)."""
     first = (
         select(model.contact_id, func.min(model.id).label("first_id"))
@@ -161,7 +223,4 @@ def _first_from(session: Session, model: Any, account_id: int, since: datetime) 
         .group_by(model.contact_id)
         .subquery()
     )
-    rows = session.execute(
-        select(model.contact_id, model.from_status).join(first, model.id == first.c.first_id)
-    )
-    return {contact_id: status for contact_id, status in rows}
+    return select(model.contact_id, model.from_status).join(first, model.id == first.c.first_id).subquery()

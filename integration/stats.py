@@ -9,7 +9,7 @@ orders (not cancelled, voided or refunded).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
-from integration.history import thirty_day_change
+from integration.history import Movements, movements, thirty_day_change
 from integration.ingest.common import insert_for
 from integration.store.models import (
     Account,
@@ -73,6 +73,7 @@ class Aggregates:
 
     counts: dict[tuple[EngagementStatus | None, SubscriptionStatus], int]
     money: list[tuple[EngagementStatus | None, SubscriptionStatus, str, int, Decimal, int]]
+    movements: Movements | None = None
 
 
 def aggregate(session: Session, account_id: int) -> Aggregates:
@@ -151,7 +152,14 @@ def contact_stats(
                 "ano": str((Decimal(order_count) / buyers).quantize(CENT, ROUND_HALF_UP)),
             }
         )
-    change = thirty_day_change(session, account_id, subscription.statuses(), now or utcnow())
+    change = thirty_day_change(
+        session,
+        account_id,
+        subscription.statuses(),
+        now or utcnow(),
+        moved=data.movements if aggregates is not None else None,
+        now_counts={group: n for group, n in counts.items() if group is not None},
+    )
     for name, group in groups.items():
         group["change_30d"] = change[name] if change else None
     return {
@@ -182,7 +190,9 @@ def refresh_stats(session: Session, account_id: int, now: datetime | None = None
         # A few aggregates over indexed tables: compiling them costs more than it saves (up to a
         # second at a million contacts), and this job's delay is the statistics' delay.
         session.execute(text("SET LOCAL jit = off"))
-    aggregates = aggregate(session, account_id)  # one pass over contacts and orders for all filters
+    # One pass over contacts and buyers' totals, and one read of the 30-day movements, for all filters.
+    aggregates = aggregate(session, account_id)
+    aggregates = replace(aggregates, movements=movements(session, account_id, now))
     table = table_of(StatsCache)
     rows = [
         {
