@@ -16,6 +16,7 @@ that fell out; the table stays a few rows per buyer whatever the history's lengt
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,13 +25,21 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from integration import orders as order_rules
-from integration.ingest.common import chunks
+from integration.ingest.common import chunks, insert_for
 from integration.money import amount
-from integration.store.models import Account, Contact, ContactPeriodSpend, Order, Store, table_of
+from integration.store.models import (
+    Account,
+    Contact,
+    ContactPeriodSpend,
+    Order,
+    PeriodCurrency,
+    Store,
+    table_of,
+)
 from integration.store.types import utcnow
 
 ACCOUNT_WIDE = 0  # store_id of the account-wide rows
@@ -135,11 +144,20 @@ def refresh_spend(
     zones = _zones(session, account)
     kept = kept_periods(zones.values(), now)
     for part in chunks(ids):
-        session.execute(
-            delete(ContactPeriodSpend).where(
-                ContactPeriodSpend.account_id == account_id, ContactPeriodSpend.contact_id.in_(part)
+        mine = (ContactPeriodSpend.account_id == account_id, ContactPeriodSpend.contact_id.in_(part))
+        delta: Counter[tuple[int, str, str]] = Counter()
+        for store_id, period, currency, n in session.execute(
+            select(
+                ContactPeriodSpend.store_id,
+                ContactPeriodSpend.period,
+                ContactPeriodSpend.currency,
+                func.count(),
             )
-        )
+            .where(*mine)
+            .group_by(ContactPeriodSpend.store_id, ContactPeriodSpend.period, ContactPeriodSpend.currency)
+        ):
+            delta[(store_id, period, currency)] -= n
+        session.execute(delete(ContactPeriodSpend).where(*mine))
         rows = session.execute(
             select(
                 Order.contact_id,
@@ -172,6 +190,9 @@ def refresh_spend(
                         entry[1] += 1
                         entry[2] += Decimal(total)
                     entry[3] = max(entry[3], created_at)
+        for scope, period, currency, _ in totals:
+            delta[(scope, period, currency)] += 1
+        _bump(session, account_id, delta)
         if totals:
             session.execute(
                 table_of(ContactPeriodSpend).insert(),
@@ -222,6 +243,7 @@ def rebuild(session: Session, account_id: int, batch: int = 5_000, now: datetime
         session.execute(text("ANALYZE contact_period_spend"))
     else:
         _refresh_all(session, account_id, stores, batch, now)
+    _recount(session, account_id)
     return int(
         session.scalar(
             select(func.count(func.distinct(ContactPeriodSpend.contact_id))).where(
@@ -252,10 +274,45 @@ def prune_spend(session: Session, account_id: int, now: datetime | None = None) 
         return 0
     kept = kept_periods(_zones(session, account).values(), now or utcnow())
     table = table_of(ContactPeriodSpend)
-    return int(
-        session.execute(
-            delete(table).where(table.c.account_id == account_id, table.c.period.not_in(sorted(kept)))
-        ).rowcount  # type: ignore[attr-defined]
+    dropped = session.execute(
+        delete(table).where(table.c.account_id == account_id, table.c.period.not_in(sorted(kept)))
+    ).rowcount  # type: ignore[attr-defined]
+    _recount(session, account_id)  # daily: whatever drifted (rows that left with their contact) is set right
+    return int(dropped)
+
+
+def _bump(session: Session, account_id: int, delta: Counter[tuple[int, str, str]]) -> None:
+    """Add these changes to the per-period currency counts (in key order: no deadlock between workers)."""
+    changes = sorted((key, n) for key, n in delta.items() if n)
+    if not changes:
+        return
+    table = table_of(PeriodCurrency)
+    stmt = insert_for(session, table)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "store_id", "period", "currency"],
+            set_={"contacts": table.c.contacts + stmt.excluded.contacts},
+        ),
+        [
+            {"account_id": account_id, "store_id": s, "period": p, "currency": c, "contacts": n}
+            for (s, p, c), n in changes
+        ],
+    )
+    if any(n < 0 for _, n in changes):
+        session.execute(delete(table).where(table.c.account_id == account_id, table.c.contacts <= 0))
+
+
+def _recount(session: Session, account_id: int) -> None:
+    """Count the period rows per currency afresh (after a rebuild or a prune)."""
+    spend = ContactPeriodSpend
+    session.execute(delete(PeriodCurrency).where(PeriodCurrency.account_id == account_id))
+    session.execute(
+        insert(PeriodCurrency).from_select(
+            ["account_id", "store_id", "period", "currency", "contacts"],
+            select(spend.account_id, spend.store_id, spend.period, spend.currency, func.count())
+            .where(spend.account_id == account_id)
+            .group_by(spend.account_id, spend.store_id, spend.period, spend.currency),
+        )
     )
 
 
@@ -314,7 +371,7 @@ def leaderboard(
         ContactPeriodSpend.period == period.key,
     ]
     if currency is None:
-        currency = store.currency if store else _main_currency(session, scope)
+        currency = store.currency if store else _main_currency(session, account_id, store_id, period.key)
     metric = {
         RankBy.PURCHASES: ContactPeriodSpend.purchases,
         RankBy.AVERAGE_ORDER: ContactPeriodSpend.average,
@@ -371,12 +428,16 @@ def leaderboard(
     }
 
 
-def _main_currency(session: Session, scope: list[Any]) -> str | None:
-    row = session.execute(
-        select(ContactPeriodSpend.currency, func.count())
-        .where(*scope)
-        .group_by(ContactPeriodSpend.currency)
-        .order_by(func.count().desc(), ContactPeriodSpend.currency)
+def _main_currency(session: Session, account_id: int, store_id: int | None, period: str) -> str | None:
+    """The currency most contacts bought in during the period (then alphabetical)."""
+    counts = PeriodCurrency
+    return session.scalar(
+        select(counts.currency)
+        .where(
+            counts.account_id == account_id,
+            counts.store_id == (store_id if store_id is not None else ACCOUNT_WIDE),
+            counts.period == period,
+        )
+        .order_by(counts.contacts.desc(), counts.currency)
         .limit(1)
-    ).first()
-    return row[0] if row else None
+    )

@@ -245,3 +245,72 @@ def test_only_the_periods_a_time_frame_can_name_are_kept_and_the_rest_pruned(db_
         # Two years on, none of them can be named any more.
         assert prune_spend(session, store.account_id, now=now + timedelta(days=800)) == 2 * 4
         assert session.scalars(select(ContactPeriodSpend.period)).all() == []
+
+
+def test_the_default_currency_is_the_one_most_buyers_used_and_its_counts_follow_the_orders(
+    db_url: str,
+) -> None:
+    from sqlalchemy import func
+
+    from integration.ingest import ingest_orders
+    from integration.ingest.removals import delete_orders
+    from integration.store.models import ContactPeriodSpend as S
+    from integration.store.models import PeriodCurrency as P
+    from integration.store.types import utcnow
+
+    # Ingestion keeps the periods a time frame can name today: the orders are a minute old.
+    when = utcnow() - timedelta(minutes=1)
+    now = when + timedelta(seconds=1)
+    with session_scope(db_url) as session:
+        shop = make_store(session, "EUR", time_zone="UTC")
+
+        def counted() -> list[tuple[object, ...]]:
+            return sorted(session.execute(select(P.store_id, P.period, P.currency, P.contacts)).all())
+
+        def grouped() -> list[tuple[object, ...]]:
+            return sorted(
+                session.execute(
+                    select(S.store_id, S.period, S.currency, func.count()).group_by(
+                        S.store_id, S.period, S.currency
+                    )
+                ).all()
+            )
+
+        def top_currency() -> str:
+            board = leaderboard(
+                session,
+                shop.account_id,
+                rank_by=RankBy.TOTAL_SPENT,
+                time_frame=TimeFrame.YEAR_TO_DATE,
+                now=now,
+            )
+            return str(board["currency"])
+
+        # Two buyers in USD (one with two orders), one in EUR: USD has more buyers.
+        ingest_orders(
+            session,
+            shop,
+            [
+                order("1", when, email="a@example.com", currency="USD", total_price="5"),
+                order("2", when, email="a@example.com", currency="USD", total_price="5"),
+                order("3", when, email="b@example.com", currency="USD", total_price="5"),
+                order("4", when, email="c@example.com", currency="EUR", total_price="500"),
+            ],
+        )
+        assert counted() == grouped()
+        assert counted()
+        assert top_currency() == "USD"
+        # One USD buyer's order is deleted and two more pay in EUR: now EUR has more buyers.
+        delete_orders(session, shop, ["3"], when)
+        ingest_orders(
+            session,
+            shop,
+            [
+                order("5", when, email="d@example.com", currency="EUR", total_price="1"),
+                order("6", when, email="e@example.com", currency="EUR", total_price="1"),
+            ],
+        )
+        assert counted() == grouped()
+        assert top_currency() == "EUR"
+        assert rebuild(session, shop.account_id) == 4
+        assert counted() == grouped()

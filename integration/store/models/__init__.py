@@ -35,7 +35,7 @@ from integration.store.models.contacts import (
 )
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
-from integration.store.models.leaderboard import ContactPeriodSpend
+from integration.store.models.leaderboard import ContactPeriodSpend, PeriodCurrency
 from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.rfm import RfmScore
 from integration.store.models.sync import (
@@ -52,6 +52,7 @@ from integration.store.models.sync import (
 from integration.store.models.totals import Buyer, ContactTotals
 
 __all__ = [
+    "PeriodCurrency",
     "Buyer",
     "ContactTotals",
     "ExportPart",

@@ -38,3 +38,20 @@ class ContactPeriodSpend(Base):
     revenue: Mapped[Decimal]
     average: Mapped[Decimal]
     last_order_at: Mapped[datetime]
+
+
+class PeriodCurrency(Base):
+    """How many contacts have spend rows in one period and currency: the leaderboard's default currency.
+
+    Kept beside `ContactPeriodSpend` as its rows change and recounted whole when it is rebuilt or
+    pruned, so choosing the currency is one indexed read instead of a count of the period's rows.
+    """
+
+    __tablename__ = "period_currencies"
+    __table_args__ = (PrimaryKeyConstraint("account_id", "store_id", "period", "currency"),)
+
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    store_id: Mapped[int] = mapped_column(BigID)
+    period: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    contacts: Mapped[int]

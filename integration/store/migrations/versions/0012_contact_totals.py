@@ -30,6 +30,11 @@ WHERE o.contact_id IS NOT NULL AND o.cancelled_at IS NULL AND o.deleted_at IS NU
   AND (o.financial_status IS NULL OR o.financial_status <> 'voided')
 GROUP BY o.contact_id, o.currency, s.account_id
 """
+PERIOD_CURRENCIES = """
+INSERT INTO period_currencies (account_id, store_id, period, currency, contacts)
+SELECT account_id, store_id, period, currency, count(*) FROM contact_period_spend
+GROUP BY account_id, store_id, period, currency
+"""
 # Per buyer: every order, the newest, and the revenue in its main currency (most orders, then
 # alphabetical).
 BUYERS = """
@@ -89,6 +94,24 @@ def upgrade() -> None:
     )
     op.execute(BACKFILL)
     op.execute(BUYERS)
+    op.create_table(
+        "period_currencies",
+        sa.Column("account_id", big_id, nullable=False),
+        sa.Column("store_id", big_id, nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("contacts", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_period_currencies_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "account_id", "store_id", "period", "currency", name=op.f("pk_period_currencies")
+        ),
+    )
+    op.execute(PERIOD_CURRENCIES)
     with op.batch_alter_table("buyers", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_buyers_account_id_currency_revenue"),
@@ -104,6 +127,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("period_currencies")
     op.drop_table("buyers")
     with op.batch_alter_table("contact_totals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contact_totals_account_id"))
