@@ -381,7 +381,7 @@ def leaderboard(
         select(ContactPeriodSpend, Contact.email, Contact.first_name, Contact.last_name)
         .join(Contact, Contact.id == ContactPeriodSpend.contact_id)
         .where(*scope, ContactPeriodSpend.currency == currency, Contact.deleted_at.is_(None), metric > 0)
-        .order_by(metric.desc(), ContactPeriodSpend.contact_id)
+        .order_by(metric.desc(), ContactPeriodSpend.contact_id.desc())
     )
     rows = list(session.execute(query.limit(min(limit, MAX_LIMIT))).all())
     more_tied = False

