@@ -232,21 +232,7 @@ def _compute_by_ranks(session: Session, account_id: int, scheme: list[dict[str, 
         table_of(RfmScore)
         .insert()
         .from_select(
-            [
-                "contact_id",
-                "account_id",
-                "last_order_at",
-                "frequency",
-                "monetary",
-                "currency",
-                "r",
-                "f",
-                "m",
-                "segment",
-                "spender_tier",
-                "frequent_buyer",
-                "computed_at",
-            ],
+            ["contact_id", "account_id", *rfm_cuts.SCORED_COLUMNS, "computed_at"],
             rows,
         )
     )
