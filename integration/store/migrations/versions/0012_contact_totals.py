@@ -1,4 +1,4 @@
-"""each buyer's orders per currency and over its currencies, kept current at ingest
+"""buyers' totals kept at ingest; leaderboard currency counts and indexes ending with the contact
 
 Revision ID: 0012
 Revises: 0011
