@@ -108,35 +108,14 @@ def movements(session: Session, account_id: int, now: datetime) -> Movements | N
 
 
 def thirty_day_change(
-    session: Session,
-    account_id: int,
-    statuses: Sequence[SubscriptionStatus],
-    now: datetime,
-    moved: Movements | None = None,
-    now_counts: dict[EngagementStatus, int] | None = None,
-) -> dict[str, dict[str, Any]] | None:
-    """Each group's change against the snapshot of 30 days ago (or the first one since); None without one.
+    moved: Movements, statuses: Sequence[SubscriptionStatus], now_counts: dict[EngagementStatus, int]
+) -> dict[str, dict[str, Any]]:
+    """Each group's change against the snapshot in `moved`, for one subscription filter.
 
-    `moved` and `now_counts` (the filter's current group counts) may be passed when already read,
-    as the statistics refresh does for all filters at once.
+    `now_counts`: the filter's current count of each group. `moved` is read once (`movements`) for
+    every filter.
     """
-    moved = moved or movements(session, account_id, now)
-    if moved is None:
-        return None
     then = {g: sum(n for status, group, n in moved.then if group == g and status in statuses) for g in GROUPS}
-    if now_counts is None:
-        now_counts = dict(
-            session.execute(  # type: ignore[arg-type]
-                select(Contact.engagement_status, func.count())
-                .where(
-                    Contact.account_id == account_id,
-                    Contact.deleted_at.is_(None),
-                    Contact.subscription_status.in_(statuses),
-                    Contact.engagement_status.is_not(None),
-                )
-                .group_by(Contact.engagement_status)
-            ).all()
-        )
     moves = {g: {"new": 0, "moved_in": 0, "moved_out": 0, "unsubscribed_or_deleted": 0} for g in GROUPS}
     admitted = set(statuses)
     for existed, then_engagement, then_subscription, engagement, subscription, deleted, n in moved.combos:

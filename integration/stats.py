@@ -9,7 +9,7 @@ orders (not cancelled, voided or refunded).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -73,10 +73,10 @@ class Aggregates:
 
     counts: dict[tuple[EngagementStatus | None, SubscriptionStatus], int]
     money: list[tuple[EngagementStatus | None, SubscriptionStatus, str, int, Decimal, int]]
-    movements: Movements | None = None
+    movements: Movements | None  # None: no snapshot recent enough for a 30-day change
 
 
-def aggregate(session: Session, account_id: int) -> Aggregates:
+def aggregate(session: Session, account_id: int, now: datetime) -> Aggregates:
     """Count the account's contacts and their revenue orders by (engagement, subscription[, currency])."""
     scope = [Contact.account_id == account_id, Contact.deleted_at.is_(None)]
     counts = {
@@ -103,7 +103,7 @@ def aggregate(session: Session, account_id: int) -> Aggregates:
             .group_by(Contact.engagement_status, Contact.subscription_status, ContactTotals.currency)
         )
     ]
-    return Aggregates(counts, money)
+    return Aggregates(counts, money, movements(session, account_id, now))
 
 
 def contact_stats(
@@ -117,7 +117,8 @@ def contact_stats(
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"no account {account_id}")
-    data = aggregates or aggregate(session, account_id)
+    now = now or utcnow()
+    data = aggregates or aggregate(session, account_id, now)
     admitted = set(subscription.statuses())
     counts: dict[EngagementStatus | None, int] = {}
     for (engagement, status), n in data.counts.items():
@@ -152,13 +153,9 @@ def contact_stats(
                 "ano": str((Decimal(order_count) / buyers).quantize(CENT, ROUND_HALF_UP)),
             }
         )
-    change = thirty_day_change(
-        session,
-        account_id,
-        subscription.statuses(),
-        now or utcnow(),
-        moved=data.movements if aggregates is not None else None,
-        now_counts={group: n for group, n in counts.items() if group is not None},
+    now_counts = {group: n for group, n in counts.items() if group is not None}
+    change = (
+        thirty_day_change(data.movements, subscription.statuses(), now_counts) if data.movements else None
     )
     for name, group in groups.items():
         group["change_30d"] = change[name] if change else None
@@ -191,8 +188,7 @@ def refresh_stats(session: Session, account_id: int, now: datetime | None = None
         # second at a million contacts), and this job's delay is the statistics' delay.
         session.execute(text("SET LOCAL jit = off"))
     # One pass over contacts and buyers' totals, and one read of the 30-day movements, for all filters.
-    aggregates = aggregate(session, account_id)
-    aggregates = replace(aggregates, movements=movements(session, account_id, now))
+    aggregates = aggregate(session, account_id, now)
     table = table_of(StatsCache)
     rows = [
         {
