@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    String,
+    Subquery,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from integration.identity import normalize_email
 from integration.store.models import Contact, InteractionType, Store, StoreCustomer, table_of
+from integration.store.types import UTCDateTime
 
 T = TypeVar("T")
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's bound-parameter limit
@@ -28,6 +48,63 @@ def insert_for(session: Session, table: Table) -> Any:
     """Return an INSERT for `table` that supports ON CONFLICT on the session's database."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def rows_table(
+    session: Session, name: str, columns: Mapping[str, TypeEngine[Any]], rows: Sequence[Mapping[str, Any]]
+) -> Subquery:
+    """Return `rows` as a derived table `name`, to join in one set-based statement of any size.
+
+    One statement per batch instead of one per row, and the same statement text whatever the
+    batch's size, so it is compiled once: PostgreSQL receives one array per column (`unnest`),
+    SQLite one JSON array of rows (`json_each`), each value converted as its column type stores it.
+    """
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        # JSON travels as text: an array of JSON documents would be taken for nested arrays.
+        def carried(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+            return Text() if isinstance(type_, JSON) else type_
+
+        arrays = [
+            bindparam(
+                f"{name}_{key}",
+                [json.dumps(r[key]) if isinstance(t, JSON) and r[key] is not None else r[key] for r in rows],
+                type_=postgresql.ARRAY(carried(t)),
+            )
+            for key, t in columns.items()
+        ]
+        each = (
+            func.unnest(*arrays)
+            .table_valued(*(column(key, carried(t)) for key, t in columns.items()))
+            .render_derived(name=f"{name}_each")
+        )
+        selected = [
+            (cast(each.c[key], t) if isinstance(t, JSON) else each.c[key]).label(key)
+            for key, t in columns.items()
+        ]
+        return select(*selected).select_from(each).subquery(name)
+    processors = {key: t.dialect_impl(dialect).bind_processor(dialect) for key, t in columns.items()}
+    payload = json.dumps(
+        [
+            [
+                value if (value := r[key]) is None or (proc := processors[key]) is None else proc(value)
+                for key in columns
+            ]
+            for r in rows
+        ],
+        default=str,
+    )
+    each_row = func.json_each(bindparam(f"{name}_rows", payload, type_=String())).table_valued("value")
+    return (
+        select(
+            *(
+                type_coerce(func.json_extract(each_row.c.value, f"$[{i}]"), t).label(key)
+                for i, (key, t) in enumerate(columns.items())
+            )
+        )
+        .select_from(each_row)
+        .subquery(name)
+    )
 
 
 @dataclass
@@ -114,15 +191,15 @@ class ContactResolver:
         return result
 
     def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for part in chunks(customer_ids):
-            rows = self.session.execute(
-                select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
-                    StoreCustomer.store_id == self.scope.store_id, StoreCustomer.external_id.in_(part)
-                )
+        if not customer_ids:
+            return {}
+        wanted = rows_table(self.session, "wanted", {"ext": String()}, [{"ext": c} for c in customer_ids])
+        rows = self.session.execute(
+            select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
+                StoreCustomer.store_id == self.scope.store_id, StoreCustomer.external_id == wanted.c.ext
             )
-            found.update({external_id: contact_id for external_id, contact_id in rows})
-        return found
+        )
+        return {external_id: contact_id for external_id, contact_id in rows}
 
     def ensure_contacts(self, first_seen: dict[str, datetime]) -> dict[str, int]:
         """Create missing contacts for normalized emails; return every email's contact id."""
@@ -130,41 +207,55 @@ class ContactResolver:
             return {}
         account_id = self.scope.account_id
         table = table_of(Contact)
-        rows = [{"account_id": account_id, "email": e, "first_seen_at": at} for e, at in first_seen.items()]
-        stmt = insert_for(self.session, table).on_conflict_do_nothing(index_elements=["account_id", "email"])
-        self.session.execute(stmt, rows)
-        ids: dict[str, int] = {}
-        for part in chunks(list(first_seen)):
-            found = self.session.execute(
-                select(Contact.email, Contact.id).where(
-                    Contact.account_id == account_id, Contact.email.in_(part)
-                )
+        seen = rows_table(
+            self.session,
+            "seen",
+            {"email": String(), "at": UTCDateTime()},
+            [{"email": e, "at": at} for e, at in first_seen.items()],
+        )
+        self.session.execute(
+            insert_for(self.session, table)
+            .from_select(
+                ["account_id", "email", "first_seen_at"],
+                # WHERE true: SQLite needs it to parse an upsert from a SELECT.
+                select(literal(account_id, BigInteger()), seen.c.email, seen.c.at).where(true()),
             )
-            ids.update({email: contact_id for email, contact_id in found})
+            .on_conflict_do_nothing(index_elements=["account_id", "email"])
+        )
+        found = self.session.execute(
+            select(table.c.email, table.c.id).where(
+                table.c.account_id == account_id, table.c.email == seen.c.email
+            )
+        )
+        ids = {email: contact_id for email, contact_id in found}
         # An earlier first sighting moves first_seen_at back (records may arrive out of order).
         self.session.execute(
             update(table)
             .where(
-                table.c.id == bindparam("_id"),
-                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > bindparam("_at")),
+                table.c.account_id == account_id,
+                table.c.email == seen.c.email,
+                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > seen.c.at),
             )
-            .values(first_seen_at=bindparam("_at")),
-            [{"_id": ids[e], "_at": at} for e, at in first_seen.items()],
+            .values(first_seen_at=seen.c.at)
         )
         return ids
 
     def link(self, links: dict[str, int]) -> None:
         if not links or self.scope.store_id is None:
             return
-        stmt = insert_for(self.session, table_of(StoreCustomer)).on_conflict_do_nothing(
-            index_elements=["store_id", "external_id"]
+        new = rows_table(
+            self.session,
+            "new_link",
+            {"ext": String(), "contact": BigInteger()},
+            [{"ext": cid, "contact": c} for cid, c in links.items()],
         )
         self.session.execute(
-            stmt,
-            [
-                {"store_id": self.scope.store_id, "external_id": cid, "contact_id": c}
-                for cid, c in links.items()
-            ],
+            insert_for(self.session, table_of(StoreCustomer))
+            .from_select(
+                ["store_id", "external_id", "contact_id"],
+                select(literal(self.scope.store_id, BigInteger()), new.c.ext, new.c.contact).where(true()),
+            )
+            .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
         )
 
 
@@ -182,14 +273,19 @@ def touch_contacts(session: Session, hits: dict[int, tuple[datetime, Interaction
     if not hits:
         return
     table = table_of(Contact)
+    hit = rows_table(
+        session,
+        "hit",
+        {"id": BigInteger(), "at": UTCDateTime(), "type": String()},
+        [{"id": cid, "at": at, "type": kind.value} for cid, (at, kind) in hits.items()],
+    )
     session.execute(
         update(table)
         .where(
-            table.c.id == bindparam("_id"),
-            or_(table.c.last_interaction_at.is_(None), table.c.last_interaction_at < bindparam("_at")),
+            table.c.id == hit.c.id,
+            or_(table.c.last_interaction_at.is_(None), table.c.last_interaction_at < hit.c.at),
         )
-        .values(last_interaction_at=bindparam("_at"), last_interaction_type=bindparam("_type")),
-        [{"_id": cid, "_at": at, "_type": kind} for cid, (at, kind) in hits.items()],
+        .values(last_interaction_at=hit.c.at, last_interaction_type=hit.c.type)
     )
 
 

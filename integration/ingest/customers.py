@@ -6,14 +6,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    Subquery,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from integration.identity import normalize_email
-from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by
+from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by, rows_table
 from integration.records import CustomerRecord
 from integration.store.models import Contact, Store, StoreCustomer, SubscriptionTransition, table_of
-from integration.store.types import UTCDateTime, utcnow
+from integration.store.types import JSONDocument, UTCDateTime, utcnow
 
 
 def ingest_customers(session: Session, store: Store, records: Sequence[CustomerRecord]) -> Outcome:
@@ -49,9 +63,7 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
         if (version := locked.get(r.external_id, (None, None))[1]) is None or version < r.updated_at
     ]
     outcome.unchanged += len(fresh) - len(current)
-    profile_rows: list[dict[str, Any]] = []
-    tag_rows: list[dict[str, Any]] = []
-    consent_rows: list[dict[str, Any]] = []
+    changes: dict[int, dict[str, Any]] = {}
     link_rows: list[dict[str, Any]] = []
     email_changes: list[tuple[int, str]] = []
     for record, contact_id in current:
@@ -62,52 +74,36 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
             continue
         outcome.written += 1
         outcome.contact_ids.add(contact_id)
-        profile_rows.append(
-            {
-                "_id": contact_id,
-                "_first": record.first_name,
-                "_last": record.last_name,
-                "_phone": record.phone,
-            }
-        )
-        if record.tags is not None:
-            tag_rows.append({"_id": contact_id, "_tags": sorted(set(record.tags))})
-        if record.subscription_status is not None:
-            consent_rows.append(
-                {
-                    "_id": contact_id,
-                    "_status": record.subscription_status,
-                    "_at": record.subscription_changed_at or record.updated_at,
-                    "_reason": f"{store.platform.value}_customer",
-                }
-            )
+        change = changes.setdefault(contact_id, {"id": contact_id, **dict.fromkeys(CHANGE_COLUMNS)})
+        _fold(change, record, store)
         link_rows.append(
             {
-                "_store": store.id,
-                "_ext": record.external_id,
-                "_upd": record.updated_at,
-                "_cre": record.created_at,
+                "store": store.id,
+                "ext": record.external_id,
+                "upd": record.updated_at,
+                "cre": record.created_at,
             }
         )
         if record.external_id in stored and record.email:
             email_changes.append((contact_id, record.email))
 
-    _update_profiles(session, profile_rows)
-    _update_tags(session, tag_rows)
-    apply_consent(session, consent_rows)
+    _update_contacts(session, list(changes.values()))
     if link_rows:
         table = table_of(StoreCustomer)
+        link = rows_table(
+            session,
+            "link",
+            {"store": BigInteger(), "ext": String(), "upd": UTCDateTime(), "cre": UTCDateTime()},
+            link_rows,
+        )
         session.execute(
             update(table)
             .where(
-                table.c.store_id == bindparam("_store"),
-                table.c.external_id == bindparam("_ext"),
-                or_(table.c.updated_at.is_(None), table.c.updated_at < bindparam("_upd")),
+                table.c.store_id == link.c.store,
+                table.c.external_id == link.c.ext,
+                or_(table.c.updated_at.is_(None), table.c.updated_at < link.c.upd),
             )
-            .values(
-                updated_at=bindparam("_upd"), created_at=func.coalesce(bindparam("_cre"), table.c.created_at)
-            ),
-            link_rows,
+            .values(updated_at=link.c.upd, created_at=func.coalesce(link.c.cre, table.c.created_at))
         )
     _follow_email_changes(session, store.account_id, email_changes)
     return outcome
@@ -127,42 +123,75 @@ def _stored_versions(
     return found
 
 
-def _update_profiles(session: Session, rows: list[dict[str, Any]]) -> None:
-    if not rows:
+CHANGE_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "first": String(),
+    "last": String(),
+    "phone": String(),
+    "tags": JSONDocument,
+    "status": String(),
+    "at": UTCDateTime(),
+    "reason": String(),
+}
+
+
+def _fold(change: dict[str, Any], record: CustomerRecord, store: Store) -> None:
+    """Add a customer record to its contact's change (two customers of a batch may share a contact).
+
+    Names and phone fold in order, the later given ones winning; the later tag list replaces an
+    earlier one; of two consents the newer applies (the first of equally new ones).
+    """
+    for key, value in (("first", record.first_name), ("last", record.last_name), ("phone", record.phone)):
+        if value is not None:
+            change[key] = value
+    if record.tags is not None:
+        change["tags"] = sorted(set(record.tags))
+    if record.subscription_status is not None:
+        at = record.subscription_changed_at or record.updated_at
+        if change["at"] is None or at > change["at"]:
+            change |= {
+                "status": record.subscription_status.value,
+                "at": at,
+                "reason": f"{store.platform.value}_customer",
+            }
+
+
+def _update_contacts(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Write each contact's profile, tags and consent in one pass (each row is rewritten once)."""
+    if not changes:
         return
     table = table_of(Contact)
+    change = rows_table(session, "change", {"id": BigInteger(), **CHANGE_COLUMNS}, changes)
+    _log_consent(session, change)
+    newer = _consent_is_newer(table, change)
     session.execute(
         update(table)
-        .where(table.c.id == bindparam("_id"))
+        .where(table.c.id == change.c.id)
         .values(
-            first_name=func.coalesce(bindparam("_first"), table.c.first_name),
-            last_name=func.coalesce(bindparam("_last"), table.c.last_name),
-            phone=func.coalesce(bindparam("_phone"), table.c.phone),
+            first_name=func.coalesce(change.c.first, table.c.first_name),
+            last_name=func.coalesce(change.c.last, table.c.last_name),
+            phone=func.coalesce(change.c.phone, table.c.phone),
+            tags=func.coalesce(change.c.tags, table.c.tags),
+            subscription_status=case((newer, change.c.status), else_=table.c.subscription_status),
+            subscription_changed_at=case((newer, change.c.at), else_=table.c.subscription_changed_at),
+            subscription_reason=case((newer, change.c.reason), else_=table.c.subscription_reason),
             # A newer version of a customer deleted earlier restores its contact.
             deleted_at=None,
             updated_at=utcnow(),
-        ),
-        rows,
+        )
     )
 
 
-def _update_tags(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        table = table_of(Contact)
-        session.execute(
-            update(table).where(table.c.id == bindparam("_id")).values(tags=bindparam("_tags")), rows
-        )
+def _consent_is_newer(table: Table, change: Subquery) -> ColumnElement[bool]:
+    """SQL: the change carries a status, and it happened after the stored one."""
+    return and_(
+        change.c.status.is_not(None),
+        or_(table.c.subscription_changed_at.is_(None), table.c.subscription_changed_at < change.c.at),
+    )
 
 
-def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Set subscription status where the change (`_at`) is newer than the stored one; log each change."""
-    if not rows:
-        return
+def _log_consent(session: Session, change: Subquery) -> None:
+    """Log the subscription changes that `change` (id, status, at, reason) is about to apply."""
     table = table_of(Contact)
-    newer = [
-        table.c.id == bindparam("_id"),
-        or_(table.c.subscription_changed_at.is_(None), table.c.subscription_changed_at < bindparam("_at")),
-    ]
     log = table_of(SubscriptionTransition)
     session.execute(
         log.insert().from_select(
@@ -171,35 +200,70 @@ def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
                 table.c.account_id,
                 table.c.id,
                 table.c.subscription_status,
-                bindparam("_status", type_=String()),
-                bindparam("_at", type_=UTCDateTime()),
+                change.c.status,
+                change.c.at,
                 literal(utcnow(), UTCDateTime()),
-                bindparam("_reason", type_=String()),
-            ).where(*newer, table.c.subscription_status != bindparam("_status", type_=String())),
-        ),
-        rows,
+                change.c.reason,
+            ).where(
+                table.c.id == change.c.id,
+                _consent_is_newer(table, change),
+                table.c.subscription_status != change.c.status,
+            ),
+        )
     )
+
+
+def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Set subscription status where the change (`_at`) is newer than the stored one; log each change.
+
+    Of several changes of one contact in `rows`, the newest applies (the first of equally new ones).
+    """
+    if not rows:
+        return
+    newest: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        if row["_id"] not in newest or row["_at"] > newest[row["_id"]]["_at"]:
+            newest[row["_id"]] = row
+    change = rows_table(
+        session,
+        "consent",
+        {"id": BigInteger(), "status": String(), "at": UTCDateTime(), "reason": String()},
+        [
+            {"id": r["_id"], "status": str(r["_status"]), "at": r["_at"], "reason": r["_reason"]}
+            for r in newest.values()
+        ],
+    )
+    _log_consent(session, change)
+    table = table_of(Contact)
     session.execute(
         update(table)
-        .where(*newer)
+        .where(table.c.id == change.c.id, _consent_is_newer(table, change))
         .values(
-            subscription_status=bindparam("_status"),
-            subscription_changed_at=bindparam("_at"),
-            subscription_reason=bindparam("_reason"),
-        ),
-        rows,
+            subscription_status=change.c.status,
+            subscription_changed_at=change.c.at,
+            subscription_reason=change.c.reason,
+        )
     )
 
 
 def _follow_email_changes(session: Session, account_id: int, changes: list[tuple[int, str]]) -> None:
     """A linked customer's new email moves its contact to the new address, unless another contact has it."""
+    wanted: dict[int, str] = {}
     for contact_id, raw in changes:
         try:
-            email = normalize_email(raw)
+            wanted[contact_id] = normalize_email(raw)
         except ValueError:
             continue
+    current: dict[int, str] = {}
+    for part in chunks(list(wanted)):
+        found = session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(part)))
+        current.update({contact_id: email for contact_id, email in found})
+    # Most customers keep their address: only the ones that changed are loaded and compared.
+    for contact_id, email in wanted.items():
+        if current.get(contact_id, email) == email:
+            continue
         contact = session.get(Contact, contact_id)
-        if contact is None or contact.email == email:
+        if contact is None:
             continue
         taken = session.scalar(
             select(Contact.id).where(Contact.account_id == account_id, Contact.email == email)

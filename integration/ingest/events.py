@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, String, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.ingest.common import (
@@ -17,6 +17,7 @@ from integration.ingest.common import (
     chunks,
     insert_for,
     newest_hits,
+    rows_table,
     touch_contacts,
 )
 from integration.ingest.customers import apply_consent
@@ -34,6 +35,7 @@ from integration.store.models import (
     SubscriptionStatus,
     table_of,
 )
+from integration.store.types import UTCDateTime
 
 BLOCKING = {
     InteractionType.HARD_BOUNCE: BlockedReason.HARD_BOUNCE,
@@ -130,17 +132,26 @@ def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
         marks = [r for r in inserted if r.type == kind and r.campaign_id is not None and r.counted]
         if not marks:
             continue
+        first: dict[tuple[int, int], datetime] = {}
+        for r in marks:
+            key = (r.campaign_id, r.contact_id)
+            first[key] = min(r.occurred_at, first.get(key, r.occurred_at))
         table = table_of(CampaignSend)
         target = table.c[column]
+        mark = rows_table(
+            session,
+            "mark",
+            {"campaign": BigInteger(), "contact": BigInteger(), "at": UTCDateTime()},
+            [{"campaign": cam, "contact": con, "at": at} for (cam, con), at in first.items()],
+        )
         session.execute(
             update(table)
             .where(
-                table.c.campaign_id == bindparam("_campaign"),
-                table.c.contact_id == bindparam("_contact"),
-                or_(target.is_(None), target > bindparam("_at")),
+                table.c.campaign_id == mark.c.campaign,
+                table.c.contact_id == mark.c.contact,
+                or_(target.is_(None), target > mark.c.at),
             )
-            .values({column: bindparam("_at")}),
-            [{"_campaign": r.campaign_id, "_contact": r.contact_id, "_at": r.occurred_at} for r in marks],
+            .values({column: mark.c.at})
         )
 
 
@@ -153,11 +164,19 @@ def _block(session: Session, rows: Sequence[Any]) -> None:
     if not earliest:
         return
     table = table_of(Contact)
+    block = rows_table(
+        session,
+        "block",
+        {"id": BigInteger(), "reason": String(), "at": UTCDateTime()},
+        [
+            {"id": r.contact_id, "reason": str(BLOCKING[r.type]), "at": r.occurred_at}
+            for r in earliest.values()
+        ],
+    )
     session.execute(
         update(table)
-        .where(table.c.id == bindparam("_id"), table.c.blocked_reason.is_(None))
-        .values(blocked_reason=bindparam("_reason"), blocked_at=bindparam("_at")),
-        [{"_id": r.contact_id, "_reason": BLOCKING[r.type], "_at": r.occurred_at} for r in earliest.values()],
+        .where(table.c.id == block.c.id, table.c.blocked_reason.is_(None))
+        .values(blocked_reason=block.c.reason, blocked_at=block.c.at)
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import BigInteger, String, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from integration import orders
-from integration.ingest.common import chunks
+from integration.ingest.common import chunks, rows_table
 from integration.store.models import (
     Contact,
     InteractionEvent,
@@ -17,6 +17,7 @@ from integration.store.models import (
     Order,
     table_of,
 )
+from integration.store.types import UTCDateTime
 
 
 def recompute_last_interactions(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
@@ -57,12 +58,17 @@ def recompute_last_interactions(session: Session, account_id: int, contact_ids: 
             if current is None or at > current[0]:
                 newest[contact_id] = (at, kind)
         table = table_of(Contact)
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("_id"), table.c.account_id == account_id)
-            .values(last_interaction_at=bindparam("_at"), last_interaction_type=bindparam("_type")),
+        last = rows_table(
+            session,
+            "last",
+            {"id": BigInteger(), "at": UTCDateTime(), "type": String()},
             [
-                {"_id": cid, "_at": hit[0] if hit else None, "_type": hit[1] if hit else None}
+                {"id": cid, "at": hit[0] if hit else None, "type": hit[1].value if hit else None}
                 for cid, hit in newest.items()
             ],
+        )
+        session.execute(
+            update(table)
+            .where(table.c.id == last.c.id, table.c.account_id == account_id)
+            .values(last_interaction_at=last.c.at, last_interaction_type=last.c.type)
         )
