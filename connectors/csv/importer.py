@@ -2,13 +2,15 @@
 
 Memory stays flat whatever the file's size: rows are read lazily and stored a batch at a time, each
 batch in its own transaction (a crash loses at most the batch in flight; re-importing the same file
-changes nothing that was stored). Bad rows are reported by row number, column and reason while the
-good ones import.
+changes nothing that was stored). While one batch is being stored (mostly waiting on the database),
+the next one is read and validated, so the two overlap; at most two batches are held at once.
+Bad rows are reported by row number, column and reason while the good ones import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,7 @@ from connectors.api.source import INGEST
 from connectors.csv.formats import KINDS, Item, items
 from connectors.csv.reader import ByteStream, read_rows
 from integration import engagement
+from integration.ingest import Outcome
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
@@ -65,21 +68,31 @@ def import_csv(
     report.layout, records = items(kind, header, _counting(rows, report), as_of or utcnow())
     schema = SCHEMAS[kind]
     batch: list[tuple[Item, Any]] = []
-    for item in records:
-        try:
-            batch.append((item, schema.load(item.record)))
-        except ValidationError as exc:
-            for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
-                report.refuse(item.row, _column(item, path), "; ".join(reasons))
-        if len(batch) >= BATCH_RECORDS:
-            _store(database_url, store_id, kind, batch, report)
-            batch = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-store") as writer:
+        storing: tuple[list[tuple[Item, Any]], Future[Outcome]] | None = None
+
+        def hand_over(full: list[tuple[Item, Any]]) -> None:
+            nonlocal storing
+            if storing is not None:
+                _account(report, *storing)
             report.bytes_read = counter.consumed
-            if progress:
+            if progress and storing is not None and full:
                 progress(report)
-    if batch:
-        _store(database_url, store_id, kind, batch, report)
+            storing = (full, writer.submit(_store, database_url, store_id, kind, full)) if full else None
+
+        for item in records:
+            try:
+                batch.append((item, schema.load(item.record)))
+            except ValidationError as exc:
+                for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
+                    report.refuse(item.row, _column(item, path), "; ".join(reasons))
+            if len(batch) >= BATCH_RECORDS:
+                hand_over(batch)
+                batch = []
+        hand_over(batch)
+        hand_over([])
     report.bytes_read = counter.consumed
+    report.errors.sort(key=lambda error: error["row"])
     if progress:
         progress(report)
     return report
@@ -91,9 +104,7 @@ def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
         yield row
 
 
-def _store(
-    database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]], report: Report
-) -> None:
+def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:
     with session_scope(database_url) as session:
         store = session.get(Store, store_id)
         if store is None:
@@ -101,6 +112,12 @@ def _store(
         outcome = INGEST[kind](session, store, [record for _, record in batch])
         if outcome.contact_ids:
             engagement.classify(session, store.account_id, outcome.contact_ids)
+    return outcome
+
+
+def _account(report: Report, batch: list[tuple[Item, Any]], stored: Future[Outcome]) -> None:
+    """Add a stored batch's outcome to the report (raising what storing it raised)."""
+    outcome = stored.result()
     report.written += outcome.written
     report.unchanged += outcome.unchanged
     for skipped in outcome.skipped:

@@ -56,55 +56,50 @@ def rows_table(
     """Return `rows` as a derived table `name`, to join in one set-based statement of any size.
 
     One statement per batch instead of one per row, and the same statement text whatever the
-    batch's size, so it is compiled once: PostgreSQL receives one array per column (`unnest`),
-    SQLite one JSON array of rows (`json_each`), each value converted as its column type stores it.
+    batch's size, so it is compiled once. The rows travel as one JSON document (encoded in C, and
+    parsed by the database: `json_to_recordset` on PostgreSQL, `json_each` on SQLite), each value
+    first converted as its column type stores it on that database.
     """
     dialect = session.get_bind().dialect
-    if dialect.name == "postgresql":
-        # JSON travels as text: an array of JSON documents would be taken for nested arrays.
-        def carried(type_: TypeEngine[Any]) -> TypeEngine[Any]:
-            return Text() if isinstance(type_, JSON) else type_
-
-        arrays = [
-            bindparam(
-                f"{name}_{key}",
-                [json.dumps(r[key]) if isinstance(t, JSON) and r[key] is not None else r[key] for r in rows],
-                type_=postgresql.ARRAY(carried(t)),
-            )
-            for key, t in columns.items()
-        ]
-        each = (
-            func.unnest(*arrays)
-            .table_valued(*(column(key, carried(t)) for key, t in columns.items()))
-            .render_derived(name=f"{name}_each")
-        )
-        selected = [
-            (cast(each.c[key], t) if isinstance(t, JSON) else each.c[key]).label(key)
-            for key, t in columns.items()
-        ]
-        return select(*selected).select_from(each).subquery(name)
-    processors = {key: t.dialect_impl(dialect).bind_processor(dialect) for key, t in columns.items()}
+    processors = {
+        key: None if isinstance(t, JSON) else t.dialect_impl(dialect).bind_processor(dialect)
+        for key, t in columns.items()
+    }
     payload = json.dumps(
         [
-            [
-                value if (value := r[key]) is None or (proc := processors[key]) is None else proc(value)
+            {
+                key: value if (value := r[key]) is None or (proc := processors[key]) is None else proc(value)
                 for key in columns
-            ]
+            }
             for r in rows
         ],
-        default=str,
+        default=_json_value,
     )
-    each_row = func.json_each(bindparam(f"{name}_rows", payload, type_=String())).table_valued("value")
+    document = bindparam(f"{name}_rows", payload, type_=Text())
+    if dialect.name == "postgresql":
+        typed = (
+            func.json_to_recordset(cast(document, postgresql.JSON))
+            .table_valued(*(column(key, t) for key, t in columns.items()))
+            .render_derived(name=f"{name}_rows", with_types=True)
+        )
+        return select(*typed.c).subquery(name)
+    each_row = func.json_each(document).table_valued("value")
     return (
         select(
             *(
-                type_coerce(func.json_extract(each_row.c.value, f"$[{i}]"), t).label(key)
-                for i, (key, t) in enumerate(columns.items())
+                type_coerce(func.json_extract(each_row.c.value, f"$.{key}"), t).label(key)
+                for key, t in columns.items()
             )
         )
         .select_from(each_row)
         .subquery(name)
     )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal, and whatever else prints as its SQL literal
 
 
 @dataclass
@@ -213,7 +208,7 @@ class ContactResolver:
             {"email": String(), "at": UTCDateTime()},
             [{"email": e, "at": at} for e, at in first_seen.items()],
         )
-        self.session.execute(
+        created = self.session.execute(
             insert_for(self.session, table)
             .from_select(
                 ["account_id", "email", "first_seen_at"],
@@ -221,22 +216,32 @@ class ContactResolver:
                 select(literal(account_id, BigInteger()), seen.c.email, seen.c.at).where(true()),
             )
             .on_conflict_do_nothing(index_elements=["account_id", "email"])
+            .returning(table.c.email, table.c.id)
+        )
+        ids = {email: contact_id for email, contact_id in created}
+        if len(ids) == len(first_seen):
+            return ids
+        known = rows_table(
+            self.session,
+            "known",
+            {"email": String(), "at": UTCDateTime()},
+            [{"email": e, "at": at} for e, at in first_seen.items() if e not in ids],
         )
         found = self.session.execute(
             select(table.c.email, table.c.id).where(
-                table.c.account_id == account_id, table.c.email == seen.c.email
+                table.c.account_id == account_id, table.c.email == known.c.email
             )
         )
-        ids = {email: contact_id for email, contact_id in found}
+        ids.update({email: contact_id for email, contact_id in found})
         # An earlier first sighting moves first_seen_at back (records may arrive out of order).
         self.session.execute(
             update(table)
             .where(
                 table.c.account_id == account_id,
-                table.c.email == seen.c.email,
-                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > seen.c.at),
+                table.c.email == known.c.email,
+                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > known.c.at),
             )
-            .values(first_seen_at=seen.c.at)
+            .values(first_seen_at=known.c.at)
         )
         return ids
 

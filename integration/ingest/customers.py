@@ -112,15 +112,16 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
 def _stored_versions(
     session: Session, store: Store, external_ids: list[str], lock: bool = False
 ) -> dict[str, tuple[int, datetime | None]]:
-    found: dict[str, tuple[int, datetime | None]] = {}
-    for part in chunks(sorted(external_ids) if lock else external_ids):
-        query = select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
-            StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(part)
-        )
-        # Locked in a fixed order (sorted ids) so that two workers cannot deadlock on each other.
-        rows = session.execute(query.order_by(StoreCustomer.external_id).with_for_update() if lock else query)
-        found.update({ext: (cid, upd) for ext, cid, upd in rows})
-    return found
+    if not external_ids:
+        return {}
+    wanted = rows_table(session, "wanted", {"ext": String()}, [{"ext": e} for e in external_ids])
+    query = select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
+        StoreCustomer.store_id == store.id, StoreCustomer.external_id == wanted.c.ext
+    )
+    if lock:
+        # Locked in a fixed order (by id) so that two workers cannot deadlock on each other.
+        query = query.order_by(StoreCustomer.external_id).with_for_update(of=StoreCustomer)
+    return {ext: (cid, upd) for ext, cid, upd in session.execute(query)}
 
 
 CHANGE_COLUMNS: dict[str, TypeEngine[Any]] = {

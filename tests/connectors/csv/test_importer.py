@@ -129,10 +129,10 @@ def test_a_file_of_several_batches_imports_every_row(db_url: str) -> None:
     lines = ["id,email,updated_at"] + [f"{i},c{i}@example.com,2026-04-01T00:00:00Z" for i in range(count)]
     seen: list[int] = []
     report = _import(
-        db_url, store_id, "customers", "\n".join(lines).encode(), progress=lambda r: seen.append(r.rows_read)
+        db_url, store_id, "customers", "\n".join(lines).encode(), progress=lambda r: seen.append(r.written)
     )
     assert (report.rows_read, report.written, report.failed) == (count, count, 0)
-    assert seen == [BATCH_RECORDS, BATCH_RECORDS * 2, count]
+    assert seen == [BATCH_RECORDS, BATCH_RECORDS * 2, count]  # after each stored batch
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == count
 
@@ -169,3 +169,17 @@ def test_checkouts_in_our_columns_become_abandoned_carts_that_token_less_orders_
         assert sorted(i.title for i in carts["k1"].line_items) == ["Mug", "Teapot"]
         assert carts["k2"].state == CheckoutState.OPEN
         assert timedelta(0) < carts["k1"].recovered_at - carts["k1"].abandoned_at < timedelta(days=7)
+
+
+def test_bad_rows_across_batches_are_reported_in_row_order_while_the_rest_import(db_url: str) -> None:
+    store_id = _store(db_url)
+    count = BATCH_RECORDS * 2 + 5
+    bad = {3, BATCH_RECORDS + 10, count - 1}  # record indexes; their file rows are one more than index + 1
+    lines = ["id,email,updated_at"] + [
+        f"{i},{'not-an-email' if i in bad else f'c{i}@example.com'},2026-04-01T00:00:00Z" for i in range(count)
+    ]
+    report = _import(db_url, store_id, "customers", "\n".join(lines).encode())
+    assert (report.written, report.failed) == (count - len(bad), len(bad))
+    assert [(e["row"], e["column"]) for e in report.errors] == [(i + 2, "email") for i in sorted(bad)]
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == count - len(bad)
