@@ -9,6 +9,11 @@ Writes a customers CSV in our documented columns (generated, streamed to disk), 
 `storepulse import` in a child process (wall time, peak RSS from the OS), then in the same run
 loads the same file into a plain table of the same columns with `COPY ... FROM STDIN` (the
 ceiling: no validation, no identities, no upserts). Reports rows per second and the ratio.
+
+A second reference shows what the store's own tables cost: the same rows COPY'd into a staging
+table and written with two plain `INSERT ... SELECT`s into `contacts` and `store_customers` of
+another account (their indexes, keys and constraints, nothing else: no validation, no version
+checks, no consent log, no classification).
 """
 
 from __future__ import annotations
@@ -88,6 +93,38 @@ def run_copy(url: str, path: Path) -> float:
     return elapsed
 
 
+def run_plain_writes(url: str, path: Path, account_id: int, store_id: int) -> float:
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as conn:
+        started = time.perf_counter()
+        conn.execute(
+            "CREATE TEMPORARY TABLE staged (id text, email text, first_name text, last_name text, phone text,"
+            " subscription_status text, tags text, updated_at timestamptz)"
+        )
+        with (
+            conn.cursor().copy("COPY staged FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            path.open("rb") as handle,
+        ):
+            while block := handle.read(1 << 20):
+                copy.write(block)
+        conn.execute(
+            "INSERT INTO contacts (account_id, email, first_name, last_name, phone, subscription_status,"
+            " subscription_changed_at, first_seen_at, tags, created_at, updated_at)"
+            " SELECT %s, lower(email), first_name, last_name, phone, subscription_status, updated_at,"
+            " updated_at, CASE WHEN coalesce(tags, '') = '' THEN '[]'::jsonb ELSE jsonb_build_array(tags) END,"
+            " now(), now() FROM staged",
+            (account_id,),
+        )
+        conn.execute(
+            "INSERT INTO store_customers (store_id, contact_id, external_id, updated_at, linked_at)"
+            " SELECT %s, c.id, s.id, s.updated_at, now() FROM staged s"
+            " JOIN contacts c ON c.account_id = %s AND c.email = lower(s.email)",
+            (store_id, account_id),
+        )
+        conn.commit()
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
@@ -109,6 +146,8 @@ def main() -> None:
             ["db", "upgrade"],
             ["accounts", "create", "Bench"],
             ["stores", "add", "1", "--name", "Bench", "--currency", "EUR"],
+            ["accounts", "create", "Plain writes"],
+            ["stores", "add", "2", "--name", "Plain writes", "--currency", "EUR"],
         ):
             subprocess.run(
                 [sys.executable, "-m", "integration.cli", *command], env=env, check=True, capture_output=True
@@ -116,10 +155,13 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         wall, peak_mb, _ = run_import(path, env)
         copy = run_copy(args.database_url, path)
+        plain = run_plain_writes(args.database_url, path, account_id=2, store_id=2)
     print(f"customers CSV: {args.rows:,} rows, {size_mb:.0f} MB, PostgreSQL")
     print(f"  storepulse import: {wall:7.1f} s  {args.rows / wall:9,.0f} rows/s  peak RSS {peak_mb:.0f} MB")
     print(f"  COPY (ceiling):    {copy:7.1f} s  {args.rows / copy:9,.0f} rows/s")
+    print(f"  plain writes:      {plain:7.1f} s  {args.rows / plain:9,.0f} rows/s  (COPY, INSERT into the tables)")
     print(f"  ratio import / COPY throughput: {copy / wall:.3f}")
+    print(f"  ratio import / plain writes:    {plain / wall:.3f}")
 
 
 if __name__ == "__main__":
