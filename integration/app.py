@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import OperationalError
 
 from integration import __version__
@@ -31,6 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.extensions["storepulse"] = settings
+    from integration.views.ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route is added
 
     from connectors.shopify import install as shopify_install
     from integration.views import api as api_views
@@ -50,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(shopify_install.blueprint)
     app.register_blueprint(segment_views.downloads)
     api = JsonErrorsApi(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     records.register_schemas(api.spec)
     api.register_blueprint(api_views.blueprint)

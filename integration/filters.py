@@ -37,6 +37,7 @@ from integration.store.models import (
     StoreCustomer,
     SubscriptionStatus,
 )
+from integration.store.types import MAX_ID
 
 MAX_DEPTH = 8
 PROSPECTS = "Prospects"  # the RFM segment of contacts with no order (see integration.rfm)
@@ -67,7 +68,7 @@ LEAVES: dict[str, fields.Field[Any]] = {
     "created_within_days": DAYS,
     "orders_count": fields.Nested(_Range),
     "total_spent": fields.Nested(_Spent),
-    "store_id": fields.Integer(validate=validate.Range(min=1)),
+    "store_id": fields.Integer(validate=validate.Range(min=1, max=MAX_ID)),
     "has_open_abandoned_checkout": fields.Boolean(),
     "tag": fields.String(validate=validate.Length(min=1, max=255)),
     "rfm_segment": fields.List(

@@ -115,9 +115,9 @@ def send_message(
 
     message = EmailMessage()
     message["From"] = formataddr((sender.from_name or "", sender.from_email))
-    message["To"] = formataddr(
-        (" ".join(p for p in (contact.first_name, contact.last_name) if p), contact.email)
-    )
+    # Names are data from the sources: any line break in them becomes a space, never a new header.
+    name = " ".join(" ".join(p.split()) for p in (contact.first_name, contact.last_name) if p)
+    message["To"] = formataddr((name, contact.email))
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.from_email.rsplit("@", 1)[-1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ RESULT_TTL_SECONDS = 24 * 3600
 JOB_TIMEOUT_SECONDS = 15 * 60
 LEAVE_WAIT_SECONDS = 1.0
 LEAVE_SETTLE_SECONDS = 0.2
+JOB_ID = re.compile(r"[A-Za-z0-9_-]+")  # the ids RQ accepts
 
 _connections: dict[str, redis.Redis] = {}
 _embedded_handles: dict[str, redis.Redis] = {}
@@ -165,9 +167,11 @@ def enqueue_once(
 
 
 def fetch_job(settings: Settings, job_id: str) -> Job | None:
-    """Return a job by id, or None when it is unknown or expired."""
+    """Return a job by id, or None when it is unknown, expired or no job id at all."""
     from rq.exceptions import NoSuchJobError
 
+    if not JOB_ID.fullmatch(job_id):
+        return None  # RQ refuses to look such an id up; no job can have it
     try:
         return Job.fetch(job_id, connection=connection(settings), serializer=JSONSerializer)
     except NoSuchJobError:

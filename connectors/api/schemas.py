@@ -25,6 +25,7 @@ from integration.records import (
     SendRecord,
 )
 from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
+from integration.store.types import MONEY_PRECISION, MONEY_SCALE
 
 CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code in capitals, such as EUR")
 ID = validate.Length(min=1, max=64)  # ids of customers, orders, products and variants
@@ -41,30 +42,56 @@ EVENT_TYPES = [
 ]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # no shop's record is older
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class UTCTime(fields.AwareDateTime):
+    """A time with its zone, loaded as UTC; refused outside the years a shop's record can fall in."""
+
+    default_error_messages = {  # marshmallow merges these with the parent class's
+        "range": f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        aware: datetime = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            utc = aware.astimezone(UTC)
+        except OverflowError as exc:  # beyond year 9999 once in UTC
+            raise self.make_error("range") from exc
+        if not EARLIEST <= utc < LATEST:
+            raise self.make_error("range")
+        return utc
 
 
 class _Record(Schema):
     class Meta:
         unknown = RAISE
 
-    def _times(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {k: _utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
+
+MAX_MONEY = Decimal(10) ** (MONEY_PRECISION - MONEY_SCALE)  # amounts stay below: the store's column
+MAX_QUANTITY = 2**31 - 1  # the store's integer column
 
 
-def _non_negative(value: Decimal) -> None:
+def _amount(value: Decimal) -> None:
     if value < 0:
         raise ValidationError("Must be greater than or equal to 0.")
+    if value >= MAX_MONEY:
+        raise ValidationError(f"Must be less than {MAX_MONEY:f}.")
 
 
 def _money(**kwargs: Any) -> fields.Decimal:
-    # A plain validator, not validate.Range: the OpenAPI document states the bound as a number.
-    return fields.Decimal(allow_nan=False, validate=_non_negative, metadata={"minimum": 0}, **kwargs)
+    # A plain validator, not validate.Range: the OpenAPI document states the bounds as numbers.
+    return fields.Decimal(
+        allow_nan=False,
+        validate=_amount,
+        metadata={"minimum": 0, "maximum": float(MAX_MONEY), "exclusiveMaximum": True},
+        **kwargs,
+    )
 
 
-def _time(**kwargs: Any) -> fields.AwareDateTime:
-    return fields.AwareDateTime(**kwargs)
+def _time(**kwargs: Any) -> UTCTime:
+    return UTCTime(**kwargs)
 
 
 class CustomerSchema(_Record):
@@ -81,7 +108,7 @@ class CustomerSchema(_Record):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> CustomerRecord:
-        return CustomerRecord(**self._times(data))
+        return CustomerRecord(**data)
 
 
 class LineItemSchema(_Record):
@@ -91,7 +118,7 @@ class LineItemSchema(_Record):
     sku = fields.String(allow_none=True, validate=validate.Length(max=255))
     title = fields.String(required=True, validate=validate.Length(min=1, max=500))
     variant_title = fields.String(allow_none=True, validate=validate.Length(max=500))
-    quantity = fields.Integer(required=True, validate=validate.Range(min=1))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_QUANTITY))
     unit_price = _money(required=True, data_key="price")
     total_discount = _money(allow_none=True)
 
@@ -130,7 +157,7 @@ class OrderSchema(_Record):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
-        return OrderRecord(**self._times(data))
+        return OrderRecord(**data)
 
 
 class CheckoutSchema(_Record):
@@ -148,7 +175,7 @@ class CheckoutSchema(_Record):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> CheckoutRecord:
-        return CheckoutRecord(**self._times(data))
+        return CheckoutRecord(**data)
 
 
 class EventSchema(_Record):
@@ -177,7 +204,7 @@ class EventSchema(_Record):
         bounce = data.pop("bounce_type", None)
         if kind == "bounce":
             kind = "hard_bounce" if bounce == "hard" else "soft_bounce"
-        return EventRecord(type=InteractionType(kind), **self._times(data))
+        return EventRecord(type=InteractionType(kind), **data)
 
 
 class CampaignSchema(_Record):
@@ -200,7 +227,7 @@ class CampaignSchema(_Record):
             except binascii.Error as exc:
                 raise ValidationError("not valid base64", "preview_pdf_base64") from exc
             content_type = "application/pdf"
-        return CampaignRecord(preview=preview, preview_content_type=content_type, **self._times(data))
+        return CampaignRecord(preview=preview, preview_content_type=content_type, **data)
 
 
 class SendSchema(_Record):
@@ -221,7 +248,7 @@ class SendSchema(_Record):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> SendRecord:
-        return SendRecord(**self._times(data))
+        return SendRecord(**data)
 
 
 SCHEMAS: dict[str, Schema] = {

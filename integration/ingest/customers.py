@@ -119,7 +119,7 @@ def _stored_versions(
         StoreCustomer.store_id == store.id, StoreCustomer.external_id == wanted.c.ext
     )
     if lock:
-        # Locked in a fixed order (by id) so that two workers cannot deadlock on each other.
+        # Locked in a fixed order (by external id) so that two workers cannot deadlock on each other.
         query = query.order_by(StoreCustomer.external_id).with_for_update(of=StoreCustomer)
     return {ext: (cid, upd) for ext, cid, upd in session.execute(query)}
 

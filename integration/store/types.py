@@ -68,3 +68,6 @@ def as_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [as_json(v) for v in value]
     return value
+
+
+MAX_ID = 2**63 - 1  # the largest key the store's 64-bit id columns hold

@@ -16,6 +16,8 @@ from integration.store import session_scope
 from integration.store.models import Store
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+# U+0000 in a JSON string: the escape \u0000 after an even number of backslashes (raw NUL is no JSON).
+JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def require_api_key(blueprint: Blueprint) -> None:
@@ -33,6 +35,24 @@ def require_api_key(blueprint: Blueprint) -> None:
             if key is None:
                 fail(401, "unknown or revoked API key", "unauthorized")
             g.account_id = key.account_id
+        view = current_app.view_functions.get(request.endpoint or "")
+        if not getattr(getattr(view, "view_class", None), "reports_nul_per_record", False) and _has_nul():
+            # No name, id or setting contains it, and PostgreSQL text cannot hold it.
+            fail(422, "text may not contain the NUL character (U+0000)", "nul_character")
+
+
+def _has_nul() -> bool:
+    """Whether the request's query, JSON body or form fields hold a NUL character."""
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        return True
+    if request.mimetype == "application/json":
+        return JSON_NUL.search(request.get_data(cache=True)) is not None
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        names = [upload.filename or "" for upload in request.files.values()]
+        return any("\x00" in text for item in request.form.items(multi=True) for text in item if text) or any(
+            "\x00" in name for name in names
+        )
+    return False
 
 
 def fail(status: int, message: str, reason: str, errors: Any = None) -> NoReturn:
@@ -70,5 +90,15 @@ class JsonErrorsApi(Api):  # type: ignore[misc]
         }
         details = data.get("errors") or data.get("messages")
         if details:
-            payload["details"] = details
+            payload["details"] = _text_keys(details)
         return payload, error.code, data.get("headers", {})
+
+
+def _text_keys(details: Any) -> Any:
+    """Give every key of the error details as text: positions of list items are numbers, and a
+    malformed multipart part has no name at all (None), which JSON with sorted keys cannot order."""
+    if isinstance(details, dict):
+        return {str(key): _text_keys(value) for key, value in details.items()}
+    if isinstance(details, list):
+        return [_text_keys(value) for value in details]
+    return details

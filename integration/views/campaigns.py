@@ -17,6 +17,7 @@ from integration.campaigns import SendInput, UnknownCampaign
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, SendStatus
 from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.ids import id_field
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Campaigns")
 require_api_key(blueprint)
@@ -53,7 +54,7 @@ class CampaignSchema(Schema):
 
 
 class SendSchema(Schema):
-    contact_id = fields.Integer(metadata={"description": "a contact of this account, or give email"})
+    contact_id = id_field(metadata={"description": "a contact of this account, or give email"})
     email = fields.Email()
     status = fields.Enum(SendStatus, by_value=True, required=True)
     queued_at = fields.AwareDateTime()

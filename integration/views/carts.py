@@ -17,6 +17,7 @@ from integration.store import session_scope
 from integration.store.models import Account
 from integration.store.types import utcnow
 from integration.views.auth import BEARER, owned_store, require_api_key
+from integration.views.ids import id_field
 
 blueprint = Blueprint("carts", __name__, url_prefix="/api/v1", description="Carts")
 require_api_key(blueprint)
@@ -43,7 +44,7 @@ class DayOrTime(fields.Field):  # type: ignore[type-arg]
 class CartStatsQuery(Schema):
     from_ = DayOrTime(data_key="from", metadata={"description": "start (inclusive); default 30 days ago"})
     to = DayOrTime(metadata={"description": "end: a day is included whole, a time is exclusive; default now"})
-    store = fields.Integer(metadata={"description": "one store of the account; default all"})
+    store = id_field(metadata={"description": "one store of the account; default all"})
 
     @validates_schema
     def _order(self, data: dict[str, Any], **_: Any) -> None:

@@ -18,7 +18,7 @@ from integration.profile import DEFAULT_ORDERS, BadOrdersCursor, order_detail, p
 from integration.stats import SubscriptionFilter, cached_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
-from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.auth import BEARER, ErrorSchema, fail, require_api_key
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
 require_api_key(blueprint)
@@ -136,7 +136,10 @@ class ContactOrder(MethodView):
 
 
 class MessageSchema(Schema):
-    subject = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    subject = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=300), validate.Regexp(r"^[^\r\n]*$", error="must be one line")],
+    )
     body = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
     override_unsubscribed = fields.Boolean(
         load_default=False,
@@ -149,6 +152,9 @@ class ContactMessages(MethodView):
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(MessageSchema)
     @blueprint.response(201)
+    @blueprint.alt_response(
+        502, schema=ErrorSchema, description="the mail server refused or is unreachable (code smtp_failed)"
+    )
     def post(self, data: dict[str, Any], contact_id: int) -> dict[str, Any]:
         """Send one email to the contact through the account's mail server; it shows on the profile."""
         settings = settings_of(current_app)

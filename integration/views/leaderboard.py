@@ -13,6 +13,7 @@ from integration.app import settings_of
 from integration.leaderboard import MAX_LIMIT, RankBy, TimeFrame, leaderboard
 from integration.store import session_scope
 from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.ids import id_field
 
 blueprint = Blueprint("leaderboard", __name__, url_prefix="/api/v1", description="Loyalty leaderboard")
 require_api_key(blueprint)
@@ -21,7 +22,7 @@ require_api_key(blueprint)
 class LeaderboardQuery(Schema):
     rank_by = fields.Enum(RankBy, by_value=True, load_default=RankBy.TOTAL_SPENT)
     time_frame = fields.Enum(TimeFrame, by_value=True, load_default=TimeFrame.LAST_MONTH)
-    store = fields.Integer(metadata={"description": "one store, in its time zone; default the whole account"})
+    store = id_field(metadata={"description": "one store, in its time zone; default the whole account"})
     currency = fields.String(
         validate=validate.Regexp(r"^[A-Z]{3}$"),
         metadata={"description": "default: the store's, or the period's most common"},

@@ -16,6 +16,7 @@ from integration.contact_list import describe
 from integration.store import session_scope
 from integration.store.models import Contact, SegmentExport, SegmentMember
 from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.ids import id_field
 from jobs.compute import export_segment_job
 from jobs.queues import COMPUTE, enqueue
 from jobs.sync import request_account_syncs
@@ -35,9 +36,7 @@ class PreviewSchema(Schema):
 
 
 class MembersQuery(Schema):
-    after = fields.Integer(
-        load_default=0, metadata={"description": "the last contact id of the previous page"}
-    )
+    after = id_field(load_default=0, metadata={"description": "the last contact id of the previous page"})
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 

@@ -105,7 +105,10 @@ class SenderSchema(Schema):
         load_only=True, allow_none=True, metadata={"description": "write-only; kept encrypted"}
     )
     from_email = fields.Email(required=True)
-    from_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    from_name = fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=200), validate.Regexp(r"^[^\r\n]*$", error="must be one line")],
+    )
 
 
 @blueprint.route("/settings/sender")

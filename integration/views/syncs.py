@@ -15,6 +15,7 @@ from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import DestinationKind, SyncMode
 from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.ids import id_field
 from jobs.sync import request_sync
 
 blueprint = Blueprint("syncs", __name__, url_prefix="/api/v1", description="Sync back to destinations")
@@ -37,8 +38,8 @@ class DestinationUpdate(Schema):
 
 
 class SyncSchema(Schema):
-    segment_id = fields.Integer(required=True)
-    destination_id = fields.Integer(required=True)
+    segment_id = id_field(required=True)
+    destination_id = id_field(required=True)
     mode = fields.Enum(SyncMode, by_value=True, required=True)
     tag = fields.String(
         validate=validate.Length(min=1, max=100),

@@ -129,3 +129,44 @@ def test_the_openapi_document_is_valid_openapi_3(client: FlaskClient) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     validate(spec)
     assert {"/api/v1/stores/{store_id}/imports", "/api/v1/imports/{import_id}"} <= set(spec["paths"])
+
+
+def test_a_job_id_rq_would_refuse_is_simply_not_found(client: FlaskClient, settings: Settings) -> None:
+    _, token = _account_with_key(settings)
+    answer = client.get("/api/v1/jobs/%3B", headers=_auth(token))
+    assert answer.status_code == 404
+    assert answer.get_json()["code"] == "not_found"
+
+
+def test_an_id_beyond_the_stores_keys_matches_no_route(client: FlaskClient, settings: Settings) -> None:
+    _, token = _account_with_key(settings)
+    for path in ("/api/v1/contacts/9223372036854775808", "/api/v1/imports/99999999999999999999"):
+        assert client.get(path, headers=_auth(token)).status_code == 404
+    for path in ("/api/v1/carts/stats?store=9223372036854775808", "/api/v1/leaderboard?store=2e30"):
+        refused = client.get(path, headers=_auth(token))
+        assert refused.status_code == 422
+        assert "store" in refused.get_json()["details"]["query"]
+
+
+def test_text_holding_a_nul_character_is_refused_whole(client: FlaskClient, settings: Settings) -> None:
+    _, token = _account_with_key(settings)
+    sender = {
+        "host": "smtp.example.com",
+        "port": 587,
+        "from_email": "shop@example.com",
+        "from_name": "A\u0000",
+    }
+    for answer in (
+        client.put("/api/v1/settings/sender", json=sender, headers=_auth(token)),
+        client.get("/api/v1/contacts?sort=%00", headers=_auth(token)),
+        client.post(
+            "/api/v1/segments", json={"name": "x\u0000", "filter": {"all": []}}, headers=_auth(token)
+        ),
+    ):
+        assert answer.status_code == 422
+        assert answer.get_json()["code"] == "nul_character"
+    # An escaped backslash before "u0000" is text, not a NUL.
+    named = client.put(
+        "/api/v1/settings/sender", json={**sender, "from_name": "A\\u0000"}, headers=_auth(token)
+    )
+    assert named.status_code == 200

@@ -93,3 +93,20 @@ def test_the_command_line_imports_a_file(settings: Settings, tmp_path: Path, mon
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
     assert (report["rows"], report["written"], report["failed"]) == (3, 2, 1)
+
+
+def test_a_form_part_without_a_usable_name_is_reported_not_a_server_error(
+    client: FlaskClient, settings: Settings
+) -> None:
+    store_id, headers = _shop(settings)
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="a\r\nb"\r\n\r\nx\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="kind"\r\n\r\ncustomers\r\n--B--\r\n'
+    )
+    answer = client.post(
+        f"/api/v1/stores/{store_id}/imports",
+        data=body,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert answer.status_code == 422
+    assert answer.get_json()["details"] == {"None": ["Unknown field."]}

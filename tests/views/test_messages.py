@@ -154,3 +154,31 @@ def test_a_mail_server_that_refuses_leaves_a_failed_send_on_the_profile(
     profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
     assert [s["status"] for s in profile["campaigns"]] == ["failed"]
     assert profile["recently_contacted"] is False
+
+
+def test_a_subject_with_a_line_break_is_refused_and_a_name_with_one_stays_in_its_header(
+    client: FlaskClient, shop: dict[str, Any], smtp: tuple[Inbox, int], settings: Settings
+) -> None:
+    inbox, port = smtp
+    sender = {"host": "127.0.0.1", "port": port, "security": "none", "from_email": "shop@example.com"}
+    assert client.put("/api/v1/settings/sender", json=sender, headers=shop["headers"]).status_code == 200
+    refused = client.put(
+        "/api/v1/settings/sender",
+        json={**sender, "from_name": "Shop\r\nBcc: x@example.com"},
+        headers=shop["headers"],
+    )
+    assert refused.status_code == 422
+    url = f"/api/v1/contacts/{shop['ann']}/messages"
+    injected = {"subject": "Hi\r\nBcc: everyone@example.com", "body": "Hello"}
+    answer = client.post(url, json=injected, headers=shop["headers"])
+    assert answer.status_code == 422
+    assert "subject" in answer.get_json()["details"]["json"]
+    with session_scope(settings.database_url) as session:
+        session.get(Contact, shop["ann"]).last_name = "Lee\nBcc: x@example.com"  # as a source might send it
+    assert (
+        client.post(url, json={"subject": "Hi", "body": "Hello"}, headers=shop["headers"]).status_code == 201
+    )
+    [(recipients, mail)] = inbox.messages
+    assert recipients == ["ann@example.com"]
+    assert mail["To"] == '"Ann Lee Bcc: x@example.com" <ann@example.com>'
+    assert mail["Bcc"] is None

@@ -212,3 +212,22 @@ def test_the_database_being_down_answers_503(settings: Settings, tmp_path: Path)
     )
     assert answer.status_code == 503
     assert answer.get_json()["code"] == "database_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"total_price": "100000000000000"}, "total_price"),
+        ({"line_items": [{"title": "Shirt", "quantity": 2**31, "price": "1.00"}]}, "line_items"),
+    ],
+)
+def test_amounts_the_store_cannot_hold_are_refused_by_index(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, change: dict[str, Any], field: str
+) -> None:
+    answer = _post(client, shop, "orders", [{**ORDER, "id": "big", **change}, ORDER])
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["written"] == 1
+    assert [(e["index"], list(e["errors"])) for e in body["errors"]] == [(0, [field])]
+    with session_scope(settings.database_url) as session:
+        assert session.scalars(select(Order.external_id)).all() == ["1001"]

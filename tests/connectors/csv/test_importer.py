@@ -175,9 +175,8 @@ def test_bad_rows_across_batches_are_reported_in_row_order_while_the_rest_import
     store_id = _store(db_url)
     count = BATCH_RECORDS * 2 + 5
     bad = {3, BATCH_RECORDS + 10, count - 1}  # record indexes; their file rows are one more than index + 1
-    lines = ["id,email,updated_at"] + [
-        f"{i},{'not-an-email' if i in bad else f'c{i}@example.com'},2026-04-01T00:00:00Z" for i in range(count)
-    ]
+    emails = ["not-an-email" if i in bad else f"c{i}@example.com" for i in range(count)]
+    lines = ["id,email,updated_at"] + [f"{i},{e},2026-04-01T00:00:00Z" for i, e in enumerate(emails)]
     report = _import(db_url, store_id, "customers", "\n".join(lines).encode())
     assert (report.written, report.failed) == (count - len(bad), len(bad))
     assert [(e["row"], e["column"]) for e in report.errors] == [(i + 2, "email") for i in sorted(bad)]
