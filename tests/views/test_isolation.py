@@ -13,17 +13,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, Order
 from tests.factories import bearer, make_store
-
-CUSTOMER = {"id": "c1", "email": "ann@example.com", "updated_at": "2026-06-01T10:00:00Z"}
-ORDER = {
-    "id": "1001",
-    "customer_id": "c1",
-    "created_at": "2026-06-02T09:00:00Z",
-    "updated_at": "2026-06-02T09:00:00Z",
-    "currency": "EUR",
-    "total_price": "29.90",
-    "line_items": [{"title": "Shirt", "quantity": 1, "price": "29.90"}],
-}
+from tests.views.test_records import CUSTOMER, ORDER
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""A batch's rows as one derived table: the values come back as their columns store them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import BigInteger, String, select, update
+
+from integration.ingest.common import rows_table
+from integration.store import session_scope
+from integration.store.models import Contact, table_of
+from integration.store.types import JSONDocument, UTCDateTime
+from tests.factories import make_store
+
+COLUMNS = {"id": BigInteger(), "name": String(), "at": UTCDateTime(), "tags": JSONDocument}
+ROWS = [
+    {
+        "id": 1,
+        "name": 'Ann "O\'Neil" Dvořák 😀',
+        "at": datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+        "tags": ["vip", "čeština"],
+    },
+    {"id": 9_007_199_254_740_993, "name": None, "at": None, "tags": None},  # beyond a double's precision
+]
+
+
+def test_rows_come_back_typed_and_unchanged(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        table = rows_table(session, "v", COLUMNS, ROWS)
+        back = session.execute(select(table).order_by(table.c.id)).all()
+        assert [tuple(row) for row in back] == [
+            (1, 'Ann "O\'Neil" Dvořák 😀', datetime(2026, 3, 28, 23, 30, tzinfo=UTC), ["vip", "čeština"]),
+            (9_007_199_254_740_993, None, None, None),
+        ]
+        assert session.execute(select(rows_table(session, "none", COLUMNS, []))).all() == []
+
+
+def test_a_time_joined_from_the_rows_equals_the_same_time_stored(db_url: str) -> None:
+    """Comparisons with stored times are exact (SQLite stores them as text in one format)."""
+    at = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        contact = Contact(account_id=store.account_id, email="a@example.com", last_interaction_at=at)
+        session.add(contact)
+        session.flush()
+        table = table_of(Contact)
+        for moment, expected in ((at, 0), (at + timedelta(microseconds=1), 1)):
+            newer = rows_table(
+                session,
+                "newer",
+                {"id": BigInteger(), "at": UTCDateTime()},
+                [{"id": contact.id, "at": moment}],
+            )
+            changed = session.execute(
+                update(table)
+                .where(table.c.id == newer.c.id, table.c.last_interaction_at < newer.c.at)
+                .values(last_interaction_at=newer.c.at)
+            )
+            assert changed.rowcount == expected
