@@ -59,6 +59,9 @@ def rows_table(
     batch's size, so it is compiled once. The rows travel as one JSON document (encoded in C, and
     parsed by the database: `json_to_recordset` on PostgreSQL, `json_each` on SQLite), each value
     first converted as its column type stores it on that database.
+
+    Join it to a table by the table's primary key: SQLite does not know how many rows the JSON
+    holds, and joined by another key it may scan the table once per row instead.
     """
     dialect = session.get_bind().dialect
     processors = {
@@ -186,15 +189,15 @@ class ContactResolver:
         return result
 
     def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
-        if not customer_ids:
-            return {}
-        wanted = rows_table(self.session, "wanted", {"ext": String()}, [{"ext": c} for c in customer_ids])
-        rows = self.session.execute(
-            select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
-                StoreCustomer.store_id == self.scope.store_id, StoreCustomer.external_id == wanted.c.ext
+        found: dict[str, int] = {}
+        for part in chunks(customer_ids):
+            rows = self.session.execute(
+                select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
+                    StoreCustomer.store_id == self.scope.store_id, StoreCustomer.external_id.in_(part)
+                )
             )
-        )
-        return {external_id: contact_id for external_id, contact_id in rows}
+            found.update({external_id: contact_id for external_id, contact_id in rows})
+        return found
 
     def ensure_contacts(self, first_seen: dict[str, datetime]) -> dict[str, int]:
         """Create missing contacts for normalized emails; return every email's contact id."""
@@ -202,9 +205,9 @@ class ContactResolver:
             return {}
         account_id = self.scope.account_id
         table = table_of(Contact)
-        seen = rows_table(
+        new = rows_table(
             self.session,
-            "seen",
+            "new",
             {"email": String(), "at": UTCDateTime()},
             [{"email": e, "at": at} for e, at in first_seen.items()],
         )
@@ -213,7 +216,7 @@ class ContactResolver:
             .from_select(
                 ["account_id", "email", "first_seen_at"],
                 # WHERE true: SQLite needs it to parse an upsert from a SELECT.
-                select(literal(account_id, BigInteger()), seen.c.email, seen.c.at).where(true()),
+                select(literal(account_id, BigInteger()), new.c.email, new.c.at).where(true()),
             )
             .on_conflict_do_nothing(index_elements=["account_id", "email"])
             .returning(table.c.email, table.c.id)
@@ -221,34 +224,35 @@ class ContactResolver:
         ids = {email: contact_id for email, contact_id in created}
         if len(ids) == len(first_seen):
             return ids
-        known = rows_table(
-            self.session,
-            "known",
-            {"email": String(), "at": UTCDateTime()},
-            [{"email": e, "at": at} for e, at in first_seen.items() if e not in ids],
-        )
-        found = self.session.execute(
-            select(table.c.email, table.c.id).where(
-                table.c.account_id == account_id, table.c.email == known.c.email
+        existing = [e for e in first_seen if e not in ids]
+        for part in chunks(existing):
+            found = self.session.execute(
+                select(table.c.email, table.c.id).where(
+                    table.c.account_id == account_id, table.c.email.in_(part)
+                )
             )
-        )
-        ids.update({email: contact_id for email, contact_id in found})
+            ids.update({email: contact_id for email, contact_id in found})
         # An earlier first sighting moves first_seen_at back (records may arrive out of order).
+        seen = rows_table(
+            self.session,
+            "seen",
+            {"id": BigInteger(), "at": UTCDateTime()},
+            [{"id": ids[e], "at": first_seen[e]} for e in existing],
+        )
         self.session.execute(
             update(table)
             .where(
-                table.c.account_id == account_id,
-                table.c.email == known.c.email,
-                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > known.c.at),
+                table.c.id == seen.c.id,
+                or_(table.c.first_seen_at.is_(None), table.c.first_seen_at > seen.c.at),
             )
-            .values(first_seen_at=known.c.at)
+            .values(first_seen_at=seen.c.at)
         )
         return ids
 
     def link(self, links: dict[str, int]) -> None:
         if not links or self.scope.store_id is None:
             return
-        new = rows_table(
+        new_link = rows_table(
             self.session,
             "new_link",
             {"ext": String(), "contact": BigInteger()},
@@ -258,7 +262,9 @@ class ContactResolver:
             insert_for(self.session, table_of(StoreCustomer))
             .from_select(
                 ["store_id", "external_id", "contact_id"],
-                select(literal(self.scope.store_id, BigInteger()), new.c.ext, new.c.contact).where(true()),
+                select(literal(self.scope.store_id, BigInteger()), new_link.c.ext, new_link.c.contact).where(
+                    true()
+                ),
             )
             .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
         )

@@ -60,7 +60,7 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     current = [
         (r, c)
         for r, c in zip(fresh, contact_ids, strict=True)
-        if (version := locked.get(r.external_id, (None, None))[1]) is None or version < r.updated_at
+        if (version := locked.get(r.external_id, (0, None, 0))[1]) is None or version < r.updated_at
     ]
     outcome.unchanged += len(fresh) - len(current)
     changes: dict[int, dict[str, Any]] = {}
@@ -77,12 +77,7 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
         change = changes.setdefault(contact_id, {"id": contact_id, **dict.fromkeys(CHANGE_COLUMNS)})
         _fold(change, record, store)
         link_rows.append(
-            {
-                "store": store.id,
-                "ext": record.external_id,
-                "upd": record.updated_at,
-                "cre": record.created_at,
-            }
+            {"id": locked[record.external_id][2], "upd": record.updated_at, "cre": record.created_at}
         )
         if record.external_id in stored and record.email:
             email_changes.append((contact_id, record.email))
@@ -91,16 +86,12 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     if link_rows:
         table = table_of(StoreCustomer)
         link = rows_table(
-            session,
-            "link",
-            {"store": BigInteger(), "ext": String(), "upd": UTCDateTime(), "cre": UTCDateTime()},
-            link_rows,
+            session, "link", {"id": BigInteger(), "upd": UTCDateTime(), "cre": UTCDateTime()}, link_rows
         )
         session.execute(
             update(table)
             .where(
-                table.c.store_id == link.c.store,
-                table.c.external_id == link.c.ext,
+                table.c.id == link.c.id,
                 or_(table.c.updated_at.is_(None), table.c.updated_at < link.c.upd),
             )
             .values(updated_at=link.c.upd, created_at=func.coalesce(link.c.cre, table.c.created_at))
@@ -111,17 +102,17 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
 
 def _stored_versions(
     session: Session, store: Store, external_ids: list[str], lock: bool = False
-) -> dict[str, tuple[int, datetime | None]]:
-    if not external_ids:
-        return {}
-    wanted = rows_table(session, "wanted", {"ext": String()}, [{"ext": e} for e in external_ids])
-    query = select(StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at).where(
-        StoreCustomer.store_id == store.id, StoreCustomer.external_id == wanted.c.ext
-    )
-    if lock:
-        # Locked in a fixed order (by external id) so that two workers cannot deadlock on each other.
-        query = query.order_by(StoreCustomer.external_id).with_for_update(of=StoreCustomer)
-    return {ext: (cid, upd) for ext, cid, upd in session.execute(query)}
+) -> dict[str, tuple[int, datetime | None, int]]:
+    """Each known customer's contact, version and link id."""
+    found: dict[str, tuple[int, datetime | None, int]] = {}
+    for part in chunks(sorted(external_ids) if lock else external_ids):
+        query = select(
+            StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at, StoreCustomer.id
+        ).where(StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(part))
+        # Locked in a fixed order (sorted ids) so that two workers cannot deadlock on each other.
+        rows = session.execute(query.order_by(StoreCustomer.external_id).with_for_update() if lock else query)
+        found.update({ext: (cid, upd, link) for ext, cid, upd, link in rows})
+    return found
 
 
 CHANGE_COLUMNS: dict[str, TypeEngine[Any]] = {

@@ -137,20 +137,23 @@ def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
             key = (r.campaign_id, r.contact_id)
             first[key] = min(r.occurred_at, first.get(key, r.occurred_at))
         table = table_of(CampaignSend)
+        campaigns = sorted({campaign for campaign, _ in first})
+        sends: list[dict[str, Any]] = []
+        for part in chunks(sorted({contact for _, contact in first})):
+            found = session.execute(
+                select(table.c.id, table.c.campaign_id, table.c.contact_id).where(
+                    table.c.campaign_id.in_(campaigns), table.c.contact_id.in_(part)
+                )
+            )
+            sends += [{"id": i, "at": first[(cam, con)]} for i, cam, con in found if (cam, con) in first]
+        if not sends:
+            continue
         target = table.c[column]
-        mark = rows_table(
-            session,
-            "mark",
-            {"campaign": BigInteger(), "contact": BigInteger(), "at": UTCDateTime()},
-            [{"campaign": cam, "contact": con, "at": at} for (cam, con), at in first.items()],
-        )
+        # Joined by the sends' ids (see rows_table).
+        mark = rows_table(session, "mark", {"id": BigInteger(), "at": UTCDateTime()}, sends)
         session.execute(
             update(table)
-            .where(
-                table.c.campaign_id == mark.c.campaign,
-                table.c.contact_id == mark.c.contact,
-                or_(target.is_(None), target > mark.c.at),
-            )
+            .where(table.c.id == mark.c.id, or_(target.is_(None), target > mark.c.at))
             .values({column: mark.c.at})
         )
 

@@ -21,7 +21,11 @@ JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def require_api_key(blueprint: Blueprint) -> None:
-    """Make every endpoint of `blueprint` (but the OpenAPI document) need a live API key."""
+    """Make every endpoint of `blueprint` (but the OpenAPI document) need a live API key.
+
+    Text holding U+0000 is then refused whole, except by views that refuse it record by record
+    (`reports_nul_per_record`).
+    """
 
     @blueprint.before_request
     def _authenticate() -> None:
@@ -48,10 +52,9 @@ def _has_nul() -> bool:
     if request.mimetype == "application/json":
         return JSON_NUL.search(request.get_data(cache=True)) is not None
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        names = [upload.filename or "" for upload in request.files.values()]
-        return any("\x00" in text for item in request.form.items(multi=True) for text in item if text) or any(
-            "\x00" in name for name in names
-        )
+        fields = [text for pair in request.form.items(multi=True) for text in pair]
+        texts = [*fields, *(upload.filename for upload in request.files.values())]
+        return any("\x00" in text for text in texts if text)  # a malformed part's name is None
     return False
 
 
