@@ -114,8 +114,9 @@ def send_message(
         )
 
     message = EmailMessage()
-    message["From"] = formataddr((sender.from_name or "", sender.from_email))
-    # Names are data from the sources: any line break in them becomes a space, never a new header.
+    # Names are data (the sources', or a sender saved before names had to be one line): any line
+    # break in them becomes a space, never a new header.
+    message["From"] = formataddr((" ".join((sender.from_name or "").split()), sender.from_email))
     name = " ".join(" ".join(p.split()) for p in (contact.first_name, contact.last_name) if p)
     message["To"] = formataddr((name, contact.email))
     message["Subject"] = subject
