@@ -32,7 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.extensions["storepulse"] = settings
-    from integration.views.ids import IdConverter
+    from integration.views.inputs import IdConverter
 
     app.url_map.converters["int"] = IdConverter  # before any route is added
 

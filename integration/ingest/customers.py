@@ -57,11 +57,12 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     # Every link exists now: lock them and look again, so a newer version written meanwhile by a
     # concurrent worker (committed while this one waited for the lock) is not overwritten.
     locked = _stored_versions(session, store, [r.external_id for r in fresh], lock=True)
-    current = [
-        (r, c)
-        for r, c in zip(fresh, contact_ids, strict=True)
-        if (version := locked.get(r.external_id, (0, None, 0))[1]) is None or version < r.updated_at
-    ]
+
+    def newer_than_stored(record: CustomerRecord) -> bool:
+        known = locked.get(record.external_id)
+        return known is None or known[1] is None or known[1] < record.updated_at
+
+    current = [(r, c) for r, c in zip(fresh, contact_ids, strict=True) if newer_than_stored(r)]
     outcome.unchanged += len(fresh) - len(current)
     changes: dict[int, dict[str, Any]] = {}
     link_rows: list[dict[str, Any]] = []

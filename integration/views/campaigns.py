@@ -17,7 +17,7 @@ from integration.campaigns import SendInput, UnknownCampaign
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, SendStatus
 from integration.views.auth import BEARER, fail, require_api_key
-from integration.views.ids import id_field
+from integration.views.inputs import id_field
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Campaigns")
 require_api_key(blueprint)

@@ -17,7 +17,7 @@ from integration.store import session_scope
 from integration.store.models import Account
 from integration.store.types import utcnow
 from integration.views.auth import BEARER, owned_store, require_api_key
-from integration.views.ids import id_field
+from integration.views.inputs import id_field
 
 blueprint = Blueprint("carts", __name__, url_prefix="/api/v1", description="Carts")
 require_api_key(blueprint)

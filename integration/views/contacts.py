@@ -19,6 +19,7 @@ from integration.stats import SubscriptionFilter, cached_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
 from integration.views.auth import BEARER, ErrorSchema, fail, require_api_key
+from integration.views.inputs import ONE_LINE
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
 require_api_key(blueprint)
@@ -138,7 +139,7 @@ class ContactOrder(MethodView):
 class MessageSchema(Schema):
     subject = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=300), validate.Regexp(r"^[^\r\n]*$", error="must be one line")],
+        validate=[validate.Length(min=1, max=300), ONE_LINE],
     )
     body = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
     override_unsubscribed = fields.Boolean(

@@ -13,7 +13,7 @@ from integration.app import settings_of
 from integration.leaderboard import MAX_LIMIT, RankBy, TimeFrame, leaderboard
 from integration.store import session_scope
 from integration.views.auth import BEARER, fail, require_api_key
-from integration.views.ids import id_field
+from integration.views.inputs import id_field
 
 blueprint = Blueprint("leaderboard", __name__, url_prefix="/api/v1", description="Loyalty leaderboard")
 require_api_key(blueprint)

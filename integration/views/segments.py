@@ -16,7 +16,7 @@ from integration.contact_list import describe
 from integration.store import session_scope
 from integration.store.models import Contact, SegmentExport, SegmentMember
 from integration.views.auth import BEARER, fail, require_api_key
-from integration.views.ids import id_field
+from integration.views.inputs import id_field
 from jobs.compute import export_segment_job
 from jobs.queues import COMPUTE, enqueue
 from jobs.sync import request_account_syncs

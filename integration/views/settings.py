@@ -16,6 +16,7 @@ from integration.engagement import MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
 from integration.store import session_scope
 from integration.store.models import Account, Sender
 from integration.views.auth import BEARER, require_api_key
+from integration.views.inputs import ONE_LINE
 from jobs.compute import classify_account_job
 from jobs.queues import COMPUTE, enqueue
 
@@ -107,7 +108,7 @@ class SenderSchema(Schema):
     from_email = fields.Email(required=True)
     from_name = fields.String(
         allow_none=True,
-        validate=[validate.Length(max=200), validate.Regexp(r"^[^\r\n]*$", error="must be one line")],
+        validate=[validate.Length(max=200), ONE_LINE],
     )
 
 

@@ -15,7 +15,7 @@ from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import DestinationKind, SyncMode
 from integration.views.auth import BEARER, fail, require_api_key
-from integration.views.ids import id_field
+from integration.views.inputs import id_field
 from jobs.sync import request_sync
 
 blueprint = Blueprint("syncs", __name__, url_prefix="/api/v1", description="Sync back to destinations")

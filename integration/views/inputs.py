@@ -1,7 +1,8 @@
-"""Ids in paths, queries and bodies: the non-negative numbers the store's 64-bit keys can hold.
+"""Input the API's schemas share: ids the store's keys can hold, and text that must stay on one line.
 
-A larger number can name nothing; refused at the edge, it never reaches a database that would
-fail on it (PostgreSQL's bigint, SQLite's INTEGER).
+An id is a non-negative number the store's 64-bit keys can hold: a larger one can name nothing;
+refused at the edge, it never reaches a database that would fail on it (PostgreSQL's bigint,
+SQLite's INTEGER).
 """
 
 from __future__ import annotations
@@ -25,3 +26,7 @@ class IdConverter(IntegerConverter):
 def id_field(**kwargs: Any) -> fields.Integer:
     """An id in a query or body: refused (422) beyond the store's keys."""
     return fields.Integer(validate=validate.Range(min=0, max=MAX_ID), **kwargs)
+
+
+# For text that ends up in a header (a mail's subject, a sender's name): a line break would start a new one.
+ONE_LINE = validate.Regexp(r"^[^\r\n]*$", error="must be one line")
