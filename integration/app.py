@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from integration.views import settings as settings_views
     from integration.views import syncs as sync_views
     from integration.views.auth import JsonErrorsApi
+    from integration.views.inputs import register_filter_language
     from webhooks import email as email_webhooks
     from webhooks import shopify as shopify_webhooks
 
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     records.register_schemas(api.spec)
+    register_filter_language(api)  # before the blueprints whose schemas refer to it
     api.register_blueprint(api_views.blueprint)
     api.register_blueprint(records.blueprint)
     api.register_blueprint(imports.blueprint)

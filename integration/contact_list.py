@@ -8,16 +8,17 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from integration.filters import compile_filter
 from integration.store.models import Contact, StoreCustomer
-from integration.store.types import UTCDateTime
+from integration.store.types import UTCDateTime, lower_text
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in the sort order
 SORTS = ("-last_interaction_at", "last_interaction_at", "email", "-email", "first_seen_at", "-first_seen_at")
 MAX_LIMIT = 500
+MAX_SEARCH_WORDS = 8
 
 
 class BadCursor(ValueError):
@@ -29,12 +30,13 @@ def list_contacts(
     account_id: int,
     condition: dict[str, Any] | None,
     *,
+    search: str | None = None,
     sort: str = "-last_interaction_at",
     limit: int = 50,
     cursor: str | None = None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Return a page of the account's contacts that match `condition`, and the cursor of the next page."""
+    """Return a page of the account's contacts that match `condition` and `search`, and the next cursor."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     descending, name = sort.startswith("-"), sort.lstrip("-")
@@ -46,6 +48,8 @@ def list_contacts(
     query = select(Contact).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
     if condition is not None:
         query = query.where(compile_filter(session, condition, now))
+    if search is not None:
+        query = query.where(*matching(search))
     if cursor is not None:
         value, last_id = _decode(cursor, sort, name)
         if descending:
@@ -57,6 +61,23 @@ def list_contacts(
     page, more = rows[:limit], len(rows) > limit
     next_cursor = _encode(sort, name, page[-1]) if more and page else None
     return {"contacts": [describe(c) for c in page], "next_cursor": next_cursor}
+
+
+def matching(search: str) -> list[ColumnElement[bool]]:
+    """SQL: every word of `search` is part of the contact's email, first name or last name (any case)."""
+    conditions = []
+    for word in search.lower().split()[:MAX_SEARCH_WORDS]:
+        # The word is a literal: LIKE's wildcards in it match only themselves.
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                *(
+                    lower_text(column).like(pattern, escape="\\")
+                    for column in (Contact.email, Contact.first_name, Contact.last_name)
+                )
+            )
+        )
+    return conditions
 
 
 def contact_detail(session: Session, account_id: int, contact_id: int) -> dict[str, Any] | None:

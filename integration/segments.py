@@ -167,7 +167,8 @@ def save(
     segment_id: int | None = None,
 ) -> Segment:
     """Create a segment, or edit one (not a predefined one); its members are refreshed at once."""
-    condition = check_filter(raw_filter)
+    # Stored in its JSON form: amounts as decimal strings, as the API reads them back.
+    condition = filters.canonical(check_filter(raw_filter))
     clash = session.scalar(
         select(Segment.id).where(Segment.account_id == account_id, Segment.name == name.strip())
     )

@@ -1,4 +1,4 @@
-"""Column types shared by every model: UTC timestamps, money and JSON."""
+"""Column types every model shares (UTC timestamps, money, JSON), and SQL functions both databases know."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Numeric
+from sqlalchemy import JSON, DateTime, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import TypeDecorator
 
 MONEY_PRECISION = 18
@@ -71,3 +73,28 @@ def as_json(value: Any) -> Any:
 
 
 MAX_ID = 2**63 - 1  # the largest key the store's 64-bit id columns hold
+
+
+class lower_text(GenericFunction[str]):  # noqa: N801 - named like the SQL function it stands for
+    """SQL `lower()` of any letter: SQLite's own lowers ASCII only, so there a Python function stands in."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(lower_text, "sqlite")
+def _lower_on_sqlite(element: lower_text, compiler: Any, **kwargs: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kwargs)})"
+
+
+@compiles(lower_text)
+def _lower(element: lower_text, compiler: Any, **kwargs: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kwargs)})"
+
+
+SQLITE_LOWER = "storepulse_lower"  # registered on each SQLite connection (integration.store.db)
+
+
+def python_lower(value: str | None) -> str | None:
+    """SQLite's stand-in for `lower()`: Python's, which knows every alphabet."""
+    return value.lower() if isinstance(value, str) else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, NoReturn
 
 from flask import current_app, g, request
@@ -40,9 +41,35 @@ def require_api_key(blueprint: Blueprint) -> None:
                 fail(401, "unknown or revoked API key", "unauthorized")
             g.account_id = key.account_id
         view = current_app.view_functions.get(request.endpoint or "")
+        unknown = sorted(set(request.args) - _query_parameters(view, request.method))
+        if unknown:
+            # A misspelt or unsupported parameter would otherwise be ignored and answer something else.
+            fail(
+                422,
+                f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+                "unknown_parameter",
+                {"query": {name: ["Unknown parameter."] for name in unknown}},
+            )
         if not getattr(getattr(view, "view_class", None), "reports_nul_per_record", False) and _has_nul():
             # No name, id or setting contains it, and PostgreSQL text cannot hold it.
             fail(422, "text may not contain the NUL character (U+0000)", "nul_character")
+
+
+def _query_parameters(view: Any, method: str) -> frozenset[str]:
+    """The query parameters the view's method declares with `@blueprint.arguments(location="query")`."""
+    handler = getattr(getattr(view, "view_class", None), method.lower(), view)
+    return _declared(handler)
+
+
+@cache
+def _declared(handler: Any) -> frozenset[str]:
+    names: set[str] = set()
+    for parameter in getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+        if parameter["in"] == "query":
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names.update(f.data_key or name for name, f in schema.fields.items())
+    return frozenset(names)
 
 
 def _has_nul() -> bool:

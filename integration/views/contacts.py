@@ -19,7 +19,7 @@ from integration.stats import SubscriptionFilter, cached_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
 from integration.views.auth import BEARER, ErrorSchema, fail, require_api_key
-from integration.views.inputs import ONE_LINE
+from integration.views.inputs import ONE_LINE, FilterParameter
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
 require_api_key(blueprint)
@@ -46,11 +46,18 @@ class Stats(MethodView):
 
 
 class ListQuerySchema(Schema):
-    filter = fields.String(metadata={"description": "a condition of the filter language, as JSON"})
+    filter = FilterParameter(metadata={"description": "a condition of the filter language, as JSON"})
     engagement = fields.String(
         metadata={"description": "shortcut: engaged,unengaged,blocked (comma-separated)"}
     )
     subscription = fields.String(metadata={"description": "shortcut: subscribed,unknown,unsubscribed"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "search: contacts whose email, first or last name contains every word "
+            "(case-insensitive), e.g. `ann smith` or `@example.com`"
+        },
+    )
     sort = fields.String(load_default="-last_interaction_at", validate=validate.OneOf(SORTS))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
     cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
@@ -62,7 +69,7 @@ class Contacts(MethodView):
     @blueprint.arguments(ListQuerySchema, location="query")
     @blueprint.response(200)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Contacts matching a filter, each with why it is in its group; keyset pages with a cursor."""
+        """Contacts matching a filter and a search, each with why it is in its group; keyset pages."""
         parts: list[Any] = []
         try:
             if "filter" in query:
@@ -81,6 +88,7 @@ class Contacts(MethodView):
                     session,
                     g.account_id,
                     condition,
+                    search=query.get("q"),
                     sort=query["sort"],
                     limit=query["limit"],
                     cursor=query.get("cursor"),

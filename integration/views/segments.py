@@ -16,7 +16,7 @@ from integration.contact_list import describe
 from integration.store import session_scope
 from integration.store.models import Contact, SegmentExport, SegmentMember
 from integration.views.auth import BEARER, fail, require_api_key
-from integration.views.inputs import id_field
+from integration.views.inputs import FilterField, id_field
 from jobs.compute import export_segment_job
 from jobs.queues import COMPUTE, enqueue
 from jobs.sync import request_account_syncs
@@ -28,11 +28,11 @@ require_api_key(blueprint)
 class SegmentSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
-    filter = fields.Dict(required=True, metadata={"description": "a condition of the filter language"})
+    filter = FilterField(required=True)
 
 
 class PreviewSchema(Schema):
-    filter = fields.Dict(required=True)
+    filter = FilterField(required=True)
 
 
 class MembersQuery(Schema):

@@ -56,7 +56,8 @@ class Order(Base):
 
 class OrderLineItem(Base):
     __tablename__ = "order_line_items"
-    __table_args__ = (Index(None, "order_id"),)
+    # By product and SKU: the "bought product" filter finds the buyers of one product from these.
+    __table_args__ = (Index(None, "order_id"), Index(None, "product_id"), Index(None, "sku"))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     order_id: Mapped[int] = mapped_column(BigID, ForeignKey("orders.id", ondelete="CASCADE"))
