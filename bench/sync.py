@@ -189,6 +189,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
                     destination_id=made.id,
                     mode=mode,
                     tag_prefix="storepulse:",
+                    start=True,
                 ).id
         audience = opener(settings)
 

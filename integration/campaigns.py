@@ -322,6 +322,7 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
                 "opened_at": _iso(send.opened_at),
                 "clicked_at": _iso(send.clicked_at),
                 "scanned_at": _iso(send.scanned_at),
+                "frequency_cap_overridden": send.frequency_cap_overridden,
                 "preview": _preview_ref(campaign.id, send.preview_id, content_type)
                 if send.preview_id
                 else None,
@@ -348,6 +349,24 @@ def last_contacted(session: Session, contact_id: int) -> datetime | None:
         )
     )
     return value
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """Where a contact stands against the account's frequency cap."""
+
+    last_contacted_at: datetime | None
+    days: int  # the account's window; 0 turns the cap off
+    recently_contacted: bool  # contacted within the window: more mail waits, unless overridden
+
+
+def frequency_cap(session: Session, account_id: int, contact_id: int, now: datetime) -> FrequencyCap:
+    """Tell whether the contact was contacted within the account's frequency cap (profile and messages)."""
+    account = session.get(Account, account_id)
+    assert account is not None  # noqa: S101 - the contact's account exists
+    last = last_contacted(session, contact_id)
+    days = account.frequency_cap_days
+    return FrequencyCap(last, days, last is not None and last > now - timedelta(days=days))
 
 
 def preview_content(session: Session, account_id: int, campaign_id: int, preview_id: int) -> CampaignPreview:

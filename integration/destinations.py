@@ -170,21 +170,29 @@ def describe_destination(destination: Destination) -> dict[str, Any]:
     }
 
 
+def mode_for(kind: DestinationKind) -> SyncMode:
+    """The mode a destination of this kind takes: tags in Shopify, an audience elsewhere."""
+    return SyncMode.TAGS if kind == DestinationKind.SHOPIFY else SyncMode.AUDIENCE
+
+
 def create_sync(
     session: Session,
     account_id: int,
     *,
     segment_id: int,
     destination_id: int,
-    mode: SyncMode,
+    mode: SyncMode | None = None,
     tag_prefix: str,
     tag: str | None = None,
+    start: bool = False,
 ) -> Sync:
+    """Make a sync, paused unless `start`: its first run, the largest, can be previewed before it goes."""
     segment = session.get(Segment, segment_id)
     if segment is None or segment.account_id != account_id:
         raise LookupError(f"no segment {segment_id}")
     destination = get_destination(session, account_id, destination_id)
-    expected = SyncMode.TAGS if destination.kind == DestinationKind.SHOPIFY else SyncMode.AUDIENCE
+    expected = mode_for(destination.kind)
+    mode = mode or expected
     if mode != expected:
         raise SyncError(
             "invalid_mode", f"a {destination.kind.value} destination takes mode {expected.value!r}"
@@ -205,7 +213,12 @@ def create_sync(
     if destination.kind == DestinationKind.SHOPIFY:
         config["store_id"] = int(destination.config["store_id"])
     created = Sync(
-        account_id=account_id, segment_id=segment_id, destination_id=destination_id, mode=mode, config=config
+        account_id=account_id,
+        segment_id=segment_id,
+        destination_id=destination_id,
+        mode=mode,
+        config=config,
+        enabled=start,
     )
     session.add(created)
     session.flush()
@@ -230,12 +243,19 @@ def describe_sync(session: Session, found: Sync) -> dict[str, Any]:
         "mode": found.mode.value,
         "tag": found.config.get("tag"),
         "enabled": found.enabled,
-        "status": found.status,
+        "status": status_of(found),
         "last_error": found.last_error,
         "last_run_at": found.last_run_at.isoformat() if found.last_run_at else None,
         "last_run": syncing.describe_run(last) if last is not None else None,
         **syncing.counts(session, found),
     }
+
+
+def status_of(found: Sync) -> str:
+    """What a sync is doing: running, stopped (waits for new credentials), paused, or idle between runs."""
+    if found.status == "idle" and not found.enabled:
+        return "paused"
+    return found.status
 
 
 def failing(session: Session, sync_id: int, limit: int = 100) -> list[dict[str, Any]]:

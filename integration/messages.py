@@ -4,6 +4,12 @@ A blocked contact (hard bounce, spam complaint) is never written to; an unsubscr
 an explicit override (a transactional reply, say). The message is recorded as an email campaign
 of its own with one send, so the profile shows it with its preview like any campaign, and it
 counts for the frequency cap.
+
+The frequency cap is kept: a contact contacted within the account's window (the profile's
+`recently_contacted`, by the same function) gets no message unless the merchant overrides it, and
+the send records that it did. The contact's row is locked from the check until the send is
+recorded, so two requests at once cannot both pass the check (SQLite takes its write lock at
+BEGIN, which serializes them the same way).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from html import escape
@@ -34,11 +41,12 @@ SECURITY = ("starttls", "tls", "none")
 
 
 class MessageRefused(Exception):
-    """The message may not be sent; `reason` is machine-readable."""
+    """The message may not be sent; `reason` is machine-readable, `details` what the caller may show."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,12 @@ def send_message(
     body: str,
     *,
     override_unsubscribed: bool = False,
+    override_frequency_cap: bool = False,
+    now: datetime | None = None,
 ) -> CampaignSend:
     """Send one plain-text email to a contact and record it; raise MessageRefused when it may not go."""
-    contact = session.get(Contact, contact_id)
+    # Locked until the caller commits: a second message to the contact waits, then sees this send.
+    contact = session.get(Contact, contact_id, with_for_update=True, populate_existing=True)
     if contact is None or contact.account_id != account_id or contact.deleted_at is not None:
         raise MessageRefused("not_found", f"no contact {contact_id}")
     if contact.blocked_reason is not None:
@@ -106,6 +117,15 @@ def send_message(
         raise MessageRefused(
             "contact_unsubscribed",
             "the contact unsubscribed; set override_unsubscribed for a message it needs (a reply, say)",
+        )
+    cap = campaigns.frequency_cap(session, account_id, contact.id, now or utcnow())
+    if cap.recently_contacted and not override_frequency_cap:
+        assert cap.last_contacted_at is not None  # noqa: S101 - recently contacted has a time
+        raise MessageRefused(
+            "recently_contacted",
+            f"the contact was contacted within the frequency cap ({cap.days} days); set override to "
+            "send anyway",
+            {"last_contacted_at": cap.last_contacted_at.isoformat(), "frequency_cap_days": cap.days},
         )
     sender = session.get(Sender, account_id)
     if sender is None:
@@ -139,6 +159,7 @@ def send_message(
         preview_id=preview.id if preview else None,
         status=SendStatus.QUEUED,
         queued_at=utcnow(),
+        frequency_cap_overridden=cap.recently_contacted,
     )
     session.add(send)
     session.flush()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from integration import campaigns, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
-from integration.store.models import Account, Checkout, CheckoutState, Order, OrderLineItem, Store
+from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
 from integration.store.types import utcnow
 
 DEFAULT_ORDERS = 10
@@ -43,15 +43,13 @@ def profile(
     detail = contact_detail(session, account_id, contact_id)
     if detail is None:
         return None
-    account = session.get(Account, account_id)
-    assert account is not None  # noqa: S101 - the contact's account exists
     zones = {
         s.id: ZoneInfo(s.time_zone)
         for s in session.scalars(select(Store).where(Store.account_id == account_id))
     }
     page, next_cursor, count = _orders(session, contact_id, zones, orders_limit, orders_cursor)
     now = now or utcnow()
-    last = campaigns.last_contacted(session, contact_id)
+    cap = campaigns.frequency_cap(session, account_id, contact_id, now)
     return {
         **detail,
         "orders": page,
@@ -60,9 +58,9 @@ def profile(
         "rfm": rfm.contact_rfm(session, contact_id, now),
         "abandoned_carts": _abandoned_carts(session, contact_id, zones),
         "campaigns": campaigns.contact_sends(session, account_id, contact_id),
-        "last_contacted_at": last.isoformat() if last else None,
-        "recently_contacted": last is not None and last > now - timedelta(days=account.frequency_cap_days),
-        "frequency_cap_days": account.frequency_cap_days,
+        "last_contacted_at": cap.last_contacted_at.isoformat() if cap.last_contacted_at else None,
+        "recently_contacted": cap.recently_contacted,
+        "frequency_cap_days": cap.days,
     }
 
 

@@ -6,7 +6,8 @@ compares the segment as it is now with that memory, page by page in contact orde
 memory), and hands the destination only adds, updates and removes; the destination reports per
 contact what it did. Failed contacts keep owing their delivery and are retried on the next run,
 up to MAX_ATTEMPTS, after which they wait until their data changes. A dry run (`preview`) walks
-the same plan and sends nothing, so its counts are what the next run sends.
+the same plan and sends nothing, so its counts are what the next run sends; a new sync is made
+paused, so that its first run (every member an add) can be previewed before it is started.
 
 Consent for marketing audiences: only subscribed, unblocked contacts with an email are ever sent
 as members; a member who unsubscribes, is blocked or deleted is removed with that reason (which

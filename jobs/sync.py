@@ -1,10 +1,11 @@
 """Sync jobs: run a sync when its data may have changed (debounced) and on a schedule.
 
-A run is asked for after deliveries changed an account's data, after a segment is edited, when a
-destination gets new credentials, and every SCHEDULE interval. One Redis key per sync keeps a burst
-of requests to one queued job (the job clears the key before it reads, so a change made while it
-runs asks for the next run). Runs of one destination take turns under a lock, which keeps
-Mailchimp's 10-connection limit per account for every sync of that destination.
+A run is asked for when a sync is started, after deliveries changed an account's data, after a
+segment is edited, when a destination gets new credentials, and every 15 minutes; a paused sync
+(every new one until it is started) is never asked for, and a run of one does nothing. One Redis
+key per sync keeps a burst of requests to one queued job (the job clears the key before it reads,
+so a change made while it runs asks for the next run). Runs of one destination take turns under a
+lock, which keeps Mailchimp's 10-connection limit per account for every sync of that destination.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def request_sync(settings: Settings, sync_id: int) -> bool:
 
 
 def request_account_syncs(settings: Settings, account_id: int) -> int:
-    """Queue a run of every enabled sync of an account; return how many were asked for."""
+    """Queue a run of every started (not paused, not stopped) sync of an account; return how many."""
     with session_scope(settings.database_url) as session:
         ids = destinations.enabled_sync_ids(session, account_id)
     for sync_id in ids:
@@ -82,7 +83,7 @@ def run_sync_job(sync_id: int) -> int | None:
 
 
 def sync_all_job() -> int:
-    """Ask for a run of every enabled sync (the schedule: failed contacts retried, nothing missed)."""
+    """Ask for a run of every started sync (the schedule: failed contacts retried, nothing missed)."""
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         ids = destinations.enabled_sync_ids(session)

@@ -107,6 +107,7 @@ def add_sync(
     config: dict[str, Any],
     credentials: dict[str, Any],
 ) -> int:
+    """A started sync of the audience's segment to a new destination of `kind`; return its id."""
     with session_scope(settings.database_url) as session:
         made = destinations.create_destination(
             session,
@@ -125,6 +126,7 @@ def add_sync(
             destination_id=made.id,
             mode=mode,
             tag_prefix=settings.tag_prefix,
+            start=True,
         ).id
 
 

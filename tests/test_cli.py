@@ -9,11 +9,13 @@ import pytest
 import responses
 from click.testing import CliRunner
 
+from integration import destinations
 from integration.accounts import authenticate
 from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind
+from jobs.queues import SYNC, queue
 from tests.sync_helpers import add_sync, audience
 
 
@@ -82,3 +84,76 @@ def test_syncs_from_the_command_line(invoke: Any, settings: Settings) -> None:
     [listed] = json.loads(invoke("syncs", "list", str(shop.account_id), "--json").output)["syncs"]
     assert (listed["id"], listed["delivered"], listed["status"]) == (sync_id, 3, "idle")
     assert "no sync 999" in invoke("syncs", "preview", "999").output
+
+
+HOOK = "https://hooks.example.com/x"
+
+
+def webhook_destination(settings: Settings, account_id: int) -> int:
+    with session_scope(settings.database_url) as session:
+        return destinations.create_destination(
+            session,
+            account_id,
+            settings.encryption_keys,
+            kind=DestinationKind.WEBHOOK,
+            name="CRM",
+            config={"url": HOOK},
+            credentials={"secret": "s" * 20},
+        ).id
+
+
+@responses.activate
+def test_a_sync_made_from_the_command_line_is_previewed_then_started(invoke: Any, settings: Settings) -> None:
+    shop = audience(settings, 3)
+    destination_id = webhook_destination(settings, shop.account_id)
+    hook = responses.post(HOOK, json={})
+    made = invoke("syncs", "create", str(shop.account_id), str(shop.segment_id), str(destination_id))
+    assert made.exit_code == 0, made.output
+    [listed] = json.loads(invoke("syncs", "list", str(shop.account_id), "--json").output)["syncs"]
+    sync_id = listed["id"]
+    assert (listed["enabled"], listed["status"]) == (False, "paused")
+    assert f"sync {sync_id} created, paused" in made.output
+    assert f"storepulse syncs preview {sync_id}" in made.output  # how to see the first run
+    assert f"storepulse syncs start {sync_id}" in made.output  # and how to send it
+    assert queue(settings, SYNC).count == 0
+
+    preview = json.loads(invoke("syncs", "preview", str(sync_id), "--json").output)
+    assert (preview["adds"], preview["updates"], preview["removes"]) == (3, 0, 0)
+    shown = invoke("syncs", "preview", str(sync_id)).output
+    assert shown.startswith("3 adds, 0 updates, 0 removes, 0 unchanged")
+    assert f"the sync is paused: storepulse syncs start {sync_id} sends this" in shown
+    refused = invoke("syncs", "run", str(sync_id), "--now")
+    assert refused.exit_code == 1
+    assert f"sync {sync_id} is paused: storepulse syncs start {sync_id}" in refused.output
+    assert hook.call_count == 0
+
+    started = invoke("syncs", "start", str(sync_id))
+    assert started.exit_code == 0, started.output
+    assert f"sync {sync_id} started: a run is queued" in started.output
+    assert queue(settings, SYNC).count == 1
+    run = json.loads(invoke("syncs", "run", str(sync_id), "--now", "--json").output)
+    assert (run["status"], run["adds"]) == ("succeeded", 3)
+    assert hook.call_count == 1
+
+    paused = invoke("syncs", "pause", str(sync_id))
+    assert paused.exit_code == 0
+    assert f"storepulse syncs start {sync_id} resumes it" in paused.output
+    listed = invoke("syncs", "list", str(shop.account_id)).output
+    assert f"sync {sync_id}: " in listed
+    assert "paused: 3 delivered, 0 failing" in listed
+    assert "no sync 999" in invoke("syncs", "start", "999").output
+
+
+def test_a_sync_made_with_start_queues_its_first_run(invoke: Any, settings: Settings) -> None:
+    shop = audience(settings, 2)
+    destination_id = webhook_destination(settings, shop.account_id)
+    args = ("syncs", "create", str(shop.account_id), str(shop.segment_id), str(destination_id))
+    made = invoke(*args, "--start", "--json")
+    assert made.exit_code == 0, made.output
+    answer = json.loads(made.output)
+    assert (answer["enabled"], answer["status"], answer["queued"]) == (True, "idle", True)
+    assert queue(settings, SYNC).count == 1
+    again = invoke(*args)
+    assert again.exit_code == 1
+    assert f"sync {answer['id']} already sends this segment to this destination" in again.output
+    assert "no segment 999" in invoke("syncs", "create", str(shop.account_id), "999", "1").output

@@ -154,6 +154,13 @@ class MessageSchema(Schema):
         load_default=False,
         metadata={"description": "send to an unsubscribed contact anyway (not for marketing)"},
     )
+    override = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "send although the contact was contacted within the account's frequency cap "
+            "(else 409 recently_contacted); a send within the cap records that it overrode it"
+        },
+    )
 
 
 @blueprint.route("/contacts/<int:contact_id>/messages")
@@ -162,10 +169,20 @@ class ContactMessages(MethodView):
     @blueprint.arguments(MessageSchema)
     @blueprint.response(201)
     @blueprint.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="may not be sent: contact_blocked, contact_unsubscribed, no_sender, or "
+        "recently_contacted (details: last_contacted_at, UTC, and frequency_cap_days)",
+    )
+    @blueprint.alt_response(
         502, schema=ErrorSchema, description="the mail server refused or is unreachable (code smtp_failed)"
     )
     def post(self, data: dict[str, Any], contact_id: int) -> dict[str, Any]:
-        """Send one email to the contact through the account's mail server; it shows on the profile."""
+        """Send one email to the contact through the account's mail server; it shows on the profile.
+
+        A contact contacted within the account's frequency cap is refused (409 recently_contacted)
+        unless `override` is true.
+        """
         settings = settings_of(current_app)
         with session_scope(settings.database_url) as session:
             try:
@@ -177,14 +194,16 @@ class ContactMessages(MethodView):
                     data["subject"],
                     data["body"],
                     override_unsubscribed=data["override_unsubscribed"],
+                    override_frequency_cap=data["override"],
                 )
             except messages.MessageRefused as exc:
                 if exc.reason == "smtp_failed":
                     session.commit()  # the failed send stays on the profile
                 status = {"not_found": 404, "smtp_failed": 502}.get(exc.reason, 409)
-                fail(status, str(exc), exc.reason)
+                fail(status, str(exc), exc.reason, exc.details)
             return {
                 "campaign_id": send.campaign_id,
                 "status": send.status.value,
                 "sent_at": send.sent_at.isoformat() if send.sent_at else None,
+                "frequency_cap_overridden": send.frequency_cap_overridden,
             }

@@ -7,14 +7,14 @@ from typing import Any, NoReturn
 from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connectors.destinations import DESTINATIONS
 from integration import destinations, sync
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import DestinationKind, SyncMode
-from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.auth import BEARER, ErrorSchema, fail, require_api_key
 from integration.views.inputs import id_field
 from jobs.sync import request_sync
 
@@ -45,10 +45,25 @@ class SyncSchema(Schema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "the tag's name after the prefix; default: from the segment"},
     )
+    start = fields.Boolean(
+        metadata={
+            "description": "start at once: enabled, first run queued. Default false: the sync is made "
+            "paused, to be previewed (POST /syncs/{id}/preview) and started (PATCH enabled: true)"
+        },
+    )
+    enabled = fields.Boolean(metadata={"description": "the same as start"})
+
+    @validates_schema
+    def _one_answer(self, data: dict[str, Any], **_: Any) -> None:
+        if "start" in data and "enabled" in data and data["start"] != data["enabled"]:
+            raise ValidationError("start and enabled disagree; give one of them", "start")
 
 
 class SyncUpdate(Schema):
-    enabled = fields.Boolean(required=True)
+    enabled = fields.Boolean(
+        required=True,
+        metadata={"description": "true starts or resumes the sync (a run is queued); false pauses it"},
+    )
 
 
 def _failed(exc: Exception) -> NoReturn:
@@ -180,8 +195,13 @@ class Syncs(MethodView):
     @blueprint.arguments(SyncSchema)
     @blueprint.response(201)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Keep a segment in step with a destination; the first run is queued at once."""
+        """Keep a segment in step with a destination; made paused unless `start` is true.
+
+        A paused sync sends nothing: preview its first run, then start it with PATCH `{"enabled": true}`.
+        Made with `start: true`, it is enabled and its first run is queued at once.
+        """
         settings = settings_of(current_app)
+        start = bool(data.get("start", data.get("enabled", False)))
         with session_scope(settings.database_url) as session:
             try:
                 made = destinations.create_sync(
@@ -192,11 +212,13 @@ class Syncs(MethodView):
                     mode=data["mode"],
                     tag_prefix=settings.tag_prefix,
                     tag=data.get("tag"),
+                    start=start,
                 )
             except (LookupError, sync.SyncError) as exc:
                 _failed(exc)
             answer = destinations.describe_sync(session, made)
-        request_sync(settings, answer["id"])
+        if start:
+            request_sync(settings, answer["id"])
         return answer
 
 
@@ -220,15 +242,20 @@ class SyncDetail(MethodView):
     @blueprint.arguments(SyncUpdate)
     @blueprint.response(200)
     def patch(self, data: dict[str, Any], sync_id: int) -> dict[str, Any]:
-        """Pause or resume a sync."""
-        with session_scope(settings_of(current_app).database_url) as session:
+        """Start, pause or resume a sync; starting or resuming queues a run."""
+        settings = settings_of(current_app)
+        with session_scope(settings.database_url) as session:
             try:
                 found = destinations.get_sync(session, g.account_id, sync_id)
             except LookupError as exc:
                 _failed(exc)
             found.enabled = data["enabled"]
             session.flush()
-            return destinations.describe_sync(session, found)
+            answer = destinations.describe_sync(session, found)
+        if answer["enabled"]:
+            # Committed first: the job only runs an enabled sync.
+            request_sync(settings, sync_id)
+        return answer
 
     @blueprint.doc(security=BEARER)
     @blueprint.response(204)
@@ -246,7 +273,10 @@ class SyncPreview(MethodView):
     @blueprint.doc(security=BEARER)
     @blueprint.response(200)
     def post(self, sync_id: int) -> dict[str, Any]:
-        """Dry run: the adds, updates and removes the next run would send, with a sample; sends nothing."""
+        """Dry run: the adds, updates and removes the next run would send, with a sample; sends nothing.
+
+        On a sync that never ran (a new, paused one) that is its whole first run: every member an add.
+        """
         with session_scope(settings_of(current_app).database_url) as session:
             try:
                 found = destinations.get_sync(session, g.account_id, sync_id)
@@ -270,14 +300,17 @@ class SyncRuns(MethodView):
 
     @blueprint.doc(security=BEARER)
     @blueprint.response(202)
+    @blueprint.alt_response(409, schema=ErrorSchema, description="the sync is paused (code sync_paused)")
     def post(self, sync_id: int) -> dict[str, Any]:
-        """Run the sync now (queued)."""
+        """Run the sync now (queued); a paused sync is started first (PATCH `{"enabled": true}`)."""
         settings = settings_of(current_app)
         with session_scope(settings.database_url) as session:
             try:
-                destinations.get_sync(session, g.account_id, sync_id)
+                found = destinations.get_sync(session, g.account_id, sync_id)
             except LookupError as exc:
                 _failed(exc)
+            if not found.enabled:
+                fail(409, 'the sync is paused: start it with PATCH {"enabled": true}', "sync_paused")
         if not request_sync(settings, sync_id):
             fail(503, "the queue is unavailable; the scheduled run will send it", "queue_unavailable")
         return {"sync_id": sync_id, "queued": True}

@@ -2,44 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from integration import ingest
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import BlockedReason, Contact, Sender, SubscriptionStatus
+from integration.store.models import BlockedReason, CampaignSend, Contact, Sender, SubscriptionStatus
+from integration.store.types import utcnow
 from tests.factories import bearer, customer, make_store
 
 
 class Inbox:
-    """An SMTP handler keeping what it receives."""
+    """An SMTP handler keeping what it receives (after `delay` seconds, like a slow server)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.messages: list[Any] = []
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        await asyncio.sleep(self.delay)
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
         return "250 OK"
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
+@contextmanager
+def serving(inbox: Inbox) -> Iterator[tuple[Inbox, int]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    yield inbox, port
-    controller.stop()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with serving(Inbox()) as served:
+        yield served
+
+
+def use_sender(client: FlaskClient, headers: dict[str, str], port: int) -> None:
+    sender = {"host": "127.0.0.1", "port": port, "security": "none", "from_email": "shop@example.com"}
+    assert client.put("/api/v1/settings/sender", json=sender, headers=headers).status_code == 200
 
 
 @pytest.fixture
@@ -182,3 +202,98 @@ def test_a_subject_with_a_line_break_is_refused_and_a_name_with_one_stays_in_its
     assert recipients == ["ann@example.com"]
     assert mail["To"] == '"Ann Lee Bcc: x@example.com" <ann@example.com>'
     assert mail["Bcc"] is None
+
+
+def test_a_second_message_within_the_frequency_cap_is_refused_unless_overridden(
+    client: FlaskClient, shop: dict[str, Any], smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    use_sender(client, shop["headers"], port)
+    url = f"/api/v1/contacts/{shop['ann']}/messages"
+    first = client.post(url, json={"subject": "Your order", "body": "Hello"}, headers=shop["headers"])
+    assert first.status_code == 201
+    assert first.get_json()["frequency_cap_overridden"] is False
+
+    again = client.post(url, json={"subject": "One more thing", "body": "Hi"}, headers=shop["headers"])
+    assert again.status_code == 409
+    refusal = again.get_json()
+    assert refusal["code"] == "recently_contacted"
+    profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
+    assert profile["recently_contacted"] is True
+    assert refusal["details"] == {
+        "last_contacted_at": profile["last_contacted_at"],
+        "frequency_cap_days": 14,
+    }
+    last = datetime.fromisoformat(refusal["details"]["last_contacted_at"])
+    assert last.utcoffset() == timedelta(0)
+    assert last.isoformat() == first.get_json()["sent_at"]
+    assert len(inbox.messages) == 1  # the refused one never reached the server
+
+    overridden = client.post(
+        url, json={"subject": "One more thing", "body": "Hi", "override": True}, headers=shop["headers"]
+    )
+    assert overridden.status_code == 201
+    assert overridden.get_json()["frequency_cap_overridden"] is True
+    assert [m["Subject"] for _, m in inbox.messages] == ["Your order", "One more thing"]
+    sends = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()["campaigns"]
+    assert [(s["campaign"]["name"], s["frequency_cap_overridden"]) for s in sends] == [
+        ("Message: One more thing", True),
+        ("Message: Your order", False),
+    ]
+    # Overriding one cap is not overriding the other: an unsubscribed contact still needs its own flag.
+    unsubscribed = client.post(
+        f"/api/v1/contacts/{shop['cy']}/messages",
+        json={"subject": "Hi", "body": "Hello", "override": True},
+        headers=shop["headers"],
+    )
+    assert (unsubscribed.status_code, unsubscribed.get_json()["code"]) == (409, "contact_unsubscribed")
+    assert len(inbox.messages) == 2
+
+
+def test_the_cap_and_the_profile_agree_on_the_window(
+    client: FlaskClient, shop: dict[str, Any], smtp: tuple[Inbox, int], settings: Settings
+) -> None:
+    inbox, port = smtp
+    use_sender(client, shop["headers"], port)
+    url = f"/api/v1/contacts/{shop['ann']}/messages"
+    body = {"subject": "Hi", "body": "Hello"}
+    assert client.post(url, json=body, headers=shop["headers"]).status_code == 201
+    with session_scope(settings.database_url) as session:  # the message went out 13 days ago
+        session.execute(update(CampaignSend).values(sent_at=utcnow() - timedelta(days=13)))
+    profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
+    assert profile["recently_contacted"] is True
+    assert client.post(url, json=body, headers=shop["headers"]).status_code == 409
+
+    assert (
+        client.put("/api/v1/settings", json={"frequency_cap_days": 12}, headers=shop["headers"]).status_code
+        == 200
+    )
+    profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
+    assert (profile["recently_contacted"], profile["frequency_cap_days"]) == (False, 12)
+    sent = client.post(url, json=body, headers=shop["headers"])
+    assert sent.status_code == 201
+    assert sent.get_json()["frequency_cap_overridden"] is False
+    assert len(inbox.messages) == 2
+
+
+def test_two_messages_posted_at_once_send_one(app: Flask, shop: dict[str, Any]) -> None:
+    # The server takes its time, so both requests are in flight together.
+    with serving(Inbox(delay=0.5)) as (inbox, port):
+        use_sender(app.test_client(), shop["headers"], port)
+        url = f"/api/v1/contacts/{shop['ann']}/messages"
+        together = threading.Barrier(2)
+        answers: list[int] = []
+
+        def post() -> None:
+            client = app.test_client()
+            together.wait()
+            answer = client.post(url, json={"subject": "Hi", "body": "Hello"}, headers=shop["headers"])
+            answers.append(answer.status_code)
+
+        threads = [threading.Thread(target=post) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sorted(answers) == [201, 409]
+    assert len(inbox.messages) == 1

@@ -219,6 +219,7 @@ def test_a_filter_with_each_condition_goes_through_the_whole_api(
                 "segment_id": segment["id"],
                 "destination_id": destination,
                 "mode": "audience",
+                "start": True,
             },
             headers=headers,
         )

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Destination, SubscriptionStatus
+from jobs.queues import SYNC, queue
+from jobs.sync import sync_all_job
 from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 from tests.factories import bearer, make_store
 from tests.sync_helpers import Audience, audience, set_contact
@@ -106,7 +108,7 @@ def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_ru
     destination = mailchimp(client, headers).get_json()
     wrong_mode = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "tags"}
     assert client.post("/api/v1/syncs", json=wrong_mode, headers=headers).status_code == 422
-    body = {**wrong_mode, "mode": "audience"}
+    body = {**wrong_mode, "mode": "audience", "start": True}
     created = client.post("/api/v1/syncs", json=body, headers=headers)
     assert created.status_code == 201
     sync_id = created.get_json()["id"]
@@ -116,7 +118,7 @@ def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_ru
     preview = client.post(f"/api/v1/syncs/{sync_id}/preview", headers=headers).get_json()
     assert (preview["adds"], preview["removes"]) == (40, 0)
     assert len(preview["sample"]["adds"]) == 10
-    run_worker()  # the first run was queued when the sync was made
+    run_worker()  # the first run was queued when the sync was made (started)
     detail = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
     assert (detail["status"], detail["delivered"], detail["failing"]) == ("idle", 40, 0)
     assert detail["last_run"]["adds"] == preview["adds"]
@@ -144,12 +146,107 @@ def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_ru
 
 
 @responses.activate
+def test_a_new_sync_is_made_paused_and_its_whole_first_run_can_be_previewed_before_it_is_started(
+    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+) -> None:
+    destination = mailchimp(client, headers).get_json()
+    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    created = client.post("/api/v1/syncs", json=body, headers=headers)
+    assert created.status_code == 201
+    made = created.get_json()
+    assert (made["enabled"], made["status"], made["last_run"], made["last_run_at"]) == (
+        False,
+        "paused",
+        None,
+        None,
+    )
+    sync_id = made["id"]
+    assert queue(settings, SYNC).count == 0  # nothing queued
+    assert sync_all_job() == 0  # and the schedule passes it by
+
+    preview = client.post(f"/api/v1/syncs/{sync_id}/preview", headers=headers)
+    assert preview.status_code == 200
+    first = preview.get_json()
+    # The whole first run: every subscribed member of the segment is an add (the unsubscribed one is not).
+    assert (first["adds"], first["updates"], first["removes"], first["unchanged"]) == (40, 0, 0, 0)
+    members = {e for e in shop.contact_ids if e.startswith("person")}
+    assert len(first["sample"]["adds"]) == 10
+    assert {a["email"] for a in first["sample"]["adds"]} <= members
+    assert len(responses.calls) == 0  # a dry run calls nobody
+    run_worker()
+    assert client.get(f"/api/v1/syncs/{sync_id}/runs", headers=headers).get_json() == {"runs": []}
+    refused = client.post(f"/api/v1/syncs/{sync_id}/runs", headers=headers)
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "sync_paused")
+    assert queue(settings, SYNC).count == 0
+
+    mock_mailchimp()
+    started = client.patch(f"/api/v1/syncs/{sync_id}", json={"enabled": True}, headers=headers)
+    assert started.status_code == 200
+    assert (started.get_json()["enabled"], started.get_json()["status"]) == (True, "idle")
+    assert queue(settings, SYNC).count == 1  # starting queued the first run
+    run_worker()
+    detail = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
+    assert (detail["delivered"], detail["last_run"]["adds"], detail["last_run"]["status"]) == (
+        40,
+        first["adds"],
+        "succeeded",
+    )
+    assert sync_all_job() == 1  # started: the schedule runs it too
+
+    paused = client.patch(f"/api/v1/syncs/{sync_id}", json={"enabled": False}, headers=headers).get_json()
+    assert (paused["enabled"], paused["status"]) == (False, "paused")
+    assert sync_all_job() == 0
+
+
+@pytest.mark.parametrize(
+    ("choice", "started"),
+    [({}, False), ({"start": False}, False), ({"enabled": False}, False), ({"start": True}, True)],
+)
+@responses.activate
+def test_a_sync_starts_at_once_only_when_asked(
+    client: FlaskClient,
+    settings: Settings,
+    shop: Audience,
+    headers: dict[str, str],
+    run_worker: Any,
+    choice: dict[str, bool],
+    started: bool,
+) -> None:
+    mock_mailchimp()
+    destination = mailchimp(client, headers).get_json()
+    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    created = client.post("/api/v1/syncs", json={**body, **choice}, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["enabled"] is started
+    assert queue(settings, SYNC).count == (1 if started else 0)
+    run_worker()
+    detail = client.get(f"/api/v1/syncs/{created.get_json()['id']}", headers=headers).get_json()
+    assert detail["delivered"] == (40 if started else 0)
+    assert detail["status"] == ("idle" if started else "paused")
+
+
+def test_start_and_enabled_that_disagree_are_refused(
+    client: FlaskClient, shop: Audience, headers: dict[str, str]
+) -> None:
+    destination = mailchimp(client, headers).get_json()
+    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    answer = client.post("/api/v1/syncs", json={**body, "start": True, "enabled": False}, headers=headers)
+    assert answer.status_code == 422
+    assert "start" in answer.get_json()["details"]["json"]
+
+
+@responses.activate
 def test_new_credentials_restart_a_sync_a_revoked_key_stopped(
     client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
 ) -> None:
     responses.post(TAGS, status=401, json={"title": "API Key Invalid", "status": 401, "detail": "invalid"})
     destination = mailchimp(client, headers).get_json()
-    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    body = {
+        "segment_id": shop.segment_id,
+        "destination_id": destination["id"],
+        "mode": "audience",
+        "start": True,
+    }
     sync_id = client.post("/api/v1/syncs", json=body, headers=headers).get_json()["id"]
     run_worker()
     stopped = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
@@ -184,7 +281,12 @@ def test_editing_the_segment_runs_its_syncs(
 ) -> None:
     mock_mailchimp()
     destination = mailchimp(client, headers).get_json()
-    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    body = {
+        "segment_id": shop.segment_id,
+        "destination_id": destination["id"],
+        "mode": "audience",
+        "start": True,
+    }
     sync_id = client.post("/api/v1/syncs", json=body, headers=headers).get_json()["id"]
     run_worker()
     narrower = {"name": "Everybody", "filter": {"all": [{"subscription": ["subscribed"]}, {"tag": "vip"}]}}

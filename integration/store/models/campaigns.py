@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from integration.store.models.base import Base, BigID, CampaignChannel, SendStatus, state
@@ -61,4 +61,6 @@ class CampaignSend(Base):
     opened_at: Mapped[datetime | None]
     clicked_at: Mapped[datetime | None]
     scanned_at: Mapped[datetime | None]
+    # Sent within the frequency cap because the merchant said so (a one-to-one message's override).
+    frequency_cap_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

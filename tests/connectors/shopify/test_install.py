@@ -241,6 +241,7 @@ def test_a_reinstall_reconnects_the_store_and_keeps_its_data(
             destination_id=tags.id,
             mode=SyncMode.TAGS,
             tag_prefix="storepulse:",
+            start=True,
         )
         stopped.status, stopped.last_error = "stopped", "Shopify refused the access token (401)"
     with responses.RequestsMock() as mock:
