@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import responses
@@ -658,3 +659,108 @@ def test_a_stage_shopify_cannot_start_now_stays_pending_and_is_started_later(
         assert started == ["customers"]
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(Backfill.status)).one() == "running"
+
+
+# --- one checkout, read in bulk and delivered by webhook ---------------------------------------
+
+
+def _abandoned_checkout_lines(webhook: dict[str, Any], url: str) -> str:
+    """The bulk result of the checkouts stage for the checkout of a `checkouts/create` delivery."""
+    customer = webhook["customer"]
+    node = {
+        "id": "gid://shopify/AbandonedCheckout/981820079255243537",
+        "abandonedCheckoutUrl": url,
+        "createdAt": "2026-07-10T15:00:00Z",
+        "updatedAt": "2026-07-10T15:05:00Z",  # read a little after the delivery: the newer version
+        "completedAt": None,
+        "totalPriceSet": {"shopMoney": {"amount": webhook["total_price"], "currencyCode": "USD"}},
+        "customer": {
+            "id": customer["admin_graphql_api_id"],
+            "defaultEmailAddress": {"emailAddress": customer["email"]},
+        },
+    }
+    [item] = webhook["line_items"]
+    line = {
+        "id": "gid://shopify/LineItem/200",
+        "title": item["title"],
+        "quantity": item["quantity"],
+        "sku": item["sku"],
+        "variantTitle": None,
+        "originalUnitPriceSet": {"shopMoney": {"amount": item["price"], "currencyCode": "USD"}},
+        "product": {"id": f"gid://shopify/Product/{item['product_id']}"},
+        "variant": {"id": f"gid://shopify/ProductVariant/{item['variant_id']}"},
+        "__parentId": node["id"],
+    }
+    return json.dumps(node) + "\n" + json.dumps(line) + "\n"
+
+
+def _backfill(settings: Settings, shop: int, checkouts: str) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        _bulk_api(mock, {"customers": "", "orders": "", "checkouts": checkouts})
+        assert start_backfill_job(shop) is not None
+        for stage in ("customers", "orders", "checkouts"):
+            with session_scope(settings.database_url) as session:
+                stage_id = session.scalars(select(Backfill.id).where(Backfill.stage == stage)).one()
+            assert continue_backfill_job(stage_id) == "completed"
+
+
+@pytest.mark.parametrize("arrival", ["backfill only", "backfill first", "webhook first"])
+@pytest.mark.parametrize("form", ["cart token", "checkout token"])
+def test_a_backfilled_checkout_is_the_checkout_its_webhook_and_its_order_name(
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: Any, form: str, arrival: str
+) -> None:
+    from integration.carts import mark_abandoned
+    from tests.shopify_fixtures import payload
+
+    webhook = payload("checkouts_create")
+    token, cart = webhook["token"], webhook["cart_token"]
+    # Real shops' recovery URLs name the cart (`/checkouts/ac/<cart token>/recover`); Shopify's
+    # sample payload names the checkout (`/checkouts/<token>/recover`).
+    url = (
+        f"https://{SHOP}/548380009/checkouts/ac/{cart}/recover?key=0385163be3875d3a&locale=en-US"
+        if form == "cart token"
+        else f"https://{SHOP}/548380009/checkouts/{token}/recover?key=example-secret-token"
+    )
+    webhook["abandoned_checkout_url"] = url
+    lines = _abandoned_checkout_lines(webhook, url)
+
+    if arrival == "webhook first":
+        deliver("checkouts/create", webhook)
+        run_worker()
+    _backfill(shopify_settings, shop, lines)
+    if arrival == "backfill first":
+        deliver("checkouts/create", webhook)
+        run_worker()
+
+    with session_scope(shopify_settings.database_url) as session:
+        checkout = session.scalars(select(Checkout)).one()  # one checkout, however it arrived
+        known = (checkout.token, checkout.cart_token)
+        assert checkout.updated_at.isoformat() == "2026-07-10T15:05:00+00:00"  # the newer version won
+        assert [i.sku for i in checkout.line_items] == ["IPOD2008PINK"]
+        assert checkout.recovery_url == url
+        assert mark_abandoned(session) == 1
+    if arrival == "backfill only" and form == "cart token":
+        assert known == (cart, cart)  # the checkout's own token is not known yet
+    elif arrival == "backfill only":
+        assert known == (token, None)
+    else:
+        assert known == (token, cart)
+
+    # The order that completes it (Shopify's sample order, placed from this checkout's cart).
+    order = payload("orders_create")
+    order.update(checkout_token=token, cart_token=cart)
+    deliver("orders/create", order)
+    run_worker()
+    with session_scope(shopify_settings.database_url) as session:
+        checkout = session.scalars(select(Checkout)).one()
+        placed = session.scalars(select(Order)).one()
+        assert (checkout.state, checkout.recovered_by_order_id) == (CheckoutState.RECOVERED, placed.id)
+        assert checkout.recovery_rule == ("cart_token" if known[0] == cart else "checkout_token")
+
+    # A later update of the checkout by webhook still finds the same checkout.
+    webhook["updated_at"] = "2026-07-10T13:00:00-04:00"
+    deliver("checkouts/update", webhook)
+    run_worker()
+    with session_scope(shopify_settings.database_url) as session:
+        checkout = session.scalars(select(Checkout)).one()
+        assert (checkout.token, checkout.cart_token, checkout.state) == (token, cart, CheckoutState.RECOVERED)
