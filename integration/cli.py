@@ -245,11 +245,18 @@ def shopify_backfill(store_id: int, now: bool, as_json: bool) -> None:
 
     settings = _settings(quiet=True)
     if now:
+        from integration.store.models import Backfill
+
         backfill_id = start_backfill_job(store_id)
         if backfill_id is None:
             raise click.ClickException(f"store {store_id} is not a connected Shopify store")
-        data: dict[str, Any] = {"store_id": store_id, "backfill_id": backfill_id}
-        _emit(as_json, data, f"backfill {backfill_id} started; Shopify reports when each stage finishes")
+        with session_scope(settings.database_url) as session:
+            stage = session.get(Backfill, backfill_id)
+            status, error = (stage.status, stage.error) if stage is not None else ("pending", None)
+        if status == "failed":
+            raise click.ClickException(f"backfill {backfill_id}: Shopify refused its first stage: {error}")
+        data: dict[str, Any] = {"store_id": store_id, "backfill_id": backfill_id, "status": status}
+        _emit(as_json, data, f"backfill {backfill_id} {status}; Shopify reports when each stage finishes")
         return
     job = enqueue(settings, INGEST, start_backfill_job, store_id)
     data = {"store_id": store_id, "job_id": job.id}
@@ -260,39 +267,20 @@ def shopify_backfill(store_id: int, now: bool, as_json: bool) -> None:
 @click.argument("store_id", type=int)
 @json_option
 def shopify_status(store_id: int, as_json: bool) -> None:
-    """Show a store's backfill stages and when it was last reconciled."""
-    from sqlalchemy import select
-
-    from integration.store.models import Backfill, Store
+    """Show a store's backfill stages (a failed one with its error) and when it was last reconciled."""
+    from integration.backfill import store_backfill
+    from integration.store.models import Store
 
     with session_scope(_settings(quiet=True).database_url) as session:
         store = session.get(Store, store_id)
         if store is None:
             raise click.ClickException(f"no store {store_id}")
-        stages = [
-            {
-                "stage": b.stage,
-                "status": b.status,
-                "records": b.records,
-                "invalid": b.invalid,
-                "error": b.error,
-                "started_at": b.started_at.isoformat(),
-                "finished_at": b.finished_at.isoformat() if b.finished_at else None,
-            }
-            for b in session.scalars(
-                select(Backfill).where(Backfill.store_id == store_id).order_by(Backfill.id)
-            )
-        ]
-        data = {
-            "store_id": store_id,
-            "state": store.state.value,
-            "reconciled_at": store.reconciled_at.isoformat() if store.reconciled_at else None,
-            "backfill": stages,
-        }
+        data = store_backfill(session, store)
     lines = [f"store {store_id}: {data['state']}, reconciled at {data['reconciled_at'] or 'never'}"]
-    lines += [
-        f"  {s['stage']:<10} {s['status']:<10} {s['records']} records, {s['invalid']} invalid" for s in stages
-    ]
+    for s in data["backfill"]:
+        lines.append(f"  {s['stage']:<10} {s['status']:<10} {s['records']} records, {s['invalid']} invalid")
+        if s["error"]:
+            lines.append(f"             error: {s['error']}")
     _emit(as_json, data, "\n".join(lines))
 
 

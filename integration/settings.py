@@ -36,6 +36,8 @@ SECRETS_FILE = "secrets.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Customers (read, and write for tags), orders, and checkouts for abandoned carts.
 DEFAULT_SHOPIFY_SCOPES = ("read_customers", "write_customers", "read_orders", "read_checkouts")
+# The orders backfill reads Order.checkoutToken and Order.cartToken, which Shopify added in 2026-07.
+OLDEST_SHOPIFY_API_VERSION = "2026-07"
 
 
 def default_instance_path() -> Path:
@@ -206,8 +208,15 @@ def _fernet_keys(raw: str) -> tuple[str, ...]:
 
 
 def _api_version(raw: str) -> str:
-    if raw != "unstable" and not (len(raw) == 7 and raw[4] == "-" and raw.replace("-", "").isdigit()):
-        raise ValueError("must be YYYY-MM, e.g. 2026-07")
+    if raw == "unstable":
+        return raw
+    if not (len(raw) == 7 and raw[4] == "-" and raw.replace("-", "").isdigit()):
+        raise ValueError(f"must be YYYY-MM, e.g. {OLDEST_SHOPIFY_API_VERSION}")
+    if raw < OLDEST_SHOPIFY_API_VERSION:  # YYYY-MM strings sort as the versions do
+        raise ValueError(
+            f"must be {OLDEST_SHOPIFY_API_VERSION} or newer (older versions lack the order fields "
+            "storepulse reads: checkoutToken, cartToken)"
+        )
     return raw
 
 

@@ -52,6 +52,11 @@ _ORDER_FIELDS = f"""
   totalTaxSet {{ {_MONEY} }} totalShippingPriceSet {{ {_MONEY} }}
   customer {{ id defaultEmailAddress {{ emailAddress }} }}
 """
+# Abandoned checkouts' line items (AbandonedCheckoutLineItem) have no totalDiscountSet, and the
+# store keeps no discount per checkout line: only what the store keeps is read.
+_CHECKOUT_LINE_ITEM_FIELDS = f"""
+  id title quantity sku variantTitle originalUnitPriceSet {{ {_MONEY} }} product {{ id }} variant {{ id }}
+"""
 _CHECKOUT_FIELDS = f"""
   id abandonedCheckoutUrl createdAt updatedAt completedAt
   totalPriceSet {{ {_MONEY} }}
@@ -66,7 +71,7 @@ BULK_QUERIES = {
     ),
     "checkouts": (
         f"{{ abandonedCheckouts {{ edges {{ node {{ {_CHECKOUT_FIELDS} "
-        f"lineItems {{ edges {{ node {{ {_LINE_ITEM_FIELDS} }} }} }} }} }} }} }}"
+        f"lineItems {{ edges {{ node {{ {_CHECKOUT_LINE_ITEM_FIELDS} }} }} }} }} }} }} }}"
     ),
 }
 
@@ -112,7 +117,8 @@ query($ids: [ID!]!) {{
 def start(settings: Settings, client: ShopifyClient, store_id: int, stage: str = STAGES[0]) -> int:
     """Start one stage of a store's backfill as a bulk query; return the stage's id.
 
-    The stage is recorded as pending first: if Shopify cannot be reached, the upkeep job starts it later.
+    The stage is recorded as pending first: if Shopify cannot be reached, the upkeep job starts it
+    later. If Shopify refuses the query for good, the stage is failed (see `start_pending`).
     """
     with session_scope(settings.database_url) as session:
         backfill = Backfill(store_id=store_id, stage=stage, status="pending")
@@ -124,7 +130,13 @@ def start(settings: Settings, client: ShopifyClient, store_id: int, stage: str =
 
 
 def start_pending(settings: Settings, client: ShopifyClient, backfill_id: int) -> bool:
-    """Run the bulk query of a pending stage; False if another worker claimed it first."""
+    """Run the bulk query of a pending stage; False if another worker claimed it first.
+
+    A refusal that a retry cannot cure (a query Shopify does not validate, a missing access scope,
+    a rejected token) ends the stage as failed with Shopify's error, and the backfill stops there.
+    Anything else (throttling, 5xx, the network) puts the stage back to pending and is raised, so
+    the job's retry or the upkeep job starts it again.
+    """
     if not _claim(settings, backfill_id, "pending", "starting"):
         return False
     with session_scope(settings.database_url) as session:
@@ -133,6 +145,10 @@ def start_pending(settings: Settings, client: ShopifyClient, backfill_id: int) -
         kind = stage.stage
     try:
         payload = client.mutation(RUN_BULK_QUERY, {"query": BULK_QUERIES[kind]}, "bulkOperationRunQuery")
+    except FatalConnectorError as exc:
+        logger.warning("backfill stage %s (%s) cannot start: %s", backfill_id, kind, exc)
+        _set(settings, backfill_id, status="failed", error=str(exc)[:2000], finished_at=utcnow())
+        return True
     except Exception:
         _set(settings, backfill_id, status="pending")  # the upkeep job tries again
         raise

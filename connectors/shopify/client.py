@@ -4,7 +4,8 @@ GraphQL calls are paced by the leaky bucket Shopify reports in `extensions.cost.
 before a call that would not fit in what is currently available, the client waits for the bucket
 to refill at its restore rate. A `THROTTLED` error or HTTP 429 (honouring `Retry-After`) waits and
 retries a few times, then raises RetriableConnectorError so the job retries later. Other 4xx and
-GraphQL errors are fatal; 5xx and timeouts are retriable.
+GraphQL errors (a document Shopify does not validate, a missing access scope) are fatal: the same
+call would be refused again. 5xx and timeouts are retriable.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ MAX_RETRIES = 4
 MAX_WAIT_SECONDS = 30.0
 DEFAULT_COST = 50.0  # assumed cost of a query whose cost is not known yet
 REFRESH_MARGIN = timedelta(minutes=5)
+# userError codes of bulk operations that a later attempt can get past (Shopify's own wording).
+RETRY_LATER_CODES = frozenset({"LIMIT_REACHED", "OPERATION_IN_PROGRESS"})
 
 
 def valid_shop(shop: str | None) -> bool:
@@ -189,13 +192,18 @@ class ShopifyClient:
         raise RetriableConnectorError("Shopify kept throttling")  # pragma: no cover - loop always returns
 
     def mutation(self, query: str, variables: dict[str, Any], field: str) -> dict[str, Any]:
-        """Run a mutation; raise FatalConnectorError with its userErrors, else return its payload."""
+        """Run a mutation; raise with its userErrors, else return its payload.
+
+        userErrors that only say "later" (LIMIT_REACHED, OPERATION_IN_PROGRESS) are retriable;
+        any other is fatal: the same input would be refused again.
+        """
         payload: dict[str, Any] = self.graphql(query, variables).get(field) or {}
         errors = payload.get("userErrors") or []
         if errors:
-            raise FatalConnectorError(
-                f"{field}: " + "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors)
-            )
+            message = f"{field}: " + "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors)
+            if all(e.get("code") in RETRY_LATER_CODES for e in errors):
+                raise RetriableConnectorError(message)
+            raise FatalConnectorError(message)
         return payload
 
     def paginate(

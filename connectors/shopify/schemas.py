@@ -437,12 +437,29 @@ class GraphOrder(_Graph):
         )
 
 
-# `.../checkouts/<token>/recover?key=...` (some shops insert a segment such as `ac/`).
-RECOVERY_TOKEN = re.compile(r"/checkouts/(?:[a-z]{1,3}/)?([A-Za-z0-9]+)/recover")
+# The recovery URL of an abandoned checkout names either the checkout's token
+# (`.../checkouts/<token>/recover?key=...`, Shopify's sample payload) or, after a short segment such
+# as `ac/`, its cart's token (`.../checkouts/ac/<cart token>/recover?...`, real shops' payloads).
+RECOVERY_TOKEN = re.compile(r"/checkouts/(?:([a-z]{1,3})/)?([A-Za-z0-9_-]+)/recover")
+
+
+def recovery_tokens(url: str | None) -> tuple[str | None, str | None]:
+    """(checkout token, cart token) as far as a recovery URL tells; at most one of them is known."""
+    match = RECOVERY_TOKEN.search(url or "")
+    if match is None:
+        return None, None
+    segment, token = match.groups()
+    return (None, token) if segment else (token, None)
 
 
 class GraphCheckout(_Graph):
-    """An AbandonedCheckout; it has no token field, so the token is read from its recovery URL."""
+    """An AbandonedCheckout; it has no token field, so its identity is read from its recovery URL.
+
+    A URL naming the checkout's token gives the record's token. A URL naming only the cart's token
+    gives a record whose token *is* that cart token (with the same cart token): the store then
+    treats it as the checkout of that cart (see `integration.carts.checkout_identities`), so the
+    same checkout delivered by webhook (token and cart token) or completed by an order is the same row.
+    """
 
     MONEY = ("totalPriceSet",)
 
@@ -468,12 +485,13 @@ class GraphCheckout(_Graph):
     def _build(self, data: dict[str, Any], **_: Any) -> CheckoutRecord:
         customer = data.pop("customer", None) or {}
         external_id = data.pop("external_id")
-        match = RECOVERY_TOKEN.search(data.get("recovery_url") or "")
+        token, cart_token = recovery_tokens(data.get("recovery_url"))
         if not data.get("currency"):
             raise ValidationError({"totalPriceSet": ["no currency"]})
         return CheckoutRecord(
             **_utc_all({k: v for k, v in data.items() if k != "email"}),
-            token=match.group(1) if match else f"abandoned-{external_id}",
+            token=token or cart_token or f"abandoned-{external_id}",
+            cart_token=cart_token,
             customer_id=customer.get("id"),
             email=customer.get("email") or data.get("email"),
         )

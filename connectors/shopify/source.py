@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
-from integration import ingest, privacy
+from integration import carts, ingest, privacy
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
@@ -75,7 +75,8 @@ def _orders(session: Session, store: Store, records: list[Any]) -> Outcome:
 
 
 def _checkouts(session: Session, store: Store, records: list[Any]) -> Outcome:
-    return ingest.ingest_checkouts(session, store, records)
+    # Backfilled abandoned checkouts may be named by their cart token only (their recovery URL).
+    return ingest.ingest_checkouts(session, store, carts.checkout_identities(session, store, records))
 
 
 def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:

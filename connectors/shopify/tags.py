@@ -4,8 +4,10 @@ Small differences go out as `tagsAdd` / `tagsRemove` mutations, several per requ
 paced by the cost bucket Shopify reports (see ShopifyClient). From BULK_THRESHOLD changes on, one
 bulk mutation per kind replaces thousands of calls: the variables are uploaded as JSONL
 (`stagedUploadsCreate` + a multipart POST), `bulkOperationRunMutation` runs them, and the result
-file reports each line (`__lineNumber`) with its userErrors. Only tags under the configured
-prefix are ever written; the webhooks Shopify sends back for them are ignored by the source.
+file reports each line (`__lineNumber`) with its userErrors. A result line that names no input
+line (Shopify's error lines may not) is an error of the operation: the changes no line reports on
+fail with it. Only tags under the configured prefix are ever written; the webhooks Shopify sends
+back for them are ignored by the source.
 """
 
 from __future__ import annotations
@@ -59,6 +61,19 @@ query status($id: ID!) {
   node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } }
 }
 """
+
+
+def _result_line(raw: bytes) -> dict[str, Any]:
+    """One line of a bulk mutation's result file; a line that is no JSON object is an error of its own."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return {"errors": [{"message": f"unreadable result line: {raw[:100]!r}"}]}
+    return line if isinstance(line, dict) else {"errors": [{"message": "a result line that is no object"}]}
+
+
+def _message(error: Any) -> str:
+    return str(error.get("message") if isinstance(error, dict) else error)
 
 
 def customer_gid(external_id: str) -> str:
@@ -164,16 +179,28 @@ class ShopifyTags:
         operation_id = started["bulkOperation"]["id"]
         finished = self._wait_for(operation_id)
         reported: dict[int, list[dict[str, Any]]] = {}
+        unplaced: list[str] = []  # errors of the operation: lines that name no line of the input
         url = finished.get("url") or finished.get("partialDataUrl")
         if url:
             for raw in self.client.download(url):
-                line = json.loads(raw)
+                line = _result_line(raw)
                 payload = next(iter((line.get("data") or {}).values()), None) or {}
                 errors = list(line.get("errors") or []) + list(payload.get("userErrors") or [])
-                reported[int(line["__lineNumber"])] = errors
+                number = line.get("__lineNumber")
+                if isinstance(number, int) and not isinstance(number, bool):
+                    reported[number] = errors
+                else:
+                    unplaced.append(
+                        "; ".join(_message(e) for e in errors) or "a result line without a line number"
+                    )
+        operation_error = ("the bulk operation reported: " + "; ".join(unplaced))[:500] if unplaced else None
+        if operation_error:
+            logger.warning("bulk mutation %s: %s", operation_id, operation_error)
         for index, change in enumerate(changes):
             if index in reported:
                 self._judge(kind, change, reported[index], delivery)
+            elif operation_error:
+                delivery.failed[change.contact_id] = operation_error
             else:
                 delivery.failed[change.contact_id] = (
                     f"the bulk operation ended {finished.get('status')} before this line"

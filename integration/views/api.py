@@ -11,9 +11,11 @@ from marshmallow import Schema, fields
 
 from integration import privacy
 from integration.app import settings_of
+from integration.backfill import store_backfill
 from integration.store import session_scope
+from integration.store.models import Store
 from integration.summary import account_summary
-from integration.views.auth import BEARER, fail, require_api_key
+from integration.views.auth import BEARER, fail, owned_store, require_api_key
 from jobs.compute import classify_account_job
 from jobs.queues import COMPUTE, enqueue, fetch_job
 
@@ -113,3 +115,45 @@ class DataRequest(MethodView):
         if export is None:
             fail(404, "no such data request", "not_found")
         return export
+
+
+class BackfillStageSchema(Schema):
+    id = fields.Integer(required=True)
+    stage = fields.String(required=True, metadata={"description": "customers, orders or checkouts"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "pending, starting, running, importing, completed or failed; a failed stage "
+            "is not retried (a new backfill starts over)"
+        },
+    )
+    records = fields.Integer(required=True, metadata={"description": "records stored"})
+    invalid = fields.Integer(required=True, metadata={"description": "records refused as invalid"})
+    error = fields.String(
+        allow_none=True, metadata={"description": "why the stage failed, as the platform said"}
+    )
+    started_at = fields.String(required=True)
+    finished_at = fields.String(allow_none=True)
+
+
+class StoreBackfillSchema(Schema):
+    store_id = fields.Integer(required=True)
+    state = fields.String(
+        required=True, metadata={"description": "the store's connection: connected or disconnected"}
+    )
+    reconciled_at = fields.String(allow_none=True, metadata={"description": "the last reconciliation"})
+    backfill = fields.List(fields.Nested(BackfillStageSchema), required=True)
+
+
+@blueprint.route("/stores/<int:store_id>/backfill")
+class StoreBackfill(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200, StoreBackfillSchema)
+    def get(self, store_id: int) -> dict[str, Any]:
+        """A store's backfill stages (status, records, error) and its last reconciliation."""
+        owned_store(store_id)
+        with session_scope(settings_of(current_app).database_url) as session:
+            store = session.get(Store, store_id)
+            if store is None:
+                fail(404, f"no store {store_id}", "not_found")
+            return store_backfill(session, store)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import responses
@@ -146,6 +147,10 @@ CHECKOUTS_JSONL = "\n".join(
             "sku": None,
             "variantTitle": None,
             "originalUnitPriceSet": {"shopMoney": {"amount": "120.00", "currencyCode": "USD"}},
+            "originalTotalPriceSet": {"shopMoney": {"amount": "120.00", "currencyCode": "USD"}},
+            "discountedTotalPriceWithCodeDiscount": {
+                "shopMoney": {"amount": "100.00", "currencyCode": "USD"}
+            },
             "product": {"id": "gid://shopify/Product/9"},
             "variant": None,
             "__parentId": "gid://shopify/AbandonedCheckout/20",
@@ -154,13 +159,32 @@ CHECKOUTS_JSONL = "\n".join(
 )
 
 
-def _bulk_api(mock: responses.RequestsMock, results: dict[str, str]) -> list[str]:
-    """Answer bulk runs and status polls like Shopify; return the stages started, in order."""
+def _bulk_api(
+    mock: responses.RequestsMock, results: dict[str, str], *, schema_checked: bool = False
+) -> list[str]:
+    """Answer bulk runs and status polls like Shopify; return the stages started, in order.
+
+    `schema_checked`: a bulk query that Shopify's published schema refuses is refused as Shopify does.
+    """
+    from tests.connectors.shopify.admin_schema import problems
+
     started: list[str] = []
 
     def graphql(request: object) -> tuple[int, dict, str]:
         body = json.loads(request.body)  # type: ignore[attr-defined]
         query = body["query"]
+        refused = (
+            problems(body["variables"]["query"])
+            if "bulkOperationRunQuery" in query and schema_checked
+            else []
+        )
+        if refused:
+            errors = [
+                {"field": ["query"], "message": f"Invalid bulk query: {message}", "code": "INVALID"}
+                for message in refused
+            ]
+            data = {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": errors}}
+            return 200, {}, json.dumps({"data": data})
         if "bulkOperationRunQuery" in query:
             inner = body["variables"]["query"]
             stage = (
@@ -446,3 +470,297 @@ def test_upkeep_reads_consent_for_recent_customers_whose_read_was_lost(
             "shopify_customer",
         )
     assert shopify_upkeep_job()["consent_reads"] == 0
+
+
+# --- stages Shopify refuses -------------------------------------------------------------------
+
+
+def test_every_stage_runs_against_shopify_checking_its_bulk_query(
+    shopify_settings: Settings, shop: int
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        started = _bulk_api(
+            mock,
+            {"customers": CUSTOMERS_JSONL, "orders": ORDERS_JSONL, "checkouts": CHECKOUTS_JSONL},
+            schema_checked=True,
+        )
+        assert start_backfill_job(shop) is not None
+        for stage in ("customers", "orders", "checkouts"):
+            with session_scope(shopify_settings.database_url) as session:
+                stage_id = session.scalars(select(Backfill.id).where(Backfill.stage == stage)).one()
+            assert continue_backfill_job(stage_id) == "completed"
+        assert started == ["customers", "orders", "checkouts"]
+    with session_scope(shopify_settings.database_url) as session:
+        assert {b.stage: (b.status, b.error) for b in session.scalars(select(Backfill))} == {
+            "customers": ("completed", None),
+            "orders": ("completed", None),
+            "checkouts": ("completed", None),
+        }
+        checkout = session.scalars(select(Checkout)).one()
+        assert [(i.title, i.quantity, i.unit_price) for i in checkout.line_items] == [
+            ("Wool hat", 1, Decimal("120.00"))
+        ]
+
+
+REFUSALS = {
+    "invalid bulk query": {
+        "data": {
+            "bulkOperationRunQuery": {
+                "bulkOperation": None,
+                "userErrors": [
+                    {
+                        "field": ["query"],
+                        "message": "Invalid bulk query: Field 'totalDiscountSet' doesn't exist on type "
+                        "'AbandonedCheckoutLineItem'",
+                        "code": "INVALID",
+                    }
+                ],
+            }
+        }
+    },
+    "invalid document": {
+        "errors": [
+            {
+                "message": "Field 'bulkOperationRunQuery' doesn't accept argument 'groupObjects'",
+                "locations": [{"line": 3, "column": 42}],
+                "path": ["mutation", "bulkOperationRunQuery", "groupObjects"],
+                "extensions": {
+                    "code": "argumentNotAccepted",
+                    "name": "bulkOperationRunQuery",
+                    "typeName": "Field",
+                    "argumentName": "groupObjects",
+                },
+            }
+        ]
+    },
+    "missing access scope": {
+        "errors": [
+            {
+                "message": "Access denied for customers field. "
+                "Required access: `read_customers` access scope.",
+                "locations": [{"line": 2, "column": 3}],
+                "extensions": {
+                    "code": "ACCESS_DENIED",
+                    "documentation": "https://shopify.dev/api/usage/access-scopes",
+                    "requiredAccess": "`read_customers` access scope.",
+                },
+            }
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+def test_a_stage_shopify_refuses_for_good_fails_with_its_error_in_status_and_api(
+    shopify_settings: Settings,
+    shop: int,
+    shopify_client: object,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: str,
+) -> None:
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    import jobs.shopify
+    from integration.accounts import create_api_key
+    from integration.cli import cli
+
+    answer = REFUSALS[refusal]
+    message = (answer.get("errors") or answer["data"]["bulkOperationRunQuery"]["userErrors"])[0]["message"]
+    with responses.RequestsMock() as mock:
+        mock.post(GRAPHQL, json=answer)
+        started = CliRunner().invoke(cli, ["shopify", "backfill", str(shop), "--now"])
+        assert len(mock.calls) == 1
+    assert started.exit_code == 1
+    assert "Shopify refused its first stage" in started.output
+    assert message in started.output
+    with session_scope(shopify_settings.database_url) as session:
+        stage = session.scalars(select(Backfill)).one()
+        backfill_id = stage.id
+        assert (stage.stage, stage.status, stage.finished_at is not None) == ("customers", "failed", True)
+        assert message in (stage.error or "")
+        store = session.get(Store, shop)
+        assert store is not None
+        _, key = create_api_key(session, store.account_id)
+
+    # Not started again: neither by the job's retry nor by the upkeep.
+    monkeypatch.setattr(jobs.shopify, "POLL_AFTER", timedelta(0))
+    with responses.RequestsMock() as mock:
+        assert shopify_upkeep_job()["resumed"] == 0
+        assert continue_backfill_job(backfill_id) == "failed"
+        assert len(mock.calls) == 0
+
+    text = CliRunner().invoke(cli, ["shopify", "status", str(shop)])
+    assert text.exit_code == 0, text.output
+    assert "customers  failed" in text.output
+    assert message in text.output
+    shown = CliRunner().invoke(cli, ["shopify", "status", str(shop), "--json"])
+    [stage_json] = json.loads(shown.output)["backfill"]
+    assert (stage_json["stage"], stage_json["status"]) == ("customers", "failed")
+    assert message in stage_json["error"]
+
+    answered = shopify_client.get(  # type: ignore[attr-defined]
+        f"/api/v1/stores/{shop}/backfill", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answered.status_code == 200
+    [stage_api] = answered.get_json()["backfill"]
+    assert (stage_api["stage"], stage_api["status"], stage_api["error"]) == (
+        "customers",
+        "failed",
+        stage_json["error"],
+    )
+
+
+RETRIABLE = {
+    "rate limited": {"status": 429, "headers": {"Retry-After": "0"}, "body": ""},
+    "server error": {"status": 502, "body": ""},
+    "limit reached": {
+        "json": {
+            "data": {
+                "bulkOperationRunQuery": {
+                    "bulkOperation": None,
+                    "userErrors": [
+                        {
+                            "field": None,
+                            "message": "Bulk operations limit reached. Please try again later.",
+                            "code": "LIMIT_REACHED",
+                        }
+                    ],
+                }
+            }
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("trouble", list(RETRIABLE))
+def test_a_stage_shopify_cannot_start_now_stays_pending_and_is_started_later(
+    shopify_settings: Settings, shop: int, run_worker: object, monkeypatch: pytest.MonkeyPatch, trouble: str
+) -> None:
+    from datetime import timedelta
+
+    import jobs.shopify
+    from integration.errors import RetriableConnectorError
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(GRAPHQL, **RETRIABLE[trouble])  # type: ignore[arg-type]
+        with pytest.raises(RetriableConnectorError):
+            start_backfill_job(shop)
+    with session_scope(shopify_settings.database_url) as session:
+        stage = session.scalars(select(Backfill)).one()
+        assert (stage.status, stage.error) == ("pending", None)
+
+    monkeypatch.setattr(jobs.shopify, "POLL_AFTER", timedelta(0))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        started = _bulk_api(mock, {})
+        assert shopify_upkeep_job()["resumed"] == 1
+        run_worker()  # type: ignore[operator]
+        assert started == ["customers"]
+    with session_scope(shopify_settings.database_url) as session:
+        assert session.scalars(select(Backfill.status)).one() == "running"
+
+
+# --- one checkout, read in bulk and delivered by webhook ---------------------------------------
+
+
+def _abandoned_checkout_lines(webhook: dict[str, Any], url: str) -> str:
+    """The bulk result of the checkouts stage for the checkout of a `checkouts/create` delivery."""
+    customer = webhook["customer"]
+    node = {
+        "id": "gid://shopify/AbandonedCheckout/981820079255243537",
+        "abandonedCheckoutUrl": url,
+        "createdAt": "2026-07-10T15:00:00Z",
+        "updatedAt": "2026-07-10T15:05:00Z",  # read a little after the delivery: the newer version
+        "completedAt": None,
+        "totalPriceSet": {"shopMoney": {"amount": webhook["total_price"], "currencyCode": "USD"}},
+        "customer": {
+            "id": customer["admin_graphql_api_id"],
+            "defaultEmailAddress": {"emailAddress": customer["email"]},
+        },
+    }
+    [item] = webhook["line_items"]
+    line = {
+        "id": "gid://shopify/LineItem/200",
+        "title": item["title"],
+        "quantity": item["quantity"],
+        "sku": item["sku"],
+        "variantTitle": None,
+        "originalUnitPriceSet": {"shopMoney": {"amount": item["price"], "currencyCode": "USD"}},
+        "product": {"id": f"gid://shopify/Product/{item['product_id']}"},
+        "variant": {"id": f"gid://shopify/ProductVariant/{item['variant_id']}"},
+        "__parentId": node["id"],
+    }
+    return json.dumps(node) + "\n" + json.dumps(line) + "\n"
+
+
+def _backfill(settings: Settings, shop: int, checkouts: str) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        _bulk_api(mock, {"customers": "", "orders": "", "checkouts": checkouts})
+        assert start_backfill_job(shop) is not None
+        for stage in ("customers", "orders", "checkouts"):
+            with session_scope(settings.database_url) as session:
+                stage_id = session.scalars(select(Backfill.id).where(Backfill.stage == stage)).one()
+            assert continue_backfill_job(stage_id) == "completed"
+
+
+@pytest.mark.parametrize("arrival", ["backfill only", "backfill first", "webhook first"])
+@pytest.mark.parametrize("form", ["cart token", "checkout token"])
+def test_a_backfilled_checkout_is_the_checkout_its_webhook_and_its_order_name(
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: Any, form: str, arrival: str
+) -> None:
+    from integration.carts import mark_abandoned
+    from tests.shopify_fixtures import payload
+
+    webhook = payload("checkouts_create")
+    token, cart = webhook["token"], webhook["cart_token"]
+    # Real shops' recovery URLs name the cart (`/checkouts/ac/<cart token>/recover`); Shopify's
+    # sample payload names the checkout (`/checkouts/<token>/recover`).
+    url = (
+        f"https://{SHOP}/548380009/checkouts/ac/{cart}/recover?key=0385163be3875d3a&locale=en-US"
+        if form == "cart token"
+        else f"https://{SHOP}/548380009/checkouts/{token}/recover?key=example-secret-token"
+    )
+    webhook["abandoned_checkout_url"] = url
+    lines = _abandoned_checkout_lines(webhook, url)
+
+    if arrival == "webhook first":
+        deliver("checkouts/create", webhook)
+        run_worker()
+    _backfill(shopify_settings, shop, lines)
+    if arrival == "backfill first":
+        deliver("checkouts/create", webhook)
+        run_worker()
+
+    with session_scope(shopify_settings.database_url) as session:
+        checkout = session.scalars(select(Checkout)).one()  # one checkout, however it arrived
+        known = (checkout.token, checkout.cart_token)
+        assert checkout.updated_at.isoformat() == "2026-07-10T15:05:00+00:00"  # the newer version won
+        assert [i.sku for i in checkout.line_items] == ["IPOD2008PINK"]
+        assert checkout.recovery_url == url
+        assert mark_abandoned(session) == 1
+    if arrival == "backfill only" and form == "cart token":
+        assert known == (cart, cart)  # the checkout's own token is not known yet
+    elif arrival == "backfill only":
+        assert known == (token, None)
+    else:
+        assert known == (token, cart)
+
+    # The order that completes it (Shopify's sample order, placed from this checkout's cart).
+    order = payload("orders_create")
+    order.update(checkout_token=token, cart_token=cart)
+    deliver("orders/create", order)
+    run_worker()
+    with session_scope(shopify_settings.database_url) as session:
+        checkout = session.scalars(select(Checkout)).one()
+        placed = session.scalars(select(Order)).one()
+        assert (checkout.state, checkout.recovered_by_order_id) == (CheckoutState.RECOVERED, placed.id)
+        assert checkout.recovery_rule == ("cart_token" if known[0] == cart else "checkout_token")
+
+    # A later update of the checkout by webhook still finds the same checkout.
+    webhook["updated_at"] = "2026-07-10T13:00:00-04:00"
+    deliver("checkouts/update", webhook)
+    run_worker()
+    with session_scope(shopify_settings.database_url) as session:
+        checkout = session.scalars(select(Checkout)).one()
+        assert (checkout.token, checkout.cart_token, checkout.state) == (token, cart, CheckoutState.RECOVERED)

@@ -119,15 +119,20 @@ def test_customer_payloads_of_older_versions_still_bring_consent_and_tags() -> N
 
 
 @pytest.mark.parametrize(
-    ("url", "token"),
+    ("url", "token", "cart_token"),
     [
-        ("https://shop.myshopify.com/548380009/checkouts/123123123/recover?key=k", "123123123"),
-        ("https://shop.myshopify.com/548380009/checkouts/ac/abcDEF123/recover?key=k", "abcDEF123"),
-        (None, "abandoned-20"),
+        ("https://shop.myshopify.com/548380009/checkouts/123123123/recover?key=k", "123123123", None),
+        # Real shops name the cart: the checkout is known by its cart token until its own is known.
+        (
+            "https://shop.myshopify.com/59026964593/checkouts/ac/Z2NwLXVzLWVhc3QxOjAxSkJaTUVR/recover?key=k",
+            "Z2NwLXVzLWVhc3QxOjAxSkJaTUVR",
+            "Z2NwLXVzLWVhc3QxOjAxSkJaTUVR",
+        ),
+        (None, "abandoned-20", None),
     ],
 )
-def test_an_abandoned_checkout_read_over_graphql_gets_the_token_from_its_recovery_url(
-    url: str | None, token: str
+def test_an_abandoned_checkout_read_over_graphql_gets_its_identity_from_its_recovery_url(
+    url: str | None, token: str, cart_token: str | None
 ) -> None:
     node = {
         "id": "gid://shopify/AbandonedCheckout/20",
@@ -140,4 +145,5 @@ def test_an_abandoned_checkout_read_over_graphql_gets_the_token_from_its_recover
         "lineItems": {"edges": []},
     }
     checkout = schemas.GRAPH_SCHEMAS["checkouts"].load(node)
-    assert (checkout.token, checkout.currency, checkout.total_price) == (token, "EUR", Decimal("12.50"))
+    assert (checkout.token, checkout.cart_token) == (token, cart_token)
+    assert (checkout.currency, checkout.total_price) == ("EUR", Decimal("12.50"))

@@ -234,3 +234,44 @@ def test_storepulse_tags_coming_back_from_shopify_change_nothing_and_queue_no_sy
         assert contact.tags == ["vip"]  # the merchant's tag, not ours
         # A real change of data does ask for the account's syncs (and the worker ran one).
         assert session.scalar(select(func.count()).select_from(SyncRun)) == 1
+
+
+class ShopifyWithAnUnplacedError(FakeShopify):
+    """A bulk mutation whose result file reports one line's failure without its `__lineNumber`."""
+
+    ERROR = {
+        "errors": [
+            {
+                "message": "Internal error. Looks like something went wrong on our end.",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+            }
+        ]
+    }
+
+    def results(self, request: Any) -> tuple[int, dict[str, str], str]:
+        status, headers, body = super().results(request)
+        lines = body.splitlines()
+        lines[7] = json.dumps(self.ERROR)  # the eighth variables line's result, named by no line number
+        return status, headers, "\n".join(lines) + "\n"
+
+
+@responses.activate
+def test_a_bulk_result_line_without_a_line_number_is_an_error_of_the_operation_not_a_crash(
+    shopify_settings: Settings, customers: Audience, sync_id: int, slept: list[float]
+) -> None:
+    shopify = ShopifyWithAnUnplacedError()
+    shopify.install()
+    first = run(shopify_settings, sync_id, slept, bulk_threshold=50)
+    [operation] = shopify.bulk
+    assert len(operation["lines"]) == 122
+    # Every line reported on is judged; the one the error could not be placed on fails with it.
+    assert (first["status"], first["adds"], first["failed"]) == ("partial", 121, 1)
+    [error] = first["errors"]
+    assert error["error"] == (
+        "the bulk operation reported: Internal error. Looks like something went wrong on our end."
+    )
+    assert error["contact_id"] == customers.contact_ids["person7@example.com"]
+    # It is owed again: the next run sends it (as a single call, below the bulk threshold).
+    second = run(shopify_settings, sync_id, slept, bulk_threshold=50)
+    assert (second["status"], second["adds"], second["failed"]) == ("succeeded", 1, 0)
+    assert len(shopify.tagged) == 122
