@@ -15,7 +15,7 @@ from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, EmailSource, EmailTool
-from tests.sync_helpers import add_sync, audience
+from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience
 from tests.webhooks.test_signatures import DER_B64, sign
 
 
@@ -70,7 +70,8 @@ def test_mistakes_get_a_clear_error(invoke: Any, args: list[str], message: str) 
 
 
 @responses.activate
-def test_syncs_from_the_command_line(invoke: Any, settings: Settings) -> None:
+def test_syncs_from_the_command_line(invoke: Any, settings: Settings, dns: dict[str, list[str]]) -> None:
+    dns["hooks.example.com"] = [PUBLIC_ADDRESS]
     shop = audience(settings, 3)
     sync_id = add_sync(
         settings, shop, DestinationKind.WEBHOOK, {"url": "https://hooks.example.com/x"}, {"secret": "s" * 20}
