@@ -25,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.http import check_url, public_address
 from integration import sync
@@ -189,6 +191,15 @@ def test_addresses_off_the_public_internet_are_refused(address: str) -> None:
 )
 def test_public_addresses_are_accepted(address: str) -> None:
     assert public_address(ipaddress.ip_address(address))
+
+
+@given(st.ip_addresses(v=4))
+def test_an_ipv4_address_inside_ipv6_is_judged_as_itself(address: ipaddress.IPv4Address) -> None:
+    mapped = ipaddress.IPv6Address(f"::ffff:{address}")
+    nat64 = ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(address))
+    assert public_address(mapped) == public_address(nat64) == public_address(address)
+    if not public_address(address):  # a 6to4 address leads there too
+        assert not public_address(ipaddress.IPv6Address((0x2002 << 112) | (int(address) << 80) | 1))
 
 
 @responses.activate
