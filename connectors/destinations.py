@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from connectors.http import Http
+from connectors.http import Http, check_url
 from connectors.klaviyo.destination import KlaviyoList
 from connectors.mailchimp.destination import MailchimpAudience, data_center
 from connectors.shopify.connection import client_for
@@ -45,7 +45,14 @@ class KlaviyoCredentials(Schema):
 
 
 class WebhookSettings(Schema):
-    url = fields.Url(required=True, schemes={"https", "http"})
+    # Which hosts and schemes are allowed is decided by `check_settings`, by the addresses.
+    url = fields.Url(
+        required=True,
+        schemes={"https", "http"},
+        require_tld=False,
+        validate=validate.Length(max=2000),
+        metadata={"description": "https URL whose host resolves to public addresses only"},
+    )
 
 
 class WebhookCredentials(Schema):
@@ -76,6 +83,15 @@ DESTINATIONS: dict[DestinationKind, Declared] = {
         Declared(DestinationKind.WEBHOOK, WebhookSettings, WebhookCredentials),
     )
 }
+
+
+def check_settings(kind: DestinationKind, config: dict[str, Any], settings: Settings) -> None:
+    """Refuse settings a sync could not send to: a webhook URL outside the allowed addresses.
+
+    Raises AddressRefused. The same check runs again at every request (names can resolve anew).
+    """
+    if kind == DestinationKind.WEBHOOK:
+        check_url(str(config["url"]), allow_private=settings.webhook_allow_private)
 
 
 def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Callable[[Target], Deliverer]:
@@ -120,7 +136,11 @@ def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Cal
                 **({"base_url": config["base_url"]} if config.get("base_url") else {}),
             )
         return SignedWebhook(
-            config["url"], secrets["secret"], sync.id, http=make_http("the webhook endpoint")
+            config["url"],
+            secrets["secret"],
+            sync.id,
+            http=make_http("the webhook endpoint"),
+            allow_private=settings.webhook_allow_private,
         )
 
     return open_destination

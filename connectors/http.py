@@ -4,20 +4,36 @@ A 429 or 5xx answer, a timeout or a dropped connection is retried a few times, w
 response's `Retry-After` says or with exponential back-off; when retries run out the call raises
 RetriableConnectorError (the contacts are retried on the next run). 401 and 403 raise
 CredentialsRejected (the sync stops until its credentials change), other 4xx FatalConnectorError
-unless the caller accepts the status (per-member errors come back in the body).
+unless the caller accepts the status (per-member errors come back in the body). Redirects are not
+followed: a 3xx is a FatalConnectorError like any other unexpected answer.
+
+URLs a merchant chooses (webhook destinations) go through `PinnedAddressAdapter`: only https to
+public addresses unless the installation allows private ones (`check_url`), checked at every
+request, and the connection made to the very address that was checked.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from integration.errors import CredentialsRejected, FatalConnectorError, RetriableConnectorError
+from integration.errors import (
+    AddressRefused,
+    CredentialsRejected,
+    FatalConnectorError,
+    RetriableConnectorError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +77,13 @@ class Http:
             headers = {**fixed, **(headers_per_attempt() if headers_per_attempt else {})}
             try:
                 response = self.session.request(
-                    method, url, timeout=TIMEOUT_SECONDS, headers=headers or None, **kwargs
+                    method,
+                    url,
+                    timeout=TIMEOUT_SECONDS,
+                    headers=headers or None,
+                    # A redirect could lead anywhere, also where the first URL was not allowed to.
+                    allow_redirects=False,
+                    **kwargs,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt == self.retries:
@@ -126,3 +148,126 @@ def brief(response: requests.Response) -> str:
             return "; ".join(str(e.get("detail") or e.get("title")) for e in data["errors"][:3])[:300]
         return str(data.get("detail") or data.get("title") or data.get("message") or data)[:300]
     return str(data)[:200]
+
+
+# IPv6 prefixes that carry an IPv4 address which decides where the packets end up.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def public_address(address: Address) -> bool:
+    """Whether `address` is on the public internet: globally routable, neither multicast nor reserved.
+
+    An IPv6 address that embeds an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by that too.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return public_address(address.ipv4_mapped)
+        if address in NAT64:
+            return public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.sixtofour is not None and not public_address(address.sixtofour):
+            return False
+    return address.is_global and not address.is_multicast and not address.is_reserved
+
+
+def check_url(url: str, *, allow_private: bool) -> list[str]:
+    """Return the addresses a request to `url` may connect to; raise AddressRefused if there are none.
+
+    Without `allow_private` the URL must be https and every address its host resolves to public
+    (one private answer is enough to refuse: which one a connection would use is not ours to pick).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is no number
+        host, port = None, None
+    if scheme not in DEFAULT_PORTS or not host or port is None:
+        raise AddressRefused(url, "url_not_https", "not an https URL with a host")
+    if scheme != "https" and not allow_private:
+        raise AddressRefused(url, "url_not_https", f"{scheme}://{host} is not https")
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(str(a[4][0]) for a in answers))
+        parsed = [ipaddress.ip_address(a.split("%", 1)[0]) for a in addresses]
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise AddressRefused(url, "url_unresolvable", f"{host} does not resolve: {exc}") from exc
+    if not addresses:
+        raise AddressRefused(url, "url_unresolvable", f"{host} resolves to no address")
+    if not allow_private:
+        refused = [str(a) for a in parsed if not public_address(a)]
+        if refused:
+            raise AddressRefused(
+                url, "url_not_public", f"{host} resolves to {', '.join(refused)}, not a public address"
+            )
+    return addresses
+
+
+class PinnedAddressAdapter(HTTPAdapter):
+    """Send only where `check_url` allows, connecting to an address it checked.
+
+    Every request resolves its host once and checks each address; the connection then goes to the
+    first checked address (the next one if that cannot connect) while the Host header, TLS SNI and
+    certificate verification keep the host's name. A resolver answering otherwise between the check
+    and the connection (DNS rebinding) so changes nothing. A refused address raises AddressRefused;
+    a name that does not resolve is a ConnectionError (retried: resolvers have bad moments).
+    """
+
+    def __init__(self, *, allow_private: bool = False) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+        self._pinned = threading.local()
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        url = request.url or ""
+        try:
+            addresses = check_url(url, allow_private=self.allow_private)
+        except AddressRefused as exc:
+            if exc.reason == "url_unresolvable":
+                raise requests.ConnectionError(exc.detail, request=request) from exc
+            raise
+        # The name the server is asked for, whatever address carries the request.
+        request.headers["Host"] = urlsplit(url).netloc.rpartition("@")[2]
+        failure: requests.ConnectionError | None = None
+        for address in addresses:
+            self._pinned.address = address
+            try:
+                return super().send(
+                    request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+                )
+            except requests.ConnectionError as exc:
+                if not _not_connected(exc):
+                    raise  # something was sent: trying another address could repeat it
+                failure = exc
+            finally:
+                self._pinned.address = None
+        assert failure is not None  # noqa: S101 - check_url returns at least one address
+        raise failure
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        address = getattr(self._pinned, "address", None)
+        if address is not None:
+            if host_params["scheme"] == "https":
+                # SNI and the certificate's name check use the name, not the address connected to.
+                pool_kwargs["server_hostname"] = host_params["host"]
+            host_params["host"] = address
+        return host_params, pool_kwargs
+
+
+def _not_connected(exc: requests.ConnectionError) -> bool:
+    """Whether a request failed before a connection was made (nothing of it was sent)."""
+    cause = exc.args[0] if exc.args else None
+    reason = cause.reason if isinstance(cause, MaxRetryError) else cause
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))

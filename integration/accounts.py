@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -94,26 +95,78 @@ def add_email_source(
 ) -> tuple[EmailSource, str | None]:
     """Connect an email tool's webhooks; return the source and, for Mailchimp, its URL secret (shown once).
 
-    A SendGrid `verification_key` (the signed Event Webhook's public key) makes unsigned or
-    forged deliveries rejected.
+    A SendGrid source needs its `verification_key` (the signed Event Webhook's public key): only
+    deliveries signed with it are accepted.
     """
     if session.get(Account, account_id) is None:
         raise LookupError(f"no account {account_id}")
-    if verification_key is not None:
-        if kind != EmailTool.SENDGRID:
-            raise ValueError("only SendGrid deliveries carry a signature to verify")
-        load_ec_public_key(verification_key)
+    if kind == EmailTool.SENDGRID and not (verification_key or "").strip():
+        raise ValueError(
+            "a SendGrid source needs its verification key: the public key of SendGrid's signed Event Webhook"
+        )
+    if verification_key is not None and kind != EmailTool.SENDGRID:
+        raise ValueError("only SendGrid deliveries carry a signature to verify")
     secret = secrets.token_urlsafe(24) if kind == EmailTool.MAILCHIMP else None
     source = EmailSource(
         account_id=account_id,
         kind=kind,
         name=name,
-        verification_key=verification_key,
+        verification_key=_checked_key(verification_key) if verification_key is not None else None,
         secret_hash=hashlib.sha256(secret.encode()).hexdigest() if secret else None,
     )
     session.add(source)
     session.flush()
     return source, secret
+
+
+def set_verification_key(session: Session, source_id: int, verification_key: str) -> EmailSource:
+    """Set or replace a SendGrid source's verification key; from now on only deliveries it verifies count."""
+    source = session.get(EmailSource, source_id)
+    if source is None:
+        raise LookupError(f"no email source {source_id}")
+    if source.kind != EmailTool.SENDGRID:
+        raise ValueError("only SendGrid deliveries carry a signature to verify")
+    source.verification_key = _checked_key(verification_key)
+    session.flush()
+    return source
+
+
+def _checked_key(verification_key: str) -> str:
+    key = verification_key.strip()
+    load_ec_public_key(key)  # a key that cannot verify anything would refuse every delivery
+    return key
+
+
+def email_source_problem(source: EmailSource) -> str | None:
+    """Why a source refuses every delivery, or None when it accepts verified ones."""
+    if source.kind == EmailTool.SENDGRID and not source.verification_key:
+        return "no verification key: every delivery is refused until one is set"
+    return None
+
+
+def describe_email_source(source: EmailSource) -> dict[str, Any]:
+    """A source as listed: what it is, the path it receives on and whether it accepts deliveries."""
+    problem = email_source_problem(source)
+    return {
+        "id": source.id,
+        "account_id": source.account_id,
+        "kind": source.kind.value,
+        "name": source.name,
+        # A Mailchimp secret is kept only as a digest: the listing shows where it goes.
+        "path": email_webhook_path(source, "{secret}"),
+        "signed": bool(source.verification_key),
+        "accepts_deliveries": problem is None,
+        "problem": problem,
+        "last_delivery_at": source.last_delivery_at.isoformat() if source.last_delivery_at else None,
+    }
+
+
+def email_sources(session: Session, account_id: int | None = None) -> list[EmailSource]:
+    """The email sources of an account (or of every account), oldest first."""
+    query = select(EmailSource).order_by(EmailSource.id)
+    if account_id is not None:
+        query = query.where(EmailSource.account_id == account_id)
+    return list(session.scalars(query))
 
 
 def email_webhook_path(source: EmailSource, secret: str | None = None) -> str:

@@ -162,7 +162,11 @@ def sources() -> None:
 @click.argument("account_id", type=int)
 @click.option("--kind", type=click.Choice(["sendgrid", "mailchimp"]), required=True)
 @click.option("--name", default=None, help="A name to tell sources apart (default: the kind).")
-@click.option("--verification-key", default=None, help="SendGrid's signed Event Webhook public key.")
+@click.option(
+    "--verification-key",
+    default=None,
+    help="SendGrid's signed Event Webhook public key (PEM or base64 DER); required for SendGrid.",
+)
 @json_option
 def sources_add(
     account_id: int, kind: str, name: str | None, verification_key: str | None, as_json: bool
@@ -171,6 +175,11 @@ def sources_add(
     from integration.accounts import add_email_source, email_webhook_path
     from integration.store.models import EmailTool
 
+    if kind == "sendgrid" and not (verification_key or "").strip():
+        raise click.UsageError(
+            "--verification-key is required for SendGrid: turn on Signature Verification in "
+            "SendGrid's Event Webhook settings and pass the public key it shows"
+        )
     settings = _settings(quiet=True)
     with session_scope(settings.database_url) as session:
         source, secret = _checked(
@@ -179,6 +188,48 @@ def sources_add(
         url = settings.app_url + email_webhook_path(source, secret)
         data = {"id": source.id, "account_id": account_id, "kind": kind, "url": url}
     _emit(as_json, data, f"email source {data['id']}: set the webhook URL in {kind} to\n{url}")
+
+
+@sources.command("list")
+@click.argument("account_id", type=int, required=False)
+@json_option
+def sources_list(account_id: int | None, as_json: bool) -> None:
+    """List email sources (of one account, or all) and whether each accepts deliveries."""
+    from integration.accounts import describe_email_source, email_sources
+
+    settings = _settings(quiet=True)
+    with session_scope(settings.database_url) as session:
+        rows = [describe_email_source(s) for s in email_sources(session, account_id)]
+    for row in rows:
+        row["url"] = settings.app_url + row.pop("path")
+    lines = [
+        f"{r['id']}\t{r['account_id']}\t{r['kind']}\t{r['name']}\t{r['url']}\t"
+        + (
+            "accepts signed deliveries"
+            if r["signed"]
+            else "accepts deliveries"
+            if r["accepts_deliveries"]
+            else f"REFUSES DELIVERIES: {r['problem']} (storepulse sources set-key {r['id']} KEY)"
+        )
+        for r in rows
+    ]
+    _emit(as_json, {"sources": rows}, "\n".join(lines) or "no email sources")
+
+
+@sources.command("set-key")
+@click.argument("source_id", type=int)
+@click.argument("verification_key")
+@json_option
+def sources_set_key(source_id: int, verification_key: str, as_json: bool) -> None:
+    """Set or replace a SendGrid source's verification key (the signed Event Webhook's public key)."""
+    from integration.accounts import describe_email_source, set_verification_key
+
+    settings = _settings(quiet=True)
+    with session_scope(settings.database_url) as session:
+        source = _checked(lambda: set_verification_key(session, source_id, verification_key))
+        data = describe_email_source(source)
+    data["url"] = settings.app_url + data.pop("path")
+    _emit(as_json, data, f"email source {source_id}: only deliveries signed with this key are accepted")
 
 
 @cli.group()

@@ -7,6 +7,7 @@ IntegrationError
     RetriableConnectorError  429, 5xx, timeouts: the job is retried with back-off
     FatalConnectorError      other 4xx: recorded, not retried
       CredentialsRejected    revoked or wrong key: the sync stops until its credentials change
+      AddressRefused         a destination URL outside the allowed addresses: the sync stops until it changes
   InvalidRecord            one bad payload or row: recorded with position and reason, batch goes on
 """
 
@@ -66,6 +67,17 @@ class CredentialsRejected(FatalConnectorError):
     """The destination refused our credentials (revoked, wrong or missing a permission)."""
 
     reason = "credentials_rejected"
+
+
+class AddressRefused(FatalConnectorError):
+    """A destination URL is not one requests may go to (`reason`: url_not_https, url_not_public or
+    url_unresolvable); `detail` says why without the URL's path or query."""
+
+    def __init__(self, url: str, reason: str, detail: str) -> None:
+        super().__init__(f"{detail} ({reason})")
+        self.url = url
+        self.reason = reason
+        self.detail = detail
 
 
 class InvalidRecord(IntegrationError):

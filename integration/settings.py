@@ -69,6 +69,9 @@ class Settings:
     inbox_retention_days: int = 30
     # storepulse writes only platform tags under this prefix, and ignores them when they come back.
     tag_prefix: str = "storepulse:"
+    # Webhook destinations may use http and reach loopback, private and link-local addresses
+    # (a self-hosted installation posting into its own network); off, only public https.
+    webhook_allow_private: bool = False
 
     @property
     def shopify_secrets(self) -> tuple[str, ...]:
@@ -140,6 +143,7 @@ class Settings:
             max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
             inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
             tag_prefix=_parse("STOREPULSE_TAG_PREFIX", get, _tag_prefix, "storepulse:"),
+            webhook_allow_private=_parse("STOREPULSE_WEBHOOK_ALLOW_PRIVATE", get, _boolean, False),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
@@ -164,6 +168,15 @@ def _parse(name: str, get: Callable[[str], str | None], convert: Callable[[str],
         return convert(raw)
     except ValueError as exc:
         raise ConfigError(name, str(exc)) from exc
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _tag_prefix(raw: str) -> str:

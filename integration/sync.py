@@ -30,7 +30,12 @@ from sqlalchemy import and_, delete, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration import filters
-from integration.errors import CredentialsRejected, FatalConnectorError, RetriableConnectorError
+from integration.errors import (
+    AddressRefused,
+    CredentialsRejected,
+    FatalConnectorError,
+    RetriableConnectorError,
+)
 from integration.store import session_scope
 from integration.store.models import (
     Contact,
@@ -98,8 +103,8 @@ class Delivery:
 
 class Destination(Protocol):
     """A place results go. `deliver` reports per-contact outcomes; it raises only for the whole batch:
-    CredentialsRejected (the sync stops), RetriableConnectorError (the batch is retried next run)
-    or FatalConnectorError (the batch's contacts are recorded as failed).
+    CredentialsRejected or AddressRefused (the sync stops), RetriableConnectorError (the batch is
+    retried next run) or FatalConnectorError (the batch's contacts are recorded as failed).
     """
 
     name: str
@@ -422,7 +427,7 @@ def _send(
             try:
                 outcome = running.result()
                 failed_in_a_row = 0
-            except CredentialsRejected as exc:
+            except (CredentialsRejected, AddressRefused) as exc:  # nothing goes out until they change
                 outcome = _whole_batch_failed(part, exc, transient=True)
                 stop = stop or ("stopped", str(exc))
             except RetriableConnectorError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -44,6 +46,7 @@ SERVER_VARIABLES = (
     "PORT",
     "STOREPULSE_INSTANCE_PATH",
     "STOREPULSE_LOG_LEVEL",
+    "STOREPULSE_WEBHOOK_ALLOW_PRIVATE",
 )
 
 
@@ -146,3 +149,29 @@ def run_worker(settings: Settings) -> object:
         return worker.work(burst=True, logging_level="WARNING")
 
     return run
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Answers of the resolver (`socket.getaddrinfo`, the network boundary) for the names put in
+    (no addresses: the name does not exist); other names and address literals resolve as usual.
+    There is no outside network here."""
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in answers:
+            return real(host, port, *args, **kwargs)
+        if not answers[name]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        number = int(port or 0)
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, number, 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, number))
+            for a in answers[name]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers

@@ -26,6 +26,9 @@ from integration.store.models import (
 from integration.store.types import utcnow
 from tests.factories import customer, make_store
 
+# An address on the public internet for names of test hooks (tests answer the resolver themselves).
+PUBLIC_ADDRESS = "93.184.216.34"
+
 
 @dataclass
 class Audience:

@@ -8,15 +8,17 @@ from typing import Any
 import pytest
 import responses
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 
 from integration import destinations
 from integration.accounts import authenticate
 from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import DestinationKind
+from integration.store.models import DestinationKind, EmailSource, EmailTool
 from jobs.queues import SYNC, queue
-from tests.sync_helpers import add_sync, audience
+from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience
+from tests.webhooks.test_signatures import DER_B64, sign
 
 
 @pytest.fixture
@@ -70,7 +72,8 @@ def test_mistakes_get_a_clear_error(invoke: Any, args: list[str], message: str) 
 
 
 @responses.activate
-def test_syncs_from_the_command_line(invoke: Any, settings: Settings) -> None:
+def test_syncs_from_the_command_line(invoke: Any, settings: Settings, dns: dict[str, list[str]]) -> None:
+    dns["hooks.example.com"] = [PUBLIC_ADDRESS]
     shop = audience(settings, 3)
     sync_id = add_sync(
         settings, shop, DestinationKind.WEBHOOK, {"url": "https://hooks.example.com/x"}, {"secret": "s" * 20}
@@ -103,7 +106,10 @@ def webhook_destination(settings: Settings, account_id: int) -> int:
 
 
 @responses.activate
-def test_a_sync_made_from_the_command_line_is_previewed_then_started(invoke: Any, settings: Settings) -> None:
+def test_a_sync_made_from_the_command_line_is_previewed_then_started(
+    invoke: Any, settings: Settings, dns: dict[str, list[str]]
+) -> None:
+    dns["hooks.example.com"] = [PUBLIC_ADDRESS]
     shop = audience(settings, 3)
     destination_id = webhook_destination(settings, shop.account_id)
     hook = responses.post(HOOK, json={})
@@ -157,3 +163,55 @@ def test_a_sync_made_with_start_queues_its_first_run(invoke: Any, settings: Sett
     assert again.exit_code == 1
     assert f"sync {answer['id']} already sends this segment to this destination" in again.output
     assert "no segment 999" in invoke("syncs", "create", str(shop.account_id), "999", "1").output
+
+
+def test_email_sources_a_sendgrid_source_needs_its_key_and_one_without_says_it_refuses(
+    invoke: Any, settings: Settings, client: FlaskClient
+) -> None:
+    account = json.loads(invoke("accounts", "create", "Mail Shop", "--json").output)["id"]
+    refused = invoke("sources", "add", str(account), "--kind", "sendgrid")
+    assert refused.exit_code == 2
+    assert "--verification-key is required for SendGrid" in refused.output
+    bad_key = invoke("sources", "add", str(account), "--kind", "sendgrid", "--verification-key", "nope")
+    assert bad_key.exit_code == 1
+    assert "not an ECDSA public key" in bad_key.output
+    made = invoke(
+        "sources", "add", str(account), "--kind", "sendgrid", "--verification-key", DER_B64, "--json"
+    )
+    assert made.exit_code == 0, made.output
+    signed_id = json.loads(made.output)["id"]
+    mailchimp = json.loads(invoke("sources", "add", str(account), "--kind", "mailchimp", "--json").output)
+    with session_scope(settings.database_url) as session:  # as sources were made before keys were required
+        old = EmailSource(account_id=account, kind=EmailTool.SENDGRID, name="old")
+        session.add(old)
+        session.flush()
+        old_id = old.id
+
+    listing = json.loads(invoke("sources", "list", str(account), "--json").output)["sources"]
+    listed = {s["id"]: s for s in listing}
+    assert (listed[signed_id]["signed"], listed[signed_id]["accepts_deliveries"]) == (True, True)
+    assert listed[mailchimp["id"]]["accepts_deliveries"] is True
+    assert listed[mailchimp["id"]]["url"].endswith(f"/webhooks/email/mailchimp/{mailchimp['id']}/{{secret}}")
+    assert listed[old_id]["accepts_deliveries"] is False
+    assert "no verification key" in listed[old_id]["problem"]
+    text = invoke("sources", "list", str(account)).output
+    assert "REFUSES DELIVERIES: no verification key" in text
+    assert f"storepulse sources set-key {old_id} KEY" in text
+    path = f"/webhooks/email/sendgrid/{old_id}"
+    body = b'[{"email":"a@example.com","timestamp":1781000000,"event":"spamreport","sg_event_id":"x1"}]'
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": sign("1781000000", body),
+        "X-Twilio-Email-Event-Webhook-Timestamp": "1781000000",
+    }
+    assert client.post(path, data=body, headers=headers).status_code == 401
+
+    assert invoke("sources", "set-key", str(old_id), "nope").exit_code == 1
+    assert "only SendGrid" in invoke("sources", "set-key", str(mailchimp["id"]), DER_B64).output
+    assert "no email source 999" in invoke("sources", "set-key", "999", DER_B64).output
+    updated = invoke("sources", "set-key", str(old_id), DER_B64, "--json")
+    assert updated.exit_code == 0, updated.output
+    assert json.loads(updated.output)["accepts_deliveries"] is True
+    assert client.post(path, data=body, headers=headers).status_code == 200
+    everyone = json.loads(invoke("sources", "list", "--json").output)["sources"]
+    [again] = [s for s in everyone if s["id"] == old_id]
+    assert again["problem"] is None

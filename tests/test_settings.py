@@ -76,6 +76,7 @@ def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_w
         ("STOREPULSE_INBOX_RETENTION_DAYS", "0"),
         ("STOREPULSE_INBOX_RETENTION_DAYS", "month"),
         ("STOREPULSE_TAG_PREFIX", "a,b:"),
+        ("STOREPULSE_WEBHOOK_ALLOW_PRIVATE", "sometimes"),
     ],
 )
 def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None:
@@ -83,6 +84,25 @@ def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None
         Settings.from_env({**PRODUCTION, variable: value})
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        (None, False),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+    ],
+)
+def test_webhooks_reach_private_addresses_only_when_the_installation_says_so(
+    value: str | None, allowed: bool
+) -> None:
+    env = PRODUCTION if value is None else {**PRODUCTION, "STOREPULSE_WEBHOOK_ALLOW_PRIVATE": value}
+    assert Settings.from_env(env).webhook_allow_private is allowed
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "STOREPULSE_ENCRYPTION_KEY"])

@@ -14,7 +14,7 @@ import responses
 
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, runner, set_contact
+from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, dry_run, runner, set_contact
 
 URL = "https://hooks.example.com/storepulse"
 
@@ -25,7 +25,8 @@ def shop(settings: Settings) -> Audience:
 
 
 @pytest.fixture
-def sync_id(settings: Settings, shop: Audience) -> int:
+def sync_id(settings: Settings, shop: Audience, dns: dict[str, list[str]]) -> int:
+    dns["hooks.example.com"] = [PUBLIC_ADDRESS]
     return add_sync(
         settings, shop, DestinationKind.WEBHOOK, {"url": URL}, {"secret": "whsec_0123456789abcdef"}
     )

@@ -1,8 +1,9 @@
 """Email-tool webhooks: SendGrid's Event Webhook and Mailchimp's audience webhooks.
 
 Each view checks the delivery before reading it (SendGrid: the ECDSA signature over timestamp and
-raw body when a key is configured; Mailchimp: the secret in the URL), stores the raw body in the
-inbox, enqueues its processing and answers. A delivery that fails the check is stored nowhere.
+raw body, with the source's verification key; Mailchimp: the secret in the URL), stores the raw body
+in the inbox, enqueues its processing and answers. A delivery that fails the check is answered 401
+and stored nowhere; so is every delivery to a SendGrid source without a verification key.
 If the database cannot take the delivery the answer is 503, so the tool retries; if Redis is down
 the delivery is stored anyway and the inbox sweeper enqueues it later.
 """
@@ -19,6 +20,7 @@ from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import EmailSource, EmailTool
 from integration.store.types import utcnow
+from integration.views.auth import fail
 from jobs.ingest import process_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
 from webhooks.signatures import secret_matches, sendgrid_signature_valid
@@ -34,13 +36,20 @@ def sendgrid(source_id: int) -> tuple[str, int]:
     """Receive a batch of SendGrid events."""
     body = request.get_data(cache=False)
     source = _source(source_id, EmailTool.SENDGRID)
-    if source.verification_key and not sendgrid_signature_valid(
+    if not source.verification_key:
+        # Unsigned events could block or engage any contact of the account: none is taken.
+        fail(
+            401,
+            f"email source {source.id} has no verification key; its deliveries are refused until one is set",
+            "verification_key_missing",
+        )
+    if not sendgrid_signature_valid(
         source.verification_key,
         request.headers.get(SENDGRID_SIGNATURE),
         request.headers.get(SENDGRID_TIMESTAMP),
         body,
     ):
-        abort(401)
+        fail(401, "the delivery's signature does not verify with the source's key", "invalid_signature")
     return _accept(source, "events", body)
 
 

@@ -16,12 +16,19 @@ from integration.store.models import InboxDelivery
 
 
 class SendGridSource:
-    """Events in SendGrid's documented shape; malformed events are reported by index, the rest stored."""
+    """Events in SendGrid's documented shape; malformed events are reported by index, the rest stored.
+
+    A delivery of a source without a verification key is refused whole: it was never verified.
+    """
 
     name = "sendgrid"
 
     def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
         source = email_source(session, delivery)
+        if not source.verification_key:
+            # Accepted unsigned before a key was required: still waiting in the inbox, never verified.
+            problem = "the source has no verification key; unsigned events are not taken"
+            raise InvalidRecord("delivery", {"email_source_id": [problem]})
         try:
             items = json.loads(delivery.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -6,6 +6,10 @@ retries of one batch repeat. 429 and 5xx are retried with back-off (honouring
 `Retry-After`); 401, 403 and 410 stop the sync (the receiver refuses us or is gone). A 2xx answer may
 list per-contact failures as `{"errors": [{"contact_id": 1, "error": "…"}]}`; the others count as
 delivered.
+
+The URL is the merchant's choice, so requests go only where `connectors.http.check_url` allows
+(public https addresses, unless the installation allows private ones), checked at every request
+and pinned to the checked address; redirects are not followed. A refused address stops the sync.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.http import Http
+from connectors.http import Http, PinnedAddressAdapter
 from integration.sync import REMOVE, Change, Delivery
 
 BATCH_SIZE = 500
@@ -58,12 +62,16 @@ class SignedWebhook:
         *,
         http: Http | None = None,
         clock: Callable[[], float] = time.time,
+        allow_private: bool = False,
     ) -> None:
         self.url = url
         self.secret = secret
         self.sync_id = sync_id
         self.http = http or Http("the webhook endpoint")
         self.http.credential_statuses = (401, 403, 410)
+        adapter = PinnedAddressAdapter(allow_private=allow_private)
+        for prefix in ("https://", "http://"):
+            self.http.session.mount(prefix, adapter)
         self.clock = clock
 
     def deliver(self, changes: Sequence[Change]) -> Delivery:

@@ -9,9 +9,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from connectors.destinations import DESTINATIONS
+from connectors.destinations import DESTINATIONS, check_settings
 from integration import destinations, sync
 from integration.app import settings_of
+from integration.errors import AddressRefused
 from integration.store import session_scope
 from integration.store.models import DestinationKind, SyncMode
 from integration.views.auth import BEARER, ErrorSchema, fail, require_api_key
@@ -25,7 +26,14 @@ require_api_key(blueprint)
 class DestinationSchema(Schema):
     kind = fields.Enum(DestinationKind, by_value=True, required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    config = fields.Dict(load_default=dict, metadata={"description": "settings of the kind"})
+    config = fields.Dict(
+        load_default=dict,
+        metadata={
+            "description": "settings of the kind; a webhook's `url` must be https and resolve to public "
+            "addresses only (unless the installation allows private ones), else 422 with code "
+            "`url_not_https`, `url_not_public` or `url_unresolvable`"
+        },
+    )
     credentials = fields.Dict(
         load_default=dict, metadata={"description": "API key or secret; stored encrypted, never shown"}
     )
@@ -33,7 +41,7 @@ class DestinationSchema(Schema):
 
 class DestinationUpdate(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    config = fields.Dict()
+    config = fields.Dict(metadata={"description": "new settings, checked as when the destination is added"})
     credentials = fields.Dict()
 
 
@@ -79,6 +87,12 @@ def _checked(kind: DestinationKind, part: str, data: dict[str, Any]) -> dict[str
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
         fail(422, f"invalid {part} for a {kind.value} destination", "invalid_" + part, {part: exc.messages})
+    if part == "config":
+        try:
+            check_settings(kind, loaded, settings_of(current_app))
+        except AddressRefused as exc:
+            message = f"the URL {exc.url} is refused: {exc.detail}"
+            fail(422, message, exc.reason, {"config": {"url": [message]}})
     return loaded
 
 
@@ -102,7 +116,11 @@ class Destinations(MethodView):
     @blueprint.arguments(DestinationSchema)
     @blueprint.response(201)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Add a destination: Shopify tags, a Mailchimp audience, a Klaviyo list or a signed webhook."""
+        """Add a destination: Shopify tags, a Mailchimp audience, a Klaviyo list or a signed webhook.
+
+        A webhook URL is refused (422) unless it is https and its host resolves to public addresses
+        only; an installation may allow http and private addresses (STOREPULSE_WEBHOOK_ALLOW_PRIVATE).
+        """
         kind = data["kind"]
         config = _checked(kind, "config", data["config"])
         credentials = _checked(kind, "credentials", data["credentials"])

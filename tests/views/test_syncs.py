@@ -9,6 +9,7 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
+from integration.app import create_app
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Destination, SubscriptionStatus
@@ -16,7 +17,7 @@ from jobs.queues import SYNC, queue
 from jobs.sync import sync_all_job
 from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 from tests.factories import bearer, make_store
-from tests.sync_helpers import Audience, audience, set_contact
+from tests.sync_helpers import PUBLIC_ADDRESS, Audience, audience, set_contact
 
 
 @pytest.fixture
@@ -296,3 +297,87 @@ def test_editing_the_segment_runs_its_syncs(
     run_worker()
     [latest, _] = client.get(f"/api/v1/syncs/{sync_id}/runs", headers=headers).get_json()["runs"]
     assert (latest["adds"], latest["removes"]) == (0, 40)  # nobody carries the tag: everybody leaves
+
+
+def webhook(client: FlaskClient, headers: dict[str, str], url: str) -> Any:
+    body = {"kind": "webhook", "name": "CRM", "config": {"url": url}, "credentials": {"secret": "s" * 20}}
+    return client.post("/api/v1/destinations", json=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://hooks.example.com/in", "url_not_https"),
+        ("https://127.0.0.1/in", "url_not_public"),
+        ("https://localhost:8443/in", "url_not_public"),
+        ("https://2130706433/in", "url_not_public"),  # 127.0.0.1 written as one number
+        ("https://0.0.0.0/in", "url_not_public"),
+        ("https://[::1]/in", "url_not_public"),
+        ("https://mapped.example.com/in", "url_not_public"),  # ::ffff:127.0.0.1 is loopback too
+        ("https://10.1.2.3/in", "url_not_public"),
+        ("https://172.16.0.1/in", "url_not_public"),
+        ("https://192.168.1.10/in", "url_not_public"),
+        ("https://100.64.0.1/in", "url_not_public"),  # carrier-grade NAT
+        ("https://169.254.169.254/latest/meta-data/", "url_not_public"),  # cloud metadata
+        ("https://[fd00:ec2::254]/latest/meta-data/", "url_not_public"),
+        ("https://[fe80::1]/in", "url_not_public"),
+        ("https://224.0.0.1/in", "url_not_public"),  # multicast
+        ("https://240.0.0.1/in", "url_not_public"),  # reserved
+        ("https://internal.example.com/in", "url_not_public"),  # one private address among its answers
+        ("https://metadata.example.com/in", "url_not_public"),  # a name for the metadata address
+        ("https://nowhere.example.com/in", "url_unresolvable"),
+    ],
+)
+def test_a_webhook_destination_must_be_https_on_public_addresses(
+    client: FlaskClient, headers: dict[str, str], dns: dict[str, list[str]], url: str, code: str
+) -> None:
+    dns.update(
+        {
+            "hooks.example.com": [PUBLIC_ADDRESS],
+            "internal.example.com": [PUBLIC_ADDRESS, "10.0.0.7"],
+            "metadata.example.com": ["169.254.169.254"],
+            "mapped.example.com": ["::ffff:127.0.0.1"],
+            "nowhere.example.com": [],
+        }
+    )
+    refused = webhook(client, headers, url)
+    assert refused.status_code == 422
+    answer = refused.get_json()
+    assert answer["code"] == code
+    assert url in answer["message"]
+    assert answer["details"]["config"]["url"] == [answer["message"]]
+    assert client.get("/api/v1/destinations", headers=headers).get_json() == {"destinations": []}
+
+
+def test_a_webhook_destination_changed_to_a_private_address_is_refused_and_kept(
+    client: FlaskClient, headers: dict[str, str], dns: dict[str, list[str]]
+) -> None:
+    dns["hooks.example.com"] = [PUBLIC_ADDRESS]
+    made = webhook(client, headers, "https://hooks.example.com/in")
+    assert made.status_code == 201
+    path = f"/api/v1/destinations/{made.get_json()['id']}"
+    moved = client.patch(path, json={"config": {"url": "https://169.254.169.254/x"}}, headers=headers)
+    assert (moved.status_code, moved.get_json()["code"]) == (422, "url_not_public")
+    dns["hooks.example.com"] = ["192.168.0.10"]  # the name itself now points inside
+    renamed = client.patch(path, json={"config": {"url": "https://hooks.example.com/v2"}}, headers=headers)
+    assert (renamed.status_code, renamed.get_json()["code"]) == (422, "url_not_public")
+    kept = client.get(path, headers=headers).get_json()
+    assert kept["config"]["url"] == "https://hooks.example.com/in"
+
+
+def test_an_installation_may_allow_http_and_private_webhook_addresses(
+    settings: Settings, shop: Audience, headers: dict[str, str], dns: dict[str, list[str]]
+) -> None:
+    dns["crm"] = ["172.18.0.5"]  # a service on the installation's own network
+    allowing = create_app(
+        {
+            "instance_path": settings.instance_path,
+            "database_url": settings.database_url,
+            "redis_url": settings.redis_url,
+            "secret_key": settings.secret_key,
+            "encryption_keys": settings.encryption_keys,
+            "webhook_allow_private": True,
+        }
+    ).test_client()
+    for url in ("http://127.0.0.1:8080/in", "https://10.0.0.7/in", "http://crm:8080/in"):
+        assert webhook(allowing, headers, url).status_code == 201, url

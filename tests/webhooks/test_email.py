@@ -10,7 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from integration.accounts import add_email_source, email_webhook_path
+from integration import inbox
+from integration.accounts import add_email_source, email_webhook_path, set_verification_key
 from integration.app import create_app
 from integration.ingest import ingest_orders
 from integration.settings import Settings, configure
@@ -18,6 +19,7 @@ from integration.store import session_scope
 from integration.store.models import (
     BlockedReason,
     Contact,
+    EmailSource,
     EmailTool,
     EngagementStatus,
     InboxDelivery,
@@ -26,7 +28,8 @@ from integration.store.models import (
     Order,
     SubscriptionStatus,
 )
-from jobs.ingest import sweep_inbox_job
+from jobs.ingest import process_inbox_job, sweep_inbox_job
+from jobs.queues import INGEST, enqueue_or_sweep
 from tests.factories import make_store, order
 from tests.webhooks.test_signatures import DER_B64, sign
 
@@ -35,7 +38,8 @@ SENDGRID_EVENTS = (FIXTURES / "sendgrid" / "events.json").read_bytes()
 TIMESTAMP = "1781000500"
 
 
-def _source(settings: Settings, kind: EmailTool, key: str | None = None) -> tuple[str, int]:
+def _source(settings: Settings, kind: EmailTool) -> tuple[str, int]:
+    key = DER_B64 if kind == EmailTool.SENDGRID else None
     with session_scope(settings.database_url) as session:
         account_id = make_store(session).account_id
         source, secret = add_email_source(session, account_id, kind, kind.value, key)
@@ -62,7 +66,7 @@ def _inbox_count(settings: Settings) -> int:
 def test_signed_sendgrid_events_change_contacts_as_mapped(
     client: FlaskClient, settings: Settings, run_worker: Any
 ) -> None:
-    path, _ = _source(settings, EmailTool.SENDGRID, DER_B64)
+    path, _ = _source(settings, EmailTool.SENDGRID)
     answer = client.post(
         path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS), content_type="application/json"
     )
@@ -89,10 +93,12 @@ def test_a_retried_delivery_and_a_repeated_event_are_not_counted_twice(
     client: FlaskClient, settings: Settings, run_worker: Any
 ) -> None:
     path, _ = _source(settings, EmailTool.SENDGRID)
-    client.post(path, data=SENDGRID_EVENTS, content_type="application/json")
-    client.post(path, data=SENDGRID_EVENTS, content_type="application/json")  # SendGrid's retry
+    for _ in range(2):  # SendGrid's retry
+        answer = client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS))
+        assert answer.status_code == 200
     regrouped = b"[" + SENDGRID_EVENTS.strip()[1:-1].split(b"\n")[1].rstrip(b",") + b"]"
-    client.post(path, data=regrouped, content_type="application/json")  # the same event in a new batch
+    # The same event in a new batch.
+    assert client.post(path, data=regrouped, headers=_signed(regrouped)).status_code == 200
     run_worker()
     assert _inbox_count(settings) == 2
     with session_scope(settings.database_url) as session:
@@ -112,9 +118,75 @@ def test_a_retried_delivery_and_a_repeated_event_are_not_counted_twice(
 def test_a_forged_or_unsigned_sendgrid_delivery_is_refused_and_stored_nowhere(
     client: FlaskClient, settings: Settings, headers: dict[str, str]
 ) -> None:
-    path, _ = _source(settings, EmailTool.SENDGRID, DER_B64)
-    assert client.post(path, data=SENDGRID_EVENTS, headers=headers).status_code == 401
+    path, _ = _source(settings, EmailTool.SENDGRID)
+    answer = client.post(path, data=SENDGRID_EVENTS, headers=headers)
+    assert (answer.status_code, answer.get_json()["code"]) == (401, "invalid_signature")
     assert _inbox_count(settings) == 0
+
+
+def _keyless_sendgrid_source(settings: Settings) -> tuple[int, int]:
+    """A SendGrid source as sources were made before a key was required: without one."""
+    with session_scope(settings.database_url) as session:
+        account_id = make_store(session).account_id
+        source = EmailSource(account_id=account_id, kind=EmailTool.SENDGRID, name="old")
+        session.add(source)
+        session.flush()
+        return source.id, account_id
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_sendgrid_source_without_a_key_refuses_every_delivery_until_one_is_set(
+    client: FlaskClient, settings: Settings, run_worker: Any, signed: bool
+) -> None:
+    source_id, _ = _keyless_sendgrid_source(settings)
+    path = f"/webhooks/email/sendgrid/{source_id}"
+    headers = _signed(SENDGRID_EVENTS) if signed else {}
+    answer = client.post(path, data=SENDGRID_EVENTS, headers=headers, content_type="application/json")
+    assert answer.status_code == 401
+    assert answer.get_json()["code"] == "verification_key_missing"
+    assert "verification key" in answer.get_json()["message"]
+    assert _inbox_count(settings) == 0
+    run_worker()
+    assert _contacts(settings) == {}  # nobody blocked, unsubscribed or engaged
+
+    with session_scope(settings.database_url) as session:
+        set_verification_key(session, source_id, DER_B64)
+    assert client.post(path, data=SENDGRID_EVENTS, headers={}).status_code == 401  # unsigned: still not
+    assert client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS)).status_code == 200
+    run_worker()
+    assert _contacts(settings)["hard@example.com"].blocked_reason == BlockedReason.HARD_BOUNCE
+
+
+def test_an_unsigned_delivery_accepted_before_keys_were_required_is_not_processed(
+    settings: Settings, run_worker: Any
+) -> None:
+    source_id, _ = _keyless_sendgrid_source(settings)
+    with session_scope(settings.database_url) as session:  # still waiting in the inbox
+        received = inbox.receive(
+            session,
+            source="sendgrid",
+            topic="events",
+            delivery_id=f"{source_id}:old",
+            body=SENDGRID_EVENTS,
+            email_source_id=source_id,
+        )
+    enqueue_or_sweep(settings, INGEST, process_inbox_job, [received.id])
+    run_worker()
+    with session_scope(settings.database_url) as session:
+        delivery = session.scalars(select(InboxDelivery)).one()
+        assert delivery.status == InboxStatus.FAILED
+        assert "verification key" in (delivery.last_error or "")
+    assert _contacts(settings) == {}
+
+
+def test_a_sendgrid_source_cannot_be_made_without_a_valid_key(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        account_id = make_store(session).account_id
+        for key in (None, "", "   "):
+            with pytest.raises(ValueError, match="verification key"):
+                add_email_source(session, account_id, EmailTool.SENDGRID, "sg", key)
+        with pytest.raises(ValueError, match="ECDSA public key"):
+            add_email_source(session, account_id, EmailTool.SENDGRID, "sg", "not a key")
 
 
 def test_an_unknown_source_is_not_found(client: FlaskClient, settings: Settings) -> None:
@@ -190,7 +262,8 @@ def test_a_delivery_while_redis_is_down_is_kept_and_processed_when_it_returns(
             "instance_path": tmp_path,
         }
     )
-    assert down.test_client().post(path, data=SENDGRID_EVENTS).status_code == 200
+    signed = _signed(SENDGRID_EVENTS)
+    assert down.test_client().post(path, data=SENDGRID_EVENTS, headers=signed).status_code == 200
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(InboxDelivery.status)) == InboxStatus.PENDING
     monkeypatch.setattr("jobs.ingest.SWEEP_AFTER", timedelta(0))

@@ -93,7 +93,8 @@ class EmailSource(Base):
     """An email tool of an account that posts its events to us (opens, clicks, bounces, consent).
 
     Its webhook URL names it by id; a Mailchimp URL also carries a secret, kept here only as a
-    SHA-256 digest. A SendGrid source may hold the public key that verifies signed deliveries.
+    SHA-256 digest. A SendGrid source holds the public key that verifies its signed deliveries
+    (one made before keys were required may lack it, and then refuses every delivery).
     """
 
     __tablename__ = "email_sources"

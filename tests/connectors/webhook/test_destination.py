@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from connectors.webhook.destination import SIGNATURE_HEADER, signature, verify
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import Audience, add_sync, audience, runner, set_contact
+from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, runner, set_contact
 
 URL = "https://hooks.example.com/storepulse"
 SECRET = "whsec_0123456789abcdef"
@@ -26,7 +26,8 @@ def shop(settings: Settings) -> Audience:
 
 
 @pytest.fixture
-def sync_id(settings: Settings, shop: Audience) -> int:
+def sync_id(settings: Settings, shop: Audience, dns: dict[str, list[str]]) -> int:
+    dns["hooks.example.com"] = [PUBLIC_ADDRESS]
     return add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": URL}, {"secret": SECRET})
 
 
