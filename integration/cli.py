@@ -668,6 +668,8 @@ def _serve(settings: Settings, host: str, port: int | None, worker_count: int) -
             "2",
             "--access-logfile",
             "-",
+            "--logger-class",
+            "integration.access_log.AccessLogger",
             "integration.app:create_app()",
         ],
         *([*me, "worker"] for _ in range(worker_count)),

