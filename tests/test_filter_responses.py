@@ -193,3 +193,25 @@ def test_the_receptive_audience_through_the_list_and_a_segment(
     assert saved.status_code == 201
     assert saved.get_json()["members"] == 1
     assert saved.get_json()["filter"] == receptive
+
+
+def test_a_filter_as_deep_as_allowed_works_in_the_list_as_in_a_segment(
+    client: FlaskClient, people: dict[str, Any]
+) -> None:
+    deepest: dict[str, Any] = {"opened_within_days": 7}
+    for _ in range(8):
+        deepest = {"not": deepest}
+    preview = client.post("/api/v1/segments/preview", json={"filter": deepest}, headers=people["headers"])
+    assert preview.status_code == 200
+    listed = client.get(
+        "/api/v1/contacts", query_string={"filter": json.dumps(deepest)}, headers=people["headers"]
+    )
+    assert listed.status_code == 200
+    assert [c["email"] for c in listed.get_json()["contacts"]] == ["ann@example.com"]  # eight nots: as is
+    deeper = {"not": deepest}
+    assert (
+        client.post(
+            "/api/v1/segments/preview", json={"filter": deeper}, headers=people["headers"]
+        ).status_code
+        == 422
+    )

@@ -77,7 +77,8 @@ class Contacts(MethodView):
             for shortcut in ("engagement", "subscription"):
                 if shortcut in query:
                     parts.append({shortcut: [v.strip() for v in query[shortcut].split(",") if v.strip()]})
-            condition = parse({"all": parts}) if parts else None
+            # One part stands alone, so a filter nested as deep as a segment's may be listed too.
+            condition = None if not parts else parse(parts[0]) if len(parts) == 1 else parse({"all": parts})
         except json.JSONDecodeError as exc:
             fail(422, f"filter is not JSON: {exc}", "invalid_filter")
         except ValidationError as exc:
