@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from integration import campaigns, rfm
+from integration import campaign_results, campaigns, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.store.models import Account, Checkout, CheckoutState, Order, OrderLineItem, Store
@@ -59,7 +59,7 @@ def profile(
         "orders_next_cursor": next_cursor,
         "rfm": rfm.contact_rfm(session, contact_id, now),
         "abandoned_carts": _abandoned_carts(session, contact_id, zones),
-        "campaigns": campaigns.contact_sends(session, account_id, contact_id),
+        "campaigns": campaign_results.contact_sends(session, account_id, contact_id),
         "last_contacted_at": last.isoformat() if last else None,
         "recently_contacted": last is not None and last > now - timedelta(days=account.frequency_cap_days),
         "frequency_cap_days": account.frequency_cap_days,
