@@ -1,7 +1,8 @@
 """The customer profile: the contact, its orders, open carts and campaigns, at a glance.
 
 Orders come newest first, ten by default, with a cursor for more; each carries a *recovered cart*
-badge when it recovered an abandoned checkout. Times are UTC with the store's local time beside.
+badge when it recovered an abandoned checkout, with that cart and the rule that matched it. Times
+are UTC with the store's local time beside.
 """
 
 from __future__ import annotations
@@ -81,14 +82,15 @@ def _orders(
     rows = list(session.scalars(query))
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit is not None else rows
-    recovered = set(
-        session.scalars(
-            select(Checkout.recovered_by_order_id).where(
+    recovered = {
+        c.recovered_by_order_id: c
+        for c in session.scalars(
+            select(Checkout).where(
                 Checkout.recovered_by_order_id.in_([o.id for o in rows]),
                 Checkout.state == CheckoutState.RECOVERED,
             )
         )
-    )
+    }
     page = [
         {
             "id": o.id,
@@ -103,11 +105,26 @@ def _orders(
             "status": "cancelled" if o.cancelled_at else (o.financial_status or "unknown"),
             "fulfillment_status": o.fulfillment_status,
             "badges": ["recovered_cart"] if o.id in recovered else [],
+            "recovered_cart": _recovered_cart(recovered[o.id], zones) if o.id in recovered else None,
         }
         for o in rows
     ]
     next_cursor = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     return page, next_cursor, count
+
+
+def _recovered_cart(cart: Checkout, zones: dict[int, ZoneInfo]) -> dict[str, Any]:
+    """The abandoned checkout an order recovered, and the rule that linked them."""
+    zone = zones.get(cart.store_id, ZoneInfo("UTC"))
+    return {
+        "token": cart.token,
+        "abandoned_at": cart.abandoned_at.isoformat() if cart.abandoned_at else None,
+        "abandoned_at_local": cart.abandoned_at.astimezone(zone).isoformat() if cart.abandoned_at else None,
+        "recovered_at": cart.recovered_at.isoformat() if cart.recovered_at else None,
+        "total_price": amount(cart.total_price),
+        "currency": cart.currency,
+        "recovery_rule": cart.recovery_rule,
+    }
 
 
 def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:

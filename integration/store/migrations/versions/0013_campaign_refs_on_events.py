@@ -1,4 +1,4 @@
-"""events keep the campaign they named; sends marked from earlier events
+"""events keep the campaign they named; sends marked from earlier events; carts by abandonment time
 
 Revision ID: 0013
 Revises: 0012
@@ -14,6 +14,8 @@ upgrade keeps what can still be known:
   matched by `event_id`;
 - every send is then marked with the first counted open, click and QR scan of its contact that
   names its campaign.
+
+Checkouts gain an index on (store, abandonment time) for the list of carts.
 
 Not recoverable: events whose campaign did not exist when they were stored and whose delivery body
 is gone (purged after the retention, or erased), events without an `event_id`, and events of CSV
@@ -93,6 +95,10 @@ def upgrade() -> None:
             ["account_id", "campaign_ref", "contact_id"],
             unique=False,
         )
+    with op.batch_alter_table("checkouts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_checkouts_store_id_abandoned_at"), ["store_id", "abandoned_at"], unique=False
+        )
     bind = op.get_bind()
     bind.execute(sa.text(FROM_CAMPAIGNS))
     _refs_from_inbox(bind)
@@ -138,6 +144,8 @@ def _named_campaigns(body: bytes | None) -> list[tuple[str, str]]:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("checkouts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_checkouts_store_id_abandoned_at"))
     with op.batch_alter_table("interaction_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_interaction_events_account_id_campaign_ref_contact_id"))
         batch_op.drop_column("campaign_ref")
