@@ -508,3 +508,36 @@ def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
         return len(statements)
 
     assert queries(1) == queries(5)
+
+
+def test_the_attribution_window_ends_exactly_its_days_after_the_send(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings
+) -> None:
+    sent = SENT + timedelta(microseconds=250_000)
+    window = timedelta(days=30)
+    campaign = _letter(client, shop)
+    sends = [
+        {"contact_id": shop[w], "status": "sent", "sent_at": sent.isoformat()} for w in ("ann", "bob", "cy")
+    ]
+    _json(client.post(f"/api/v1/campaigns/{campaign['id']}/sends", json=sends, headers=shop["headers"]))
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop["store"])
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order("last", sent + window - timedelta(microseconds=1), email="ann@example.com"),
+                order("late", sent + window, email="bob@example.com"),
+                order("early", sent - timedelta(microseconds=1), email="cy@example.com"),
+            ],
+        )
+    credited = {
+        who: _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))["campaigns"][0][
+            "attribution"
+        ]
+        for who in ("ann", "bob", "cy")
+    }
+    assert credited["ann"]["days"] == 29
+    assert (credited["bob"], credited["cy"]) == (None, None)
+    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
+    assert results["ordered"] == 1
