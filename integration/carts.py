@@ -42,10 +42,12 @@ from integration.store.models import (
 )
 from integration.store.types import JSONDocument, UTCDateTime, utcnow
 
-# Names of the recovery rules (not secrets).
+# Names of the recovery rules (not secrets), stored on a recovered checkout as `recovery_rule` and
+# shown as such: the order's checkout token, its cart token, or a product of the cart (no token).
 TOKEN = "checkout_token"  # noqa: S105
 CART_TOKEN = "cart_token"  # noqa: S105
 PRODUCT = "product"
+RULES = (TOKEN, CART_TOKEN, PRODUCT)
 EVENT_SOURCE = "carts"
 
 

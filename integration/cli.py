@@ -786,8 +786,14 @@ def demo(contacts: int, seed: int, then_serve: bool, as_json: bool) -> None:
         _serve(settings, "127.0.0.1", None, 1)
 
 
+SUMMARY_WIDTH = 120  # characters, when the output is not a terminal (a file, a pipe)
+
+
 def _print_summary(summary: dict[str, Any], token: str) -> None:
     out = Console()
+    if not out.is_terminal:
+        # Not the 80 columns rich assumes: the tables stay readable and the lines whole.
+        out = Console(width=SUMMARY_WIDTH, soft_wrap=True)
     table = Table(title=f"{summary['account']['name']}: contacts by engagement and subscription")
     subs = ["subscribed", "unknown", "unsubscribed"]
     for column in ["engagement", *subs, "total"]:
@@ -807,7 +813,19 @@ def _print_summary(summary: dict[str, Any], token: str) -> None:
         f"Campaigns: {summary['campaigns']} with {summary['campaign_sends']} sends; "
         f"interactions stored: {summary['interactions']}"
     )
+    out.print(_campaign_table(summary.get("campaign_results", [])))
     out.print(f"Built in {summary['seconds']} s. API key for this account (shown once): {token}")
+
+
+def _campaign_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="Campaign results (orders within the attribution window)")
+    for column in ("campaign", "channel", "sends", "opened", "clicked", "scanned", "ordered", "revenue"):
+        table.add_column(column, justify="left" if column in ("campaign", "channel", "revenue") else "right")
+    for r in results:
+        revenue = "\n".join(f"{m['amount']} {m['currency']}" for m in r["revenue"]) or "-"
+        counts = (str(r[k]) for k in ("sends", "opened", "clicked", "scanned", "ordered"))
+        table.add_row(r["name"], r["channel"], *counts, revenue)
+    return table
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import delete, func, select
 
-from integration import demo, inbox
+from integration import campaign_results, demo, inbox
 from integration.accounts import add_store, create_account, create_api_key
 from integration.settings import Settings
 from integration.store import session_scope
@@ -37,7 +37,8 @@ def _progress(console: Console) -> Progress:
 
 
 def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) -> tuple[dict[str, Any], str]:
-    """Build the demo account from scratch; return its summary and a new API key for it."""
+    """Build the demo account from scratch; return its summary (with each campaign's results) and a new
+    API key for it."""
     with console.status("Preparing the store and queues"):
         upgrade(settings.database_url)
         connection(settings).ping()  # start (or join) the embedded Redis before the worker does
@@ -60,7 +61,11 @@ def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) 
             enqueue(settings, COMPUTE, mark_abandoned_checkouts_job)
         _drain(settings, ids, console, f"Processing {label}")
     with session_scope(settings.database_url) as session:
-        return account_summary(session, account.id), token
+        summary = account_summary(session, account.id)
+        # The same figures as GET /api/v1/campaigns, oldest campaign first.
+        page = campaign_results.list_campaigns(session, account.id, limit=campaign_results.MAX_LIMIT)
+        summary["campaign_results"] = page["campaigns"][::-1]
+        return summary, token
 
 
 def _deliver(

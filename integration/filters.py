@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from integration import campaigns
 from integration import orders as order_rules
 from integration.store.models import (
     BlockedReason,
@@ -48,7 +49,6 @@ from integration.store.models import (
     Order,
     OrderLineItem,
     RfmScore,
-    SendStatus,
     StoreCustomer,
     SubscriptionStatus,
 )
@@ -312,11 +312,9 @@ RESPONSES = {
 
 
 def _contacted_since(since: datetime) -> ColumnElement[bool]:
-    """SQL: a campaign or message went out to the contact (sent or delivered) at or after `since`."""
+    """SQL: a campaign or message went out to the contact at or after `since` (as the profile counts it)."""
     return exists().where(
-        CampaignSend.contact_id == Contact.id,
-        CampaignSend.status.in_((SendStatus.SENT, SendStatus.DELIVERED)),
-        func.coalesce(CampaignSend.sent_at, CampaignSend.delivered_at) >= since,
+        CampaignSend.contact_id == Contact.id, campaigns.went_out(), campaigns.contacted_time() >= since
     )
 
 

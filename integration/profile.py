@@ -1,7 +1,8 @@
 """The customer profile: the contact, its orders, open carts and campaigns, at a glance.
 
 Orders come newest first, ten by default, with a cursor for more; each carries a *recovered cart*
-badge when it recovered an abandoned checkout. Times are UTC with the store's local time beside.
+badge when it recovered an abandoned checkout, with that cart and the rule that matched it. Times
+are UTC with the store's local time beside.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from integration import campaigns, rfm
+from integration import campaign_results, campaigns, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
@@ -57,7 +58,7 @@ def profile(
         "orders_next_cursor": next_cursor,
         "rfm": rfm.contact_rfm(session, contact_id, now),
         "abandoned_carts": _abandoned_carts(session, contact_id, zones),
-        "campaigns": campaigns.contact_sends(session, account_id, contact_id),
+        "campaigns": campaign_results.contact_sends(session, account_id, contact_id),
         "last_contacted_at": cap.last_contacted_at.isoformat() if cap.last_contacted_at else None,
         "recently_contacted": cap.recently_contacted,
         "frequency_cap_days": cap.days,
@@ -79,14 +80,15 @@ def _orders(
     rows = list(session.scalars(query))
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit is not None else rows
-    recovered = set(
-        session.scalars(
-            select(Checkout.recovered_by_order_id).where(
+    recovered = {
+        c.recovered_by_order_id: c
+        for c in session.scalars(
+            select(Checkout).where(
                 Checkout.recovered_by_order_id.in_([o.id for o in rows]),
                 Checkout.state == CheckoutState.RECOVERED,
             )
         )
-    )
+    }
     page = [
         {
             "id": o.id,
@@ -101,11 +103,26 @@ def _orders(
             "status": "cancelled" if o.cancelled_at else (o.financial_status or "unknown"),
             "fulfillment_status": o.fulfillment_status,
             "badges": ["recovered_cart"] if o.id in recovered else [],
+            "recovered_cart": _recovered_cart(recovered[o.id], zones) if o.id in recovered else None,
         }
         for o in rows
     ]
     next_cursor = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     return page, next_cursor, count
+
+
+def _recovered_cart(cart: Checkout, zones: dict[int, ZoneInfo]) -> dict[str, Any]:
+    """The abandoned checkout an order recovered, and the rule that linked them."""
+    zone = zones.get(cart.store_id, ZoneInfo("UTC"))
+    return {
+        "token": cart.token,
+        "abandoned_at": cart.abandoned_at.isoformat() if cart.abandoned_at else None,
+        "abandoned_at_local": cart.abandoned_at.astimezone(zone).isoformat() if cart.abandoned_at else None,
+        "recovered_at": cart.recovered_at.isoformat() if cart.recovered_at else None,
+        "total_price": amount(cart.total_price),
+        "currency": cart.currency,
+        "recovery_rule": cart.recovery_rule,
+    }
 
 
 def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:

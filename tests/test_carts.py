@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from integration import ingest
 from integration.carts import cart_stats, mark_abandoned
+from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Checkout, CheckoutState, InteractionEvent, InteractionType
-from tests.factories import NOW, checkout, item, make_store, order
+from integration.store.models import Checkout, CheckoutState, Contact, InteractionEvent, InteractionType
+from tests.factories import NOW, bearer, checkout, item, make_store, order
 
 SCARF = item("Wool scarf", "40.00", product="scarf")
 HAT = item("Wool hat", "25.00", product="hat")
@@ -249,3 +253,147 @@ def test_the_cart_stats_endpoint_reads_days_in_the_accounts_time_zone(
     bad = client.get("/api/v1/carts/stats?from=yesterday", headers=headers)  # type: ignore[attr-defined]
     assert bad.status_code == 422
     assert "from" in str(bad.get_json())
+
+
+# ---- the list of carts -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def carts_shop(settings: Settings) -> dict[str, Any]:
+    """Carts abandoned on June 15 (Prague): recovered by each rule, one still abandoned, one in
+    another store of the account; and one abandoned a month earlier."""
+    with session_scope(settings.database_url) as session:
+        store = make_store(session, time_zone="Europe/Prague")
+        other = make_store(session, currency="USD", account_id=store.account_id)
+        two = [SCARF, item("Wool hat", "25.00", quantity=2, product="hat")]
+        ingest.ingest_checkouts(
+            session,
+            store,
+            [
+                checkout("by-token", NOW, email="ann@example.com", line_items=two, total_price="90.00"),
+                checkout("by-cart", NOW + timedelta(minutes=1), email="bob@example.com", cart_token="k1"),
+                checkout("by-product", NOW + timedelta(minutes=2), email="cy@example.com", line_items=[HAT]),
+                checkout(
+                    "left", NOW + timedelta(minutes=3), email="dan@example.com", recovery_url="https://r/1"
+                ),
+                checkout("old", NOW - timedelta(days=30), email="eve@example.com"),
+            ],
+        )
+        ingest.ingest_checkouts(
+            session, other, [checkout("elsewhere", NOW, email="ann@example.com", currency="USD")]
+        )
+        mark_abandoned(session, now=NOW + timedelta(hours=1))
+        later = NOW + timedelta(days=1)
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order(
+                    "o-token",
+                    later,
+                    email="ann@example.com",
+                    checkout_token="by-token",
+                    name="#1001",
+                    total_price="92.50",
+                ),
+                order("o-cart", later, email="bob@example.com", cart_token="k1", name="#1002"),
+                order("o-product", later, email="cy@example.com", line_items=[HAT], name="#1003"),
+            ],
+        )
+        return {
+            "headers": bearer(session, store.account_id),
+            "store": store.id,
+            "other": other.id,
+            "stranger": make_store(session).id,
+        }
+
+
+def _carts(client: FlaskClient, shop: dict[str, Any], query: str = "") -> list[dict[str, Any]]:
+    found, cursor = [], None
+    while True:
+        suffix = f"&cursor={cursor}" if cursor else ""
+        answer = client.get(
+            f"/api/v1/carts?from=2026-06-15&to=2026-06-15&{query}{suffix}", headers=shop["headers"]
+        )
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        body = answer.get_json()
+        found += body["carts"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def test_the_cart_list_shows_each_cart_with_the_order_and_rule_that_recovered_it(
+    client: FlaskClient, carts_shop: dict[str, Any]
+) -> None:
+    carts = {c["token"]: c for c in _carts(client, carts_shop)}
+    assert set(carts) == {"by-token", "by-cart", "by-product", "left", "elsewhere"}
+    rules = {
+        token: (c["state"], c["recovery_rule"], (c["recovered_by"] or {}).get("name"))
+        for token, c in carts.items()
+    }
+    assert rules == {
+        "by-token": ("recovered", "checkout_token", "#1001"),
+        "by-cart": ("recovered", "cart_token", "#1002"),
+        "by-product": ("recovered", "product", "#1003"),
+        "left": ("abandoned", None, None),
+        "elsewhere": ("abandoned", None, None),
+    }
+    ann = carts["by-token"]
+    assert ann["contact"]["email"] == "ann@example.com"
+    assert (ann["total_price"], ann["currency"], ann["items_count"], ann["quantity"]) == (
+        "90.00",
+        "EUR",
+        2,
+        3,
+    )
+    assert ann["abandoned_at"] == (NOW + timedelta(minutes=10)).isoformat()
+    assert ann["abandoned_at_local"].endswith("+02:00")
+    assert ann["recovered_at"] == (NOW + timedelta(days=1)).isoformat()
+    assert (ann["recovered_by"]["total_price"], ann["recovered_by"]["external_id"]) == ("92.50", "o-token")
+    assert carts["left"]["recovery_url"] == "https://r/1"
+    assert carts["elsewhere"]["store_id"] == carts_shop["other"]
+    # Newest abandonment first, a page at a time, the same carts the statistics count.
+    paged = _carts(client, carts_shop, "limit=2")
+    assert [c["token"] for c in paged] == ["left", "by-product", "by-cart", "elsewhere", "by-token"]
+    stats = client.get(
+        "/api/v1/carts/stats?from=2026-06-15&to=2026-06-15", headers=carts_shop["headers"]
+    ).get_json()
+    recovered = _carts(client, carts_shop, "state=recovered")
+    assert (stats["abandoned"], stats["recovered"]) == (len(paged), len(recovered)) == (5, 3)
+    assert [c["token"] for c in _carts(client, carts_shop, "state=abandoned")] == ["left", "elsewhere"]
+    assert [c["token"] for c in _carts(client, carts_shop, f"store={carts_shop['other']}")] == ["elsewhere"]
+
+
+def test_the_cart_list_refuses_what_it_cannot_read(client: FlaskClient, carts_shop: dict[str, Any]) -> None:
+    headers = carts_shop["headers"]
+    assert client.get(f"/api/v1/carts?store={carts_shop['stranger']}", headers=headers).status_code == 404
+    for bad in ("state=open", "limit=0", "limit=501", "cursor=nonsense", "from=yesterday"):
+        assert client.get(f"/api/v1/carts?{bad}", headers=headers).status_code == 422, bad
+    # By default the last 30 days: the carts of June 15 are older than that today.
+    assert client.get("/api/v1/carts", headers=headers).get_json() == {"carts": [], "next_cursor": None}
+
+
+def test_the_profile_shows_the_cart_an_order_recovered_and_the_rule(
+    client: FlaskClient, carts_shop: dict[str, Any], settings: Settings
+) -> None:
+    with session_scope(settings.database_url) as session:
+        contacts = dict(session.execute(select(Contact.email, Contact.id)).all())
+    expected = {
+        "ann": ("by-token", "checkout_token"),
+        "bob": ("by-cart", "cart_token"),
+        "cy": ("by-product", "product"),
+    }
+    for email, (token, rule) in expected.items():
+        profile = client.get(
+            f"/api/v1/contacts/{contacts[f'{email}@example.com']}", headers=carts_shop["headers"]
+        )
+        [placed] = profile.get_json()["orders"]
+        assert placed["badges"] == ["recovered_cart"]
+        cart = placed["recovered_cart"]
+        assert (cart["token"], cart["recovery_rule"]) == (token, rule)
+        assert cart["recovered_at"] == (NOW + timedelta(days=1)).isoformat()
+    dan = client.get(
+        f"/api/v1/contacts/{contacts['dan@example.com']}", headers=carts_shop["headers"]
+    ).get_json()
+    assert dan["abandoned_carts"][0]["token"] == "left"

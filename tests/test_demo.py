@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from integration import demo
+from integration.app import create_app
+from integration.settings import Settings, configure
+from integration.store.db import dispose_engines
 from tests.jobs.test_separate_worker import storepulse
 
 CONTACTS = 300
@@ -89,11 +95,64 @@ def test_the_demo_builds_an_account_and_prints_its_summary(demo_env: dict[str, s
     assert summary["checkouts"]["abandoned"] > 0
     assert summary["campaigns"] == len(generated.phases[0][0]["campaigns"])
     assert summary["api_key"].startswith("sp_")
+    _campaign_results_are_the_apis_and_count_every_open_click_and_scan(summary, generated, demo_env)
+
+
+def _marked(data: demo.DemoData, kind: str) -> dict[str, int]:
+    """Per campaign, the contacts with a counted event of this kind naming it (the sends it marks)."""
+    events = [r for p in data.phases for topics in p.values() for r in topics.get("events", [])]
+    pairs = {
+        (r["campaign_id"], r["customer_id"])
+        for r in events
+        if r["type"] == kind and r.get("campaign_id") and not r.get("machine_open")
+    }
+    return dict(Counter(campaign for campaign, _ in pairs))
+
+
+def _campaign_results_are_the_apis_and_count_every_open_click_and_scan(
+    summary: dict[str, Any], generated: demo.DemoData, env: dict[str, str]
+) -> None:
+    printed = {c["external_id"]: c for c in summary["campaign_results"]}
+    assert len(printed) == summary["campaigns"]
+    for field, kind in (("opened", "email_open"), ("clicked", "email_click"), ("scanned", "qr_scan")):
+        counts = {external_id: c[field] for external_id, c in printed.items() if c[field]}
+        assert counts == _marked(generated, kind)
+        assert sum(counts.values()) > 0, field
+    assert sum(c["ordered"] for c in printed.values()) > 0
+    # The same numbers through the API, from the demo's own store.
+    settings = Settings.from_env(env)
+    app = create_app({f.name: getattr(settings, f.name) for f in fields(settings)})
+    headers = {"Authorization": f"Bearer {summary['api_key']}"}
+    try:
+        client = app.test_client()
+        listed = client.get("/api/v1/campaigns?limit=100", headers=headers).get_json()["campaigns"]
+        assert {c["external_id"]: c for c in listed} == printed
+        for campaign in listed:
+            results = client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=headers).get_json()
+            for field in ("sends", "by_status", "opened", "clicked", "scanned", "ordered", "revenue"):
+                assert results[field] == campaign[field], (campaign["name"], field)
+    finally:
+        configure(None)
+        dispose_engines()
 
 
 def test_running_the_demo_again_starts_over(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "STOREPULSE_INSTANCE_PATH": str(tmp_path / "instance")}
     first = json.loads(storepulse("demo", "--contacts", "120", "--json", env=env).stdout)
-    second = json.loads(storepulse("demo", "--contacts", "120", "--json", env=env).stdout)
-    assert first["contacts"]["total"] == second["contacts"]["total"] == 120
-    assert first["orders"]["total"] == second["orders"]["total"]
+    printed = storepulse("demo", "--contacts", "120", env=env).stdout
+    assert first["contacts"]["total"] == 120
+    assert f"Orders: {first['orders']['total']} in all" in printed
+    # The campaign table shows each campaign's figures, as the JSON (and the API) give them.
+    rows = {
+        cells[0]: cells[1:]
+        for line in printed.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 8 and cells[0]
+    }
+    for campaign in first["campaign_results"]:
+        revenue = (
+            campaign["revenue"][0]["amount"] + " " + campaign["revenue"][0]["currency"]
+            if campaign["revenue"]
+            else "-"
+        )
+        figures = [str(campaign[k]) for k in ("sends", "opened", "clicked", "scanned", "ordered")]
+        assert rows[campaign["name"]] == [campaign["channel"], *figures, revenue]

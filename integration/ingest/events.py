@@ -1,13 +1,19 @@
-"""Interaction events, campaigns and campaign sends."""
+"""Interaction events, campaigns and campaign sends.
+
+An event names its campaign by the campaign's external id (`campaign_id` in the API), kept on the
+event as given (`campaign_ref`) whether or not the campaign exists yet. A send's first open, click
+and QR scan come from those events whatever the order of arrival: storing events marks the sends
+that exist, storing sends marks them from the events already there (`mark_sends`).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, func, or_, select, update
+from sqlalchemy import BigInteger, String, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.ingest.common import (
@@ -87,6 +93,7 @@ def ingest_events(
                 "counted": record.type in COUNTED_INTERACTIONS and not record.machine_open,
                 "source": source,
                 "source_event_id": record.event_id,
+                "campaign_ref": record.campaign_id,
                 "campaign_id": campaigns.get(record.campaign_id) if record.campaign_id else None,
                 "product_id": record.product_id,
                 "attributes": {
@@ -102,18 +109,18 @@ def ingest_events(
         insert_for(session, table)
         .on_conflict_do_nothing(index_elements=["account_id", "source", "source_event_id"])
         .returning(
-            table.c.contact_id, table.c.type, table.c.occurred_at, table.c.counted, table.c.campaign_id
+            table.c.contact_id, table.c.type, table.c.occurred_at, table.c.counted, table.c.campaign_ref
         )
     )
     inserted = session.execute(stmt, rows).all()
     outcome.written = len(inserted)
     outcome.unchanged += len(rows) - len(inserted)
-    _apply_effects(session, inserted)
+    _apply_effects(session, scope.account_id, inserted)
     outcome.contact_ids = {row.contact_id for row in inserted}
     return outcome
 
 
-def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
+def _apply_effects(session: Session, account_id: int, inserted: Sequence[Any]) -> None:
     touch_contacts(session, newest_hits((r.contact_id, r.occurred_at, r.type) for r in inserted if r.counted))
     _block(session, [r for r in inserted if r.type in BLOCKING])
     consent: dict[int, dict[str, Any]] = {}
@@ -128,33 +135,123 @@ def _apply_effects(session: Session, inserted: Sequence[Any]) -> None:
                 "_reason": r.type.value,
             }
     apply_consent(session, list(consent.values()))
-    for kind, column in SEND_MARKS.items():
-        marks = [r for r in inserted if r.type == kind and r.campaign_id is not None and r.counted]
-        if not marks:
-            continue
-        first: dict[tuple[int, int], datetime] = {}
-        for r in marks:
-            key = (r.campaign_id, r.contact_id)
-            first[key] = min(r.occurred_at, first.get(key, r.occurred_at))
-        table = table_of(CampaignSend)
-        campaigns = sorted({campaign for campaign, _ in first})
-        sends: list[dict[str, Any]] = []
-        for part in chunks(sorted({contact for _, contact in first})):
-            found = session.execute(
-                select(table.c.id, table.c.campaign_id, table.c.contact_id).where(
-                    table.c.campaign_id.in_(campaigns), table.c.contact_id.in_(part)
+    named = {
+        (r.campaign_ref, r.contact_id)
+        for r in inserted
+        if r.type in SEND_MARKS and r.counted and r.campaign_ref is not None
+    }
+    mark_sends(session, _sends_named(session, account_id, named))
+
+
+def _sends_named(session: Session, account_id: int, named: set[tuple[str, int]]) -> list[int]:
+    """The ids of the sends of these (campaign external id, contact) pairs that exist now."""
+    if not named:
+        return []
+    # Looked up now rather than when the events were read: a campaign or send committed meanwhile counts.
+    campaigns = campaign_ids(session, account_id, {ref for ref, _ in named})
+    wanted = {(campaigns[ref], contact) for ref, contact in named if ref in campaigns}
+    if not wanted:
+        return []
+    table = table_of(CampaignSend)
+    found: list[int] = []
+    for part in chunks(sorted({contact for _, contact in wanted})):
+        rows = session.execute(
+            select(table.c.id, table.c.campaign_id, table.c.contact_id).where(
+                table.c.campaign_id.in_(sorted({campaign for campaign, _ in wanted})),
+                table.c.contact_id.in_(part),
+            )
+        )
+        found += [send_id for send_id, campaign, contact in rows if (campaign, contact) in wanted]
+    return found
+
+
+def mark_sends(session: Session, send_ids: Sequence[int]) -> None:
+    """Give sends the first counted open, click and QR scan of their contact that names their campaign.
+
+    Events name a campaign by its external id, stored as given, so the order in which events,
+    campaigns and sends arrive does not matter: whichever comes last marks the send. A time
+    already marked stays unless an earlier event turns up. One statement per batch of sends.
+    """
+    sends, campaigns, events = table_of(CampaignSend), table_of(Campaign), table_of(InteractionEvent)
+    send = sends.alias("send")
+    kinds = [kind.value for kind in SEND_MARKS]
+    for part in chunks(sorted(set(send_ids))):
+        first = (
+            select(
+                send.c.id.label("id"),
+                *(
+                    func.min(case((events.c.type == kind.value, events.c.occurred_at))).label(column)
+                    for kind, column in SEND_MARKS.items()
+                ),
+            )
+            .select_from(
+                send.join(campaigns, campaigns.c.id == send.c.campaign_id).join(
+                    events,
+                    and_(
+                        events.c.account_id == campaigns.c.account_id,
+                        events.c.campaign_ref == campaigns.c.external_id,
+                        events.c.contact_id == send.c.contact_id,
+                    ),
                 )
             )
-            sends += [{"id": i, "at": first[(cam, con)]} for i, cam, con in found if (cam, con) in first]
-        if not sends:
-            continue
-        target = table.c[column]
-        # Joined by the sends' ids (see rows_table).
-        mark = rows_table(session, "mark", {"id": BigInteger(), "at": UTCDateTime()}, sends)
+            .where(send.c.id.in_(part), events.c.counted.is_(True), events.c.type.in_(kinds))
+            .group_by(send.c.id)
+            .subquery("first")
+        )
         session.execute(
-            update(table)
-            .where(table.c.id == mark.c.id, or_(target.is_(None), target > mark.c.at))
-            .values({column: mark.c.at})
+            update(sends)
+            .where(sends.c.id == first.c.id)
+            .values(
+                {
+                    column: case(
+                        (
+                            and_(
+                                first.c[column].is_not(None),
+                                or_(sends.c[column].is_(None), first.c[column] < sends.c[column]),
+                            ),
+                            first.c[column],
+                        ),
+                        else_=sends.c[column],
+                    )
+                    for column in SEND_MARKS.values()
+                }
+            )
+        )
+
+
+def hold_campaigns(session: Session, campaign_ids: Iterable[int]) -> None:
+    """Lock campaigns before writing their sends (PostgreSQL; SQLite has one writer anyway).
+
+    Storing an event that names a campaign takes a key-share lock on it (the foreign key), which
+    this lock waits for, and the other way round: of a send batch and an event batch written at
+    once, the one that commits second sees the other's rows and marks the send.
+    """
+    ids = sorted(set(campaign_ids))
+    for part in chunks(ids):
+        session.execute(
+            select(Campaign.id).where(Campaign.id.in_(part)).order_by(Campaign.id).with_for_update()
+        )
+
+
+def link_campaign_events(session: Session, account_id: int, refs: Iterable[str]) -> None:
+    """Link events that named these campaigns (by external id) before the campaigns existed."""
+    events, campaigns = table_of(InteractionEvent), table_of(Campaign)
+    for part in chunks(sorted(set(refs))):
+        session.execute(
+            update(events)
+            .where(
+                events.c.account_id == account_id,
+                events.c.campaign_ref.in_(part),
+                events.c.campaign_id.is_(None),
+            )
+            .values(
+                campaign_id=select(campaigns.c.id)
+                .where(
+                    campaigns.c.account_id == events.c.account_id,
+                    campaigns.c.external_id == events.c.campaign_ref,
+                )
+                .scalar_subquery()
+            )
         )
 
 
@@ -197,7 +294,10 @@ def campaign_ids(session: Session, account_id: int, external_ids: set[str]) -> d
 
 
 def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignRecord]) -> Outcome:
-    """Upsert campaigns by external id and keep each distinct preview of what was sent."""
+    """Upsert campaigns by external id and keep each distinct preview of what was sent.
+
+    Events that named a campaign before it existed are linked to it.
+    """
     outcome = Outcome()
     if not records:
         return outcome
@@ -221,6 +321,7 @@ def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignR
         ],
     )
     ids = campaign_ids(session, store.account_id, {r.external_id for r in records})
+    link_campaign_events(session, store.account_id, ids.keys())
     previews = [
         {
             "campaign_id": ids[r.external_id],
@@ -243,9 +344,13 @@ def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignR
 
 
 def ingest_sends(session: Session, store: Store, records: Sequence[SendRecord]) -> Outcome:
-    """Upsert campaign sends per (campaign, contact); a later status and its time add to the earlier ones."""
+    """Upsert campaign sends per (campaign, contact); a later status and its time add to the earlier ones.
+
+    Opens, clicks and QR scans that arrived before the send are applied to it.
+    """
     outcome = Outcome()
     campaigns = campaign_ids(session, store.account_id, {r.campaign_id for r in records})
+    hold_campaigns(session, campaigns.values())
     contacts = ContactResolver(session, store).resolve(
         [(r.customer_id, r.email) for r in records],
         [r.sent_at or r.queued_at or datetime.now().astimezone() for r in records],
@@ -281,8 +386,9 @@ def ingest_sends(session: Session, store: Store, records: Sequence[SendRecord]) 
         index_elements=["campaign_id", "contact_id"],
         set_={"status": stmt.excluded.status}
         | {t: func.coalesce(stmt.excluded[t], table.c[t]) for t in SEND_TIMES},
-    )
-    session.execute(stmt, list(rows.values()))
+    ).returning(table.c.id)
+    # Opens, clicks and scans stored before their send mark it now.
+    mark_sends(session, list(session.execute(stmt, list(rows.values())).scalars()))
     outcome.written = len(rows)
     outcome.contact_ids = {contact_id for _, contact_id in rows}
     return outcome

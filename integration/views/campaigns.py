@@ -1,4 +1,4 @@
-"""Campaigns: create them with a preview, record sends and their statuses, and read their results."""
+"""Campaigns: create and list them, record sends and their statuses, and read their results."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from integration import campaigns
+from integration import campaign_results, campaigns
 from integration.app import settings_of
 from integration.campaigns import SendInput, UnknownCampaign
+from integration.keyset import BadCursor
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, SendStatus
 from integration.views.auth import BEARER, fail, require_api_key
@@ -72,8 +73,73 @@ class SendSchema(Schema):
 SEND = SendSchema()
 
 
+class CampaignPageQuery(Schema):
+    limit = fields.Integer(
+        load_default=20,
+        validate=validate.Range(1, campaign_results.MAX_LIMIT),
+        metadata={"description": f"campaigns per page, 1–{campaign_results.MAX_LIMIT}; default 20"},
+    )
+    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+
+
+class AmountSchema(Schema):
+    currency = fields.String(required=True, metadata={"description": "ISO 4217 code"})
+    amount = fields.String(required=True, metadata={"description": "decimal, two places"})
+
+
+class SendCountsSchema(Schema):
+    queued = fields.Integer(required=True)
+    sent = fields.Integer(required=True)
+    delivered = fields.Integer(required=True)
+    returned = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class CampaignSummarySchema(Schema):
+    id = fields.Integer(required=True)
+    external_id = fields.String(
+        required=True, metadata={"description": "the id events name the campaign by (`campaign_id`)"}
+    )
+    channel = fields.String(required=True, validate=validate.OneOf([c.value for c in CampaignChannel]))
+    name = fields.String(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    sends = fields.Integer(required=True, metadata={"description": "sends of every status"})
+    by_status = fields.Nested(SendCountsSchema, required=True)
+    opened = fields.Integer(required=True, metadata={"description": "sends opened (machine opens aside)"})
+    clicked = fields.Integer(required=True, metadata={"description": "sends clicked"})
+    scanned = fields.Integer(required=True, metadata={"description": "letters whose QR code was scanned"})
+    ordered = fields.Integer(
+        required=True, metadata={"description": "sends followed by an order within the attribution window"}
+    )
+    revenue = fields.List(
+        fields.Nested(AmountSchema),
+        required=True,
+        metadata={"description": "revenue of those orders per currency (not cancelled, voided or refunded)"},
+    )
+
+
+class CampaignPageSchema(Schema):
+    campaigns = fields.List(fields.Nested(CampaignSummarySchema), required=True)
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
+    )
+
+
 @blueprint.route("/campaigns")
 class Campaigns(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(CampaignPageQuery, location="query")
+    @blueprint.response(200, CampaignPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The account's campaigns, newest first, with their results; keyset pages with a cursor."""
+        with session_scope(settings_of(current_app).database_url) as session:
+            try:
+                return campaign_results.list_campaigns(
+                    session, g.account_id, limit=query["limit"], cursor=query.get("cursor")
+                )
+            except BadCursor as exc:
+                fail(422, str(exc), "invalid_cursor")
+
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(CampaignSchema)
     @blueprint.response(201)
@@ -173,6 +239,6 @@ class CampaignResults(MethodView):
         """Sends by status, opens, clicks, QR scans, and the orders that followed within the window."""
         with session_scope(settings_of(current_app).database_url) as session:
             try:
-                return campaigns.campaign_results(session, g.account_id, campaign_id)
+                return campaign_results.campaign_results(session, g.account_id, campaign_id)
             except UnknownCampaign:
                 fail(404, f"no campaign {campaign_id}", "not_found")

@@ -1,4 +1,4 @@
-"""Abandoned and recovered carts: `GET /api/v1/carts/stats`."""
+"""Abandoned and recovered carts: `GET /api/v1/carts` (the list) and `GET /api/v1/carts/stats`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy.orm import Session
 
 from integration.app import settings_of
-from integration.carts import cart_stats
+from integration.cart_list import MAX_LIMIT, list_carts
+from integration.carts import RULES, cart_stats
+from integration.keyset import BadCursor
 from integration.store import session_scope
-from integration.store.models import Account
+from integration.store.models import Account, CheckoutState
 from integration.store.types import utcnow
-from integration.views.auth import BEARER, owned_store, require_api_key
+from integration.views.auth import BEARER, fail, owned_store, require_api_key
 from integration.views.inputs import id_field
 
 blueprint = Blueprint("carts", __name__, url_prefix="/api/v1", description="Carts")
@@ -53,6 +56,109 @@ class CartStatsQuery(Schema):
             raise ValidationError("from must be before to", "from")
 
 
+class CartListQuery(CartStatsQuery):
+    state = fields.String(
+        validate=validate.OneOf([CheckoutState.ABANDONED.value, CheckoutState.RECOVERED.value]),
+        metadata={"description": "abandoned (not recovered yet) or recovered; default both"},
+    )
+    limit = fields.Integer(
+        load_default=50,
+        validate=validate.Range(1, MAX_LIMIT),
+        metadata={"description": f"carts per page, 1–{MAX_LIMIT}; default 50"},
+    )
+    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+
+
+class RecoveringOrderSchema(Schema):
+    order_id = fields.Integer(required=True)
+    external_id = fields.String(required=True, metadata={"description": "the store's id of the order"})
+    name = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    total_price = fields.String(required=True)
+    currency = fields.String(required=True)
+
+
+class CartContactSchema(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True, allow_none=True)
+
+
+class CartSchema(Schema):
+    id = fields.Integer(required=True)
+    token = fields.String(required=True, metadata={"description": "the checkout's token"})
+    store_id = fields.Integer(required=True)
+    contact = fields.Nested(CartContactSchema, required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True, metadata={"description": "as the checkout gave it"})
+    state = fields.String(
+        required=True,
+        validate=validate.OneOf([CheckoutState.ABANDONED.value, CheckoutState.RECOVERED.value]),
+        metadata={"description": "abandoned (not recovered yet) or recovered"},
+    )
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+    abandoned_at = fields.String(required=True, metadata={"format": "date-time"})
+    abandoned_at_local = fields.String(
+        required=True, metadata={"format": "date-time", "description": "in the store's time zone"}
+    )
+    recovered_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    total_price = fields.String(required=True, metadata={"description": "decimal, two places"})
+    currency = fields.String(required=True)
+    items_count = fields.Integer(required=True, metadata={"description": "line items"})
+    quantity = fields.Integer(required=True, metadata={"description": "units over all line items"})
+    recovery_url = fields.String(required=True, allow_none=True)
+    recovered_by = fields.Nested(
+        RecoveringOrderSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "the order that recovered the cart"},
+    )
+    recovery_rule = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(RULES),
+        metadata={
+            "description": "how the order was matched: checkout_token (the order's checkout token), "
+            "cart_token (its cart token) or product (an order without tokens, same contact and store, "
+            "within the recovery window, with one of the cart's products)"
+        },
+    )
+
+
+class CartPageSchema(Schema):
+    carts = fields.List(fields.Nested(CartSchema), required=True)
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
+    )
+
+
+@blueprint.route("/carts")
+class Carts(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(CartListQuery, location="query")
+    @blueprint.response(200, CartPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Carts abandoned in the period, newest first: their contact, items, state, and the order and rule
+        that recovered them; the same carts the statistics count. Keyset pages with a cursor."""
+        store_id = query.get("store")
+        if store_id is not None:
+            owned_store(store_id)
+        with session_scope(settings_of(current_app).database_url) as session:
+            start, end = _period(session, query)
+            try:
+                return list_carts(
+                    session,
+                    g.account_id,
+                    start,
+                    end,
+                    store_id=store_id,
+                    state=CheckoutState(query["state"]) if "state" in query else None,
+                    limit=query["limit"],
+                    cursor=query.get("cursor"),
+                )
+            except BadCursor as exc:
+                fail(422, str(exc), "invalid_cursor")
+
+
 @blueprint.route("/carts/stats")
 class CartStats(MethodView):
     @blueprint.doc(security=BEARER)
@@ -64,15 +170,21 @@ class CartStats(MethodView):
         if store_id is not None:
             owned_store(store_id)
         with session_scope(settings_of(current_app).database_url) as session:
-            account = session.get(Account, g.account_id)
-            assert account is not None  # noqa: S101 - the key's account exists
-            zone = ZoneInfo(account.time_zone)
-            now = utcnow()
-            start = _moment(query.get("from_"), zone) or now - timedelta(days=DEFAULT_DAYS)
-            end = _moment(query.get("to"), zone, end_of_day=True) or now
+            start, end = _period(session, query)
             result = cart_stats(session, g.account_id, start, end, store_id)
-            result["time_zone"] = account.time_zone
+            result["time_zone"] = session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
             return result
+
+
+def _period(session: Session, query: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The query's period in UTC: days in the account's time zone; the last 30 days by default."""
+    account = session.get(Account, g.account_id)
+    assert account is not None  # noqa: S101 - the key's account exists
+    zone = ZoneInfo(account.time_zone)
+    now = utcnow()
+    start = _moment(query.get("from_"), zone) or now - timedelta(days=DEFAULT_DAYS)
+    end = _moment(query.get("to"), zone, end_of_day=True) or now
+    return start, end
 
 
 def _moment(value: date | datetime | None, zone: ZoneInfo, end_of_day: bool = False) -> datetime | None:

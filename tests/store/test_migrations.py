@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
 
-from integration.ingest import ingest_orders
+from connectors import SOURCES
+from integration import inbox
+from integration.ingest import ingest_campaigns, ingest_orders, ingest_sends
+from integration.records import CampaignRecord, SendRecord
 from integration.store import session_scope
-from integration.store.db import current_revision, get_engine, head_revision, upgrade
-from integration.store.models import Base, Order
-from tests.factories import make_store, order
+from integration.store.db import (
+    alembic_config,
+    current_revision,
+    dispose_engines,
+    get_engine,
+    head_revision,
+    upgrade,
+)
+from integration.store.models import (
+    Base,
+    Campaign,
+    CampaignChannel,
+    CampaignSend,
+    Contact,
+    InboxDelivery,
+    InteractionEvent,
+    Order,
+    SendStatus,
+    Store,
+)
+from tests.factories import NOW, make_store, order
+from tests.servers import fresh_database
 
 
 def test_upgrade_builds_every_table_and_a_second_run_changes_nothing(db_url: str) -> None:
@@ -68,3 +95,107 @@ def test_money_keeps_its_exact_decimal_value(db_url: str) -> None:
     with session_scope(db_url) as session:
         stored = session.scalar(select(Order.total_price))
     assert stored == Decimal("1234567.125")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test only, migrated to the newest revision (it goes down and up again)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+        upgrade(url)
+        yield url
+        dispose_engines()
+        return
+    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+        upgrade(url)
+        yield url
+        dispose_engines()
+
+
+def _events_delivery(session: Session, store: Store, delivery_id: str, events: list[dict[str, str]]) -> int:
+    received = inbox.receive(
+        session,
+        source="api",
+        topic="events",
+        delivery_id=delivery_id,
+        body=json.dumps(events).encode(),
+        store_id=store.id,
+    )
+    inbox.process(session, [received.id], SOURCES)
+    return received.id
+
+
+def test_the_upgrade_marks_sends_with_the_events_stored_before_them(own_database: str) -> None:
+    url = own_database
+    opened, clicked = NOW + timedelta(hours=1), NOW + timedelta(hours=2)
+
+    def ev(event_id: str, kind: str, who: str, at: datetime) -> dict[str, str]:
+        return {"event_id": event_id, "type": kind, "email": f"{who}@example.com",
+                "campaign_id": "spring", "occurred_at": at.isoformat()}  # fmt: skip
+
+    with session_scope(url) as session:
+        store = make_store(session)
+        # Before the campaign exists: Ann's delivery keeps its body, Bob's was purged since.
+        _events_delivery(
+            session,
+            store,
+            "d1",
+            [ev("e1", "email_open", "ann", opened), ev("e2", "email_click", "ann", clicked)],
+        )
+        purged = _events_delivery(session, store, "d2", [ev("e3", "email_open", "bob", opened)])
+        session.execute(update(InboxDelivery).where(InboxDelivery.id == purged).values(body=b""))
+        ingest_campaigns(
+            session, store, [CampaignRecord(external_id="spring", channel=CampaignChannel.EMAIL, name="S")]
+        )
+        # After it: Cy's open was linked to the campaign when it was stored.
+        _events_delivery(session, store, "d3", [ev("e4", "email_open", "cy", opened)])
+        ingest_sends(
+            session,
+            store,
+            [SendRecord(campaign_id="spring", status=SendStatus.SENT, email=f"{who}@example.com", sent_at=NOW)
+             for who in ("ann", "bob", "cy")],
+        )  # fmt: skip
+        # What the previous version left: no marks, and no link for events older than their campaign.
+        session.execute(update(CampaignSend).values(opened_at=None, clicked_at=None))
+        session.execute(
+            update(InteractionEvent)
+            .where(InteractionEvent.source_event_id.in_(["e1", "e2", "e3"]))
+            .values(campaign_id=None)
+        )
+    _downgrade(url, "0014")
+    upgrade(url)
+
+    with session_scope(url) as session:
+        marks = {
+            email.split("@")[0]: (opened_at, clicked_at)
+            for email, opened_at, clicked_at in session.execute(
+                select(Contact.email, CampaignSend.opened_at, CampaignSend.clicked_at).join(
+                    Contact, Contact.id == CampaignSend.contact_id
+                )
+            )
+        }
+        assert marks == {"ann": (opened, clicked), "bob": (None, None), "cy": (opened, None)}
+        spring = session.scalars(select(Campaign.id)).one()
+        refs = {
+            event_id: (ref, campaign_id)
+            for event_id, ref, campaign_id in session.execute(
+                select(
+                    InteractionEvent.source_event_id,
+                    InteractionEvent.campaign_ref,
+                    InteractionEvent.campaign_id,
+                )
+            )
+        }
+        assert refs == {
+            "e1": ("spring", spring),
+            "e2": ("spring", spring),
+            "e3": (None, None),
+            "e4": ("spring", spring),
+        }
+
+
+def _downgrade(url: str, revision: str) -> None:
+    config = alembic_config(url)
+    with get_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

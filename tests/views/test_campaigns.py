@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from integration import ingest
 from integration.carts import mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
+from integration.store.db import get_engine
 from integration.store.models import Contact, Store
 from tests.factories import NOW, bearer, checkout, customer, item, make_store, order
 
@@ -299,3 +300,244 @@ def test_the_profile_shows_cart_badges_and_whether_the_contact_was_just_written_
     bob = _json(client.get(f"/api/v1/contacts/{shop['bob']}", headers=shop["headers"]))
     assert (bob["recently_contacted"], bob["last_contacted_at"], bob["orders"]) == (False, None, [])
     assert json.dumps(ann)  # the whole profile is plain JSON
+
+
+# ---- opens, clicks and scans through the API, whatever the order of arrival ---------------------
+
+OPENED = SENT + timedelta(hours=2)
+
+
+def _newsletter_events(run: str = "") -> list[dict[str, Any]]:
+    """Opens and clicks of the `autumn` newsletter and a scan of the `catalogue` letter."""
+
+    def ev(event_id: str, kind: str, who: str, at: Any, campaign: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "event_id": f"{run}{event_id}",
+            "type": kind,
+            "email": f"{who}@example.com",
+            "campaign_id": campaign,
+            "occurred_at": at.isoformat(),
+            **extra,
+        }
+
+    return [
+        ev("m1", "email_open", "ann", SENT + timedelta(minutes=1), "autumn", machine_open=True),
+        ev("o1", "email_open", "ann", OPENED, "autumn"),
+        ev("c1", "email_click", "ann", OPENED + timedelta(minutes=3), "autumn"),
+        ev("o2", "email_open", "bob", OPENED + timedelta(days=1), "autumn"),
+        ev("m2", "email_open", "cy", SENT + timedelta(minutes=1), "autumn", machine_open=True),
+        ev("s1", "qr_scan", "cy", SENT + timedelta(days=4), "catalogue"),
+    ]
+
+
+def _post_events(
+    client: FlaskClient, shop: dict[str, Any], events: list[dict[str, Any]], run_worker: Any
+) -> Any:
+    answer = _json(
+        client.post(f"/api/v1/stores/{shop['store']}/events", json=events, headers=shop["headers"])
+    )
+    run_worker()
+    return answer
+
+
+def _create_campaigns(client: FlaskClient, shop: dict[str, Any], ids: dict[str, int]) -> None:
+    email = {"id": "autumn", "channel": "email", "name": "Autumn news", "preview_html": "<p>Autumn</p>"}
+    ids["autumn"] = _json(client.post("/api/v1/campaigns", json=email, headers=shop["headers"]))["id"]
+    ids["catalogue"] = _letter(client, shop, id="catalogue")["id"]
+
+
+def _record_sends(client: FlaskClient, shop: dict[str, Any], ids: dict[str, int]) -> None:
+    sent = {"status": "delivered", "sent_at": SENT.isoformat()}
+    for name, who in (("autumn", ("ann", "bob", "cy")), ("catalogue", ("cy",))):
+        sends = [{"contact_id": shop[w], **sent} for w in who]
+        url = f"/api/v1/campaigns/{ids[name]}/sends"
+        assert _json(client.post(url, json=sends, headers=shop["headers"]))["written"] == len(who)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [("events", "campaigns", "sends"), ("campaigns", "events", "sends"), ("campaigns", "sends", "events")],
+    ids="-then-".join,
+)
+def test_opens_clicks_and_scans_count_whatever_the_order_they_arrive_in(
+    client: FlaskClient, shop: dict[str, Any], run_worker: Any, order: tuple[str, ...]
+) -> None:
+    ids: dict[str, int] = {}
+    steps = {
+        "events": lambda: _post_events(client, shop, _newsletter_events(), run_worker),
+        "campaigns": lambda: _create_campaigns(client, shop, ids),
+        "sends": lambda: _record_sends(client, shop, ids),
+    }
+    for step in order:
+        steps[step]()
+
+    def results(name: str) -> dict[str, Any]:
+        return _json(client.get(f"/api/v1/campaigns/{ids[name]}/results", headers=shop["headers"]))
+
+    def sends_of(who: str) -> dict[str, dict[str, Any]]:
+        profile = _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))
+        return {s["campaign"]["id"]: s for s in profile["campaigns"]}
+
+    autumn, catalogue = results("autumn"), results("catalogue")
+    assert (autumn["sends"], autumn["opened"], autumn["clicked"], autumn["scanned"]) == (3, 2, 1, 0)
+    assert (catalogue["sends"], catalogue["opened"], catalogue["scanned"]) == (1, 0, 1)
+    ann, cy = sends_of("ann")[ids["autumn"]], sends_of("cy")
+    assert (ann["opened_at"], ann["clicked_at"]) == (
+        OPENED.isoformat(),
+        (OPENED + timedelta(minutes=3)).isoformat(),
+    )
+    assert cy[ids["autumn"]]["opened_at"] is None  # a machine open is no open
+    assert cy[ids["catalogue"]]["scanned_at"] == (SENT + timedelta(days=4)).isoformat()
+
+    # The same events again (another delivery) count once; an earlier open delivered late moves it.
+    again = _post_events(client, shop, [*_newsletter_events(), _newsletter_events()[0]], run_worker)
+    assert (again["written"], again["unchanged"]) == (0, 7)
+    early = {
+        **_newsletter_events()[1],
+        "event_id": "o0",
+        "occurred_at": (OPENED - timedelta(hours=1)).isoformat(),
+    }
+    _post_events(client, shop, [early], run_worker)
+    assert sends_of("ann")[ids["autumn"]]["opened_at"] == (OPENED - timedelta(hours=1)).isoformat()
+    assert results("autumn")["opened"] == 2
+
+
+# ---- the list of campaigns -----------------------------------------------------------------------
+
+RESULT_FIELDS = ("sends", "by_status", "opened", "clicked", "scanned", "ordered", "revenue")
+
+
+@pytest.fixture
+def five_campaigns(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, run_worker: Any
+) -> list[int]:
+    """Five campaigns, oldest first, with sends, opens, scans and orders in two currencies."""
+    ids = []
+    for n in range(5):
+        body = {"id": f"c{n}", "channel": "email", "name": f"News {n}", "preview_html": f"<p>{n}</p>"}
+        ids.append(_json(client.post("/api/v1/campaigns", json=body, headers=shop["headers"]))["id"])
+        who = [shop[name] for name in ("ann", "bob", "cy")[: n % 3 + 1]]
+        sends = [
+            {"contact_id": c, "status": "sent", "sent_at": (SENT + timedelta(days=n)).isoformat()}
+            for c in who
+        ]
+        client.post(f"/api/v1/campaigns/{ids[-1]}/sends", json=sends, headers=shop["headers"])
+    events = [
+        {"event_id": f"e{n}", "type": kind, "email": "ann@example.com", "campaign_id": f"c{n}",
+         "occurred_at": (SENT + timedelta(days=n, hours=1)).isoformat()}
+        for n, kind in ((0, "email_open"), (1, "email_click"), (3, "email_open"), (4, "qr_scan"))
+    ]  # fmt: skip
+    _post_events(client, shop, events, run_worker)
+    with session_scope(settings.database_url) as session:
+        eur = session.get(Store, shop["store"])
+        usd = make_store(session, currency="USD", account_id=shop["account"])
+        ingest.ingest_orders(
+            session,
+            eur,
+            [order("a1", SENT + timedelta(days=4, hours=2), email="ann@example.com", total_price="80")],
+        )
+        ingest.ingest_orders(
+            session,
+            usd,
+            [order("b1", SENT + timedelta(days=2), email="bob@example.com", total_price="15.5",
+                   currency="USD"),
+             order("b2", SENT + timedelta(days=20), email="bob@example.com", total_price="9", currency="USD",
+                   financial_status="refunded")],
+        )  # fmt: skip
+    return ids
+
+
+def test_the_campaign_list_pages_newest_first_with_the_results_of_each(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+) -> None:
+    listed, cursor, pages = [], None, 0
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = _json(client.get(f"/api/v1/campaigns?{query}", headers=shop["headers"]))
+        listed += page["campaigns"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert [c["id"] for c in listed] == five_campaigns[::-1]
+    for listed_one in listed:
+        results = _json(client.get(f"/api/v1/campaigns/{listed_one['id']}/results", headers=shop["headers"]))
+        assert {k: listed_one[k] for k in RESULT_FIELDS} == {k: results[k] for k in RESULT_FIELDS}
+        assert (listed_one["external_id"], listed_one["channel"], listed_one["name"]) == (
+            results["campaign"]["external_id"], "email", results["campaign"]["name"],
+        )  # fmt: skip
+        assert listed_one["created_at"] == results["campaign"]["created_at"]
+    by_name = {c["name"]: c for c in listed}
+    assert [by_name[f"News {n}"]["sends"] for n in range(5)] == [1, 2, 3, 1, 2]
+    assert [(by_name[f"News {n}"]["opened"], by_name[f"News {n}"]["clicked"], by_name[f"News {n}"]["scanned"])
+            for n in range(5)] == [(1, 0, 0), (0, 1, 0), (0, 0, 0), (1, 0, 0), (0, 0, 1)]  # fmt: skip
+    # Ann's order, 4 days after the first news, is credited to each of her sends; Bob's refunded
+    # order is his first after news 4: it counts as an order, not as revenue.
+    assert by_name["News 4"]["ordered"] == 2
+    assert by_name["News 4"]["revenue"] == [{"currency": "EUR", "amount": "80.00"}]
+    assert by_name["News 1"]["revenue"] == [
+        {"currency": "EUR", "amount": "80.00"},
+        {"currency": "USD", "amount": "15.50"},
+    ]
+    assert by_name["News 1"]["by_status"]["sent"] == 2
+    stranger = make_headers(settings)
+    assert _json(client.get("/api/v1/campaigns", headers=stranger)) == {"campaigns": [], "next_cursor": None}
+    for bad in ("cursor=nonsense", "limit=0", "limit=101"):
+        answer = client.get(f"/api/v1/campaigns?{bad}", headers=shop["headers"])
+        assert answer.status_code == 422, bad
+
+
+def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+) -> None:
+    engine = get_engine(settings.database_url)
+    statements: list[str] = []
+
+    def count(*_: Any) -> None:
+        statements.append("")
+
+    def queries(limit: int) -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            page = _json(client.get(f"/api/v1/campaigns?limit={limit}", headers=shop["headers"]))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(page["campaigns"]) == limit
+        return len(statements)
+
+    assert queries(1) == queries(5)
+
+
+def test_the_attribution_window_ends_exactly_its_days_after_the_send(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings
+) -> None:
+    sent = SENT + timedelta(microseconds=250_000)
+    window = timedelta(days=30)
+    campaign = _letter(client, shop)
+    sends = [
+        {"contact_id": shop[w], "status": "sent", "sent_at": sent.isoformat()} for w in ("ann", "bob", "cy")
+    ]
+    _json(client.post(f"/api/v1/campaigns/{campaign['id']}/sends", json=sends, headers=shop["headers"]))
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop["store"])
+        ingest.ingest_orders(
+            session,
+            store,
+            [
+                order("last", sent + window - timedelta(microseconds=1), email="ann@example.com"),
+                order("late", sent + window, email="bob@example.com"),
+                order("early", sent - timedelta(microseconds=1), email="cy@example.com"),
+            ],
+        )
+    credited = {
+        who: _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))["campaigns"][0][
+            "attribution"
+        ]
+        for who in ("ann", "bob", "cy")
+    }
+    assert credited["ann"]["days"] == 29
+    assert (credited["bob"], credited["cy"]) == (None, None)
+    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
+    assert results["ordered"] == 1

@@ -79,6 +79,7 @@ class Checkout(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "token"),
         Index(None, "store_id", "state", "updated_at"),
+        Index(None, "store_id", "abandoned_at"),
         Index(None, "store_id", "cart_token"),
         Index(None, "contact_id"),
     )
@@ -101,7 +102,7 @@ class Checkout(Base):
     recovered_by_order_id: Mapped[int | None] = mapped_column(
         BigID, ForeignKey("orders.id", ondelete="SET NULL")
     )
-    # Which rule linked the recovering order: "checkout_token", "cart_token" or "same_products".
+    # Which rule linked the recovering order: "checkout_token", "cart_token" or "product" (carts.RULES).
     recovery_rule: Mapped[str | None] = mapped_column(String(32))
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]

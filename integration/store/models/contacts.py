@@ -89,6 +89,7 @@ class InteractionEvent(Base):
         Index(None, "contact_id", "occurred_at"),
         Index(None, "account_id", "occurred_at"),
         Index(None, "campaign_id"),
+        Index(None, "account_id", "campaign_ref", "contact_id"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -101,6 +102,10 @@ class InteractionEvent(Base):
     counted: Mapped[bool] = mapped_column(default=False)
     source: Mapped[str] = mapped_column(String(32))
     source_event_id: Mapped[str | None] = mapped_column(String(255))
+    # The campaign as the event named it (its external id), kept whether or not the campaign exists
+    # yet; `campaign_id` links it once it does. Sends are marked from events by this reference, so
+    # an open, click or scan that arrives before its campaign or its send is not lost.
+    campaign_ref: Mapped[str | None] = mapped_column(String(255))
     campaign_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("campaigns.id", ondelete="SET NULL"))
     product_id: Mapped[str | None] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
