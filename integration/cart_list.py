@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from integration import keyset
+from integration import carts, keyset
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutLineItem, CheckoutState, Contact, Order, Store
 
@@ -33,14 +33,7 @@ def list_carts(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Carts abandoned in [start, end) (still abandoned, recovered, or both), and the next page's cursor."""
-    scope = [
-        Store.account_id == account_id,
-        Checkout.abandoned_at >= start,
-        Checkout.abandoned_at < end,
-        Checkout.deleted_at.is_(None),
-    ]
-    if store_id is not None:
-        scope.append(Checkout.store_id == store_id)
+    scope = carts.abandoned_in(account_id, start, end, store_id)
     if state is not None:
         scope.append(Checkout.state == state)
     if cursor is not None:

@@ -21,7 +21,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Interval, String, and_, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Interval,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from integration import orders as order_rules
@@ -422,10 +435,10 @@ def _log(session: Session, account_id: int, checkout_ids: Sequence[int], kind: I
         )
 
 
-def cart_stats(
-    session: Session, account_id: int, start: datetime, end: datetime, store_id: int | None = None
-) -> dict[str, Any]:
-    """Checkouts abandoned in [start, end): how many, how many recovered since, and the revenue recovered."""
+def abandoned_in(
+    account_id: int, start: datetime, end: datetime, store_id: int | None = None
+) -> list[ColumnElement[bool]]:
+    """SQL: the account's checkouts (of one store, if given) abandoned in [start, end); join their store."""
     scope = [
         Store.account_id == account_id,
         Checkout.abandoned_at >= start,
@@ -434,6 +447,14 @@ def cart_stats(
     ]
     if store_id is not None:
         scope.append(Checkout.store_id == store_id)
+    return scope
+
+
+def cart_stats(
+    session: Session, account_id: int, start: datetime, end: datetime, store_id: int | None = None
+) -> dict[str, Any]:
+    """Checkouts abandoned in [start, end): how many, how many recovered since, and the revenue recovered."""
+    scope = abandoned_in(account_id, start, end, store_id)
     counts = dict(
         session.execute(
             select(Checkout.state, func.count())
