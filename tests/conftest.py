@@ -58,8 +58,8 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(os.environ.get("TEST_DATABASE_URL"), tmp_path_factory.mktemp("pg")) as url:
+def postgres_admin_url() -> Iterator[str]:
+    with postgres_server(os.environ.get("TEST_DATABASE_URL")) as url:
         yield url
 
 

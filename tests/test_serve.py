@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,20 +13,20 @@ from pathlib import Path
 
 import psutil
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import START_SECONDS, STOP_SECONDS, reserved_port
 
 
 def _get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - a loopback URL we built
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - a loopback URL we built
         return answer.status, answer.read()
 
 
 def test_serve_runs_every_process_on_one_embedded_redis_and_stops_them_all(tmp_path: Path) -> None:
-    port = _free_port()
+    with reserved_port() as port:
+        _serve_and_stop(port, tmp_path)
+
+
+def _serve_and_stop(port: int, tmp_path: Path) -> None:
     started = time.time() - 1
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["STOREPULSE_INSTANCE_PATH"] = str(tmp_path)
@@ -36,7 +35,8 @@ def test_serve_runs_every_process_on_one_embedded_redis_and_stops_them_all(tmp_p
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
+        # Four processes start and import the app: minutes on a loaded machine, seconds otherwise.
+        deadline = time.monotonic() + START_SECONDS
         while True:
             try:
                 status, body = _get(f"http://127.0.0.1:{port}/health")
@@ -61,6 +61,6 @@ def test_serve_runs_every_process_on_one_embedded_redis_and_stops_them_all(tmp_p
         assert servers == {redis_pid}, "every process must join the one embedded server"
     finally:
         serve.send_signal(signal.SIGTERM)
-        output = serve.communicate(timeout=30)[0]
+        output = serve.communicate(timeout=STOP_SECONDS)[0]
     assert serve.returncode == 0, output
     assert not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE
