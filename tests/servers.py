@@ -199,7 +199,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, probe: A
         try:
             probe()
             return
-        except (OSError, psycopg.OperationalError, redis.ConnectionError):
+        except (OSError, psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError):
             if time.monotonic() > deadline:
                 _stop(process, signal.SIGTERM)
                 raise RuntimeError(
