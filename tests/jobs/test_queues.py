@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from datetime import timedelta
 from typing import Any
 
@@ -108,3 +109,9 @@ def test_the_sweeper_enqueues_deliveries_whose_job_was_lost(settings: Settings, 
     with session_scope(settings.database_url) as session:
         assert session.get(InboxDelivery, lost.id).status == InboxStatus.PROCESSED
         assert session.get(InboxDelivery, fresh.id).status == InboxStatus.PENDING
+
+
+def test_draining_the_queues_leaves_the_test_runner_its_signal_handlers(run_worker: Any) -> None:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    run_worker()
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -27,8 +27,9 @@ def storepulse(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
     """Run the installed console command (or the module, where the script is not on this venv's path)."""
     script = Path(sys.executable).with_name("storepulse")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "integration.cli"]
+    # A deadline against a hung process only: a demo run takes seconds here, minutes on a loaded machine.
     return subprocess.run(
-        [*command, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [*command, *args], env=env, capture_output=True, text=True, timeout=600, check=False
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from integration.store import session_scope
 from integration.store.models import BlockedReason, CampaignSend, Contact, Sender, SubscriptionStatus
 from integration.store.types import utcnow
 from tests.factories import bearer, customer, make_store
+from tests.servers import START_SECONDS, reserved_port
 
 
 class Inbox:
@@ -40,15 +40,13 @@ class Inbox:
 
 @contextmanager
 def serving(inbox: Inbox) -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with reserved_port() as port:
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=START_SECONDS)
+        controller.start()
+        try:
+            yield inbox, port
+        finally:
+            controller.stop()
 
 
 @pytest.fixture
@@ -157,19 +155,17 @@ def test_blocked_and_unsubscribed_contacts_are_refused_unless_overridden(
 def test_a_mail_server_that_refuses_leaves_a_failed_send_on_the_profile(
     client: FlaskClient, shop: dict[str, Any]
 ) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client.put(
-        "/api/v1/settings/sender",
-        headers=shop["headers"],
-        json={"host": "127.0.0.1", "port": port, "security": "none", "from_email": "shop@example.com"},
-    )
-    answer = client.post(
-        f"/api/v1/contacts/{shop['ann']}/messages",
-        json={"subject": "Hi", "body": "Hello"},
-        headers=shop["headers"],
-    )
+    with reserved_port() as port:  # held, never listened on: connecting is refused
+        client.put(
+            "/api/v1/settings/sender",
+            headers=shop["headers"],
+            json={"host": "127.0.0.1", "port": port, "security": "none", "from_email": "shop@example.com"},
+        )
+        answer = client.post(
+            f"/api/v1/contacts/{shop['ann']}/messages",
+            json={"subject": "Hi", "body": "Hello"},
+            headers=shop["headers"],
+        )
     assert (answer.status_code, answer.get_json()["code"]) == (502, "smtp_failed")
     profile = client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]).get_json()
     assert [s["status"] for s in profile["campaigns"]] == ["failed"]
