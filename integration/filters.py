@@ -20,7 +20,7 @@ without orders has 0 of each. A bought product counts over placed orders (not ca
 Contacted means a campaign or message was sent or delivered to the contact; opened counts opens by
 a person, not a mail client's automatic fetch. A contact with no such interaction (never contacted,
 never opened) does not match the `..._within_days` conditions and matches the `not_..._within_days`
-ones. `describe()` puts a condition in words, saying so.
+ones.
 """
 
 from __future__ import annotations

@@ -56,12 +56,15 @@ def _create_engine(url: str) -> Engine:
     # No server-side prepared statements: a generic plan fixed while a table was still small (a
     # first import) keeps scanning it whole once it is large; planning each statement is cheap.
     # Bound values (emails, names) are kept out of error messages, and so out of logs and the inbox.
+    # The session runs in UTC whatever the server's default: every stored time is UTC, and a days
+    # interval added to a time (attribution and recovery windows) is then exactly N × 24 hours,
+    # never an hour more or less across a daylight-saving change of the server's zone.
     return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args={"prepare_threshold": None},
+        connect_args={"prepare_threshold": None, "options": "-c TimeZone=UTC"},
         hide_parameters=True,
     )
 

@@ -76,7 +76,10 @@ MAX_ID = 2**63 - 1  # the largest key the store's 64-bit id columns hold
 
 
 class lower_text(GenericFunction[str]):  # noqa: N801 - named like the SQL function it stands for
-    """SQL `lower()` of any letter: SQLite's own lowers ASCII only, so there a Python function stands in."""
+    """SQL `lower()` that knows every alphabet: SQLite's own lowers ASCII only, so there Python's stands in.
+
+    PostgreSQL's follows the database's locale (every letter under a UTF-8 one, ASCII only under `C`).
+    """
 
     type = String()
     inherit_cache = True

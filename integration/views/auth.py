@@ -57,7 +57,9 @@ def require_api_key(blueprint: Blueprint) -> None:
 
 def _query_parameters(view: Any, method: str) -> frozenset[str]:
     """The query parameters the view's method declares with `@blueprint.arguments(location="query")`."""
-    handler = getattr(getattr(view, "view_class", None), method.lower(), view)
+    # HEAD is answered by GET's handler (Flask), and takes its parameters.
+    name = "get" if method == "HEAD" else method.lower()
+    handler = getattr(getattr(view, "view_class", None), name, view)
     return _declared(handler)
 
 

@@ -134,3 +134,8 @@ def test_search_combines_with_filters_and_pages(client: FlaskClient, shop: dict[
     assert len(tagged["contacts"]) == 2
     assert client.get("/api/v1/contacts?q=", headers=headers).status_code == 422
     assert client.get("/api/v1/contacts", query_string={"q": "x" * 201}, headers=headers).status_code == 422
+
+
+def test_head_takes_the_parameters_get_takes(client: FlaskClient, shop: dict[str, Any]) -> None:
+    assert client.head("/api/v1/contacts?limit=5&q=ann", headers=shop["headers"]).status_code == 200
+    assert client.head("/api/v1/contacts?colour=red", headers=shop["headers"]).status_code == 422
