@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from integration.views import rfm as rfm_views
     from integration.views import segments as segment_views
     from integration.views import settings as settings_views
+    from integration.views import sources as source_views
     from integration.views import syncs as sync_views
     from integration.views.auth import JsonErrorsApi
     from integration.views.inputs import register_filter_language
@@ -70,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(leaderboard_views.blueprint)
     api.register_blueprint(segment_views.blueprint)
     api.register_blueprint(sync_views.blueprint)
+    api.register_blueprint(source_views.blueprint)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:
