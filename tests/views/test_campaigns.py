@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import statistics
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -510,6 +511,37 @@ def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
     assert queries(1) == queries(5)
 
 
+def test_a_campaigns_results_rank_its_orders_once_and_agree_with_the_profiles(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+) -> None:
+    days: dict[int, list[int]] = {c: [] for c in five_campaigns}
+    for who in ("ann", "bob", "cy"):
+        for send in _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))["campaigns"]:
+            if send["attribution"]:
+                days[send["campaign"]["id"]].append(send["attribution"]["days"])
+    engine = get_engine(settings.database_url)
+    ranked: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "row_number()" in statement.lower():
+            ranked.append(statement)
+
+    medians = []
+    for campaign_id in five_campaigns:
+        ranked.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            results = _json(client.get(f"/api/v1/campaigns/{campaign_id}/results", headers=shop["headers"]))
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert len(ranked) == 1, "the orders after the sends are ranked in one query"
+        assert results["ordered"] == len(days[campaign_id])
+        assert results["median_days_to_order"] == statistics.median(days[campaign_id])
+        medians.append(results["median_days_to_order"])
+    # Orders in two currencies, odd and even counts, an order the day of the send.
+    assert medians == [4, 2, 1, 1, 8]
+
+
 def test_the_attribution_window_ends_exactly_its_days_after_the_send(
     client: FlaskClient, shop: dict[str, Any], settings: Settings
 ) -> None:
@@ -541,3 +573,4 @@ def test_the_attribution_window_ends_exactly_its_days_after_the_send(
     assert (credited["bob"], credited["cy"]) == (None, None)
     results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
     assert results["ordered"] == 1
+    assert results["median_days_to_order"] == 29
