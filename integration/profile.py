@@ -7,8 +7,6 @@ are UTC with the store's local time beside.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from integration import campaign_results, campaigns, rfm
+from integration import campaign_results, campaigns, keyset, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
@@ -25,10 +23,6 @@ from integration.store.types import utcnow
 
 DEFAULT_ORDERS = 10
 MAX_ORDERS_PAGE = 1000
-
-
-class BadOrdersCursor(ValueError):
-    """The orders cursor was not one this API gave out."""
 
 
 def profile(
@@ -40,7 +34,10 @@ def profile(
     orders_cursor: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """The contact's profile; None when it is not the account's. `orders_limit=None` lists every order."""
+    """The contact's profile; None when it is not the account's. `orders_limit=None` lists every order.
+
+    A cursor of orders this list did not give out raises `keyset.BadCursor`.
+    """
     detail = contact_detail(session, account_id, contact_id)
     if detail is None:
         return None
@@ -72,7 +69,7 @@ def _orders(
     count = session.scalar(select(func.count()).select_from(Order).where(*base)) or 0
     query = select(Order).where(*base)
     if cursor:
-        at, order_id = _decode(cursor)
+        at, order_id = keyset.decode(cursor)
         query = query.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < order_id)))
     query = query.order_by(Order.created_at.desc(), Order.id.desc())
     if limit is not None:
@@ -107,7 +104,7 @@ def _orders(
         }
         for o in rows
     ]
-    next_cursor = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+    next_cursor = keyset.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     return page, next_cursor, count
 
 
@@ -213,18 +210,3 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
         # Whether items − discounts + shipping + tax is the total (a source may leave parts out).
         "adds_up": computed == order.total_price,
     }
-
-
-def _encode(at: datetime, order_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{order_id}".encode()).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        at, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, int(order_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadOrdersCursor("not a cursor this API gave out") from exc

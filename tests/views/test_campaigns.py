@@ -205,6 +205,13 @@ def make_headers(settings: Settings) -> dict[str, str]:
         return bearer(session, make_store(session).account_id)
 
 
+def _with_last_id(cursor: str, last_id: int, other: int) -> str:
+    """The cursor with the id of the last row it names replaced (base64 text ending in that id)."""
+    payload = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    head, tail = payload.rsplit(str(last_id), 1)
+    return base64.urlsafe_b64encode(f"{head}{other}{tail}".encode()).decode()
+
+
 def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
     client: FlaskClient, shop: dict[str, Any], settings: Settings
 ) -> None:
@@ -238,6 +245,10 @@ def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
     assert len(everything["orders"]) == 12
     assert client.get(f"{url}?orders=0", headers=shop["headers"]).status_code == 422
     assert client.get(f"{url}?orders_cursor=nonsense", headers=shop["headers"]).status_code == 422
+    # A cursor changed to name an order id no store can hold is refused like any other.
+    tampered = _with_last_id(first["orders_next_cursor"], first["orders"][-1]["id"], 2**64)
+    answer = client.get(f"{url}?orders_cursor={tampered}", headers=shop["headers"])
+    assert (answer.status_code, answer.get_json()["code"]) == (422, "invalid_cursor")
 
     detail = _json(client.get(f"{url}/orders/{first['orders'][0]['id']}", headers=shop["headers"]))
     assert [(i["title"], i["quantity"], i["unit_price"], i["line_total"]) for i in detail["line_items"]] == [
