@@ -49,6 +49,7 @@ from integration.store.models import (
     SendStatus,
     Store,
 )
+from integration.store.types import iso
 
 MAX_LIMIT = 100
 
@@ -281,10 +282,10 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
             {
                 "campaign": {"id": campaign.id, "name": campaign.name, "channel": campaign.channel.value},
                 "status": send.status.value,
-                **{name: _iso(getattr(send, name)) for name in SEND_TIMES},
-                "opened_at": _iso(send.opened_at),
-                "clicked_at": _iso(send.clicked_at),
-                "scanned_at": _iso(send.scanned_at),
+                **{name: iso(getattr(send, name)) for name in SEND_TIMES},
+                "opened_at": iso(send.opened_at),
+                "clicked_at": iso(send.clicked_at),
+                "scanned_at": iso(send.scanned_at),
                 "frequency_cap_overridden": send.frequency_cap_overridden,
                 "preview": preview_ref(campaign.id, send.preview_id, content_type)
                 if send.preview_id
@@ -301,7 +302,3 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
             }
         )
     return result
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -19,7 +19,7 @@ from integration import campaign_results, campaigns, keyset, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
-from integration.store.types import utcnow
+from integration.store.types import iso, utcnow
 
 DEFAULT_ORDERS = 10
 MAX_ORDERS_PAGE = 1000
@@ -56,7 +56,7 @@ def profile(
         "rfm": rfm.contact_rfm(session, contact_id, now),
         "abandoned_carts": _abandoned_carts(session, contact_id, zones),
         "campaigns": campaign_results.contact_sends(session, account_id, contact_id),
-        "last_contacted_at": cap.last_contacted_at.isoformat() if cap.last_contacted_at else None,
+        "last_contacted_at": iso(cap.last_contacted_at),
         "recently_contacted": cap.recently_contacted,
         "frequency_cap_days": cap.days,
     }
@@ -113,9 +113,9 @@ def _recovered_cart(cart: Checkout, zones: dict[int, ZoneInfo]) -> dict[str, Any
     zone = zones.get(cart.store_id, ZoneInfo("UTC"))
     return {
         "token": cart.token,
-        "abandoned_at": cart.abandoned_at.isoformat() if cart.abandoned_at else None,
+        "abandoned_at": iso(cart.abandoned_at),
         "abandoned_at_local": cart.abandoned_at.astimezone(zone).isoformat() if cart.abandoned_at else None,
-        "recovered_at": cart.recovered_at.isoformat() if cart.recovered_at else None,
+        "recovered_at": iso(cart.recovered_at),
         "total_price": amount(cart.total_price),
         "currency": cart.currency,
         "recovery_rule": cart.recovery_rule,
@@ -136,7 +136,7 @@ def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInf
         {
             "token": c.token,
             "store_id": c.store_id,
-            "abandoned_at": c.abandoned_at.isoformat() if c.abandoned_at else None,
+            "abandoned_at": iso(c.abandoned_at),
             "abandoned_at_local": c.abandoned_at.astimezone(
                 zones.get(c.store_id, ZoneInfo("UTC"))
             ).isoformat()
