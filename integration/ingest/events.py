@@ -236,7 +236,9 @@ def lock_campaigns(session: Session, account_id: int, external_ids: Iterable[str
     or not the campaign exists yet, and each later statement (READ COMMITTED) sees what the
     transaction it waited for committed: an event batch, a campaign being created and its sends
     written at once always end with the send marked and the events linked. Keys are taken in
-    sorted order, so two batches never each hold a key the other waits for. SQLite needs
+    sorted order, so two calls never each hold a key the other waits for. (A transaction making
+    several calls, as the inbox does for a run of deliveries, can still meet another in a cycle:
+    PostgreSQL then fails one delivery's savepoint, and the delivery is retried.) SQLite needs
     nothing: BEGIN IMMEDIATE lets one writer in at a time.
     """
     if session.get_bind().dialect.name != "postgresql":
