@@ -6,7 +6,8 @@ window; `days` is the whole days between the two. One query ranks each send's or
 profile, a campaign's results and the list of campaigns all read it, so they always agree.
 
 Results are computed for a set of campaigns at once (a page of the list, or one campaign): sends
-by status with their marks in one grouped query, attributed orders in another.
+by status with their marks in one grouped query, attributed orders in another (for one campaign
+grouped by days to order too, which gives the median).
 """
 
 from __future__ import annotations
@@ -18,7 +19,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, Subquery, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Interval,
+    Subquery,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from integration import keyset
@@ -35,6 +49,7 @@ from integration.store.models import (
     SendStatus,
     Store,
 )
+from integration.store.types import iso
 
 MAX_LIMIT = 100
 
@@ -55,6 +70,17 @@ def _window_end(session: Session, start: Any, days: int) -> Any:
         return start + literal(timedelta(days=days), Interval())
     # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': shift the date and time, keep the fraction.
     return func.strftime("%Y-%m-%d %H:%M:%S", start, f"+{days} days").concat(func.substr(start, 20))
+
+
+def _whole_days(session: Session, start: Any, end: Any) -> Any:
+    """SQL: the whole days from `start` to a later `end`, as `(end - start).days` counts them."""
+    if session.get_bind().dialect.name == "postgresql":
+        # The difference of two timestamptz is days and a time under 24 hours.
+        return cast(extract("day", end - start), Integer)
+    # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': the days between the dates, less one if the end's
+    # time of day comes before the start's (exact to the microsecond, unlike julianday fractions).
+    dates = func.julianday(func.substr(end, 1, 10)) - func.julianday(func.substr(start, 1, 10))
+    return cast(dates, Integer) - case((func.substr(end, 12) < func.substr(start, 12), 1), else_=0)
 
 
 def _attributed(session: Session, account_id: int, *where: ColumnElement[bool]) -> Subquery:
@@ -108,8 +134,13 @@ def attribute(session: Session, account_id: int, send_ids: Sequence[int]) -> dic
     return found
 
 
-def results_of(session: Session, account_id: int, campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Each campaign's sends by status, opens, clicks, QR scans, attributed orders and revenue."""
+def results_of(
+    session: Session, account_id: int, campaign_ids: Sequence[int], *, median_days: bool = False
+) -> dict[int, dict[str, Any]]:
+    """Each campaign's sends by status, opens, clicks, QR scans, attributed orders and revenue.
+
+    With `median_days`, each also has the median whole days from send to attributed order.
+    """
     ids = sorted(set(campaign_ids))
     results: dict[int, dict[str, Any]] = {
         c: {
@@ -145,23 +176,46 @@ def results_of(session: Session, account_id: int, campaign_ids: Sequence[int]) -
         result["clicked"] += clicked
         result["scanned"] += scanned
     attributed = _attributed(session, account_id, CampaignSend.campaign_id.in_(ids))
+    groups = [attributed.c.campaign_id, attributed.c.currency]
+    if median_days:
+        groups.append(_whole_days(session, attributed.c.sent_at, attributed.c.ordered_at).label("days"))
     orders = session.execute(
         select(
-            attributed.c.campaign_id,
-            attributed.c.currency,
-            func.count(),
-            func.sum(attributed.c.revenue),
-            func.sum(case((attributed.c.revenue == 1, attributed.c.total_price))),
+            *groups,
+            func.count().label("ordered"),
+            func.sum(attributed.c.revenue).label("revenue_orders"),
+            func.sum(case((attributed.c.revenue == 1, attributed.c.total_price))).label("revenue"),
         )
-        .group_by(attributed.c.campaign_id, attributed.c.currency)
+        .group_by(*groups)
         .order_by(attributed.c.campaign_id, attributed.c.currency)
     )
-    for campaign_id, currency, ordered, revenue_orders, revenue in orders:
-        result = results[campaign_id]
-        result["ordered"] += ordered
-        if revenue_orders:
-            result["revenue"].append({"currency": currency, "amount": amount(revenue)})
+    revenue: dict[tuple[int, str], Decimal] = {}  # by campaign and currency, in that order
+    days: dict[int, dict[int, int]] = {c: {} for c in ids}  # how many orders came after how many days
+    for row in orders:
+        results[row.campaign_id]["ordered"] += row.ordered
+        if median_days:
+            days[row.campaign_id][row.days] = days[row.campaign_id].get(row.days, 0) + row.ordered
+        if row.revenue_orders:
+            key = (row.campaign_id, row.currency)
+            revenue[key] = revenue.get(key, Decimal(0)) + row.revenue
+    for (campaign_id, currency), total in revenue.items():
+        results[campaign_id]["revenue"].append({"currency": currency, "amount": amount(total)})
+    if median_days:
+        for campaign_id, counts_by_days in days.items():
+            results[campaign_id]["median_days_to_order"] = _median(counts_by_days)
     return results
+
+
+def _median(counts: dict[int, int]) -> float | None:
+    """The median of values given with how often each occurs, as `statistics.median` gives it."""
+    total = sum(counts.values())
+    middle = {(total - 1) // 2, total // 2}  # the positions of the middle value, or the middle two
+    picked: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        picked += [value for position in middle if seen <= position < seen + counts[value]]
+        seen += counts[value]
+    return statistics.median(picked) if picked else None
 
 
 def campaign_results(session: Session, account_id: int, campaign_id: int) -> dict[str, Any]:
@@ -169,19 +223,14 @@ def campaign_results(session: Session, account_id: int, campaign_id: int) -> dic
     campaign = get_campaign(session, account_id, campaign_id)
     account = session.get(Account, account_id)
     assert account is not None  # noqa: S101 - the campaign's account exists
-    attributed = _attributed(session, account_id, CampaignSend.campaign_id == campaign_id)
-    days = [
-        (ordered_at - sent_at).days
-        for sent_at, ordered_at in session.execute(select(attributed.c.sent_at, attributed.c.ordered_at))
-    ]
-    result = results_of(session, account_id, [campaign_id])[campaign_id]
+    result = results_of(session, account_id, [campaign_id], median_days=True)[campaign_id]
     return {
         "campaign": describe_campaign(session, campaign),
         **{k: result[k] for k in ("sends", "by_status", "opened", "clicked", "scanned")},
         "attribution_window_days": account.attribution_window_days,
         "ordered": result["ordered"],
         "revenue": result["revenue"],
-        "median_days_to_order": statistics.median(days) if days else None,
+        "median_days_to_order": result["median_days_to_order"],
     }
 
 
@@ -233,10 +282,10 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
             {
                 "campaign": {"id": campaign.id, "name": campaign.name, "channel": campaign.channel.value},
                 "status": send.status.value,
-                **{name: _iso(getattr(send, name)) for name in SEND_TIMES},
-                "opened_at": _iso(send.opened_at),
-                "clicked_at": _iso(send.clicked_at),
-                "scanned_at": _iso(send.scanned_at),
+                **{name: iso(getattr(send, name)) for name in SEND_TIMES},
+                "opened_at": iso(send.opened_at),
+                "clicked_at": iso(send.clicked_at),
+                "scanned_at": iso(send.scanned_at),
                 "frequency_cap_overridden": send.frequency_cap_overridden,
                 "preview": preview_ref(campaign.id, send.preview_id, content_type)
                 if send.preview_id
@@ -253,7 +302,3 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
             }
         )
     return result
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

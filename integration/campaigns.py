@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from integration.ingest.common import ContactResolver, Scope, chunks, insert_for
-from integration.ingest.events import hold_campaigns, link_campaign_events, mark_sends
+from integration.ingest.events import link_campaign_events, lock_campaigns, mark_sends
 from integration.store.models import (
     Account,
     Campaign,
@@ -73,6 +73,7 @@ def save_campaign(
     """Create a campaign, or update the one with this external id; keep a new preview as a new version."""
     campaign = None
     if external_id is not None:
+        lock_campaigns(session, account_id, [external_id])
         campaign = session.scalar(
             select(Campaign).where(Campaign.account_id == account_id, Campaign.external_id == external_id)
         )
@@ -83,6 +84,7 @@ def save_campaign(
         if external_id is None:
             # Events name their campaign by this id (opens, clicks and QR scans carry `campaign_id`).
             campaign.external_id = str(campaign.id)
+            lock_campaigns(session, account_id, [campaign.external_id])
     else:
         campaign.channel, campaign.name = channel, name
     session.flush()
@@ -141,8 +143,9 @@ def record_sends(
     latest preview of the campaign is linked to new sends; opens, clicks and QR scans stored
     before a send mark it.
     """
-    get_campaign(session, account_id, campaign_id)
-    hold_campaigns(session, [campaign_id])
+    campaign = get_campaign(session, account_id, campaign_id)
+    if campaign.external_id is not None:
+        lock_campaigns(session, account_id, [campaign.external_id])
     refused: list[dict[str, Any]] = []
     by_email = ContactResolver(session, Scope(account_id)).resolve(
         [(None, s.email) for s in sends], [s.sent_at or s.queued_at or utcnow() for s in sends]

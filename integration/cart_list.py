@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from integration import carts, keyset
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutLineItem, CheckoutState, Contact, Order, Store
+from integration.store.types import iso
 
 MAX_LIMIT = 500
 
@@ -84,9 +85,9 @@ def _cart(
         "state": cart.state.value,
         "created_at": cart.created_at.isoformat(),
         "updated_at": cart.updated_at.isoformat(),
-        "abandoned_at": _iso(cart.abandoned_at),
-        "abandoned_at_local": _iso(cart.abandoned_at.astimezone(zone) if cart.abandoned_at else None),
-        "recovered_at": _iso(cart.recovered_at),
+        "abandoned_at": iso(cart.abandoned_at),
+        "abandoned_at_local": iso(cart.abandoned_at.astimezone(zone) if cart.abandoned_at else None),
+        "recovered_at": iso(cart.recovered_at),
         "total_price": amount(cart.total_price),
         "currency": cart.currency,
         "items_count": items[0],
@@ -104,7 +105,3 @@ def _cart(
         else None,
         "recovery_rule": cart.recovery_rule if cart.state == CheckoutState.RECOVERED else None,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from integration.filters import compile_filter
 from integration.store.models import Contact, StoreCustomer
-from integration.store.types import UTCDateTime, lower_text
+from integration.store.types import UTCDateTime, iso, lower_text
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in the sort order
 SORTS = ("-last_interaction_at", "last_interaction_at", "email", "-email", "first_seen_at", "-first_seen_at")
@@ -102,28 +102,24 @@ def describe(contact: Contact) -> dict[str, Any]:
         "last_name": contact.last_name,
         "subscription": {
             "status": contact.subscription_status.value,
-            "changed_at": _iso(contact.subscription_changed_at),
+            "changed_at": iso(contact.subscription_changed_at),
             "reason": contact.subscription_reason,
         },
         "engagement": {
             "status": contact.engagement_status.value if contact.engagement_status else None,
-            "since": _iso(contact.engagement_since),
+            "since": iso(contact.engagement_since),
             "reason": contact.engagement_reason,
-            "last_interaction_at": _iso(contact.last_interaction_at),
+            "last_interaction_at": iso(contact.last_interaction_at),
             "last_interaction_type": contact.last_interaction_type.value
             if contact.last_interaction_type
             else None,
         },
-        "blocked": {"reason": contact.blocked_reason.value, "at": _iso(contact.blocked_at)}
+        "blocked": {"reason": contact.blocked_reason.value, "at": iso(contact.blocked_at)}
         if contact.blocked_reason
         else None,
         "tags": contact.tags,
-        "first_seen_at": _iso(contact.first_seen_at),
+        "first_seen_at": iso(contact.first_seen_at),
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _encode(sort: str, name: str, contact: Contact) -> str:

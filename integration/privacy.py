@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, delete, exists, literal, or_, select, update
@@ -37,7 +36,7 @@ from integration.store.models import (
     SubscriptionStatus,
     SubscriptionTransition,
 )
-from integration.store.types import utcnow
+from integration.store.types import iso, utcnow
 
 REDACTED_DOMAIN = "redacted.invalid"
 
@@ -112,7 +111,7 @@ def export_customer(
                 "campaign_id": s.campaign_id,
                 "status": s.status.value,
                 **{
-                    k: _iso(getattr(s, k))
+                    k: iso(getattr(s, k))
                     for k in (
                         "sent_at",
                         "delivered_at",
@@ -360,10 +359,10 @@ def _contact_document(session: Session, contact: Contact) -> dict[str, Any]:
         "phone": contact.phone,
         "tags": contact.tags,
         "subscription_status": contact.subscription_status.value,
-        "subscription_changed_at": _iso(contact.subscription_changed_at),
+        "subscription_changed_at": iso(contact.subscription_changed_at),
         "engagement_status": contact.engagement_status.value if contact.engagement_status else None,
         "blocked_reason": contact.blocked_reason.value if contact.blocked_reason else None,
-        "first_seen_at": _iso(contact.first_seen_at),
+        "first_seen_at": iso(contact.first_seen_at),
         "stores": [{"store_id": s, "customer_id": e} for s, e in links],
     }
 
@@ -373,9 +372,9 @@ def _order_document(order: Order) -> dict[str, Any]:
         "id": order.external_id,
         "name": order.name,
         "email": order.email,
-        "created_at": _iso(order.created_at),
+        "created_at": iso(order.created_at),
         "financial_status": order.financial_status,
-        "cancelled_at": _iso(order.cancelled_at),
+        "cancelled_at": iso(order.cancelled_at),
         "currency": order.currency,
         "total_price": str(order.total_price),
         "line_items": [
@@ -389,14 +388,10 @@ def _checkout_document(checkout: Checkout) -> dict[str, Any]:
     return {
         "token": checkout.token,
         "email": checkout.email,
-        "created_at": _iso(checkout.created_at),
-        "completed_at": _iso(checkout.completed_at),
+        "created_at": iso(checkout.created_at),
+        "completed_at": iso(checkout.completed_at),
         "state": checkout.state.value,
         "currency": checkout.currency,
         "total_price": str(checkout.total_price),
         "recovery_url": checkout.recovery_url,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -7,8 +7,6 @@ are UTC with the store's local time beside.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,18 +15,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from integration import campaign_results, campaigns, rfm
+from integration import campaign_results, campaigns, keyset, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
-from integration.store.types import utcnow
+from integration.store.types import iso, utcnow
 
 DEFAULT_ORDERS = 10
 MAX_ORDERS_PAGE = 1000
-
-
-class BadOrdersCursor(ValueError):
-    """The orders cursor was not one this API gave out."""
 
 
 def profile(
@@ -40,7 +34,10 @@ def profile(
     orders_cursor: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """The contact's profile; None when it is not the account's. `orders_limit=None` lists every order."""
+    """The contact's profile; None when it is not the account's. `orders_limit=None` lists every order.
+
+    A cursor of orders this list did not give out raises `keyset.BadCursor`.
+    """
     detail = contact_detail(session, account_id, contact_id)
     if detail is None:
         return None
@@ -59,7 +56,7 @@ def profile(
         "rfm": rfm.contact_rfm(session, contact_id, now),
         "abandoned_carts": _abandoned_carts(session, contact_id, zones),
         "campaigns": campaign_results.contact_sends(session, account_id, contact_id),
-        "last_contacted_at": cap.last_contacted_at.isoformat() if cap.last_contacted_at else None,
+        "last_contacted_at": iso(cap.last_contacted_at),
         "recently_contacted": cap.recently_contacted,
         "frequency_cap_days": cap.days,
     }
@@ -72,7 +69,7 @@ def _orders(
     count = session.scalar(select(func.count()).select_from(Order).where(*base)) or 0
     query = select(Order).where(*base)
     if cursor:
-        at, order_id = _decode(cursor)
+        at, order_id = keyset.decode(cursor)
         query = query.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < order_id)))
     query = query.order_by(Order.created_at.desc(), Order.id.desc())
     if limit is not None:
@@ -107,7 +104,7 @@ def _orders(
         }
         for o in rows
     ]
-    next_cursor = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+    next_cursor = keyset.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     return page, next_cursor, count
 
 
@@ -116,9 +113,9 @@ def _recovered_cart(cart: Checkout, zones: dict[int, ZoneInfo]) -> dict[str, Any
     zone = zones.get(cart.store_id, ZoneInfo("UTC"))
     return {
         "token": cart.token,
-        "abandoned_at": cart.abandoned_at.isoformat() if cart.abandoned_at else None,
+        "abandoned_at": iso(cart.abandoned_at),
         "abandoned_at_local": cart.abandoned_at.astimezone(zone).isoformat() if cart.abandoned_at else None,
-        "recovered_at": cart.recovered_at.isoformat() if cart.recovered_at else None,
+        "recovered_at": iso(cart.recovered_at),
         "total_price": amount(cart.total_price),
         "currency": cart.currency,
         "recovery_rule": cart.recovery_rule,
@@ -139,7 +136,7 @@ def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInf
         {
             "token": c.token,
             "store_id": c.store_id,
-            "abandoned_at": c.abandoned_at.isoformat() if c.abandoned_at else None,
+            "abandoned_at": iso(c.abandoned_at),
             "abandoned_at_local": c.abandoned_at.astimezone(
                 zones.get(c.store_id, ZoneInfo("UTC"))
             ).isoformat()
@@ -213,18 +210,3 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
         # Whether items − discounts + shipping + tax is the total (a source may leave parts out).
         "adds_up": computed == order.total_price,
     }
-
-
-def _encode(at: datetime, order_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{order_id}".encode()).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        at, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, int(order_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadOrdersCursor("not a cursor this API gave out") from exc

@@ -4,6 +4,9 @@ An event names its campaign by the campaign's external id (`campaign_id` in the 
 event as given (`campaign_ref`) whether or not the campaign exists yet. A send's first open, click
 and QR scan come from those events whatever the order of arrival: storing events marks the sends
 that exist, storing sends marks them from the events already there (`mark_sends`).
+
+Writes that name the same campaign take turns (`lock_campaigns`), so the later of two sees the
+earlier's rows whether or not the campaign existed when the earlier one looked it up.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def ingest_events(
     """
     scope = scope if isinstance(scope, Scope) else Scope.of(scope)
     outcome = Outcome()
+    lock_campaigns(session, scope.account_id, (r.campaign_id for r in records if r.campaign_id))
     contacts = ContactResolver(session, scope).resolve(
         [(r.customer_id, r.email) for r in records], [r.occurred_at for r in records]
     )
@@ -170,7 +174,8 @@ def mark_sends(session: Session, send_ids: Sequence[int]) -> None:
 
     Events name a campaign by its external id, stored as given, so the order in which events,
     campaigns and sends arrive does not matter: whichever comes last marks the send. A time
-    already marked stays unless an earlier event turns up. One statement per batch of sends.
+    already marked stays unless an earlier event turns up. One statement per batch of sends, and
+    only sends whose marks move are written (a repeated or later event rewrites no row).
     """
     sends, campaigns, events = table_of(CampaignSend), table_of(Campaign), table_of(InteractionEvent)
     send = sends.alias("send")
@@ -198,39 +203,48 @@ def mark_sends(session: Session, send_ids: Sequence[int]) -> None:
             .group_by(send.c.id)
             .subquery("first")
         )
+        moves = {
+            column: and_(
+                first.c[column].is_not(None),
+                or_(sends.c[column].is_(None), first.c[column] < sends.c[column]),
+            )
+            for column in SEND_MARKS.values()
+        }
         session.execute(
             update(sends)
-            .where(sends.c.id == first.c.id)
+            .where(sends.c.id == first.c.id, or_(*moves.values()))
             .values(
                 {
-                    column: case(
-                        (
-                            and_(
-                                first.c[column].is_not(None),
-                                or_(sends.c[column].is_(None), first.c[column] < sends.c[column]),
-                            ),
-                            first.c[column],
-                        ),
-                        else_=sends.c[column],
-                    )
-                    for column in SEND_MARKS.values()
+                    column: case((moved, first.c[column]), else_=sends.c[column])
+                    for column, moved in moves.items()
                 }
             )
         )
 
 
-def hold_campaigns(session: Session, campaign_ids: Iterable[int]) -> None:
-    """Lock campaigns before writing their sends (PostgreSQL; SQLite has one writer anyway).
+def campaign_lock_key(account_id: int, external_id: str) -> int:
+    """The advisory lock key of a campaign reference: a stable signed 64-bit hash of account and id."""
+    digest = hashlib.blake2b(f"{account_id}:{external_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
-    Storing an event that names a campaign takes a key-share lock on it (the foreign key), which
-    this lock waits for, and the other way round: of a send batch and an event batch written at
-    once, the one that commits second sees the other's rows and marks the send.
+
+def lock_campaigns(session: Session, account_id: int, external_ids: Iterable[str]) -> None:
+    """Take turns with other transactions writing events, campaigns or sends that name these campaigns.
+
+    On PostgreSQL a transaction-level advisory lock per (account, campaign external id), held until
+    commit, taken before the caller reads or writes anything of those campaigns. It works whether
+    or not the campaign exists yet, and each later statement (READ COMMITTED) sees what the
+    transaction it waited for committed: an event batch, a campaign being created and its sends
+    written at once always end with the send marked and the events linked. Keys are taken in
+    sorted order, so two calls never each hold a key the other waits for. (A transaction making
+    several calls, as the inbox does for a run of deliveries, can still meet another in a cycle:
+    PostgreSQL then fails one delivery's savepoint, and the delivery is retried.) SQLite needs
+    nothing: BEGIN IMMEDIATE lets one writer in at a time.
     """
-    ids = sorted(set(campaign_ids))
-    for part in chunks(ids):
-        session.execute(
-            select(Campaign.id).where(Campaign.id.in_(part)).order_by(Campaign.id).with_for_update()
-        )
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({campaign_lock_key(account_id, ref) for ref in external_ids}):
+        session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def link_campaign_events(session: Session, account_id: int, refs: Iterable[str]) -> None:
@@ -301,6 +315,7 @@ def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignR
     outcome = Outcome()
     if not records:
         return outcome
+    lock_campaigns(session, store.account_id, (r.external_id for r in records))
     table = table_of(Campaign)
     stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
@@ -349,8 +364,8 @@ def ingest_sends(session: Session, store: Store, records: Sequence[SendRecord]) 
     Opens, clicks and QR scans that arrived before the send are applied to it.
     """
     outcome = Outcome()
+    lock_campaigns(session, store.account_id, (r.campaign_id for r in records))
     campaigns = campaign_ids(session, store.account_id, {r.campaign_id for r in records})
-    hold_campaigns(session, campaigns.values())
     contacts = ContactResolver(session, store).resolve(
         [(r.customer_id, r.email) for r in records],
         [r.sent_at or r.queued_at or datetime.now().astimezone() for r in records],

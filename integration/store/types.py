@@ -59,6 +59,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str | None:
+    """Return a time as ISO 8601 text (as the API gives times), or None for no time."""
+    return value.isoformat() if value is not None else None
+
+
 def as_json(value: Any) -> Any:
     """Return `value` with datetimes and decimals turned into JSON-safe strings."""
     if isinstance(value, datetime):

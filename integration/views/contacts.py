@@ -10,11 +10,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from integration import messages
+from integration import keyset, messages
 from integration.app import settings_of
 from integration.contact_list import MAX_LIMIT, SORTS, BadCursor, list_contacts
 from integration.filters import parse
-from integration.profile import DEFAULT_ORDERS, BadOrdersCursor, order_detail, profile
+from integration.profile import DEFAULT_ORDERS, order_detail, profile
 from integration.stats import SubscriptionFilter, cached_stats
 from integration.store import session_scope
 from integration.store.types import utcnow
@@ -125,7 +125,7 @@ class ContactDetail(MethodView):
                     orders_limit=limit,
                     orders_cursor=query.get("orders_cursor"),
                 )
-            except BadOrdersCursor as exc:
+            except keyset.BadCursor as exc:
                 fail(422, str(exc), "invalid_cursor")
         if detail is None:
             fail(404, f"no contact {contact_id}", "not_found")

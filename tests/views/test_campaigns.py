@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import statistics
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -204,6 +205,13 @@ def make_headers(settings: Settings) -> dict[str, str]:
         return bearer(session, make_store(session).account_id)
 
 
+def _with_last_id(cursor: str, last_id: int, other: int) -> str:
+    """The cursor with the id of the last row it names replaced (base64 text ending in that id)."""
+    payload = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    head, tail = payload.rsplit(str(last_id), 1)
+    return base64.urlsafe_b64encode(f"{head}{other}{tail}".encode()).decode()
+
+
 def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
     client: FlaskClient, shop: dict[str, Any], settings: Settings
 ) -> None:
@@ -237,6 +245,10 @@ def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
     assert len(everything["orders"]) == 12
     assert client.get(f"{url}?orders=0", headers=shop["headers"]).status_code == 422
     assert client.get(f"{url}?orders_cursor=nonsense", headers=shop["headers"]).status_code == 422
+    # A cursor changed to name an order id no store can hold is refused like any other.
+    tampered = _with_last_id(first["orders_next_cursor"], first["orders"][-1]["id"], 2**64)
+    answer = client.get(f"{url}?orders_cursor={tampered}", headers=shop["headers"])
+    assert (answer.status_code, answer.get_json()["code"]) == (422, "invalid_cursor")
 
     detail = _json(client.get(f"{url}/orders/{first['orders'][0]['id']}", headers=shop["headers"]))
     assert [(i["title"], i["quantity"], i["unit_price"], i["line_total"]) for i in detail["line_items"]] == [
@@ -510,6 +522,37 @@ def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
     assert queries(1) == queries(5)
 
 
+def test_a_campaigns_results_rank_its_orders_once_and_agree_with_the_profiles(
+    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+) -> None:
+    days: dict[int, list[int]] = {c: [] for c in five_campaigns}
+    for who in ("ann", "bob", "cy"):
+        for send in _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))["campaigns"]:
+            if send["attribution"]:
+                days[send["campaign"]["id"]].append(send["attribution"]["days"])
+    engine = get_engine(settings.database_url)
+    ranked: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "row_number()" in statement.lower():
+            ranked.append(statement)
+
+    medians = []
+    for campaign_id in five_campaigns:
+        ranked.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            results = _json(client.get(f"/api/v1/campaigns/{campaign_id}/results", headers=shop["headers"]))
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert len(ranked) == 1, "the orders after the sends are ranked in one query"
+        assert results["ordered"] == len(days[campaign_id])
+        assert results["median_days_to_order"] == statistics.median(days[campaign_id])
+        medians.append(results["median_days_to_order"])
+    # Orders in two currencies, odd and even counts, an order the day of the send.
+    assert medians == [4, 2, 1, 1, 8]
+
+
 def test_the_attribution_window_ends_exactly_its_days_after_the_send(
     client: FlaskClient, shop: dict[str, Any], settings: Settings
 ) -> None:
@@ -541,3 +584,4 @@ def test_the_attribution_window_ends_exactly_its_days_after_the_send(
     assert (credited["bob"], credited["cy"]) == (None, None)
     results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
     assert results["ordered"] == 1
+    assert results["median_days_to_order"] == 29
