@@ -12,7 +12,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from connectors.http import Http, check_url
+from connectors.addresses import check_url
+from connectors.http import Http
 from connectors.klaviyo.destination import KlaviyoList
 from connectors.mailchimp.destination import MailchimpAudience, data_center
 from connectors.shopify.connection import client_for
@@ -25,6 +26,9 @@ from integration.store import session_scope
 from integration.store.models import Destination, DestinationKind
 from integration.sync import Destination as Deliverer
 from integration.sync import Target
+
+# A person waits for the answer to a save: a resolver slower than this answers `url_unresolvable`.
+SAVE_RESOLVE_TIMEOUT_SECONDS = 3.0
 
 
 class MailchimpSettings(Schema):
@@ -89,9 +93,14 @@ def check_settings(kind: DestinationKind, config: dict[str, Any], settings: Sett
     """Refuse settings a sync could not send to: a webhook URL outside the allowed addresses.
 
     Raises AddressRefused. The same check runs again at every request (names can resolve anew).
+    The name's lookup is bounded: a web worker is not held for as long as the resolver likes.
     """
     if kind == DestinationKind.WEBHOOK:
-        check_url(str(config["url"]), allow_private=settings.webhook_allow_private)
+        check_url(
+            str(config["url"]),
+            allow_private=settings.webhook_allow_private,
+            resolve_timeout_seconds=SAVE_RESOLVE_TIMEOUT_SECONDS,
+        )
 
 
 def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Callable[[Target], Deliverer]:
@@ -141,6 +150,7 @@ def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Cal
             sync.id,
             http=make_http("the webhook endpoint"),
             allow_private=settings.webhook_allow_private,
+            ca_bundle=settings.ca_bundle,
         )
 
     return open_destination

@@ -8,15 +8,13 @@ unless the caller accepts the status (per-member errors come back in the body). 
 followed: a 3xx is a FatalConnectorError like any other unexpected answer.
 
 URLs a merchant chooses (webhook destinations) go through `PinnedAddressAdapter`: only https to
-public addresses unless the installation allows private ones (`check_url`), checked at every
-request, and the connection made to the very address that was checked.
+public addresses unless the installation allows private ones (`connectors.addresses.check_url`),
+checked at every request, and the connection made directly to the very address that was checked.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -28,6 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
+from connectors.addresses import check_url
 from integration.errors import (
     AddressRefused,
     CredentialsRejected,
@@ -150,68 +149,16 @@ def brief(response: requests.Response) -> str:
     return str(data)[:200]
 
 
-# IPv6 prefixes that carry an IPv4 address which decides where the packets end up.
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-DEFAULT_PORTS = {"http": 80, "https": 443}
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def public_address(address: Address) -> bool:
-    """Whether `address` is on the public internet: globally routable, neither multicast nor reserved.
-
-    An IPv6 address that embeds an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by that too.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return public_address(address.ipv4_mapped)
-        if address in NAT64:
-            return public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address.sixtofour is not None and not public_address(address.sixtofour):
-            return False
-    return address.is_global and not address.is_multicast and not address.is_reserved
-
-
-def check_url(url: str, *, allow_private: bool) -> list[str]:
-    """Return the addresses a request to `url` may connect to; raise AddressRefused if there are none.
-
-    Without `allow_private` the URL must be https and every address its host resolves to public
-    (one private answer is enough to refuse: which one a connection would use is not ours to pick).
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
-    except ValueError:  # a port that is no number
-        host, port = None, None
-    if scheme not in DEFAULT_PORTS or not host or port is None:
-        raise AddressRefused(url, "url_not_https", "not an https URL with a host")
-    if scheme != "https" and not allow_private:
-        raise AddressRefused(url, "url_not_https", f"{scheme}://{host} is not https")
-    try:
-        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(str(a[4][0]) for a in answers))
-        parsed = [ipaddress.ip_address(a.split("%", 1)[0]) for a in addresses]
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise AddressRefused(url, "url_unresolvable", f"{host} does not resolve: {exc}") from exc
-    if not addresses:
-        raise AddressRefused(url, "url_unresolvable", f"{host} resolves to no address")
-    if not allow_private:
-        refused = [str(a) for a in parsed if not public_address(a)]
-        if refused:
-            raise AddressRefused(
-                url, "url_not_public", f"{host} resolves to {', '.join(refused)}, not a public address"
-            )
-    return addresses
-
-
 class PinnedAddressAdapter(HTTPAdapter):
     """Send only where `check_url` allows, connecting to an address it checked.
 
     Every request resolves its host once and checks each address; the connection then goes to the
     first checked address (the next one if that cannot connect) while the Host header, TLS SNI and
     certificate verification keep the host's name. A resolver answering otherwise between the check
-    and the connection (DNS rebinding) so changes nothing. A refused address raises AddressRefused;
-    a name that does not resolve is a ConnectionError (retried: resolvers have bad moments).
+    and the connection (DNS rebinding) so changes nothing. No proxy is used, whoever names one: a
+    proxy would resolve the name itself and connect from where it stands. A refused address raises
+    AddressRefused; a name that does not resolve is a ConnectionError (retried: resolvers have bad
+    moments).
     """
 
     def __init__(self, *, allow_private: bool = False) -> None:
@@ -228,6 +175,7 @@ class PinnedAddressAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
+        del proxies  # always a direct connection to a checked address
         url = request.url or ""
         try:
             addresses = check_url(url, allow_private=self.allow_private)
@@ -241,9 +189,7 @@ class PinnedAddressAdapter(HTTPAdapter):
         for address in addresses:
             self._pinned.address = address
             try:
-                return super().send(
-                    request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-                )
+                return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert)
             except requests.ConnectionError as exc:
                 if not _not_connected(exc):
                     raise  # something was sent: trying another address could repeat it

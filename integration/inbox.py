@@ -64,9 +64,14 @@ def receive(
     event_id: str | None = None,
     triggered_at: datetime | None = None,
     headers: dict[str, str] | None = None,
+    signature_verified: bool = False,
 ) -> Received:
-    """Store a delivery once; a redelivery of the same (source, delivery id) stores nothing new."""
+    """Store a delivery once; a redelivery of the same (source, delivery id) stores nothing new.
+
+    `signature_verified` says the receiver verified the delivery's signature: recorded with the time.
+    """
     table = table_of(InboxDelivery)
+    now = utcnow()
     stmt = (
         insert_for(session, table)
         .values(
@@ -79,7 +84,8 @@ def receive(
             event_id=event_id,
             triggered_at=triggered_at,
             headers=headers or {},
-            received_at=utcnow(),
+            received_at=now,
+            signature_verified_at=now if signature_verified else None,
             status=InboxStatus.PENDING.value,
             attempts=0,
         )

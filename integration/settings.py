@@ -72,6 +72,9 @@ class Settings:
     # Webhook destinations may use http and reach loopback, private and link-local addresses
     # (a self-hosted installation posting into its own network); off, only public https.
     webhook_allow_private: bool = False
+    # CA certificates outgoing https trusts instead of the bundled ones (requests' own variables);
+    # the webhook session, which reads nothing from the environment itself, takes them from here.
+    ca_bundle: str | None = None
 
     @property
     def shopify_secrets(self) -> tuple[str, ...]:
@@ -144,6 +147,7 @@ class Settings:
             inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
             tag_prefix=_parse("STOREPULSE_TAG_PREFIX", get, _tag_prefix, "storepulse:"),
             webhook_allow_private=_parse("STOREPULSE_WEBHOOK_ALLOW_PRIVATE", get, _boolean, False),
+            ca_bundle=_ca_bundle(get),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
@@ -177,6 +181,17 @@ def _boolean(raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def _ca_bundle(get: Callable[[str], str | None]) -> str | None:
+    # requests reads REQUESTS_CA_BUNDLE first, then CURL_CA_BUNDLE.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        raw = get(name)
+        if raw is not None:
+            if not Path(raw).exists():
+                raise ConfigError(name, f"{raw} does not exist")
+            return raw
+    return None
 
 
 def _tag_prefix(raw: str) -> str:

@@ -77,6 +77,8 @@ def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_w
         ("STOREPULSE_INBOX_RETENTION_DAYS", "month"),
         ("STOREPULSE_TAG_PREFIX", "a,b:"),
         ("STOREPULSE_WEBHOOK_ALLOW_PRIVATE", "sometimes"),
+        ("REQUESTS_CA_BUNDLE", "/nowhere/ca.pem"),
+        ("CURL_CA_BUNDLE", "/nowhere/ca.pem"),
     ],
 )
 def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None:
@@ -103,6 +105,16 @@ def test_webhooks_reach_private_addresses_only_when_the_installation_says_so(
 ) -> None:
     env = PRODUCTION if value is None else {**PRODUCTION, "STOREPULSE_WEBHOOK_ALLOW_PRIVATE": value}
     assert Settings.from_env(env).webhook_allow_private is allowed
+
+
+def test_the_ca_bundle_is_requests_own_variable_then_curls(tmp_path: Path) -> None:
+    ours, curls = tmp_path / "ours.pem", tmp_path / "curl.pem"
+    ours.write_text("")
+    curls.write_text("")
+    assert Settings.from_env(PRODUCTION).ca_bundle is None
+    assert Settings.from_env({**PRODUCTION, "CURL_CA_BUNDLE": str(curls)}).ca_bundle == str(curls)
+    both = {**PRODUCTION, "REQUESTS_CA_BUNDLE": str(ours), "CURL_CA_BUNDLE": str(curls)}
+    assert Settings.from_env(both).ca_bundle == str(ours)
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "STOREPULSE_ENCRYPTION_KEY"])

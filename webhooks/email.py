@@ -1,9 +1,10 @@
 """Email-tool webhooks: SendGrid's Event Webhook and Mailchimp's audience webhooks.
 
 Each view checks the delivery before reading it (SendGrid: the ECDSA signature over timestamp and
-raw body, with the source's verification key; Mailchimp: the secret in the URL), stores the raw body
-in the inbox, enqueues its processing and answers. A delivery that fails the check is answered 401
-and stored nowhere; so is every delivery to a SendGrid source without a verification key.
+raw body, with the source's verification key, and the timestamp's age; Mailchimp: the secret in the
+URL), stores the raw body in the inbox (a SendGrid delivery marked as verified), enqueues its
+processing and answers. A delivery that fails the check is answered 401 and stored nowhere; so is
+every delivery to a SendGrid source without a verification key.
 If the database cannot take the delivery the answer is 503, so the tool retries; if Redis is down
 the delivery is stored anyway and the inbox sweeper enqueues it later.
 """
@@ -11,6 +12,7 @@ the delivery is stored anyway and the inbox sweeper enqueues it later.
 from __future__ import annotations
 
 import hashlib
+import time
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, abort, current_app, request
@@ -23,12 +25,18 @@ from integration.store.types import utcnow
 from integration.views.auth import fail
 from jobs.ingest import process_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
-from webhooks.signatures import secret_matches, sendgrid_signature_valid
+from webhooks.signatures import secret_matches, sendgrid_signature_valid, timestamp_within
 
 blueprint = Blueprint("email_webhooks", __name__, url_prefix="/webhooks/email")
 
 SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+# SendGrid documents no tolerance; it retries a delivery for up to 24 hours after the event, and
+# whether a retry is signed anew is not documented, so a retry's timestamp may be the first
+# attempt's. Three times that window never refuses a genuine retry, and a captured delivery cannot
+# be replayed for ever: its source stores the same bytes only once, but another source with the
+# same key (one made anew, say) would take them.
+SENDGRID_TIMESTAMP_TOLERANCE_SECONDS = 72 * 3600
 
 
 @blueprint.post("/sendgrid/<int:source_id>")
@@ -43,14 +51,19 @@ def sendgrid(source_id: int) -> tuple[str, int]:
             f"email source {source.id} has no verification key; its deliveries are refused until one is set",
             "verification_key_missing",
         )
+    timestamp = request.headers.get(SENDGRID_TIMESTAMP)
     if not sendgrid_signature_valid(
-        source.verification_key,
-        request.headers.get(SENDGRID_SIGNATURE),
-        request.headers.get(SENDGRID_TIMESTAMP),
-        body,
+        source.verification_key, request.headers.get(SENDGRID_SIGNATURE), timestamp, body
     ):
         fail(401, "the delivery's signature does not verify with the source's key", "invalid_signature")
-    return _accept(source, "events", body)
+    if not timestamp_within(timestamp, time.time(), SENDGRID_TIMESTAMP_TOLERANCE_SECONDS):
+        fail(
+            401,
+            f"the delivery was signed at {timestamp}, more than "
+            f"{SENDGRID_TIMESTAMP_TOLERANCE_SECONDS // 3600} hours from now: a replay is not taken",
+            "timestamp_out_of_range",
+        )
+    return _accept(source, "events", body, signature_verified=True)
 
 
 @blueprint.route("/mailchimp/<int:source_id>/<secret>", methods=["GET", "POST"])
@@ -64,7 +77,7 @@ def mailchimp(source_id: int, secret: str) -> tuple[str, int]:
     body = request.get_data(cache=False)
     # The topic is for the inbox's listing only; processing reads the stored body again.
     topic = dict(parse_qsl(body.decode("utf-8", errors="replace"))).get("type", "unknown")[:100]
-    return _accept(source, topic, body)
+    return _accept(source, topic, body, signature_verified=False)
 
 
 def _source(source_id: int, kind: EmailTool) -> EmailSource:
@@ -76,7 +89,7 @@ def _source(source_id: int, kind: EmailTool) -> EmailSource:
     return source
 
 
-def _accept(source: EmailSource, topic: str, body: bytes) -> tuple[str, int]:
+def _accept(source: EmailSource, topic: str, body: bytes, *, signature_verified: bool) -> tuple[str, int]:
     settings = settings_of(current_app)
     with session_scope(settings.database_url) as session:
         received = inbox.receive(
@@ -87,6 +100,7 @@ def _accept(source: EmailSource, topic: str, body: bytes) -> tuple[str, int]:
             delivery_id=f"{source.id}:{hashlib.sha256(body).hexdigest()}",
             body=body,
             email_source_id=source.id,
+            signature_verified=signature_verified,
         )
         stored = session.get(EmailSource, source.id)
         if stored is not None:

@@ -69,6 +69,7 @@ def receive() -> tuple[str, int]:
             event_id=(request.headers.get("X-Shopify-Event-Id") or "")[:255] or None,
             triggered_at=_timestamp(request.headers.get("X-Shopify-Triggered-At")),
             headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
+            signature_verified=True,
         )
     if received.new:
         request_drain(settings, "shopify", store_id)

@@ -7,6 +7,7 @@ import binascii
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 
 import shopify
@@ -36,6 +37,13 @@ def sendgrid_signature_valid(
     except (InvalidSignature, ValueError, binascii.Error):
         return False
     return True
+
+
+def timestamp_within(timestamp: str | None, now: float, tolerance_seconds: float) -> bool:
+    """Whether a Unix-seconds timestamp header is at most `tolerance_seconds` from `now`, either way."""
+    if timestamp is None or not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        return False
+    return abs(now - int(timestamp)) <= tolerance_seconds
 
 
 def shopify_webhook_valid(secrets: Sequence[str], signature: str | None, body: bytes) -> bool:

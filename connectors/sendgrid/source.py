@@ -18,17 +18,18 @@ from integration.store.models import InboxDelivery
 class SendGridSource:
     """Events in SendGrid's documented shape; malformed events are reported by index, the rest stored.
 
-    A delivery of a source without a verification key is refused whole: it was never verified.
+    A delivery whose signature was not verified when it was received is refused whole, whatever
+    key its source has now: a key set later says nothing about what was stored before it.
     """
 
     name = "sendgrid"
 
     def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
         source = email_source(session, delivery)
-        if not source.verification_key:
-            # Accepted unsigned before a key was required: still waiting in the inbox, never verified.
-            problem = "the source has no verification key; unsigned events are not taken"
-            raise InvalidRecord("delivery", {"email_source_id": [problem]})
+        if delivery.signature_verified_at is None:
+            # Stored unsigned (before keys were required), or before receipts were recorded.
+            problem = "its signature was not verified when it was received; unverified events are not taken"
+            raise InvalidRecord("delivery", {"signature": [problem]})
         try:
             items = json.loads(delivery.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -7,9 +7,12 @@ retries of one batch repeat. 429 and 5xx are retried with back-off (honouring
 list per-contact failures as `{"errors": [{"contact_id": 1, "error": "…"}]}`; the others count as
 delivered.
 
-The URL is the merchant's choice, so requests go only where `connectors.http.check_url` allows
+The URL is the merchant's choice, so requests go only where `connectors.addresses.check_url` allows
 (public https addresses, unless the installation allows private ones), checked at every request
 and pinned to the checked address; redirects are not followed. A refused address stops the sync.
+The session takes nothing from the environment: no proxy (`HTTPS_PROXY` and the like would hand
+the connection to a proxy that resolves the name itself) and no `.netrc` credentials; the CA
+bundle, if the installation names one, is passed in.
 """
 
 from __future__ import annotations
@@ -63,12 +66,16 @@ class SignedWebhook:
         http: Http | None = None,
         clock: Callable[[], float] = time.time,
         allow_private: bool = False,
+        ca_bundle: str | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
         self.sync_id = sync_id
         self.http = http or Http("the webhook endpoint")
         self.http.credential_statuses = (401, 403, 410)
+        self.http.session.trust_env = False
+        if ca_bundle:
+            self.http.session.verify = ca_bundle
         adapter = PinnedAddressAdapter(allow_private=allow_private)
         for prefix in ("https://", "http://"):
             self.http.session.mount(prefix, adapter)

@@ -31,7 +31,8 @@ class DestinationSchema(Schema):
         metadata={
             "description": "settings of the kind; a webhook's `url` must be https and resolve to public "
             "addresses only (unless the installation allows private ones), else 422 with code "
-            "`url_not_https`, `url_not_public` or `url_unresolvable`"
+            "`url_not_https`, `url_not_public` or `url_unresolvable` (also when the name's lookup "
+            "takes longer than 3 seconds)"
         },
     )
     credentials = fields.Dict(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -323,6 +326,10 @@ def webhook(client: FlaskClient, headers: dict[str, str], url: str) -> Any:
         ("https://[fe80::1]/in", "url_not_public"),
         ("https://224.0.0.1/in", "url_not_public"),  # multicast
         ("https://240.0.0.1/in", "url_not_public"),  # reserved
+        ("https://192.0.0.8/in", "url_not_public"),  # IETF protocol assignments (the dummy address)
+        ("https://[fec0::1]/in", "url_not_public"),  # deprecated site-local
+        ("https://[3fff::1]/in", "url_not_public"),  # documentation
+        ("https://relay.example.com/in", "url_not_public"),  # the deprecated 6to4 relay anycast
         ("https://internal.example.com/in", "url_not_public"),  # one private address among its answers
         ("https://metadata.example.com/in", "url_not_public"),  # a name for the metadata address
         ("https://nowhere.example.com/in", "url_unresolvable"),
@@ -337,6 +344,7 @@ def test_a_webhook_destination_must_be_https_on_public_addresses(
             "internal.example.com": [PUBLIC_ADDRESS, "10.0.0.7"],
             "metadata.example.com": ["169.254.169.254"],
             "mapped.example.com": ["::ffff:127.0.0.1"],
+            "relay.example.com": ["192.88.99.1"],
             "nowhere.example.com": [],
         }
     )
@@ -346,6 +354,34 @@ def test_a_webhook_destination_must_be_https_on_public_addresses(
     assert answer["code"] == code
     assert url in answer["message"]
     assert answer["details"]["config"]["url"] == [answer["message"]]
+    assert client.get("/api/v1/destinations", headers=headers).get_json() == {"destinations": []}
+
+
+def test_a_slow_resolver_holds_a_save_three_seconds_at_most(
+    client: FlaskClient, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+    released = threading.Event()
+
+    def hanging(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow.example.com":
+            released.wait(60)  # a resolver that does not answer for a minute
+            return real(PUBLIC_ADDRESS, port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    started = time.monotonic()
+    try:
+        answer = webhook(client, headers, "https://slow.example.com/in")
+    finally:
+        waited = time.monotonic() - started
+        released.set()
+    assert answer.status_code == 422
+    body = answer.get_json()
+    assert body["code"] == "url_unresolvable"
+    assert "timed out" in body["message"]
+    assert "https://slow.example.com/in" in body["message"]
+    assert 3 <= waited < 10  # the three seconds, and a busy machine's margin
     assert client.get("/api/v1/destinations", headers=headers).get_json() == {"destinations": []}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from tests.webhooks.test_signatures import DER_B64, sign
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SENDGRID_EVENTS = (FIXTURES / "sendgrid" / "events.json").read_bytes()
-TIMESTAMP = "1781000500"
+HOUR = 3600
 
 
 def _source(settings: Settings, kind: EmailTool) -> tuple[str, int]:
@@ -46,10 +47,12 @@ def _source(settings: Settings, kind: EmailTool) -> tuple[str, int]:
         return email_webhook_path(source, secret), account_id
 
 
-def _signed(body: bytes) -> dict[str, str]:
+def _signed(body: bytes, seconds_ago: int = 0) -> dict[str, str]:
+    """SendGrid's signature headers for `body`, signed now (or `seconds_ago`)."""
+    timestamp = str(int(time.time()) - seconds_ago)
     return {
-        "X-Twilio-Email-Event-Webhook-Signature": sign(TIMESTAMP, body),
-        "X-Twilio-Email-Event-Webhook-Timestamp": TIMESTAMP,
+        "X-Twilio-Email-Event-Webhook-Signature": sign(timestamp, body),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
     }
 
 
@@ -84,6 +87,7 @@ def test_signed_sendgrid_events_change_contacts_as_mapped(
     with session_scope(settings.database_url) as session:
         delivery = session.scalars(select(InboxDelivery)).one()
         assert delivery.status == InboxStatus.PROCESSED
+        assert delivery.signature_verified_at == delivery.received_at
         skipped = {s["index"]: s for s in delivery.result["skipped"]}
         assert skipped[8]["reason"] == "not an engagement event"
         assert "email" in skipped[9]["errors"]
@@ -105,16 +109,7 @@ def test_a_retried_delivery_and_a_repeated_event_are_not_counted_twice(
         assert session.scalar(select(func.count()).select_from(InteractionEvent)) == 8
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {
-            "X-Twilio-Email-Event-Webhook-Timestamp": TIMESTAMP,
-            "X-Twilio-Email-Event-Webhook-Signature": sign(TIMESTAMP, b"[]"),
-        },
-    ],
-)
+@pytest.mark.parametrize("headers", [{}, _signed(b"[]")], ids=["unsigned", "signed for another body"])
 def test_a_forged_or_unsigned_sendgrid_delivery_is_refused_and_stored_nowhere(
     client: FlaskClient, settings: Settings, headers: dict[str, str]
 ) -> None:
@@ -122,6 +117,32 @@ def test_a_forged_or_unsigned_sendgrid_delivery_is_refused_and_stored_nowhere(
     answer = client.post(path, data=SENDGRID_EVENTS, headers=headers)
     assert (answer.status_code, answer.get_json()["code"]) == (401, "invalid_signature")
     assert _inbox_count(settings) == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds_ago", "taken"),
+    [
+        (0, True),
+        (24 * HOUR, True),  # SendGrid's last retry, a day after the event, with the first timestamp
+        (72 * HOUR - 60, True),
+        (72 * HOUR + 60, False),  # a captured delivery replayed later
+        (-(72 * HOUR + 60), False),  # signed far in the future
+        (-HOUR, True),  # a clock an hour ahead
+    ],
+)
+def test_a_signed_sendgrid_delivery_is_taken_within_72_hours_of_its_timestamp(
+    client: FlaskClient, settings: Settings, run_worker: Any, seconds_ago: int, taken: bool
+) -> None:
+    path, _ = _source(settings, EmailTool.SENDGRID)
+    answer = client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS, seconds_ago))
+    if taken:
+        assert answer.status_code == 200
+        run_worker()
+        assert _contacts(settings)["hard@example.com"].blocked_reason == BlockedReason.HARD_BOUNCE
+    else:
+        assert (answer.status_code, answer.get_json()["code"]) == (401, "timestamp_out_of_range")
+        assert "72 hours" in answer.get_json()["message"]
+        assert _inbox_count(settings) == 0
 
 
 def _keyless_sendgrid_source(settings: Settings) -> tuple[int, int]:
@@ -157,8 +178,9 @@ def test_a_sendgrid_source_without_a_key_refuses_every_delivery_until_one_is_set
     assert _contacts(settings)["hard@example.com"].blocked_reason == BlockedReason.HARD_BOUNCE
 
 
+@pytest.mark.parametrize("key_set_since", [False, True])
 def test_an_unsigned_delivery_accepted_before_keys_were_required_is_not_processed(
-    settings: Settings, run_worker: Any
+    client: FlaskClient, settings: Settings, run_worker: Any, key_set_since: bool
 ) -> None:
     source_id, _ = _keyless_sendgrid_source(settings)
     with session_scope(settings.database_url) as session:  # still waiting in the inbox
@@ -170,13 +192,22 @@ def test_an_unsigned_delivery_accepted_before_keys_were_required_is_not_processe
             body=SENDGRID_EVENTS,
             email_source_id=source_id,
         )
+    if key_set_since:  # the key says nothing about what was stored before it
+        with session_scope(settings.database_url) as session:
+            set_verification_key(session, source_id, DER_B64)
     enqueue_or_sweep(settings, INGEST, process_inbox_job, [received.id])
     run_worker()
     with session_scope(settings.database_url) as session:
         delivery = session.scalars(select(InboxDelivery)).one()
         assert delivery.status == InboxStatus.FAILED
-        assert "verification key" in (delivery.last_error or "")
+        assert "signature was not verified when it was received" in (delivery.last_error or "")
     assert _contacts(settings) == {}
+    if key_set_since:  # deliveries signed from now on are taken
+        path = f"/webhooks/email/sendgrid/{source_id}"
+        regrouped = b"[" + SENDGRID_EVENTS.strip()[1:-1].split(b"\n")[4].rstrip(b",") + b"]"
+        assert client.post(path, data=regrouped, headers=_signed(regrouped)).status_code == 200
+        run_worker()
+        assert set(_contacts(settings)) == {"hard@example.com"}
 
 
 def test_a_sendgrid_source_cannot_be_made_without_a_valid_key(settings: Settings) -> None:
@@ -215,7 +246,9 @@ def test_mailchimp_subscribe_unsubscribe_and_cleaned(
     path, _ = _source(settings, EmailTool.MAILCHIMP)
     assert _mailchimp(client, path, "subscribe") == 200
     with session_scope(settings.database_url) as session:
-        assert session.scalar(select(InboxDelivery.topic)) == "subscribe"
+        stored = session.scalars(select(InboxDelivery)).one()
+        # Mailchimp signs nothing: the secret in the URL was checked, no signature.
+        assert (stored.topic, stored.signature_verified_at) == ("subscribe", None)
     run_worker()
     subscribed = _contacts(settings)["api@mailchimp.com"]
     assert (subscribed.subscription_status, subscribed.first_name, subscribed.last_name) == (

@@ -63,6 +63,7 @@ def test_an_order_delivered_three_times_is_one_order_with_its_line_items_and_con
         assert delivery.status == InboxStatus.PROCESSED
         assert delivery.event_id
         assert delivery.triggered_at is not None
+        assert delivery.signature_verified_at == delivery.received_at  # its HMAC was checked
 
 
 def test_two_deliveries_of_one_change_with_different_ids_still_make_one_order(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from webhooks.signatures import secret_matches, sendgrid_signature_valid
+from webhooks.signatures import secret_matches, sendgrid_signature_valid, timestamp_within
 
 PRIVATE = ec.generate_private_key(ec.SECP256R1())
 PUBLIC = PRIVATE.public_key()
@@ -65,6 +65,41 @@ def test_flipping_any_byte_of_the_body_breaks_the_signature(body: bytes, positio
         i = position % len(body)
         tampered = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
         assert not sendgrid_signature_valid(DER_B64, signature, "1781000000", tampered)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "within"),
+    [
+        ("1781000000", True),
+        ("1780999900", True),  # exactly the tolerance before
+        ("1781000100", True),  # and after
+        ("1780999899", False),
+        ("1781000101", False),
+        (None, False),
+        ("", False),
+        ("-1781000000", False),
+        ("1781000000.5", False),
+        (" 1781000000", False),
+        ("\u0661781000000", False),  # a digit of another script
+        ("9" * 13, False),
+    ],
+)
+def test_a_timestamp_is_within_the_tolerance_either_way(timestamp: str | None, within: bool) -> None:
+    assert timestamp_within(timestamp, 1781000000.0, 100) is within
+
+
+@given(st.integers(min_value=0, max_value=10**12 - 1), st.integers(min_value=0, max_value=10**12 - 1))
+def test_a_timestamp_is_within_exactly_when_its_distance_is_at_most_the_tolerance(
+    timestamp: int, now: int
+) -> None:
+    assert timestamp_within(str(timestamp), float(now), 72 * 3600) is (abs(now - timestamp) <= 72 * 3600)
+
+
+@given(st.one_of(st.text(max_size=20), st.integers(1780999000, 1781001000).map(str)))
+def test_only_a_number_of_ascii_digits_is_a_timestamp(timestamp: str) -> None:
+    if timestamp_within(timestamp, 1781000000.0, 1000):
+        assert timestamp.isascii()
+        assert timestamp.isdigit()
 
 
 def test_a_url_secret_matches_only_itself() -> None:

@@ -37,6 +37,9 @@ class InboxDelivery(Base):
     event_id: Mapped[str | None] = mapped_column(String(255))
     triggered_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the receiver verified the delivery's signature before storing it (SendGrid, Shopify);
+    # null when none was verified. A SendGrid delivery without it is never processed.
+    signature_verified_at: Mapped[datetime | None]
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[InboxStatus] = mapped_column(state(InboxStatus), default=InboxStatus.PENDING)

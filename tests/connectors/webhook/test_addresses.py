@@ -28,7 +28,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.http import check_url, public_address
+from connectors.addresses import check_url, public_address
+from connectors.http import Http
+from connectors.webhook.destination import SignedWebhook
 from integration import sync
 from integration.errors import AddressRefused
 from integration.settings import Settings
@@ -87,6 +89,43 @@ def receiver(
         server.server_close()
 
 
+@dataclass
+class Listener:
+    port: int
+    received: list[bytes] = field(default_factory=list)  # what each connection sent
+
+
+@contextmanager
+def listener() -> Iterator[Listener]:
+    """A TCP listener on this machine that records what each connection to it sends, and answers nothing."""
+    server = socket.create_server(("127.0.0.1", 0))
+    got = Listener(server.getsockname()[1])
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(1)
+                try:
+                    got.received.append(connection.recv(65536))
+                except OSError:
+                    got.received.append(b"")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield got
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
 @dataclass(frozen=True)
 class Certificates:
     ca: Path
@@ -139,9 +178,11 @@ def shop(settings: Settings) -> Audience:
     return audience(settings, 3)
 
 
-def allowing(settings: Settings) -> Settings:
-    """The settings of an installation that lets webhooks reach its own network."""
-    return settings.with_overrides({"webhook_allow_private": True})
+def allowing(settings: Settings, ca_bundle: Path | None = None) -> Settings:
+    """The settings of an installation that lets webhooks reach its own network (and trusts its CA)."""
+    return settings.with_overrides(
+        {"webhook_allow_private": True, "ca_bundle": str(ca_bundle) if ca_bundle else None}
+    )
 
 
 def sync_state(settings: Settings, sync_id: int) -> tuple[str, str | None]:
@@ -193,13 +234,135 @@ def test_public_addresses_are_accepted(address: str) -> None:
     assert public_address(ipaddress.ip_address(address))
 
 
+NEAREST_PUBLIC_BELOW_FC00 = "3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"  # all between is reserved
+
+# IANA's IPv4 and IPv6 Special-Purpose Address Registries, the blocks not globally reachable (with
+# multicast, the rest of IPv6's ::/8 and deprecated site-local), each with the public addresses
+# nearest to it: next to it where there are, else the nearest (reserved space lies between).
+NOT_GLOBAL = [
+    ("0.0.0.0/8", ["1.0.0.0"]),
+    ("10.0.0.0/8", ["9.255.255.255", "11.0.0.0"]),
+    ("100.64.0.0/10", ["100.63.255.255", "100.128.0.0"]),
+    ("127.0.0.0/8", ["126.255.255.255", "128.0.0.0"]),
+    ("169.254.0.0/16", ["169.253.255.255", "169.255.0.0"]),
+    ("172.16.0.0/12", ["172.15.255.255", "172.32.0.0"]),
+    ("192.0.0.0/24", ["191.255.255.255", "192.0.1.0"]),
+    ("192.0.2.0/24", ["192.0.1.255", "192.0.3.0"]),
+    ("192.88.99.0/24", ["192.88.98.255", "192.88.100.0"]),
+    ("192.168.0.0/16", ["192.167.255.255", "192.169.0.0"]),
+    ("198.18.0.0/15", ["198.17.255.255", "198.20.0.0"]),
+    ("198.51.100.0/24", ["198.51.99.255", "198.51.101.0"]),
+    ("203.0.113.0/24", ["203.0.112.255", "203.0.114.0"]),
+    ("224.0.0.0/4", ["223.255.255.255"]),
+    ("240.0.0.0/4", ["223.255.255.255"]),
+    ("255.255.255.255/32", ["223.255.255.255"]),
+    ("::/128", ["::ffff:1.0.0.0"]),
+    ("::1/128", ["::ffff:1.0.0.0"]),
+    ("::/8", ["::ffff:1.0.0.0", "64:ff9b::1.0.0.0", "2000::"]),  # mapped and NAT64 are carved out
+    ("64:ff9b:1::/48", ["64:ff9b::223.255.255.255", "2000::"]),
+    ("100::/64", ["2000::"]),
+    ("100:0:0:1::/64", ["2000::"]),
+    ("2001::/23", ["2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:200::"]),
+    ("2001::/32", ["2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]),  # Teredo, whatever it carries
+    ("2001:2::/48", ["2001:200::"]),
+    ("2001:10::/28", ["2001:200::"]),
+    ("2001:db8::/32", ["2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::"]),
+    ("3fff::/20", ["3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "3fff:1000::"]),
+    ("5f00::/16", ["3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]),
+    ("fc00::/7", [NEAREST_PUBLIC_BELOW_FC00]),
+    ("fe80::/10", [NEAREST_PUBLIC_BELOW_FC00]),
+    ("fec0::/10", [NEAREST_PUBLIC_BELOW_FC00]),
+    ("ff00::/8", [NEAREST_PUBLIC_BELOW_FC00]),
+]
+# Blocks judged by the IPv4 address they carry: their first and last carry 0.0.0.0 and
+# 255.255.255.255; public addresses inside them carry public IPv4 addresses.
+EMBEDDING = [
+    ("::ffff:0:0/96", ["::ffff:1.0.0.0", "::ffff:223.255.255.255"]),
+    ("64:ff9b::/96", ["64:ff9b::1.0.0.0", "64:ff9b::223.255.255.255"]),
+    ("2002::/16", ["2002:101:101::", "2003::"]),
+]
+GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")  # IANA's IPv6 address space: the rest is reserved
+
+
+def _literal_url(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return f"https://[{address}]/in" if address.version == 6 else f"https://{address}/in"
+
+
+@pytest.mark.parametrize(("block", "neighbours"), NOT_GLOBAL + EMBEDDING, ids=lambda v: str(v))
+def test_each_special_purpose_block_is_refused_from_its_first_to_its_last_address(
+    block: str, neighbours: list[str]
+) -> None:
+    network = ipaddress.ip_network(block)
+    for address in (network.network_address, network.broadcast_address):
+        assert not public_address(address), address
+        with pytest.raises(AddressRefused) as refused:
+            check_url(_literal_url(address), allow_private=False)
+        assert refused.value.reason == "url_not_public"
+    for neighbour in neighbours:
+        assert public_address(ipaddress.ip_address(neighbour)), neighbour
+        assert check_url(_literal_url(ipaddress.ip_address(neighbour)), allow_private=False)
+
+
+def _near_edges(version: int) -> st.SearchStrategy[int]:
+    """Integers at and around the first and last address of the listed blocks of `version`."""
+    edges = [
+        edge
+        for block, _ in NOT_GLOBAL + EMBEDDING
+        if (network := ipaddress.ip_network(block)).version == version
+        for edge in (int(network.network_address), int(network.broadcast_address))
+    ]
+    top = 2**32 - 1 if version == 4 else 2**128 - 1
+    return st.tuples(st.sampled_from(edges), st.integers(-2, 2)).map(lambda p: min(top, max(0, p[0] + p[1])))
+
+
+def _listed(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, table: list[tuple[str, list[str]]]
+) -> bool:
+    return any(
+        address.version == (network := ipaddress.ip_network(block)).version and address in network
+        for block, _ in table
+    )
+
+
+@given(st.one_of(st.ip_addresses(v=4), _near_edges(4).map(ipaddress.IPv4Address)))
+def test_an_ipv4_address_is_public_exactly_when_no_listed_block_holds_it(
+    address: ipaddress.IPv4Address,
+) -> None:
+    assert public_address(address) == (not _listed(address, NOT_GLOBAL))
+
+
+@given(st.one_of(st.ip_addresses(v=6), _near_edges(6).map(ipaddress.IPv6Address)))
+def test_an_ipv6_address_is_public_exactly_when_global_unicast_and_in_no_listed_block(
+    address: ipaddress.IPv6Address,
+) -> None:
+    if _listed(address, EMBEDDING):
+        return  # judged by the IPv4 address inside: the next test
+    assert public_address(address) == (address in GLOBAL_UNICAST and not _listed(address, NOT_GLOBAL))
+
+
+@given(st.ip_addresses(v=4), st.ip_addresses(v=4), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+def test_a_teredo_address_is_refused_whatever_it_carries(
+    server: ipaddress.IPv4Address, client: ipaddress.IPv4Address, flags: int, port: int
+) -> None:
+    # 2001:0::/32, the server's address, flags, the client's port and address, both inverted.
+    teredo = ipaddress.IPv6Address(
+        (0x20010000 << 96)
+        | (int(server) << 64)
+        | (flags << 48)
+        | ((port ^ 0xFFFF) << 32)
+        | (int(client) ^ 0xFFFFFFFF)
+    )
+    assert teredo.teredo == (server, client)
+    assert not public_address(teredo)
+
+
 @given(st.ip_addresses(v=4))
 def test_an_ipv4_address_inside_ipv6_is_judged_as_itself(address: ipaddress.IPv4Address) -> None:
     mapped = ipaddress.IPv6Address(f"::ffff:{address}")
     nat64 = ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(address))
+    six_to_four = ipaddress.IPv6Address((0x2002 << 112) | (int(address) << 80) | 1)
     assert public_address(mapped) == public_address(nat64) == public_address(address)
-    if not public_address(address):  # a 6to4 address leads there too
-        assert not public_address(ipaddress.IPv6Address((0x2002 << 112) | (int(address) << 80) | 1))
+    assert public_address(six_to_four) == public_address(address)  # a 6to4 address leads there too
 
 
 @responses.activate
@@ -274,7 +437,6 @@ def test_the_connection_goes_to_the_checked_address_and_tls_checks_the_name(
     monkeypatch: pytest.MonkeyPatch,
     family: socket.AddressFamily,
 ) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificates.ca))
     real = socket.getaddrinfo
     lookups: list[str] = []
 
@@ -292,7 +454,7 @@ def test_the_connection_goes_to_the_checked_address_and_tls_checks_the_name(
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
         url = f"https://hooks.test:{inside.port}/in"
         sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
-        run = runner(allowing(settings), [])(sync_id)
+        run = runner(allowing(settings, certificates.ca), [])(sync_id)
     assert (run["status"], run["adds"]) == ("succeeded", 3)
     assert lookups == ["hooks.test"]  # resolved once, for the check; connected to that answer
     [received] = inside.requests
@@ -304,15 +466,51 @@ def test_a_certificate_for_another_name_is_refused(
     settings: Settings,
     shop: Audience,
     certificates: Certificates,
-    monkeypatch: pytest.MonkeyPatch,
     dns: dict[str, list[str]],
 ) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificates.ca))
     dns["hooks.test"] = ["127.0.0.1"]
     with receiver(tls=certificates.other_test) as inside:
         url = f"https://hooks.test:{inside.port}/in"
         sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
-        run = runner(allowing(settings), [])(sync_id)
+        run = runner(allowing(settings, certificates.ca), [])(sync_id)
     assert run["adds"] == 0
     assert "certificate" in run["errors"][0]["error"].lower()
     assert inside.requests == []
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_a_proxy_named_in_the_environment_is_not_used(
+    settings: Settings,
+    shop: Audience,
+    certificates: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+    dns: dict[str, list[str]],
+    scheme: str,
+) -> None:
+    dns["hooks.test"] = ["127.0.0.1"]
+    with listener() as proxy, receiver(tls=certificates.hooks_test if scheme == "https" else None) as inside:
+        # A proxy would resolve the name itself and connect from where it stands: no pinning left.
+        for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        for name in ("NO_PROXY", "no_proxy", "https_proxy", "http_proxy", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        url = f"{scheme}://hooks.test:{inside.port}/in"
+        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+        run = runner(allowing(settings, certificates.ca), [])(sync_id)
+    assert proxy.received == []
+    assert (run["status"], run["adds"]) == ("succeeded", 3)
+    [received] = inside.requests
+    assert received["host"] == f"hooks.test:{inside.port}"
+
+
+def test_a_proxy_set_on_the_session_is_not_used_either(dns: dict[str, list[str]]) -> None:
+    dns["hooks.test"] = ["127.0.0.1"]
+    with listener() as proxy, receiver() as inside:
+        http = Http("the webhook endpoint")
+        http.session.proxies = {"http": f"http://127.0.0.1:{proxy.port}"}
+        hook = SignedWebhook(f"http://hooks.test:{inside.port}/in", SECRET, 1, http=http, allow_private=True)
+        delivery = hook.deliver([sync.Change(sync.ADD, 7, "seven@example.com")])
+    assert proxy.received == []
+    assert (delivery.done, delivery.failed) == ({7: None}, {})
+    [received] = inside.requests
+    assert [a["email"] for a in json.loads(received["body"])["adds"]] == ["seven@example.com"]
