@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from integration.identity import normalize_email
 from integration.ingest.common import chunks
+from integration.ingest.removals import mark_removed
 from integration.store.models import (
     CampaignSend,
     Checkout,
@@ -30,6 +31,8 @@ from integration.store.models import (
     InboxStatus,
     InteractionEvent,
     Order,
+    RemovalKind,
+    RemovalReason,
     RfmScore,
     Store,
     StoreCustomer,
@@ -72,7 +75,14 @@ def export_customer(
     order_ids: Sequence[str] = (),
     request_id: str | None = None,
 ) -> DataExport:
-    """Gather everything stored about a store's customer into a data export for the merchant."""
+    """Gather everything stored about a store's customer into a data export for the merchant.
+
+    A request already exported (the same request delivered again, under another webhook id)
+    returns its existing export.
+    """
+    existing = request_export(session, store, request_id)
+    if existing is not None:
+        return existing
     contact = find_contact(session, store, external_id, email)
     orders = _customer_orders(session, store, contact, order_ids)
     document: dict[str, Any] = {
@@ -137,6 +147,15 @@ def export_customer(
     return export
 
 
+def request_export(session: Session, store: Store, request_id: str | None) -> DataExport | None:
+    """The export already prepared for a store's data request, if any."""
+    if request_id is None:
+        return None
+    return session.scalar(
+        select(DataExport).where(DataExport.store_id == store.id, DataExport.request_id == request_id)
+    )
+
+
 def list_exports(session: Session, account_id: int) -> list[dict[str, Any]]:
     """The account's data exports, newest first, without their documents."""
     exports = session.scalars(
@@ -176,9 +195,18 @@ def redact_customer(
     email: str | None,
     order_ids: Sequence[str] = (),
 ) -> dict[str, int]:
-    """Erase a store's customer: its orders and checkouts lose their personal data; so does its contact."""
+    """Erase a store's customer: its orders and checkouts lose their personal data; so does its contact.
+
+    The customer and its orders are marked redacted, so no later delivery brings their personal
+    data back, whenever it was made (an erasure is final).
+    """
     contact = find_contact(session, store, external_id, email)
     orders = _customer_orders(session, store, contact, order_ids)
+    now = utcnow()
+    if external_id:
+        mark_removed(session, store, RemovalKind.CUSTOMER, [external_id], now, RemovalReason.REDACTED)
+    redacted_orders = [str(o) for o in order_ids] + [o.external_id for o in orders]
+    mark_removed(session, store, RemovalKind.ORDER, redacted_orders, now, RemovalReason.REDACTED)
     for part in chunks([o.id for o in orders]):
         session.execute(update(Order).where(Order.id.in_(part)).values(email=None))
     counts = {"orders": len(orders), "checkouts": 0, "contacts": 0, "deliveries": 0}

@@ -24,7 +24,16 @@ from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
-from integration.store.models import Backfill, Contact, InboxDelivery, Store, StoreState
+from integration.ingest.removals import markers
+from integration.store.models import (
+    Backfill,
+    Contact,
+    InboxDelivery,
+    RemovalKind,
+    RemovalReason,
+    Store,
+    StoreState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +116,20 @@ BATCHED: dict[str, tuple[Schema, Callable[[Session, Store, list[Any]], Outcome]]
 }
 
 
+def _removed(session: Session, store: Store, customer_id: str, at: datetime) -> bool:
+    """The customer was redacted, or deleted after a change made at `at`: the change is void."""
+    marker = markers(session, store, RemovalKind.CUSTOMER, [customer_id]).get(customer_id)
+    return marker is not None and (marker[0] == RemovalReason.REDACTED or at <= marker[1])
+
+
 def _consent(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
     change = _load(schemas.CONSENT_UPDATE, payload)
     outcome = Outcome()
     if change["status"] is None:
         outcome.unchanged = 1
         return outcome
+    if _removed(session, store, change["customer_id"], change["changed_at"] or _stamp(delivery)):
+        return Outcome(unchanged=1)
     [contact_id] = ContactResolver(session, store).resolve(
         [(change["customer_id"], change["email"])], [_stamp(delivery)]
     )
@@ -147,6 +164,8 @@ def _tags(added: bool) -> Handler:
             ContactResolver(session, store).linked([change["customer_id"]]).get(change["customer_id"])
         )
         if contact_id is None:
+            if _removed(session, store, change["customer_id"], change.get("occurred_at") or _stamp(delivery)):
+                return Outcome(unchanged=1)
             raise CustomerUnknown(f"customer {change['customer_id']} is not known yet")
         # Locked: two tag changes of one contact in concurrent workers must not lose either.
         contact = session.get(Contact, contact_id, with_for_update=True, populate_existing=True)
@@ -194,13 +213,17 @@ def _uninstalled(session: Session, store: Store, payload: Any, delivery: InboxDe
 def _data_request(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
     request = _load(schemas.COMPLIANCE, payload)
     customer = request["customer"]
+    # Shopify may deliver one request under several webhook ids: its own id makes it one export.
+    request_id = str((request.get("data_request") or {}).get("id") or "") or None
+    if privacy.request_export(session, store, request_id) is not None:
+        return Outcome(unchanged=1)
     export = privacy.export_customer(
         session,
         store,
         customer.get("id"),
         customer.get("email"),
         request["orders_requested"],
-        request_id=str((request.get("data_request") or {}).get("id") or "") or None,
+        request_id=request_id,
     )
     logger.info("data request for store %s prepared as export %s", store.id, export.id)
     return Outcome(written=1)

@@ -20,6 +20,7 @@ from integration.ingest.common import (
     touch_contacts,
 )
 from integration.ingest.recompute import recompute_last_interactions
+from integration.ingest.removals import redelete_orders, without_redacted_people
 from integration.orders import is_placed, placed
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
 from integration.store.models import (
@@ -66,7 +67,7 @@ CHECKOUT_FIELDS = (
 def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]) -> Outcome:
     """Upsert a store's orders and their line items; an older version never overwrites a newer one."""
     outcome = Outcome()
-    latest = newest_by(records, "external_id")
+    latest = without_redacted_people(session, store, newest_by(records, "external_id"))
     outcome.unchanged += len(records) - len(latest)
     stored = _stored(session, Order, store, list(latest))
     fresh = [r for k, r in latest.items() if k not in stored or stored[k][1] < r.updated_at]
@@ -111,6 +112,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     recompute_last_interactions(session, store.account_id, retracted | former)
     carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh])
     totals.orders_changed(session, store.account_id, {c for c in contacts if c is not None} | former)
+    redelete_orders(session, store, [r.external_id for r in fresh])
 
     outcome.written = len(fresh)
     outcome.unchanged += len(rows) - len(fresh)

@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeEngine
 
 from integration.identity import normalize_email
 from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by, rows_table
+from integration.ingest.removals import without_removed_customers
 from integration.records import CustomerRecord
 from integration.store.models import Contact, Store, StoreCustomer, SubscriptionTransition, table_of
 from integration.store.types import JSONDocument, UTCDateTime, utcnow
@@ -33,11 +34,14 @@ from integration.store.types import JSONDocument, UTCDateTime, utcnow
 def ingest_customers(session: Session, store: Store, records: Sequence[CustomerRecord]) -> Outcome:
     """Upsert a store's customers into the account's contacts.
 
-    A record older than (or as old as) the stored version of the same customer changes nothing;
+    A record older than (or as old as) the stored version of the same customer, or than its
+    deletion, changes nothing, nor does any record of a redacted customer;
     a customer with neither a known link nor a valid email is skipped with its reason.
     """
     outcome = Outcome()
-    latest = newest_by(records, "external_id")
+    found = newest_by(records, "external_id")
+    # A deletion that overtook this version, or a redaction, wins over it.
+    latest = without_removed_customers(session, store, found)
     outcome.unchanged += len(records) - len(latest)
     stored = _stored_versions(session, store, list(latest))
     fresh: list[CustomerRecord] = []

@@ -35,6 +35,7 @@ from integration.store.models import (
     CampaignChannel,
     CampaignSend,
     Contact,
+    DataExport,
     InboxDelivery,
     InteractionEvent,
     Order,
@@ -199,3 +200,19 @@ def _downgrade(url: str, revision: str) -> None:
     with get_engine(url).begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+def test_the_upgrade_keeps_the_first_export_of_a_data_request_made_twice(own_database: str) -> None:
+    url = own_database
+    _downgrade(url, "0016")
+    with session_scope(url) as session:
+        store = make_store(session)
+        for request_id in ("9999", "9999", "10000", None, None):
+            session.add(
+                DataExport(account_id=store.account_id, store_id=store.id, request_id=request_id, document={})
+            )
+    upgrade(url)
+    with session_scope(url) as session:
+        kept = session.execute(select(DataExport.id, DataExport.request_id).order_by(DataExport.id)).all()
+        assert [r for _, r in kept] == ["9999", "10000", None, None]
+        assert kept[0][0] == 1

@@ -37,6 +37,7 @@ from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
 from integration.store.models.leaderboard import ContactPeriodSpend, PeriodCurrency
 from integration.store.models.platform import Backfill, DataExport
+from integration.store.models.removals import Removal, RemovalKind, RemovalReason
 from integration.store.models.rfm import RfmScore
 from integration.store.models.sync import (
     Destination,
@@ -66,6 +67,9 @@ __all__ = [
     "StatsCache",
     "Backfill",
     "DataExport",
+    "Removal",
+    "RemovalKind",
+    "RemovalReason",
     "COUNTED_INTERACTIONS",
     "NON_REVENUE_FINANCIAL_STATUSES",
     "NOT_PLACED_FINANCIAL_STATUSES",

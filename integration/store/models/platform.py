@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from integration.store.models.base import Base, BigID
@@ -41,7 +41,8 @@ class DataExport(Base):
     """Everything stored about one customer, prepared for the merchant after a data request."""
 
     __tablename__ = "data_exports"
-    __table_args__ = (Index(None, "account_id", "created_at"),)
+    # One export per request: the same request delivered again (another webhook id) finds it.
+    __table_args__ = (Index(None, "account_id", "created_at"), UniqueConstraint("store_id", "request_id"))
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
