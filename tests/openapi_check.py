@@ -15,8 +15,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "openapi"
 
 
 def load(name: str) -> dict[str, Any]:
-    """A published document kept under tests/fixtures/openapi (gzipped JSON)."""
-    with gzip.open(FIXTURES / name, "rt", encoding="utf-8") as file:
+    """A published document kept under tests/fixtures/openapi (JSON, gzipped when large)."""
+    path = FIXTURES / name
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as file:
         loaded: dict[str, Any] = json.load(file)
     return loaded
 
@@ -80,7 +82,7 @@ class OpenApi:
                     problems.append(f"{where}: required {place} parameter {name!r} missing")
                 continue
             problems += [
-                f"{where}: {place} {name!r}: {e}" for e in self._errors(schema, _typed(values, schema))
+                f"{where}: {place} {name!r}: {e}" for e in self._errors(schema, _typed(values, schema, param))
             ]
         problems += self._security(operation, lower, where)
         problems += self._body(operation, lower, body, where)
@@ -163,13 +165,11 @@ def _group(name: str) -> str:
     return "p_" + re.sub(r"\W", "_", name)
 
 
-def _typed(values: list[str], schema: dict[str, Any]) -> Any:
-    """A parameter's text as the type its schema names (form style: repeated or comma-separated)."""
+def _typed(values: list[str], schema: dict[str, Any], param: dict[str, Any]) -> Any:
+    """A parameter's text as its schema's type (form style: repeated, comma-separated if not exploded)."""
     kind = schema.get("type")
     if kind == "array":
-        items = (
-            [v for value in values for v in value.split(",")] if schema.get("explode") is False else values
-        )
+        items = [v for value in values for v in value.split(",")] if param.get("explode") is False else values
         return [_scalar(v, schema.get("items", {}).get("type")) for v in items]
     return _scalar(values[-1], kind)
 
