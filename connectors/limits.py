@@ -10,7 +10,8 @@
 
 Both live in Redis under a SHA-256 digest of the API key (the key itself is never stored), with
 Redis's clock, so processes on several machines agree. Without Redis (a process on its own) the
-same limits are kept in the process.
+same limits are kept in the process. Redis unreachable raises RetriableConnectorError: the
+contacts wait for the next run rather than go out unpaced.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
-from redis import Redis
+from redis import Redis, RedisError
 
 from connectors.http import retry_after
 from integration.errors import RetriableConnectorError
@@ -128,7 +129,7 @@ class Slots:
         assert self.redis is not None  # noqa: S101 - one of the two is set
         token = uuid.uuid4().hex
         waited = 0.0
-        while not self.redis.eval(_TAKE_SLOT, 1, self.key, token, self.limit, self.ttl_ms):
+        while not _redis(self.redis.eval, _TAKE_SLOT, 1, self.key, token, self.limit, self.ttl_ms):
             if waited >= MAX_SLOT_WAIT_SECONDS:
                 raise RetriableConnectorError("no free connection to the vendor")
             self.sleep(SLOT_POLL_SECONDS)
@@ -136,7 +137,10 @@ class Slots:
         try:
             yield
         finally:
-            self.redis.zrem(self.key, token)
+            try:
+                self.redis.zrem(self.key, token)
+            except RedisError:  # the slot expires by itself
+                pass
 
 
 _local_semaphores: dict[str, threading.BoundedSemaphore] = {}
@@ -196,7 +200,7 @@ class Pace:
         args: list[Any] = [uuid.uuid4().hex]
         for span, limit in self.windows:
             args += [int(span * 1000), limit]
-        while wait_ms := int(self.redis.eval(_TAKE_CALL, 2, self.key, f"{self.key}:hold", *args)):
+        while wait_ms := int(_redis(self.redis.eval, _TAKE_CALL, 2, self.key, f"{self.key}:hold", *args)):
             self.sleep(wait_ms / 1000)
 
     def _wait_here(self) -> None:
@@ -238,4 +242,12 @@ class Pace:
             # No lock: a waiter may hold it while it sleeps; a late hold is read on its next turn.
             self.held_until = max(self.held_until, self.clock() + seconds)
             return
-        self.redis.eval(_HOLD, 1, f"{self.key}:hold", int(seconds * 1000))
+        _redis(self.redis.eval, _HOLD, 1, f"{self.key}:hold", int(seconds * 1000))
+
+
+def _redis(command: Callable[..., Any], *args: Any) -> Any:
+    """Run a Redis command; unreachable Redis is a passing problem of the vendor call."""
+    try:
+        return command(*args)
+    except RedisError as exc:
+        raise RetriableConnectorError(f"the vendor's limits are unavailable: {exc}") from exc

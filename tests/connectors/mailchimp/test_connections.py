@@ -16,6 +16,7 @@ import responses
 from connectors.http import Http
 from connectors.limits import Slots
 from connectors.mailchimp.destination import MAX_CONNECTIONS, MailchimpAudience
+from integration.errors import RetriableConnectorError
 from integration.sync import ADD, Change
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -84,3 +85,12 @@ def test_a_slot_of_a_killed_process_expires(store: redis.Redis) -> None:
     with slots.slot():
         waited = time.monotonic() - started
     assert 0.2 <= waited < 2.0
+
+
+def test_redis_unreachable_is_a_passing_problem_not_an_unlimited_call() -> None:
+    gone = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    with (
+        pytest.raises(RetriableConnectorError, match="limits are unavailable"),
+        Slots("test", 1, gone).slot(),
+    ):
+        pytest.fail("a call went out without a slot")
