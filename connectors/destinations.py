@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema, fields, validate
+from redis import Redis
 
 from connectors.addresses import check_url
 from connectors.http import Http
@@ -103,8 +104,14 @@ def check_settings(kind: DestinationKind, config: dict[str, Any], settings: Sett
         )
 
 
-def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Callable[[Target], Deliverer]:
-    """Return the factory a sync run uses to reach its destination (`http` builds test clients)."""
+def opener(
+    settings: Settings, http: Callable[[str], Http] | None = None, redis: Redis | None = None
+) -> Callable[[Target], Deliverer]:
+    """Return the factory a sync run uses to reach its destination (`http` builds test clients).
+
+    `redis` holds the vendors' limits per API key for every process; without it they hold within
+    this process only.
+    """
 
     def make_http(vendor: str) -> Http:
         return http(vendor) if http is not None else Http(vendor)
@@ -136,12 +143,14 @@ def opener(settings: Settings, http: Callable[[str], Http] | None = None) -> Cal
                 on_leave=config.get("on_leave", "untag"),
                 http=make_http("Mailchimp"),
                 base_url=config.get("base_url"),
+                redis=redis,
             )
         if kind == DestinationKind.KLAVIYO:
             return KlaviyoList(
                 secrets["api_key"],
                 config["list_id"],
                 http=make_http("Klaviyo"),
+                redis=redis,
                 **({"base_url": config["base_url"]} if config.get("base_url") else {}),
             )
         return SignedWebhook(

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +56,8 @@ class Http:
     credential_statuses: Collection[int] = (401, 403)
     # Mailchimp answers a 403 without a JSON body under very high load: a reason to wait, not a bad key.
     bare_403_retriable: bool = False
+    # Entered around every attempt: a vendor's limits (a connection slot, a rate) shared per API key.
+    gate: Callable[[], AbstractContextManager[object]] | None = None
 
     def request(
         self,
@@ -64,26 +67,30 @@ class Http:
         accept: Collection[int] = (),
         observe: Callable[[requests.Response], None] | None = None,
         headers_per_attempt: Callable[[], dict[str, str]] | None = None,
+        gate: Callable[[], AbstractContextManager[object]] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send a request; return a 2xx response or one whose status is in `accept`.
 
         `observe` sees every response before it is judged (rate-limit headers are read there);
-        `headers_per_attempt` makes headers anew for each attempt (a signature with its time).
+        `headers_per_attempt` makes headers anew for each attempt (a signature with its time);
+        `gate` (else the session's) is entered around each attempt, retries included.
         """
         fixed = kwargs.pop("headers", None) or {}
+        gate = gate or self.gate
         for attempt in range(self.retries + 1):
             headers = {**fixed, **(headers_per_attempt() if headers_per_attempt else {})}
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    timeout=TIMEOUT_SECONDS,
-                    headers=headers or None,
-                    # A redirect could lead anywhere, also where the first URL was not allowed to.
-                    allow_redirects=False,
-                    **kwargs,
-                )
+                with gate() if gate is not None else nullcontext():
+                    response = self.session.request(
+                        method,
+                        url,
+                        timeout=TIMEOUT_SECONDS,
+                        headers=headers or None,
+                        # A redirect could lead anywhere, also where the first URL was not allowed to.
+                        allow_redirects=False,
+                        **kwargs,
+                    )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt == self.retries:
                     raise RetriableConnectorError(f"{self.vendor} unreachable: {exc}") from exc

@@ -5,7 +5,8 @@ segment is edited, when a destination gets new credentials, and every 15 minutes
 (every new one until it is started) is never asked for, and a run of one does nothing. One Redis
 key per sync keeps a burst of requests to one queued job (the job clears the key before it reads,
 so a change made while it runs asks for the next run). Runs of one destination take turns under a
-lock, which keeps Mailchimp's 10-connection limit per account for every sync of that destination.
+lock; vendors' limits per API key (Mailchimp's connections, Klaviyo's rates) are kept in Redis
+across destinations and processes (`connectors.limits`).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def run_sync_job(sync_id: int) -> int | None:
         request_sync(settings, sync_id)
         return None
     try:
-        return sync.run(settings.database_url, sync_id, opener(settings))
+        return sync.run(settings.database_url, sync_id, opener(settings, redis=redis))
     finally:
         try:
             lock.release()

@@ -1,30 +1,33 @@
 """A Klaviyo list kept equal to a segment: profiles through bulk import jobs, removals by profile id.
 
-- Adds and updates: `POST /api/profile-bulk-import-jobs` with up to 10,000 profiles (and under
-  5 MB) a job, attached to the list; the job is polled until complete and its import errors are
-  recorded per contact (matched by the email of the failing payload).
+- Adds and updates: `POST /api/profile-bulk-import-jobs` with up to 10,000 profiles and at most
+  5,000,000 bytes a request (the documented 5 MB, read as the stricter decimal megabytes), attached
+  to the list; bodies are UTF-8 JSON, not `\\uXXXX` escapes, and jobs are split by the very bytes
+  sent. The job is polled until complete and its import errors are recorded per contact (matched
+  by the email of the failing payload).
 - Removals: `DELETE /api/lists/{id}/relationships/profiles`, 1,000 profile ids a call; ids not
   known yet are looked up by email (`GET /api/profiles?filter=any(email,[…])`, 100 a call).
   Removing from a list does not change consent in Klaviyo, and storepulse never calls Klaviyo's
   subscribe endpoints (they lift unsubscribes and suppressions).
 - Every call carries the pinned `revision`. Calls are paced per endpoint at Klaviyo's documented
-  rates (burst per second and steady per minute), slow down when `RateLimit-Remaining` reaches
-  zero, and back off on 429.
+  rates (burst per second and steady per minute, each window counted with a margin), per API key
+  across every list and process (in Redis when given, `connectors.limits`); when
+  `RateLimit-Remaining` reaches zero every caller of the key waits for `RateLimit-Reset`, and a 429
+  holds them all for its `Retry-After`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import requests
+from redis import Redis
 
 from connectors.http import Http, brief, json_object
+from connectors.limits import Pace, key_digest
 from integration.errors import (
     ConnectorError,
     CredentialsRejected,
@@ -36,55 +39,17 @@ from integration.sync import ADD, REMOVE, UPDATE, Change, Delivery
 BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
 MAX_PROFILES_PER_JOB = 10_000
-MAX_JOB_BYTES = 4_500_000  # the documented limit is 5 MB a request; keep a margin for the envelope
+# Klaviyo documents "5MB" a request: 5,000,000 bytes is the stricter reading (not 5 * 1024**2).
+MAX_JOB_BYTES = 5_000_000
 MAX_IDS_PER_CALL = 1000
 MAX_EMAILS_PER_LOOKUP = 100
 POLL_SECONDS = 1.0  # between reads of a job's status (paced to the endpoint's rate)
 MAX_JOB_WAIT_SECONDS = 600.0
 MEDIA_TYPE = "application/vnd.api+json"
 
-# Documented rates per endpoint: (burst per second, steady per minute).
-BULK_RATE = (10, 150)  # bulk import jobs and their reads, list relationships
-PROFILES_RATE = (75, 750)
-
-
-class Pace:
-    """Client-side fixed windows at an endpoint's documented rate (thread-safe)."""
-
-    def __init__(self, per_second: int, per_minute: int, clock: Any = time.monotonic) -> None:
-        self.windows = ((1.0, per_second), (60.0, per_minute))
-        self.calls: deque[float] = deque()
-        self.clock = clock
-        self.lock = threading.Lock()
-        self.blocked_until = 0.0
-
-    def wait(self, sleep: Any) -> None:
-        """Sleep until one more call fits in both windows, then count it."""
-        with self.lock:
-            while True:
-                now = self.clock()
-                while self.calls and now - self.calls[0] >= 60.0:
-                    self.calls.popleft()
-                waits = [self.blocked_until - now]
-                for span, limit in self.windows:
-                    recent = [t for t in self.calls if now - t < span]
-                    if len(recent) >= limit:
-                        waits.append(recent[-limit] + span - now)
-                wait = max(waits)
-                if wait <= 0:
-                    self.calls.append(now)
-                    return
-                sleep(wait)
-
-    def observe(self, response: requests.Response) -> None:
-        """Respect the server's count: when nothing remains, wait for the window's reset."""
-        try:
-            remaining = int(response.headers["RateLimit-Remaining"])
-            reset = float(response.headers.get("RateLimit-Reset", "1"))
-        except (KeyError, ValueError):
-            return
-        if remaining <= 0:
-            self.blocked_until = self.clock() + reset
+# Documented rates per endpoint: windows of (seconds, calls), burst and steady.
+BULK_RATE = ((1.0, 10), (60.0, 150))  # bulk import jobs and their reads, list relationships
+PROFILES_RATE = ((1.0, 75), (60.0, 750))
 
 
 class KlaviyoList:
@@ -95,7 +60,13 @@ class KlaviyoList:
     concurrency = 10  # and up to ten jobs running side by side at Klaviyo
 
     def __init__(
-        self, api_key: str, list_id: str, *, http: Http | None = None, base_url: str = BASE_URL
+        self,
+        api_key: str,
+        list_id: str,
+        *,
+        http: Http | None = None,
+        base_url: str = BASE_URL,
+        redis: Redis | None = None,
     ) -> None:
         self.base = base_url.rstrip("/")
         self.list_id = list_id
@@ -108,14 +79,19 @@ class KlaviyoList:
                 "Content-Type": MEDIA_TYPE,
             }
         )
-        # Klaviyo limits each endpoint on its own.
-        self.paces = {name: Pace(*BULK_RATE) for name in ("jobs", "job", "errors", "membership")}
-        self.paces["profiles"] = Pace(*PROFILES_RATE)
+        # Klaviyo limits each endpoint on its own, per account: shared by every list of the key.
+        digest = key_digest(api_key)
+        self.paces = {
+            name: Pace.shared(f"klaviyo:{digest}:{name}", BULK_RATE, redis)
+            for name in ("jobs", "job", "errors", "membership")
+        }
+        self.paces["profiles"] = Pace.shared(f"klaviyo:{digest}:profiles", PROFILES_RATE, redis)
 
     def deliver(self, changes: Sequence[Change]) -> Delivery:
         delivery = Delivery()
         upserts = [c for c in changes if c.action in (ADD, UPDATE)]
-        submitted = [job for part in _parts(upserts) if (job := self._submit(part, delivery))]
+        parts = _parts(upserts, self.list_id)
+        submitted = [job for part in parts if (job := self._submit(part, delivery))]
         for job_id, part in submitted:
             self._collect(job_id, part, delivery)
         removals = [c for c in changes if c.action == REMOVE]
@@ -134,8 +110,8 @@ class KlaviyoList:
         return delivery
 
     def _call(self, pace: Pace, method: str, path: str, **kwargs: Any) -> requests.Response:
-        pace.wait(self.http.sleep)
-        return self.http.request(method, f"{self.base}{path}", observe=pace.observe, **kwargs)
+        url = f"{self.base}{path}"
+        return self.http.request(method, url, gate=pace.gate, observe=pace.observe, **kwargs)
 
     def _submit(self, changes: Sequence[Change], delivery: Delivery) -> tuple[str, Sequence[Change]] | None:
         """Post one import job; return its id and the changes in it (None: nothing went out)."""
@@ -186,16 +162,12 @@ class KlaviyoList:
                 delivery.failed[change.contact_id] = problem
 
     def _post_job(self, changes: Sequence[Change]) -> requests.Response:
-        profiles = [{"type": "profile", "attributes": _attributes(c)} for c in changes]
-        body = {
-            "data": {
-                "type": "profile-bulk-import-job",
-                "attributes": {"profiles": {"data": profiles}},
-                "relationships": {"lists": {"data": [{"type": "list", "id": self.list_id}]}},
-            }
-        }
+        profiles = [_profile(c) for c in changes]
+        body = encode(_job(self.list_id, profiles))
+        if len(body) > MAX_JOB_BYTES:  # _parts keeps every job under the limit; never send one over it
+            raise FatalConnectorError(f"an import job of {len(body)} bytes is over Klaviyo's limit")
         return self._call(
-            self.paces["jobs"], "POST", "/api/profile-bulk-import-jobs", json=body, accept=(400,)
+            self.paces["jobs"], "POST", "/api/profile-bulk-import-jobs", data=body, accept=(400,)
         )
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
@@ -256,7 +228,7 @@ class KlaviyoList:
                     self.paces["membership"],
                     "DELETE",
                     f"/api/lists/{self.list_id}/relationships/profiles",
-                    json=body,
+                    data=encode(body),
                 )
             except CredentialsRejected:
                 raise
@@ -282,6 +254,25 @@ class KlaviyoList:
         return found
 
 
+def encode(body: Any) -> bytes:
+    """The JSON body as sent: UTF-8, compact (Klaviyo counts a request's limit in these bytes)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _profile(change: Change) -> dict[str, Any]:
+    return {"type": "profile", "attributes": _attributes(change)}
+
+
+def _job(list_id: str, profiles: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": {"profiles": {"data": profiles}},
+            "relationships": {"lists": {"data": [{"type": "list", "id": list_id}]}},
+        }
+    }
+
+
 def _attributes(change: Change) -> dict[str, Any]:
     attributes: dict[str, Any] = {"email": change.email}
     if change.first_name:
@@ -305,16 +296,17 @@ def _rejected_profiles(body: dict[str, Any], count: int) -> dict[int, str]:
     return rejected
 
 
-def _parts(changes: Sequence[Change]) -> list[Sequence[Change]]:
-    """Split into jobs of at most MAX_PROFILES_PER_JOB profiles and about MAX_JOB_BYTES."""
+def _parts(changes: Sequence[Change], list_id: str) -> list[Sequence[Change]]:
+    """Split into jobs of at most MAX_PROFILES_PER_JOB profiles and MAX_JOB_BYTES encoded bytes."""
+    envelope = len(encode(_job(list_id, [])))
     parts: list[Sequence[Change]] = []
-    start, size = 0, 0
+    start, size = 0, envelope
     for index, change in enumerate(changes):
-        # The profile's JSON: its values plus about 100 bytes of keys and punctuation.
-        weight = 100 + len(change.email or "") + len(change.first_name or "") + len(change.last_name or "")
-        if index - start >= MAX_PROFILES_PER_JOB or size + weight > MAX_JOB_BYTES:
+        weight = len(encode(_profile(change))) + (index > start)  # a comma between two profiles
+        if index > start and (index - start >= MAX_PROFILES_PER_JOB or size + weight > MAX_JOB_BYTES):
             parts.append(changes[start:index])
-            start, size = index, 0
+            start, size = index, envelope
+            weight -= 1  # the first profile of a job has no comma before it
         size += weight
     if start < len(changes):
         parts.append(changes[start:])

@@ -9,8 +9,10 @@
   members are tagged and untagged with `POST /lists/{list_id}/segments/{id}`, 500 a call.
 - Members who leave the segment are untagged, or archived if the sync says so; members who
   unsubscribed, were blocked or deleted are unsubscribed in the audience as well.
-- At most 10 connections at a time per Mailchimp account (its documented limit): calls of a
-  batch run on a pool of 10 threads, and the sync job holds a lock per account.
+- At most 10 requests at a time per API key (Mailchimp's documented 10 simultaneous connections):
+  every request holds one of the key's 10 slots while on the wire, shared by every audience and
+  process using the key (in Redis when given, `connectors.limits`); calls of a batch run on a pool
+  of 10 threads.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from redis import Redis
+
 from connectors.http import Http, json_object
+from connectors.limits import Slots, key_digest
 from integration.errors import ConfigError, ConnectorError, CredentialsRejected, FatalConnectorError
 from integration.sync import ADD, LEFT, REMOVE, UPDATE, Change, Delivery
 
@@ -63,6 +68,7 @@ class MailchimpAudience:
         on_leave: str = "untag",
         http: Http | None = None,
         base_url: str | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self.base = base_url or f"https://{data_center(api_key)}.api.mailchimp.com/3.0"
         self.list_id = list_id
@@ -75,6 +81,8 @@ class MailchimpAudience:
         self.http.session.headers["Accept"] = "application/json"
         # Mailchimp may answer a bare 403 without JSON under very high load: retried, not a bad key.
         self.http.bare_403_retriable = True
+        # The limit is the key's, whichever audience or process sends.
+        self.http.gate = Slots(f"mailchimp:{key_digest(api_key)}", MAX_CONNECTIONS, redis).slot
 
     def deliver(self, changes: Sequence[Change]) -> Delivery:
         delivery = Delivery()

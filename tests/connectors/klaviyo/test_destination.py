@@ -11,7 +11,8 @@ import pytest
 import responses
 from responses import matchers
 
-from connectors.klaviyo.destination import REVISION, Pace
+from connectors.klaviyo.destination import BULK_RATE, REVISION
+from connectors.limits import Pace
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
 from tests.sync_helpers import Audience, add_sync, audience, dry_run, runner, set_contact
@@ -268,10 +269,10 @@ def test_pace_keeps_the_documented_burst_and_steady_rates() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    pace = Pace(10, 150, clock=lambda: now[0])
+    pace = Pace("test", BULK_RATE, margin_seconds=0.0, sleep=sleep, clock=lambda: now[0])
     for _ in range(150):
-        pace.wait(sleep)
+        pace.wait()
     # 10 a second: 150 calls need 14 waits of up to a second; the steady limit is not hit yet.
     assert now[0] == pytest.approx(14.0, abs=0.01)
-    pace.wait(sleep)  # the 151st waits for the minute window
+    pace.wait()  # the 151st waits for the minute window
     assert now[0] == pytest.approx(60.0, abs=0.01)
