@@ -598,12 +598,13 @@ def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_j
         "rows": report.rows_read,
         "written": report.written,
         "unchanged": report.unchanged,
+        "duplicate": report.duplicate,
         "failed": report.failed,
         "errors": report.errors,
     }
     lines = [
         f"{report.rows_read} rows ({report.layout}): {report.written} records stored, "
-        f"{report.unchanged} unchanged, {report.failed} rows refused"
+        f"{report.unchanged} unchanged, {report.duplicate} duplicate, {report.failed} rows refused"
     ]
     lines += [f"  row {e['row']}, {e['column'] or '-'}: {e['reason']}" for e in report.errors[:50]]
     if report.failed > 50:

@@ -91,6 +91,8 @@ class EventRecord:
     campaign_id: str | None = None
     product_id: str | None = None
     machine_open: bool = False
+    # The contact a message was sent to, as the email tool echoes it back; wins over the email.
+    contact_id: int | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
 
 

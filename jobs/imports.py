@@ -35,6 +35,7 @@ def import_file_job(import_id: int) -> dict[str, int]:
             if row is not None:
                 row.layout, row.bytes_read, row.rows_read = report.layout, report.bytes_read, report.rows_read
                 row.records_written, row.records_unchanged = report.written, report.unchanged
+                row.records_duplicate = report.duplicate
                 row.rows_failed, row.errors = report.failed, list(report.errors)
                 for name, value in final.items():
                     setattr(row, name, value)

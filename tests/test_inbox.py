@@ -50,7 +50,7 @@ def test_a_delivery_is_processed_exactly_once(db_url: str) -> None:
         assert inbox.process(session, [delivery_id], SOURCES)["skipped"] == 1
         delivery = session.get(InboxDelivery, delivery_id)
         assert (delivery.status, delivery.attempts) == (InboxStatus.PROCESSED, 1)
-        assert delivery.result == {"written": 1, "unchanged": 0, "skipped": []}
+        assert delivery.result == {"written": 1, "unchanged": 0, "duplicate": 0, "skipped": []}
         assert session.scalar(select(Contact.engagement_status)) is not None  # classified in the same job
 
 

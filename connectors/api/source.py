@@ -13,6 +13,7 @@ from connectors.api.schemas import SCHEMAS
 from integration import ingest
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
+from integration.ingest.isolation import ingest_isolated
 from integration.store.models import InboxDelivery, Store
 
 MAX_RECORDS = 1000
@@ -43,25 +44,41 @@ def load_records(topic: str, items: Any) -> tuple[list[Any], list[dict[str, Any]
         raise InvalidRecord("delivery", {"_schema": [f"at most {MAX_RECORDS} records per batch"]})
     records, errors = [], []
     for index, item in enumerate(items):
-        if _has_nul(item):
-            # PostgreSQL text cannot hold U+0000, and no real name or id contains it.
-            errors.append({"index": index, "errors": {"_schema": ["contains a NUL (U+0000) character"]}})
+        problem = text_problem(item)
+        if problem is not None:
+            errors.append({"index": index, "errors": {"_schema": [problem]}})
             continue
         try:
             records.append((index, schema.load(item)))
         except ValidationError as exc:
             errors.append({"index": index, "errors": exc.normalized_messages()})  # type: ignore[no-untyped-call]
+        except Exception as exc:  # noqa: BLE001 - one unreadable record never costs the others
+            problem = f"unreadable record ({type(exc).__name__})"
+            errors.append({"index": index, "errors": {"_schema": [problem]}})
     return records, errors
 
 
-def _has_nul(value: Any) -> bool:
+def text_problem(value: Any) -> str | None:
+    """Why a JSON value's text cannot be stored (U+0000, or a lone surrogate), else None.
+
+    PostgreSQL text cannot hold U+0000 and no real name or id contains it; JSON may escape half of
+    a surrogate pair (`\\ud800`), which is no character and encodes to no UTF-8.
+    """
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "contains a NUL (U+0000) character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (U+D800 to U+DFFF), which is no character"
+        return None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        parts: Any = (p for k, v in value.items() for p in (k, v))
+    elif isinstance(value, list):
+        parts = iter(value)
+    else:
+        return None
+    return next((problem for part in parts if (problem := text_problem(part)) is not None), None)
 
 
 class ApiSource:
@@ -79,7 +96,10 @@ class ApiSource:
             raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
         loaded, errors = load_records(delivery.topic, items)
         positions = [index for index, _ in loaded]
-        outcome = INGEST[delivery.topic](session, store, [r for _, r in loaded]) if loaded else Outcome()
+        ingest_topic = INGEST[delivery.topic]
+        outcome = ingest_isolated(
+            session, lambda part: ingest_topic(session, store, part), [r for _, r in loaded]
+        )
         # Ingest reports records skipped by their place among the valid ones: give their batch index.
         ingest_skips = [{**s, "index": positions[s["index"]]} if "index" in s else s for s in outcome.skipped]
         outcome.skipped = sorted([*errors, *ingest_skips], key=lambda s: s.get("index", -1))

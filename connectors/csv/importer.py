@@ -23,6 +23,7 @@ from connectors.csv.formats import KINDS, Item, items
 from connectors.csv.reader import ByteStream, read_rows
 from integration import engagement
 from integration.ingest import Outcome
+from integration.ingest.isolation import ingest_isolated
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
@@ -41,6 +42,7 @@ class Report:
     bytes_read: int = 0
     written: int = 0
     unchanged: int = 0
+    duplicate: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -86,6 +88,8 @@ def import_csv(
             except ValidationError as exc:
                 for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
                     report.refuse(item.row, _column(item, path), "; ".join(reasons))
+            except Exception as exc:  # noqa: BLE001 - one unreadable row never costs the others
+                report.refuse(item.row, "", f"unreadable row ({type(exc).__name__})")
             if len(batch) >= BATCH_RECORDS:
                 hand_over(batch)
                 batch = []
@@ -109,7 +113,10 @@ def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, 
         store = session.get(Store, store_id)
         if store is None:
             raise LookupError(f"no store {store_id}")
-        outcome = INGEST[kind](session, store, [record for _, record in batch])
+        ingest_kind = INGEST[kind]
+        outcome = ingest_isolated(
+            session, lambda part: ingest_kind(session, store, part), [record for _, record in batch]
+        )
         if outcome.contact_ids:
             engagement.classify(session, store.account_id, outcome.contact_ids)
     return outcome
@@ -120,6 +127,7 @@ def _account(report: Report, batch: list[tuple[Item, Any]], stored: Future[Outco
     outcome = stored.result()
     report.written += outcome.written
     report.unchanged += outcome.unchanged
+    report.duplicate += outcome.duplicate
     for skipped in outcome.skipped:
         index = skipped.get("index")
         item = batch[index][0] if isinstance(index, int) else _item_of(batch, skipped.get("id"))

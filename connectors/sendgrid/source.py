@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from connectors.api.source import text_problem
 from connectors.email_tools import email_source
 from connectors.sendgrid.schemas import EVENT
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome, ingest_events
 from integration.ingest.common import Scope
+from integration.ingest.isolation import ingest_isolated
+from integration.records import EventRecord
 from integration.store.models import InboxDelivery
 
 
@@ -36,18 +40,39 @@ class SendGridSource:
             raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
         if not isinstance(items, list):
             raise InvalidRecord("delivery", {"_schema": ["SendGrid posts a JSON array of events"]})
-        records, skipped = [], []
-        for index, item in enumerate(items):
-            try:
-                record = EVENT.load(item)
-            except ValidationError as exc:
-                skipped.append({"index": index, "errors": exc.normalized_messages()})  # type: ignore[no-untyped-call]
-                continue
-            if record is None:
-                skipped.append({"index": index, "reason": "not an engagement event"})
-            else:
-                records.append(record)
-        outcome = ingest_events(session, Scope(source.account_id), records, source="sendgrid")
-        outcome.skipped = skipped + outcome.skipped
+        loaded, skipped = load_events(items)
+        scope = Scope(source.account_id)
+        records = [record for _, record in loaded]
+        outcome = ingest_isolated(
+            session, lambda part: ingest_events(session, scope, part, source="sendgrid"), records
+        )
+        # Ingest reports records by their place among the loaded ones: give their index in the POST.
+        positions = [index for index, _ in loaded]
+        stored_skips = [{**s, "index": positions[s["index"]]} if "index" in s else s for s in outcome.skipped]
+        outcome.skipped = sorted([*skipped, *stored_skips], key=lambda s: s.get("index", -1))
         outcome.account_id = source.account_id
         return outcome
+
+
+def load_events(items: list[Any]) -> tuple[list[tuple[int, EventRecord]], list[dict[str, Any]]]:
+    """Read each event alone: (index, record) for the engagement events, and why each other one is not."""
+    loaded: list[tuple[int, EventRecord]] = []
+    skipped: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        problem = text_problem(item)
+        if problem is not None:
+            skipped.append({"index": index, "errors": {"_schema": [problem]}})
+            continue
+        try:
+            record = EVENT.load(item)
+        except ValidationError as exc:
+            skipped.append({"index": index, "errors": exc.normalized_messages()})  # type: ignore[no-untyped-call]
+            continue
+        except Exception as exc:  # noqa: BLE001 - one unreadable event never costs the others
+            skipped.append({"index": index, "reason": f"unreadable event ({type(exc).__name__})"})
+            continue
+        if record is None:
+            skipped.append({"index": index, "reason": "not an engagement event"})
+        else:
+            loaded.append((index, record))
+    return loaded, skipped

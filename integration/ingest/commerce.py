@@ -67,11 +67,9 @@ CHECKOUT_FIELDS = (
 def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]) -> Outcome:
     """Upsert a store's orders and their line items; an older version never overwrites a newer one."""
     outcome = Outcome()
-    latest = without_redacted_people(session, store, newest_by(records, "external_id"))
-    outcome.unchanged += len(records) - len(latest)
+    latest = without_redacted_people(session, store, newest_by(records, "external_id", outcome=outcome))
     stored = _stored(session, Order, store, list(latest))
-    fresh = [r for k, r in latest.items() if k not in stored or stored[k][1] < r.updated_at]
-    outcome.unchanged += len(latest) - len(fresh)
+    fresh = _fresh(latest, stored, outcome)
     if not fresh:
         return outcome
 
@@ -123,11 +121,9 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
 def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutRecord]) -> Outcome:
     """Upsert a store's checkouts by token; a checkout with a completion time is completed."""
     outcome = Outcome()
-    latest = newest_by(records, "token")
-    outcome.unchanged += len(records) - len(latest)
+    latest = newest_by(records, "token", outcome=outcome)
     stored = _stored(session, Checkout, store, list(latest), key="token")
-    fresh = [r for k, r in latest.items() if k not in stored or stored[k][1] < r.updated_at]
-    outcome.unchanged += len(latest) - len(fresh)
+    fresh = _fresh(latest, stored, outcome)
     if not fresh:
         return outcome
 
@@ -165,6 +161,19 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
     outcome.written = len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
     return outcome
+
+
+def _fresh(
+    latest: dict[str, Any], stored: dict[str, tuple[int, Any, int | None]], outcome: Outcome
+) -> list[Any]:
+    """The records newer than their stored version; the others are counted on `outcome`."""
+    fresh = []
+    for key, record in latest.items():
+        if key not in stored or stored[key][1] < record.updated_at:
+            fresh.append(record)
+        else:
+            outcome.count_stale(record.updated_at, stored[key][1])
+    return fresh
 
 
 def _stored(

@@ -107,10 +107,16 @@ def _json_value(value: Any) -> Any:
 
 @dataclass
 class Outcome:
-    """What one ingest call did; `contact_ids` are the contacts whose classification may change."""
+    """What one ingest call did; `contact_ids` are the contacts whose classification may change.
+
+    `duplicate` counts records already stored as they are (the same event id, or the same version
+    of a record, again: a replay); `unchanged` counts those that changed nothing otherwise (an
+    older version than the one stored).
+    """
 
     written: int = 0
     unchanged: int = 0
+    duplicate: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: set[int] = field(default_factory=set)
     account_id: int | None = None
@@ -120,22 +126,45 @@ class Outcome:
     def merge(self, other: Outcome) -> Outcome:
         self.written += other.written
         self.unchanged += other.unchanged
+        self.duplicate += other.duplicate
         self.skipped.extend(other.skipped)
         self.contact_ids |= other.contact_ids
         self.follow_ups.extend(other.follow_ups)
         return self
 
     def as_dict(self) -> dict[str, Any]:
-        return {"written": self.written, "unchanged": self.unchanged, "skipped": self.skipped}
+        return {
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "duplicate": self.duplicate,
+            "skipped": self.skipped,
+        }
+
+    def count_stale(self, incoming: datetime, stored: datetime | None) -> None:
+        """Count a record not written because a version as new (a duplicate) or newer is stored."""
+        if stored is not None and stored == incoming:
+            self.duplicate += 1
+        else:
+            self.unchanged += 1
 
 
-def newest_by(records: Iterable[T], key: str, stamp: str = "updated_at") -> dict[str, T]:
-    """Keep one record per `key`, the one with the newest `stamp` (the last one on a tie)."""
+def newest_by(
+    records: Sequence[T], key: str, stamp: str = "updated_at", outcome: Outcome | None = None
+) -> dict[str, T]:
+    """Keep one record per `key`, the one with the newest `stamp` (the last one on a tie).
+
+    The records left out are counted on `outcome`: as duplicates if as new as the one kept.
+    """
     kept: dict[str, T] = {}
     for record in records:
         k = getattr(record, key)
         if k not in kept or getattr(record, stamp) >= getattr(kept[k], stamp):
             kept[k] = record
+    if outcome is not None:
+        for record in records:
+            chosen = kept[getattr(record, key)]
+            if record is not chosen:
+                outcome.count_stale(getattr(record, stamp), getattr(chosen, stamp))
     return kept
 
 

@@ -39,16 +39,16 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     a customer with neither a known link nor a valid email is skipped with its reason.
     """
     outcome = Outcome()
-    found = newest_by(records, "external_id")
+    found = newest_by(records, "external_id", outcome=outcome)
     # A deletion that overtook this version, or a redaction, wins over it.
     latest = without_removed_customers(session, store, found)
-    outcome.unchanged += len(records) - len(latest)
+    outcome.unchanged += len(found) - len(latest)
     stored = _stored_versions(session, store, list(latest))
     fresh: list[CustomerRecord] = []
     for external_id, record in latest.items():
         known = stored.get(external_id)
         if known is not None and known[1] is not None and known[1] >= record.updated_at:
-            outcome.unchanged += 1
+            outcome.count_stale(record.updated_at, known[1])
         else:
             fresh.append(record)
     if not fresh:
@@ -67,7 +67,9 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
         return known is None or known[1] is None or known[1] < record.updated_at
 
     current = [(r, c) for r, c in zip(fresh, contact_ids, strict=True) if newer_than_stored(r)]
-    outcome.unchanged += len(fresh) - len(current)
+    for record in fresh:
+        if not newer_than_stored(record):
+            outcome.count_stale(record.updated_at, locked[record.external_id][1])
     changes: dict[int, dict[str, Any]] = {}
     link_rows: list[dict[str, Any]] = []
     email_changes: list[tuple[int, str]] = []

@@ -72,9 +72,7 @@ def ingest_events(
     scope = scope if isinstance(scope, Scope) else Scope.of(scope)
     outcome = Outcome()
     lock_campaigns(session, scope.account_id, (r.campaign_id for r in records if r.campaign_id))
-    contacts = ContactResolver(session, scope).resolve(
-        [(r.customer_id, r.email) for r in records], [r.occurred_at for r in records]
-    )
+    contacts = _contacts(session, scope, records)
     campaigns = campaign_ids(session, scope.account_id, {r.campaign_id for r in records if r.campaign_id})
     rows, seen = [], set()
     for position, (record, contact_id) in enumerate(zip(records, contacts, strict=True)):
@@ -84,7 +82,7 @@ def ingest_events(
             )
             continue
         if record.event_id is not None and record.event_id in seen:
-            outcome.unchanged += 1
+            outcome.duplicate += 1
             continue
         seen.add(record.event_id)
         rows.append(
@@ -118,10 +116,31 @@ def ingest_events(
     )
     inserted = session.execute(stmt, rows).all()
     outcome.written = len(inserted)
-    outcome.unchanged += len(rows) - len(inserted)
+    # Only an event id already stored makes a row conflict: each one left out is a replay.
+    outcome.duplicate += len(rows) - len(inserted)
     _apply_effects(session, scope.account_id, inserted)
     outcome.contact_ids = {row.contact_id for row in inserted}
     return outcome
+
+
+def _contacts(session: Session, scope: Scope, records: Sequence[EventRecord]) -> list[int | None]:
+    """Each record's contact: the one it names if that is the account's, else by customer id or email."""
+    named = sorted({r.contact_id for r in records if r.contact_id is not None})
+    known: set[int] = set()
+    for part in chunks(named):
+        known.update(
+            session.scalars(
+                select(Contact.id).where(Contact.account_id == scope.account_id, Contact.id.in_(part))
+            )
+        )
+    contacts: list[int | None] = [r.contact_id if r.contact_id in known else None for r in records]
+    rest = [i for i, contact_id in enumerate(contacts) if contact_id is None]
+    resolved = ContactResolver(session, scope).resolve(
+        [(records[i].customer_id, records[i].email) for i in rest], [records[i].occurred_at for i in rest]
+    )
+    for i, contact_id in zip(rest, resolved, strict=True):
+        contacts[i] = contact_id
+    return contacts
 
 
 def _apply_effects(session: Session, account_id: int, inserted: Sequence[Any]) -> None:

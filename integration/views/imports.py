@@ -59,7 +59,12 @@ class ImportSchema(Schema):
     bytes_read = fields.Integer(required=True)
     rows_read = fields.Integer(required=True)
     records_written = fields.Integer(required=True)
-    records_unchanged = fields.Integer(required=True)
+    records_unchanged = fields.Integer(
+        required=True, metadata={"description": "records older than the version stored: nothing changed"}
+    )
+    records_duplicate = fields.Integer(
+        required=True, metadata={"description": "records already stored as they are (a file imported again)"}
+    )
     rows_failed = fields.Integer(required=True)
     errors = fields.List(fields.Dict(), metadata={"description": "bad rows: row, column, reason"})
     failure = fields.String(allow_none=True, metadata={"description": "why the file could not be read"})

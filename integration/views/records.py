@@ -63,7 +63,16 @@ class BatchResultSchema(Schema):
         required=True, metadata={"description": "processed, or pending (will finish soon)"}
     )
     written = fields.Integer(required=True, metadata={"description": "records stored or updated"})
-    unchanged = fields.Integer(required=True, metadata={"description": "duplicates and older versions"})
+    unchanged = fields.Integer(
+        required=True, metadata={"description": "records older than the version stored: nothing changed"}
+    )
+    duplicate = fields.Integer(
+        required=True,
+        metadata={
+            "description": "records already stored as they are (the same event id, or the same "
+            "version of a record, again): a replay"
+        },
+    )
     errors = fields.List(fields.Nested(RecordErrorSchema), required=True)
     replayed = fields.Boolean(required=True, metadata={"description": "this batch was received before"})
 
@@ -121,6 +130,7 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
         "status": status.value,
         "written": result.get("written", 0),
         "unchanged": result.get("unchanged", 0),
+        "duplicate": result.get("duplicate", 0),
         "errors": result.get("skipped", []),
         "replayed": not received.new,
     }

@@ -44,7 +44,7 @@ def test_an_older_version_never_overwrites_a_newer_one(db_url: str) -> None:
         store = make_store(session)
         ingest_customers(session, store, [newer])
         outcome = ingest_customers(session, store, [older])
-        assert (outcome.written, outcome.unchanged) == (0, 1)
+        assert (outcome.written, outcome.unchanged, outcome.duplicate) == (0, 1, 0)
         contact = session.scalars(select(Contact)).one()
         assert contact.first_name == "Anna"
 
@@ -55,7 +55,7 @@ def test_the_same_batch_twice_changes_nothing(db_url: str) -> None:
         store = make_store(session)
         assert ingest_customers(session, store, batch).written == 5
         again = ingest_customers(session, store, batch)
-        assert (again.written, again.unchanged) == (0, 5)
+        assert (again.written, again.unchanged, again.duplicate) == (0, 0, 5)
         assert session.scalar(select(func.count()).select_from(Contact)) == 5
 
 

@@ -41,8 +41,8 @@ def test_an_event_id_seen_before_changes_nothing(db_url: str) -> None:
         store = make_store(session)
         first = ingest_events(session, store, batch, source="api")
         again = ingest_events(session, store, batch, source="api")
-        assert (first.written, first.unchanged) == (1, 1)
-        assert (again.written, again.unchanged) == (0, 2)
+        assert (first.written, first.unchanged, first.duplicate) == (1, 0, 1)
+        assert (again.written, again.unchanged, again.duplicate) == (0, 0, 2)
         assert again.contact_ids == set()
         assert session.scalar(select(func.count()).select_from(InteractionEvent)) == 1
 
@@ -258,7 +258,7 @@ def test_a_sends_first_open_click_and_scan_are_kept_whatever_the_order_of_arriva
         assert linked == [("o1", "spring", spring), ("x1", "winter", None)]
         # The same events again change nothing.
         again = ingest_events(session, store, _spring_events(), source="api")
-        assert (again.written, again.unchanged) == (0, len(_spring_events()))
+        assert (again.written, again.unchanged, again.duplicate) == (0, 0, len(_spring_events()))
         STEPS["send"](session, store)
         assert _marks(session) == (OPEN, CLICK, SCAN)
     with session_scope(db_url) as session:

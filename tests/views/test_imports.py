@@ -59,6 +59,25 @@ def test_an_upload_is_imported_by_a_worker_and_reports_its_bad_rows(
         assert session.scalar(select(func.count()).select_from(ImportPart)) == 0  # the file is let go
 
 
+def test_a_file_imported_again_counts_its_records_as_duplicates(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    store_id, headers = _shop(settings)
+    raw = (
+        b"id,email,updated_at\n"
+        b"c1,ann@example.com,2026-06-01T10:00:00Z\n"
+        b"c2,bob@example.com,2026-06-01T10:00:00Z\n"
+    )
+    older = b"id,email,updated_at\nc1,ann@example.com,2026-05-01T10:00:00Z\n"
+    counts = []
+    for body in (raw, raw, older):
+        started = _upload(client, store_id, headers, body).get_json()
+        run_worker()
+        done = client.get(f"/api/v1/imports/{started['id']}", headers=headers).get_json()
+        counts.append((done["records_written"], done["records_duplicate"], done["records_unchanged"]))
+    assert counts == [(2, 0, 0), (0, 2, 0), (0, 0, 1)]
+
+
 def test_a_file_that_is_no_csv_fails_with_its_reason(
     client: FlaskClient, settings: Settings, run_worker: Any
 ) -> None:

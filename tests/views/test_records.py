@@ -78,7 +78,8 @@ def test_the_same_batch_again_answers_the_first_outcome_and_changes_nothing(
     assert first["written"] == again["written"] == 1
     assert again["replayed"]
     keyed = _post(client, shop, "orders", [ORDER], **{"Idempotency-Key": "retry-7"}).get_json()
-    assert (keyed["written"], keyed["unchanged"], keyed["replayed"]) == (0, 1, False)
+    # Another delivery of the same version: a duplicate, not an older version.
+    assert (keyed["written"], keyed["unchanged"], keyed["duplicate"], keyed["replayed"]) == (0, 0, 1, False)
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(func.count()).select_from(Order)) == 1
         assert session.scalar(select(func.count()).select_from(InboxDelivery)) == 2
@@ -94,7 +95,7 @@ def test_an_older_update_does_not_overwrite(
         [{**ORDER, "updated_at": "2026-06-03T00:00:00Z", "financial_status": "refunded"}],
     )
     stale = _post(client, shop, "orders", [{**ORDER, "financial_status": "paid"}]).get_json()
-    assert (stale["written"], stale["unchanged"]) == (0, 1)
+    assert (stale["written"], stale["unchanged"], stale["duplicate"]) == (0, 1, 0)
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(Order.financial_status)) == "refunded"
 
@@ -173,6 +174,8 @@ def test_the_openapi_document_describes_each_batch_endpoint(client: FlaskClient)
         }
         assert schema in spec["components"]["schemas"]
     assert set(spec["components"]["schemas"]["Error"]["properties"]) == {"code", "message", "details"}
+    result = spec["components"]["schemas"]["BatchResult"]
+    assert {"written", "duplicate", "unchanged"} <= set(result["required"])
 
 
 JSON = st.recursive(

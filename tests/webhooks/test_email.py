@@ -253,14 +253,14 @@ def test_mailchimp_subscribe_unsubscribe_and_cleaned(
     subscribed = _contacts(settings)["api@mailchimp.com"]
     assert (subscribed.subscription_status, subscribed.first_name, subscribed.last_name) == (
         SubscriptionStatus.SUBSCRIBED,
-        "Mailchimp",
+        "MailChimp",
         "API",
     )
     assert _mailchimp(client, path, "unsubscribe") == 200
     assert _mailchimp(client, path, "cleaned") == 200
     run_worker()
     contacts = _contacts(settings)
-    assert contacts["api@mailchimp.com"].subscription_status == SubscriptionStatus.UNSUBSCRIBED
+    assert contacts["api+unsub@mailchimp.com"].subscription_status == SubscriptionStatus.UNSUBSCRIBED
     assert contacts["api+cleaned@mailchimp.com"].blocked_reason == BlockedReason.HARD_BOUNCE
 
 

@@ -30,6 +30,8 @@ class Import(Base):
     rows_read: Mapped[int] = mapped_column(default=0)
     records_written: Mapped[int] = mapped_column(default=0)
     records_unchanged: Mapped[int] = mapped_column(default=0)
+    # Records already stored as they are (a file imported again), apart from older versions.
+    records_duplicate: Mapped[int] = mapped_column(default=0, server_default="0")
     rows_failed: Mapped[int] = mapped_column(default=0)
     # Bad rows: row number, column and reason; the first MAX_REPORTED of them.
     errors: Mapped[list[dict[str, Any]]] = mapped_column(default=list)

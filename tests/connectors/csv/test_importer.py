@@ -84,7 +84,7 @@ def test_re_importing_the_same_file_changes_nothing(db_url: str) -> None:
     raw = (FIXTURES / "orders_export.csv").read_bytes()
     _import(db_url, store_id, "orders", raw)
     again = _import(db_url, store_id, "orders", raw)
-    assert (again.written, again.unchanged) == (0, 2)
+    assert (again.written, again.unchanged, again.duplicate) == (0, 0, 2)
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Order)) == 2
         assert session.scalar(select(func.count()).select_from(OrderLineItem)) == 3
