@@ -76,3 +76,32 @@ def test_an_order_placed_before_the_checkout_was_abandoned_does_not_recover_it(
     # Nothing was recovered in 2008 either.
     then = "from=2008-01-01T00:00:00Z&to=2008-02-01T00:00:00Z"
     assert shopify_client.get(f"/api/v1/carts/stats?{then}", headers=headers).get_json()["abandoned"] == 0
+
+
+@pytest.mark.parametrize("first", ["checkout", "order"])
+def test_a_checkout_goes_to_its_customers_contact_and_the_data_request_lists_it(
+    shopify_settings: Settings,
+    shop: int,
+    deliver: Deliver,
+    run_worker: Callable[[], object],
+    shopify_client: FlaskClient,
+    first: str,
+) -> None:
+    # Shopify's webhook samples, unchanged: the checkout (own email example@email.com) names a
+    # customer john@example.com; the order's customer and the data request's are john@example.com.
+    steps = [("checkouts/create", payload("checkouts_create")), ("orders/create", payload("orders_create"))]
+    if first == "order":
+        steps.reverse()
+    _deliver_all(deliver, run_worker, [*steps, ("customers/data_request", payload("customers_data_request"))])
+
+    headers = _headers(shopify_settings, shop)
+    [summary] = shopify_client.get("/api/v1/data-requests", headers=headers).get_json()
+    document = shopify_client.get(f"/api/v1/data-requests/{summary['id']}", headers=headers).get_json()[
+        "document"
+    ]
+    assert document["contact"]["email"] == "john@example.com"
+    assert [o["id"] for o in document["orders"]] == [str(payload("orders_create")["id"])]
+    # The checkout is the person's, and keeps the email it was given.
+    assert [(c["token"], c["email"]) for c in document["checkouts"]] == [("123123123", "example@email.com")]
+    contacts = shopify_client.get("/api/v1/contacts?q=example", headers=headers).get_json()
+    assert [c["email"] for c in contacts["contacts"]] == ["john@example.com"]
