@@ -105,3 +105,60 @@ def test_a_checkout_goes_to_its_customers_contact_and_the_data_request_lists_it(
     assert [(c["token"], c["email"]) for c in document["checkouts"]] == [("123123123", "example@email.com")]
     contacts = shopify_client.get("/api/v1/contacts?q=example", headers=headers).get_json()
     assert [c["email"] for c in contacts["contacts"]] == ["john@example.com"]
+
+
+CHAIN = [
+    ("checkouts/create", "checkouts_create"),
+    ("orders/create", "orders_create"),
+    # orders/paid delivers the same Order resource; the sample order is already paid.
+    ("orders/paid", "orders_create"),
+]
+
+
+@pytest.mark.parametrize("direction", ["in order", "reversed"])
+def test_a_checkout_order_and_payment_chain_shows_one_recovered_cart_one_order_and_one_contact(
+    shopify_settings: Settings,
+    shop: int,
+    deliver: Deliver,
+    run_worker: Callable[[], object],
+    shopify_client: FlaskClient,
+    direction: str,
+) -> None:
+    # Shopify's webhook samples form a chain: the order's checkout_token is the checkout's token, and
+    # it was placed an hour after the checkout's last update (after the abandonment, within the window).
+    checkout, placed = payload("checkouts_create"), payload("orders_create")
+    assert placed["checkout_token"] == checkout["token"]
+    steps = CHAIN if direction == "in order" else CHAIN[::-1]
+    for topic, name in steps:
+        _deliver_all(deliver, run_worker, [(topic, payload(name))])
+        _abandon(shopify_settings)
+
+    headers = _headers(shopify_settings, shop)
+    day = "from=2026-07-10T00:00:00Z&to=2026-07-11T00:00:00Z"
+    [cart] = shopify_client.get(f"/api/v1/carts?{day}", headers=headers).get_json()["carts"]
+    assert (cart["token"], cart["state"], cart["recovery_rule"]) == (
+        "123123123",
+        "recovered",
+        "checkout_token",
+    )
+    assert cart["abandoned_at"] == "2026-07-10T15:10:00+00:00"  # the last update plus the 10-minute delay
+    assert cart["recovered_at"] == "2026-07-10T16:00:01+00:00"  # the order's processed time
+    assert cart["recovered_by"]["external_id"] == str(placed["id"])
+    assert (cart["contact"]["email"], cart["email"]) == ("john@example.com", "example@email.com")
+    stats = shopify_client.get(f"/api/v1/carts/stats?{day}", headers=headers).get_json()
+    assert (stats["abandoned"], stats["recovered"], stats["recovery_rate"]) == (1, 1, 100.0)
+    assert stats["recovered_revenue"] == [{"currency": "USD", "amount": placed["total_price"], "orders": 1}]
+
+    [order] = shopify_client.get(f"/api/v1/orders?{day}", headers=headers).get_json()["orders"]
+    assert (order["external_id"], order["name"], order["status"], order["guest"]) == (
+        str(placed["id"]),
+        placed["name"],
+        "paid",
+        False,
+    )
+    assert (order["total_price"], order["currency"], order["line_items"]) == ("403.00", "USD", 2)
+    assert order["contact"] == cart["contact"]
+    assert order["created_at_local"] == "2026-07-10T12:00:00-04:00"
+    profile = shopify_client.get(f"/api/v1/contacts/{order['contact']['id']}", headers=headers).get_json()
+    [listed] = profile["orders"]
+    assert (listed["badges"], listed["recovered_cart"]["token"]) == (["recovered_cart"], "123123123")
