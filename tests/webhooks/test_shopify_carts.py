@@ -162,3 +162,48 @@ def test_a_checkout_order_and_payment_chain_shows_one_recovered_cart_one_order_a
     profile = shopify_client.get(f"/api/v1/contacts/{order['contact']['id']}", headers=headers).get_json()
     [listed] = profile["orders"]
     assert (listed["badges"], listed["recovered_cart"]["token"]) == (["recovered_cart"], "123123123")
+
+
+CAPTURED = [
+    ("checkouts/create", "pixel_testing_rs_checkouts_create"),
+    ("orders/create", "pixel_testing_rs_orders_create"),
+    ("orders/updated", "pixel_testing_rs_orders_updated"),
+]
+
+
+@pytest.mark.parametrize("direction", ["in order", "reversed"])
+def test_deliveries_captured_from_a_test_shop_complete_the_checkout_and_list_the_order(
+    shopify_settings: Settings,
+    shop: int,
+    deliver: Deliver,
+    run_worker: Callable[[], object],
+    shopify_client: FlaskClient,
+    direction: str,
+) -> None:
+    # A test shop's checkout (no email yet, no customer), the order placed from it 32 minutes
+    # later by a customer, and that order's update, as the shop delivered them.
+    steps = CAPTURED if direction == "in order" else CAPTURED[::-1]
+    for topic, name in steps:
+        _deliver_all(deliver, run_worker, [(topic, payload(name))])
+        _abandon(shopify_settings)
+
+    headers = _headers(shopify_settings, shop)
+    day = "from=2024-11-06T00:00:00Z&to=2024-11-07T00:00:00Z"
+    # A checkout nobody could be reached at is never abandoned: its order completed it.
+    stats = shopify_client.get(f"/api/v1/carts/stats?{day}", headers=headers).get_json()
+    assert (stats["abandoned"], stats["recovered"]) == (0, 0)
+    summary = shopify_client.get("/api/v1/summary", headers=headers).get_json()
+    assert summary["checkouts"] == {"completed": 1}
+    assert summary["orders"]["total"] == 1
+
+    [order] = shopify_client.get(f"/api/v1/orders?{day}", headers=headers).get_json()["orders"]
+    assert (order["external_id"], order["name"], order["guest"]) == ("5778367414385", "#1017", False)
+    assert order["contact"]["email"] == "henry@wfls.com"
+    # The captured order carries no financial status.
+    assert (order["status"], order["financial_status"]) == ("unknown", None)
+    assert (order["total_price"], order["currency"], order["line_items"]) == ("600.00", "USD", 1)
+    assert order["created_at"] == "2024-11-06T02:54:49+00:00"
+    assert order["created_at_local"] == "2024-11-05T21:54:49-05:00"
+    profile = shopify_client.get(f"/api/v1/contacts/{order['contact']['id']}", headers=headers).get_json()
+    assert [o["name"] for o in profile["orders"]] == ["#1017"]
+    assert profile["abandoned_carts"] == []
