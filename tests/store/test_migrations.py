@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 
 from connectors import SOURCES
 from integration import inbox
-from integration.carts import mark_abandoned
-from integration.ingest import ingest_campaigns, ingest_checkouts, ingest_orders, ingest_sends
+from integration.ingest import ingest_campaigns, ingest_orders, ingest_sends
 from integration.records import CampaignRecord, SendRecord
 from integration.store import session_scope
 from integration.store.db import (
@@ -35,17 +34,14 @@ from integration.store.models import (
     Campaign,
     CampaignChannel,
     CampaignSend,
-    Checkout,
-    CheckoutState,
     Contact,
     InboxDelivery,
     InteractionEvent,
-    InteractionType,
     Order,
     SendStatus,
     Store,
 )
-from tests.factories import NOW, checkout, make_store, order
+from tests.factories import NOW, make_store, order
 from tests.servers import fresh_database
 
 
@@ -203,50 +199,3 @@ def _downgrade(url: str, revision: str) -> None:
     with get_engine(url).begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
-
-
-def test_carts_recorded_recovered_before_their_abandonment_are_settled_by_the_timeline(
-    own_database: str,
-) -> None:
-    url = own_database
-    with session_scope(url) as session:
-        store = make_store(session)
-        carts = [checkout(token, email=f"{token}@example.com", cart_token=token) for token in ("a", "b", "c")]
-        ingest_checkouts(session, store, carts)
-        mark_abandoned(session, now=NOW + timedelta(hours=1))  # abandoned at NOW + 10 min
-        ingest_orders(
-            session,
-            store,
-            [order(f"o-{t}", NOW + timedelta(days=1), email=f"{t}@example.com", cart_token=t) for t in "abc"],
-        )
-        # What the previous version left: recoveries timed by orders placed before the abandonment.
-        for token, at in (("a", NOW + timedelta(minutes=5)), ("b", NOW - timedelta(days=1))):
-            session.execute(update(Checkout).where(Checkout.token == token).values(recovered_at=at))
-    _downgrade(url, "0016")
-    upgrade(url)
-
-    with session_scope(url) as session:
-        stored = {
-            c.token: (c.state, c.abandoned_at, c.recovered_at, c.recovery_rule, c.completed_at)
-            for c in session.scalars(select(Checkout))
-        }
-        events = {
-            (c.token, e.type)
-            for c, e in session.execute(
-                select(Checkout, InteractionEvent).join(
-                    InteractionEvent, InteractionEvent.contact_id == Checkout.contact_id
-                )
-            )
-            if e.source == "carts"
-        }
-    abandoned = NOW + timedelta(minutes=10)
-    assert stored == {
-        "a": (CheckoutState.COMPLETED, None, None, None, NOW + timedelta(minutes=5)),
-        "b": (CheckoutState.ABANDONED, abandoned, None, None, None),
-        "c": (CheckoutState.RECOVERED, abandoned, NOW + timedelta(days=1), "cart_token", None),
-    }
-    assert events == {
-        ("b", InteractionType.CART_ABANDONED),
-        ("c", InteractionType.CART_ABANDONED),
-        ("c", InteractionType.CART_RECOVERED),
-    }
