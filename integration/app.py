@@ -38,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from connectors.shopify import install as shopify_install
     from integration.views import api as api_views
-    from integration.views import campaigns, carts, contacts, imports, records, status
+    from integration.views import campaigns, carts, contacts, imports, orders, records, status
     from integration.views import leaderboard as leaderboard_views
     from integration.views import rfm as rfm_views
     from integration.views import segments as segment_views
@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(settings_views.blueprint)
     api.register_blueprint(contacts.blueprint)
     api.register_blueprint(carts.blueprint)
+    api.register_blueprint(orders.blueprint)
     api.register_blueprint(campaigns.blueprint)
     api.register_blueprint(rfm_views.blueprint)
     api.register_blueprint(leaderboard_views.blueprint)

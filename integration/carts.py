@@ -6,8 +6,12 @@ order completes it: by token (the order's `checkout_token`, or its `cart_token` 
 checkout's), or — for orders that carry no token — when the same contact places an order in the
 same store, within the recovery window after the abandonment, containing at least one of the
 checkout's products (rule `product`). One order recovers at most one checkout, so two carts
-abandoned on two devices and one order make one recovery. A checkout that a token-less order
-completes before the delay has passed is *completed*, never abandoned.
+abandoned on two devices and one order make one recovery.
+
+Which of the two an order does follows the timeline, whichever arrives first: an order placed by
+the abandonment time (the checkout's last update plus the delay) *completes* the checkout, which
+is then never abandoned; one placed after it and within the recovery window recovers it; a later
+one, or one older than the checkout itself, changes nothing (the cart stays abandoned).
 
 Each transition is also an event on the contact (`cart_abandoned`, `cart_recovered`), not counted
 as engagement.
@@ -29,6 +33,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    delete,
     func,
     literal,
     or_,
@@ -116,7 +121,7 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
         _log(session, account.id, [c for c, _ in abandoned], InteractionType.CART_ABANDONED)
         # An order that arrived before the abandonment was noticed may already recover it.
         late = {c: m for c, m in matched.items() if c not in completed}
-        _recover(session, account.id, late, PRODUCT)
+        _recover(session, account.id, windows, late, PRODUCT)
         moved += len(candidates)
     return moved
 
@@ -173,7 +178,7 @@ def recover_by_orders(session: Session, store: Store, order_ids: Sequence[int]) 
         tokenless = [r.id for r in rows if not r.checkout_token and not r.cart_token]
         if tokenless:
             matched = _assign(_product_pairs(session, order_ids=tokenless), windows)
-            changed += _recover(session, store.account_id, matched, PRODUCT)
+            changed += _recover(session, store.account_id, windows, matched, PRODUCT)
     return changed
 
 
@@ -197,7 +202,9 @@ def close_by_tokens(
         for checkout_id, token, _ in rows:
             if token is not None:
                 recovered[checkout_id] = orders_by_token[token]
-    return _recover(session, store.account_id, recovered, rule)
+    account = session.get(Account, store.account_id)
+    assert account is not None  # noqa: S101 - a store always has its account
+    return _recover(session, store.account_id, Windows.of(account), recovered, rule)
 
 
 def checkout_identities(
@@ -295,15 +302,60 @@ def _take_over_cart_checkouts(session: Session, store: Store, named: dict[str, s
             )
 
 
-def _recover(session: Session, account_id: int, matches: dict[int, tuple[int, datetime]], rule: str) -> int:
-    """Settle checkouts with the orders that completed them: abandoned ones are recovered (and the
-    event logged on the contact), open ones completed. Return how many changed."""
-    done = []
-    changed = 0
-    for checkout_id, (order_id, at) in matches.items():
-        result = session.execute(
+def _recover(
+    session: Session, account_id: int, windows: Windows, matches: dict[int, tuple[int, datetime]], rule: str
+) -> int:
+    """Settle checkouts with the orders that completed them, by the timeline; return how many changed.
+
+    An order older than the checkout did not come from it. An order placed by the checkout's
+    abandonment time (its last update plus the delay) completed it: an abandoned checkout whose
+    order arrived late was never abandoned. An order placed after the abandonment and within the
+    recovery window recovers it (an open checkout is abandoned first, as the scheduler would have
+    done). A later order changes nothing. So the outcome does not depend on which came first.
+    """
+    completed: dict[int, datetime] = {}
+    unabandoned: list[int] = []
+    to_abandon: list[tuple[int, datetime]] = []
+    recovered: dict[int, tuple[int, datetime]] = {}
+    for part in chunks(list(matches)):
+        rows = session.execute(
+            select(
+                Checkout.id,
+                Checkout.state,
+                Checkout.created_at,
+                Checkout.updated_at,
+                Checkout.abandoned_at,
+                Checkout.contact_id,
+                Checkout.email,
+            ).where(Checkout.id.in_(part), Checkout.state.in_((CheckoutState.OPEN, CheckoutState.ABANDONED)))
+        ).all()
+        for checkout_id, state, created, updated, abandoned_at, contact_id, email in rows:
+            order_id, at = matches[checkout_id]
+            if at < created:
+                continue
+            reachable = contact_id is not None or email is not None
+            abandoned = abandoned_at or updated + windows.delay  # set on every abandoned checkout
+            if at <= abandoned or not reachable:
+                completed[checkout_id] = at
+                if state == CheckoutState.ABANDONED:
+                    unabandoned.append(checkout_id)
+            elif at <= abandoned + windows.recovery:
+                recovered[checkout_id] = (order_id, at)
+                if state == CheckoutState.OPEN:
+                    to_abandon.append((checkout_id, abandoned))
+    _mark(session, to_abandon, windows.delay)
+    _log(session, account_id, [c for c, _ in to_abandon], InteractionType.CART_ABANDONED)
+    _unlog(session, account_id, unabandoned, InteractionType.CART_ABANDONED)
+    for checkout_id, at in completed.items():
+        session.execute(
             update(Checkout)
-            .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.ABANDONED)
+            .where(Checkout.id == checkout_id)
+            .values(state=CheckoutState.COMPLETED, completed_at=at, abandoned_at=None)
+        )
+    for checkout_id, (order_id, at) in recovered.items():
+        session.execute(
+            update(Checkout)
+            .where(Checkout.id == checkout_id)
             .values(
                 state=CheckoutState.RECOVERED,
                 recovered_at=at,
@@ -311,17 +363,8 @@ def _recover(session: Session, account_id: int, matches: dict[int, tuple[int, da
                 recovery_rule=rule,
             )
         )
-        if result.rowcount:  # type: ignore[attr-defined]
-            done.append((checkout_id, at))
-            continue
-        result = session.execute(
-            update(Checkout)
-            .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.OPEN)
-            .values(state=CheckoutState.COMPLETED, completed_at=at)
-        )
-        changed += result.rowcount  # type: ignore[attr-defined]
-    _log(session, account_id, [c for c, _ in done], InteractionType.CART_RECOVERED)
-    return changed + len(done)
+    _log(session, account_id, list(recovered), InteractionType.CART_RECOVERED)
+    return len(completed) + len(recovered)
 
 
 def _product_pairs(
@@ -432,6 +475,18 @@ def _log(session: Session, account_id: int, checkout_ids: Sequence[int], kind: I
                 rows,
             )
             .on_conflict_do_nothing(index_elements=["account_id", "source", "source_event_id"])
+        )
+
+
+def _unlog(session: Session, account_id: int, checkout_ids: Sequence[int], kind: InteractionType) -> None:
+    """Withdraw the cart events of checkouts whose transition turned out not to have happened."""
+    for part in chunks([f"{c}:{kind.value}" for c in checkout_ids], 10_000):
+        session.execute(
+            delete(InteractionEvent).where(
+                InteractionEvent.account_id == account_id,
+                InteractionEvent.source == EVENT_SOURCE,
+                InteractionEvent.source_event_id.in_(part),
+            )
         )
 
 

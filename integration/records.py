@@ -75,7 +75,9 @@ class CheckoutRecord:
     total_price: Decimal
     cart_token: str | None = None
     customer_id: str | None = None
-    email: str | None = None
+    email: str | None = None  # the checkout's own, kept on it
+    # The customer's email: with the customer id, it finds the contact as an order's does.
+    customer_email: str | None = None
     completed_at: datetime | None = None
     recovery_url: str | None = None
     line_items: list[LineItemRecord] = field(default_factory=list)

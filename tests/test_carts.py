@@ -397,3 +397,68 @@ def test_the_profile_shows_the_cart_an_order_recovered_and_the_rule(
         f"/api/v1/contacts/{contacts['dan@example.com']}", headers=carts_shop["headers"]
     ).get_json()
     assert dan["abandoned_carts"][0]["token"] == "left"
+
+
+# ---- the timeline: which order completes, recovers or leaves a cart, whatever arrives first --------
+
+ARRIVALS = {
+    "checkout, abandonment, order": ("checkout", "abandon", "order", "abandon"),
+    "checkout, order, abandonment": ("checkout", "order", "abandon"),
+    "order, checkout, abandonment": ("order", "checkout", "abandon"),
+}
+
+
+@pytest.mark.parametrize("arrival", list(ARRIVALS))
+@pytest.mark.parametrize("rule", ["checkout_token", "product"])
+@pytest.mark.parametrize(
+    ("placed_after", "expected"),
+    [
+        (timedelta(days=-1), CheckoutState.ABANDONED),  # older than the checkout itself
+        (timedelta(minutes=5), CheckoutState.COMPLETED),  # before the abandonment (NOW + 10 min)
+        (timedelta(days=1), CheckoutState.RECOVERED),  # after it, within the 7-day window
+        (timedelta(days=8), CheckoutState.ABANDONED),  # after the window
+    ],
+)
+def test_the_order_time_decides_completed_recovered_or_abandoned_whatever_arrives_first(
+    db_url: str, arrival: str, rule: str, placed_after: timedelta, expected: CheckoutState
+) -> None:
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        token = {"checkout_token": "t1"} if rule == "checkout_token" else {}
+        placed = NOW + placed_after
+        for step in ARRIVALS[arrival]:
+            if step == "checkout":
+                ingest.ingest_checkouts(
+                    session, store, [checkout("t1", email="ann@example.com", line_items=[SCARF])]
+                )
+            elif step == "order":
+                ingest.ingest_orders(
+                    session,
+                    store,
+                    [order("o1", placed, email="ann@example.com", line_items=[SCARF], **token)],
+                )
+            else:
+                mark_abandoned(session, now=NOW + timedelta(days=30))
+        [cart] = session.scalars(select(Checkout)).all()
+        assert cart.state == expected
+        abandoned = expected in (CheckoutState.ABANDONED, CheckoutState.RECOVERED)
+        assert cart.abandoned_at == (NOW + timedelta(minutes=10) if abandoned else None)
+        if expected == CheckoutState.RECOVERED:
+            assert (cart.recovered_at, cart.recovery_rule) == (placed, rule)
+            assert cart.recovered_at > cart.abandoned_at  # type: ignore[operator]
+        else:
+            assert cart.recovered_at is None
+        if expected == CheckoutState.COMPLETED:
+            assert cart.completed_at == placed
+        events = session.scalars(select(InteractionEvent.type).order_by(InteractionEvent.occurred_at)).all()
+        assert (
+            events
+            == [InteractionType.CART_ABANDONED, InteractionType.CART_RECOVERED][
+                : (expected == CheckoutState.RECOVERED) + abandoned
+            ]
+        )
+        stats = cart_stats(session, store.account_id, NOW - timedelta(days=1), NOW + timedelta(days=1))
+        assert (stats["abandoned"], stats["recovered"]) == (
+            int(abandoned),
+            int(expected == CheckoutState.RECOVERED),
+        )

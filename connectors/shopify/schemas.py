@@ -178,6 +178,7 @@ class CheckoutWebhook(_Payload):
             **_utc_all(data),
             customer_id=customer.get("id"),
             email=email,
+            customer_email=customer.get("email"),
         )
 
 
@@ -493,7 +494,8 @@ class GraphCheckout(_Graph):
             token=token or cart_token or f"abandoned-{external_id}",
             cart_token=cart_token,
             customer_id=customer.get("id"),
-            email=customer.get("email") or data.get("email"),
+            email=data.get("email") or customer.get("email"),
+            customer_email=customer.get("email"),
         )
 
 

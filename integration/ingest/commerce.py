@@ -128,8 +128,9 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
         return outcome
 
     identified = [i for i, r in enumerate(fresh) if r.customer_id or r.email]
+    # As for orders: the customer decides the contact, the checkout's own email only without one.
     resolved = ContactResolver(session, store).resolve(
-        [(fresh[i].customer_id, fresh[i].email) for i in identified],
+        [(fresh[i].customer_id, _contact_email(fresh[i])) for i in identified],
         [fresh[i].created_at for i in identified],
     )
     contacts: list[int | None] = [None] * len(fresh)
@@ -174,6 +175,11 @@ def _fresh(
         else:
             outcome.count_stale(record.updated_at, stored[key][1])
     return fresh
+
+
+def _contact_email(record: CheckoutRecord) -> str | None:
+    """The email that finds a checkout's contact: its customer's, else its own."""
+    return (record.customer_email or record.email) if record.customer_id else record.email
 
 
 def _stored(

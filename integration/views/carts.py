@@ -143,7 +143,7 @@ class Carts(MethodView):
         if store_id is not None:
             owned_store(store_id)
         with session_scope(settings_of(current_app).database_url) as session:
-            start, end = _period(session, query)
+            start, end = period(session, query)
             try:
                 return list_carts(
                     session,
@@ -170,13 +170,13 @@ class CartStats(MethodView):
         if store_id is not None:
             owned_store(store_id)
         with session_scope(settings_of(current_app).database_url) as session:
-            start, end = _period(session, query)
+            start, end = period(session, query)
             result = cart_stats(session, g.account_id, start, end, store_id)
             result["time_zone"] = session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
             return result
 
 
-def _period(session: Session, query: dict[str, Any]) -> tuple[datetime, datetime]:
+def period(session: Session, query: dict[str, Any]) -> tuple[datetime, datetime]:
     """The query's period in UTC: days in the account's time zone; the last 30 days by default."""
     account = session.get(Account, g.account_id)
     assert account is not None  # noqa: S101 - the key's account exists

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from integration.carts import mark_abandoned
 from integration.ingest import ingest_checkouts, ingest_customers, ingest_orders
+from integration.privacy import export_customer
 from integration.store import session_scope
 from integration.store.models import Checkout, CheckoutState, Contact, InteractionType, Order, OrderLineItem
 from tests.factories import NOW, checkout, customer, item, make_store, order
@@ -151,3 +153,33 @@ def test_a_checkout_arriving_after_its_order_is_completed(db_url: str) -> None:
             session, store, [checkout("t1", updated=NOW - timedelta(minutes=1), email="a@example.com")]
         )
         assert session.scalar(select(Checkout.state)) == CheckoutState.COMPLETED
+
+
+@pytest.mark.parametrize("first", ["checkout", "order"])
+def test_a_checkout_naming_a_customer_goes_to_that_customers_contact_as_its_orders_do(
+    db_url: str, first: str
+) -> None:
+    # Shopify's checkouts/create sample: the checkout's own email differs from its customer's.
+    cart = checkout(
+        "t1", customer_id="c1", email="example@email.com", customer_email="john@example.com", cart_token="k1"
+    )
+    placed = order("o1", NOW + timedelta(days=1), customer_id="c1", email="john@example.com", cart_token="k1")
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        steps = [
+            lambda: ingest_checkouts(session, store, [cart]),
+            lambda: ingest_orders(session, store, [placed]),
+        ]
+        for step in steps if first == "checkout" else reversed(steps):
+            step()
+        stored = session.scalars(select(Checkout)).one()
+        john = session.scalars(select(Contact).where(Contact.email == "john@example.com")).one()
+        assert stored.contact_id == session.scalars(select(Order.contact_id)).one() == john.id
+        assert stored.email == "example@email.com"  # the checkout keeps its own email
+        assert session.scalar(select(func.count()).select_from(Contact)) == 1
+        # The customer's data request lists the checkout with the orders.
+        document = export_customer(session, store, "c1", "john@example.com").document
+        assert document["contact"]["email"] == "john@example.com"
+        assert [c["token"] for c in document["checkouts"]] == ["t1"]
+        assert document["checkouts"][0]["email"] == "example@email.com"
+        assert [o["id"] for o in document["orders"]] == ["o1"]

@@ -104,6 +104,8 @@ def test_a_checkout_is_keyed_by_its_token_and_blank_skus_are_none() -> None:
         "603851970716743426",
         "example@email.com",
     )
+    # The customer's email finds the contact, as for orders; the checkout keeps its own.
+    assert checkout.customer_email == "john@example.com"
     assert checkout.line_items[0].sku is None
 
 
@@ -147,3 +149,23 @@ def test_an_abandoned_checkout_read_over_graphql_gets_its_identity_from_its_reco
     checkout = schemas.GRAPH_SCHEMAS["checkouts"].load(node)
     assert (checkout.token, checkout.cart_token) == (token, cart_token)
     assert (checkout.currency, checkout.total_price) == ("EUR", Decimal("12.50"))
+
+
+def test_an_abandoned_checkout_read_over_graphql_keeps_its_own_email_beside_its_customers() -> None:
+    node = {
+        "id": "gid://shopify/AbandonedCheckout/20",
+        "abandonedCheckoutUrl": None,
+        "createdAt": "2026-10-05T10:00:00Z",
+        "updatedAt": "2026-10-05T10:05:00Z",
+        "completedAt": None,
+        "totalPriceSet": {"shopMoney": {"amount": "12.50", "currencyCode": "EUR"}},
+        "email": "example@email.com",
+        "customer": {"id": "gid://shopify/Customer/7", "email": "john@example.com"},
+        "lineItems": {"edges": []},
+    }
+    checkout = schemas.GRAPH_SCHEMAS["checkouts"].load(node)
+    assert (checkout.customer_id, checkout.email, checkout.customer_email) == (
+        "7",
+        "example@email.com",
+        "john@example.com",
+    )

@@ -1,0 +1,88 @@
+"""The upgrade that settles carts recorded as recovered before their abandonment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import select, update
+
+from integration.carts import mark_abandoned
+from integration.ingest import ingest_checkouts, ingest_orders
+from integration.store import session_scope
+from integration.store.db import alembic_config, dispose_engines, get_engine, upgrade
+from integration.store.models import Checkout, CheckoutState, InteractionEvent, InteractionType
+from tests.factories import NOW, checkout, make_store, order
+from tests.servers import fresh_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test only, migrated to the newest revision (it goes down and up again)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+        upgrade(url)
+        yield url
+        dispose_engines()
+        return
+    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+        upgrade(url)
+        yield url
+        dispose_engines()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    config = alembic_config(url)
+    with get_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_carts_recorded_recovered_before_their_abandonment_are_settled_by_the_timeline(
+    own_database: str,
+) -> None:
+    url = own_database
+    with session_scope(url) as session:
+        store = make_store(session)
+        carts = [checkout(token, email=f"{token}@example.com", cart_token=token) for token in ("a", "b", "c")]
+        ingest_checkouts(session, store, carts)
+        mark_abandoned(session, now=NOW + timedelta(hours=1))  # abandoned at NOW + 10 min
+        ingest_orders(
+            session,
+            store,
+            [order(f"o-{t}", NOW + timedelta(days=1), email=f"{t}@example.com", cart_token=t) for t in "abc"],
+        )
+        # What the previous version left: recoveries timed by orders placed before the abandonment.
+        for token, at in (("a", NOW + timedelta(minutes=5)), ("b", NOW - timedelta(days=1))):
+            session.execute(update(Checkout).where(Checkout.token == token).values(recovered_at=at))
+    _downgrade(url, "0018")
+    upgrade(url)
+
+    with session_scope(url) as session:
+        stored = {
+            c.token: (c.state, c.abandoned_at, c.recovered_at, c.recovery_rule, c.completed_at)
+            for c in session.scalars(select(Checkout))
+        }
+        events = {
+            (c.token, e.type)
+            for c, e in session.execute(
+                select(Checkout, InteractionEvent).join(
+                    InteractionEvent, InteractionEvent.contact_id == Checkout.contact_id
+                )
+            )
+            if e.source == "carts"
+        }
+    abandoned = NOW + timedelta(minutes=10)
+    assert stored == {
+        "a": (CheckoutState.COMPLETED, None, None, None, NOW + timedelta(minutes=5)),
+        "b": (CheckoutState.ABANDONED, abandoned, None, None, None),
+        "c": (CheckoutState.RECOVERED, abandoned, NOW + timedelta(days=1), "cart_token", None),
+    }
+    assert events == {
+        ("b", InteractionType.CART_ABANDONED),
+        ("c", InteractionType.CART_ABANDONED),
+        ("c", InteractionType.CART_RECOVERED),
+    }
