@@ -97,7 +97,7 @@ def _attributed(session: Session, account_id: int, *where: ColumnElement[bool]) 
             sent.label("sent_at"),
             Order.id.label("order_id"),
             Order.created_at.label("ordered_at"),
-            Order.total_price.label("total_price"),
+            order_rules.net_total().label("total_price"),
             Order.currency.label("currency"),
             case((order_rules.revenue(), 1), else_=0).label("revenue"),
             func.row_number()
