@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration import totals
@@ -29,7 +29,11 @@ def ingest_refunds(session: Session, store: Store, records: Sequence[RefundRecor
 
 
 def store_refunds(session: Session, store: Store, records: Sequence[RefundRecord]) -> set[str]:
-    """Insert the refunds not stored yet; return the ids inserted."""
+    """Insert new refunds and correct stored ones whose amount differs; return the ids written.
+
+    A Shopify refund never changes, so its redelivery writes nothing; a source that gives an
+    order's refunded total (the REST API, CSV) restates it under one id per order.
+    """
     unique = {r.external_id: r for r in records}
     if not unique:
         return set()
@@ -47,11 +51,12 @@ def store_refunds(session: Session, store: Store, records: Sequence[RefundRecord
         }
         for r in unique.values()
     ]
-    stmt = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
-        .returning(table.c.external_id)
-    )
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["store_id", "external_id"],
+        set_={c: stmt.excluded[c] for c in ("amount", "currency", "created_at", "ingested_at")},
+        where=or_(table.c.amount != stmt.excluded.amount, table.c.currency != stmt.excluded.currency),
+    ).returning(table.c.external_id)
     return set(session.execute(stmt, rows).scalars())
 
 
