@@ -78,7 +78,18 @@ def refresh_refunded(session: Session, store: Store, order_external_ids: Iterabl
         .scalar_subquery()
     )
     changed: set[int] = set()
-    for part in chunks(sorted(set(order_external_ids))):
+    for ids in chunks(sorted(set(order_external_ids))):
+        # Only orders with refunds can change (refunds are never removed): most batches have none,
+        # and then an index probe is all this costs.
+        part = list(
+            session.scalars(
+                select(refunds.c.order_external_id)
+                .where(refunds.c.store_id == store.id, refunds.c.order_external_id.in_(ids))
+                .distinct()
+            )
+        )
+        if not part:
+            continue
         rows = session.execute(
             update(orders)
             .where(
