@@ -141,6 +141,10 @@ def test_the_leaderboard_and_campaign_results_count_the_refunded_order_net(
     assert (row["contact"]["email"], row["total_spent"], row["average_order"]) == (EMAIL, NET, NET)
     results = _get(shopify_client, f"/api/v1/campaigns/{campaign_id}/results", headers)
     assert results["revenue"] == [{"currency": "USD", "amount": NET}]
+    profile = _get(shopify_client, f"/api/v1/contacts/{_contact_id(shopify_settings)}", headers)
+    [send] = profile["campaigns"]
+    credited = send["attribution"]
+    assert (credited["total_price"], credited["net_total"], credited["currency"]) == ("598.94", NET, "USD")
 
 
 def test_line_discounts_are_read_from_their_allocations_and_add_up_to_the_order(
