@@ -62,6 +62,7 @@ class Attribution:
     total_price: Decimal
     currency: str
     revenue: bool
+    net_total: Decimal
 
 
 def _window_end(session: Session, start: Any, days: int) -> Any:
@@ -98,6 +99,7 @@ def _attributed(session: Session, account_id: int, *where: ColumnElement[bool]) 
             Order.id.label("order_id"),
             Order.created_at.label("ordered_at"),
             Order.total_price.label("total_price"),
+            order_rules.net_total().label("net_total"),
             Order.currency.label("currency"),
             case((order_rules.revenue(), 1), else_=0).label("revenue"),
             func.row_number()
@@ -130,6 +132,7 @@ def attribute(session: Session, account_id: int, send_ids: Sequence[int]) -> dic
                 Decimal(row.total_price),
                 row.currency,
                 bool(row.revenue),
+                Decimal(row.net_total),
             )
     return found
 
@@ -184,7 +187,7 @@ def results_of(
             *groups,
             func.count().label("ordered"),
             func.sum(attributed.c.revenue).label("revenue_orders"),
-            func.sum(case((attributed.c.revenue == 1, attributed.c.total_price))).label("revenue"),
+            func.sum(case((attributed.c.revenue == 1, attributed.c.net_total))).label("revenue"),
         )
         .group_by(*groups)
         .order_by(attributed.c.campaign_id, attributed.c.currency)
@@ -295,6 +298,7 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
                     "ordered_at": a.ordered_at.isoformat(),
                     "days": a.days,
                     "total_price": amount(a.total_price),
+                    "net_total": amount(a.net_total),
                     "currency": a.currency,
                 }
                 if a

@@ -528,7 +528,7 @@ def cart_stats(
         .scalar_subquery()
     )
     revenue = session.execute(
-        select(Order.currency, func.sum(Order.total_price), func.count())
+        select(Order.currency, func.sum(order_rules.net_total()), func.count())
         .where(Order.id.in_(recovering), order_rules.revenue())
         .group_by(Order.currency)
         .order_by(Order.currency)

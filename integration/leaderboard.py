@@ -164,7 +164,7 @@ def refresh_spend(
                 Order.store_id,
                 Order.created_at,
                 Order.currency,
-                Order.total_price,
+                order_rules.net_total(),
                 order_rules.revenue(),
             ).where(
                 Order.contact_id.in_(part),
@@ -327,7 +327,9 @@ SELECT :account, scope, period, currency, contact_id, count(*),
                       / nullif(count(*) FILTER (WHERE earns), 0), 2), 0),
        max(created_at)
 FROM (
-    SELECT o.contact_id, o.currency, o.total_price, o.created_at, s.id AS store_id, s.time_zone AS store_zone,
+    -- Net of refunds, as integration.orders.net_total.
+    SELECT o.contact_id, o.currency, o.total_price - o.total_refunded AS total_price, o.created_at,
+           s.id AS store_id, s.time_zone AS store_zone,
            (o.financial_status IS NULL OR o.financial_status NOT IN ('refunded', 'voided')) AS earns
     FROM orders o JOIN stores s ON s.id = o.store_id
     WHERE s.account_id = :account AND o.contact_id IS NOT NULL AND o.cancelled_at IS NULL

@@ -1,6 +1,8 @@
-"""Which orders count: as the contact's interaction (placed) and as revenue. Defined once, here."""
+"""Which orders count (placed, revenue) and how much (net of refunds). Defined once, here."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, and_, or_
 
@@ -23,6 +25,11 @@ def placed() -> ColumnElement[bool]:
 def revenue() -> ColumnElement[bool]:
     """SQL: the order's total is revenue (placed, and not refunded either)."""
     return _standing(NON_REVENUE_FINANCIAL_STATUSES)
+
+
+def net_total() -> ColumnElement[Decimal]:
+    """SQL: what an order earned: its total less the refunds recorded for it, in its currency."""
+    return Order.total_price - Order.total_refunded
 
 
 def _standing(excluded: tuple[str, ...]) -> ColumnElement[bool]:

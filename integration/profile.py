@@ -96,8 +96,11 @@ def _orders(
             "created_at": o.created_at.isoformat(),
             "created_at_local": o.created_at.astimezone(zones.get(o.store_id, ZoneInfo("UTC"))).isoformat(),
             "total_price": amount(o.total_price),
+            "total_refunded": amount(o.total_refunded),
+            "net_total": amount(o.total_price - o.total_refunded),
             "currency": o.currency,
             "status": "cancelled" if o.cancelled_at else (o.financial_status or "unknown"),
+            "financial_status": o.financial_status,
             "fulfillment_status": o.fulfillment_status,
             "badges": ["recovered_cart"] if o.id in recovered else [],
             "recovered_cart": _recovered_cart(recovered[o.id], zones) if o.id in recovered else None,
@@ -184,10 +187,13 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
             "unit_price": amount(i.unit_price),
             "line_total": amount(i.unit_price * i.quantity),
             "discount": amount(i.total_discount) if i.total_discount else None,
+            # What the line comes to after its discount: line_total − discount.
+            "discounted_total": amount(i.unit_price * i.quantity - (i.total_discount or 0)),
         }
         for i in items
     ]
     items_total = sum((i.unit_price * i.quantity for i in items), Decimal(0))
+    line_discounts = sum((i.total_discount or Decimal(0) for i in items), Decimal(0))
     parts = {
         "items_total": items_total,
         "total_discounts": order.total_discounts or Decimal(0),
@@ -207,6 +213,13 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
         "line_items": lines,
         **{k: amount(v) for k, v in parts.items()},
         "total_price": amount(order.total_price),
+        "total_refunded": amount(order.total_refunded),
+        "net_total": amount(order.total_price - order.total_refunded),
+        "financial_status": order.financial_status,
+        "line_discounts": amount(line_discounts),
         # Whether items − discounts + shipping + tax is the total (a source may leave parts out).
         "adds_up": computed == order.total_price,
+        # Whether the lines' discounts make up the order's discounts (a discount on shipping does not
+        # fall on a line, and a source may give only the order's discount).
+        "discounts_add_up": line_discounts == parts["total_discounts"],
     }

@@ -42,6 +42,17 @@ class LineItemRecord:
 
 
 @dataclass(frozen=True)
+class RefundRecord:
+    """Money returned on an order: the refund's own id, the order's id, and the amount returned."""
+
+    external_id: str
+    order_external_id: str
+    amount: Decimal
+    currency: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class OrderRecord:
     external_id: str
     created_at: datetime
@@ -64,6 +75,8 @@ class OrderRecord:
     cart_token: str | None = None
     source_name: str | None = None
     line_items: list[LineItemRecord] = field(default_factory=list)
+    # The refunds the order's payload lists (a refund delivered on its own counts the same, once).
+    refunds: list[RefundRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ def _compute_by_ranks(session: Session, account_id: int, scheme: list[dict[str, 
     stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
     mine = and_(Order.store_id.in_(stores), Order.contact_id.is_not(None), order_rules.placed())
 
-    spent = func.sum(case((order_rules.revenue(), Order.total_price), else_=0))
+    spent = func.sum(case((order_rules.revenue(), order_rules.net_total()), else_=0))
     # One pass over the orders: per contact and currency; the contact's totals and its main currency
     # (most orders, then alphabetical) come from windows over those groups.
     grouped = (

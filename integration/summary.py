@@ -39,7 +39,7 @@ def account_summary(session: Session, account_id: int) -> dict[str, Any]:
         group[subscription.value] = count
     store_ids = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
     revenue_rows = session.execute(
-        select(Order.currency, func.count(), func.sum(Order.total_price))
+        select(Order.currency, func.count(), func.sum(orders.net_total()))
         .where(Order.store_id.in_(store_ids), orders.revenue())
         .group_by(Order.currency)
         .order_by(Order.currency)

@@ -42,7 +42,7 @@ def _totals(account_id: int, *where: Any) -> Any:
             literal(account_id),
             func.count(),
             func.count().filter(is_revenue),
-            func.coalesce(func.sum(Order.total_price).filter(is_revenue), 0),
+            func.coalesce(func.sum(order_rules.net_total()).filter(is_revenue), 0),
             func.min(Order.created_at),
             func.max(Order.created_at),
         )

@@ -315,3 +315,39 @@ def test_the_default_currency_is_the_one_most_buyers_used_and_its_counts_follow_
         assert top_currency() == "EUR"
         assert rebuild(session, shop.account_id) == 4
         assert counted() == grouped()
+
+
+def test_refunds_come_off_the_total_spent_in_the_upkeep_and_in_a_rebuild(db_url: str) -> None:
+    from decimal import Decimal
+
+    from integration.records import RefundRecord
+
+    day = datetime(2026, 2, 10, 12, tzinfo=UTC)
+    with session_scope(db_url) as session:
+        shop = make_store(session, "EUR")
+        # Refund r2 arrives before its order s2; r1 after its order s1.
+        ingest.ingest_refunds(session, shop, [RefundRecord("r2", "s2", Decimal("45"), "EUR", day)])
+        ingest.ingest_orders(
+            session,
+            shop,
+            [
+                order("s1", day, email="ann@example.com", total_price="30"),
+                order("s2", day, email="bob@example.com", total_price="50"),
+            ],
+        )
+        ingest.ingest_refunds(session, shop, [RefundRecord("r1", "s1", Decimal("10"), "EUR", day)])
+
+        def board() -> list[tuple[str, str, str]]:
+            result = leaderboard(
+                session,
+                shop.account_id,
+                rank_by=RankBy.TOTAL_SPENT,
+                time_frame=TimeFrame.YEAR_TO_DATE,
+                now=NOW,
+            )
+            return [(r["contact"]["email"], r["total_spent"], r["average_order"]) for r in result["rows"]]
+
+        expected = [("ann@example.com", "20.00", "20.00"), ("bob@example.com", "5.00", "5.00")]
+        assert board() == expected
+        assert rebuild(session, shop.account_id, now=NOW) == 2
+        assert board() == expected

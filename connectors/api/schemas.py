@@ -22,6 +22,7 @@ from integration.records import (
     EventRecord,
     LineItemRecord,
     OrderRecord,
+    RefundRecord,
     SendRecord,
 )
 from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
@@ -148,6 +149,8 @@ class OrderSchema(_Record):
     checkout_token = fields.String(allow_none=True, validate=validate.Length(max=255))
     cart_token = fields.String(allow_none=True, validate=validate.Length(max=255))
     source_name = fields.String(allow_none=True, validate=validate.Length(max=64))
+    # Everything refunded on the order so far, in its currency.
+    total_refunded = _money(allow_none=True)
     line_items = fields.List(fields.Nested(LineItemSchema), load_default=list)
 
     @validates_schema
@@ -157,7 +160,20 @@ class OrderSchema(_Record):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
-        return OrderRecord(**data)
+        refunded = data.pop("total_refunded", None)
+        refunds = []
+        if refunded is not None:
+            # The order's refunded total, restated by each version: one refund per order holds it.
+            refunds.append(
+                RefundRecord(
+                    external_id=f"{data['external_id']}:refunded",
+                    order_external_id=data["external_id"],
+                    amount=refunded,
+                    currency=data["currency"],
+                    created_at=data["updated_at"],
+                )
+            )
+        return OrderRecord(**data, refunds=refunds)
 
 
 class CheckoutSchema(_Record):

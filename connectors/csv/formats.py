@@ -131,6 +131,7 @@ ORDER_COLUMNS = [
     "checkout_token",
     "cart_token",
     "source_name",
+    "total_refunded",
 ]
 LINE_ITEM_COLUMNS = {
     "title": "line_item_title",
@@ -140,6 +141,7 @@ LINE_ITEM_COLUMNS = {
     "product_id": "line_item_product_id",
     "variant_id": "line_item_variant_id",
     "variant_title": "line_item_variant_title",
+    "total_discount": "line_item_discount",
 }
 
 
@@ -205,6 +207,7 @@ SHOPIFY_ORDER = {
     "total_tax": "Taxes",
     "total_price": "Total",
     "total_discounts": "Discount Amount",
+    "total_refunded": "Refunded Amount",
     "created_at": "Created at",
     "processed_at": "Paid at",
     "cancelled_at": "Cancelled at",
@@ -215,6 +218,7 @@ SHOPIFY_LINE_ITEM = {
     "quantity": "Lineitem quantity",
     "price": "Lineitem price",
     "sku": "Lineitem sku",
+    "total_discount": "Lineitem discount",
 }
 SHOPIFY_TIMES = ("created_at", "processed_at", "cancelled_at")
 

@@ -43,6 +43,7 @@ _MONEY = "shopMoney { amount currencyCode }"
 _LINE_ITEM_FIELDS = f"""
   id title quantity sku variantTitle
   originalUnitPriceSet {{ {_MONEY} }} totalDiscountSet {{ {_MONEY} }}
+  discountAllocations {{ allocatedAmountSet {{ {_MONEY} }} }}
   product {{ id }} variant {{ id }}
 """
 _ORDER_FIELDS = f"""
@@ -51,6 +52,7 @@ _ORDER_FIELDS = f"""
   totalPriceSet {{ {_MONEY} }} subtotalPriceSet {{ {_MONEY} }} totalDiscountsSet {{ {_MONEY} }}
   totalTaxSet {{ {_MONEY} }} totalShippingPriceSet {{ {_MONEY} }}
   customer {{ id defaultEmailAddress {{ emailAddress }} }}
+  refunds {{ id createdAt totalRefundedSet {{ {_MONEY} }} }}
 """
 # Abandoned checkouts' line items (AbandonedCheckoutLineItem) have no totalDiscountSet, and the
 # store keeps no discount per checkout line: only what the store keeps is read.

@@ -19,7 +19,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
-from integration.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord
+from integration.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from integration.settings import get_settings
 from integration.store.models import SubscriptionStatus
 
@@ -32,6 +32,7 @@ CONSENT = {
     "invalid": SubscriptionStatus.UNSUBSCRIBED,
 }
 GID_PREFIX = "gid://shopify/"
+NO_CURRENCY = "XXX"
 
 
 def consent_status(state: str | None) -> SubscriptionStatus | None:
@@ -96,6 +97,11 @@ class ConsentSchema(_Payload):
 # --- webhooks -------------------------------------------------------------------------------
 
 
+class DiscountAllocation(_Payload):
+    amount = _money(allow_none=True)
+    amount_set = fields.Dict(allow_none=True)
+
+
 class WebhookLineItem(_Payload):
     external_id = ShopifyId(data_key="id", allow_none=True)
     product_id = ShopifyId(allow_none=True)
@@ -106,10 +112,55 @@ class WebhookLineItem(_Payload):
     quantity = fields.Integer(required=True)
     unit_price = _money(data_key="price", required=True)
     total_discount = _money(allow_none=True)
+    discount_allocations = fields.List(fields.Nested(DiscountAllocation), load_default=list)
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> LineItemRecord:
+        allocations = data.pop("discount_allocations")
+        if allocations:
+            # Shopify's reference: `total_discount` is set only by draft orders, scripts or the API
+            # and `discount_allocations` carries the same information; orders show 0.00 there while
+            # the allocations hold the discount. The allocations, in shop money, are the line's discount.
+            data["total_discount"] = sum(
+                (_shop_amount(a.get("amount_set")) or a.get("amount") or Decimal(0) for a in allocations),
+                Decimal(0),
+            )
         return _line_item(data)
+
+
+class RefundTransaction(_Payload):
+    kind = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    amount = _money(allow_none=True)
+    currency = fields.String(allow_none=True)
+
+
+class RefundWebhook(_Payload):
+    """`refunds/create` and each of an order's `refunds`: what its successful refund transactions paid."""
+
+    external_id = ShopifyId(data_key="id", required=True)
+    order_external_id = ShopifyId(data_key="order_id", required=True)
+    created_at = _time(required=True)
+    processed_at = _time(allow_none=True)
+    transactions = fields.List(fields.Nested(RefundTransaction), load_default=list)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> RefundRecord:
+        returned = [
+            t
+            for t in data["transactions"]
+            if t.get("kind") == "refund" and t.get("status") == "success" and t.get("amount") is not None
+        ]
+        # One refund is paid out in one currency; "XXX" (ISO 4217: no currency) when nothing was paid.
+        currency = next((t["currency"] for t in returned if t.get("currency")), None) or NO_CURRENCY
+        paid = [t["amount"] for t in returned if (t.get("currency") or currency) == currency]
+        return RefundRecord(
+            external_id=data["external_id"],
+            order_external_id=data["order_external_id"],
+            amount=sum(paid, Decimal(0)),
+            currency=currency,
+            created_at=_utc(data.get("processed_at") or data["created_at"]),  # type: ignore[arg-type]
+        )
 
 
 class OrderWebhook(_Payload):
@@ -137,6 +188,7 @@ class OrderWebhook(_Payload):
     cart_token = fields.String(allow_none=True)
     source_name = fields.String(allow_none=True)
     line_items = fields.List(fields.Nested(WebhookLineItem), load_default=list)
+    refunds = fields.List(fields.Nested(RefundWebhook), load_default=list)
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
@@ -298,6 +350,7 @@ def _shop_amount(money_set: dict[str, Any] | None) -> Decimal | None:
 
 ORDER = OrderWebhook()
 CHECKOUT = CheckoutWebhook()
+REFUND = RefundWebhook()
 CUSTOMER = CustomerWebhook()
 CONSENT_UPDATE = ConsentWebhook()
 TAGS = TagsWebhook()
@@ -354,6 +407,18 @@ def _email_of(node: dict[str, Any]) -> str | None:
 class GraphLineItem(_Graph):
     MONEY = ("originalUnitPriceSet", "totalDiscountSet")
 
+    @pre_load
+    def _allocations(self, data: Any, **_: Any) -> Any:
+        # As in webhooks: the allocated discounts (shop money) are the line's discount when there are any.
+        if isinstance(data, dict) and data.get("discountAllocations"):
+            amounts = [_shop_money(a.get("allocatedAmountSet")) for a in data["discountAllocations"]]
+            total = sum((Decimal(str(a)) for a in amounts if a is not None), Decimal(0))
+            data = {k: v for k, v in data.items() if k != "discountAllocations"}
+            data["totalDiscountSet"] = str(total)
+        elif isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "discountAllocations"}
+        return data
+
     external_id = ShopifyId(data_key="id", allow_none=True)
     product_id = ShopifyId(data_key="product", allow_none=True)
     variant_id = ShopifyId(data_key="variant", allow_none=True)
@@ -399,6 +464,14 @@ class GraphCustomer(_Graph):
         )
 
 
+class GraphRefund(_Graph):
+    MONEY = ("totalRefundedSet",)
+
+    external_id = ShopifyId(data_key="id", required=True)
+    created_at = _time(data_key="createdAt", required=True)
+    amount = _money(data_key="totalRefundedSet", required=True)
+
+
 class GraphOrder(_Graph):
     MONEY = ("totalPriceSet", "subtotalPriceSet", "totalDiscountsSet", "totalTaxSet", "totalShippingPriceSet")
 
@@ -422,11 +495,23 @@ class GraphOrder(_Graph):
     cart_token = fields.String(data_key="cartToken", allow_none=True)
     source_name = fields.String(data_key="sourceName", allow_none=True)
     line_items = fields.List(fields.Nested(GraphLineItem), data_key="lineItems", load_default=list)
+    refunds = fields.List(fields.Nested(GraphRefund), load_default=list)
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
         customer = data.pop("customer", None) or {}
         order_email = data.pop("email", None)
+        # A refund's totalRefundedSet is read in shop money: the order's currency.
+        data["refunds"] = [
+            RefundRecord(
+                external_id=r["external_id"],
+                order_external_id=data["external_id"],
+                amount=r["amount"],
+                currency=data["currency"],
+                created_at=_utc(r["created_at"]),  # type: ignore[arg-type]
+            )
+            for r in data["refunds"]
+        ]
         for key in ("financial_status", "fulfillment_status"):
             # GraphQL's display enums (PAID, PARTIALLY_REFUNDED) are the webhooks' values in capitals.
             data[key] = data[key].lower() if data.get(key) else None

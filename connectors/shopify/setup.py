@@ -14,6 +14,7 @@ WEBHOOK_TOPICS = {
     "ORDERS_PAID": "orders/paid",
     "ORDERS_CANCELLED": "orders/cancelled",
     "ORDERS_DELETE": "orders/delete",
+    "REFUNDS_CREATE": "refunds/create",
     "CHECKOUTS_CREATE": "checkouts/create",
     "CHECKOUTS_UPDATE": "checkouts/update",
     "CHECKOUTS_DELETE": "checkouts/delete",

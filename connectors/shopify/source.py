@@ -21,6 +21,7 @@ from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from integration import carts, ingest, privacy
 from integration.errors import InvalidRecord
+from integration.inbox import RFM_REFRESH
 from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
@@ -181,6 +182,14 @@ def _order_deleted(session: Session, store: Store, payload: Any, delivery: Inbox
     return ingest.delete_orders(session, store, [_load(schemas.ID_PAYLOAD, payload)["id"]], _stamp(delivery))
 
 
+def _refund(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
+    outcome = ingest.ingest_refunds(session, store, [_load(schemas.REFUND, payload)])
+    if outcome.contact_ids:
+        # A refund changes what buyers spent, as an order does: RFM's monetary scores follow.
+        outcome.follow_ups.append((RFM_REFRESH, [store.account_id]))
+    return outcome
+
+
 def _checkout_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
     refs = _load(schemas.CHECKOUT_DELETE, payload)
     return ingest.delete_checkouts(
@@ -264,6 +273,7 @@ HANDLERS: dict[str, Handler] = {
     "customer.tags_added": _tags(added=True),
     "customer.tags_removed": _tags(added=False),
     "orders/delete": _order_deleted,
+    "refunds/create": _refund,
     "checkouts/delete": _checkout_deleted,
     "customers/delete": _customer_deleted,
     "app/uninstalled": _uninstalled,

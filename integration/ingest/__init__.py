@@ -9,6 +9,7 @@ from integration.ingest.common import Outcome
 from integration.ingest.customers import ingest_customers
 from integration.ingest.events import ingest_campaigns, ingest_events, ingest_sends
 from integration.ingest.recompute import recompute_last_interactions
+from integration.ingest.refunds import ingest_refunds
 from integration.ingest.removals import delete_checkouts, delete_customers, delete_orders
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ingest_customers",
     "ingest_events",
     "ingest_orders",
+    "ingest_refunds",
     "ingest_sends",
     "recompute_last_interactions",
 ]

@@ -20,6 +20,7 @@ from integration.ingest.common import (
     touch_contacts,
 )
 from integration.ingest.recompute import recompute_last_interactions
+from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
 from integration.orders import is_placed, placed
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
@@ -92,6 +93,9 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
     ids = {k: v[0] for k, v in _stored(session, Order, store, [r.external_id for r in fresh]).items()}
     _replace_line_items(session, OrderLineItem, "order_id", {ids[r.external_id]: r.line_items for r in fresh})
+    # The refunds the payload lists, and those that arrived before the order, count once each.
+    store_refunds(session, store, [refund for r in fresh for refund in r.refunds])
+    refresh_refunded(session, store, [r.external_id for r in fresh])
 
     placed = [
         (c, r.created_at, InteractionType.ORDER_PLACED)

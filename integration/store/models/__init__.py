@@ -23,7 +23,7 @@ from integration.store.models.base import (
     table_of,
 )
 from integration.store.models.campaigns import Campaign, CampaignPreview, CampaignSend
-from integration.store.models.commerce import Checkout, CheckoutLineItem, Order, OrderLineItem
+from integration.store.models.commerce import Checkout, CheckoutLineItem, Order, OrderLineItem, OrderRefund
 from integration.store.models.contacts import (
     Contact,
     ContactSnapshot,
@@ -101,6 +101,7 @@ __all__ = [
     "InteractionType",
     "Order",
     "OrderLineItem",
+    "OrderRefund",
     "Platform",
     "Segment",
     "SendStatus",

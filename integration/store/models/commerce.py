@@ -43,6 +43,9 @@ class Order(Base):
     total_shipping: Mapped[Decimal | None]
     total_tax: Mapped[Decimal | None]
     total_price: Mapped[Decimal]
+    # The sum of the order's refunds in its currency (order_refunds), kept here so that revenue
+    # sums stay one pass over orders; revenue is total_price − total_refunded (integration.orders).
+    total_refunded: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     checkout_token: Mapped[str | None] = mapped_column(String(255))
     cart_token: Mapped[str | None] = mapped_column(String(255))
     source_name: Mapped[str | None] = mapped_column(String(64))
@@ -70,6 +73,29 @@ class OrderLineItem(Base):
     quantity: Mapped[int]
     unit_price: Mapped[Decimal]
     total_discount: Mapped[Decimal | None]
+
+
+class OrderRefund(Base):
+    """A refund of an order, keyed by the store's id for it.
+
+    Keyed to the order by the order's external id, not a foreign key: a refund may arrive before
+    its order, and counts once the order arrives.
+    """
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (
+        UniqueConstraint("store_id", "external_id"),
+        Index(None, "store_id", "order_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    store_id: Mapped[int] = mapped_column(BigID, ForeignKey("stores.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    order_external_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Checkout(Base):

@@ -182,3 +182,27 @@ def test_bad_rows_across_batches_are_reported_in_row_order_while_the_rest_import
     assert [(e["row"], e["column"]) for e in report.errors] == [(i + 2, "email") for i in sorted(bad)]
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == count - len(bad)
+
+
+def test_refunded_amounts_and_line_discounts_are_read_from_both_order_layouts(db_url: str) -> None:
+    store_id = _store(db_url)
+    # Shopify's order export, #1001 refunded in part (edited here: the fixture's order has no refund).
+    export = (FIXTURES / "orders_export.csv").read_text(encoding="utf-8")
+    refunded = export.replace("paid,2026-03-31 23:30:12", "partially_refunded,2026-03-31 23:30:12", 1)
+    refunded = refunded.replace("Shopify Payments,0.00,Demo", "Shopify Payments,389.00,Demo", 1)
+    assert refunded.count(",389.00,") == 1
+    _import(db_url, store_id, "orders", refunded.encode())
+    ours = (
+        "id,email,created_at,updated_at,currency,total_price,total_discounts,total_refunded,"
+        "line_item_title,line_item_quantity,line_item_price,line_item_discount\n"
+        "B-1,eva@example.cz,2026-04-01T10:00:00+02:00,2026-04-01T10:00:00+02:00,CZK,900.00,100.00,250.00,"
+        "Hrnek,2,300.00,60.00\n"
+        "B-1,,,,,,,,Konvice,1,400.00,40.00\n"
+    )
+    _import(db_url, store_id, "orders", ours.encode())
+    with session_scope(db_url) as session:
+        orders = {o.name or o.external_id: o for o in session.scalars(select(Order))}
+        assert orders["#1001"].total_refunded == Decimal("389.00")
+        assert orders["#1001"].financial_status == "partially_refunded"
+        assert orders["B-1"].total_refunded == Decimal("250.00")
+        assert [li.total_discount for li in orders["B-1"].line_items] == [Decimal("60.00"), Decimal("40.00")]

@@ -169,3 +169,55 @@ def test_an_abandoned_checkout_read_over_graphql_keeps_its_own_email_beside_its_
         "example@email.com",
         "john@example.com",
     )
+
+
+def test_an_order_read_over_graphql_brings_its_refunds_and_its_lines_allocated_discounts() -> None:
+    def money(amount: str) -> dict[str, dict[str, str]]:
+        return {"shopMoney": {"amount": amount, "currencyCode": "USD"}}
+
+    node = {
+        "id": "gid://shopify/Order/450789469",
+        "name": "#1001",
+        "createdAt": "2026-10-01T10:00:00Z",
+        "updatedAt": "2026-10-02T10:00:00Z",
+        "displayFinancialStatus": "PARTIALLY_REFUNDED",
+        "currencyCode": "USD",
+        "totalPriceSet": money("598.94"),
+        "totalDiscountsSet": money("10.00"),
+        "refunds": [
+            {
+                "id": "gid://shopify/Refund/509562969",
+                "createdAt": "2026-10-02T09:00:00Z",
+                "totalRefundedSet": money("209.00"),
+            }
+        ],
+        "lineItems": {
+            "edges": [
+                {
+                    "node": {
+                        "id": "gid://shopify/LineItem/466157049",
+                        "title": "IPod Nano - 8gb",
+                        "quantity": 1,
+                        "originalUnitPriceSet": money("199.00"),
+                        "totalDiscountSet": money("0.00"),
+                        "discountAllocations": [{"allocatedAmountSet": money("3.34")}],
+                    }
+                },
+                {
+                    "node": {
+                        "id": "gid://shopify/LineItem/518995019",
+                        "title": "IPod Nano - 8gb",
+                        "quantity": 1,
+                        "originalUnitPriceSet": money("199.00"),
+                        "totalDiscountSet": money("0.00"),
+                        "discountAllocations": [],
+                    }
+                },
+            ]
+        },
+    }
+    order = schemas.GRAPH_SCHEMAS["orders"].load(node)
+    [refund] = order.refunds
+    assert (refund.external_id, refund.order_external_id) == ("509562969", "450789469")
+    assert (refund.amount, refund.currency) == (Decimal("209.00"), "USD")
+    assert [line.total_discount for line in order.line_items] == [Decimal("3.34"), Decimal("0.00")]
