@@ -102,6 +102,8 @@ def _order(order: Order, zone: ZoneInfo, contact_email: str | None, lines: int) 
         "created_at": order.created_at.isoformat(),
         "created_at_local": order.created_at.astimezone(zone).isoformat(),
         "total_price": amount(order.total_price),
+        "total_refunded": amount(order.total_refunded),
+        "net_total": amount(order.total_price - order.total_refunded),
         "currency": order.currency,
         "status": status_of(order),
         "financial_status": order.financial_status,

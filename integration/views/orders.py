@@ -56,6 +56,12 @@ class OrderListItemSchema(Schema):
         required=True, metadata={"format": "date-time", "description": "in the store's time zone"}
     )
     total_price = fields.String(required=True, metadata={"description": "decimal, two places"})
+    total_refunded = fields.String(
+        required=True, metadata={"description": "refunds recorded in its currency; decimal, two places"}
+    )
+    net_total = fields.String(
+        required=True, metadata={"description": "total less refunds: what it counts for in revenue"}
+    )
     currency = fields.String(required=True)
     status = fields.String(
         required=True, metadata={"description": "cancelled, else the financial status, else unknown"}

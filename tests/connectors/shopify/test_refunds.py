@@ -91,6 +91,8 @@ def test_a_partly_refunded_order_counts_its_net_total_as_revenue_whatever_arrive
     assert shown == ("598.94", "214.00", NET, "partially_refunded")
     detail = _get(shopify_client, f"/api/v1/contacts/{contact_id}/orders/{order['id']}", headers)
     assert (detail["total_refunded"], detail["net_total"]) == ("214.00", NET)
+    [listed] = _get(shopify_client, "/api/v1/orders?from=2000-01-01&to=2099-12-31", headers)["orders"]
+    assert (listed["total_price"], listed["total_refunded"], listed["net_total"]) == ("598.94", "214.00", NET)
 
     # The same refund again (a redelivery under a new webhook id) changes nothing.
     _delivered(deliver, "refunds/create", REFUND)
