@@ -15,26 +15,11 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from integration import keyset
-from integration.money import amount
+from integration.orders import standing_of, status_is
 from integration.store.models import Contact, Order, OrderLineItem, Store
 from integration.store.types import iso
 
 MAX_LIMIT = 500
-CANCELLED = "cancelled"
-UNKNOWN = "unknown"
-
-
-def status_is(status: str) -> ColumnElement[bool]:
-    """SQL: the order's status (as `status_of` names it) is this one."""
-    if status == CANCELLED:
-        return Order.cancelled_at.is_not(None)
-    financial = Order.financial_status.is_(None) if status == UNKNOWN else Order.financial_status == status
-    return and_(Order.cancelled_at.is_(None), financial)
-
-
-def status_of(order: Order) -> str:
-    """The order's status: cancelled, else its financial status, else unknown."""
-    return CANCELLED if order.cancelled_at else (order.financial_status or UNKNOWN)
 
 
 def list_orders(
@@ -101,12 +86,8 @@ def _order(order: Order, zone: ZoneInfo, contact_email: str | None, lines: int) 
         "guest": order.contact_id is None,
         "created_at": order.created_at.isoformat(),
         "created_at_local": order.created_at.astimezone(zone).isoformat(),
-        "total_price": amount(order.total_price),
-        "total_refunded": amount(order.total_refunded),
-        "net_total": amount(order.total_price - order.total_refunded),
+        **standing_of(order),
         "currency": order.currency,
-        "status": status_of(order),
-        "financial_status": order.financial_status,
         "fulfillment_status": order.fulfillment_status,
         "cancelled_at": iso(order.cancelled_at),
         "line_items": lines,

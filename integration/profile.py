@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from integration import campaign_results, campaigns, keyset, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
+from integration.orders import standing_of
 from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
 from integration.store.types import iso, utcnow
 
@@ -95,12 +96,8 @@ def _orders(
             "number": o.number,
             "created_at": o.created_at.isoformat(),
             "created_at_local": o.created_at.astimezone(zones.get(o.store_id, ZoneInfo("UTC"))).isoformat(),
-            "total_price": amount(o.total_price),
-            "total_refunded": amount(o.total_refunded),
-            "net_total": amount(o.total_price - o.total_refunded),
+            **standing_of(o),
             "currency": o.currency,
-            "status": "cancelled" if o.cancelled_at else (o.financial_status or "unknown"),
-            "financial_status": o.financial_status,
             "fulfillment_status": o.fulfillment_status,
             "badges": ["recovered_cart"] if o.id in recovered else [],
             "recovered_cart": _recovered_cart(recovered[o.id], zones) if o.id in recovered else None,
@@ -209,13 +206,9 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
         "created_at": order.created_at.isoformat(),
         "created_at_local": order.created_at.astimezone(ZoneInfo(store.time_zone)).isoformat(),
         "currency": order.currency,
-        "status": "cancelled" if order.cancelled_at else (order.financial_status or "unknown"),
         "line_items": lines,
         **{k: amount(v) for k, v in parts.items()},
-        "total_price": amount(order.total_price),
-        "total_refunded": amount(order.total_refunded),
-        "net_total": amount(order.total_price - order.total_refunded),
-        "financial_status": order.financial_status,
+        **standing_of(order),
         "line_discounts": amount(line_discounts),
         # Whether items − discounts + shipping + tax is the total (a source may leave parts out).
         "adds_up": computed == order.total_price,
