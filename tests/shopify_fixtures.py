@@ -16,11 +16,11 @@ from werkzeug.test import TestResponse
 
 from connectors.shopify.client import Tokens
 from connectors.shopify.connection import seal
-from integration.accounts import connect_platform_store
+from integration.accounts import connect_platform_store, create_api_key
 from integration.app import create_app
 from integration.settings import Settings, configure
 from integration.store import session_scope
-from integration.store.models import Platform
+from integration.store.models import Platform, Store
 from webhooks.signatures import shopify_sign_body
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
@@ -132,3 +132,22 @@ def deliver(shopify_client: FlaskClient) -> Deliver:
         return shopify_client.post("/webhooks/shopify", data=data, headers=sent)
 
     return post
+
+
+ShopApi = Callable[[str], Any]
+
+
+@pytest.fixture
+def shop_api(shopify_settings: Settings, shop: int, shopify_client: FlaskClient) -> ShopApi:
+    """GET an API path with a key of the shop's account and return its JSON (asserting a 200)."""
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        _, token = create_api_key(session, store.account_id)
+
+    def get(path: str) -> Any:
+        answer = shopify_client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()
+
+    return get

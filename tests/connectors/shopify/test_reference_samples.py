@@ -14,14 +14,12 @@ from typing import Any
 
 import pytest
 import responses
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from connectors.shopify.setup import WEBHOOK_TOPICS
-from integration.accounts import create_api_key
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import InboxDelivery, Store
+from integration.store.models import InboxDelivery
 from integration.store.types import utcnow
 from tests.shopify_fixtures import FIXTURES, SHOP, Deliver
 
@@ -55,18 +53,8 @@ def sample(topic: str) -> bytes:
 
 
 @pytest.fixture
-def api(shopify_settings: Settings, shop: int, shopify_client: FlaskClient) -> Api:
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        _, token = create_api_key(session, store.account_id)
-
-    def get(path: str) -> Any:
-        answer = shopify_client.get(path, headers={"Authorization": f"Bearer {token}"})
-        assert answer.status_code == 200, answer.get_json()
-        return answer.get_json()
-
-    return get
+def api(shop_api: Api) -> Api:
+    return shop_api
 
 
 @pytest.fixture

@@ -7,12 +7,7 @@ from typing import Any
 
 import pytest
 import responses
-from flask.testing import FlaskClient
 
-from integration.accounts import create_api_key
-from integration.settings import Settings
-from integration.store import session_scope
-from integration.store.models import Store
 from tests.shopify_fixtures import SHOP, Deliver, payload, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
@@ -25,19 +20,8 @@ Api = Callable[[str], Any]
 
 
 @pytest.fixture
-def api(shopify_settings: Settings, shop: int, shopify_client: FlaskClient) -> Api:
-    """GET an API path with a key of the shop's account and return its JSON."""
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        _, token = create_api_key(session, store.account_id)
-
-    def get(path: str) -> Any:
-        answer = shopify_client.get(path, headers={"Authorization": f"Bearer {token}"})
-        assert answer.status_code == 200, answer.get_json()
-        return answer.get_json()
-
-    return get
+def api(shop_api: Api) -> Api:
+    return shop_api
 
 
 @pytest.fixture
