@@ -115,8 +115,9 @@ def test_deliveries_are_counted_by_outcome_and_the_inbox_by_depth_and_age(
         deliver("orders/create", body, secret="a-forged-secret-0123"),
         deliver("orders/create", body, shop="nobody-here.myshopify.com"),
         deliver("orders/create", body, headers={"X-Shopify-Topic": None}),
+        deliver("orders/create", b" " * (10 * 1024 * 1024 + 1)),  # over the endpoint's limit
     ]
-    assert [a.status_code for a in answers] == [200, 200, 401, 404, 400]
+    assert [a.status_code for a in answers] == [200, 200, 401, 404, 400, 413]
 
     waiting = scrape(shopify_client)
     outcomes = {
@@ -130,7 +131,7 @@ def test_deliveries_are_counted_by_outcome_and_the_inbox_by_depth_and_age(
         "signature": 1,
         "unknown_store": 1,
         "malformed": 1,
-        "too_large": 0,
+        "too_large": 1,
     }
     assert value(waiting, "storepulse_inbox_pending", source="shopify") == 1
     assert value(waiting, "storepulse_inbox_oldest_pending_age_seconds", source="shopify") >= 0
