@@ -38,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from connectors.shopify import install as shopify_install
     from integration.views import api as api_views
-    from integration.views import campaigns, carts, contacts, imports, orders, records, status
+    from integration.views import campaigns, carts, contacts, health, imports, orders, records, status
     from integration.views import leaderboard as leaderboard_views
     from integration.views import rfm as rfm_views
     from integration.views import segments as segment_views
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webhooks import shopify as shopify_webhooks
 
     app.register_blueprint(status.blueprint)
+    health.init_app(app)  # /healthz, /readyz, /metrics and, when enabled, request metrics
     app.register_blueprint(email_webhooks.blueprint)
     app.register_blueprint(shopify_webhooks.blueprint)
     app.register_blueprint(shopify_install.blueprint)

@@ -623,13 +623,19 @@ def worker(burst: bool, queues: tuple[str, ...]) -> None:
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
+    from integration.metrics import count_job_failure
     from jobs.queues import QUEUES, connection
 
     settings = _settings()
     names = list(queues or QUEUES)
     # SimpleWorker runs jobs in this process: jobs are short and batched, so a fork per job
     # would cost more than most jobs, and the engine's connection pool stays warm.
-    rq_worker = SimpleWorker(names, connection=connection(settings), serializer=JSONSerializer)
+    rq_worker = SimpleWorker(
+        names,
+        connection=connection(settings),
+        serializer=JSONSerializer,
+        exception_handlers=[count_job_failure],
+    )
     rq_worker.work(burst=burst, with_scheduler=not burst, logging_level=settings.log_level)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from integration import engagement
+from integration import engagement, metrics
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.common import insert_for
@@ -93,6 +93,7 @@ def receive(
         .returning(table.c.id)
     )
     new_id = session.execute(stmt).scalar()
+    metrics.delivery_stored(new_id is not None)
     if new_id is not None:
         return Received(id=new_id, new=True)
     existing = session.scalar(
@@ -233,6 +234,7 @@ def _finish(
         delivery.result = result
     if status != InboxStatus.PENDING:
         delivery.processed_at = utcnow()
+        metrics.delivery_finished(delivery.source, status.value, delivery.received_at, delivery.processed_at)
 
 
 def fresh_pending(session: Session, source: str, limit: int, store_id: int | None = None) -> list[int]:

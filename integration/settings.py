@@ -75,6 +75,12 @@ class Settings:
     # CA certificates outgoing https trusts instead of the bundled ones (requests' own variables);
     # the webhook session, which reads nothing from the environment itself, takes them from here.
     ca_bundle: str | None = None
+    # Prometheus metrics at /metrics: off unless enabled; with a token, only for `Bearer <token>`.
+    metrics_enabled: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
+    # The folder every process of the installation writes its metric files to (prometheus-client's
+    # multiprocess mode, which reads the same variable itself when it is first imported).
+    metrics_dir: str | None = None
 
     @property
     def shopify_secrets(self) -> tuple[str, ...]:
@@ -148,6 +154,7 @@ class Settings:
             tag_prefix=_parse("STOREPULSE_TAG_PREFIX", get, _tag_prefix, "storepulse:"),
             webhook_allow_private=_parse("STOREPULSE_WEBHOOK_ALLOW_PRIVATE", get, _boolean, False),
             ca_bundle=_ca_bundle(get),
+            **_metrics(get),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
@@ -192,6 +199,20 @@ def _ca_bundle(get: Callable[[str], str | None]) -> str | None:
                 raise ConfigError(name, f"{raw} does not exist")
             return raw
     return None
+
+
+def _metrics(get: Callable[[str], str | None]) -> dict[str, Any]:
+    enabled = _parse("STOREPULSE_METRICS", get, _boolean, False)
+    token = get("STOREPULSE_METRICS_TOKEN")
+    folder = get("PROMETHEUS_MULTIPROC_DIR")
+    if token is not None and len(token) < 16:
+        raise ConfigError("STOREPULSE_METRICS_TOKEN", "must be at least 16 characters")
+    if enabled and folder is None:
+        # Without a shared folder each web worker would answer with its own share of the counts.
+        raise ConfigError("PROMETHEUS_MULTIPROC_DIR", "required when STOREPULSE_METRICS is on")
+    if folder is not None and not Path(folder).is_dir():
+        raise ConfigError("PROMETHEUS_MULTIPROC_DIR", f"{folder} is not a folder")
+    return {"metrics_enabled": enabled, "metrics_token": token, "metrics_dir": folder}
 
 
 def _tag_prefix(raw: str) -> str:

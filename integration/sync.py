@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, delete, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
-from integration import filters
+from integration import filters, metrics
 from integration.errors import (
     AddressRefused,
     CredentialsRejected,
@@ -441,6 +441,9 @@ def _send(
                 fill()  # more goes out before this outcome is written: batches never share a contact
             # After a stop nothing new goes out, but what is already out is awaited and recorded.
             _record(database_url, sync_id, run_id, part, outcome)
+            metrics.sync_batch_recorded(
+                destination.name, [c.contact_id for c in part], outcome.done, running.exception() is not None
+            )
     if stop is not None:
         return stop
     with session_scope(database_url) as session:
