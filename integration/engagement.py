@@ -39,6 +39,7 @@ def classify(
     `contact_ids` limits the work to those contacts (after new interactions); `only_expired`
     limits it to engaged contacts whose last interaction has left the window (an indexed range).
     With neither, every contact of the account is reclassified (after a time-frame change).
+    The account's `classified_at` records passes over the whole account (all or only expired).
     """
     account = session.get(Account, account_id)
     if account is None:
@@ -101,7 +102,12 @@ def classify(
             .execution_options(synchronize_session=False)
         )
         changed += result.rowcount or 0  # type: ignore[attr-defined]
-    account.classified_at = now
+    if contact_ids is None:
+        # Only a pass over the whole account writes the account row: ingest classifies the contacts
+        # of each batch inside its own transaction, and a write here would lock the account until
+        # that transaction commits, so two workers storing the same account's records would each
+        # wait for the other (a deadlock) or take turns.
+        account.classified_at = now
     if changed:
         logger.info("account %s: %d contacts changed engagement group", account_id, changed)
     return changed

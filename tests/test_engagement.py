@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from integration import engagement
 from integration.ingest import ingest_events, ingest_orders
@@ -134,3 +134,28 @@ def test_a_contact_with_no_interaction_is_unengaged_since_first_seen(db_url: str
         contact = session.scalars(select(Contact)).one()
         assert (contact.engagement_status, contact.engagement_reason) == (E.UNENGAGED, "no_interaction")
         assert contact.engagement_since == NOW - timedelta(days=2)
+
+
+def test_two_transactions_classifying_one_account_do_not_wait_for_each_other(postgres_url: str) -> None:
+    """Workers storing one account's records at once classify their own contacts side by side."""
+    with session_scope(postgres_url) as session:
+        store = make_store(session)
+        ingest_events(
+            session,
+            store,
+            [
+                event(InteractionType.EMAIL_OPEN, at=NOW - timedelta(days=1), email="a@example.com"),
+                event(InteractionType.EMAIL_OPEN, at=NOW - timedelta(days=1), email="b@example.com"),
+            ],
+            source="api",
+        )
+        ids = dict(session.execute(select(Contact.email, Contact.id)).all())
+        account_id = store.account_id
+    with session_scope(postgres_url) as first, session_scope(postgres_url) as second:
+        assert engagement.classify(first, account_id, [ids["a@example.com"]], now=NOW) == 1
+        first.flush()  # the first transaction stays open, holding what it wrote
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        assert engagement.classify(second, account_id, [ids["b@example.com"]], now=NOW) == 1
+        second.flush()  # waited on the first transaction's account row before
+    with session_scope(postgres_url) as session:
+        assert _statuses(session) == {"a@example.com": E.ENGAGED, "b@example.com": E.ENGAGED}
