@@ -49,7 +49,7 @@ class Periodic:
 
 PERIODIC = (
     # Cheap: finds stores whose drain died with its worker (heartbeat gone) and drains them again.
-    Periodic("reclaim-drains", 10, INGEST, reclaim_drains_job),
+    Periodic("reclaim-drains", 5, INGEST, reclaim_drains_job),
     Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
     Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
     Periodic("shopify-upkeep", 5 * 60, INGEST, shopify_upkeep_job),
