@@ -620,17 +620,17 @@ def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_j
 @click.option("--queue", "queues", multiple=True, help="Queues to work (default: ingest, compute, sync).")
 def worker(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a job worker."""
-    from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
     from integration.metrics import count_job_failure
     from jobs.queues import QUEUES, connection
+    from jobs.worker import Worker
 
     settings = _settings()
     names = list(queues or QUEUES)
-    # SimpleWorker runs jobs in this process: jobs are short and batched, so a fork per job
+    # The worker runs jobs in this process: jobs are short and batched, so a fork per job
     # would cost more than most jobs, and the engine's connection pool stays warm.
-    rq_worker = SimpleWorker(
+    rq_worker = Worker(
         names,
         connection=connection(settings),
         serializer=JSONSerializer,

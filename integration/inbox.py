@@ -261,6 +261,21 @@ def fresh_pending(session: Session, source: str, limit: int, store_id: int | Non
     )
 
 
+def stores_with_fresh_pending(session: Session, sources: Sequence[str]) -> list[tuple[str, int]]:
+    """Return the (source, store) pairs that have pending deliveries never tried yet."""
+    rows = session.execute(
+        select(InboxDelivery.source, InboxDelivery.store_id)
+        .where(
+            InboxDelivery.status == InboxStatus.PENDING,
+            InboxDelivery.attempts == 0,
+            InboxDelivery.source.in_(list(sources)),
+            InboxDelivery.store_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [(source, store_id) for source, store_id in rows if store_id is not None]
+
+
 def purge_bodies(session: Session, older_than: timedelta, limit: int = 10_000) -> int:
     """Empty the raw bodies of finished deliveries received before `older_than` ago; return how many.
 

@@ -1,24 +1,41 @@
 """Inbox jobs: normalize deliveries into the store; re-enqueue deliveries whose job was lost.
 
-Busy sources (Shopify) are drained in batches: a delivery asks for a drain of its store (one Redis
-key per source and store, so a burst of deliveries queues one job), and the drain job processes
-every fresh pending delivery of that store, DRAIN_BATCH at a time, until none is left. Different
-stores drain in parallel on different workers; ingest's version checks keep even two drains of
-one store from letting an older version win.
+Busy sources (Shopify) are drained in batches: a delivery asks for a drain of its store, and the
+drain job processes every fresh pending delivery of that store, DRAIN_BATCH at a time, until none
+is left. Different stores drain in parallel on different workers; ingest's version checks keep even
+two drains of one store from letting an older version win.
+
+One drain per store runs at a time, with at most one queued behind it, however many deliveries
+arrive. Three Redis keys per source and store keep it so:
+
+- *queued*: a drain job is queued (holds its job id); set with NX, so a burst queues one job;
+- *running*: the running drain's heartbeat, refreshed every DRAIN_BEAT_SECONDS and expiring after
+  DRAIN_HEARTBEAT_SECONDS; while it lives, a delivery only raises *wanted* instead of queueing;
+- *wanted*: a delivery arrived since the running drain last looked; the drain looks again before it
+  lets go of *running* (atomically, so a delivery is either seen by it or queues the next drain).
+
+A drain whose worker was killed stops beating: `reclaim_drains_job`, run every few seconds by the
+scheduler, requests a new drain for every store with fresh pending deliveries and no live drain.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+
+import redis
 
 from connectors import SOURCES
 from integration import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
-from jobs.queues import INGEST, connection, enqueue, enqueue_once
+from jobs.queues import INGEST, connection, enqueue, fetch_job
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +43,39 @@ SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 200
 DRAIN_BATCH = 500
 DRAIN_SECONDS = 20.0  # then the drain hands over to a new job, so other queued work gets its turn
-DRAIN_KEY_TTL_SECONDS = 300
+DRAIN_KEY_TTL_SECONDS = 300  # a queued drain's mark; outlives any normal wait in the queue
+DRAIN_HEARTBEAT_SECONDS = 10  # a drain not heard of for this long is taken for dead
+DRAIN_BEAT_SECONDS = 3.0
+DRAINED_SOURCES = ("shopify",)  # sources whose deliveries are drained per store
+WAITING = ("queued", "scheduled", "deferred")  # RQ states of a job that will still run
+
+# Raise *wanted*; queue a drain only when none runs and none is queued. 1: the caller enqueues.
+_REQUEST = """
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ARGV[1]) then return 1 end
+return 0
+"""
+# Let go of *running* unless a delivery raised *wanted* since the drain last looked (1: look again).
+_RELEASE = """
+if redis.call('EXISTS', KEYS[2]) == 1 and ARGV[2] == '1' then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Extend the heartbeat only while it is still this drain's.
+_BEAT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 class DeliveriesPending(RuntimeError):
     """Some deliveries failed transiently; raising makes RQ retry the job with back-off."""
 
 
-def _drain_key(source: str, store_id: int) -> str:
-    return f"storepulse:drain:{source}:{store_id}"
+def _drain_keys(source: str, store_id: int) -> tuple[str, str, str]:
+    base = f"storepulse:drain:{source}:{store_id}"
+    return base, f"{base}:running", f"{base}:wanted"
 
 
 def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
@@ -50,39 +91,112 @@ def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
 
 
 def request_drain(settings: Settings, source: str, store_id: int) -> bool:
-    """Queue a drain of the store's deliveries unless one is queued; False if Redis is down."""
-    return enqueue_once(
-        settings,
-        _drain_key(source, store_id),
-        DRAIN_KEY_TTL_SECONDS,
-        INGEST,
-        drain_inbox_job,
-        source,
-        store_id,
-    )
+    """Ask for a drain of the store's deliveries (queued unless one runs or waits); False if Redis is down."""
+    queued, running, wanted = _drain_keys(source, store_id)
+    job_id = f"drain-{source}-{store_id}-{uuid.uuid4().hex}"
+    try:
+        client = connection(settings)
+        args: list[int | str] = [DRAIN_KEY_TTL_SECONDS, DRAIN_KEY_TTL_SECONDS, job_id]
+        if client.register_script(_REQUEST)(keys=[queued, running, wanted], args=args):
+            try:
+                enqueue(settings, INGEST, drain_inbox_job, source, store_id, job_id=job_id)
+            except BaseException:
+                client.delete(queued)  # not queued after all: let the next delivery try
+                raise
+    except redis.RedisError as exc:
+        logger.warning("drain of %s store %s not queued now: %s", source, store_id, exc)
+        return False
+    return True
+
+
+def _drain_alive(settings: Settings, source: str, store_id: int) -> bool:
+    """Whether a drain of the store runs (its heartbeat lives) or waits in the queue."""
+    queued, running, _ = _drain_keys(source, store_id)
+    client = connection(settings)
+    if client.exists(running):
+        return True
+    job_id = client.get(queued)
+    if job_id is None:
+        return False
+    job = fetch_job(settings, job_id.decode() if isinstance(job_id, bytes) else str(job_id))
+    if job is not None and job.get_status() in WAITING:
+        return True
+    client.delete(queued)  # its job was lost with a worker or a Redis restart
+    return False
+
+
+@contextmanager
+def _heartbeat(settings: Settings, key: str, token: str) -> Iterator[None]:
+    """Keep the drain's *running* key alive while the block runs; it expires if the process dies."""
+    client = connection(settings)
+    beat = client.register_script(_BEAT)
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(DRAIN_BEAT_SECONDS):
+            try:
+                beat(keys=[key], args=[token, DRAIN_HEARTBEAT_SECONDS])
+            except redis.RedisError as exc:  # the drain itself will meet the outage
+                logger.warning("drain heartbeat missed: %s", exc)
+
+    thread = threading.Thread(target=refresh, name="drain-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
     """Process every fresh pending delivery of a store in batches; retries are left to the sweeper."""
     settings = get_settings()
+    queued, running, wanted = _drain_keys(source, store_id)
+    client = connection(settings)
+    release = client.register_script(_RELEASE)
+    token = uuid.uuid4().hex
+    with client.pipeline() as pipe:  # running before the queued mark goes: never neither
+        pipe.set(running, token, ex=DRAIN_HEARTBEAT_SECONDS)
+        pipe.delete(queued)
+        pipe.execute()
     totals = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
     deadline = time.monotonic() + DRAIN_SECONDS
-    while True:
-        # Cleared before looking: a delivery stored after this moment asks for (and gets) a new drain.
-        connection(settings).delete(_drain_key(source, store_id))
-        follow_ups: list[tuple[str, list[Any]]] = []
-        with session_scope(settings.database_url) as session:
-            ids = inbox.fresh_pending(session, source, DRAIN_BATCH, store_id)
-            if not ids:
-                break
-            counts = inbox.process(session, ids, SOURCES, follow_ups=follow_ups)
-        run_follow_ups(settings, follow_ups)
-        for key, value in counts.items():
-            totals[key] += value
-        if time.monotonic() > deadline:
-            request_drain(settings, source, store_id)
-            break
+    hand_over = False
+    try:
+        with _heartbeat(settings, running, token):
+            while True:
+                # Cleared before looking: a delivery stored after this moment raises it again.
+                client.delete(wanted)
+                follow_ups: list[tuple[str, list[Any]]] = []
+                with session_scope(settings.database_url) as session:
+                    ids = inbox.fresh_pending(session, source, DRAIN_BATCH, store_id)
+                    counts = inbox.process(session, ids, SOURCES, follow_ups=follow_ups) if ids else None
+                run_follow_ups(settings, follow_ups)
+                for key, value in (counts or {}).items():
+                    totals[key] += value
+                if counts is None and not release(keys=[running, wanted], args=[token, "1"]):
+                    break  # nothing left, nobody asked since: let go
+                if time.monotonic() > deadline:
+                    hand_over = True
+                    break
+    finally:
+        release(keys=[running, wanted], args=[token, "0"])
+    if hand_over:
+        request_drain(settings, source, store_id)
     return totals
+
+
+def reclaim_drains_job() -> int:
+    """Request a drain for each store whose fresh deliveries have no live drain (its worker died)."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        stores = inbox.stores_with_fresh_pending(session, DRAINED_SOURCES)
+    reclaimed = 0
+    for source, store_id in stores:
+        if not _drain_alive(settings, source, store_id):
+            logger.info("no live drain of %s store %s: requesting one", source, store_id)
+            reclaimed += request_drain(settings, source, store_id)
+    return reclaimed
 
 
 def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) -> None:

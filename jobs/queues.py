@@ -119,17 +119,24 @@ def enqueue(
     *args: Any,
     job_id: str | None = None,
     retry: bool = True,
+    retry_intervals_seconds: list[int] | None = None,
+    failure_ttl_seconds: int = FAILURE_TTL_SECONDS,
     meta: dict[str, Any] | None = None,
     timeout_seconds: int = JOB_TIMEOUT_SECONDS,
 ) -> Job:
-    """Enqueue `func(*args)` on queue `name` with back-off retries; arguments must be JSON-safe."""
+    """Enqueue `func(*args)` on queue `name` with back-off retries; arguments must be JSON-safe.
+
+    `retry_intervals_seconds` replaces the default back-off (one retry per interval, at most
+    `job_retries`); a job that fails for good stays `failure_ttl_seconds` in the failed registry.
+    """
     retries = settings.job_retries
+    intervals = (retry_intervals_seconds or RETRY_INTERVALS_SECONDS)[:retries]
     return queue(settings, name).enqueue(
         func,
         args=args,
         job_id=job_id,
-        retry=Retry(max=retries, interval=RETRY_INTERVALS_SECONDS[:retries]) if retry and retries else None,
-        failure_ttl=FAILURE_TTL_SECONDS,
+        retry=Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
+        failure_ttl=failure_ttl_seconds,
         result_ttl=RESULT_TTL_SECONDS,
         job_timeout=timeout_seconds,
         meta=meta,

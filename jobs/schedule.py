@@ -25,14 +25,18 @@ from jobs.compute import (
     snapshot_contacts_job,
 )
 from jobs.imports import sweep_imports_job
-from jobs.ingest import purge_inbox_job, sweep_inbox_job
-from jobs.queues import COMPUTE, INGEST, SYNC, connection, enqueue
+from jobs.ingest import purge_inbox_job, reclaim_drains_job, sweep_inbox_job
+from jobs.queues import COMPUTE, INGEST, SYNC, connection, enqueue, fetch_job
 from jobs.shopify import shopify_upkeep_job
 from jobs.sync import sync_all_job
 
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 5
+# A periodic job that fails for good is counted as a metric and kept this long for a look, not a month.
+PERIODIC_FAILURE_TTL_SECONDS = 3600
+PERIODIC_RETRIES = 3
+WAITING = ("queued", "scheduled", "deferred")  # RQ states of a job that will still run
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Periodic:
 
 
 PERIODIC = (
+    # Cheap: finds stores whose drain died with its worker (heartbeat gone) and drains them again.
+    Periodic("reclaim-drains", 5, INGEST, reclaim_drains_job),
     Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
     Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
     Periodic("shopify-upkeep", 5 * 60, INGEST, shopify_upkeep_job),
@@ -61,13 +67,38 @@ PERIODIC = (
 )
 
 
+def retry_intervals(every_seconds: int) -> list[int]:
+    """Back-off for a periodic job: doubling from a twelfth of its period, all within one period."""
+    first = min(max(5, every_seconds // 12), 600)
+    intervals = [first]
+    while len(intervals) < PERIODIC_RETRIES and sum(intervals) + intervals[-1] * 2 <= every_seconds:
+        intervals.append(intervals[-1] * 2)
+    return intervals
+
+
 def tick(settings: Settings, periodic: tuple[Periodic, ...] = PERIODIC) -> list[str]:
-    """Enqueue every periodic job whose interval has passed; return their names."""
+    """Enqueue every periodic job whose interval has passed; return their names.
+
+    A job still waiting from an earlier period (queued, or scheduled for a retry) is not enqueued
+    again: at most one run of each name waits at a time.
+    """
     redis = connection(settings)
     due = []
     for job in periodic:
         if redis.set(f"storepulse:schedule:{job.name}", "1", nx=True, ex=job.every_seconds):
-            enqueue(settings, job.queue, job.func, retry=False)
+            last_key = f"storepulse:schedule:{job.name}:job"
+            last = redis.get(last_key)
+            earlier = fetch_job(settings, last.decode() if isinstance(last, bytes) else str(last or ""))
+            if earlier is not None and earlier.get_status() in WAITING:
+                continue
+            enqueued = enqueue(
+                settings,
+                job.queue,
+                job.func,
+                retry_intervals_seconds=retry_intervals(job.every_seconds),
+                failure_ttl_seconds=PERIODIC_FAILURE_TTL_SECONDS,
+            )
+            redis.set(last_key, enqueued.id, ex=max(job.every_seconds * 4, PERIODIC_FAILURE_TTL_SECONDS))
             due.append(job.name)
     if due:
         logger.info("enqueued %s", ", ".join(due))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def always_fails(reason: str) -> None:
     raise RuntimeError(reason)
@@ -9,3 +11,16 @@ def always_fails(reason: str) -> None:
 
 def add(a: int, b: int) -> int:
     return a + b
+
+
+def fails() -> None:
+    raise RuntimeError("database unavailable")
+
+
+def fails_once(marker: str) -> str:
+    """Fail the first time (leaving a marker file), succeed the next."""
+    path = Path(marker)
+    if not path.exists():
+        path.touch()
+        raise RuntimeError("first try fails")
+    return "second try"

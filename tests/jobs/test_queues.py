@@ -21,9 +21,9 @@ from integration.store.models import InboxDelivery, InboxStatus
 from integration.store.types import utcnow
 from jobs import schedule
 from jobs.ingest import process_inbox_job, sweep_inbox_job
-from jobs.queues import INGEST, enqueue, queue
+from jobs.queues import INGEST, connection, enqueue, fetch_job, queue
 from tests.factories import make_store
-from tests.jobs.helpers import add, always_fails
+from tests.jobs.helpers import add, always_fails, fails
 
 CUSTOMERS = json.dumps([{"id": "1", "email": "a@example.com", "updated_at": "2026-06-01T10:00:00Z"}]).encode()
 
@@ -88,6 +88,33 @@ def test_the_scheduler_enqueues_each_periodic_job_once_per_interval(settings: Se
     assert schedule.tick(settings) == []
     for name in {p.queue for p in schedule.PERIODIC}:
         assert queue(settings, name).count == sum(p.queue == name for p in schedule.PERIODIC)
+
+
+def test_a_failing_periodic_job_is_retried_soon_never_piles_up_and_is_not_kept_a_month(
+    settings: Settings, run_worker: Any
+) -> None:
+    every_ten_seconds = schedule.Periodic("flaky", 10, INGEST, fails)
+    assert schedule.tick(settings, (every_ten_seconds,)) == ["flaky"]
+    run_worker()
+    ingest = queue(settings, INGEST)
+    scheduled = ScheduledJobRegistry(queue=ingest)
+    [job_id] = scheduled.get_job_ids()
+    job = fetch_job(settings, job_id)
+    assert job is not None
+    # Retried within its period (as after a short PostgreSQL outage), not left failed until the next one.
+    assert (scheduled.get_scheduled_time(job) - utcnow()).total_seconds() <= 5
+
+    # Its next period comes while the retry waits: no second run piles up behind it.
+    connection(settings).delete("storepulse:schedule:flaky")
+    assert schedule.tick(settings, (every_ten_seconds,)) == []
+    assert (ingest.count, scheduled.count) == (0, 1)
+
+    scheduled.requeue(job)  # what RQ's scheduler does when the retry is due
+    run_worker()
+    failed = FailedJobRegistry(queue=ingest)
+    assert failed.get_job_ids() == [job.id]
+    kept = (failed.get_expiration_time(job) - utcnow()).total_seconds()
+    assert kept <= schedule.PERIODIC_FAILURE_TTL_SECONDS <= 24 * 3600
 
 
 def test_the_sweeper_enqueues_deliveries_whose_job_was_lost(settings: Settings, run_worker: Any) -> None:

@@ -1,0 +1,42 @@
+"""A worker killed with its scheduler and started again: retries waiting for their time run promptly."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from rq.job import JobStatus
+from rq.scheduler import RQScheduler
+
+from integration.settings import Settings
+from jobs.queues import INGEST, connection, enqueue
+from tests.jobs.helpers import fails_once
+from tests.jobs.workers import start_worker, stop, wait_for
+
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+STALL_BOUND_SECONDS = 30
+
+
+def test_a_restarted_worker_takes_over_the_dead_workers_scheduler_and_runs_its_retries(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = start_worker(settings)
+    lock = RQScheduler.get_locking_key(INGEST)
+    try:
+        assert wait_for(lambda: bool(connection(settings).exists(lock)), 120)
+    finally:
+        stop(first, signal.SIGKILL)  # the worker and its scheduler process: a crash, nothing released
+    killed_at = time.monotonic()
+    second = start_worker(settings)
+    try:
+        job = enqueue(settings, INGEST, fails_once, str(tmp_path / "tried"), retry_intervals_seconds=[1])
+        assert wait_for(lambda: (tmp_path / "tried").exists(), 120)  # the first try ran, and failed
+        assert wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 90, every=0.5)
+        stalled = time.monotonic() - killed_at
+    finally:
+        stop(second)
+    assert job.return_value() == "second try"
+    assert stalled <= STALL_BOUND_SECONDS
