@@ -66,6 +66,9 @@ class Settings:
     default_time_zone: str = "UTC"
     log_level: str = "INFO"
     log_format: str = "text"
+    # Each API key's token bucket: refilled at this many requests a second, holding at most `burst`.
+    api_rate_limit_per_second: float = 10.0
+    api_rate_limit_burst: int = 50
     job_retries: int = 5
     max_upload_mb: int = 2048
     inbox_retention_days: int = 30
@@ -151,6 +154,8 @@ class Settings:
             default_time_zone=_parse("STOREPULSE_TIME_ZONE", get, _time_zone, "UTC"),
             log_level=_parse("STOREPULSE_LOG_LEVEL", get, _log_level, "INFO"),
             log_format=_parse("LOG_FORMAT", get, _log_format, "text"),
+            api_rate_limit_per_second=_parse("API_RATE_LIMIT_PER_SECOND", get, _rate, 10.0),
+            api_rate_limit_burst=_parse("API_RATE_LIMIT_BURST", get, _burst, 50),
             job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
             max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
             inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
@@ -341,6 +346,23 @@ def log_format_from_env(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     raw = (env.get("LOG_FORMAT") or "").strip()
     return _parse("LOG_FORMAT", lambda _: raw or None, _log_format, "text")  # type: ignore[no-any-return]
+
+
+def _rate(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100_000:
+        raise ValueError("must be a number of requests a second from 0 (no limit) to 100000")
+    return value
+
+
+def _burst(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else 0
+    if not 1 <= value <= 1_000_000:
+        raise ValueError("must be a whole number of requests from 1 to 1000000")
+    return value
 
 
 def _embedded_secrets(instance_path: Path) -> dict[str, str]:

@@ -1,20 +1,35 @@
-"""Bearer-key authentication and JSON errors shared by the API blueprints."""
+"""Bearer-key authentication, per-key rate limits and JSON errors shared by the API blueprints.
+
+Each API key has a token bucket in Redis (`API_RATE_LIMIT_BURST` requests at once, refilled at
+`API_RATE_LIMIT_PER_SECOND`), keyed by the key's id: beyond it a request answers 429 with
+`Retry-After`. The bucket outlives the web process. With Redis unreachable, requests go through
+unlimited (the API keeps answering) and the change is logged once each way.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+import threading
 from functools import cache
 from typing import Any, NoReturn
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, fields
+from redis import RedisError
 from werkzeug.exceptions import HTTPException
 
+from connectors.limits import Take, TokenBucket
 from integration.accounts import authenticate
 from integration.app import settings_of
+from integration.logs import describe
 from integration.store import session_scope
 from integration.store.models import Store
+from jobs.queues import connection
+
+logger = logging.getLogger(__name__)
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 # U+0000 in a JSON string: the escape \u0000 after an even number of backslashes (raw NUL is no JSON).
@@ -40,6 +55,8 @@ def require_api_key(blueprint: Blueprint) -> None:
             if key is None:
                 fail(401, "unknown or revoked API key", "unauthorized")
             g.account_id = key.account_id
+            key_id = key.id
+        _limit_rate(key_id)
         view = current_app.view_functions.get(request.endpoint or "")
         unknown = sorted(set(request.args) - _query_parameters(view, request.method))
         if unknown:
@@ -53,6 +70,73 @@ def require_api_key(blueprint: Blueprint) -> None:
         if not getattr(getattr(view, "view_class", None), "reports_nul_per_record", False) and _has_nul():
             # No name, id or setting contains it, and PostgreSQL text cannot hold it.
             fail(422, "text may not contain the NUL character (U+0000)", "nul_character")
+
+    @blueprint.after_request
+    def _rate_limit_headers(response: Response) -> Response:
+        take: Take | None = g.get("rate_limit")
+        if take is not None:
+            limit = str(settings_of(current_app).api_rate_limit_burst)
+            remaining = str(take.remaining)
+            response.headers["RateLimit-Limit"] = response.headers["X-RateLimit-Limit"] = limit
+            response.headers["RateLimit-Remaining"] = response.headers["X-RateLimit-Remaining"] = remaining
+            response.headers["RateLimit-Reset"] = str(math.ceil(take.full_in))
+        return response
+
+
+class _LimitsState:
+    """Whether the rate limits could be kept at the last request (logged when that changes)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.lock = threading.Lock()
+
+    def record(self, down: bool, exc: Exception | None = None) -> None:
+        if down == self.down:
+            return
+        with self.lock:
+            if down == self.down:
+                return
+            self.down = down
+        if down:
+            logger.warning(
+                "API rate limits unavailable, requests go through unlimited: %s", describe(exc or Exception())
+            )
+        else:
+            logger.info("API rate limits kept again")
+
+
+_limits_state = _LimitsState()
+
+
+def _limit_rate(key_id: int) -> None:
+    """Take a token of the key's bucket, or answer 429 with the seconds until there is one."""
+    settings = settings_of(current_app)
+    if settings.api_rate_limit_per_second <= 0:
+        return
+    try:
+        bucket: TokenBucket | None = current_app.extensions.get("storepulse.api_rate_limit")
+        if bucket is None:
+            bucket = TokenBucket(
+                connection(settings),
+                "api-key",
+                settings.api_rate_limit_per_second,
+                settings.api_rate_limit_burst,
+            )
+            current_app.extensions["storepulse.api_rate_limit"] = bucket
+        take = bucket.take(str(key_id))
+    except RedisError as exc:
+        _limits_state.record(down=True, exc=exc)
+        return
+    _limits_state.record(down=False)
+    g.rate_limit = take
+    if not take.allowed:
+        seconds = max(1, math.ceil(take.retry_after))
+        fail(
+            429,
+            f"too many requests with this API key; retry in {seconds} s",
+            "rate_limited",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 def _query_parameters(view: Any, method: str) -> frozenset[str]:
@@ -87,9 +171,14 @@ def _has_nul() -> bool:
     return False
 
 
-def fail(status: int, message: str, reason: str, errors: Any = None) -> NoReturn:
+def fail(
+    status: int, message: str, reason: str, errors: Any = None, headers: dict[str, str] | None = None
+) -> NoReturn:
     """Answer with a JSON error (`code` is `reason`) and stop the view."""
-    abort(status, message=message, reason=reason, **({"errors": errors} if errors is not None else {}))
+    extra: dict[str, Any] = {"errors": errors} if errors is not None else {}
+    if headers:
+        extra["headers"] = headers
+    abort(status, message=message, reason=reason, **extra)
     raise AssertionError("abort() returned")  # pragma: no cover - abort always raises
 
 
