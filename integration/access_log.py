@@ -57,7 +57,7 @@ class AccessLogger(Logger):  # type: ignore[misc]
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        log_format = log_format_from_env()
+        self.log_format = log_format = log_format_from_env()
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 if getattr(handler, "_gunicorn", False):  # not those of a --log-config
@@ -90,6 +90,8 @@ class AccessLogger(Logger):  # type: ignore[misc]
             "user_agent": atoms.get("a"),
             "referer": atoms.get("f"),
         }
+        if getattr(self, "log_format", "text") != "json":
+            fields = {"request_id": fields["request_id"]}  # the text line holds the rest already
         try:
             line = self.cfg.access_log_format % self.atoms_wrapper_class(atoms)
             self.access_log.info(line, extra=fields)

@@ -369,3 +369,4 @@ def test_the_access_log_follows_the_format_and_carries_the_request_id_but_no_sec
         assert entry["logger"] == "gunicorn.access"
     else:
         assert "gunicorn.access [abc123]: 192.0.2.1" in line
+        assert line.rstrip().endswith('"<redacted>" "<redacted>"')  # gunicorn's line, nothing repeated
