@@ -137,8 +137,38 @@ _PERSONAL_PAIRS = re.compile(
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+_SECTIONS = ("Traceback (", "During handling of the above exception", "The above exception was the direct")
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s.*)?$")
+WITHHELD = "<message withheld>"
+
+
+def withhold_exception_messages(text: str) -> str:
+    """Keep a traceback's frames and exception types, not the exceptions' messages.
+
+    A parser's or a driver's message may quote the value it choked on (a name); the message stays
+    where the failure is recorded (the failed job, the delivery), the log tells where it happened.
+    """
+    if _TRACEBACK not in text:
+        return text
+    lines = text.split("\n")
+    in_traceback = after_exception = False
+    for index, line in enumerate(lines):
+        if line.startswith(_SECTIONS):
+            in_traceback, after_exception = line.startswith(_TRACEBACK), False
+        elif in_traceback and line and not line[0].isspace():
+            match = _EXCEPTION_LINE.match(line) if not after_exception else None
+            if match:
+                lines[index] = f"{match.group(1)}: {WITHHELD}" if ":" in line else line
+                after_exception = True
+            else:
+                lines[index] = WITHHELD  # the rest of a message of several lines
+    return "\n".join(lines)
+
+
 def scrub(text: str) -> str:
     """Replace email addresses, tokens and secrets that `text` may hold."""
+    text = withhold_exception_messages(text)
     # URL credentials are marked first, so that `user:password@host` does not read as an address.
     text = _URL_CREDENTIALS.sub("\\g<1>\x00", text.replace("\x00", ""))
     for pattern in _TOKENS:

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -190,6 +191,33 @@ def test_a_text_line_keeps_todays_shape_with_the_request_id_when_there_is_one() 
         f"WARNING storepulse.test [abc123]: delivery 7 from {EMAIL_MASK} "
         f"customer_name={REDACTED} topic=orders/create"
     )
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])
+def test_a_traceback_keeps_its_frames_and_types_but_not_the_messages_that_quote_data(
+    formatter: logging.Formatter,
+) -> None:
+    try:
+        try:
+            raise KeyError(FIRST)
+        except KeyError as exc:
+            raise ValueError(f"Invalid isoformat string: '{FIRST} {LAST}'\nDETAIL: ({LAST})") from exc
+    except ValueError:
+        record = _record("job failed")
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "KeyError: <message withheld>" in line
+    assert "ValueError: <message withheld>" in line
+    assert "test_logs.py" in line  # where it happened
+    assert FIRST not in line
+    assert LAST not in line
+    # The same when a library puts the traceback in the message itself (RQ's failed-job line).
+    assert record.exc_info is not None
+    text = "".join(traceback.format_exception(*record.exc_info))
+    assert FIRST in text
+    embedded = formatter.format(_record("job %s failed:\n%s", "x1", text))
+    assert "ValueError: <message withheld>" in embedded
+    assert FIRST not in embedded
 
 
 # ---- request ids ------------------------------------------------------------------------------
