@@ -2,8 +2,9 @@
 
 Each API key has a token bucket in Redis (`API_RATE_LIMIT_BURST` requests at once, refilled at
 `API_RATE_LIMIT_PER_SECOND`), keyed by the key's id: beyond it a request answers 429 with
-`Retry-After`. The bucket outlives the web process. With Redis unreachable, requests go through
-unlimited (the API keeps answering) and the change is logged once each way.
+`Retry-After`. The bucket outlives the web process. With Redis unreachable or slow, requests go
+through unlimited (the API keeps answering; Redis is tried again every REDIS_PAUSE_SECONDS) and
+the change is logged once each way.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import logging
 import math
 import re
 import threading
+import time
 from functools import cache
 from typing import Any, NoReturn
 
 from flask import Response, current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, fields
-from redis import RedisError
+from redis import Redis, RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
 from connectors.limits import Take, TokenBucket
 from integration.accounts import authenticate
 from integration.app import settings_of
 from integration.logs import describe
+from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
 from jobs.queues import connection
@@ -83,29 +88,56 @@ def require_api_key(blueprint: Blueprint) -> None:
         return response
 
 
-class _LimitsState:
-    """Whether the rate limits could be kept at the last request (logged when that changes)."""
+# A rate limit must not hold a request up: Redis gets this long to answer, with no retry, and after
+# a failure requests go unlimited this long before Redis is tried again.
+REDIS_TIMEOUT_SECONDS = 0.5
+REDIS_PAUSE_SECONDS = 5.0
 
-    def __init__(self) -> None:
+
+class _Limiter:
+    """An app's API rate limiter: the key buckets, and whether Redis answers (logged when that changes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.redis_url:
+            client = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),
+            )
+        else:
+            client = connection(settings)  # the embedded server, on its socket
+        self.bucket = TokenBucket(
+            client, "api-key", settings.api_rate_limit_per_second, settings.api_rate_limit_burst
+        )
         self.down = False
+        self.retry_at = 0.0
         self.lock = threading.Lock()
 
-    def record(self, down: bool, exc: Exception | None = None) -> None:
+    def take(self, key_id: int) -> Take | None:
+        """Take a token of the key's bucket; None while Redis cannot be reached (no limit then)."""
+        if self.down and time.monotonic() < self.retry_at:
+            return None
+        try:
+            take = self.bucket.take(str(key_id))
+        except RedisError as exc:
+            self.retry_at = time.monotonic() + REDIS_PAUSE_SECONDS
+            self._change(down=True, exc=exc)
+            return None
+        self._change(down=False)
+        return take
+
+    def _change(self, down: bool, exc: Exception | None = None) -> None:
         if down == self.down:
             return
         with self.lock:
             if down == self.down:
                 return
             self.down = down
-        if down:
-            logger.warning(
-                "API rate limits unavailable, requests go through unlimited: %s", describe(exc or Exception())
-            )
+        if exc is not None:
+            logger.warning("API rate limits unavailable, requests go through unlimited: %s", describe(exc))
         else:
             logger.info("API rate limits kept again")
-
-
-_limits_state = _LimitsState()
 
 
 def _limit_rate(key_id: int) -> None:
@@ -113,21 +145,12 @@ def _limit_rate(key_id: int) -> None:
     settings = settings_of(current_app)
     if settings.api_rate_limit_per_second <= 0:
         return
-    try:
-        bucket: TokenBucket | None = current_app.extensions.get("storepulse.api_rate_limit")
-        if bucket is None:
-            bucket = TokenBucket(
-                connection(settings),
-                "api-key",
-                settings.api_rate_limit_per_second,
-                settings.api_rate_limit_burst,
-            )
-            current_app.extensions["storepulse.api_rate_limit"] = bucket
-        take = bucket.take(str(key_id))
-    except RedisError as exc:
-        _limits_state.record(down=True, exc=exc)
+    limiter: _Limiter | None = current_app.extensions.get("storepulse.api_rate_limit")
+    if limiter is None:
+        limiter = current_app.extensions["storepulse.api_rate_limit"] = _Limiter(settings)
+    take = limiter.take(key_id)
+    if take is None:
         return
-    _limits_state.record(down=False)
     g.rate_limit = take
     if not take.allowed:
         seconds = max(1, math.ceil(take.retry_after))

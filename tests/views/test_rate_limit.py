@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,10 @@ from integration.errors import ConfigError
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import ApiKey
+from integration.views import auth
 from jobs.queues import connection
 from tests.factories import bearer, make_store
+from tests.servers import redis_server
 
 SUMMARY = "/api/v1/summary"
 # A bucket of three that takes a hundred seconds to earn a request back: nothing refills during a test.
@@ -104,25 +105,25 @@ def test_the_limit_can_be_turned_off(make_client: MakeClient, settings: Settings
     assert "RateLimit-Limit" not in answers[0].headers
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def test_with_redis_down_requests_go_through_and_the_change_is_logged_once(
-    make_client: MakeClient, settings: Settings, caplog: pytest.LogCaptureFixture
+def test_with_redis_down_requests_go_through_and_each_change_is_logged_once(
+    make_client: MakeClient,
+    settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(auth, "REDIS_PAUSE_SECONDS", 0)  # try Redis again at once, not after a pause
     headers = _key(settings)
-    down = make_client(redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    client = make_client(redis_url=f"unix://{workdir / 'redis.sock'}")  # no server there yet
     with caplog.at_level(logging.INFO, logger="integration.views.auth"):
-        answers = [down.get(SUMMARY, headers=headers) for _ in range(6)]
+        answers = [client.get(SUMMARY, headers=headers) for _ in range(6)]  # twice the burst
         assert {a.status_code for a in answers} == {200}
         assert "RateLimit-Limit" not in answers[0].headers
-        back = make_client()
-        assert back.get(SUMMARY, headers=headers).status_code == 200
-        assert back.get(SUMMARY, headers=headers).status_code == 200
+        with redis_server(None, workdir):  # Redis is back, on the same address
+            answers = [client.get(SUMMARY, headers=headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
     messages = [r.getMessage() for r in caplog.records if r.name == "integration.views.auth"]
     assert len(messages) == 2
     assert messages[0].startswith("API rate limits unavailable, requests go through unlimited")
