@@ -1,4 +1,4 @@
-"""Vendor limits shared by every destination and process that uses the same API key.
+"""Rate limits shared by every process: the vendors' (per vendor API key) and our own API's.
 
 - `Slots`: at most `limit` requests in flight at once (Mailchimp's 10 simultaneous connections
   per API key). Each request holds a slot while it is on the wire; a slot expires after
@@ -12,6 +12,10 @@ Both live in Redis under a SHA-256 digest of the API key (the key itself is neve
 Redis's clock, so processes on several machines agree. Without Redis (a process on its own) the
 same limits are kept in the process. Redis unreachable raises RetriableConnectorError: the
 contacts wait for the next run rather than go out unpaced.
+
+- `TokenBucket`: a bucket of `burst` tokens refilled at `rate` a second, in Redis with Redis's
+  clock; a call takes a token or is told how long until one is there (storepulse's own API, per
+  key id). It answers rather than waits, and leaves Redis errors to its caller.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -89,6 +94,62 @@ if until_ms > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 return until_ms
 """
+
+
+# Take a token from the bucket KEYS[1] (ARGV: rate per second, burst): returns whether one was taken,
+# the tokens left, the seconds until the next one and the seconds until the bucket is full again.
+_BUCKET_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local taken = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+local full = (burst - tokens) / rate
+redis.call('PEXPIRE', KEYS[1], math.ceil(full * 1000) + 1000)
+local wait = 0
+if taken == 0 then
+  wait = (1 - tokens) / rate
+end
+return {taken, tostring(tokens), tostring(wait), tostring(full)}
+"""
+
+
+@dataclass(frozen=True)
+class Take:
+    """A token bucket's answer: whether a token was taken, what is left, and the waits (seconds)."""
+
+    allowed: bool
+    remaining: int
+    retry_after: float
+    full_in: float
+
+
+class TokenBucket:
+    """`burst` calls at once, then `rate_per_second` a second, per name, kept in Redis.
+
+    The bucket survives the processes that use it; an idle bucket expires once it would be full.
+    Redis errors are raised: the caller decides between letting the call through or refusing it.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, rate_per_second: float, burst: int) -> None:
+        self.prefix = f"storepulse:bucket:{prefix}"
+        self.rate = rate_per_second
+        self.burst = burst
+        self.script = redis.register_script(_BUCKET_SCRIPT)
+
+    def take(self, name: str) -> Take:
+        """Take a token of `name`'s bucket if there is one."""
+        taken, tokens, wait, full = self.script(keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst])
+        return Take(bool(taken), int(float(tokens)), float(wait), float(full))
 
 
 def key_digest(api_key: str) -> str:

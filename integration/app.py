@@ -11,7 +11,7 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import OperationalError
 
 from integration import __version__
-from integration.logs import configure_logging
+from integration.logs import RequestIds, configure_logging
 from integration.settings import Settings, configure
 
 
@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
     app.extensions["storepulse"] = settings
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     from integration.views.inputs import IdConverter
 
     app.url_map.converters["int"] = IdConverter  # before any route is added

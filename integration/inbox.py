@@ -21,6 +21,7 @@ from integration import engagement, metrics
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.common import insert_for
+from integration.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
 from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
 
@@ -72,6 +73,9 @@ def receive(
     """
     table = table_of(InboxDelivery)
     now = utcnow()
+    # The request's id goes with the delivery, so the lines of its processing carry it too.
+    request_id = current_request_id()
+    headers = {**(headers or {}), **({REQUEST_ID_HEADER: request_id} if request_id else {})}
     stmt = (
         insert_for(session, table)
         .values(
@@ -83,7 +87,7 @@ def receive(
             email_source_id=email_source_id,
             event_id=event_id,
             triggered_at=triggered_at,
-            headers=headers or {},
+            headers=headers,
             received_at=now,
             signature_verified_at=now if signature_verified else None,
             status=InboxStatus.PENDING.value,
@@ -95,6 +99,7 @@ def receive(
     new_id = session.execute(stmt).scalar()
     metrics.delivery_stored(new_id is not None)
     if new_id is not None:
+        logger.info("inbox delivery %s received", new_id, extra={"source": source, "topic": topic})
         return Received(id=new_id, new=True)
     existing = session.scalar(
         select(InboxDelivery.id).where(
@@ -102,6 +107,7 @@ def receive(
         )
     )
     assert existing is not None  # noqa: S101 - the conflict above proves the row exists
+    logger.info("inbox delivery %s received again", existing, extra={"source": source, "topic": topic})
     return Received(id=existing, new=False)
 
 
@@ -148,7 +154,8 @@ def process(
         if len(group) == 1 or not _process_group(session, group, sources, classify, counts, follow_ups):
             alone.extend(group)
     for delivery in sorted(alone, key=lambda d: d.id):
-        _process_one(session, delivery, sources, classify, counts, follow_ups)
+        with request_context(_request_id_of(delivery)):
+            _process_one(session, delivery, sources, classify, counts, follow_ups)
     session.flush()
     return counts
 
@@ -169,7 +176,7 @@ def _process_group(
             if outcome.contact_ids and outcome.account_id is not None:
                 classify(session, outcome.account_id, outcome.contact_ids)
     except Exception as exc:  # noqa: BLE001 - each delivery is tried alone next
-        logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), exc)
+        logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), describe(exc))
         return False
     result = {**outcome.as_dict(), "batch": len(group)}
     if any("order" in d.topic for d in group) and outcome.account_id is not None:
@@ -204,7 +211,9 @@ def _process_one(
         _finish(delivery, InboxStatus.FAILED, error=str(exc))
         counts["failed"] += 1
     except Exception as exc:  # noqa: BLE001 - recorded on the delivery, then retried by the job
-        logger.warning("inbox delivery %s failed (attempt %s): %s", delivery.id, delivery.attempts, exc)
+        logger.warning(
+            "inbox delivery %s failed (attempt %s): %s", delivery.id, delivery.attempts, describe(exc)
+        )
         final = delivery.attempts >= MAX_ATTEMPTS
         _finish(delivery, InboxStatus.FAILED if final else InboxStatus.PENDING, error=repr(exc))
         counts["failed" if final else "retry"] += 1
@@ -235,6 +244,23 @@ def _finish(
     if status != InboxStatus.PENDING:
         delivery.processed_at = utcnow()
         metrics.delivery_finished(delivery.source, status.value, delivery.received_at, delivery.processed_at)
+        # One line per delivery done, with its request's id (the record's error stays on the row).
+        logger.log(
+            logging.INFO if status == InboxStatus.PROCESSED else logging.WARNING,
+            "inbox delivery %s %s",
+            delivery.id,
+            status.value,
+            extra={
+                "request_id": _request_id_of(delivery),
+                "source": delivery.source,
+                "topic": delivery.topic,
+            },
+        )
+
+
+def _request_id_of(delivery: InboxDelivery) -> str | None:
+    """The id of the request that brought the delivery in, if it had one."""
+    return (delivery.headers or {}).get(REQUEST_ID_HEADER)
 
 
 def fresh_pending(session: Session, source: str, limit: int, store_id: int | None = None) -> list[int]:

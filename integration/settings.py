@@ -34,6 +34,7 @@ from integration.errors import ConfigError
 DEFAULT_PORT = 8000
 SECRETS_FILE = "secrets.json"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 # Customers (read, and write for tags), orders, and checkouts for abandoned carts.
 DEFAULT_SHOPIFY_SCOPES = ("read_customers", "write_customers", "read_orders", "read_checkouts")
 # The orders backfill reads Order.checkoutToken and Order.cartToken, which Shopify added in 2026-07.
@@ -64,6 +65,10 @@ class Settings:
     port: int = DEFAULT_PORT
     default_time_zone: str = "UTC"
     log_level: str = "INFO"
+    log_format: str = "text"
+    # Each API key's token bucket: refilled at this many requests a second, holding at most `burst`.
+    api_rate_limit_per_second: float = 10.0
+    api_rate_limit_burst: int = 50
     job_retries: int = 5
     max_upload_mb: int = 2048
     inbox_retention_days: int = 30
@@ -148,6 +153,9 @@ class Settings:
             port=_parse("PORT", get, _port, DEFAULT_PORT),
             default_time_zone=_parse("STOREPULSE_TIME_ZONE", get, _time_zone, "UTC"),
             log_level=_parse("STOREPULSE_LOG_LEVEL", get, _log_level, "INFO"),
+            log_format=_parse("LOG_FORMAT", get, _log_format, "text"),
+            api_rate_limit_per_second=_parse("API_RATE_LIMIT_PER_SECOND", get, _rate, 10.0),
+            api_rate_limit_burst=_parse("API_RATE_LIMIT_BURST", get, _burst, 50),
             job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
             max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
             inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
@@ -324,6 +332,37 @@ def _log_level(raw: str) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _log_format(raw: str) -> str:
+    value = raw.lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def log_format_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """Read `LOG_FORMAT` alone (gunicorn's loggers are set up before the app reads the rest)."""
+    env = os.environ if environ is None else environ
+    raw = (env.get("LOG_FORMAT") or "").strip()
+    return _parse("LOG_FORMAT", lambda _: raw or None, _log_format, "text")  # type: ignore[no-any-return]
+
+
+def _rate(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100_000:
+        raise ValueError("must be a number of requests a second from 0 (no limit) to 100000")
+    return value
+
+
+def _burst(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else 0
+    if not 1 <= value <= 1_000_000:
+        raise ValueError("must be a whole number of requests from 1 to 1000000")
+    return value
 
 
 def _embedded_secrets(instance_path: Path) -> dict[str, str]:

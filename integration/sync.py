@@ -604,7 +604,8 @@ def _finish(
         if status in ("succeeded", "partial"):
             record.unchanged = max(0, _member_count(session, sync_id) - record.adds - record.updates)
     if error:
-        logger.warning("sync %s run %s %s: %s", sync_id, run_id, status, error)
+        # The vendor's words may quote a contact: they stay on the run (`storepulse syncs`), not here.
+        logger.warning("sync %s run %s %s; its error is recorded on the run", sync_id, run_id, status)
 
 
 def _member_count(session: Session, sync_id: int) -> int:

@@ -48,6 +48,9 @@ SERVER_VARIABLES = (
     "STOREPULSE_INSTANCE_PATH",
     "STOREPULSE_LOG_LEVEL",
     "STOREPULSE_WEBHOOK_ALLOW_PRIVATE",
+    "API_RATE_LIMIT_PER_SECOND",
+    "API_RATE_LIMIT_BURST",
+    "LOG_FORMAT",
 )
 
 
@@ -56,8 +59,11 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """Keep the developer's own settings out of the tests, and the tests out of the real instance folder."""
     saved = {k: os.environ.pop(k) for k in SERVER_VARIABLES if k in os.environ}
     os.environ["STOREPULSE_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    # Tests call the API far faster than a client may: the rate limit's own tests turn it on.
+    os.environ["API_RATE_LIMIT_PER_SECOND"] = "0"
     yield
     os.environ.pop("STOREPULSE_INSTANCE_PATH", None)
+    os.environ.pop("API_RATE_LIMIT_PER_SECOND", None)
     os.environ.update(saved)
 
 

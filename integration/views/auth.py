@@ -1,20 +1,40 @@
-"""Bearer-key authentication and JSON errors shared by the API blueprints."""
+"""Bearer-key authentication, per-key rate limits and JSON errors shared by the API blueprints.
+
+Each API key has a token bucket in Redis (`API_RATE_LIMIT_BURST` requests at once, refilled at
+`API_RATE_LIMIT_PER_SECOND`), keyed by the key's id: beyond it a request answers 429 with
+`Retry-After`. The bucket outlives the web process. With Redis unreachable or slow, requests go
+through unlimited (the API keeps answering; Redis is tried again every REDIS_PAUSE_SECONDS) and
+the change is logged once each way.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+import threading
+import time
 from functools import cache
 from typing import Any, NoReturn
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, fields
+from redis import Redis, RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.exceptions import HTTPException
 
+from connectors.limits import Take, TokenBucket
 from integration.accounts import authenticate
 from integration.app import settings_of
+from integration.logs import describe
+from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
+from jobs.queues import connection
+
+logger = logging.getLogger(__name__)
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 # U+0000 in a JSON string: the escape \u0000 after an even number of backslashes (raw NUL is no JSON).
@@ -40,6 +60,8 @@ def require_api_key(blueprint: Blueprint) -> None:
             if key is None:
                 fail(401, "unknown or revoked API key", "unauthorized")
             g.account_id = key.account_id
+            key_id = key.id
+        _limit_rate(key_id)
         view = current_app.view_functions.get(request.endpoint or "")
         unknown = sorted(set(request.args) - _query_parameters(view, request.method))
         if unknown:
@@ -53,6 +75,91 @@ def require_api_key(blueprint: Blueprint) -> None:
         if not getattr(getattr(view, "view_class", None), "reports_nul_per_record", False) and _has_nul():
             # No name, id or setting contains it, and PostgreSQL text cannot hold it.
             fail(422, "text may not contain the NUL character (U+0000)", "nul_character")
+
+    @blueprint.after_request
+    def _rate_limit_headers(response: Response) -> Response:
+        take: Take | None = g.get("rate_limit")
+        if take is not None:
+            limit = str(settings_of(current_app).api_rate_limit_burst)
+            remaining = str(take.remaining)
+            response.headers["RateLimit-Limit"] = response.headers["X-RateLimit-Limit"] = limit
+            response.headers["RateLimit-Remaining"] = response.headers["X-RateLimit-Remaining"] = remaining
+            response.headers["RateLimit-Reset"] = str(math.ceil(take.full_in))
+        return response
+
+
+# A rate limit must not hold a request up: Redis gets this long to answer, with no retry, and after
+# a failure requests go unlimited this long before Redis is tried again.
+REDIS_TIMEOUT_SECONDS = 0.5
+REDIS_PAUSE_SECONDS = 5.0
+
+
+class _Limiter:
+    """An app's API rate limiter: the key buckets, and whether Redis answers (logged when that changes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.redis_url:
+            client = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),
+            )
+        else:
+            client = connection(settings)  # the embedded server, on its socket
+        self.bucket = TokenBucket(
+            client, "api-key", settings.api_rate_limit_per_second, settings.api_rate_limit_burst
+        )
+        self.down = False
+        self.retry_at = 0.0
+        self.lock = threading.Lock()
+
+    def take(self, key_id: int) -> Take | None:
+        """Take a token of the key's bucket; None while Redis cannot be reached (no limit then)."""
+        if self.down and time.monotonic() < self.retry_at:
+            return None
+        try:
+            take = self.bucket.take(str(key_id))
+        except RedisError as exc:
+            self.retry_at = time.monotonic() + REDIS_PAUSE_SECONDS
+            self._change(down=True, exc=exc)
+            return None
+        self._change(down=False)
+        return take
+
+    def _change(self, down: bool, exc: Exception | None = None) -> None:
+        if down == self.down:
+            return
+        with self.lock:
+            if down == self.down:
+                return
+            self.down = down
+        if exc is not None:
+            logger.warning("API rate limits unavailable, requests go through unlimited: %s", describe(exc))
+        else:
+            logger.info("API rate limits kept again")
+
+
+def _limit_rate(key_id: int) -> None:
+    """Take a token of the key's bucket, or answer 429 with the seconds until there is one."""
+    settings = settings_of(current_app)
+    if settings.api_rate_limit_per_second <= 0:
+        return
+    limiter: _Limiter | None = current_app.extensions.get("storepulse.api_rate_limit")
+    if limiter is None:
+        limiter = current_app.extensions["storepulse.api_rate_limit"] = _Limiter(settings)
+    take = limiter.take(key_id)
+    if take is None:
+        return
+    g.rate_limit = take
+    if not take.allowed:
+        seconds = max(1, math.ceil(take.retry_after))
+        fail(
+            429,
+            f"too many requests with this API key; retry in {seconds} s",
+            "rate_limited",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 def _query_parameters(view: Any, method: str) -> frozenset[str]:
@@ -87,9 +194,14 @@ def _has_nul() -> bool:
     return False
 
 
-def fail(status: int, message: str, reason: str, errors: Any = None) -> NoReturn:
+def fail(
+    status: int, message: str, reason: str, errors: Any = None, headers: dict[str, str] | None = None
+) -> NoReturn:
     """Answer with a JSON error (`code` is `reason`) and stop the view."""
-    abort(status, message=message, reason=reason, **({"errors": errors} if errors is not None else {}))
+    extra: dict[str, Any] = {"errors": errors} if errors is not None else {}
+    if headers:
+        extra["headers"] = headers
+    abort(status, message=message, reason=reason, **extra)
     raise AssertionError("abort() returned")  # pragma: no cover - abort always raises
 
 
