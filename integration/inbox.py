@@ -33,6 +33,7 @@ STATS_REFRESH = "stats.refresh"
 # …and after deliveries of orders: recompute its RFM scores.
 RFM_REFRESH = "rfm.refresh"
 MAX_ERROR_LENGTH = 2000
+MAX_ID_LENGTH = 255  # the inbox's delivery_id and event_id columns
 
 
 class Source(Protocol):
@@ -70,7 +71,11 @@ def receive(
     """Store a delivery once; a redelivery of the same (source, delivery id) stores nothing new.
 
     `signature_verified` says the receiver verified the delivery's signature: recorded with the time.
+    Ids longer than MAX_ID_LENGTH raise ValueError: receivers refuse them, an id is never cut.
     """
+    for name, value in (("delivery_id", delivery_id), ("event_id", event_id)):
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
     table = table_of(InboxDelivery)
     now = utcnow()
     # The request's id goes with the delivery, so the lines of its processing carry it too.

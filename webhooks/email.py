@@ -25,6 +25,7 @@ from integration.store.types import utcnow
 from integration.views.auth import fail
 from jobs.ingest import process_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
+from webhooks.bodies import read_body
 from webhooks.signatures import secret_matches, sendgrid_signature_valid, timestamp_within
 
 blueprint = Blueprint("email_webhooks", __name__, url_prefix="/webhooks/email")
@@ -37,12 +38,16 @@ SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 # be replayed for ever: its source stores the same bytes only once, but another source with the
 # same key (one made anew, say) would take them.
 SENDGRID_TIMESTAMP_TOLERANCE_SECONDS = 72 * 3600
+# Largest bodies taken, read as they arrive (413 beyond): a SendGrid POST is a batch of events, far
+# smaller; a Mailchimp POST is one form-encoded event of a few kilobytes.
+SENDGRID_MAX_BODY_BYTES = 10 * 1024 * 1024
+MAILCHIMP_MAX_BODY_BYTES = 1024 * 1024
 
 
 @blueprint.post("/sendgrid/<int:source_id>")
 def sendgrid(source_id: int) -> tuple[str, int]:
     """Receive a batch of SendGrid events."""
-    body = request.get_data(cache=False)
+    body = read_body(SENDGRID_MAX_BODY_BYTES)
     source = _source(source_id, EmailTool.SENDGRID)
     if not source.verification_key:
         # Unsigned events could block or engage any contact of the account: none is taken.
@@ -74,7 +79,7 @@ def mailchimp(source_id: int, secret: str) -> tuple[str, int]:
         abort(401)
     if request.method == "GET":
         return "", 200
-    body = request.get_data(cache=False)
+    body = read_body(MAILCHIMP_MAX_BODY_BYTES)
     # The topic is for the inbox's listing only; processing reads the stored body again.
     topic = dict(parse_qsl(body.decode("utf-8", errors="replace"))).get("type", "unknown")[:100]
     return _accept(source, topic, body, signature_verified=False)

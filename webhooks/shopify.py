@@ -17,25 +17,27 @@ from sqlalchemy import select
 
 from connectors.shopify.client import shop_domain
 from connectors.shopify.source import AFTER_UNINSTALL_TOPICS
+from connectors.times import TimeOutOfRange, not_ahead, parse_instant
 from integration import inbox
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import Platform, Store
 from jobs.ingest import request_drain
+from webhooks.bodies import read_body
 from webhooks.signatures import shopify_webhook_valid
 
 blueprint = Blueprint("shopify_webhooks", __name__)
 
 KEPT_HEADERS = ("X-Shopify-API-Version", "X-Shopify-Name")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Shopify's largest payloads (orders with many lines) are far smaller
+# The inbox keeps delivery and event ids of up to 255 characters; Shopify's are UUIDs (36).
+MAX_ID_LENGTH = inbox.MAX_ID_LENGTH
 
 
 @blueprint.post("/webhooks/shopify")
 def receive() -> tuple[str, int]:
     """Receive one Shopify webhook delivery."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        abort(413)  # refused before reading: an unsigned body must not fill memory
-    body = request.get_data(cache=False)
+    body = read_body(MAX_BODY_BYTES)  # as it arrives: an unsigned body must not fill memory
     settings = settings_of(current_app)
     if not settings.shopify_secrets:
         abort(503, "the Shopify app is not configured (SHOPIFY_API_SECRET)")
@@ -48,9 +50,11 @@ def receive() -> tuple[str, int]:
     if not topic or len(topic) > 100 or shop is None:
         abort(400, "X-Shopify-Topic and X-Shopify-Shop-Domain are required")
     # Shopify always sends a webhook id; without one, the same topic, shop and bytes are one delivery.
-    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or (
+    webhook_id = _bounded_id("X-Shopify-Webhook-Id") or (
         "sha256:" + hashlib.sha256(f"{topic}\n{shop}\n".encode() + body).hexdigest()
     )
+    event_id = _bounded_id("X-Shopify-Event-Id")
+    triggered_at = _timestamp(request.headers.get("X-Shopify-Triggered-At"))
     with session_scope(settings.database_url) as session:
         store_id = session.scalar(
             select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
@@ -63,11 +67,11 @@ def receive() -> tuple[str, int]:
             session,
             source="shopify",
             topic=topic,
-            delivery_id=webhook_id[:255],
+            delivery_id=webhook_id,
             body=body,
             store_id=store_id,
-            event_id=(request.headers.get("X-Shopify-Event-Id") or "")[:255] or None,
-            triggered_at=_timestamp(request.headers.get("X-Shopify-Triggered-At")),
+            event_id=event_id,
+            triggered_at=triggered_at,
             headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
             signature_verified=True,
         )
@@ -76,11 +80,23 @@ def receive() -> tuple[str, int]:
     return "", 200
 
 
+def _bounded_id(header: str) -> str | None:
+    """A delivery's id header, whole; 400 when longer than MAX_ID_LENGTH (an id is never cut:
+    two long ids sharing their first characters would be taken for one delivery)."""
+    value = request.headers.get(header) or None
+    if value is not None and len(value) > MAX_ID_LENGTH:
+        abort(400, f"{header} is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
 def _timestamp(raw: str | None) -> datetime | None:
+    """`X-Shopify-Triggered-At` in UTC; None when absent or unreadable (it only orders deliveries),
+    400 when it names a time outside EARLIEST..now plus FUTURE_SKEW, which Shopify never sends."""
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parse_instant(raw, latest=not_ahead()())
+    except TimeOutOfRange as exc:
+        abort(400, f"X-Shopify-Triggered-At {raw[:40]!r} {exc}")
     except ValueError:
         return None
-    return value if value.tzinfo is not None else None

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from connectors.times import UTCTime
 from integration.records import (
     CampaignRecord,
     CheckoutRecord,
@@ -41,28 +41,6 @@ EVENT_TYPES = [
     "subscribe",
     "qr_scan",
 ]
-
-
-EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # no shop's record is older
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-class UTCTime(fields.AwareDateTime):
-    """A time with its zone, loaded as UTC; refused outside the years a shop's record can fall in."""
-
-    default_error_messages = {  # marshmallow merges these with the parent class's
-        "range": f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
-    }
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        aware: datetime = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            utc = aware.astimezone(UTC)
-        except OverflowError as exc:  # beyond year 9999 once in UTC
-            raise self.make_error("range") from exc
-        if not EARLIEST <= utc < LATEST:
-            raise self.make_error("range")
-        return utc
 
 
 class _Record(Schema):

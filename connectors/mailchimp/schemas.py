@@ -2,7 +2,8 @@
 
 Mapping: subscribe → subscribe (and the name from the merge fields), unsubscribe → unsubscribe,
 cleaned → hard_bounce, or spam_complaint when the reason is `abuse`; upemail → the contact's email
-changes; profile → the name. `fired_at` (`YYYY-MM-DD HH:MM:SS`) is taken as UTC.
+changes; profile → the name. `fired_at` (`YYYY-MM-DD HH:MM:SS`) is taken as UTC, and refused
+outside the years of `connectors.times`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from connectors.times import TimeOutOfRange, within
 
 TYPES = ("subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign")
 
@@ -50,7 +53,10 @@ class MailchimpWebhookSchema(Schema):
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> MailchimpEvent:
-        data["fired_at"] = data["fired_at"].replace(tzinfo=UTC)
+        try:
+            data["fired_at"] = within(data["fired_at"].replace(tzinfo=UTC))
+        except TimeOutOfRange as exc:
+            raise ValidationError(str(exc), "fired_at") from exc
         cleaned: dict[str, Any] = {k: (v or None) if isinstance(v, str) else v for k, v in data.items()}
         return MailchimpEvent(**cleaned)
 

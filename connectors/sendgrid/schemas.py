@@ -22,6 +22,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from connectors.times import EARLIEST, LATEST
 from integration.records import EventRecord
 from integration.store.models import InteractionType
 
@@ -29,8 +30,6 @@ T = InteractionType
 IGNORED = frozenset({"processed", "delivered", "dropped"})
 # 10**11 seconds is the year 5138; as milliseconds it is March 1973: from there on, milliseconds.
 MILLISECONDS_FROM = 10**11
-EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # no event of an email tool is older
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 CAMPAIGN_ARG = "storepulse_campaign_id"
 CONTACT_ARG = "storepulse_contact_id"
 

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
+from connectors.times import UTCTime, not_ahead, parse_instant
 from integration.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from integration.settings import get_settings
 from integration.store.models import SubscriptionStatus
@@ -32,6 +33,13 @@ CONSENT = {
     "invalid": SubscriptionStatus.UNSUBSCRIBED,
 }
 GID_PREFIX = "gid://shopify/"
+# What Shopify sends, bounded: amounts (totals, prices, discounts, refunds paid) are never negative
+# (an order's negative adjustments are not read), and a trillion of any currency's unit is far
+# beyond any order, even in currencies of large nominal values (VND, IRR).
+MAX_AMOUNT = Decimal(10) ** 12
+# Line quantities are whole and never negative (0 after an edit removed the line); a million of one
+# line is beyond any real order.
+MAX_QUANTITY = 1_000_000
 NO_CURRENCY = "XXX"
 
 
@@ -67,8 +75,9 @@ class _Payload(Schema):
         unknown = EXCLUDE
 
 
-def _time(**kwargs: Any) -> fields.AwareDateTime:
-    return fields.AwareDateTime(**kwargs)
+def _time(**kwargs: Any) -> UTCTime:
+    # Shopify's records describe the past: a time beyond our clock plus a small skew is refused.
+    return UTCTime(latest=not_ahead(), **kwargs)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -79,8 +88,19 @@ def _utc_all(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
 
 
+def _amount(value: Decimal) -> None:
+    if value < 0:
+        raise ValidationError("Must be greater than or equal to 0.")
+    if value >= MAX_AMOUNT:
+        raise ValidationError(f"Must be less than {MAX_AMOUNT:f}.")
+
+
 def _money(**kwargs: Any) -> fields.Decimal:
-    return fields.Decimal(allow_nan=False, **kwargs)
+    return fields.Decimal(allow_nan=False, validate=_amount, **kwargs)
+
+
+def _quantity(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_QUANTITY), **kwargs)
 
 
 class CustomerRef(_Payload):
@@ -109,7 +129,7 @@ class WebhookLineItem(_Payload):
     sku = fields.String(allow_none=True)
     title = fields.String(required=True)
     variant_title = fields.String(allow_none=True)
-    quantity = fields.Integer(required=True)
+    quantity = _quantity(required=True)
     unit_price = _money(data_key="price", required=True)
     total_discount = _money(allow_none=True)
     discount_allocations = fields.List(fields.Nested(DiscountAllocation), load_default=list)
@@ -194,6 +214,11 @@ class OrderWebhook(_Payload):
     def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
         customer = data.pop("customer", None) or {}
         shipping = _shop_amount(data.pop("total_shipping_price_set", None))
+        if shipping is not None:
+            try:
+                _amount(shipping)
+            except ValidationError as exc:
+                raise ValidationError(exc.messages, "total_shipping_price_set") from exc
         number = data.pop("order_number", None)
         contact_email = data.pop("contact_email", None)
         order_email = data.pop("email", None) or contact_email
@@ -425,7 +450,7 @@ class GraphLineItem(_Graph):
     sku = fields.String(allow_none=True)
     title = fields.String(required=True)
     variant_title = fields.String(data_key="variantTitle", allow_none=True)
-    quantity = fields.Integer(required=True)
+    quantity = _quantity(required=True)
     unit_price = _money(data_key="originalUnitPriceSet", required=True)
     total_discount = _money(data_key="totalDiscountSet", allow_none=True)
 
@@ -460,8 +485,15 @@ class GraphCustomer(_Graph):
             email=email,
             phone=phone.get("phoneNumber") or data.get("phone"),
             subscription_status=consent_status(address.get("marketingState")),
-            subscription_changed_at=_utc(datetime.fromisoformat(changed)) if changed else None,
+            subscription_changed_at=_marketing_time(changed) if changed else None,
         )
+
+
+def _marketing_time(text: str) -> datetime:
+    try:
+        return parse_instant(text, latest=not_ahead()())
+    except ValueError as exc:
+        raise ValidationError(f"marketingUpdatedAt {exc}", "defaultEmailAddress") from exc
 
 
 class GraphRefund(_Graph):

@@ -7,9 +7,10 @@ the same kind from one store are normalized together in one call (see `batch_key
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
+from connectors.times import FUTURE_SKEW
 from integration import carts, ingest, privacy
 from integration.errors import InvalidRecord
 from integration.inbox import RFM_REFRESH
@@ -68,11 +70,42 @@ class CustomerUnknown(RuntimeError):
     """A delivery names a customer not seen yet (deliveries come out of order): retried later."""
 
 
-def _load(schema: Schema, payload: Any) -> Any:
+def _load(schema: Schema, payload: Any, delivery: InboxDelivery) -> Any:
+    """Load a payload; InvalidRecord (recorded on the delivery, not retried) if it cannot be,
+    or if it names a time later than the delivery's receipt plus FUTURE_SKEW."""
     try:
-        return schema.load(payload)
+        loaded = schema.load(payload)
     except ValidationError as exc:
         raise InvalidRecord("delivery", exc.normalized_messages()) from exc  # type: ignore[no-untyped-call]
+    latest = delivery.received_at + FUTURE_SKEW
+    ahead = {name: moment for name, moment in _times(loaded) if moment > latest}
+    if ahead:
+        # Newer-wins would let such a version hold the record against every later update.
+        received = delivery.received_at.isoformat(timespec="seconds")
+        skew = int(FUTURE_SKEW.total_seconds()) // 60
+        raise InvalidRecord(
+            "delivery",
+            {
+                name: [f"{moment.isoformat()} is later than the receipt ({received}) plus {skew} minutes"]
+                for name, moment in ahead.items()
+            },
+        )
+    return loaded
+
+
+def _times(value: Any, path: str = "") -> Iterator[tuple[str, datetime]]:
+    """Every time in a loaded record (dataclass, dict or list), with its path."""
+    if isinstance(value, datetime):
+        yield path, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from _times(getattr(value, field.name), f"{path}.{field.name}".lstrip("."))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _times(item, f"{path}.{key}".lstrip("."))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _times(item, f"{path}.{index}".lstrip("."))
 
 
 def _stamp(delivery: InboxDelivery) -> datetime:
@@ -124,7 +157,7 @@ def _removed(session: Session, store: Store, customer_id: str, at: datetime) -> 
 
 
 def _consent(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    change = _load(schemas.CONSENT_UPDATE, payload)
+    change = _load(schemas.CONSENT_UPDATE, payload, delivery)
     outcome = Outcome()
     if change["status"] is None:
         outcome.unchanged = 1
@@ -156,7 +189,7 @@ def _consent(session: Session, store: Store, payload: Any, delivery: InboxDelive
 
 def _tags(added: bool) -> Handler:
     def handle(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-        change = _load(schemas.TAGS, payload)
+        change = _load(schemas.TAGS, payload, delivery)
         # storepulse's own tags come back as deliveries: they are not the merchant's data.
         change["tags"] = merchant_tags(change["tags"])
         if not change["tags"]:
@@ -179,11 +212,13 @@ def _tags(added: bool) -> Handler:
 
 
 def _order_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    return ingest.delete_orders(session, store, [_load(schemas.ID_PAYLOAD, payload)["id"]], _stamp(delivery))
+    return ingest.delete_orders(
+        session, store, [_load(schemas.ID_PAYLOAD, payload, delivery)["id"]], _stamp(delivery)
+    )
 
 
 def _refund(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    outcome = ingest.ingest_refunds(session, store, [_load(schemas.REFUND, payload)])
+    outcome = ingest.ingest_refunds(session, store, [_load(schemas.REFUND, payload, delivery)])
     if outcome.contact_ids:
         # A refund changes what buyers spent, as an order does: RFM's monetary scores follow.
         outcome.follow_ups.append((RFM_REFRESH, [store.account_id]))
@@ -191,7 +226,7 @@ def _refund(session: Session, store: Store, payload: Any, delivery: InboxDeliver
 
 
 def _checkout_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    refs = _load(schemas.CHECKOUT_DELETE, payload)
+    refs = _load(schemas.CHECKOUT_DELETE, payload, delivery)
     return ingest.delete_checkouts(
         session,
         store,
@@ -203,7 +238,7 @@ def _checkout_deleted(session: Session, store: Store, payload: Any, delivery: In
 
 def _customer_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
     return ingest.delete_customers(
-        session, store, [_load(schemas.ID_PAYLOAD, payload)["id"]], _stamp(delivery)
+        session, store, [_load(schemas.ID_PAYLOAD, payload, delivery)["id"]], _stamp(delivery)
     )
 
 
@@ -220,7 +255,7 @@ def _uninstalled(session: Session, store: Store, payload: Any, delivery: InboxDe
 
 
 def _data_request(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    request = _load(schemas.COMPLIANCE, payload)
+    request = _load(schemas.COMPLIANCE, payload, delivery)
     customer = request["customer"]
     # Shopify may deliver one request under several webhook ids: its own id makes it one export.
     request_id = str((request.get("data_request") or {}).get("id") or "") or None
@@ -239,7 +274,7 @@ def _data_request(session: Session, store: Store, payload: Any, delivery: InboxD
 
 
 def _customer_redact(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    request = _load(schemas.COMPLIANCE, payload)
+    request = _load(schemas.COMPLIANCE, payload, delivery)
     customer = request["customer"]
     counts = privacy.redact_customer(
         session, store, customer.get("id"), customer.get("email"), request["orders_to_redact"]
@@ -253,7 +288,7 @@ def _shop_redact(session: Session, store: Store, payload: Any, delivery: InboxDe
 
 
 def _bulk_finished(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    finished = _load(schemas.BULK_FINISHED, payload)
+    finished = _load(schemas.BULK_FINISHED, payload, delivery)
     backfill = session.scalar(
         select(Backfill).where(
             Backfill.store_id == store.id, Backfill.operation_id == finished["operation_id"]
@@ -295,7 +330,7 @@ class ShopifySource:
         batched = BATCHED.get(delivery.topic)
         if batched is not None:
             schema, ingest_batch = batched
-            outcome = ingest_batch(session, store, [_load(schema, payload)])
+            outcome = ingest_batch(session, store, [_load(schema, payload, delivery)])
         else:
             outcome = HANDLERS.get(delivery.topic, _acknowledged)(session, store, payload, delivery)
         outcome.account_id = store.account_id
@@ -310,7 +345,7 @@ class ShopifySource:
         """Normalize deliveries sharing a batch key together; raise if any one cannot be read."""
         store = self._store(session, deliveries[0])
         schema, ingest_batch = BATCHED[deliveries[0].topic]
-        records = [_load(schema, self._payload(d)) for d in deliveries]
+        records = [_load(schema, self._payload(d), d) for d in deliveries]
         outcome = ingest_batch(session, store, records)
         outcome.account_id = store.account_id
         return outcome

@@ -33,10 +33,14 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
 from jobs.queues import connection
+from webhooks.bodies import buffer_body
 
 logger = logging.getLogger(__name__)
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+# The largest body an API call takes but a CSV upload (STOREPULSE_MAX_UPLOAD_MB): a batch of
+# MAX_RECORDS orders with their line items is a few megabytes.
+API_MAX_BODY_BYTES = 32 * 1024 * 1024
 # U+0000 in a JSON string: the escape \u0000 after an even number of backslashes (raw NUL is no JSON).
 JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -62,6 +66,9 @@ def require_api_key(blueprint: Blueprint) -> None:
             g.account_id = key.account_id
             key_id = key.id
         _limit_rate(key_id)
+        if request.method not in ("GET", "HEAD") and request.mimetype != "multipart/form-data":
+            # Only uploads may reach MAX_CONTENT_LENGTH; any other body, chunked too, stops here.
+            buffer_body(API_MAX_BODY_BYTES)
         view = current_app.view_functions.get(request.endpoint or "")
         unknown = sorted(set(request.args) - _query_parameters(view, request.method))
         if unknown:

@@ -28,13 +28,16 @@ from integration import inbox
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
-from integration.views.auth import BEARER, fail, owned_store, require_api_key
+from integration.views.auth import API_MAX_BODY_BYTES, BEARER, fail, owned_store, require_api_key
 from jobs.ingest import run_follow_ups
+from webhooks.bodies import read_body
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("records", __name__, url_prefix="/api/v1", description="Batch upserts into a store")
 require_api_key(blueprint)
 
+# The key is stored in the inbox's delivery id (255 characters) after the store id and topic.
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
 TOPICS = {
     "customers": "Customer",
     "orders": "Order",
@@ -94,7 +97,7 @@ def _request_body(topic: str) -> dict[str, Any]:
 
 def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
     store = owned_store(store_id)
-    body = request.get_data()
+    body = read_body(API_MAX_BODY_BYTES)
     try:
         items = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -104,6 +107,13 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
     if len(items) > MAX_RECORDS:
         fail(413, f"at most {MAX_RECORDS} records per call", "batch_too_large")
     key = request.headers.get("Idempotency-Key") or hashlib.sha256(body).hexdigest()
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        # Never cut: two long keys sharing their start would be taken for one batch.
+        fail(
+            400,
+            f"the Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+            "idempotency_key_too_long",
+        )
     settings = settings_of(current_app)
     follow_ups: list[tuple[str, list[Any]]] = []
     with session_scope(settings.database_url) as session:
@@ -111,7 +121,7 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
             session,
             source="api",
             topic=topic,
-            delivery_id=f"{store.id}:{topic}:{key}"[:255],
+            delivery_id=f"{store.id}:{topic}:{key}",
             body=body,
             store_id=store.id,
             headers={"account_id": str(g.account_id)},

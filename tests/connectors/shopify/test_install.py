@@ -18,6 +18,7 @@ from integration.crypto import decrypt_json
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Account, DestinationKind, Order, Store, StoreState, Sync, SyncMode
+from integration.store.types import utcnow
 from tests.shopify_fixtures import API_KEY, APP_URL, SECRET, Deliver, raw
 from webhooks.signatures import shopify_sign_query
 
@@ -217,7 +218,7 @@ def test_a_reinstall_reconnects_the_store_and_keeps_its_data(
             "/shopify/callback", query_string=signed({"shop": SHOP, "code": "a", "state": state})
         )
     deliver("orders/create", raw("orders_create"), shop=SHOP)
-    deliver("app/uninstalled", raw("app_uninstalled"), shop=SHOP, triggered_at="2099-01-01T00:00:00Z")
+    deliver("app/uninstalled", raw("app_uninstalled"), shop=SHOP, triggered_at=utcnow().isoformat())
     run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         # A tag sync the uninstall stopped (its token was revoked).

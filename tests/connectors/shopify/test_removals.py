@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import responses
 
+from integration.store.types import utcnow
 from tests.shopify_fixtures import SHOP, Deliver, payload, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
@@ -103,16 +104,16 @@ def test_a_redacted_customer_never_comes_back_whatever_the_times(
 ) -> None:
     # The customers/redact sample names the orders/create sample's customer and order.
     customer = payload("customers_create")
-    customer.update(id=115310627314723954, email=JOHN, first_name="John", updated_at="2099-01-01T00:00:00Z")
+    customer.update(id=115310627314723954, email=JOHN, first_name="John", updated_at=utcnow().isoformat())
     order = payload("orders_create")
-    order["updated_at"] = "2099-01-01T00:00:00Z"
+    order["updated_at"] = utcnow().isoformat()
     redact = ("customers/redact", raw("customers_redact"), DELETED_AT)
     created = [("orders/create", raw("orders_create")), ("customers/create", raw("customers_create"))]
     _in_turn(deliver, worker, [redact, *created] if redact_first else [*created, redact])
     # Versions made long after the erasure, and the customer's consent, bring nothing back.
     consent = payload("customers_email_marketing_consent_update")
     consent.update(customer_id=115310627314723954, email_address=JOHN)
-    consent["email_marketing_consent"]["consent_updated_at"] = "2099-01-01T00:00:00Z"
+    consent["email_marketing_consent"]["consent_updated_at"] = utcnow().isoformat()
     _in_turn(
         deliver,
         worker,

@@ -221,3 +221,26 @@ def test_an_order_read_over_graphql_brings_its_refunds_and_its_lines_allocated_d
     assert (refund.external_id, refund.order_external_id) == ("509562969", "450789469")
     assert (refund.amount, refund.currency) == (Decimal("209.00"), "USD")
     assert [line.total_discount for line in order.line_items] == [Decimal("3.34"), Decimal("0.00")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("totalPriceSet", {"shopMoney": {"amount": "-1.00", "currencyCode": "USD"}}),
+        ("updatedAt", "2999-01-01T00:00:00Z"),
+        ("createdAt", "1900-01-01T00:00:00Z"),
+        ("createdAt", "0001-01-01T00:00:00+01:00"),
+    ],
+)
+def test_an_order_read_over_graphql_is_bounded_as_a_delivered_one(field: str, value: object) -> None:
+    node = {
+        "id": "gid://shopify/Order/1",
+        "createdAt": "2026-10-01T10:00:00Z",
+        "updatedAt": "2026-10-02T10:00:00Z",
+        "currencyCode": "USD",
+        "totalPriceSet": {"shopMoney": {"amount": "1.00", "currencyCode": "USD"}},
+        field: value,
+    }
+    with pytest.raises(ValidationError) as refused:
+        schemas.GRAPH_SCHEMAS["orders"].load(node)
+    assert field in refused.value.messages

@@ -25,6 +25,7 @@ from integration.store.models import (
     StoreState,
     SubscriptionStatus,
 )
+from integration.store.types import utcnow
 from tests.shopify_fixtures import SHOP, Deliver, payload, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
@@ -244,7 +245,7 @@ def test_uninstall_disconnects_the_store_and_keeps_its_data(
     shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
 ) -> None:
     deliver("orders/create", raw("orders_create"))
-    deliver("app/uninstalled", raw("app_uninstalled"), triggered_at="2099-01-01T00:00:00Z")
+    deliver("app/uninstalled", raw("app_uninstalled"), triggered_at=utcnow().isoformat())
     worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
