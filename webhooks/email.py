@@ -23,9 +23,9 @@ from integration.store import session_scope
 from integration.store.models import EmailSource, EmailTool
 from integration.store.types import utcnow
 from integration.views.auth import fail
+from integration.views.bodies import read_body
 from jobs.ingest import process_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
-from webhooks.bodies import read_body
 from webhooks.signatures import secret_matches, sendgrid_signature_valid, timestamp_within
 
 blueprint = Blueprint("email_webhooks", __name__, url_prefix="/webhooks/email")

@@ -22,8 +22,8 @@ from integration import inbox
 from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import Platform, Store
+from integration.views.bodies import read_body
 from jobs.ingest import request_drain
-from webhooks.bodies import read_body
 from webhooks.signatures import shopify_webhook_valid
 
 blueprint = Blueprint("shopify_webhooks", __name__)

@@ -32,8 +32,8 @@ from integration.logs import describe
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
+from integration.views.bodies import buffer_body
 from jobs.queues import connection
-from webhooks.bodies import buffer_body
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from integration.app import settings_of
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
 from integration.views.auth import API_MAX_BODY_BYTES, BEARER, fail, owned_store, require_api_key
+from integration.views.bodies import read_body
 from jobs.ingest import run_follow_ups
-from webhooks.bodies import read_body
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("records", __name__, url_prefix="/api/v1", description="Batch upserts into a store")
