@@ -188,8 +188,8 @@ def process_env(tmp_path: Path, database_url: str, redis_url: str, **extra: str)
         STOREPULSE_LOG_LEVEL="INFO",
         PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY), env.get("PYTHONPATH")) if p),
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -41,6 +41,14 @@ from tests.jobs.processes import (
 from tests.shopify_fixtures import SECRET, SHOP, payload
 from webhooks.signatures import shopify_sign_body
 
+# With its consent in the payload a new customer needs no read from Shopify (no test reaches it).
+CONSENT = {
+    "email_marketing_consent": {
+        "state": "subscribed",
+        "opt_in_level": "single_opt_in",
+        "consent_updated_at": "2026-07-09T10:05:00-04:00",
+    }
+}
 OUTAGE_SECONDS = 4  # long enough for several probes: each must not add a line to the log
 
 
@@ -173,7 +181,7 @@ def test_worker_rides_out_a_database_outage(
 
 
 def _post_delivery(client: object, customer_id: int) -> int:
-    body = json.dumps({**payload("customers_create"), "id": customer_id}).encode()
+    body = json.dumps({**payload("customers_create"), "id": customer_id, **CONSENT}).encode()
     response = client.post(  # type: ignore[attr-defined]
         "/webhooks/shopify",
         data=body,
