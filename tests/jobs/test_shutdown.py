@@ -111,10 +111,7 @@ def test_sigterm_lets_the_job_under_way_finish_and_stops_the_scheduler_at_once(
     worker = Process(["worker"], env, tmp_path / "worker.log")
     scheduler = Process(["scheduler"], env, tmp_path / "scheduler.log")
     processes += [worker, scheduler]
-    wait_for(
-        lambda: {p["kind"] for p in live_processes(connection(settings))} == {"worker", "scheduler"},
-        "both heartbeats",
-    )
+    wait_for(lambda: scheduler.lines("enqueued"), "the scheduler's first tick")
     job = enqueue(settings, INGEST, sleep_job, 3)
     wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, "the worker to take the job")
 
