@@ -730,7 +730,8 @@ def _serve(settings: Settings, host: str, port: int | None, worker_count: int) -
                 child.send_signal(signal.SIGTERM)
         for child in children:
             try:
-                child.wait(timeout=15)
+                # A worker may take its shutdown grace to finish (or give back) the job under way.
+                child.wait(timeout=settings.shutdown_grace_seconds + 10)
             except subprocess.TimeoutExpired:
                 child.kill()
 

@@ -24,6 +24,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -34,6 +35,7 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+from rq.utils import now as rq_now
 from rq.worker import WorkerStatus
 
 from integration.settings import Settings
@@ -269,6 +271,14 @@ class Worker(SimpleWorker):
             self._grace_timer.start()
             logger.info("stopping: the job under way has %d s to finish", grace)
         super().request_stop(signum, frame)
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        """A second SIGTERM/SIGINT (not the echo RQ ignores within a second): give the job back now."""
+        requested = self._shutdown_requested_date
+        if self.in_job and requested is not None and (rq_now() - requested) >= timedelta(seconds=1):
+            logger.warning("stopping now: the job under way is interrupted")
+            self._interrupt_job(signum, frame)
+        super().request_force_stop(signum, frame)
 
     def _interrupt_job(self, _signum: int, _frame: FrameType | None) -> None:
         if self.in_job and self.current is not None:

@@ -4,6 +4,8 @@ claimed or lost — with the processes started as Procfile starts them."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 from rq.job import Job, JobStatus
@@ -124,3 +126,23 @@ def test_sigterm_lets_the_job_under_way_finish_and_stops_the_scheduler_at_once(
     assert list(connection(settings).scan_iter(match="rq:scheduler-lock:*")) == []
     assert live_processes(connection(settings)) == []
     assert scheduler.lines("scheduler stopped")
+
+
+def test_a_second_sigterm_gives_the_job_back_at_once(
+    tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
+) -> None:
+    settings = settings_for(tmp_path, database_url, test_redis.url)
+    env = process_env(tmp_path, database_url, test_redis.url, STOREPULSE_SHUTDOWN_GRACE_SECONDS="600")
+    worker = Process(["worker"], env, tmp_path / "worker.log")
+    processes.append(worker)
+    job = enqueue(settings, INGEST, sleep_job, 600)
+    wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, "the worker to take the job")
+
+    worker.popen.send_signal(signal.SIGTERM)
+    wait_for(lambda: worker.lines("has 600 s to finish"), "the worker to start stopping")
+    time.sleep(1.5)  # RQ takes a second signal within a second for an echo of the first
+    assert worker.terminate() == 0, worker.output()
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+    assert job.retries_left == settings.job_retries
+    assert StartedJobRegistry(queue=queue(settings, INGEST)).count == 0
+    assert FailedJobRegistry(queue=queue(settings, INGEST)).count == 0
