@@ -30,7 +30,7 @@ from jobs.heartbeat import live_processes
 from jobs.ingest import sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, connection, enqueue, forget_connections, queue
 from tests.jobs.helpers import add
-from tests.jobs.lifecycle_jobs import count_stores_job
+from tests.jobs.lifecycle_jobs import count_stores_job, sleep_job
 from tests.jobs.processes import (
     Process,
     RestartableRedis,
@@ -108,6 +108,8 @@ def test_worker_and_scheduler_ride_out_a_redis_outage(
     before = enqueue(settings, INGEST, add, 1, 2)
     wait_for(lambda: finished(settings, before.id), "a job before the outage")
     wait_for(lambda: scheduler.lines("enqueued"), "the scheduler's first tick")
+    under_way = enqueue(settings, INGEST, sleep_job, 2)
+    wait_for(lambda: under_way.get_status(refresh=True) == JobStatus.STARTED, "a job under way")
 
     test_redis.stop()
     forget_connections()
@@ -126,6 +128,9 @@ def test_worker_and_scheduler_ride_out_a_redis_outage(
 
     assert worker.alive
     assert scheduler.alive
+    # The job under way when Redis went away is given back and runs again; new work runs too.
+    wait_for(lambda: finished(settings, under_way.id), "the job under way to be given back and run")
+    assert worker.lines(f"job {under_way.id} (tests.jobs.lifecycle_jobs.sleep_job) given back")
     after = enqueue(settings, INGEST, add, 2, 3)
     wait_for(lambda: finished(settings, after.id), "a job after the outage")
     # The scheduler enqueues again: a periodic job whose interval key is gone is due at once.
