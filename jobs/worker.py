@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -41,6 +42,7 @@ from rq.worker import WorkerStatus
 from integration.settings import Settings
 from jobs import heartbeat as hb
 from jobs.outage import (
+    FIRST_WAIT_SECONDS,
     REDIS_ERRORS,
     Outage,
     database_reachable,
@@ -52,6 +54,7 @@ from jobs.queues import QUEUES, connection
 
 logger = logging.getLogger(__name__)
 
+PUBSUB_RETRY_SECONDS = 2.0
 INTERRUPT_SIGNAL = signal.SIGUSR1  # not SIGALRM: RQ times jobs out with that one
 
 
@@ -164,13 +167,9 @@ class Worker(SimpleWorker):
     def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
         """RQ's command channel: wait through an outage quietly (the work loop reports it)."""
         if isinstance(exc, redis.ConnectionError):
-            self._stop_event_wait(2.0)
+            time.sleep(PUBSUB_RETRY_SECONDS)
             return
         super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
-
-    @staticmethod
-    def _stop_event_wait(seconds: float) -> None:
-        threading.Event().wait(seconds)
 
     def _start_scheduler(self, burst: bool = False, logging_level: Any = "INFO", *args: Any) -> None:
         """As RQ's own, with a scheduler that ends quietly when Redis goes away."""
@@ -327,14 +326,19 @@ def run(settings: Settings, queues: list[str] | None = None, burst: bool = False
                 _after_outage(previous)
                 previous = None
             beat.set_state(hb.RUNNING)
-            worker = Worker(
-                names,
-                connection=client,
-                serializer=JSONSerializer,
-                queue_class=_Queue,
-                settings=settings,
-                beat=beat,
-            )
+            try:
+                worker = Worker(
+                    names,
+                    connection=client,
+                    serializer=JSONSerializer,
+                    queue_class=_Queue,
+                    settings=settings,
+                    beat=beat,
+                )
+            except REDIS_ERRORS as error:  # RQ names the connection after the worker
+                redis_outage.lost(error)
+                stop.wait(FIRST_WAIT_SECONDS)
+                continue
             try:
                 worker.work(burst=burst, with_scheduler=not burst, logging_level=settings.log_level)
             except REDIS_ERRORS as error:  # while starting the round, before RQ's loop
