@@ -17,18 +17,22 @@ from cryptography.fernet import Fernet
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 import jobs.ingest
+from connectors.shopify.client import Tokens
+from connectors.shopify.connection import seal
+from integration import inbox
+from integration.accounts import connect_platform_store
 from integration.app import create_app
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.db import get_engine
-from integration.store.models import Base, InboxDelivery, InboxStatus
+from integration.store.models import Base, InboxDelivery, InboxStatus, Platform
 from jobs import worker
 from jobs.heartbeat import live_processes
-from jobs.ingest import sweep_inbox_job
-from jobs.queues import COMPUTE, INGEST, connection, enqueue, forget_connections, queue
+from jobs.ingest import request_drain, sweep_inbox_job
+from jobs.queues import COMPUTE, INGEST, QUEUES, connection, enqueue, forget_connections, queue
 from tests.jobs.helpers import add
 from tests.jobs.lifecycle_jobs import count_stores_job, sleep_job
 from tests.jobs.processes import (
@@ -38,7 +42,7 @@ from tests.jobs.processes import (
     proxied_database_url,
     wait_for,
 )
-from tests.shopify_fixtures import SECRET, SHOP, payload
+from tests.shopify_fixtures import ACCESS_TOKEN, SECRET, SHOP, payload
 from webhooks.signatures import shopify_sign_body
 
 # With its consent in the payload a new customer needs no read from Shopify (no test reaches it).
@@ -50,6 +54,7 @@ CONSENT = {
     }
 }
 OUTAGE_SECONDS = 4  # long enough for several probes: each must not add a line to the log
+DELIVERIES = 2000
 
 
 @pytest.fixture
@@ -86,6 +91,46 @@ def settings_for(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
         secret_key="lifecycle-test-secret-key",
         encryption_keys=(Fernet.generate_key().decode(),),
     )
+
+
+def processed(url: str) -> int:
+    with session_scope(url) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(InboxDelivery)
+                .where(InboxDelivery.status == InboxStatus.PROCESSED)
+            )
+            or 0
+        )
+
+
+def store_deliveries(settings: Settings, count: int) -> int:
+    """Connect a Shopify store and store `count` signed customers/create deliveries; return its id."""
+    customer = payload("customers_create")
+    with session_scope(settings.database_url) as session:
+        store, _ = connect_platform_store(
+            session,
+            platform=Platform.SHOPIFY,
+            shop_domain=SHOP,
+            name="Snow Devil",
+            currency="USD",
+            time_zone="America/New_York",
+            credentials=seal(settings, Tokens(access_token=ACCESS_TOKEN, scope="read_orders")),
+        )
+        for n in range(count):
+            body = {**customer, "id": 900_000 + n, "email": f"customer{n}@example.com", **CONSENT}
+            inbox.receive(
+                session,
+                source="shopify",
+                topic="customers/create",
+                delivery_id=f"drain-{n}",
+                body=json.dumps(body).encode(),
+                store_id=store.id,
+                headers={"X-Shopify-Topic": "customers/create", "X-Shopify-Shop-Domain": SHOP},
+                signature_verified=True,
+            )
+        return int(store.id)
 
 
 def finished(settings: Settings, job_id: str) -> bool:
@@ -238,3 +283,35 @@ def test_the_web_takes_deliveries_while_redis_is_down_and_they_are_processed_aft
     with session_scope(settings.database_url) as session:
         statuses = session.scalars(select(InboxDelivery.status)).all()
     assert statuses == [InboxStatus.PROCESSED] * 3
+
+
+def test_a_drain_cut_off_from_the_database_is_given_back_and_every_delivery_processed_once(
+    tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
+) -> None:
+    settings = settings_for(tmp_path, database_url, test_redis.url)
+    store_id = store_deliveries(settings, DELIVERIES)
+    assert request_drain(settings, "shopify", store_id)
+    proxy, through_proxy = proxied_database_url(database_url)
+    env = process_env(
+        tmp_path, through_proxy, test_redis.url, STOREPULSE_ENCRYPTION_KEY=settings.encryption_keys[0]
+    )
+    worker = Process(["worker"], env, tmp_path / "worker.log")
+    processes.append(worker)
+    wait_for(lambda: processed(database_url) > 0, "the drain to be under way")
+
+    proxy.cut()  # mid-drain: the batch under way cannot commit
+    wait_for(lambda: worker.lines("database unreachable"), "the worker to notice the outage")
+    time.sleep(OUTAGE_SECONDS)
+    assert worker.alive
+    proxy.restore()
+
+    wait_for(lambda: processed(database_url) == DELIVERIES, "every delivery to be processed")
+    with session_scope(database_url) as session:
+        attempts = session.scalars(select(InboxDelivery.attempts).distinct()).all()
+    assert attempts == [1]  # each processed once, none tried and failed in between
+    assert len(worker.lines("database unreachable")) == 1, worker.output()
+    assert len(worker.lines("database back after")) == 1, worker.output()
+    assert " ERROR " not in worker.output(), worker.output()
+    for name in QUEUES:
+        assert FailedJobRegistry(queue=queue(settings, name)).count == 0, name
+    proxy.cut()

@@ -3,7 +3,6 @@ claimed or lost — with the processes started as Procfile starts them."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -11,67 +10,34 @@ from pathlib import Path
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from connectors.shopify.client import Tokens
-from connectors.shopify.connection import seal
-from integration import inbox
-from integration.accounts import connect_platform_store
 from integration.store import session_scope
-from integration.store.models import InboxDelivery, InboxStatus, Platform
+from integration.store.models import InboxDelivery, InboxStatus
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain
 from jobs.queues import INGEST, QUEUES, connection, enqueue, queue
 from tests.jobs.lifecycle_jobs import sleep_job
 from tests.jobs.processes import Process, RestartableRedis, process_env, wait_for
-from tests.jobs.test_outages import CONSENT, database_url, processes, settings_for, test_redis
-from tests.shopify_fixtures import ACCESS_TOKEN, SHOP, payload
+from tests.jobs.test_outages import (
+    database_url,
+    processed,
+    processes,
+    settings_for,
+    store_deliveries,
+    test_redis,
+)
 
 __all__ = ["database_url", "processes", "test_redis"]  # fixtures shared with the outage tests
 
 DELIVERIES = 2000
 
 
-def processed(url: str) -> int:
-    with session_scope(url) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(InboxDelivery)
-                .where(InboxDelivery.status == InboxStatus.PROCESSED)
-            )
-            or 0
-        )
-
-
 def test_sigterm_mid_drain_gives_the_job_back_and_every_delivery_is_processed_once(
     tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
 ) -> None:
     settings = settings_for(tmp_path, database_url, test_redis.url)
-    customer = payload("customers_create")
-    with session_scope(database_url) as session:
-        store, _ = connect_platform_store(
-            session,
-            platform=Platform.SHOPIFY,
-            shop_domain=SHOP,
-            name="Snow Devil",
-            currency="USD",
-            time_zone="America/New_York",
-            credentials=seal(settings, Tokens(access_token=ACCESS_TOKEN, scope="read_orders")),
-        )
-        store_id = store.id
-        for n in range(DELIVERIES):
-            body = {**customer, "id": 900_000 + n, "email": f"customer{n}@example.com", **CONSENT}
-            inbox.receive(
-                session,
-                source="shopify",
-                topic="customers/create",
-                delivery_id=f"drain-{n}",
-                body=json.dumps(body).encode(),
-                store_id=store_id,
-                headers={"X-Shopify-Topic": "customers/create", "X-Shopify-Shop-Domain": SHOP},
-                signature_verified=True,
-            )
+    store_id = store_deliveries(settings, DELIVERIES)
     assert request_drain(settings, "shopify", store_id)
     env = process_env(
         tmp_path,
