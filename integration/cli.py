@@ -619,32 +619,61 @@ def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_j
 @click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
 @click.option("--queue", "queues", multiple=True, help="Queues to work (default: ingest, compute, sync).")
 def worker(burst: bool, queues: tuple[str, ...]) -> None:
-    """Run a job worker."""
-    from rq.serializers import JSONSerializer
+    """Run a job worker (rides out Redis and database outages; SIGTERM finishes or returns its job)."""
+    from jobs.worker import run
 
-    from integration.metrics import count_job_failure
-    from jobs.queues import QUEUES, connection
-    from jobs.worker import Worker
-
-    settings = _settings()
-    names = list(queues or QUEUES)
-    # The worker runs jobs in this process: jobs are short and batched, so a fork per job
+    # A SimpleWorker runs jobs in this process: jobs are short and batched, so a fork per job
     # would cost more than most jobs, and the engine's connection pool stays warm.
-    rq_worker = Worker(
-        names,
-        connection=connection(settings),
-        serializer=JSONSerializer,
-        exception_handlers=[count_job_failure],
-    )
-    rq_worker.work(burst=burst, with_scheduler=not burst, logging_level=settings.log_level)
+    run(_settings(), list(queues), burst=burst)
 
 
 @cli.command()
 def scheduler() -> None:
-    """Run the periodic-job scheduler."""
+    """Run the periodic-job scheduler (rides out Redis outages; SIGTERM stops it at once)."""
     from jobs import schedule
 
     schedule.run(_settings())
+
+
+@cli.command()
+@json_option
+def status(as_json: bool) -> None:
+    """Show live workers and schedulers, queue lengths, failed jobs and the inbox's pending deliveries."""
+    from jobs.status import snapshot
+
+    data = snapshot(_settings(quiet=True))
+    _emit(as_json, data, _status_text(data))
+
+
+def _status_text(data: dict[str, Any]) -> str:
+    lines = [f"redis: {data['redis']}", f"database: {data['database']}"]
+    processes = data["processes"]
+    lines.append(f"processes: {len(processes) or 'none alive'}")
+    for p in processes:
+        job = f", running {p['job']}" if p["job"] else ""
+        last = f", last job {p['last_job']} at {p['last_job_at']}" if p["last_job"] else ""
+        lines.append(
+            f"  {p['kind']:<9} {p['host']}:{p['pid']}  {p['state']} since {p['since']}"
+            f"{job}, {p['jobs']} jobs{last}"
+        )
+    if data["queues"]:
+        lines.append("queues:")
+        for q in data["queues"]:
+            lines.append(
+                f"  {q['name']:<8} {q['waiting']} waiting, {q['running']} running, "
+                f"{q['scheduled']} scheduled for retry, {q['failed']} failed"
+            )
+    inbox = data["inbox"]
+    if inbox is not None:
+        if inbox["pending"]:
+            lines.append(f"inbox: {inbox['pending']} pending, oldest {inbox['oldest_age_seconds']} s old")
+            for s in inbox["sources"]:
+                lines.append(
+                    f"  {s['source']:<10} {s['pending']} pending, oldest received {s['oldest_received_at']}"
+                )
+        else:
+            lines.append("inbox: nothing pending")
+    return "\n".join(lines)
 
 
 @cli.command()
@@ -701,7 +730,8 @@ def _serve(settings: Settings, host: str, port: int | None, worker_count: int) -
                 child.send_signal(signal.SIGTERM)
         for child in children:
             try:
-                child.wait(timeout=15)
+                # A worker may take its shutdown grace to finish (or give back) the job under way.
+                child.wait(timeout=settings.shutdown_grace_seconds + 10)
             except subprocess.TimeoutExpired:
                 child.kill()
 

@@ -70,6 +70,8 @@ class Settings:
     api_rate_limit_per_second: float = 10.0
     api_rate_limit_burst: int = 50
     job_retries: int = 5
+    # After SIGTERM, how long a worker's job under way may run before it is interrupted and given back.
+    shutdown_grace_seconds: int = 20
     max_upload_mb: int = 2048
     inbox_retention_days: int = 30
     # storepulse writes only platform tags under this prefix, and ignores them when they come back.
@@ -157,6 +159,7 @@ class Settings:
             api_rate_limit_per_second=_parse("API_RATE_LIMIT_PER_SECOND", get, _rate, 10.0),
             api_rate_limit_burst=_parse("API_RATE_LIMIT_BURST", get, _burst, 50),
             job_retries=_parse("STOREPULSE_JOB_RETRIES", get, _retries, 5),
+            shutdown_grace_seconds=_parse("STOREPULSE_SHUTDOWN_GRACE_SECONDS", get, _grace_seconds, 20),
             max_upload_mb=_parse("STOREPULSE_MAX_UPLOAD_MB", get, _megabytes, 2048),
             inbox_retention_days=_parse("STOREPULSE_INBOX_RETENTION_DAYS", get, _retention_days, 30),
             tag_prefix=_parse("STOREPULSE_TAG_PREFIX", get, _tag_prefix, "storepulse:"),
@@ -309,6 +312,13 @@ def _retries(raw: str) -> int:
     value = int(raw) if raw.isdigit() else -1
     if not 0 <= value <= 20:
         raise ValueError("must be a whole number from 0 to 20")
+    return value
+
+
+def _grace_seconds(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else -1
+    if not 0 <= value <= 3600:
+        raise ValueError("must be a whole number of seconds from 0 to 3600")
     return value
 
 

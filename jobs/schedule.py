@@ -3,6 +3,8 @@
 RQ's own cron enqueues with RQ's default (pickle) serializer, while every storepulse queue uses
 JSON; so this small loop enqueues through `jobs.queues.enqueue`. A Redis key set with NX and an
 expiry of the interval makes the run once-per-interval even with several schedulers running.
+When Redis goes away the loop waits with back-off (one log line when it goes, one when it is
+back) and carries on; it never touches the database.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+from redis import RedisError
 
 from integration.settings import Settings
 from jobs.compute import (
@@ -24,8 +29,10 @@ from jobs.compute import (
     refresh_segments_job,
     snapshot_contacts_job,
 )
+from jobs.heartbeat import RUNNING, STOPPING, WAITING_FOR_REDIS, Heartbeat
 from jobs.imports import sweep_imports_job
 from jobs.ingest import purge_inbox_job, reclaim_drains_job, sweep_inbox_job
+from jobs.outage import REDIS_ERRORS, Backoff, Outage
 from jobs.queues import COMPUTE, INGEST, SYNC, connection, enqueue, fetch_job
 from jobs.shopify import shopify_upkeep_job
 from jobs.sync import sync_all_job
@@ -81,32 +88,47 @@ def tick(settings: Settings, periodic: tuple[Periodic, ...] = PERIODIC) -> list[
 
     A job still waiting from an earlier period (queued, or scheduled for a retry) is not enqueued
     again: at most one run of each name waits at a time.
+
+    Raises Redis's errors; a job whose interval key was set but that could not be enqueued gets
+    its key removed (when Redis still answers), so the next tick enqueues it.
     """
     redis = connection(settings)
     due = []
     for job in periodic:
-        if redis.set(f"storepulse:schedule:{job.name}", "1", nx=True, ex=job.every_seconds):
-            last_key = f"storepulse:schedule:{job.name}:job"
-            last = redis.get(last_key)
-            earlier = fetch_job(settings, last.decode() if isinstance(last, bytes) else str(last or ""))
-            if earlier is not None and earlier.get_status() in WAITING:
-                continue
-            enqueued = enqueue(
-                settings,
-                job.queue,
-                job.func,
-                retry_intervals_seconds=retry_intervals(job.every_seconds),
-                failure_ttl_seconds=PERIODIC_FAILURE_TTL_SECONDS,
-            )
-            redis.set(last_key, enqueued.id, ex=max(job.every_seconds * 4, PERIODIC_FAILURE_TTL_SECONDS))
+        key = f"storepulse:schedule:{job.name}"
+        if redis.set(key, "1", nx=True, ex=job.every_seconds):
+            last_key = f"{key}:job"
+            try:
+                last = redis.get(last_key)
+                earlier = fetch_job(settings, last.decode() if isinstance(last, bytes) else str(last or ""))
+                if earlier is not None and earlier.get_status() in WAITING:
+                    continue
+                enqueued = enqueue(
+                    settings,
+                    job.queue,
+                    job.func,
+                    retry_intervals_seconds=retry_intervals(job.every_seconds),
+                    failure_ttl_seconds=PERIODIC_FAILURE_TTL_SECONDS,
+                )
+                redis.set(last_key, enqueued.id, ex=max(job.every_seconds * 4, PERIODIC_FAILURE_TTL_SECONDS))
+            except RedisError:
+                with suppress(RedisError):
+                    redis.delete(key)
+                raise
             due.append(job.name)
-    if due:
-        logger.info("enqueued %s", ", ".join(due))
+    # Checks that run every few seconds would fill the log: only the others are named at INFO.
+    named = [p.name for p in periodic if p.name in due and p.every_seconds >= 60]
+    if named:
+        logger.info("enqueued %s", ", ".join(named))
     return due
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Tick until SIGTERM/SIGINT (or `stop` is set)."""
+    """Tick until SIGTERM/SIGINT (or `stop` is set), waiting out Redis outages with back-off.
+
+    The scheduler holds nothing but its heartbeat: interval keys expire by themselves, so stopping
+    at any moment loses no run and repeats none.
+    """
     stop = stop or threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -115,7 +137,28 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+    beat = Heartbeat(connection(settings), "scheduler", logger)
+    redis_outage = Outage("redis", logger)
+    backoff = Backoff()
     logger.info("scheduler started: %s", ", ".join(p.name for p in PERIODIC))
-    while not stop.is_set():
-        tick(settings)
-        stop.wait(TICK_SECONDS)
+    beat.start()
+    try:
+        while not stop.is_set():
+            try:
+                due = tick(settings)
+            except REDIS_ERRORS as error:
+                redis_outage.lost(error)
+                beat.set_state(WAITING_FOR_REDIS)
+                stop.wait(backoff.next())
+                continue
+            if redis_outage.back() is not None:
+                backoff.reset()
+                beat.set_state(RUNNING)
+            if due:
+                beat.job_started(", ".join(due))
+                beat.job_ended()
+            stop.wait(TICK_SECONDS)
+    finally:
+        beat.set_state(STOPPING)
+        beat.stop()
+        logger.info("scheduler stopped")

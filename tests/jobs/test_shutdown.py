@@ -1,0 +1,114 @@
+"""SIGTERM: the worker finishes or gives back its job, the scheduler stops at once, nothing is left
+claimed or lost — with the processes started as Procfile starts them."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from integration.store import session_scope
+from integration.store.models import InboxDelivery, InboxStatus
+from jobs.heartbeat import live_processes
+from jobs.ingest import request_drain
+from jobs.queues import INGEST, QUEUES, connection, enqueue, queue
+from tests.jobs.lifecycle_jobs import sleep_job
+from tests.jobs.processes import Process, RestartableRedis, process_env, wait_for
+from tests.jobs.test_outages import (
+    database_url,
+    processed,
+    processes,
+    settings_for,
+    store_deliveries,
+    test_redis,
+)
+
+__all__ = ["database_url", "processes", "test_redis"]  # fixtures shared with the outage tests
+
+DELIVERIES = 2000
+
+
+def test_sigterm_mid_drain_gives_the_job_back_and_every_delivery_is_processed_once(
+    tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
+) -> None:
+    settings = settings_for(tmp_path, database_url, test_redis.url)
+    store_id = store_deliveries(settings, DELIVERIES)
+    assert request_drain(settings, "shopify", store_id)
+    env = process_env(
+        tmp_path,
+        database_url,
+        test_redis.url,
+        STOREPULSE_SHUTDOWN_GRACE_SECONDS="1",
+        STOREPULSE_ENCRYPTION_KEY=settings.encryption_keys[0],
+    )
+    worker = Process(["worker"], env, tmp_path / "worker.log")
+    processes.append(worker)
+    wait_for(lambda: processed(database_url) > 0, "the drain to be under way")
+
+    assert worker.terminate() == 0, worker.output()
+    assert processed(database_url) < DELIVERIES  # stopped mid-drain
+    assert worker.lines("given back to queue ingest"), worker.output()
+    client = connection(settings)
+    for name in QUEUES:
+        assert StartedJobRegistry(queue=queue(settings, name)).count == 0, name
+    assert list(client.scan_iter(match="rq:scheduler-lock:*")) == []  # RQ's scheduler let go
+    assert live_processes(client) == []
+
+    again = Process(["worker", "--burst"], env, tmp_path / "again.log")
+    processes.append(again)
+    assert again.popen.wait(timeout=300) == 0, again.output()
+    with session_scope(database_url) as session:
+        rows = session.execute(select(InboxDelivery.status, InboxDelivery.attempts)).all()
+    assert len(rows) == DELIVERIES
+    assert {(status, attempts) for status, attempts in rows} == {(InboxStatus.PROCESSED, 1)}
+    for name in QUEUES:
+        assert StartedJobRegistry(queue=queue(settings, name)).count == 0, name
+        assert FailedJobRegistry(queue=queue(settings, name)).count == 0, name
+
+
+def test_sigterm_lets_the_job_under_way_finish_and_stops_the_scheduler_at_once(
+    tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
+) -> None:
+    settings = settings_for(tmp_path, database_url, test_redis.url)
+    env = process_env(tmp_path, database_url, test_redis.url, STOREPULSE_SHUTDOWN_GRACE_SECONDS="30")
+    worker = Process(["worker"], env, tmp_path / "worker.log")
+    scheduler = Process(["scheduler"], env, tmp_path / "scheduler.log")
+    processes += [worker, scheduler]
+    wait_for(lambda: scheduler.lines("enqueued"), "the scheduler's first tick")
+    job = enqueue(settings, INGEST, sleep_job, 3)
+    wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, "the worker to take the job")
+
+    assert scheduler.terminate() == 0
+    assert worker.terminate() == 0
+    fetched = Job.fetch(job.id, connection=connection(settings), serializer=JSONSerializer)
+    assert fetched.get_status() == JobStatus.FINISHED
+    assert fetched.return_value() == "slept"
+    assert StartedJobRegistry(queue=queue(settings, INGEST)).count == 0
+    assert list(connection(settings).scan_iter(match="rq:scheduler-lock:*")) == []
+    assert live_processes(connection(settings)) == []
+    assert scheduler.lines("scheduler stopped")
+
+
+def test_a_second_sigterm_gives_the_job_back_at_once(
+    tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
+) -> None:
+    settings = settings_for(tmp_path, database_url, test_redis.url)
+    env = process_env(tmp_path, database_url, test_redis.url, STOREPULSE_SHUTDOWN_GRACE_SECONDS="600")
+    worker = Process(["worker"], env, tmp_path / "worker.log")
+    processes.append(worker)
+    job = enqueue(settings, INGEST, sleep_job, 600)
+    wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, "the worker to take the job")
+
+    worker.popen.send_signal(signal.SIGTERM)
+    wait_for(lambda: worker.lines("has 600 s to finish"), "the worker to start stopping")
+    time.sleep(1.5)  # RQ takes a second signal within a second for an echo of the first
+    assert worker.terminate() == 0, worker.output()
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+    assert job.retries_left == settings.job_retries
+    assert StartedJobRegistry(queue=queue(settings, INGEST)).count == 0
+    assert FailedJobRegistry(queue=queue(settings, INGEST)).count == 0
