@@ -77,7 +77,9 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         return outcome
 
     contacts = ContactResolver(session, store).resolve(
-        [(r.customer_id, r.email) for r in fresh], [r.created_at for r in fresh]
+        [(r.customer_id, r.email) for r in fresh],
+        [r.created_at for r in fresh],
+        [r.updated_at for r in fresh],
     )
     rows = [
         {
@@ -150,6 +152,7 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
     resolved = ContactResolver(session, store).resolve(
         [(fresh[i].customer_id, _contact_email(fresh[i])) for i in identified],
         [fresh[i].created_at for i in identified],
+        [fresh[i].updated_at for i in identified],
     )
     contacts: list[int | None] = [None] * len(fresh)
     for i, contact_id in zip(identified, resolved, strict=True):
