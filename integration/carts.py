@@ -144,17 +144,20 @@ def _mark(session: Session, abandoned: list[tuple[int, datetime]], delay: timede
     )
 
 
-def recover_by_orders(session: Session, store: Store, order_ids: Sequence[int]) -> int:
+def recover_by_orders(
+    session: Session, store: Store, order_ids: Sequence[int], former_contacts: Iterable[int] = ()
+) -> int:
     """Settle again the checkouts that newly stored orders may have completed or recovered.
 
     Those named by the orders' checkout or cart tokens, and those of the orders' contacts (the
-    product rule). A cancelled order is looked at too: what it settled is settled again without it.
-    Return how many checkouts changed.
+    product rule), and of the contacts the orders belonged to before (`former_contacts`). A
+    cancelled order is looked at too: what it settled is settled again without it. Return how many
+    checkouts changed.
     """
     if not order_ids:
         return 0
     checkout_ids: set[int] = set()
-    contact_ids: set[int] = set()
+    contact_ids: set[int] = set(former_contacts)
     for part in chunks(list(order_ids)):
         rows = session.execute(
             select(Order.checkout_token, Order.cart_token, Order.contact_id).where(Order.id.in_(part))
@@ -169,10 +172,6 @@ def recover_by_orders(session: Session, store: Store, order_ids: Sequence[int]) 
                         select(Checkout.id).where(Checkout.store_id == store.id, column.in_(keys_part))
                     )
                 )
-        # Checkouts that these orders settled before, under another contact or token.
-        checkout_ids.update(
-            session.scalars(select(Checkout.id).where(Checkout.recovered_by_order_id.in_(part)))
-        )
     return settle(session, store, checkout_ids, contact_ids)
 
 

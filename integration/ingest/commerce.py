@@ -116,7 +116,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         if previous is not None and previous != c:
             former.add(previous)
     recompute_last_interactions(session, store.account_id, retracted | former)
-    carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh])
+    carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh], former)
     totals.orders_changed(session, store.account_id, {c for c in contacts if c is not None} | former)
     redelete_orders(session, store, [r.external_id for r in fresh])
 
