@@ -92,8 +92,7 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
     Only checkouts with an email or a customer count (a guest with neither cannot be reached). The
     abandonment time is the last update plus the delay. Reads only open checkouts updated before
     the cut-off (an index on store, state and update time), so the work follows what changed. An
-    order that completed a checkout in time has already settled it (see `settle`), whichever of the
-    two arrived first, so an open checkout past its delay is abandoned.
+    order stored with its checkout has settled it already (see `settle`), whichever arrived first.
     """
     now = now or utcnow()
     moved = 0
@@ -112,6 +111,15 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
         ).all()
         if not candidates:
             continue
+        # Orders stored by other means than ingest (a contact merge, a bulk load) settle here first.
+        matched = {c for c, *_ in _product_pairs(session, [c for c, _ in candidates])}
+        store_ids: set[int] = set()
+        for part in chunks(sorted(matched)):
+            store_ids.update(session.scalars(select(Checkout.store_id).where(Checkout.id.in_(part))))
+        for store_id in sorted(store_ids):
+            store = session.get(Store, store_id)
+            assert store is not None  # noqa: S101 - a checkout's store exists
+            settle(session, store, matched)
         abandoned = [(c, updated + windows.delay) for c, updated in candidates]
         _mark(session, abandoned, windows.delay)
         _log(session, account.id, [c for c, _ in abandoned], InteractionType.CART_ABANDONED)
