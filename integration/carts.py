@@ -11,7 +11,11 @@ abandoned on two devices and one order make one recovery.
 Which of the two an order does follows the timeline, whichever arrives first: an order placed by
 the abandonment time (the checkout's last update plus the delay) *completes* the checkout, which
 is then never abandoned; one placed after it and within the recovery window recovers it; a later
-one, or one older than the checkout itself, changes nothing (the cart stays abandoned).
+one, or one older than the checkout itself, changes nothing (the cart stays abandoned). Every
+delivery of a checkout or an order settles its carts again from the stored times (`settle`), so
+the same deliveries in any order, with the scheduler's tick at any moments, give the same carts:
+a later update moves the abandonment, a later-processed earlier order turns a recovery into a
+completion, and the platform's own "completed" version is not taken for the buyer's activity.
 
 Each transition is also an event on the contact (`cart_abandoned`, `cart_recovered`), not counted
 as engagement.
@@ -83,11 +87,12 @@ class Windows:
 
 
 def mark_abandoned(session: Session, now: datetime | None = None) -> int:
-    """Move open checkouts past their account's delay to abandoned (or completed); return how many moved.
+    """Move open checkouts past their account's delay to abandoned; return how many moved.
 
     Only checkouts with an email or a customer count (a guest with neither cannot be reached). The
     abandonment time is the last update plus the delay. Reads only open checkouts updated before
-    the cut-off (an index on store, state and update time), so the work follows what changed.
+    the cut-off (an index on store, state and update time), so the work follows what changed. An
+    order stored with its checkout has settled it already (see `settle`), whichever arrived first.
     """
     now = now or utcnow()
     moved = 0
@@ -106,28 +111,24 @@ def mark_abandoned(session: Session, now: datetime | None = None) -> int:
         ).all()
         if not candidates:
             continue
-        # A token-less order of the same contact with one of the products completed it in time.
-        matched = _assign(_product_pairs(session, checkout_ids=[c for c, _ in candidates]), windows)
-        updated_at = dict(candidates)
-        completed = {c: (o, at) for c, (o, at) in matched.items() if at <= updated_at[c] + windows.delay}
-        for checkout_id, (_, at) in completed.items():
-            session.execute(
-                update(Checkout)
-                .where(Checkout.id == checkout_id, Checkout.state == CheckoutState.OPEN)
-                .values(state=CheckoutState.COMPLETED, completed_at=at)
-            )
-        abandoned = [(c, updated + windows.delay) for c, updated in candidates if c not in completed]
+        # Orders stored by other means than ingest (a contact merge, a bulk load) settle here first.
+        matched = {c for c, *_ in _product_pairs(session, [c for c, _ in candidates])}
+        store_ids: set[int] = set()
+        for part in chunks(sorted(matched)):
+            store_ids.update(session.scalars(select(Checkout.store_id).where(Checkout.id.in_(part))))
+        for store_id in sorted(store_ids):
+            store = session.get(Store, store_id)
+            assert store is not None  # noqa: S101 - a checkout's store exists
+            settle(session, store, matched)
+        abandoned = [(c, updated + windows.delay) for c, updated in candidates]
         _mark(session, abandoned, windows.delay)
         _log(session, account.id, [c for c, _ in abandoned], InteractionType.CART_ABANDONED)
-        # An order that arrived before the abandonment was noticed may already recover it.
-        late = {c: m for c, m in matched.items() if c not in completed}
-        _recover(session, account.id, windows, late, PRODUCT)
         moved += len(candidates)
     return moved
 
 
 def _mark(session: Session, abandoned: list[tuple[int, datetime]], delay: timedelta) -> None:
-    """Set checkouts abandoned at their last update plus the delay."""
+    """Set open checkouts abandoned at their last update plus the delay."""
     if not abandoned:
         return
     table = table_of(Checkout)
@@ -151,60 +152,268 @@ def _mark(session: Session, abandoned: list[tuple[int, datetime]], delay: timede
     )
 
 
-def recover_by_orders(session: Session, store: Store, order_ids: Sequence[int]) -> int:
-    """Complete or recover the checkouts that newly stored orders came from; return how many changed.
+def recover_by_orders(
+    session: Session, store: Store, order_ids: Sequence[int], former_contacts: Iterable[int] = ()
+) -> int:
+    """Settle again the checkouts that newly stored orders may have completed or recovered.
 
-    By token first (checkout token, then cart token); then, for orders without tokens, by the
-    product rule within the account's windows.
+    Those named by the orders' checkout or cart tokens, and those of the orders' contacts (the
+    product rule), and of the contacts the orders belonged to before (`former_contacts`). A
+    cancelled order is looked at too: what it settled is settled again without it. Return how many
+    checkouts changed.
     """
     if not order_ids:
         return 0
+    checkout_ids: set[int] = set()
+    contact_ids: set[int] = set(former_contacts)
+    for part in chunks(list(order_ids)):
+        rows = session.execute(
+            select(Order.checkout_token, Order.cart_token, Order.contact_id).where(Order.id.in_(part))
+        ).all()
+        tokens = sorted({r.checkout_token for r in rows if r.checkout_token})
+        carts_ = sorted({r.cart_token for r in rows if r.cart_token})
+        contact_ids.update(r.contact_id for r in rows if r.contact_id is not None)
+        for column, keys in ((Checkout.token, tokens), (Checkout.cart_token, carts_)):
+            for keys_part in chunks(keys):
+                checkout_ids.update(
+                    session.scalars(
+                        select(Checkout.id).where(Checkout.store_id == store.id, column.in_(keys_part))
+                    )
+                )
+    return settle(session, store, checkout_ids, contact_ids)
+
+
+@dataclass(frozen=True)
+class _Cart:
+    id: int
+    token: str
+    cart_token: str | None
+    contact_id: int | None
+    reachable: bool
+    created: datetime
+    updated: datetime
+    completed_at: datetime | None
+    state: CheckoutState
+    abandoned_at: datetime | None
+    recovered_at: datetime | None
+    order_id: int | None
+    rule: str | None
+
+    @property
+    def settled(self) -> tuple[Any, ...]:
+        return (
+            self.state,
+            self.completed_at,
+            self.abandoned_at,
+            self.recovered_at,
+            self.order_id,
+            self.rule,
+        )
+
+
+def settle(
+    session: Session, store: Store, checkout_ids: Iterable[int], contact_ids: Iterable[int] = ()
+) -> int:
+    """Decide again, from the event times alone, what became of these checkouts; return how many changed.
+
+    The checkouts of the contacts of these checkouts (and of `contact_ids`) in the store are decided
+    with them, as the product rule shares one order among them. The outcome is a function of what
+    is stored, whatever the order it arrived in:
+
+    - an order naming the checkout (its checkout token, else its cart token), the earliest not older
+      than the checkout, decides: placed by the abandonment time (last update plus the delay), or
+      for a checkout nobody can be reached at, it *completed* the checkout; after it and within the
+      recovery window it *recovered* it;
+    - otherwise token-less orders of the same contact sharing a product, placed after the
+      checkout's last update and within the window, are matched one to one (oldest order first, to
+      the most recently updated checkout) and decide the same way;
+    - otherwise a checkout the platform reported completed stays completed;
+    - otherwise it is abandoned if it was abandoned at this same time already (by the scheduler, or
+      proven by a later order), else it is open, and the scheduler abandons it when its time comes.
+    """
     account = session.get(Account, store.account_id)
     assert account is not None  # noqa: S101 - a store always has its account
     windows = Windows.of(account)
-    changed = 0
-    for part in chunks(list(order_ids)):
-        rows = session.execute(
-            select(
-                Order.id, Order.checkout_token, Order.cart_token, Order.processed_at, Order.created_at
-            ).where(Order.id.in_(part), order_rules.placed())
-        ).all()
-        by_checkout = {
-            r.checkout_token: (r.id, r.processed_at or r.created_at) for r in rows if r.checkout_token
-        }
-        by_cart = {r.cart_token: (r.id, r.processed_at or r.created_at) for r in rows if r.cart_token}
-        changed += close_by_tokens(session, store, by_checkout, TOKEN)
-        changed += close_by_tokens(session, store, by_cart, CART_TOKEN)
-        tokenless = [r.id for r in rows if not r.checkout_token and not r.cart_token]
-        if tokenless:
-            matched = _assign(_product_pairs(session, order_ids=tokenless), windows)
-            changed += _recover(session, store.account_id, windows, matched, PRODUCT)
-    return changed
-
-
-def close_by_tokens(
-    session: Session, store: Store, orders_by_token: dict[str, tuple[int, datetime]], rule: str
-) -> int:
-    """Checkouts matching an order's token: abandoned ones are recovered, open ones completed."""
-    if not orders_by_token:
+    carts_ = _load(session, store, set(checkout_ids), set(contact_ids))
+    if not carts_:
         return 0
-    column = Checkout.token if rule == TOKEN else Checkout.cart_token
-    recovered: dict[int, tuple[int, datetime]] = {}
-    for part in chunks(list(orders_by_token)):
-        rows = session.execute(
-            select(Checkout.id, column, Checkout.state).where(
-                Checkout.store_id == store.id,
-                column.in_(part),
-                Checkout.state.in_((CheckoutState.OPEN, CheckoutState.ABANDONED)),
-                Checkout.deleted_at.is_(None),
+    decided = _by_tokens(session, store, windows, carts_)
+    decided.update(_by_products(session, windows, carts_, decided))
+    changed: list[_Cart] = []
+    for cart in carts_.values():
+        target = _target(cart, windows, decided.get(cart.id))
+        if target.settled != cart.settled:
+            changed.append(target)
+    _write(session, store.account_id, changed)
+    return len(changed)
+
+
+def _load(session: Session, store: Store, checkout_ids: set[int], contact_ids: set[int]) -> dict[int, _Cart]:
+    """The store's live checkouts among these, with every checkout of their contacts."""
+    columns = (
+        Checkout.id,
+        Checkout.token,
+        Checkout.cart_token,
+        Checkout.contact_id,
+        Checkout.email,
+        Checkout.created_at,
+        Checkout.updated_at,
+        Checkout.completed_at,
+        Checkout.state,
+        Checkout.abandoned_at,
+        Checkout.recovered_at,
+        Checkout.recovered_by_order_id,
+        Checkout.recovery_rule,
+    )
+    live = (Checkout.store_id == store.id, Checkout.deleted_at.is_(None))
+    rows: list[Any] = []
+    for part in chunks(sorted(checkout_ids)):
+        rows.extend(session.execute(select(*columns).where(*live, Checkout.id.in_(part))).all())
+    contact_ids = contact_ids | {r.contact_id for r in rows if r.contact_id is not None}
+    for part in chunks(sorted(contact_ids)):
+        rows.extend(session.execute(select(*columns).where(*live, Checkout.contact_id.in_(part))).all())
+    return {
+        r.id: _Cart(
+            id=r.id,
+            token=r.token,
+            cart_token=r.cart_token,
+            contact_id=r.contact_id,
+            reachable=r.contact_id is not None or r.email is not None,
+            created=r.created_at,
+            updated=r.updated_at,
+            completed_at=r.completed_at,
+            state=r.state,
+            abandoned_at=r.abandoned_at,
+            recovered_at=r.recovered_at,
+            order_id=r.recovered_by_order_id,
+            rule=r.recovery_rule,
+        )
+        for r in rows
+    }
+
+
+def _by_tokens(
+    session: Session, store: Store, windows: Windows, carts_: dict[int, _Cart]
+) -> dict[int, tuple[int, datetime, str]]:
+    """Each checkout's deciding order by token: (order, order time, rule)."""
+    at = func.coalesce(Order.processed_at, Order.created_at)
+    found: dict[tuple[str, str | None], list[tuple[datetime, int]]] = {}
+    for column, rule, keys in (
+        (Order.checkout_token, TOKEN, sorted({c.token for c in carts_.values()})),
+        (Order.cart_token, CART_TOKEN, sorted({c.cart_token for c in carts_.values() if c.cart_token})),
+    ):
+        for part in chunks(keys):
+            rows = session.execute(
+                select(column, Order.id, at).where(
+                    Order.store_id == store.id, column.in_(part), order_rules.placed()
+                )
             )
-        ).all()
-        for checkout_id, token, _ in rows:
-            if token is not None:
-                recovered[checkout_id] = orders_by_token[token]
-    account = session.get(Account, store.account_id)
-    assert account is not None  # noqa: S101 - a store always has its account
-    return _recover(session, store.account_id, Windows.of(account), recovered, rule)
+            for token, order_id, order_at in rows:
+                found.setdefault((rule, token), []).append((order_at, order_id))
+    decided: dict[int, tuple[int, datetime, str]] = {}
+    for cart in carts_.values():
+        for rule, token in ((TOKEN, cart.token), (CART_TOKEN, cart.cart_token)):
+            orders = sorted(o for o in found.get((rule, token), []) if o[0] >= cart.created)
+            if not orders:
+                continue
+            order_at, order_id = orders[0]
+            abandonment = cart.updated + windows.delay
+            if not cart.reachable or order_at <= abandonment + windows.recovery:
+                decided[cart.id] = (order_id, order_at, rule)
+            break
+    return decided
+
+
+def _by_products(
+    session: Session,
+    windows: Windows,
+    carts_: dict[int, _Cart],
+    decided: dict[int, tuple[int, datetime, str]],
+) -> dict[int, tuple[int, datetime, str]]:
+    """Match token-less orders to the checkouts of their contact that no token decided."""
+    open_ = [
+        c.id
+        for c in carts_.values()
+        if c.id not in decided and c.contact_id is not None and not _platform_completed(c)
+    ]
+    return {c: (o, at, PRODUCT) for c, (o, at) in _assign(_product_pairs(session, open_), windows).items()}
+
+
+def _platform_completed(cart: _Cart) -> bool:
+    """The platform reported the checkout completed, and no order of ours decided it."""
+    return cart.completed_at is not None and cart.rule is None
+
+
+def _target(cart: _Cart, windows: Windows, decision: tuple[int, datetime, str] | None) -> _Cart:
+    """The checkout as the timeline leaves it, given the order that decides it (if any)."""
+    abandonment = cart.updated + windows.delay
+    state, completed_at, abandoned_at = CheckoutState.OPEN, None, None
+    recovered: tuple[datetime | None, int | None, str | None] = (None, None, None)
+    if decision is not None:
+        order_id, at, rule = decision
+        if at <= abandonment or not cart.reachable:
+            state, completed_at, recovered = CheckoutState.COMPLETED, at, (None, None, rule)
+        else:
+            state, abandoned_at, recovered = CheckoutState.RECOVERED, abandonment, (at, order_id, rule)
+    elif _platform_completed(cart):
+        state, completed_at = CheckoutState.COMPLETED, cart.completed_at
+    elif (
+        cart.reachable
+        and cart.state in (CheckoutState.ABANDONED, CheckoutState.RECOVERED)
+        and cart.abandoned_at == abandonment
+    ):
+        # Abandoned at this very time already: by the scheduler, or proven by a later order.
+        state, abandoned_at = CheckoutState.ABANDONED, abandonment
+    return replace(
+        cart,
+        state=state,
+        completed_at=completed_at,
+        abandoned_at=abandoned_at,
+        recovered_at=recovered[0],
+        order_id=recovered[1],
+        rule=recovered[2],
+    )
+
+
+def _write(session: Session, account_id: int, changed: list[_Cart]) -> None:
+    """Store the new outcomes and keep the contacts' cart events in step with them."""
+    if not changed:
+        return
+    table = table_of(Checkout)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values(
+            state=bindparam("_state"),
+            completed_at=bindparam("_completed"),
+            abandoned_at=bindparam("_abandoned"),
+            recovered_at=bindparam("_recovered"),
+            recovered_by_order_id=bindparam("_order"),
+            recovery_rule=bindparam("_rule"),
+        ),
+        [
+            {
+                "_id": c.id,
+                "_state": c.state.value,
+                "_completed": c.completed_at,
+                "_abandoned": c.abandoned_at,
+                "_recovered": c.recovered_at,
+                "_order": c.order_id,
+                "_rule": c.rule,
+            }
+            for c in changed
+        ],
+    )
+    ids = [c.id for c in changed]
+    _unlog(session, account_id, ids, InteractionType.CART_ABANDONED)
+    _unlog(session, account_id, ids, InteractionType.CART_RECOVERED)
+    _log(session, account_id, [c.id for c in changed if c.abandoned_at], InteractionType.CART_ABANDONED)
+    _log(
+        session,
+        account_id,
+        [c.id for c in changed if c.state == CheckoutState.RECOVERED],
+        InteractionType.CART_RECOVERED,
+    )
 
 
 def checkout_identities(
@@ -302,76 +511,11 @@ def _take_over_cart_checkouts(session: Session, store: Store, named: dict[str, s
             )
 
 
-def _recover(
-    session: Session, account_id: int, windows: Windows, matches: dict[int, tuple[int, datetime]], rule: str
-) -> int:
-    """Settle checkouts with the orders that completed them, by the timeline; return how many changed.
-
-    An order older than the checkout did not come from it. An order placed by the checkout's
-    abandonment time (its last update plus the delay) completed it: an abandoned checkout whose
-    order arrived late was never abandoned. An order placed after the abandonment and within the
-    recovery window recovers it (an open checkout is abandoned first, as the scheduler would have
-    done). A later order changes nothing. So the outcome does not depend on which came first.
-    """
-    completed: dict[int, datetime] = {}
-    unabandoned: list[int] = []
-    to_abandon: list[tuple[int, datetime]] = []
-    recovered: dict[int, tuple[int, datetime]] = {}
-    for part in chunks(list(matches)):
-        rows = session.execute(
-            select(
-                Checkout.id,
-                Checkout.state,
-                Checkout.created_at,
-                Checkout.updated_at,
-                Checkout.abandoned_at,
-                Checkout.contact_id,
-                Checkout.email,
-            ).where(Checkout.id.in_(part), Checkout.state.in_((CheckoutState.OPEN, CheckoutState.ABANDONED)))
-        ).all()
-        for checkout_id, state, created, updated, abandoned_at, contact_id, email in rows:
-            order_id, at = matches[checkout_id]
-            if at < created:
-                continue
-            reachable = contact_id is not None or email is not None
-            abandoned = abandoned_at or updated + windows.delay  # set on every abandoned checkout
-            if at <= abandoned or not reachable:
-                completed[checkout_id] = at
-                if state == CheckoutState.ABANDONED:
-                    unabandoned.append(checkout_id)
-            elif at <= abandoned + windows.recovery:
-                recovered[checkout_id] = (order_id, at)
-                if state == CheckoutState.OPEN:
-                    to_abandon.append((checkout_id, abandoned))
-    _mark(session, to_abandon, windows.delay)
-    _log(session, account_id, [c for c, _ in to_abandon], InteractionType.CART_ABANDONED)
-    _unlog(session, account_id, unabandoned, InteractionType.CART_ABANDONED)
-    for checkout_id, at in completed.items():
-        session.execute(
-            update(Checkout)
-            .where(Checkout.id == checkout_id)
-            .values(state=CheckoutState.COMPLETED, completed_at=at, abandoned_at=None)
-        )
-    for checkout_id, (order_id, at) in recovered.items():
-        session.execute(
-            update(Checkout)
-            .where(Checkout.id == checkout_id)
-            .values(
-                state=CheckoutState.RECOVERED,
-                recovered_at=at,
-                recovered_by_order_id=order_id,
-                recovery_rule=rule,
-            )
-        )
-    _log(session, account_id, list(recovered), InteractionType.CART_RECOVERED)
-    return len(completed) + len(recovered)
-
-
 def _product_pairs(
-    session: Session, *, checkout_ids: Sequence[int] = (), order_ids: Sequence[int] = ()
-) -> list[tuple[int, int, datetime, datetime, datetime | None]]:
-    """(checkout, order, order time, checkout update, abandonment) pairs of one contact and store
-    sharing a product, for token-less placed orders not after the checkout's last update.
+    session: Session, checkout_ids: Sequence[int]
+) -> list[tuple[int, int, datetime, datetime]]:
+    """(checkout, order, order time, checkout update) pairs of one contact and store sharing a
+    product, for token-less placed orders not before the checkout's last update.
     """
     checkout_item = aliased(CheckoutLineItem)
     order_item = aliased(OrderLineItem)
@@ -393,43 +537,40 @@ def _product_pairs(
         )
         .exists()
     )
-    already = aliased(Checkout)
     ordered_at = func.coalesce(Order.processed_at, Order.created_at)
     query = (
-        select(Checkout.id, Order.id, ordered_at, Checkout.updated_at, Checkout.abandoned_at)
+        select(Checkout.id, Order.id, ordered_at, Checkout.updated_at)
         .join(Order, and_(Order.store_id == Checkout.store_id, Order.contact_id == Checkout.contact_id))
         .where(
-            Checkout.state.in_((CheckoutState.OPEN, CheckoutState.ABANDONED)),
             Checkout.deleted_at.is_(None),
             Order.checkout_token.is_(None),
             Order.cart_token.is_(None),
             order_rules.placed(),
             Order.created_at >= Checkout.updated_at,
             shares_product,
-            ~select(already.id).where(already.recovered_by_order_id == Order.id).exists(),
         )
     )
-    pairs: list[tuple[int, int, datetime, datetime, datetime | None]] = []
+    pairs: list[tuple[int, int, datetime, datetime]] = []
     size = 5_000 if session.get_bind().dialect.name == "postgresql" else 500  # SQLite: bound-parameter limit
-    for ids, column in ((checkout_ids, Checkout.id), (order_ids, Order.id)):
-        for part in chunks(list(ids), size):
-            pairs.extend((a, b, c, d, e) for a, b, c, d, e in session.execute(query.where(column.in_(part))))
+    for part in chunks(list(checkout_ids), size):
+        pairs.extend((a, b, c, d) for a, b, c, d in session.execute(query.where(Checkout.id.in_(part))))
     return pairs
 
 
 def _assign(
-    pairs: Iterable[tuple[int, int, datetime, datetime, datetime | None]], windows: Windows
+    pairs: Iterable[tuple[int, int, datetime, datetime]], windows: Windows
 ) -> dict[int, tuple[int, datetime]]:
     """Match each order to at most one checkout and each checkout to its first order, within the windows.
 
-    Orders are taken oldest first; each recovers the most recently updated checkout it matches.
+    Orders are taken oldest first; each goes to the most recently updated checkout it matches, so
+    two carts abandoned on two devices and one order make one recovery.
     """
     eligible = [
         (checkout_id, order_id, at, updated)
-        for checkout_id, order_id, at, updated, abandoned_at in pairs
-        if at <= (abandoned_at or updated + windows.delay) + windows.recovery
+        for checkout_id, order_id, at, updated in pairs
+        if at <= updated + windows.delay + windows.recovery
     ]
-    eligible.sort(key=lambda p: (p[2], -p[3].timestamp()))
+    eligible.sort(key=lambda p: (p[2], p[1], -p[3].timestamp(), p[0]))
     taken_orders: set[int] = set()
     matched: dict[int, tuple[int, datetime]] = {}
     for checkout_id, order_id, at, _ in eligible:

@@ -36,11 +36,11 @@ def test_a_tokenless_order_inside_the_delay_completes_the_checkout_instead_of_ab
             store,
             [order("o1", NOW + timedelta(minutes=5), email="ann@example.com", line_items=[SCARF])],
         )
-        assert _states(session) == {"t1": (CheckoutState.COMPLETED, None)}
+        assert _states(session) == {"t1": (CheckoutState.COMPLETED, "product")}
         assert mark_abandoned(session, now=NOW + timedelta(hours=1)) == 0
 
 
-def test_a_tokenless_order_found_when_the_delay_passes_completes_the_checkout(db_url: str) -> None:
+def test_a_tokenless_order_stored_before_its_checkout_completes_it_at_once(db_url: str) -> None:
     with session_scope(db_url) as session:
         store = make_store(session)
         # The order arrives first (deliveries come out of order), its checkout after it.
@@ -50,8 +50,8 @@ def test_a_tokenless_order_found_when_the_delay_passes_completes_the_checkout(db
             [order("o1", NOW + timedelta(minutes=5), email="ann@example.com", line_items=[SCARF])],
         )
         ingest.ingest_checkouts(session, store, [checkout("t1", email="ann@example.com", line_items=[SCARF])])
-        assert mark_abandoned(session, now=NOW + timedelta(hours=1)) == 1
-        assert _states(session) == {"t1": (CheckoutState.COMPLETED, None)}
+        assert _states(session) == {"t1": (CheckoutState.COMPLETED, "product")}
+        assert mark_abandoned(session, now=NOW + timedelta(hours=1)) == 0
 
 
 def test_the_product_rule_recovers_inside_the_window_and_not_outside(db_url: str) -> None:
@@ -173,7 +173,7 @@ def test_a_checkout_arriving_after_its_order_is_settled_at_once(db_url: str) -> 
             [order("o1", NOW + timedelta(minutes=3), email="ann@example.com", checkout_token="t1")],
         )
         ingest.ingest_checkouts(session, store, [checkout("t1", email="ann@example.com")])
-        assert _states(session) == {"t1": (CheckoutState.COMPLETED, None)}
+        assert _states(session) == {"t1": (CheckoutState.COMPLETED, "checkout_token")}
         assert mark_abandoned(session, now=NOW + timedelta(days=1)) == 0
 
 

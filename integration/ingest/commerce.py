@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration import carts, totals
@@ -22,7 +23,7 @@ from integration.ingest.common import (
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
-from integration.orders import is_placed, placed
+from integration.orders import is_placed
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
 from integration.store.models import (
     Checkout,
@@ -32,6 +33,7 @@ from integration.store.models import (
     Order,
     OrderLineItem,
     Store,
+    table_of,
 )
 from integration.store.types import utcnow
 
@@ -75,7 +77,9 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         return outcome
 
     contacts = ContactResolver(session, store).resolve(
-        [(r.customer_id, r.email) for r in fresh], [r.created_at for r in fresh]
+        [(r.customer_id, r.email) for r in fresh],
+        [r.created_at for r in fresh],
+        [r.updated_at for r in fresh],
     )
     rows = [
         {
@@ -112,7 +116,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
         if previous is not None and previous != c:
             former.add(previous)
     recompute_last_interactions(session, store.account_id, retracted | former)
-    carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh])
+    carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh], former)
     totals.orders_changed(session, store.account_id, {c for c in contacts if c is not None} | former)
     redelete_orders(session, store, [r.external_id for r in fresh])
 
@@ -123,12 +127,24 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
 
 
 def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutRecord]) -> Outcome:
-    """Upsert a store's checkouts by token; a checkout with a completion time is completed."""
+    """Upsert a store's checkouts by token and settle them with the orders already stored.
+
+    A version reporting the checkout completed tells when it was completed, not that the buyer was
+    active then: the checkout's last activity, which its abandonment follows, is that of its other
+    versions (at least its creation), whichever of them arrives first.
+    """
     outcome = Outcome()
-    latest = newest_by(records, "token", outcome=outcome)
+    completions: dict[str, datetime] = {}
+    for r in records:
+        if r.completed_at is not None:
+            completions[r.token] = min(r.completed_at, completions.get(r.token, r.completed_at))
+    activity = [
+        replace(r, updated_at=r.created_at, completed_at=None) if r.completed_at else r for r in records
+    ]
+    latest = newest_by(activity, "token", outcome=outcome)
     stored = _stored(session, Checkout, store, list(latest), key="token")
     fresh = _fresh(latest, stored, outcome)
-    if not fresh:
+    if not fresh and not completions:
         return outcome
 
     identified = [i for i, r in enumerate(fresh) if r.customer_id or r.email]
@@ -136,6 +152,7 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
     resolved = ContactResolver(session, store).resolve(
         [(fresh[i].customer_id, _contact_email(fresh[i])) for i in identified],
         [fresh[i].created_at for i in identified],
+        [fresh[i].updated_at for i in identified],
     )
     contacts: list[int | None] = [None] * len(fresh)
     for i, contact_id in zip(identified, resolved, strict=True):
@@ -146,26 +163,60 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
             "token": r.token,
             "contact_id": contact_id,
             "email": r.email,
-            "state": CheckoutState.COMPLETED if r.completed_at else CheckoutState.OPEN,
+            "state": CheckoutState.OPEN,
             **{f: getattr(r, f) for f in CHECKOUT_FIELDS},
+            "completed_at": completions.get(r.token),
         }
         for r, contact_id in zip(fresh, contacts, strict=True)
     ]
-    written = _upsert(session, Checkout, rows, "token", [*CHECKOUT_FIELDS, "contact_id", "email"])
+    written = (
+        _upsert(
+            session,
+            Checkout,
+            rows,
+            "token",
+            [*CHECKOUT_FIELDS, "contact_id", "email"],
+            kept=("completed_at",),
+        )
+        if rows
+        else set()
+    )
     if len(written) < len(fresh):
         kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.token in written]
         outcome.unchanged += len(fresh) - len(kept)
         fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
-    _close_completed(session, store, [r.token for r in fresh if r.completed_at])
+    _complete(session, store, completions)
     ids = {
-        k: v[0] for k, v in _stored(session, Checkout, store, [r.token for r in fresh], key="token").items()
+        k: v[0]
+        for k, v in _stored(
+            session, Checkout, store, sorted({r.token for r in fresh} | set(completions)), key="token"
+        ).items()
     }
     _replace_line_items(session, CheckoutLineItem, "checkout_id", {ids[r.token]: r.line_items for r in fresh})
-    _complete_from_known_orders(session, store, fresh)
+    # What became of each checkout follows from the times, whichever of it and its order came first.
+    carts.settle(session, store, ids.values())
 
     outcome.written = len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
     return outcome
+
+
+def _complete(session: Session, store: Store, completions: dict[str, datetime]) -> None:
+    """Record when the platform says checkouts were completed (the earliest, if it says so twice)."""
+    if not completions:
+        return
+    table = table_of(Checkout)
+    session.execute(
+        update(table)
+        .where(
+            table.c.store_id == store.id,
+            table.c.token == bindparam("_token"),
+            or_(table.c.completed_at.is_(None), table.c.completed_at > bindparam("_at")),
+            table.c.recovery_rule.is_(None),
+        )
+        .values(completed_at=bindparam("_at")),
+        [{"_token": token, "_at": at} for token, at in completions.items()],
+    )
 
 
 def _fresh(
@@ -203,14 +254,24 @@ def _stored(
 
 
 def _upsert(
-    session: Session, model: Any, rows: list[dict[str, Any]], key: str, fields: Sequence[str]
+    session: Session,
+    model: Any,
+    rows: list[dict[str, Any]],
+    key: str,
+    fields: Sequence[str],
+    kept: Sequence[str] = (),
 ) -> set[str]:
-    """Insert or update rows where the incoming version is newer; return the keys actually written."""
+    """Insert or update rows where the incoming version is newer; return the keys actually written.
+
+    The `kept` fields keep their stored value when the incoming version has none.
+    """
     table = model.__table__
     stmt = insert_for(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["store_id", key],
-        set_={f: stmt.excluded[f] for f in fields} | {"ingested_at": utcnow()},
+        set_={f: stmt.excluded[f] for f in fields}
+        | {f: func.coalesce(stmt.excluded[f], table.c[f]) for f in kept}
+        | {"ingested_at": utcnow()},
         # A concurrent newer write wins here too, not only in the pre-check: a version that lost
         # here is not written, and neither are its line items or effects.
         where=table.c.updated_at < stmt.excluded.updated_at,
@@ -232,36 +293,3 @@ def _replace_line_items(
     ]
     if rows:
         session.execute(model.__table__.insert(), rows)
-
-
-def _close_completed(session: Session, store: Store, tokens: list[str]) -> None:
-    """A checkout updated with a completion time is completed unless an order already recovered it."""
-    for part in chunks(tokens):
-        session.execute(
-            update(Checkout)
-            .where(
-                Checkout.store_id == store.id,
-                Checkout.token.in_(part),
-                Checkout.state == CheckoutState.OPEN,
-            )
-            .values(state=CheckoutState.COMPLETED)
-        )
-
-
-def _complete_from_known_orders(session: Session, store: Store, checkouts: list[CheckoutRecord]) -> None:
-    """A checkout that arrives after its order is settled at once (deliveries come out of order)."""
-    for column, rule, keys in (
-        (Order.checkout_token, carts.TOKEN, [c.token for c in checkouts]),
-        (Order.cart_token, carts.CART_TOKEN, [c.cart_token for c in checkouts if c.cart_token]),
-    ):
-        for part in chunks(keys):
-            rows = session.execute(
-                select(column, Order.id, Order.processed_at, Order.created_at).where(
-                    Order.store_id == store.id, column.in_(part), placed()
-                )
-            ).all()
-            by_token: dict[str, tuple[int, datetime]] = {}
-            for token, order_id, processed, created in rows:
-                if token:
-                    by_token[token] = (order_id, processed or created)
-            carts.close_by_tokens(session, store, by_token, rule)

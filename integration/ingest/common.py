@@ -193,27 +193,44 @@ class ContactResolver:
         self.scope = scope if isinstance(scope, Scope) else Scope.of(scope)
 
     def resolve(
-        self, refs: Sequence[tuple[str | None, str | None]], seen_at: Sequence[datetime]
+        self,
+        refs: Sequence[tuple[str | None, str | None]],
+        seen_at: Sequence[datetime],
+        updated_at: Sequence[datetime] | None = None,
     ) -> list[int | None]:
-        """Return a contact id (or None: no customer link and no valid email) for each ref."""
+        """Return a contact id (or None: no customer link and no valid email) for each ref.
+
+        A customer not linked yet whose records in the batch give several emails gets one contact,
+        at the email of its newest record (by `updated_at`, else `seen_at`); the records keep their
+        own emails, so the older address stays with the contact's orders and checkouts.
+        """
         if self.scope.store_id is None:
             refs = [(None, email) for _, email in refs]
+        stamps = updated_at if updated_at is not None else seen_at
         links = self.linked(sorted({cid for cid, _ in refs if cid}))
         emails: list[str | None] = [_safe_email(email) for _, email in refs]
+        # Each unlinked customer's address: that of its newest record with a valid email.
+        newest: dict[str, tuple[datetime, str]] = {}
+        first_at: dict[str, datetime] = {}
+        for (cid, _), email, at, stamp in zip(refs, emails, seen_at, stamps, strict=True):
+            if cid and cid not in links:
+                first_at[cid] = min(at, first_at.get(cid, at))
+                if email and (cid not in newest or stamp >= newest[cid][0]):
+                    newest[cid] = (stamp, email)
         first_seen: dict[str, datetime] = {}
+        for cid, (_, email) in newest.items():
+            first_seen[email] = min(first_at[cid], first_seen.get(email, first_at[cid]))
         for (cid, _), email, at in zip(refs, emails, seen_at, strict=True):
-            if email and (cid is None or cid not in links):
+            if email and not cid:
                 first_seen[email] = min(at, first_seen.get(email, at))
         by_email = self.ensure_contacts(first_seen)
-        new_links: dict[str, int] = {}
+        new_links = {cid: by_email[email] for cid, (_, email) in newest.items()}
         result: list[int | None] = []
         for (cid, _), email in zip(refs, emails, strict=True):
-            contact_id = links.get(cid) if cid else None
-            if contact_id is None and email:
-                contact_id = by_email[email]
-                if cid:
-                    new_links.setdefault(cid, contact_id)
-            result.append(contact_id)
+            if cid:
+                result.append(links.get(cid) or new_links.get(cid))
+            else:
+                result.append(by_email[email] if email else None)
         self.link(new_links)
         return result
 

@@ -56,7 +56,9 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
 
     resolver = ContactResolver(session, store)
     contact_ids = resolver.resolve(
-        [(r.external_id, r.email) for r in fresh], [r.created_at or r.updated_at for r in fresh]
+        [(r.external_id, r.email) for r in fresh],
+        [r.created_at or r.updated_at for r in fresh],
+        [r.updated_at for r in fresh],
     )
     # Every link exists now: lock them and look again, so a newer version written meanwhile by a
     # concurrent worker (committed while this one waited for the lock) is not overwritten.

@@ -128,7 +128,8 @@ class Checkout(Base):
     recovered_by_order_id: Mapped[int | None] = mapped_column(
         BigID, ForeignKey("orders.id", ondelete="SET NULL")
     )
-    # Which rule linked the recovering order: "checkout_token", "cart_token" or "product" (carts.RULES).
+    # Which rule linked the order that recovered (or completed) it: "checkout_token", "cart_token" or
+    # "product" (carts.RULES); none for a checkout the platform reported completed without its order.
     recovery_rule: Mapped[str | None] = mapped_column(String(32))
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]

@@ -757,8 +757,9 @@ def test_a_backfilled_checkout_is_the_checkout_its_webhook_and_its_order_name(
         assert (checkout.state, checkout.recovered_by_order_id) == (CheckoutState.RECOVERED, placed.id)
         assert checkout.recovery_rule == ("cart_token" if known[0] == cart else "checkout_token")
 
-    # A later update of the checkout by webhook still finds the same checkout.
-    webhook["updated_at"] = "2026-07-10T13:00:00-04:00"
+    # A later update of the checkout by webhook (Shopify's, reporting it completed by that order)
+    # still finds the same checkout, and tells no activity of the buyer that would undo the recovery.
+    webhook["updated_at"] = webhook["completed_at"] = "2026-07-10T13:00:00-04:00"
     deliver("checkouts/update", webhook)
     run_worker()
     with session_scope(shopify_settings.database_url) as session:

@@ -1,0 +1,144 @@
+"""One customer, one contact: a batch giving a new customer two emails makes one contact, at the newest."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from connectors import SOURCES
+from integration import inbox
+from integration.store import session_scope
+from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, Store, StoreCustomer
+from tests.factories import NOW, make_store
+from tests.shopify_fixtures import payload
+
+OLD, NEW = "ann.old@example.com", "ann.new@example.com"
+ARRIVALS = pytest.mark.parametrize("newest_first", [False, True], ids=["oldest first", "newest first"])
+
+
+def _process(db_url: str, store_id: int, source: str, deliveries: list[tuple[str, Any]]) -> None:
+    """Receive the deliveries and process them together, as one batch of the inbox."""
+    run = uuid.uuid4().hex
+    with session_scope(db_url) as session:
+        ids = [
+            inbox.receive(
+                session,
+                source=source,
+                topic=topic,
+                delivery_id=f"{run}-{n}",
+                body=json.dumps(body).encode(),
+                store_id=store_id,
+                signature_verified=source == "shopify",
+            ).id
+            for n, (topic, body) in enumerate(deliveries)
+        ]
+        inbox.process(session, ids, SOURCES)
+        statuses = session.scalars(select(InboxDelivery.status).where(InboxDelivery.id.in_(ids))).all()
+        assert set(statuses) == {InboxStatus.PROCESSED}
+
+
+def _contacts(
+    db_url: str, store_id: int, customer_id: str
+) -> tuple[list[str], int, dict[str, tuple[int, str]]]:
+    """The account's contact emails, the customer's linked contact, and each order's contact and email."""
+    with session_scope(db_url) as session:
+        store = session.get(Store, store_id)
+        assert store is not None
+        emails = session.scalars(select(Contact.email).where(Contact.account_id == store.account_id)).all()
+        linked = session.scalar(
+            select(StoreCustomer.contact_id).where(
+                StoreCustomer.store_id == store_id, StoreCustomer.external_id == customer_id
+            )
+        )
+        assert linked is not None
+        orders = {
+            external_id: (contact_id, email)
+            for external_id, contact_id, email in session.execute(
+                select(Order.external_id, Order.contact_id, Order.email).where(Order.store_id == store_id)
+            )
+        }
+        return sorted(emails), linked, orders
+
+
+def _new_store(db_url: str) -> int:
+    with session_scope(db_url) as session:
+        return make_store(session).id
+
+
+def _shopify_order(order_id: int, email: str, at: Any) -> dict[str, Any]:
+    body = payload("orders_create")
+    customer = {**body["customer"], "id": 7001, "email": email}
+    stamp = at.isoformat()
+    return {
+        **body,
+        "id": order_id,
+        "email": email,
+        "contact_email": email,
+        "customer": customer,
+        "created_at": stamp,
+        "processed_at": stamp,
+        "updated_at": stamp,
+        "refunds": [],
+    }
+
+
+@ARRIVALS
+def test_two_shopify_orders_of_a_new_customer_with_two_emails_make_one_contact(
+    db_url: str, newest_first: bool
+) -> None:
+    store_id = _new_store(db_url)
+    deliveries = [
+        ("orders/create", _shopify_order(1, OLD, NOW)),
+        ("orders/create", _shopify_order(2, NEW, NOW + timedelta(days=1))),
+    ]
+    _process(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
+    emails, linked, orders = _contacts(db_url, store_id, "7001")
+    assert emails == [NEW]
+    # The older address stays with the contact, on the order that gave it.
+    assert orders == {"1": (linked, OLD), "2": (linked, NEW)}
+
+
+@ARRIVALS
+def test_two_shopify_customer_updates_with_two_emails_make_one_contact(
+    db_url: str, newest_first: bool
+) -> None:
+    store_id = _new_store(db_url)
+    sample = payload("customers_create")
+    deliveries = [
+        ("customers/update", {**sample, "id": 7001, "email": OLD, "updated_at": NOW.isoformat()}),
+        (
+            "customers/update",
+            {**sample, "id": 7001, "email": NEW, "updated_at": (NOW + timedelta(hours=1)).isoformat()},
+        ),
+    ]
+    _process(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
+    emails, _, _ = _contacts(db_url, store_id, "7001")
+    assert emails == [NEW]
+
+
+@ARRIVALS
+def test_api_orders_of_a_new_customer_with_two_emails_make_one_contact(
+    db_url: str, newest_first: bool
+) -> None:
+    store_id = _new_store(db_url)
+    records = [
+        {
+            "id": str(n),
+            "customer_id": "c-7001",
+            "email": email,
+            "created_at": at.isoformat(),
+            "updated_at": at.isoformat(),
+            "currency": "EUR",
+            "total_price": "10.00",
+        }
+        for n, email, at in ((1, OLD, NOW), (2, NEW, NOW + timedelta(days=1)))
+    ]
+    _process(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
+    emails, linked, orders = _contacts(db_url, store_id, "c-7001")
+    assert emails == [NEW]
+    assert orders == {"1": (linked, OLD), "2": (linked, NEW)}
