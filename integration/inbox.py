@@ -123,12 +123,15 @@ def process(
     *,
     classify: Callable[[Session, int, set[int]], Any] | None = None,
     follow_ups: list[tuple[str, list[Any]]] | None = None,
+    left_pending: list[int] | None = None,
 ) -> dict[str, int]:
     """Normalize pending deliveries into the store and reclassify the contacts they touched.
 
     Deliveries that a source can normalize together (same batch key) go in one call; if that call
     fails they are retried one by one, so one bad delivery never holds back the others. Work the
-    sources ask for after commit is appended to `follow_ups`. Returns counts by outcome.
+    sources ask for after commit is appended to `follow_ups`; the ids of deliveries that failed for
+    a passing reason (a lost connection, a deadlock) and stay pending are appended to
+    `left_pending`. Returns counts by outcome.
     """
     classify = classify or (lambda s, account_id, ids: engagement.classify(s, account_id, ids))
     counts = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
@@ -162,6 +165,8 @@ def process(
         with request_context(_request_id_of(delivery)):
             _process_one(session, delivery, sources, classify, counts, follow_ups)
     session.flush()
+    if left_pending is not None:
+        left_pending.extend(d.id for d in pending if d.status == InboxStatus.PENDING)
     return counts
 
 

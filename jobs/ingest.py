@@ -35,7 +35,7 @@ from connectors import SOURCES
 from integration import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
-from jobs.queues import INGEST, connection, enqueue, fetch_job
+from jobs.queues import INGEST, connection, enqueue, enqueue_or_sweep, fetch_job
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,8 @@ def _heartbeat(settings: Settings, key: str, token: str) -> Iterator[None]:
 
 
 def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
-    """Process every fresh pending delivery of a store in batches; retries are left to the sweeper."""
+    """Process every fresh pending delivery of a store in batches; those failing for a passing reason
+    go to a job of their own (retried with back-off), never back into the drain."""
     settings = get_settings()
     queued, running, wanted = _drain_keys(source, store_id)
     client = connection(settings)
@@ -168,10 +169,19 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
                 # Cleared before looking: a delivery stored after this moment raises it again.
                 client.delete(wanted)
                 follow_ups: list[tuple[str, list[Any]]] = []
+                left: list[int] = []
                 with session_scope(settings.database_url) as session:
                     ids = inbox.fresh_pending(session, source, DRAIN_BATCH, store_id)
-                    counts = inbox.process(session, ids, SOURCES, follow_ups=follow_ups) if ids else None
+                    counts = (
+                        inbox.process(session, ids, SOURCES, follow_ups=follow_ups, left_pending=left)
+                        if ids
+                        else None
+                    )
                 run_follow_ups(settings, follow_ups)
+                if left:
+                    # Failed for a passing reason (two workers deadlocked, a connection dropped):
+                    # tried again at once by a job of their own, then with RQ's back-off.
+                    enqueue_or_sweep(settings, INGEST, process_inbox_job, left)
                 for key, value in (counts or {}).items():
                     totals[key] += value
                 if counts is None and not release(keys=[running, wanted], args=[token, "1"]):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bench.webhooks import deliveries
 from integration.settings import Settings
 from integration.store import session_scope
+from integration.store.db import dispose_engines, get_engine
 from integration.store.models import InboxDelivery, InboxStatus, Order
 from jobs import schedule
-from jobs.ingest import DRAIN_BATCH, request_drain
+from jobs.ingest import DRAIN_BATCH, drain_inbox_job, request_drain
 from tests.jobs.workers import count_status, drain_jobs, start_worker, stop, store_orders, wait_for
 from tests.shopify_fixtures import Deliver
 
@@ -94,3 +96,36 @@ def test_a_killed_workers_deliveries_are_drained_again_by_another_worker(
         orders = session.scalar(select(func.count()).select_from(Order).where(Order.store_id == shop))
     assert set(attempts) == {1}  # each delivery processed exactly once
     assert orders == STORED
+
+
+def test_a_delivery_failing_for_a_passing_reason_is_tried_again_without_waiting_for_the_sweeper(
+    shopify_settings: Settings, shop: int, run_worker: Callable[[], bool]
+) -> None:
+    """A drain's delivery that meets a lock it cannot wait for (as a deadlock's loser does) gets a job
+    of its own, which runs as soon as a worker is free, instead of waiting minutes for the sweeper."""
+    [stored] = store_orders(shopify_settings, shop, 1, seed=5)
+    database = get_engine(shopify_settings.database_url).url.database
+    admin = get_engine(shopify_settings.database_url)
+    with admin.connect() as conn:
+        conn.execute(text(f"ALTER DATABASE \"{database}\" SET lock_timeout = '500ms'"))
+        conn.commit()
+    dispose_engines()  # new connections take the database's setting
+    try:
+        with get_engine(shopify_settings.database_url).connect() as blocker:
+            blocker.execute(text("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"))  # held until rollback
+            drained = drain_inbox_job("shopify", shop)
+            blocker.rollback()
+        assert drained["retry"] == 1
+        with session_scope(shopify_settings.database_url) as session:
+            assert session.get(InboxDelivery, stored).status == InboxStatus.PENDING
+        assert run_worker()
+    finally:
+        with get_engine(shopify_settings.database_url).connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" RESET lock_timeout'))
+            conn.commit()
+        dispose_engines()
+
+    with session_scope(shopify_settings.database_url) as session:
+        delivery = session.get(InboxDelivery, stored)
+        assert (delivery.status, delivery.attempts) == (InboxStatus.PROCESSED, 2)
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
