@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import responses
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -19,15 +21,49 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ContactEmail, InteractionEvent, Store, StoreCustomer
 from tests.factories import NOW, make_store
-from tests.shopify_fixtures import Deliver, payload
+from tests.shopify_fixtures import SHOP, Deliver, payload
 
 CUSTOMER = 706405506930370084  # the id of the customers/create sample (bob@biller.com)
 OLD, NEW = "bob@biller.com", "bob.new@biller.com"
 UPDATED = "2026-07-12T09:30:00-04:00"
+GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
+
+
+def _consent_read(request: Any) -> tuple[int, dict[str, str], str]:
+    """Shopify's answer to the consent read that follows a customer delivery: an older version."""
+    ids = json.loads(request.body)["variables"]["ids"]
+    nodes = [
+        {
+            "id": gid,
+            "firstName": "Bob",
+            "lastName": "Biller",
+            "createdAt": "2026-07-09T14:00:00Z",
+            "updatedAt": "2026-07-09T14:00:00Z",
+            "tags": [],
+            "defaultEmailAddress": {
+                "emailAddress": OLD,
+                "marketingState": "NOT_SUBSCRIBED",
+                "marketingUpdatedAt": "2026-07-09T14:01:00Z",
+            },
+            "defaultPhoneNumber": None,
+        }
+        for gid in ids
+    ]
+    cost = {"requestedQueryCost": 3, "actualQueryCost": 3}
+    throttle = {"maximumAvailable": 2000.0, "currentlyAvailable": 1997, "restoreRate": 100.0}
+    body = {"data": {"nodes": nodes}, "extensions": {"cost": {**cost, "throttleStatus": throttle}}}
+    return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
 
 @pytest.fixture
-def worker(run_worker: object) -> object:
+def shopify_api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.POST, GRAPHQL, callback=_consent_read)
+        yield mock
+
+
+@pytest.fixture
+def worker(run_worker: object, shopify_api: responses.RequestsMock) -> object:
     return run_worker
 
 
