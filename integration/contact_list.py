@@ -8,11 +8,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from integration.filters import compile_filter
-from integration.store.models import Contact, StoreCustomer
+from integration.store.models import Contact, ContactEmail, StoreCustomer
 from integration.store.types import UTCDateTime, iso, lower_text
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in the sort order
@@ -64,7 +64,7 @@ def list_contacts(
 
 
 def matching(search: str) -> list[ColumnElement[bool]]:
-    """SQL: every word of `search` is part of the contact's email, first name or last name (any case)."""
+    """SQL: every word of `search` is part of the email, an earlier email, first or last name (any case)."""
     conditions = []
     for word in search.lower().split()[:MAX_SEARCH_WORDS]:
         # The word is a literal: LIKE's wildcards in it match only themselves.
@@ -74,7 +74,11 @@ def matching(search: str) -> list[ColumnElement[bool]]:
                 *(
                     lower_text(column).like(pattern, escape="\\")
                     for column in (Contact.email, Contact.first_name, Contact.last_name)
-                )
+                ),
+                exists().where(
+                    ContactEmail.contact_id == Contact.id,
+                    lower_text(ContactEmail.email).like(pattern, escape="\\"),
+                ),
             )
         )
     return conditions

@@ -7,11 +7,13 @@ from sqlalchemy.orm import Session
 
 from integration import totals
 from integration.identity import normalize_email
+from integration.ingest.common import remember_emails
 from integration.ingest.recompute import recompute_last_interactions
 from integration.store.models import (
     CampaignSend,
     Checkout,
     Contact,
+    ContactEmail,
     EngagementTransition,
     InteractionEvent,
     Order,
@@ -19,13 +21,15 @@ from integration.store.models import (
     SubscriptionTransition,
     SyncState,
 )
+from integration.store.types import utcnow
 
 
 def change_email(session: Session, account_id: int, old: str, new: str) -> int | None:
     """Move the contact at `old` to `new`, keeping its history; return its id (None if neither exists).
 
     If a contact already has `new`, the two become one: the one that changed address survives and
-    takes the other's orders, checkouts, interactions, sends and store links.
+    takes the other's orders, checkouts, interactions, sends, store links and earlier addresses.
+    `old` is kept as one of its earlier addresses.
     """
     old_email, new_email = normalize_email(old), normalize_email(new)
     moving = _by_email(session, account_id, old_email)
@@ -36,6 +40,12 @@ def change_email(session: Session, account_id: int, old: str, new: str) -> int |
         merge(session, survivor=moving, absorbed=existing)
     moving.email = new_email
     session.flush()
+    session.execute(
+        delete(ContactEmail).where(ContactEmail.contact_id == moving.id, ContactEmail.email == new_email)
+    )
+    remember_emails(
+        session, account_id, [{"contact": moving.id, "email": old_email, "first": None, "replaced": utcnow()}]
+    )
     return moving.id
 
 
@@ -51,6 +61,7 @@ def merge(session: Session, survivor: Contact, absorbed: Contact) -> None:
     session.execute(delete(SyncState).where(SyncState.contact_id == absorbed.id))  # re-sent on the next run
     moved = (
         CampaignSend,
+        ContactEmail,
         StoreCustomer,
         Order,
         Checkout,

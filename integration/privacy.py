@@ -2,9 +2,9 @@
 
 Erasing keeps what the numbers need without a person behind it: orders keep their totals, dates and
 line items but lose their email; the contact keeps its id (so past statistics still add up) but loses
-its address, name, phone, tags, events and sends, and leaves every list. A contact that another store
-of the account still knows is only unlinked from the erased store: the person is still that other
-store's customer.
+its address and earlier addresses, name, phone, tags, events and sends, and leaves every list. A
+contact that another store of the account still knows is only unlinked from the erased store: the
+person is still that other store's customer.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from integration.store.models import (
     CampaignSend,
     Checkout,
     Contact,
+    ContactEmail,
     ContactPeriodSpend,
     DataExport,
     EngagementTransition,
@@ -61,9 +62,18 @@ def find_contact(
             normalized = normalize_email(email)
         except ValueError:
             return None
-        return session.scalar(
+        current = session.scalar(
             select(Contact).where(Contact.account_id == store.account_id, Contact.email == normalized)
         )
+        if current is not None:
+            return current
+        # An address the customer had before still names them.
+        earlier = session.scalar(
+            select(ContactEmail.contact_id).where(
+                ContactEmail.account_id == store.account_id, ContactEmail.email == normalized
+            )
+        )
+        return session.get(Contact, earlier) if earlier is not None else None
     return None
 
 
@@ -349,7 +359,7 @@ def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> se
                 updated_at=now,
             )
         )
-        for model in (InteractionEvent, CampaignSend, DataExport, RfmScore, ContactPeriodSpend):
+        for model in (InteractionEvent, CampaignSend, DataExport, RfmScore, ContactPeriodSpend, ContactEmail):
             session.execute(delete(model).where(model.contact_id.in_(only_here)))
         for log in (EngagementTransition, SubscriptionTransition):
             session.execute(update(log).where(log.contact_id.in_(only_here)).values(reason="redacted"))
@@ -391,6 +401,14 @@ def _contact_document(session: Session, contact: Contact) -> dict[str, Any]:
         "engagement_status": contact.engagement_status.value if contact.engagement_status else None,
         "blocked_reason": contact.blocked_reason.value if contact.blocked_reason else None,
         "first_seen_at": iso(contact.first_seen_at),
+        "earlier_emails": [
+            {"email": email, "first_seen_at": iso(first), "replaced_at": iso(replaced)}
+            for email, first, replaced in session.execute(
+                select(ContactEmail.email, ContactEmail.first_seen_at, ContactEmail.replaced_at)
+                .where(ContactEmail.contact_id == contact.id)
+                .order_by(ContactEmail.replaced_at.desc())
+            )
+        ],
         "stores": [{"store_id": s, "customer_id": e} for s, e in links],
     }
 

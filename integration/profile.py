@@ -1,4 +1,4 @@
-"""The customer profile: the contact, its orders, open carts and campaigns, at a glance.
+"""The customer profile: the contact, its earlier addresses, orders, open carts and campaigns, at a glance.
 
 Orders come newest first, ten by default, with a cursor for more; each carries a *recovered cart*
 badge when it recovered an abandoned checkout, with that cart and the rule that matched it. Times
@@ -19,7 +19,7 @@ from integration import campaign_results, campaigns, keyset, rfm
 from integration.contact_list import contact_detail
 from integration.money import amount
 from integration.orders import standing_of
-from integration.store.models import Checkout, CheckoutState, Order, OrderLineItem, Store
+from integration.store.models import Checkout, CheckoutState, ContactEmail, Order, OrderLineItem, Store
 from integration.store.types import iso, utcnow
 
 DEFAULT_ORDERS = 10
@@ -51,6 +51,7 @@ def profile(
     cap = campaigns.frequency_cap(session, account_id, contact_id, now)
     return {
         **detail,
+        "earlier_emails": earlier_emails(session, contact_id),
         "orders": page,
         "orders_count": count,
         "orders_next_cursor": next_cursor,
@@ -61,6 +62,19 @@ def profile(
         "recently_contacted": cap.recently_contacted,
         "frequency_cap_days": cap.days,
     }
+
+
+def earlier_emails(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    """The addresses the contact had before its current one, the most recently replaced first."""
+    rows = session.scalars(
+        select(ContactEmail)
+        .where(ContactEmail.contact_id == contact_id)
+        .order_by(ContactEmail.replaced_at.desc(), ContactEmail.id.desc())
+    )
+    return [
+        {"email": r.email, "first_seen_at": iso(r.first_seen_at), "replaced_at": iso(r.replaced_at)}
+        for r in rows
+    ]
 
 
 def _orders(

@@ -16,8 +16,10 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     cast,
     column,
+    exists,
     func,
     literal,
     or_,
@@ -31,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from integration.identity import normalize_email
-from integration.store.models import Contact, InteractionType, Store, StoreCustomer, table_of
+from integration.store.models import Contact, ContactEmail, InteractionType, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
 
 T = TypeVar("T")
@@ -184,7 +186,8 @@ class ContactResolver:
     """Resolve (store customer id, email) pairs to contact ids of the account, in batches.
 
     A known customer id wins over the email (its contact may have changed address); otherwise the
-    normalized email finds or creates the contact, and a customer id seen with it is linked.
+    normalized email finds or creates the contact, and a customer id seen with it is linked. An
+    email without a customer id that no contact holds now, but one held before, finds that one.
     Without a store, only emails resolve.
     """
 
@@ -202,7 +205,7 @@ class ContactResolver:
 
         A customer not linked yet whose records in the batch give several emails gets one contact,
         at the email of its newest record (by `updated_at`, else `seen_at`); the records keep their
-        own emails, so the older address stays with the contact's orders and checkouts.
+        own emails, and the older addresses are kept as the contact's earlier ones.
         """
         if self.scope.store_id is None:
             refs = [(None, email) for _, email in refs]
@@ -223,15 +226,26 @@ class ContactResolver:
         for (cid, _), email, at in zip(refs, emails, seen_at, strict=True):
             if email and not cid:
                 first_seen[email] = min(at, first_seen.get(email, at))
-        by_email = self.ensure_contacts(first_seen)
+        # Only an email without a customer id may find a contact by an address it held before: a
+        # customer id with that address is a customer of its own.
+        loose = {email for (cid, _), email in zip(refs, emails, strict=True) if email and not cid}
+        by_email = self.ensure_contacts(first_seen, earlier=loose - {email for _, email in newest.values()})
         new_links = {cid: by_email[email] for cid, (_, email) in newest.items()}
         result: list[int | None] = []
-        for (cid, _), email in zip(refs, emails, strict=True):
+        passed_over: dict[tuple[str, str], dict[str, Any]] = {}
+        for (cid, _), email, at in zip(refs, emails, seen_at, strict=True):
             if cid:
                 result.append(links.get(cid) or new_links.get(cid))
+                if cid in newest and email and email != newest[cid][1]:
+                    kept = passed_over.setdefault(
+                        (cid, email),
+                        {"contact": new_links[cid], "email": email, "first": at, "replaced": newest[cid][0]},
+                    )
+                    kept["first"] = min(kept["first"], at)
             else:
                 result.append(by_email[email] if email else None)
         self.link(new_links)
+        remember_emails(self.session, self.scope.account_id, list(passed_over.values()))
         return result
 
     def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
@@ -245,8 +259,13 @@ class ContactResolver:
             found.update({external_id: contact_id for external_id, contact_id in rows})
         return found
 
-    def ensure_contacts(self, first_seen: dict[str, datetime]) -> dict[str, int]:
-        """Create missing contacts for normalized emails; return every email's contact id."""
+    def ensure_contacts(
+        self, first_seen: dict[str, datetime], earlier: set[str] | frozenset[str] = frozenset()
+    ) -> dict[str, int]:
+        """Create missing contacts for normalized emails; return every email's contact id.
+
+        An email of `earlier` that no contact holds now but one held before is that contact's.
+        """
         if not first_seen:
             return {}
         account_id = self.scope.account_id
@@ -254,15 +273,19 @@ class ContactResolver:
         new = rows_table(
             self.session,
             "new",
-            {"email": String(), "at": UTCDateTime()},
-            [{"email": e, "at": at} for e, at in first_seen.items()],
+            {"email": String(), "at": UTCDateTime(), "earlier": BigInteger()},
+            [{"email": e, "at": at, "earlier": int(e in earlier)} for e, at in first_seen.items()],
         )
+        history = table_of(ContactEmail)
+        held_before = exists().where(history.c.account_id == account_id, history.c.email == new.c.email)
         created = self.session.execute(
             insert_for(self.session, table)
             .from_select(
                 ["account_id", "email", "first_seen_at"],
-                # WHERE true: SQLite needs it to parse an upsert from a SELECT.
-                select(literal(account_id, BigInteger()), new.c.email, new.c.at).where(true()),
+                # The WHERE also lets SQLite parse an upsert from a SELECT.
+                select(literal(account_id, BigInteger()), new.c.email, new.c.at).where(
+                    or_(new.c.earlier == 0, ~held_before)
+                ),
             )
             .on_conflict_do_nothing(index_elements=["account_id", "email"])
             .returning(table.c.email, table.c.id)
@@ -278,6 +301,17 @@ class ContactResolver:
                 )
             )
             ids.update({email: contact_id for email, contact_id in found})
+        missing = [e for e in existing if e not in ids]
+        for part in chunks(missing):
+            found = self.session.execute(
+                select(history.c.email, history.c.contact_id).where(
+                    history.c.account_id == account_id, history.c.email.in_(part)
+                )
+            )
+            ids.update({email: contact_id for email, contact_id in found})
+        if len(ids) < len(first_seen):  # an earlier address forgotten meanwhile (an erasure): a new contact
+            ids.update(self.ensure_contacts({e: first_seen[e] for e in missing if e not in ids}))
+            existing = [e for e in existing if e in ids]
         # An earlier first sighting moves first_seen_at back (records may arrive out of order).
         seen = rows_table(
             self.session,
@@ -323,6 +357,48 @@ def _safe_email(raw: str | None) -> str | None:
         return normalize_email(raw)
     except ValueError:
         return None
+
+
+def remember_emails(session: Session, account_id: int, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Keep addresses as earlier ones of contacts: rows of `contact`, `email`, `first`, `replaced`.
+
+    An address some contact holds now is not kept; one kept for another contact moves to this one
+    when this one gave it up later.
+    """
+    newest: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        if row["email"] not in newest or row["replaced"] >= newest[row["email"]]["replaced"]:
+            newest[row["email"]] = row
+    if not newest:
+        return
+    table = table_of(ContactEmail)
+    contacts = table_of(Contact)
+    kept = rows_table(
+        session,
+        "kept",
+        {"contact": BigInteger(), "email": String(), "first": UTCDateTime(), "replaced": UTCDateTime()},
+        list(newest.values()),
+    )
+    stmt = insert_for(session, table).from_select(
+        ["account_id", "contact_id", "email", "first_seen_at", "replaced_at"],
+        select(
+            literal(account_id, BigInteger()), kept.c.contact, kept.c.email, kept.c.first, kept.c.replaced
+        ).where(~exists().where(contacts.c.account_id == account_id, contacts.c.email == kept.c.email)),
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "email"],
+            set_={
+                "contact_id": stmt.excluded.contact_id,
+                "replaced_at": stmt.excluded.replaced_at,
+                "first_seen_at": case(
+                    (table.c.contact_id == stmt.excluded.contact_id, table.c.first_seen_at),
+                    else_=stmt.excluded.first_seen_at,
+                ),
+            },
+            where=stmt.excluded.replaced_at > table.c.replaced_at,
+        )
+    )
 
 
 def touch_contacts(session: Session, hits: dict[int, tuple[datetime, InteractionType]]) -> None:

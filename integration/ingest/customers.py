@@ -14,20 +14,36 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    delete,
     func,
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from integration.identity import normalize_email
-from integration.ingest.common import ContactResolver, Outcome, chunks, newest_by, rows_table
+from integration.ingest.common import (
+    ContactResolver,
+    Outcome,
+    chunks,
+    newest_by,
+    remember_emails,
+    rows_table,
+)
 from integration.ingest.removals import without_removed_customers
 from integration.records import CustomerRecord
-from integration.store.models import Contact, Store, StoreCustomer, SubscriptionTransition, table_of
+from integration.store.models import (
+    Contact,
+    ContactEmail,
+    Store,
+    StoreCustomer,
+    SubscriptionTransition,
+    table_of,
+)
 from integration.store.types import JSONDocument, UTCDateTime, utcnow
 
 
@@ -40,6 +56,8 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
     """
     outcome = Outcome()
     found = newest_by(records, "external_id", outcome=outcome)
+    # Addresses of the older versions in this batch: the contact's earlier ones once it is known.
+    passed_over = [(r, found[r.external_id]) for r in records if r.email and r is not found[r.external_id]]
     # A deletion that overtook this version, or a redaction, wins over it.
     latest = without_removed_customers(session, store, found)
     outcome.unchanged += len(found) - len(latest)
@@ -74,7 +92,8 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
             outcome.count_stale(record.updated_at, locked[record.external_id][1])
     changes: dict[int, dict[str, Any]] = {}
     link_rows: list[dict[str, Any]] = []
-    email_changes: list[tuple[int, str]] = []
+    email_changes: list[tuple[int, str, datetime]] = []
+    written: dict[str, int] = {}
     for record, contact_id in current:
         if contact_id is None:
             outcome.skipped.append(
@@ -88,8 +107,9 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
         link_rows.append(
             {"id": locked[record.external_id][2], "upd": record.updated_at, "cre": record.created_at}
         )
+        written[record.external_id] = contact_id
         if record.external_id in stored and record.email:
-            email_changes.append((contact_id, record.email))
+            email_changes.append((contact_id, record.email, record.updated_at))
 
     _update_contacts(session, list(changes.values()))
     if link_rows:
@@ -106,6 +126,23 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
             .values(updated_at=link.c.upd, created_at=func.coalesce(link.c.cre, table.c.created_at))
         )
     _follow_email_changes(session, store.account_id, email_changes)
+    earlier: list[dict[str, Any]] = []
+    for older, newer in passed_over:
+        if older.external_id in written and older.email:
+            try:
+                email = normalize_email(older.email)
+            except ValueError:
+                continue
+            contact_id = written[older.external_id]
+            earlier.append(
+                {
+                    "contact": contact_id,
+                    "email": email,
+                    "first": older.updated_at,
+                    "replaced": newer.updated_at,
+                }
+            )
+    remember_emails(session, store.account_id, earlier)
     return outcome
 
 
@@ -247,28 +284,71 @@ def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _follow_email_changes(session: Session, account_id: int, changes: list[tuple[int, str]]) -> None:
-    """A linked customer's new email moves its contact to the new address, unless another contact has it."""
-    wanted: dict[int, str] = {}
-    for contact_id, raw in changes:
+def _follow_email_changes(
+    session: Session, account_id: int, changes: list[tuple[int, str, datetime]]
+) -> None:
+    """A linked customer's new email moves its contact to the new address, unless another contact has it.
+
+    The address it leaves is kept as the contact's earlier one, replaced at the version's time.
+    """
+    wanted: dict[int, tuple[str, datetime]] = {}
+    for contact_id, raw, at in changes:
         try:
-            wanted[contact_id] = normalize_email(raw)
+            wanted[contact_id] = (normalize_email(raw), at)
         except ValueError:
             continue
     current: dict[int, str] = {}
     for part in chunks(list(wanted)):
         found = session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(part)))
         current.update({contact_id: email for contact_id, email in found})
-    # Most customers keep their address: only the ones that changed are loaded and compared.
-    for contact_id, email in wanted.items():
-        if current.get(contact_id, email) == email:
-            continue
-        contact = session.get(Contact, contact_id)
-        if contact is None:
-            continue
-        taken = session.scalar(
-            select(Contact.id).where(Contact.account_id == account_id, Contact.email == email)
+    # Most customers keep their address: only the ones that changed go on.
+    changed = {c: w for c, w in wanted.items() if c in current and current[c] != w[0]}
+    if not changed:
+        return
+    taken: set[str] = set()
+    for addresses in chunks(sorted({email for email, _ in changed.values()})):
+        taken.update(
+            session.scalars(
+                select(Contact.email).where(Contact.account_id == account_id, Contact.email.in_(addresses))
+            )
         )
-        if taken is None:
-            contact.email = email
-    session.flush()
+    moves: dict[int, tuple[str, datetime]] = {}
+    for contact_id, (email, at) in changed.items():
+        if email not in taken:  # another contact's address, or another's move in this batch, stays theirs
+            taken.add(email)
+            moves[contact_id] = (email, at)
+    if not moves:
+        return
+    # The old address became the contact's at its previous change, else when the contact was first seen.
+    since: dict[int, datetime | None] = {}
+    for part in chunks(list(moves)):
+        found_since = session.execute(
+            select(Contact.id, Contact.first_seen_at, func.max(ContactEmail.replaced_at))
+            .outerjoin(ContactEmail, ContactEmail.contact_id == Contact.id)
+            .where(Contact.id.in_(part))
+            .group_by(Contact.id, Contact.first_seen_at)
+        )
+        since.update({contact_id: last or first for contact_id, first, last in found_since})
+    table = table_of(Contact)
+    move = rows_table(
+        session,
+        "move",
+        {"id": BigInteger(), "email": String()},
+        [{"id": c, "email": e} for c, (e, _) in moves.items()],
+    )
+    session.execute(
+        update(table).where(table.c.id == move.c.id).values(email=move.c.email, updated_at=utcnow())
+    )
+    # An address the contact had before and takes again is its current one, no longer an earlier one.
+    history = table_of(ContactEmail)
+    pairs = [(c, e) for c, (e, _) in moves.items()]
+    for some_pairs in chunks(pairs):
+        session.execute(delete(history).where(tuple_(history.c.contact_id, history.c.email).in_(some_pairs)))
+    remember_emails(
+        session,
+        account_id,
+        [
+            {"contact": c, "email": current[c], "first": since.get(c), "replaced": at}
+            for c, (_, at) in moves.items()
+        ],
+    )

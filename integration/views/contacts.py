@@ -54,8 +54,8 @@ class ListQuerySchema(Schema):
     q = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={
-            "description": "search: contacts whose email, first or last name contains every word "
-            "(case-insensitive), e.g. `ann smith` or `@example.com`"
+            "description": "search: contacts whose email, an earlier email, first or last name contains "
+            "every word (case-insensitive), e.g. `ann smith` or `@example.com`"
         },
     )
     sort = fields.String(load_default="-last_interaction_at", validate=validate.OneOf(SORTS))

@@ -20,6 +20,7 @@ from integration.store import session_scope
 from integration.store.models import (
     BlockedReason,
     Contact,
+    ContactEmail,
     EmailSource,
     EmailTool,
     EngagementStatus,
@@ -282,6 +283,9 @@ def test_mailchimp_upemail_keeps_one_contact_with_its_history(
     with session_scope(settings.database_url) as session:
         owners = set(session.scalars(select(Order.contact_id)))
         assert owners == {contacts["api+new@mailchimp.com"].id}
+        # The address it left is kept as the contact's earlier one.
+        earlier = session.execute(select(ContactEmail.contact_id, ContactEmail.email)).all()
+        assert earlier == [(contacts["api+new@mailchimp.com"].id, "api+old@mailchimp.com")]
 
 
 def test_a_delivery_while_redis_is_down_is_kept_and_processed_when_it_returns(

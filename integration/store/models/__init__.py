@@ -26,6 +26,7 @@ from integration.store.models.campaigns import Campaign, CampaignPreview, Campai
 from integration.store.models.commerce import Checkout, CheckoutLineItem, Order, OrderLineItem, OrderRefund
 from integration.store.models.contacts import (
     Contact,
+    ContactEmail,
     ContactSnapshot,
     EngagementTransition,
     InteractionEvent,
@@ -85,6 +86,7 @@ __all__ = [
     "CheckoutLineItem",
     "CheckoutState",
     "Contact",
+    "ContactEmail",
     "ContactSnapshot",
     "Destination",
     "DestinationKind",

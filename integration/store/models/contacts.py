@@ -80,6 +80,28 @@ class StoreCustomer(Base):
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ContactEmail(Base):
+    """An address a contact had before its current one, so that the contact is still found by it.
+
+    One contact per address in an account: an address a second contact later gives up moves to that
+    contact. `first_seen_at` is when the address became the contact's (as far as known),
+    `replaced_at` when a newer one took its place (the source's time of the change).
+    """
+
+    __tablename__ = "contact_emails"
+    __table_args__ = (
+        UniqueConstraint("account_id", "email"),
+        Index(None, "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigID, ForeignKey("contacts.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    first_seen_at: Mapped[datetime | None]
+    replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class InteractionEvent(Base):
     """Something a contact did or that happened to them, de-duplicated by the source's event id."""
 
