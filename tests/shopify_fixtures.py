@@ -57,22 +57,29 @@ def shopify_settings(settings: Settings) -> Iterator[Settings]:
     configure(settings)
 
 
-@pytest.fixture
-def shopify_app(shopify_settings: Settings) -> Flask:
-    names = (
-        "instance_path",
-        "database_url",
-        "redis_url",
-        "secret_key",
-        "encryption_keys",
-        "shopify_api_key",
-        "shopify_api_secret",
-        "shopify_api_secret_previous",
-        "app_url",
-    )
-    app = create_app({n: getattr(shopify_settings, n) for n in names})
+APP_FIELDS = (
+    "instance_path",
+    "database_url",
+    "redis_url",
+    "secret_key",
+    "encryption_keys",
+    "shopify_api_key",
+    "shopify_api_secret",
+    "shopify_api_secret_previous",
+    "app_url",
+)
+
+
+def app_of(settings: Settings, **overrides: object) -> Flask:
+    """The web app of these settings (and `overrides`), as the test client drives it."""
+    app = create_app({n: getattr(settings, n) for n in APP_FIELDS} | overrides)
     app.testing = True
     return app
+
+
+@pytest.fixture
+def shopify_app(shopify_settings: Settings) -> Flask:
+    return app_of(shopify_settings)
 
 
 @pytest.fixture
@@ -80,10 +87,9 @@ def shopify_client(shopify_app: Flask) -> FlaskClient:
     return shopify_app.test_client()
 
 
-@pytest.fixture
-def shop(shopify_settings: Settings) -> int:
-    """A connected Shopify store (USD, New York) with a long-lived access token; returns its id."""
-    with session_scope(shopify_settings.database_url) as session:
+def connect_shop(settings: Settings) -> int:
+    """Connect the Shopify store (USD, New York) with a long-lived access token; return its id."""
+    with session_scope(settings.database_url) as session:
         store, _ = connect_platform_store(
             session,
             platform=Platform.SHOPIFY,
@@ -91,9 +97,15 @@ def shop(shopify_settings: Settings) -> int:
             name="Snow Devil",
             currency="USD",
             time_zone="America/New_York",
-            credentials=seal(shopify_settings, Tokens(access_token=ACCESS_TOKEN, scope="read_orders")),
+            credentials=seal(settings, Tokens(access_token=ACCESS_TOKEN, scope="read_orders")),
         )
         return store.id
+
+
+@pytest.fixture
+def shop(shopify_settings: Settings) -> int:
+    """A connected Shopify store (USD, New York) with a long-lived access token; returns its id."""
+    return connect_shop(shopify_settings)
 
 
 Deliver = Callable[..., TestResponse]

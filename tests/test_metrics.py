@@ -19,37 +19,23 @@ from flask.testing import FlaskClient
 from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
-from integration.app import create_app
 from integration.errors import ConfigError
 from integration.settings import Settings
 from integration.store.models import DestinationKind
 from jobs.queues import INGEST, enqueue
 from tests.jobs.test_separate_worker import storepulse
-from tests.shopify_fixtures import SHOP, Deliver, raw
+from tests.shopify_fixtures import SHOP, Deliver, app_of, raw
 from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience, runner
 
 TOKEN = "metrics-token-0123456789"
 FOLDER = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # set for the whole suite in tests/__init__.py
-APP_FIELDS = (
-    "instance_path",
-    "database_url",
-    "redis_url",
-    "secret_key",
-    "encryption_keys",
-    "shopify_api_key",
-    "shopify_api_secret",
-    "shopify_api_secret_previous",
-    "app_url",
-)
 HOOK = "https://hooks.example.com/storepulse"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def app_with(settings: Settings, **metrics: Any) -> Flask:
-    made = create_app({name: getattr(settings, name) for name in APP_FIELDS} | metrics)
-    made.testing = True
-    return made
+    return app_of(settings, **metrics)
 
 
 def scrape(client: FlaskClient, token: str | None = None) -> Samples:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,14 +12,13 @@ import responses
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from connectors import SOURCES
-from integration import inbox
 from integration.accounts import create_api_key
 from integration.profile import profile
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ContactEmail, InteractionEvent, Store, StoreCustomer
 from tests.factories import NOW, make_store
+from tests.ingest.batches import process_batch
 from tests.shopify_fixtures import SHOP, Deliver, payload
 
 CUSTOMER = 706405506930370084  # the id of the customers/create sample (bob@biller.com)
@@ -173,25 +171,6 @@ def test_a_redacted_customer_loses_its_earlier_addresses(
     assert OLD in _account_contacts(shopify_settings, shop)
 
 
-def _process(db_url: str, store_id: int, source: str, deliveries: list[tuple[str, Any]]) -> None:
-    """Receive the deliveries and process them together, as one batch of the inbox."""
-    run = uuid.uuid4().hex
-    with session_scope(db_url) as session:
-        ids = [
-            inbox.receive(
-                session,
-                source=source,
-                topic=topic,
-                delivery_id=f"{run}-{n}",
-                body=json.dumps(body).encode(),
-                store_id=store_id,
-                signature_verified=source == "shopify",
-            ).id
-            for n, (topic, body) in enumerate(deliveries)
-        ]
-        inbox.process(session, ids, SOURCES)
-
-
 def _earlier(db_url: str, store_id: int, customer_id: str) -> tuple[str, list[str]]:
     with session_scope(db_url) as session:
         store = session.get(Store, store_id)
@@ -223,7 +202,7 @@ def test_one_batch_of_customer_versions_keeps_the_older_address(db_url: str, new
             {**sample, "id": 7001, "email": B, "updated_at": (NOW + timedelta(hours=1)).isoformat()},
         ),
     ]
-    _process(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
+    process_batch(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
     assert _earlier(db_url, store_id, "7001") == (B, [A])
 
 
@@ -245,5 +224,5 @@ def test_one_batch_of_api_orders_with_two_addresses_keeps_the_older_one(
         }
         for n, email, at in ((1, A, NOW), (2, B, NOW + timedelta(days=1)))
     ]
-    _process(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
+    process_batch(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
     assert _earlier(db_url, store_id, "c-7001") == (B, [A])

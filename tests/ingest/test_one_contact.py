@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from connectors import SOURCES
-from integration import inbox
 from integration.store import session_scope
-from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, Store, StoreCustomer
+from integration.store.models import Contact, Order, Store, StoreCustomer
 from tests.factories import NOW, make_store
+from tests.ingest.batches import process_batch
 from tests.shopify_fixtures import payload
 
 OLD, NEW = "ann.old@example.com", "ann.new@example.com"
 ARRIVALS = pytest.mark.parametrize("newest_first", [False, True], ids=["oldest first", "newest first"])
-
-
-def _process(db_url: str, store_id: int, source: str, deliveries: list[tuple[str, Any]]) -> None:
-    """Receive the deliveries and process them together, as one batch of the inbox."""
-    run = uuid.uuid4().hex
-    with session_scope(db_url) as session:
-        ids = [
-            inbox.receive(
-                session,
-                source=source,
-                topic=topic,
-                delivery_id=f"{run}-{n}",
-                body=json.dumps(body).encode(),
-                store_id=store_id,
-                signature_verified=source == "shopify",
-            ).id
-            for n, (topic, body) in enumerate(deliveries)
-        ]
-        inbox.process(session, ids, SOURCES)
-        statuses = session.scalars(select(InboxDelivery.status).where(InboxDelivery.id.in_(ids))).all()
-        assert set(statuses) == {InboxStatus.PROCESSED}
 
 
 def _contacts(
@@ -96,7 +72,7 @@ def test_two_shopify_orders_of_a_new_customer_with_two_emails_make_one_contact(
         ("orders/create", _shopify_order(1, OLD, NOW)),
         ("orders/create", _shopify_order(2, NEW, NOW + timedelta(days=1))),
     ]
-    _process(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
+    process_batch(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
     emails, linked, orders = _contacts(db_url, store_id, "7001")
     assert emails == [NEW]
     # The older address stays with the contact, on the order that gave it.
@@ -116,7 +92,7 @@ def test_two_shopify_customer_updates_with_two_emails_make_one_contact(
             {**sample, "id": 7001, "email": NEW, "updated_at": (NOW + timedelta(hours=1)).isoformat()},
         ),
     ]
-    _process(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
+    process_batch(db_url, store_id, "shopify", deliveries[::-1] if newest_first else deliveries)
     emails, _, _ = _contacts(db_url, store_id, "7001")
     assert emails == [NEW]
 
@@ -138,7 +114,7 @@ def test_api_orders_of_a_new_customer_with_two_emails_make_one_contact(
         }
         for n, email, at in ((1, OLD, NOW), (2, NEW, NOW + timedelta(days=1)))
     ]
-    _process(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
+    process_batch(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
     emails, linked, orders = _contacts(db_url, store_id, "c-7001")
     assert emails == [NEW]
     assert orders == {"1": (linked, OLD), "2": (linked, NEW)}

@@ -20,15 +20,11 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select, text
 
 import jobs.ingest
-from connectors.shopify.client import Tokens
-from connectors.shopify.connection import seal
 from integration import inbox
-from integration.accounts import connect_platform_store
-from integration.app import create_app
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.db import get_engine
-from integration.store.models import Base, InboxDelivery, InboxStatus, Platform
+from integration.store.models import Base, InboxDelivery, InboxStatus
 from jobs import worker
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain, sweep_inbox_job
@@ -42,7 +38,7 @@ from tests.jobs.processes import (
     proxied_database_url,
     wait_for,
 )
-from tests.shopify_fixtures import ACCESS_TOKEN, SECRET, SHOP, payload
+from tests.shopify_fixtures import SECRET, SHOP, app_of, connect_shop, payload
 from webhooks.signatures import shopify_sign_body
 
 # With its consent in the payload a new customer needs no read from Shopify (no test reaches it).
@@ -108,16 +104,8 @@ def processed(url: str) -> int:
 def store_deliveries(settings: Settings, count: int) -> int:
     """Connect a Shopify store and store `count` signed customers/create deliveries; return its id."""
     customer = payload("customers_create")
+    store_id = connect_shop(settings)
     with session_scope(settings.database_url) as session:
-        store, _ = connect_platform_store(
-            session,
-            platform=Platform.SHOPIFY,
-            shop_domain=SHOP,
-            name="Snow Devil",
-            currency="USD",
-            time_zone="America/New_York",
-            credentials=seal(settings, Tokens(access_token=ACCESS_TOKEN, scope="read_orders")),
-        )
         for n in range(count):
             body = {**customer, "id": 900_000 + n, "email": f"customer{n}@example.com", **CONSENT}
             inbox.receive(
@@ -126,11 +114,11 @@ def store_deliveries(settings: Settings, count: int) -> int:
                 topic="customers/create",
                 delivery_id=f"drain-{n}",
                 body=json.dumps(body).encode(),
-                store_id=store.id,
+                store_id=store_id,
                 headers={"X-Shopify-Topic": "customers/create", "X-Shopify-Shop-Domain": SHOP},
                 signature_verified=True,
             )
-        return int(store.id)
+    return store_id
 
 
 def finished(settings: Settings, job_id: str) -> bool:
@@ -253,17 +241,7 @@ def test_the_web_takes_deliveries_while_redis_is_down_and_they_are_processed_aft
     settings = replace(shopify_settings, redis_url=test_redis.url)
     forget_connections()
     configure(settings)
-    names = (
-        "instance_path",
-        "database_url",
-        "redis_url",
-        "secret_key",
-        "encryption_keys",
-        "shopify_api_key",
-        "shopify_api_secret",
-        "app_url",
-    )
-    app = create_app({n: getattr(settings, n) for n in names})
+    app = app_of(settings)
     client = app.test_client()
 
     test_redis.stop()
