@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     type_coerce,
     update,
@@ -210,7 +212,12 @@ class ContactResolver:
         if self.scope.store_id is None:
             refs = [(None, email) for _, email in refs]
         stamps = updated_at if updated_at is not None else seen_at
-        links = self.linked(sorted({cid for cid, _ in refs if cid}))
+        customer_ids = sorted({cid for cid, _ in refs if cid})
+        links = self.linked(customer_ids)
+        unlinked = [cid for cid in customer_ids if cid not in links]
+        if unlinked and self._lock_customers(unlinked):
+            # Another transaction may have linked them while this one waited: read them again.
+            links.update(self.linked(unlinked))
         emails: list[str | None] = [_safe_email(email) for _, email in refs]
         # Each unlinked customer's address: that of its newest record with a valid email.
         newest: dict[str, tuple[datetime, str]] = {}
@@ -247,6 +254,36 @@ class ContactResolver:
         self.link(new_links)
         remember_emails(self.session, self.scope.account_id, list(passed_over.values()))
         return result
+
+    def _lock_customers(self, customer_ids: Sequence[str]) -> bool:
+        """Hold, until commit, a lock on each customer id about to get its contact (PostgreSQL).
+
+        Two workers storing versions of one new customer at once would otherwise each create a
+        contact for it (one per email), and one would be left beside the customer's own. The
+        second waits here for the first to commit, then finds its link. Ids are locked in one
+        order, so two batches never hold each other's. Returns whether it locked anything.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return False  # SQLite has one writer at a time
+        keys = sorted(
+            {
+                int.from_bytes(
+                    hashlib.blake2b(f"customer:{self.scope.store_id}:{cid}".encode(), digest_size=8).digest(),
+                    "big",
+                    signed=True,
+                )
+                for cid in customer_ids
+            }
+        )
+        for part in chunks(keys):
+            self.session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(k)"
+                    " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
+                ),
+                {"keys": part},
+            )
+        return True
 
     def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from integration.ingest.common import ContactResolver
 from integration.store import session_scope
 from integration.store.models import Contact, Order, Store, StoreCustomer
 from tests.factories import NOW, make_store
@@ -118,3 +120,33 @@ def test_api_orders_of_a_new_customer_with_two_emails_make_one_contact(
     emails, linked, orders = _contacts(db_url, store_id, "c-7001")
     assert emails == [NEW]
     assert orders == {"1": (linked, OLD), "2": (linked, NEW)}
+
+
+def test_two_workers_meeting_one_new_customer_at_once_give_it_one_contact(postgres_url: str) -> None:
+    """Two transactions resolving one new customer id with different emails: the second waits for
+    the first and takes its contact, instead of creating a second one that is left beside it."""
+    with session_scope(postgres_url) as session:
+        made = make_store(session)
+        store_id, account_id = made.id, made.account_id
+    results: dict[str, list[int | None]] = {}
+    with session_scope(postgres_url) as first:
+        store = first.get(Store, store_id)
+        assert store is not None
+        results["first"] = ContactResolver(first, store).resolve([("7001", OLD)], [NOW])
+        first.flush()
+
+        def second() -> None:
+            with session_scope(postgres_url) as session:
+                other = session.get(Store, store_id)
+                assert other is not None
+                results["second"] = ContactResolver(session, other).resolve([("7001", NEW)], [NOW])
+
+        worker = threading.Thread(target=second)
+        worker.start()
+        worker.join(timeout=2)
+        waited = worker.is_alive()  # the second waits on the first's lock until it commits
+    worker.join(timeout=30)
+    assert waited
+    assert results["first"] == results["second"]
+    with session_scope(postgres_url) as session:
+        assert session.scalars(select(Contact.email).where(Contact.account_id == account_id)).all() == [OLD]
