@@ -24,11 +24,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from integration.backlog import pending_deliveries
 from integration.health import probe_engine, probe_redis
 from integration.settings import Settings
-from integration.store.models import InboxDelivery, InboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -201,18 +201,11 @@ class StoreCollector(Collector):
             labels=["source"],
         )
         try:
-            with probe_engine(self.settings.database_url).connect() as connection:
-                rows = connection.execute(
-                    select(InboxDelivery.source, func.count(), func.min(InboxDelivery.received_at))
-                    .where(InboxDelivery.status == InboxStatus.PENDING)
-                    .group_by(InboxDelivery.source)
-                ).all()
-            now = datetime.now(UTC)
-            for source, count, oldest in rows:
-                depth.add_metric([source], count)
-                if oldest is not None:
-                    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-                    age.add_metric([source], max(0.0, (now - oldest).total_seconds()))
+            with Session(probe_engine(self.settings.database_url)) as session:
+                backlog = pending_deliveries(session)
+            for source in backlog["sources"]:
+                depth.add_metric([source["source"]], source["pending"])
+                age.add_metric([source["source"]], source["oldest_age_seconds"])
             errors.add_metric(["database"], 0)
         except Exception as exc:  # noqa: BLE001 - a scrape reports the outage instead of failing
             logger.warning("metrics: inbox not readable: %s", type(exc).__name__)
