@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 
 import redis
-from sqlalchemy import create_engine, exc, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import exc, text
+
+from integration.health import probe_engine
 
 logger = logging.getLogger(__name__)
 
 FIRST_WAIT_SECONDS = 1.0
 MAX_WAIT_SECONDS = 30.0
-PROBE_TIMEOUT_SECONDS = 5
 
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
 
@@ -85,12 +85,12 @@ def redis_reachable(client: redis.Redis) -> str | None:
 def database_reachable(url: str) -> str | None:
     """Open a fresh connection to the store and run SELECT 1; return None when it answers, else why not.
 
-    A fresh connection (not one of the pool's) with a short connect timeout: the answer is about
-    the server now, and a dropped network does not hang the probe.
+    A fresh connection (not one of the pool's) with short limits: the answer is about the server
+    now, and a dropped network does not hang the probe.
     """
     if url.startswith("sqlite"):
         return None  # a local file: there is no server to lose
-    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": PROBE_TIMEOUT_SECONDS})
+    engine = probe_engine(url)  # the readiness probe's: short connect and statement limits
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
