@@ -23,17 +23,19 @@ STALL_BOUND_SECONDS = 30
 def test_a_restarted_worker_takes_over_the_dead_workers_scheduler_and_runs_its_retries(
     settings: Settings, tmp_path: Path
 ) -> None:
-    first = start_worker(settings)
+    log = tmp_path / "workers.log"
+    first = start_worker(settings, log=log)
     lock = RQScheduler.get_locking_key(INGEST)
     try:
         assert wait_for(lambda: bool(connection(settings).exists(lock)), 120)
     finally:
         stop(first, signal.SIGKILL)  # the worker and its scheduler process: a crash, nothing released
     killed_at = time.monotonic()
-    second = start_worker(settings)
+    second = start_worker(settings, log=log)
     try:
         job = enqueue(settings, INGEST, fails_once, str(tmp_path / "tried"), retry_intervals_seconds=[1])
-        assert wait_for(lambda: (tmp_path / "tried").exists(), 120)  # the first try ran, and failed
+        # The first try ran, and failed.
+        assert wait_for(lambda: (tmp_path / "tried").exists(), 120), log.read_text(errors="replace")[-4000:]
         assert wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 90, every=0.5)
         stalled = time.monotonic() - killed_at
     finally:

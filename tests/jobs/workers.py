@@ -43,17 +43,27 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
-    """Start `storepulse worker` (with RQ's scheduler process) in its own process group."""
+def start_worker(settings: Settings, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `storepulse worker` (with RQ's scheduler process) in its own process group.
+
+    Its output goes to `log` when given (read it when a test fails), else nowhere.
+    """
     script = Path(sys.executable).with_name("storepulse")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "integration.cli"]
-    return subprocess.Popen(
-        [*command, "worker", *args],
-        env=worker_env(settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    env = worker_env(settings)
+    if log is None:
+        return subprocess.Popen(
+            [*command, "worker", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    env["STOREPULSE_LOG_LEVEL"] = "INFO"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*command, "worker", *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
