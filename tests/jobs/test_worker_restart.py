@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,9 @@ from rq.job import JobStatus
 from rq.scheduler import RQScheduler
 
 from integration.settings import Settings
-from jobs.queues import INGEST, connection, enqueue
+from jobs.queues import INGEST, connection, enqueue, forget_connections
 from tests.jobs.helpers import fails_once
+from tests.jobs.processes import RestartableRedis
 from tests.jobs.workers import start_worker, stop, wait_for
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -20,9 +23,24 @@ pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 STALL_BOUND_SECONDS = 30
 
 
+@pytest.fixture
+def own_redis(settings: Settings) -> Iterator[Settings]:
+    """The test's settings on a Redis server of its own: no other test's process can take its jobs
+    or hold RQ's scheduler lock there."""
+    server = RestartableRedis()
+    server.start()
+    forget_connections()
+    try:
+        yield replace(settings, redis_url=server.url)
+    finally:
+        forget_connections()
+        server.close()
+
+
 def test_a_restarted_worker_takes_over_the_dead_workers_scheduler_and_runs_its_retries(
-    settings: Settings, tmp_path: Path
+    own_redis: Settings, tmp_path: Path
 ) -> None:
+    settings = own_redis
     log = tmp_path / "workers.log"
     first = start_worker(settings, log=log)
     lock = RQScheduler.get_locking_key(INGEST)
