@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -33,3 +34,21 @@ def process_batch(db_url: str, store_id: int, source: str, deliveries: list[tupl
         inbox.process(session, ids, SOURCES)
         statuses = session.scalars(select(InboxDelivery.status).where(InboxDelivery.id.in_(ids))).all()
         assert set(statuses) == {InboxStatus.PROCESSED}
+
+
+def api_orders_of_one_customer(
+    customer_id: str, first: str, second: str, at: datetime
+) -> list[dict[str, Any]]:
+    """Two API orders of one customer: order "1" at `at` with email `first`, "2" a day later with `second`."""
+    return [
+        {
+            "id": str(n),
+            "customer_id": customer_id,
+            "email": email,
+            "created_at": when.isoformat(),
+            "updated_at": when.isoformat(),
+            "currency": "EUR",
+            "total_price": "10.00",
+        }
+        for n, email, when in ((1, first, at), (2, second, at + timedelta(days=1)))
+    ]

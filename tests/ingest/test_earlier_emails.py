@@ -18,7 +18,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ContactEmail, InteractionEvent, Store, StoreCustomer
 from tests.factories import NOW, make_store
-from tests.ingest.batches import process_batch
+from tests.ingest.batches import api_orders_of_one_customer, process_batch
 from tests.shopify_fixtures import SHOP, Deliver, payload
 
 CUSTOMER = 706405506930370084  # the id of the customers/create sample (bob@biller.com)
@@ -212,17 +212,6 @@ def test_one_batch_of_api_orders_with_two_addresses_keeps_the_older_one(
 ) -> None:
     with session_scope(db_url) as session:
         store_id = make_store(session).id
-    records = [
-        {
-            "id": str(n),
-            "customer_id": "c-7001",
-            "email": email,
-            "created_at": at.isoformat(),
-            "updated_at": at.isoformat(),
-            "currency": "EUR",
-            "total_price": "10.00",
-        }
-        for n, email, at in ((1, A, NOW), (2, B, NOW + timedelta(days=1)))
-    ]
+    records = api_orders_of_one_customer("c-7001", A, B, NOW)
     process_batch(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
     assert _earlier(db_url, store_id, "c-7001") == (B, [A])

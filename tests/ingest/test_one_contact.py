@@ -13,7 +13,7 @@ from integration.ingest.common import ContactResolver
 from integration.store import session_scope
 from integration.store.models import Contact, Order, Store, StoreCustomer
 from tests.factories import NOW, make_store
-from tests.ingest.batches import process_batch
+from tests.ingest.batches import api_orders_of_one_customer, process_batch
 from tests.shopify_fixtures import payload
 
 OLD, NEW = "ann.old@example.com", "ann.new@example.com"
@@ -104,18 +104,7 @@ def test_api_orders_of_a_new_customer_with_two_emails_make_one_contact(
     db_url: str, newest_first: bool
 ) -> None:
     store_id = _new_store(db_url)
-    records = [
-        {
-            "id": str(n),
-            "customer_id": "c-7001",
-            "email": email,
-            "created_at": at.isoformat(),
-            "updated_at": at.isoformat(),
-            "currency": "EUR",
-            "total_price": "10.00",
-        }
-        for n, email, at in ((1, OLD, NOW), (2, NEW, NOW + timedelta(days=1)))
-    ]
+    records = api_orders_of_one_customer("c-7001", OLD, NEW, NOW)
     process_batch(db_url, store_id, "api", [("orders", records[::-1] if newest_first else records)])
     emails, linked, orders = _contacts(db_url, store_id, "c-7001")
     assert emails == [NEW]
