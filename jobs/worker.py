@@ -67,6 +67,7 @@ PUBSUB_RETRY_SECONDS = 2.0
 INTERRUPT_SIGNAL = signal.SIGUSR1  # not SIGALRM: RQ times jobs out with that one
 SCHEDULER_STALE_SECONDS = 10  # the scheduler refreshes its lock every second
 SCHEDULER_CHECK_SECONDS = 5
+SCHEDULER_STOP_SECONDS = 5  # a scheduler process still there after SIGTERM is killed
 
 # Delete the lock only if its holder is who we saw and it went unrefreshed (TTL below ARGV[2] ms).
 _BREAK_STALE = """
@@ -240,6 +241,31 @@ class Worker(SimpleWorker):
         self.scheduler.acquire_locks()
         if self.scheduler.acquired_locks:
             self.scheduler.start()
+
+    def stop_scheduler(self) -> None:
+        """As RQ's own, but bounded: RQ waits for its scheduler process without a limit, so one that
+        never leaves (a child forked while another thread held a lock) would keep this worker from
+        stopping. It gets SCHEDULER_STOP_SECONDS after SIGTERM, then is killed, and its locks are
+        released from here."""
+        scheduler = self.scheduler
+        process = scheduler._process if scheduler is not None else None  # noqa: SLF001 - as RQ's own
+        if scheduler is None or process is None or process.pid is None:
+            return
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+        except OSError:
+            pass
+        process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            logger.warning(
+                "scheduler process %d alive %d s after SIGTERM: killed", process.pid, SCHEDULER_STOP_SECONDS
+            )
+            process.kill()
+            process.join(SCHEDULER_STOP_SECONDS)
+            try:
+                scheduler.release_locks()
+            except redis.RedisError:
+                pass  # its locks expire on their own; a worker breaks a stale one sooner
 
     def teardown(self) -> None:
         """Leave RQ's registries; when Redis is gone, still stop the scheduler and the channel."""

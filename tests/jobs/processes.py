@@ -220,12 +220,16 @@ class Process:
         """Send SIGTERM and wait for the exit; return its code."""
         if self.alive:
             self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout=WAIT_SECONDS)
+        try:
+            return self.popen.wait(timeout=WAIT_SECONDS)
+        except subprocess.TimeoutExpired as timeout:
+            message = f"still running {WAIT_SECONDS} s after SIGTERM:\n{self.output()}"
+            raise AssertionError(message) from timeout
 
     def stop(self) -> None:
         """End the process (SIGTERM, then SIGKILL if it does not leave in time)."""
         try:
             self.terminate()
-        except subprocess.TimeoutExpired:
+        except AssertionError:  # still running after SIGTERM
             self.popen.kill()
             self.popen.wait()

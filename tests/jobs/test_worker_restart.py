@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import signal
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rq.job import JobStatus
 from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
 
 from integration.settings import Settings
+from jobs.heartbeat import Heartbeat
 from jobs.queues import INGEST, connection, enqueue, forget_connections
+from jobs.worker import SCHEDULER_STOP_SECONDS, Worker
 from tests.jobs.helpers import fails_once
 from tests.jobs.processes import RestartableRedis
 from tests.jobs.workers import start_worker, stop, wait_for
@@ -60,3 +66,36 @@ def test_a_restarted_worker_takes_over_the_dead_workers_scheduler_and_runs_its_r
         stop(second)
     assert job.return_value() == "second try"
     assert stalled <= STALL_BOUND_SECONDS
+
+
+def _deaf_to_sigterm(ready: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ready.set()
+    time.sleep(600)
+
+
+def test_a_scheduler_process_deaf_to_sigterm_is_killed_and_its_lock_released_when_the_worker_stops(
+    own_redis: Settings,
+) -> None:
+    settings = own_redis
+    client = connection(settings)
+    beat = Heartbeat(client, "worker", logging.getLogger(__name__))
+    worker = Worker([INGEST], connection=client, serializer=JSONSerializer, settings=settings, beat=beat)
+    scheduler = RQScheduler([INGEST], connection=client)
+    scheduler.acquire_locks()
+    assert scheduler.acquired_locks == {INGEST}
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    process = context.Process(target=_deaf_to_sigterm, args=(ready,))
+    process.start()
+    assert ready.wait(30)
+    scheduler._process = process  # as RQ's scheduler keeps its forked process
+    worker.scheduler = scheduler
+
+    started = time.monotonic()
+    worker.stop_scheduler()
+
+    assert time.monotonic() - started < SCHEDULER_STOP_SECONDS + 5
+    assert not process.is_alive()
+    assert process.exitcode == -signal.SIGKILL
+    assert not client.exists(RQScheduler.get_locking_key(INGEST))
