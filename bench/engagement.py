@@ -35,15 +35,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.servers import throwaway_postgres
-from integration import engagement, history, inbox, totals
 from integration.accounts import add_store, create_account, create_api_key
-from integration.app import create_app
+from integration.analytics import history
+from integration.analytics.stats import SubscriptionFilter, cached_stats, refresh_stats
+from integration.commerce import totals
+from integration.contacts import engagement
+from integration.ingest import inbox
 from integration.settings import Settings
-from integration.stats import SubscriptionFilter, cached_stats, refresh_stats
 from integration.store import session_scope
 from integration.store.db import upgrade
 from integration.store.models import Platform
 from integration.store.types import utcnow
+from integration.web.app import create_app
 from jobs.ingest import process_inbox_job
 from jobs.queues import INGEST, connection, enqueue
 

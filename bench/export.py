@@ -23,8 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.servers import throwaway_postgres
-from integration import exports, segments
 from integration.accounts import create_account
+from integration.audiences import exports, segments
 from integration.store import session_scope
 from integration.store.db import upgrade
 

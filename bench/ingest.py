@@ -24,7 +24,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
-from integration import demo
+from integration.demo import generator as demo
 from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import (
     Account,

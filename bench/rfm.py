@@ -31,7 +31,8 @@ from sqlalchemy.engine import make_url
 
 from bench.engagement import generate
 from bench.servers import throwaway_postgres
-from integration import leaderboard, rfm, totals
+from integration.analytics import leaderboard, rfm
+from integration.commerce import totals
 from integration.store import session_scope
 from integration.store.db import upgrade
 

@@ -43,8 +43,8 @@ from bench.servers import throwaway_postgres, throwaway_redis
 from connectors.destinations import opener
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.tags import ShopifyTags
-from integration import destinations, segments, sync
 from integration.accounts import add_store, create_account
+from integration.audiences import destinations, segments, sync
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import upgrade

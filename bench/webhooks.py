@@ -196,7 +196,7 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
     }
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers",
-         str(args.web_workers), "integration.app:create_app()"],
+         str(args.web_workers), "integration.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

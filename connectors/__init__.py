@@ -9,7 +9,7 @@ from connectors.api.source import ApiSource
 from connectors.mailchimp.source import MailchimpSource
 from connectors.sendgrid.source import SendGridSource
 from connectors.shopify.source import ShopifySource
-from integration.inbox import Source
+from integration.ingest.inbox import Source
 
 SOURCES: dict[str, Source] = {
     source.name: source for source in (ApiSource(), SendGridSource(), MailchimpSource(), ShopifySource())

@@ -20,13 +20,13 @@ from connectors.mailchimp.destination import MailchimpAudience, data_center
 from connectors.shopify.connection import client_for
 from connectors.shopify.tags import ShopifyTags
 from connectors.webhook.destination import SignedWebhook
+from integration.audiences.sync import Destination as Deliverer
+from integration.audiences.sync import Target
 from integration.crypto import decrypt_json
 from integration.errors import ConfigError, CredentialsRejected
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Destination, DestinationKind
-from integration.sync import Destination as Deliverer
-from integration.sync import Target
 
 # A person waits for the answer to a save: a resolver slower than this answers `url_unresolvable`.
 SAVE_RESOLVE_TIMEOUT_SECONDS = 3.0

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from integration import __version__
 from integration.errors import ConfigError
-from integration.logs import configure_logging
+from integration.operations.logs import configure_logging
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 
@@ -319,7 +319,7 @@ def shopify_backfill(store_id: int, now: bool, as_json: bool) -> None:
 @json_option
 def shopify_status(store_id: int, as_json: bool) -> None:
     """Show a store's backfill stages (a failed one with its error) and when it was last reconciled."""
-    from integration.backfill import store_backfill
+    from integration.ingest.backfill import store_backfill
     from integration.store.models import Store
 
     with session_scope(_settings(quiet=True).database_url) as session:
@@ -373,7 +373,7 @@ def syncs_list(account_id: int, as_json: bool) -> None:
     """Show an account's syncs: status, contacts delivered and failing, last run."""
     from sqlalchemy import select
 
-    from integration import destinations
+    from integration.audiences import destinations
     from integration.store.models import Sync
 
     with session_scope(_settings(quiet=True).database_url) as session:
@@ -400,8 +400,8 @@ def syncs_create(
     account_id: int, segment_id: int, destination_id: int, tag: str | None, start: bool, as_json: bool
 ) -> None:
     """Keep a segment in step with a destination; made paused, to be previewed and started."""
-    from integration import destinations
-    from integration.sync import SyncError
+    from integration.audiences import destinations
+    from integration.audiences.sync import SyncError
     from jobs.sync import request_sync
 
     settings = _settings(quiet=True)
@@ -442,7 +442,7 @@ def _queued_text(queued: bool, account_id: int) -> str:
 
 def _set_enabled(settings: Settings, sync_id: int, enabled: bool) -> tuple[dict[str, Any], int]:
     """Start or pause a sync; return it described, and its account."""
-    from integration import destinations
+    from integration.audiences import destinations
     from integration.store.models import Sync
 
     with session_scope(settings.database_url) as session:
@@ -484,7 +484,7 @@ def syncs_pause(sync_id: int, as_json: bool) -> None:
 @json_option
 def syncs_preview(sync_id: int, as_json: bool) -> None:
     """Dry run: what the next run would send, sending nothing."""
-    from integration import sync
+    from integration.audiences import sync
     from integration.store.models import Sync
 
     with session_scope(_settings(quiet=True).database_url) as session:
@@ -525,7 +525,7 @@ def syncs_run(sync_id: int, now: bool, as_json: bool) -> None:
             raise click.ClickException("the queue is unavailable; the scheduled run will send it")
         _emit(as_json, {"sync_id": sync_id, "queued": True}, f"sync {sync_id} queued")
         return
-    from integration import destinations
+    from integration.audiences import destinations
 
     run_id = run_sync_job(sync_id)
     if run_id is None:
@@ -586,7 +586,7 @@ def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_j
         except CsvError as exc:
             raise click.ClickException(str(exc)) from exc
     if report.written:
-        from integration import stats
+        from integration.analytics import stats
         from integration.store.models import Store
 
         with session_scope(settings.database_url) as session:
@@ -705,8 +705,8 @@ def _serve(settings: Settings, host: str, port: int | None, worker_count: int) -
             "--access-logfile",
             "-",
             "--logger-class",
-            "integration.access_log.AccessLogger",
-            "integration.app:create_app()",
+            "integration.web.access_log.AccessLogger",
+            "integration.web.app:create_app()",
         ],
         *([*me, "worker"] for _ in range(worker_count)),
         [*me, "scheduler"],
@@ -809,7 +809,7 @@ def jobs_requeue(job_ids: tuple[str, ...], everything: bool) -> None:
 @json_option
 def demo(contacts: int, seed: int, then_serve: bool, as_json: bool) -> None:
     """Build a demo account, feed it through the inbox and workers, and print its summary."""
-    from integration.demo_run import run_demo
+    from integration.demo.run import run_demo
 
     settings = _settings(quiet=True)
     started = time.monotonic()

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import String, cast, delete, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from integration.identity import normalize_email
+from integration.contacts.identity import normalize_email
 from integration.ingest.common import chunks
 from integration.ingest.removals import mark_removed
 from integration.store.models import (
@@ -304,7 +304,7 @@ def redact_store(session: Session, store: Store) -> dict[str, int]:
 
 def _detach(session: Session, store: Store, contact_ids: Sequence[int]) -> None:
     """Contacts another store still knows: this store's orders, checkouts and events leave them."""
-    from integration import totals
+    from integration.commerce import totals
 
     for part in chunks(list(contact_ids)):
         for model in (Order, Checkout):

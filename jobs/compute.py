@@ -11,7 +11,10 @@ import logging
 
 from sqlalchemy import select
 
-from integration import carts, engagement, history, rfm, segments, stats
+from integration.analytics import history, rfm, stats
+from integration.audiences import segments
+from integration.commerce import carts
+from integration.contacts import engagement
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
@@ -73,7 +76,7 @@ def compute_rfm_all_job() -> int:
 
 def prune_leaderboard_job() -> int:
     """Drop the leaderboard's period rows no time frame can name any more (daily); return how many."""
-    from integration import leaderboard
+    from integration.analytics import leaderboard
 
     settings = get_settings()
     with session_scope(settings.database_url) as session:
@@ -140,6 +143,6 @@ def snapshot_contacts_job() -> int:
 
 def export_segment_job(export_id: int) -> int:
     """Write a segment's members as a CSV file (in parts, in constant memory); return the rows."""
-    from integration import exports
+    from integration.audiences import exports
 
     return exports.write_export(get_settings().database_url, export_id)

@@ -32,7 +32,7 @@ from typing import Any
 import redis
 
 from connectors import SOURCES
-from integration import inbox
+from integration.ingest import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from jobs.queues import INGEST, connection, enqueue, enqueue_or_sweep, fetch_job

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import redis
 from sqlalchemy import exc, text
 
-from integration.health import probe_engine
+from integration.operations.health import probe_engine
 
 logger = logging.getLogger(__name__)
 

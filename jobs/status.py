@@ -8,7 +8,7 @@ import redis
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy.exc import SQLAlchemyError
 
-from integration import backlog
+from integration.operations import backlog
 from integration.settings import Settings
 from integration.store import session_scope
 from jobs.heartbeat import live_processes

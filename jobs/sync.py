@@ -16,7 +16,7 @@ import logging
 from redis.exceptions import LockError
 
 from connectors.destinations import opener
-from integration import destinations, sync
+from integration.audiences import destinations, sync
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Sync

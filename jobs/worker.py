@@ -47,7 +47,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now as rq_now
 from rq.worker import WorkerStatus
 
-from integration.metrics import count_job_failure
+from integration.operations.metrics import count_job_failure
 from integration.settings import Settings
 from jobs import heartbeat as hb
 from jobs.outage import (

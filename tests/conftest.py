@@ -20,10 +20,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import text
 
-from integration.app import create_app
 from integration.settings import Settings, configure
 from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import Base
+from integration.web.app import create_app
 from jobs.queues import QUEUES, connection, forget_connections
 from tests.servers import fresh_database, postgres_server, redis_server
 

@@ -17,10 +17,10 @@ from werkzeug.test import TestResponse
 from connectors.shopify.client import Tokens
 from connectors.shopify.connection import seal
 from integration.accounts import connect_platform_store, create_api_key
-from integration.app import create_app
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import Platform, Store
+from integration.web.app import create_app
 from webhooks.signatures import shopify_sign_body
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shopify"

@@ -11,8 +11,9 @@ from sqlalchemy import update
 
 from connectors.destinations import opener
 from connectors.http import Http
-from integration import destinations, ingest, segments, sync
-from integration.engagement import classify
+from integration import ingest
+from integration.audiences import destinations, segments, sync
+from integration.contacts.engagement import classify
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import (

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
-from integration.access_log import AccessLogger, redact
+from integration.web.access_log import AccessLogger, redact
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from integration import ingest
-from integration.carts import cart_stats, mark_abandoned
+from integration.commerce.carts import cart_stats, mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Checkout, CheckoutState, Contact, InteractionEvent, InteractionType

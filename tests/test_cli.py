@@ -11,8 +11,8 @@ import responses
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from integration import destinations
 from integration.accounts import authenticate
+from integration.audiences import destinations
 from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope

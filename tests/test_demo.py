@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from integration import demo
-from integration.app import create_app
+from integration.demo import generator as demo
 from integration.settings import Settings, configure
 from integration.store.db import dispose_engines
+from integration.web.app import create_app
 from tests.jobs.test_separate_worker import storepulse
 
 CONTACTS = 300

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from integration import engagement
+from integration.contacts import engagement
 from integration.ingest import ingest_events, ingest_orders
 from integration.store import session_scope
 from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition, InteractionType

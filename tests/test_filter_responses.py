@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from integration.campaigns import SendInput, record_sends, save_campaign
-from integration.filters import compile_filter, parse
+from integration.audiences.filters import compile_filter, parse
+from integration.campaigns.sends import SendInput, record_sends, save_campaign
 from integration.ingest import ingest_customers, ingest_events, ingest_orders
 from integration.records import LineItemRecord
 from integration.settings import Settings

@@ -10,10 +10,10 @@ import pytest
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from integration.carts import mark_abandoned
-from integration.contact_list import list_contacts
-from integration.engagement import classify
-from integration.filters import compile_filter, parse
+from integration.audiences.filters import compile_filter, parse
+from integration.commerce.carts import mark_abandoned
+from integration.contacts.engagement import classify
+from integration.contacts.lists import list_contacts
 from integration.ingest import ingest_checkouts, ingest_customers, ingest_events, ingest_orders
 from integration.store import session_scope
 from integration.store.models import Contact, InteractionType, SubscriptionStatus

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from integration import history
-from integration.engagement import classify
+from integration.analytics import history
+from integration.analytics.stats import SubscriptionFilter, contact_stats
+from integration.contacts.engagement import classify
 from integration.ingest import ingest_customers, ingest_events
-from integration.stats import SubscriptionFilter, contact_stats
 from integration.store import session_scope
 from integration.store.models import Contact, InteractionType, SubscriptionStatus
 from integration.store.types import utcnow

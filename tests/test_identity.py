@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration.identity import normalize_email, validated_email
+from integration.contacts.identity import normalize_email, validated_email
 
 
 @pytest.mark.parametrize(

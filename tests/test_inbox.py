@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors import SOURCES
-from integration import inbox
-from integration.ingest import Outcome
+from integration.ingest import Outcome, inbox
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Store
 from tests.factories import make_store

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from integration import ingest
-from integration.leaderboard import (
+from integration.analytics.leaderboard import (
     RankBy,
     TimeFrame,
     leaderboard,

@@ -23,9 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from integration.access_log import AccessLogger
 from integration.crypto import new_api_key
-from integration.logs import (
+from integration.operations.logs import (
     EMAIL_MASK,
     REDACTED,
     TOKEN_MASK,
@@ -40,6 +39,7 @@ from integration.logs import (
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, InboxDelivery, InboxStatus
+from integration.web.access_log import AccessLogger
 from tests.factories import bearer, make_store
 from tests.shopify_fixtures import Deliver, payload
 from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience, runner

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from integration import ingest, rfm
+from integration import ingest
+from integration.analytics import rfm
 from integration.store import session_scope
 from integration.store.models import Account, Contact, RfmScore
 from tests.factories import NOW, customer, make_store, order

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from integration.engagement import classify
+from integration.analytics.stats import SubscriptionFilter, contact_stats, shares
+from integration.contacts.engagement import classify
 from integration.ingest import ingest_customers, ingest_events, ingest_orders
-from integration.stats import SubscriptionFilter, contact_stats, shares
 from integration.store import session_scope
 from integration.store.models import InteractionType, SubscriptionStatus
 from integration.store.types import utcnow

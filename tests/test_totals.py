@@ -8,7 +8,8 @@ from decimal import Decimal
 from alembic import command
 from sqlalchemy import select
 
-from integration import contacts, totals
+from integration.commerce import totals
+from integration.contacts import changes as contacts
 from integration.ingest import ingest_orders
 from integration.ingest.removals import delete_orders
 from integration.store import session_scope

@@ -17,13 +17,13 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, abort, current_app, request
 
-from integration import inbox
-from integration.app import settings_of
+from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import EmailSource, EmailTool
 from integration.store.types import utcnow
-from integration.views.auth import fail
-from integration.views.bodies import read_body
+from integration.web.app import settings_of
+from integration.web.views.auth import fail
+from integration.web.views.bodies import read_body
 from jobs.ingest import process_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
 from webhooks.signatures import secret_matches, sendgrid_signature_valid, timestamp_within

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from connectors.shopify.client import shop_domain
 from connectors.shopify.source import AFTER_UNINSTALL_TOPICS
 from connectors.times import TimeOutOfRange, not_ahead, parse_instant
-from integration import inbox
-from integration.app import settings_of
+from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import Platform, Store
-from integration.views.bodies import read_body
+from integration.web.app import settings_of
+from integration.web.views.bodies import read_body
 from jobs.ingest import request_drain
 from webhooks.signatures import shopify_webhook_valid
 

@@ -28,13 +28,13 @@ from redis import Redis
 
 from connectors.http import Http, brief, json_object
 from connectors.limits import Pace, key_digest
+from integration.audiences.sync import ADD, REMOVE, UPDATE, Change, Delivery
 from integration.errors import (
     ConnectorError,
     CredentialsRejected,
     FatalConnectorError,
     RetriableConnectorError,
 )
-from integration.sync import ADD, REMOVE, UPDATE, Change, Delivery
 
 BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"

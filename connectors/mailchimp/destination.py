@@ -27,8 +27,8 @@ from redis import Redis
 
 from connectors.http import Http, json_object
 from connectors.limits import Slots, key_digest
+from integration.audiences.sync import ADD, LEFT, REMOVE, UPDATE, Change, Delivery
 from integration.errors import ConfigError, ConnectorError, CredentialsRejected, FatalConnectorError
-from integration.sync import ADD, LEFT, REMOVE, UPDATE, Change, Delivery
 
 MAX_MEMBERS_PER_CALL = 500
 MAX_CONNECTIONS = 10

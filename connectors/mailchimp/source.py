@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from connectors.email_tools import email_source
 from connectors.mailchimp.schemas import WEBHOOK, MailchimpEvent
-from integration.contacts import change_email
+from integration.contacts.changes import change_email
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome, ingest_events
 from integration.ingest.common import ContactResolver, Scope

@@ -233,7 +233,7 @@ def import_lines(settings: Settings, store_id: int, kind: str, lines: Iterable[b
 
 
 def _write(settings: Settings, store_id: int, kind: str, records: list[Any]) -> int:
-    from integration import engagement
+    from integration.contacts import engagement
 
     with session_scope(settings.database_url) as session:
         store = session.get(Store, store_id)

@@ -20,12 +20,12 @@ from werkzeug.wrappers import Response
 from connectors.shopify import setup
 from connectors.shopify.client import ShopifyClient, shop_domain
 from connectors.shopify.connection import oauth, seal
-from integration import destinations
 from integration.accounts import connect_platform_store
-from integration.app import settings_of
+from integration.audiences import destinations
 from integration.errors import ConfigError, ConnectorError
 from integration.store import session_scope
 from integration.store.models import Platform
+from integration.web.app import settings_of
 from jobs.queues import INGEST, connection, enqueue
 from jobs.shopify import start_backfill_job
 from webhooks.signatures import shopify_query_valid

@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
-from integration import carts, ingest, privacy
+from integration import ingest, privacy
+from integration.commerce import carts
 from integration.errors import InvalidRecord
-from integration.inbox import RFM_REFRESH
 from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
+from integration.ingest.inbox import RFM_REFRESH
 from integration.ingest.removals import markers
 from integration.store.models import (
     Backfill,

@@ -21,8 +21,8 @@ from typing import Any
 import requests
 
 from connectors.shopify.client import ShopifyClient
+from integration.audiences.sync import REMOVE, Change, Delivery
 from integration.errors import FatalConnectorError, RetriableConnectorError
-from integration.sync import REMOVE, Change, Delivery
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.http import Http, PinnedAddressAdapter
-from integration.sync import REMOVE, Change, Delivery
+from integration.audiences.sync import REMOVE, Change, Delivery
 
 BATCH_SIZE = 500
 SIGNATURE_HEADER = "Storepulse-Signature"

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from integration import carts, totals
+from integration.commerce import carts, totals
+from integration.commerce.orders import is_placed
 from integration.ingest.common import (
     ContactResolver,
     Outcome,
@@ -23,7 +24,6 @@ from integration.ingest.common import (
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
-from integration.orders import is_placed
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
 from integration.store.models import (
     Checkout,

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from integration.identity import normalize_email
+from integration.contacts.identity import normalize_email
 from integration.store.models import Contact, ContactEmail, InteractionType, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from integration.identity import normalize_email
+from integration.contacts.identity import normalize_email
 from integration.ingest.common import (
     ContactResolver,
     Outcome,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, String, and_, func, select, update
 from sqlalchemy.orm import Session
 
-from integration import orders
+from integration.commerce import orders
 from integration.ingest.common import chunks, rows_table
 from integration.store.models import (
     Contact,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from integration import totals
+from integration.commerce import totals
 from integration.ingest.common import Outcome, chunks, insert_for
 from integration.records import RefundRecord
 from integration.store.models import Order, OrderRefund, Store

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from integration import totals
+from integration.commerce import totals
 from integration.ingest.common import Outcome, chunks, insert_for
 from integration.ingest.recompute import recompute_last_interactions
 from integration.records import CustomerRecord, OrderRecord

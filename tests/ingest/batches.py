@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors import SOURCES
-from integration import inbox
+from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from connectors import SOURCES
 from connectors.csv.importer import import_csv
-from integration import inbox
 from integration.accounts import add_email_source
+from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import Contact, EmailTool, InboxDelivery, InboxStatus, InteractionEvent
 from tests.factories import NOW, make_store

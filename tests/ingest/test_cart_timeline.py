@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from connectors import SOURCES
-from integration import inbox
-from integration.carts import mark_abandoned
+from integration.commerce.carts import mark_abandoned
+from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import (
     Account,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from integration.carts import mark_abandoned
+from integration.commerce.carts import mark_abandoned
 from integration.ingest import ingest_checkouts, ingest_customers, ingest_orders
 from integration.privacy import export_customer
 from integration.store import session_scope

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from integration.accounts import create_api_key
-from integration.profile import profile
+from integration.contacts.profile import profile
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ContactEmail, InteractionEvent, Store, StoreCustomer

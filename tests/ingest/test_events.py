@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from integration.campaigns import SendInput, record_sends, save_campaign
+from integration.campaigns.sends import SendInput, record_sends, save_campaign
 from integration.ingest import ingest_campaigns, ingest_events, ingest_sends
 from integration.records import CampaignRecord, EventRecord, SendRecord
 from integration.store import get_engine, session_scope

@@ -20,7 +20,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select, text
 
 import jobs.ingest
-from integration import inbox
+from integration.ingest import inbox
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.db import get_engine

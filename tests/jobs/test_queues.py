@@ -13,8 +13,8 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import update
 
-from integration import inbox
 from integration.cli import cli
+from integration.ingest import inbox
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus

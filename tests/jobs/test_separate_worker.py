@@ -15,10 +15,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from integration.accounts import create_api_key
-from integration.app import create_app
 from integration.settings import configure
 from integration.store import session_scope
 from integration.store.db import dispose_engines, upgrade
+from integration.web.app import create_app
 from jobs.queues import forget_connections
 from tests.factories import make_store
 

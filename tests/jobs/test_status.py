@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from integration import inbox
 from integration.cli import cli
+from integration.ingest import inbox
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from jobs.heartbeat import WAITING_FOR_DATABASE, Heartbeat

@@ -16,7 +16,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
 from bench.webhooks import deliveries
-from integration import inbox
+from integration.ingest import inbox
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus

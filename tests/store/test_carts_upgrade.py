@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, update
 
-from integration.carts import mark_abandoned
+from integration.commerce.carts import mark_abandoned
 from integration.ingest import ingest_checkouts, ingest_orders
 from integration.store import session_scope
 from integration.store.db import alembic_config, dispose_engines, get_engine, upgrade

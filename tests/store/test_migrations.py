@@ -17,8 +17,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from connectors import SOURCES
-from integration import inbox
-from integration.ingest import ingest_campaigns, ingest_orders, ingest_sends
+from integration.ingest import inbox, ingest_campaigns, ingest_orders, ingest_sends
 from integration.records import CampaignRecord, SendRecord
 from integration.store import session_scope
 from integration.store.db import (

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from integration.campaign_results import contact_sends
-from integration.campaigns import SendInput, record_sends, save_campaign
+from integration.campaigns.results import contact_sends
+from integration.campaigns.sends import SendInput, record_sends, save_campaign
 from integration.ingest import ingest_customers, ingest_orders
 from integration.store import session_scope
 from integration.store.db import dispose_engines, get_engine, upgrade

@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from integration.accounts import create_api_key, revoke_api_key
-from integration.engagement import classify
+from integration.contacts.engagement import classify
 from integration.ingest import ingest_events, ingest_orders
 from integration.settings import Settings
 from integration.store import session_scope
@@ -109,7 +109,7 @@ def test_health_and_status_page(client: FlaskClient) -> None:
 
 
 def test_health_reports_an_unreachable_redis(settings: Settings, tmp_path) -> None:
-    from integration.app import create_app
+    from integration.web.app import create_app
 
     broken = create_app(
         {

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
 from integration import ingest
-from integration.carts import mark_abandoned
+from integration.commerce.carts import mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import get_engine

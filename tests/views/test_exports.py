@@ -10,7 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
-from integration import exports, ingest
+from integration import ingest
+from integration.audiences import exports
 from integration.settings import Settings
 from integration.store import session_scope
 from tests.factories import bearer, customer, make_store

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from schemathesis.generation import GenerationMode
 
-from integration import filters
+from integration.audiences import filters
 from integration.settings import Settings
 from integration.store import session_scope
 from tests.factories import bearer, make_store

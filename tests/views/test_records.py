@@ -201,7 +201,7 @@ def test_no_body_makes_the_server_fail(
 
 
 def test_the_database_being_down_answers_503(settings: Settings, tmp_path: Path) -> None:
-    from integration.app import create_app
+    from integration.web.app import create_app
 
     down = create_app(
         {

@@ -18,9 +18,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration import filters, rfm
-from integration.campaigns import SendInput, record_sends, save_campaign
-from integration.engagement import classify
+from integration.analytics import rfm
+from integration.audiences import filters
+from integration.campaigns.sends import SendInput, record_sends, save_campaign
+from integration.contacts.engagement import classify
 from integration.ingest import ingest_customers, ingest_events, ingest_orders
 from integration.settings import Settings
 from integration.store import session_scope

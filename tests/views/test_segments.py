@@ -34,7 +34,7 @@ def shop(settings: Settings) -> dict[str, Any]:
             ],
         )
         ingest.ingest_orders(session, store, [order("o1", now - timedelta(days=2), email="ann@example.com")])
-        from integration.engagement import classify
+        from integration.contacts.engagement import classify
 
         classify(session, store.account_id)
         return {"store": store.id, "account": store.account_id, "headers": bearer(session, store.account_id)}

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from integration.engagement import classify
+from integration.contacts.engagement import classify
 from integration.ingest import ingest_events
 from integration.settings import Settings
 from integration.store import session_scope

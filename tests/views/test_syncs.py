@@ -12,10 +12,10 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from integration.app import create_app
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Destination, SubscriptionStatus
+from integration.web.app import create_app
 from jobs.queues import SYNC, queue
 from jobs.sync import sync_all_job
 from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer

@@ -71,7 +71,7 @@ def server(shopify_settings: Settings, tmp_path: Path) -> Iterator[Server]:
         web = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                "integration.app:create_app()",
+                "integration.web.app:create_app()",
             ],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -11,10 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from integration import inbox
 from integration.accounts import add_email_source, email_webhook_path, set_verification_key
-from integration.app import create_app
-from integration.ingest import ingest_orders
+from integration.ingest import inbox, ingest_orders
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import (
@@ -30,6 +28,7 @@ from integration.store.models import (
     Order,
     SubscriptionStatus,
 )
+from integration.web.app import create_app
 from jobs.ingest import process_inbox_job, sweep_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
 from tests.factories import make_store, order

@@ -14,10 +14,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
-from integration.app import create_app
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, OrderLineItem, StoreCustomer
+from integration.web.app import create_app
 from jobs.queues import QUEUES, connection, forget_connections
 from tests.servers import redis_server
 from tests.shopify_fixtures import OLD_SECRET, SECRET, SHOP, Deliver, payload, raw

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from integration.carts import mark_abandoned
+from integration.commerce.carts import mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store

@@ -44,7 +44,7 @@ class Order(Base):
     total_tax: Mapped[Decimal | None]
     total_price: Mapped[Decimal]
     # The sum of the order's refunds in its currency (order_refunds), kept here so that revenue
-    # sums stay one pass over orders; revenue is total_price − total_refunded (integration.orders).
+    # sums stay one pass over orders; revenue is total_price − total_refunded (integration.commerce.orders).
     total_refunded: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     checkout_token: Mapped[str | None] = mapped_column(String(255))
     cart_token: Mapped[str | None] = mapped_column(String(255))

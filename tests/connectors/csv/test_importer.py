@@ -140,7 +140,7 @@ def test_a_file_of_several_batches_imports_every_row(db_url: str) -> None:
 def test_checkouts_in_our_columns_become_abandoned_carts_that_token_less_orders_recover(db_url: str) -> None:
     from datetime import timedelta
 
-    from integration.carts import mark_abandoned
+    from integration.commerce.carts import mark_abandoned
     from integration.store.models import Checkout, CheckoutState
 
     store_id = _store(db_url)

@@ -16,8 +16,8 @@ import responses
 from connectors.http import Http
 from connectors.limits import Slots
 from connectors.mailchimp.destination import MAX_CONNECTIONS, MailchimpAudience
+from integration.audiences.sync import ADD, Change
 from integration.errors import RetriableConnectorError
-from integration.sync import ADD, Change
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 API = "https://us6.api.mailchimp.com/3.0"

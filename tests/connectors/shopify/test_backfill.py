@@ -709,7 +709,7 @@ def _backfill(settings: Settings, shop: int, checkouts: str) -> None:
 def test_a_backfilled_checkout_is_the_checkout_its_webhook_and_its_order_name(
     shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: Any, form: str, arrival: str
 ) -> None:
-    from integration.carts import mark_abandoned
+    from integration.commerce.carts import mark_abandoned
     from tests.shopify_fixtures import payload
 
     webhook = payload("checkouts_create")

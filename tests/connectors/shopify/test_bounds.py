@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from integration.inbox import MAX_ATTEMPTS
+from integration.ingest.inbox import MAX_ATTEMPTS
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Checkout, InboxDelivery, InboxStatus, Order

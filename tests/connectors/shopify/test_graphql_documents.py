@@ -35,11 +35,11 @@ from connectors.shopify import setup
 from connectors.shopify.backfill import STAGES
 from connectors.shopify.connection import client_for
 from connectors.shopify.tags import ShopifyTags
+from integration.audiences.sync import ADD, REMOVE, Change
 from integration.errors import ConfigError
 from integration.settings import OLDEST_SHOPIFY_API_VERSION, Settings
 from integration.store import session_scope
 from integration.store.models import Backfill
-from integration.sync import ADD, REMOVE, Change
 from jobs.shopify import (
     continue_backfill_job,
     read_customers_job,

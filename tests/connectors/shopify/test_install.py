@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from connectors.shopify.client import Tokens
 from connectors.shopify.setup import WEBHOOK_TOPICS
-from integration import destinations, segments
+from integration.audiences import destinations, segments
 from integration.crypto import decrypt_json
 from integration.settings import Settings
 from integration.store import session_scope

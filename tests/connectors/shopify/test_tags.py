@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.tags import ShopifyTags
-from integration import sync
+from integration.audiences import sync
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, DestinationKind, SyncRun
@@ -149,7 +149,7 @@ def run(settings: Settings, sync_id: int, slept: list[float], bulk_threshold: in
 
     run_id = sync.run(settings.database_url, sync_id, tags)
     assert run_id is not None
-    from integration.destinations import runs
+    from integration.audiences.destinations import runs
 
     with session_scope(settings.database_url) as session:
         return runs(session, sync_id, limit=1)[0]

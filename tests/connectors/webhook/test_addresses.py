@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from connectors.addresses import check_url, public_address
 from connectors.http import Http
 from connectors.webhook.destination import SignedWebhook
-from integration import sync
+from integration.audiences import sync
 from integration.errors import AddressRefused
 from integration.settings import Settings
 from integration.store import session_scope

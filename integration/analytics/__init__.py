@@ -1,0 +1,1 @@
+"""What the numbers say: contact statistics and their history, RFM, the leaderboard."""

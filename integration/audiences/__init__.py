@@ -1,0 +1,1 @@
+"""Audiences: the filter language, saved segments, exports and sync to destinations."""

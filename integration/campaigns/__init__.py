@@ -1,0 +1,1 @@
+"""Campaigns: sends, what they led to, and one email to one customer."""

@@ -1,0 +1,1 @@
+"""Contacts: who a record is about, engagement groups, lists and the customer profile."""

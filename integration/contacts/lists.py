@@ -1,0 +1,145 @@
+"""Lists of contacts: a filter, a sort and keyset pagination with an opaque cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from integration.audiences.filters import compile_filter
+from integration.store.models import Contact, ContactEmail, StoreCustomer
+from integration.store.types import UTCDateTime, iso, lower_text
+
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in the sort order
+SORTS = ("-last_interaction_at", "last_interaction_at", "email", "-email", "first_seen_at", "-first_seen_at")
+MAX_LIMIT = 500
+MAX_SEARCH_WORDS = 8
+
+
+class BadCursor(ValueError):
+    """The cursor was not made by this list (or not for this sort)."""
+
+
+def list_contacts(
+    session: Session,
+    account_id: int,
+    condition: dict[str, Any] | None,
+    *,
+    search: str | None = None,
+    sort: str = "-last_interaction_at",
+    limit: int = 50,
+    cursor: str | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Return a page of the account's contacts that match `condition` and `search`, and the next cursor."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+    descending, name = sort.startswith("-"), sort.lstrip("-")
+    key = (
+        func.coalesce(Contact.last_interaction_at, literal(NEVER, UTCDateTime()))
+        if name == "last_interaction_at"
+        else getattr(Contact, name)
+    )
+    query = select(Contact).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
+    if condition is not None:
+        query = query.where(compile_filter(session, condition, now))
+    if search is not None:
+        query = query.where(*matching(search))
+    if cursor is not None:
+        value, last_id = _decode(cursor, sort, name)
+        if descending:
+            query = query.where(or_(key < value, and_(key == value, Contact.id < last_id)))
+        else:
+            query = query.where(or_(key > value, and_(key == value, Contact.id > last_id)))
+    order = (key.desc(), Contact.id.desc()) if descending else (key.asc(), Contact.id.asc())
+    rows = session.scalars(query.order_by(*order).limit(min(limit, MAX_LIMIT) + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode(sort, name, page[-1]) if more and page else None
+    return {"contacts": [describe(c) for c in page], "next_cursor": next_cursor}
+
+
+def matching(search: str) -> list[ColumnElement[bool]]:
+    """SQL: every word of `search` is part of the email, an earlier email, first or last name (any case)."""
+    conditions = []
+    for word in search.lower().split()[:MAX_SEARCH_WORDS]:
+        # The word is a literal: LIKE's wildcards in it match only themselves.
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                *(
+                    lower_text(column).like(pattern, escape="\\")
+                    for column in (Contact.email, Contact.first_name, Contact.last_name)
+                ),
+                exists().where(
+                    ContactEmail.contact_id == Contact.id,
+                    lower_text(ContactEmail.email).like(pattern, escape="\\"),
+                ),
+            )
+        )
+    return conditions
+
+
+def contact_detail(session: Session, account_id: int, contact_id: int) -> dict[str, Any] | None:
+    """One contact of the account as `describe` shows it, with its store links; None if not the account's."""
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.account_id != account_id or contact.deleted_at is not None:
+        return None
+    links = session.execute(
+        select(StoreCustomer.store_id, StoreCustomer.external_id)
+        .where(StoreCustomer.contact_id == contact.id)
+        .order_by(StoreCustomer.store_id)
+    ).all()
+    return {**describe(contact), "stores": [{"store_id": s, "customer_id": e} for s, e in links]}
+
+
+def describe(contact: Contact) -> dict[str, Any]:
+    """A contact as lists show it, with why it is in its group."""
+    return {
+        "id": contact.id,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "subscription": {
+            "status": contact.subscription_status.value,
+            "changed_at": iso(contact.subscription_changed_at),
+            "reason": contact.subscription_reason,
+        },
+        "engagement": {
+            "status": contact.engagement_status.value if contact.engagement_status else None,
+            "since": iso(contact.engagement_since),
+            "reason": contact.engagement_reason,
+            "last_interaction_at": iso(contact.last_interaction_at),
+            "last_interaction_type": contact.last_interaction_type.value
+            if contact.last_interaction_type
+            else None,
+        },
+        "blocked": {"reason": contact.blocked_reason.value, "at": iso(contact.blocked_at)}
+        if contact.blocked_reason
+        else None,
+        "tags": contact.tags,
+        "first_seen_at": iso(contact.first_seen_at),
+    }
+
+
+def _encode(sort: str, name: str, contact: Contact) -> str:
+    value: Any = getattr(contact, name)
+    if name == "last_interaction_at" and value is None:
+        value = NEVER
+    payload = [sort, value.isoformat() if isinstance(value, datetime) else value, contact.id]
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str, name: str) -> tuple[Any, int]:
+    try:
+        made_for, value, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        decoded = datetime.fromisoformat(value) if name.endswith("_at") else str(value)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise BadCursor("not a cursor of this list") from exc
+    if made_for != sort or not isinstance(last_id, int):
+        raise BadCursor("the cursor belongs to another sort")
+    return decoded, last_id

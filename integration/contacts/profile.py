@@ -1,0 +1,235 @@
+"""The customer profile: the contact, its earlier addresses, orders, open carts and campaigns, at a glance.
+
+Orders come newest first, ten by default, with a cursor for more; each carries a *recovered cart*
+badge when it recovered an abandoned checkout, with that cart and the rule that matched it. Times
+are UTC with the store's local time beside.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from integration import keyset
+from integration.analytics import rfm
+from integration.campaigns import results as campaign_results
+from integration.campaigns import sends as campaigns
+from integration.commerce.orders import standing_of
+from integration.contacts.lists import contact_detail
+from integration.money import amount
+from integration.store.models import Checkout, CheckoutState, ContactEmail, Order, OrderLineItem, Store
+from integration.store.types import iso, utcnow
+
+DEFAULT_ORDERS = 10
+MAX_ORDERS_PAGE = 1000
+
+
+def profile(
+    session: Session,
+    account_id: int,
+    contact_id: int,
+    *,
+    orders_limit: int | None = DEFAULT_ORDERS,
+    orders_cursor: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The contact's profile; None when it is not the account's. `orders_limit=None` lists every order.
+
+    A cursor of orders this list did not give out raises `keyset.BadCursor`.
+    """
+    detail = contact_detail(session, account_id, contact_id)
+    if detail is None:
+        return None
+    zones = {
+        s.id: ZoneInfo(s.time_zone)
+        for s in session.scalars(select(Store).where(Store.account_id == account_id))
+    }
+    page, next_cursor, count = _orders(session, contact_id, zones, orders_limit, orders_cursor)
+    now = now or utcnow()
+    cap = campaigns.frequency_cap(session, account_id, contact_id, now)
+    return {
+        **detail,
+        "earlier_emails": earlier_emails(session, contact_id),
+        "orders": page,
+        "orders_count": count,
+        "orders_next_cursor": next_cursor,
+        "rfm": rfm.contact_rfm(session, contact_id, now),
+        "abandoned_carts": _abandoned_carts(session, contact_id, zones),
+        "campaigns": campaign_results.contact_sends(session, account_id, contact_id),
+        "last_contacted_at": iso(cap.last_contacted_at),
+        "recently_contacted": cap.recently_contacted,
+        "frequency_cap_days": cap.days,
+    }
+
+
+def earlier_emails(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    """The addresses the contact had before its current one, the most recently replaced first."""
+    rows = session.scalars(
+        select(ContactEmail)
+        .where(ContactEmail.contact_id == contact_id)
+        .order_by(ContactEmail.replaced_at.desc(), ContactEmail.id.desc())
+    )
+    return [
+        {"email": r.email, "first_seen_at": iso(r.first_seen_at), "replaced_at": iso(r.replaced_at)}
+        for r in rows
+    ]
+
+
+def _orders(
+    session: Session, contact_id: int, zones: dict[int, ZoneInfo], limit: int | None, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None, int]:
+    base = [Order.contact_id == contact_id, Order.deleted_at.is_(None)]
+    count = session.scalar(select(func.count()).select_from(Order).where(*base)) or 0
+    query = select(Order).where(*base)
+    if cursor:
+        at, order_id = keyset.decode(cursor)
+        query = query.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < order_id)))
+    query = query.order_by(Order.created_at.desc(), Order.id.desc())
+    if limit is not None:
+        query = query.limit(limit + 1)
+    rows = list(session.scalars(query))
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if limit is not None else rows
+    recovered = {
+        c.recovered_by_order_id: c
+        for c in session.scalars(
+            select(Checkout).where(
+                Checkout.recovered_by_order_id.in_([o.id for o in rows]),
+                Checkout.state == CheckoutState.RECOVERED,
+            )
+        )
+    }
+    page = [
+        {
+            "id": o.id,
+            "store_id": o.store_id,
+            "external_id": o.external_id,
+            "name": o.name,
+            "number": o.number,
+            "created_at": o.created_at.isoformat(),
+            "created_at_local": o.created_at.astimezone(zones.get(o.store_id, ZoneInfo("UTC"))).isoformat(),
+            **standing_of(o),
+            "currency": o.currency,
+            "fulfillment_status": o.fulfillment_status,
+            "badges": ["recovered_cart"] if o.id in recovered else [],
+            "recovered_cart": _recovered_cart(recovered[o.id], zones) if o.id in recovered else None,
+        }
+        for o in rows
+    ]
+    next_cursor = keyset.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return page, next_cursor, count
+
+
+def _recovered_cart(cart: Checkout, zones: dict[int, ZoneInfo]) -> dict[str, Any]:
+    """The abandoned checkout an order recovered, and the rule that linked them."""
+    zone = zones.get(cart.store_id, ZoneInfo("UTC"))
+    return {
+        "token": cart.token,
+        "abandoned_at": iso(cart.abandoned_at),
+        "abandoned_at_local": cart.abandoned_at.astimezone(zone).isoformat() if cart.abandoned_at else None,
+        "recovered_at": iso(cart.recovered_at),
+        "total_price": amount(cart.total_price),
+        "currency": cart.currency,
+        "recovery_rule": cart.recovery_rule,
+    }
+
+
+def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:
+    carts = session.scalars(
+        select(Checkout)
+        .where(
+            Checkout.contact_id == contact_id,
+            Checkout.state == CheckoutState.ABANDONED,
+            Checkout.deleted_at.is_(None),
+        )
+        .order_by(Checkout.abandoned_at.desc())
+    )
+    return [
+        {
+            "token": c.token,
+            "store_id": c.store_id,
+            "abandoned_at": iso(c.abandoned_at),
+            "abandoned_at_local": c.abandoned_at.astimezone(
+                zones.get(c.store_id, ZoneInfo("UTC"))
+            ).isoformat()
+            if c.abandoned_at
+            else None,
+            "total_price": amount(c.total_price),
+            "currency": c.currency,
+            "recovery_url": c.recovery_url,
+            "items": [
+                {
+                    "title": i.title,
+                    "variant_title": i.variant_title,
+                    "sku": i.sku,
+                    "quantity": i.quantity,
+                    "unit_price": amount(i.unit_price),
+                    "line_total": amount(i.unit_price * i.quantity),
+                }
+                for i in c.line_items
+            ],
+            "badges": ["abandoned_cart"],
+        }
+        for c in carts
+    ]
+
+
+def order_detail(session: Session, account_id: int, contact_id: int, order_id: int) -> dict[str, Any] | None:
+    """One order of the contact with its line items, and how they add up to the total."""
+    order = session.get(Order, order_id)
+    if order is None or order.contact_id != contact_id or order.deleted_at is not None:
+        return None
+    store = session.get(Store, order.store_id)
+    if store is None or store.account_id != account_id:
+        return None
+    items = list(
+        session.scalars(
+            select(OrderLineItem).where(OrderLineItem.order_id == order.id).order_by(OrderLineItem.id)
+        )
+    )
+    lines = [
+        {
+            "title": i.title,
+            "variant_title": i.variant_title,
+            "sku": i.sku,
+            "quantity": i.quantity,
+            "unit_price": amount(i.unit_price),
+            "line_total": amount(i.unit_price * i.quantity),
+            "discount": amount(i.total_discount) if i.total_discount else None,
+            # What the line comes to after its discount: line_total − discount.
+            "discounted_total": amount(i.unit_price * i.quantity - (i.total_discount or 0)),
+        }
+        for i in items
+    ]
+    items_total = sum((i.unit_price * i.quantity for i in items), Decimal(0))
+    line_discounts = sum((i.total_discount or Decimal(0) for i in items), Decimal(0))
+    parts = {
+        "items_total": items_total,
+        "total_discounts": order.total_discounts or Decimal(0),
+        "total_shipping": order.total_shipping or Decimal(0),
+        "total_tax": order.total_tax or Decimal(0),
+    }
+    computed = parts["items_total"] - parts["total_discounts"] + parts["total_shipping"] + parts["total_tax"]
+    return {
+        "id": order.id,
+        "store_id": order.store_id,
+        "external_id": order.external_id,
+        "name": order.name,
+        "created_at": order.created_at.isoformat(),
+        "created_at_local": order.created_at.astimezone(ZoneInfo(store.time_zone)).isoformat(),
+        "currency": order.currency,
+        "line_items": lines,
+        **{k: amount(v) for k, v in parts.items()},
+        **standing_of(order),
+        "line_discounts": amount(line_discounts),
+        # Whether items − discounts + shipping + tax is the total (a source may leave parts out).
+        "adds_up": computed == order.total_price,
+        # Whether the lines' discounts make up the order's discounts (a discount on shipping does not
+        # fall on a line, and a source may give only the order's discount).
+        "discounts_add_up": line_discounts == parts["total_discounts"],
+    }

@@ -1,0 +1,350 @@
+"""The inbox: deliveries are stored raw and de-duplicated first, then normalized by a job.
+
+A delivery is never dropped. Storing answers whether it was new; processing runs each delivery in
+its own savepoint, so one bad delivery does not undo the others. A delivery whose body cannot be
+parsed fails at once; any other error leaves it pending for a retry, and after MAX_ATTEMPTS it is
+left failed and visible with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from integration.contacts import engagement
+from integration.errors import InvalidRecord
+from integration.ingest import Outcome
+from integration.ingest.common import insert_for
+from integration.operations import metrics
+from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
+from integration.store.models import InboxDelivery, InboxStatus, table_of
+from integration.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# Asked of the jobs after any delivery that changed an account: bring its statistics up to date.
+STATS_REFRESH = "stats.refresh"
+# …and after deliveries of orders: recompute its RFM scores.
+RFM_REFRESH = "rfm.refresh"
+MAX_ERROR_LENGTH = 2000
+MAX_ID_LENGTH = 255  # the inbox's delivery_id and event_id columns
+
+
+class Source(Protocol):
+    """A source connector: turns one stored delivery into store records.
+
+    `process` raises InvalidRecord when the delivery as a whole cannot be read (it fails at once),
+    and sets the outcome's `account_id` so that the contacts it touched are reclassified.
+    """
+
+    name: str
+
+    def process(self, session: Session, delivery: InboxDelivery) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Received:
+    id: int
+    new: bool
+
+
+def receive(
+    session: Session,
+    *,
+    source: str,
+    topic: str,
+    delivery_id: str,
+    body: bytes,
+    store_id: int | None = None,
+    email_source_id: int | None = None,
+    event_id: str | None = None,
+    triggered_at: datetime | None = None,
+    headers: dict[str, str] | None = None,
+    signature_verified: bool = False,
+) -> Received:
+    """Store a delivery once; a redelivery of the same (source, delivery id) stores nothing new.
+
+    `signature_verified` says the receiver verified the delivery's signature: recorded with the time.
+    Ids longer than MAX_ID_LENGTH raise ValueError: receivers refuse them, an id is never cut.
+    """
+    for name, value in (("delivery_id", delivery_id), ("event_id", event_id)):
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    table = table_of(InboxDelivery)
+    now = utcnow()
+    # The request's id goes with the delivery, so the lines of its processing carry it too.
+    request_id = current_request_id()
+    headers = {**(headers or {}), **({REQUEST_ID_HEADER: request_id} if request_id else {})}
+    stmt = (
+        insert_for(session, table)
+        .values(
+            source=source,
+            topic=topic,
+            delivery_id=delivery_id,
+            body=body,
+            store_id=store_id,
+            email_source_id=email_source_id,
+            event_id=event_id,
+            triggered_at=triggered_at,
+            headers=headers,
+            received_at=now,
+            signature_verified_at=now if signature_verified else None,
+            status=InboxStatus.PENDING.value,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(table.c.id)
+    )
+    new_id = session.execute(stmt).scalar()
+    metrics.delivery_stored(new_id is not None)
+    if new_id is not None:
+        logger.info("inbox delivery %s received", new_id, extra={"source": source, "topic": topic})
+        return Received(id=new_id, new=True)
+    existing = session.scalar(
+        select(InboxDelivery.id).where(
+            InboxDelivery.source == source, InboxDelivery.delivery_id == delivery_id
+        )
+    )
+    assert existing is not None  # noqa: S101 - the conflict above proves the row exists
+    logger.info("inbox delivery %s received again", existing, extra={"source": source, "topic": topic})
+    return Received(id=existing, new=False)
+
+
+def process(
+    session: Session,
+    delivery_ids: Sequence[int],
+    sources: dict[str, Source],
+    *,
+    classify: Callable[[Session, int, set[int]], Any] | None = None,
+    follow_ups: list[tuple[str, list[Any]]] | None = None,
+    left_pending: list[int] | None = None,
+) -> dict[str, int]:
+    """Normalize pending deliveries into the store and reclassify the contacts they touched.
+
+    Deliveries that a source can normalize together (same batch key) go in one call; if that call
+    fails they are retried one by one, so one bad delivery never holds back the others. Work the
+    sources ask for after commit is appended to `follow_ups`; the ids of deliveries that failed for
+    a passing reason (a lost connection, a deadlock) and stay pending are appended to
+    `left_pending`. Returns counts by outcome.
+    """
+    classify = classify or (lambda s, account_id, ids: engagement.classify(s, account_id, ids))
+    counts = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
+    rows = session.scalars(
+        select(InboxDelivery)
+        .where(InboxDelivery.id.in_(list(delivery_ids)))
+        .order_by(InboxDelivery.id)
+        # Another worker holding a delivery is processing it: leave it to that worker.
+        .with_for_update(skip_locked=True)
+    ).all()
+    counts["skipped"] = len(delivery_ids) - len(rows)
+    pending: list[InboxDelivery] = []
+    for delivery in rows:
+        if delivery.status != InboxStatus.PENDING:
+            counts["skipped"] += 1  # processed by an earlier run: exactly once
+        else:
+            pending.append(delivery)
+    alone: list[InboxDelivery] = []
+    groups: dict[tuple[Any, ...], list[InboxDelivery]] = {}
+    for delivery in pending:
+        source = sources.get(delivery.source)
+        key = getattr(source, "batch_key", lambda _: None)(delivery)
+        if key is None:
+            alone.append(delivery)
+        else:
+            groups.setdefault((delivery.source, *key), []).append(delivery)
+    for group in groups.values():
+        if len(group) == 1 or not _process_group(session, group, sources, classify, counts, follow_ups):
+            alone.extend(group)
+    for delivery in sorted(alone, key=lambda d: d.id):
+        with request_context(_request_id_of(delivery)):
+            _process_one(session, delivery, sources, classify, counts, follow_ups)
+    session.flush()
+    if left_pending is not None:
+        left_pending.extend(d.id for d in pending if d.status == InboxStatus.PENDING)
+    return counts
+
+
+def _process_group(
+    session: Session,
+    group: list[InboxDelivery],
+    sources: dict[str, Source],
+    classify: Callable[[Session, int, set[int]], Any],
+    counts: dict[str, int],
+    follow_ups: list[tuple[str, list[Any]]] | None,
+) -> bool:
+    """Normalize a group in one call; False (nothing written) if any part of it failed."""
+    source = sources[group[0].source]
+    try:
+        with session.begin_nested():
+            outcome: Outcome = source.process_batch(session, group)  # type: ignore[attr-defined]
+            if outcome.contact_ids and outcome.account_id is not None:
+                classify(session, outcome.account_id, outcome.contact_ids)
+    except Exception as exc:  # noqa: BLE001 - each delivery is tried alone next
+        logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), describe(exc))
+        return False
+    result = {**outcome.as_dict(), "batch": len(group)}
+    if any("order" in d.topic for d in group) and outcome.account_id is not None:
+        outcome.follow_ups.append((RFM_REFRESH, [outcome.account_id]))
+    for delivery in group:
+        delivery.attempts += 1
+        _finish(delivery, InboxStatus.PROCESSED, result=result)
+    counts["processed"] += len(group)
+    if follow_ups is not None:
+        follow_ups.extend(_follow_ups_of(outcome))
+    return True
+
+
+def _process_one(
+    session: Session,
+    delivery: InboxDelivery,
+    sources: dict[str, Source],
+    classify: Callable[[Session, int, set[int]], Any],
+    counts: dict[str, int],
+    follow_ups: list[tuple[str, list[Any]]] | None,
+) -> None:
+    delivery.attempts += 1
+    try:
+        with session.begin_nested():
+            source = sources.get(delivery.source)
+            if source is None:
+                raise InvalidRecord("delivery", {"source": [f"no processor for {delivery.source!r}"]})
+            outcome = source.process(session, delivery)
+            if outcome.contact_ids and outcome.account_id is not None:
+                classify(session, outcome.account_id, outcome.contact_ids)
+    except InvalidRecord as exc:
+        _finish(delivery, InboxStatus.FAILED, error=str(exc))
+        counts["failed"] += 1
+    except Exception as exc:  # noqa: BLE001 - recorded on the delivery, then retried by the job
+        logger.warning(
+            "inbox delivery %s failed (attempt %s): %s", delivery.id, delivery.attempts, describe(exc)
+        )
+        final = delivery.attempts >= MAX_ATTEMPTS
+        _finish(delivery, InboxStatus.FAILED if final else InboxStatus.PENDING, error=repr(exc))
+        counts["failed" if final else "retry"] += 1
+    else:
+        _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
+        if "order" in delivery.topic and outcome.account_id is not None and outcome.written:
+            outcome.follow_ups.append((RFM_REFRESH, [outcome.account_id]))
+        counts["processed"] += 1
+        if follow_ups is not None:
+            follow_ups.extend(_follow_ups_of(outcome))
+
+
+def _follow_ups_of(outcome: Outcome) -> list[tuple[str, list[Any]]]:
+    changed = outcome.account_id is not None and (outcome.written or outcome.contact_ids)
+    return [*outcome.follow_ups, *([(STATS_REFRESH, [outcome.account_id])] if changed else [])]
+
+
+def _finish(
+    delivery: InboxDelivery,
+    status: InboxStatus,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> None:
+    delivery.status = status
+    delivery.last_error = error[:MAX_ERROR_LENGTH] if error else None
+    if result is not None:
+        delivery.result = result
+    if status != InboxStatus.PENDING:
+        delivery.processed_at = utcnow()
+        metrics.delivery_finished(delivery.source, status.value, delivery.received_at, delivery.processed_at)
+        # One line per delivery done, with its request's id (the record's error stays on the row).
+        logger.log(
+            logging.INFO if status == InboxStatus.PROCESSED else logging.WARNING,
+            "inbox delivery %s %s",
+            delivery.id,
+            status.value,
+            extra={
+                "request_id": _request_id_of(delivery),
+                "source": delivery.source,
+                "topic": delivery.topic,
+            },
+        )
+
+
+def _request_id_of(delivery: InboxDelivery) -> str | None:
+    """The id of the request that brought the delivery in, if it had one."""
+    return (delivery.headers or {}).get(REQUEST_ID_HEADER)
+
+
+def fresh_pending(session: Session, source: str, limit: int, store_id: int | None = None) -> list[int]:
+    """Return pending deliveries of `source` (and store) never tried yet, oldest first.
+
+    Deliveries that failed once wait for the sweeper, which gives them their back-off.
+    """
+    return list(
+        session.scalars(
+            select(InboxDelivery.id)
+            .where(
+                InboxDelivery.status == InboxStatus.PENDING,
+                InboxDelivery.source == source,
+                InboxDelivery.store_id == store_id
+                if store_id is not None
+                else InboxDelivery.store_id.is_(None),
+                InboxDelivery.attempts == 0,
+            )
+            .order_by(InboxDelivery.id)
+            .limit(limit)
+            # Concurrent drains split the work instead of waiting on each other's rows.
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def stores_with_fresh_pending(session: Session, sources: Sequence[str]) -> list[tuple[str, int]]:
+    """Return the (source, store) pairs that have pending deliveries never tried yet."""
+    rows = session.execute(
+        select(InboxDelivery.source, InboxDelivery.store_id)
+        .where(
+            InboxDelivery.status == InboxStatus.PENDING,
+            InboxDelivery.attempts == 0,
+            InboxDelivery.source.in_(list(sources)),
+            InboxDelivery.store_id.is_not(None),
+        )
+        .distinct()
+    )
+    return [(source, store_id) for source, store_id in rows if store_id is not None]
+
+
+def purge_bodies(session: Session, older_than: timedelta, limit: int = 10_000) -> int:
+    """Empty the raw bodies of finished deliveries received before `older_than` ago; return how many.
+
+    The row stays (its delivery id still de-duplicates, its outcome is still visible); the payload,
+    which holds customers' personal data, goes.
+    """
+    cutoff = utcnow() - older_than
+    ids = list(
+        session.scalars(
+            select(InboxDelivery.id)
+            .where(
+                InboxDelivery.status != InboxStatus.PENDING,
+                InboxDelivery.received_at < cutoff,
+                func.length(InboxDelivery.body) > 0,
+            )
+            .limit(limit)
+        )
+    )
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        session.execute(update(InboxDelivery).where(InboxDelivery.id.in_(part)).values(body=b"", headers={}))
+    return len(ids)
+
+
+def stale_pending(session: Session, older_than: timedelta, limit: int = 10_000) -> list[int]:
+    """Return pending deliveries received before `older_than` ago (their job may have been lost)."""
+    cutoff = utcnow() - older_than
+    return list(
+        session.scalars(
+            select(InboxDelivery.id)
+            .where(InboxDelivery.status == InboxStatus.PENDING, InboxDelivery.received_at < cutoff)
+            .order_by(InboxDelivery.id)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,91 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from sqlalchemy.exc import OperationalError
+
+from integration import __version__
+from integration.operations.logs import RequestIds, configure_logging
+from integration.settings import Settings, configure
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web application; `config` overrides settings read from the environment."""
+    settings = Settings.from_env().with_overrides(config or {})
+    configure(settings)
+    configure_logging(settings)
+
+    app = Flask(__name__, instance_path=str(settings.ensure_instance_path()))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        API_TITLE="storepulse",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+    )
+    app.extensions["storepulse"] = settings
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
+    from integration.web.views.inputs import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route is added
+
+    from connectors.shopify import install as shopify_install
+    from integration.web.views import api as api_views
+    from integration.web.views import campaigns, carts, contacts, health, imports, orders, records, status
+    from integration.web.views import leaderboard as leaderboard_views
+    from integration.web.views import rfm as rfm_views
+    from integration.web.views import segments as segment_views
+    from integration.web.views import settings as settings_views
+    from integration.web.views import sources as source_views
+    from integration.web.views import syncs as sync_views
+    from integration.web.views.auth import JsonErrorsApi
+    from integration.web.views.inputs import register_filter_language
+    from webhooks import email as email_webhooks
+    from webhooks import shopify as shopify_webhooks
+
+    app.register_blueprint(status.blueprint)
+    health.init_app(app)  # /healthz, /readyz, /metrics and, when enabled, request metrics
+    app.register_blueprint(email_webhooks.blueprint)
+    app.register_blueprint(shopify_webhooks.blueprint)
+    app.register_blueprint(shopify_install.blueprint)
+    app.register_blueprint(segment_views.downloads)
+    api = JsonErrorsApi(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    records.register_schemas(api.spec)
+    register_filter_language(api)  # before the blueprints whose schemas refer to it
+    api.register_blueprint(api_views.blueprint)
+    api.register_blueprint(records.blueprint)
+    api.register_blueprint(imports.blueprint)
+    api.register_blueprint(settings_views.blueprint)
+    api.register_blueprint(contacts.blueprint)
+    api.register_blueprint(carts.blueprint)
+    api.register_blueprint(orders.blueprint)
+    api.register_blueprint(campaigns.blueprint)
+    api.register_blueprint(rfm_views.blueprint)
+    api.register_blueprint(leaderboard_views.blueprint)
+    api.register_blueprint(segment_views.blueprint)
+    api.register_blueprint(sync_views.blueprint)
+    api.register_blueprint(source_views.blueprint)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:
+        # Connection trouble is passing: 503 tells clients and platforms to retry.
+        logging.getLogger(__name__).warning("database unavailable: %s", exc.orig)
+        return {"code": "database_unavailable", "message": "the database is unavailable; retry later"}, 503
+
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    """Return the settings an app was built with."""
+    settings: Settings = app.extensions["storepulse"]
+    return settings

@@ -1,0 +1,255 @@
+"""Bearer-key authentication, per-key rate limits and JSON errors shared by the API blueprints.
+
+Each API key has a token bucket in Redis (`API_RATE_LIMIT_BURST` requests at once, refilled at
+`API_RATE_LIMIT_PER_SECOND`), keyed by the key's id: beyond it a request answers 429 with
+`Retry-After`. The bucket outlives the web process. With Redis unreachable or slow, requests go
+through unlimited (the API keeps answering; Redis is tried again every REDIS_PAUSE_SECONDS) and
+the change is logged once each way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from functools import cache
+from typing import Any, NoReturn
+
+from flask import Response, current_app, g, request
+from flask_smorest import Api, Blueprint, abort
+from marshmallow import Schema, fields
+from redis import Redis, RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from werkzeug.exceptions import HTTPException
+
+from connectors.limits import Take, TokenBucket
+from integration.accounts import authenticate
+from integration.operations.logs import describe
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Store
+from integration.web.app import settings_of
+from integration.web.views.bodies import buffer_body
+from jobs.queues import connection
+
+logger = logging.getLogger(__name__)
+
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+# The largest body an API call takes but a CSV upload (STOREPULSE_MAX_UPLOAD_MB): a batch of
+# MAX_RECORDS orders with their line items is a few megabytes.
+API_MAX_BODY_BYTES = 32 * 1024 * 1024
+# U+0000 in a JSON string: the escape \u0000 after an even number of backslashes (raw NUL is no JSON).
+JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def require_api_key(blueprint: Blueprint) -> None:
+    """Make every endpoint of `blueprint` (but the OpenAPI document) need a live API key.
+
+    Text holding U+0000 is then refused whole, except by views that refuse it record by record
+    (`reports_nul_per_record`).
+    """
+
+    @blueprint.before_request
+    def _authenticate() -> None:
+        if request.path.endswith("/openapi.json"):
+            return
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            fail(401, "send an API key as 'Authorization: Bearer <key>'", "unauthorized")
+        with session_scope(settings_of(current_app).database_url) as session:
+            key = authenticate(session, token.strip())
+            if key is None:
+                fail(401, "unknown or revoked API key", "unauthorized")
+            g.account_id = key.account_id
+            key_id = key.id
+        _limit_rate(key_id)
+        if request.method not in ("GET", "HEAD") and request.mimetype != "multipart/form-data":
+            # Only uploads may reach MAX_CONTENT_LENGTH; any other body, chunked too, stops here.
+            buffer_body(API_MAX_BODY_BYTES)
+        view = current_app.view_functions.get(request.endpoint or "")
+        unknown = sorted(set(request.args) - _query_parameters(view, request.method))
+        if unknown:
+            # A misspelt or unsupported parameter would otherwise be ignored and answer something else.
+            fail(
+                422,
+                f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+                "unknown_parameter",
+                {"query": {name: ["Unknown parameter."] for name in unknown}},
+            )
+        if not getattr(getattr(view, "view_class", None), "reports_nul_per_record", False) and _has_nul():
+            # No name, id or setting contains it, and PostgreSQL text cannot hold it.
+            fail(422, "text may not contain the NUL character (U+0000)", "nul_character")
+
+    @blueprint.after_request
+    def _rate_limit_headers(response: Response) -> Response:
+        take: Take | None = g.get("rate_limit")
+        if take is not None:
+            limit = str(settings_of(current_app).api_rate_limit_burst)
+            remaining = str(take.remaining)
+            response.headers["RateLimit-Limit"] = response.headers["X-RateLimit-Limit"] = limit
+            response.headers["RateLimit-Remaining"] = response.headers["X-RateLimit-Remaining"] = remaining
+            response.headers["RateLimit-Reset"] = str(math.ceil(take.full_in))
+        return response
+
+
+# A rate limit must not hold a request up: Redis gets this long to answer, with no retry, and after
+# a failure requests go unlimited this long before Redis is tried again.
+REDIS_TIMEOUT_SECONDS = 0.5
+REDIS_PAUSE_SECONDS = 5.0
+
+
+class _Limiter:
+    """An app's API rate limiter: the key buckets, and whether Redis answers (logged when that changes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.redis_url:
+            client = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),
+            )
+        else:
+            client = connection(settings)  # the embedded server, on its socket
+        self.bucket = TokenBucket(
+            client, "api-key", settings.api_rate_limit_per_second, settings.api_rate_limit_burst
+        )
+        self.down = False
+        self.retry_at = 0.0
+        self.lock = threading.Lock()
+
+    def take(self, key_id: int) -> Take | None:
+        """Take a token of the key's bucket; None while Redis cannot be reached (no limit then)."""
+        if self.down and time.monotonic() < self.retry_at:
+            return None
+        try:
+            take = self.bucket.take(str(key_id))
+        except RedisError as exc:
+            self.retry_at = time.monotonic() + REDIS_PAUSE_SECONDS
+            self._change(down=True, exc=exc)
+            return None
+        self._change(down=False)
+        return take
+
+    def _change(self, down: bool, exc: Exception | None = None) -> None:
+        if down == self.down:
+            return
+        with self.lock:
+            if down == self.down:
+                return
+            self.down = down
+        if exc is not None:
+            logger.warning("API rate limits unavailable, requests go through unlimited: %s", describe(exc))
+        else:
+            logger.info("API rate limits kept again")
+
+
+def _limit_rate(key_id: int) -> None:
+    """Take a token of the key's bucket, or answer 429 with the seconds until there is one."""
+    settings = settings_of(current_app)
+    if settings.api_rate_limit_per_second <= 0:
+        return
+    limiter: _Limiter | None = current_app.extensions.get("storepulse.api_rate_limit")
+    if limiter is None:
+        limiter = current_app.extensions["storepulse.api_rate_limit"] = _Limiter(settings)
+    take = limiter.take(key_id)
+    if take is None:
+        return
+    g.rate_limit = take
+    if not take.allowed:
+        seconds = max(1, math.ceil(take.retry_after))
+        fail(
+            429,
+            f"too many requests with this API key; retry in {seconds} s",
+            "rate_limited",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def _query_parameters(view: Any, method: str) -> frozenset[str]:
+    """The query parameters the view's method declares with `@blueprint.arguments(location="query")`."""
+    # HEAD is answered by GET's handler (Flask), and takes its parameters.
+    name = "get" if method == "HEAD" else method.lower()
+    handler = getattr(getattr(view, "view_class", None), name, view)
+    return _declared(handler)
+
+
+@cache
+def _declared(handler: Any) -> frozenset[str]:
+    names: set[str] = set()
+    for parameter in getattr(handler, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+        if parameter["in"] == "query":
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names.update(f.data_key or name for name, f in schema.fields.items())
+    return frozenset(names)
+
+
+def _has_nul() -> bool:
+    """Whether the request's query, JSON body or form fields hold a NUL character."""
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        return True
+    if request.mimetype == "application/json":
+        return JSON_NUL.search(request.get_data(cache=True)) is not None
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        fields = [text for pair in request.form.items(multi=True) for text in pair]
+        texts = [*fields, *(upload.filename for upload in request.files.values())]
+        return any("\x00" in text for text in texts if text)  # a malformed part's name is None
+    return False
+
+
+def fail(
+    status: int, message: str, reason: str, errors: Any = None, headers: dict[str, str] | None = None
+) -> NoReturn:
+    """Answer with a JSON error (`code` is `reason`) and stop the view."""
+    extra: dict[str, Any] = {"errors": errors} if errors is not None else {}
+    if headers:
+        extra["headers"] = headers
+    abort(status, message=message, reason=reason, **extra)
+    raise AssertionError("abort() returned")  # pragma: no cover - abort always raises
+
+
+def owned_store(store_id: int) -> Store:
+    """Return the key's account's store, or answer 404 (another account's store does not exist here)."""
+    with session_scope(settings_of(current_app).database_url) as session:
+        store = session.get(Store, store_id)
+        if store is None or store.account_id != g.account_id:
+            fail(404, f"no store {store_id}", "not_found")
+        return store
+
+
+class ErrorSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "machine-readable, e.g. not_found"})
+    message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "per-field reasons, where there are any"})
+
+
+class JsonErrorsApi(Api):  # type: ignore[misc]
+    """Errors as `{"code": "<machine-readable>", "message": "...", "details": {...}}`."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        data = getattr(error, "data", None) or {}
+        name = error.name or "error"
+        payload: dict[str, Any] = {
+            "code": data.get("reason") or re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_"),
+            "message": data.get("message") or error.description,
+        }
+        details = data.get("errors") or data.get("messages")
+        if details:
+            payload["details"] = _text_keys(details)
+        return payload, error.code, data.get("headers", {})
+
+
+def _text_keys(details: Any) -> Any:
+    """Give every key of the error details as text: positions of list items are numbers, and a
+    malformed multipart part has no name at all (None), which JSON with sorted keys cannot order."""
+    if isinstance(details, dict):
+        return {str(key): _text_keys(value) for key, value in details.items()}
+    if isinstance(details, list):
+        return [_text_keys(value) for value in details]
+    return details

@@ -1,0 +1,75 @@
+"""Operator pages: health for load balancers and a status page of queues and the inbox."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+from rq.registry import FailedJobRegistry
+from sqlalchemy import func, select
+
+from integration import __version__
+from integration.operations.health import OK, readiness
+from integration.store import session_scope
+from integration.store.models import InboxDelivery
+from integration.web.app import settings_of
+from jobs.queues import QUEUES, connection, queue
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("status", __name__)
+
+
+@blueprint.route("/ping", methods=["GET", "POST"])
+def ping() -> tuple[str, int]:
+    """Answer 200 without touching the database or Redis: the process is up."""
+    return "", 200
+
+
+@blueprint.get("/health")
+def health() -> tuple[dict[str, Any], int]:
+    """Answer 200 when the database and Redis both answer, else 503 naming what failed.
+
+    The older probe, kept for load balancers set up with it: the same short-limit checks as
+    `/readyz` (which also checks migrations), in this endpoint's own shape.
+    """
+    states = readiness(settings_of(current_app))
+    checks = {
+        "database": "ok" if states.get("postgres", states.get("sqlite")) == OK else "unreachable",
+        "redis": "ok" if states["redis"] == OK else "unreachable",
+    }
+    healthy = all(v == "ok" for v in checks.values())
+    return {"status": "ok" if healthy else "degraded", "checks": checks, "version": __version__}, (
+        200 if healthy else 503
+    )
+
+
+@blueprint.get("/")
+def index() -> str:
+    """Show the service status: queues, failed jobs and the inbox; no merchant data."""
+    settings = settings_of(current_app)
+    queues = []
+    for name in QUEUES:
+        q = queue(settings, name)
+        failed = FailedJobRegistry(queue=q)
+        queues.append({"name": name, "waiting": q.count, "failed": failed.count})
+    with session_scope(settings.database_url) as session:
+        inbox = dict(
+            session.execute(select(InboxDelivery.status, func.count()).group_by(InboxDelivery.status)).all()
+        )
+    return render_template(
+        "status.html",
+        version=__version__,
+        embedded=settings.embedded_database,
+        redis="embedded" if settings.embedded_redis else "external",
+        queues=queues,
+        inbox={status.value: count for status, count in inbox.items()},
+        app_url=settings.app_url,
+        workers=len(_workers(settings)),
+    )
+
+
+def _workers(settings: Any) -> list[Any]:
+    from rq import Worker
+
+    return list(Worker.all(connection=connection(settings)))
