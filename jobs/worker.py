@@ -67,7 +67,7 @@ PUBSUB_RETRY_SECONDS = 2.0
 INTERRUPT_SIGNAL = signal.SIGUSR1  # not SIGALRM: RQ times jobs out with that one
 SCHEDULER_STALE_SECONDS = 10  # the scheduler refreshes its lock every second
 SCHEDULER_CHECK_SECONDS = 5
-SCHEDULER_STOP_SECONDS = 5  # a scheduler process still there after SIGTERM is killed
+SCHEDULER_STOP_SECONDS = 10  # a scheduler process still there after SIGTERM is killed
 
 # Delete the lock only if its holder is who we saw and it went unrefreshed (TTL below ARGV[2] ms).
 _BREAK_STALE = """
@@ -187,8 +187,11 @@ class Worker(SimpleWorker):
                 self._take_over_a_dead_scheduler()
 
     def _take_over_a_dead_scheduler(self) -> None:
-        """Run RQ's scheduler here when no live worker does (its holder died without releasing)."""
-        if time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_SECONDS:
+        """Run RQ's scheduler here when no live worker does (its holder died without releasing).
+
+        Not once stopping: the scheduler process was just stopped on purpose, and one started now
+        would be forked into a worker that is about to leave."""
+        if self.stop_asked or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_SECONDS:
             return
         self._scheduler_checked = time.monotonic()
         assert self.scheduler is not None  # noqa: S101 - checked by the caller
