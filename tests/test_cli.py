@@ -24,7 +24,7 @@ from tests.webhooks.test_signatures import DER_B64, sign
 
 @pytest.fixture
 def invoke(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr("integration.cli.get_settings", lambda: settings)
+    monkeypatch.setattr("integration.cli.common.get_settings", lambda: settings)
     runner = CliRunner()
 
     def run(*args: str) -> Any:
