@@ -219,3 +219,16 @@ def _known_zone(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def all_accounts(session: Session) -> list[Account]:
+    """Every merchant account, oldest first."""
+    return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+def get_store(session: Session, store_id: int) -> Store:
+    """Return the store with this id, or raise LookupError."""
+    store = session.get(Store, store_id)
+    if store is None:
+        raise LookupError(f"no store {store_id}")
+    return store

@@ -42,6 +42,11 @@ def decrypt_json(keys: tuple[str, ...], token: bytes) -> dict[str, Any]:
     return data
 
 
+def new_encryption_key() -> str:
+    """Return a new key for encrypting stored credentials (a value for STOREPULSE_ENCRYPTION_KEY)."""
+    return Fernet.generate_key().decode()
+
+
 @dataclass(frozen=True)
 class NewApiKey:
     """A freshly made key: `token` is shown once and never stored."""

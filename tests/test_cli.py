@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from integration.accounts import authenticate
 from integration.audiences import destinations
 from integration.cli import cli
+from integration.crypto import decrypt_json, encrypt_json
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, EmailSource, EmailTool
@@ -24,7 +25,7 @@ from tests.webhooks.test_signatures import DER_B64, sign
 
 @pytest.fixture
 def invoke(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr("integration.cli.get_settings", lambda: settings)
+    monkeypatch.setattr("integration.cli.common.get_settings", lambda: settings)
     runner = CliRunner()
 
     def run(*args: str) -> Any:
@@ -64,12 +65,22 @@ def test_an_account_a_store_and_a_key_from_the_command_line(invoke: Any, setting
         (["accounts", "create", "X", "--time-zone", "Nowhere/City"], "unknown time zone 'Nowhere/City'"),
         (["stores", "add", "999", "--name", "Web", "--currency", "EUR"], "no account 999"),
         (["keys", "revoke", "nope"], "no API key with prefix nope"),
+        (["shopify", "status", "999"], "no store 999"),
+        (["syncs", "pause", "999"], "no sync 999"),
+        (["syncs", "run", "999"], "no sync 999"),
     ],
 )
 def test_mistakes_get_a_clear_error(invoke: Any, args: list[str], message: str) -> None:
     result = invoke(*args)
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_new_encryption_key_encrypts_and_decrypts_credentials(invoke: Any) -> None:
+    result = invoke("keys", "encryption-key")
+    assert result.exit_code == 0, result.output
+    key = result.output.strip()
+    assert decrypt_json((key,), encrypt_json((key,), {"token": "t"})) == {"token": "t"}
 
 
 @responses.activate

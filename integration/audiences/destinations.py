@@ -281,3 +281,24 @@ def runs(session: Session, sync_id: int, limit: int = 50) -> list[dict[str, Any]
         select(SyncRun).where(SyncRun.sync_id == sync_id).order_by(SyncRun.id.desc()).limit(limit)
     )
     return [syncing.describe_run(r) for r in records]
+
+
+def find_sync(session: Session, sync_id: int) -> Sync:
+    """Return the sync with this id, of whichever account, or raise LookupError."""
+    found = session.get(Sync, sync_id)
+    if found is None:
+        raise LookupError(f"no sync {sync_id}")
+    return found
+
+
+def account_syncs(session: Session, account_id: int) -> list[Sync]:
+    """An account's syncs, oldest first."""
+    return list(session.scalars(select(Sync).where(Sync.account_id == account_id).order_by(Sync.id)))
+
+
+def set_sync_enabled(session: Session, sync_id: int, enabled: bool) -> Sync:
+    """Start (`enabled`) or pause a sync; a run under way finishes either way."""
+    found = find_sync(session, sync_id)
+    found.enabled = enabled
+    session.flush()
+    return found

@@ -35,3 +35,9 @@ def store_backfill(session: Session, store: Store) -> dict[str, Any]:
             for b in stages
         ],
     }
+
+
+def stage_status(session: Session, backfill_id: int) -> tuple[str, str | None]:
+    """A backfill stage's status and error; `pending` (no error) while the stage is not recorded yet."""
+    stage = session.get(Backfill, backfill_id)
+    return (stage.status, stage.error) if stage is not None else ("pending", None)

@@ -71,7 +71,7 @@ def test_a_failed_job_is_kept_listed_and_requeued(no_retries: Settings, run_work
     registry = FailedJobRegistry(queue=queue(no_retries, INGEST))
     assert job.id in registry.get_job_ids()
 
-    monkeypatch.setattr("integration.cli.get_settings", lambda: no_retries)
+    monkeypatch.setattr("integration.cli.common.get_settings", lambda: no_retries)
     listed = CliRunner().invoke(cli, ["jobs", "failed", "--json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)

@@ -20,7 +20,7 @@ from tests.jobs.helpers import add, always_fails
 
 
 def status(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str) -> Any:
-    monkeypatch.setattr("integration.cli.get_settings", lambda: settings)
+    monkeypatch.setattr("integration.cli.common.get_settings", lambda: settings)
     result = CliRunner().invoke(cli, ["status", *args])
     assert result.exit_code == 0, result.output
     return result.output

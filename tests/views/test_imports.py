@@ -107,7 +107,7 @@ def test_the_command_line_imports_a_file(settings: Settings, tmp_path: Path, mon
     store_id, _ = _shop(settings)
     path = tmp_path / "customers_export.csv"
     path.write_bytes(EXPORT)
-    monkeypatch.setattr("integration.cli.get_settings", lambda: settings)
+    monkeypatch.setattr("integration.cli.common.get_settings", lambda: settings)
     result = CliRunner().invoke(cli, ["import", str(store_id), "customers", str(path), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
