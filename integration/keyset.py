@@ -7,11 +7,14 @@ import binascii
 import json
 from datetime import UTC, datetime
 
+from integration.errors import RequestRefused
 from integration.store.types import MAX_ID
 
 
-class BadCursor(ValueError):
-    """The cursor was not one this list gave out."""
+class BadCursor(RequestRefused, ValueError):
+    """The cursor was not one this list gave out (or not for this sort)."""
+
+    reason = "invalid_cursor"
 
 
 def encode(at: datetime, row_id: int) -> str:

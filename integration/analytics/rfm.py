@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from integration.analytics import rfm_cuts
 from integration.commerce import orders as order_rules
+from integration.errors import RequestRefused
 from integration.money import amount
 from integration.store.models import Account, Order, RfmScore, Store, table_of
 from integration.store.types import UTCDateTime, utcnow
@@ -65,8 +66,10 @@ TIERS = ("big", "medium", "low")
 BIG_SHARE, MEDIUM_SHARE, FREQUENT_SHARE = Decimal("0.01"), Decimal("0.20"), Decimal("0.25")
 
 
-class InvalidScheme(ValueError):
+class InvalidScheme(RequestRefused, ValueError):
     """A custom scheme does not place every (R, F) pair in exactly one segment."""
+
+    reason = "invalid_scheme"
 
 
 def check_scheme(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

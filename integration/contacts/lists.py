@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from integration.audiences.filters import compile_filter
+from integration.keyset import BadCursor
 from integration.store.models import Contact, ContactEmail, StoreCustomer
 from integration.store.types import UTCDateTime, iso, lower_text
 
@@ -19,10 +20,6 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in t
 SORTS = ("-last_interaction_at", "last_interaction_at", "email", "-email", "first_seen_at", "-first_seen_at")
 MAX_LIMIT = 500
 MAX_SEARCH_WORDS = 8
-
-
-class BadCursor(ValueError):
-    """The cursor was not made by this list (or not for this sort)."""
 
 
 def list_contacts(
