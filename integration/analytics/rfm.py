@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     Integer,
     String,
     and_,
@@ -40,7 +41,7 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from integration.analytics import rfm_cuts
 from integration.commerce import orders as order_rules
@@ -246,21 +247,11 @@ def _cuts(session: Session, account_id: int) -> dict[str, Any]:
     mine = RfmScore.account_id == account_id
     recency = [
         {"score": s, "last_order_from": low.isoformat(), "last_order_to": high.isoformat()}
-        for s, low, high in session.execute(
-            select(RfmScore.r, func.min(RfmScore.last_order_at), func.max(RfmScore.last_order_at))
-            .where(mine)
-            .group_by(RfmScore.r)
-            .order_by(RfmScore.r)
-        )
+        for s, low, high in _ranges(session, mine, RfmScore.r, RfmScore.last_order_at)
     ]
     frequency = [
         {"score": s, "orders_from": low, "orders_to": high}
-        for s, low, high in session.execute(
-            select(RfmScore.f, func.min(RfmScore.frequency), func.max(RfmScore.frequency))
-            .where(mine)
-            .group_by(RfmScore.f)
-            .order_by(RfmScore.f)
-        )
+        for s, low, high in _ranges(session, mine, RfmScore.f, RfmScore.frequency)
     ]
     monetary = [
         {"currency": c, "score": s, "spent_from": amount(low), "spent_to": amount(high)}
@@ -272,6 +263,17 @@ def _cuts(session: Session, account_id: int) -> dict[str, Any]:
         )
     ]
     return {"r": recency, "f": frequency, "m": monetary}
+
+
+def _ranges(
+    session: Session,
+    mine: ColumnElement[bool],
+    score: InstrumentedAttribute[int],
+    value: InstrumentedAttribute[Any],
+) -> list[tuple[int, Any, Any]]:
+    """Each value of a score with the lowest and highest value it stands for."""
+    query = select(score, func.min(value), func.max(value)).where(mine).group_by(score).order_by(score)
+    return [(s, low, high) for s, low, high in session.execute(query)]
 
 
 def overview(session: Session, account_id: int, now: datetime | None = None) -> dict[str, Any]:

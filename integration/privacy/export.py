@@ -117,16 +117,7 @@ def list_exports(session: Session, account_id: int) -> list[dict[str, Any]]:
     exports = session.scalars(
         select(DataExport).where(DataExport.account_id == account_id).order_by(DataExport.id.desc())
     )
-    return [
-        {
-            "id": e.id,
-            "store_id": e.store_id,
-            "customer_id": e.customer_external_id,
-            "request_id": e.request_id,
-            "created_at": e.created_at.isoformat(),
-        }
-        for e in exports
-    ]
+    return [_summary(e) for e in exports]
 
 
 def get_export(session: Session, account_id: int, export_id: int) -> dict[str, Any] | None:
@@ -134,13 +125,16 @@ def get_export(session: Session, account_id: int, export_id: int) -> dict[str, A
     export = session.get(DataExport, export_id)
     if export is None or export.account_id != account_id:
         return None
+    return {**_summary(export), "document": export.document}
+
+
+def _summary(export: DataExport) -> dict[str, Any]:
     return {
         "id": export.id,
         "store_id": export.store_id,
         "customer_id": export.customer_external_id,
         "request_id": export.request_id,
         "created_at": export.created_at.isoformat(),
-        "document": export.document,
     }
 
 
