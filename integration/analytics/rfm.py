@@ -47,7 +47,7 @@ from integration.analytics import rfm_cuts
 from integration.commerce import orders as order_rules
 from integration.errors import RequestRefused
 from integration.money import amount
-from integration.store.models import Account, Order, RfmScore, Store, table_of
+from integration.store.models import Account, Contact, Order, RfmScore, Store, table_of
 from integration.store.types import UTCDateTime, utcnow
 
 DEFAULT_SCHEME: list[dict[str, Any]] = [
@@ -299,8 +299,6 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
         total = Decimal(totals.get(currency) or 0)
         share = (Decimal(money) * 100 / total).quantize(Decimal("0.01")) if total else Decimal("0.00")
         entry["revenue"].append({"currency": currency, "amount": amount(money), "share_percent": str(share)})
-    from integration.store.models import Contact
-
     buyers = sum(e["contacts"] for e in segments.values())
     everyone = session.scalar(
         select(func.count()).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
