@@ -24,7 +24,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from integration.errors import AddressRefused
+from integration.errors import AddressRefused, RetriableConnectorError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -130,7 +130,7 @@ def check_url(url: str, *, allow_private: bool, resolve_timeout_seconds: float |
     return addresses
 
 
-class LookupTimedOut(Exception):
+class LookupTimedOut(RetriableConnectorError):
     """The resolver did not answer in time."""
 
 

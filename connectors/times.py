@@ -14,6 +14,8 @@ from typing import Any
 
 from marshmallow import fields
 
+from integration.errors import InvalidValue
+
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # no shop's or email tool's record is older
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # How far ahead of our clock a platform's "when it happened" may be (clocks drift; a record from
@@ -22,7 +24,7 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 FUTURE_SKEW = timedelta(hours=1)
 
 
-class TimeOutOfRange(ValueError):
+class TimeOutOfRange(InvalidValue):
     """A time that parses but falls outside the bounds storepulse keeps."""
 
 

@@ -2,13 +2,30 @@
 
 IntegrationError
   ConfigError              bad or missing setting: fail at start-up naming the variable
-  WebhookRejected          bad signature, unknown shop: answer 4xx, store nothing
+  RequestRefused           a request that cannot be done as asked: answer 4xx with `reason`, change nothing
+    BadCursor                a page cursor this list did not give out (keyset; also a ValueError)
+    InvalidScheme            an RFM scheme that does not place every (R, F) pair once (analytics.rfm)
+    SegmentError             a segment that cannot be saved as asked (audiences.segments)
+    SyncError                a sync that cannot be set up as asked (audiences.sync)
+    MessageRefused           a one-off email that may not go (campaigns.messages)
+    NotFound                 the thing named is not there, or not the caller's: 404 (also a LookupError)
+      UnknownCampaign          (campaigns.sends)
+      LinkInvalid              a forged or expired download link (audiences.exports)
+  RetryLater               work that cannot finish yet: the job raises it and is retried with back-off
+    CustomerUnknown          a delivery naming a customer not seen yet (connectors.shopify.source)
+    DeliveriesPending        some deliveries of a drain failed transiently (jobs.ingest)
   ConnectorError
     RetriableConnectorError  429, 5xx, timeouts: the job is retried with back-off
+      LookupTimedOut           a destination's host did not resolve in time (connectors.addresses)
     FatalConnectorError      other 4xx: recorded, not retried
       CredentialsRejected    revoked or wrong key: the sync stops until its credentials change
       AddressRefused         a destination URL outside the allowed addresses: the sync stops until it changes
   InvalidRecord            one bad payload or row: recorded with position and reason, batch goes on
+  InvalidValue             a value or file we cannot read: reported to its sender (also a ValueError)
+    TimeOutOfRange           a time outside the bounds storepulse keeps (connectors.times)
+    CsvError                 a file that cannot be read as CSV at all (connectors.csv.reader)
+
+A webhook that fails verification is answered 401 by its receiver in `webhooks/` and stored nowhere.
 """
 
 from __future__ import annotations
@@ -31,14 +48,31 @@ class ConfigError(IntegrationError):
         self.problem = problem
 
 
-class WebhookRejected(IntegrationError):
-    """A delivery failed verification; nothing of it is stored."""
+class RequestRefused(IntegrationError):
+    """The caller asked for what cannot be done as asked; `reason` is machine-readable and
+    `details` (if any) what the caller may be shown."""
 
-    reason = "webhook_rejected"
+    reason = "request_refused"
 
-    def __init__(self, message: str, status: int = 401) -> None:
+    def __init__(
+        self, message: str, reason: str | None = None, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status = status
+        if reason is not None:
+            self.reason = reason
+        self.details = details
+
+
+class NotFound(RequestRefused, LookupError):
+    """What the request names does not exist, or belongs to another account."""
+
+    reason = "not_found"
+
+
+class RetryLater(IntegrationError):
+    """The work cannot finish yet (something it needs has not arrived); retry it with back-off."""
+
+    reason = "retry_later"
 
 
 class ConnectorError(IntegrationError):
@@ -89,3 +123,9 @@ class InvalidRecord(IntegrationError):
         super().__init__(f"record {position}: {errors}")
         self.position = position
         self.errors = errors
+
+
+class InvalidValue(IntegrationError, ValueError):
+    """A value or a whole file cannot be read as one of ours; the message says why."""
+
+    reason = "invalid_value"

@@ -32,6 +32,7 @@ from typing import Any
 import redis
 
 from connectors import SOURCES
+from integration.errors import RetryLater
 from integration.ingest import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
@@ -69,7 +70,7 @@ return 0
 """
 
 
-class DeliveriesPending(RuntimeError):
+class DeliveriesPending(RetryLater):
     """Some deliveries failed transiently; raising makes RQ retry the job with back-off."""
 
 

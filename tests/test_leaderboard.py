@@ -8,16 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from integration import ingest
-from integration.analytics.leaderboard import (
-    RankBy,
-    TimeFrame,
-    leaderboard,
-    period_keys,
-    period_of,
-    prune_spend,
-    rebuild,
-    refresh_spend,
-)
+from integration.analytics.leaderboard import RankBy, leaderboard
+from integration.analytics.period_spend import prune_spend, rebuild, refresh_spend
+from integration.analytics.periods import TimeFrame, period_keys, period_of
 from integration.store import session_scope
 from integration.store.models import Account
 from tests.factories import make_store, order

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from integration.errors import InvalidValue
+
 SAMPLE_BYTES = 64 * 1024
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1250", "cp1252")
 # Letters that one code page spells and the other does not (the same bytes read differently).
@@ -34,7 +36,7 @@ class Dialect:
     delimiter: str
 
 
-class CsvError(ValueError):
+class CsvError(InvalidValue):
     """The file cannot be read as CSV at all (not a row-level problem)."""
 
 

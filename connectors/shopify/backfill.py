@@ -24,7 +24,7 @@ from connectors.shopify.source import backfill_records
 from integration.errors import FatalConnectorError
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Backfill, Store
+from integration.store.models import Backfill, BackfillStatus, Store
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def check(settings: Settings, client: ShopifyClient, backfill_id: int) -> str:
         backfill.records, backfill.invalid = records, invalid
         backfill.finished_at = utcnow()
         if state == "COMPLETED":
-            backfill.status = "completed"
+            backfill.status = BackfillStatus.COMPLETED
             if stage != STAGES[-1]:
                 # Recorded with the completion, so the next stage cannot be lost between the two.
                 following = Backfill(
@@ -204,7 +204,7 @@ def check(settings: Settings, client: ShopifyClient, backfill_id: int) -> str:
                 session.flush()
                 next_id = following.id
         else:
-            backfill.status = "failed"
+            backfill.status = BackfillStatus.FAILED
             backfill.error = f"bulk operation {state.lower() or 'unknown'}: {operation.get('errorCode')}"
         result = backfill.status
     if next_id is not None:

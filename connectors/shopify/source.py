@@ -23,7 +23,7 @@ from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
 from integration import ingest, privacy
 from integration.commerce import carts
-from integration.errors import InvalidRecord
+from integration.errors import InvalidRecord, RetryLater
 from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
@@ -67,7 +67,7 @@ CONTINUE_BACKFILL = "shopify.continue_backfill"
 Handler = Callable[[Session, Store, Any, InboxDelivery], Outcome]
 
 
-class CustomerUnknown(RuntimeError):
+class CustomerUnknown(RetryLater):
     """A delivery names a customer not seen yet (deliveries come out of order): retried later."""
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     Integer,
     String,
     and_,
@@ -40,12 +41,13 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from integration.analytics import rfm_cuts
 from integration.commerce import orders as order_rules
+from integration.errors import RequestRefused
 from integration.money import amount
-from integration.store.models import Account, Order, RfmScore, Store, table_of
+from integration.store.models import Account, Contact, Order, RfmScore, Store, table_of
 from integration.store.types import UTCDateTime, utcnow
 
 DEFAULT_SCHEME: list[dict[str, Any]] = [
@@ -65,8 +67,10 @@ TIERS = ("big", "medium", "low")
 BIG_SHARE, MEDIUM_SHARE, FREQUENT_SHARE = Decimal("0.01"), Decimal("0.20"), Decimal("0.25")
 
 
-class InvalidScheme(ValueError):
+class InvalidScheme(RequestRefused, ValueError):
     """A custom scheme does not place every (R, F) pair in exactly one segment."""
+
+    reason = "invalid_scheme"
 
 
 def check_scheme(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -243,21 +247,11 @@ def _cuts(session: Session, account_id: int) -> dict[str, Any]:
     mine = RfmScore.account_id == account_id
     recency = [
         {"score": s, "last_order_from": low.isoformat(), "last_order_to": high.isoformat()}
-        for s, low, high in session.execute(
-            select(RfmScore.r, func.min(RfmScore.last_order_at), func.max(RfmScore.last_order_at))
-            .where(mine)
-            .group_by(RfmScore.r)
-            .order_by(RfmScore.r)
-        )
+        for s, low, high in _ranges(session, mine, RfmScore.r, RfmScore.last_order_at)
     ]
     frequency = [
         {"score": s, "orders_from": low, "orders_to": high}
-        for s, low, high in session.execute(
-            select(RfmScore.f, func.min(RfmScore.frequency), func.max(RfmScore.frequency))
-            .where(mine)
-            .group_by(RfmScore.f)
-            .order_by(RfmScore.f)
-        )
+        for s, low, high in _ranges(session, mine, RfmScore.f, RfmScore.frequency)
     ]
     monetary = [
         {"currency": c, "score": s, "spent_from": amount(low), "spent_to": amount(high)}
@@ -269,6 +263,17 @@ def _cuts(session: Session, account_id: int) -> dict[str, Any]:
         )
     ]
     return {"r": recency, "f": frequency, "m": monetary}
+
+
+def _ranges(
+    session: Session,
+    mine: ColumnElement[bool],
+    score: InstrumentedAttribute[int],
+    value: InstrumentedAttribute[Any],
+) -> list[tuple[int, Any, Any]]:
+    """Each value of a score with the lowest and highest value it stands for."""
+    query = select(score, func.min(value), func.max(value)).where(mine).group_by(score).order_by(score)
+    return [(s, low, high) for s, low, high in session.execute(query)]
 
 
 def overview(session: Session, account_id: int, now: datetime | None = None) -> dict[str, Any]:
@@ -294,8 +299,6 @@ def overview(session: Session, account_id: int, now: datetime | None = None) -> 
         total = Decimal(totals.get(currency) or 0)
         share = (Decimal(money) * 100 / total).quantize(Decimal("0.01")) if total else Decimal("0.00")
         entry["revenue"].append({"currency": currency, "amount": amount(money), "share_percent": str(share)})
-    from integration.store.models import Contact
-
     buyers = sum(e["contacts"] for e in segments.values())
     everyone = session.scalar(
         select(func.count()).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))

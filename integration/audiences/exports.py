@@ -20,8 +20,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from integration.audiences import segments
+from integration.errors import NotFound
 from integration.store import session_scope
-from integration.store.models import Contact, ExportPart, RfmScore, SegmentExport, SegmentMember, table_of
+from integration.store.models import (
+    Contact,
+    ExportPart,
+    ExportStatus,
+    RfmScore,
+    SegmentExport,
+    SegmentMember,
+    table_of,
+)
 from integration.store.types import utcnow
 
 EXPORT_PART_BYTES = 1 << 20
@@ -64,9 +73,9 @@ def write_export(database_url: str, export_id: int) -> int:
     """Refresh the segment, then write its members as CSV parts; return the rows written."""
     with session_scope(database_url) as session:
         export = session.get(SegmentExport, export_id)
-        if export is None or export.status == "finished":
+        if export is None or export.status == ExportStatus.FINISHED:
             return 0
-        export.status = "running"
+        export.status = ExportStatus.RUNNING
         segment_id = export.segment_id
         session.execute(delete(ExportPart).where(ExportPart.export_id == export_id))
         if segment_id is not None:
@@ -87,12 +96,13 @@ def write_export(database_url: str, export_id: int) -> int:
         with session_scope(database_url) as session:
             export = session.get(SegmentExport, export_id)
             if export is not None:
-                export.status, export.error = "failed", repr(exc)[:2000]
+                export.status, export.error = ExportStatus.FAILED, repr(exc)[:2000]
         raise
     with session_scope(database_url) as session:
         export = session.get(SegmentExport, export_id)
         if export is not None:
-            export.status, export.rows, export.bytes, export.finished_at = "finished", rows, size, utcnow()
+            export.status, export.finished_at = ExportStatus.FINISHED, utcnow()
+            export.rows, export.bytes = rows, size
     return rows
 
 
@@ -156,7 +166,7 @@ def list_exports(session: Session, account_id: int, secret_key: str) -> list[dic
 
 def describe(export: SegmentExport, secret_key: str) -> dict[str, Any]:
     link = None
-    if export.status == "finished":
+    if export.status == ExportStatus.FINISHED:
         link = f"/exports/{_signer(secret_key).dumps({'export': export.id, 'account': export.account_id})}"
     return {
         "id": export.id,
@@ -173,7 +183,7 @@ def describe(export: SegmentExport, secret_key: str) -> dict[str, Any]:
     }
 
 
-class LinkInvalid(LookupError):
+class LinkInvalid(NotFound):
     """The download link is forged, for another export, or expired."""
 
 

@@ -23,18 +23,18 @@ from sqlalchemy.orm import Session
 from integration.analytics import rfm
 from integration.audiences import filters
 from integration.contacts.lists import describe
+from integration.errors import RequestRefused
 from integration.store.models import Account, Contact, Segment, SegmentChange, SegmentMember, table_of
 from integration.store.types import UTCDateTime, utcnow
 
 PREVIEW_SIZE = 20
 
 
-class SegmentError(ValueError):
+class SegmentError(RequestRefused, ValueError):
     """A segment cannot be saved as asked; `reason` is machine-readable."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason)
 
 
 def predefined(account: Account) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from integration.errors import (
     AddressRefused,
     CredentialsRejected,
     FatalConnectorError,
+    RequestRefused,
     RetriableConnectorError,
 )
 from integration.operations import metrics
@@ -46,7 +47,9 @@ from integration.store.models import (
     Sync,
     SyncMode,
     SyncRun,
+    SyncRunStatus,
     SyncState,
+    SyncStatus,
     table_of,
 )
 from integration.store.models import Destination as DestinationRow
@@ -138,12 +141,11 @@ class Target:
 DestinationFactory = Callable[[Target], Destination]
 
 
-class SyncError(ValueError):
+class SyncError(RequestRefused, ValueError):
     """A sync cannot be set up as asked; `reason` is machine-readable."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason)
 
 
 def digest_of(payload: Sequence[Any]) -> str:
@@ -594,8 +596,8 @@ def _finish(
         sync = session.get(Sync, sync_id)
         if record is None or sync is None:
             return
-        record.status, record.error, record.finished_at = status, error, now
-        sync.status = "stopped" if stop else "idle"
+        record.status, record.error, record.finished_at = SyncRunStatus(status), error, now
+        sync.status = SyncStatus.STOPPED if stop else SyncStatus.IDLE
         sync.last_error = error
         if stop:
             destination = session.get(DestinationRow, sync.destination_id)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from integration.campaigns import sends as campaigns
 from integration.crypto import decrypt_json, encrypt_json
+from integration.errors import RequestRefused
 from integration.store.models import (
     CampaignChannel,
     CampaignSend,
@@ -40,13 +41,11 @@ SMTP_TIMEOUT_SECONDS = 15
 SECURITY = ("starttls", "tls", "none")
 
 
-class MessageRefused(Exception):
+class MessageRefused(RequestRefused):
     """The message may not be sent; `reason` is machine-readable, `details` what the caller may show."""
 
     def __init__(self, reason: str, message: str, details: dict[str, object] | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.details = details
+        super().__init__(message, reason, details)
 
 
 @dataclass(frozen=True)

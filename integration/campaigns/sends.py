@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from integration.errors import NotFound
 from integration.ingest.common import ContactResolver, Scope, chunks, insert_for
 from integration.ingest.events import link_campaign_events, lock_campaigns, mark_sends
 from integration.store.models import (
@@ -42,8 +43,12 @@ STATUS_RANK = {
 SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
 
 
-class UnknownCampaign(LookupError):
+class UnknownCampaign(NotFound):
     """The campaign does not exist in this account."""
+
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__(str(campaign_id))
+        self.campaign_id = campaign_id
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from integration.audiences.filters import compile_filter
+from integration.keyset import BadCursor, pack, unpack
 from integration.store.models import Contact, ContactEmail, StoreCustomer
 from integration.store.types import UTCDateTime, iso, lower_text
 
@@ -19,10 +18,6 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in t
 SORTS = ("-last_interaction_at", "last_interaction_at", "email", "-email", "first_seen_at", "-first_seen_at")
 MAX_LIMIT = 500
 MAX_SEARCH_WORDS = 8
-
-
-class BadCursor(ValueError):
-    """The cursor was not made by this list (or not for this sort)."""
 
 
 def list_contacts(
@@ -131,12 +126,12 @@ def _encode(sort: str, name: str, contact: Contact) -> str:
     if name == "last_interaction_at" and value is None:
         value = NEVER
     payload = [sort, value.isoformat() if isinstance(value, datetime) else value, contact.id]
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return pack(payload)
 
 
 def _decode(cursor: str, sort: str, name: str) -> tuple[Any, int]:
     try:
-        made_for, value, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        made_for, value, last_id = unpack(cursor)
         decoded = datetime.fromisoformat(value) if name.endswith("_at") else str(value)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise BadCursor("not a cursor of this list") from exc

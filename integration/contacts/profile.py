@@ -22,7 +22,15 @@ from integration.campaigns import sends as campaigns
 from integration.commerce.orders import standing_of
 from integration.contacts.lists import contact_detail
 from integration.money import amount
-from integration.store.models import Checkout, CheckoutState, ContactEmail, Order, OrderLineItem, Store
+from integration.store.models import (
+    Checkout,
+    CheckoutLineItem,
+    CheckoutState,
+    ContactEmail,
+    Order,
+    OrderLineItem,
+    Store,
+)
 from integration.store.types import iso, utcnow
 
 DEFAULT_ORDERS = 10
@@ -162,17 +170,7 @@ def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInf
             "total_price": amount(c.total_price),
             "currency": c.currency,
             "recovery_url": c.recovery_url,
-            "items": [
-                {
-                    "title": i.title,
-                    "variant_title": i.variant_title,
-                    "sku": i.sku,
-                    "quantity": i.quantity,
-                    "unit_price": amount(i.unit_price),
-                    "line_total": amount(i.unit_price * i.quantity),
-                }
-                for i in c.line_items
-            ],
+            "items": [_line(i) for i in c.line_items],
             "badges": ["abandoned_cart"],
         }
         for c in carts
@@ -194,12 +192,7 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
     )
     lines = [
         {
-            "title": i.title,
-            "variant_title": i.variant_title,
-            "sku": i.sku,
-            "quantity": i.quantity,
-            "unit_price": amount(i.unit_price),
-            "line_total": amount(i.unit_price * i.quantity),
+            **_line(i),
             "discount": amount(i.total_discount) if i.total_discount else None,
             # What the line comes to after its discount: line_total − discount.
             "discounted_total": amount(i.unit_price * i.quantity - (i.total_discount or 0)),
@@ -232,4 +225,16 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
         # Whether the lines' discounts make up the order's discounts (a discount on shipping does not
         # fall on a line, and a source may give only the order's discount).
         "discounts_add_up": line_discounts == parts["total_discounts"],
+    }
+
+
+def _line(item: OrderLineItem | CheckoutLineItem) -> dict[str, Any]:
+    """A line of an order or a cart: what, how many, at what price, and what it comes to."""
+    return {
+        "title": item.title,
+        "variant_title": item.variant_title,
+        "sku": item.sku,
+        "quantity": item.quantity,
+        "unit_price": amount(item.unit_price),
+        "line_total": amount(item.unit_price * item.quantity),
     }

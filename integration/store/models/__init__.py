@@ -5,6 +5,7 @@ from integration.store.models.base import (
     COUNTED_INTERACTIONS,
     NON_REVENUE_FINANCIAL_STATUSES,
     NOT_PLACED_FINANCIAL_STATUSES,
+    BackfillStatus,
     Base,
     BlockedReason,
     CampaignChannel,
@@ -12,6 +13,7 @@ from integration.store.models.base import (
     DestinationKind,
     EmailTool,
     EngagementStatus,
+    ExportStatus,
     ImportStatus,
     InboxStatus,
     InteractionType,
@@ -20,6 +22,8 @@ from integration.store.models.base import (
     StoreState,
     SubscriptionStatus,
     SyncMode,
+    SyncRunStatus,
+    SyncStatus,
     table_of,
 )
 from integration.store.models.campaigns import Campaign, CampaignPreview, CampaignSend
@@ -54,6 +58,10 @@ from integration.store.models.sync import (
 from integration.store.models.totals import Buyer, ContactTotals
 
 __all__ = [
+    "BackfillStatus",
+    "ExportStatus",
+    "SyncRunStatus",
+    "SyncStatus",
     "PeriodCurrency",
     "Buyer",
     "ContactTotals",

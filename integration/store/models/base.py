@@ -42,13 +42,13 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-def state(enum: type[StrEnum]) -> SAEnum:
+def state(enum: type[StrEnum], length: int = 32) -> SAEnum:
     """Store a StrEnum as its value in a VARCHAR, so new states need no schema change."""
     return SAEnum(
         enum,
         native_enum=False,
         create_constraint=False,
-        length=32,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
     )
 
@@ -163,3 +163,35 @@ class DestinationKind(StrEnum):
 class SyncMode(StrEnum):
     TAGS = "tags"
     AUDIENCE = "audience"
+
+
+class BackfillStatus(StrEnum):
+    PENDING = "pending"
+    STARTING = "starting"
+    RUNNING = "running"
+    IMPORTING = "importing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SyncStatus(StrEnum):
+    IDLE = "idle"
+    RUNNING = "running"
+    # A fatal error such as a revoked key: the sync waits for new credentials.
+    STOPPED = "stopped"
+
+
+class SyncRunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    # Some contacts failed.
+    PARTIAL = "partial"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class ExportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"

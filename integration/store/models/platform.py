@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from integration.store.models.base import Base, BigID
+from integration.store.models.base import BackfillStatus, Base, BigID, state
 from integration.store.types import utcnow
 
 
@@ -27,7 +27,7 @@ class Backfill(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     store_id: Mapped[int] = mapped_column(BigID, ForeignKey("stores.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[BackfillStatus] = mapped_column(state(BackfillStatus, 16), default=BackfillStatus.PENDING)
     operation_id: Mapped[str | None] = mapped_column(String(255))
     records: Mapped[int] = mapped_column(default=0)
     invalid: Mapped[int] = mapped_column(default=0)

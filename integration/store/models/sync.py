@@ -17,7 +17,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from integration.store.models.base import Base, BigID, DestinationKind, SyncMode, state
+from integration.store.models.base import (
+    Base,
+    BigID,
+    DestinationKind,
+    ExportStatus,
+    SyncMode,
+    SyncRunStatus,
+    SyncStatus,
+    state,
+)
 from integration.store.types import utcnow
 
 
@@ -98,8 +107,9 @@ class Sync(Base):
     # what the destination told us to remember (a Mailchimp tag's segment id).
     config: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     enabled: Mapped[bool] = mapped_column(default=True)
-    # idle | running | stopped (a fatal error such as a revoked key: waits for new credentials)
-    status: Mapped[str] = mapped_column(String(16), default="idle", server_default="idle")
+    status: Mapped[SyncStatus] = mapped_column(
+        state(SyncStatus, 16), default=SyncStatus.IDLE, server_default=SyncStatus.IDLE.value
+    )
     run_started_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_run_at: Mapped[datetime | None]
@@ -139,8 +149,7 @@ class SyncRun(Base):
     sync_id: Mapped[int] = mapped_column(BigID, ForeignKey("syncs.id", ondelete="CASCADE"))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-    # running | succeeded | partial (some contacts failed) | failed | stopped
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[SyncRunStatus] = mapped_column(state(SyncRunStatus, 16), default=SyncRunStatus.RUNNING)
     adds: Mapped[int] = mapped_column(default=0)
     updates: Mapped[int] = mapped_column(default=0)
     removes: Mapped[int] = mapped_column(default=0)
@@ -161,7 +170,7 @@ class SegmentExport(Base):
     account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
     segment_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("segments.id", ondelete="SET NULL"))
     segment_name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | finished | failed
+    status: Mapped[ExportStatus] = mapped_column(state(ExportStatus, 16), default=ExportStatus.QUEUED)
     rows: Mapped[int] = mapped_column(default=0)
     bytes: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)

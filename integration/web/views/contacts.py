@@ -14,8 +14,9 @@ from integration import keyset
 from integration.analytics.stats import SubscriptionFilter, cached_stats
 from integration.audiences.filters import parse
 from integration.campaigns import messages
-from integration.contacts.lists import MAX_LIMIT, SORTS, BadCursor, list_contacts
+from integration.contacts.lists import MAX_LIMIT, SORTS, list_contacts
 from integration.contacts.profile import DEFAULT_ORDERS, order_detail, profile
+from integration.keyset import BadCursor
 from integration.store import session_scope
 from integration.store.types import utcnow
 from integration.web.app import settings_of

@@ -1,0 +1,254 @@
+"""Each contact's spend per calendar period (`contact_period_spend`), kept in step with the orders.
+
+A batch of orders recomputes the rows of the contacts it touched; a bulk load rebuilds them all; a
+daily prune drops the periods no time frame can name any more. Alongside, `period_currencies`
+counts the contacts per period and currency, so a leaderboard finds its main currency at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from integration.analytics.periods import horizon, kept_periods, period_keys
+from integration.commerce import orders as order_rules
+from integration.ingest.common import chunks, insert_for
+from integration.store.models import Account, ContactPeriodSpend, Order, PeriodCurrency, Store, table_of
+from integration.store.types import utcnow
+
+ACCOUNT_WIDE = 0  # store_id of the account-wide rows
+CENT = Decimal("0.01")
+
+
+def _zones(session: Session, account: Account) -> dict[int, ZoneInfo]:
+    zones = {ACCOUNT_WIDE: ZoneInfo(account.time_zone)}
+    zones.update(
+        {
+            s.id: ZoneInfo(s.time_zone)
+            for s in session.scalars(select(Store).where(Store.account_id == account.id))
+        }
+    )
+    return zones
+
+
+def refresh_spend(
+    session: Session, account_id: int, contact_ids: Iterable[int], now: datetime | None = None
+) -> None:
+    """Recompute the period rows of these contacts from their orders (after orders changed)."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return
+    account = session.get(Account, account_id)
+    if account is None:
+        return
+    now = now or utcnow()
+    zones = _zones(session, account)
+    kept = kept_periods(zones.values(), now)
+    for part in chunks(ids):
+        mine = (ContactPeriodSpend.account_id == account_id, ContactPeriodSpend.contact_id.in_(part))
+        delta: Counter[tuple[int, str, str]] = Counter()
+        for store_id, period, currency, n in session.execute(
+            select(
+                ContactPeriodSpend.store_id,
+                ContactPeriodSpend.period,
+                ContactPeriodSpend.currency,
+                func.count(),
+            )
+            .where(*mine)
+            .group_by(ContactPeriodSpend.store_id, ContactPeriodSpend.period, ContactPeriodSpend.currency)
+        ):
+            delta[(store_id, period, currency)] -= n
+        session.execute(delete(ContactPeriodSpend).where(*mine))
+        rows = session.execute(
+            select(
+                Order.contact_id,
+                Order.store_id,
+                Order.created_at,
+                Order.currency,
+                order_rules.net_total(),
+                order_rules.revenue(),
+            ).where(
+                Order.contact_id.in_(part),
+                Order.store_id.in_(list(zones)),
+                order_rules.placed(),
+                Order.created_at >= horizon(now),
+            )
+        )
+        totals: dict[tuple[int, str, str, int], list[Any]] = {}
+        for contact_id, store_id, created_at, currency, total, is_revenue in rows:
+            if contact_id is None:
+                continue
+            for scope in (ACCOUNT_WIDE, store_id):
+                local_day = created_at.astimezone(zones[scope]).date()
+                for period in period_keys(local_day):
+                    if period not in kept:
+                        continue
+                    entry = totals.setdefault(
+                        (scope, period, currency, contact_id), [0, 0, Decimal(0), created_at]
+                    )
+                    entry[0] += 1
+                    if is_revenue:
+                        entry[1] += 1
+                        entry[2] += Decimal(total)
+                    entry[3] = max(entry[3], created_at)
+        for scope, period, currency, _ in totals:
+            delta[(scope, period, currency)] += 1
+        _bump(session, account_id, delta)
+        if totals:
+            session.execute(
+                table_of(ContactPeriodSpend).insert(),
+                [
+                    {
+                        "account_id": account_id,
+                        "store_id": scope,
+                        "period": period,
+                        "currency": currency,
+                        "contact_id": contact_id,
+                        "purchases": purchases,
+                        "revenue_orders": revenue_orders,
+                        "revenue": revenue,
+                        "average": (revenue / revenue_orders).quantize(CENT, ROUND_HALF_UP)
+                        if revenue_orders
+                        else 0,
+                        "last_order_at": last,
+                    }
+                    for (scope, period, currency, contact_id), (
+                        purchases,
+                        revenue_orders,
+                        revenue,
+                        last,
+                    ) in totals.items()
+                ],
+            )
+
+
+def rebuild(session: Session, account_id: int, batch: int = 5_000, now: datetime | None = None) -> int:
+    """Recompute every contact's period rows (after a bulk load); return how many contacts have rows.
+
+    On PostgreSQL one statement does it (time zones and ISO weeks in SQL); elsewhere contacts are
+    recomputed in batches.
+    """
+    now = now or utcnow()
+    account = session.get(Account, account_id)
+    if account is None:
+        return 0
+    stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
+    session.execute(delete(ContactPeriodSpend).where(ContactPeriodSpend.account_id == account_id))
+    if session.get_bind().dialect.name == "postgresql":
+        kept = sorted(kept_periods(_zones(session, account).values(), now))
+        session.execute(
+            text(REBUILD_SQL),
+            {"account": account_id, "zone": account.time_zone, "kept": kept, "since": horizon(now)},
+        )
+        # Millions of new rows: the planner needs their statistics before the next leaderboard.
+        session.execute(text("ANALYZE contact_period_spend"))
+    else:
+        _refresh_all(session, account_id, stores, batch, now)
+    _recount(session, account_id)
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(ContactPeriodSpend.contact_id))).where(
+                ContactPeriodSpend.account_id == account_id
+            )
+        )
+        or 0
+    )
+
+
+def _refresh_all(session: Session, account_id: int, stores: Any, batch: int, now: datetime) -> None:
+    contact_ids = list(
+        session.scalars(
+            select(Order.contact_id)
+            .where(Order.store_id.in_(stores), Order.contact_id.is_not(None))
+            .distinct()
+        )
+    )
+    for start in range(0, len(contact_ids), batch):
+        part = [c for c in contact_ids[start : start + batch] if c is not None]
+        refresh_spend(session, account_id, part, now=now)
+
+
+def prune_spend(session: Session, account_id: int, now: datetime | None = None) -> int:
+    """Drop the period rows no time frame can name any more; return how many."""
+    account = session.get(Account, account_id)
+    if account is None:
+        return 0
+    kept = kept_periods(_zones(session, account).values(), now or utcnow())
+    table = table_of(ContactPeriodSpend)
+    dropped = session.execute(
+        delete(table).where(table.c.account_id == account_id, table.c.period.not_in(sorted(kept)))
+    ).rowcount  # type: ignore[attr-defined]
+    _recount(session, account_id)  # daily: whatever drifted (rows that left with their contact) is set right
+    return int(dropped)
+
+
+def _bump(session: Session, account_id: int, delta: Counter[tuple[int, str, str]]) -> None:
+    """Add these changes to the per-period currency counts (in key order: no deadlock between workers)."""
+    changes = sorted((key, n) for key, n in delta.items() if n)
+    if not changes:
+        return
+    table = table_of(PeriodCurrency)
+    stmt = insert_for(session, table)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "store_id", "period", "currency"],
+            set_={"contacts": table.c.contacts + stmt.excluded.contacts},
+        ),
+        [
+            {"account_id": account_id, "store_id": s, "period": p, "currency": c, "contacts": n}
+            for (s, p, c), n in changes
+        ],
+    )
+    if any(n < 0 for _, n in changes):
+        session.execute(delete(table).where(table.c.account_id == account_id, table.c.contacts <= 0))
+
+
+def _recount(session: Session, account_id: int) -> None:
+    """Count the period rows per currency afresh (after a rebuild or a prune)."""
+    spend = ContactPeriodSpend
+    session.execute(delete(PeriodCurrency).where(PeriodCurrency.account_id == account_id))
+    session.execute(
+        insert(PeriodCurrency).from_select(
+            ["account_id", "store_id", "period", "currency", "contacts"],
+            select(spend.account_id, spend.store_id, spend.period, spend.currency, func.count())
+            .where(spend.account_id == account_id)
+            .group_by(spend.account_id, spend.store_id, spend.period, spend.currency),
+        )
+    )
+
+
+# The same rows as refresh_spend, for every contact at once (PostgreSQL).
+REBUILD_SQL = """
+INSERT INTO contact_period_spend (account_id, store_id, period, currency, contact_id, purchases,
+                                  revenue_orders, revenue, average, last_order_at)
+SELECT :account, scope, period, currency, contact_id, count(*),
+       count(*) FILTER (WHERE earns),
+       coalesce(sum(total_price) FILTER (WHERE earns), 0),
+       coalesce(round(sum(total_price) FILTER (WHERE earns)
+                      / nullif(count(*) FILTER (WHERE earns), 0), 2), 0),
+       max(created_at)
+FROM (
+    -- Net of refunds, as integration.commerce.orders.net_total.
+    SELECT o.contact_id, o.currency, o.total_price - o.total_refunded AS total_price, o.created_at,
+           s.id AS store_id, s.time_zone AS store_zone,
+           (o.financial_status IS NULL OR o.financial_status NOT IN ('refunded', 'voided')) AS earns
+    FROM orders o JOIN stores s ON s.id = o.store_id
+    WHERE s.account_id = :account AND o.contact_id IS NOT NULL AND o.cancelled_at IS NULL
+      AND o.deleted_at IS NULL AND (o.financial_status IS NULL OR o.financial_status <> 'voided')
+      AND o.created_at >= :since
+) x
+CROSS JOIN LATERAL (VALUES (0, (x.created_at AT TIME ZONE :zone)::date),
+                           (x.store_id, (x.created_at AT TIME ZONE x.store_zone)::date)) AS sc(scope, day)
+CROSS JOIN LATERAL (VALUES ('w' || to_char(sc.day, 'IYYY-IW')), ('m' || to_char(sc.day, 'YYYY-MM')),
+                           ('q' || to_char(sc.day, 'YYYY') || '-' || to_char(sc.day, 'Q')),
+                           ('y' || to_char(sc.day, 'YYYY'))) AS p(period)
+WHERE p.period = ANY(CAST(:kept AS text[]))
+GROUP BY scope, period, currency, contact_id
+"""
