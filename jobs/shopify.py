@@ -15,7 +15,15 @@ from connectors.shopify.source import CONTINUE_BACKFILL, READ_CUSTOMERS
 from integration.errors import FatalConnectorError
 from integration.settings import get_settings
 from integration.store import session_scope
-from integration.store.models import Backfill, Contact, Platform, Store, StoreCustomer, StoreState
+from integration.store.models import (
+    Backfill,
+    BackfillStatus,
+    Contact,
+    Platform,
+    Store,
+    StoreCustomer,
+    StoreState,
+)
 from integration.store.types import utcnow
 from jobs.queues import INGEST, enqueue
 
@@ -67,8 +75,9 @@ def continue_backfill_job(backfill_id: int) -> str:
     except FatalConnectorError as exc:
         with session_scope(settings.database_url) as session:
             stage = session.get(Backfill, backfill_id)
-            if stage is not None and stage.status in ("running", "importing"):
-                stage.status, stage.error, stage.finished_at = "failed", str(exc)[:2000], utcnow()
+            if stage is not None and stage.status in (BackfillStatus.RUNNING, BackfillStatus.IMPORTING):
+                stage.status, stage.error = BackfillStatus.FAILED, str(exc)[:2000]
+                stage.finished_at = utcnow()
         return "failed"
 
 
