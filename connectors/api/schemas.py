@@ -15,7 +15,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from connectors.times import UTCTime
-from integration.records import (
+from integration.contract import (
     CampaignRecord,
     CheckoutRecord,
     CustomerRecord,

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from connectors.api.schemas import SCHEMAS
 from integration import ingest
+from integration.contract import Outcome
 from integration.errors import InvalidRecord
-from integration.ingest import Outcome
 from integration.ingest.isolation import ingest_isolated
 from integration.store.models import InboxDelivery, Store
 

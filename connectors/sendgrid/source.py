@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from connectors.api.source import text_problem
 from connectors.email_tools import email_source
 from connectors.sendgrid.schemas import EVENT
+from integration.contract import EventRecord, Outcome
 from integration.errors import InvalidRecord
-from integration.ingest import Outcome, ingest_events
+from integration.ingest import ingest_events
 from integration.ingest.common import Scope
 from integration.ingest.isolation import ingest_isolated
-from integration.records import EventRecord
 from integration.store.models import InboxDelivery
 
 

@@ -23,8 +23,8 @@ from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
 from integration import ingest, privacy
 from integration.commerce import carts
+from integration.contract import Outcome
 from integration.errors import InvalidRecord
-from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
 from integration.ingest.inbox import RFM_REFRESH
