@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ class Opening:
     secrets: dict[str, Any]
     http: Callable[[str], Http]
     redis: Redis | None = None
+    # How clients that pace themselves wait (tests record the waits instead).
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def tag(self) -> str:

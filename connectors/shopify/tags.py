@@ -272,4 +272,5 @@ class NoCredentials(Schema):
 
 def open_tags(opening: Opening) -> ShopifyTags:
     """Open the tags of the destination's connected store."""
-    return ShopifyTags(client_for(opening.settings, int(opening.config["store_id"])), opening.tag)
+    client = client_for(opening.settings, int(opening.config["store_id"]), sleep=opening.sleep)
+    return ShopifyTags(client, opening.tag, sleep=opening.sleep)
