@@ -14,7 +14,7 @@ naming each contact's outcome. The registry in `connectors.registry` opens one p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -261,6 +261,18 @@ class Delivery:
     config: dict[str, Any] = field(default_factory=dict)
     # The whole batch failed for a passing reason (the destination down): no contact's attempt counts.
     transient: bool = False
+
+    def by_address(self, changes: Iterable[Change], problems: Mapping[str, str]) -> None:
+        """Count each change done, or failed with the problem the vendor listed under its address.
+
+        `problems` is keyed by lower-case address (vendors report errors by email, not by our ids).
+        """
+        for change in changes:
+            problem = problems.get((change.email or "").lower())
+            if problem is None:
+                self.done[change.contact_id] = None
+            else:
+                self.failed[change.contact_id] = problem
 
 
 class DestinationClient(Protocol):

@@ -156,12 +156,7 @@ class KlaviyoList:
         failures: dict[str, str] = {}
         if int(attributes.get("failed_count") or 0):
             failures = self._import_errors(job_id)
-        for change in changes:
-            problem = failures.get((change.email or "").lower())
-            if problem is None:
-                delivery.done[change.contact_id] = None
-            else:
-                delivery.failed[change.contact_id] = problem
+        delivery.by_address(changes, failures)
 
     def _post_job(self, changes: Sequence[Change]) -> requests.Response:
         profiles = [_profile(c) for c in changes]

@@ -245,12 +245,7 @@ class MailchimpAudience:
             for error in body.get("errors") or []:
                 for email in error.get("email_addresses") or []:
                     errors[str(email).lower()] = str(error.get("error"))
-            for change in part:
-                error = errors.get((change.email or "").lower())
-                if error is None:
-                    delivery.done[change.contact_id] = None
-                else:
-                    delivery.failed[change.contact_id] = error
+            delivery.by_address(part, errors)
 
     def _parallel(
         self,

@@ -158,11 +158,16 @@ SOURCE_CASES: dict[str, SourceCase] = {
 }
 
 
+def with_case(registered: Any, cases: dict[Any, Any]) -> Any:
+    """A registered connector's name; a connector registered without a case here fails its tests."""
+    if registered not in cases:
+        pytest.fail(f"{registered!r} is registered without a contract case in {__name__}")
+    return registered
+
+
 @pytest.fixture(params=sorted(SOURCES))
 def source_name(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    if name not in SOURCE_CASES:
-        pytest.fail(f"source {name!r} is registered without a contract case in {__name__}")
+    name: str = with_case(request.param, SOURCE_CASES)
     return name
 
 
@@ -175,7 +180,6 @@ class Inbox:
     case: SourceCase
     store_id: int | None = None
     email_source_id: int | None = None
-    received: list[int] = field(default_factory=list)
 
     def deliver(self, body: bytes, delivery_id: str | None = None) -> tuple[int, bool]:
         """Receive a delivery (its id derived from the body unless given) and process it."""
@@ -409,9 +413,7 @@ DESTINATION_CASES: dict[DestinationKind, DestinationCase] = {
 
 @pytest.fixture(params=sorted(DESTINATIONS))
 def kind(request: pytest.FixtureRequest) -> DestinationKind:
-    found: DestinationKind = request.param
-    if found not in DESTINATION_CASES:
-        pytest.fail(f"destination {found.value!r} is registered without a contract case in {__name__}")
+    found: DestinationKind = with_case(request.param, DESTINATION_CASES)
     return found
 
 
