@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from bench.servers import throwaway_postgres
 from integration import ingest
 from integration.commerce.carts import mark_abandoned
-from integration.records import LineItemRecord, OrderRecord
+from integration.contract import LineItemRecord, OrderRecord
 from integration.store import session_scope
 from integration.store.db import upgrade
 from integration.store.models import Checkout, CheckoutState, Platform, Store

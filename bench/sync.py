@@ -40,9 +40,10 @@ from sqlalchemy.engine import make_url
 
 from bench import standins
 from bench.servers import throwaway_postgres, throwaway_redis
-from connectors.destinations import opener
+from connectors.registry import opener
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.tags import ShopifyTags
+from integration import contract
 from integration.accounts import add_store, create_account
 from integration.audiences import destinations, segments, sync
 from integration.settings import Settings
@@ -200,7 +201,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script
             redis_url, redis_process = throwaway_redis(Path(tmp))
         audience = opener(settings, redis=Redis.from_url(redis_url))
 
-        def shopify(target: sync.Target) -> ShopifyTags:
+        def shopify(target: contract.Target) -> ShopifyTags:
             client = ShopifyClient(SHOP, "shpat_bench", "2026-07")
             client.url = f"{bases['shopify']}/graphql.json"  # the stand-in instead of the shop
             return ShopifyTags(client, target.config["tag"])

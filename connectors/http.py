@@ -115,7 +115,8 @@ class Http:
                 continue
             if status in self.credential_statuses:
                 raise CredentialsRejected(
-                    f"{self.vendor} refused the credentials ({status}): {brief(response)}"
+                    f"{self.vendor} refused the credentials ({status}): {brief(response)}; "
+                    "reconnect the destination with new credentials"
                 )
             raise FatalConnectorError(f"{self.vendor} answered {status}: {brief(response)}")
         raise AssertionError("unreachable")  # pragma: no cover

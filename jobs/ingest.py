@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 
-from connectors import SOURCES
+from connectors.registry import SOURCES
 from integration.errors import RetryLater
 from integration.ingest import inbox
 from integration.settings import Settings, get_settings

@@ -15,7 +15,7 @@ import logging
 
 from redis.exceptions import LockError
 
-from connectors.destinations import opener
+from connectors.registry import opener
 from integration.audiences import destinations, sync
 from integration.settings import Settings, get_settings
 from integration.store import session_scope

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from integration.accounts import add_store, create_account, create_api_key
-from integration.records import CheckoutRecord, CustomerRecord, EventRecord, LineItemRecord, OrderRecord
+from integration.contract import CheckoutRecord, CustomerRecord, EventRecord, LineItemRecord, OrderRecord
 from integration.store.models import InteractionType, Platform, Store
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

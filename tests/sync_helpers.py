@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import update
 
-from connectors.destinations import opener
 from connectors.http import Http
+from connectors.registry import opener
 from integration import ingest
 from integration.audiences import destinations, segments, sync
 from integration.contacts.engagement import classify

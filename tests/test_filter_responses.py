@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from integration.audiences.filters import compile_filter, parse
 from integration.campaigns.sends import SendInput, record_sends, save_campaign
+from integration.contract import LineItemRecord
 from integration.ingest import ingest_customers, ingest_events, ingest_orders
-from integration.records import LineItemRecord
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, Contact, InteractionType, SendStatus

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors import SOURCES
-from integration.ingest import Outcome, inbox
+from connectors.registry import SOURCES
+from integration.contract import Outcome
+from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Store
 from tests.factories import make_store

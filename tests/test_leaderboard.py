@@ -313,7 +313,7 @@ def test_the_default_currency_is_the_one_most_buyers_used_and_its_counts_follow_
 def test_refunds_come_off_the_total_spent_in_the_upkeep_and_in_a_rebuild(db_url: str) -> None:
     from decimal import Decimal
 
-    from integration.records import RefundRecord
+    from integration.contract import RefundRecord
 
     day = datetime(2026, 2, 10, 12, tzinfo=UTC)
     with session_scope(db_url) as session:

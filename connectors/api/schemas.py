@@ -15,7 +15,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from connectors.times import UTCTime
-from integration.records import (
+from integration.contract import (
     CampaignRecord,
     CheckoutRecord,
     CustomerRecord,
@@ -46,6 +46,12 @@ EVENT_TYPES = [
 class _Record(Schema):
     class Meta:
         unknown = RAISE
+
+
+def _needs_someone(data: dict[str, Any], noun: str) -> None:
+    """Refuse a record that names nobody: it needs a customer id or an email."""
+    if not data.get("customer_id") and not data.get("email"):
+        raise ValidationError(f"{noun} needs customer_id or email", "customer_id")
 
 
 MAX_MONEY = Decimal(10) ** (MONEY_PRECISION - MONEY_SCALE)  # amounts stay below: the store's column
@@ -133,8 +139,7 @@ class OrderSchema(_Record):
 
     @validates_schema
     def _who(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("customer_id") and not data.get("email"):
-            raise ValidationError("an order needs customer_id or email", "customer_id")
+        _needs_someone(data, "an order")
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> OrderRecord:
@@ -185,8 +190,7 @@ class EventSchema(_Record):
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("customer_id") and not data.get("email"):
-            raise ValidationError("an event needs customer_id or email", "customer_id")
+        _needs_someone(data, "an event")
         if data.get("type") == "bounce" and not data.get("bounce_type"):
             raise ValidationError("a bounce needs bounce_type hard or soft", "bounce_type")
         if data.get("machine_open") and data.get("type") != "email_open":
@@ -237,8 +241,7 @@ class SendSchema(_Record):
 
     @validates_schema
     def _who(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("customer_id") and not data.get("email"):
-            raise ValidationError("a send needs customer_id or email", "customer_id")
+        _needs_someone(data, "a send")
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> SendRecord:

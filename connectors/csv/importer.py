@@ -22,7 +22,7 @@ from connectors.api.source import INGEST
 from connectors.csv.formats import KINDS, Item, items
 from connectors.csv.reader import ByteStream, read_rows
 from integration.contacts import engagement
-from integration.ingest import Outcome
+from integration.contract import Outcome
 from integration.ingest.isolation import ingest_isolated
 from integration.store import session_scope
 from integration.store.models import Store

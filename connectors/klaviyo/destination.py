@@ -24,11 +24,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import requests
+from marshmallow import Schema, fields, validate
 from redis import Redis
 
 from connectors.http import Http, brief, json_object
 from connectors.limits import Pace, key_digest
-from integration.audiences.sync import ADD, REMOVE, UPDATE, Change, Delivery
+from connectors.opening import Opening
+from integration.contract import ADD, REMOVE, UPDATE, Change, Delivery
 from integration.errors import (
     ConnectorError,
     CredentialsRejected,
@@ -154,12 +156,7 @@ class KlaviyoList:
         failures: dict[str, str] = {}
         if int(attributes.get("failed_count") or 0):
             failures = self._import_errors(job_id)
-        for change in changes:
-            problem = failures.get((change.email or "").lower())
-            if problem is None:
-                delivery.done[change.contact_id] = None
-            else:
-                delivery.failed[change.contact_id] = problem
+        delivery.by_address(changes, failures)
 
     def _post_job(self, changes: Sequence[Change]) -> requests.Response:
         profiles = [_profile(c) for c in changes]
@@ -315,3 +312,22 @@ def _parts(changes: Sequence[Change], list_id: str) -> list[Sequence[Change]]:
 
 def _json_of(response: Any) -> dict[str, Any]:
     return json_object(response, "Klaviyo")
+
+
+class KlaviyoSettings(Schema):
+    list_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class KlaviyoCredentials(Schema):
+    api_key = fields.String(required=True, validate=validate.Length(min=8, max=200))
+
+
+def open_list(opening: Opening) -> KlaviyoList:
+    """Open the list a run delivers to (`base_url` in the settings points elsewhere, for tests)."""
+    return KlaviyoList(
+        opening.secrets["api_key"],
+        opening.config["list_id"],
+        http=opening.http("Klaviyo"),
+        redis=opening.redis,
+        **({"base_url": opening.config["base_url"]} if opening.config.get("base_url") else {}),
+    )

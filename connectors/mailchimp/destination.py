@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from marshmallow import Schema, fields, validate
 from redis import Redis
 
 from connectors.http import Http, json_object
 from connectors.limits import Slots, key_digest
-from integration.audiences.sync import ADD, LEFT, REMOVE, UPDATE, Change, Delivery
+from connectors.opening import Opening
+from integration.contract import ADD, LEFT, REMOVE, UPDATE, Change, Delivery
 from integration.errors import ConfigError, ConnectorError, CredentialsRejected, FatalConnectorError
 
 MAX_MEMBERS_PER_CALL = 500
@@ -243,12 +245,7 @@ class MailchimpAudience:
             for error in body.get("errors") or []:
                 for email in error.get("email_addresses") or []:
                     errors[str(email).lower()] = str(error.get("error"))
-            for change in part:
-                error = errors.get((change.email or "").lower())
-                if error is None:
-                    delivery.done[change.contact_id] = None
-                else:
-                    delivery.failed[change.contact_id] = error
+            delivery.by_address(part, errors)
 
     def _parallel(
         self,
@@ -298,3 +295,30 @@ def _errors_by_email(errors: list[dict[str, Any]], key: str) -> dict[str, str]:
 
 def _json_of(response: Any) -> dict[str, Any]:
     return json_object(response, "Mailchimp")
+
+
+class MailchimpSettings(Schema):
+    list_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    on_leave = fields.String(load_default="untag", validate=validate.OneOf(["untag", "archive"]))
+
+
+class MailchimpCredentials(Schema):
+    api_key = fields.String(required=True, validate=validate.Regexp(r"^[^\s]+-[a-z]+\d+$"))
+
+
+def open_audience(opening: Opening) -> MailchimpAudience:
+    """Open the audience a run delivers to; a key naming no data center is rejected as credentials."""
+    try:
+        data_center(opening.secrets.get("api_key", ""))
+    except ConfigError as exc:
+        raise CredentialsRejected(str(exc)) from exc
+    return MailchimpAudience(
+        opening.secrets["api_key"],
+        opening.config["list_id"],
+        opening.tag,
+        tag_id=opening.target.config.get("tag_id"),
+        on_leave=opening.config.get("on_leave", "untag"),
+        http=opening.http("Mailchimp"),
+        base_url=opening.config.get("base_url"),
+        redis=opening.redis,
+    )

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from connectors.email_tools import email_source
 from connectors.mailchimp.schemas import WEBHOOK, MailchimpEvent
 from integration.contacts.changes import change_email
+from integration.contract import EventRecord, Outcome
 from integration.errors import InvalidRecord
-from integration.ingest import Outcome, ingest_events
+from integration.ingest import ingest_events
 from integration.ingest.common import ContactResolver, Scope
-from integration.records import EventRecord
 from integration.store.models import Contact, InboxDelivery, InteractionType, table_of
 
 T = InteractionType

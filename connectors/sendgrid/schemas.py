@@ -23,7 +23,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from connectors.times import EARLIEST, LATEST
-from integration.records import EventRecord
+from integration.contract import EventRecord
 from integration.store.models import InteractionType
 
 T = InteractionType

@@ -172,7 +172,10 @@ class ShopifyClient:
                 self.sleep(wait)
                 continue
             if response.status_code in (401, 403):
-                raise CredentialsRejected(f"Shopify refused the access token ({response.status_code})")
+                raise CredentialsRejected(
+                    f"Shopify refused the access token ({response.status_code}); "
+                    "reinstall the app from Shopify to reconnect the store"
+                )
             _raise_for_status(response)
             body = _json(response)
             self._note_cost(body)

@@ -20,7 +20,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from connectors.times import UTCTime, not_ahead, parse_instant
-from integration.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
+from integration.contract import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from integration.settings import get_settings
 from integration.store.models import SubscriptionStatus
 

@@ -8,7 +8,6 @@ the same kind from one store are normalized together in one call (see `batch_key
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -18,13 +17,14 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.inbound import json_body
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
 from integration import ingest, privacy
 from integration.commerce import carts
+from integration.contract import Outcome
 from integration.errors import InvalidRecord, RetryLater
-from integration.ingest import Outcome
 from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
 from integration.ingest.inbox import RFM_REFRESH
@@ -327,7 +327,7 @@ class ShopifySource:
 
     def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
         store = self._store(session, delivery)
-        payload = self._payload(delivery)
+        payload = json_body(delivery)
         batched = BATCHED.get(delivery.topic)
         if batched is not None:
             schema, ingest_batch = batched
@@ -346,7 +346,7 @@ class ShopifySource:
         """Normalize deliveries sharing a batch key together; raise if any one cannot be read."""
         store = self._store(session, deliveries[0])
         schema, ingest_batch = BATCHED[deliveries[0].topic]
-        records = [_load(schema, self._payload(d), d) for d in deliveries]
+        records = [_load(schema, json_body(d), d) for d in deliveries]
         outcome = ingest_batch(session, store, records)
         outcome.account_id = store.account_id
         return outcome
@@ -357,13 +357,6 @@ class ShopifySource:
         if store is None:
             raise InvalidRecord("delivery", {"store_id": ["the delivery names no existing store"]})
         return store
-
-    @staticmethod
-    def _payload(delivery: InboxDelivery) -> Any:
-        try:
-            return json.loads(delivery.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
 
 
 def customer_details(session: Session, store: Store, records: Sequence[Any]) -> Outcome:

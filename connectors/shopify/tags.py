@@ -19,9 +19,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
+from marshmallow import Schema, fields
 
+from connectors.opening import Opening
 from connectors.shopify.client import ShopifyClient
-from integration.audiences.sync import REMOVE, Change, Delivery
+from connectors.shopify.connection import client_for
+from integration.contract import REMOVE, Change, Delivery
 from integration.errors import FatalConnectorError, RetriableConnectorError
 
 logger = logging.getLogger(__name__)
@@ -257,3 +260,17 @@ class ShopifyTags:
                 raise RetriableConnectorError(f"Shopify's bulk mutation is still {status}")
             self.sleep(POLL_SECONDS)
             self.waited += POLL_SECONDS
+
+
+class ShopifySettings(Schema):
+    store_id = fields.Integer(required=True)
+
+
+class NoCredentials(Schema):
+    """Shopify destinations use the connected store's own token."""
+
+
+def open_tags(opening: Opening) -> ShopifyTags:
+    """Open the tags of the destination's connected store."""
+    client = client_for(opening.settings, int(opening.config["store_id"]), sleep=opening.sleep)
+    return ShopifyTags(client, opening.tag, sleep=opening.sleep)

@@ -25,11 +25,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from marshmallow import Schema, fields, validate
+
+from connectors.addresses import check_url
 from connectors.http import Http, PinnedAddressAdapter
-from integration.audiences.sync import REMOVE, Change, Delivery
+from connectors.opening import Opening
+from integration.contract import REMOVE, Change, Delivery
+from integration.settings import Settings
 
 BATCH_SIZE = 500
 SIGNATURE_HEADER = "Storepulse-Signature"
+# A person waits for the answer to a save: a resolver slower than this answers `url_unresolvable`.
+SAVE_RESOLVE_TIMEOUT_SECONDS = 3.0
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -135,3 +142,42 @@ def _reported_errors(response: Any) -> dict[int, str]:
         if isinstance(item, dict) and isinstance(item.get("contact_id"), int):
             errors[item["contact_id"]] = str(item.get("error") or "refused")[:500]
     return errors
+
+
+class WebhookSettings(Schema):
+    # Which hosts and schemes are allowed is decided by `check_settings`, by the addresses.
+    url = fields.Url(
+        required=True,
+        schemes={"https", "http"},
+        require_tld=False,
+        validate=validate.Length(max=2000),
+        metadata={"description": "https URL whose host resolves to public addresses only"},
+    )
+
+
+class WebhookCredentials(Schema):
+    secret = fields.String(required=True, validate=validate.Length(min=16, max=200))
+
+
+def check_settings(config: dict[str, Any], settings: Settings) -> None:
+    """Refuse a URL outside the allowed addresses (AddressRefused), its lookup bounded for a person waiting.
+
+    The same check runs again at every request (names can resolve anew).
+    """
+    check_url(
+        str(config["url"]),
+        allow_private=settings.webhook_allow_private,
+        resolve_timeout_seconds=SAVE_RESOLVE_TIMEOUT_SECONDS,
+    )
+
+
+def open_webhook(opening: Opening) -> SignedWebhook:
+    """Open the merchant's endpoint a run delivers to, signed with the destination's secret."""
+    return SignedWebhook(
+        opening.config["url"],
+        opening.secrets["secret"],
+        opening.target.id,
+        http=opening.http("the webhook endpoint"),
+        allow_private=opening.settings.webhook_allow_private,
+        ca_bundle=opening.settings.ca_bundle,
+    )

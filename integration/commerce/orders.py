@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_
 
+from integration.contract import OrderRecord
 from integration.money import amount
-from integration.records import OrderRecord
 from integration.store.models import NON_REVENUE_FINANCIAL_STATUSES, NOT_PLACED_FINANCIAL_STATUSES, Order
 
 

@@ -4,8 +4,8 @@ Each function takes a session, the store the records came from and a batch of re
 an `Outcome` naming the contacts whose classification may have changed.
 """
 
+from integration.contract import Outcome
 from integration.ingest.commerce import ingest_checkouts, ingest_orders
-from integration.ingest.common import Outcome
 from integration.ingest.customers import ingest_customers
 from integration.ingest.events import ingest_campaigns, ingest_events, ingest_sends
 from integration.ingest.recompute import recompute_last_interactions

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from integration.commerce import carts, totals
 from integration.commerce.orders import is_placed
+from integration.contract import CheckoutRecord, LineItemRecord, OrderRecord, Outcome
 from integration.ingest.common import (
     ContactResolver,
-    Outcome,
     chunks,
     insert_for,
     newest_by,
@@ -24,7 +24,6 @@ from integration.ingest.common import (
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
-from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
 from integration.store.models import (
     Checkout,
     CheckoutLineItem,

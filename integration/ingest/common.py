@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from integration.contacts.identity import normalize_email
+from integration.contract import Outcome
 from integration.store.models import Contact, ContactEmail, InteractionType, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
 
@@ -107,49 +108,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)  # Decimal, and whatever else prints as its SQL literal
-
-
-@dataclass
-class Outcome:
-    """What one ingest call did; `contact_ids` are the contacts whose classification may change.
-
-    `duplicate` counts records already stored as they are (the same event id, or the same version
-    of a record, again: a replay); `unchanged` counts those that changed nothing otherwise (an
-    older version than the one stored).
-    """
-
-    written: int = 0
-    unchanged: int = 0
-    duplicate: int = 0
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    contact_ids: set[int] = field(default_factory=set)
-    account_id: int | None = None
-    # Work to run after the delivery is committed: (job name, JSON-safe arguments).
-    follow_ups: list[tuple[str, list[Any]]] = field(default_factory=list)
-
-    def merge(self, other: Outcome) -> Outcome:
-        self.written += other.written
-        self.unchanged += other.unchanged
-        self.duplicate += other.duplicate
-        self.skipped.extend(other.skipped)
-        self.contact_ids |= other.contact_ids
-        self.follow_ups.extend(other.follow_ups)
-        return self
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "written": self.written,
-            "unchanged": self.unchanged,
-            "duplicate": self.duplicate,
-            "skipped": self.skipped,
-        }
-
-    def count_stale(self, incoming: datetime, stored: datetime | None) -> None:
-        """Count a record not written because a version as new (a duplicate) or newer is stored."""
-        if stored is not None and stored == incoming:
-            self.duplicate += 1
-        else:
-            self.unchanged += 1
 
 
 def newest_by(

@@ -26,16 +26,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from integration.contacts.identity import normalize_email
+from integration.contract import CustomerRecord, Outcome
 from integration.ingest.common import (
     ContactResolver,
-    Outcome,
     chunks,
     newest_by,
     remember_emails,
     rows_table,
 )
 from integration.ingest.removals import without_removed_customers
-from integration.records import CustomerRecord
 from integration.store.models import (
     Contact,
     ContactEmail,

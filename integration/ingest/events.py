@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import BigInteger, String, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from integration.contract import CampaignRecord, EventRecord, Outcome, SendRecord
 from integration.ingest.common import (
     ContactResolver,
-    Outcome,
     Scope,
     chunks,
     insert_for,
@@ -30,7 +30,6 @@ from integration.ingest.common import (
     touch_contacts,
 )
 from integration.ingest.customers import apply_consent
-from integration.records import CampaignRecord, EventRecord, SendRecord
 from integration.store.models import (
     COUNTED_INTERACTIONS,
     BlockedReason,

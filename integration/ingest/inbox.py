@@ -12,14 +12,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from integration.contacts import engagement
+from integration.contract import BatchingSource, Outcome, Source
 from integration.errors import InvalidRecord
-from integration.ingest import Outcome
 from integration.ingest.common import insert_for
 from integration.operations import metrics
 from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
@@ -35,18 +35,6 @@ STATS_REFRESH = "stats.refresh"
 RFM_REFRESH = "rfm.refresh"
 MAX_ERROR_LENGTH = 2000
 MAX_ID_LENGTH = 255  # the inbox's delivery_id and event_id columns
-
-
-class Source(Protocol):
-    """A source connector: turns one stored delivery into store records.
-
-    `process` raises InvalidRecord when the delivery as a whole cannot be read (it fails at once),
-    and sets the outcome's `account_id` so that the contacts it touched are reclassified.
-    """
-
-    name: str
-
-    def process(self, session: Session, delivery: InboxDelivery) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -154,7 +142,7 @@ def process(
     groups: dict[tuple[Any, ...], list[InboxDelivery]] = {}
     for delivery in pending:
         source = sources.get(delivery.source)
-        key = getattr(source, "batch_key", lambda _: None)(delivery)
+        key = source.batch_key(delivery) if isinstance(source, BatchingSource) else None
         if key is None:
             alone.append(delivery)
         else:
@@ -181,9 +169,11 @@ def _process_group(
 ) -> bool:
     """Normalize a group in one call; False (nothing written) if any part of it failed."""
     source = sources[group[0].source]
+    if not isinstance(source, BatchingSource):
+        return False
     try:
         with session.begin_nested():
-            outcome: Outcome = source.process_batch(session, group)  # type: ignore[attr-defined]
+            outcome = source.process_batch(session, group)
             if outcome.contact_ids and outcome.account_id is not None:
                 classify(session, outcome.account_id, outcome.contact_ids)
     except Exception as exc:  # noqa: BLE001 - each delivery is tried alone next

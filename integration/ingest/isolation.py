@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from integration.ingest.common import Outcome
+from integration.contract import Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors import SOURCES
+from connectors.registry import SOURCES
 from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus

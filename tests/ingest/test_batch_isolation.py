@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from connectors import SOURCES
 from connectors.csv.importer import import_csv
+from connectors.registry import SOURCES
 from integration.accounts import add_email_source
 from integration.ingest import inbox
 from integration.store import session_scope

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from connectors import SOURCES
+from connectors.registry import SOURCES
 from integration.commerce.carts import mark_abandoned
 from integration.ingest import inbox
 from integration.store import session_scope

@@ -12,8 +12,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from integration.campaigns.sends import SendInput, record_sends, save_campaign
+from integration.contract import CampaignRecord, EventRecord, SendRecord
 from integration.ingest import ingest_campaigns, ingest_events, ingest_sends
-from integration.records import CampaignRecord, EventRecord, SendRecord
 from integration.store import get_engine, session_scope
 from integration.store.models import (
     BlockedReason,

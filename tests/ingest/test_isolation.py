@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from integration.ingest import Outcome, ingest_customers
+from integration.contract import CustomerRecord, Outcome
+from integration.ingest import ingest_customers
 from integration.ingest.isolation import ingest_isolated
-from integration.records import CustomerRecord
 from integration.store import session_scope
 from integration.store.models import Contact
 from tests.factories import customer, make_store

@@ -16,9 +16,9 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from connectors import SOURCES
+from connectors.registry import SOURCES
+from integration.contract import CampaignRecord, SendRecord
 from integration.ingest import inbox, ingest_campaigns, ingest_orders, ingest_sends
-from integration.records import CampaignRecord, SendRecord
 from integration.store import session_scope
 from integration.store.db import (
     alembic_config,

@@ -21,9 +21,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from connectors import SOURCES
 from connectors.api.schemas import SCHEMAS
 from connectors.api.source import MAX_RECORDS
+from connectors.registry import SOURCES
 from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus

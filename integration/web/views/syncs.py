@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from connectors.destinations import DESTINATIONS, check_settings
+from connectors.registry import DESTINATIONS, check_settings
 from integration.audiences import destinations, sync
 from integration.errors import AddressRefused
 from integration.store import session_scope

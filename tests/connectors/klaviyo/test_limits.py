@@ -18,7 +18,7 @@ import responses
 from connectors.http import Http
 from connectors.klaviyo.destination import MAX_JOB_BYTES, KlaviyoList
 from connectors.limits import Pace
-from integration.audiences.sync import ADD, REMOVE, Change
+from integration.contract import ADD, REMOVE, Change
 
 KEY = "pk_test_0123456789"
 API = "https://a.klaviyo.com/api"

@@ -11,7 +11,7 @@ import responses
 
 from connectors.http import Http
 from connectors.klaviyo.destination import REVISION, KlaviyoList
-from integration.audiences.sync import ADD, REMOVE, UPDATE, Change
+from integration.contract import ADD, REMOVE, UPDATE, Change
 from tests.openapi_check import OpenApi, load
 
 KEY = "pk_test_0123456789"

@@ -16,7 +16,7 @@ import responses
 from connectors.http import Http
 from connectors.limits import Slots
 from connectors.mailchimp.destination import MAX_CONNECTIONS, MailchimpAudience
-from integration.audiences.sync import ADD, Change
+from integration.contract import ADD, Change
 from integration.errors import RetriableConnectorError
 
 KEY = "0123456789abcdef0123456789abcdef-us6"

@@ -10,7 +10,7 @@ import responses
 
 from connectors.http import Http
 from connectors.mailchimp.destination import MailchimpAudience, subscriber_hash
-from integration.audiences.sync import ADD, LEFT, REMOVE, UNSUBSCRIBED, UPDATE, Change
+from integration.contract import ADD, LEFT, REMOVE, UNSUBSCRIBED, UPDATE, Change
 from tests.openapi_check import OpenApi, load
 
 KEY = "0123456789abcdef0123456789abcdef-us6"

@@ -437,8 +437,8 @@ def test_upkeep_reads_consent_for_recent_customers_whose_read_was_lost(
 ) -> None:
     from datetime import timedelta
 
+    from integration.contract import CustomerRecord
     from integration.ingest import ingest_customers
-    from integration.records import CustomerRecord
     from integration.store.models import StoreCustomer
     from integration.store.types import utcnow
 

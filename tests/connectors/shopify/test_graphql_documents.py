@@ -35,7 +35,7 @@ from connectors.shopify import setup
 from connectors.shopify.backfill import STAGES
 from connectors.shopify.connection import client_for
 from connectors.shopify.tags import ShopifyTags
-from integration.audiences.sync import ADD, REMOVE, Change
+from integration.contract import ADD, REMOVE, Change
 from integration.errors import ConfigError
 from integration.settings import OLDEST_SHOPIFY_API_VERSION, Settings
 from integration.store import session_scope

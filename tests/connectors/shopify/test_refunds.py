@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from integration import ingest
-from integration.records import CampaignRecord, SendRecord
+from integration.contract import CampaignRecord, SendRecord
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Campaign, CampaignChannel, Contact, SendStatus, Store

@@ -349,8 +349,8 @@ def test_redaction_erases_the_customers_raw_deliveries_and_detaches_a_contact_an
     shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
 ) -> None:
     from integration.accounts import add_store
+    from integration.contract import CustomerRecord
     from integration.ingest import ingest_customers
-    from integration.records import CustomerRecord
     from integration.store.models import InteractionEvent, Platform, StoreCustomer
 
     other_body = payload("orders_create")

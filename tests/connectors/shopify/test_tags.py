@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.tags import ShopifyTags
+from integration import contract
 from integration.audiences import sync
 from integration.settings import Settings
 from integration.store import session_scope
@@ -143,7 +144,7 @@ def sync_id(shopify_settings: Settings, shop: int, customers: Audience) -> int:
 
 
 def run(settings: Settings, sync_id: int, slept: list[float], bulk_threshold: int) -> dict[str, Any]:
-    def tags(target: sync.Target) -> ShopifyTags:
+    def tags(target: contract.Target) -> ShopifyTags:
         client = ShopifyClient(SHOP, ACCESS_TOKEN, "2026-07", sleep=slept.append)
         return ShopifyTags(client, target.config["tag"], bulk_threshold=bulk_threshold, sleep=slept.append)
 

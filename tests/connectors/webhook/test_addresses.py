@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from connectors.addresses import check_url, public_address
 from connectors.http import Http
 from connectors.webhook.destination import SignedWebhook
+from integration import contract
 from integration.audiences import sync
 from integration.errors import AddressRefused
 from integration.settings import Settings
@@ -509,7 +510,7 @@ def test_a_proxy_set_on_the_session_is_not_used_either(dns: dict[str, list[str]]
         http = Http("the webhook endpoint")
         http.session.proxies = {"http": f"http://127.0.0.1:{proxy.port}"}
         hook = SignedWebhook(f"http://hooks.test:{inside.port}/in", SECRET, 1, http=http, allow_private=True)
-        delivery = hook.deliver([sync.Change(sync.ADD, 7, "seven@example.com")])
+        delivery = hook.deliver([contract.Change(contract.ADD, 7, "seven@example.com")])
     assert proxy.received == []
     assert (delivery.done, delivery.failed) == ({7: None}, {})
     [received] = inside.requests
