@@ -13,6 +13,20 @@ from sqlalchemy.exc import OperationalError
 from integration import __version__
 from integration.operations.logs import RequestIds, configure_logging
 from integration.settings import Settings, configure
+from integration.web import install as shopify_install
+from integration.web.context import SETTINGS, db
+from integration.web.views import api as api_views
+from integration.web.views import batches, campaigns, carts, contacts, health, imports, orders, status
+from integration.web.views import leaderboard as leaderboard_views
+from integration.web.views import rfm as rfm_views
+from integration.web.views import segments as segment_views
+from integration.web.views import settings as settings_views
+from integration.web.views import sources as source_views
+from integration.web.views import syncs as sync_views
+from integration.web.views.auth import JsonErrorsApi
+from integration.web.views.inputs import IdConverter, register_filter_language
+from webhooks import email as email_webhooks
+from webhooks import shopify as shopify_webhooks
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,25 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
-    app.extensions["storepulse"] = settings
+    app.extensions[SETTINGS] = settings
+    db.init_app(app)  # each view's store session, committed before its response
     app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
-    from integration.web.views.inputs import IdConverter
-
     app.url_map.converters["int"] = IdConverter  # before any route is added
-
-    from connectors.shopify import install as shopify_install
-    from integration.web.views import api as api_views
-    from integration.web.views import campaigns, carts, contacts, health, imports, orders, records, status
-    from integration.web.views import leaderboard as leaderboard_views
-    from integration.web.views import rfm as rfm_views
-    from integration.web.views import segments as segment_views
-    from integration.web.views import settings as settings_views
-    from integration.web.views import sources as source_views
-    from integration.web.views import syncs as sync_views
-    from integration.web.views.auth import JsonErrorsApi
-    from integration.web.views.inputs import register_filter_language
-    from webhooks import email as email_webhooks
-    from webhooks import shopify as shopify_webhooks
 
     app.register_blueprint(status.blueprint)
     health.init_app(app)  # /healthz, /readyz, /metrics and, when enabled, request metrics
@@ -60,10 +59,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api = JsonErrorsApi(app)
     api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    records.register_schemas(api.spec)
+    batches.register_schemas(api.spec)
     register_filter_language(api)  # before the blueprints whose schemas refer to it
     api.register_blueprint(api_views.blueprint)
-    api.register_blueprint(records.blueprint)
+    api.register_blueprint(batches.blueprint)
     api.register_blueprint(imports.blueprint)
     api.register_blueprint(settings_views.blueprint)
     api.register_blueprint(contacts.blueprint)
@@ -83,9 +82,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return {"code": "database_unavailable", "message": "the database is unavailable; retry later"}, 503
 
     return app
-
-
-def settings_of(app: Flask) -> Settings:
-    """Return the settings an app was built with."""
-    settings: Settings = app.extensions["storepulse"]
-    return settings

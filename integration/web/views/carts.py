@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session
 from integration.commerce.cart_list import MAX_LIMIT, list_carts
 from integration.commerce.carts import RULES, cart_stats
 from integration.keyset import BadCursor
-from integration.store import session_scope
 from integration.store.models import Account, CheckoutState
 from integration.store.types import utcnow
-from integration.web.app import settings_of
+from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
 from integration.web.views.inputs import id_field
 
@@ -142,21 +141,20 @@ class Carts(MethodView):
         store_id = query.get("store")
         if store_id is not None:
             owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            start, end = period(session, query)
-            try:
-                return list_carts(
-                    session,
-                    g.account_id,
-                    start,
-                    end,
-                    store_id=store_id,
-                    state=CheckoutState(query["state"]) if "state" in query else None,
-                    limit=query["limit"],
-                    cursor=query.get("cursor"),
-                )
-            except BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        start, end = period(db.session, query)
+        try:
+            return list_carts(
+                db.session,
+                g.account_id,
+                start,
+                end,
+                store_id=store_id,
+                state=CheckoutState(query["state"]) if "state" in query else None,
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
 
 
 @blueprint.route("/carts/stats")
@@ -169,11 +167,10 @@ class CartStats(MethodView):
         store_id = query.get("store")
         if store_id is not None:
             owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            start, end = period(session, query)
-            result = cart_stats(session, g.account_id, start, end, store_id)
-            result["time_zone"] = session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
-            return result
+        start, end = period(db.session, query)
+        result = cart_stats(db.session, g.account_id, start, end, store_id)
+        result["time_zone"] = db.session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
+        return result
 
 
 def period(session: Session, query: dict[str, Any]) -> tuple[datetime, datetime]:

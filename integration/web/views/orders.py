@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from integration.commerce.order_list import MAX_LIMIT, list_orders
 from integration.keyset import BadCursor
-from integration.store import session_scope
-from integration.web.app import settings_of
+from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
 from integration.web.views.carts import CartContactSchema, CartStatsQuery, period
 from integration.web.views.inputs import ONE_LINE
@@ -90,19 +89,18 @@ class Orders(MethodView):
         store_id = query.get("store")
         if store_id is not None:
             owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            start, end = period(session, query)
-            try:
-                return list_orders(
-                    session,
-                    g.account_id,
-                    start,
-                    end,
-                    store_id=store_id,
-                    status=query.get("status"),
-                    guest=query.get("guest"),
-                    limit=query["limit"],
-                    cursor=query.get("cursor"),
-                )
-            except BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        start, end = period(db.session, query)
+        try:
+            return list_orders(
+                db.session,
+                g.account_id,
+                start,
+                end,
+                store_id=store_id,
+                status=query.get("status"),
+                guest=query.get("guest"),
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
