@@ -69,24 +69,15 @@ class RequestSession:
     def commit(self) -> None:
         """Commit what the request stored so far and release the session; a later use opens a new one."""
         session: Session | None = g.pop(self.key, None)
-        if session is None:
-            return
-        try:
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        if session is not None:
+            with session:  # closing rolls back what a failed commit left
+                session.commit()
 
     def rollback(self) -> None:
         """Forget what the request stored since the last commit and release the session."""
         session: Session | None = g.pop(self.key, None)
         if session is not None:
-            try:
-                session.rollback()
-            finally:
-                session.close()
+            session.close()  # closing rolls the open transaction back
 
     @contextmanager
     def scope(self) -> Iterator[Session]:

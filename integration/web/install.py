@@ -18,11 +18,12 @@ from flask import Blueprint, abort, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
 from connectors.shopify import setup
-from connectors.shopify.client import ShopifyClient, shop_domain
+from connectors.shopify.client import OAuth, ShopifyClient, shop_domain
 from connectors.shopify.connection import oauth, seal
 from integration.accounts import connect_platform_store
 from integration.audiences import destinations
 from integration.errors import ConfigError, ConnectorError
+from integration.settings import Settings
 from integration.store.models import Platform
 from integration.web.context import current_settings, db
 from jobs.queues import INGEST, connection, enqueue
@@ -39,9 +40,9 @@ def _state_key(nonce: str) -> str:
     return f"storepulse:shopify-state:{nonce}"
 
 
-@blueprint.get("/install")
-def install() -> Response:
-    """Send the merchant to Shopify's grant screen."""
+def _signed_by_shopify(unsigned: str) -> tuple[Settings, OAuth, dict[str, str], str]:
+    """The settings, the app's OAuth client, the query and its shop of a request Shopify signed;
+    503 when the app is not configured, 400 without a shop domain, 401 (saying `unsigned`) unsigned."""
     settings = current_settings()
     try:
         app_oauth = oauth(settings)
@@ -52,7 +53,14 @@ def install() -> Response:
     if shop is None:
         abort(400, "shop must be a {name}.myshopify.com domain")
     if not shopify_query_valid(settings.shopify_secrets, params):
-        abort(401, "the request is not signed by Shopify")
+        abort(401, unsigned)
+    return settings, app_oauth, params, shop
+
+
+@blueprint.get("/install")
+def install() -> Response:
+    """Send the merchant to Shopify's grant screen."""
+    settings, app_oauth, _, shop = _signed_by_shopify("the request is not signed by Shopify")
     nonce = secrets.token_urlsafe(32)
     try:
         connection(settings).set(_state_key(nonce), shop, ex=STATE_TTL_SECONDS)
@@ -72,18 +80,8 @@ def install() -> Response:
 @blueprint.get("/callback")
 def callback() -> str:
     """Finish the install: check, exchange the code, connect the store, subscribe, backfill."""
-    settings = current_settings()
-    try:
-        app_oauth = oauth(settings)
-    except ConfigError:
-        abort(503, "the Shopify app is not configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
-    params = request.args.to_dict()
-    shop = shop_domain(params.get("shop"))
+    settings, app_oauth, params, shop = _signed_by_shopify("the callback is not signed by Shopify")
     nonce = params.get("state", "")
-    if shop is None:
-        abort(400, "shop must be a {name}.myshopify.com domain")
-    if not shopify_query_valid(settings.shopify_secrets, params):
-        abort(401, "the callback is not signed by Shopify")
     try:
         # Single use: the nonce is deleted as it is read.
         stored = connection(settings).getdel(_state_key(nonce)) if nonce else None

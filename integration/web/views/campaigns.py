@@ -18,7 +18,7 @@ from integration.keyset import BadCursor
 from integration.store.models import CampaignChannel, SendStatus
 from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, require_api_key
-from integration.web.views.inputs import id_field
+from integration.web.views.inputs import id_field, next_cursor_field
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Campaigns")
 require_api_key(blueprint)
@@ -120,9 +120,7 @@ class CampaignSummarySchema(Schema):
 
 class CampaignPageSchema(Schema):
     campaigns = fields.List(fields.Nested(CampaignSummarySchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
-    )
+    next_cursor = next_cursor_field()
 
 
 @blueprint.route("/campaigns")

@@ -19,7 +19,7 @@ from integration.store.models import Account, CheckoutState
 from integration.store.types import utcnow
 from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
-from integration.web.views.inputs import id_field
+from integration.web.views.inputs import id_field, next_cursor_field
 
 blueprint = Blueprint("carts", __name__, url_prefix="/api/v1", description="Carts")
 require_api_key(blueprint)
@@ -125,9 +125,7 @@ class CartSchema(Schema):
 
 class CartPageSchema(Schema):
     carts = fields.List(fields.Nested(CartSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
-    )
+    next_cursor = next_cursor_field()
 
 
 @blueprint.route("/carts")
@@ -138,10 +136,7 @@ class Carts(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Carts abandoned in the period, newest first: their contact, items, state, and the order and rule
         that recovered them; the same carts the statistics count. Keyset pages with a cursor."""
-        store_id = query.get("store")
-        if store_id is not None:
-            owned_store(store_id)
-        start, end = period(db.session, query)
+        store_id, start, end = store_period(query)
         try:
             return list_carts(
                 db.session,
@@ -164,13 +159,19 @@ class CartStats(MethodView):
     @blueprint.response(200)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Checkouts abandoned in the period: counts, recovery rate, recovered revenue per currency."""
-        store_id = query.get("store")
-        if store_id is not None:
-            owned_store(store_id)
-        start, end = period(db.session, query)
+        store_id, start, end = store_period(query)
         result = cart_stats(db.session, g.account_id, start, end, store_id)
         result["time_zone"] = db.session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
         return result
+
+
+def store_period(query: dict[str, Any]) -> tuple[int | None, datetime, datetime]:
+    """The query's store (404 when not the account's; None for every store) and period."""
+    store_id: int | None = query.get("store")
+    if store_id is not None:
+        owned_store(store_id)
+    start, end = period(db.session, query)
+    return store_id, start, end
 
 
 def period(session: Session, query: dict[str, Any]) -> tuple[datetime, datetime]:

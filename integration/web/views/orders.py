@@ -12,9 +12,9 @@ from marshmallow import Schema, fields, validate
 from integration.commerce.order_list import MAX_LIMIT, list_orders
 from integration.keyset import BadCursor
 from integration.web.context import db
-from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
-from integration.web.views.carts import CartContactSchema, CartStatsQuery, period
-from integration.web.views.inputs import ONE_LINE
+from integration.web.views.auth import BEARER, fail, require_api_key
+from integration.web.views.carts import CartContactSchema, CartStatsQuery, store_period
+from integration.web.views.inputs import ONE_LINE, next_cursor_field
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders")
 require_api_key(blueprint)
@@ -73,9 +73,7 @@ class OrderListItemSchema(Schema):
 
 class OrderListPageSchema(Schema):
     orders = fields.List(fields.Nested(OrderListItemSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
-    )
+    next_cursor = next_cursor_field()
 
 
 @blueprint.route("/orders")
@@ -86,10 +84,7 @@ class Orders(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Orders created in the period, newest first, guest orders included, with their contact (or
         none), total, status and line count. Keyset pages with a cursor."""
-        store_id = query.get("store")
-        if store_id is not None:
-            owned_store(store_id)
-        start, end = period(db.session, query)
+        store_id, start, end = store_period(query)
         try:
             return list_orders(
                 db.session,

@@ -46,6 +46,21 @@ def _failed(exc: Exception) -> NoReturn:
     fail(404, str(exc), "not_found")
 
 
+def _save(data: dict[str, Any], segment_id: int | None = None) -> Segment:
+    """Save a new segment, or the one `segment_id` names, from a request's body."""
+    try:
+        return segments.save(
+            db.session,
+            g.account_id,
+            name=data["name"],
+            raw_filter=data["filter"],
+            description=data.get("description"),
+            segment_id=segment_id,
+        )
+    except (segments.SegmentError, LookupError) as exc:
+        _failed(exc)
+
+
 @blueprint.route("/segments")
 class Segments(MethodView):
     @blueprint.doc(security=BEARER)
@@ -65,17 +80,7 @@ class Segments(MethodView):
     @blueprint.response(201)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Save a segment; its members are computed at once and kept current."""
-        try:
-            segment = segments.save(
-                db.session,
-                g.account_id,
-                name=data["name"],
-                raw_filter=data["filter"],
-                description=data.get("description"),
-            )
-        except (segments.SegmentError, LookupError) as exc:
-            _failed(exc)
-        return segments.describe_segment(segment)
+        return segments.describe_segment(_save(data))
 
 
 @blueprint.route("/segments/preview")
@@ -113,18 +118,7 @@ class SegmentDetail(MethodView):
     def put(self, data: dict[str, Any], segment_id: int) -> dict[str, Any]:
         """Edit a segment; who entered and who left because of the edit is logged, and its syncs run."""
         settings = current_settings()
-        try:
-            segment = segments.save(
-                db.session,
-                g.account_id,
-                name=data["name"],
-                raw_filter=data["filter"],
-                description=data.get("description"),
-                segment_id=segment_id,
-            )
-        except (segments.SegmentError, LookupError) as exc:
-            _failed(exc)
-        answer = segments.describe_segment(segment)
+        answer = segments.describe_segment(_save(data, segment_id))
         db.commit()  # the syncs read the edited segment
         request_account_syncs(settings, g.account_id)
         return answer
