@@ -194,7 +194,7 @@ class ContactMessages(MethodView):
             )
         except messages.MessageRefused as exc:
             if exc.reason == "smtp_failed":
-                db.session.commit()  # the failed send stays on the profile
+                db.commit()  # the failed send stays on the profile
             status = {"not_found": 404, "smtp_failed": 502}.get(exc.reason, 409)
             fail(status, str(exc), exc.reason, exc.details)
         return {
