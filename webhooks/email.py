@@ -15,13 +15,12 @@ import hashlib
 import time
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, request
 
 from integration.ingest import inbox
-from integration.store import session_scope
 from integration.store.models import EmailSource, EmailTool
 from integration.store.types import utcnow
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import fail
 from integration.web.views.bodies import read_body
 from jobs.ingest import process_inbox_job
@@ -87,29 +86,29 @@ def mailchimp(source_id: int, secret: str) -> tuple[str, int]:
 
 def _source(source_id: int, kind: EmailTool) -> EmailSource:
     # A database outage raises OperationalError: the app answers 503, so the tool retries.
-    with session_scope(settings_of(current_app).database_url) as session:
-        source = session.get(EmailSource, source_id)
+    source = db.session.get(EmailSource, source_id)
+    db.commit()  # the connection is not held while a body arrives
     if source is None or source.kind != kind:
         abort(404)
     return source
 
 
 def _accept(source: EmailSource, topic: str, body: bytes, *, signature_verified: bool) -> tuple[str, int]:
-    settings = settings_of(current_app)
-    with session_scope(settings.database_url) as session:
-        received = inbox.receive(
-            session,
-            source=source.kind.value,
-            topic=topic,
-            # These tools send no delivery id; a retry repeats the same bytes.
-            delivery_id=f"{source.id}:{hashlib.sha256(body).hexdigest()}",
-            body=body,
-            email_source_id=source.id,
-            signature_verified=signature_verified,
-        )
-        stored = session.get(EmailSource, source.id)
-        if stored is not None:
-            stored.last_delivery_at = utcnow()
+    settings = current_settings()
+    received = inbox.receive(
+        db.session,
+        source=source.kind.value,
+        topic=topic,
+        # These tools send no delivery id; a retry repeats the same bytes.
+        delivery_id=f"{source.id}:{hashlib.sha256(body).hexdigest()}",
+        body=body,
+        email_source_id=source.id,
+        signature_verified=signature_verified,
+    )
+    stored = db.session.get(EmailSource, source.id)
+    if stored is not None:
+        stored.last_delivery_at = utcnow()
+    db.commit()  # the delivery is stored before it is handed on
     if received.new:
         enqueue_or_sweep(settings, INGEST, process_inbox_job, [received.id])
     return "", 200

@@ -12,16 +12,15 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, request
 from sqlalchemy import select
 
 from connectors.shopify.client import shop_domain
 from connectors.shopify.source import AFTER_UNINSTALL_TOPICS
 from connectors.times import TimeOutOfRange, not_ahead, parse_instant
 from integration.ingest import inbox
-from integration.store import session_scope
 from integration.store.models import Platform, Store
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.bodies import read_body
 from jobs.ingest import request_drain
 from webhooks.signatures import shopify_webhook_valid
@@ -38,7 +37,7 @@ MAX_ID_LENGTH = inbox.MAX_ID_LENGTH
 def receive() -> tuple[str, int]:
     """Receive one Shopify webhook delivery."""
     body = read_body(MAX_BODY_BYTES)  # as it arrives: an unsigned body must not fill memory
-    settings = settings_of(current_app)
+    settings = current_settings()
     if not settings.shopify_secrets:
         abort(503, "the Shopify app is not configured (SHOPIFY_API_SECRET)")
     if not shopify_webhook_valid(
@@ -55,26 +54,26 @@ def receive() -> tuple[str, int]:
     )
     event_id = _bounded_id("X-Shopify-Event-Id")
     triggered_at = _timestamp(request.headers.get("X-Shopify-Triggered-At"))
-    with session_scope(settings.database_url) as session:
-        store_id = session.scalar(
-            select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
-        )
-        if store_id is None:
-            if topic in AFTER_UNINSTALL_TOPICS:
-                return "", 200  # nothing is stored for a shop we do not know: nothing to export or erase
-            abort(404)
-        received = inbox.receive(
-            session,
-            source="shopify",
-            topic=topic,
-            delivery_id=webhook_id,
-            body=body,
-            store_id=store_id,
-            event_id=event_id,
-            triggered_at=triggered_at,
-            headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
-            signature_verified=True,
-        )
+    store_id = db.session.scalar(
+        select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
+    )
+    if store_id is None:
+        if topic in AFTER_UNINSTALL_TOPICS:
+            return "", 200  # nothing is stored for a shop we do not know: nothing to export or erase
+        abort(404)
+    received = inbox.receive(
+        db.session,
+        source="shopify",
+        topic=topic,
+        delivery_id=webhook_id,
+        body=body,
+        store_id=store_id,
+        event_id=event_id,
+        triggered_at=triggered_at,
+        headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
+        signature_verified=True,
+    )
+    db.commit()  # the delivery is stored before it is handed on
     if received.new:
         request_drain(settings, "shopify", store_id)
     return "", 200

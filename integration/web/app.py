@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from flask import Flask
@@ -13,6 +14,37 @@ from sqlalchemy.exc import OperationalError
 from integration import __version__
 from integration.operations.logs import RequestIds, configure_logging
 from integration.settings import Settings, configure
+from integration.web import install as shopify_install
+from integration.web.context import SETTINGS, db
+from integration.web.views import api as api_views
+from integration.web.views import batches, campaigns, carts, contacts, health, imports, orders, status
+from integration.web.views import leaderboard as leaderboard_views
+from integration.web.views import rfm as rfm_views
+from integration.web.views import segments as segment_views
+from integration.web.views import settings as settings_views
+from integration.web.views import sources as source_views
+from integration.web.views import syncs as sync_views
+from integration.web.views.auth import JsonErrorsApi
+from integration.web.views.inputs import IdConverter, register_filter_language
+from webhooks import email as email_webhooks
+from webhooks import shopify as shopify_webhooks
+
+# The JSON API's blueprints, each module's `blueprint`.
+API_VIEWS: tuple[ModuleType, ...] = (
+    api_views,
+    batches,
+    imports,
+    settings_views,
+    contacts,
+    carts,
+    orders,
+    campaigns,
+    rfm_views,
+    leaderboard_views,
+    segment_views,
+    sync_views,
+    source_views,
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,50 +63,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
     )
-    app.extensions["storepulse"] = settings
+    app.extensions[SETTINGS] = settings
+    db.init_app(app)  # each view's store session, committed before its response
     app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
-    from integration.web.views.inputs import IdConverter
-
     app.url_map.converters["int"] = IdConverter  # before any route is added
-
-    from connectors.shopify import install as shopify_install
-    from integration.web.views import api as api_views
-    from integration.web.views import campaigns, carts, contacts, health, imports, orders, records, status
-    from integration.web.views import leaderboard as leaderboard_views
-    from integration.web.views import rfm as rfm_views
-    from integration.web.views import segments as segment_views
-    from integration.web.views import settings as settings_views
-    from integration.web.views import sources as source_views
-    from integration.web.views import syncs as sync_views
-    from integration.web.views.auth import JsonErrorsApi
-    from integration.web.views.inputs import register_filter_language
-    from webhooks import email as email_webhooks
-    from webhooks import shopify as shopify_webhooks
 
     app.register_blueprint(status.blueprint)
     health.init_app(app)  # /healthz, /readyz, /metrics and, when enabled, request metrics
-    app.register_blueprint(email_webhooks.blueprint)
-    app.register_blueprint(shopify_webhooks.blueprint)
-    app.register_blueprint(shopify_install.blueprint)
+    for pages in (email_webhooks.blueprint, shopify_webhooks.blueprint, shopify_install.blueprint):
+        app.register_blueprint(pages)
     app.register_blueprint(segment_views.downloads)
     api = JsonErrorsApi(app)
     api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    records.register_schemas(api.spec)
+    batches.register_schemas(api.spec)
     register_filter_language(api)  # before the blueprints whose schemas refer to it
-    api.register_blueprint(api_views.blueprint)
-    api.register_blueprint(records.blueprint)
-    api.register_blueprint(imports.blueprint)
-    api.register_blueprint(settings_views.blueprint)
-    api.register_blueprint(contacts.blueprint)
-    api.register_blueprint(carts.blueprint)
-    api.register_blueprint(orders.blueprint)
-    api.register_blueprint(campaigns.blueprint)
-    api.register_blueprint(rfm_views.blueprint)
-    api.register_blueprint(leaderboard_views.blueprint)
-    api.register_blueprint(segment_views.blueprint)
-    api.register_blueprint(sync_views.blueprint)
-    api.register_blueprint(source_views.blueprint)
+    for views in API_VIEWS:  # in this order in the OpenAPI document
+        api.register_blueprint(views.blueprint)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:
@@ -83,9 +88,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return {"code": "database_unavailable", "message": "the database is unavailable; retry later"}, 503
 
     return app
-
-
-def settings_of(app: Flask) -> Settings:
-    """Return the settings an app was built with."""
-    settings: Settings = app.extensions["storepulse"]
-    return settings

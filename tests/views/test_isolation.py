@@ -13,7 +13,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, Order
 from tests.factories import bearer, make_store
-from tests.views.test_records import CUSTOMER, ORDER
+from tests.views.test_batches import CUSTOMER, ORDER
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -12,9 +12,8 @@ from marshmallow import Schema, fields
 from integration import privacy
 from integration.analytics.summary import account_summary
 from integration.ingest.backfill import store_backfill
-from integration.store import session_scope
 from integration.store.models import Store
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
 from jobs.compute import classify_account_job
 from jobs.queues import COMPUTE, enqueue, fetch_job
@@ -39,8 +38,7 @@ class Summary(MethodView):
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """Contacts by engagement and subscription, orders, revenue per currency, carts, campaigns."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            return account_summary(session, g.account_id)
+        return account_summary(db.session, g.account_id)
 
 
 @blueprint.route("/engagement/reclassify")
@@ -50,7 +48,7 @@ class Reclassify(MethodView):
     def post(self) -> dict[str, Any]:
         """Reclassify every contact of the account in the background; answers with the job to follow."""
         job = enqueue(
-            settings_of(current_app),
+            current_settings(),
             COMPUTE,
             classify_account_job,
             g.account_id,
@@ -65,7 +63,7 @@ class JobStatus(MethodView):
     @blueprint.response(200, JobSchema)
     def get(self, job_id: str) -> dict[str, Any]:
         """The state of a job this account started."""
-        job = fetch_job(settings_of(current_app), job_id)
+        job = fetch_job(current_settings(), job_id)
         if job is None or job.meta.get("account_id") != g.account_id:
             fail(404, "no such job", "not_found")
         return _job(job)
@@ -100,8 +98,7 @@ class DataRequests(MethodView):
     @blueprint.response(200, DataExportSummarySchema(many=True))
     def get(self) -> list[dict[str, Any]]:
         """Customers' data requests received from the platform, each prepared as an export, newest first."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            return privacy.list_exports(session, g.account_id)
+        return privacy.list_exports(db.session, g.account_id)
 
 
 @blueprint.route("/data-requests/<int:export_id>")
@@ -110,8 +107,7 @@ class DataRequest(MethodView):
     @blueprint.response(200, DataExportSchema)
     def get(self, export_id: int) -> dict[str, Any]:
         """Everything stored about the customer of one data request, to hand over to them."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            export = privacy.get_export(session, g.account_id, export_id)
+        export = privacy.get_export(db.session, g.account_id, export_id)
         if export is None:
             fail(404, "no such data request", "not_found")
         return export
@@ -152,8 +148,7 @@ class StoreBackfill(MethodView):
     def get(self, store_id: int) -> dict[str, Any]:
         """A store's backfill stages (status, records, error) and its last reconciliation."""
         owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            store = session.get(Store, store_id)
-            if store is None:
-                fail(404, f"no store {store_id}", "not_found")
-            return store_backfill(session, store)
+        store = db.session.get(Store, store_id)
+        if store is None:
+            fail(404, f"no store {store_id}", "not_found")
+        return store_backfill(db.session, store)

@@ -29,9 +29,8 @@ from connectors.limits import Take, TokenBucket
 from integration.accounts import authenticate
 from integration.operations.logs import describe
 from integration.settings import Settings
-from integration.store import session_scope
 from integration.store.models import Store
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.bodies import buffer_body
 from jobs.queues import connection
 
@@ -59,7 +58,7 @@ def require_api_key(blueprint: Blueprint) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             fail(401, "send an API key as 'Authorization: Bearer <key>'", "unauthorized")
-        with session_scope(settings_of(current_app).database_url) as session:
+        with db.scope() as session:  # a hook runs before the view's session: its own unit of work
             key = authenticate(session, token.strip())
             if key is None:
                 fail(401, "unknown or revoked API key", "unauthorized")
@@ -87,7 +86,7 @@ def require_api_key(blueprint: Blueprint) -> None:
     def _rate_limit_headers(response: Response) -> Response:
         take: Take | None = g.get("rate_limit")
         if take is not None:
-            limit = str(settings_of(current_app).api_rate_limit_burst)
+            limit = str(current_settings().api_rate_limit_burst)
             remaining = str(take.remaining)
             response.headers["RateLimit-Limit"] = response.headers["X-RateLimit-Limit"] = limit
             response.headers["RateLimit-Remaining"] = response.headers["X-RateLimit-Remaining"] = remaining
@@ -149,7 +148,7 @@ class _Limiter:
 
 def _limit_rate(key_id: int) -> None:
     """Take a token of the key's bucket, or answer 429 with the seconds until there is one."""
-    settings = settings_of(current_app)
+    settings = current_settings()
     if settings.api_rate_limit_per_second <= 0:
         return
     limiter: _Limiter | None = current_app.extensions.get("storepulse.api_rate_limit")
@@ -214,11 +213,10 @@ def fail(
 
 def owned_store(store_id: int) -> Store:
     """Return the key's account's store, or answer 404 (another account's store does not exist here)."""
-    with session_scope(settings_of(current_app).database_url) as session:
-        store = session.get(Store, store_id)
-        if store is None or store.account_id != g.account_id:
-            fail(404, f"no store {store_id}", "not_found")
-        return store
+    store = db.session.get(Store, store_id)
+    if store is None or store.account_id != g.account_id:
+        fail(404, f"no store {store_id}", "not_found")
+    return store
 
 
 class ErrorSchema(Schema):

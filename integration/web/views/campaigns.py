@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from flask import Response, current_app, g
+from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,11 +15,10 @@ from integration.campaigns import results as campaign_results
 from integration.campaigns import sends as campaigns
 from integration.campaigns.sends import SendInput, UnknownCampaign
 from integration.keyset import BadCursor
-from integration.store import session_scope
 from integration.store.models import CampaignChannel, SendStatus
-from integration.web.app import settings_of
+from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, require_api_key
-from integration.web.views.inputs import id_field
+from integration.web.views.inputs import id_field, next_cursor_field
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Campaigns")
 require_api_key(blueprint)
@@ -121,9 +120,7 @@ class CampaignSummarySchema(Schema):
 
 class CampaignPageSchema(Schema):
     campaigns = fields.List(fields.Nested(CampaignSummarySchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
-    )
+    next_cursor = next_cursor_field()
 
 
 @blueprint.route("/campaigns")
@@ -133,13 +130,12 @@ class Campaigns(MethodView):
     @blueprint.response(200, CampaignPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The account's campaigns, newest first, with their results; keyset pages with a cursor."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return campaign_results.list_campaigns(
-                    session, g.account_id, limit=query["limit"], cursor=query.get("cursor")
-                )
-            except BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        try:
+            return campaign_results.list_campaigns(
+                db.session, g.account_id, limit=query["limit"], cursor=query.get("cursor")
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(CampaignSchema)
@@ -151,17 +147,16 @@ class Campaigns(MethodView):
             preview, content_type = data["preview_html"].encode(), "text/html; charset=utf-8"
         elif "preview_pdf_base64" in data:
             preview, content_type = base64.b64decode(data["preview_pdf_base64"]), "application/pdf"
-        with session_scope(settings_of(current_app).database_url) as session:
-            campaign = campaigns.save_campaign(
-                session,
-                g.account_id,
-                channel=data["channel"],
-                name=data["name"],
-                external_id=data.get("id"),
-                preview=preview,
-                content_type=content_type,
-            )
-            return campaigns.describe_campaign(session, campaign)
+        campaign = campaigns.save_campaign(
+            db.session,
+            g.account_id,
+            channel=data["channel"],
+            name=data["name"],
+            external_id=data.get("id"),
+            preview=preview,
+            content_type=content_type,
+        )
+        return campaigns.describe_campaign(db.session, campaign)
 
 
 @blueprint.route("/campaigns/<int:campaign_id>")
@@ -170,13 +165,12 @@ class CampaignDetail(MethodView):
     @blueprint.response(200)
     def get(self, campaign_id: int) -> dict[str, Any]:
         """A campaign and the link to its current preview."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return campaigns.describe_campaign(
-                    session, campaigns.get_campaign(session, g.account_id, campaign_id)
-                )
-            except UnknownCampaign:
-                fail(404, f"no campaign {campaign_id}", "not_found")
+        try:
+            return campaigns.describe_campaign(
+                db.session, campaigns.get_campaign(db.session, g.account_id, campaign_id)
+            )
+        except UnknownCampaign:
+            fail(404, f"no campaign {campaign_id}", "not_found")
 
 
 @blueprint.route("/campaigns/<int:campaign_id>/previews/<int:preview_id>")
@@ -184,12 +178,11 @@ class CampaignPreview(MethodView):
     @blueprint.doc(security=BEARER)
     def get(self, campaign_id: int, preview_id: int) -> Response:
         """Exactly what was sent: the HTML of an email or the PDF of a letter."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                preview = campaigns.preview_content(session, g.account_id, campaign_id, preview_id)
-            except UnknownCampaign:
-                fail(404, "no such preview", "not_found")
-            response = Response(preview.content, content_type=preview.content_type)
+        try:
+            preview = campaigns.preview_content(db.session, g.account_id, campaign_id, preview_id)
+        except UnknownCampaign:
+            fail(404, "no such preview", "not_found")
+        response = Response(preview.content, content_type=preview.content_type)
         # Shown as a document, never run as part of this site.
         response.headers["Content-Security-Policy"] = (
             "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *"
@@ -204,8 +197,6 @@ class CampaignSends(MethodView):
     @blueprint.response(200)
     def post(self, campaign_id: int) -> dict[str, Any]:
         """Record sends (up to 1,000) or update their status; valid ones are stored, invalid ones reported."""
-        from flask import request
-
         items = request.get_json(silent=True)
         if not isinstance(items, list):
             fail(422, "the body must be a JSON array of sends", "invalid_body")
@@ -220,13 +211,12 @@ class CampaignSends(MethodView):
                 errors.append({"index": index, "errors": exc.normalized_messages()})  # type: ignore[no-untyped-call]
                 continue
             valid.append((index, SendInput(**loaded)))
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                written, refused = campaigns.record_sends(
-                    session, g.account_id, campaign_id, [s for _, s in valid]
-                )
-            except UnknownCampaign:
-                fail(404, f"no campaign {campaign_id}", "not_found")
+        try:
+            written, refused = campaigns.record_sends(
+                db.session, g.account_id, campaign_id, [s for _, s in valid]
+            )
+        except UnknownCampaign:
+            fail(404, f"no campaign {campaign_id}", "not_found")
         positions = [index for index, _ in valid]
         errors.extend({**r, "index": positions[r["index"]]} for r in refused)
         return {"written": len(written), "refused": sorted(errors, key=lambda e: e["index"])}
@@ -238,8 +228,7 @@ class CampaignResults(MethodView):
     @blueprint.response(200)
     def get(self, campaign_id: int) -> dict[str, Any]:
         """Sends by status, opens, clicks, QR scans, and the orders that followed within the window."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return campaign_results.campaign_results(session, g.account_id, campaign_id)
-            except UnknownCampaign:
-                fail(404, f"no campaign {campaign_id}", "not_found")
+        try:
+            return campaign_results.campaign_results(db.session, g.account_id, campaign_id)
+        except UnknownCampaign:
+            fail(404, f"no campaign {campaign_id}", "not_found")

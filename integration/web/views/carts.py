@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session
 from integration.commerce.cart_list import MAX_LIMIT, list_carts
 from integration.commerce.carts import RULES, cart_stats
 from integration.keyset import BadCursor
-from integration.store import session_scope
 from integration.store.models import Account, CheckoutState
 from integration.store.types import utcnow
-from integration.web.app import settings_of
+from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
-from integration.web.views.inputs import id_field
+from integration.web.views.inputs import id_field, next_cursor_field
 
 blueprint = Blueprint("carts", __name__, url_prefix="/api/v1", description="Carts")
 require_api_key(blueprint)
@@ -126,9 +125,7 @@ class CartSchema(Schema):
 
 class CartPageSchema(Schema):
     carts = fields.List(fields.Nested(CartSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
-    )
+    next_cursor = next_cursor_field()
 
 
 @blueprint.route("/carts")
@@ -139,24 +136,20 @@ class Carts(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Carts abandoned in the period, newest first: their contact, items, state, and the order and rule
         that recovered them; the same carts the statistics count. Keyset pages with a cursor."""
-        store_id = query.get("store")
-        if store_id is not None:
-            owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            start, end = period(session, query)
-            try:
-                return list_carts(
-                    session,
-                    g.account_id,
-                    start,
-                    end,
-                    store_id=store_id,
-                    state=CheckoutState(query["state"]) if "state" in query else None,
-                    limit=query["limit"],
-                    cursor=query.get("cursor"),
-                )
-            except BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        store_id, start, end = store_period(query)
+        try:
+            return list_carts(
+                db.session,
+                g.account_id,
+                start,
+                end,
+                store_id=store_id,
+                state=CheckoutState(query["state"]) if "state" in query else None,
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
 
 
 @blueprint.route("/carts/stats")
@@ -166,14 +159,19 @@ class CartStats(MethodView):
     @blueprint.response(200)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Checkouts abandoned in the period: counts, recovery rate, recovered revenue per currency."""
-        store_id = query.get("store")
-        if store_id is not None:
-            owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            start, end = period(session, query)
-            result = cart_stats(session, g.account_id, start, end, store_id)
-            result["time_zone"] = session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
-            return result
+        store_id, start, end = store_period(query)
+        result = cart_stats(db.session, g.account_id, start, end, store_id)
+        result["time_zone"] = db.session.get(Account, g.account_id).time_zone  # type: ignore[union-attr]
+        return result
+
+
+def store_period(query: dict[str, Any]) -> tuple[int | None, datetime, datetime]:
+    """The query's store (404 when not the account's; None for every store) and period."""
+    store_id: int | None = query.get("store")
+    if store_id is not None:
+        owned_store(store_id)
+    start, end = period(db.session, query)
+    return store_id, start, end
 
 
 def period(session: Session, query: dict[str, Any]) -> tuple[datetime, datetime]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
@@ -17,9 +17,8 @@ from integration.campaigns import messages
 from integration.contacts.lists import MAX_LIMIT, SORTS, list_contacts
 from integration.contacts.profile import DEFAULT_ORDERS, order_detail, profile
 from integration.keyset import BadCursor
-from integration.store import session_scope
 from integration.store.types import utcnow
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, ErrorSchema, fail, require_api_key
 from integration.web.views.inputs import ONE_LINE, FilterParameter
 
@@ -43,8 +42,7 @@ class Stats(MethodView):
     @blueprint.response(200)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Engaged, unengaged and blocked contacts: counts, shares summing to 100.00, AOV, ACV, ANO."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            return cached_stats(session, g.account_id, query["subscription"])
+        return cached_stats(db.session, g.account_id, query["subscription"])
 
 
 class ListQuerySchema(Schema):
@@ -85,20 +83,19 @@ class Contacts(MethodView):
             fail(422, f"filter is not JSON: {exc}", "invalid_filter")
         except ValidationError as exc:
             fail(422, "invalid filter", "invalid_filter", {"filter": exc.messages})
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return list_contacts(
-                    session,
-                    g.account_id,
-                    condition,
-                    search=query.get("q"),
-                    sort=query["sort"],
-                    limit=query["limit"],
-                    cursor=query.get("cursor"),
-                    now=utcnow(),
-                )
-            except BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        try:
+            return list_contacts(
+                db.session,
+                g.account_id,
+                condition,
+                search=query.get("q"),
+                sort=query["sort"],
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+                now=utcnow(),
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
 
 
 class ProfileQuerySchema(Schema):
@@ -118,17 +115,16 @@ class ContactDetail(MethodView):
     def get(self, query: dict[str, Any], contact_id: int) -> dict[str, Any]:
         """A contact's profile: identity, subscription, engagement, orders, abandoned carts, campaigns."""
         limit = None if query["orders"] == "all" else int(query["orders"])
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                detail = profile(
-                    session,
-                    g.account_id,
-                    contact_id,
-                    orders_limit=limit,
-                    orders_cursor=query.get("orders_cursor"),
-                )
-            except keyset.BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        try:
+            detail = profile(
+                db.session,
+                g.account_id,
+                contact_id,
+                orders_limit=limit,
+                orders_cursor=query.get("orders_cursor"),
+            )
+        except keyset.BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
         if detail is None:
             fail(404, f"no contact {contact_id}", "not_found")
         return detail
@@ -140,8 +136,7 @@ class ContactOrder(MethodView):
     @blueprint.response(200)
     def get(self, contact_id: int, order_id: int) -> dict[str, Any]:
         """One order of the contact: line items (title, variant or SKU, quantity, unit price, line total)."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            detail = order_detail(session, g.account_id, contact_id, order_id)
+        detail = order_detail(db.session, g.account_id, contact_id, order_id)
         if detail is None:
             fail(404, f"no order {order_id} of contact {contact_id}", "not_found")
         return detail
@@ -186,27 +181,26 @@ class ContactMessages(MethodView):
         A contact contacted within the account's frequency cap is refused (409 recently_contacted)
         unless `override` is true.
         """
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                send = messages.send_message(
-                    session,
-                    settings.encryption_keys,
-                    g.account_id,
-                    contact_id,
-                    data["subject"],
-                    data["body"],
-                    override_unsubscribed=data["override_unsubscribed"],
-                    override_frequency_cap=data["override"],
-                )
-            except messages.MessageRefused as exc:
-                if exc.reason == "smtp_failed":
-                    session.commit()  # the failed send stays on the profile
-                status = {"not_found": 404, "smtp_failed": 502}.get(exc.reason, 409)
-                fail(status, str(exc), exc.reason, exc.details)
-            return {
-                "campaign_id": send.campaign_id,
-                "status": send.status.value,
-                "sent_at": send.sent_at.isoformat() if send.sent_at else None,
-                "frequency_cap_overridden": send.frequency_cap_overridden,
-            }
+        settings = current_settings()
+        try:
+            send = messages.send_message(
+                db.session,
+                settings.encryption_keys,
+                g.account_id,
+                contact_id,
+                data["subject"],
+                data["body"],
+                override_unsubscribed=data["override_unsubscribed"],
+                override_frequency_cap=data["override"],
+            )
+        except messages.MessageRefused as exc:
+            if exc.reason == "smtp_failed":
+                db.commit()  # the failed send stays on the profile
+            status = {"not_found": 404, "smtp_failed": 502}.get(exc.reason, 409)
+            fail(status, str(exc), exc.reason, exc.details)
+        return {
+            "campaign_id": send.campaign_id,
+            "status": send.status.value,
+            "sent_at": send.sent_at.isoformat() if send.sent_at else None,
+            "frequency_cap_overridden": send.frequency_cap_overridden,
+        }

@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from integration.operations import health, metrics
-from integration.web.app import settings_of
+from integration.web.context import current_settings, settings_of
 
 blueprint = Blueprint("health", __name__)
 
@@ -37,14 +37,14 @@ def healthz() -> tuple[dict[str, str], int]:
 @blueprint.get("/readyz")
 def readyz() -> tuple[dict[str, str], int]:
     """Answer 200 when the database and Redis answer and the schema is current, else 503 saying which."""
-    checks = health.readiness(settings_of(current_app))
+    checks = health.readiness(current_settings())
     return checks, 200 if health.ready(checks) else 503
 
 
 @blueprint.get("/metrics")
 def metrics_view() -> Response:
     """Serve every process's metrics in Prometheus's text format."""
-    settings = settings_of(current_app)
+    settings = current_settings()
     if not settings.metrics_enabled:
         abort(404)
     if settings.metrics_token is not None:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from connectors.csv.formats import KINDS
 from connectors.csv.upload import save_parts
-from integration.store import session_scope
 from integration.store.models import Import, Store
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
 from jobs.imports import import_file_job
 from jobs.queues import INGEST, enqueue_or_sweep
@@ -86,23 +85,23 @@ class Upload(MethodView):
         upload = request.files.get("file")
         if upload is None:
             fail(422, "invalid form", "invalid_form", {"file": ["Missing data for required field."]})
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            job = Import(
-                store_id=store.id,
-                kind=form["kind"],
-                filename=(upload.filename or "upload.csv")[:255],
-                encoding=form.get("encoding"),
-            )
-            session.add(job)
-            session.flush()
-            import_id = job.id
+        settings = current_settings()
+        job = Import(
+            store_id=store.id,
+            kind=form["kind"],
+            filename=(upload.filename or "upload.csv")[:255],
+            encoding=form.get("encoding"),
+        )
+        db.session.add(job)
+        db.session.flush()
+        import_id = job.id
+        db.commit()  # the import exists before its parts are stored, each in a unit of its own
         size = save_parts(settings.database_url, import_id, upload.stream)
-        with session_scope(settings.database_url) as session:
-            stored = session.get(Import, import_id)
-            assert stored is not None  # noqa: S101 - created above
-            stored.bytes_total = size
-            job = stored
+        stored = db.session.get(Import, import_id)
+        assert stored is not None  # noqa: S101 - created above
+        stored.bytes_total = size
+        job = stored
+        db.commit()  # stored before the import job may read it
         enqueue_or_sweep(settings, INGEST, import_file_job, import_id)
         return job
 
@@ -113,9 +112,8 @@ class Progress(MethodView):
     @blueprint.response(200, ImportSchema)
     def get(self, import_id: int) -> Import:
         """An import's progress and its report of bad rows."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            job = session.get(Import, import_id)
-            store = session.get(Store, job.store_id) if job else None
-            if job is None or store is None or store.account_id != g.account_id:
-                fail(404, f"no import {import_id}", "not_found")
-            return job
+        job = db.session.get(Import, import_id)
+        store = db.session.get(Store, job.store_id) if job else None
+        if job is None or store is None or store.account_id != g.account_id:
+            fail(404, f"no import {import_id}", "not_found")
+        return job

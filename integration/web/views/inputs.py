@@ -36,6 +36,13 @@ ONE_LINE = validate.Regexp(r"^[^\r\n]*$", error="must be one line")
 FILTER_REF = {"$ref": "#/components/schemas/Filter"}
 
 
+def next_cursor_field() -> fields.String:
+    """The `next_cursor` of a keyset page's answer."""
+    return fields.String(
+        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
+    )
+
+
 class FilterField(fields.Raw):
     """A condition of the filter language in a JSON body (documented as the `Filter` schema)."""
 

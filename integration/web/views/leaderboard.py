@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from integration.analytics.leaderboard import MAX_LIMIT, RankBy, TimeFrame, leaderboard
-from integration.store import session_scope
-from integration.web.app import settings_of
+from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from integration.web.views.inputs import id_field
 
@@ -37,16 +36,15 @@ class Leaderboard(MethodView):
     @blueprint.response(200)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Customers ranked by purchases, average order or total spent in a calendar period."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return leaderboard(
-                    session,
-                    g.account_id,
-                    rank_by=query["rank_by"],
-                    time_frame=query["time_frame"],
-                    store_id=query.get("store"),
-                    currency=query.get("currency"),
-                    limit=query["limit"],
-                )
-            except LookupError:
-                fail(404, f"no store {query.get('store')}", "not_found")
+        try:
+            return leaderboard(
+                db.session,
+                g.account_id,
+                rank_by=query["rank_by"],
+                time_frame=query["time_frame"],
+                store_id=query.get("store"),
+                currency=query.get("currency"),
+                limit=query["limit"],
+            )
+        except LookupError:
+            fail(404, f"no store {query.get('store')}", "not_found")

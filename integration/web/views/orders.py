@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from integration.commerce.order_list import MAX_LIMIT, list_orders
 from integration.keyset import BadCursor
-from integration.store import session_scope
-from integration.web.app import settings_of
-from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
-from integration.web.views.carts import CartContactSchema, CartStatsQuery, period
-from integration.web.views.inputs import ONE_LINE
+from integration.web.context import db
+from integration.web.views.auth import BEARER, fail, require_api_key
+from integration.web.views.carts import CartContactSchema, CartStatsQuery, store_period
+from integration.web.views.inputs import ONE_LINE, next_cursor_field
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders")
 require_api_key(blueprint)
@@ -74,9 +73,7 @@ class OrderListItemSchema(Schema):
 
 class OrderListPageSchema(Schema):
     orders = fields.List(fields.Nested(OrderListItemSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "the next page's cursor; null on the last"}
-    )
+    next_cursor = next_cursor_field()
 
 
 @blueprint.route("/orders")
@@ -87,22 +84,18 @@ class Orders(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Orders created in the period, newest first, guest orders included, with their contact (or
         none), total, status and line count. Keyset pages with a cursor."""
-        store_id = query.get("store")
-        if store_id is not None:
-            owned_store(store_id)
-        with session_scope(settings_of(current_app).database_url) as session:
-            start, end = period(session, query)
-            try:
-                return list_orders(
-                    session,
-                    g.account_id,
-                    start,
-                    end,
-                    store_id=store_id,
-                    status=query.get("status"),
-                    guest=query.get("guest"),
-                    limit=query["limit"],
-                    cursor=query.get("cursor"),
-                )
-            except BadCursor as exc:
-                fail(422, str(exc), "invalid_cursor")
+        store_id, start, end = store_period(query)
+        try:
+            return list_orders(
+                db.session,
+                g.account_id,
+                start,
+                end,
+                store_id=store_id,
+                status=query.get("status"),
+                guest=query.get("guest"),
+                limit=query["limit"],
+                cursor=query.get("cursor"),
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")

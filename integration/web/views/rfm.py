@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from integration.analytics import rfm
-from integration.store import session_scope
 from integration.store.models import Account
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from jobs.compute import request_rfm_refresh
 
@@ -40,11 +39,10 @@ class Overview(MethodView):
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """Segment sizes and revenue shares, spender tiers, each score's boundaries, and when computed."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            account = session.get(Account, g.account_id)
-            if account is not None and account.rfm_computed_at is None:
-                rfm.compute(session, g.account_id)  # first look: computed now, then kept by the job
-            return rfm.overview(session, g.account_id)
+        account = db.session.get(Account, g.account_id)
+        if account is not None and account.rfm_computed_at is None:
+            rfm.compute(db.session, g.account_id)  # first look: computed now, then kept by the job
+        return rfm.overview(db.session, g.account_id)
 
 
 @blueprint.route("/rfm/scheme")
@@ -68,11 +66,11 @@ class Scheme(MethodView):
 
     @staticmethod
     def _save(rules: list[dict[str, Any]] | None) -> dict[str, Any]:
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            account = session.get(Account, g.account_id)
-            assert account is not None  # noqa: S101 - the key's account exists
-            account.rfm_scheme = rules
+        settings = current_settings()
+        account = db.session.get(Account, g.account_id)
+        assert account is not None  # noqa: S101 - the key's account exists
+        account.rfm_scheme = rules
+        db.commit()  # the refresh reads the new scheme
         queued = request_rfm_refresh(settings, g.account_id)
         return {
             "scheme": "custom" if rules else "default",

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, current_app, g, stream_with_context
+from flask import Response, g, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from sqlalchemy import select
 
 from integration.audiences import exports, segments
 from integration.contacts.lists import describe
-from integration.store import session_scope
-from integration.store.models import Contact, SegmentExport, SegmentMember
-from integration.web.app import settings_of
+from integration.store.models import Contact, Segment, SegmentExport, SegmentMember
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from integration.web.views.inputs import FilterField, id_field
 from jobs.compute import export_segment_job
@@ -46,42 +46,41 @@ def _failed(exc: Exception) -> NoReturn:
     fail(404, str(exc), "not_found")
 
 
+def _save(data: dict[str, Any], segment_id: int | None = None) -> Segment:
+    """Save a new segment, or the one `segment_id` names, from a request's body."""
+    try:
+        return segments.save(
+            db.session,
+            g.account_id,
+            name=data["name"],
+            raw_filter=data["filter"],
+            description=data.get("description"),
+            segment_id=segment_id,
+        )
+    except (segments.SegmentError, LookupError) as exc:
+        _failed(exc)
+
+
 @blueprint.route("/segments")
 class Segments(MethodView):
     @blueprint.doc(security=BEARER)
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """The account's segments, the predefined ones first, with their member counts."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            segments.ensure_predefined(session, g.account_id)
-            from sqlalchemy import select
-
-            from integration.store.models import Segment
-
-            rows = session.scalars(
-                select(Segment)
-                .where(Segment.account_id == g.account_id)
-                .order_by(Segment.predefined.desc(), Segment.id)
-            )
-            return {"segments": [segments.describe_segment(s) for s in rows]}
+        segments.ensure_predefined(db.session, g.account_id)
+        rows = db.session.scalars(
+            select(Segment)
+            .where(Segment.account_id == g.account_id)
+            .order_by(Segment.predefined.desc(), Segment.id)
+        )
+        return {"segments": [segments.describe_segment(s) for s in rows]}
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(SegmentSchema)
     @blueprint.response(201)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Save a segment; its members are computed at once and kept current."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                segment = segments.save(
-                    session,
-                    g.account_id,
-                    name=data["name"],
-                    raw_filter=data["filter"],
-                    description=data.get("description"),
-                )
-            except (segments.SegmentError, LookupError) as exc:
-                _failed(exc)
-            return segments.describe_segment(segment)
+        return segments.describe_segment(_save(data))
 
 
 @blueprint.route("/segments/preview")
@@ -91,11 +90,10 @@ class Preview(MethodView):
     @blueprint.response(200)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """How many contacts a filter selects now, and the first of them, before saving it."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return segments.preview(session, g.account_id, data["filter"])
-            except segments.SegmentError as exc:
-                _failed(exc)
+        try:
+            return segments.preview(db.session, g.account_id, data["filter"])
+        except segments.SegmentError as exc:
+            _failed(exc)
 
 
 @blueprint.route("/segments/<int:segment_id>")
@@ -104,36 +102,24 @@ class SegmentDetail(MethodView):
     @blueprint.response(200)
     def get(self, segment_id: int) -> dict[str, Any]:
         """A segment, its size history and its latest entries and exits (with why)."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                segment = segments.get(session, g.account_id, segment_id)
-            except LookupError as exc:
-                _failed(exc)
-            return {
-                **segments.describe_segment(segment),
-                "sizes": segments.sizes(session, segment_id),
-                "changes": segments.history(session, segment_id),
-            }
+        try:
+            segment = segments.get(db.session, g.account_id, segment_id)
+        except LookupError as exc:
+            _failed(exc)
+        return {
+            **segments.describe_segment(segment),
+            "sizes": segments.sizes(db.session, segment_id),
+            "changes": segments.history(db.session, segment_id),
+        }
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(SegmentSchema)
     @blueprint.response(200)
     def put(self, data: dict[str, Any], segment_id: int) -> dict[str, Any]:
         """Edit a segment; who entered and who left because of the edit is logged, and its syncs run."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                segment = segments.save(
-                    session,
-                    g.account_id,
-                    name=data["name"],
-                    raw_filter=data["filter"],
-                    description=data.get("description"),
-                    segment_id=segment_id,
-                )
-            except (segments.SegmentError, LookupError) as exc:
-                _failed(exc)
-            answer = segments.describe_segment(segment)
+        settings = current_settings()
+        answer = segments.describe_segment(_save(data, segment_id))
+        db.commit()  # the syncs read the edited segment
         request_account_syncs(settings, g.account_id)
         return answer
 
@@ -141,11 +127,10 @@ class SegmentDetail(MethodView):
     @blueprint.response(204)
     def delete(self, segment_id: int) -> None:
         """Delete a segment you saved."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                segments.remove(session, g.account_id, segment_id)
-            except (segments.SegmentError, LookupError) as exc:
-                _failed(exc)
+        try:
+            segments.remove(db.session, g.account_id, segment_id)
+        except (segments.SegmentError, LookupError) as exc:
+            _failed(exc)
 
 
 @blueprint.route("/segments/<int:segment_id>/members")
@@ -155,22 +140,19 @@ class Members(MethodView):
     @blueprint.response(200)
     def get(self, query: dict[str, Any], segment_id: int) -> dict[str, Any]:
         """The segment's members as of its last refresh, by contact id, a page at a time."""
-        from sqlalchemy import select
-
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                segments.get(session, g.account_id, segment_id)
-            except LookupError as exc:
-                _failed(exc)
-            rows = session.scalars(
-                select(Contact)
-                .join(SegmentMember, SegmentMember.contact_id == Contact.id)
-                .where(SegmentMember.segment_id == segment_id, Contact.id > query["after"])
-                .order_by(Contact.id)
-                .limit(query["limit"])
-            ).all()
-            page = [describe(c) for c in rows]
-            return {"contacts": page, "next_after": rows[-1].id if len(rows) == query["limit"] else None}
+        try:
+            segments.get(db.session, g.account_id, segment_id)
+        except LookupError as exc:
+            _failed(exc)
+        rows = db.session.scalars(
+            select(Contact)
+            .join(SegmentMember, SegmentMember.contact_id == Contact.id)
+            .where(SegmentMember.segment_id == segment_id, Contact.id > query["after"])
+            .order_by(Contact.id)
+            .limit(query["limit"])
+        ).all()
+        page = [describe(c) for c in rows]
+        return {"contacts": page, "next_after": rows[-1].id if len(rows) == query["limit"] else None}
 
 
 @blueprint.route("/segments/<int:segment_id>/exports")
@@ -179,13 +161,13 @@ class SegmentExports(MethodView):
     @blueprint.response(202)
     def post(self, segment_id: int) -> dict[str, Any]:
         """Export the segment's members as CSV in the background; `GET /api/v1/exports` lists it."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                export = exports.request_export(session, g.account_id, segment_id)
-            except LookupError as exc:
-                _failed(exc)
-            answer = exports.describe(export, settings.secret_key)
+        settings = current_settings()
+        try:
+            export = exports.request_export(db.session, g.account_id, segment_id)
+        except LookupError as exc:
+            _failed(exc)
+        answer = exports.describe(export, settings.secret_key)
+        db.commit()  # the export job reads the requested export
         enqueue(settings, COMPUTE, export_segment_job, answer["id"])
         return answer
 
@@ -196,9 +178,8 @@ class Exports(MethodView):
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """The account's exports, newest first; finished ones carry a download link valid for a day."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            return {"exports": exports.list_exports(session, g.account_id, settings.secret_key)}
+        settings = current_settings()
+        return {"exports": exports.list_exports(db.session, g.account_id, settings.secret_key)}
 
 
 downloads = FlaskBlueprint("export_downloads", __name__)
@@ -207,17 +188,16 @@ downloads = FlaskBlueprint("export_downloads", __name__)
 @downloads.get("/exports/<token>")
 def download(token: str) -> Response:
     """Download an export's CSV through its signed, expiring link."""
-    settings = settings_of(current_app)
+    settings = current_settings()
     try:
         export_id = exports.resolve_link(settings.secret_key, token)
     except exports.LinkInvalid as exc:
         return Response(str(exc), status=404, content_type="text/plain; charset=utf-8")
-    with session_scope(settings.database_url) as session:
-        export = session.get(SegmentExport, export_id)
-        if export is None or export.status != "finished":
-            return Response("no such export", status=404, content_type="text/plain; charset=utf-8")
-        name = f"segment-{export.segment_id or 'deleted'}-export-{export.id}.csv"
-    return Response(
+    export = db.session.get(SegmentExport, export_id)
+    if export is None or export.status != "finished":
+        return Response("no such export", status=404, content_type="text/plain; charset=utf-8")
+    name = f"segment-{export.segment_id or 'deleted'}-export-{export.id}.csv"
+    return Response(  # the view's session is released before the file streams
         stream_with_context(exports.parts(settings.database_url, export_id)),
         content_type="text/csv; charset=utf-8",
         headers={

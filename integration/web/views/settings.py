@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
@@ -12,9 +12,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from integration.accounts import check_time_zone
 from integration.campaigns import messages
 from integration.contacts.engagement import MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
-from integration.store import session_scope
 from integration.store.models import Account, Sender
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, require_api_key
 from integration.web.views.inputs import ONE_LINE
 from jobs.compute import classify_account_job
@@ -61,30 +60,29 @@ class SettingsSchema(Schema):
 
 
 @blueprint.route("/settings")
-class Settings(MethodView):
+class AccountSettings(MethodView):
     @blueprint.doc(security=BEARER)
     @blueprint.response(200, SettingsSchema)
     def get(self) -> dict[str, Any]:
         """The account's settings."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            account = session.get(Account, g.account_id)
-            return {name: getattr(account, name) for name in FIELDS}
+        account = db.session.get(Account, g.account_id)
+        return {name: getattr(account, name) for name in FIELDS}
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(SettingsSchema)
     @blueprint.response(200, SettingsSchema)
     def put(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change settings (only the fields sent); a new time frame reclassifies every contact."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            account = session.get(Account, g.account_id)
-            assert account is not None  # noqa: S101 - the key's account exists
-            window_changed = changes.get("engagement_window_days", account.engagement_window_days) != (
-                account.engagement_window_days
-            )
-            for name, value in changes.items():
-                setattr(account, name, value)
-            answer = {name: getattr(account, name) for name in FIELDS}
+        settings = current_settings()
+        account = db.session.get(Account, g.account_id)
+        assert account is not None  # noqa: S101 - the key's account exists
+        window_changed = changes.get("engagement_window_days", account.engagement_window_days) != (
+            account.engagement_window_days
+        )
+        for name, value in changes.items():
+            setattr(account, name, value)
+        answer = {name: getattr(account, name) for name in FIELDS}
+        db.commit()  # reclassification reads the new time frame
         job = None
         if window_changed:
             job = enqueue(
@@ -118,17 +116,15 @@ class SenderSettingsView(MethodView):
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """The account's mail server for messages to one customer (the password is never shown)."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            return {"sender": messages.describe_sender(session.get(Sender, g.account_id))}
+        return {"sender": messages.describe_sender(db.session.get(Sender, g.account_id))}
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(SenderSchema)
     @blueprint.response(200)
     def put(self, data: dict[str, Any]) -> dict[str, Any]:
         """Configure the account's mail server (SMTP host, port, TLS, credentials, from address)."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            sender = messages.save_sender(
-                session, settings.encryption_keys, g.account_id, messages.SenderSettings(**data)
-            )
-            return {"sender": messages.describe_sender(sender)}
+        settings = current_settings()
+        sender = messages.save_sender(
+            db.session, settings.encryption_keys, g.account_id, messages.SenderSettings(**data)
+        )
+        return {"sender": messages.describe_sender(sender)}

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from integration import accounts
-from integration.store import session_scope
 from integration.store.models import EmailSource, EmailTool
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from integration.web.views.inputs import ONE_LINE
 
@@ -68,7 +67,7 @@ def _shown(source: EmailSource, secret: str | None = None) -> dict[str, Any]:
     del shown["account_id"]
     path = shown.pop("path") if secret is None else accounts.email_webhook_path(source, secret)
     shown.pop("path", None)
-    return {**shown, "url": settings_of(current_app).app_url + path}
+    return {**shown, "url": current_settings().app_url + path}
 
 
 @blueprint.route("/sources")
@@ -77,8 +76,7 @@ class Sources(MethodView):
     @blueprint.response(200, SourceListSchema)
     def get(self) -> dict[str, Any]:
         """The account's email sources, oldest first: whether each accepts deliveries, and why not."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            return {"sources": [_shown(s) for s in accounts.email_sources(session, g.account_id)]}
+        return {"sources": [_shown(s) for s in accounts.email_sources(db.session, g.account_id)]}
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(NewSourceSchema)
@@ -86,14 +84,13 @@ class Sources(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Connect an email tool: SendGrid with its verification key; a Mailchimp URL is shown this once."""
         kind: EmailTool = data["kind"]
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                source, secret = accounts.add_email_source(
-                    session, g.account_id, kind, data.get("name") or kind.value, data.get("verification_key")
-                )
-            except ValueError as exc:
-                fail(422, str(exc), "invalid_verification_key", {"verification_key": [str(exc)]})
-            return _shown(source, secret)
+        try:
+            source, secret = accounts.add_email_source(
+                db.session, g.account_id, kind, data.get("name") or kind.value, data.get("verification_key")
+            )
+        except ValueError as exc:
+            fail(422, str(exc), "invalid_verification_key", {"verification_key": [str(exc)]})
+        return _shown(source, secret)
 
 
 @blueprint.route("/sources/<int:source_id>/verification-key")
@@ -103,12 +100,11 @@ class SourceKey(MethodView):
     @blueprint.response(200, SourceSchema)
     def put(self, data: dict[str, Any], source_id: int) -> dict[str, Any]:
         """Set or replace a SendGrid source's verification key; only deliveries it verifies count from now."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            source = session.get(EmailSource, source_id)
-            if source is None or source.account_id != g.account_id:
-                fail(404, f"no email source {source_id}", "not_found")
-            try:
-                accounts.set_verification_key(session, source_id, data["verification_key"])
-            except ValueError as exc:
-                fail(422, str(exc), "invalid_verification_key", {"verification_key": [str(exc)]})
-            return _shown(source)
+        source = db.session.get(EmailSource, source_id)
+        if source is None or source.account_id != g.account_id:
+            fail(404, f"no email source {source_id}", "not_found")
+        try:
+            accounts.set_verification_key(db.session, source_id, data["verification_key"])
+        except ValueError as exc:
+            fail(422, str(exc), "invalid_verification_key", {"verification_key": [str(exc)]})
+        return _shown(source)

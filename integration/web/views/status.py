@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
+from rq import Worker
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 
 from integration import __version__
 from integration.operations.health import OK, readiness
-from integration.store import session_scope
 from integration.store.models import InboxDelivery
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from jobs.queues import QUEUES, connection, queue
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def health() -> tuple[dict[str, Any], int]:
     The older probe, kept for load balancers set up with it: the same short-limit checks as
     `/readyz` (which also checks migrations), in this endpoint's own shape.
     """
-    states = readiness(settings_of(current_app))
+    states = readiness(current_settings())
     checks = {
         "database": "ok" if states.get("postgres", states.get("sqlite")) == OK else "unreachable",
         "redis": "ok" if states["redis"] == OK else "unreachable",
@@ -47,16 +47,15 @@ def health() -> tuple[dict[str, Any], int]:
 @blueprint.get("/")
 def index() -> str:
     """Show the service status: queues, failed jobs and the inbox; no merchant data."""
-    settings = settings_of(current_app)
+    settings = current_settings()
     queues = []
     for name in QUEUES:
         q = queue(settings, name)
         failed = FailedJobRegistry(queue=q)
         queues.append({"name": name, "waiting": q.count, "failed": failed.count})
-    with session_scope(settings.database_url) as session:
-        inbox = dict(
-            session.execute(select(InboxDelivery.status, func.count()).group_by(InboxDelivery.status)).all()
-        )
+    inbox = dict(
+        db.session.execute(select(InboxDelivery.status, func.count()).group_by(InboxDelivery.status)).all()
+    )
     return render_template(
         "status.html",
         version=__version__,
@@ -70,6 +69,4 @@ def index() -> str:
 
 
 def _workers(settings: Any) -> list[Any]:
-    from rq import Worker
-
     return list(Worker.all(connection=connection(settings)))

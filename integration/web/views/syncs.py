@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import current_app, g
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
 
 from connectors.registry import DESTINATIONS, check_settings
 from integration.audiences import destinations, sync
 from integration.errors import AddressRefused
-from integration.store import session_scope
-from integration.store.models import DestinationKind, SyncMode
-from integration.web.app import settings_of
+from integration.store.models import Destination, DestinationKind, Sync, SyncMode
+from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, ErrorSchema, fail, require_api_key
 from integration.web.views.inputs import id_field
 from jobs.sync import request_sync
@@ -90,7 +90,7 @@ def _checked(kind: DestinationKind, part: str, data: dict[str, Any]) -> dict[str
         fail(422, f"invalid {part} for a {kind.value} destination", "invalid_" + part, {part: exc.messages})
     if part == "config":
         try:
-            check_settings(kind, loaded, settings_of(current_app))
+            check_settings(kind, loaded, current_settings())
         except AddressRefused as exc:
             message = f"the URL {exc.url} is refused: {exc.detail}"
             fail(422, message, exc.reason, {"config": {"url": [message]}})
@@ -103,15 +103,10 @@ class Destinations(MethodView):
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """The account's destinations (credentials are never shown)."""
-        from sqlalchemy import select
-
-        from integration.store.models import Destination
-
-        with session_scope(settings_of(current_app).database_url) as session:
-            rows = session.scalars(
-                select(Destination).where(Destination.account_id == g.account_id).order_by(Destination.id)
-            )
-            return {"destinations": [destinations.describe_destination(d) for d in rows]}
+        rows = db.session.scalars(
+            select(Destination).where(Destination.account_id == g.account_id).order_by(Destination.id)
+        )
+        return {"destinations": [destinations.describe_destination(d) for d in rows]}
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(DestinationSchema)
@@ -125,21 +120,20 @@ class Destinations(MethodView):
         kind = data["kind"]
         config = _checked(kind, "config", data["config"])
         credentials = _checked(kind, "credentials", data["credentials"])
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                made = destinations.create_destination(
-                    session,
-                    g.account_id,
-                    settings.encryption_keys,
-                    kind=kind,
-                    name=data["name"],
-                    config=config,
-                    credentials=credentials,
-                )
-            except sync.SyncError as exc:
-                _failed(exc)
-            return destinations.describe_destination(made)
+        settings = current_settings()
+        try:
+            made = destinations.create_destination(
+                db.session,
+                g.account_id,
+                settings.encryption_keys,
+                kind=kind,
+                name=data["name"],
+                config=config,
+                credentials=credentials,
+            )
+        except sync.SyncError as exc:
+            _failed(exc)
+        return destinations.describe_destination(made)
 
 
 @blueprint.route("/destinations/<int:destination_id>")
@@ -148,39 +142,38 @@ class DestinationDetail(MethodView):
     @blueprint.response(200)
     def get(self, destination_id: int) -> dict[str, Any]:
         """One destination."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                return destinations.describe_destination(
-                    destinations.get_destination(session, g.account_id, destination_id)
-                )
-            except LookupError as exc:
-                _failed(exc)
+        try:
+            return destinations.describe_destination(
+                destinations.get_destination(db.session, g.account_id, destination_id)
+            )
+        except LookupError as exc:
+            _failed(exc)
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(DestinationUpdate)
     @blueprint.response(200)
     def patch(self, data: dict[str, Any], destination_id: int) -> dict[str, Any]:
         """Rename, change settings or replace credentials; syncs a rejected key stopped run again."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                found = destinations.get_destination(session, g.account_id, destination_id)
-                destinations.update_destination(
-                    session,
-                    found,
-                    settings.encryption_keys,
-                    name=data.get("name"),
-                    config=_checked(found.kind, "config", data["config"]) if "config" in data else None,
-                    credentials=(
-                        _checked(found.kind, "credentials", data["credentials"])
-                        if "credentials" in data
-                        else None
-                    ),
-                )
-            except (LookupError, sync.SyncError) as exc:
-                _failed(exc)
-            answer = destinations.describe_destination(found)
-            sync_ids = destinations.enabled_sync_ids(session, g.account_id)
+        settings = current_settings()
+        try:
+            found = destinations.get_destination(db.session, g.account_id, destination_id)
+            destinations.update_destination(
+                db.session,
+                found,
+                settings.encryption_keys,
+                name=data.get("name"),
+                config=_checked(found.kind, "config", data["config"]) if "config" in data else None,
+                credentials=(
+                    _checked(found.kind, "credentials", data["credentials"])
+                    if "credentials" in data
+                    else None
+                ),
+            )
+        except (LookupError, sync.SyncError) as exc:
+            _failed(exc)
+        answer = destinations.describe_destination(found)
+        sync_ids = destinations.enabled_sync_ids(db.session, g.account_id)
+        db.commit()  # the syncs read the changed destination
         for sync_id in sync_ids:
             request_sync(settings, sync_id)
         return answer
@@ -189,11 +182,10 @@ class DestinationDetail(MethodView):
     @blueprint.response(204)
     def delete(self, destination_id: int) -> None:
         """Delete a destination and its syncs (what they delivered stays where it is)."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                session.delete(destinations.get_destination(session, g.account_id, destination_id))
-            except LookupError as exc:
-                _failed(exc)
+        try:
+            db.session.delete(destinations.get_destination(db.session, g.account_id, destination_id))
+        except LookupError as exc:
+            _failed(exc)
 
 
 @blueprint.route("/syncs")
@@ -202,13 +194,8 @@ class Syncs(MethodView):
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
         """The account's syncs with their state and last run."""
-        from sqlalchemy import select
-
-        from integration.store.models import Sync
-
-        with session_scope(settings_of(current_app).database_url) as session:
-            rows = session.scalars(select(Sync).where(Sync.account_id == g.account_id).order_by(Sync.id))
-            return {"syncs": [destinations.describe_sync(session, s) for s in rows]}
+        rows = db.session.scalars(select(Sync).where(Sync.account_id == g.account_id).order_by(Sync.id))
+        return {"syncs": [destinations.describe_sync(db.session, s) for s in rows]}
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(SyncSchema)
@@ -219,23 +206,23 @@ class Syncs(MethodView):
         A paused sync sends nothing: preview its first run, then start it with PATCH `{"enabled": true}`.
         Made with `start: true`, it is enabled and its first run is queued at once.
         """
-        settings = settings_of(current_app)
+        settings = current_settings()
         start = bool(data.get("start", data.get("enabled", False)))
-        with session_scope(settings.database_url) as session:
-            try:
-                made = destinations.create_sync(
-                    session,
-                    g.account_id,
-                    segment_id=data["segment_id"],
-                    destination_id=data["destination_id"],
-                    mode=data["mode"],
-                    tag_prefix=settings.tag_prefix,
-                    tag=data.get("tag"),
-                    start=start,
-                )
-            except (LookupError, sync.SyncError) as exc:
-                _failed(exc)
-            answer = destinations.describe_sync(session, made)
+        try:
+            made = destinations.create_sync(
+                db.session,
+                g.account_id,
+                segment_id=data["segment_id"],
+                destination_id=data["destination_id"],
+                mode=data["mode"],
+                tag_prefix=settings.tag_prefix,
+                tag=data.get("tag"),
+                start=start,
+            )
+        except (LookupError, sync.SyncError) as exc:
+            _failed(exc)
+        answer = destinations.describe_sync(db.session, made)
+        db.commit()  # the first run reads the new sync
         if start:
             request_sync(settings, answer["id"])
         return answer
@@ -247,30 +234,29 @@ class SyncDetail(MethodView):
     @blueprint.response(200)
     def get(self, sync_id: int) -> dict[str, Any]:
         """A sync, its last run and the contacts whose delivery is failing."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                found = destinations.get_sync(session, g.account_id, sync_id)
-            except LookupError as exc:
-                _failed(exc)
-            return {
-                **destinations.describe_sync(session, found),
-                "errors": destinations.failing(session, sync_id),
-            }
+        try:
+            found = destinations.get_sync(db.session, g.account_id, sync_id)
+        except LookupError as exc:
+            _failed(exc)
+        return {
+            **destinations.describe_sync(db.session, found),
+            "errors": destinations.failing(db.session, sync_id),
+        }
 
     @blueprint.doc(security=BEARER)
     @blueprint.arguments(SyncUpdate)
     @blueprint.response(200)
     def patch(self, data: dict[str, Any], sync_id: int) -> dict[str, Any]:
         """Start, pause or resume a sync; starting or resuming queues a run."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                found = destinations.get_sync(session, g.account_id, sync_id)
-            except LookupError as exc:
-                _failed(exc)
-            found.enabled = data["enabled"]
-            session.flush()
-            answer = destinations.describe_sync(session, found)
+        settings = current_settings()
+        try:
+            found = destinations.get_sync(db.session, g.account_id, sync_id)
+        except LookupError as exc:
+            _failed(exc)
+        found.enabled = data["enabled"]
+        db.session.flush()
+        answer = destinations.describe_sync(db.session, found)
+        db.commit()
         if answer["enabled"]:
             # Committed first: the job only runs an enabled sync.
             request_sync(settings, sync_id)
@@ -280,11 +266,10 @@ class SyncDetail(MethodView):
     @blueprint.response(204)
     def delete(self, sync_id: int) -> None:
         """Delete a sync (what it delivered stays in the destination)."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                session.delete(destinations.get_sync(session, g.account_id, sync_id))
-            except LookupError as exc:
-                _failed(exc)
+        try:
+            db.session.delete(destinations.get_sync(db.session, g.account_id, sync_id))
+        except LookupError as exc:
+            _failed(exc)
 
 
 @blueprint.route("/syncs/<int:sync_id>/preview")
@@ -296,12 +281,11 @@ class SyncPreview(MethodView):
 
         On a sync that never ran (a new, paused one) that is its whole first run: every member an add.
         """
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                found = destinations.get_sync(session, g.account_id, sync_id)
-            except LookupError as exc:
-                _failed(exc)
-            return sync.preview(session, found)
+        try:
+            found = destinations.get_sync(db.session, g.account_id, sync_id)
+        except LookupError as exc:
+            _failed(exc)
+        return sync.preview(db.session, found)
 
 
 @blueprint.route("/syncs/<int:sync_id>/runs")
@@ -310,26 +294,25 @@ class SyncRuns(MethodView):
     @blueprint.response(200)
     def get(self, sync_id: int) -> dict[str, Any]:
         """The sync's runs, newest first: counts, status and per-contact errors."""
-        with session_scope(settings_of(current_app).database_url) as session:
-            try:
-                destinations.get_sync(session, g.account_id, sync_id)
-            except LookupError as exc:
-                _failed(exc)
-            return {"runs": destinations.runs(session, sync_id)}
+        try:
+            destinations.get_sync(db.session, g.account_id, sync_id)
+        except LookupError as exc:
+            _failed(exc)
+        return {"runs": destinations.runs(db.session, sync_id)}
 
     @blueprint.doc(security=BEARER)
     @blueprint.response(202)
     @blueprint.alt_response(409, schema=ErrorSchema, description="the sync is paused (code sync_paused)")
     def post(self, sync_id: int) -> dict[str, Any]:
         """Run the sync now (queued); a paused sync is started first (PATCH `{"enabled": true}`)."""
-        settings = settings_of(current_app)
-        with session_scope(settings.database_url) as session:
-            try:
-                found = destinations.get_sync(session, g.account_id, sync_id)
-            except LookupError as exc:
-                _failed(exc)
-            if not found.enabled:
-                fail(409, 'the sync is paused: start it with PATCH {"enabled": true}', "sync_paused")
+        settings = current_settings()
+        try:
+            found = destinations.get_sync(db.session, g.account_id, sync_id)
+        except LookupError as exc:
+            _failed(exc)
+        if not found.enabled:
+            fail(409, 'the sync is paused: start it with PATCH {"enabled": true}', "sync_paused")
+        db.commit()
         if not request_sync(settings, sync_id):
             fail(503, "the queue is unavailable; the scheduled run will send it", "queue_unavailable")
         return {"sync_id": sync_id, "queued": True}

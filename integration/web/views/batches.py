@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 from apispec import APISpec
-from flask import current_app, g, request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -25,9 +25,8 @@ from connectors.api.schemas import SCHEMAS
 from connectors.api.source import MAX_RECORDS
 from connectors.registry import SOURCES
 from integration.ingest import inbox
-from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from integration.web.views.auth import API_MAX_BODY_BYTES, BEARER, fail, owned_store, require_api_key
 from integration.web.views.bodies import read_body
 from jobs.ingest import run_follow_ups
@@ -114,24 +113,24 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
             f"the Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
             "idempotency_key_too_long",
         )
-    settings = settings_of(current_app)
+    settings = current_settings()
     follow_ups: list[tuple[str, list[Any]]] = []
-    with session_scope(settings.database_url) as session:
-        received = inbox.receive(
-            session,
-            source="api",
-            topic=topic,
-            delivery_id=f"{store.id}:{topic}:{key}",
-            body=body,
-            store_id=store.id,
-            headers={"account_id": str(g.account_id)},
-        )
-        if received.new:
-            inbox.process(session, [received.id], SOURCES, follow_ups=follow_ups)
-        delivery = session.get(InboxDelivery, received.id)
-        assert delivery is not None  # noqa: S101 - stored just above
-        result = delivery.result or {}
-        status = delivery.status
+    received = inbox.receive(
+        db.session,
+        source="api",
+        topic=topic,
+        delivery_id=f"{store.id}:{topic}:{key}",
+        body=body,
+        store_id=store.id,
+        headers={"account_id": str(g.account_id)},
+    )
+    if received.new:
+        inbox.process(db.session, [received.id], SOURCES, follow_ups=follow_ups)
+    delivery = db.session.get(InboxDelivery, received.id)
+    assert delivery is not None  # noqa: S101 - stored just above
+    result = delivery.result or {}
+    status = delivery.status
+    db.commit()  # the batch is stored before its follow-up work is queued
     try:
         run_follow_ups(settings, follow_ups)  # after commit: the statistics' refresh, for one
     except redis.RedisError as exc:

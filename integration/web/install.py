@@ -1,4 +1,4 @@
-"""Installing from the Shopify admin: the authorization code grant, for a non-embedded app.
+"""The Shopify install routes: the authorization code grant, for a non-embedded app.
 
 `/shopify/install` checks the shop and the query's HMAC and sends the merchant to the grant screen
 with a single-use `state` nonce (kept in Redis for ten minutes and in the browser's signed session).
@@ -14,18 +14,18 @@ import secrets
 from typing import Any
 
 import redis
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session
+from flask import Blueprint, abort, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
 from connectors.shopify import setup
-from connectors.shopify.client import ShopifyClient, shop_domain
+from connectors.shopify.client import OAuth, ShopifyClient, shop_domain
 from connectors.shopify.connection import oauth, seal
 from integration.accounts import connect_platform_store
 from integration.audiences import destinations
 from integration.errors import ConfigError, ConnectorError
-from integration.store import session_scope
+from integration.settings import Settings
 from integration.store.models import Platform
-from integration.web.app import settings_of
+from integration.web.context import current_settings, db
 from jobs.queues import INGEST, connection, enqueue
 from jobs.shopify import start_backfill_job
 from webhooks.signatures import shopify_query_valid
@@ -40,10 +40,10 @@ def _state_key(nonce: str) -> str:
     return f"storepulse:shopify-state:{nonce}"
 
 
-@blueprint.get("/install")
-def install() -> Response:
-    """Send the merchant to Shopify's grant screen."""
-    settings = settings_of(current_app)
+def _signed_by_shopify(unsigned: str) -> tuple[Settings, OAuth, dict[str, str], str]:
+    """The settings, the app's OAuth client, the query and its shop of a request Shopify signed;
+    503 when the app is not configured, 400 without a shop domain, 401 (saying `unsigned`) unsigned."""
+    settings = current_settings()
     try:
         app_oauth = oauth(settings)
     except ConfigError:
@@ -53,7 +53,14 @@ def install() -> Response:
     if shop is None:
         abort(400, "shop must be a {name}.myshopify.com domain")
     if not shopify_query_valid(settings.shopify_secrets, params):
-        abort(401, "the request is not signed by Shopify")
+        abort(401, unsigned)
+    return settings, app_oauth, params, shop
+
+
+@blueprint.get("/install")
+def install() -> Response:
+    """Send the merchant to Shopify's grant screen."""
+    settings, app_oauth, _, shop = _signed_by_shopify("the request is not signed by Shopify")
     nonce = secrets.token_urlsafe(32)
     try:
         connection(settings).set(_state_key(nonce), shop, ex=STATE_TTL_SECONDS)
@@ -73,18 +80,8 @@ def install() -> Response:
 @blueprint.get("/callback")
 def callback() -> str:
     """Finish the install: check, exchange the code, connect the store, subscribe, backfill."""
-    settings = settings_of(current_app)
-    try:
-        app_oauth = oauth(settings)
-    except ConfigError:
-        abort(503, "the Shopify app is not configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET)")
-    params = request.args.to_dict()
-    shop = shop_domain(params.get("shop"))
+    settings, app_oauth, params, shop = _signed_by_shopify("the callback is not signed by Shopify")
     nonce = params.get("state", "")
-    if shop is None:
-        abort(400, "shop must be a {name}.myshopify.com domain")
-    if not shopify_query_valid(settings.shopify_secrets, params):
-        abort(401, "the callback is not signed by Shopify")
     try:
         # Single use: the nonce is deleted as it is read.
         stored = connection(settings).getdel(_state_key(nonce)) if nonce else None
@@ -104,19 +101,19 @@ def callback() -> str:
             abort(403, f"the app needs these permissions: {', '.join(missing)}")
         client = ShopifyClient(shop, tokens.access_token, settings.shopify_api_version)
         details = setup.shop_details(client)
-        with session_scope(settings.database_url) as db:
-            store, new = connect_platform_store(
-                db,
-                platform=Platform.SHOPIFY,
-                shop_domain=shop,
-                name=str(details.get("name") or shop),
-                currency=str(details.get("currencyCode") or "USD"),
-                time_zone=str(details.get("ianaTimezone") or settings.default_time_zone),
-                credentials=seal(settings, tokens),
-            )
-            # New tokens: tag syncs that the revoked ones stopped may run again.
-            destinations.restart_store_syncs(db, store.id)
-            ids: dict[str, Any] = {"store_id": store.id, "account_id": store.account_id, "name": store.name}
+        store, new = connect_platform_store(
+            db.session,
+            platform=Platform.SHOPIFY,
+            shop_domain=shop,
+            name=str(details.get("name") or shop),
+            currency=str(details.get("currencyCode") or "USD"),
+            time_zone=str(details.get("ianaTimezone") or settings.default_time_zone),
+            credentials=seal(settings, tokens),
+        )
+        # New tokens: tag syncs that the revoked ones stopped may run again.
+        destinations.restart_store_syncs(db.session, store.id)
+        ids: dict[str, Any] = {"store_id": store.id, "account_id": store.account_id, "name": store.name}
+        db.commit()  # the store is connected before Shopify is asked for its webhooks
         setup.register_webhooks(client, f"{settings.app_url}/webhooks/shopify")
     except ConnectorError as exc:
         logger.warning("install of %s failed: %s", shop, exc)
