@@ -25,9 +25,9 @@ from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import Base
 from integration.web.app import create_app
 from jobs.queues import QUEUES, connection, forget_connections
-from tests.servers import fresh_database, postgres_server, redis_server
+from tests.support.servers import fresh_database, postgres_server, redis_server
 
-pytest_plugins = ["tests.shopify_fixtures"]
+pytest_plugins = ["tests.support.shopify"]
 
 # A fresh checkout has no Hypothesis cache: its first draw builds Unicode tables, which can pass the
 # too-slow limit, and a busy 2-core CI machine can pass any per-example deadline.

@@ -15,7 +15,7 @@ from integration.ingest import ingest_customers, ingest_events
 from integration.store import session_scope
 from integration.store.models import Contact, InteractionType, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.factories import customer, event, make_store
+from tests.support.builders import customer, event, make_store
 
 T = InteractionType
 STATUSES = [SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNKNOWN, SubscriptionStatus.UNSUBSCRIBED]

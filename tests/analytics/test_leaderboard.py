@@ -20,7 +20,7 @@ from integration.analytics.leaderboard import (
 )
 from integration.store import session_scope
 from integration.store.models import Account
-from tests.factories import make_store, order
+from tests.support.builders import make_store, order
 
 # Wednesday 1 April 2026, 10:00 in New York.
 NOW = datetime(2026, 4, 1, 14, 0, tzinfo=UTC)
@@ -196,7 +196,7 @@ def test_a_customer_with_orders_in_two_stores_and_the_store_filter(db_url: str) 
 
 
 def test_the_leaderboard_endpoint(client: object, settings: object) -> None:
-    from tests.factories import bearer
+    from tests.support.builders import bearer
 
     url = settings.database_url  # type: ignore[attr-defined]
     with session_scope(url) as session:

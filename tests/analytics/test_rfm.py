@@ -13,7 +13,7 @@ from integration import ingest
 from integration.analytics import rfm
 from integration.store import session_scope
 from integration.store.models import Account, Contact, RfmScore
-from tests.factories import NOW, customer, make_store, order
+from tests.support.builders import NOW, customer, make_store, order
 
 
 def _scores(session: object) -> dict[str, RfmScore]:

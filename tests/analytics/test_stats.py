@@ -16,7 +16,7 @@ from integration.ingest import ingest_customers, ingest_events, ingest_orders
 from integration.store import session_scope
 from integration.store.models import InteractionType, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.factories import bearer, customer, event, make_store, order
+from tests.support.builders import bearer, customer, event, make_store, order
 
 
 @given(st.integers(min_value=0, max_value=10**7), st.integers(min_value=0, max_value=10**7))

@@ -19,8 +19,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, Contact, InteractionType, SendStatus
 from integration.store.types import utcnow
-from tests.factories import bearer, customer, event, make_store, order
-from tests.factories import item as line
+from tests.support.builders import bearer, customer, event, make_store, order
+from tests.support.builders import item as line
 
 NOW = utcnow().replace(microsecond=0)
 DAY = timedelta(days=1)

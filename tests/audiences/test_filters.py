@@ -18,7 +18,7 @@ from integration.ingest import ingest_checkouts, ingest_customers, ingest_events
 from integration.store import session_scope
 from integration.store.models import Contact, InteractionType, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.factories import bearer, checkout, customer, event, make_store, order
+from tests.support.builders import bearer, checkout, customer, event, make_store, order
 
 NOW = utcnow()
 

@@ -14,7 +14,7 @@ import responses
 
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, dry_run, runner, set_contact
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, audience, dry_run, runner, set_contact
 
 URL = "https://hooks.example.com/storepulse"
 

@@ -18,7 +18,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, EmailSource, EmailTool
 from jobs.queues import SYNC, queue
-from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience
+from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience
 from tests.webhooks.test_signatures import DER_B64, sign
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.servers import START_SECONDS, STOP_SECONDS, reserved_port
+from tests.support.servers import START_SECONDS, STOP_SECONDS, reserved_port
 
 
 def _get(url: str) -> tuple[int, bytes]:

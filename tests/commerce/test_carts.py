@@ -15,7 +15,7 @@ from integration.commerce.carts import cart_stats, mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Checkout, CheckoutState, Contact, InteractionEvent, InteractionType
-from tests.factories import NOW, bearer, checkout, item, make_store, order
+from tests.support.builders import NOW, bearer, checkout, item, make_store, order
 
 SCARF = item("Wool scarf", "40.00", product="scarf")
 HAT = item("Wool hat", "25.00", product="hat")
@@ -226,7 +226,7 @@ def test_cart_stats_follow_the_period_the_store_and_revenue_rules(db_url: str) -
 def test_the_cart_stats_endpoint_reads_days_in_the_accounts_time_zone(
     client: object, settings: object
 ) -> None:
-    from tests.factories import bearer
+    from tests.support.builders import bearer
 
     url = settings.database_url  # type: ignore[attr-defined]
     with session_scope(url) as session:

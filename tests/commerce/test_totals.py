@@ -15,7 +15,7 @@ from integration.ingest.removals import delete_orders
 from integration.store import session_scope
 from integration.store.db import alembic_config, get_engine, upgrade
 from integration.store.models import Buyer, Contact, ContactTotals
-from tests.factories import NOW, make_store, order
+from tests.support.builders import NOW, make_store, order
 
 
 def _totals(session: object) -> dict[tuple[str, str], tuple[int, int, Decimal, object, object]]:

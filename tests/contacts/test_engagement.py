@@ -11,7 +11,7 @@ from integration.contacts import engagement
 from integration.ingest import ingest_events, ingest_orders
 from integration.store import session_scope
 from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition, InteractionType
-from tests.factories import NOW, event, make_store, order
+from tests.support.builders import NOW, event, make_store, order
 
 E = EngagementStatus
 WINDOW = timedelta(days=180)

@@ -17,9 +17,9 @@ from integration.contacts.profile import profile
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ContactEmail, InteractionEvent, Store, StoreCustomer
-from tests.factories import NOW, make_store
-from tests.ingest.batches import api_orders_of_one_customer, process_batch
-from tests.shopify_fixtures import SHOP, Deliver, payload
+from tests.support.batches import api_orders_of_one_customer, process_batch
+from tests.support.builders import NOW, make_store
+from tests.support.shopify import SHOP, Deliver, payload
 
 CUSTOMER = 706405506930370084  # the id of the customers/create sample (bob@biller.com)
 OLD, NEW = "bob@biller.com", "bob.new@biller.com"

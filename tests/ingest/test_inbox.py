@@ -12,7 +12,7 @@ from connectors import SOURCES
 from integration.ingest import Outcome, inbox
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Store
-from tests.factories import make_store
+from tests.support.builders import make_store
 
 CUSTOMER = {"id": "1", "email": "ann@example.com", "updated_at": "2026-06-01T10:00:00+02:00"}
 

@@ -29,16 +29,15 @@ from jobs import worker
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain, sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, QUEUES, connection, enqueue, forget_connections, queue
-from tests.jobs.helpers import add
-from tests.jobs.lifecycle_jobs import count_stores_job, sleep_job
-from tests.jobs.processes import (
+from tests.support.jobs import add, count_stores_job, sleep_job
+from tests.support.processes import (
     Process,
     RestartableRedis,
     process_env,
     proxied_database_url,
     wait_for,
 )
-from tests.shopify_fixtures import SECRET, SHOP, app_of, connect_shop, payload
+from tests.support.shopify import SECRET, SHOP, app_of, connect_shop, payload
 from webhooks.signatures import shopify_sign_body
 
 # With its consent in the payload a new customer needs no read from Shopify (no test reaches it).
@@ -163,7 +162,7 @@ def test_worker_and_scheduler_ride_out_a_redis_outage(
     assert scheduler.alive
     # The job under way when Redis went away is given back and runs again; new work runs too.
     wait_for(lambda: finished(settings, under_way.id), "the job under way to be given back and run")
-    assert worker.lines(f"job {under_way.id} (tests.jobs.lifecycle_jobs.sleep_job) given back")
+    assert worker.lines(f"job {under_way.id} (tests.support.jobs.sleep_job) given back")
     after = enqueue(settings, INGEST, add, 2, 3)
     wait_for(lambda: finished(settings, after.id), "a job after the outage")
     # The scheduler enqueues again: a periodic job whose interval key is gone is due at once.

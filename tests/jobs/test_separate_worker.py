@@ -20,7 +20,7 @@ from integration.store import session_scope
 from integration.store.db import dispose_engines, upgrade
 from integration.web.app import create_app
 from jobs.queues import forget_connections
-from tests.factories import make_store
+from tests.support.builders import make_store
 
 
 def storepulse(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -40,9 +40,9 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, InboxDelivery, InboxStatus
 from integration.web.access_log import AccessLogger
-from tests.factories import bearer, make_store
-from tests.shopify_fixtures import Deliver, payload
-from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience, runner
+from tests.support.builders import bearer, make_store
+from tests.support.shopify import Deliver, payload
+from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience, runner
 
 LogLines = Callable[[], list[dict[str, Any]]]
 

@@ -24,8 +24,8 @@ from integration.settings import Settings
 from integration.store.models import DestinationKind
 from jobs.queues import INGEST, enqueue
 from tests.jobs.test_separate_worker import storepulse
-from tests.shopify_fixtures import SHOP, Deliver, app_of, raw
-from tests.sync_helpers import PUBLIC_ADDRESS, add_sync, audience, runner
+from tests.support.shopify import SHOP, Deliver, app_of, raw
+from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience, runner
 
 TOKEN = "metrics-token-0123456789"
 FOLDER = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # set for the whole suite in tests/__init__.py
@@ -56,7 +56,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def shopify_app(shopify_settings: Settings) -> Flask:
-    """The Shopify app of `tests.shopify_fixtures` (so `deliver` posts to it), with metrics on."""
+    """The Shopify app of `tests.support.shopify` (so `deliver` posts to it), with metrics on."""
     return app_with(shopify_settings, metrics_enabled=True, metrics_dir=FOLDER)
 
 

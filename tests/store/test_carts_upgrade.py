@@ -15,8 +15,8 @@ from integration.ingest import ingest_checkouts, ingest_orders
 from integration.store import session_scope
 from integration.store.db import alembic_config, dispose_engines, get_engine, upgrade
 from integration.store.models import Checkout, CheckoutState, InteractionEvent, InteractionType
-from tests.factories import NOW, checkout, make_store, order
-from tests.servers import fresh_database
+from tests.support.builders import NOW, checkout, make_store, order
+from tests.support.servers import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

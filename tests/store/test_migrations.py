@@ -41,8 +41,8 @@ from integration.store.models import (
     SendStatus,
     Store,
 )
-from tests.factories import NOW, make_store, order
-from tests.servers import fresh_database
+from tests.support.builders import NOW, make_store, order
+from tests.support.servers import fresh_database
 
 
 def test_upgrade_builds_every_table_and_a_second_run_changes_nothing(db_url: str) -> None:

@@ -19,7 +19,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import get_engine
 from integration.store.models import Contact, Store
-from tests.factories import NOW, bearer, checkout, customer, item, make_store, order
+from tests.support.builders import NOW, bearer, checkout, customer, item, make_store, order
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 SENT = NOW - timedelta(days=60)

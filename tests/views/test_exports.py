@@ -14,7 +14,7 @@ from integration import ingest
 from integration.audiences import exports
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, customer, make_store
+from tests.support.builders import bearer, customer, make_store
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, CampaignSend, Contact, Sender, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.factories import bearer, customer, make_store
-from tests.servers import START_SECONDS, reserved_port
+from tests.support.builders import bearer, customer, make_store
+from tests.support.servers import START_SECONDS, reserved_port
 
 
 class Inbox:

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from integration.ingest import ingest_customers
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, customer, make_store
+from tests.support.builders import bearer, customer, make_store
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, Contact, EngagementStatus, InboxDelivery, Order
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 
 
 @pytest.fixture

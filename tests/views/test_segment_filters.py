@@ -28,7 +28,7 @@ from integration.store import session_scope
 from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
 from integration.store.types import utcnow
 from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
-from tests.factories import bearer, customer, event, item, make_store, order
+from tests.support.builders import bearer, customer, event, item, make_store, order
 
 DAYS = st.integers(0, filters.MAX_DAYS)
 # Amounts as the API's decimal text, as JSON numbers (whole and fractional), and no bound at all.

@@ -15,7 +15,7 @@ from integration.store import session_scope
 from integration.store.models import Contact, SubscriptionStatus
 from integration.store.types import utcnow
 from jobs.compute import refresh_segments_job
-from tests.factories import bearer, customer, make_store, order
+from tests.support.builders import bearer, customer, make_store, order
 
 
 @pytest.fixture

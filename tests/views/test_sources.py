@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 from tests.webhooks.test_email import SENDGRID_EVENTS, _keyless_sendgrid_source, _signed
 from tests.webhooks.test_signatures import DER_B64
 

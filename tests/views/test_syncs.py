@@ -19,8 +19,8 @@ from integration.web.app import create_app
 from jobs.queues import SYNC, queue
 from jobs.sync import sync_all_job
 from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
-from tests.factories import bearer, make_store
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, audience, set_contact
+from tests.support.builders import bearer, make_store
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, audience, set_contact
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from integration.store.models import (
 from integration.web.app import create_app
 from jobs.ingest import process_inbox_job, sweep_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
-from tests.factories import make_store, order
+from tests.support.builders import make_store, order
 from tests.webhooks.test_signatures import DER_B64, sign
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -17,7 +17,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, EmailTool, InboxDelivery, InboxStatus, InteractionEvent
 from integration.web.app import settings_of
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 from tests.webhooks.test_signatures import DER_B64, sign
 from webhooks.signatures import sendgrid_signature_valid
 

@@ -15,7 +15,7 @@ from connectors.klaviyo.destination import BULK_RATE, REVISION
 from connectors.limits import Pace
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, runner, set_contact
+from tests.support.syncs import Audience, add_sync, audience, dry_run, runner, set_contact
 
 LIST = "VRgFBd"
 API = "https://a.klaviyo.com/api"

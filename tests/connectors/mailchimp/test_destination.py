@@ -15,7 +15,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, DestinationKind, SubscriptionStatus, Sync
 from jobs.sync import sync_all_job
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, runner, set_contact
+from tests.support.syncs import Audience, add_sync, audience, dry_run, runner, set_contact
 
 LIST = "a1b2c3"
 API = "https://us6.api.mailchimp.com/3.0"

@@ -16,7 +16,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
-from tests.shopify_fixtures import API_KEY, SECRET, SHOP
+from tests.support.shopify import API_KEY, SECRET, SHOP
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 

@@ -21,7 +21,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import InboxDelivery
 from integration.store.types import utcnow
-from tests.shopify_fixtures import FIXTURES, SHOP, Deliver
+from tests.support.shopify import FIXTURES, SHOP, Deliver
 
 SAMPLES = FIXTURES / "reference"
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"

@@ -21,8 +21,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Campaign, CampaignChannel, Contact, SendStatus, Store
 from integration.store.types import utcnow
-from tests.factories import bearer
-from tests.shopify_fixtures import Deliver, payload
+from tests.support.builders import bearer
+from tests.support.shopify import Deliver, payload
 
 ORDER: dict[str, Any] = payload("orders_partially_refunded")["orders"][0]
 REFUND: dict[str, Any] = payload("refund")["refund"]  # 209.00; the order lists it too

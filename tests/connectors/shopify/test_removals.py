@@ -9,7 +9,7 @@ import pytest
 import responses
 
 from integration.store.types import utcnow
-from tests.shopify_fixtures import SHOP, Deliver, payload, raw
+from tests.support.shopify import SHOP, Deliver, payload, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 BOB = "bob@biller.com"  # the customers/create sample's customer

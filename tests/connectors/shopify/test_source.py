@@ -26,7 +26,7 @@ from integration.store.models import (
     SubscriptionStatus,
 )
 from integration.store.types import utcnow
-from tests.shopify_fixtures import SHOP, Deliver, payload, raw
+from tests.support.shopify import SHOP, Deliver, payload, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 

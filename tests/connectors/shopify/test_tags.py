@@ -17,8 +17,8 @@ from integration.store import session_scope
 from integration.store.models import Contact, DestinationKind, SyncRun
 from integration.store.types import utcnow
 from jobs.queues import SYNC, connection, queue
-from tests.shopify_fixtures import ACCESS_TOKEN, SHOP, Deliver
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, set_contact
+from tests.support.shopify import ACCESS_TOKEN, SHOP, Deliver
+from tests.support.syncs import Audience, add_sync, audience, dry_run, set_contact
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 UPLOAD = "https://shopify-staged-uploads.storage.googleapis.com/"

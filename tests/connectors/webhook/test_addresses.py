@@ -36,7 +36,7 @@ from integration.errors import AddressRefused
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, Sync
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, runner
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, audience, runner
 
 SECRET = "whsec_0123456789abcdef"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from connectors.webhook.destination import SIGNATURE_HEADER, signature, verify
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, runner, set_contact
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, audience, runner, set_contact
 
 URL = "https://hooks.example.com/storepulse"
 SECRET = "whsec_0123456789abcdef"

@@ -23,7 +23,7 @@ from integration.store.models import Platform, Store
 from integration.web.app import create_app
 from webhooks.signatures import shopify_sign_body
 
-FIXTURES = Path(__file__).parent / "fixtures" / "shopify"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "shopify"
 SHOP = "snowdevil.myshopify.com"
 API_KEY = "0123456789abcdef0123456789abcdef"
 SECRET = "shpss_current_secret_for_tests"

@@ -23,7 +23,7 @@ from graphql.execution.values import get_variable_values
 from graphql.validation import NoDeprecatedCustomRule, ValidationContext, specified_rules
 
 from integration.settings import OLDEST_SHOPIFY_API_VERSION
-from tests.shopify_fixtures import FIXTURES
+from tests.support.shopify import FIXTURES
 
 SCHEMA_FILE = FIXTURES / f"admin_{OLDEST_SHOPIFY_API_VERSION}.json.gz"
 

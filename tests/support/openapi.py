@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from openapi_schema_validator import OAS30Validator
 
-FIXTURES = Path(__file__).parent / "fixtures" / "openapi"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "openapi"
 
 
 def load(name: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         STOREPULSE_ENCRYPTION_KEY=",".join(settings.encryption_keys),
         STOREPULSE_INSTANCE_PATH=str(settings.instance_path),
         STOREPULSE_LOG_LEVEL="WARNING",
-        # Jobs of the tests' own (tests.jobs.helpers) must import in the worker, also when storepulse
+        # Jobs of the tests' own (tests.support.jobs) must import in the worker, also when storepulse
         # is installed from a wheel and the worker's script sits in the virtual environment.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p),
     )

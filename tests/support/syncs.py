@@ -25,7 +25,7 @@ from integration.store.models import (
     SyncMode,
 )
 from integration.store.types import utcnow
-from tests.factories import customer, make_store
+from tests.support.builders import customer, make_store
 
 # An address on the public internet for names of test hooks (tests answer the resolver themselves).
 PUBLIC_ADDRESS = "93.184.216.34"
