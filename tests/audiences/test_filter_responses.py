@@ -31,7 +31,7 @@ def ago(days: float) -> Any:
 
 
 @pytest.fixture
-def people(settings: Settings) -> dict[str, Any]:
+def respondents(settings: Settings) -> dict[str, Any]:
     """ann, bob, cy and dee: sends, opens, clicks, scans and orders at known times before NOW."""
     with session_scope(settings.database_url) as session:
         store = make_store(session)
@@ -103,11 +103,13 @@ def _sku(sku: str) -> LineItemRecord:
     return LineItemRecord(title="Scarf", quantity=1, unit_price=Decimal("12.00"), product_id="p9", sku=sku)
 
 
-def _who(settings: Settings, people: dict[str, Any], raw: Any) -> set[str]:
-    names = {i: n for n, i in people["ids"].items()}
+def _who(settings: Settings, respondents: dict[str, Any], raw: Any) -> set[str]:
+    names = {i: n for n, i in respondents["ids"].items()}
     with session_scope(settings.database_url) as session:
         condition = compile_filter(session, parse(raw), NOW)
-        rows = session.scalars(select(Contact.id).where(Contact.account_id == people["account"], condition))
+        rows = session.scalars(
+            select(Contact.id).where(Contact.account_id == respondents["account"], condition)
+        )
         return {names[i] for i in rows}
 
 
@@ -145,9 +147,9 @@ def _who(settings: Settings, people: dict[str, Any], raw: Any) -> set[str]:
     ],
 )
 def test_each_condition_selects_the_right_contacts(
-    settings: Settings, people: dict[str, Any], raw: Any, expected: set[str]
+    settings: Settings, respondents: dict[str, Any], raw: Any, expected: set[str]
 ) -> None:
-    assert _who(settings, people, raw) == expected
+    assert _who(settings, respondents, raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -167,15 +169,15 @@ def test_each_condition_selects_the_right_contacts(
     ],
 )
 def test_an_invalid_condition_is_refused_through_the_api(
-    client: FlaskClient, people: dict[str, Any], raw: Any
+    client: FlaskClient, respondents: dict[str, Any], raw: Any
 ) -> None:
-    answer = client.post("/api/v1/segments/preview", json={"filter": raw}, headers=people["headers"])
+    answer = client.post("/api/v1/segments/preview", json={"filter": raw}, headers=respondents["headers"])
     assert answer.status_code == 422
     assert answer.get_json()["code"] == "invalid_filter"
 
 
 def test_the_receptive_audience_through_the_list_and_a_segment(
-    client: FlaskClient, people: dict[str, Any]
+    client: FlaskClient, respondents: dict[str, Any]
 ) -> None:
     receptive = {
         "all": [
@@ -184,11 +186,11 @@ def test_the_receptive_audience_through_the_list_and_a_segment(
         ]
     }
     listed = client.get(
-        "/api/v1/contacts", query_string={"filter": json.dumps(receptive)}, headers=people["headers"]
+        "/api/v1/contacts", query_string={"filter": json.dumps(receptive)}, headers=respondents["headers"]
     )
     assert [c["email"] for c in listed.get_json()["contacts"]] == ["bob@example.com"]
     saved = client.post(
-        "/api/v1/segments", json={"name": "Receptive", "filter": receptive}, headers=people["headers"]
+        "/api/v1/segments", json={"name": "Receptive", "filter": receptive}, headers=respondents["headers"]
     )
     assert saved.status_code == 201
     assert saved.get_json()["members"] == 1
@@ -196,22 +198,24 @@ def test_the_receptive_audience_through_the_list_and_a_segment(
 
 
 def test_a_filter_as_deep_as_allowed_works_in_the_list_as_in_a_segment(
-    client: FlaskClient, people: dict[str, Any]
+    client: FlaskClient, respondents: dict[str, Any]
 ) -> None:
     deepest: dict[str, Any] = {"opened_within_days": 7}
     for _ in range(8):
         deepest = {"not": deepest}
-    preview = client.post("/api/v1/segments/preview", json={"filter": deepest}, headers=people["headers"])
+    preview = client.post(
+        "/api/v1/segments/preview", json={"filter": deepest}, headers=respondents["headers"]
+    )
     assert preview.status_code == 200
     listed = client.get(
-        "/api/v1/contacts", query_string={"filter": json.dumps(deepest)}, headers=people["headers"]
+        "/api/v1/contacts", query_string={"filter": json.dumps(deepest)}, headers=respondents["headers"]
     )
     assert listed.status_code == 200
     assert [c["email"] for c in listed.get_json()["contacts"]] == ["ann@example.com"]  # eight nots: as is
     deeper = {"not": deepest}
     assert (
         client.post(
-            "/api/v1/segments/preview", json={"filter": deeper}, headers=people["headers"]
+            "/api/v1/segments/preview", json={"filter": deeper}, headers=respondents["headers"]
         ).status_code
         == 422
     )

@@ -29,6 +29,9 @@ from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience, runner
 
 TOKEN = "metrics-token-0123456789"
 FOLDER = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # set for the whole suite in tests/__init__.py
+
+# The Shopify app of `tests.support.shopify` (so `deliver` posts to it), with metrics on.
+pytestmark = pytest.mark.shopify_app(metrics_enabled=True, metrics_dir=FOLDER)
 HOOK = "https://hooks.example.com/storepulse"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -52,12 +55,6 @@ def scrape(client: FlaskClient, token: str | None = None) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-@pytest.fixture
-def shopify_app(shopify_settings: Settings) -> Flask:
-    """The Shopify app of `tests.support.shopify` (so `deliver` posts to it), with metrics on."""
-    return app_with(shopify_settings, metrics_enabled=True, metrics_dir=FOLDER)
 
 
 def test_the_suite_counts_in_multiprocess_mode() -> None:

@@ -72,3 +72,10 @@ def bearer(session: Session, account_id: int) -> dict[str, str]:
     """Headers that authenticate as a new API key of the account."""
     _, token = create_api_key(session, account_id)
     return {"Authorization": f"Bearer {token}"}
+
+
+def store_of(session: Session, shop: dict[str, Any]) -> Store:
+    """The store of an `api_shop`, in this session."""
+    store = session.get(Store, shop["store"])
+    assert store is not None
+    return store

@@ -77,9 +77,17 @@ def app_of(settings: Settings, **overrides: object) -> Flask:
     return app
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "shopify_app(**overrides): settings the `shopify_app` of the test is made with"
+    )
+
+
 @pytest.fixture
-def shopify_app(shopify_settings: Settings) -> Flask:
-    return app_of(shopify_settings)
+def shopify_app(shopify_settings: Settings, request: pytest.FixtureRequest) -> Flask:
+    """The app with Shopify configured, and the overrides of the test's `shopify_app` mark."""
+    mark = request.node.get_closest_marker("shopify_app")
+    return app_of(shopify_settings, **(mark.kwargs if mark else {}))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Builders for sync tests: an account with contacts, a segment, a destination and a sync."""
+"""Builders and fixtures for sync tests: an account with contacts, a segment, a destination and a sync."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from connectors.destinations import opener
@@ -102,6 +103,21 @@ def audience(
             session.query(Contact.email, Contact.id).filter(Contact.account_id == store.account_id).all()
         )
         return Audience(store.account_id, store.id, segment.id, ids)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "audience(count, unsubscribed=0, blocked=0): the contacts of `audience_shop` (default: 5 subscribed)",
+    )
+
+
+@pytest.fixture
+def audience_shop(settings: Settings, request: pytest.FixtureRequest) -> Audience:
+    """A store with an audience and a segment of everybody, sized by the test's `audience` mark."""
+    mark = request.node.get_closest_marker("audience")
+    args, kwargs = (mark.args, mark.kwargs) if mark else ((5,), {})
+    return audience(settings, *args, **kwargs)
 
 
 def add_sync(
