@@ -30,8 +30,9 @@ from jobs.queues import QUEUES, connection, forget_connections
 from tests.support.builders import bearer, make_store
 from tests.support.servers import fresh_database, postgres_server, redis_server
 
-# The Shopify app and its connected store (`shop`), and audiences of a store for syncs (`audience_shop`).
-pytest_plugins = ["tests.support.shopify", "tests.support.syncs"]
+# The Shopify app and its connected store (`shop`), audiences of a store for syncs (`audience_shop`),
+# and the servers and processes of the process lifecycle tests.
+pytest_plugins = ["tests.support.shopify", "tests.support.syncs", "tests.support.processes"]
 
 # A fresh checkout has no Hypothesis cache: its first draw builds Unicode tables, which can pass the
 # too-slow limit, and a busy 2-core CI machine can pass any per-example deadline.

@@ -17,7 +17,7 @@ from integration.demo import generator as demo
 from integration.settings import Settings, configure
 from integration.store.db import dispose_engines
 from integration.web.app import create_app
-from tests.jobs.test_separate_worker import storepulse
+from tests.support.processes import storepulse
 
 CONTACTS = 300
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -12,7 +12,6 @@ import responses
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from integration.accounts import create_api_key
 from integration.contacts.profile import profile
 from integration.settings import Settings
 from integration.store import session_scope
@@ -66,17 +65,11 @@ def shopify_worker(run_worker: object, shopify_api: responses.RequestsMock) -> o
 
 
 @pytest.fixture
-def call_api(shopify_settings: Settings, shop: int, shopify_client: FlaskClient) -> Any:
+def call_api(shop_headers: dict[str, str], shopify_client: FlaskClient) -> Any:
     """Call the API with a key of the shop's account: call_api("GET", path) or ("POST", path, body)."""
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        _, token = create_api_key(session, store.account_id)
 
     def call(method: str, path: str, body: Any = None) -> Any:
-        answer = shopify_client.open(
-            path, method=method, json=body, headers={"Authorization": f"Bearer {token}"}
-        )
+        answer = shopify_client.open(path, method=method, json=body, headers=shop_headers)
         assert answer.status_code in (200, 202), answer.get_json()
         return answer.get_json()
 

@@ -23,7 +23,7 @@ from integration.errors import ConfigError
 from integration.settings import Settings
 from integration.store.models import DestinationKind
 from jobs.queues import INGEST, enqueue
-from tests.jobs.test_separate_worker import storepulse
+from tests.support.processes import storepulse
 from tests.support.shopify import SHOP, Deliver, app_of, raw
 from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience, runner
 

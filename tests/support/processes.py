@@ -12,13 +12,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from cryptography.fernet import Fernet
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from integration.settings import Settings
+from integration.store.db import get_engine
+from integration.store.models import Base
+from jobs.queues import forget_connections
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # A deadline against a hung test only: every wait ends as soon as its condition holds.
@@ -176,6 +183,16 @@ def proxied_database_url(url: str) -> tuple[TcpProxy, str]:
     return proxy, through.render_as_string(hide_password=False)
 
 
+def storepulse(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the installed console command (or the module, where the script is not on this venv's path)."""
+    script = Path(sys.executable).with_name("storepulse")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "integration.cli"]
+    # A deadline against a hung process only: a demo run takes seconds here, minutes on a loaded machine.
+    return subprocess.run(
+        [*command, *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def process_env(tmp_path: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """The environment of a production process: DATABASE_URL, REDIS_URL and keys, nothing embedded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
@@ -233,3 +250,39 @@ class Process:
         except AssertionError:  # still running after SIGTERM
             self.popen.kill()
             self.popen.wait()
+
+
+def settings_for(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        instance_path=tmp_path / "instance",
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key="lifecycle-test-secret-key",
+        encryption_keys=(Fernet.generate_key().decode(),),
+    )
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> str:
+    """The run's PostgreSQL database, emptied (the processes reach it as production does)."""
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with get_engine(postgres_url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return postgres_url
+
+
+@pytest.fixture
+def test_redis() -> Iterator[RestartableRedis]:
+    server = RestartableRedis()
+    server.start()
+    yield server
+    forget_connections()
+    server.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for each in started:
+        each.stop()

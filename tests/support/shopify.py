@@ -16,11 +16,12 @@ from werkzeug.test import TestResponse
 
 from connectors.shopify.client import Tokens
 from connectors.shopify.connection import seal
-from integration.accounts import connect_platform_store, create_api_key
+from integration.accounts import connect_platform_store
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import Platform, Store
 from integration.web.app import create_app
+from tests.support.builders import bearer
 from webhooks.signatures import shopify_sign_body
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "shopify"
@@ -158,15 +159,20 @@ ShopApi = Callable[[str], Any]
 
 
 @pytest.fixture
-def shop_api(shopify_settings: Settings, shop: int, shopify_client: FlaskClient) -> ShopApi:
-    """GET an API path with a key of the shop's account and return its JSON (asserting a 200)."""
+def shop_headers(shopify_settings: Settings, shop: int) -> dict[str, str]:
+    """Headers that authenticate as a new API key of the shop's account."""
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
         assert store is not None
-        _, token = create_api_key(session, store.account_id)
+        return bearer(session, store.account_id)
+
+
+@pytest.fixture
+def shop_api(shop_headers: dict[str, str], shopify_client: FlaskClient) -> ShopApi:
+    """GET an API path with a key of the shop's account and return its JSON (asserting a 200)."""
 
     def get(path: str) -> Any:
-        answer = shopify_client.get(path, headers={"Authorization": f"Bearer {token}"})
+        answer = shopify_client.get(path, headers=shop_headers)
         assert answer.status_code == 200, answer.get_json()
         return answer.get_json()
 

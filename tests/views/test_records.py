@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, Contact, EngagementStatus, InboxDelivery, Order
+from tests.support.api_records import CUSTOMER, ORDER
 from tests.support.builders import make_store
 
 
@@ -27,24 +28,6 @@ def _post(client: FlaskClient, api_shop: dict[str, Any], topic: str, body: Any, 
         headers={**api_shop["headers"], **headers},
         content_type="application/json",
     )
-
-
-CUSTOMER = {
-    "id": "c1",
-    "email": "Ann@Example.com",
-    "first_name": "Ann",
-    "updated_at": "2026-06-01T10:00:00+02:00",
-    "subscription_status": "subscribed",
-}
-ORDER = {
-    "id": "1001",
-    "customer_id": "c1",
-    "created_at": "2026-06-02T09:00:00Z",
-    "updated_at": "2026-06-02T09:00:00Z",
-    "currency": "EUR",
-    "total_price": "29.90",
-    "line_items": [{"title": "Shirt", "quantity": 1, "price": "29.90"}],
-}
 
 
 def test_valid_records_are_stored_and_invalid_ones_reported(

@@ -27,8 +27,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 from tests.support.builders import customer, event, item, order, store_of
+from tests.support.mailchimp import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 
 DAYS = st.integers(0, filters.MAX_DAYS)
 # Amounts as the API's decimal text, as JSON numbers (whole and fractional), and no bound at all.

@@ -18,8 +18,8 @@ from integration.store.models import Destination, SubscriptionStatus
 from integration.web.app import create_app
 from jobs.queues import SYNC, queue
 from jobs.sync import sync_all_job
-from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 from tests.support.builders import bearer, make_store
+from tests.support.mailchimp import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 from tests.support.syncs import PUBLIC_ADDRESS, Audience, set_contact
 
 # The contacts of `audience_shop`.

@@ -18,7 +18,7 @@ from integration.store import session_scope
 from integration.store.models import Contact, EmailTool, InboxDelivery, InboxStatus, InteractionEvent
 from integration.web.app import settings_of
 from tests.support.builders import bearer, make_store
-from tests.webhooks.test_signatures import DER_B64, sign
+from tests.support.sendgrid import DER_B64, sign
 from webhooks.signatures import sendgrid_signature_valid
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -21,7 +21,6 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Campaign, CampaignChannel, Contact, SendStatus, Store
 from integration.store.types import utcnow
-from tests.support.builders import bearer
 from tests.support.shopify import Deliver, payload
 
 ORDER: dict[str, Any] = payload("orders_partially_refunded")["orders"][0]
@@ -29,14 +28,6 @@ REFUND: dict[str, Any] = payload("refund")["refund"]  # 209.00; the order lists 
 SHIPPING_REFUND: dict[str, Any] = payload("refund_shipping")["refund"]  # 5.00
 EMAIL = "bob.norman@mail.example.com"
 NET = "384.94"  # 598.94 − 209.00 − 5.00
-
-
-@pytest.fixture
-def shop_headers(shopify_settings: Settings, shop: int) -> dict[str, str]:
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        return bearer(session, store.account_id)
 
 
 def _get(client: FlaskClient, url: str, headers: dict[str, str]) -> Any:
