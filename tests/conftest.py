@@ -1,4 +1,4 @@
-"""Fixtures: real PostgreSQL, SQLite and Redis; a real RQ worker; the app and its client."""
+"""Fixtures: real PostgreSQL, SQLite and Redis; a real RQ worker; the app, its client and an API shop."""
 
 from __future__ import annotations
 
