@@ -1,4 +1,4 @@
-"""Fixtures: real PostgreSQL, SQLite and Redis; a real RQ worker; the app and its client."""
+"""Fixtures: real PostgreSQL, SQLite and Redis; a real RQ worker; the app, its client and an API shop."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,13 +22,17 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import text
 
 from integration.settings import Settings, configure
+from integration.store import session_scope
 from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import Base
 from integration.web.app import create_app
 from jobs.queues import QUEUES, connection, forget_connections
-from tests.servers import fresh_database, postgres_server, redis_server
+from tests.support.builders import bearer, make_store
+from tests.support.servers import fresh_database, postgres_server, redis_server
 
-pytest_plugins = ["tests.shopify_fixtures"]
+# The Shopify app and its connected store (`shop`), audiences of a store for syncs (`audience_shop`),
+# and the servers and processes of the process lifecycle tests.
+pytest_plugins = ["tests.support.shopify", "tests.support.syncs", "tests.support.processes"]
 
 # A fresh checkout has no Hypothesis cache: its first draw builds Unicode tables, which can pass the
 # too-slow limit, and a busy 2-core CI machine can pass any per-example deadline.
@@ -189,3 +194,43 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return answers
+
+
+@pytest.fixture
+def api_shop(settings: Settings) -> dict[str, Any]:
+    """A store on the API platform of a new account, and a key of that account:
+    {"store": store id, "account": account id, "headers": the key's Authorization header}."""
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        return {"store": store.id, "account": store.account_id, "headers": bearer(session, store.account_id)}
+
+
+@pytest.fixture
+def slept() -> list[float]:
+    """The pauses a client took, in seconds (pass `slept.append` as its sleep)."""
+    return []
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the test Redis, flushed before and after the test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test only, migrated to the newest revision (it goes down and up again)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
+        upgrade(url)
+        yield url
+        dispose_engines()
+        return
+    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+        upgrade(url)
+        yield url
+        dispose_engines()

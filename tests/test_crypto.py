@@ -11,7 +11,7 @@ from integration.crypto import decrypt_json, encrypt_json
 from integration.errors import ConfigError
 from integration.store import session_scope
 from integration.store.models import ApiKey
-from tests.factories import make_store
+from tests.support.builders import make_store
 
 
 def test_credentials_round_trip_and_survive_a_key_rotation() -> None:

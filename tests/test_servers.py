@@ -8,7 +8,7 @@ import socket
 import psycopg
 import pytest
 
-from tests.servers import reserved_port
+from tests.support.servers import reserved_port
 
 
 @pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="tests the throwaway server only")

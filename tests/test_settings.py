@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 
 from integration.errors import ConfigError
 from integration.settings import Settings
-from tests.jobs.test_separate_worker import storepulse
+from tests.support.processes import storepulse
 
 PRODUCTION = {
     "DATABASE_URL": "postgresql://shop:pw@db.internal:5432/storepulse",

@@ -18,7 +18,7 @@ import responses
 from connectors.shopify.tags import customer_gid
 from integration.contract import ADD, Change
 from integration.store.models import DestinationKind, EmailTool
-from tests.shopify_fixtures import SHOP, payload
+from tests.support.shopify import SHOP, payload
 
 # Sources ------------------------------------------------------------------------------------
 

@@ -44,9 +44,9 @@ from tests.connectors.contract_cases import (
     SOURCE_CASES,
     SourceCase,
 )
-from tests.factories import make_store
-from tests.shopify_fixtures import connect_shop
-from tests.sync_helpers import PUBLIC_ADDRESS
+from tests.support.builders import make_store
+from tests.support.shopify import connect_shop
+from tests.support.syncs import PUBLIC_ADDRESS
 
 
 def with_case(registered: Any, cases: dict[Any, Any]) -> Any:

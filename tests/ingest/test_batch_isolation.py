@@ -20,8 +20,8 @@ from integration.accounts import add_email_source
 from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import Contact, EmailTool, InboxDelivery, InboxStatus, InteractionEvent
-from tests.factories import NOW, make_store
-from tests.webhooks.test_signatures import DER_B64
+from tests.support.builders import NOW, make_store
+from tests.support.sendgrid import DER_B64
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 EXAMPLES = settings(

@@ -32,8 +32,8 @@ from integration.store.models import (
     InteractionType,
     Order,
 )
-from tests.factories import NOW, make_store
-from tests.shopify_fixtures import payload
+from tests.support.builders import NOW, make_store
+from tests.support.shopify import payload
 
 PRODUCTS = (632910392, 632910393, 632910394)
 RECOVERY = timedelta(days=7)

@@ -13,7 +13,7 @@ from integration.ingest import ingest_checkouts, ingest_customers, ingest_orders
 from integration.privacy import export_customer
 from integration.store import session_scope
 from integration.store.models import Checkout, CheckoutState, Contact, InteractionType, Order, OrderLineItem
-from tests.factories import NOW, checkout, customer, item, make_store, order
+from tests.support.builders import NOW, checkout, customer, item, make_store, order
 
 
 def test_an_order_becomes_one_order_with_items_linked_to_one_contact_exactly_once(db_url: str) -> None:

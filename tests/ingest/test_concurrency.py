@@ -13,8 +13,8 @@ from sqlalchemy import select
 from integration import ingest
 from integration.store import session_factory, session_scope
 from integration.store.models import Contact, Order, OrderLineItem, Store
-from tests.factories import NOW, customer, item, make_store, order
-from tests.servers import START_SECONDS
+from tests.support.builders import NOW, customer, item, make_store, order
+from tests.support.servers import START_SECONDS
 
 # Row locks between concurrent transactions are PostgreSQL's; SQLite takes one writer at a time.
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from integration.ingest import ingest_customers
 from integration.store import session_scope
 from integration.store.models import Contact, StoreCustomer, SubscriptionStatus
-from tests.factories import NOW, customer, make_store
+from tests.support.builders import NOW, customer, make_store
 
 
 def test_one_contact_per_normalized_email_across_the_account_stores(db_url: str) -> None:

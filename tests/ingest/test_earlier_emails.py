@@ -12,14 +12,13 @@ import responses
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from integration.accounts import create_api_key
 from integration.contacts.profile import profile
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ContactEmail, InteractionEvent, Store, StoreCustomer
-from tests.factories import NOW, make_store
-from tests.ingest.batches import api_orders_of_one_customer, process_batch
-from tests.shopify_fixtures import SHOP, Deliver, payload
+from tests.support.batches import api_orders_of_one_customer, process_batch
+from tests.support.builders import NOW, make_store
+from tests.support.shopify import SHOP, Deliver, payload
 
 CUSTOMER = 706405506930370084  # the id of the customers/create sample (bob@biller.com)
 OLD, NEW = "bob@biller.com", "bob.new@biller.com"
@@ -61,35 +60,29 @@ def shopify_api() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def worker(run_worker: object, shopify_api: responses.RequestsMock) -> object:
+def shopify_worker(run_worker: object, shopify_api: responses.RequestsMock) -> object:
     return run_worker
 
 
 @pytest.fixture
-def api(shopify_settings: Settings, shop: int, shopify_client: FlaskClient) -> Any:
-    """Call the API with a key of the shop's account: api("GET", path) or api("POST", path, body)."""
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        _, token = create_api_key(session, store.account_id)
+def call_api(shop_headers: dict[str, str], shopify_client: FlaskClient) -> Any:
+    """Call the API with a key of the shop's account: call_api("GET", path) or ("POST", path, body)."""
 
     def call(method: str, path: str, body: Any = None) -> Any:
-        answer = shopify_client.open(
-            path, method=method, json=body, headers={"Authorization": f"Bearer {token}"}
-        )
+        answer = shopify_client.open(path, method=method, json=body, headers=shop_headers)
         assert answer.status_code in (200, 202), answer.get_json()
         return answer.get_json()
 
     return call
 
 
-def _bob_changes_address(deliver: Deliver, worker: Any) -> None:
+def _bob_changes_address(deliver: Deliver, shopify_worker: Any) -> None:
     """Bob signs up at his old address, then changes it in Shopify."""
     assert deliver("customers/create", payload("customers_create")).status_code == 200
-    worker()
+    shopify_worker()
     changed = {**payload("customers_create"), "email": NEW, "updated_at": UPDATED}
     assert deliver("customers/update", changed).status_code == 200
-    worker()
+    shopify_worker()
 
 
 def _account_contacts(settings: Settings, shop: int) -> list[str]:
@@ -100,14 +93,14 @@ def _account_contacts(settings: Settings, shop: int) -> list[str]:
 
 
 def test_an_address_changed_in_shopify_stays_on_the_profile_in_search_and_for_later_events(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: Any, api: Any
+    shopify_settings: Settings, shop: int, deliver: Deliver, shopify_worker: Any, call_api: Any
 ) -> None:
-    _bob_changes_address(deliver, worker)
+    _bob_changes_address(deliver, shopify_worker)
 
-    found = api("GET", f"/api/v1/contacts?q={OLD}")["contacts"]
+    found = call_api("GET", f"/api/v1/contacts?q={OLD}")["contacts"]
     assert [c["email"] for c in found] == [NEW]
     bob = found[0]["id"]
-    earlier = api("GET", f"/api/v1/contacts/{bob}")["earlier_emails"]
+    earlier = call_api("GET", f"/api/v1/contacts/{bob}")["earlier_emails"]
     assert [(e["email"], e["replaced_at"]) for e in earlier] == [(OLD, "2026-07-12T13:30:00+00:00")]
     assert earlier[0]["first_seen_at"] is not None
 
@@ -118,33 +111,33 @@ def test_an_address_changed_in_shopify_stays_on_the_profile_in_search_and_for_la
         "type": "email_open",
         "occurred_at": NOW.isoformat(),
     }
-    assert api("POST", f"/api/v1/stores/{shop}/events", [opened])["written"] == 1
-    worker()
+    assert call_api("POST", f"/api/v1/stores/{shop}/events", [opened])["written"] == 1
+    shopify_worker()
     assert _account_contacts(shopify_settings, shop) == [NEW]
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(InteractionEvent.contact_id)).all() == [bob]
 
 
 def test_an_address_held_by_another_contact_now_finds_that_one(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: Any, api: Any
+    shopify_settings: Settings, shop: int, deliver: Deliver, shopify_worker: Any, call_api: Any
 ) -> None:
-    _bob_changes_address(deliver, worker)
+    _bob_changes_address(deliver, shopify_worker)
     # Someone else takes the address Bob gave up (a customer of their own).
     other = {**payload("customers_create"), "id": 42, "email": OLD, "first_name": "Robert"}
     assert deliver("customers/create", other).status_code == 200
-    worker()
+    shopify_worker()
     opened = {"event_id": "open-2", "email": OLD, "type": "email_open", "occurred_at": NOW.isoformat()}
-    api("POST", f"/api/v1/stores/{shop}/events", [opened])
-    worker()
+    call_api("POST", f"/api/v1/stores/{shop}/events", [opened])
+    shopify_worker()
     with session_scope(shopify_settings.database_url) as session:
         holder = session.scalar(select(Contact.id).where(Contact.email == OLD))
         assert session.scalars(select(InteractionEvent.contact_id)).all() == [holder]
 
 
 def test_a_redacted_customer_loses_its_earlier_addresses(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: Any, api: Any
+    shopify_settings: Settings, shop: int, deliver: Deliver, shopify_worker: Any, call_api: Any
 ) -> None:
-    _bob_changes_address(deliver, worker)
+    _bob_changes_address(deliver, shopify_worker)
     request = {
         "shop_id": 954889,
         "shop_domain": "snowdevil.myshopify.com",
@@ -153,21 +146,21 @@ def test_a_redacted_customer_loses_its_earlier_addresses(
         "data_request": {"id": 7},
     }
     deliver("customers/data_request", request)
-    worker()
-    exported = api("GET", "/api/v1/data-requests")
-    document = api("GET", f"/api/v1/data-requests/{exported[0]['id']}")["document"]
+    shopify_worker()
+    exported = call_api("GET", "/api/v1/data-requests")
+    document = call_api("GET", f"/api/v1/data-requests/{exported[0]['id']}")["document"]
     assert [e["email"] for e in document["contact"]["earlier_emails"]] == [OLD]
 
     redact = {"shop_id": 954889, "shop_domain": "snowdevil.myshopify.com", "customer": {"id": CUSTOMER}}
     assert deliver("customers/redact", {**redact, "orders_to_redact": []}).status_code == 200
-    worker()
+    shopify_worker()
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalar(select(func.count()).select_from(ContactEmail)) == 0
-    assert api("GET", f"/api/v1/contacts?q={OLD}")["contacts"] == []
+    assert call_api("GET", f"/api/v1/contacts?q={OLD}")["contacts"] == []
     # The old address names nobody now: a later event for it is a new person's.
     opened = {"event_id": "open-3", "email": OLD, "type": "email_open", "occurred_at": NOW.isoformat()}
-    api("POST", f"/api/v1/stores/{shop}/events", [opened])
-    worker()
+    call_api("POST", f"/api/v1/stores/{shop}/events", [opened])
+    shopify_worker()
     assert OLD in _account_contacts(shopify_settings, shop)
 
 

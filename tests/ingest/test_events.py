@@ -27,7 +27,7 @@ from integration.store.models import (
     Store,
     SubscriptionStatus,
 )
-from tests.factories import NOW, event, make_store
+from tests.support.builders import NOW, event, make_store
 
 T = InteractionType
 

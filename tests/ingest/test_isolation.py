@@ -13,7 +13,7 @@ from integration.ingest import ingest_customers
 from integration.ingest.isolation import ingest_isolated
 from integration.store import session_scope
 from integration.store.models import Contact
-from tests.factories import customer, make_store
+from tests.support.builders import customer, make_store
 
 
 def test_a_record_the_database_refuses_is_reported_by_index_and_the_others_are_stored(db_url: str) -> None:

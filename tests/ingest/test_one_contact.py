@@ -12,9 +12,9 @@ from sqlalchemy import select
 from integration.ingest.common import ContactResolver
 from integration.store import session_scope
 from integration.store.models import Contact, Order, Store, StoreCustomer
-from tests.factories import NOW, make_store
-from tests.ingest.batches import api_orders_of_one_customer, process_batch
-from tests.shopify_fixtures import payload
+from tests.support.batches import api_orders_of_one_customer, process_batch
+from tests.support.builders import NOW, make_store
+from tests.support.shopify import payload
 
 OLD, NEW = "ann.old@example.com", "ann.new@example.com"
 ARRIVALS = pytest.mark.parametrize("newest_first", [False, True], ids=["oldest first", "newest first"])

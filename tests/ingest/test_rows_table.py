@@ -10,7 +10,7 @@ from integration.ingest.common import rows_table
 from integration.store import session_scope
 from integration.store.models import Contact, table_of
 from integration.store.types import JSONDocument, UTCDateTime
-from tests.factories import make_store
+from tests.support.builders import make_store
 
 COLUMNS = {"id": BigInteger(), "name": String(), "at": UTCDateTime(), "tags": JSONDocument}
 ROWS = [

@@ -16,8 +16,8 @@ from integration.store.db import dispose_engines, get_engine
 from integration.store.models import InboxDelivery, InboxStatus, Order
 from jobs import schedule
 from jobs.ingest import DRAIN_BATCH, drain_inbox_job, request_drain
-from tests.jobs.workers import count_status, drain_jobs, start_worker, stop, store_orders, wait_for
-from tests.shopify_fixtures import Deliver
+from tests.support.shopify import Deliver
+from tests.support.workers import count_status, drain_jobs, start_worker, stop, store_orders, wait_for
 
 # Worker processes share the store: PostgreSQL only (SQLite is one process's file here).
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

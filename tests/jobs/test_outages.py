@@ -7,118 +7,39 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 
 import jobs.ingest
-from integration.ingest import inbox
 from integration.settings import Settings, configure
 from integration.store import session_scope
-from integration.store.db import get_engine
-from integration.store.models import Base, InboxDelivery, InboxStatus
+from integration.store.models import InboxDelivery, InboxStatus
 from jobs import worker
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain, sweep_inbox_job
 from jobs.queues import COMPUTE, INGEST, QUEUES, connection, enqueue, forget_connections, queue
-from tests.jobs.helpers import add
-from tests.jobs.lifecycle_jobs import count_stores_job, sleep_job
-from tests.jobs.processes import (
+from tests.support.batches import CONSENT, processed, store_deliveries
+from tests.support.jobs import add, count_stores_job, sleep_job
+from tests.support.processes import (
     Process,
     RestartableRedis,
     process_env,
     proxied_database_url,
+    settings_for,
     wait_for,
 )
-from tests.shopify_fixtures import SECRET, SHOP, app_of, connect_shop, payload
+from tests.support.shopify import SECRET, SHOP, app_of, payload
 from webhooks.signatures import shopify_sign_body
 
-# With its consent in the payload a new customer needs no read from Shopify (no test reaches it).
-CONSENT = {
-    "email_marketing_consent": {
-        "state": "subscribed",
-        "opt_in_level": "single_opt_in",
-        "consent_updated_at": "2026-07-09T10:05:00-04:00",
-    }
-}
 OUTAGE_SECONDS = 4  # long enough for several probes: each must not add a line to the log
 DELIVERIES = 2000
-
-
-@pytest.fixture
-def database_url(postgres_url: str) -> str:
-    """The run's PostgreSQL database, emptied (the processes reach it as production does)."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with get_engine(postgres_url).begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return postgres_url
-
-
-@pytest.fixture
-def test_redis() -> Iterator[RestartableRedis]:
-    server = RestartableRedis()
-    server.start()
-    yield server
-    forget_connections()
-    server.close()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for each in started:
-        each.stop()
-
-
-def settings_for(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
-    return Settings(
-        instance_path=tmp_path / "instance",
-        database_url=database_url,
-        redis_url=redis_url,
-        secret_key="lifecycle-test-secret-key",
-        encryption_keys=(Fernet.generate_key().decode(),),
-    )
-
-
-def processed(url: str) -> int:
-    with session_scope(url) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(InboxDelivery)
-                .where(InboxDelivery.status == InboxStatus.PROCESSED)
-            )
-            or 0
-        )
-
-
-def store_deliveries(settings: Settings, count: int) -> int:
-    """Connect a Shopify store and store `count` signed customers/create deliveries; return its id."""
-    customer = payload("customers_create")
-    store_id = connect_shop(settings)
-    with session_scope(settings.database_url) as session:
-        for n in range(count):
-            body = {**customer, "id": 900_000 + n, "email": f"customer{n}@example.com", **CONSENT}
-            inbox.receive(
-                session,
-                source="shopify",
-                topic="customers/create",
-                delivery_id=f"drain-{n}",
-                body=json.dumps(body).encode(),
-                store_id=store_id,
-                headers={"X-Shopify-Topic": "customers/create", "X-Shopify-Shop-Domain": SHOP},
-                signature_verified=True,
-            )
-    return store_id
 
 
 def finished(settings: Settings, job_id: str) -> bool:
@@ -163,7 +84,7 @@ def test_worker_and_scheduler_ride_out_a_redis_outage(
     assert scheduler.alive
     # The job under way when Redis went away is given back and runs again; new work runs too.
     wait_for(lambda: finished(settings, under_way.id), "the job under way to be given back and run")
-    assert worker.lines(f"job {under_way.id} (tests.jobs.lifecycle_jobs.sleep_job) given back")
+    assert worker.lines(f"job {under_way.id} (tests.support.jobs.sleep_job) given back")
     after = enqueue(settings, INGEST, add, 2, 3)
     wait_for(lambda: finished(settings, after.id), "a job after the outage")
     # The scheduler enqueues again: a periodic job whose interval key is gone is due at once.

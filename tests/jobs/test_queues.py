@@ -22,8 +22,8 @@ from integration.store.types import utcnow
 from jobs import schedule
 from jobs.ingest import process_inbox_job, sweep_inbox_job
 from jobs.queues import INGEST, connection, enqueue, fetch_job, queue
-from tests.factories import make_store
-from tests.jobs.helpers import add, always_fails, fails
+from tests.support.builders import make_store
+from tests.support.jobs import add, always_fails, fails
 
 CUSTOMERS = json.dumps([{"id": "1", "email": "a@example.com", "updated_at": "2026-06-01T10:00:00Z"}]).encode()
 
@@ -75,7 +75,7 @@ def test_a_failed_job_is_kept_listed_and_requeued(no_retries: Settings, run_work
     listed = CliRunner().invoke(cli, ["jobs", "failed", "--json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)
-    assert [(r["id"], r["function"]) for r in rows] == [(job.id, "tests.jobs.helpers.always_fails")]
+    assert [(r["id"], r["function"]) for r in rows] == [(job.id, "tests.support.jobs.always_fails")]
     assert rows[0]["error"] == "RuntimeError: card declined"
 
     requeued = CliRunner().invoke(cli, ["jobs", "requeue", "--all"])

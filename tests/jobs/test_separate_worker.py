@@ -7,8 +7,6 @@ PostgreSQL and REDIS_URL, as in production.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,17 +18,8 @@ from integration.store import session_scope
 from integration.store.db import dispose_engines, upgrade
 from integration.web.app import create_app
 from jobs.queues import forget_connections
-from tests.factories import make_store
-
-
-def storepulse(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the installed console command (or the module, where the script is not on this venv's path)."""
-    script = Path(sys.executable).with_name("storepulse")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "integration.cli"]
-    # A deadline against a hung process only: a demo run takes seconds here, minutes on a loaded machine.
-    return subprocess.run(
-        [*command, *args], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+from tests.support.builders import make_store
+from tests.support.processes import storepulse
 
 
 @pytest.fixture(params=["embedded", "servers"])

@@ -17,18 +17,9 @@ from integration.store.models import InboxDelivery, InboxStatus
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain
 from jobs.queues import INGEST, QUEUES, connection, enqueue, queue
-from tests.jobs.lifecycle_jobs import sleep_job
-from tests.jobs.processes import Process, RestartableRedis, process_env, wait_for
-from tests.jobs.test_outages import (
-    database_url,
-    processed,
-    processes,
-    settings_for,
-    store_deliveries,
-    test_redis,
-)
-
-__all__ = ["database_url", "processes", "test_redis"]  # fixtures shared with the outage tests
+from tests.support.batches import processed, store_deliveries
+from tests.support.jobs import sleep_job
+from tests.support.processes import Process, RestartableRedis, process_env, settings_for, wait_for
 
 DELIVERIES = 2000
 

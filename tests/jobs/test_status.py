@@ -16,7 +16,7 @@ from integration.settings import Settings, configure
 from integration.store import session_scope
 from jobs.heartbeat import WAITING_FOR_DATABASE, Heartbeat
 from jobs.queues import COMPUTE, INGEST, connection, enqueue, forget_connections
-from tests.jobs.helpers import add, always_fails
+from tests.support.jobs import add, always_fails
 
 
 def status(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str) -> Any:

@@ -9,11 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.jobs.processes import REPOSITORY, RestartableRedis, process_env, wait_for
-from tests.jobs.test_outages import database_url, test_redis
-from tests.servers import reserved_port
-
-__all__ = ["database_url", "test_redis"]  # fixtures shared with the outage tests
+from tests.support.processes import REPOSITORY, RestartableRedis, process_env, wait_for
+from tests.support.servers import reserved_port
 
 
 def procfile_command(name: str) -> str:

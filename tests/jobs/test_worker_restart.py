@@ -20,9 +20,9 @@ from integration.settings import Settings
 from jobs.heartbeat import Heartbeat
 from jobs.queues import INGEST, connection, enqueue, forget_connections
 from jobs.worker import SCHEDULER_STOP_SECONDS, Worker
-from tests.jobs.helpers import fails_once
-from tests.jobs.processes import RestartableRedis
-from tests.jobs.workers import start_worker, stop, wait_for
+from tests.support.jobs import fails_once
+from tests.support.processes import RestartableRedis
+from tests.support.workers import start_worker, stop, wait_for
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 

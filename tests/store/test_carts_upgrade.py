@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import select, update
 
 from integration.commerce.carts import mark_abandoned
 from integration.ingest import ingest_checkouts, ingest_orders
 from integration.store import session_scope
-from integration.store.db import alembic_config, dispose_engines, get_engine, upgrade
+from integration.store.db import alembic_config, get_engine, upgrade
 from integration.store.models import Checkout, CheckoutState, InteractionEvent, InteractionType
-from tests.factories import NOW, checkout, make_store, order
-from tests.servers import fresh_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test only, migrated to the newest revision (it goes down and up again)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
-        upgrade(url)
-        yield url
-        dispose_engines()
-        return
-    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
-        upgrade(url)
-        yield url
-        dispose_engines()
+from tests.support.builders import NOW, checkout, make_store, order
 
 
 def _downgrade(url: str, revision: str) -> None:

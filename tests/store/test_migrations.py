@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -23,7 +21,6 @@ from integration.store import session_scope
 from integration.store.db import (
     alembic_config,
     current_revision,
-    dispose_engines,
     get_engine,
     head_revision,
     upgrade,
@@ -41,8 +38,7 @@ from integration.store.models import (
     SendStatus,
     Store,
 )
-from tests.factories import NOW, make_store, order
-from tests.servers import fresh_database
+from tests.support.builders import NOW, make_store, order
 
 
 def test_upgrade_builds_every_table_and_a_second_run_changes_nothing(db_url: str) -> None:
@@ -95,21 +91,6 @@ def test_money_keeps_its_exact_decimal_value(db_url: str) -> None:
     with session_scope(db_url) as session:
         stored = session.scalar(select(Order.total_price))
     assert stored == Decimal("1234567.125")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test only, migrated to the newest revision (it goes down and up again)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
-        upgrade(url)
-        yield url
-        dispose_engines()
-        return
-    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
-        upgrade(url)
-        yield url
-        dispose_engines()
 
 
 def _events_delivery(session: Session, store: Store, delivery_id: str, events: list[dict[str, str]]) -> int:

@@ -21,8 +21,8 @@ from integration.ingest import ingest_customers, ingest_orders
 from integration.store import session_scope
 from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import Account, CampaignChannel, SendStatus
-from tests.factories import customer, make_store, order
-from tests.servers import fresh_database
+from tests.support.builders import customer, make_store, order
+from tests.support.servers import fresh_database
 
 # Central European Summer Time ends on 25 October 2026, 01:00 UTC.
 SENT = datetime(2026, 10, 18, 12, 0, tzinfo=UTC)

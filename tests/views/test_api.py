@@ -13,7 +13,7 @@ from integration.ingest import ingest_events, ingest_orders
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import InteractionType
-from tests.factories import NOW, event, make_store, order
+from tests.support.builders import NOW, event, make_store, order
 
 
 def _account_with_key(settings: Settings) -> tuple[int, str]:

@@ -16,51 +16,26 @@ from sqlalchemy import func, select
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, Contact, EngagementStatus, InboxDelivery, Order
-from tests.factories import bearer, make_store
+from tests.support.api_records import CUSTOMER, ORDER
+from tests.support.builders import make_store
 
 
-@pytest.fixture
-def shop(settings: Settings) -> dict[str, Any]:
-    """A store of an account, with that account's key."""
-    with session_scope(settings.database_url) as session:
-        store = make_store(session)
-        return {"store": store.id, "headers": bearer(session, store.account_id)}
-
-
-def _post(client: FlaskClient, shop: dict[str, Any], topic: str, body: Any, **headers: str) -> Any:
+def _post(client: FlaskClient, api_shop: dict[str, Any], topic: str, body: Any, **headers: str) -> Any:
     data = body if isinstance(body, bytes | str) else json.dumps(body)
     return client.post(
-        f"/api/v1/stores/{shop['store']}/{topic}",
+        f"/api/v1/stores/{api_shop['store']}/{topic}",
         data=data,
-        headers={**shop["headers"], **headers},
+        headers={**api_shop["headers"], **headers},
         content_type="application/json",
     )
 
 
-CUSTOMER = {
-    "id": "c1",
-    "email": "Ann@Example.com",
-    "first_name": "Ann",
-    "updated_at": "2026-06-01T10:00:00+02:00",
-    "subscription_status": "subscribed",
-}
-ORDER = {
-    "id": "1001",
-    "customer_id": "c1",
-    "created_at": "2026-06-02T09:00:00Z",
-    "updated_at": "2026-06-02T09:00:00Z",
-    "currency": "EUR",
-    "total_price": "29.90",
-    "line_items": [{"title": "Shirt", "quantity": 1, "price": "29.90"}],
-}
-
-
 def test_valid_records_are_stored_and_invalid_ones_reported(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     bad_email = {**CUSTOMER, "id": "c2", "email": "ann at example"}
     naive_time = {**CUSTOMER, "id": "c3", "email": "c3@example.com", "updated_at": "2026-06-01T10:00:00"}
-    answer = _post(client, shop, "customers", [CUSTOMER, bad_email, naive_time])
+    answer = _post(client, api_shop, "customers", [CUSTOMER, bad_email, naive_time])
     assert answer.status_code == 200
     body = answer.get_json()
     assert (body["status"], body["written"], body["replayed"]) == ("processed", 1, False)
@@ -71,13 +46,13 @@ def test_valid_records_are_stored_and_invalid_ones_reported(
 
 
 def test_the_same_batch_again_answers_the_first_outcome_and_changes_nothing(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
-    first = _post(client, shop, "orders", [ORDER]).get_json()
-    again = _post(client, shop, "orders", [ORDER]).get_json()
+    first = _post(client, api_shop, "orders", [ORDER]).get_json()
+    again = _post(client, api_shop, "orders", [ORDER]).get_json()
     assert first["written"] == again["written"] == 1
     assert again["replayed"]
-    keyed = _post(client, shop, "orders", [ORDER], **{"Idempotency-Key": "retry-7"}).get_json()
+    keyed = _post(client, api_shop, "orders", [ORDER], **{"Idempotency-Key": "retry-7"}).get_json()
     # Another delivery of the same version: a duplicate, not an older version.
     assert (keyed["written"], keyed["unchanged"], keyed["duplicate"], keyed["replayed"]) == (0, 0, 1, False)
     with session_scope(settings.database_url) as session:
@@ -86,24 +61,24 @@ def test_the_same_batch_again_answers_the_first_outcome_and_changes_nothing(
 
 
 def test_an_older_update_does_not_overwrite(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     _post(
         client,
-        shop,
+        api_shop,
         "orders",
         [{**ORDER, "updated_at": "2026-06-03T00:00:00Z", "financial_status": "refunded"}],
     )
-    stale = _post(client, shop, "orders", [{**ORDER, "financial_status": "paid"}]).get_json()
+    stale = _post(client, api_shop, "orders", [{**ORDER, "financial_status": "paid"}]).get_json()
     assert (stale["written"], stale["unchanged"], stale["duplicate"]) == (0, 1, 0)
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(Order.financial_status)) == "refunded"
 
 
-def test_events_block_and_engage(client: FlaskClient, shop: dict[str, Any], settings: Settings) -> None:
+def test_events_block_and_engage(client: FlaskClient, api_shop: dict[str, Any], settings: Settings) -> None:
     _post(
         client,
-        shop,
+        api_shop,
         "events",
         [
             {
@@ -127,11 +102,11 @@ def test_events_block_and_engage(client: FlaskClient, shop: dict[str, Any], sett
 
 
 def test_another_accounts_store_does_not_exist_for_this_key(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     with session_scope(settings.database_url) as session:
         other = make_store(session).id
-    answer = client.post(f"/api/v1/stores/{other}/customers", json=[CUSTOMER], headers=shop["headers"])
+    answer = client.post(f"/api/v1/stores/{other}/customers", json=[CUSTOMER], headers=api_shop["headers"])
     assert answer.status_code == 404
     assert answer.get_json() == {"code": "not_found", "message": f"no store {other}"}
     with session_scope(settings.database_url) as session:
@@ -147,15 +122,15 @@ def test_another_accounts_store_does_not_exist_for_this_key(
     ],
 )
 def test_a_body_that_is_no_batch_is_refused_whole(
-    client: FlaskClient, shop: dict[str, Any], body: Any, status: int, code: str
+    client: FlaskClient, api_shop: dict[str, Any], body: Any, status: int, code: str
 ) -> None:
-    answer = _post(client, shop, "customers", body)
+    answer = _post(client, api_shop, "customers", body)
     assert answer.status_code == status
     assert answer.get_json()["code"] == code
 
 
-def test_without_a_key_the_answer_is_a_json_401(client: FlaskClient, shop: dict[str, Any]) -> None:
-    answer = client.post(f"/api/v1/stores/{shop['store']}/customers", json=[CUSTOMER])
+def test_without_a_key_the_answer_is_a_json_401(client: FlaskClient, api_shop: dict[str, Any]) -> None:
+    answer = client.post(f"/api/v1/stores/{api_shop['store']}/customers", json=[CUSTOMER])
     assert answer.status_code == 401
     assert answer.get_json()["code"] == "unauthorized"
 
@@ -194,9 +169,9 @@ JSON = st.recursive(
 @hsettings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(topic=st.sampled_from(["customers", "orders", "checkouts", "events"]), body=JSON)
 def test_no_body_makes_the_server_fail(
-    client: FlaskClient, shop: dict[str, Any], topic: str, body: Any
+    client: FlaskClient, api_shop: dict[str, Any], topic: str, body: Any
 ) -> None:
-    answer = _post(client, shop, topic, body)
+    answer = _post(client, api_shop, topic, body)
     assert answer.status_code < 500, answer.get_data(as_text=True)
 
 
@@ -225,9 +200,9 @@ def test_the_database_being_down_answers_503(settings: Settings, tmp_path: Path)
     ],
 )
 def test_amounts_the_store_cannot_hold_are_refused_by_index(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings, change: dict[str, Any], field: str
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings, change: dict[str, Any], field: str
 ) -> None:
-    answer = _post(client, shop, "orders", [{**ORDER, "id": "big", **change}, ORDER])
+    answer = _post(client, api_shop, "orders", [{**ORDER, "id": "big", **change}, ORDER])
     assert answer.status_code == 200
     body = answer.get_json()
     assert body["written"] == 1

@@ -19,28 +19,22 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import get_engine
 from integration.store.models import Contact, Store
-from tests.factories import NOW, bearer, checkout, customer, item, make_store, order
+from tests.support.builders import NOW, bearer, checkout, customer, item, make_store, order, store_of
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 SENT = NOW - timedelta(days=60)
 
 
-@pytest.fixture
-def shop(settings: Settings) -> dict[str, Any]:
+@pytest.fixture(autouse=True)
+def campaign_audience(settings: Settings, api_shop: dict[str, Any]) -> None:
+    """ann, bob and cy, customers since the day before the sends; the shop gets their ids by name."""
     with session_scope(settings.database_url) as session:
-        store = make_store(session)
         ingest.ingest_customers(
             session,
-            store,
+            store_of(session, api_shop),
             [customer(c, f"{c}@example.com", SENT - timedelta(days=1)) for c in ("ann", "bob", "cy")],
         )
-        ids = {c.email.split("@")[0]: c.id for c in session.scalars(select(Contact))}
-        return {
-            "store": store.id,
-            "account": store.account_id,
-            "headers": bearer(session, store.account_id),
-            **ids,
-        }
+        api_shop.update({c.email.split("@")[0]: c.id for c in session.scalars(select(Contact))})
 
 
 def _json(response: Any) -> Any:
@@ -48,19 +42,19 @@ def _json(response: Any) -> Any:
     return response.get_json()
 
 
-def _letter(client: FlaskClient, shop: dict[str, Any], pdf: bytes = PDF, **extra: Any) -> dict[str, Any]:
+def _letter(client: FlaskClient, api_shop: dict[str, Any], pdf: bytes = PDF, **extra: Any) -> dict[str, Any]:
     body = {
         "channel": "letter",
         "name": "Winter letter",
         "preview_pdf_base64": base64.b64encode(pdf).decode(),
     }
-    return _json(client.post("/api/v1/campaigns", json={**body, **extra}, headers=shop["headers"]))
+    return _json(client.post("/api/v1/campaigns", json={**body, **extra}, headers=api_shop["headers"]))
 
 
 def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings, run_worker: Any
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings, run_worker: Any
 ) -> None:
-    campaign = _letter(client, shop)
+    campaign = _letter(client, api_shop)
     assert campaign["channel"] == "letter"
     assert campaign["preview"]["content_type"] == "application/pdf"
     sent = SENT.isoformat()
@@ -68,11 +62,11 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
         client.post(
             f"/api/v1/campaigns/{campaign['id']}/sends",
             json=[
-                {"contact_id": shop["ann"], "status": "sent", "sent_at": sent},
+                {"contact_id": api_shop["ann"], "status": "sent", "sent_at": sent},
                 {"email": "bob@example.com", "status": "sent", "sent_at": sent},
-                {"contact_id": shop["cy"], "status": "sent", "sent_at": sent},
+                {"contact_id": api_shop["cy"], "status": "sent", "sent_at": sent},
             ],
-            headers=shop["headers"],
+            headers=api_shop["headers"],
         )
     )
     assert answer == {"written": 3, "refused": []}
@@ -80,8 +74,8 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
     returned = (SENT + timedelta(days=3)).isoformat()
     client.post(
         f"/api/v1/campaigns/{campaign['id']}/sends",
-        json=[{"contact_id": shop["cy"], "status": "returned", "returned_at": returned}],
-        headers=shop["headers"],
+        json=[{"contact_id": api_shop["cy"], "status": "returned", "returned_at": returned}],
+        headers=api_shop["headers"],
     )
     # Ann scans the letter's QR code; the event names the campaign by its id.
     scan = {
@@ -91,10 +85,10 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
         "campaign_id": campaign["external_id"],
         "occurred_at": (SENT + timedelta(days=2)).isoformat(),
     }
-    _json(client.post(f"/api/v1/stores/{shop['store']}/events", json=[scan], headers=shop["headers"]))
+    _json(client.post(f"/api/v1/stores/{api_shop['store']}/events", json=[scan], headers=api_shop["headers"]))
     run_worker()
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, shop["store"])
+        store = session.get(Store, api_shop["store"])
         ingest.ingest_orders(
             session,
             store,
@@ -106,7 +100,7 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
         )
 
     profiles = {
-        name: _json(client.get(f"/api/v1/contacts/{shop[name]}", headers=shop["headers"]))
+        name: _json(client.get(f"/api/v1/contacts/{api_shop[name]}", headers=api_shop["headers"]))
         for name in ("ann", "bob", "cy")
     }
     [ann_send] = profiles["ann"]["campaigns"]
@@ -118,7 +112,7 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
     assert profiles["bob"]["campaigns"][0]["attribution"] is None  # 40 days: outside the 30-day window
     assert profiles["cy"]["campaigns"][0]["status"] == "returned"
 
-    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
+    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=api_shop["headers"]))
     assert results["by_status"] == {"queued": 0, "sent": 2, "delivered": 0, "returned": 1, "failed": 0}
     assert (results["sends"], results["scanned"], results["opened"]) == (3, 1, 0)
     attributed = [p for p in profiles.values() if p["campaigns"][0]["attribution"]]
@@ -126,24 +120,24 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
     assert results["revenue"] == [{"currency": "EUR", "amount": "80.00"}]
     assert results["median_days_to_order"] == 5
 
-    preview = client.get(ann_send["preview"]["url"], headers=shop["headers"])
+    preview = client.get(ann_send["preview"]["url"], headers=api_shop["headers"])
     assert (preview.status_code, preview.content_type, preview.data) == (200, "application/pdf", PDF)
 
 
 def test_sends_keep_the_preview_they_were_sent_with_and_status_only_moves_forward(
-    client: FlaskClient, shop: dict[str, Any]
+    client: FlaskClient, api_shop: dict[str, Any]
 ) -> None:
-    first = _letter(client, shop, id="winter")
+    first = _letter(client, api_shop, id="winter")
     url = f"/api/v1/campaigns/{first['id']}/sends"
     at = SENT.isoformat()
     _json(
         client.post(
             url,
-            json=[{"contact_id": shop["ann"], "status": "delivered", "delivered_at": at}],
-            headers=shop["headers"],
+            json=[{"contact_id": api_shop["ann"], "status": "delivered", "delivered_at": at}],
+            headers=api_shop["headers"],
         )
     )
-    second = _letter(client, shop, pdf=PDF.replace(b"Catalog", b"Catalog2"), id="winter")
+    second = _letter(client, api_shop, pdf=PDF.replace(b"Catalog", b"Catalog2"), id="winter")
     assert second["id"] == first["id"]
     assert second["preview"]["id"] != first["preview"]["id"]
     # A late "sent" update after "delivered": the status stays, the time is kept.
@@ -151,51 +145,57 @@ def test_sends_keep_the_preview_they_were_sent_with_and_status_only_moves_forwar
         client.post(
             url,
             json=[
-                {"contact_id": shop["ann"], "status": "sent", "sent_at": at},
-                {"contact_id": shop["bob"], "status": "queued"},
+                {"contact_id": api_shop["ann"], "status": "sent", "sent_at": at},
+                {"contact_id": api_shop["bob"], "status": "queued"},
             ],
-            headers=shop["headers"],
+            headers=api_shop["headers"],
         )
     )
     sends = {
         s["campaign"]["id"]: s
-        for s in _json(client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]))["campaigns"]
+        for s in _json(client.get(f"/api/v1/contacts/{api_shop['ann']}", headers=api_shop["headers"]))[
+            "campaigns"
+        ]
     }
     ann = sends[first["id"]]
     assert (ann["status"], ann["sent_at"], ann["delivered_at"]) == ("delivered", at, at)
     assert ann["preview"]["id"] == first["preview"]["id"]
-    bob = _json(client.get(f"/api/v1/contacts/{shop['bob']}", headers=shop["headers"]))["campaigns"][0]
+    bob = _json(client.get(f"/api/v1/contacts/{api_shop['bob']}", headers=api_shop["headers"]))["campaigns"][
+        0
+    ]
     assert bob["preview"]["id"] == second["preview"]["id"]
 
 
 def test_invalid_sends_and_campaigns_are_refused_with_reasons(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     with session_scope(settings.database_url) as session:
         stranger = make_store(session)
         ingest.ingest_customers(session, stranger, [customer("z", "zed@example.com")])
         zed = session.scalars(select(Contact.id).where(Contact.email == "zed@example.com")).one()
-    campaign = _letter(client, shop)
+    campaign = _letter(client, api_shop)
     answer = _json(
         client.post(
             f"/api/v1/campaigns/{campaign['id']}/sends",
             json=[
                 {"status": "sent"},
                 {"contact_id": zed, "status": "sent"},
-                {"contact_id": shop["ann"], "status": "lost"},
-                {"contact_id": shop["ann"], "status": "sent"},
+                {"contact_id": api_shop["ann"], "status": "lost"},
+                {"contact_id": api_shop["ann"], "status": "sent"},
             ],
-            headers=shop["headers"],
+            headers=api_shop["headers"],
         )
     )
     assert answer["written"] == 1
     assert [r["index"] for r in answer["refused"]] == [0, 1, 2]
     assert "status" in answer["refused"][2]["errors"]
     bad_pdf = {"channel": "letter", "name": "x", "preview_pdf_base64": base64.b64encode(b"<html>").decode()}
-    assert client.post("/api/v1/campaigns", json=bad_pdf, headers=shop["headers"]).status_code == 422
+    assert client.post("/api/v1/campaigns", json=bad_pdf, headers=api_shop["headers"]).status_code == 422
     html_letter = {"channel": "letter", "name": "x", "preview_html": "<p>hi</p>"}
-    assert client.post("/api/v1/campaigns", json=html_letter, headers=shop["headers"]).status_code == 422
-    assert client.post("/api/v1/campaigns/999999/sends", json=[], headers=shop["headers"]).status_code == 404
+    assert client.post("/api/v1/campaigns", json=html_letter, headers=api_shop["headers"]).status_code == 422
+    assert (
+        client.post("/api/v1/campaigns/999999/sends", json=[], headers=api_shop["headers"]).status_code == 404
+    )
     other = make_headers(settings)
     assert client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=other).status_code == 404
 
@@ -213,10 +213,10 @@ def _with_last_id(cursor: str, last_id: int, other: int) -> str:
 
 
 def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, shop["store"])
+        store = session.get(Store, api_shop["store"])
         ingest.ingest_orders(
             session,
             store,
@@ -234,23 +234,25 @@ def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
                 for i in range(12)
             ],
         )
-    url = f"/api/v1/contacts/{shop['ann']}"
-    first = _json(client.get(url, headers=shop["headers"]))
+    url = f"/api/v1/contacts/{api_shop['ann']}"
+    first = _json(client.get(url, headers=api_shop["headers"]))
     assert [o["external_id"] for o in first["orders"]] == [f"o{i:02}" for i in range(10)]
     assert first["orders_count"] == 12
-    rest = _json(client.get(f"{url}?orders_cursor={first['orders_next_cursor']}", headers=shop["headers"]))
+    rest = _json(
+        client.get(f"{url}?orders_cursor={first['orders_next_cursor']}", headers=api_shop["headers"])
+    )
     assert [o["external_id"] for o in rest["orders"]] == ["o10", "o11"]
     assert rest["orders_next_cursor"] is None
-    everything = _json(client.get(f"{url}?orders=all", headers=shop["headers"]))
+    everything = _json(client.get(f"{url}?orders=all", headers=api_shop["headers"]))
     assert len(everything["orders"]) == 12
-    assert client.get(f"{url}?orders=0", headers=shop["headers"]).status_code == 422
-    assert client.get(f"{url}?orders_cursor=nonsense", headers=shop["headers"]).status_code == 422
+    assert client.get(f"{url}?orders=0", headers=api_shop["headers"]).status_code == 422
+    assert client.get(f"{url}?orders_cursor=nonsense", headers=api_shop["headers"]).status_code == 422
     # A cursor changed to name an order id no store can hold is refused like any other.
     tampered = _with_last_id(first["orders_next_cursor"], first["orders"][-1]["id"], 2**64)
-    answer = client.get(f"{url}?orders_cursor={tampered}", headers=shop["headers"])
+    answer = client.get(f"{url}?orders_cursor={tampered}", headers=api_shop["headers"])
     assert (answer.status_code, answer.get_json()["code"]) == (422, "invalid_cursor")
 
-    detail = _json(client.get(f"{url}/orders/{first['orders'][0]['id']}", headers=shop["headers"]))
+    detail = _json(client.get(f"{url}/orders/{first['orders'][0]['id']}", headers=api_shop["headers"]))
     assert [(i["title"], i["quantity"], i["unit_price"], i["line_total"]) for i in detail["line_items"]] == [
         ("Coat", 1, "100.00", "100.00"),
         ("Scarf", 2, "20.00", "40.00"),
@@ -260,20 +262,20 @@ def test_the_profile_lists_ten_orders_newest_first_and_all_on_request(
     assert detail["adds_up"] is True
     assert (
         client.get(
-            f"/api/v1/contacts/{shop['bob']}/orders/{detail['id']}", headers=shop["headers"]
+            f"/api/v1/contacts/{api_shop['bob']}/orders/{detail['id']}", headers=api_shop["headers"]
         ).status_code
         == 404
     )
 
 
 def test_the_profile_shows_cart_badges_and_whether_the_contact_was_just_written_to(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     from integration.store.types import utcnow
 
     now = utcnow()
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, shop["store"])
+        store = session.get(Store, api_shop["store"])
         ingest.ingest_checkouts(
             session,
             store,
@@ -290,15 +292,19 @@ def test_the_profile_shows_cart_badges_and_whether_the_contact_was_just_written_
             store,
             [order("o1", now - timedelta(days=1), email="ann@example.com", checkout_token="back")],
         )
-    campaign = _letter(client, shop)
+    campaign = _letter(client, api_shop)
     client.post(
         f"/api/v1/campaigns/{campaign['id']}/sends",
-        headers=shop["headers"],
+        headers=api_shop["headers"],
         json=[
-            {"contact_id": shop["ann"], "status": "sent", "sent_at": (now - timedelta(days=2)).isoformat()}
+            {
+                "contact_id": api_shop["ann"],
+                "status": "sent",
+                "sent_at": (now - timedelta(days=2)).isoformat(),
+            }
         ],
     )
-    ann = _json(client.get(f"/api/v1/contacts/{shop['ann']}", headers=shop["headers"]))
+    ann = _json(client.get(f"/api/v1/contacts/{api_shop['ann']}", headers=api_shop["headers"]))
     assert ann["orders"][0]["badges"] == ["recovered_cart"]
     [cart] = ann["abandoned_carts"]
     assert (cart["token"], cart["recovery_url"], cart["badges"]) == (
@@ -309,7 +315,7 @@ def test_the_profile_shows_cart_badges_and_whether_the_contact_was_just_written_
     assert cart["items"][0]["line_total"] == "29.90"
     assert ann["recently_contacted"] is True
     assert ann["frequency_cap_days"] == 14
-    bob = _json(client.get(f"/api/v1/contacts/{shop['bob']}", headers=shop["headers"]))
+    bob = _json(client.get(f"/api/v1/contacts/{api_shop['bob']}", headers=api_shop["headers"]))
     assert (bob["recently_contacted"], bob["last_contacted_at"], bob["orders"]) == (False, None, [])
     assert json.dumps(ann)  # the whole profile is plain JSON
 
@@ -343,27 +349,27 @@ def _newsletter_events(run: str = "") -> list[dict[str, Any]]:
 
 
 def _post_events(
-    client: FlaskClient, shop: dict[str, Any], events: list[dict[str, Any]], run_worker: Any
+    client: FlaskClient, api_shop: dict[str, Any], events: list[dict[str, Any]], run_worker: Any
 ) -> Any:
     answer = _json(
-        client.post(f"/api/v1/stores/{shop['store']}/events", json=events, headers=shop["headers"])
+        client.post(f"/api/v1/stores/{api_shop['store']}/events", json=events, headers=api_shop["headers"])
     )
     run_worker()
     return answer
 
 
-def _create_campaigns(client: FlaskClient, shop: dict[str, Any], ids: dict[str, int]) -> None:
+def _create_campaigns(client: FlaskClient, api_shop: dict[str, Any], ids: dict[str, int]) -> None:
     email = {"id": "autumn", "channel": "email", "name": "Autumn news", "preview_html": "<p>Autumn</p>"}
-    ids["autumn"] = _json(client.post("/api/v1/campaigns", json=email, headers=shop["headers"]))["id"]
-    ids["catalogue"] = _letter(client, shop, id="catalogue")["id"]
+    ids["autumn"] = _json(client.post("/api/v1/campaigns", json=email, headers=api_shop["headers"]))["id"]
+    ids["catalogue"] = _letter(client, api_shop, id="catalogue")["id"]
 
 
-def _record_sends(client: FlaskClient, shop: dict[str, Any], ids: dict[str, int]) -> None:
+def _record_sends(client: FlaskClient, api_shop: dict[str, Any], ids: dict[str, int]) -> None:
     sent = {"status": "delivered", "sent_at": SENT.isoformat()}
     for name, who in (("autumn", ("ann", "bob", "cy")), ("catalogue", ("cy",))):
-        sends = [{"contact_id": shop[w], **sent} for w in who]
+        sends = [{"contact_id": api_shop[w], **sent} for w in who]
         url = f"/api/v1/campaigns/{ids[name]}/sends"
-        assert _json(client.post(url, json=sends, headers=shop["headers"]))["written"] == len(who)
+        assert _json(client.post(url, json=sends, headers=api_shop["headers"]))["written"] == len(who)
 
 
 @pytest.mark.parametrize(
@@ -372,22 +378,22 @@ def _record_sends(client: FlaskClient, shop: dict[str, Any], ids: dict[str, int]
     ids="-then-".join,
 )
 def test_opens_clicks_and_scans_count_whatever_the_order_they_arrive_in(
-    client: FlaskClient, shop: dict[str, Any], run_worker: Any, order: tuple[str, ...]
+    client: FlaskClient, api_shop: dict[str, Any], run_worker: Any, order: tuple[str, ...]
 ) -> None:
     ids: dict[str, int] = {}
     steps = {
-        "events": lambda: _post_events(client, shop, _newsletter_events(), run_worker),
-        "campaigns": lambda: _create_campaigns(client, shop, ids),
-        "sends": lambda: _record_sends(client, shop, ids),
+        "events": lambda: _post_events(client, api_shop, _newsletter_events(), run_worker),
+        "campaigns": lambda: _create_campaigns(client, api_shop, ids),
+        "sends": lambda: _record_sends(client, api_shop, ids),
     }
     for step in order:
         steps[step]()
 
     def results(name: str) -> dict[str, Any]:
-        return _json(client.get(f"/api/v1/campaigns/{ids[name]}/results", headers=shop["headers"]))
+        return _json(client.get(f"/api/v1/campaigns/{ids[name]}/results", headers=api_shop["headers"]))
 
     def sends_of(who: str) -> dict[str, dict[str, Any]]:
-        profile = _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))
+        profile = _json(client.get(f"/api/v1/contacts/{api_shop[who]}", headers=api_shop["headers"]))
         return {s["campaign"]["id"]: s for s in profile["campaigns"]}
 
     autumn, catalogue = results("autumn"), results("catalogue")
@@ -402,14 +408,14 @@ def test_opens_clicks_and_scans_count_whatever_the_order_they_arrive_in(
     assert cy[ids["catalogue"]]["scanned_at"] == (SENT + timedelta(days=4)).isoformat()
 
     # The same events again (another delivery) count once; an earlier open delivered late moves it.
-    again = _post_events(client, shop, [*_newsletter_events(), _newsletter_events()[0]], run_worker)
+    again = _post_events(client, api_shop, [*_newsletter_events(), _newsletter_events()[0]], run_worker)
     assert (again["written"], again["unchanged"], again["duplicate"]) == (0, 0, 7)
     early = {
         **_newsletter_events()[1],
         "event_id": "o0",
         "occurred_at": (OPENED - timedelta(hours=1)).isoformat(),
     }
-    _post_events(client, shop, [early], run_worker)
+    _post_events(client, api_shop, [early], run_worker)
     assert sends_of("ann")[ids["autumn"]]["opened_at"] == (OPENED - timedelta(hours=1)).isoformat()
     assert results("autumn")["opened"] == 2
 
@@ -421,28 +427,28 @@ RESULT_FIELDS = ("sends", "by_status", "opened", "clicked", "scanned", "ordered"
 
 @pytest.fixture
 def five_campaigns(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings, run_worker: Any
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings, run_worker: Any
 ) -> list[int]:
     """Five campaigns, oldest first, with sends, opens, scans and orders in two currencies."""
     ids = []
     for n in range(5):
         body = {"id": f"c{n}", "channel": "email", "name": f"News {n}", "preview_html": f"<p>{n}</p>"}
-        ids.append(_json(client.post("/api/v1/campaigns", json=body, headers=shop["headers"]))["id"])
-        who = [shop[name] for name in ("ann", "bob", "cy")[: n % 3 + 1]]
+        ids.append(_json(client.post("/api/v1/campaigns", json=body, headers=api_shop["headers"]))["id"])
+        who = [api_shop[name] for name in ("ann", "bob", "cy")[: n % 3 + 1]]
         sends = [
             {"contact_id": c, "status": "sent", "sent_at": (SENT + timedelta(days=n)).isoformat()}
             for c in who
         ]
-        client.post(f"/api/v1/campaigns/{ids[-1]}/sends", json=sends, headers=shop["headers"])
+        client.post(f"/api/v1/campaigns/{ids[-1]}/sends", json=sends, headers=api_shop["headers"])
     events = [
         {"event_id": f"e{n}", "type": kind, "email": "ann@example.com", "campaign_id": f"c{n}",
          "occurred_at": (SENT + timedelta(days=n, hours=1)).isoformat()}
         for n, kind in ((0, "email_open"), (1, "email_click"), (3, "email_open"), (4, "qr_scan"))
     ]  # fmt: skip
-    _post_events(client, shop, events, run_worker)
+    _post_events(client, api_shop, events, run_worker)
     with session_scope(settings.database_url) as session:
-        eur = session.get(Store, shop["store"])
-        usd = make_store(session, currency="USD", account_id=shop["account"])
+        eur = session.get(Store, api_shop["store"])
+        usd = make_store(session, currency="USD", account_id=api_shop["account"])
         ingest.ingest_orders(
             session,
             eur,
@@ -460,12 +466,12 @@ def five_campaigns(
 
 
 def test_the_campaign_list_pages_newest_first_with_the_results_of_each(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
 ) -> None:
     listed, cursor, pages = [], None, 0
     while True:
         query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
-        page = _json(client.get(f"/api/v1/campaigns?{query}", headers=shop["headers"]))
+        page = _json(client.get(f"/api/v1/campaigns?{query}", headers=api_shop["headers"]))
         listed += page["campaigns"]
         pages += 1
         cursor = page["next_cursor"]
@@ -474,7 +480,9 @@ def test_the_campaign_list_pages_newest_first_with_the_results_of_each(
     assert pages == 3
     assert [c["id"] for c in listed] == five_campaigns[::-1]
     for listed_one in listed:
-        results = _json(client.get(f"/api/v1/campaigns/{listed_one['id']}/results", headers=shop["headers"]))
+        results = _json(
+            client.get(f"/api/v1/campaigns/{listed_one['id']}/results", headers=api_shop["headers"])
+        )
         assert {k: listed_one[k] for k in RESULT_FIELDS} == {k: results[k] for k in RESULT_FIELDS}
         assert (listed_one["external_id"], listed_one["channel"], listed_one["name"]) == (
             results["campaign"]["external_id"], "email", results["campaign"]["name"],
@@ -496,12 +504,12 @@ def test_the_campaign_list_pages_newest_first_with_the_results_of_each(
     stranger = make_headers(settings)
     assert _json(client.get("/api/v1/campaigns", headers=stranger)) == {"campaigns": [], "next_cursor": None}
     for bad in ("cursor=nonsense", "limit=0", "limit=101"):
-        answer = client.get(f"/api/v1/campaigns?{bad}", headers=shop["headers"])
+        answer = client.get(f"/api/v1/campaigns?{bad}", headers=api_shop["headers"])
         assert answer.status_code == 422, bad
 
 
 def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
 ) -> None:
     engine = get_engine(settings.database_url)
     statements: list[str] = []
@@ -513,7 +521,7 @@ def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
         statements.clear()
         event.listen(engine, "before_cursor_execute", count)
         try:
-            page = _json(client.get(f"/api/v1/campaigns?limit={limit}", headers=shop["headers"]))
+            page = _json(client.get(f"/api/v1/campaigns?limit={limit}", headers=api_shop["headers"]))
         finally:
             event.remove(engine, "before_cursor_execute", count)
         assert len(page["campaigns"]) == limit
@@ -523,11 +531,13 @@ def test_a_page_of_campaigns_takes_as_many_queries_whatever_its_size(
 
 
 def test_a_campaigns_results_rank_its_orders_once_and_agree_with_the_profiles(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings, five_campaigns: list[int]
 ) -> None:
     days: dict[int, list[int]] = {c: [] for c in five_campaigns}
     for who in ("ann", "bob", "cy"):
-        for send in _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))["campaigns"]:
+        for send in _json(client.get(f"/api/v1/contacts/{api_shop[who]}", headers=api_shop["headers"]))[
+            "campaigns"
+        ]:
             if send["attribution"]:
                 days[send["campaign"]["id"]].append(send["attribution"]["days"])
     engine = get_engine(settings.database_url)
@@ -542,7 +552,9 @@ def test_a_campaigns_results_rank_its_orders_once_and_agree_with_the_profiles(
         ranked.clear()
         event.listen(engine, "before_cursor_execute", record)
         try:
-            results = _json(client.get(f"/api/v1/campaigns/{campaign_id}/results", headers=shop["headers"]))
+            results = _json(
+                client.get(f"/api/v1/campaigns/{campaign_id}/results", headers=api_shop["headers"])
+            )
         finally:
             event.remove(engine, "before_cursor_execute", record)
         assert len(ranked) == 1, "the orders after the sends are ranked in one query"
@@ -554,17 +566,18 @@ def test_a_campaigns_results_rank_its_orders_once_and_agree_with_the_profiles(
 
 
 def test_the_attribution_window_ends_exactly_its_days_after_the_send(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
     sent = SENT + timedelta(microseconds=250_000)
     window = timedelta(days=30)
-    campaign = _letter(client, shop)
+    campaign = _letter(client, api_shop)
     sends = [
-        {"contact_id": shop[w], "status": "sent", "sent_at": sent.isoformat()} for w in ("ann", "bob", "cy")
+        {"contact_id": api_shop[w], "status": "sent", "sent_at": sent.isoformat()}
+        for w in ("ann", "bob", "cy")
     ]
-    _json(client.post(f"/api/v1/campaigns/{campaign['id']}/sends", json=sends, headers=shop["headers"]))
+    _json(client.post(f"/api/v1/campaigns/{campaign['id']}/sends", json=sends, headers=api_shop["headers"]))
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, shop["store"])
+        store = session.get(Store, api_shop["store"])
         ingest.ingest_orders(
             session,
             store,
@@ -575,13 +588,13 @@ def test_the_attribution_window_ends_exactly_its_days_after_the_send(
             ],
         )
     credited = {
-        who: _json(client.get(f"/api/v1/contacts/{shop[who]}", headers=shop["headers"]))["campaigns"][0][
-            "attribution"
-        ]
+        who: _json(client.get(f"/api/v1/contacts/{api_shop[who]}", headers=api_shop["headers"]))["campaigns"][
+            0
+        ]["attribution"]
         for who in ("ann", "bob", "cy")
     }
     assert credited["ann"]["days"] == 29
     assert (credited["bob"], credited["cy"]) == (None, None)
-    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=shop["headers"]))
+    results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=api_shop["headers"]))
     assert results["ordered"] == 1
     assert results["median_days_to_order"] == 29

@@ -14,16 +14,16 @@ from integration import ingest
 from integration.audiences import exports
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, customer, make_store
+from tests.support.builders import customer, store_of
 
 
 @pytest.fixture
-def shop(settings: Settings) -> dict[str, Any]:
+def exported_customers(settings: Settings, api_shop: dict[str, Any]) -> None:
+    """ann, bob and cy, with names a spreadsheet would take for formulas."""
     with session_scope(settings.database_url) as session:
-        store = make_store(session)
         ingest.ingest_customers(
             session,
-            store,
+            store_of(session, api_shop),
             [
                 customer(
                     "1", "ann@example.com", first_name='=HYPERLINK("http://evil.example","x")', tags=["vip"]
@@ -32,18 +32,18 @@ def shop(settings: Settings) -> dict[str, Any]:
                 customer("3", "cy@example.com", first_name="Cy"),
             ],
         )
-        return {"headers": bearer(session, store.account_id)}
 
 
+@pytest.mark.usefixtures("exported_customers")
 def test_an_export_is_written_by_a_job_and_downloads_through_its_link(
     client: FlaskClient,
-    shop: dict[str, Any],
+    api_shop: dict[str, Any],
     run_worker: Any,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(exports, "EXPORT_PART_BYTES", 64)  # several parts even for a small file
-    headers = shop["headers"]
+    headers = api_shop["headers"]
     segment = client.post(
         "/api/v1/segments", json={"name": "VIPs", "filter": {"tag": "vip"}}, headers=headers
     )

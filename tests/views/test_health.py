@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from integration.settings import Settings
 from integration.store.db import alembic_config, dispose_engines, get_engine, upgrade
 from integration.web.app import create_app
-from tests.servers import fresh_database, reserved_port
+from tests.support.servers import fresh_database, reserved_port
 
 APP_FIELDS = ("instance_path", "database_url", "redis_url", "secret_key", "encryption_keys")
 

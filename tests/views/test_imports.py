@@ -15,7 +15,7 @@ from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, ImportPart
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 
 EXPORT = (Path(__file__).parent.parent / "fixtures" / "shopify" / "customers_export.csv").read_bytes()
 

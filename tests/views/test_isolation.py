@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, Order
-from tests.factories import bearer, make_store
-from tests.views.test_batches import CUSTOMER, ORDER
+from tests.support.api_records import CUSTOMER, ORDER
+from tests.support.builders import bearer, make_store
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from schemathesis.generation import GenerationMode
 from integration.audiences import filters
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 
 EXAMPLES_PER_OPERATION = 6
 # What the batch and import endpoints must survive with more draws than the rest.

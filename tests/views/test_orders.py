@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from integration import ingest
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import NOW, bearer, item, make_store, order
+from tests.support.builders import NOW, bearer, item, make_store, order
 
 
 @pytest.fixture

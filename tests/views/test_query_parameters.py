@@ -12,16 +12,16 @@ from flask.testing import FlaskClient
 from integration.ingest import ingest_customers
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, customer, make_store
+from tests.support.builders import customer, store_of
 
 
-@pytest.fixture
-def shop(settings: Settings) -> dict[str, Any]:
+@pytest.fixture(autouse=True)
+def searched_customers(settings: Settings, api_shop: dict[str, Any]) -> None:
+    """Customers whose names and addresses hold what a search must take literally."""
     with session_scope(settings.database_url) as session:
-        store = make_store(session)
         ingest_customers(
             session,
-            store,
+            store_of(session, api_shop),
             [
                 customer("1", "ann.smith@example.com", first_name="Ann", last_name="Smith"),
                 customer("2", "annabel@example.org", first_name="Annabel", last_name="Jones"),
@@ -30,7 +30,6 @@ def shop(settings: Settings) -> dict[str, Any]:
                 customer("5", "percent@example.com", first_name="100%", last_name="Sure"),
             ],
         )
-        return {"store": store.id, "headers": bearer(session, store.account_id)}
 
 
 def _api_routes(app: Flask) -> list[tuple[str, str]]:
@@ -48,13 +47,13 @@ def _api_routes(app: Flask) -> list[tuple[str, str]]:
 
 
 def test_every_endpoint_refuses_an_unknown_query_parameter(
-    app: Flask, client: FlaskClient, shop: dict[str, Any]
+    app: Flask, client: FlaskClient, api_shop: dict[str, Any]
 ) -> None:
     routes = _api_routes(app)
     assert len(routes) > 40
     answers = {
         (method, path): client.open(
-            path, method=method, query_string={"colour": "red", "limit": "5"}, headers=shop["headers"]
+            path, method=method, query_string={"colour": "red", "limit": "5"}, headers=api_shop["headers"]
         )
         for method, path in routes
     }
@@ -69,21 +68,22 @@ def test_every_endpoint_refuses_an_unknown_query_parameter(
 
 
 def test_the_contact_list_names_every_unknown_parameter_and_keeps_its_own(
-    client: FlaskClient, shop: dict[str, Any]
+    client: FlaskClient, api_shop: dict[str, Any]
 ) -> None:
     # The request that used to answer other contacts than the one asked for.
-    answer = client.get("/api/v1/contacts?email=ann.smith@example.com&page=2", headers=shop["headers"])
+    answer = client.get("/api/v1/contacts?email=ann.smith@example.com&page=2", headers=api_shop["headers"])
     assert answer.status_code == 422
     assert answer.get_json()["message"] == "unknown query parameters: email, page"
     assert set(answer.get_json()["details"]["query"]) == {"email", "page"}
-    listed = client.get("/api/v1/contacts?limit=2&sort=email", headers=shop["headers"])
+    listed = client.get("/api/v1/contacts?limit=2&sort=email", headers=api_shop["headers"])
     assert listed.status_code == 200
     assert len(listed.get_json()["contacts"]) == 2
     # Parameters an endpoint declares are still taken, and one without any takes none.
     assert (
-        client.get("/api/v1/contacts/stats?subscription=unknown", headers=shop["headers"]).status_code == 200
+        client.get("/api/v1/contacts/stats?subscription=unknown", headers=api_shop["headers"]).status_code
+        == 200
     )
-    assert client.get("/api/v1/summary?verbose=1", headers=shop["headers"]).status_code == 422
+    assert client.get("/api/v1/summary?verbose=1", headers=api_shop["headers"]).status_code == 422
     # An unauthenticated caller learns nothing about parameters: the key is checked first.
     assert client.get("/api/v1/contacts?email=x").status_code == 401
 
@@ -105,15 +105,17 @@ def test_the_contact_list_names_every_unknown_parameter_and_keeps_its_own(
     ],
 )
 def test_search_by_email_or_name(
-    client: FlaskClient, shop: dict[str, Any], q: str, expected: list[str]
+    client: FlaskClient, api_shop: dict[str, Any], q: str, expected: list[str]
 ) -> None:
-    answer = client.get("/api/v1/contacts", query_string={"q": q, "sort": "-email"}, headers=shop["headers"])
+    answer = client.get(
+        "/api/v1/contacts", query_string={"q": q, "sort": "-email"}, headers=api_shop["headers"]
+    )
     assert answer.status_code == 200
     assert [c["email"] for c in answer.get_json()["contacts"]] == expected
 
 
-def test_search_combines_with_filters_and_pages(client: FlaskClient, shop: dict[str, Any]) -> None:
-    headers = shop["headers"]
+def test_search_combines_with_filters_and_pages(client: FlaskClient, api_shop: dict[str, Any]) -> None:
+    headers = api_shop["headers"]
     first = client.get("/api/v1/contacts?q=example&sort=email&limit=2", headers=headers).get_json()
     assert [c["email"] for c in first["contacts"]] == ["ann.smith@example.com", "annabel@example.org"]
     rest = client.get(
@@ -136,6 +138,6 @@ def test_search_combines_with_filters_and_pages(client: FlaskClient, shop: dict[
     assert client.get("/api/v1/contacts", query_string={"q": "x" * 201}, headers=headers).status_code == 422
 
 
-def test_head_takes_the_parameters_get_takes(client: FlaskClient, shop: dict[str, Any]) -> None:
-    assert client.head("/api/v1/contacts?limit=5&q=ann", headers=shop["headers"]).status_code == 200
-    assert client.head("/api/v1/contacts?colour=red", headers=shop["headers"]).status_code == 422
+def test_head_takes_the_parameters_get_takes(client: FlaskClient, api_shop: dict[str, Any]) -> None:
+    assert client.head("/api/v1/contacts?limit=5&q=ann", headers=api_shop["headers"]).status_code == 200
+    assert client.head("/api/v1/contacts?colour=red", headers=api_shop["headers"]).status_code == 422

@@ -18,8 +18,8 @@ from integration.store.models import ApiKey
 from integration.web.app import create_app
 from integration.web.views import auth
 from jobs.queues import connection
-from tests.factories import bearer, make_store
-from tests.servers import redis_server
+from tests.support.builders import bearer, make_store
+from tests.support.servers import redis_server
 
 SUMMARY = "/api/v1/summary"
 # A bucket of three that takes a hundred seconds to earn a request back: nothing refills during a test.

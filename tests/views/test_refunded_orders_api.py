@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 
 
 def _order(version: str, refunded: str | None, status: str) -> dict[str, Any]:

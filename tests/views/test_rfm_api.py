@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.types import utcnow
-from tests.factories import bearer, make_store
+from tests.support.builders import bearer, make_store
 
 
 def _orders(

@@ -27,8 +27,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import CampaignChannel, InteractionType, SendStatus, SubscriptionStatus
 from integration.store.types import utcnow
-from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
-from tests.factories import bearer, customer, event, item, make_store, order
+from tests.support.builders import customer, event, item, order, store_of
+from tests.support.mailchimp import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
 
 DAYS = st.integers(0, filters.MAX_DAYS)
 # Amounts as the API's decimal text, as JSON numbers (whole and fractional), and no bound at all.
@@ -107,11 +107,11 @@ def test_every_condition_has_a_strategy() -> None:
 
 
 @pytest.fixture
-def shop(settings: Settings) -> dict[str, Any]:
+def filtered_contacts(settings: Settings, api_shop: dict[str, Any]) -> None:
     """Contacts with orders, sends, opens and scans, so that most conditions select someone."""
     now = utcnow()
     with session_scope(settings.database_url) as session:
-        store = make_store(session)
+        store = store_of(session, api_shop)
         subscribed = {"subscription_status": SubscriptionStatus.SUBSCRIBED}
         ingest_customers(
             session,
@@ -150,33 +150,33 @@ def shop(settings: Settings) -> dict[str, Any]:
             source="api",
         )
         classify(session, store.account_id)
-        return {"account": store.account_id, "headers": bearer(session, store.account_id)}
 
 
 @pytest.fixture
-def destination(client: FlaskClient, shop: dict[str, Any]) -> int:
+def destination(client: FlaskClient, api_shop: dict[str, Any]) -> int:
     body = {
         "kind": "mailchimp",
         "name": "Newsletter",
         "config": {"list_id": LIST},
         "credentials": {"api_key": KEY},
     }
-    answer = client.post("/api/v1/destinations", json=body, headers=shop["headers"])
+    answer = client.post("/api/v1/destinations", json=body, headers=api_shop["headers"])
     assert answer.status_code == 201
     return int(answer.get_json()["id"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(VALUES))
+@pytest.mark.usefixtures("filtered_contacts")
 @responses.activate
 def test_a_filter_with_each_condition_goes_through_the_whole_api(
     client: FlaskClient,
-    shop: dict[str, Any],
+    api_shop: dict[str, Any],
     destination: int,
     run_worker: Any,
     key: str,
 ) -> None:
-    headers = shop["headers"]
+    headers = api_shop["headers"]
     responses.post(TAGS, json={"id": 77, "name": "storepulse:segment"})
     responses.add_callback(responses.POST, BATCH, callback=batch_answer)
     responses.add_callback(responses.POST, TAG, callback=tag_answer)

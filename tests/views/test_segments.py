@@ -10,19 +10,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from integration import ingest
+from integration.contacts.engagement import classify
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, SubscriptionStatus
 from integration.store.types import utcnow
 from jobs.compute import refresh_segments_job
-from tests.factories import bearer, customer, make_store, order
+from tests.support.builders import customer, order, store_of
 
 
-@pytest.fixture
-def shop(settings: Settings) -> dict[str, Any]:
+@pytest.fixture(autouse=True)
+def segment_contacts(settings: Settings, api_shop: dict[str, Any]) -> None:
+    """ann (vip, a buyer) and bob subscribed, cy not."""
     now = utcnow()
     with session_scope(settings.database_url) as session:
-        store = make_store(session)
+        store = store_of(session, api_shop)
         subscribed = {"subscription_status": SubscriptionStatus.SUBSCRIBED}
         ingest.ingest_customers(
             session,
@@ -34,16 +36,13 @@ def shop(settings: Settings) -> dict[str, Any]:
             ],
         )
         ingest.ingest_orders(session, store, [order("o1", now - timedelta(days=2), email="ann@example.com")])
-        from integration.contacts.engagement import classify
-
         classify(session, store.account_id)
-        return {"store": store.id, "account": store.account_id, "headers": bearer(session, store.account_id)}
 
 
 def test_preview_save_edit_and_the_log_of_who_entered_and_left(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
-    headers = shop["headers"]
+    headers = api_shop["headers"]
     vip = {"tag": "vip"}
     preview = client.post("/api/v1/segments/preview", json={"filter": vip}, headers=headers).get_json()
     assert preview["count"] == 1
@@ -90,9 +89,9 @@ def test_preview_save_edit_and_the_log_of_who_entered_and_left(
 
 
 def test_predefined_segments_come_with_the_account_and_cannot_be_changed(
-    client: FlaskClient, shop: dict[str, Any], settings: Settings
+    client: FlaskClient, api_shop: dict[str, Any], settings: Settings
 ) -> None:
-    headers = shop["headers"]
+    headers = api_shop["headers"]
     listed = client.get("/api/v1/segments", headers=headers).get_json()["segments"]
     keys = {s["key"] for s in listed if s["predefined"]}
     assert {

@@ -15,7 +15,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, EngagementStatus, InteractionType
 from integration.store.types import utcnow
-from tests.factories import bearer, event, make_store
+from tests.support.builders import bearer, event, make_store
 
 
 @pytest.fixture

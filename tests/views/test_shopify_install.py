@@ -19,7 +19,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Account, DestinationKind, Order, Store, StoreState, Sync, SyncMode
 from integration.store.types import utcnow
-from tests.shopify_fixtures import API_KEY, APP_URL, SECRET, Deliver, raw
+from tests.support.shopify import API_KEY, APP_URL, SECRET, Deliver, raw
 from webhooks.signatures import shopify_sign_query
 
 SHOP = "new-shop.myshopify.com"

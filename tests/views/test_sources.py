@@ -8,15 +8,14 @@ from flask.testing import FlaskClient
 
 from integration.settings import Settings
 from integration.store import session_scope
-from tests.factories import bearer, make_store
-from tests.webhooks.test_email import SENDGRID_EVENTS, _keyless_sendgrid_source, _signed
-from tests.webhooks.test_signatures import DER_B64
+from tests.support.builders import bearer, make_store
+from tests.support.sendgrid import DER_B64, SENDGRID_EVENTS, keyless_sendgrid_source, signed_headers
 
 
 def test_sources_are_made_listed_and_say_when_they_refuse_deliveries(
     client: FlaskClient, settings: Settings, run_worker: Any
 ) -> None:
-    source_id, account_id = _keyless_sendgrid_source(settings)  # made before a key was required
+    source_id, account_id = keyless_sendgrid_source(settings)  # made before a key was required
     with session_scope(settings.database_url) as session:
         headers = bearer(session, account_id)
         stranger = bearer(session, make_store(session).account_id)
@@ -70,7 +69,7 @@ def test_sources_are_made_listed_and_say_when_they_refuse_deliveries(
     assert keyed.status_code == 200
     assert (keyed.get_json()["accepts_deliveries"], keyed.get_json()["problem"]) == (True, None)
     path = f"/webhooks/email/sendgrid/{source_id}"
-    assert client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS)).status_code == 200
+    assert client.post(path, data=SENDGRID_EVENTS, headers=signed_headers(SENDGRID_EVENTS)).status_code == 200
     assert (
         client.put(
             f"/api/v1/sources/{mailchimp['id']}/verification-key", json=key, headers=headers

@@ -18,20 +18,18 @@ from integration.store.models import Destination, SubscriptionStatus
 from integration.web.app import create_app
 from jobs.queues import SYNC, queue
 from jobs.sync import sync_all_job
-from tests.connectors.mailchimp.test_destination import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
-from tests.factories import bearer, make_store
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, audience, set_contact
+from tests.support.builders import bearer, make_store
+from tests.support.mailchimp import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, set_contact
+
+# The contacts of `audience_shop`.
+pytestmark = pytest.mark.audience(40, unsubscribed=1)
 
 
 @pytest.fixture
-def shop(settings: Settings) -> Audience:
-    return audience(settings, 40, unsubscribed=1)
-
-
-@pytest.fixture
-def headers(settings: Settings, shop: Audience) -> dict[str, str]:
+def headers(settings: Settings, audience_shop: Audience) -> dict[str, str]:
     with session_scope(settings.database_url) as session:
-        return bearer(session, shop.account_id)
+        return bearer(session, audience_shop.account_id)
 
 
 def mailchimp(client: FlaskClient, headers: dict[str, str], **overrides: Any) -> Any:
@@ -51,7 +49,7 @@ def mock_mailchimp() -> None:
 
 
 def test_destinations_keep_credentials_encrypted_and_check_what_each_kind_needs(
-    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str]
+    client: FlaskClient, settings: Settings, audience_shop: Audience, headers: dict[str, str]
 ) -> None:
     created = mailchimp(client, headers)
     assert created.status_code == 201
@@ -80,12 +78,12 @@ def test_destinations_keep_credentials_encrypted_and_check_what_each_kind_needs(
         "credentials": {"secret": "s" * 20},
     }
     assert client.post("/api/v1/destinations", json=webhook, headers=headers).status_code == 422
-    not_shopify = {"kind": "shopify", "name": "Tags", "config": {"store_id": shop.store_id}}
+    not_shopify = {"kind": "shopify", "name": "Tags", "config": {"store_id": audience_shop.store_id}}
     refused = client.post("/api/v1/destinations", json=not_shopify, headers=headers)
     assert refused.status_code == 422
     assert refused.get_json()["code"] == "invalid_store"
 
-    body = {"segment_id": shop.segment_id, "destination_id": answer["id"], "mode": "audience"}
+    body = {"segment_id": audience_shop.segment_id, "destination_id": answer["id"], "mode": "audience"}
     sync_id = client.post("/api/v1/syncs", json=body, headers=headers).get_json()["id"]
     with session_scope(settings.database_url) as session:
         other = bearer(session, make_store(session).account_id)
@@ -106,11 +104,11 @@ def test_destinations_keep_credentials_encrypted_and_check_what_each_kind_needs(
 
 @responses.activate
 def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_run_sends(
-    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+    client: FlaskClient, settings: Settings, audience_shop: Audience, headers: dict[str, str], run_worker: Any
 ) -> None:
     mock_mailchimp()
     destination = mailchimp(client, headers).get_json()
-    wrong_mode = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "tags"}
+    wrong_mode = {"segment_id": audience_shop.segment_id, "destination_id": destination["id"], "mode": "tags"}
     assert client.post("/api/v1/syncs", json=wrong_mode, headers=headers).status_code == 422
     body = {**wrong_mode, "mode": "audience", "start": True}
     created = client.post("/api/v1/syncs", json=body, headers=headers)
@@ -128,9 +126,11 @@ def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_ru
     assert detail["last_run"]["adds"] == preview["adds"]
 
     set_contact(
-        settings, shop.contact_ids["person2@example.com"], subscription_status=SubscriptionStatus.UNSUBSCRIBED
+        settings,
+        audience_shop.contact_ids["person2@example.com"],
+        subscription_status=SubscriptionStatus.UNSUBSCRIBED,
     )
-    set_contact(settings, shop.contact_ids["person3@example.com"], last_name="Married")
+    set_contact(settings, audience_shop.contact_ids["person3@example.com"], last_name="Married")
     preview = client.post(f"/api/v1/syncs/{sync_id}/preview", headers=headers).get_json()
     assert client.post(f"/api/v1/syncs/{sync_id}/runs", headers=headers).status_code == 202
     run_worker()
@@ -151,10 +151,10 @@ def test_a_sync_runs_through_the_worker_and_its_dry_run_matches_what_the_next_ru
 
 @responses.activate
 def test_a_new_sync_is_made_paused_and_its_whole_first_run_can_be_previewed_before_it_is_started(
-    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+    client: FlaskClient, settings: Settings, audience_shop: Audience, headers: dict[str, str], run_worker: Any
 ) -> None:
     destination = mailchimp(client, headers).get_json()
-    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    body = {"segment_id": audience_shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
     created = client.post("/api/v1/syncs", json=body, headers=headers)
     assert created.status_code == 201
     made = created.get_json()
@@ -173,7 +173,7 @@ def test_a_new_sync_is_made_paused_and_its_whole_first_run_can_be_previewed_befo
     first = preview.get_json()
     # The whole first run: every subscribed member of the segment is an add (the unsubscribed one is not).
     assert (first["adds"], first["updates"], first["removes"], first["unchanged"]) == (40, 0, 0, 0)
-    members = {e for e in shop.contact_ids if e.startswith("person")}
+    members = {e for e in audience_shop.contact_ids if e.startswith("person")}
     assert len(first["sample"]["adds"]) == 10
     assert {a["email"] for a in first["sample"]["adds"]} <= members
     assert len(responses.calls) == 0  # a dry run calls nobody
@@ -210,7 +210,7 @@ def test_a_new_sync_is_made_paused_and_its_whole_first_run_can_be_previewed_befo
 def test_a_sync_starts_at_once_only_when_asked(
     client: FlaskClient,
     settings: Settings,
-    shop: Audience,
+    audience_shop: Audience,
     headers: dict[str, str],
     run_worker: Any,
     choice: dict[str, bool],
@@ -218,7 +218,7 @@ def test_a_sync_starts_at_once_only_when_asked(
 ) -> None:
     mock_mailchimp()
     destination = mailchimp(client, headers).get_json()
-    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    body = {"segment_id": audience_shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
     created = client.post("/api/v1/syncs", json={**body, **choice}, headers=headers)
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["enabled"] is started
@@ -230,10 +230,10 @@ def test_a_sync_starts_at_once_only_when_asked(
 
 
 def test_start_and_enabled_that_disagree_are_refused(
-    client: FlaskClient, shop: Audience, headers: dict[str, str]
+    client: FlaskClient, audience_shop: Audience, headers: dict[str, str]
 ) -> None:
     destination = mailchimp(client, headers).get_json()
-    body = {"segment_id": shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
+    body = {"segment_id": audience_shop.segment_id, "destination_id": destination["id"], "mode": "audience"}
     answer = client.post("/api/v1/syncs", json={**body, "start": True, "enabled": False}, headers=headers)
     assert answer.status_code == 422
     assert "start" in answer.get_json()["details"]["json"]
@@ -241,12 +241,12 @@ def test_start_and_enabled_that_disagree_are_refused(
 
 @responses.activate
 def test_new_credentials_restart_a_sync_a_revoked_key_stopped(
-    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+    client: FlaskClient, settings: Settings, audience_shop: Audience, headers: dict[str, str], run_worker: Any
 ) -> None:
     responses.post(TAGS, status=401, json={"title": "API Key Invalid", "status": 401, "detail": "invalid"})
     destination = mailchimp(client, headers).get_json()
     body = {
-        "segment_id": shop.segment_id,
+        "segment_id": audience_shop.segment_id,
         "destination_id": destination["id"],
         "mode": "audience",
         "start": True,
@@ -281,12 +281,12 @@ def test_the_openapi_document_describes_the_sync_endpoints(client: FlaskClient) 
 
 @responses.activate
 def test_editing_the_segment_runs_its_syncs(
-    client: FlaskClient, settings: Settings, shop: Audience, headers: dict[str, str], run_worker: Any
+    client: FlaskClient, settings: Settings, audience_shop: Audience, headers: dict[str, str], run_worker: Any
 ) -> None:
     mock_mailchimp()
     destination = mailchimp(client, headers).get_json()
     body = {
-        "segment_id": shop.segment_id,
+        "segment_id": audience_shop.segment_id,
         "destination_id": destination["id"],
         "mode": "audience",
         "start": True,
@@ -295,7 +295,8 @@ def test_editing_the_segment_runs_its_syncs(
     run_worker()
     narrower = {"name": "Everybody", "filter": {"all": [{"subscription": ["subscribed"]}, {"tag": "vip"}]}}
     assert (
-        client.put(f"/api/v1/segments/{shop.segment_id}", json=narrower, headers=headers).status_code == 200
+        client.put(f"/api/v1/segments/{audience_shop.segment_id}", json=narrower, headers=headers).status_code
+        == 200
     )
     run_worker()
     [latest, _] = client.get(f"/api/v1/syncs/{sync_id}/runs", headers=headers).get_json()["runs"]
@@ -402,7 +403,7 @@ def test_a_webhook_destination_changed_to_a_private_address_is_refused_and_kept(
 
 
 def test_an_installation_may_allow_http_and_private_webhook_addresses(
-    settings: Settings, shop: Audience, headers: dict[str, str], dns: dict[str, list[str]]
+    settings: Settings, audience_shop: Audience, headers: dict[str, str], dns: dict[str, list[str]]
 ) -> None:
     dns["crm"] = ["172.18.0.5"]  # a service on the installation's own network
     allowing = create_app(

@@ -30,9 +30,9 @@ from integration.accounts import add_email_source, create_api_key, email_webhook
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import EmailTool, InboxDelivery, Store
-from tests.servers import START_SECONDS, STOP_SECONDS, reserved_port
-from tests.shopify_fixtures import API_KEY, APP_URL, SECRET, SHOP, raw
-from tests.webhooks.test_signatures import DER_B64
+from tests.support.sendgrid import DER_B64
+from tests.support.servers import START_SECONDS, STOP_SECONDS, reserved_port
+from tests.support.shopify import API_KEY, APP_URL, SECRET, SHOP, raw
 from webhooks.signatures import shopify_sign_body
 
 MIB = 1024 * 1024

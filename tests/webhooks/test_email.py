@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from integration.store.models import (
     BlockedReason,
     Contact,
     ContactEmail,
-    EmailSource,
     EmailTool,
     EngagementStatus,
     InboxDelivery,
@@ -31,11 +29,10 @@ from integration.store.models import (
 from integration.web.app import create_app
 from jobs.ingest import process_inbox_job, sweep_inbox_job
 from jobs.queues import INGEST, enqueue_or_sweep
-from tests.factories import make_store, order
-from tests.webhooks.test_signatures import DER_B64, sign
+from tests.support.builders import make_store, order
+from tests.support.sendgrid import DER_B64, SENDGRID_EVENTS, keyless_sendgrid_source, signed_headers
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-SENDGRID_EVENTS = (FIXTURES / "sendgrid" / "events.json").read_bytes()
 HOUR = 3600
 
 
@@ -45,15 +42,6 @@ def _source(settings: Settings, kind: EmailTool) -> tuple[str, int]:
         account_id = make_store(session).account_id
         source, secret = add_email_source(session, account_id, kind, kind.value, key)
         return email_webhook_path(source, secret), account_id
-
-
-def _signed(body: bytes, seconds_ago: int = 0) -> dict[str, str]:
-    """SendGrid's signature headers for `body`, signed now (or `seconds_ago`)."""
-    timestamp = str(int(time.time()) - seconds_ago)
-    return {
-        "X-Twilio-Email-Event-Webhook-Signature": sign(timestamp, body),
-        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
-    }
 
 
 def _contacts(settings: Settings) -> dict[str, Contact]:
@@ -71,7 +59,7 @@ def test_signed_sendgrid_events_change_contacts_as_mapped(
 ) -> None:
     path, _ = _source(settings, EmailTool.SENDGRID)
     answer = client.post(
-        path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS), content_type="application/json"
+        path, data=SENDGRID_EVENTS, headers=signed_headers(SENDGRID_EVENTS), content_type="application/json"
     )
     assert answer.status_code == 200
     run_worker()
@@ -98,18 +86,18 @@ def test_a_retried_delivery_and_a_repeated_event_are_not_counted_twice(
 ) -> None:
     path, _ = _source(settings, EmailTool.SENDGRID)
     for _ in range(2):  # SendGrid's retry
-        answer = client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS))
+        answer = client.post(path, data=SENDGRID_EVENTS, headers=signed_headers(SENDGRID_EVENTS))
         assert answer.status_code == 200
     regrouped = b"[" + SENDGRID_EVENTS.strip()[1:-1].split(b"\n")[1].rstrip(b",") + b"]"
     # The same event in a new batch.
-    assert client.post(path, data=regrouped, headers=_signed(regrouped)).status_code == 200
+    assert client.post(path, data=regrouped, headers=signed_headers(regrouped)).status_code == 200
     run_worker()
     assert _inbox_count(settings) == 2
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(func.count()).select_from(InteractionEvent)) == 8
 
 
-@pytest.mark.parametrize("headers", [{}, _signed(b"[]")], ids=["unsigned", "signed for another body"])
+@pytest.mark.parametrize("headers", [{}, signed_headers(b"[]")], ids=["unsigned", "signed for another body"])
 def test_a_forged_or_unsigned_sendgrid_delivery_is_refused_and_stored_nowhere(
     client: FlaskClient, settings: Settings, headers: dict[str, str]
 ) -> None:
@@ -134,7 +122,7 @@ def test_a_signed_sendgrid_delivery_is_taken_within_72_hours_of_its_timestamp(
     client: FlaskClient, settings: Settings, run_worker: Any, seconds_ago: int, taken: bool
 ) -> None:
     path, _ = _source(settings, EmailTool.SENDGRID)
-    answer = client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS, seconds_ago))
+    answer = client.post(path, data=SENDGRID_EVENTS, headers=signed_headers(SENDGRID_EVENTS, seconds_ago))
     if taken:
         assert answer.status_code == 200
         run_worker()
@@ -145,23 +133,13 @@ def test_a_signed_sendgrid_delivery_is_taken_within_72_hours_of_its_timestamp(
         assert _inbox_count(settings) == 0
 
 
-def _keyless_sendgrid_source(settings: Settings) -> tuple[int, int]:
-    """A SendGrid source as sources were made before a key was required: without one."""
-    with session_scope(settings.database_url) as session:
-        account_id = make_store(session).account_id
-        source = EmailSource(account_id=account_id, kind=EmailTool.SENDGRID, name="old")
-        session.add(source)
-        session.flush()
-        return source.id, account_id
-
-
 @pytest.mark.parametrize("signed", [False, True])
 def test_a_sendgrid_source_without_a_key_refuses_every_delivery_until_one_is_set(
     client: FlaskClient, settings: Settings, run_worker: Any, signed: bool
 ) -> None:
-    source_id, _ = _keyless_sendgrid_source(settings)
+    source_id, _ = keyless_sendgrid_source(settings)
     path = f"/webhooks/email/sendgrid/{source_id}"
-    headers = _signed(SENDGRID_EVENTS) if signed else {}
+    headers = signed_headers(SENDGRID_EVENTS) if signed else {}
     answer = client.post(path, data=SENDGRID_EVENTS, headers=headers, content_type="application/json")
     assert answer.status_code == 401
     assert answer.get_json()["code"] == "verification_key_missing"
@@ -173,7 +151,7 @@ def test_a_sendgrid_source_without_a_key_refuses_every_delivery_until_one_is_set
     with session_scope(settings.database_url) as session:
         set_verification_key(session, source_id, DER_B64)
     assert client.post(path, data=SENDGRID_EVENTS, headers={}).status_code == 401  # unsigned: still not
-    assert client.post(path, data=SENDGRID_EVENTS, headers=_signed(SENDGRID_EVENTS)).status_code == 200
+    assert client.post(path, data=SENDGRID_EVENTS, headers=signed_headers(SENDGRID_EVENTS)).status_code == 200
     run_worker()
     assert _contacts(settings)["hard@example.com"].blocked_reason == BlockedReason.HARD_BOUNCE
 
@@ -182,7 +160,7 @@ def test_a_sendgrid_source_without_a_key_refuses_every_delivery_until_one_is_set
 def test_an_unsigned_delivery_accepted_before_keys_were_required_is_not_processed(
     client: FlaskClient, settings: Settings, run_worker: Any, key_set_since: bool
 ) -> None:
-    source_id, _ = _keyless_sendgrid_source(settings)
+    source_id, _ = keyless_sendgrid_source(settings)
     with session_scope(settings.database_url) as session:  # still waiting in the inbox
         received = inbox.receive(
             session,
@@ -205,7 +183,7 @@ def test_an_unsigned_delivery_accepted_before_keys_were_required_is_not_processe
     if key_set_since:  # deliveries signed from now on are taken
         path = f"/webhooks/email/sendgrid/{source_id}"
         regrouped = b"[" + SENDGRID_EVENTS.strip()[1:-1].split(b"\n")[4].rstrip(b",") + b"]"
-        assert client.post(path, data=regrouped, headers=_signed(regrouped)).status_code == 200
+        assert client.post(path, data=regrouped, headers=signed_headers(regrouped)).status_code == 200
         run_worker()
         assert set(_contacts(settings)) == {"hard@example.com"}
 
@@ -298,7 +276,7 @@ def test_a_delivery_while_redis_is_down_is_kept_and_processed_when_it_returns(
             "instance_path": tmp_path,
         }
     )
-    signed = _signed(SENDGRID_EVENTS)
+    signed = signed_headers(SENDGRID_EVENTS)
     assert down.test_client().post(path, data=SENDGRID_EVENTS, headers=signed).status_code == 200
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(InboxDelivery.status)) == InboxStatus.PENDING

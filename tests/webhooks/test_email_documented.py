@@ -17,8 +17,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, EmailTool, InboxDelivery, InboxStatus, InteractionEvent
 from integration.web.context import settings_of
-from tests.factories import bearer, make_store
-from tests.webhooks.test_signatures import DER_B64, sign
+from tests.support.builders import bearer, make_store
+from tests.support.sendgrid import DER_B64, sign
 from webhooks.signatures import sendgrid_signature_valid
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

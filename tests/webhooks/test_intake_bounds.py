@@ -13,8 +13,8 @@ from integration.accounts import add_email_source, create_api_key, email_webhook
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, EmailTool, InboxDelivery, InboxStatus
-from tests.factories import make_store
-from tests.shopify_fixtures import Deliver, raw
+from tests.support.builders import make_store
+from tests.support.shopify import Deliver, raw
 
 EDGES = ["0001-01-01T00:00+01:00", "9999-12-31T23:59:59-01:00"]
 

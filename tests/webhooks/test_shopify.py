@@ -19,8 +19,8 @@ from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, OrderLineItem, StoreCustomer
 from integration.web.app import create_app
 from jobs.queues import QUEUES, connection, forget_connections
-from tests.servers import redis_server
-from tests.shopify_fixtures import OLD_SECRET, SECRET, SHOP, Deliver, payload, raw
+from tests.support.servers import redis_server
+from tests.support.shopify import OLD_SECRET, SECRET, SHOP, Deliver, payload, raw
 from webhooks.signatures import shopify_sign_body
 
 COMPLIANCE = ["customers/data_request", "customers/redact", "shop/redact"]

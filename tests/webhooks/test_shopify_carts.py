@@ -14,8 +14,8 @@ from integration.commerce.carts import mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
-from tests.factories import bearer
-from tests.shopify_fixtures import Deliver, payload
+from tests.support.builders import bearer
+from tests.support.shopify import Deliver, payload
 
 
 def _headers(settings: Settings, store_id: int) -> dict[str, str]:

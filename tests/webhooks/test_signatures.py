@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.sendgrid import DER_B64, PEM, sign
 from webhooks.signatures import secret_matches, sendgrid_signature_valid, timestamp_within
-
-PRIVATE = ec.generate_private_key(ec.SECP256R1())
-PUBLIC = PRIVATE.public_key()
-PEM = PUBLIC.public_bytes(
-    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-).decode()
-DER_B64 = base64.b64encode(
-    PUBLIC.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-).decode()
-
-
-def sign(timestamp: str, body: bytes) -> str:
-    """Sign as SendGrid does: ECDSA with SHA-256 over the timestamp followed by the raw body."""
-    return base64.b64encode(PRIVATE.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
 
 
 @pytest.mark.parametrize("key", [PEM, DER_B64])

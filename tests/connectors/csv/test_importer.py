@@ -19,7 +19,7 @@ from integration.store.models import (
     StoreCustomer,
     SubscriptionStatus,
 )
-from tests.factories import make_store
+from tests.support.builders import make_store
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "shopify"
 AS_OF = datetime(2026, 5, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ from connectors.klaviyo.destination import BULK_RATE, REVISION
 from connectors.limits import Pace
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, runner, set_contact
+from tests.support.syncs import Audience, add_sync, dry_run, runner, set_contact
 
 LIST = "VRgFBd"
 API = "https://a.klaviyo.com/api"
@@ -126,26 +126,25 @@ class FakeKlaviyo:
         return [p["attributes"]["email"] for job in self.jobs.values() for p in job]
 
 
-@pytest.fixture
-def shop(settings: Settings) -> Audience:
-    return audience(settings, 300, unsubscribed=2)
+# The contacts of `audience_shop`.
+pytestmark = pytest.mark.audience(300, unsubscribed=2)
 
 
 @pytest.fixture
-def sync_id(settings: Settings, shop: Audience) -> int:
+def klaviyo_sync_id(settings: Settings, audience_shop: Audience) -> int:
     return add_sync(
-        settings, shop, DestinationKind.KLAVIYO, {"list_id": LIST}, {"api_key": "pk_test_0123456789"}
+        settings, audience_shop, DestinationKind.KLAVIYO, {"list_id": LIST}, {"api_key": "pk_test_0123456789"}
     )
 
 
 @responses.activate
 def test_first_sync_imports_subscribed_profiles_into_the_list_and_a_second_sends_nothing(
-    settings: Settings, sync_id: int
+    settings: Settings, klaviyo_sync_id: int
 ) -> None:
     klaviyo = FakeKlaviyo()
     klaviyo.install()
     slept: list[float] = []
-    first = runner(settings, slept)(sync_id)
+    first = runner(settings, slept)(klaviyo_sync_id)
     assert (first["status"], first["adds"], first["failed"]) == ("succeeded", 300, 0)
     assert sorted(klaviyo.profiles()) == sorted(f"person{i}@example.com" for i in range(300))
     assert slept  # waited between reads of the job while it was processing
@@ -153,23 +152,23 @@ def test_first_sync_imports_subscribed_profiles_into_the_list_and_a_second_sends
     assert all(c.request.headers["Content-Type"] == "application/vnd.api+json" for c in posted)
 
     responses.calls.reset()
-    second = runner(settings, slept)(sync_id)
+    second = runner(settings, slept)(klaviyo_sync_id)
     assert (second["adds"], second["updates"], second["removes"]) == (0, 0, 0)
     assert len(responses.calls) == 0
 
 
 @responses.activate
 def test_import_errors_become_per_contact_errors_and_opt_outs_leave_the_list_by_profile_id(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, klaviyo_sync_id: int
 ) -> None:
     klaviyo = FakeKlaviyo(failing={"person7@example.com": "Invalid email address"})
     klaviyo.install()
     run = runner(settings, [])
-    first = run(sync_id)
+    first = run(klaviyo_sync_id)
     assert (first["status"], first["adds"], first["failed"]) == ("partial", 299, 1)
     assert first["errors"] == [
         {
-            "contact_id": shop.contact_ids["person7@example.com"],
+            "contact_id": audience_shop.contact_ids["person7@example.com"],
             "action": "add",
             "error": "Invalid email address",
         }
@@ -178,14 +177,14 @@ def test_import_errors_become_per_contact_errors_and_opt_outs_leave_the_list_by_
     for i in range(3):
         set_contact(
             settings,
-            shop.contact_ids[f"person{i}@example.com"],
+            audience_shop.contact_ids[f"person{i}@example.com"],
             subscription_status=SubscriptionStatus.UNSUBSCRIBED,
         )
     klaviyo.failing.clear()
-    preview = dry_run(settings, sync_id)
+    preview = dry_run(settings, klaviyo_sync_id)
     assert (preview["adds"], preview["removes"]) == (1, 3)
     responses.calls.reset()
-    second = run(sync_id)
+    second = run(klaviyo_sync_id)
     assert (second["adds"], second["removes"], second["failed"]) == (1, 3, 0)
     removed = [json.loads(c.request.body) for c in responses.calls if c.request.method == "DELETE"]
     assert removed == [{"data": [{"type": "profile", "id": f"01PPERSON{i}"} for i in range(3)]}]
@@ -195,7 +194,7 @@ def test_import_errors_become_per_contact_errors_and_opt_outs_leave_the_list_by_
 
 @responses.activate
 def test_a_refused_profile_is_taken_out_of_the_job_and_the_rest_imported(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, klaviyo_sync_id: int
 ) -> None:
     klaviyo = FakeKlaviyo()
     bad = {
@@ -211,15 +210,15 @@ def test_a_refused_profile_is_taken_out_of_the_job_and_the_rest_imported(
     }
     responses.post(JOBS, status=400, json=bad)
     klaviyo.install()
-    first = runner(settings, [])(sync_id)
+    first = runner(settings, [])(klaviyo_sync_id)
     assert (first["adds"], first["failed"]) == (299, 1)
-    assert first["errors"][0]["contact_id"] == shop.contact_ids["person5@example.com"]
+    assert first["errors"][0]["contact_id"] == audience_shop.contact_ids["person5@example.com"]
     assert "person5@example.com" not in klaviyo.profiles()
 
 
 @responses.activate
 def test_429_with_retry_after_is_honoured_and_a_revoked_key_stops_the_sync(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, klaviyo_sync_id: int
 ) -> None:
     klaviyo = FakeKlaviyo()
     throttled = {
@@ -235,7 +234,7 @@ def test_429_with_retry_after_is_honoured_and_a_revoked_key_stops_the_sync(
     responses.post(JOBS, status=429, json=throttled, headers={"Retry-After": "3"})
     klaviyo.install()
     slept: list[float] = []
-    first = runner(settings, slept)(sync_id)
+    first = runner(settings, slept)(klaviyo_sync_id)
     assert first["status"] == "succeeded"
     assert 3.0 in slept
 
@@ -254,11 +253,11 @@ def test_429_with_retry_after_is_honoured_and_a_revoked_key_stops_the_sync(
             ]
         },
     )
-    set_contact(settings, shop.contact_ids["person0@example.com"], first_name="Changed")
-    stopped = runner(settings, [])(sync_id)
+    set_contact(settings, audience_shop.contact_ids["person0@example.com"], first_name="Changed")
+    stopped = runner(settings, [])(klaviyo_sync_id)
     assert (stopped["status"], stopped["adds"], stopped["updates"]) == ("stopped", 0, 0)
     assert "invalid private key" in stopped["error"]
-    assert dry_run(settings, sync_id)["updates"] == 1  # still owed: sent once the key is replaced
+    assert dry_run(settings, klaviyo_sync_id)["updates"] == 1  # still owed: sent once the key is replaced
 
 
 def test_pace_keeps_the_documented_burst_and_steady_rates() -> None:

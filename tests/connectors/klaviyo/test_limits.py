@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,15 +26,6 @@ JOBS = f"{API}/profile-bulk-import-jobs"
 JOB = re.compile(rf"{re.escape(JOBS)}/(?P<id>[^/?]+)$")
 MEMBERSHIP = re.compile(rf"{re.escape(API)}/lists/[^/]+/relationships/profiles")
 ARRIVALS = "test:arrivals"
-
-
-@pytest.fixture
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
 
 
 def test_jobs_are_split_by_their_utf8_bytes_and_every_profile_goes_once() -> None:
@@ -107,8 +98,8 @@ def _remove_from_list(url: str, list_id: str, calls: int, start: int) -> None:
     assert not delivery.failed
 
 
-def _arrivals(store: redis.Redis) -> list[float]:
-    return sorted(float(t) for t in store.lrange(ARRIVALS, 0, -1))
+def _arrivals(redis_client: redis.Redis) -> list[float]:
+    return sorted(float(t) for t in redis_client.lrange(ARRIVALS, 0, -1))
 
 
 def _most_in_any(window: float, times: list[float]) -> int:
@@ -117,7 +108,7 @@ def _most_in_any(window: float, times: list[float]) -> int:
 
 @pytest.mark.slow
 def test_two_lists_of_one_key_in_two_processes_and_a_thread_keep_the_burst_window(
-    redis_url: str, store: redis.Redis
+    redis_url: str, redis_client: redis.Redis
 ) -> None:
     context = multiprocessing.get_context("fork")
     workers = [
@@ -132,7 +123,7 @@ def test_two_lists_of_one_key_in_two_processes_and_a_thread_keep_the_burst_windo
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    arrivals = _arrivals(store)
+    arrivals = _arrivals(redis_client)
     assert len(arrivals) == 36
     # Klaviyo's 10 calls a second (list relationships), in any second however it is placed.
     assert _most_in_any(1.0, arrivals) <= 10
@@ -148,7 +139,7 @@ def _pace_calls(url: str, count: int) -> None:
 
 
 @pytest.mark.slow
-def test_the_steady_window_holds_across_processes(redis_url: str, store: redis.Redis) -> None:
+def test_the_steady_window_holds_across_processes(redis_url: str, redis_client: redis.Redis) -> None:
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_pace_calls, args=(redis_url, 10)) for _ in range(2)]
     for worker in workers:
@@ -156,7 +147,7 @@ def test_the_steady_window_holds_across_processes(redis_url: str, store: redis.R
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    arrivals = _arrivals(store)
+    arrivals = _arrivals(redis_client)
     assert len(arrivals) == 20
     assert _most_in_any(0.2, arrivals) <= 3
     assert _most_in_any(1.0, arrivals) <= 8
@@ -171,22 +162,22 @@ def test_the_steady_window_holds_across_processes(redis_url: str, store: redis.R
     ],
 )
 def test_the_servers_rate_headers_hold_back_every_list_of_the_key(
-    redis_url: str, store: redis.Redis, status: int, headers: dict[str, str]
+    redis_url: str, redis_client: redis.Redis, status: int, headers: dict[str, str]
 ) -> None:
     answers = {1: (status, headers)}
 
     def answer(request: Any) -> tuple[int, dict[str, str], str]:
-        index = store.rpush(ARRIVALS, repr(time.time()))
+        index = redis_client.rpush(ARRIVALS, repr(time.time()))
         code, extra = answers.get(index, (204, {}))
         body = json.dumps({"errors": [{"id": "t", "code": "throttled", "title": "Throttled", "detail": ""}]})
         return code, extra, body if code == 429 else ""
 
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.DELETE, MEMBERSHIP, callback=answer)
-        first = KlaviyoList(KEY, "LISTA", http=Http("Klaviyo", retries=0), redis=store)
-        other = KlaviyoList(KEY, "LISTB", http=Http("Klaviyo", retries=0), redis=store)
+        first = KlaviyoList(KEY, "LISTA", http=Http("Klaviyo", retries=0), redis=redis_client)
+        other = KlaviyoList(KEY, "LISTB", http=Http("Klaviyo", retries=0), redis=redis_client)
         first.deliver(_removals(1, 0))
         other.deliver(_removals(1, 1))
-    arrivals = _arrivals(store)
+    arrivals = _arrivals(redis_client)
     assert len(arrivals) == 2
     assert arrivals[1] - arrivals[0] >= 1.9  # the other list waited for the key's window

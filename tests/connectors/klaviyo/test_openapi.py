@@ -12,7 +12,7 @@ import responses
 from connectors.http import Http
 from connectors.klaviyo.destination import REVISION, KlaviyoList
 from integration.contract import ADD, REMOVE, UPDATE, Change
-from tests.openapi_check import OpenApi, load
+from tests.support.openapi import OpenApi, load
 
 KEY = "pk_test_0123456789"
 BASE = "https://a.klaviyo.com"

@@ -6,7 +6,6 @@ import json
 import multiprocessing
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,15 +23,6 @@ API = "https://us6.api.mailchimp.com/3.0"
 BATCH = re.compile(rf"{re.escape(API)}/lists/[^/]+$")
 SEGMENT = re.compile(rf"{re.escape(API)}/lists/[^/]+/segments/\d+$")
 IN_FLIGHT, PEAKS = "test:in-flight", "test:peaks"
-
-
-@pytest.fixture
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
 
 
 def _sync_audience(url: str, list_id: str, start: int) -> None:
@@ -59,7 +49,7 @@ def _sync_audience(url: str, list_id: str, start: int) -> None:
 
 @pytest.mark.slow
 def test_two_audiences_of_one_key_in_two_processes_never_exceed_ten_connections(
-    redis_url: str, store: redis.Redis
+    redis_url: str, redis_client: redis.Redis
 ) -> None:
     context = multiprocessing.get_context("fork")
     workers = [
@@ -70,15 +60,15 @@ def test_two_audiences_of_one_key_in_two_processes_never_exceed_ten_connections(
     for worker in workers:
         worker.join(120)
         assert worker.exitcode == 0
-    peaks = [int(p) for p in store.lrange(PEAKS, 0, -1)]
+    peaks = [int(p) for p in redis_client.lrange(PEAKS, 0, -1)]
     assert len(peaks) == 2 * 2 * 10  # per audience: 10 upsert calls and 10 tag calls of 500
     assert max(peaks) <= MAX_CONNECTIONS
     assert max(peaks) > MAX_CONNECTIONS // 2  # and the budget is used, not one call at a time
-    assert not store.keys("*0123456789abcdef*")  # the key itself is never written to Redis
+    assert not redis_client.keys("*0123456789abcdef*")  # the key itself is never written to Redis
 
 
-def test_a_slot_of_a_killed_process_expires(store: redis.Redis) -> None:
-    slots = Slots("test", 1, store, ttl_seconds=0.3)
+def test_a_slot_of_a_killed_process_expires(redis_client: redis.Redis) -> None:
+    slots = Slots("test", 1, redis_client, ttl_seconds=0.3)
     taken = slots.slot()
     taken.__enter__()  # never released, as if its process was killed mid-request
     started = time.monotonic()

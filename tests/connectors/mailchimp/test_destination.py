@@ -15,75 +15,21 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import BlockedReason, DestinationKind, SubscriptionStatus, Sync
 from jobs.sync import sync_all_job
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, runner, set_contact
-
-LIST = "a1b2c3"
-API = "https://us6.api.mailchimp.com/3.0"
-BATCH = f"{API}/lists/{LIST}"
-TAGS = f"{API}/lists/{LIST}/segments"
-TAG = f"{TAGS}/77"
-KEY = "0123456789abcdef0123456789abcdef-us6"
-
-
-def batch_answer(request: Any, errors: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-    """A documented 200 of `POST /lists/{id}`: members created, and per-member errors."""
-    members = json.loads(request.body)["members"]
-    errors = errors or {}
-    created = [
-        {
-            "id": subscriber_hash(m["email_address"]),
-            "email_address": m["email_address"],
-            "status": m["status"],
-        }
-        for m in members
-        if m["email_address"] not in errors
-    ]
-    failed = [
-        {"email_address": email, "error": error, "error_code": "ERROR_GENERIC"}
-        for email, error in errors.items()
-    ]
-    body = {
-        "new_members": created,
-        "updated_members": [],
-        "errors": failed,
-        "total_created": len(created),
-        "total_updated": 0,
-        "error_count": len(failed),
-    }
-    return 200, {}, json.dumps(body)
-
-
-def tag_answer(request: Any) -> tuple[int, dict[str, str], str]:
-    body = json.loads(request.body)
-    added, removed = body.get("members_to_add", []), body.get("members_to_remove", [])
-    answer = {
-        "members_added": [{"email_address": e} for e in added],
-        "members_removed": [{"email_address": e} for e in removed],
-        "errors": [],
-        "total_added": len(added),
-        "total_removed": len(removed),
-        "error_count": 0,
-    }
-    return 200, {}, json.dumps(answer)
+from tests.support.mailchimp import BATCH, KEY, LIST, TAG, TAGS, batch_answer, tag_answer
+from tests.support.syncs import Audience, add_sync, dry_run, runner, set_contact
 
 
 def sent(call: Any) -> dict[str, Any]:
     return json.loads(call.request.body)
 
 
-@pytest.fixture
-def slept() -> list[float]:
-    return []
+# The contacts of `audience_shop`.
+pytestmark = pytest.mark.audience(1200, unsubscribed=3, blocked=2)
 
 
 @pytest.fixture
-def shop(settings: Settings) -> Audience:
-    return audience(settings, 1200, unsubscribed=3, blocked=2)
-
-
-@pytest.fixture
-def sync_id(settings: Settings, shop: Audience) -> int:
-    return add_sync(settings, shop, DestinationKind.MAILCHIMP, {"list_id": LIST}, {"api_key": KEY})
+def mailchimp_sync_id(settings: Settings, audience_shop: Audience) -> int:
+    return add_sync(settings, audience_shop, DestinationKind.MAILCHIMP, {"list_id": LIST}, {"api_key": KEY})
 
 
 def mock_mailchimp(errors: dict[str, str] | None = None) -> None:
@@ -98,13 +44,13 @@ def mock_mailchimp(errors: dict[str, str] | None = None) -> None:
 
 @responses.activate
 def test_first_sync_sends_subscribed_members_in_batches_of_500_then_a_second_sends_nothing(
-    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+    settings: Settings, audience_shop: Audience, mailchimp_sync_id: int, slept: list[float]
 ) -> None:
     mock_mailchimp()
-    preview = dry_run(settings, sync_id)
+    preview = dry_run(settings, mailchimp_sync_id)
     assert (preview["adds"], preview["updates"], preview["removes"], preview["unchanged"]) == (1200, 0, 0, 0)
 
-    run = runner(settings, slept)(sync_id)
+    run = runner(settings, slept)(mailchimp_sync_id)
     assert (run["status"], run["adds"], run["removes"], run["failed"]) == ("succeeded", 1200, 0, 0)
 
     batches = [sent(c) for c in responses.calls if c.request.url == BATCH]
@@ -118,45 +64,47 @@ def test_first_sync_sends_subscribed_members_in_batches_of_500_then_a_second_sen
     assert sorted(len(t) for t in tagged) == [200, 500, 500]
     assert all(c.request.headers["Authorization"].startswith("Basic ") for c in responses.calls)
     with session_scope(settings.database_url) as session:
-        assert session.get(Sync, sync_id).config["tag_id"] == 77  # type: ignore[union-attr]
+        assert session.get(Sync, mailchimp_sync_id).config["tag_id"] == 77  # type: ignore[union-attr]
 
     calls = len(responses.calls)
-    assert dry_run(settings, sync_id)["adds"] == 0
-    second = runner(settings, slept)(sync_id)
+    assert dry_run(settings, mailchimp_sync_id)["adds"] == 0
+    second = runner(settings, slept)(mailchimp_sync_id)
     assert (second["adds"], second["updates"], second["removes"], second["unchanged"]) == (0, 0, 0, 1200)
     assert len(responses.calls) == calls  # nothing sent
 
 
 @responses.activate
 def test_after_one_percent_changed_exactly_that_is_sent_and_opt_outs_are_unsubscribed(
-    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+    settings: Settings, audience_shop: Audience, mailchimp_sync_id: int, slept: list[float]
 ) -> None:
     mock_mailchimp()
     run = runner(settings, slept)
-    run(sync_id)
+    run(mailchimp_sync_id)
     first_calls = len(responses.calls)
     # 12 of 1200 change: 6 renamed, 3 unsubscribe, 2 bounce hard, 1 is deleted.
     for i in range(6):
-        set_contact(settings, shop.contact_ids[f"person{i}@example.com"], first_name=f"Renamed{i}")
+        set_contact(settings, audience_shop.contact_ids[f"person{i}@example.com"], first_name=f"Renamed{i}")
     for i in range(6, 9):
         set_contact(
             settings,
-            shop.contact_ids[f"person{i}@example.com"],
+            audience_shop.contact_ids[f"person{i}@example.com"],
             subscription_status=SubscriptionStatus.UNSUBSCRIBED,
         )
     for i in range(9, 11):
         set_contact(
-            settings, shop.contact_ids[f"person{i}@example.com"], blocked_reason=BlockedReason.HARD_BOUNCE
+            settings,
+            audience_shop.contact_ids[f"person{i}@example.com"],
+            blocked_reason=BlockedReason.HARD_BOUNCE,
         )
     from integration.store.types import utcnow
 
-    set_contact(settings, shop.contact_ids["person11@example.com"], deleted_at=utcnow())
+    set_contact(settings, audience_shop.contact_ids["person11@example.com"], deleted_at=utcnow())
 
-    preview = dry_run(settings, sync_id)
+    preview = dry_run(settings, mailchimp_sync_id)
     assert (preview["adds"], preview["updates"], preview["removes"]) == (0, 6, 6)
     assert {s["reason"] for s in preview["sample"]["removes"]} == {"unsubscribed", "blocked", "deleted"}
 
-    second = run(sync_id)
+    second = run(mailchimp_sync_id)
     assert (second["adds"], second["updates"], second["removes"], second["failed"]) == (0, 6, 6, 0)
     calls = responses.calls[first_calls:]
     batches = [sent(c) for c in calls if c.request.url == BATCH]
@@ -168,7 +116,7 @@ def test_after_one_percent_changed_exactly_that_is_sent_and_opt_outs_are_unsubsc
     assert {m["email_address"] for m in unsubscribed} == {f"person{i}@example.com" for i in range(6, 12)}
     untagged = [e for c in calls if c.request.url == TAG for e in sent(c).get("members_to_remove", [])]
     assert sorted(untagged) == sorted(f"person{i}@example.com" for i in range(6, 12))
-    assert dry_run(settings, sync_id) == {
+    assert dry_run(settings, mailchimp_sync_id) == {
         "adds": 0,
         "updates": 0,
         "removes": 0,
@@ -179,7 +127,7 @@ def test_after_one_percent_changed_exactly_that_is_sent_and_opt_outs_are_unsubsc
 
 @responses.activate
 def test_per_member_errors_are_recorded_compliance_refusals_kept_and_other_failures_retried(
-    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+    settings: Settings, audience_shop: Audience, mailchimp_sync_id: int, slept: list[float]
 ) -> None:
     refused = "person3@example.com is in a compliance state due to unsubscribe, bounce, or compliance review"
     mock_mailchimp(
@@ -189,15 +137,15 @@ def test_per_member_errors_are_recorded_compliance_refusals_kept_and_other_failu
         }
     )
     run = runner(settings, slept)
-    first = run(sync_id)
+    first = run(mailchimp_sync_id)
     assert (first["status"], first["adds"], first["failed"]) == ("partial", 1198, 2)
     assert {e["contact_id"] for e in first["errors"]} == {
-        shop.contact_ids["person3@example.com"],
-        shop.contact_ids["person4@example.com"],
+        audience_shop.contact_ids["person3@example.com"],
+        audience_shop.contact_ids["person4@example.com"],
     }
     # The next run retries only the failed address; the refused one is not re-subscribed again.
     responses.calls.reset()
-    retry = run(sync_id)
+    retry = run(mailchimp_sync_id)
     batches = [sent(c) for c in responses.calls if c.request.url == BATCH]
     assert [m["email_address"] for b in batches for m in b["members"]] == ["person4@example.com"]
     assert retry["failed"] == 1
@@ -205,18 +153,18 @@ def test_per_member_errors_are_recorded_compliance_refusals_kept_and_other_failu
 
 @responses.activate
 def test_429_is_waited_out_and_a_revoked_key_stops_the_sync_with_a_clear_error(
-    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+    settings: Settings, audience_shop: Audience, mailchimp_sync_id: int, slept: list[float]
 ) -> None:
     responses.post(TAGS, json={"id": 77, "name": "storepulse:everybody"})
     too_many = {"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": "slow down"}
     responses.post(BATCH, status=429, json=too_many, content_type="application/problem+json")
     responses.add_callback(responses.POST, BATCH, callback=batch_answer)
     responses.add_callback(responses.POST, TAG, callback=tag_answer)
-    first = runner(settings, slept)(sync_id)
+    first = runner(settings, slept)(mailchimp_sync_id)
     assert (first["status"], first["adds"]) == ("succeeded", 1200)
     assert slept  # waited before retrying the refused call
 
-    set_contact(settings, shop.contact_ids["person0@example.com"], first_name="Changed")
+    set_contact(settings, audience_shop.contact_ids["person0@example.com"], first_name="Changed")
     responses.reset()
     revoked = {
         "type": "about:blank",
@@ -225,11 +173,11 @@ def test_429_is_waited_out_and_a_revoked_key_stops_the_sync_with_a_clear_error(
         "detail": "Your API key may be invalid",
     }
     responses.post(BATCH, status=401, json=revoked)
-    stopped = runner(settings, slept)(sync_id)
+    stopped = runner(settings, slept)(mailchimp_sync_id)
     assert stopped["status"] == "stopped"
     assert "API key may be invalid" in stopped["error"]
     with session_scope(settings.database_url) as session:
-        found = session.get(Sync, sync_id)
+        found = session.get(Sync, mailchimp_sync_id)
         assert found is not None
         assert (found.status, found.last_error) == ("stopped", stopped["error"])
     # A stopped sync is not queued by the schedule (no crash loop) until its credentials change.
@@ -245,20 +193,20 @@ def test_data_center_comes_from_the_key() -> None:
 
 @responses.activate
 def test_a_changed_address_moves_the_member_instead_of_leaving_the_old_one_subscribed(
-    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+    settings: Settings, audience_shop: Audience, mailchimp_sync_id: int, slept: list[float]
 ) -> None:
     mock_mailchimp()
     run = runner(settings, slept)
-    run(sync_id)
+    run(mailchimp_sync_id)
     old = f"{BATCH}/members/{subscriber_hash('person0@example.com')}"
     moved = responses.patch(old, json={"id": subscriber_hash("new0@example.com"), "status": "subscribed"})
-    set_contact(settings, shop.contact_ids["person0@example.com"], email="new0@example.com")
+    set_contact(settings, audience_shop.contact_ids["person0@example.com"], email="new0@example.com")
     # A bare 403 (Mailchimp under very high load) is waited out, not taken for a revoked key.
     responses.calls.reset()
     responses.remove(responses.POST, BATCH)
     responses.add(responses.POST, BATCH, status=403, body="", content_type="text/html")
     responses.add_callback(responses.POST, BATCH, callback=batch_answer)
-    second = run(sync_id)
+    second = run(mailchimp_sync_id)
     assert [c.response.status_code for c in responses.calls if c.request.url == BATCH] == [403, 200]
     assert (second["status"], second["updates"], second["failed"]) == ("succeeded", 1, 0)
     assert json.loads(moved.calls[0].request.body) == {"email_address": "new0@example.com"}
@@ -268,19 +216,19 @@ def test_a_changed_address_moves_the_member_instead_of_leaving_the_old_one_subsc
 
 @responses.activate
 def test_a_tag_deleted_in_mailchimp_is_made_again(
-    settings: Settings, shop: Audience, sync_id: int, slept: list[float]
+    settings: Settings, audience_shop: Audience, mailchimp_sync_id: int, slept: list[float]
 ) -> None:
     mock_mailchimp()
     run = runner(settings, slept)
-    run(sync_id)
+    run(mailchimp_sync_id)
     responses.remove(responses.POST, TAG)
     responses.post(TAG, status=404, json={"title": "Resource Not Found", "status": 404, "detail": "gone"})
     responses.remove(responses.POST, TAGS)
     remade = responses.post(TAGS, json={"id": 78, "name": "storepulse:everybody"})
     responses.add_callback(responses.POST, f"{TAGS}/78", callback=tag_answer)
-    set_contact(settings, shop.contact_ids["person5@example.com"], first_name="Renamed")
-    second = run(sync_id)
+    set_contact(settings, audience_shop.contact_ids["person5@example.com"], first_name="Renamed")
+    second = run(mailchimp_sync_id)
     assert (second["updates"], second["failed"]) == (1, 0)
     assert remade.call_count == 1
     with session_scope(settings.database_url) as session:
-        assert session.get(Sync, sync_id).config["tag_id"] == 78  # type: ignore[union-attr]
+        assert session.get(Sync, mailchimp_sync_id).config["tag_id"] == 78  # type: ignore[union-attr]

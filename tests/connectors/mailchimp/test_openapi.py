@@ -11,7 +11,7 @@ import responses
 from connectors.http import Http
 from connectors.mailchimp.destination import MailchimpAudience, subscriber_hash
 from integration.contract import ADD, LEFT, REMOVE, UNSUBSCRIBED, UPDATE, Change
-from tests.openapi_check import OpenApi, load
+from tests.support.openapi import OpenApi, load
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 API = "https://us6.api.mailchimp.com/3.0"

@@ -22,7 +22,7 @@ from integration.store.models import (
     SubscriptionStatus,
 )
 from jobs.shopify import continue_backfill_job, reconcile_store_job, shopify_upkeep_job, start_backfill_job
-from tests.shopify_fixtures import SHOP, Deliver, raw
+from tests.support.shopify import SHOP, Deliver, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 RESULTS = "https://storage.googleapis.com/shopify-tiers-assets-prod-us-east1/bulk-result.jsonl"
@@ -166,7 +166,7 @@ def _bulk_api(
 
     `schema_checked`: a bulk query that Shopify's published schema refuses is refused as Shopify does.
     """
-    from tests.connectors.shopify.admin_schema import problems
+    from tests.support.admin_schema import problems
 
     started: list[str] = []
 
@@ -710,7 +710,7 @@ def test_a_backfilled_checkout_is_the_checkout_its_webhook_and_its_order_name(
     shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: Any, form: str, arrival: str
 ) -> None:
     from integration.commerce.carts import mark_abandoned
-    from tests.shopify_fixtures import payload
+    from tests.support.shopify import payload
 
     webhook = payload("checkouts_create")
     token, cart = webhook["token"], webhook["cart_token"]

@@ -17,7 +17,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Checkout, InboxDelivery, InboxStatus, Order
 from integration.store.types import utcnow
-from tests.shopify_fixtures import Deliver, payload
+from tests.support.shopify import Deliver, payload
 
 Change = Callable[[dict[str, Any]], None]
 

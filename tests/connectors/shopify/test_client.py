@@ -16,7 +16,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
-from tests.shopify_fixtures import API_KEY, SECRET, SHOP
+from tests.support.shopify import API_KEY, SECRET, SHOP
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 
@@ -36,30 +36,27 @@ def cost(available: float, requested: float = 100, maximum: float = 1000, rate: 
 
 
 @pytest.fixture
-def slept() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(slept: list[float]) -> ShopifyClient:
+def shopify_api_client(slept: list[float]) -> ShopifyClient:
     return ShopifyClient(SHOP, "shpat_x", "2026-07", sleep=slept.append)
 
 
 @responses.activate
 def test_calls_are_paced_by_the_cost_bucket_shopify_reports(
-    client: ShopifyClient, slept: list[float]
+    shopify_api_client: ShopifyClient, slept: list[float]
 ) -> None:
     responses.post(GRAPHQL, json={"data": {"shop": {"name": "a"}}, "extensions": cost(available=30)})
     responses.post(GRAPHQL, json={"data": {"shop": {"name": "b"}}, "extensions": cost(available=900)})
-    assert client.graphql("{ shop { name } }") == {"shop": {"name": "a"}}
+    assert shopify_api_client.graphql("{ shop { name } }") == {"shop": {"name": "a"}}
     assert slept == []
-    assert client.graphql("{ shop { name } }") == {"shop": {"name": "b"}}
+    assert shopify_api_client.graphql("{ shop { name } }") == {"shop": {"name": "b"}}
     # 100 points needed, 30 available, 50 restored a second: wait 1.4 s before the second call.
     assert slept == [pytest.approx(1.4)]
 
 
 @responses.activate
-def test_a_throttled_query_waits_and_is_retried(client: ShopifyClient, slept: list[float]) -> None:
+def test_a_throttled_query_waits_and_is_retried(
+    shopify_api_client: ShopifyClient, slept: list[float]
+) -> None:
     responses.post(
         GRAPHQL,
         json={
@@ -68,19 +65,19 @@ def test_a_throttled_query_waits_and_is_retried(client: ShopifyClient, slept: li
         },
     )
     responses.post(GRAPHQL, json={"data": {"ok": True}, "extensions": cost(available=900, requested=752)})
-    assert client.graphql("{ ok }") == {"ok": True}
+    assert shopify_api_client.graphql("{ ok }") == {"ok": True}
     assert slept
     assert slept[0] == pytest.approx(15.0)
 
 
 @responses.activate
 def test_http_429_honours_retry_after_then_gives_up_as_retriable(
-    client: ShopifyClient, slept: list[float]
+    shopify_api_client: ShopifyClient, slept: list[float]
 ) -> None:
     for _ in range(5):
         responses.post(GRAPHQL, status=429, headers={"Retry-After": "2.0"}, body="")
     with pytest.raises(RetriableConnectorError) as caught:
-        client.graphql("{ ok }")
+        shopify_api_client.graphql("{ ok }")
     assert caught.value.retry_after == 2.0
     assert slept == [2.0] * 4
 
@@ -96,17 +93,19 @@ def test_http_429_honours_retry_after_then_gives_up_as_retriable(
         (404, FatalConnectorError),
     ],
 )
-def test_http_errors_are_retriable_or_fatal(client: ShopifyClient, status: int, error: type) -> None:
+def test_http_errors_are_retriable_or_fatal(
+    shopify_api_client: ShopifyClient, status: int, error: type
+) -> None:
     responses.post(GRAPHQL, status=status, json={"errors": "boom"})
     with pytest.raises(error):
-        client.graphql("{ ok }")
+        shopify_api_client.graphql("{ ok }")
 
 
 @responses.activate
-def test_graphql_errors_and_user_errors_are_fatal(client: ShopifyClient) -> None:
+def test_graphql_errors_and_user_errors_are_fatal(shopify_api_client: ShopifyClient) -> None:
     responses.post(GRAPHQL, json={"errors": [{"message": "Field 'nope' doesn't exist"}]})
     with pytest.raises(FatalConnectorError, match="nope"):
-        client.graphql("{ nope }")
+        shopify_api_client.graphql("{ nope }")
     responses.post(
         GRAPHQL,
         json={
@@ -119,16 +118,16 @@ def test_graphql_errors_and_user_errors_are_fatal(client: ShopifyClient) -> None
         },
     )
     with pytest.raises(FatalConnectorError, match="Customer does not exist"):
-        client.mutation("mutation { tagsAdd }", {}, "tagsAdd")
+        shopify_api_client.mutation("mutation { tagsAdd }", {}, "tagsAdd")
 
 
 @responses.activate
-def test_a_timeout_is_retriable(client: ShopifyClient) -> None:
+def test_a_timeout_is_retriable(shopify_api_client: ShopifyClient) -> None:
     import requests
 
     responses.post(GRAPHQL, body=requests.Timeout("read timed out"))
     with pytest.raises(RetriableConnectorError):
-        client.graphql("{ ok }")
+        shopify_api_client.graphql("{ ok }")
 
 
 def _store_tokens(settings: Settings, store_id: int, tokens: Tokens) -> None:
@@ -163,8 +162,8 @@ def test_an_expiring_token_is_refreshed_before_use_and_both_tokens_rotate(
             },
         )
         mock.post(GRAPHQL, json={"data": {"shop": {"name": "x"}}})
-        client = client_for(shopify_settings, shop)
-        client.graphql("{ shop { name } }")
+        shopify_api_client = client_for(shopify_settings, shop)
+        shopify_api_client.graphql("{ shop { name } }")
         assert json.loads(mock.calls[0].request.body) == {
             "client_id": API_KEY,
             "client_secret": SECRET,

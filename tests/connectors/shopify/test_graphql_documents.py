@@ -46,9 +46,9 @@ from jobs.shopify import (
     reconcile_store_job,
     start_backfill_job,
 )
-from tests.connectors.shopify.admin_schema import SCHEMA_FILE, operation_of, problems
-from tests.jobs.test_separate_worker import storepulse
-from tests.shopify_fixtures import APP_URL, SHOP
+from tests.support.admin_schema import SCHEMA_FILE, operation_of, problems
+from tests.support.processes import storepulse
+from tests.support.shopify import APP_URL, SHOP
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 UPLOAD = "https://shopify-staged-uploads.storage.googleapis.com/"

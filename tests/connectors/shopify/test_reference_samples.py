@@ -21,7 +21,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import InboxDelivery
 from integration.store.types import utcnow
-from tests.shopify_fixtures import FIXTURES, SHOP, Deliver
+from tests.support.shopify import FIXTURES, SHOP, Deliver
 
 SAMPLES = FIXTURES / "reference"
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
@@ -53,11 +53,6 @@ def sample(topic: str) -> bytes:
 
 
 @pytest.fixture
-def api(shop_api: Api) -> Api:
-    return shop_api
-
-
-@pytest.fixture
 def shopify_graphql() -> Iterator[responses.RequestsMock]:
     """Shopify's answer to the read of a new customer's consent and tags: no such customer."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -65,8 +60,8 @@ def shopify_graphql() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def _contacts(api: Api, search: str) -> list[dict[str, Any]]:
-    return list(api(f"/api/v1/contacts?q={search}")["contacts"])
+def _contacts(shop_api: Api, search: str) -> list[dict[str, Any]]:
+    return list(shop_api(f"/api/v1/contacts?q={search}")["contacts"])
 
 
 def test_there_is_a_published_sample_for_every_subscribed_topic() -> None:
@@ -92,7 +87,7 @@ def test_every_published_sample_does_what_its_topic_means(
     shop: int,
     deliver: Deliver,
     run_worker: Callable[[], bool],
-    api: Api,
+    shop_api: Api,
     shopify_graphql: responses.RequestsMock,
 ) -> None:
     delivered: list[str] = []
@@ -106,12 +101,12 @@ def test_every_published_sample_does_what_its_topic_means(
     # customers/create: Bob Biller is a contact. customers/update: the same version changes nothing.
     post("customers/create")
     post("customers/update")
-    [bob] = _contacts(api, "bob@biller.com")
+    [bob] = _contacts(shop_api, "bob@biller.com")
     assert (bob["first_name"], bob["last_name"]) == ("Bob", "Biller")
 
     # The consent sample says not_subscribed, with no change time: the delivery's trigger time counts.
     post("customers_email_marketing_consent/update", triggered_at="2026-07-10T16:15:47Z")
-    [bob] = _contacts(api, "bob@biller.com")
+    [bob] = _contacts(shop_api, "bob@biller.com")
     assert bob["subscription"] == {
         "status": "unknown",
         "changed_at": "2026-07-10T16:15:47+00:00",
@@ -123,9 +118,9 @@ def test_every_published_sample_does_what_its_topic_means(
     customer_one["id"] = 1
     post("customers/create", json.dumps(customer_one).encode())
     post("customer.tags_added")
-    assert _contacts(api, "bob@biller.com")[0]["tags"] == ["tag1", "tag2"]
+    assert _contacts(shop_api, "bob@biller.com")[0]["tags"] == ["tag1", "tag2"]
     post("customer.tags_removed")
-    assert _contacts(api, "bob@biller.com")[0]["tags"] == []
+    assert _contacts(shop_api, "bob@biller.com")[0]["tags"] == []
 
     # Kept and acknowledged: storepulse computes the customer's spend from its orders.
     post("customers/purchasing_summary")
@@ -133,21 +128,21 @@ def test_every_published_sample_does_what_its_topic_means(
     # The order sample is voided and cancelled: John Smith's contact shows it, as no revenue.
     for topic in ("orders/create", "orders/updated", "orders/paid", "orders/cancelled"):
         post(topic)
-    [john] = _contacts(api, "john@example.com")
-    profile = api(f"/api/v1/contacts/{john['id']}")
+    [john] = _contacts(shop_api, "john@example.com")
+    profile = shop_api(f"/api/v1/contacts/{john['id']}")
     assert profile["orders_count"] == 1
     [order] = profile["orders"]
     assert (order["name"], order["total_price"], order["currency"]) == ("#9999", "404.95", "USD")
     assert order["status"] == "cancelled"
-    assert api("/api/v1/summary")["orders"]["revenue"] == []
+    assert shop_api("/api/v1/summary")["orders"]["revenue"] == []
 
     # The checkout sample: kept by its token, with its total and line items (seen in the data export).
     post("checkouts/create")
     post("checkouts/update")
     post("customers/data_request")
-    [request] = api("/api/v1/data-requests")
+    [request] = shop_api("/api/v1/data-requests")
     assert (request["request_id"], request["customer_id"]) == ("9999", "191167")
-    document = api(f"/api/v1/data-requests/{request['id']}")["document"]
+    document = shop_api(f"/api/v1/data-requests/{request['id']}")["document"]
     assert document["contact"]["email"] == "john@example.com"
     assert [o["id"] for o in document["orders"]] == ["820982911946154508"]
     assert sorted(i["sku"] for i in document["orders"][0]["line_items"]) == [
@@ -168,36 +163,36 @@ def test_every_published_sample_does_what_its_topic_means(
         ).encode(),
     )
     [refunded] = [
-        o for o in api("/api/v1/orders?from=2000-01-01&to=2099-12-31")["orders"] if o["name"] == "#1001"
+        o for o in shop_api("/api/v1/orders?from=2000-01-01&to=2099-12-31")["orders"] if o["name"] == "#1001"
     ]
     assert (refunded["total_price"], refunded["total_refunded"], refunded["net_total"]) == (
         "598.94",
         "209.00",
         "389.94",
     )
-    assert api("/api/v1/summary")["orders"]["revenue"] == [
+    assert shop_api("/api/v1/summary")["orders"]["revenue"] == [
         {"currency": "USD", "orders": 1, "amount": "389.94"}
     ]
 
     # checkouts/delete names the checkout by its cart token; orders/delete by the order id.
     post("checkouts/delete")
     post("orders/delete")
-    assert api(f"/api/v1/contacts/{john['id']}")["orders_count"] == 0
+    assert shop_api(f"/api/v1/contacts/{john['id']}")["orders_count"] == 0
 
     post("bulk_operations/finish")  # no bulk read of this shop is running: nothing to continue
-    assert api(f"/api/v1/stores/{shop}/backfill")["backfill"] == []
+    assert shop_api(f"/api/v1/stores/{shop}/backfill")["backfill"] == []
 
     # customers/redact erases John (found by the sample's email); customers/delete removes Bob.
     post("customers/redact")
-    assert _contacts(api, "john@example.com") == []
-    assert api("/api/v1/data-requests") == []
+    assert _contacts(shop_api, "john@example.com") == []
+    assert shop_api("/api/v1/data-requests") == []
     post("customers/delete", triggered_at="2026-07-12T00:00:00Z")
-    assert _contacts(api, "bob@biller.com") == []
+    assert _contacts(shop_api, "bob@biller.com") == []
 
     post("app/uninstalled", triggered_at=utcnow().isoformat())
-    assert api(f"/api/v1/stores/{shop}/backfill")["state"] == "disconnected"
+    assert shop_api(f"/api/v1/stores/{shop}/backfill")["state"] == "disconnected"
     post("shop/redact")
-    assert api("/api/v1/summary")["contacts"]["total"] == 0
+    assert shop_api("/api/v1/summary")["contacts"]["total"] == 0
 
     assert sorted(set(delivered)) == TOPICS
     with session_scope(shopify_settings.database_url) as session:

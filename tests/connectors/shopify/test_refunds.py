@@ -21,22 +21,13 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Campaign, CampaignChannel, Contact, SendStatus, Store
 from integration.store.types import utcnow
-from tests.factories import bearer
-from tests.shopify_fixtures import Deliver, payload
+from tests.support.shopify import Deliver, payload
 
 ORDER: dict[str, Any] = payload("orders_partially_refunded")["orders"][0]
 REFUND: dict[str, Any] = payload("refund")["refund"]  # 209.00; the order lists it too
 SHIPPING_REFUND: dict[str, Any] = payload("refund_shipping")["refund"]  # 5.00
 EMAIL = "bob.norman@mail.example.com"
 NET = "384.94"  # 598.94 − 209.00 − 5.00
-
-
-@pytest.fixture
-def headers(shopify_settings: Settings, shop: int) -> dict[str, str]:
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        return bearer(session, store.account_id)
 
 
 def _get(client: FlaskClient, url: str, headers: dict[str, str]) -> Any:
@@ -64,7 +55,7 @@ def test_a_partly_refunded_order_counts_its_net_total_as_revenue_whatever_arrive
     deliver: Deliver,
     shopify_client: FlaskClient,
     shopify_settings: Settings,
-    headers: dict[str, str],
+    shop_headers: dict[str, str],
     run_worker: Any,
     refunds_first: bool,
 ) -> None:
@@ -76,28 +67,28 @@ def test_a_partly_refunded_order_counts_its_net_total_as_revenue_whatever_arrive
         _delivered(deliver, topic, body)
         run_worker()
 
-    summary = _get(shopify_client, "/api/v1/summary", headers)
+    summary = _get(shopify_client, "/api/v1/summary", shop_headers)
     assert summary["orders"]["revenue"] == [{"currency": "USD", "orders": 1, "amount": NET}]
-    stats = _get(shopify_client, "/api/v1/contacts/stats", headers)
+    stats = _get(shopify_client, "/api/v1/contacts/stats", shop_headers)
     [value] = [v for group in stats["groups"].values() for v in group["value"] if v["currency"] == "USD"]
     assert (value["revenue"], value["aov"], value["acv"]) == (NET, NET, NET)
-    rfm = _get(shopify_client, "/api/v1/rfm", headers)
+    rfm = _get(shopify_client, "/api/v1/rfm", shop_headers)
     spent = sum(Decimal(_usd(s["revenue"])["amount"]) for s in rfm["segments"] if s["revenue"])
     assert spent == Decimal(NET)
 
     contact_id = _contact_id(shopify_settings)
-    [order] = _get(shopify_client, f"/api/v1/contacts/{contact_id}", headers)["orders"]
+    [order] = _get(shopify_client, f"/api/v1/contacts/{contact_id}", shop_headers)["orders"]
     shown = (order["total_price"], order["total_refunded"], order["net_total"], order["financial_status"])
     assert shown == ("598.94", "214.00", NET, "partially_refunded")
-    detail = _get(shopify_client, f"/api/v1/contacts/{contact_id}/orders/{order['id']}", headers)
+    detail = _get(shopify_client, f"/api/v1/contacts/{contact_id}/orders/{order['id']}", shop_headers)
     assert (detail["total_refunded"], detail["net_total"]) == ("214.00", NET)
-    [listed] = _get(shopify_client, "/api/v1/orders?from=2000-01-01&to=2099-12-31", headers)["orders"]
+    [listed] = _get(shopify_client, "/api/v1/orders?from=2000-01-01&to=2099-12-31", shop_headers)["orders"]
     assert (listed["total_price"], listed["total_refunded"], listed["net_total"]) == ("598.94", "214.00", NET)
 
     # The same refund again (a redelivery under a new webhook id) changes nothing.
     _delivered(deliver, "refunds/create", REFUND)
     run_worker()
-    again = _get(shopify_client, "/api/v1/summary", headers)
+    again = _get(shopify_client, "/api/v1/summary", shop_headers)
     assert again["orders"]["revenue"] == summary["orders"]["revenue"]
 
 
@@ -106,7 +97,7 @@ def test_the_leaderboard_and_campaign_results_count_the_refunded_order_net(
     shopify_client: FlaskClient,
     shopify_settings: Settings,
     shop: int,
-    headers: dict[str, str],
+    shop_headers: dict[str, str],
     run_worker: Any,
 ) -> None:
     # Edited: the example's dates (2008) moved to now, so that the order falls in this year's
@@ -138,12 +129,14 @@ def test_the_leaderboard_and_campaign_results_count_the_refunded_order_net(
     _delivered(deliver, "refunds/create", SHIPPING_REFUND)
     run_worker()
 
-    board = _get(shopify_client, "/api/v1/leaderboard?rank_by=total_spent&time_frame=year_to_date", headers)
+    board = _get(
+        shopify_client, "/api/v1/leaderboard?rank_by=total_spent&time_frame=year_to_date", shop_headers
+    )
     [row] = board["rows"]
     assert (row["contact"]["email"], row["total_spent"], row["average_order"]) == (EMAIL, NET, NET)
-    results = _get(shopify_client, f"/api/v1/campaigns/{campaign_id}/results", headers)
+    results = _get(shopify_client, f"/api/v1/campaigns/{campaign_id}/results", shop_headers)
     assert results["revenue"] == [{"currency": "USD", "amount": NET}]
-    profile = _get(shopify_client, f"/api/v1/contacts/{_contact_id(shopify_settings)}", headers)
+    profile = _get(shopify_client, f"/api/v1/contacts/{_contact_id(shopify_settings)}", shop_headers)
     [send] = profile["campaigns"]
     credited = send["attribution"]
     assert (credited["total_price"], credited["net_total"], credited["currency"]) == ("598.94", NET, "USD")
@@ -153,14 +146,14 @@ def test_line_discounts_are_read_from_their_allocations_and_add_up_to_the_order(
     deliver: Deliver,
     shopify_client: FlaskClient,
     shopify_settings: Settings,
-    headers: dict[str, str],
+    shop_headers: dict[str, str],
     run_worker: Any,
 ) -> None:
     _delivered(deliver, "orders/create", ORDER)
     run_worker()
     contact_id = _contact_id(shopify_settings)
-    [order] = _get(shopify_client, f"/api/v1/contacts/{contact_id}", headers)["orders"]
-    detail = _get(shopify_client, f"/api/v1/contacts/{contact_id}/orders/{order['id']}", headers)
+    [order] = _get(shopify_client, f"/api/v1/contacts/{contact_id}", shop_headers)["orders"]
+    detail = _get(shopify_client, f"/api/v1/contacts/{contact_id}/orders/{order['id']}", shop_headers)
 
     # Each line shows total_discount 0.00 in the payload; its discount_allocations hold 3.34, 3.33, 3.33.
     assert [i["discount"] for i in detail["line_items"]] == ["3.34", "3.33", "3.33"]

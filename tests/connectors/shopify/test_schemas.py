@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from connectors.shopify import schemas
 from integration.store.models import SubscriptionStatus
-from tests.shopify_fixtures import payload
+from tests.support.shopify import payload
 
 
 @given(st.integers(min_value=1, max_value=2**63))

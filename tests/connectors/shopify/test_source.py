@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import pytest
 import responses
 from sqlalchemy import select
 
@@ -26,14 +25,9 @@ from integration.store.models import (
     SubscriptionStatus,
 )
 from integration.store.types import utcnow
-from tests.shopify_fixtures import SHOP, Deliver, payload, raw
+from tests.support.shopify import SHOP, Deliver, payload, raw
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
-
-
-@pytest.fixture
-def worker(run_worker: object) -> object:
-    return run_worker
 
 
 def _contact(settings: Settings, email: str) -> Contact:
@@ -79,11 +73,11 @@ def _consent_read(customer_id: str, state: str, tags: list[str]) -> dict:
 
 @responses.activate
 def test_a_new_customer_is_read_back_for_the_consent_and_tags_its_payload_lacks(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     responses.post(GRAPHQL, json=_consent_read("706405506930370084", "SUBSCRIBED", ["vip"]))
     deliver("customers/create", raw("customers_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     contact = _contact(shopify_settings, "bob@biller.com")
     assert (contact.first_name, contact.last_name) == ("Bob", "Biller")
     assert contact.subscription_status == SubscriptionStatus.SUBSCRIBED
@@ -96,15 +90,15 @@ def test_a_new_customer_is_read_back_for_the_consent_and_tags_its_payload_lacks(
 
 @responses.activate
 def test_the_consent_topic_maps_shopify_states_and_ignores_older_changes(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     responses.post(GRAPHQL, json=_consent_read("706405506930370084", "NOT_SUBSCRIBED", []))
     deliver("customers/create", raw("customers_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     assert _contact(shopify_settings, "bob@biller.com").subscription_status == SubscriptionStatus.UNKNOWN
 
     deliver("customers_email_marketing_consent/update", raw("customers_email_marketing_consent_update"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     contact = _contact(shopify_settings, "bob@biller.com")
     assert (contact.subscription_status, contact.subscription_reason) == (
         SubscriptionStatus.SUBSCRIBED,
@@ -115,7 +109,7 @@ def test_the_consent_topic_maps_shopify_states_and_ignores_older_changes(
         state="unsubscribed", consent_updated_at="2026-07-09T09:00:00-04:00"
     )
     deliver("customers_email_marketing_consent/update", older)
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     assert _contact(shopify_settings, "bob@biller.com").subscription_status == SubscriptionStatus.SUBSCRIBED
 
     for day, state, expected in (
@@ -129,39 +123,39 @@ def test_the_consent_topic_maps_shopify_states_and_ignores_older_changes(
             change,
             triggered_at=f"2026-07-{day}T00:00:00Z",
         )
-        worker()  # type: ignore[operator]
+        run_worker()  # type: ignore[operator]
         assert _contact(shopify_settings, "bob@biller.com").subscription_status == expected
 
 
 @responses.activate
 def test_tags_added_and_removed_follow_the_customer_and_wait_for_an_unknown_one(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     responses.post(GRAPHQL, json=_consent_read("706405506930370084", "SUBSCRIBED", ["loyal"]))
     deliver("customer.tags_added", raw("customer_tags_added"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         delivery = session.scalars(select(InboxDelivery)).one()
         # Tags for a customer not seen yet: kept pending for a retry, not failed, not dropped.
         assert delivery.status == InboxStatus.PENDING
         assert "not known yet" in (delivery.last_error or "")
     deliver("customers/create", raw("customers_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     deliver("customer.tags_added", raw("customer_tags_added"))
     deliver("customer.tags_removed", raw("customer_tags_removed"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     assert _contact(shopify_settings, "bob@biller.com").tags == ["loyal", "vip"]
 
 
 def test_an_order_settles_its_checkout_and_a_guest_checkout_without_email_is_kept(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     guest = payload("checkouts_create")
     guest.update(token="guest-token", email=None, customer=None, cart_token=None)
     deliver("checkouts/create", raw("checkouts_create"))
     deliver("checkouts/create", guest)
     deliver("orders/create", raw("orders_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         checkouts = {c.token: c for c in session.scalars(select(Checkout))}
         # The sample order was placed an hour after the checkout's last update: past its abandonment
@@ -177,25 +171,25 @@ def test_an_order_settles_its_checkout_and_a_guest_checkout_without_email_is_kep
 
 
 def test_an_order_without_a_customer_uses_its_own_email(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     body = payload("orders_create")
     body["customer"] = None
     deliver("orders/create", body)
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     contact = _contact(shopify_settings, "jon@example.com")
     assert contact.last_interaction_type == InteractionType.ORDER_PLACED
 
 
 def test_a_voided_order_is_kept_with_its_status_but_does_not_engage(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     body = payload("orders_create")
     body.update(
         financial_status="voided", created_at="2026-11-20T10:00:00Z", updated_at="2026-11-20T10:00:00Z"
     )
     deliver("orders/create", body)
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(Order.financial_status)).one() == "voided"
     contact = _contact(shopify_settings, "john@example.com")
@@ -204,34 +198,34 @@ def test_a_voided_order_is_kept_with_its_status_but_does_not_engage(
 
 
 def test_orders_keep_the_shop_currency_of_each_store(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     body = payload("orders_create")
     body.update(currency="EUR", presentment_currency="CZK", total_price="99.50")
     deliver("orders/create", body)
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         order = session.scalars(select(Order)).one()
         assert (order.currency, order.total_price) == ("EUR", Decimal("99.50"))
 
 
 def test_deletes_mark_orders_checkouts_and_customers_and_late_updates_do_not_revive_them(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     with responses.RequestsMock() as mock:
         mock.post(GRAPHQL, json=_consent_read("706405506930370084", "SUBSCRIBED", []))
         deliver("customers/create", raw("customers_create"))
         deliver("checkouts/create", raw("checkouts_create"))
         deliver("orders/create", raw("orders_create"))
-        worker()  # type: ignore[operator]
+        run_worker()  # type: ignore[operator]
     deliver("orders/delete", raw("orders_delete"))
     deliver("checkouts/delete", raw("checkouts_delete"))
     deliver("customers/delete", raw("customers_delete"), triggered_at="2026-07-12T00:00:00Z")
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     late = payload("customers_create")
     late["updated_at"] = "2026-07-11T00:00:00Z"
     deliver("customers/update", late)
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(Order.deleted_at)).one() is not None
         assert session.scalars(select(Checkout.deleted_at)).one() is not None
@@ -242,11 +236,11 @@ def test_deletes_mark_orders_checkouts_and_customers_and_late_updates_do_not_rev
 
 
 def test_uninstall_disconnects_the_store_and_keeps_its_data(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     deliver("orders/create", raw("orders_create"))
     deliver("app/uninstalled", raw("app_uninstalled"), triggered_at=utcnow().isoformat())
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
         assert store is not None
@@ -258,13 +252,13 @@ def test_uninstall_disconnects_the_store_and_keeps_its_data(
 
 
 def test_a_data_request_prepares_an_export_of_the_customer_for_the_merchant(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     deliver("orders/create", raw("orders_create"))
     deliver("checkouts/create", raw("checkouts_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     deliver("customers/data_request", raw("customers_data_request"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         export = session.scalars(select(DataExport)).one()
         assert (export.request_id, export.customer_external_id) == ("9999", "115310627314723954")
@@ -275,13 +269,13 @@ def test_a_data_request_prepares_an_export_of_the_customer_for_the_merchant(
 
 
 def test_a_redacted_customer_loses_personal_data_and_its_orders_keep_their_totals(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     deliver("orders/create", raw("orders_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     deliver("customers/data_request", raw("customers_data_request"))
     deliver("customers/redact", raw("customers_redact"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(Contact).where(Contact.email == "john@example.com")).first() is None
         contact = session.scalars(select(Contact)).one()
@@ -295,13 +289,13 @@ def test_a_redacted_customer_loses_personal_data_and_its_orders_keep_their_total
 
 
 def test_shop_redact_erases_every_customer_of_the_shop_and_its_raw_deliveries(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     deliver("orders/create", raw("orders_create"))
     deliver("checkouts/create", raw("checkouts_create"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     deliver("shop/redact", raw("shop_redact"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         emails = session.scalars(select(Contact.email)).all()
         assert emails
@@ -312,7 +306,7 @@ def test_shop_redact_erases_every_customer_of_the_shop_and_its_raw_deliveries(
 
 
 def test_data_requests_are_listed_for_the_merchant_by_api_and_cli(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object, shopify_client: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object, shopify_client: object
 ) -> None:
     from click.testing import CliRunner
 
@@ -321,7 +315,7 @@ def test_data_requests_are_listed_for_the_merchant_by_api_and_cli(
 
     deliver("orders/create", raw("orders_create"))
     deliver("customers/data_request", raw("customers_data_request"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
         assert store is not None
@@ -346,7 +340,7 @@ def test_data_requests_are_listed_for_the_merchant_by_api_and_cli(
 
 
 def test_redaction_erases_the_customers_raw_deliveries_and_detaches_a_contact_another_store_knows(
-    shopify_settings: Settings, shop: int, deliver: Deliver, worker: object
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: object
 ) -> None:
     from integration.accounts import add_store
     from integration.contract import CustomerRecord
@@ -357,7 +351,7 @@ def test_redaction_erases_the_customers_raw_deliveries_and_detaches_a_contact_an
     other_body.update(id=5, customer={"id": 99, "email": "someone@example.com"}, email="someone@example.com")
     deliver("orders/create", raw("orders_create"))
     deliver("orders/create", other_body)
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         store = session.get(Store, shop)
         assert store is not None
@@ -368,7 +362,7 @@ def test_redaction_erases_the_customers_raw_deliveries_and_detaches_a_contact_an
             [CustomerRecord(external_id="x1", email="john@example.com", updated_at=store.created_at)],
         )
     deliver("customers/redact", raw("customers_redact"))
-    worker()  # type: ignore[operator]
+    run_worker()  # type: ignore[operator]
     with session_scope(shopify_settings.database_url) as session:
         john = session.scalars(select(Contact).where(Contact.email == "john@example.com")).one()
         assert john.deleted_at is None  # still the outlet's customer

@@ -18,8 +18,8 @@ from integration.store import session_scope
 from integration.store.models import Contact, DestinationKind, SyncRun
 from integration.store.types import utcnow
 from jobs.queues import SYNC, connection, queue
-from tests.shopify_fixtures import ACCESS_TOKEN, SHOP, Deliver
-from tests.sync_helpers import Audience, add_sync, audience, dry_run, set_contact
+from tests.support.shopify import ACCESS_TOKEN, SHOP, Deliver
+from tests.support.syncs import Audience, add_sync, audience, dry_run, set_contact
 
 GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 UPLOAD = "https://shopify-staged-uploads.storage.googleapis.com/"
@@ -129,40 +129,35 @@ class FakeShopify:
 
 
 @pytest.fixture
-def slept() -> list[float]:
-    return []
-
-
-@pytest.fixture
 def customers(shopify_settings: Settings, shop: int) -> Audience:
     return audience(shopify_settings, 120, unsubscribed=2, store_id=shop)
 
 
 @pytest.fixture
-def sync_id(shopify_settings: Settings, shop: int, customers: Audience) -> int:
+def tags_sync_id(shopify_settings: Settings, shop: int, customers: Audience) -> int:
     return add_sync(shopify_settings, customers, DestinationKind.SHOPIFY, {"store_id": shop}, {})
 
 
-def run(settings: Settings, sync_id: int, slept: list[float], bulk_threshold: int) -> dict[str, Any]:
+def run(settings: Settings, tags_sync_id: int, slept: list[float], bulk_threshold: int) -> dict[str, Any]:
     def tags(target: contract.Target) -> ShopifyTags:
         client = ShopifyClient(SHOP, ACCESS_TOKEN, "2026-07", sleep=slept.append)
         return ShopifyTags(client, target.config["tag"], bulk_threshold=bulk_threshold, sleep=slept.append)
 
-    run_id = sync.run(settings.database_url, sync_id, tags)
+    run_id = sync.run(settings.database_url, tags_sync_id, tags)
     assert run_id is not None
     from integration.audiences.destinations import runs
 
     with session_scope(settings.database_url) as session:
-        return runs(session, sync_id, limit=1)[0]
+        return runs(session, tags_sync_id, limit=1)[0]
 
 
 @responses.activate
 def test_small_differences_go_out_as_paced_tag_calls_and_only_the_storepulse_tag(
-    shopify_settings: Settings, customers: Audience, sync_id: int, slept: list[float]
+    shopify_settings: Settings, customers: Audience, tags_sync_id: int, slept: list[float]
 ) -> None:
     shopify = FakeShopify(throttle_first=True)
     shopify.install()
-    first = run(shopify_settings, sync_id, slept, bulk_threshold=1000)
+    first = run(shopify_settings, tags_sync_id, slept, bulk_threshold=1000)
     # Tags are no marketing audience: every customer in the segment carries it, unsubscribed or not.
     assert (first["status"], first["adds"], first["failed"]) == ("succeeded", 122, 0)
     assert {t for tags in shopify.tagged.values() for t in tags} == {TAG}
@@ -175,8 +170,8 @@ def test_small_differences_go_out_as_paced_tag_calls_and_only_the_storepulse_tag
     shopify.calls, shopify.throttle_first = 0, False
     deleted = customers.contact_ids["person1@example.com"]
     set_contact(shopify_settings, deleted, deleted_at=utcnow())
-    assert dry_run(shopify_settings, sync_id)["removes"] == 1
-    second = run(shopify_settings, sync_id, slept, bulk_threshold=1000)
+    assert dry_run(shopify_settings, tags_sync_id)["removes"] == 1
+    second = run(shopify_settings, tags_sync_id, slept, bulk_threshold=1000)
     assert (second["adds"], second["removes"]) == (0, 1)
     assert shopify.calls == 1
     assert shopify.tagged["1001"] == set()
@@ -184,11 +179,11 @@ def test_small_differences_go_out_as_paced_tag_calls_and_only_the_storepulse_tag
 
 @responses.activate
 def test_many_changes_go_out_as_one_bulk_mutation_with_per_line_errors(
-    shopify_settings: Settings, customers: Audience, sync_id: int, slept: list[float]
+    shopify_settings: Settings, customers: Audience, tags_sync_id: int, slept: list[float]
 ) -> None:
     shopify = FakeShopify(missing={"1005"})
     shopify.install()
-    first = run(shopify_settings, sync_id, slept, bulk_threshold=50)
+    first = run(shopify_settings, tags_sync_id, slept, bulk_threshold=50)
     [operation] = shopify.bulk
     assert "tagsAdd(id: $id, tags: $tags)" in operation["mutation"]
     assert len(operation["lines"]) == 122
@@ -196,7 +191,7 @@ def test_many_changes_go_out_as_one_bulk_mutation_with_per_line_errors(
     # The customer Shopify no longer has is refused for good, not retried every run.
     assert (first["status"], first["adds"], first["failed"]) == ("partial", 121, 1)
     assert first["errors"][0]["error"] == "Customer does not exist"
-    assert dry_run(shopify_settings, sync_id)["adds"] == 0
+    assert dry_run(shopify_settings, tags_sync_id)["adds"] == 0
     assert shopify.polls == 2  # polled until COMPLETED
 
 
@@ -205,14 +200,14 @@ def test_storepulse_tags_coming_back_from_shopify_change_nothing_and_queue_no_sy
     shopify_settings: Settings,
     shop: int,
     customers: Audience,
-    sync_id: int,
+    tags_sync_id: int,
     deliver: Deliver,
     run_worker: Any,
 ) -> None:
     FakeShopify().install()
     redis = connection(shopify_settings)
     queue(shopify_settings, SYNC).empty()
-    redis.delete(f"storepulse:sync-run:{sync_id}")
+    redis.delete(f"storepulse:sync-run:{tags_sync_id}")
     echo = {
         "customerId": "gid://shopify/Customer/1000",
         "tags": [TAG],
@@ -225,7 +220,7 @@ def test_storepulse_tags_coming_back_from_shopify_change_nothing_and_queue_no_sy
         assert contact.tags == []
         assert session.scalar(select(func.count()).select_from(SyncRun)) == 0  # no sync ran
     assert queue(shopify_settings, SYNC).count == 0
-    assert redis.get(f"storepulse:sync-run:{sync_id}") is None
+    assert redis.get(f"storepulse:sync-run:{tags_sync_id}") is None
 
     mixed = {**echo, "tags": [TAG, "vip"]}
     deliver("customer.tags_added", mixed)
@@ -258,11 +253,11 @@ class ShopifyWithAnUnplacedError(FakeShopify):
 
 @responses.activate
 def test_a_bulk_result_line_without_a_line_number_is_an_error_of_the_operation_not_a_crash(
-    shopify_settings: Settings, customers: Audience, sync_id: int, slept: list[float]
+    shopify_settings: Settings, customers: Audience, tags_sync_id: int, slept: list[float]
 ) -> None:
     shopify = ShopifyWithAnUnplacedError()
     shopify.install()
-    first = run(shopify_settings, sync_id, slept, bulk_threshold=50)
+    first = run(shopify_settings, tags_sync_id, slept, bulk_threshold=50)
     [operation] = shopify.bulk
     assert len(operation["lines"]) == 122
     # Every line reported on is judged; the one the error could not be placed on fails with it.
@@ -273,6 +268,6 @@ def test_a_bulk_result_line_without_a_line_number_is_an_error_of_the_operation_n
     )
     assert error["contact_id"] == customers.contact_ids["person7@example.com"]
     # It is owed again: the next run sends it (as a single call, below the bulk threshold).
-    second = run(shopify_settings, sync_id, slept, bulk_threshold=50)
+    second = run(shopify_settings, tags_sync_id, slept, bulk_threshold=50)
     assert (second["status"], second["adds"], second["failed"]) == ("succeeded", 1, 0)
     assert len(shopify.tagged) == 122

@@ -37,7 +37,7 @@ from integration.errors import AddressRefused
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, Sync
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, runner
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, runner
 
 SECRET = "whsec_0123456789abcdef"
 
@@ -174,9 +174,8 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return Certificates(folder / "ca.pem", server_context("hooks.test"), server_context("other.test"))
 
 
-@pytest.fixture
-def shop(settings: Settings) -> Audience:
-    return audience(settings, 3)
+# The contacts of `audience_shop`.
+pytestmark = pytest.mark.audience(3)
 
 
 def allowing(settings: Settings, ca_bundle: Path | None = None) -> Settings:
@@ -368,11 +367,11 @@ def test_an_ipv4_address_inside_ipv6_is_judged_as_itself(address: ipaddress.IPv4
 
 @responses.activate
 def test_a_name_that_now_resolves_inside_stops_the_sync_before_anything_is_sent(
-    settings: Settings, shop: Audience, dns: dict[str, list[str]]
+    settings: Settings, audience_shop: Audience, dns: dict[str, list[str]]
 ) -> None:
     url = "https://hooks.example.com/in"
     dns["hooks.example.com"] = [PUBLIC_ADDRESS]
-    sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+    sync_id = add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
     hook = responses.post(url, json={})
     dns["hooks.example.com"] = [PUBLIC_ADDRESS, "10.0.0.5"]  # the name was moved inside
     run = runner(settings, [])(sync_id)
@@ -395,12 +394,14 @@ def test_a_name_that_now_resolves_inside_stops_the_sync_before_anything_is_sent(
     ],
 )
 def test_a_destination_saved_before_the_check_reaches_nothing_inside(
-    settings: Settings, shop: Audience, url: str, reason: str
+    settings: Settings, audience_shop: Audience, url: str, reason: str
 ) -> None:
     with receiver() as inside:
         target = url.format(port=inside.port)
         # Saved as earlier versions allowed (the API refuses it now).
-        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": target}, {"secret": SECRET})
+        sync_id = add_sync(
+            settings, audience_shop, DestinationKind.WEBHOOK, {"url": target}, {"secret": SECRET}
+        )
         run = runner(settings, [])(sync_id)
     assert run["status"] == "stopped"
     assert reason in run["error"]
@@ -408,22 +409,22 @@ def test_a_destination_saved_before_the_check_reaches_nothing_inside(
 
 
 def test_an_installation_allowing_private_addresses_posts_to_its_own_network(
-    settings: Settings, shop: Audience
+    settings: Settings, audience_shop: Audience
 ) -> None:
     with receiver() as inside:
         url = f"http://127.0.0.1:{inside.port}/in"
-        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+        sync_id = add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
         run = runner(allowing(settings), [])(sync_id)
     assert (run["status"], run["adds"]) == ("succeeded", 3)
     [received] = inside.requests
     assert len(json.loads(received["body"])["adds"]) == 3
 
 
-def test_a_redirect_is_not_followed(settings: Settings, shop: Audience) -> None:
+def test_a_redirect_is_not_followed(settings: Settings, audience_shop: Audience) -> None:
     with receiver() as inside:
         inside.status, inside.headers = 307, {"Location": "/elsewhere"}
         url = f"http://127.0.0.1:{inside.port}/in"
-        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+        sync_id = add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
         run = runner(allowing(settings), [])(sync_id)
     assert [r["path"] for r in inside.requests] == ["/in"]
     assert (run["adds"], run["failed"]) == (0, 3)
@@ -433,7 +434,7 @@ def test_a_redirect_is_not_followed(settings: Settings, shop: Audience) -> None:
 @pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
 def test_the_connection_goes_to_the_checked_address_and_tls_checks_the_name(
     settings: Settings,
-    shop: Audience,
+    audience_shop: Audience,
     certificates: Certificates,
     monkeypatch: pytest.MonkeyPatch,
     family: socket.AddressFamily,
@@ -454,7 +455,7 @@ def test_the_connection_goes_to_the_checked_address_and_tls_checks_the_name(
 
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
         url = f"https://hooks.test:{inside.port}/in"
-        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+        sync_id = add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
         run = runner(allowing(settings, certificates.ca), [])(sync_id)
     assert (run["status"], run["adds"]) == ("succeeded", 3)
     assert lookups == ["hooks.test"]  # resolved once, for the check; connected to that answer
@@ -465,14 +466,14 @@ def test_the_connection_goes_to_the_checked_address_and_tls_checks_the_name(
 
 def test_a_certificate_for_another_name_is_refused(
     settings: Settings,
-    shop: Audience,
+    audience_shop: Audience,
     certificates: Certificates,
     dns: dict[str, list[str]],
 ) -> None:
     dns["hooks.test"] = ["127.0.0.1"]
     with receiver(tls=certificates.other_test) as inside:
         url = f"https://hooks.test:{inside.port}/in"
-        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+        sync_id = add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
         run = runner(allowing(settings, certificates.ca), [])(sync_id)
     assert run["adds"] == 0
     assert "certificate" in run["errors"][0]["error"].lower()
@@ -482,7 +483,7 @@ def test_a_certificate_for_another_name_is_refused(
 @pytest.mark.parametrize("scheme", ["https", "http"])
 def test_a_proxy_named_in_the_environment_is_not_used(
     settings: Settings,
-    shop: Audience,
+    audience_shop: Audience,
     certificates: Certificates,
     monkeypatch: pytest.MonkeyPatch,
     dns: dict[str, list[str]],
@@ -496,7 +497,7 @@ def test_a_proxy_named_in_the_environment_is_not_used(
         for name in ("NO_PROXY", "no_proxy", "https_proxy", "http_proxy", "all_proxy"):
             monkeypatch.delenv(name, raising=False)
         url = f"{scheme}://hooks.test:{inside.port}/in"
-        sync_id = add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
+        sync_id = add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": url}, {"secret": SECRET})
         run = runner(allowing(settings, certificates.ca), [])(sync_id)
     assert proxy.received == []
     assert (run["status"], run["adds"]) == ("succeeded", 3)

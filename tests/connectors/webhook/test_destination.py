@@ -14,21 +14,20 @@ from hypothesis import strategies as st
 from connectors.webhook.destination import SIGNATURE_HEADER, signature, verify
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.sync_helpers import PUBLIC_ADDRESS, Audience, add_sync, audience, runner, set_contact
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, runner, set_contact
 
 URL = "https://hooks.example.com/storepulse"
 SECRET = "whsec_0123456789abcdef"
 
 
-@pytest.fixture
-def shop(settings: Settings) -> Audience:
-    return audience(settings, 700, unsubscribed=1)
+# The contacts of `audience_shop`.
+pytestmark = pytest.mark.audience(700, unsubscribed=1)
 
 
 @pytest.fixture
-def sync_id(settings: Settings, shop: Audience, dns: dict[str, list[str]]) -> int:
+def webhook_sync_id(settings: Settings, audience_shop: Audience, dns: dict[str, list[str]]) -> int:
     dns["hooks.example.com"] = [PUBLIC_ADDRESS]
-    return add_sync(settings, shop, DestinationKind.WEBHOOK, {"url": URL}, {"secret": SECRET})
+    return add_sync(settings, audience_shop, DestinationKind.WEBHOOK, {"url": URL}, {"secret": SECRET})
 
 
 def received(call: Any) -> dict[str, Any]:
@@ -41,12 +40,12 @@ def received(call: Any) -> dict[str, Any]:
 
 @responses.activate
 def test_batches_are_signed_carry_an_idempotency_key_and_only_changes_follow(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, webhook_sync_id: int
 ) -> None:
     responses.post(URL, status=503)  # the first attempt fails and is retried with the same key
     responses.post(URL, json={"ok": True})
     run = runner(settings, [])
-    first = run(sync_id)
+    first = run(webhook_sync_id)
     assert (first["status"], first["adds"]) == ("succeeded", 700)
     documents = [received(c) for c in responses.calls]
     assert [len(d["adds"]) for d in documents] == [500, 500, 200]  # the first batch twice
@@ -58,15 +57,17 @@ def test_batches_are_signed_carry_an_idempotency_key_and_only_changes_follow(
     }
 
     set_contact(
-        settings, shop.contact_ids["person5@example.com"], subscription_status=SubscriptionStatus.UNSUBSCRIBED
+        settings,
+        audience_shop.contact_ids["person5@example.com"],
+        subscription_status=SubscriptionStatus.UNSUBSCRIBED,
     )
     responses.calls.reset()
-    second = run(sync_id)
+    second = run(webhook_sync_id)
     assert (second["adds"], second["removes"]) == (0, 1)
     [document] = [received(c) for c in responses.calls]
     assert document["removes"] == [
         {
-            "contact_id": shop.contact_ids["person5@example.com"],
+            "contact_id": audience_shop.contact_ids["person5@example.com"],
             "email": "person5@example.com",
             "reason": "unsubscribed",
         }
@@ -75,15 +76,15 @@ def test_batches_are_signed_carry_an_idempotency_key_and_only_changes_follow(
 
 @responses.activate
 def test_errors_the_receiver_reports_are_retried_and_410_stops_the_sync(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, webhook_sync_id: int
 ) -> None:
-    refused = shop.contact_ids["person3@example.com"]
+    refused = audience_shop.contact_ids["person3@example.com"]
     responses.post(URL, json={"errors": [{"contact_id": refused, "error": "unknown in CRM"}]})
     run = runner(settings, [])
-    first = run(sync_id)
+    first = run(webhook_sync_id)
     assert (first["status"], first["adds"], first["failed"]) == ("partial", 699, 1)
     responses.calls.reset()
-    again = run(sync_id)  # the receiver still refuses it: sent again, alone, and still failing
+    again = run(webhook_sync_id)  # the receiver still refuses it: sent again, alone, and still failing
     assert (again["adds"], again["failed"]) == (0, 1)
     [document] = [received(c) for c in responses.calls]
     assert [a["contact_id"] for a in document["adds"]] == [refused]
@@ -91,7 +92,7 @@ def test_errors_the_receiver_reports_are_retried_and_410_stops_the_sync(
     responses.reset()
     responses.post(URL, status=410)
     set_contact(settings, refused, first_name="Again")
-    assert run(sync_id)["status"] == "stopped"
+    assert run(webhook_sync_id)["status"] == "stopped"
 
 
 @given(body=st.binary(max_size=200), timestamp=st.integers(min_value=0, max_value=2**31))

@@ -1,0 +1,1 @@
+"""Tests of analytics: statistics, history, RFM and the leaderboard."""

@@ -1,0 +1,1 @@
+"""Tests of audiences: the filter language and syncs to destinations."""
