@@ -17,8 +17,8 @@ from sqlalchemy import String, cast, delete, exists, literal, or_, select, updat
 from sqlalchemy.orm import Session, aliased
 
 from integration.contacts.identity import normalize_email
-from integration.ingest.common import chunks
 from integration.ingest.removals import mark_removed
+from integration.store.bulk import chunks
 from integration.store.models import (
     CampaignSend,
     Checkout,

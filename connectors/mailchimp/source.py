@@ -13,7 +13,7 @@ from connectors.mailchimp.schemas import WEBHOOK, MailchimpEvent
 from integration.contacts.changes import change_email
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome, ingest_events
-from integration.ingest.common import ContactResolver, Scope
+from integration.ingest.resolver import ContactResolver, Scope
 from integration.records import EventRecord
 from integration.store.models import Contact, InboxDelivery, InteractionType, table_of
 

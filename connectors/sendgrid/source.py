@@ -13,8 +13,8 @@ from connectors.email_tools import email_source
 from connectors.sendgrid.schemas import EVENT
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome, ingest_events
-from integration.ingest.common import Scope
 from integration.ingest.isolation import ingest_isolated
+from integration.ingest.resolver import Scope
 from integration.records import EventRecord
 from integration.store.models import InboxDelivery
 

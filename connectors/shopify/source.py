@@ -25,10 +25,10 @@ from integration import ingest, privacy
 from integration.commerce import carts
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
-from integration.ingest.common import ContactResolver
 from integration.ingest.customers import apply_consent
 from integration.ingest.inbox import RFM_REFRESH
 from integration.ingest.removals import markers
+from integration.ingest.resolver import ContactResolver
 from integration.store.models import (
     Backfill,
     Contact,

@@ -29,8 +29,8 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from integration.commerce import orders as order_rules
-from integration.ingest.common import chunks, insert_for
 from integration.money import amount
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Account,
     Contact,

@@ -47,9 +47,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from integration.commerce import orders as order_rules
-from integration.ingest.common import chunks, insert_for
 from integration.money import amount
 from integration.records import CheckoutRecord
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Account,
     Checkout,

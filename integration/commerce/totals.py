@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select,
 from sqlalchemy.orm import Session, aliased
 
 from integration.commerce import orders as order_rules
-from integration.ingest.common import chunks
+from integration.store.bulk import chunks
 from integration.store.models import Buyer, ContactTotals, Order, Store
 
 COLUMNS = (

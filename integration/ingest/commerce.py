@@ -12,19 +12,13 @@ from sqlalchemy.orm import Session
 
 from integration.commerce import carts, totals
 from integration.commerce.orders import is_placed
-from integration.ingest.common import (
-    ContactResolver,
-    Outcome,
-    chunks,
-    insert_for,
-    newest_by,
-    newest_hits,
-    touch_contacts,
-)
+from integration.ingest.common import Outcome, newest_by, newest_hits, touch_contacts
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
+from integration.ingest.resolver import ContactResolver
 from integration.records import CheckoutRecord, LineItemRecord, OrderRecord
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Checkout,
     CheckoutLineItem,

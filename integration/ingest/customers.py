@@ -26,16 +26,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from integration.contacts.identity import normalize_email
-from integration.ingest.common import (
-    ContactResolver,
-    Outcome,
-    chunks,
-    newest_by,
-    remember_emails,
-    rows_table,
-)
+from integration.ingest.common import Outcome, newest_by
 from integration.ingest.removals import without_removed_customers
+from integration.ingest.resolver import ContactResolver, remember_emails
 from integration.records import CustomerRecord
+from integration.store.bulk import chunks, rows_table
 from integration.store.models import (
     Contact,
     ContactEmail,

@@ -19,18 +19,11 @@ from typing import Any
 from sqlalchemy import BigInteger, String, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from integration.ingest.common import (
-    ContactResolver,
-    Outcome,
-    Scope,
-    chunks,
-    insert_for,
-    newest_hits,
-    rows_table,
-    touch_contacts,
-)
+from integration.ingest.common import Outcome, newest_hits, touch_contacts
 from integration.ingest.customers import apply_consent
+from integration.ingest.resolver import ContactResolver, Scope
 from integration.records import CampaignRecord, EventRecord, SendRecord
+from integration.store.bulk import chunks, insert_for, rows_table
 from integration.store.models import (
     COUNTED_INTERACTIONS,
     BlockedReason,

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from integration.contacts import engagement
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
-from integration.ingest.common import insert_for
 from integration.operations import metrics
 from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
+from integration.store.bulk import insert_for
 from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
 

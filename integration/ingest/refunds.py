@@ -13,8 +13,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.commerce import totals
-from integration.ingest.common import Outcome, chunks, insert_for
+from integration.ingest.common import Outcome
 from integration.records import RefundRecord
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import Order, OrderRefund, Store
 from integration.store.models.base import table_of
 from integration.store.types import utcnow

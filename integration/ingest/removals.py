@@ -16,9 +16,10 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from integration.commerce import totals
-from integration.ingest.common import Outcome, chunks, insert_for
+from integration.ingest.common import Outcome
 from integration.ingest.recompute import recompute_last_interactions
 from integration.records import CustomerRecord, OrderRecord
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Checkout,
     Contact,
