@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import or_, select
 
 from connectors.shopify import backfill
 from connectors.shopify.connection import client_for
-from connectors.shopify.source import CONTINUE_BACKFILL, READ_CUSTOMERS
 from integration.errors import FatalConnectorError
 from integration.settings import get_settings
 from integration.store import session_scope
@@ -156,10 +153,3 @@ def _without_shopify_consent(url: str, store_id: int, now: datetime) -> list[str
                 .limit(CONSENT_READ_BATCH)
             )
         )
-
-
-# Work that processed deliveries ask for (see connectors.shopify.source), by name.
-FOLLOW_UPS: dict[str, tuple[str, Callable[..., Any]]] = {
-    READ_CUSTOMERS: (INGEST, read_customers_job),
-    CONTINUE_BACKFILL: (INGEST, continue_backfill_job),
-}

@@ -115,6 +115,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     redelete_orders(session, store, [r.external_id for r in fresh])
 
     outcome.written = len(fresh)
+    outcome.orders_changed = bool(fresh)
     outcome.unchanged += len(rows) - len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
     return outcome

@@ -26,7 +26,13 @@ def ingest_refunds(session: Session, store: Store, records: Sequence[RefundRecor
     written = store_refunds(session, store, records)
     contacts = refresh_refunded(session, store, {r.order_external_id for r in records})
     totals.orders_changed(session, store.account_id, contacts)
-    return Outcome(written=len(written), unchanged=len(records) - len(written), contact_ids=contacts)
+    # A refund changes what its buyer spent, as an order does.
+    return Outcome(
+        written=len(written),
+        unchanged=len(records) - len(written),
+        contact_ids=contacts,
+        orders_changed=bool(contacts),
+    )
 
 
 def store_refunds(session: Session, store: Store, records: Sequence[RefundRecord]) -> set[str]:

@@ -46,6 +46,7 @@ def delete_orders(session: Session, store: Store, external_ids: Sequence[str], a
         result = session.execute(update(Order).where(*where).values(deleted_at=at))
         outcome.written += result.rowcount  # type: ignore[attr-defined]
     outcome.unchanged = len(external_ids) - outcome.written
+    outcome.orders_changed = outcome.written > 0
     recompute_last_interactions(session, store.account_id, outcome.contact_ids)
     totals.orders_changed(session, store.account_id, outcome.contact_ids)
     return outcome

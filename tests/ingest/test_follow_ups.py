@@ -99,7 +99,7 @@ CASES: dict[str, tuple[Batch, list[str]]] = {
             [("orders/create", _order(1)), ("orders/updated", _order(2))],
             before=[("orders/create", _order(1)), ("orders/updated", _order(2))],
         ),
-        ["rfm"],
+        [],  # nothing changed: no RFM recomputation (asked for regardless until follow-ups were typed)
     ),
     "shopify order, replayed alone": (
         Batch("shopify", [("orders/create", ORDER)], before=[("orders/create", ORDER)]),

@@ -25,6 +25,7 @@ from connectors import SOURCES
 from connectors.api.schemas import SCHEMAS
 from connectors.api.source import MAX_RECORDS
 from integration.ingest import inbox
+from integration.ingest.follow_ups import FollowUp
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
 from integration.web.app import settings_of
@@ -115,7 +116,7 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
             "idempotency_key_too_long",
         )
     settings = settings_of(current_app)
-    follow_ups: list[tuple[str, list[Any]]] = []
+    follow_ups: list[FollowUp] = []
     with session_scope(settings.database_url) as session:
         received = inbox.receive(
             session,
