@@ -19,47 +19,39 @@ from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
 from integration.store.types import utcnow
-from jobs.queues import COMPUTE, connection, enqueue_once
+from jobs.queues import COMPUTE, Debounce
 
 logger = logging.getLogger(__name__)
 
 REFRESH_KEY_TTL_SECONDS = 600
 
 
-def _refresh_key(account_id: int) -> str:
-    return f"storepulse:stats-refresh:{account_id}"
+STATS_REFRESH = Debounce("storepulse:stats-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
+RFM_REFRESH = Debounce("storepulse:rfm-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 
 
 def request_stats_refresh(settings: Settings, account_id: int) -> bool:
     """Queue a refresh of an account's statistics unless one is already queued; False if Redis is down."""
-    return enqueue_once(
-        settings, _refresh_key(account_id), REFRESH_KEY_TTL_SECONDS, COMPUTE, refresh_stats_job, account_id
-    )
+    return STATS_REFRESH.request(settings, refresh_stats_job, account_id)
 
 
 def refresh_stats_job(account_id: int) -> None:
     """Recompute an account's statistics for the API."""
     settings = get_settings()
-    connection(settings).delete(_refresh_key(account_id))
+    STATS_REFRESH.taken(settings, account_id)
     with session_scope(settings.database_url) as session:
         stats.refresh_stats(session, account_id)
 
 
-def _rfm_key(account_id: int) -> str:
-    return f"storepulse:rfm-refresh:{account_id}"
-
-
 def request_rfm_refresh(settings: Settings, account_id: int) -> bool:
     """Queue a recomputation of an account's RFM scores unless one is queued; False if Redis is down."""
-    return enqueue_once(
-        settings, _rfm_key(account_id), REFRESH_KEY_TTL_SECONDS, COMPUTE, compute_rfm_job, account_id
-    )
+    return RFM_REFRESH.request(settings, compute_rfm_job, account_id)
 
 
 def compute_rfm_job(account_id: int) -> int:
     """Recompute an account's RFM scores, segments and spender tiers."""
     settings = get_settings()
-    connection(settings).delete(_rfm_key(account_id))
+    RFM_REFRESH.taken(settings, account_id)
     with session_scope(settings.database_url) as session:
         return rfm.compute(session, account_id)
 

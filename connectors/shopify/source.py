@@ -22,7 +22,7 @@ from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
 from integration import ingest, privacy
-from integration.commerce import carts
+from integration.commerce.checkout_identity import checkout_identities
 from integration.errors import InvalidRecord
 from integration.ingest import Outcome
 from integration.ingest.customers import apply_consent
@@ -117,7 +117,7 @@ def _orders(session: Session, store: Store, records: list[Any]) -> Outcome:
 
 def _checkouts(session: Session, store: Store, records: list[Any]) -> Outcome:
     # Backfilled abandoned checkouts may be named by their cart token only (their recovery URL).
-    return ingest.ingest_checkouts(session, store, carts.checkout_identities(session, store, records))
+    return ingest.ingest_checkouts(session, store, checkout_identities(session, store, records))
 
 
 def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:

@@ -4,10 +4,11 @@ Each function takes a session, the store the records came from and a batch of re
 an `Outcome` naming the contacts whose classification may have changed.
 """
 
+from integration.ingest.campaigns import ingest_campaigns, ingest_sends
 from integration.ingest.commerce import ingest_checkouts, ingest_orders
 from integration.ingest.common import Outcome
 from integration.ingest.customers import ingest_customers
-from integration.ingest.events import ingest_campaigns, ingest_events, ingest_sends
+from integration.ingest.events import ingest_events
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import ingest_refunds
 from integration.ingest.removals import delete_checkouts, delete_customers, delete_orders
