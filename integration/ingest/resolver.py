@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, case, exists, literal, or_, select, text, true, update
+from sqlalchemy import BigInteger, String, Table, case, exists, literal, or_, select, text, true, update
 from sqlalchemy.orm import Session
 
 from integration.contacts.identity import normalize_email
@@ -176,21 +176,9 @@ class ContactResolver:
         if len(ids) == len(first_seen):
             return ids
         existing = [e for e in first_seen if e not in ids]
-        for part in chunks(existing):
-            found = self.session.execute(
-                select(table.c.email, table.c.id).where(
-                    table.c.account_id == account_id, table.c.email.in_(part)
-                )
-            )
-            ids.update({email: contact_id for email, contact_id in found})
+        ids.update(self._holders(table, table.c.id, existing))
         missing = [e for e in existing if e not in ids]
-        for part in chunks(missing):
-            found = self.session.execute(
-                select(history.c.email, history.c.contact_id).where(
-                    history.c.account_id == account_id, history.c.email.in_(part)
-                )
-            )
-            ids.update({email: contact_id for email, contact_id in found})
+        ids.update(self._holders(history, history.c.contact_id, missing))
         if len(ids) < len(first_seen):  # an earlier address forgotten meanwhile (an erasure): a new contact
             ids.update(self.ensure_contacts({e: first_seen[e] for e in missing if e not in ids}))
             existing = [e for e in existing if e in ids]
@@ -210,6 +198,18 @@ class ContactResolver:
             .values(first_seen_at=seen.c.at)
         )
         return ids
+
+    def _holders(self, table: Table, contact: Any, emails: Sequence[str]) -> dict[str, int]:
+        """The contact that `table` gives each of these emails of the account (those it holds)."""
+        found: dict[str, int] = {}
+        for part in chunks(emails):
+            rows = self.session.execute(
+                select(table.c.email, contact).where(
+                    table.c.account_id == self.scope.account_id, table.c.email.in_(part)
+                )
+            )
+            found.update({email: contact_id for email, contact_id in rows})
+        return found
 
     def link(self, links: dict[str, int]) -> None:
         if not links or self.scope.store_id is None:
