@@ -6,7 +6,7 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from rq import Queue
@@ -15,11 +15,19 @@ from sqlalchemy.orm import Session
 
 from connectors import SOURCES
 from integration.audiences import destinations
-from integration.ingest import inbox
+from integration.ingest import Outcome, inbox
+from integration.ingest.follow_ups import (
+    ContinueBackfill,
+    FollowUp,
+    ReadCustomers,
+    RefreshRfm,
+    RefreshStats,
+    SyncAccount,
+)
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Backfill, Store
-from jobs.ingest import run_follow_ups
+from jobs.ingest import DISPATCH, run_follow_ups
 from jobs.queues import connection
 from tests.factories import make_store
 from tests.shopify_fixtures import payload
@@ -184,3 +192,39 @@ def test_the_work_after_a_batch_follows_what_it_changed(
     _clear(settings)
     run_follow_ups(settings, follow_ups)
     assert _queued(settings) == expected
+
+
+ACCOUNT = 7
+DECISIONS: dict[str, tuple[Outcome, list[FollowUp]]] = {
+    "nothing changed": (Outcome(account_id=ACCOUNT, duplicate=3), []),
+    "records written": (
+        Outcome(account_id=ACCOUNT, written=1),
+        [RefreshStats(ACCOUNT), SyncAccount(ACCOUNT)],
+    ),
+    "contacts touched only": (
+        Outcome(account_id=ACCOUNT, contact_ids={1}),
+        [RefreshStats(ACCOUNT), SyncAccount(ACCOUNT)],
+    ),
+    "orders changed": (
+        Outcome(account_id=ACCOUNT, written=1, orders_changed=True),
+        [RefreshRfm(ACCOUNT), RefreshStats(ACCOUNT), SyncAccount(ACCOUNT)],
+    ),
+    "asked by the source, then what changed": (
+        Outcome(account_id=ACCOUNT, written=1, asked=[ReadCustomers(3, ("c1",))]),
+        [ReadCustomers(3, ("c1",)), RefreshStats(ACCOUNT), SyncAccount(ACCOUNT)],
+    ),
+    "no account: only what the source asked": (
+        Outcome(written=1, orders_changed=True, asked=[ContinueBackfill(9)]),
+        [ContinueBackfill(9)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DECISIONS, ids=list(DECISIONS))
+def test_what_a_batch_changed_decides_its_follow_ups(case: str) -> None:
+    outcome, expected = DECISIONS[case]
+    assert outcome.follow_ups() == expected
+
+
+def test_every_follow_up_has_a_job() -> None:
+    assert set(DISPATCH) == set(get_args(FollowUp))
