@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from integration.contacts import engagement
@@ -184,6 +185,9 @@ def _process_group(
             if outcome.contact_ids and outcome.account_id is not None:
                 classify(session, outcome.account_id, outcome.contact_ids)
     except Exception as exc:  # noqa: BLE001 - each delivery is tried alone next
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # The connection is lost: no delivery can be tried on it; the job meets the outage.
+            raise
         logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), describe(exc))
         return False
     result = {**outcome.as_dict(), "batch": len(group)}
