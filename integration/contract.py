@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
+from integration.follow_ups import FollowUp, RefreshRfm, RefreshStats, SyncAccount
 from integration.store.models import (
     CampaignChannel,
     InboxDelivery,
@@ -168,8 +169,10 @@ class Outcome:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: set[int] = field(default_factory=set)
     account_id: int | None = None
-    # Work to run after the delivery is committed: (job name, JSON-safe arguments).
-    follow_ups: list[tuple[str, list[Any]]] = field(default_factory=list)
+    # Work its source asks for once the batch is committed (customers to read, a backfill's next stage).
+    asked: list[FollowUp] = field(default_factory=list)
+    # Orders, or what buyers spent, changed: RFM scores follow.
+    orders_changed: bool = False
 
     def merge(self, other: Outcome) -> Outcome:
         self.written += other.written
@@ -177,8 +180,21 @@ class Outcome:
         self.duplicate += other.duplicate
         self.skipped.extend(other.skipped)
         self.contact_ids |= other.contact_ids
-        self.follow_ups.extend(other.follow_ups)
+        self.asked.extend(other.asked)
+        self.orders_changed |= other.orders_changed
         return self
+
+    def follow_ups(self) -> list[FollowUp]:
+        """Return the work to queue once the batch is committed: what its source asked for, then
+        what its changes call for (nothing more without an account)."""
+        due: list[FollowUp] = list(self.asked)
+        if self.account_id is None:
+            return due
+        if self.orders_changed:
+            due.append(RefreshRfm(self.account_id))
+        if self.written or self.contact_ids:
+            due += [RefreshStats(self.account_id), SyncAccount(self.account_id)]
+        return due
 
     def as_dict(self) -> dict[str, Any]:
         return {

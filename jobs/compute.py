@@ -8,67 +8,74 @@ before it reads, so a change made while it runs asks for (and gets) the next ref
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from integration.analytics import history, rfm, stats
-from integration.audiences import segments
+from integration.analytics import history, leaderboard, rfm, stats
+from integration.audiences import exports, segments
 from integration.commerce import carts
 from integration.contacts import engagement
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
 from integration.store.types import utcnow
-from jobs.queues import COMPUTE, connection, enqueue_once
+from jobs.queues import COMPUTE, Debounce
 
 logger = logging.getLogger(__name__)
 
 REFRESH_KEY_TTL_SECONDS = 600
 
 
-def _refresh_key(account_id: int) -> str:
-    return f"storepulse:stats-refresh:{account_id}"
+STATS_REFRESH = Debounce("storepulse:stats-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
+RFM_REFRESH = Debounce("storepulse:rfm-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 
 
 def request_stats_refresh(settings: Settings, account_id: int) -> bool:
     """Queue a refresh of an account's statistics unless one is already queued; False if Redis is down."""
-    return enqueue_once(
-        settings, _refresh_key(account_id), REFRESH_KEY_TTL_SECONDS, COMPUTE, refresh_stats_job, account_id
-    )
+    return STATS_REFRESH.request(settings, refresh_stats_job, account_id)
 
 
 def refresh_stats_job(account_id: int) -> None:
     """Recompute an account's statistics for the API."""
     settings = get_settings()
-    connection(settings).delete(_refresh_key(account_id))
+    STATS_REFRESH.taken(settings, account_id)
     with session_scope(settings.database_url) as session:
         stats.refresh_stats(session, account_id)
 
 
-def _rfm_key(account_id: int) -> str:
-    return f"storepulse:rfm-refresh:{account_id}"
-
-
 def request_rfm_refresh(settings: Settings, account_id: int) -> bool:
     """Queue a recomputation of an account's RFM scores unless one is queued; False if Redis is down."""
-    return enqueue_once(
-        settings, _rfm_key(account_id), REFRESH_KEY_TTL_SECONDS, COMPUTE, compute_rfm_job, account_id
-    )
+    return RFM_REFRESH.request(settings, compute_rfm_job, account_id)
 
 
 def compute_rfm_job(account_id: int) -> int:
     """Recompute an account's RFM scores, segments and spender tiers."""
     settings = get_settings()
-    connection(settings).delete(_rfm_key(account_id))
+    RFM_REFRESH.taken(settings, account_id)
     with session_scope(settings.database_url) as session:
         return rfm.compute(session, account_id)
+
+
+def _account_ids(settings: Settings) -> list[int]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(Account.id)))
+
+
+def _each_account(settings: Settings, work: Callable[[Session, int], int]) -> int:
+    """Run `work` for every account, each in a transaction of its own; return the sum of its counts."""
+    total = 0
+    for account_id in _account_ids(settings):
+        with session_scope(settings.database_url) as session:
+            total += work(session, account_id)
+    return total
 
 
 def compute_rfm_all_job() -> int:
     """Recompute every account's RFM scores (daily: recency moves with the calendar)."""
     settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        account_ids = list(session.scalars(select(Account.id)))
+    account_ids = _account_ids(settings)
     for account_id in account_ids:
         request_rfm_refresh(settings, account_id)
     return len(account_ids)
@@ -76,28 +83,12 @@ def compute_rfm_all_job() -> int:
 
 def prune_leaderboard_job() -> int:
     """Drop the leaderboard's period rows no time frame can name any more (daily); return how many."""
-    from integration.analytics import leaderboard
-
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        account_ids = list(session.scalars(select(Account.id)))
-    dropped = 0
-    for account_id in account_ids:
-        with session_scope(settings.database_url) as session:
-            dropped += leaderboard.prune_spend(session, account_id)
-    return dropped
+    return _each_account(get_settings(), leaderboard.prune_spend)
 
 
 def refresh_segments_job() -> int:
     """Bring every account's segments up to date with the data (hourly); log who entered and left."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        account_ids = list(session.scalars(select(Account.id)))
-    refreshed = 0
-    for account_id in account_ids:
-        with session_scope(settings.database_url) as session:
-            refreshed += segments.refresh_account(session, account_id)
-    return refreshed
+    return _each_account(get_settings(), segments.refresh_account)
 
 
 def classify_account_job(account_id: int) -> int:
@@ -113,12 +104,10 @@ def expire_engagement_job() -> int:
     """Move contacts whose last interaction left the time frame to unengaged, in every account."""
     settings = get_settings()
     changed = 0
-    with session_scope(settings.database_url) as session:
-        account_ids = list(session.scalars(select(Account.id)))
-    for account_id in account_ids:
+    for account_id in _account_ids(settings):
         with session_scope(settings.database_url) as session:
             moved = engagement.classify(session, account_id, only_expired=True)
-        if moved:
+        if moved:  # asked at once: a later account's failure does not hold this one's statistics back
             request_stats_refresh(settings, account_id)
         changed += moved
     return changed
@@ -143,6 +132,4 @@ def snapshot_contacts_job() -> int:
 
 def export_segment_job(export_id: int) -> int:
     """Write a segment's members as a CSV file (in parts, in constant memory); return the rows."""
-    from integration.audiences import exports
-
     return exports.write_export(get_settings().database_url, export_id)

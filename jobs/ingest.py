@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -33,10 +33,21 @@ import redis
 
 from connectors.registry import SOURCES
 from integration.errors import RetryLater
+from integration.follow_ups import (
+    ContinueBackfill,
+    FollowUp,
+    ReadCustomers,
+    RefreshRfm,
+    RefreshStats,
+    SyncAccount,
+)
 from integration.ingest import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
+from jobs.compute import request_rfm_refresh, request_stats_refresh
 from jobs.queues import INGEST, connection, enqueue, enqueue_or_sweep, fetch_job
+from jobs.shopify import continue_backfill_job, read_customers_job
+from jobs.sync import request_account_syncs
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +93,7 @@ def _drain_keys(source: str, store_id: int) -> tuple[str, str, str]:
 def process_inbox_job(delivery_ids: list[int]) -> dict[str, int]:
     """Normalize these inbox deliveries (each at most once) and reclassify what they touched."""
     settings = get_settings()
-    follow_ups: list[tuple[str, list[Any]]] = []
+    follow_ups: list[FollowUp] = []
     with session_scope(settings.database_url) as session:
         counts = inbox.process(session, delivery_ids, SOURCES, follow_ups=follow_ups)
     run_follow_ups(settings, follow_ups)
@@ -169,7 +180,7 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
             while True:
                 # Cleared before looking: a delivery stored after this moment raises it again.
                 client.delete(wanted)
-                follow_ups: list[tuple[str, list[Any]]] = []
+                follow_ups: list[FollowUp] = []
                 left: list[int] = []
                 with session_scope(settings.database_url) as session:
                     ids = inbox.fresh_pending(session, source, DRAIN_BATCH, store_id)
@@ -210,27 +221,22 @@ def reclaim_drains_job() -> int:
     return reclaimed
 
 
-def run_follow_ups(settings: Settings, follow_ups: list[tuple[str, list[Any]]]) -> None:
-    """Enqueue the work that processed deliveries asked for, once each."""
-    from jobs.compute import request_rfm_refresh, request_stats_refresh
-    from jobs.shopify import FOLLOW_UPS
-    from jobs.sync import request_account_syncs
+# The job each follow-up queues, by its kind: the one place ingest's follow-ups become work.
+DISPATCH: dict[type[FollowUp], Callable[[Settings, Any], object]] = {
+    RefreshStats: lambda settings, f: request_stats_refresh(settings, f.account_id),
+    SyncAccount: lambda settings, f: request_account_syncs(settings, f.account_id),
+    RefreshRfm: lambda settings, f: request_rfm_refresh(settings, f.account_id),
+    ReadCustomers: lambda settings, f: enqueue(
+        settings, INGEST, read_customers_job, f.store_id, list(f.customer_ids)
+    ),
+    ContinueBackfill: lambda settings, f: enqueue(settings, INGEST, continue_backfill_job, f.backfill_id),
+}
 
-    seen: set[str] = set()
-    for name, args in follow_ups:
-        key = f"{name}:{args}"
-        if key in seen:
-            continue
-        seen.add(key)
-        if name == inbox.STATS_REFRESH:
-            request_stats_refresh(settings, *args)
-            request_account_syncs(settings, *args)  # the data changed: segments may have too
-            continue
-        if name == inbox.RFM_REFRESH:
-            request_rfm_refresh(settings, *args)
-            continue
-        queue_name, func = FOLLOW_UPS[name]
-        enqueue(settings, queue_name, func, *args)
+
+def run_follow_ups(settings: Settings, follow_ups: Sequence[FollowUp]) -> None:
+    """Queue the work that processed deliveries asked for, once each, in the order asked."""
+    for follow_up in dict.fromkeys(follow_ups):
+        DISPATCH[type(follow_up)](settings, follow_up)
 
 
 def purge_inbox_job() -> int:

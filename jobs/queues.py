@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -171,6 +172,36 @@ def enqueue_once(
         logger.warning("%s not queued now: %s", func.__name__, exc)
         return False
     return True
+
+
+@dataclass(frozen=True)
+class Debounce:
+    """At most one queued run of a job per id: a request queues it unless one is queued already, and
+    the job calls `taken` before it reads, so a change made while it runs asks for (and gets) the next."""
+
+    key_prefix: str
+    queue: str
+    ttl_seconds: int
+    timeout_seconds: int = JOB_TIMEOUT_SECONDS
+
+    def key(self, job_id: int) -> str:
+        return f"{self.key_prefix}:{job_id}"
+
+    def request(self, settings: Settings, func: Callable[[int], Any], job_id: int) -> bool:
+        """Queue `func(job_id)` unless it is queued already; False if Redis is down."""
+        return enqueue_once(
+            settings,
+            self.key(job_id),
+            self.ttl_seconds,
+            self.queue,
+            func,
+            job_id,
+            timeout_seconds=self.timeout_seconds,
+        )
+
+    def taken(self, settings: Settings, job_id: int) -> None:
+        """Let the next request queue another run (called by the job before it reads)."""
+        connection(settings).delete(self.key(job_id))
 
 
 def fetch_job(settings: Settings, job_id: str) -> Job | None:

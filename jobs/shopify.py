@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import or_, select
 
 from connectors.shopify import backfill
+from connectors.shopify.client import ShopifyClient
 from connectors.shopify.connection import client_for
-from connectors.shopify.source import CONTINUE_BACKFILL, READ_CUSTOMERS
 from integration.errors import FatalConnectorError
-from integration.settings import get_settings
+from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import (
     Backfill,
@@ -28,6 +28,7 @@ from integration.store.types import utcnow
 from jobs.queues import INGEST, enqueue
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POLL_AFTER = timedelta(minutes=2)  # a stage still running then is polled (its finish webhook may be lost)
 STUCK_AFTER = timedelta(hours=1)  # a stage claimed this long ago by a worker that died is put back
@@ -37,39 +38,50 @@ CONSENT_READ_BATCH = 500
 RECONCILE_EVERY = timedelta(hours=1)
 
 
-def start_backfill_job(store_id: int) -> int | None:
-    """Start a store's backfill from its first stage; return the backfill id (None if the store is gone)."""
+def _with_client(store_id: int, call: Callable[[Settings, ShopifyClient], T], failed: T, why: str) -> T:
+    """Run `call` with the store's Shopify client; on a fatal connector error (a revoked token, a
+    store gone) log `why` with the store's id and return `failed` instead of retrying."""
     settings = get_settings()
     try:
-        return backfill.start(settings, client_for(settings, store_id), store_id)
+        return call(settings, client_for(settings, store_id))
     except FatalConnectorError as exc:
-        logger.warning("backfill of store %s cannot start: %s", store_id, exc)
-        return None
+        logger.warning("%s (store %s): %s", why, store_id, exc)
+        return failed
+
+
+def _store_of_stage(backfill_id: int) -> int | None:
+    """The store of a backfill stage; None if the stage is gone."""
+    with session_scope(get_settings().database_url) as session:
+        stage = session.get(Backfill, backfill_id)
+        return stage.store_id if stage is not None else None
+
+
+def start_backfill_job(store_id: int) -> int | None:
+    """Start a store's backfill from its first stage; return the backfill id (None if the store is gone)."""
+    return _with_client(
+        store_id, lambda s, client: backfill.start(s, client, store_id), None, "backfill cannot start"
+    )
 
 
 def start_stage_job(backfill_id: int) -> bool:
     """Start a backfill stage left pending (Shopify was unreachable when it was due)."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        stage = session.get(Backfill, backfill_id)
-        if stage is None:
-            return False
-        store_id = stage.store_id
-    try:
-        return backfill.start_pending(settings, client_for(settings, store_id), backfill_id)
-    except FatalConnectorError as exc:
-        logger.warning("backfill stage %s cannot start: %s", backfill_id, exc)
+    store_id = _store_of_stage(backfill_id)
+    if store_id is None:
         return False
+    return _with_client(
+        store_id,
+        lambda s, client: backfill.start_pending(s, client, backfill_id),
+        False,
+        f"backfill stage {backfill_id} cannot start",
+    )
 
 
 def continue_backfill_job(backfill_id: int) -> str:
     """Import a finished backfill stage and start the next one; a running stage is left running."""
     settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        stage = session.get(Backfill, backfill_id)
-        if stage is None:
-            return "missing"
-        store_id = stage.store_id
+    store_id = _store_of_stage(backfill_id)
+    if store_id is None:
+        return "missing"
     try:
         return backfill.check(settings, client_for(settings, store_id), backfill_id)
     except FatalConnectorError as exc:
@@ -83,22 +95,19 @@ def continue_backfill_job(backfill_id: int) -> str:
 
 def read_customers_job(store_id: int, customer_ids: list[str]) -> int:
     """Read customers' consent and tags from Shopify (webhook payloads lack them since API 2025-01)."""
-    settings = get_settings()
-    try:
-        return backfill.read_customers(settings, client_for(settings, store_id), store_id, customer_ids)
-    except FatalConnectorError as exc:
-        logger.warning("cannot read customers of store %s: %s", store_id, exc)
-        return 0
+    return _with_client(
+        store_id,
+        lambda s, client: backfill.read_customers(s, client, store_id, customer_ids),
+        0,
+        "cannot read customers",
+    )
 
 
 def reconcile_store_job(store_id: int) -> int:
     """Re-read a store's recently updated orders and customers."""
-    settings = get_settings()
-    try:
-        return backfill.reconcile(settings, client_for(settings, store_id), store_id)
-    except FatalConnectorError as exc:
-        logger.warning("cannot reconcile store %s: %s", store_id, exc)
-        return 0
+    return _with_client(
+        store_id, lambda s, client: backfill.reconcile(s, client, store_id), 0, "cannot reconcile"
+    )
 
 
 def shopify_upkeep_job() -> dict[str, int]:
@@ -165,10 +174,3 @@ def _without_shopify_consent(url: str, store_id: int, now: datetime) -> list[str
                 .limit(CONSENT_READ_BATCH)
             )
         )
-
-
-# Work that processed deliveries ask for (see connectors.shopify.source), by name.
-FOLLOW_UPS: dict[str, tuple[str, Callable[..., Any]]] = {
-    READ_CUSTOMERS: (INGEST, read_customers_job),
-    CONTINUE_BACKFILL: (INGEST, continue_backfill_job),
-}

@@ -20,7 +20,7 @@ from integration.audiences import destinations, sync
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Sync
-from jobs.queues import JOB_TIMEOUT_SECONDS, SYNC, connection, enqueue_once
+from jobs.queues import JOB_TIMEOUT_SECONDS, SYNC, Debounce, connection
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +29,12 @@ REQUEST_TTL_SECONDS = 600
 RUN_TIMEOUT_SECONDS = 2 * 3600
 
 
-def _request_key(sync_id: int) -> str:
-    return f"storepulse:sync-run:{sync_id}"
+SYNC_RUN = Debounce("storepulse:sync-run", SYNC, REQUEST_TTL_SECONDS, timeout_seconds=RUN_TIMEOUT_SECONDS)
 
 
 def request_sync(settings: Settings, sync_id: int) -> bool:
     """Queue a run of a sync unless one is queued already; False if Redis is down (the schedule will)."""
-    return enqueue_once(
-        settings,
-        _request_key(sync_id),
-        REQUEST_TTL_SECONDS,
-        SYNC,
-        run_sync_job,
-        sync_id,
-        timeout_seconds=RUN_TIMEOUT_SECONDS,
-    )
+    return SYNC_RUN.request(settings, run_sync_job, sync_id)
 
 
 def request_account_syncs(settings: Settings, account_id: int) -> int:
@@ -58,8 +49,8 @@ def request_account_syncs(settings: Settings, account_id: int) -> int:
 def run_sync_job(sync_id: int) -> int | None:
     """Send a sync's difference to its destination; return the run's id (None: nothing ran)."""
     settings = get_settings()
+    SYNC_RUN.taken(settings, sync_id)
     redis = connection(settings)
-    redis.delete(_request_key(sync_id))
     with session_scope(settings.database_url) as session:
         found = session.get(Sync, sync_id)
         destination_id = found.destination_id if found is not None else None

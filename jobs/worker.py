@@ -13,13 +13,7 @@ because Redis went away, waits and starts again. Nothing is lost on the way:
   is interrupted and given back, so a platform's kill a few seconds later finds nothing claimed.
   Its transaction rolls back; jobs are idempotent.
 
-Retries with back-off wait in RQ's scheduled-job registry until the scheduler of one worker moves
-them to their queue. That scheduler holds a lock per queue, refreshed every second and expiring
-after 61 s; a worker that cannot take the lock tries again only at its maintenance, every 10
-minutes, after waiting up to ~7 minutes for a job. So when a worker was killed and restarted, its
-retries stalled for minutes. This worker breaks a lock its holder has not refreshed for
-SCHEDULER_STALE_SECONDS and looks at the scheduler every SCHEDULER_CHECK_SECONDS, so retries
-resume within about 15 s of a crash.
+Retries with back-off wait for the scheduler that runs in one of the workers (`jobs.scheduler_lock`).
 
 States, pid, host and the last job are in the heartbeat (`jobs.heartbeat`, `storepulse status`).
 """
@@ -38,11 +32,9 @@ from types import FrameType
 from typing import Any
 
 import redis
-from rq import SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 from rq.queue import Queue
-from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.utils import now as rq_now
 from rq.worker import WorkerStatus
@@ -60,41 +52,12 @@ from jobs.outage import (
     wait_until_reachable,
 )
 from jobs.queues import QUEUES, connection
+from jobs.scheduler_lock import SCHEDULER_CHECK_SECONDS, SchedulingWorker
 
 logger = logging.getLogger(__name__)
 
 PUBSUB_RETRY_SECONDS = 2.0
 INTERRUPT_SIGNAL = signal.SIGUSR1  # not SIGALRM: RQ times jobs out with that one
-SCHEDULER_STALE_SECONDS = 10  # the scheduler refreshes its lock every second
-SCHEDULER_CHECK_SECONDS = 5
-SCHEDULER_STOP_SECONDS = 10  # a scheduler process still there after SIGTERM is killed
-
-# Delete the lock only if its holder is who we saw and it went unrefreshed (TTL below ARGV[2] ms).
-_BREAK_STALE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl >= 0 and ttl < tonumber(ARGV[2]) then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def break_stale_scheduler_locks(scheduler: RQScheduler) -> list[str]:
-    """Delete the scheduler locks of these queues whose holder stopped refreshing them; return them."""
-    connection = scheduler.connection
-    lock_seconds = scheduler.interval + 60  # the TTL RQ gives its lock at each refresh
-    below_ms = (lock_seconds - SCHEDULER_STALE_SECONDS) * 1000
-    script = connection.register_script(_BREAK_STALE)
-    broken = []
-    for name in sorted(scheduler._queue_names):  # noqa: SLF001 - RQ keeps the names there
-        key = scheduler.get_locking_key(name)
-        holder = connection.get(key)
-        if holder is None or holder.decode() == scheduler.name:
-            continue
-        if script(keys=[key], args=[holder, below_ms]):
-            broken.append(name)
-    if broken:
-        scheduler.log.warning("took over the scheduler lock of a stopped worker for %s", ", ".join(broken))
-    return broken
 
 
 class RedisLost(StopRequested):
@@ -132,18 +95,7 @@ class _Queue(Queue):
             raise RedisLost(str(error)) from error
 
 
-class _Scheduler(RQScheduler):
-    """RQ's scheduler (moves due retries onto their queues), ending quietly when Redis goes away:
-    the worker starts a new one once Redis is back."""
-
-    def work(self) -> None:
-        try:
-            super().work()
-        except REDIS_ERRORS:
-            self.log.debug("scheduler for %s ends: Redis went away", ", ".join(self._queue_names))
-
-
-class Worker(SimpleWorker):
+class Worker(SchedulingWorker):
     """A SimpleWorker that leaves its round when Redis goes away, waits for the database when a
     job finds it unreachable, gives interrupted jobs back, and keeps a heartbeat."""
 
@@ -152,14 +104,12 @@ class Worker(SimpleWorker):
         self.settings = settings
         self.beat = beat
         self.redis_error: BaseException | None = None
-        self.stop_asked = False
         self.current: tuple[Job, Queue] | None = None  # the job under way and its queue
         self.in_job = False  # inside the job's own function (interruptible)
         self.database = Outage("database", logger)
         self._database_lost_job: str | None = None
         self._interrupted_job: str | None = None
         self._grace_timer: threading.Timer | None = None
-        self._scheduler_checked = 0.0  # the first heartbeat looks at once: the lock may be stale already
 
     # -- Redis going away anywhere in RQ's loop ends the round quietly ------------------------
 
@@ -185,21 +135,6 @@ class Worker(SimpleWorker):
             super().heartbeat(timeout, pipeline)
             if pipeline is None and self.scheduler is not None:
                 self._take_over_a_dead_scheduler()
-
-    def _take_over_a_dead_scheduler(self) -> None:
-        """Run RQ's scheduler here when no live worker does (its holder died without releasing).
-
-        Not once stopping: the scheduler process was just stopped on purpose, and one started now
-        would be forked into a worker that is about to leave."""
-        if self.stop_asked or time.monotonic() - self._scheduler_checked < SCHEDULER_CHECK_SECONDS:
-            return
-        self._scheduler_checked = time.monotonic()
-        assert self.scheduler is not None  # noqa: S101 - checked by the caller
-        process = self.scheduler._process  # noqa: SLF001 - RQ's own check reads it the same way
-        if process is not None and process.is_alive():
-            return
-        break_stale_scheduler_locks(self.scheduler)
-        self.scheduler.acquire_locks(auto_start=True)
 
     def set_state(self, state: str, pipeline: Any = None) -> None:
         with _redis_guard(self):
@@ -232,43 +167,6 @@ class Worker(SimpleWorker):
             time.sleep(PUBSUB_RETRY_SECONDS)
             return
         super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
-
-    def _start_scheduler(self, burst: bool = False, logging_level: Any = "INFO", *args: Any) -> None:
-        """As RQ's own, with a scheduler that ends quietly when Redis goes away."""
-        self.scheduler = _Scheduler(
-            self.queues,
-            connection=self.connection,
-            logging_level=logging_level if logging_level is not None else self.log.level,
-            serializer=self.serializer,
-        )
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            self.scheduler.start()
-
-    def stop_scheduler(self) -> None:
-        """As RQ's own, but bounded: RQ waits for its scheduler process without a limit, so one that
-        never leaves (a child forked while another thread held a lock) would keep this worker from
-        stopping. It gets SCHEDULER_STOP_SECONDS after SIGTERM, then is killed, and its locks are
-        released from here."""
-        scheduler = self.scheduler
-        process = scheduler._process if scheduler is not None else None  # noqa: SLF001 - as RQ's own
-        if scheduler is None or process is None or process.pid is None:
-            return
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-        except OSError:
-            pass
-        process.join(SCHEDULER_STOP_SECONDS)
-        if process.is_alive():
-            logger.warning(
-                "scheduler process %d alive %d s after SIGTERM: killed", process.pid, SCHEDULER_STOP_SECONDS
-            )
-            process.kill()
-            process.join(SCHEDULER_STOP_SECONDS)
-            try:
-                scheduler.release_locks()
-            except redis.RedisError:
-                pass  # its locks expire on their own; a worker breaks a stale one sooner
 
     def teardown(self) -> None:
         """Leave RQ's registries; when Redis is gone, still stop the scheduler and the channel."""

@@ -14,7 +14,7 @@ from integration.contacts.changes import change_email
 from integration.contract import EventRecord, Outcome
 from integration.errors import InvalidRecord
 from integration.ingest import ingest_events
-from integration.ingest.common import ContactResolver, Scope
+from integration.ingest.resolver import ContactResolver, Scope
 from integration.store.models import Contact, InboxDelivery, InteractionType, table_of
 
 T = InteractionType

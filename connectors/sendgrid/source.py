@@ -12,8 +12,8 @@ from connectors.sendgrid.schemas import EVENT
 from integration.contract import EventRecord, Outcome
 from integration.errors import InvalidRecord
 from integration.ingest import ingest_events
-from integration.ingest.common import Scope
 from integration.ingest.isolation import ingest_isolated
+from integration.ingest.resolver import Scope
 from integration.store.models import InboxDelivery
 
 

@@ -575,7 +575,7 @@ class GraphCheckout(_Graph):
 
     A URL naming the checkout's token gives the record's token. A URL naming only the cart's token
     gives a record whose token *is* that cart token (with the same cart token): the store then
-    treats it as the checkout of that cart (see `integration.commerce.carts.checkout_identities`), so the
+    treats it as the checkout of that cart (see `integration.commerce.checkout_identity`), so the
     same checkout delivered by webhook (token and cart token) or completed by an order is the same row.
     """
 

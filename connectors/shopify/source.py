@@ -22,13 +22,13 @@ from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
 from integration import ingest, privacy
-from integration.commerce import carts
+from integration.commerce.checkout_identity import checkout_identities
 from integration.contract import Outcome
 from integration.errors import InvalidRecord, RetryLater
-from integration.ingest.common import ContactResolver
+from integration.follow_ups import ContinueBackfill, ReadCustomers
 from integration.ingest.customers import apply_consent
-from integration.ingest.inbox import RFM_REFRESH
 from integration.ingest.removals import markers
+from integration.ingest.resolver import ContactResolver
 from integration.store.models import (
     Backfill,
     Contact,
@@ -60,9 +60,6 @@ CONSENT_TOPICS = frozenset(
 COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 # Topics whose deliveries still matter after the app is uninstalled or for a shop we never knew.
 AFTER_UNINSTALL_TOPICS = COMPLIANCE_TOPICS | {"app/uninstalled"}
-
-READ_CUSTOMERS = "shopify.read_customers"
-CONTINUE_BACKFILL = "shopify.continue_backfill"
 
 Handler = Callable[[Session, Store, Any, InboxDelivery], Outcome]
 
@@ -120,7 +117,7 @@ def _orders(session: Session, store: Store, records: list[Any]) -> Outcome:
 
 def _checkouts(session: Session, store: Store, records: list[Any]) -> Outcome:
     # Backfilled abandoned checkouts may be named by their cart token only (their recovery URL).
-    return ingest.ingest_checkouts(session, store, carts.checkout_identities(session, store, records))
+    return ingest.ingest_checkouts(session, store, checkout_identities(session, store, records))
 
 
 def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:
@@ -129,7 +126,7 @@ def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:
     missing = [r.external_id for r in records if r.subscription_status is None]
     unread = _without_shopify_consent(session, store, missing) if missing else []
     if unread:
-        outcome.follow_ups.append((READ_CUSTOMERS, [store.id, unread]))
+        outcome.asked.append(ReadCustomers(store.id, tuple(unread)))
     return outcome
 
 
@@ -219,11 +216,7 @@ def _order_deleted(session: Session, store: Store, payload: Any, delivery: Inbox
 
 
 def _refund(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
-    outcome = ingest.ingest_refunds(session, store, [_load(schemas.REFUND, payload, delivery)])
-    if outcome.contact_ids:
-        # A refund changes what buyers spent, as an order does: RFM's monetary scores follow.
-        outcome.follow_ups.append((RFM_REFRESH, [store.account_id]))
-    return outcome
+    return ingest.ingest_refunds(session, store, [_load(schemas.REFUND, payload, delivery)])
 
 
 def _checkout_deleted(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:
@@ -297,7 +290,7 @@ def _bulk_finished(session: Session, store: Store, payload: Any, delivery: Inbox
     )
     if backfill is None or backfill.status != "running":
         return Outcome(unchanged=1)
-    return Outcome(written=1, follow_ups=[(CONTINUE_BACKFILL, [backfill.id])])
+    return Outcome(written=1, asked=[ContinueBackfill(backfill.id)])
 
 
 def _acknowledged(session: Session, store: Store, payload: Any, delivery: InboxDelivery) -> Outcome:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, text, union
 from sqlalchemy.orm import Session
 
-from integration.ingest.common import insert_for
+from integration.store.bulk import insert_for
 from integration.store.models import (
     Contact,
     ContactSnapshot,

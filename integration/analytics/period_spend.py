@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from integration.analytics.periods import horizon, kept_periods, period_keys
 from integration.commerce import orders as order_rules
-from integration.ingest.common import chunks, insert_for
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import Account, ContactPeriodSpend, Order, PeriodCurrency, Store, table_of
 from integration.store.types import utcnow
 

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
 from integration.analytics.history import Movements, movements, thirty_day_change
-from integration.ingest.common import insert_for
+from integration.store.bulk import insert_for
 from integration.store.models import (
     Account,
     Contact,

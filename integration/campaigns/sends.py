@@ -19,8 +19,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from integration.errors import NotFound
-from integration.ingest.common import ContactResolver, Scope, chunks, insert_for
-from integration.ingest.events import link_campaign_events, lock_campaigns, mark_sends
+from integration.ingest.campaign_refs import link_campaign_events, lock_campaigns, mark_sends
+from integration.ingest.resolver import ContactResolver, Scope
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Account,
     Campaign,

@@ -1,8 +1,8 @@
 """Lists of carts: the checkouts abandoned in a period, newest abandonment first, a page at a time.
 
-The period and the scope are those of the cart statistics (`carts.cart_stats`), so the list of a
+The period and the scope are those of the cart statistics (`cart_stats.cart_stats`), so the list of a
 period holds exactly the carts its statistics count. A recovered cart names the order that
-recovered it and the rule that matched them (`carts.RULES`).
+recovered it and the rule that matched them (`cart_matching.RULES`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from integration import keyset
-from integration.commerce import carts
+from integration.commerce.cart_stats import abandoned_in
 from integration.money import amount
 from integration.store.models import Checkout, CheckoutLineItem, CheckoutState, Contact, Order, Store
 from integration.store.types import iso
@@ -35,7 +35,7 @@ def list_carts(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Carts abandoned in [start, end) (still abandoned, recovered, or both), and the next page's cursor."""
-    scope = carts.abandoned_in(account_id, start, end, store_id)
+    scope = abandoned_in(account_id, start, end, store_id)
     if state is not None:
         scope.append(Checkout.state == state)
     if cursor is not None:

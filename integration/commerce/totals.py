@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
+from integration.analytics import leaderboard
 from integration.commerce import orders as order_rules
-from integration.ingest.common import chunks
+from integration.store.bulk import chunks
 from integration.store.models import Buyer, ContactTotals, Order, Store
 
 COLUMNS = (
@@ -89,8 +90,6 @@ def refresh(session: Session, account_id: int, contact_ids: Iterable[int]) -> No
 
 def orders_changed(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
     """Bring everything kept per buyer up to date after these contacts' orders changed."""
-    from integration.analytics import leaderboard
-
     ids = {c for c in contact_ids if c is not None}
     if not ids:
         return

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from integration.commerce import totals
 from integration.contacts.identity import normalize_email
-from integration.ingest.common import remember_emails
 from integration.ingest.recompute import recompute_last_interactions
+from integration.ingest.resolver import remember_emails
 from integration.store.models import (
     CampaignSend,
     Checkout,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
-from integration.ingest.common import chunks
+from integration.store.bulk import chunks
 from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition, table_of
 from integration.store.types import utcnow
 

@@ -5,9 +5,10 @@ an `Outcome` naming the contacts whose classification may have changed.
 """
 
 from integration.contract import Outcome
+from integration.ingest.campaigns import ingest_campaigns, ingest_sends
 from integration.ingest.commerce import ingest_checkouts, ingest_orders
 from integration.ingest.customers import ingest_customers
-from integration.ingest.events import ingest_campaigns, ingest_events, ingest_sends
+from integration.ingest.events import ingest_events
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import ingest_refunds
 from integration.ingest.removals import delete_checkouts, delete_customers, delete_orders

@@ -13,17 +13,12 @@ from sqlalchemy.orm import Session
 from integration.commerce import carts, totals
 from integration.commerce.orders import is_placed
 from integration.contract import CheckoutRecord, LineItemRecord, OrderRecord, Outcome
-from integration.ingest.common import (
-    ContactResolver,
-    chunks,
-    insert_for,
-    newest_by,
-    newest_hits,
-    touch_contacts,
-)
+from integration.ingest.common import newest_by, newest_hits, touch_contacts
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
+from integration.ingest.resolver import ContactResolver
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Checkout,
     CheckoutLineItem,
@@ -120,6 +115,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
     redelete_orders(session, store, [r.external_id for r in fresh])
 
     outcome.written = len(fresh)
+    outcome.orders_changed = bool(fresh)
     outcome.unchanged += len(rows) - len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
     return outcome

@@ -27,14 +27,10 @@ from sqlalchemy.types import TypeEngine
 
 from integration.contacts.identity import normalize_email
 from integration.contract import CustomerRecord, Outcome
-from integration.ingest.common import (
-    ContactResolver,
-    chunks,
-    newest_by,
-    remember_emails,
-    rows_table,
-)
+from integration.ingest.common import newest_by
 from integration.ingest.removals import without_removed_customers
+from integration.ingest.resolver import ContactResolver, remember_emails
+from integration.store.bulk import chunks, rows_table
 from integration.store.models import (
     Contact,
     ContactEmail,

@@ -1,4 +1,4 @@
-"""Interaction events, campaigns and campaign sends.
+"""Interaction events: stored once by their id, their effects (blocking, consent, send marks) applied once.
 
 An event names its campaign by the campaign's external id (`campaign_id` in the API), kept on the
 event as given (`campaign_ref`) whether or not the campaign exists yet. A send's first open, click
@@ -11,31 +11,21 @@ earlier's rows whether or not the campaign existed when the earlier one looked i
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, case, func, or_, select, update
+from sqlalchemy import BigInteger, String, select, update
 from sqlalchemy.orm import Session
 
-from integration.contract import CampaignRecord, EventRecord, Outcome, SendRecord
-from integration.ingest.common import (
-    ContactResolver,
-    Scope,
-    chunks,
-    insert_for,
-    newest_hits,
-    rows_table,
-    touch_contacts,
-)
+from integration.contract import EventRecord, Outcome
+from integration.ingest.campaign_refs import SEND_MARKS, campaign_ids, lock_campaigns, mark_sends, sends_named
+from integration.ingest.common import newest_hits, touch_contacts
 from integration.ingest.customers import apply_consent
+from integration.ingest.resolver import ContactResolver, Scope
+from integration.store.bulk import chunks, insert_for, rows_table
 from integration.store.models import (
     COUNTED_INTERACTIONS,
     BlockedReason,
-    Campaign,
-    CampaignPreview,
-    CampaignSend,
     Contact,
     InteractionEvent,
     InteractionType,
@@ -53,12 +43,6 @@ CONSENT = {
     InteractionType.UNSUBSCRIBE: SubscriptionStatus.UNSUBSCRIBED,
     InteractionType.SUBSCRIBE: SubscriptionStatus.SUBSCRIBED,
 }
-SEND_MARKS = {
-    InteractionType.EMAIL_OPEN: "opened_at",
-    InteractionType.EMAIL_CLICK: "clicked_at",
-    InteractionType.QR_SCAN: "scanned_at",
-}
-SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
 
 
 def ingest_events(
@@ -162,129 +146,7 @@ def _apply_effects(session: Session, account_id: int, inserted: Sequence[Any]) -
         for r in inserted
         if r.type in SEND_MARKS and r.counted and r.campaign_ref is not None
     }
-    mark_sends(session, _sends_named(session, account_id, named))
-
-
-def _sends_named(session: Session, account_id: int, named: set[tuple[str, int]]) -> list[int]:
-    """The ids of the sends of these (campaign external id, contact) pairs that exist now."""
-    if not named:
-        return []
-    # Looked up now rather than when the events were read: a campaign or send committed meanwhile counts.
-    campaigns = campaign_ids(session, account_id, {ref for ref, _ in named})
-    wanted = {(campaigns[ref], contact) for ref, contact in named if ref in campaigns}
-    if not wanted:
-        return []
-    table = table_of(CampaignSend)
-    found: list[int] = []
-    for part in chunks(sorted({contact for _, contact in wanted})):
-        rows = session.execute(
-            select(table.c.id, table.c.campaign_id, table.c.contact_id).where(
-                table.c.campaign_id.in_(sorted({campaign for campaign, _ in wanted})),
-                table.c.contact_id.in_(part),
-            )
-        )
-        found += [send_id for send_id, campaign, contact in rows if (campaign, contact) in wanted]
-    return found
-
-
-def mark_sends(session: Session, send_ids: Sequence[int]) -> None:
-    """Give sends the first counted open, click and QR scan of their contact that names their campaign.
-
-    Events name a campaign by its external id, stored as given, so the order in which events,
-    campaigns and sends arrive does not matter: whichever comes last marks the send. A time
-    already marked stays unless an earlier event turns up. One statement per batch of sends, and
-    only sends whose marks move are written (a repeated or later event rewrites no row).
-    """
-    sends, campaigns, events = table_of(CampaignSend), table_of(Campaign), table_of(InteractionEvent)
-    send = sends.alias("send")
-    kinds = [kind.value for kind in SEND_MARKS]
-    for part in chunks(sorted(set(send_ids))):
-        first = (
-            select(
-                send.c.id.label("id"),
-                *(
-                    func.min(case((events.c.type == kind.value, events.c.occurred_at))).label(column)
-                    for kind, column in SEND_MARKS.items()
-                ),
-            )
-            .select_from(
-                send.join(campaigns, campaigns.c.id == send.c.campaign_id).join(
-                    events,
-                    and_(
-                        events.c.account_id == campaigns.c.account_id,
-                        events.c.campaign_ref == campaigns.c.external_id,
-                        events.c.contact_id == send.c.contact_id,
-                    ),
-                )
-            )
-            .where(send.c.id.in_(part), events.c.counted.is_(True), events.c.type.in_(kinds))
-            .group_by(send.c.id)
-            .subquery("first")
-        )
-        moves = {
-            column: and_(
-                first.c[column].is_not(None),
-                or_(sends.c[column].is_(None), first.c[column] < sends.c[column]),
-            )
-            for column in SEND_MARKS.values()
-        }
-        session.execute(
-            update(sends)
-            .where(sends.c.id == first.c.id, or_(*moves.values()))
-            .values(
-                {
-                    column: case((moved, first.c[column]), else_=sends.c[column])
-                    for column, moved in moves.items()
-                }
-            )
-        )
-
-
-def campaign_lock_key(account_id: int, external_id: str) -> int:
-    """The advisory lock key of a campaign reference: a stable signed 64-bit hash of account and id."""
-    digest = hashlib.blake2b(f"{account_id}:{external_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def lock_campaigns(session: Session, account_id: int, external_ids: Iterable[str]) -> None:
-    """Take turns with other transactions writing events, campaigns or sends that name these campaigns.
-
-    On PostgreSQL a transaction-level advisory lock per (account, campaign external id), held until
-    commit, taken before the caller reads or writes anything of those campaigns. It works whether
-    or not the campaign exists yet, and each later statement (READ COMMITTED) sees what the
-    transaction it waited for committed: an event batch, a campaign being created and its sends
-    written at once always end with the send marked and the events linked. Keys are taken in
-    sorted order, so two calls never each hold a key the other waits for. (A transaction making
-    several calls, as the inbox does for a run of deliveries, can still meet another in a cycle:
-    PostgreSQL then fails one delivery's savepoint, and the delivery is retried.) SQLite needs
-    nothing: BEGIN IMMEDIATE lets one writer in at a time.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted({campaign_lock_key(account_id, ref) for ref in external_ids}):
-        session.execute(select(func.pg_advisory_xact_lock(key)))
-
-
-def link_campaign_events(session: Session, account_id: int, refs: Iterable[str]) -> None:
-    """Link events that named these campaigns (by external id) before the campaigns existed."""
-    events, campaigns = table_of(InteractionEvent), table_of(Campaign)
-    for part in chunks(sorted(set(refs))):
-        session.execute(
-            update(events)
-            .where(
-                events.c.account_id == account_id,
-                events.c.campaign_ref.in_(part),
-                events.c.campaign_id.is_(None),
-            )
-            .values(
-                campaign_id=select(campaigns.c.id)
-                .where(
-                    campaigns.c.account_id == events.c.account_id,
-                    campaigns.c.external_id == events.c.campaign_ref,
-                )
-                .scalar_subquery()
-            )
-        )
+    mark_sends(session, sends_named(session, account_id, named))
 
 
 def _block(session: Session, rows: Sequence[Any]) -> None:
@@ -310,118 +172,3 @@ def _block(session: Session, rows: Sequence[Any]) -> None:
         .where(table.c.id == block.c.id, table.c.blocked_reason.is_(None))
         .values(blocked_reason=block.c.reason, blocked_at=block.c.at)
     )
-
-
-def campaign_ids(session: Session, account_id: int, external_ids: set[str]) -> dict[str, int]:
-    """Map campaigns' external ids to their ids in the account."""
-    found: dict[str, int] = {}
-    for part in chunks(sorted(external_ids)):
-        rows = session.execute(
-            select(Campaign.external_id, Campaign.id).where(
-                Campaign.account_id == account_id, Campaign.external_id.in_(part)
-            )
-        )
-        found.update({ext: cid for ext, cid in rows if ext is not None})
-    return found
-
-
-def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignRecord]) -> Outcome:
-    """Upsert campaigns by external id and keep each distinct preview of what was sent.
-
-    Events that named a campaign before it existed are linked to it.
-    """
-    outcome = Outcome()
-    if not records:
-        return outcome
-    lock_campaigns(session, store.account_id, (r.external_id for r in records))
-    table = table_of(Campaign)
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["account_id", "external_id"],
-        set_={"name": stmt.excluded.name, "channel": stmt.excluded.channel},
-    )
-    session.execute(
-        stmt,
-        [
-            {
-                "account_id": store.account_id,
-                "external_id": r.external_id,
-                "channel": r.channel,
-                "name": r.name,
-                "created_at": r.created_at or datetime.now().astimezone(),
-            }
-            for r in records
-        ],
-    )
-    ids = campaign_ids(session, store.account_id, {r.external_id for r in records})
-    link_campaign_events(session, store.account_id, ids.keys())
-    previews = [
-        {
-            "campaign_id": ids[r.external_id],
-            "content_type": r.preview_content_type or "text/html",
-            "content": r.preview,
-            "sha256": hashlib.sha256(r.preview).hexdigest(),
-        }
-        for r in records
-        if r.preview is not None
-    ]
-    if previews:
-        session.execute(
-            insert_for(session, table_of(CampaignPreview)).on_conflict_do_nothing(
-                index_elements=["campaign_id", "sha256"]
-            ),
-            previews,
-        )
-    outcome.written = len(records)
-    return outcome
-
-
-def ingest_sends(session: Session, store: Store, records: Sequence[SendRecord]) -> Outcome:
-    """Upsert campaign sends per (campaign, contact); a later status and its time add to the earlier ones.
-
-    Opens, clicks and QR scans that arrived before the send are applied to it.
-    """
-    outcome = Outcome()
-    lock_campaigns(session, store.account_id, (r.campaign_id for r in records))
-    campaigns = campaign_ids(session, store.account_id, {r.campaign_id for r in records})
-    contacts = ContactResolver(session, store).resolve(
-        [(r.customer_id, r.email) for r in records],
-        [r.sent_at or r.queued_at or datetime.now().astimezone() for r in records],
-    )
-    latest_preview = dict(
-        session.execute(
-            select(CampaignPreview.campaign_id, func.max(CampaignPreview.id))
-            .where(CampaignPreview.campaign_id.in_(list(campaigns.values()) or [0]))
-            .group_by(CampaignPreview.campaign_id)
-        ).all()
-    )
-    rows: dict[tuple[int, int], dict[str, Any]] = {}
-    for position, (record, contact_id) in enumerate(zip(records, contacts, strict=True)):
-        campaign_id = campaigns.get(record.campaign_id)
-        if campaign_id is None or contact_id is None:
-            field = "campaign_id" if campaign_id is None else "email"
-            outcome.skipped.append(
-                {"index": position, "field": field, "reason": "unknown campaign or contact"}
-            )
-            continue
-        rows[(campaign_id, contact_id)] = {
-            "campaign_id": campaign_id,
-            "contact_id": contact_id,
-            "preview_id": latest_preview.get(campaign_id),
-            "status": record.status,
-            **{t: getattr(record, t) for t in SEND_TIMES},
-        }
-    if not rows:
-        return outcome
-    table = table_of(CampaignSend)
-    stmt = insert_for(session, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "contact_id"],
-        set_={"status": stmt.excluded.status}
-        | {t: func.coalesce(stmt.excluded[t], table.c[t]) for t in SEND_TIMES},
-    ).returning(table.c.id)
-    # Opens, clicks and scans stored before their send mark it now.
-    mark_sends(session, list(session.execute(stmt, list(rows.values())).scalars()))
-    outcome.written = len(rows)
-    outcome.contact_ids = {contact_id for _, contact_id in rows}
-    return outcome

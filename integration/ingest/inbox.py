@@ -15,24 +15,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from integration.contacts import engagement
-from integration.contract import BatchingSource, Outcome, Source
+from integration.contract import BatchingSource, Source
 from integration.errors import InvalidRecord
-from integration.ingest.common import insert_for
+from integration.follow_ups import FollowUp
 from integration.operations import metrics
 from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
+from integration.store.bulk import insert_for
 from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Asked of the jobs after any delivery that changed an account: bring its statistics up to date.
-STATS_REFRESH = "stats.refresh"
-# …and after deliveries of orders: recompute its RFM scores.
-RFM_REFRESH = "rfm.refresh"
 MAX_ERROR_LENGTH = 2000
 MAX_ID_LENGTH = 255  # the inbox's delivery_id and event_id columns
 
@@ -111,16 +109,16 @@ def process(
     sources: dict[str, Source],
     *,
     classify: Callable[[Session, int, set[int]], Any] | None = None,
-    follow_ups: list[tuple[str, list[Any]]] | None = None,
+    follow_ups: list[FollowUp] | None = None,
     left_pending: list[int] | None = None,
 ) -> dict[str, int]:
     """Normalize pending deliveries into the store and reclassify the contacts they touched.
 
     Deliveries that a source can normalize together (same batch key) go in one call; if that call
-    fails they are retried one by one, so one bad delivery never holds back the others. Work the
-    sources ask for after commit is appended to `follow_ups`; the ids of deliveries that failed for
-    a passing reason (a lost connection, a deadlock) and stay pending are appended to
-    `left_pending`. Returns counts by outcome.
+    fails they are retried one by one, so one bad delivery never holds back the others. The work
+    each processed batch asks for after commit (its follow-ups) is appended to `follow_ups`; the
+    ids of deliveries that failed for a passing reason (a lost connection, a deadlock) and stay
+    pending are appended to `left_pending`. Returns counts by outcome.
     """
     classify = classify or (lambda s, account_id, ids: engagement.classify(s, account_id, ids))
     counts = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
@@ -165,7 +163,7 @@ def _process_group(
     sources: dict[str, Source],
     classify: Callable[[Session, int, set[int]], Any],
     counts: dict[str, int],
-    follow_ups: list[tuple[str, list[Any]]] | None,
+    follow_ups: list[FollowUp] | None,
 ) -> bool:
     """Normalize a group in one call; False (nothing written) if any part of it failed."""
     source = sources[group[0].source]
@@ -177,17 +175,18 @@ def _process_group(
             if outcome.contact_ids and outcome.account_id is not None:
                 classify(session, outcome.account_id, outcome.contact_ids)
     except Exception as exc:  # noqa: BLE001 - each delivery is tried alone next
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # The connection is lost: no delivery can be tried on it; the job meets the outage.
+            raise
         logger.info("batch of %s deliveries failed, processing one by one: %s", len(group), describe(exc))
         return False
     result = {**outcome.as_dict(), "batch": len(group)}
-    if any("order" in d.topic for d in group) and outcome.account_id is not None:
-        outcome.follow_ups.append((RFM_REFRESH, [outcome.account_id]))
     for delivery in group:
         delivery.attempts += 1
         _finish(delivery, InboxStatus.PROCESSED, result=result)
     counts["processed"] += len(group)
     if follow_ups is not None:
-        follow_ups.extend(_follow_ups_of(outcome))
+        follow_ups.extend(outcome.follow_ups())
     return True
 
 
@@ -197,7 +196,7 @@ def _process_one(
     sources: dict[str, Source],
     classify: Callable[[Session, int, set[int]], Any],
     counts: dict[str, int],
-    follow_ups: list[tuple[str, list[Any]]] | None,
+    follow_ups: list[FollowUp] | None,
 ) -> None:
     delivery.attempts += 1
     try:
@@ -220,16 +219,9 @@ def _process_one(
         counts["failed" if final else "retry"] += 1
     else:
         _finish(delivery, InboxStatus.PROCESSED, result=outcome.as_dict())
-        if "order" in delivery.topic and outcome.account_id is not None and outcome.written:
-            outcome.follow_ups.append((RFM_REFRESH, [outcome.account_id]))
         counts["processed"] += 1
         if follow_ups is not None:
-            follow_ups.extend(_follow_ups_of(outcome))
-
-
-def _follow_ups_of(outcome: Outcome) -> list[tuple[str, list[Any]]]:
-    changed = outcome.account_id is not None and (outcome.written or outcome.contact_ids)
-    return [*outcome.follow_ups, *([(STATS_REFRESH, [outcome.account_id])] if changed else [])]
+            follow_ups.extend(outcome.follow_ups())
 
 
 def _finish(

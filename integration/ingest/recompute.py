@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, String, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from integration.commerce import orders
-from integration.ingest.common import chunks, rows_table
+from integration.store.bulk import chunks, rows_table
 from integration.store.models import (
     Contact,
     InteractionEvent,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from integration.commerce import totals
 from integration.contract import Outcome, RefundRecord
-from integration.ingest.common import chunks, insert_for
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import Order, OrderRefund, Store
 from integration.store.models.base import table_of
 from integration.store.types import utcnow
@@ -25,7 +25,13 @@ def ingest_refunds(session: Session, store: Store, records: Sequence[RefundRecor
     written = store_refunds(session, store, records)
     contacts = refresh_refunded(session, store, {r.order_external_id for r in records})
     totals.orders_changed(session, store.account_id, contacts)
-    return Outcome(written=len(written), unchanged=len(records) - len(written), contact_ids=contacts)
+    # A refund changes what its buyer spent, as an order does.
+    return Outcome(
+        written=len(written),
+        unchanged=len(records) - len(written),
+        contact_ids=contacts,
+        orders_changed=bool(contacts),
+    )
 
 
 def store_refunds(session: Session, store: Store, records: Sequence[RefundRecord]) -> set[str]:

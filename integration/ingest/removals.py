@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, aliased
 
 from integration.commerce import totals
 from integration.contract import CustomerRecord, OrderRecord, Outcome
-from integration.ingest.common import chunks, insert_for
 from integration.ingest.recompute import recompute_last_interactions
+from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Checkout,
     Contact,
@@ -45,6 +45,7 @@ def delete_orders(session: Session, store: Store, external_ids: Sequence[str], a
         result = session.execute(update(Order).where(*where).values(deleted_at=at))
         outcome.written += result.rowcount  # type: ignore[attr-defined]
     outcome.unchanged = len(external_ids) - outcome.written
+    outcome.orders_changed = outcome.written > 0
     recompute_last_interactions(session, store.account_id, outcome.contact_ids)
     totals.orders_changed(session, store.account_id, outcome.contact_ids)
     return outcome

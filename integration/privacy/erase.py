@@ -16,9 +16,9 @@ from sqlalchemy import String, cast, delete, exists, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from integration.commerce import totals
-from integration.ingest.common import chunks
 from integration.ingest.removals import mark_removed
 from integration.privacy.customers import customer_orders, find_contact
+from integration.store.bulk import chunks
 from integration.store.models import (
     CampaignSend,
     Checkout,

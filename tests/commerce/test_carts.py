@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from integration import ingest
-from integration.commerce.carts import cart_stats, mark_abandoned
+from integration.commerce.cart_stats import cart_stats
+from integration.commerce.carts import mark_abandoned
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Checkout, CheckoutState, Contact, InteractionEvent, InteractionType

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from integration.ingest.common import ContactResolver
+from integration.ingest.resolver import ContactResolver
 from integration.store import session_scope
 from integration.store.models import Contact, Order, Store, StoreCustomer
 from tests.support.batches import api_orders_of_one_customer, process_batch

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import BigInteger, String, select, update
 
-from integration.ingest.common import rows_table
 from integration.store import session_scope
+from integration.store.bulk import rows_table
 from integration.store.models import Contact, table_of
 from integration.store.types import JSONDocument, UTCDateTime
 from tests.support.builders import make_store

@@ -19,7 +19,8 @@ from rq.serializers import JSONSerializer
 from integration.settings import Settings
 from jobs.heartbeat import Heartbeat
 from jobs.queues import INGEST, connection, enqueue, forget_connections
-from jobs.worker import SCHEDULER_STOP_SECONDS, Worker
+from jobs.scheduler_lock import SCHEDULER_STOP_SECONDS
+from jobs.worker import Worker
 from tests.support.jobs import fails_once
 from tests.support.processes import RestartableRedis
 from tests.support.workers import start_worker, stop, wait_for

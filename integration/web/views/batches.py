@@ -24,6 +24,7 @@ from marshmallow import Schema, fields
 from connectors.api.schemas import SCHEMAS
 from connectors.api.source import MAX_RECORDS
 from connectors.registry import SOURCES
+from integration.follow_ups import FollowUp
 from integration.ingest import inbox
 from integration.store.models import InboxDelivery, InboxStatus
 from integration.web.context import current_settings, db
@@ -114,7 +115,7 @@ def _batch(store_id: int, topic: str) -> tuple[dict[str, Any], int]:
             "idempotency_key_too_long",
         )
     settings = current_settings()
-    follow_ups: list[tuple[str, list[Any]]] = []
+    follow_ups: list[FollowUp] = []
     received = inbox.receive(
         db.session,
         source="api",

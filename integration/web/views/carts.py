@@ -13,7 +13,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy.orm import Session
 
 from integration.commerce.cart_list import MAX_LIMIT, list_carts
-from integration.commerce.carts import RULES, cart_stats
+from integration.commerce.cart_matching import RULES
+from integration.commerce.cart_stats import cart_stats
 from integration.keyset import BadCursor
 from integration.store.models import Account, CheckoutState
 from integration.store.types import utcnow

@@ -1,0 +1,88 @@
+"""Dialect-neutral bulk statements over the store: upserts, derived tables of rows, chunked id lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import JSON, Subquery, Table, Text, bindparam, cast, column, func, or_, select, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
+
+T = TypeVar("T")
+CHUNK = 500  # ids per IN (...) list: well inside SQLite's bound-parameter limit
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Yield `items` in slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_for(session: Session, table: Table) -> Any:
+    """Return an INSERT for `table` that supports ON CONFLICT on the session's database."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def rows_table(
+    session: Session, name: str, columns: Mapping[str, TypeEngine[Any]], rows: Sequence[Mapping[str, Any]]
+) -> Subquery:
+    """Return `rows` as a derived table `name`, to join in one set-based statement of any size.
+
+    One statement per batch instead of one per row, and the same statement text whatever the
+    batch's size, so it is compiled once. The rows travel as one JSON document (encoded in C, and
+    parsed by the database: `json_to_recordset` on PostgreSQL, `json_each` on SQLite), each value
+    first converted as its column type stores it on that database.
+
+    Join it to a table by the table's primary key: SQLite does not know how many rows the JSON
+    holds, and joined by another key it may scan the table once per row instead.
+    """
+    dialect = session.get_bind().dialect
+    processors = {
+        key: None if isinstance(t, JSON) else t.dialect_impl(dialect).bind_processor(dialect)
+        for key, t in columns.items()
+    }
+    payload = json.dumps(
+        [
+            {
+                key: value if (value := r[key]) is None or (proc := processors[key]) is None else proc(value)
+                for key in columns
+            }
+            for r in rows
+        ],
+        default=_json_value,
+    )
+    document = bindparam(f"{name}_rows", payload, type_=Text())
+    if dialect.name == "postgresql":
+        typed = (
+            func.json_to_recordset(cast(document, postgresql.JSON))
+            .table_valued(*(column(key, t) for key, t in columns.items()))
+            .render_derived(name=f"{name}_rows", with_types=True)
+        )
+        return select(*typed.c).subquery(name)
+    each_row = func.json_each(document).table_valued("value")
+    return (
+        select(
+            *(
+                type_coerce(func.json_extract(each_row.c.value, f"$.{key}"), t).label(key)
+                for key, t in columns.items()
+            )
+        )
+        .select_from(each_row)
+        .subquery(name)
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal, and whatever else prints as its SQL literal
+
+
+def fresh_filter(existing_stamp: Any, new_stamp: Any) -> Any:
+    """SQL condition: the stored row is absent-stamped or older than the incoming one."""
+    return or_(existing_stamp.is_(None), existing_stamp < new_stamp)
