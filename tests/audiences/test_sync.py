@@ -14,21 +14,16 @@ import responses
 
 from integration.settings import Settings
 from integration.store.models import DestinationKind, SubscriptionStatus
-from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, audience, dry_run, runner, set_contact
+from tests.support.syncs import PUBLIC_ADDRESS, Audience, add_sync, dry_run, runner, set_contact
 
 URL = "https://hooks.example.com/storepulse"
 
 
 @pytest.fixture
-def shop(settings: Settings) -> Audience:
-    return audience(settings, 5)
-
-
-@pytest.fixture
-def sync_id(settings: Settings, shop: Audience, dns: dict[str, list[str]]) -> int:
+def sync_id(settings: Settings, audience_shop: Audience, dns: dict[str, list[str]]) -> int:
     dns["hooks.example.com"] = [PUBLIC_ADDRESS]
     return add_sync(
-        settings, shop, DestinationKind.WEBHOOK, {"url": URL}, {"secret": "whsec_0123456789abcdef"}
+        settings, audience_shop, DestinationKind.WEBHOOK, {"url": URL}, {"secret": "whsec_0123456789abcdef"}
     )
 
 
@@ -45,7 +40,7 @@ def refusing(contact_id: int) -> Any:
 
 @responses.activate
 def test_an_outage_uses_up_no_attempts_and_everything_goes_once_it_is_over(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, sync_id: int
 ) -> None:
     responses.post(URL, status=503)
     run = runner(settings, [])
@@ -58,9 +53,9 @@ def test_an_outage_uses_up_no_attempts_and_everything_goes_once_it_is_over(
 
 @responses.activate
 def test_a_contact_failing_for_good_is_given_up_until_its_data_changes(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, sync_id: int
 ) -> None:
-    stubborn = shop.contact_ids["person1@example.com"]
+    stubborn = audience_shop.contact_ids["person1@example.com"]
     responses.add_callback(responses.POST, URL, callback=refusing(stubborn))
     run = runner(settings, [])
     for _ in range(5):
@@ -74,10 +69,10 @@ def test_a_contact_failing_for_good_is_given_up_until_its_data_changes(
 
 @responses.activate
 def test_a_failed_add_is_still_taken_out_when_the_contact_opts_out(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, sync_id: int
 ) -> None:
     # The receiver may have applied part of a failed batch: opting out must still reach it.
-    failing = shop.contact_ids["person2@example.com"]
+    failing = audience_shop.contact_ids["person2@example.com"]
     responses.add_callback(responses.POST, URL, callback=refusing(failing))
     run = runner(settings, [])
     run(sync_id)
@@ -93,11 +88,11 @@ def test_a_failed_add_is_still_taken_out_when_the_contact_opts_out(
 
 
 @responses.activate
-def test_an_opt_out_is_never_given_up(settings: Settings, shop: Audience, sync_id: int) -> None:
+def test_an_opt_out_is_never_given_up(settings: Settings, audience_shop: Audience, sync_id: int) -> None:
     responses.post(URL, json={})
     run = runner(settings, [])
     run(sync_id)
-    leaving = shop.contact_ids["person3@example.com"]
+    leaving = audience_shop.contact_ids["person3@example.com"]
     set_contact(settings, leaving, subscription_status=SubscriptionStatus.UNSUBSCRIBED)
     responses.reset()
     responses.add_callback(responses.POST, URL, callback=refusing(leaving))
@@ -108,12 +103,12 @@ def test_an_opt_out_is_never_given_up(settings: Settings, shop: Audience, sync_i
 
 @responses.activate
 def test_an_address_change_that_failed_keeps_the_old_address_for_the_retry(
-    settings: Settings, shop: Audience, sync_id: int
+    settings: Settings, audience_shop: Audience, sync_id: int
 ) -> None:
     responses.post(URL, json={})
     run = runner(settings, [])
     run(sync_id)
-    moving = shop.contact_ids["person4@example.com"]
+    moving = audience_shop.contact_ids["person4@example.com"]
     set_contact(settings, moving, email="person4@new.example.com")
     responses.reset()
     responses.add_callback(responses.POST, URL, callback=refusing(moving))

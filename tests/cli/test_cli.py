@@ -20,7 +20,7 @@ from integration.store import session_scope
 from integration.store.models import DestinationKind, EmailSource, EmailTool
 from jobs.queues import SYNC, queue
 from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience
-from tests.webhooks.test_signatures import DER_B64, sign
+from tests.support.sendgrid import DER_B64, sign
 
 
 @pytest.fixture

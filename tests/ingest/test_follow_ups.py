@@ -13,7 +13,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy.orm import Session
 
-from connectors import SOURCES
+from connectors.registry import SOURCES
 from integration.audiences import destinations
 from integration.follow_ups import (
     ContinueBackfill,
@@ -29,8 +29,8 @@ from integration.store import session_scope
 from integration.store.models import Backfill, Store
 from jobs.ingest import DISPATCH, run_follow_ups
 from jobs.queues import connection
-from tests.factories import make_store
-from tests.shopify_fixtures import payload
+from tests.support.builders import make_store
+from tests.support.shopify import payload
 
 SYNC_ID = 4242  # the account's one started sync, as the sync registry answers it
 # The job each follow-up queues, by the name this table gives it.
