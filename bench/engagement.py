@@ -45,10 +45,11 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import upgrade
 from integration.store.models import Platform
+from integration.store.redis import connection
 from integration.store.types import utcnow
 from integration.web.app import create_app
 from jobs.ingest import process_inbox_job
-from jobs.queues import INGEST, connection, enqueue
+from jobs.queues import INGEST, enqueue
 
 WINDOW_DAYS = 180
 NEW_WINDOW_DAYS = 90

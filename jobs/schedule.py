@@ -21,6 +21,7 @@ from typing import Any
 from redis import RedisError
 
 from integration.settings import Settings
+from integration.store.redis import connection
 from jobs.compute import (
     compute_rfm_all_job,
     expire_engagement_job,
@@ -33,7 +34,7 @@ from jobs.heartbeat import RUNNING, STOPPING, WAITING_FOR_REDIS, Heartbeat
 from jobs.imports import sweep_imports_job
 from jobs.ingest import purge_inbox_job, reclaim_drains_job, sweep_inbox_job
 from jobs.outage import REDIS_ERRORS, Backoff, Outage
-from jobs.queues import COMPUTE, INGEST, SYNC, connection, enqueue, fetch_job
+from jobs.queues import COMPUTE, INGEST, SYNC, enqueue, fetch_job
 from jobs.shopify import shopify_upkeep_job
 from jobs.sync import sync_all_job
 

@@ -11,8 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from integration.operations import backlog
 from integration.settings import Settings
 from integration.store import session_scope
+from integration.store.redis import connection
 from jobs.heartbeat import live_processes
-from jobs.queues import QUEUES, connection, queue
+from jobs.queues import QUEUES, queue
 
 
 def snapshot(settings: Settings) -> dict[str, Any]:

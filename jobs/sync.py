@@ -20,7 +20,8 @@ from integration.audiences import destinations, sync
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Sync
-from jobs.queues import JOB_TIMEOUT_SECONDS, SYNC, Debounce, connection
+from integration.store.redis import connection
+from jobs.queues import JOB_TIMEOUT_SECONDS, SYNC, Debounce
 
 logger = logging.getLogger(__name__)
 

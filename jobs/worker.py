@@ -41,6 +41,7 @@ from rq.worker import WorkerStatus
 
 from integration.operations.metrics import count_job_failure
 from integration.settings import Settings
+from integration.store.redis import connection
 from jobs import heartbeat as hb
 from jobs.outage import (
     FIRST_WAIT_SECONDS,
@@ -51,7 +52,7 @@ from jobs.outage import (
     redis_reachable,
     wait_until_reachable,
 )
-from jobs.queues import QUEUES, connection
+from jobs.queues import QUEUES
 from jobs.scheduler_lock import SCHEDULER_CHECK_SECONDS, SchedulingWorker
 
 logger = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import Base
+from integration.store.redis import connection, forget_connections
 from integration.web.app import create_app
-from jobs.queues import QUEUES, connection, forget_connections
+from jobs.queues import QUEUES
 from tests.support.builders import bearer, make_store
 from tests.support.servers import fresh_database, postgres_server, redis_server
 

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.schemas import GRAPH_SCHEMAS
 from connectors.shopify.source import backfill_records
+from integration.contacts import engagement
 from integration.errors import FatalConnectorError
 from integration.settings import Settings
 from integration.store import session_scope
@@ -233,8 +234,6 @@ def import_lines(settings: Settings, store_id: int, kind: str, lines: Iterable[b
 
 
 def _write(settings: Settings, store_id: int, kind: str, records: list[Any]) -> int:
-    from integration.contacts import engagement
-
     with session_scope(settings.database_url) as session:
         store = session.get(Store, store_id)
         if store is None:

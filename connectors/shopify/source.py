@@ -36,6 +36,7 @@ from integration.store.models import (
     RemovalKind,
     RemovalReason,
     Store,
+    StoreCustomer,
     StoreState,
 )
 
@@ -131,8 +132,6 @@ def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:
 
 
 def _without_shopify_consent(session: Session, store: Store, external_ids: list[str]) -> list[str]:
-    from integration.store.models import StoreCustomer
-
     rows = session.execute(
         select(StoreCustomer.external_id, Contact.subscription_reason)
         .join(Contact, Contact.id == StoreCustomer.contact_id)

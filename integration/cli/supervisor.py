@@ -16,7 +16,7 @@ from typing import Any
 from integration.cli.common import console
 from integration.settings import Settings
 from integration.store.db import upgrade
-from jobs.queues import connection
+from integration.store.redis import connection
 
 POLL_SECONDS = 0.5  # how often the supervisor looks whether a process exited
 STOP_SLACK_SECONDS = 10  # beyond the shutdown grace, before a process that does not stop is killed

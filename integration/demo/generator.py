@@ -8,6 +8,7 @@ complaints, unsubscribes, and email and letter campaigns with sends and QR scans
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
@@ -318,8 +319,6 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def _tiny_pdf(title: str) -> str:
-    import base64
-
     text = title.replace("(", "").replace(")", "")
     stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [

@@ -20,9 +20,10 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import upgrade
 from integration.store.models import Account, InboxDelivery, InboxStatus, Platform
+from integration.store.redis import connection
 from jobs.compute import mark_abandoned_checkouts_job
 from jobs.ingest import process_inbox_job
-from jobs.queues import COMPUTE, INGEST, connection, enqueue
+from jobs.queues import COMPUTE, INGEST, enqueue
 
 DEMO_ACCOUNT = "Demo Boutique"
 POLL_SECONDS = 0.25

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from integration.settings import Settings
 from integration.store.db import alembic_config
+from integration.store.redis import connection
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ def probe_engine(url: str) -> Engine:
 def probe_redis(settings: Settings) -> redis.Redis:
     """Return a Redis client that fails within a second and does not retry (the embedded one as is)."""
     if settings.redis_url is None:
-        from jobs.queues import connection
-
         return connection(settings)  # a local socket in the instance folder
     return _probe_redis(settings.redis_url)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import TracebackType
@@ -181,12 +181,11 @@ class StoreCollector(Collector):
     figures out and sets `storepulse_scrape_error`.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, queues: Sequence[str]) -> None:
         self.settings = settings
+        self.queues = tuple(queues)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from jobs.queues import QUEUES
-
         errors = GaugeMetricFamily(
             "storepulse_scrape_error",
             "1 when the part named could not be read for this scrape (database or redis).",
@@ -220,11 +219,11 @@ class StoreCollector(Collector):
         )
         try:
             pipe = probe_redis(self.settings).pipeline(transaction=False)
-            for name in QUEUES:
+            for name in self.queues:
                 pipe.llen(f"rq:queue:{name}")
                 pipe.zcard(f"rq:failed:{name}")
             answers = pipe.execute()
-            for index, name in enumerate(QUEUES):
+            for index, name in enumerate(self.queues):
                 queued.add_metric([name], answers[2 * index])
                 failed.add_metric([name], answers[2 * index + 1])
             errors.add_metric(["redis"], 0)
@@ -236,9 +235,10 @@ class StoreCollector(Collector):
         yield errors
 
 
-def render(settings: Settings) -> bytes:
-    """Return every process's metrics and the store's figures in Prometheus's text format."""
+def render(settings: Settings, queues: Sequence[str]) -> bytes:
+    """Return every process's metrics and the store's figures (the inbox, and the depth of each of
+    `queues`) in Prometheus's text format."""
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=settings.metrics_dir)  # type: ignore[no-untyped-call]
-    registry.register(StoreCollector(settings))
+    registry.register(StoreCollector(settings, queues))
     return generate_latest(registry)

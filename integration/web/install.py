@@ -25,8 +25,9 @@ from integration.audiences import destinations
 from integration.errors import ConfigError, ConnectorError
 from integration.settings import Settings
 from integration.store.models import Platform
+from integration.store.redis import connection
 from integration.web.context import current_settings, db
-from jobs.queues import INGEST, connection, enqueue
+from jobs.queues import INGEST, enqueue
 from jobs.shopify import start_backfill_job
 from webhooks.signatures import shopify_query_valid
 

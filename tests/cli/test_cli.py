@@ -19,8 +19,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import DestinationKind, EmailSource, EmailTool
 from jobs.queues import SYNC, queue
-from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience
 from tests.support.sendgrid import DER_B64, sign
+from tests.support.syncs import PUBLIC_ADDRESS, add_sync, audience
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from integration.ingest import Outcome, inbox
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Backfill, Store
+from integration.store.redis import connection
 from jobs.ingest import DISPATCH, run_follow_ups
-from jobs.queues import connection
 from tests.support.builders import make_store
 from tests.support.shopify import payload
 

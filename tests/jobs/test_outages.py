@@ -21,10 +21,11 @@ import jobs.ingest
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
+from integration.store.redis import connection, forget_connections
 from jobs import worker
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain, sweep_inbox_job
-from jobs.queues import COMPUTE, INGEST, QUEUES, connection, enqueue, forget_connections, queue
+from jobs.queues import COMPUTE, INGEST, QUEUES, enqueue, queue
 from tests.support.batches import CONSENT, processed, store_deliveries
 from tests.support.jobs import add, count_stores_job, sleep_job
 from tests.support.processes import (

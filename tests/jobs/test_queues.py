@@ -18,10 +18,11 @@ from integration.ingest import inbox
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
+from integration.store.redis import connection
 from integration.store.types import utcnow
 from jobs import schedule
 from jobs.ingest import process_inbox_job, sweep_inbox_job
-from jobs.queues import INGEST, connection, enqueue, fetch_job, queue
+from jobs.queues import INGEST, enqueue, fetch_job, queue
 from tests.support.builders import make_store
 from tests.support.jobs import add, always_fails, fails
 

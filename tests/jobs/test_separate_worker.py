@@ -16,8 +16,8 @@ from integration.accounts import create_api_key
 from integration.settings import configure
 from integration.store import session_scope
 from integration.store.db import dispose_engines, upgrade
+from integration.store.redis import forget_connections
 from integration.web.app import create_app
-from jobs.queues import forget_connections
 from tests.support.builders import make_store
 from tests.support.processes import storepulse
 

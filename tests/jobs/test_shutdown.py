@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
+from integration.store.redis import connection
 from jobs.heartbeat import live_processes
 from jobs.ingest import request_drain
-from jobs.queues import INGEST, QUEUES, connection, enqueue, queue
+from jobs.queues import INGEST, QUEUES, enqueue, queue
 from tests.support.batches import processed, store_deliveries
 from tests.support.jobs import sleep_job
 from tests.support.processes import Process, RestartableRedis, process_env, settings_for, wait_for

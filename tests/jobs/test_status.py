@@ -14,8 +14,9 @@ from integration.cli import cli
 from integration.ingest import inbox
 from integration.settings import Settings, configure
 from integration.store import session_scope
+from integration.store.redis import connection, forget_connections
 from jobs.heartbeat import WAITING_FOR_DATABASE, Heartbeat
-from jobs.queues import COMPUTE, INGEST, connection, enqueue, forget_connections
+from jobs.queues import COMPUTE, INGEST, enqueue
 from tests.support.jobs import add, always_fails
 
 

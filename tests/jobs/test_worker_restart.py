@@ -17,8 +17,9 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
 from integration.settings import Settings
+from integration.store.redis import connection, forget_connections
 from jobs.heartbeat import Heartbeat
-from jobs.queues import INGEST, connection, enqueue, forget_connections
+from jobs.queues import INGEST, enqueue
 from jobs.scheduler_lock import SCHEDULER_STOP_SECONDS
 from jobs.worker import Worker
 from tests.support.jobs import fails_once

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from integration.settings import Settings
 from integration.store.db import get_engine
 from integration.store.models import Base
-from jobs.queues import forget_connections
+from integration.store.redis import forget_connections
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # A deadline against a hung test only: every wait ends as soon as its condition holds.

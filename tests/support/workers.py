@@ -20,7 +20,8 @@ from integration.ingest import inbox
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
-from jobs.queues import INGEST, connection, queue
+from integration.store.redis import connection
+from jobs.queues import INGEST, queue
 
 DRAIN = "jobs.ingest.drain_inbox_job"
 REPOSITORY = Path(__file__).resolve().parents[2]

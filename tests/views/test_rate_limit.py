@@ -15,9 +15,9 @@ from integration.errors import ConfigError
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import ApiKey
+from integration.store.redis import connection
 from integration.web.app import create_app
 from integration.web.views import auth
-from jobs.queues import connection
 from tests.support.builders import bearer, make_store
 from tests.support.servers import redis_server
 

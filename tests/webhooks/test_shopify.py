@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, OrderLineItem, StoreCustomer
+from integration.store.redis import connection, forget_connections
 from integration.web.app import create_app
-from jobs.queues import QUEUES, connection, forget_connections
+from jobs.queues import QUEUES
 from tests.support.servers import redis_server
 from tests.support.shopify import OLD_SECRET, SECRET, SHOP, Deliver, payload, raw
 from webhooks.signatures import shopify_sign_body

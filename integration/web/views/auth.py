@@ -30,9 +30,9 @@ from integration.accounts import authenticate
 from integration.operations.logs import describe
 from integration.settings import Settings
 from integration.store.models import Store
+from integration.store.redis import connection
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import buffer_body
-from jobs.queues import connection
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from integration.operations import health, metrics
 from integration.web.context import current_settings, settings_of
+from jobs.queues import QUEUES
 
 blueprint = Blueprint("health", __name__)
 
@@ -58,7 +59,7 @@ def metrics_view() -> Response:
                 {"WWW-Authenticate": 'Bearer realm="metrics"'},
                 mimetype="text/plain",
             )
-    return Response(metrics.render(settings), 200, {"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(metrics.render(settings, QUEUES), 200, {"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def init_app(app: Flask) -> None:

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from integration import __version__
 from integration.operations.health import OK, readiness
 from integration.store.models import InboxDelivery
+from integration.store.redis import connection
 from integration.web.context import current_settings, db
-from jobs.queues import QUEUES, connection, queue
+from jobs.queues import QUEUES, queue
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("status", __name__)

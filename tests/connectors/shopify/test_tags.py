@@ -16,8 +16,9 @@ from integration.audiences import sync
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Contact, DestinationKind, SyncRun
+from integration.store.redis import connection
 from integration.store.types import utcnow
-from jobs.queues import SYNC, connection, queue
+from jobs.queues import SYNC, queue
 from tests.support.shopify import ACCESS_TOKEN, SHOP, Deliver
 from tests.support.syncs import Audience, add_sync, audience, dry_run, set_contact
 
