@@ -56,7 +56,7 @@ class RestartablePostgres:
     """
 
     def __init__(self, workdir: Path) -> None:
-        from tests import servers
+        from tests.support import servers
 
         self._servers = servers
         self.workdir = workdir
