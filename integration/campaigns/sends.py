@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from integration.contract import SEND_TIMES, SendTimes
 from integration.errors import NotFound
 from integration.ingest.campaign_refs import link_campaign_events, lock_campaigns, mark_sends
 from integration.ingest.resolver import ContactResolver, Scope
@@ -41,7 +42,6 @@ STATUS_RANK = {
     SendStatus.RETURNED: 3,
     SendStatus.FAILED: 3,
 }
-SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
 
 
 class UnknownCampaign(NotFound):
@@ -53,17 +53,12 @@ class UnknownCampaign(NotFound):
 
 
 @dataclass(frozen=True)
-class SendInput:
+class SendInput(SendTimes):
     """One send as a caller reports it: the contact by id or by email, a status and its times."""
 
     status: SendStatus
     contact_id: int | None = None
     email: str | None = None
-    queued_at: datetime | None = None
-    sent_at: datetime | None = None
-    delivered_at: datetime | None = None
-    returned_at: datetime | None = None
-    failed_at: datetime | None = None
 
 
 def save_campaign(
