@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from integration.audiences import segments
 from integration.audiences import sync as syncing
 from integration.audiences.sync import SyncError
 from integration.crypto import encrypt_json
@@ -187,9 +188,7 @@ def create_sync(
     start: bool = False,
 ) -> Sync:
     """Make a sync, paused unless `start`: its first run, the largest, can be previewed before it goes."""
-    segment = session.get(Segment, segment_id)
-    if segment is None or segment.account_id != account_id:
-        raise LookupError(f"no segment {segment_id}")
+    segment = segments.get(session, account_id, segment_id)
     destination = get_destination(session, account_id, destination_id)
     expected = mode_for(destination.kind)
     mode = mode or expected
