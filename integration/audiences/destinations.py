@@ -16,6 +16,7 @@ from integration.audiences import segments
 from integration.audiences import sync as syncing
 from integration.audiences.sync import SyncError
 from integration.crypto import encrypt_json
+from integration.store.db import account_row
 from integration.store.models import (
     Destination,
     DestinationKind,
@@ -83,14 +84,14 @@ def create_destination(
 
 
 def _check_shopify_store(session: Session, account_id: int, store_id: int) -> None:
-    store = session.get(Store, store_id)
-    if store is None or store.account_id != account_id or store.platform != Platform.SHOPIFY:
+    store = account_row(session, Store, store_id, account_id)
+    if store is None or store.platform != Platform.SHOPIFY:
         raise SyncError("invalid_store", f"store {store_id} is not a Shopify store of this account")
 
 
 def get_destination(session: Session, account_id: int, destination_id: int) -> Destination:
-    destination = session.get(Destination, destination_id)
-    if destination is None or destination.account_id != account_id:
+    destination = account_row(session, Destination, destination_id, account_id)
+    if destination is None:
         raise LookupError(f"no destination {destination_id}")
     return destination
 
@@ -225,8 +226,8 @@ def create_sync(
 
 
 def get_sync(session: Session, account_id: int, sync_id: int) -> Sync:
-    found = session.get(Sync, sync_id)
-    if found is None or found.account_id != account_id:
+    found = account_row(session, Sync, sync_id, account_id)
+    if found is None:
         raise LookupError(f"no sync {sync_id}")
     return found
 

@@ -23,6 +23,7 @@ from integration.errors import NotFound
 from integration.ingest.campaign_refs import link_campaign_events, lock_campaigns, mark_sends
 from integration.ingest.resolver import ContactResolver, Scope
 from integration.store.bulk import chunks, insert_for
+from integration.store.db import account_row
 from integration.store.models import (
     Account,
     Campaign,
@@ -108,8 +109,8 @@ def save_campaign(
 
 
 def get_campaign(session: Session, account_id: int, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.account_id != account_id:
+    campaign = account_row(session, Campaign, campaign_id, account_id)
+    if campaign is None:
         raise UnknownCampaign(campaign_id)
     return campaign
 
