@@ -16,7 +16,7 @@ from integration.audiences import segments
 from integration.audiences import sync as syncing
 from integration.audiences.sync import SyncError
 from integration.crypto import encrypt_json
-from integration.store.db import account_row
+from integration.store.db import account_row, required_account_row
 from integration.store.models import (
     Destination,
     DestinationKind,
@@ -90,10 +90,7 @@ def _check_shopify_store(session: Session, account_id: int, store_id: int) -> No
 
 
 def get_destination(session: Session, account_id: int, destination_id: int) -> Destination:
-    destination = account_row(session, Destination, destination_id, account_id)
-    if destination is None:
-        raise LookupError(f"no destination {destination_id}")
-    return destination
+    return required_account_row(session, Destination, destination_id, account_id, "destination")
 
 
 def update_destination(
@@ -226,10 +223,7 @@ def create_sync(
 
 
 def get_sync(session: Session, account_id: int, sync_id: int) -> Sync:
-    found = account_row(session, Sync, sync_id, account_id)
-    if found is None:
-        raise LookupError(f"no sync {sync_id}")
-    return found
+    return required_account_row(session, Sync, sync_id, account_id, "sync")
 
 
 def describe_sync(session: Session, found: Sync) -> dict[str, Any]:

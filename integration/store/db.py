@@ -42,6 +42,14 @@ def account_row(session: Session, model: type[R], row_id: int, account_id: int) 
     return row if row is not None and row.account_id == account_id else None
 
 
+def required_account_row(session: Session, model: type[R], row_id: int, account_id: int, name: str) -> R:
+    """The row of `model` with this id when it is the account's; LookupError ("no <name> <id>") otherwise."""
+    row = account_row(session, model, row_id, account_id)
+    if row is None:
+        raise LookupError(f"no {name} {row_id}")
+    return row
+
+
 def get_engine(url: str) -> Engine:
     """Return this process's engine for `url` (one pool per process and URL)."""
     engine = _engines.get(url)
