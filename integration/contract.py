@@ -15,7 +15,7 @@ naming each contact's outcome. The registry in `connectors.registry` opens one p
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -141,17 +141,26 @@ class CampaignRecord:
     created_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class SendRecord:
-    campaign_id: str
-    status: SendStatus
-    customer_id: str | None = None
-    email: str | None = None
+@dataclass(frozen=True, kw_only=True)
+class SendTimes:
+    """When a send reached each status; a send reported by a source or by a caller carries these."""
+
     queued_at: datetime | None = None
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
     returned_at: datetime | None = None
     failed_at: datetime | None = None
+
+
+SEND_TIMES = tuple(f.name for f in fields(SendTimes))
+
+
+@dataclass(frozen=True)
+class SendRecord(SendTimes):
+    campaign_id: str
+    status: SendStatus
+    customer_id: str | None = None
+    email: str | None = None
 
 
 @dataclass

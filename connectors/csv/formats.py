@@ -14,7 +14,7 @@ later export of the same data replaces what an earlier one said.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,6 +62,20 @@ def _cells(row: Row, names: dict[str, str]) -> tuple[dict[str, Any], dict[str, s
     return record, {field: column for field, column in names.items()}
 
 
+def _convert(
+    row: Row,
+    record: dict[str, Any],
+    columns: dict[str, str],
+    field: str,
+    column: str,
+    convert: Callable[[str], Any],
+) -> None:
+    """Fill `field` from the cell `column` through `convert` when the row has a value there."""
+    if row.cells.get(column):
+        record[field] = convert(row.cells[column])
+        columns[field] = column
+
+
 CUSTOMER_COLUMNS = [
     "id",
     "email",
@@ -77,9 +91,7 @@ CUSTOMER_COLUMNS = [
 
 def _our_customer(row: Row, stamp: str) -> Item:
     record, columns = _cells(row, {c: c for c in CUSTOMER_COLUMNS})
-    if row.cells.get("tags"):
-        record["tags"] = _tags(row.cells["tags"])
-        columns["tags"] = "tags"
+    _convert(row, record, columns, "tags", "tags", _tags)
     record.setdefault("updated_at", stamp)
     return Item(row.number, record, columns)
 
@@ -98,9 +110,9 @@ EVENT_COLUMNS = [
 
 def _our_event(row: Row, stamp: str) -> Item:
     record, columns = _cells(row, {c: c for c in EVENT_COLUMNS})
-    if row.cells.get("machine_open"):
-        record["machine_open"] = row.cells["machine_open"].lower() in ("1", "true", "yes")
-        columns["machine_open"] = "machine_open"
+    _convert(
+        row, record, columns, "machine_open", "machine_open", lambda v: v.lower() in ("1", "true", "yes")
+    )
     if "event_id" not in record:
         # Without an id, the row's own content names the event, so a re-import adds nothing.
         digest = hashlib.sha256(
@@ -184,15 +196,15 @@ def _shopify_customer(row: Row, stamp: str) -> Item:
         record["id"] = record["id"].lstrip("'")  # the export quotes the id against spreadsheets
     else:
         record["id"] = f"email:{row.cells.get('Email', '').lower()}"  # older exports have no id column
-    consent = row.cells.get("Accepts Email Marketing", "").lower()
-    if consent:
-        record["subscription_status"] = "subscribed" if consent in ("yes", "true") else "unknown"
-        columns["subscription_status"] = "Accepts Email Marketing"
-    if row.cells.get("Tags"):
-        record["tags"] = _tags(row.cells["Tags"])
-        columns["tags"] = "Tags"
+    _convert(row, record, columns, "subscription_status", "Accepts Email Marketing", _consent)
+    _convert(row, record, columns, "tags", "Tags", _tags)
     record["updated_at"] = stamp
     return Item(row.number, record, columns)
+
+
+def _consent(value: str) -> str:
+    """Shopify's "Accepts Email Marketing" as a subscription status."""
+    return "subscribed" if value.lower() in ("yes", "true") else "unknown"
 
 
 SHOPIFY_ORDER = {

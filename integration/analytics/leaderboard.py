@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from integration.analytics.period_spend import ACCOUNT_WIDE, prune_spend, rebuild, refresh_spend
 from integration.analytics.periods import TimeFrame, period_keys, period_of
 from integration.money import amount
+from integration.store.db import required_account_row
 from integration.store.models import Account, Contact, ContactPeriodSpend, PeriodCurrency, Store
 from integration.store.types import utcnow
 
@@ -68,9 +69,9 @@ def leaderboard(
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"no account {account_id}")
-    store = session.get(Store, store_id) if store_id is not None else None
-    if store_id is not None and (store is None or store.account_id != account_id):
-        raise LookupError(f"no store {store_id}")
+    store = (
+        required_account_row(session, Store, store_id, account_id, "store") if store_id is not None else None
+    )
     zone = ZoneInfo(store.time_zone if store else account.time_zone)
     now = now or utcnow()
     period = period_of(time_frame, now.astimezone(zone).date())

@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from integration.audiences import segments
 from integration.audiences import sync as syncing
 from integration.audiences.sync import SyncError
 from integration.crypto import encrypt_json
+from integration.store.db import account_row, required_account_row
 from integration.store.models import (
     Destination,
     DestinationKind,
@@ -82,16 +84,13 @@ def create_destination(
 
 
 def _check_shopify_store(session: Session, account_id: int, store_id: int) -> None:
-    store = session.get(Store, store_id)
-    if store is None or store.account_id != account_id or store.platform != Platform.SHOPIFY:
+    store = account_row(session, Store, store_id, account_id)
+    if store is None or store.platform != Platform.SHOPIFY:
         raise SyncError("invalid_store", f"store {store_id} is not a Shopify store of this account")
 
 
 def get_destination(session: Session, account_id: int, destination_id: int) -> Destination:
-    destination = session.get(Destination, destination_id)
-    if destination is None or destination.account_id != account_id:
-        raise LookupError(f"no destination {destination_id}")
-    return destination
+    return required_account_row(session, Destination, destination_id, account_id, "destination")
 
 
 def update_destination(
@@ -187,9 +186,7 @@ def create_sync(
     start: bool = False,
 ) -> Sync:
     """Make a sync, paused unless `start`: its first run, the largest, can be previewed before it goes."""
-    segment = session.get(Segment, segment_id)
-    if segment is None or segment.account_id != account_id:
-        raise LookupError(f"no segment {segment_id}")
+    segment = segments.get(session, account_id, segment_id)
     destination = get_destination(session, account_id, destination_id)
     expected = mode_for(destination.kind)
     mode = mode or expected
@@ -226,10 +223,7 @@ def create_sync(
 
 
 def get_sync(session: Session, account_id: int, sync_id: int) -> Sync:
-    found = session.get(Sync, sync_id)
-    if found is None or found.account_id != account_id:
-        raise LookupError(f"no sync {sync_id}")
-    return found
+    return required_account_row(session, Sync, sync_id, account_id, "sync")
 
 
 def describe_sync(session: Session, found: Sync) -> dict[str, Any]:

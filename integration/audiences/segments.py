@@ -24,6 +24,7 @@ from integration.analytics import rfm
 from integration.audiences import filters
 from integration.contacts.lists import describe
 from integration.errors import RequestRefused
+from integration.store.db import required_account_row
 from integration.store.models import Account, Contact, Segment, SegmentChange, SegmentMember, table_of
 from integration.store.types import UTCDateTime, utcnow
 
@@ -193,10 +194,7 @@ def save(
 
 
 def get(session: Session, account_id: int, segment_id: int) -> Segment:
-    segment = session.get(Segment, segment_id)
-    if segment is None or segment.account_id != account_id:
-        raise LookupError(f"no segment {segment_id}")
-    return segment
+    return required_account_row(session, Segment, segment_id, account_id, "segment")
 
 
 def remove(session: Session, account_id: int, segment_id: int) -> None:

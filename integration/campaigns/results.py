@@ -36,8 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from integration import keyset
-from integration.campaigns.sends import SEND_TIMES, describe_campaign, get_campaign, preview_ref, send_time
+from integration.campaigns.sends import describe_campaign, get_campaign, preview_ref, send_time
 from integration.commerce import orders as order_rules
+from integration.contract import SEND_TIMES
 from integration.money import amount
 from integration.store.bulk import chunks
 from integration.store.models import (

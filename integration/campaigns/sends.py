@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from integration.contract import SEND_TIMES, SendTimes
 from integration.errors import NotFound
 from integration.ingest.campaign_refs import link_campaign_events, lock_campaigns, mark_sends
 from integration.ingest.resolver import ContactResolver, Scope
 from integration.store.bulk import chunks, insert_for
+from integration.store.db import account_row
 from integration.store.models import (
     Account,
     Campaign,
@@ -41,7 +43,6 @@ STATUS_RANK = {
     SendStatus.RETURNED: 3,
     SendStatus.FAILED: 3,
 }
-SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
 
 
 class UnknownCampaign(NotFound):
@@ -53,17 +54,12 @@ class UnknownCampaign(NotFound):
 
 
 @dataclass(frozen=True)
-class SendInput:
+class SendInput(SendTimes):
     """One send as a caller reports it: the contact by id or by email, a status and its times."""
 
     status: SendStatus
     contact_id: int | None = None
     email: str | None = None
-    queued_at: datetime | None = None
-    sent_at: datetime | None = None
-    delivered_at: datetime | None = None
-    returned_at: datetime | None = None
-    failed_at: datetime | None = None
 
 
 def save_campaign(
@@ -113,8 +109,8 @@ def save_campaign(
 
 
 def get_campaign(session: Session, account_id: int, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.account_id != account_id:
+    campaign = account_row(session, Campaign, campaign_id, account_id)
+    if campaign is None:
         raise UnknownCampaign(campaign_id)
     return campaign
 

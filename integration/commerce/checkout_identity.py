@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from integration.contract import CheckoutRecord
 from integration.store.bulk import chunks
 from integration.store.models import Checkout, Store, table_of
+
+VALUE: BindParameter[Any] = bindparam("_value")
 
 
 def checkout_identities(
@@ -41,18 +44,14 @@ def checkout_identities(
         tokens_of.update({cart: token for cart, token in rows if cart})  # the newest comes last
     named = {r.cart_token: r.token for r in records if r.cart_token and r.token != r.cart_token}
     _take_over_cart_checkouts(session, store, named)
-    if named:
-        table = table_of(Checkout)
-        session.execute(
-            update(table)
-            .where(
-                table.c.store_id == store.id,
-                table.c.token == bindparam("_token"),
-                table.c.cart_token.is_(None),
-            )
-            .values(cart_token=bindparam("_cart")),
-            [{"_token": token, "_cart": cart} for cart, token in named.items()],
-        )
+    # A stored checkout that did not know its cart learns it.
+    set_by_token(
+        session,
+        store,
+        "cart_token",
+        [(token, cart) for cart, token in named.items()],
+        table_of(Checkout).c.cart_token.is_(None),
+    )
     carts_of: dict[str, str] = {}
     for part in chunks(sorted({r.token for r in records if not r.cart_token})):
         carts_of.update(
@@ -72,6 +71,27 @@ def checkout_identities(
             r = replace(r, cart_token=carts_of[r.token])
         result.append(r)
     return result
+
+
+def set_by_token(
+    session: Session,
+    store: Store,
+    column: str,
+    values: Iterable[tuple[str, Any]],
+    *when: ColumnElement[bool],
+) -> None:
+    """Set `column` of the store's checkouts to the value paired with their token, in order,
+    where the conditions `when` also hold (in them, `VALUE` stands for the checkout's new value)."""
+    rows = [{"_token": token, "_value": value} for token, value in values]
+    if not rows:
+        return
+    table = table_of(Checkout)
+    session.execute(
+        update(table)
+        .where(table.c.store_id == store.id, table.c.token == bindparam("_token"), *when)
+        .values({column: VALUE}),
+        rows,
+    )
 
 
 def _take_over_cart_checkouts(session: Session, store: Store, named: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from integration.audiences.filters import compile_filter
 from integration.keyset import BadCursor, pack, unpack
+from integration.store.db import account_row
 from integration.store.models import Contact, ContactEmail, StoreCustomer
 from integration.store.types import UTCDateTime, iso, lower_text
 
@@ -81,8 +82,8 @@ def matching(search: str) -> list[ColumnElement[bool]]:
 
 def contact_detail(session: Session, account_id: int, contact_id: int) -> dict[str, Any] | None:
     """One contact of the account as `describe` shows it, with its store links; None if not the account's."""
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.account_id != account_id or contact.deleted_at is not None:
+    contact = account_row(session, Contact, contact_id, account_id)
+    if contact is None or contact.deleted_at is not None:
         return None
     links = session.execute(
         select(StoreCustomer.store_id, StoreCustomer.external_id)

@@ -22,6 +22,7 @@ from integration.campaigns import sends as campaigns
 from integration.commerce.orders import standing_of
 from integration.contacts.lists import contact_detail
 from integration.money import amount
+from integration.store.db import account_row
 from integration.store.models import (
     Checkout,
     CheckoutLineItem,
@@ -182,8 +183,8 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
     order = session.get(Order, order_id)
     if order is None or order.contact_id != contact_id or order.deleted_at is not None:
         return None
-    store = session.get(Store, order.store_id)
-    if store is None or store.account_id != account_id:
+    store = account_row(session, Store, order.store_id, account_id)
+    if store is None:
         return None
     items = list(
         session.scalars(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integration.contract import CampaignRecord, Outcome, SendRecord
+from integration.contract import SEND_TIMES, CampaignRecord, Outcome, SendRecord
 from integration.ingest.campaign_refs import campaign_ids, link_campaign_events, lock_campaigns, mark_sends
 from integration.ingest.resolver import ContactResolver
 from integration.store.bulk import insert_for
@@ -25,8 +25,6 @@ from integration.store.models import (
     Store,
     table_of,
 )
-
-SEND_TIMES = ("queued_at", "sent_at", "delivered_at", "returned_at", "failed_at")
 
 
 def ingest_campaigns(session: Session, store: Store, records: Sequence[CampaignRecord]) -> Outcome:

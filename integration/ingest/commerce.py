@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from integration.commerce import carts, totals
+from integration.commerce.checkout_identity import VALUE, set_by_token
 from integration.commerce.orders import is_placed
 from integration.contract import CheckoutRecord, LineItemRecord, OrderRecord, Outcome
 from integration.ingest.common import newest_by, newest_hits, touch_contacts
@@ -198,19 +199,14 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
 
 def _complete(session: Session, store: Store, completions: dict[str, datetime]) -> None:
     """Record when the platform says checkouts were completed (the earliest, if it says so twice)."""
-    if not completions:
-        return
     table = table_of(Checkout)
-    session.execute(
-        update(table)
-        .where(
-            table.c.store_id == store.id,
-            table.c.token == bindparam("_token"),
-            or_(table.c.completed_at.is_(None), table.c.completed_at > bindparam("_at")),
-            table.c.recovery_rule.is_(None),
-        )
-        .values(completed_at=bindparam("_at")),
-        [{"_token": token, "_at": at} for token, at in completions.items()],
+    set_by_token(
+        session,
+        store,
+        "completed_at",
+        completions.items(),
+        or_(table.c.completed_at.is_(None), table.c.completed_at > VALUE),
+        table.c.recovery_rule.is_(None),
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.privacy.customers import customer_orders, find_contact
+from integration.store.db import account_row
 from integration.store.models import (
     CampaignSend,
     Checkout,
@@ -122,8 +123,8 @@ def list_exports(session: Session, account_id: int) -> list[dict[str, Any]]:
 
 def get_export(session: Session, account_id: int, export_id: int) -> dict[str, Any] | None:
     """One data export of the account with its document; None when it is not the account's."""
-    export = session.get(DataExport, export_id)
-    if export is None or export.account_id != account_id:
+    export = account_row(session, DataExport, export_id, account_id)
+    if export is None:
         return None
     return {**_summary(export), "document": export.document}
 

@@ -1,4 +1,4 @@
-"""Engines, sessions and migrations for PostgreSQL and the embedded SQLite file."""
+"""Engines, sessions and migrations for PostgreSQL and the embedded SQLite file; an account's row by id."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,6 +25,29 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 _engines: dict[str, Engine] = {}
+
+
+class AccountRow(Protocol):
+    @property
+    def account_id(self) -> int: ...
+
+
+R = TypeVar("R", bound=AccountRow)
+
+
+def account_row(session: Session, model: type[R], row_id: int, account_id: int) -> R | None:
+    """The row of `model` with this id when it is the account's; None otherwise (another account's
+    row does not exist for this one)."""
+    row = session.get(model, row_id)
+    return row if row is not None and row.account_id == account_id else None
+
+
+def required_account_row(session: Session, model: type[R], row_id: int, account_id: int, name: str) -> R:
+    """The row of `model` with this id when it is the account's; LookupError ("no <name> <id>") otherwise."""
+    row = account_row(session, model, row_id, account_id)
+    if row is None:
+        raise LookupError(f"no {name} {row_id}")
+    return row
 
 
 def get_engine(url: str) -> Engine:

@@ -29,6 +29,7 @@ from connectors.limits import Take, TokenBucket
 from integration.accounts import authenticate
 from integration.operations.logs import describe
 from integration.settings import Settings
+from integration.store.db import account_row
 from integration.store.models import Store
 from integration.store.redis import connection
 from integration.web.context import current_settings, db
@@ -213,8 +214,8 @@ def fail(
 
 def owned_store(store_id: int) -> Store:
     """Return the key's account's store, or answer 404 (another account's store does not exist here)."""
-    store = db.session.get(Store, store_id)
-    if store is None or store.account_id != g.account_id:
+    store = account_row(db.session, Store, store_id, g.account_id)
+    if store is None:
         fail(404, f"no store {store_id}", "not_found")
     return store
 

@@ -18,7 +18,7 @@ from integration.keyset import BadCursor
 from integration.store.models import CampaignChannel, SendStatus
 from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, require_api_key
-from integration.web.views.inputs import id_field, next_cursor_field
+from integration.web.views.inputs import id_field, next_cursor_field, page_cursor_field, page_limit_field
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Campaigns")
 require_api_key(blueprint)
@@ -74,12 +74,8 @@ SEND = SendSchema()
 
 
 class CampaignPageQuery(Schema):
-    limit = fields.Integer(
-        load_default=20,
-        validate=validate.Range(1, campaign_results.MAX_LIMIT),
-        metadata={"description": f"campaigns per page, 1–{campaign_results.MAX_LIMIT}; default 20"},
-    )
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    limit = page_limit_field("campaigns", campaign_results.MAX_LIMIT, 20)
+    cursor = page_cursor_field()
 
 
 class AmountSchema(Schema):

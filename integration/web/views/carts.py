@@ -20,7 +20,7 @@ from integration.store.models import Account, CheckoutState
 from integration.store.types import utcnow
 from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
-from integration.web.views.inputs import id_field, next_cursor_field
+from integration.web.views.inputs import id_field, next_cursor_field, page_cursor_field, page_limit_field
 
 blueprint = Blueprint("carts", __name__, url_prefix="/api/v1", description="Carts")
 require_api_key(blueprint)
@@ -61,12 +61,8 @@ class CartListQuery(CartStatsQuery):
         validate=validate.OneOf([CheckoutState.ABANDONED.value, CheckoutState.RECOVERED.value]),
         metadata={"description": "abandoned (not recovered yet) or recovered; default both"},
     )
-    limit = fields.Integer(
-        load_default=50,
-        validate=validate.Range(1, MAX_LIMIT),
-        metadata={"description": f"carts per page, 1–{MAX_LIMIT}; default 50"},
-    )
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    limit = page_limit_field("carts", MAX_LIMIT, 50)
+    cursor = page_cursor_field()
 
 
 class RecoveringOrderSchema(Schema):

@@ -20,7 +20,7 @@ from integration.keyset import BadCursor
 from integration.store.types import utcnow
 from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, ErrorSchema, fail, require_api_key
-from integration.web.views.inputs import ONE_LINE, FilterParameter
+from integration.web.views.inputs import ONE_LINE, FilterParameter, page_cursor_field
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
 require_api_key(blueprint)
@@ -60,7 +60,7 @@ class ListQuerySchema(Schema):
     )
     sort = fields.String(load_default="-last_interaction_at", validate=validate.OneOf(SORTS))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    cursor = page_cursor_field()
 
 
 @blueprint.route("/contacts")

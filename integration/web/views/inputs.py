@@ -43,6 +43,20 @@ def next_cursor_field() -> fields.String:
     )
 
 
+def page_limit_field(what: str, maximum: int, default: int) -> fields.Integer:
+    """The `limit` of a keyset-paged list: how many `what` a page holds, 1 to `maximum`."""
+    return fields.Integer(
+        load_default=default,
+        validate=validate.Range(1, maximum),
+        metadata={"description": f"{what} per page, 1–{maximum}; default {default}"},
+    )
+
+
+def page_cursor_field() -> fields.String:
+    """The `cursor` of a keyset-paged list: where the page starts."""
+    return fields.String(metadata={"description": "next_cursor of the previous page"})
+
+
 class FilterField(fields.Raw):
     """A condition of the filter language in a JSON body (documented as the `Filter` schema)."""
 

@@ -14,7 +14,7 @@ from integration.keyset import BadCursor
 from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from integration.web.views.carts import CartContactSchema, CartStatsQuery, store_period
-from integration.web.views.inputs import ONE_LINE, next_cursor_field
+from integration.web.views.inputs import ONE_LINE, next_cursor_field, page_cursor_field, page_limit_field
 
 blueprint = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders")
 require_api_key(blueprint)
@@ -31,12 +31,8 @@ class OrderListQuery(CartStatsQuery):
     guest = fields.Boolean(
         metadata={"description": "true: only guest orders (no contact); false: only orders with one"}
     )
-    limit = fields.Integer(
-        load_default=50,
-        validate=validate.Range(1, MAX_LIMIT),
-        metadata={"description": f"orders per page, 1–{MAX_LIMIT}; default 50"},
-    )
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    limit = page_limit_field("orders", MAX_LIMIT, 50)
+    cursor = page_cursor_field()
 
 
 class OrderListItemSchema(Schema):
