@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.analytics import history, leaderboard, rfm, stats
+from integration.analytics import history, period_spend, rfm, stats
 from integration.audiences import exports, segments
 from integration.commerce import carts
 from integration.contacts import engagement
@@ -83,7 +83,7 @@ def compute_rfm_all_job() -> int:
 
 def prune_leaderboard_job() -> int:
     """Drop the leaderboard's period rows no time frame can name any more (daily); return how many."""
-    return _each_account(get_settings(), leaderboard.prune_spend)
+    return _each_account(get_settings(), period_spend.prune_spend)
 
 
 def refresh_segments_job() -> int:

@@ -25,26 +25,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.analytics.period_spend import ACCOUNT_WIDE, prune_spend, rebuild, refresh_spend
-from integration.analytics.periods import TimeFrame, period_keys, period_of
+from integration.analytics.period_spend import ACCOUNT_WIDE
+from integration.analytics.periods import TimeFrame, period_of
 from integration.money import amount
 from integration.store.db import required_account_row
 from integration.store.models import Account, Contact, ContactPeriodSpend, PeriodCurrency, Store
 from integration.store.types import utcnow
 
 # Kept here for the leaderboard's callers: the spend rows and the periods live in their own modules.
-__all__ = [
-    "MAX_LIMIT",
-    "RankBy",
-    "TimeFrame",
-    "leaderboard",
-    "period_keys",
-    "period_of",
-    "prune_spend",
-    "rebuild",
-    "refresh_spend",
-]
-
 MAX_LIMIT = 500
 
 

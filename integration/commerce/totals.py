@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from integration.analytics import leaderboard
+from integration.analytics import period_spend
 from integration.commerce import orders as order_rules
 from integration.store.bulk import chunks
 from integration.store.models import Buyer, ContactTotals, Order, Store
@@ -94,7 +94,7 @@ def orders_changed(session: Session, account_id: int, contact_ids: Iterable[int]
     if not ids:
         return
     refresh(session, account_id, ids)
-    leaderboard.refresh_spend(session, account_id, ids)
+    period_spend.refresh_spend(session, account_id, ids)
 
 
 def rebuild(session: Session, account_id: int) -> int:

@@ -9,7 +9,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from integration.analytics.leaderboard import MAX_LIMIT, RankBy, TimeFrame, leaderboard
+from integration.analytics.leaderboard import MAX_LIMIT, RankBy, leaderboard
+from integration.analytics.periods import TimeFrame
 from integration.web.context import db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from integration.web.views.inputs import id_field
