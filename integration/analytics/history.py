@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -247,3 +247,24 @@ def _first_from(model: Any, account_id: int, since: datetime) -> Any:
         .subquery()
     )
     return select(model.contact_id, model.from_status).join(first, model.id == first.c.first_id).subquery()
+
+
+def trend(
+    session: Session, account_id: int, statuses: Sequence[SubscriptionStatus], since: date
+) -> list[dict[str, Any]]:
+    """Each day's count of every group from the daily snapshots since `since`, oldest first."""
+    rows = session.execute(
+        select(ContactSnapshot.day, ContactSnapshot.engagement_status, func.sum(ContactSnapshot.contacts))
+        .where(
+            ContactSnapshot.account_id == account_id,
+            ContactSnapshot.day >= since,
+            ContactSnapshot.subscription_status.in_(list(statuses)),
+        )
+        .group_by(ContactSnapshot.day, ContactSnapshot.engagement_status)
+        .order_by(ContactSnapshot.day)
+    ).all()
+    days: dict[date, dict[str, Any]] = {}
+    for day, group, contacts in rows:
+        point = days.setdefault(day, {"day": day.isoformat(), **{g.value: 0 for g in GROUPS}})
+        point[group.value] = int(contacts)
+    return list(days.values())

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from integration import __version__
 from integration.operations.logs import RequestIds, configure_logging
 from integration.settings import Settings, configure
+from integration.web import admin
 from integration.web import install as shopify_install
 from integration.web.context import SETTINGS, db
 from integration.web.views import api as api_views
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for pages in (email_webhooks.blueprint, shopify_webhooks.blueprint, shopify_install.blueprint):
         app.register_blueprint(pages)
     app.register_blueprint(segment_views.downloads)
+    admin.init_app(app)  # the merchant's pages, their languages and sign-in sessions
     api = JsonErrorsApi(app)
     api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

@@ -103,7 +103,7 @@ def test_health_and_status_page(client: FlaskClient) -> None:
     health = client.get("/health")
     assert health.status_code == 200
     assert health.get_json()["checks"] == {"database": "ok", "redis": "ok"}
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/status").get_data(as_text=True)
     assert "ingest" in page
     assert "compute" in page
 

@@ -56,8 +56,12 @@ from integration.store.models.sync import (
     SyncState,
 )
 from integration.store.models.totals import Buyer, ContactTotals
+from integration.store.models.users import Invitation, Role, User
 
 __all__ = [
+    "Invitation",
+    "Role",
+    "User",
     "BackfillStatus",
     "ExportStatus",
     "SyncRunStatus",

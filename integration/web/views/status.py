@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, request, url_for
 from rq import Worker
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 
 from integration import __version__
 from integration.operations.health import OK, readiness
@@ -46,6 +47,13 @@ def health() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/")
+def home() -> Response:
+    """The app's URL: the admin's home, keeping Shopify's parameters of an embedded load."""
+    query = request.query_string.decode()
+    return redirect(url_for("admin.contacts") + ("?" + query if query else ""))
+
+
+@blueprint.get("/status")
 def index() -> str:
     """Show the service status: queues, failed jobs and the inbox; no merchant data."""
     settings = current_settings()

@@ -1,0 +1,56 @@
+"""The admin's blueprint, what every page template is given, and the Shopify bounce page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFProtect
+
+from integration.web.context import current_settings
+
+blueprint = Blueprint(
+    "admin", __name__, url_prefix="/admin", static_folder="../static", static_url_path="/static"
+)
+csrf = CSRFProtect()
+
+# The admin's navigation in its order: (endpoint, label, owners only); a page shows once registered.
+NAVIGATION = (
+    ("admin.contacts", _l("Contacts"), False),
+    ("admin.setup", _l("Setup"), False),
+    ("admin.users", _l("Users"), True),
+)
+
+
+def navigation() -> list[tuple[str, str, bool]]:
+    """The navigation's (label, URL, current) for the viewer."""
+    viewer = g.get("viewer")
+    items = []
+    for endpoint, label, owners in NAVIGATION:
+        if endpoint not in current_app.view_functions or (owners and not (viewer and viewer.manages)):
+            continue
+        url = url_for(endpoint)
+        items.append((str(label), url, request.path == url))
+    return items
+
+
+@blueprint.context_processor
+def _frame() -> dict[str, Any]:
+    settings = current_settings()
+    viewer = g.get("viewer")
+    return {
+        "viewer": viewer,
+        "embedded": bool(viewer.embedded if viewer is not None else g.get("embedded_shop")),
+        "shopify_api_key": settings.shopify_api_key or "",
+        "app_bridge_src": settings.shopify_app_bridge_src,
+        "polaris_src": settings.shopify_polaris_src,
+        "page_exists": lambda endpoint: endpoint in current_app.view_functions,
+        "navigation": navigation(),
+    }
+
+
+@blueprint.get("/bounce")
+def bounce() -> str:
+    """Load App Bridge alone: it reloads the page named by `shopify-reload` with a fresh session token."""
+    return render_template("admin/bounce.html")
