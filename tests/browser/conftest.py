@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from integration.settings import Settings, configure
 from integration.store.db import get_engine
@@ -53,6 +53,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access line per request: the pages' queries carry session tokens, which logs must not hold,
+    and a failing test's output is clearer without them (errors are still logged by the app)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def _serving(
     postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -63,7 +71,7 @@ def _serving(
         start_response("503 Service Unavailable", [])
         return []
 
-    server = make_server("127.0.0.1", 0, not_yet, threaded=True)
+    server = make_server("127.0.0.1", 0, not_yet, threaded=True, request_handler=_QuietHandler)
     url = f"http://127.0.0.1:{server.server_port}"
     settings = Settings(
         instance_path=tmp_path_factory.mktemp("live") / "instance",
@@ -192,9 +200,10 @@ def page(browser: Browser, live_server: LiveServer, blocked_requests: list[str])
     opened.on("pageerror", lambda error: errors.append(f"{opened.url}: {error}"))
     yield opened
     context.close()
-    problems = [f"tried to reach {url}" for url in blocked_requests] + [f"script error {e}" for e in errors]
+    problems = [f"the page tried to reach {url}" for url in blocked_requests]
+    problems += [f"a script on the page threw: {error}" for error in errors]
     if problems:
-        pytest.fail("the page " + "; ".join(problems), pytrace=False)
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture
