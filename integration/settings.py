@@ -80,8 +80,8 @@ class Settings:
     # The folder every process of the installation writes its metric files to (prometheus-client's
     # multiprocess mode, which reads the same variable itself when it is first imported).
     metrics_dir: str | None = None
-    # Where the merchant's browser loads App Bridge and Polaris from inside the Shopify admin
-    # (Shopify's CDN; the server itself never fetches them). Tests point them at stand-ins.
+    # Scripts of Shopify's admin the embedded pages load from Shopify's CDN. Not read from the
+    # environment: only `create_app(config)` overrides them, as the browser tests do with local stand-ins.
     shopify_app_bridge_src: str = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
     shopify_polaris_src: str = "https://cdn.shopify.com/shopifycloud/polaris-1.js"
 

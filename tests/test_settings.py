@@ -117,6 +117,25 @@ def test_the_ca_bundle_is_requests_own_variable_then_curls(tmp_path: Path) -> No
     assert Settings.from_env(both).ca_bundle == str(ours)
 
 
+def test_the_admin_scripts_come_from_shopifys_cdn_unless_the_app_is_built_otherwise() -> None:
+    settings = Settings.from_env(
+        {
+            **PRODUCTION,
+            "SHOPIFY_APP_BRIDGE_SRC": "https://elsewhere.example/app-bridge.js",
+            "SHOPIFY_POLARIS_SRC": "https://elsewhere.example/polaris.js",
+        }
+    )
+    assert settings.shopify_app_bridge_src == "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+    assert settings.shopify_polaris_src == "https://cdn.shopify.com/shopifycloud/polaris-1.js"
+    local = settings.with_overrides(
+        {"shopify_app_bridge_src": "http://127.0.0.1:5000/stub.js", "shopify_polaris_src": "/empty.js"}
+    )
+    assert (local.shopify_app_bridge_src, local.shopify_polaris_src) == (
+        "http://127.0.0.1:5000/stub.js",
+        "/empty.js",
+    )
+
+
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "STOREPULSE_ENCRYPTION_KEY"])
 def test_production_requires_its_keys(missing: str) -> None:
     env = {k: v for k, v in PRODUCTION.items() if k != missing}

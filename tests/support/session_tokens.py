@@ -1,0 +1,86 @@
+"""Shopify ID ("session") tokens and embedded page-load queries, as the Shopify admin makes them.
+
+The claims follow a real App Bridge token (see reference/admin-ui.md): `iss` is the shop's admin,
+`dest` the shop, `aud` the app's client id, and the token lives 60 seconds from `nbf`.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from webhooks.signatures import shopify_sign_query
+
+TOKEN_SECONDS = 60
+
+
+def session_token(
+    secret: str,
+    *,
+    api_key: str,
+    shop: str,
+    sub: str = "1",
+    now: float | None = None,
+    nbf_offset: float = 0,
+    **claims: Any,
+) -> str:
+    """Mint an HS256 session token of `shop` for the app `api_key`; `claims` replace or add claims.
+
+    `nbf_offset` moves `nbf` (and with it `exp`) from `now`, as App Bridge's clock skew does.
+    """
+    issued = int(time.time() if now is None else now)
+    not_before = issued + int(nbf_offset)
+    payload: dict[str, Any] = {
+        "iss": f"https://{shop}/admin",
+        "dest": f"https://{shop}",
+        "aud": api_key,
+        "sub": sub,
+        "exp": not_before + TOKEN_SECONDS,
+        "nbf": not_before,
+        "iat": issued,
+        "jti": str(uuid.uuid4()),
+        "sid": uuid.uuid4().hex,
+    }
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def decode_session_token(token: str, secret: str, *, api_key: str) -> dict[str, Any]:
+    """Decode and check a session token as Shopify's libraries do (10 s leeway); raise if it is invalid."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        audience=api_key,
+        leeway=10,
+        options={"require": ["exp", "nbf", "iss", "dest", "aud", "sub"]},
+    )
+    return claims
+
+
+def admin_host(shop: str) -> str:
+    """The `host` parameter the admin passes: base64 of the shop's admin address."""
+    store = shop.removesuffix(".myshopify.com")
+    return base64.urlsafe_b64encode(f"admin.shopify.com/store/{store}".encode()).decode().rstrip("=")
+
+
+def embedded_query(
+    secret: str, *, api_key: str, shop: str, locale: str = "en", token: str | None = None
+) -> dict[str, str]:
+    """The query of a page load inside the admin: `embedded=1`, host, id_token, locale, session,
+    shop, timestamp, and the `hmac` Shopify signs them with."""
+    params = {
+        "embedded": "1",
+        "host": admin_host(shop),
+        "id_token": token or session_token(secret, api_key=api_key, shop=shop),
+        "locale": locale,
+        "session": uuid.uuid4().hex,
+        "shop": shop,
+        "timestamp": str(int(time.time())),
+    }
+    params["hmac"] = shopify_sign_query(secret, params)
+    return params
