@@ -6,7 +6,8 @@
  * data-api-key) and shop, host and locale from the page's query, as App Bridge does. Session tokens
  * come from the test server's minting endpoint beside this script (signed with the test app
  * secret); same-origin `fetch` calls carry one as `Authorization: Bearer`, and a 401 asking for a
- * retry (X-Shopify-Retry-Invalid-Session-Request) is retried once with a fresh token.
+ * retry (X-Shopify-Retry-Invalid-Session-Request) is retried once with a fresh token. On the
+ * bounce page it reloads `shopify-reload` with a fresh `id_token`.
  */
 (function () {
   "use strict";
@@ -109,4 +110,17 @@
       return loadingStates.length > 0 && loadingStates[loadingStates.length - 1];
     },
   };
+
+  // On the bounce page (a `shopify-reload` parameter), App Bridge reloads the named page of this
+  // app with a fresh session token as `id_token`; a page elsewhere is never loaded.
+  var reload = query.get("shopify-reload");
+  if (reload) {
+    var target = new URL(reload, window.location.href);
+    if (target.origin === window.location.origin) {
+      idToken().then(function (token) {
+        target.searchParams.set("id_token", token);
+        window.location.replace(target.href);
+      });
+    }
+  }
 })();

@@ -1,0 +1,117 @@
+"""The admin inside Shopify, through the App Bridge stand-in: page loads verified by `id_token`, the
+bounce page's reload with a fresh token, and fetches carrying the session token as Bearer.
+
+Polaris cannot load offline, so its `s-*` elements stay undefined: these tests check the markup
+the page hands Polaris, not its look.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Store
+from tests.browser.dataset import Merchant, merchant
+from tests.browser.harness import APP_SECRET, EmbeddedPage
+from tests.support.session_tokens import decode_session_token
+from tests.support.shopify import API_KEY, SHOP
+
+FRAME_POLICY = f"frame-ancestors https://{SHOP} https://admin.shopify.com;"
+
+
+@pytest.fixture
+def shop_data(settings: Settings, shop: int) -> Merchant:
+    """The connected Shopify store's account, filled with the realistic dataset."""
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        account_id = store.account_id
+    return merchant(settings.database_url, account_id=account_id)
+
+
+def test_the_contacts_page_loads_inside_shopify_as_polaris_markup(
+    embedded_page: EmbeddedPage,
+    shop_data: Merchant,
+    screenshot: Callable[[Page, str], Path],
+    assert_inputs_labelled: Callable[[Page], None],
+) -> None:
+    page = embedded_page.page
+    answer = embedded_page.goto("/admin/")
+    assert answer is not None
+    assert answer.status == 200
+    assert answer.headers["content-security-policy"] == FRAME_POLICY
+    expect(page.locator("body")).to_have_class("embedded")
+    assert page.locator('meta[name="shopify-api-key"]').get_attribute("content") == API_KEY
+    assert page.evaluate("() => window.shopify.config.shop") == SHOP
+    # Polaris's page, navigation, cards and tables; none of the standalone skin.
+    expect(page.locator("s-page")).to_have_attribute("heading", "Contacts")
+    assert page.locator("s-app-nav s-link").first.get_attribute("rel") == "home"
+    for group in ("engaged", "unengaged", "blocked"):
+        assert page.locator(f"s-section#group-{group} [data-count]").count() == 1
+    assert page.locator("s-table#trend-table s-table-row").count() >= 30
+    assert page.locator("link[rel=stylesheet], meta[name=csrf-token], .skip, main").count() == 0
+    assert page.locator("form[method=post]").count() == 0
+    # The subscription tabs stay embedded and never carry the spent token.
+    for link in page.locator("s-stack s-button[href]").all():
+        query = parse_qs(urlsplit(link.get_attribute("href") or "").query)
+        assert query["shop"] == [SHOP]
+        assert query["embedded"] == ["1"]
+        assert "id_token" not in query
+    screenshot(page, "contacts-embedded")
+    assert_inputs_labelled(page)
+
+
+def test_the_embedded_page_takes_shopifys_locale(embedded_page: EmbeddedPage, shop_data: Merchant) -> None:
+    embedded_page.goto("/admin/", locale="pl-PL")
+    page = embedded_page.page
+    expect(page.locator("html")).to_have_attribute("lang", "pl")
+    share = page.locator("#group-engaged [data-share]").inner_text()
+    assert re.match(r"\d{1,3},\d\d\s?%", share), share
+
+
+def test_a_load_with_an_expired_token_bounces_and_comes_back_with_a_fresh_one(
+    embedded_page: EmbeddedPage, shop_data: Merchant
+) -> None:
+    page = embedded_page.page
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url) if frame == page.main_frame else None)
+    expired = embedded_page.mint(now=time.time() - 3600)
+    embedded_page.goto("/admin/?subscription=subscribed", token=expired)
+    expect(page.locator("s-page")).to_have_attribute("heading", "Contacts")
+    paths = [urlsplit(url).path for url in visited]
+    assert paths == ["/admin/bounce", "/admin/"], visited
+    bounce = parse_qs(urlsplit(visited[0]).query)
+    assert "id_token" not in bounce
+    reload = urlsplit(bounce["shopify-reload"][0])
+    assert reload.path == "/admin/"
+    assert "id_token" not in parse_qs(reload.query)
+    landed = parse_qs(urlsplit(page.url).query)
+    assert landed["subscription"] == ["subscribed"]
+    fresh = landed["id_token"][0]
+    assert fresh != expired
+    assert decode_session_token(fresh, APP_SECRET, api_key=API_KEY)["dest"] == f"https://{SHOP}"
+
+
+def test_the_pages_fetches_carry_the_session_token_and_a_bad_one_is_refused(
+    embedded_page: EmbeddedPage, shop_data: Merchant
+) -> None:
+    embedded_page.goto("/admin/")
+    page = embedded_page.page
+    # admin.js's own fetch, through App Bridge: the session token goes as Bearer.
+    answer = page.evaluate("() => window.storepulse.api('GET', '/admin/contacts/freshness')")
+    assert answer == {"ok": True, "status": 200, "json": {"ready": True}}
+    refused = page.evaluate(
+        """async () => {
+          const r = await fetch("/admin/contacts/freshness", {headers: {Authorization: "Bearer forged"}});
+          return {status: r.status, retry: r.headers.get("X-Shopify-Retry-Invalid-Session-Request")};
+        }"""
+    )
+    assert refused == {"status": 401, "retry": "1"}
