@@ -179,10 +179,18 @@ def stores() -> str:
 
 def _backfill_rows(store: Store) -> list[list[str]]:
     names = {"customers": _("Customers"), "orders": _("Orders"), "checkouts": _("Checkouts")}
+    statuses = {
+        "pending": _("Waiting"),
+        "starting": _("Starting"),
+        "running": _("Running in Shopify"),
+        "importing": _("Importing"),
+        "completed": _("Done"),
+        "failed": _("Failed"),
+    }
     return [
         [
             names.get(stage["stage"], stage["stage"]),
-            stage["status"],
+            statuses.get(stage["status"], stage["status"]),
             number(stage["records"]),
             number(stage["invalid"]),
             stage["error"] or "",

@@ -16,7 +16,16 @@ from werkzeug.security import generate_password_hash
 from integration.accounts import add_email_source, create_api_key
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import EmailTool, Import, ImportStatus, Platform, Role, User
+from integration.store.models import (
+    Backfill,
+    BackfillStatus,
+    EmailTool,
+    Import,
+    ImportStatus,
+    Platform,
+    Role,
+    User,
+)
 from tests.support.builders import make_store
 from tests.support.shopify import API_KEY, SHOP, app_of
 
@@ -177,6 +186,11 @@ def test_an_unfinished_import_is_polled(
         as_text=True
     )
     assert f'data-poll="/admin/setup/imports/{import_id}/progress"' in html
+    form = re.search(r'<form id="import-form"[^>]*>', html)
+    assert form is not None
+    assert f'data-action="/api/v1/stores/{account["store"]}/imports"' in form[0]
+    assert 'data-upload="1"' in form[0]
+    assert f'data-next="/admin/setup/stores/{account["store"]}/import?import={{id}}"' in form[0]
     progress = owner.get(f"/admin/setup/imports/{import_id}/progress").get_json()
     assert progress["ready"] is False
     assert "25%" in progress["text"]
@@ -237,11 +251,18 @@ def test_every_page_renders_embedded(embedded: tuple[Flask, str], page: str) -> 
     assert "embedded=1" in html
 
 
-def test_the_shopify_store_shows_its_first_import(embedded: tuple[Flask, str], shop: int) -> None:
+def test_the_shopify_store_shows_its_first_import(
+    embedded: tuple[Flask, str], shopify_settings: Settings, shop: int
+) -> None:
+    with session_scope(shopify_settings.database_url) as session:
+        session.add(Backfill(store_id=shop, stage="customers", status=BackfillStatus.COMPLETED, records=1234))
+        session.add(Backfill(store_id=shop, stage="orders", status=BackfillStatus.RUNNING))
     app, query = embedded
     html = app.test_client().get(f"/admin/setup/stores?{query}").get_data(as_text=True)
     assert "Snow Devil" in html
-    assert f'id="backfill-{shop}"' in html
+    table = html[html.index(f'id="backfill-{shop}"') :]
+    assert re.search(r"Customers</s-table-cell><s-table-cell>Done</s-table-cell><s-table-cell>1,234<", table)
+    assert re.search(r"Orders</s-table-cell><s-table-cell>Running in Shopify<", table)
 
 
 def test_install_link_goes_to_the_shop(shopify_settings: Settings, account: dict[str, Any]) -> None:
