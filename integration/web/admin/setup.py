@@ -138,31 +138,19 @@ def setup() -> str:
 def stores() -> str:
     """The account's stores, and the ways to add one."""
     account = _account()
-    rows = []
-    backfills = []
+    platforms = {Platform.SHOPIFY: "Shopify", Platform.CSV: "CSV", Platform.API: "API"}
+    rows, backfills, csv_stores = [], [], []
     for store in accounts.account_stores(db.session, account.id):
         connected = store.state is StoreState.CONNECTED
+        since = store.connected_at if connected else store.disconnected_at
+        state = _("Connected") if connected else _("Disconnected")
         rows.append(
-            [
-                store.name,
-                {"shopify": "Shopify", "csv": "CSV", "api": "API"}.get(
-                    store.platform.value, store.platform.value
-                ),
-                store.currency,
-                store.time_zone,
-                _("Connected") if connected else _("Disconnected"),
-                when(store.connected_at if connected else store.disconnected_at)
-                if (store.connected_at if connected else store.disconnected_at)
-                else "",
-            ]
+            [store.name, platforms[store.platform], store.currency, store.time_zone, state, when(since)]
         )
         if store.platform is Platform.SHOPIFY:
             backfills.append((store, _backfill_rows(store)))
-    csv_stores = [
-        (s, page_url("admin.store_import", store_id=s.id))
-        for s in accounts.account_stores(db.session, account.id)
-        if s.platform is Platform.CSV
-    ]
+        elif store.platform is Platform.CSV:
+            csv_stores.append((store, page_url("admin.store_import", store_id=store.id)))
     settings = current_settings()
     return show(
         "setup_stores.html",
