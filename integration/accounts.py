@@ -232,3 +232,23 @@ def get_store(session: Session, store_id: int) -> Store:
     if store is None:
         raise LookupError(f"no store {store_id}")
     return store
+
+
+def account_stores(session: Session, account_id: int) -> list[Store]:
+    """The stores of an account, oldest first."""
+    return list(session.scalars(select(Store).where(Store.account_id == account_id).order_by(Store.id)))
+
+
+def api_keys(session: Session, account_id: int) -> list[ApiKey]:
+    """The API keys of an account, revoked ones too, oldest first."""
+    return list(session.scalars(select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.id)))
+
+
+def revoke_account_key(session: Session, account_id: int, key_id: int) -> ApiKey:
+    """Revoke the account's key with this id (another account's key does not exist here)."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.account_id != account_id:
+        raise LookupError(f"no API key {key_id}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key

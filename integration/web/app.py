@@ -18,12 +18,13 @@ from integration.web import admin
 from integration.web import install as shopify_install
 from integration.web.context import SETTINGS, db
 from integration.web.views import api as api_views
-from integration.web.views import batches, campaigns, carts, contacts, health, imports, orders, status
+from integration.web.views import batches, campaigns, carts, contacts, health, imports, keys, orders, status
 from integration.web.views import leaderboard as leaderboard_views
 from integration.web.views import rfm as rfm_views
 from integration.web.views import segments as segment_views
 from integration.web.views import settings as settings_views
 from integration.web.views import sources as source_views
+from integration.web.views import stores as store_views
 from integration.web.views import syncs as sync_views
 from integration.web.views.auth import JsonErrorsApi
 from integration.web.views.inputs import IdConverter, register_filter_language
@@ -45,6 +46,8 @@ API_VIEWS: tuple[ModuleType, ...] = (
     segment_views,
     sync_views,
     source_views,
+    store_views,
+    keys,
 )
 
 

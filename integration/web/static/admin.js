@@ -10,7 +10,9 @@
     var headers = { "Accept": "application/json" };
     if (csrf) headers["X-CSRFToken"] = csrf.content;
     var init = { method: method, headers: headers, credentials: "same-origin" };
-    if (data !== undefined) {
+    if (data instanceof FormData) {
+      init.body = data;  // the browser sets the multipart boundary
+    } else if (data !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(data);
     }
@@ -69,12 +71,15 @@
   }
 
   function submit(form) {
-    var data = {};
+    var upload = form.hasAttribute("data-upload");
+    var data = upload ? new FormData() : {};
     form.querySelectorAll("[name]").forEach(function (el) {
       var name = el.getAttribute("name");
       setError(form, name, "");
+      if (upload && el.type === "file") { if (el.files && el.files[0]) data.append(name, el.files[0]); return; }
       var value = valueOf(el);
-      if (value !== undefined) data[name] = value;
+      if (value === undefined) return;
+      if (upload) data.append(name, value); else data[name] = value;
     });
     var general = form.querySelector("[data-error]");
     if (general) { general.hidden = true; general.textContent = ""; }
@@ -92,7 +97,13 @@
           result.hidden = false;
         }
         toast(form.getAttribute("data-success") || messages.saved);
-        if (form.getAttribute("data-reload")) window.setTimeout(function () { window.location.reload(); }, 600);
+        var next = form.getAttribute("data-next");
+        if (next) {
+          // e.g. an upload's page of progress: "{id}" becomes the answer's id
+          window.location.assign(next.replace(/\{(\w+)\}/g, function (all, field) {
+            return answer.json && answer.json[field] !== undefined ? encodeURIComponent(answer.json[field]) : all;
+          }));
+        } else if (form.getAttribute("data-reload")) window.setTimeout(function () { window.location.reload(); }, 600);
         form.dispatchEvent(new CustomEvent("storepulse:saved", { detail: answer.json, bubbles: true }));
         return;
       }

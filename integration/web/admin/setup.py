@@ -1,0 +1,308 @@
+"""The Setup pages: stores, CSV imports, API keys, email tools and settings, without a command line.
+
+The pages only show; every change goes by `fetch` to the JSON API (`/api/v1/stores`, `/keys`,
+`/sources`, `/settings`, `/stores/<id>/imports`), as the CLI's commands call the same domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, select
+from werkzeug.wrappers import Response
+
+from connectors.shopify.client import valid_shop
+from integration import accounts
+from integration.campaigns.messages import SECURITY, describe_sender
+from integration.ingest.backfill import store_backfill
+from integration.store.models import (
+    Account,
+    Contact,
+    EmailTool,
+    Import,
+    ImportStatus,
+    Platform,
+    Sender,
+    Store,
+    StoreState,
+)
+from integration.web.admin.frame import blueprint
+from integration.web.admin.i18n import number, when
+from integration.web.admin.viewer import admin_page
+from integration.web.context import current_settings, db
+
+# The sub-pages of Setup in their order: (endpoint, label, owners only).
+PAGES = (
+    ("admin.setup", _l("Overview"), False),
+    ("admin.stores", _l("Stores"), False),
+    ("admin.keys", _l("API keys"), True),
+    ("admin.email_tools", _l("Email tools"), False),
+    ("admin.settings_page", _l("Settings"), False),
+)
+
+# Offered in the time zone list; any other IANA name can be typed in.
+COMMON_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Europe/Madrid",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Warsaw",
+    "Europe/Prague",
+    "Europe/Rome",
+    "Europe/Amsterdam",
+    "Europe/Stockholm",
+    "Europe/Athens",
+    "Europe/Kyiv",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Mexico_City",
+    "America/Bogota",
+    "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires",
+    "Asia/Tokyo",
+    "Asia/Singapore",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+)
+IMPORT_KINDS = ("customers", "orders", "checkouts")
+
+
+def shopify_query() -> dict[str, Any]:
+    """Shopify's parameters of an embedded page, carried on its links so they stay embedded."""
+    if not g.viewer.embedded:
+        return {}
+    return {k: v for k, v in request.args.items() if k in ("embedded", "host", "shop", "locale")}
+
+
+def page_url(endpoint: str, **values: Any) -> str:
+    """A Setup page's URL, embedded when this page is."""
+    return url_for(endpoint, **values, **shopify_query())
+
+
+def subnav() -> list[tuple[str, str, bool]]:
+    """Setup's second-level navigation: (label, URL, current)."""
+    return [
+        (str(label), page_url(endpoint), request.endpoint == endpoint)
+        for endpoint, label, owners in PAGES
+        if not owners or g.viewer.manages
+    ]
+
+
+def show(template: str, title: str, **context: Any) -> str:
+    """Render a Setup page with its navigation."""
+    return render_template(f"admin/{template}", title=title, subnav=subnav(), page_url=page_url, **context)
+
+
+def _account() -> Account:
+    account = db.session.get(Account, g.viewer.account_id)
+    assert account is not None  # noqa: S101 - the viewer's account exists
+    g.time_zone = account.time_zone
+    return account
+
+
+@blueprint.get("/setup")
+@admin_page
+def setup() -> str:
+    """The steps of setting up and whether each is done."""
+    account = _account()
+    stores = accounts.account_stores(db.session, account.id)
+    has_contacts = bool(db.session.scalar(select(exists().where(Contact.account_id == account.id))))
+    steps: list[tuple[str, str, bool | None, str]] = [
+        ("store", _("Connect a store"), any(s.state is StoreState.CONNECTED for s in stores), "admin.stores"),
+        ("contacts", _("Import your contacts"), has_contacts, "admin.stores"),
+        (
+            "email",
+            _("Connect your email tool"),
+            bool(accounts.email_sources(db.session, account.id)),
+            "admin.email_tools",
+        ),
+    ]
+    if g.viewer.manages:
+        live = any(k.revoked_at is None for k in accounts.api_keys(db.session, account.id))
+        steps.append(("key", _("Make an API key"), live, "admin.keys"))
+    steps.append(("settings", _("Check the settings"), None, "admin.settings_page"))
+    return show("setup.html", _("Setup"), steps=[(i, t, d, page_url(e)) for i, t, d, e in steps])
+
+
+@blueprint.get("/setup/stores")
+@admin_page
+def stores() -> str:
+    """The account's stores, and the ways to add one."""
+    account = _account()
+    platforms = {Platform.SHOPIFY: "Shopify", Platform.CSV: "CSV", Platform.API: "API"}
+    rows, backfills, csv_stores = [], [], []
+    for store in accounts.account_stores(db.session, account.id):
+        connected = store.state is StoreState.CONNECTED
+        since = store.connected_at if connected else store.disconnected_at
+        state = _("Connected") if connected else _("Disconnected")
+        rows.append(
+            [store.name, platforms[store.platform], store.currency, store.time_zone, state, when(since)]
+        )
+        if store.platform is Platform.SHOPIFY:
+            backfills.append((store, _backfill_rows(store)))
+        elif store.platform is Platform.CSV:
+            csv_stores.append((store, page_url("admin.store_import", store_id=store.id)))
+    settings = current_settings()
+    return show(
+        "setup_stores.html",
+        _("Stores"),
+        rows=rows,
+        backfills=backfills,
+        csv_stores=csv_stores,
+        zones=COMMON_ZONES,
+        account_zone=account.time_zone,
+        shopify_ready=bool(settings.shopify_api_key),
+        shop_error=request.args.get("shop_error"),
+    )
+
+
+def _backfill_rows(store: Store) -> list[list[str]]:
+    names = {"customers": _("Customers"), "orders": _("Orders"), "checkouts": _("Checkouts")}
+    statuses = {
+        "pending": _("Waiting"),
+        "starting": _("Starting"),
+        "running": _("Running in Shopify"),
+        "importing": _("Importing"),
+        "completed": _("Done"),
+        "failed": _("Failed"),
+    }
+    return [
+        [
+            names.get(stage["stage"], stage["stage"]),
+            statuses.get(stage["status"], stage["status"]),
+            number(stage["records"]),
+            number(stage["invalid"]),
+            stage["error"] or "",
+        ]
+        for stage in store_backfill(db.session, store)["backfill"]
+    ]
+
+
+@blueprint.get("/setup/stores/shopify")
+@admin_page
+def shopify_install() -> Response:
+    """Send the merchant to their shop to install the app (Shopify then connects the store)."""
+    # Not `shop`: that parameter marks a page load from inside the Shopify admin.
+    shop = request.args.get("shop_domain", "").strip().lower().removeprefix("https://").rstrip("/")
+    if "." not in shop:
+        shop = f"{shop}.myshopify.com"
+    client_id = current_settings().shopify_api_key
+    if not client_id or not valid_shop(shop):
+        return redirect(page_url("admin.stores", shop_error="1") + "#connect-shopify")
+    # Shopify-managed installation: Shopify installs the app and opens it; no code grant runs here.
+    return redirect(f"https://{shop}/admin/oauth/install?" + urlencode({"client_id": client_id}))
+
+
+@blueprint.get("/setup/stores/<int:store_id>/import")
+@admin_page
+def store_import(store_id: int) -> str:
+    """Upload a CSV file to a CSV store, and follow the import."""
+    _account()
+    chosen = db.session.get(Store, store_id)
+    if chosen is None or chosen.account_id != g.viewer.account_id:
+        abort(404)
+    job = None
+    if request.args.get("import", "").isdigit():
+        job = _owned_import(int(request.args["import"]))
+    return show(
+        "setup_import.html",
+        _("Import a CSV file into %(store)s", store=chosen.name),
+        store=chosen,
+        kinds=[("customers", _("Customers")), ("orders", _("Orders")), ("checkouts", _("Checkouts"))],
+        job=job,
+        done=job is not None and job.status in (ImportStatus.FINISHED, ImportStatus.FAILED),
+        next_url=page_url("admin.store_import", store_id=chosen.id)
+        + ("&" if shopify_query() else "?")
+        + "import={id}",
+    )
+
+
+def _owned_import(import_id: int) -> Import:
+    job = db.session.get(Import, import_id)
+    store = db.session.get(Store, job.store_id) if job is not None else None
+    if job is None or store is None or store.account_id != g.viewer.account_id:
+        abort(404)
+    return job
+
+
+@blueprint.get("/setup/imports/<int:import_id>/progress")
+@admin_page
+def import_progress(import_id: int) -> dict[str, Any]:
+    """Whether an import is done, and how far it got (the import page polls this)."""
+    job = _owned_import(import_id)
+    done = job.status in (ImportStatus.FINISHED, ImportStatus.FAILED)
+    percent = round(100 * job.bytes_read / job.bytes_total) if job.bytes_total else 0
+    return {
+        "ready": done,
+        "text": _("%(percent)s%% read, %(rows)s rows so far.", percent=percent, rows=number(job.rows_read)),
+    }
+
+
+@blueprint.get("/setup/keys")
+@admin_page
+def keys() -> str | tuple[str, int]:
+    """The account's API keys: make one (shown once) or revoke one; owners only."""
+    _account()
+    if not g.viewer.manages:
+        return show("setup_forbidden.html", _("API keys")), 403
+    rows = [
+        (
+            key,
+            [
+                key.name,
+                key.prefix + "…",
+                when(key.created_at),
+                when(key.last_used_at) if key.last_used_at else _("Never"),
+                when(key.revoked_at) if key.revoked_at else "",
+            ],
+        )
+        for key in accounts.api_keys(db.session, g.viewer.account_id)
+    ]
+    return show("setup_keys.html", _("API keys"), rows=rows)
+
+
+@blueprint.get("/setup/email")
+@admin_page
+def email_tools() -> str:
+    """Connect SendGrid or Mailchimp: the webhook URL to paste there, SendGrid's verification key."""
+    _account()
+    base = current_settings().app_url
+    tools = [(EmailTool.SENDGRID.value, "SendGrid"), (EmailTool.MAILCHIMP.value, "Mailchimp")]
+    sources = [
+        (source, accounts.describe_email_source(source))
+        for source in accounts.email_sources(db.session, g.viewer.account_id)
+    ]
+    return show(
+        "setup_email.html",
+        _("Email tools"),
+        sources=[(s, d, base + d["path"]) for s, d in sources],
+        tools=tools,
+        sendgrid=EmailTool.SENDGRID,
+        tool_names=dict(tools),
+    )
+
+
+@blueprint.get("/setup/settings")
+@admin_page
+def settings_page() -> str:
+    """The account's settings: the time frame, the cart and campaign windows, the sender."""
+    account = _account()
+    zones = COMMON_ZONES if account.time_zone in COMMON_ZONES else (account.time_zone, *COMMON_ZONES)
+    return show(
+        "setup_settings.html",
+        _("Settings"),
+        account=account,
+        zones=zones,
+        sender=describe_sender(db.session.get(Sender, account.id)),
+        security=SECURITY,
+        contacts_url=page_url("admin.contacts"),
+    )
