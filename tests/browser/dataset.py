@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
-from integration.accounts import create_account
+from integration.accounts import add_store, create_account
 from integration.analytics import history
 from integration.analytics.stats import refresh_stats
 from integration.contacts.engagement import classify
@@ -26,6 +26,7 @@ from integration.store.models import (
     ContactSnapshot,
     EngagementTransition,
     InteractionType,
+    Platform,
     Role,
     Store,
     SubscriptionStatus,
@@ -33,7 +34,7 @@ from integration.store.models import (
     User,
 )
 from integration.store.types import utcnow
-from tests.support.builders import customer, event, item, make_store, order
+from tests.support.builders import customer, event, item, order
 
 T = InteractionType
 PASSWORD = "correct horse battery staple"
@@ -95,14 +96,31 @@ def merchant(
     email: str = "owner@example.com",
     account_id: int | None = None,
 ) -> Merchant:
-    """Two stores (PLN and EUR) with `contacts` contacts and a month of history, in a new account
-    or the one given."""
+    """Two stores (a CSV one in PLN, an API one in EUR) with `contacts` contacts and a month of
+    history, in a new account or the one given."""
     rng = random.Random(seed)
     start = utcnow() - timedelta(hours=2)
     with session_scope(database_url) as session:
         if account_id is None:
             account_id = create_account(session, "Pracownia Lniana", "Europe/Warsaw").id
-        stores = [make_store(session, "PLN", account_id), make_store(session, "EUR", account_id)]
+        stores = [
+            add_store(
+                session,
+                account_id,
+                platform=Platform.CSV,
+                name="Pracownia Lniana",
+                currency="PLN",
+                time_zone="Europe/Warsaw",
+            ),
+            add_store(
+                session,
+                account_id,
+                platform=Platform.API,
+                name="Linen Studio EU",
+                currency="EUR",
+                time_zone="Europe/Berlin",
+            ),
+        ]
         people = [f"customer{i}@example.com" for i in range(contacts)]
         statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
         for index, store in enumerate(stores):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -40,7 +39,6 @@ def shop_data(settings: Settings, shop: int) -> Merchant:
 def test_the_contacts_page_loads_inside_shopify_as_polaris_markup(
     embedded_page: EmbeddedPage,
     shop_data: Merchant,
-    screenshot: Callable[[Page, str], Path],
     assert_inputs_labelled: Callable[[Page], None],
 ) -> None:
     page = embedded_page.page
@@ -65,7 +63,6 @@ def test_the_contacts_page_loads_inside_shopify_as_polaris_markup(
         assert query["shop"] == [SHOP]
         assert query["embedded"] == ["1"]
         assert "id_token" not in query
-    screenshot(page, "contacts-embedded")
     assert_inputs_labelled(page)
 
 

@@ -1,0 +1,205 @@
+"""Every admin page in English and Polish on the realistic dataset: a full-page screenshot of each,
+and the page checks (axe-core, labels, Tab order) in both languages.
+
+The screenshots land in tests/browser/screenshots/. To refresh the committed ones in
+docs/screenshots/, run
+
+    STOREPULSE_WRITE_SCREENSHOTS=1 pytest tests/browser/test_pages.py
+
+which copies the curated set (`DOCUMENTED`) there as well.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from integration.accounts import create_account
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Store, User
+from tests.browser import helpers
+from tests.browser.dataset import Merchant, add_owner, merchant
+from tests.browser.harness import EmbeddedPage, LiveServer
+from tests.browser.test_setup import customers_csv
+from tests.browser.test_standalone import OVERFLOWING_TABLES, sign_in
+from tests.support.builders import bearer
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WRITE_VARIABLE = "STOREPULSE_WRITE_SCREENSHOTS"
+LOCALES = ("en", "pl")
+# The shots committed under docs/screenshots/ (the run's names, without .png).
+DOCUMENTED = (
+    "signin-en",
+    "contacts-en",
+    "contacts-pl",
+    "contacts-empty-en",
+    "setup-en",
+    "setup-stores-en",
+    "import-en",
+    "setup-keys-en",
+    "setup-email-en",
+    "settings-en",
+    "settings-pl",
+    "users-en",
+    "profile-pl",
+    "contacts-embedded",
+)
+
+# name: (path, English names of controls that Tab must reach besides the frame's).
+PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "contacts": ("/admin/", ("Subscribed", "Unknown", "Both", "The numbers behind the chart")),
+    "setup": ("/admin/setup", ("Overview", "Stores", "API keys", "Email tools", "Settings")),
+    "setup-stores": (
+        "/admin/setup/stores",
+        ("Name", "Data comes from", "Currency", "Time zone", "Add the store"),
+    ),
+    "import": ("/admin/setup/stores/{store}/import?import={import_id}", ("The file holds", "CSV file")),
+    "setup-keys": ("/admin/setup/keys", ("Name", "Make the key")),
+    "setup-email": ("/admin/setup/email", ("Tool", "SendGrid verification key", "Connect")),
+    "settings": (
+        "/admin/setup/settings",
+        ("Time frame in days", "From address", "Password", "Save the sender"),
+    ),
+    "users": ("/admin/users", ("Email", "Role", "Create invitation")),
+    "profile": ("/admin/profile", ("Current password", "New password", "Language of the admin")),
+}
+FRAME = ("Skip to content", "Contacts", "Setup", "Sign out")
+
+
+def write_docs() -> bool:
+    """Whether this run refreshes docs/screenshots/."""
+    return os.environ.get(WRITE_VARIABLE) == "1"
+
+
+def finished_import(page: Page, live_server: LiveServer, settings: Settings, store_id: int, tmp: Path) -> int:
+    """Upload the customers file to the store through the API and import it; return the import's id."""
+    with session_scope(settings.database_url) as session:
+        headers = bearer(session, session.get(Store, store_id).account_id)  # type: ignore[union-attr]
+    upload = customers_csv(tmp)
+    answer = page.request.post(
+        f"{live_server.url}/api/v1/stores/{store_id}/imports",
+        headers=headers,
+        multipart={
+            "kind": "customers",
+            "file": {"name": upload.name, "mimeType": "text/csv", "buffer": upload.read_bytes()},
+        },
+    )
+    assert answer.status == 202, answer.text()
+    import_id: int = answer.json()["id"]
+    return import_id
+
+
+def set_locale(settings: Settings, email: str, locale: str) -> None:
+    with session_scope(settings.database_url) as session:
+        user = session.query(User).filter_by(email=email).one()
+        user.locale = locale
+
+
+def test_every_page_in_english_and_polish(
+    page: Page,
+    live_server: LiveServer,
+    settings: Settings,
+    run_worker: Callable[[], bool],
+    tmp_path: Path,
+) -> None:
+    shop_owner: Merchant = merchant(settings.database_url)
+    import_id = finished_import(page, live_server, settings, shop_owner.store_ids[0], tmp_path)
+    run_worker()
+    problems: list[str] = []
+    stops_by_page: dict[str, list[int]] = {}
+
+    for locale in LOCALES:
+        # Signed out: the language comes from the browser.
+        page.set_extra_http_headers({"Accept-Language": locale})
+        page.goto("/admin/signin")
+        helpers.screenshot(page, f"signin-{locale}")
+        problems += _checked(page, f"signin-{locale}", ())
+
+        set_locale(settings, shop_owner.email, locale)
+        sign_in(page, shop_owner.email)
+        expect(page.locator("html")).to_have_attribute("lang", locale)
+        for name, (path, controls) in PAGES.items():
+            answer = page.goto(path.format(store=shop_owner.store_ids[0], import_id=import_id))
+            assert answer is not None
+            if answer.status == 404:  # a page still to come
+                continue
+            shot = f"{name}-{locale}"
+            assert answer.status == 200, shot
+            if name == "contacts":
+                page.locator("#group-engaged details summary").click()  # the movements, shown once
+            helpers.screenshot(page, shot)
+            problems += _checked(page, shot, controls if locale == "en" else ())
+            stops_by_page.setdefault(name, []).append(len(helpers.tab_through(page)))
+        page.goto("/admin/")
+        with page.expect_navigation():
+            page.locator("form[action$='/signout'] button").click()
+
+    # The empty state of a new account, in English.
+    empty = "new-owner@example.com"
+    with session_scope(settings.database_url) as session:
+        account_id = create_account(session, "Nowy Sklep", "Europe/Warsaw").id
+    add_owner(settings.database_url, account_id, empty, "en")
+    page.set_extra_http_headers({"Accept-Language": "en"})
+    sign_in(page, empty)
+    helpers.screenshot(page, "contacts-empty-en")
+    problems += _checked(page, "contacts-empty-en", ())
+
+    # A page has the same stops in either language: a translation does not hide a control.
+    for name, counts in stops_by_page.items():
+        if len(set(counts)) != 1:
+            problems.append(f"{name}: {counts} Tab stops in {LOCALES}")
+    assert not problems, "\n".join(problems)
+    if write_docs():
+        _copy_documented()
+
+
+def _checked(page: Page, shot: str, controls: tuple[str, ...]) -> list[str]:
+    """The page checks' findings on the page as it is, each naming the shot."""
+    found = []
+    for check in (
+        lambda: helpers.assert_accessible(page, disable=OVERFLOWING_TABLES),
+        lambda: helpers.assert_inputs_labelled(page),
+    ):
+        try:
+            check()
+        except AssertionError as failed:
+            found.append(f"{shot}: {failed}")
+    if controls:
+        stops = helpers.tab_through(page)
+        for control in (*FRAME, *controls):
+            if not any(stop == control or stop.startswith(control + " ") for stop in stops):
+                found.append(f"{shot}: Tab never reaches {control!r} ({stops})")
+    return found
+
+
+def _copy_documented() -> None:
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for name in DOCUMENTED:
+        source = helpers.SCREENSHOTS / f"{name}.png"
+        if source.exists():
+            shutil.copyfile(source, DOCS / f"{name}.png")
+
+
+@pytest.fixture
+def shop_data(settings: Settings, shop: int) -> Merchant:
+    """The connected Shopify store's account, filled with the realistic dataset."""
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        account_id = store.account_id
+    return merchant(settings.database_url, account_id=account_id)
+
+
+def test_the_embedded_markup_of_the_contacts_page(embedded_page: EmbeddedPage, shop_data: Merchant) -> None:
+    """Unstyled offline (Polaris loads from Shopify's CDN only): the shot shows the markup's content."""
+    embedded_page.goto("/admin/")
+    expect(embedded_page.page.locator("s-page")).to_have_count(1)
+    helpers.screenshot(embedded_page.page, "contacts-embedded")
+    if write_docs():
+        _copy_documented()
