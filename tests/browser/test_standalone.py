@@ -217,3 +217,23 @@ def test_the_contacts_page_passes_the_axe_checks(
     sign_in(page, shop_owner.email)
     expect(page.get_by_role("heading", level=1)).to_have_text("Contacts")
     assert_accessible(page)
+
+
+def test_a_user_switches_the_admin_to_polish_on_the_profile_page(
+    page: Page, settings: Settings, shop_owner: Merchant, screenshot: Callable[[Page, str], Path]
+) -> None:
+    sign_in(page, shop_owner.email)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.get_by_role("link", name=shop_owner.email).click()
+    language = page.get_by_label("Language of the admin")
+    language.select_option(label="Polski")
+    page.locator("#language-form").get_by_role("button").press("Enter")
+    expect(page.locator("html")).to_have_attribute("lang", "pl")
+    with session_scope(settings.database_url) as session:
+        user = session.query(User).filter_by(email=shop_owner.email).one()
+        assert user.locale == "pl"
+    page.goto("/admin/")
+    expect(page.locator("html")).to_have_attribute("lang", "pl")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kontakty")
+    share = page.locator("#group-engaged [data-share]").inner_text()
+    assert re.match(r"\d{1,3},\d\d\s?%", share), share
