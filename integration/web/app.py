@@ -25,6 +25,7 @@ from integration.web.views import segments as segment_views
 from integration.web.views import settings as settings_views
 from integration.web.views import sources as source_views
 from integration.web.views import syncs as sync_views
+from integration.web.views import users as user_views
 from integration.web.views.auth import JsonErrorsApi
 from integration.web.views.inputs import IdConverter, register_filter_language
 from webhooks import email as email_webhooks
@@ -45,6 +46,7 @@ API_VIEWS: tuple[ModuleType, ...] = (
     segment_views,
     sync_views,
     source_views,
+    user_views,
 )
 
 
