@@ -80,6 +80,7 @@ def require_api_key(blueprint: Blueprint) -> None:
         if request.method not in ("GET", "HEAD") and request.mimetype != "multipart/form-data":
             # Only uploads may reach MAX_CONTENT_LENGTH; any other body, chunked too, stops here.
             buffer_body(API_MAX_BODY_BYTES)
+        _check_csrf()
         view = current_app.view_functions.get(request.endpoint or "")
         unknown = sorted(set(request.args) - _query_parameters(view, request.method))
         if unknown:
@@ -118,12 +119,19 @@ def _signed_in() -> bool:
     g.account_id = user.account_id
     g.role = user.role
     g.user_id = user.id
-    if request.method not in SAFE_METHODS:
-        try:
-            csrf.protect()
-        except CSRFError as exc:
-            fail(403, f"the CSRF token is missing or not valid: {exc.description}", "csrf_failed")
+    g.cookie_session = True
     return True
+
+
+def _check_csrf() -> None:
+    """Refuse a change by the cookie session without the page's CSRF token (after the body is buffered:
+    the check reads the form, which would otherwise keep the unread stream)."""
+    if not g.get("cookie_session") or request.method in SAFE_METHODS:
+        return
+    try:
+        csrf.protect()
+    except CSRFError as exc:
+        fail(403, f"the CSRF token is missing or not valid: {exc.description}", "csrf_failed")
 
 
 def require_owner() -> None:
