@@ -159,6 +159,15 @@ class Settings:
             log_format=parsing.value("LOG_FORMAT", get, parsing.log_format, "text"),
             api_rate_limit_per_second=parsing.value("API_RATE_LIMIT_PER_SECOND", get, parsing.rate, 10.0),
             api_rate_limit_burst=parsing.value("API_RATE_LIMIT_BURST", get, parsing.burst, 50),
+            signin_failures_per_address=parsing.value(
+                "STOREPULSE_SIGNIN_FAILURES_PER_ADDRESS", get, parsing.failures, 10
+            ),
+            signin_failures_per_account=parsing.value(
+                "STOREPULSE_SIGNIN_FAILURES_PER_ACCOUNT", get, parsing.failures, 20
+            ),
+            signin_failure_window_seconds=parsing.value(
+                "STOREPULSE_SIGNIN_FAILURE_WINDOW_SECONDS", get, parsing.window_seconds, 900
+            ),
             job_retries=parsing.value("STOREPULSE_JOB_RETRIES", get, parsing.retries, 5),
             shutdown_grace_seconds=parsing.value(
                 "STOREPULSE_SHUTDOWN_GRACE_SECONDS", get, parsing.grace_seconds, 20
