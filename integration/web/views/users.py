@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 from flask import g
 from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_login import login_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -62,8 +63,26 @@ class PasswordChange(Schema):
     new_password_again = fields.String(required=True, validate=validate.Length(max=1024))
 
 
+def _explained(reason: str) -> str | None:
+    """A refusal in the language of the request (the admin's pages show it beside the field)."""
+    texts = {
+        "invalid_email": _("Enter a valid email address."),
+        "email_taken": _("A user with this email exists already."),
+        "weak_password": _(
+            "Choose a password of at least %(num)d characters.", num=users.MIN_PASSWORD_LENGTH
+        ),
+        "long_password": _("Choose a password of at most %(num)d characters.", num=users.MAX_PASSWORD_LENGTH),
+        "wrong_password": _("The current password is not right."),
+        "unknown_locale": _("Choose English, Polish or Spanish."),
+        "last_owner": _("An account keeps at least one active owner: make someone else an owner first."),
+        "invitation_accepted": _("This invitation has been used already."),
+    }
+    return texts.get(reason)
+
+
 def _refused(exc: users.UserError) -> NoReturn:
-    fail(422, str(exc), exc.reason, {"json": {exc.field: [str(exc)]}} if exc.field else None)
+    message = _explained(exc.reason) or str(exc)
+    fail(422, message, exc.reason, {"json": {exc.field: [message]}} if exc.field else None)
 
 
 def _user(user: User) -> dict[str, Any]:
@@ -219,7 +238,7 @@ class Password(MethodView):
         """Change the signed-in user's password; their other sessions end, this one stays."""
         user = _signed_in_user()
         if data["new_password"] != data["new_password_again"]:
-            message = "the new passwords differ"
+            message = _("The new passwords differ.")
             fail(422, message, "passwords_differ", {"json": {"new_password_again": [message]}})
         try:
             users.change_password(db.session, user, data["current_password"], data["new_password"])
