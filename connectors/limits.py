@@ -123,6 +123,25 @@ return {taken, tostring(tokens), tostring(wait), tostring(full)}
 """
 
 
+# The tokens in the bucket KEYS[1] (ARGV: rate per second, burst) and the seconds until there is
+# one, without taking any.
+_PEEK_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens < 1 then
+  wait = (1 - tokens) / rate
+end
+return {tostring(tokens), tostring(wait)}
+"""
+
+
 @dataclass(frozen=True)
 class Take:
     """A token bucket's answer: whether a token was taken, what is left, and the waits (seconds)."""
@@ -145,11 +164,17 @@ class TokenBucket:
         self.rate = rate_per_second
         self.burst = burst
         self.script = redis.register_script(_BUCKET_SCRIPT)
+        self.peek_script = redis.register_script(_PEEK_SCRIPT)
 
     def take(self, name: str) -> Take:
         """Take a token of `name`'s bucket if there is one."""
         taken, tokens, wait, full = self.script(keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst])
         return Take(bool(taken), int(float(tokens)), float(wait), float(full))
+
+    def wait(self, name: str) -> float:
+        """Seconds until `name`'s bucket holds a token (0: it holds one now); takes nothing."""
+        _tokens, wait = self.peek_script(keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst])
+        return float(wait)
 
 
 def key_digest(api_key: str) -> str:

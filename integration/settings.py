@@ -61,6 +61,11 @@ class Settings:
     # Each API key's token bucket: refilled at this many requests a second, holding at most `burst`.
     api_rate_limit_per_second: float = 10.0
     api_rate_limit_burst: int = 50
+    # Failed sign-ins to the standalone admin allowed per window, from one address and for one
+    # account (or unknown email); beyond them sign-in answers 429 until the window refills.
+    signin_failures_per_address: int = 10
+    signin_failures_per_account: int = 20
+    signin_failure_window_seconds: float = 900.0
     job_retries: int = 5
     # After SIGTERM, how long a worker's job under way may run before it is interrupted and given back.
     shutdown_grace_seconds: int = 20
@@ -154,6 +159,15 @@ class Settings:
             log_format=parsing.value("LOG_FORMAT", get, parsing.log_format, "text"),
             api_rate_limit_per_second=parsing.value("API_RATE_LIMIT_PER_SECOND", get, parsing.rate, 10.0),
             api_rate_limit_burst=parsing.value("API_RATE_LIMIT_BURST", get, parsing.burst, 50),
+            signin_failures_per_address=parsing.value(
+                "STOREPULSE_SIGNIN_FAILURES_PER_ADDRESS", get, parsing.failures, 10
+            ),
+            signin_failures_per_account=parsing.value(
+                "STOREPULSE_SIGNIN_FAILURES_PER_ACCOUNT", get, parsing.failures, 20
+            ),
+            signin_failure_window_seconds=parsing.value(
+                "STOREPULSE_SIGNIN_FAILURE_WINDOW_SECONDS", get, parsing.window_seconds, 900
+            ),
             job_retries=parsing.value("STOREPULSE_JOB_RETRIES", get, parsing.retries, 5),
             shutdown_grace_seconds=parsing.value(
                 "STOREPULSE_SHUTDOWN_GRACE_SECONDS", get, parsing.grace_seconds, 20

@@ -200,6 +200,20 @@ def rate(raw: str) -> float:
     return value
 
 
+def failures(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else 0
+    if not 1 <= value <= 10_000:
+        raise ValueError("must be a whole number of failed sign-ins from 1 to 10000")
+    return value
+
+
+def window_seconds(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else 0
+    if not 1 <= value <= 86_400:
+        raise ValueError("must be a whole number of seconds from 1 to 86400")
+    return value
+
+
 def burst(raw: str) -> int:
     value = int(raw) if raw.isdigit() else 0
     if not 1 <= value <= 1_000_000:

@@ -40,6 +40,18 @@ def test_production_settings_are_read_and_typed() -> None:
     assert Settings.from_env({**PRODUCTION, "STOREPULSE_TAG_PREFIX": "pulse-"}).tag_prefix == "pulse-"
     assert "pw" not in repr(settings)
     assert PRODUCTION["SECRET_KEY"] not in repr(settings)
+    limits = (
+        settings.signin_failures_per_address,
+        settings.signin_failures_per_account,
+        settings.signin_failure_window_seconds,
+    )
+    assert limits == (10, 20, 900)
+    assert (
+        Settings.from_env(
+            {**PRODUCTION, "STOREPULSE_SIGNIN_FAILURES_PER_ADDRESS": "5"}
+        ).signin_failures_per_address
+        == 5
+    )
 
 
 def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_with() -> None:
@@ -72,6 +84,9 @@ def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_w
         ("STOREPULSE_LOG_LEVEL", "LOUD"),
         ("SHOPIFY_API_VERSION", "2026-7"),
         ("STOREPULSE_JOB_RETRIES", "-1"),
+        ("STOREPULSE_SIGNIN_FAILURES_PER_ADDRESS", "0"),
+        ("STOREPULSE_SIGNIN_FAILURES_PER_ACCOUNT", "many"),
+        ("STOREPULSE_SIGNIN_FAILURE_WINDOW_SECONDS", "90000"),
         ("SHOPIFY_SCOPES", "read orders; write"),
         ("STOREPULSE_INBOX_RETENTION_DAYS", "0"),
         ("STOREPULSE_INBOX_RETENTION_DAYS", "month"),

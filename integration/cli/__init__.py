@@ -20,6 +20,7 @@ from integration.cli import (
     status,
     stores,
     syncs,
+    users,
 )
 from integration.errors import ConfigError
 
@@ -36,6 +37,7 @@ for command in (
     stores.stores,
     sources.sources,
     keys.keys,
+    users.users_group,
     shopify.shopify,
     syncs.syncs,
     imports.import_file,

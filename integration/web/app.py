@@ -26,6 +26,7 @@ from integration.web.views import settings as settings_views
 from integration.web.views import sources as source_views
 from integration.web.views import stores as store_views
 from integration.web.views import syncs as sync_views
+from integration.web.views import users as user_views
 from integration.web.views.auth import JsonErrorsApi
 from integration.web.views.inputs import IdConverter, register_filter_language
 from webhooks import email as email_webhooks
@@ -48,6 +49,7 @@ API_VIEWS: tuple[ModuleType, ...] = (
     source_views,
     store_views,
     keys,
+    user_views,
 )
 
 

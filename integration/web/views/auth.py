@@ -1,5 +1,9 @@
 """Bearer-key authentication, per-key rate limits and JSON errors shared by the API blueprints.
 
+A request without an Authorization header may come from a signed-in user of the standalone
+admin (the cookie session): it acts with the user's account and role, and a change needs the
+page's CSRF token. An API key may do what an owner may (`require_owner`).
+
 Each API key has a token bucket in Redis (`API_RATE_LIMIT_BURST` requests at once, refilled at
 `API_RATE_LIMIT_PER_SECOND`), keyed by the key's id: beyond it a request answers 429 with
 `Retry-After`. The bucket outlives the web process. With Redis unreachable or slow, requests go
@@ -18,7 +22,9 @@ from functools import cache
 from typing import Any, NoReturn
 
 from flask import Response, current_app, g, request
+from flask_login import current_user
 from flask_smorest import Api, Blueprint, abort
+from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, fields
 from redis import Redis, RedisError
 from redis.backoff import NoBackoff
@@ -30,8 +36,9 @@ from integration.accounts import authenticate
 from integration.operations.logs import describe
 from integration.settings import Settings
 from integration.store.db import account_row
-from integration.store.models import Store
+from integration.store.models import Role, Store
 from integration.store.redis import connection
+from integration.web.admin.frame import csrf
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import buffer_body
 
@@ -43,6 +50,7 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 API_MAX_BODY_BYTES = 32 * 1024 * 1024
 # U+0000 in a JSON string: the escape \u0000 after an even number of backslashes (raw NUL is no JSON).
 JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def require_api_key(blueprint: Blueprint) -> None:
@@ -56,19 +64,23 @@ def require_api_key(blueprint: Blueprint) -> None:
     def _authenticate() -> None:
         if request.path.endswith("/openapi.json"):
             return
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            fail(401, "send an API key as 'Authorization: Bearer <key>'", "unauthorized")
-        with db.scope() as session:  # a hook runs before the view's session: its own unit of work
-            key = authenticate(session, token.strip())
-            if key is None:
-                fail(401, "unknown or revoked API key", "unauthorized")
-            g.account_id = key.account_id
-            key_id = key.id
-        _limit_rate(key_id)
+        # Without an Authorization header, a page of the standalone admin may call with its cookie session.
+        if "Authorization" in request.headers or not _signed_in():
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                fail(401, "send an API key as 'Authorization: Bearer <key>'", "unauthorized")
+            with db.scope() as session:  # a hook runs before the view's session: its own unit of work
+                key = authenticate(session, token.strip())
+                if key is None:
+                    fail(401, "unknown or revoked API key", "unauthorized")
+                g.account_id = key.account_id
+                g.role = Role.OWNER  # an API key may do whatever its account may
+                key_id = key.id
+            _limit_rate(key_id)
         if request.method not in ("GET", "HEAD") and request.mimetype != "multipart/form-data":
             # Only uploads may reach MAX_CONTENT_LENGTH; any other body, chunked too, stops here.
             buffer_body(API_MAX_BODY_BYTES)
+        _check_csrf()
         view = current_app.view_functions.get(request.endpoint or "")
         unknown = sorted(set(request.args) - _query_parameters(view, request.method))
         if unknown:
@@ -93,6 +105,39 @@ def require_api_key(blueprint: Blueprint) -> None:
             response.headers["RateLimit-Remaining"] = response.headers["X-RateLimit-Remaining"] = remaining
             response.headers["RateLimit-Reset"] = str(math.ceil(take.full_in))
         return response
+
+
+def _signed_in() -> bool:
+    """Let a signed-in user of the standalone admin call the API with the cookie session.
+
+    Set the user's account and role; a change (any unsafe method) needs the page's CSRF token in
+    the `X-CSRFToken` header, since the browser sends the cookie with forged requests too.
+    """
+    if not current_user.is_authenticated:
+        return False
+    user = current_user.user
+    g.account_id = user.account_id
+    g.role = user.role
+    g.user_id = user.id
+    g.cookie_session = True
+    return True
+
+
+def _check_csrf() -> None:
+    """Refuse a change by the cookie session without the page's CSRF token (after the body is buffered:
+    the check reads the form, which would otherwise keep the unread stream)."""
+    if not g.get("cookie_session") or request.method in SAFE_METHODS:
+        return
+    try:
+        csrf.protect()
+    except CSRFError as exc:
+        fail(403, f"the CSRF token is missing or not valid: {exc.description}", "csrf_failed")
+
+
+def require_owner() -> None:
+    """Answer 403 unless the caller may manage users, API keys and destinations (an owner or a key)."""
+    if g.get("role") is not Role.OWNER:
+        fail(403, "only an owner of the account may do this", "forbidden")
 
 
 # A rate limit must not hold a request up: Redis gets this long to answer, with no retry, and after

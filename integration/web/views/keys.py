@@ -16,21 +16,13 @@ from marshmallow import Schema, fields, validate
 
 from integration import accounts
 from integration.crypto import hash_api_key
-from integration.store.models import ApiKey, Role
+from integration.store.models import ApiKey
 from integration.web.context import db
-from integration.web.views.auth import BEARER, fail, require_api_key
+from integration.web.views.auth import BEARER, fail, require_api_key, require_owner
 from integration.web.views.inputs import ONE_LINE
 
 blueprint = Blueprint("keys", __name__, url_prefix="/api/v1", description="API keys")
 require_api_key(blueprint)
-
-
-def require_owner() -> None:
-    """Answer 403 unless an owner asks; a request made with an API key counts as the owner's."""
-    # Stands in for integration.web.views.auth.require_owner until the session-authenticated API lands.
-    role = g.get("role")
-    if role is not None and Role(role) is not Role.OWNER:
-        fail(403, "only an owner of the account may manage its API keys", "forbidden")
 
 
 @blueprint.before_request

@@ -15,7 +15,7 @@ from integration.audiences import destinations, sync
 from integration.errors import AddressRefused
 from integration.store.models import Destination, DestinationKind, Sync, SyncMode
 from integration.web.context import current_settings, db
-from integration.web.views.auth import BEARER, ErrorSchema, fail, require_api_key
+from integration.web.views.auth import BEARER, ErrorSchema, fail, require_api_key, require_owner
 from integration.web.views.inputs import id_field
 from jobs.sync import request_sync
 
@@ -116,7 +116,9 @@ class Destinations(MethodView):
 
         A webhook URL is refused (422) unless it is https and its host resolves to public addresses
         only; an installation may allow http and private addresses (STOREPULSE_WEBHOOK_ALLOW_PRIVATE).
+        Owners only.
         """
+        require_owner()
         kind = data["kind"]
         config = _checked(kind, "config", data["config"])
         credentials = _checked(kind, "credentials", data["credentials"])
@@ -153,7 +155,8 @@ class DestinationDetail(MethodView):
     @blueprint.arguments(DestinationUpdate)
     @blueprint.response(200)
     def patch(self, data: dict[str, Any], destination_id: int) -> dict[str, Any]:
-        """Rename, change settings or replace credentials; syncs a rejected key stopped run again."""
+        """Rename, change settings or replace credentials (owners); syncs a rejected key stopped run again."""
+        require_owner()
         settings = current_settings()
         try:
             found = destinations.get_destination(db.session, g.account_id, destination_id)
@@ -181,7 +184,8 @@ class DestinationDetail(MethodView):
     @blueprint.doc(security=BEARER)
     @blueprint.response(204)
     def delete(self, destination_id: int) -> None:
-        """Delete a destination and its syncs (what they delivered stays where it is)."""
+        """Delete a destination and its syncs (what they delivered stays where it is); owners only."""
+        require_owner()
         try:
             db.session.delete(destinations.get_destination(db.session, g.account_id, destination_id))
         except LookupError as exc:
