@@ -1,6 +1,6 @@
 """Setting up without a command line, in a browser with a real worker: add a CSV store, import a
 file and follow it, see the contacts, change the time frame and watch the recount finish, make and
-revoke an API key; and the page checks (axe-core, labels, Tab order) on every Setup page."""
+revoke an API key. test_pages.py runs the page checks on each Setup page."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from integration.store import session_scope
 from integration.store.models import Account
 from tests.browser.dataset import Merchant, empty_account, merchant
 from tests.browser.harness import LiveServer
-from tests.browser.test_standalone import GROUPS, OVERFLOWING_TABLES, api, expected, figures, sign_in
+from tests.browser.test_standalone import GROUPS, api, expected, figures, sign_in
 from tests.support.builders import bearer
 from tests.support.workers import start_worker, stop
 
@@ -187,49 +187,3 @@ def test_an_api_key_is_shown_once_and_revoked_after_a_confirmation(
     assert "Warehouse sync" in questions[0]
     answer = page.request.get("/api/v1/contacts/stats", headers={"Authorization": f"Bearer {shown}"})
     assert answer.status == 401
-
-
-SETUP_PAGES = {
-    "setup": ("/admin/setup", ["Open"]),
-    "setup-stores": (
-        "/admin/setup/stores",
-        ["Name", "Data comes from", "Currency", "Time zone", "Add the store"],
-    ),
-    "setup-keys": ("/admin/setup/keys", ["Name", "Make the key"]),
-    "setup-email": ("/admin/setup/email", ["Tool", "Name", "SendGrid verification key", "Connect"]),
-    "settings": (
-        "/admin/setup/settings",
-        [
-            "Time frame in days",
-            "Change the time frame",
-            "From address",
-            "SMTP server",
-            "Password",
-            "Save the sender",
-        ],
-    ),
-    "import": ("/admin/setup/stores/{store}/import", ["The file holds", "CSV file", "Upload and import"]),
-}
-
-
-@pytest.mark.parametrize("name", list(SETUP_PAGES))
-def test_each_setup_page_passes_the_page_checks(
-    page: Page,
-    shop_owner: Merchant,
-    name: str,
-    screenshot: Callable[[Page, str], Path],
-    assert_accessible: Callable[..., None],
-    assert_inputs_labelled: Callable[[Page], None],
-    tab_through: Callable[[Page], list[str]],
-) -> None:
-    path, controls = SETUP_PAGES[name]
-    sign_in(page, shop_owner.email)
-    answer = page.goto(path.format(store=shop_owner.store_ids[0]))
-    assert answer is not None
-    assert answer.status == 200
-    screenshot(page, f"{name}-en")
-    assert_accessible(page, disable=OVERFLOWING_TABLES)
-    assert_inputs_labelled(page)
-    stops = tab_through(page)
-    for control in ["Skip to content", "Contacts", "Setup", *controls, "Sign out"]:
-        assert any(stop == control or stop.startswith(control) for stop in stops), (control, stops)

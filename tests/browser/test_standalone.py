@@ -192,19 +192,6 @@ def test_the_movements_open_by_keyboard_and_add_up_to_the_30_day_change(
     assert "The numbers behind the chart" in stops
 
 
-def test_polish_user_sees_the_page_in_polish_with_the_polish_ways_of_writing_numbers(
-    page: Page, settings: Settings, shop_owner: Merchant, assert_accessible: Callable[..., None]
-) -> None:
-    with session_scope(settings.database_url) as session:
-        user = session.query(User).filter_by(email=shop_owner.email).one()
-        user.locale = "pl"
-    sign_in(page, shop_owner.email)
-    expect(page.locator("html")).to_have_attribute("lang", "pl")
-    share = page.locator("#group-engaged [data-share]").inner_text()
-    assert re.match(r"\d{1,3},\d\d\s?%", share), share
-    assert_accessible(page, disable=OVERFLOWING_TABLES)
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="Contacts page, standalone: each card's order value table (#value-<group> in .table-wrap) is "
