@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from integration.web.admin import contacts, i18n, signin, viewer
+from integration.web.admin import backfill, contacts, i18n, signin, viewer
 from integration.web.admin.frame import blueprint, csrf
 from integration.web.context import settings_of
 
-PAGE_MODULES = (contacts, signin)  # each adds its routes to the blueprint as it is imported
+PAGE_MODULES = (backfill, contacts, signin)  # each adds its routes to the blueprint as it is imported
 
 
 def init_app(app: Flask) -> None:
