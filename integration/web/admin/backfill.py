@@ -75,10 +75,10 @@ def store_progress(store: Store) -> tuple[bool, str]:
                 stage=stage_name(last["stage"]),
             ),
             ngettext(
-                "%(num)s record imported so far.",
-                "%(num)s records imported so far.",
+                "%(count)s record imported so far.",
+                "%(count)s records imported so far.",
                 imported,
-                num=number(imported),
+                count=number(imported),
             ),
         )
     )
