@@ -225,6 +225,11 @@ def test_the_trend_chart_and_its_table_show_the_apis_series(
         (1250, 330, 6),
         (1301, 310, 9),
     ]
+    with session_scope(settings.database_url) as session:
+        due = history.next_snapshot_at(session, account_id, utcnow())
+    assert datetime.fromisoformat(api["next_snapshot_at"]) == due
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert "days" in str(spec["paths"]["/api/v1/contacts/trend"]["get"]["parameters"])
     short = client.get("/api/v1/contacts/trend?days=30&subscription=subscribed", headers=headers).get_json()
     assert len(short["points"]) == 2
     for bad in ("0", "367", "x"):
