@@ -201,3 +201,16 @@ def test_an_account_without_contacts_says_what_to_do_next(
     assert "data-count" not in html  # no cards of zeros
     expected = "Your store is connected" if with_store else "Connect your store or import a CSV file"
     assert expected in html
+
+
+def test_the_empty_state_links_to_setup_once_that_page_exists(
+    app: Flask, client: FlaskClient, settings: Settings
+) -> None:
+    from integration.accounts import create_account
+
+    app.add_url_rule("/admin/setup", endpoint="admin.setup", view_func=lambda: "setup")
+    with session_scope(settings.database_url) as session:
+        account_id = create_account(session, "Empty", "UTC").id
+    sign_in(client, settings.database_url, account_id)
+    page = Hooks(client.get("/admin/").get_data(as_text=True))
+    assert page.one("data-next-step").attrs["href"] == "/admin/setup"
