@@ -91,8 +91,21 @@ class Tokens:
         return [s for s in wanted if s not in granted]
 
 
+# Token exchange (RFC 8693) as Shopify names its parts: names of token kinds, not secrets.
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
+OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"  # noqa: S105
+
+
+class SessionTokenRefused(FatalConnectorError):
+    """Shopify refused to exchange a session token it did not take as current (`invalid_subject_token`):
+    a fresh token from App Bridge may pass where this one did not."""
+
+    reason = "invalid_subject_token"
+
+
 class OAuth:
-    """The app's side of Shopify's authorization code grant, for one app (API key and secret)."""
+    """The app's side of Shopify's token grants (authorization code, token exchange, refresh) for one app."""
 
     def __init__(self, api_key: str, secret: str, http: requests.Session | None = None) -> None:
         self.api_key = api_key
@@ -114,6 +127,24 @@ class OAuth:
             shop, {"client_id": self.api_key, "client_secret": self.secret, "code": code, "expiring": "1"}
         )
 
+    def exchange_session_token(self, shop: str, id_token: str) -> Tokens:
+        """Exchange an embedded page's session (ID) token for an expiring offline token.
+
+        Raises SessionTokenRefused when Shopify does not accept the session token itself.
+        """
+        return self._token_call(
+            shop,
+            {
+                "client_id": self.api_key,
+                "client_secret": self.secret,
+                "grant_type": TOKEN_EXCHANGE_GRANT,
+                "subject_token": id_token,
+                "subject_token_type": ID_TOKEN_TYPE,
+                "requested_token_type": OFFLINE_TOKEN_TYPE,
+                "expiring": "1",
+            },
+        )
+
     def refresh(self, shop: str, refresh_token: str) -> Tokens:
         """Renew an expiring offline token; both tokens rotate."""
         return self._token_call(
@@ -131,7 +162,10 @@ class OAuth:
             raise FatalConnectorError(f"not a shop domain: {shop!r}")
         response = _send(self.http, "POST", f"https://{shop}/admin/oauth/access_token", json=body)
         if response.status_code in (400, 401, 403):
-            raise FatalConnectorError(f"Shopify refused the token request: {_error_text(response)}")
+            message = f"Shopify refused the token request: {_error_text(response)}"
+            if _error_code(response) == SessionTokenRefused.reason:
+                raise SessionTokenRefused(message)
+            raise FatalConnectorError(message)
         _raise_for_status(response)
         return Tokens.from_response(_json(response))
 
@@ -291,6 +325,15 @@ def _retry_after(response: requests.Response) -> float:
         return min(MAX_WAIT_SECONDS, max(0.0, float(response.headers.get("Retry-After", "1"))))
     except ValueError:
         return 1.0
+
+
+def _error_code(response: requests.Response) -> str | None:
+    """The OAuth `error` code of a refusal, if its body is JSON that has one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return str(data["error"]) if isinstance(data, dict) and data.get("error") else None
 
 
 def _error_text(response: requests.Response) -> str:

@@ -249,6 +249,11 @@ def _first_from(model: Any, account_id: int, since: datetime) -> Any:
     return select(model.contact_id, model.from_status).join(first, model.id == first.c.first_id).subquery()
 
 
+def trend_start(days: int, now: datetime) -> date:
+    """The first day of a trend of `days` days ending today (UTC)."""
+    return (now - timedelta(days=days - 1)).date()
+
+
 def trend(
     session: Session, account_id: int, statuses: Sequence[SubscriptionStatus], since: date
 ) -> list[dict[str, Any]]:
@@ -268,3 +273,25 @@ def trend(
         point = days.setdefault(day, {"day": day.isoformat(), **{g.value: 0 for g in GROUPS}})
         point[group.value] = int(contacts)
     return list(days.values())
+
+
+# The scheduler enqueues the snapshot job hourly (jobs/schedule.py): each run adds the rows of the
+# day that are still missing, so a group with no row today gets one within the hour.
+SNAPSHOT_INTERVAL = timedelta(hours=1)
+
+
+def next_snapshot_at(session: Session, account_id: int, now: datetime) -> datetime:
+    """The time by which the account's next daily count is taken (UTC).
+
+    Within the hour when today has no count yet; else within the first hour of the next UTC day.
+    """
+    taken_today = session.scalar(
+        select(ContactSnapshot.day)
+        .where(ContactSnapshot.account_id == account_id, ContactSnapshot.day == now.date())
+        .limit(1)
+    )
+    if taken_today is None:
+        start = now
+    else:
+        start = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+    return (start + SNAPSHOT_INTERVAL + timedelta(seconds=59)).replace(second=0, microsecond=0)

@@ -3,22 +3,24 @@
 `/shopify/install` checks the shop and the query's HMAC and sends the merchant to the grant screen
 with a single-use `state` nonce (kept in Redis for ten minutes and in the browser's signed session).
 `/shopify/callback` checks the nonce, the HMAC and the shop, exchanges the code for an expiring
-offline token, stores it encrypted, creates or reconnects the account and store, subscribes to the
-webhooks and enqueues the backfill.
+offline token and hands it to `connect_shop`, which stores it encrypted, creates or reconnects the
+account and store, subscribes to the webhooks and enqueues the backfill. An embedded app is installed
+by Shopify instead (managed installation): its first page load exchanges the session token for an
+offline token and ends in `connect_shop` too (`admin.viewer.first_load`).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from dataclasses import dataclass
 
 import redis
 from flask import Blueprint, abort, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
 from connectors.shopify import setup
-from connectors.shopify.client import OAuth, ShopifyClient, shop_domain
+from connectors.shopify.client import OAuth, ShopifyClient, Tokens, shop_domain
 from connectors.shopify.connection import oauth, seal
 from integration.accounts import connect_platform_store
 from integration.audiences import destinations
@@ -56,6 +58,62 @@ def _signed_by_shopify(unsigned: str) -> tuple[Settings, OAuth, dict[str, str], 
     if not shopify_query_valid(settings.shopify_secrets, params):
         abort(401, unsigned)
     return settings, app_oauth, params, shop
+
+
+class MissingScopes(Exception):
+    """Shopify granted fewer permissions than storepulse needs; `scopes` names the missing ones."""
+
+    def __init__(self, scopes: list[str]) -> None:
+        super().__init__(", ".join(scopes))
+        self.scopes = scopes
+
+
+@dataclass(frozen=True)
+class Connected:
+    """A shop just connected: its store and account, and whether the backfill was queued."""
+
+    store_id: int
+    account_id: int
+    name: str
+    new: bool
+    backfill: bool
+
+
+def connect_shop(settings: Settings, shop: str, tokens: Tokens) -> Connected:
+    """Connect (or reconnect) a shop with its new offline token: store it encrypted, subscribe the
+    webhooks, and queue the backfill.
+
+    Both install flows end here: the authorization code grant of a non-embedded install and the
+    token exchange of an embedded app's first page load. The store is committed before Shopify is
+    asked for its webhooks. With Redis down the backfill is not queued (`backfill` is False): the
+    periodic Shopify upkeep starts it. Raises MissingScopes (nothing stored) and ConnectorError.
+    """
+    missing = tokens.missing_scopes(settings.shopify_scopes)
+    if missing:
+        raise MissingScopes(missing)
+    client = ShopifyClient(shop, tokens.access_token, settings.shopify_api_version)
+    details = setup.shop_details(client)
+    store, new = connect_platform_store(
+        db.session,
+        platform=Platform.SHOPIFY,
+        shop_domain=shop,
+        name=str(details.get("name") or shop),
+        currency=str(details.get("currencyCode") or "USD"),
+        time_zone=str(details.get("ianaTimezone") or settings.default_time_zone),
+        credentials=seal(settings, tokens),
+    )
+    # New tokens: tag syncs that the revoked ones stopped may run again.
+    destinations.restart_store_syncs(db.session, store.id)
+    store_id, account_id, name = store.id, store.account_id, store.name
+    db.commit()  # the store is connected before Shopify is asked for its webhooks
+    setup.register_webhooks(client, f"{settings.app_url}/webhooks/shopify")
+    try:
+        enqueue(settings, INGEST, start_backfill_job, store_id)
+        backfill = True
+    except redis.RedisError:
+        backfill = False  # the periodic Shopify upkeep starts it
+    logger.info("shop %s connected as store %s (new: %s)", shop, store_id, new)
+    return Connected(store_id=store_id, account_id=account_id, name=name, new=new, backfill=backfill)
 
 
 @blueprint.get("/install")
@@ -97,33 +155,13 @@ def callback() -> str:
 
     try:
         tokens = app_oauth.exchange_code(shop, params["code"])
-        missing = tokens.missing_scopes(settings.shopify_scopes)
-        if missing:
-            abort(403, f"the app needs these permissions: {', '.join(missing)}")
-        client = ShopifyClient(shop, tokens.access_token, settings.shopify_api_version)
-        details = setup.shop_details(client)
-        store, new = connect_platform_store(
-            db.session,
-            platform=Platform.SHOPIFY,
-            shop_domain=shop,
-            name=str(details.get("name") or shop),
-            currency=str(details.get("currencyCode") or "USD"),
-            time_zone=str(details.get("ianaTimezone") or settings.default_time_zone),
-            credentials=seal(settings, tokens),
-        )
-        # New tokens: tag syncs that the revoked ones stopped may run again.
-        destinations.restart_store_syncs(db.session, store.id)
-        ids: dict[str, Any] = {"store_id": store.id, "account_id": store.account_id, "name": store.name}
-        db.commit()  # the store is connected before Shopify is asked for its webhooks
-        setup.register_webhooks(client, f"{settings.app_url}/webhooks/shopify")
+        connected = connect_shop(settings, shop, tokens)
+    except MissingScopes as exc:
+        abort(403, f"the app needs these permissions: {', '.join(exc.scopes)}")
     except ConnectorError as exc:
         logger.warning("install of %s failed: %s", shop, exc)
         abort(502, "Shopify did not complete the install; please try again")
-
-    try:
-        enqueue(settings, INGEST, start_backfill_job, ids["store_id"])
-        backfill = True
-    except redis.RedisError:
-        backfill = False  # the periodic Shopify upkeep starts it
-    logger.info("shop %s connected as store %s (new: %s)", shop, ids["store_id"], new)
-    return render_template("shopify_connected.html", shop=shop, new=new, backfill=backfill, **ids)
+    ids = {"store_id": connected.store_id, "account_id": connected.account_id, "name": connected.name}
+    return render_template(
+        "shopify_connected.html", shop=shop, new=connected.new, backfill=connected.backfill, **ids
+    )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from integration.web.admin import contacts, i18n, setup, signin, users, viewer
+from integration.web.admin import backfill, contacts, i18n, setup, signin, users, viewer
 from integration.web.admin.frame import blueprint, csrf
 from integration.web.context import settings_of
 
-PAGE_MODULES = (contacts, setup, signin, users)  # each adds its routes to the blueprint as it is imported
+# Each adds its routes to the blueprint as it is imported.
+PAGE_MODULES = (backfill, contacts, setup, signin, users)
 
 
 def init_app(app: Flask) -> None:

@@ -25,14 +25,17 @@ def nice_ceiling(value: int) -> int:
 
 def line_chart(
     points: Sequence[dict[str, Any]],
-    lines: Sequence[tuple[str, str]],
+    lines: Sequence[tuple[str, str, str]],
     *,
     title: str,
     label_x: Callable[[str], str],
     label_y: Callable[[int], str],
 ) -> Markup:
-    """A line per (key, css class) over `points` (each with `day` and the keys), as an SVG image."""
-    top = nice_ceiling(max((int(p[key]) for p in points for key, _ in lines), default=0))
+    """A line per (key, css class, name) over `points` (each with `day` and the keys), as an SVG image.
+
+    Each series is a group titled with its name; a single point is drawn as dots, not a line.
+    """
+    top = nice_ceiling(max((int(p[key]) for p in points for key, _, _ in lines), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = len(points)
 
@@ -62,8 +65,9 @@ def line_chart(
             f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" aria-hidden="true">'
             f"{escape(label_x(points[i]['day']))}</text>"
         )
-    for key, css in lines:
+    for key, css, name in lines:
         coords = " ".join(f"{x(i):.1f},{y(int(p[key])):.1f}" for i, p in enumerate(points))
+        parts.append(f'<g class="series" data-series="{escape(key)}"><title>{escape(name)}</title>')
         if n > 1:
             parts.append(
                 f'<polyline class="{css}" fill="none" stroke-width="2.5" stroke-linejoin="round" '
@@ -74,5 +78,6 @@ def line_chart(
                 f'<circle class="{css}" cx="{x(i):.1f}" cy="{y(int(p[key])):.1f}" r="3" '
                 f'fill="none" stroke-width="2"/>'
             )
+        parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above is escaped, the rest are numbers

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import g, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
+from sqlalchemy import exists, select
 
-from integration.analytics.history import trend
+from integration.analytics.history import WINDOW, next_snapshot_at, trend, trend_start
 from integration.analytics.stats import SubscriptionFilter, cached_stats
-from integration.store.models import Account
+from integration.store.models import Account, Contact, Store
 from integration.store.types import utcnow
 from integration.web.admin.charts import line_chart
 from integration.web.admin.frame import blueprint
@@ -43,13 +45,22 @@ def contacts() -> str:
     assert account is not None  # noqa: S101 - the viewer's account exists
     g.time_zone = account.time_zone
     choice = subscription_choice()
+    now = utcnow()
+    if not _has_contacts(account.id):
+        return render_template(
+            "admin/contacts.html",
+            title=_("Contacts"),
+            account=account,
+            empty=True,
+            has_store=_has_store(account.id),
+        )
     stats = cached_stats(db.session, account.id, choice)
-    points = trend(db.session, account.id, choice.statuses(), (utcnow() - timedelta(days=TREND_DAYS)).date())
+    points = trend(db.session, account.id, choice.statuses(), trend_start(TREND_DAYS, now))
     names = group_names()
     chart = (
         line_chart(
             points,
-            [(group, f"line-{group}") for group in GROUPS],
+            [(group, f"line-{group}", names[group]) for group in GROUPS],
             title=_("Contacts by group over the last %(days)s days", days=TREND_DAYS),
             label_x=day_label,
             label_y=number,
@@ -61,6 +72,7 @@ def contacts() -> str:
         "admin/contacts.html",
         title=_("Contacts"),
         account=account,
+        empty=False,
         stats=stats,
         choice=choice,
         tabs=[
@@ -81,9 +93,9 @@ def contacts() -> str:
             group: [
                 [
                     v["currency"],
-                    money(v["aov"], v["currency"]),
-                    money(v["acv"], v["currency"]),
-                    number(v["ano"]),
+                    _hook("aov", v["currency"], money(v["aov"], v["currency"])),
+                    _hook("acv", v["currency"], money(v["acv"], v["currency"])),
+                    _hook("ano", v["currency"], number(v["ano"])),
                 ]
                 for v in stats["groups"][group]["value"]
             ]
@@ -91,12 +103,17 @@ def contacts() -> str:
         },
         trend_headers=[names[group] for group in GROUPS],
         trend_rows=[
-            [day_label(p["day"], long=True), *(number(p[group]) for group in GROUPS)] for p in points
+            [
+                _hook("day", p["day"], day_label(p["day"], long=True)),
+                *(_hook(group, p["day"], number(p[group])) for group in GROUPS),
+            ]
+            for p in points
         ],
         points=points,
         chart=chart,
+        full_window=_full_window(stats, now),
         reclassifying=stats["time_frame_days"] != account.engagement_window_days,
-        next_snapshot=_next_snapshot(),
+        next_snapshot=when(next_snapshot_at(db.session, account.id, now)),
     )
 
 
@@ -117,7 +134,26 @@ def _shopify_query() -> dict[str, Any]:
     return {k: v for k, v in request.args.items() if k in ("embedded", "host", "shop", "locale")}
 
 
-def _next_snapshot() -> str:
-    """When the first point of the trend will appear: the next daily count, soon after midnight UTC."""
-    tomorrow = (utcnow() + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
-    return when(tomorrow)
+def _full_window(stats: dict[str, Any], now: datetime) -> bool:
+    """Whether the change is against a count of 30 days ago (else against a more recent first one)."""
+    change = stats["groups"]["engaged"]["change_30d"]
+    return bool(change) and datetime.fromisoformat(change["since"]).date() <= (now - WINDOW).date()
+
+
+def _hook(name: str, key: str, text: str) -> Markup:
+    """A table cell's text in a span that names what it shows, for scripts and tests to find."""
+    return Markup('<span data-{}="{}">{}</span>').format(name, escape(key), text)
+
+
+def _has_contacts(account_id: int) -> bool:
+    """Whether the account has any contact that is not deleted."""
+    return bool(
+        db.session.scalar(
+            select(exists().where(Contact.account_id == account_id, Contact.deleted_at.is_(None)))
+        )
+    )
+
+
+def _has_store(account_id: int) -> bool:
+    """Whether the account has connected any store."""
+    return bool(db.session.scalar(select(exists().where(Store.account_id == account_id))))

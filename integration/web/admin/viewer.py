@@ -8,6 +8,7 @@ account in `g.viewer`, and HTML answers say which frames may show them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -15,12 +16,20 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from connectors.shopify.client import SessionTokenRefused
+from connectors.shopify.connection import oauth
+from integration.errors import ConfigError, ConnectorError
 from integration.store.models import Platform, Role, Store, StoreState, User
 from integration.web.context import current_settings, db
+from integration.web.install import MissingScopes, connect_shop
 from integration.web.session_tokens import InvalidSessionToken, SessionToken, verify_session_token
+
+logger = logging.getLogger(__name__)
 
 # Query parameters Shopify puts on an embedded app's page loads.
 EMBEDDED_MARKERS = ("embedded", "id_token", "host", "shop")
@@ -109,7 +118,10 @@ def admin_page(view: View) -> View:
             g.embedded_shop = verified.shop  # the frame may be Shopify's from here on
             store = connected_shop(verified.shop)
             if store is None:
-                return first_load(verified, token)
+                installed = first_load(verified, token)
+                if not isinstance(installed, Store):
+                    return installed
+                store = installed
             g.viewer = Viewer(
                 account_id=store.account_id,
                 role=Role.OWNER,  # Shopify decides which staff may open the app
@@ -134,9 +146,51 @@ def admin_page(view: View) -> View:
     return cast(View, guarded)
 
 
-def first_load(verified: SessionToken, token: str) -> Any:
-    """A shop opened the app before storepulse holds a token for it."""
-    return render_template("admin/not_connected.html", shop=verified.shop), 409
+def first_load(verified: SessionToken, token: str) -> Store | ResponseReturnValue:
+    """Connect a shop that opens the app before storepulse holds a token for it; return its store.
+
+    Shopify installs an embedded app without calling it (managed installation), so the first page
+    load (or fetch) is where storepulse exchanges the verified session token for an expiring offline
+    token and connects the store as an install does: account, webhooks, backfill. A reinstalled shop
+    gets its disconnected store back. When it cannot, the answer says what to do instead.
+    """
+    settings = current_settings()
+    fetched = bearer_token() is not None
+    try:
+        tokens = oauth(settings).exchange_session_token(verified.shop, token)
+        connect_shop(settings, verified.shop, tokens)
+    except SessionTokenRefused:
+        # Shopify did not take the token as current (its clock, a spent token): App Bridge brings a new one.
+        return retry_with_fresh_token() if fetched else bounce()
+    except MissingScopes as exc:
+        logger.warning("shop %s granted too few permissions: %s", verified.shop, ", ".join(exc.scopes))
+        return _not_connected(verified.shop, fetched, 403, missing=exc.scopes)
+    except (ConnectorError, ConfigError) as exc:
+        logger.warning("connecting %s on its first load failed: %s", verified.shop, exc)
+        return _not_connected(verified.shop, fetched, 502)
+    except IntegrityError:
+        # Two first loads at once (App Bridge may load the page twice): the other one connected it.
+        db.session.rollback()
+    store = connected_shop(verified.shop)
+    if store is None:
+        return _not_connected(verified.shop, fetched, 502)
+    return store
+
+
+def _not_connected(
+    shop: str, fetched: bool, status: int, missing: list[str] | None = None
+) -> ResponseReturnValue:
+    """Say that the shop could not be connected, and what to do: a page, or JSON to a fetch."""
+    db.session.rollback()
+    if fetched:
+        message = (
+            f"the app needs these permissions: {', '.join(missing)}"
+            if missing
+            else "Shopify did not let storepulse connect the store; reload the app to try again"
+        )
+        code = "missing_scopes" if missing else "install_failed"
+        return {"code": code, "message": message}, status
+    return render_template("admin/not_connected.html", shop=shop, missing=missing or []), status
 
 
 class SignedIn:

@@ -1,14 +1,16 @@
-"""Bearer-key authentication, per-key rate limits and JSON errors shared by the API blueprints.
+"""Bearer authentication, per-key rate limits and JSON errors shared by the API blueprints.
 
-A request without an Authorization header may come from a signed-in user of the standalone
-admin (the cookie session): it acts with the user's account and role, and a change needs the
-page's CSRF token. An API key may do what an owner may (`require_owner`).
+A bearer value is an API key, or a Shopify session token (a JWT) sent by the fetches of an
+embedded admin page, which stands for the account of the shop's connected store. A request without
+an Authorization header may come from a signed-in user of the standalone admin (the cookie
+session): it acts with the user's account and role, and a change needs the page's CSRF token. An API
+key or a session token may do what an owner may (`require_owner`).
 
 Each API key has a token bucket in Redis (`API_RATE_LIMIT_BURST` requests at once, refilled at
-`API_RATE_LIMIT_PER_SECOND`), keyed by the key's id: beyond it a request answers 429 with
-`Retry-After`. The bucket outlives the web process. With Redis unreachable or slow, requests go
-through unlimited (the API keeps answering; Redis is tried again every REDIS_PAUSE_SECONDS) and
-the change is logged once each way.
+`API_RATE_LIMIT_PER_SECOND`), keyed by the key's id (`shop:<domain>` for session tokens): beyond it
+a request answers 429 with `Retry-After`. The bucket outlives the web process. With Redis
+unreachable or slow, requests go through unlimited (the API keeps answering; Redis is tried again
+every REDIS_PAUSE_SECONDS) and the change is logged once each way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from marshmallow import Schema, fields
 from redis import Redis, RedisError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from connectors.limits import Take, TokenBucket
@@ -36,10 +39,12 @@ from integration.accounts import authenticate
 from integration.operations.logs import describe
 from integration.settings import Settings
 from integration.store.db import account_row
-from integration.store.models import Role, Store
+from integration.store.models import Platform, Role, Store, StoreState
 from integration.store.redis import connection
 from integration.web.admin.frame import csrf
+from integration.web.admin.viewer import RETRY_HEADER
 from integration.web.context import current_settings, db
+from integration.web.session_tokens import InvalidSessionToken, verify_session_token
 from integration.web.views.bodies import buffer_body
 
 logger = logging.getLogger(__name__)
@@ -69,14 +74,20 @@ def require_api_key(blueprint: Blueprint) -> None:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 fail(401, "send an API key as 'Authorization: Bearer <key>'", "unauthorized")
-            with db.scope() as session:  # a hook runs before the view's session: its own unit of work
-                key = authenticate(session, token.strip())
-                if key is None:
-                    fail(401, "unknown or revoked API key", "unauthorized")
-                g.account_id = key.account_id
-                g.role = Role.OWNER  # an API key may do whatever its account may
-                key_id = key.id
-            _limit_rate(key_id)
+            bucket: int | str
+            if _is_jwt(token.strip()):
+                g.account_id, shop = _session_token_account(token.strip())
+                g.role = Role.OWNER  # Shopify decides which of the shop's staff may open the app
+                bucket = f"shop:{shop}"  # the shop's pages share one bucket, whoever of its staff is looking
+            else:
+                with db.scope() as session:  # a hook runs before the view's session: its own unit of work
+                    key = authenticate(session, token.strip())
+                    if key is None:
+                        fail(401, "unknown or revoked API key", "unauthorized")
+                    g.account_id = key.account_id
+                    g.role = Role.OWNER  # an API key may do whatever its account may
+                    bucket = key.id
+            _limit_rate(bucket)
         if request.method not in ("GET", "HEAD") and request.mimetype != "multipart/form-data":
             # Only uploads may reach MAX_CONTENT_LENGTH; any other body, chunked too, stops here.
             buffer_body(API_MAX_BODY_BYTES)
@@ -166,7 +177,7 @@ class _Limiter:
         self.retry_at = 0.0
         self.lock = threading.Lock()
 
-    def take(self, key_id: int) -> Take | None:
+    def take(self, key_id: int | str) -> Take | None:
         """Take a token of the key's bucket; None while Redis cannot be reached (no limit then)."""
         if self.down and time.monotonic() < self.retry_at:
             return None
@@ -192,8 +203,46 @@ class _Limiter:
             logger.info("API rate limits kept again")
 
 
-def _limit_rate(key_id: int) -> None:
-    """Take a token of the key's bucket, or answer 429 with the seconds until there is one."""
+def _is_jwt(token: str) -> bool:
+    """Whether a bearer value has a JWT's shape (three dot-separated parts): an API key has no dot."""
+    return token.count(".") == 2
+
+
+def _session_token_account(token: str) -> tuple[int, str]:
+    """The account and shop of a Shopify session token sent by an embedded page's fetch.
+
+    A token that does not verify answers 401 with the header that makes App Bridge retry the
+    fetch once with a fresh token; a valid one of a shop storepulse does not hold answers 401.
+    """
+    settings = current_settings()
+    try:
+        verified = verify_session_token(
+            token, client_id=settings.shopify_api_key or "", secrets=settings.shopify_secrets
+        )
+    except InvalidSessionToken as exc:
+        logger.info("session token refused: %s", exc.reason)
+        fail(401, "the session token is not valid", "unauthorized", headers={RETRY_HEADER: "1"})
+    with db.scope() as session:
+        account_id = session.scalar(
+            select(Store.account_id).where(
+                Store.platform == Platform.SHOPIFY,
+                Store.shop_domain == verified.shop,
+                Store.state == StoreState.CONNECTED,
+                Store.credentials.is_not(None),
+            )
+        )
+    if account_id is None:
+        fail(
+            401,
+            "storepulse is not connected to this shop; open the app in the Shopify admin",
+            "not_connected",
+        )
+    return account_id, verified.shop
+
+
+def _limit_rate(key_id: int | str) -> None:
+    """Take a token of the bucket (an API key's id, or `shop:<domain>` for session tokens), or answer
+    429 with the seconds until there is one."""
     settings = current_settings()
     if settings.api_rate_limit_per_second <= 0:
         return
@@ -206,9 +255,10 @@ def _limit_rate(key_id: int) -> None:
     g.rate_limit = take
     if not take.allowed:
         seconds = max(1, math.ceil(take.retry_after))
+        sender = "from this shop" if isinstance(key_id, str) else "with this API key"
         fail(
             429,
-            f"too many requests with this API key; retry in {seconds} s",
+            f"too many requests {sender}; retry in {seconds} s",
             "rate_limited",
             headers={"Retry-After": str(seconds)},
         )

@@ -1,4 +1,4 @@
-"""Contacts: the list (`GET /api/v1/contacts`) and the statistics (`GET /api/v1/contacts/stats`)."""
+"""Contacts: the list, the statistics (`GET /api/v1/contacts/stats`) and their daily trend."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from integration import keyset
+from integration.analytics.history import next_snapshot_at, trend, trend_start
 from integration.analytics.stats import SubscriptionFilter, cached_stats
 from integration.audiences.filters import parse
 from integration.campaigns import messages
@@ -43,6 +44,54 @@ class Stats(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Engaged, unengaged and blocked contacts: counts, shares summing to 100.00, AOV, ACV, ANO."""
         return cached_stats(db.session, g.account_id, query["subscription"])
+
+
+TREND_DAYS_DEFAULT = 90
+TREND_DAYS_MAX = 366
+
+
+class TrendQuerySchema(StatsQuerySchema):
+    days = fields.Integer(
+        load_default=TREND_DAYS_DEFAULT,
+        validate=validate.Range(1, TREND_DAYS_MAX),
+        metadata={"description": "how many days back, today included: 1–366, default 90"},
+    )
+
+
+class TrendPointSchema(Schema):
+    day = fields.String(metadata={"description": "the UTC day of the count, YYYY-MM-DD"})
+    engaged = fields.Integer()
+    unengaged = fields.Integer()
+    blocked = fields.Integer()
+
+
+class TrendSchema(Schema):
+    subscription = fields.String()
+    days = fields.Integer()
+    points = fields.List(
+        fields.Nested(TrendPointSchema),
+        metadata={"description": "one per day with a count, oldest first; days without one are absent"},
+    )
+    next_snapshot_at = fields.DateTime(
+        metadata={"description": "the time (UTC) by which the next daily count is taken"}
+    )
+
+
+@blueprint.route("/contacts/trend")
+class Trend(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(TrendQuerySchema, location="query")
+    @blueprint.response(200, TrendSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Each group's count per day from the daily snapshots, and when the next one is taken."""
+        now = utcnow()
+        choice: SubscriptionFilter = query["subscription"]
+        return {
+            "subscription": choice.value,
+            "days": query["days"],
+            "points": trend(db.session, g.account_id, choice.statuses(), trend_start(query["days"], now)),
+            "next_snapshot_at": next_snapshot_at(db.session, g.account_id, now),
+        }
 
 
 class ListQuerySchema(Schema):

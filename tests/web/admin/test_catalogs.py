@@ -31,6 +31,11 @@ def extracted() -> dict[str, tuple[str, int]]:
     return found
 
 
+def _key(value: str | list[str] | tuple[str, ...]) -> str | tuple[str, ...]:
+    """A message's id or string; plural forms as a tuple (compiled catalogs give lists)."""
+    return value if isinstance(value, str) else tuple(value)
+
+
 def catalog(locale: str):  # type: ignore[no-untyped-def]
     with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
         return read_po(handle, locale=locale)
@@ -60,8 +65,8 @@ def test_the_compiled_catalog_says_what_the_written_one_does(locale: str) -> Non
     written = catalog(locale)
     with (TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo").open("rb") as handle:
         compiled = read_mo(handle)
-    expected = {m.id: m.string for m in written if m.id and m.string and not m.fuzzy}
-    actual = {m.id: m.string for m in compiled if m.id}
+    expected = {_key(m.id): _key(m.string) for m in written if m.id and m.string and not m.fuzzy}
+    actual = {_key(m.id): _key(m.string) for m in compiled if m.id}
     assert actual == expected, "compile the catalogs: pybabel compile -d integration/web/translations"
     fresh = BytesIO()
     write_mo(fresh, written)
