@@ -161,3 +161,42 @@ def test_the_trend_lines_are_drawn_inside_shopify(embedded_page: EmbeddedPage, s
     )
     assert len(strokes) == 3
     assert "none" not in strokes
+
+
+EMBEDDED_PAGES = (
+    "/admin/",
+    "/admin/setup",
+    "/admin/setup/stores",
+    "/admin/setup/stores/{store}/import",
+    "/admin/setup/keys",
+    "/admin/setup/email",
+    "/admin/setup/settings",
+)
+POLARIS_FIELDS = "s-text-field, s-number-field, s-email-field, s-password-field, s-url-field, s-select"
+
+
+def test_every_embedded_page_gives_polaris_labelled_fields_and_passes_axe(
+    embedded_page: EmbeddedPage,
+    shop_data: Merchant,
+    assert_accessible: Callable[..., None],
+    assert_inputs_labelled: Callable[[Page], None],
+) -> None:
+    page = embedded_page.page
+    problems = []
+    for path in EMBEDDED_PAGES:
+        answer = embedded_page.goto(path.format(store=shop_data.store_ids[0]))
+        assert answer is not None
+        assert answer.status == 200, path
+        assert page.locator("s-page").count() == 1, path
+        assert page.locator("form[method=post]").count() == 0, path
+        unlabelled = page.locator(POLARIS_FIELDS).evaluate_all(
+            "(fields) => fields.filter((f) => !(f.getAttribute('label') || '').trim())"
+            ".map((f) => f.outerHTML)"
+        )
+        problems += [f"{path}: a Polaris field without a label: {html[:160]}" for html in unlabelled]
+        for check in (lambda: assert_accessible(page), lambda: assert_inputs_labelled(page)):
+            try:
+                check()
+            except AssertionError as failed:
+                problems.append(f"{path}: {failed}")
+    assert not problems, "\n".join(problems)
