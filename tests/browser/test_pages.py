@@ -70,6 +70,21 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "profile": ("/admin/profile", ("Current password", "New password", "Language of the admin")),
 }
 FRAME = ("Skip to content", "Contacts", "Setup", "Sign out")
+# Every control a visitor can see and use, each of which must be one Tab stop; and, as Chromium
+# makes them focusable, the boxes that scroll and hold no control.
+CONTROLS = """() => {
+  const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, '
+    + '[tabindex]:not([tabindex="-1"])';
+  const shown = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+  const controls = Array.from(document.querySelectorAll(selector)).filter((e) => !e.disabled && shown(e));
+  const scrollers = Array.from(document.querySelectorAll("body *")).filter((e) => {
+    const style = getComputedStyle(e);
+    const scrolls = (/(auto|scroll)/.test(style.overflowX) && e.scrollWidth > e.clientWidth)
+      || (/(auto|scroll)/.test(style.overflowY) && e.scrollHeight > e.clientHeight);
+    return scrolls && shown(e) && !e.querySelector(selector) && !e.matches(selector);
+  });
+  return controls.length + scrollers.length;
+}"""
 
 
 def write_docs() -> bool:
@@ -135,7 +150,7 @@ def test_every_page_in_english_and_polish(
                 page.locator("#group-engaged details summary").click()  # the movements, shown once
             helpers.screenshot(page, shot)
             problems += _checked(page, shot, controls if locale == "en" else ())
-            stops_by_page.setdefault(name, []).append(len(helpers.tab_through(page)))
+            stops_by_page.setdefault(name, []).append(page.evaluate(CONTROLS))
         page.goto("/admin/")
         with page.expect_navigation():
             page.locator("form[action$='/signout'] button").click()
@@ -170,8 +185,11 @@ def _checked(page: Page, shot: str, controls: tuple[str, ...]) -> list[str]:
             check()
         except AssertionError as failed:
             found.append(f"{shot}: {failed}")
+    stops = helpers.tab_through(page)
+    visible = page.evaluate(CONTROLS)
+    if len(stops) != visible:
+        found.append(f"{shot}: {visible} controls on the page but {len(stops)} Tab stops ({stops})")
     if controls:
-        stops = helpers.tab_through(page)
         for control in (*FRAME, *controls):
             if not any(stop == control or stop.startswith(control + " ") for stop in stops):
                 found.append(f"{shot}: Tab never reaches {control!r} ({stops})")
