@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from integration.settings import Settings
 from integration.store import session_scope
@@ -225,3 +225,60 @@ def test_a_user_switches_the_admin_to_polish_on_the_profile_page(
     expect(page.get_by_role("heading", level=1)).to_have_text("Kontakty")
     share = page.locator("#group-engaged [data-share]").inner_text()
     assert re.match(r"\d{1,3},\d\d\s?%", share), share
+
+
+def test_an_invited_member_joins_once_by_the_link_and_cannot_manage_keys(
+    page: Page,
+    browser: Browser,
+    live_server: LiveServer,
+    shop_owner: Merchant,
+    screenshot: Callable[[Page, str], Path],
+    assert_accessible: Callable[..., None],
+    assert_inputs_labelled: Callable[[Page], None],
+) -> None:
+    sign_in(page, shop_owner.email)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
+    form = page.locator("#invite-form")
+    form.get_by_label("Email").fill("helper@example.com")
+    form.get_by_label("Role").select_option("member")
+    form.get_by_role("button", name="Create invitation").press("Enter")
+    link = page.locator("[data-result] [data-result-field=url]")
+    expect(link).to_have_text(re.compile(r"/admin/invitations/\S+$"))
+    url = link.inner_text()
+
+    # The invited person, in a browser of their own.
+    context = browser.new_context(base_url=live_server.url, locale="en-US")
+    reached: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(live_server.url)
+            else (reached.append(route.request.url), route.abort())[-1]
+        ),
+    )
+    try:
+        guest = context.new_page()
+        guest.goto(url)
+        expect(guest.get_by_role("heading", level=1)).to_be_visible()
+        screenshot(guest, "invitation-en")
+        assert_accessible(guest)
+        assert_inputs_labelled(guest)
+        guest.get_by_label("Password", exact=True).fill("a new member's password")
+        guest.get_by_label("Password again").fill("a new member's password")
+        with guest.expect_navigation():
+            guest.get_by_label("Password again").press("Enter")
+        expect(guest.get_by_role("heading", level=1)).to_have_text("Contacts")
+        nav = guest.get_by_role("navigation", name="Main")
+        expect(nav.get_by_role("link")).to_have_text(["Contacts", "Setup"])  # no Users for a member
+        answer = guest.goto("/admin/setup/keys")
+        assert answer is not None
+        assert answer.status == 403
+        expect(guest.locator("#keys-table")).to_have_count(0)
+        # The link worked once.
+        answer = guest.goto(url)
+        assert answer is not None
+        assert answer.status == 410
+    finally:
+        context.close()
+    assert reached == []
