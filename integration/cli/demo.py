@@ -32,6 +32,9 @@ def demo(contacts: int, seed: int, then_serve: bool, as_json: bool) -> None:
         click.echo(json.dumps({**summary, "api_key": token}, indent=2, default=str))
     else:
         print_summary(summary, token)
+        click.echo(
+            "Serving the admin until Ctrl-C." if then_serve else "Serve the admin with `storepulse serve`."
+        )
     if then_serve:
         supervise(settings, "127.0.0.1", None, 1)
 
@@ -63,6 +66,11 @@ def print_summary(summary: dict[str, Any], token: str) -> None:
     )
     out.print(_campaign_table(summary.get("campaign_results", [])))
     out.print(f"Built in {summary['seconds']} s. API key for this account (shown once): {token}")
+    admin = summary["admin"]
+    out.print(
+        f"The admin: {admin['url']} — sign in as {admin['email']} with the password "
+        f"{admin['password']} (shown once)."
+    )
 
 
 def _campaign_table(results: list[dict[str, Any]]) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -19,13 +20,16 @@ from integration.ingest import inbox
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import upgrade
-from integration.store.models import Account, InboxDelivery, InboxStatus, Platform
+from integration.store.models import Account, InboxDelivery, InboxStatus, Platform, Role, User
 from integration.store.redis import connection
+from integration.users import create_user
 from jobs.compute import mark_abandoned_checkouts_job
 from jobs.ingest import process_inbox_job
 from jobs.queues import COMPUTE, INGEST, enqueue
 
 DEMO_ACCOUNT = "Demo Boutique"
+# The demo account's owner, who signs in to the admin; a new password each run, printed once.
+DEMO_OWNER = "owner@demo.storepulse.example"
 POLL_SECONDS = 0.25
 
 
@@ -40,8 +44,8 @@ def _progress(console: Console) -> Progress:
 
 
 def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) -> tuple[dict[str, Any], str]:
-    """Build the demo account from scratch; return its summary (with each campaign's results) and a new
-    API key for it."""
+    """Build the demo account from scratch; return its summary (with each campaign's results and the
+    owner's sign-in to the admin) and a new API key for it."""
     with console.status("Preparing the store and queues"):
         upgrade(settings.database_url)
         connection(settings).ping()  # start (or join) the embedded Redis before the worker does
@@ -55,6 +59,9 @@ def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) 
             add_store(session, account.id, platform=Platform.API, **store).id for store in data.stores
         ]
         _, token = create_api_key(session, account.id, "demo")
+        session.execute(delete(User).where(User.email == DEMO_OWNER))  # a user left by an older demo
+        password = secrets.token_urlsafe(12)
+        create_user(session, account.id, DEMO_OWNER, password, Role.OWNER)
 
     run = demo.new_run_id()
     for phase, label in enumerate(("customers, carts, events", "orders")):
@@ -68,6 +75,7 @@ def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) 
         # The same figures as GET /api/v1/campaigns, oldest campaign first.
         page = campaign_results.list_campaigns(session, account.id, limit=campaign_results.MAX_LIMIT)
         summary["campaign_results"] = page["campaigns"][::-1]
+        summary["admin"] = {"url": f"{settings.app_url}/admin/", "email": DEMO_OWNER, "password": password}
         return summary, token
 
 

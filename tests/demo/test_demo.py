@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -12,12 +13,14 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from flask.testing import FlaskClient
 
 from integration.demo import generator as demo
 from integration.settings import Settings, configure
 from integration.store.db import dispose_engines
 from integration.web.app import create_app
 from tests.support.processes import storepulse
+from tests.web.admin.pages import Hooks
 
 CONTACTS = 300
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -131,9 +134,29 @@ def _campaign_results_are_the_apis_and_count_every_open_click_and_scan(
             results = client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=headers).get_json()
             for field in ("sends", "by_status", "opened", "clicked", "scanned", "ordered", "revenue"):
                 assert results[field] == campaign[field], (campaign["name"], field)
+        _the_admin_shows_the_demo_to_its_printed_sign_in(app.test_client(), summary, headers)
     finally:
         configure(None)
         dispose_engines()
+
+
+def _the_admin_shows_the_demo_to_its_printed_sign_in(
+    client: FlaskClient, summary: dict[str, Any], headers: dict[str, str]
+) -> None:
+    admin = summary["admin"]
+    assert admin["url"].endswith("/admin/")
+    form = client.get("/admin/signin").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    assert token is not None
+    signed_in = client.post(
+        "/admin/signin", data={"email": admin["email"], "password": admin["password"], "csrf_token": token[1]}
+    )
+    assert signed_in.status_code == 302
+    page = Hooks(client.get("/admin/").get_data(as_text=True))
+    stats = client.get("/api/v1/contacts/stats", headers=headers).get_json()
+    shown = {hook.within[-1]: int(hook.attrs["data-count"]) for hook in page.all("data-count")}
+    assert shown == {f"group-{name}": group["count"] for name, group in stats["groups"].items()}
+    assert sum(shown.values()) > 0
 
 
 def test_running_the_demo_again_starts_over(tmp_path: Path) -> None:

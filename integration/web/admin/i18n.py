@@ -30,6 +30,9 @@ def supported(tag: str | None) -> str | None:
 def select_locale() -> str:
     """The locale of this request."""
     viewer = g.get("viewer")
+    named = supported(request.headers.get("X-Storepulse-Locale"))  # a page's fetch names its language
+    if named is not None:
+        return named
     if viewer is not None and viewer.embedded:
         chosen = supported(request.args.get("locale") or request.headers.get("X-Shopify-Locale"))
     elif viewer is not None:

@@ -7,7 +7,8 @@
   var csrf = document.querySelector('meta[name="csrf-token"]');
 
   function api(method, url, data) {
-    var headers = { "Accept": "application/json" };
+    // The page's language: the API then gives its reasons for refusing a field in it.
+    var headers = { "Accept": "application/json", "X-Storepulse-Locale": body.getAttribute("data-locale") || "en" };
     if (csrf) headers["X-CSRFToken"] = csrf.content;
     var init = { method: method, headers: headers, credentials: "same-origin" };
     if (data instanceof FormData) {
@@ -111,7 +112,8 @@
       var unplaced = [];
       Object.keys(fields).forEach(function (name) { if (!setError(form, name, fields[name])) unplaced.push(fields[name]); });
       if (general) {
-        var text = (answer.json && answer.json.message) || messages.failed;
+        // Reasons by field are shown beside their fields, in the page's language; the general line says so.
+        var text = Object.keys(fields).length ? messages.failed : ((answer.json && answer.json.message) || messages.failed);
         if (unplaced.length) text += " " + unplaced.join(" ");
         general.textContent = text; general.hidden = false;
       }
@@ -127,6 +129,8 @@
     var form = event.target;
     if (!form.classList || !form.classList.contains("api-form")) return;
     event.preventDefault();
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) return;
     submit(form);
   });
 

@@ -45,6 +45,7 @@ from integration.web.admin.frame import csrf
 from integration.web.admin.viewer import RETRY_HEADER
 from integration.web.context import current_settings, db
 from integration.web.session_tokens import InvalidSessionToken, verify_session_token
+from integration.web.views import reasons
 from integration.web.views.bodies import buffer_body
 
 logger = logging.getLogger(__name__)
@@ -335,7 +336,7 @@ class JsonErrorsApi(Api):  # type: ignore[misc]
         }
         details = data.get("errors") or data.get("messages")
         if details:
-            payload["details"] = _text_keys(details)
+            payload["details"] = _text_keys(reasons.translated(details) if reasons.from_admin() else details)
         return payload, error.code, data.get("headers", {})
 
 

@@ -133,7 +133,7 @@ def test_the_first_load_exchanges_the_token_connects_the_store_and_starts_the_ba
         answer.headers["Content-Security-Policy"]
         == f"frame-ancestors https://{SHOP} https://admin.shopify.com;"
     )
-    assert b'id="group-engaged"' in answer.data
+    assert b'id="contacts-empty"' in answer.data  # no contacts until the history arrives
     assert b'id="backfill"' in answer.data
     assert b"about to import the history of New Shop" in answer.data
     with session_scope(shopify_settings.database_url) as session:

@@ -1,0 +1,75 @@
+"""The input errors of the JSON API in the admin's language, for the pages that show them by a field.
+
+The API answers programs in English. A page of the admin names its language in the
+`X-Storepulse-Locale` header of its fetches; then the reasons marshmallow and our schemas give per
+field are translated, keeping the numbers and names they carry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask_babel import gettext as _
+
+LOCALE_HEADER = "X-Storepulse-Locale"
+
+# Each pattern matches one English reason whole; its groups fill the translation.
+REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"Missing data for required field\."), lambda m: _("Required.")),
+    (re.compile(r"Field may not be null\."), lambda m: _("Required.")),
+    (re.compile(r"Not a valid integer\."), lambda m: _("Enter a whole number.")),
+    (re.compile(r"Not a valid number\."), lambda m: _("Enter a number.")),
+    (re.compile(r"Not a valid string\."), lambda m: _("Enter text.")),
+    (re.compile(r"Not a valid email address\."), lambda m: _("Enter a valid email address.")),
+    (re.compile(r"Not a valid boolean\."), lambda m: _("Choose yes or no.")),
+    (re.compile(r"Unknown field\."), lambda m: _("This field is not known here.")),
+    (
+        re.compile(r"Must be greater than or equal to (\S+) and less than or equal to (\S+)\."),
+        lambda m: _("Enter a number from %(low)s to %(high)s.", low=m[1], high=m[2]),
+    ),
+    (re.compile(r"Must be greater than or equal to (\S+)\."), lambda m: _("At least %(low)s.", low=m[1])),
+    (re.compile(r"Must be less than or equal to (\S+)\."), lambda m: _("At most %(high)s.", high=m[1])),
+    (
+        re.compile(r"Length must be between (\d+) and (\d+)\."),
+        lambda m: _("Enter from %(low)s to %(high)s characters.", low=m[1], high=m[2]),
+    ),
+    (
+        re.compile(r"Shorter than minimum length (\d+)\."),
+        lambda m: _("At least %(low)s characters.", low=m[1]),
+    ),
+    (
+        re.compile(r"Longer than maximum length (\d+)\."),
+        lambda m: _("At most %(high)s characters.", high=m[1]),
+    ),
+    (re.compile(r"Must be one of: (.+)\."), lambda m: _("Choose one of: %(choices)s.", choices=m[1])),
+    (
+        re.compile(r"not an ISO 4217 currency code such as EUR"),
+        lambda m: _("Enter a currency code such as EUR, PLN or USD."),
+    ),
+    (
+        re.compile(r"(?:not an IANA time zone such as Europe/Warsaw|unknown time zone .*)"),
+        lambda m: _("Enter a time zone such as Europe/Warsaw."),
+    ),
+)
+
+
+def from_admin() -> bool:
+    """Whether a page of the admin made this request (it names its language)."""
+    return bool(request.headers.get(LOCALE_HEADER))
+
+
+def translated(details: Any) -> Any:
+    """The per-field reasons of an error answer, each in the admin's language where it is known."""
+    if isinstance(details, dict):
+        return {key: translated(value) for key, value in details.items()}
+    if isinstance(details, list):
+        return [translated(value) for value in details]
+    if isinstance(details, str):
+        for pattern, say in REASONS:
+            match = pattern.fullmatch(details)
+            if match:
+                return say(match)
+    return details
