@@ -22,6 +22,8 @@ from integration.contacts.engagement import classify
 from integration.ingest import ingest_customers, ingest_events, ingest_orders
 from integration.store import session_scope
 from integration.store.models import (
+    Backfill,
+    BackfillStatus,
     Contact,
     ContactSnapshot,
     EngagementTransition,
@@ -276,3 +278,25 @@ def _days_between(database_url: str, account_id: int, rng: random.Random) -> Non
                     )
                 )
         refresh_stats(session, account_id)
+
+
+def imported_shop(database_url: str, store_id: int) -> Merchant:
+    """Fill the account of a connected Shopify store with the dataset, its history imported from
+    Shopify (every backfill stage completed)."""
+    now = utcnow()
+    with session_scope(database_url) as session:
+        store = session.get(Store, store_id)
+        assert store is not None
+        account_id = store.account_id
+        for stage in ("customers", "orders", "checkouts"):
+            session.add(
+                Backfill(
+                    store_id=store_id,
+                    stage=stage,
+                    status=BackfillStatus.COMPLETED,
+                    records=120,
+                    started_at=now - timedelta(days=31),
+                    finished_at=now - timedelta(days=31),
+                )
+            )
+    return merchant(database_url, account_id=account_id)

@@ -17,8 +17,8 @@ from playwright.sync_api import Page, expect
 
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Account, Store
-from tests.browser.dataset import Merchant, merchant
+from integration.store.models import Account
+from tests.browser.dataset import Merchant, imported_shop
 from tests.browser.harness import APP_SECRET, EmbeddedPage
 from tests.support.session_tokens import decode_session_token
 from tests.support.shopify import API_KEY, SHOP
@@ -28,12 +28,8 @@ FRAME_POLICY = f"frame-ancestors https://{SHOP} https://admin.shopify.com;"
 
 @pytest.fixture
 def shop_data(settings: Settings, shop: int) -> Merchant:
-    """The connected Shopify store's account, filled with the realistic dataset."""
-    with session_scope(settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        account_id = store.account_id
-    return merchant(settings.database_url, account_id=account_id)
+    """The connected Shopify store's account, its history imported: the realistic dataset."""
+    return imported_shop(settings.database_url, shop)
 
 
 def test_the_contacts_page_loads_inside_shopify_as_polaris_markup(

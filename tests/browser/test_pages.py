@@ -24,7 +24,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Store, User
 from tests.browser import helpers
-from tests.browser.dataset import Merchant, add_owner, merchant
+from tests.browser.dataset import Merchant, add_owner, imported_shop, merchant
 from tests.browser.harness import EmbeddedPage, LiveServer
 from tests.browser.test_setup import customers_csv
 from tests.browser.test_standalone import OVERFLOWING_TABLES, sign_in
@@ -206,12 +206,8 @@ def _copy_documented() -> None:
 
 @pytest.fixture
 def shop_data(settings: Settings, shop: int) -> Merchant:
-    """The connected Shopify store's account, filled with the realistic dataset."""
-    with session_scope(settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        account_id = store.account_id
-    return merchant(settings.database_url, account_id=account_id)
+    """The connected Shopify store's account, its history imported: the realistic dataset."""
+    return imported_shop(settings.database_url, shop)
 
 
 def test_the_embedded_markup_of_the_contacts_page(embedded_page: EmbeddedPage, shop_data: Merchant) -> None:
