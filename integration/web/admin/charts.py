@@ -9,18 +9,25 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
-GRID_LINES = 4
+MAX_GRID_STEPS = 5
+# Colours drawn into the SVG itself: inside the Shopify admin no stylesheet of ours styles the page.
+AXIS, LABEL = "#d5dde3", "#55636e"
+SERIES = {"line-engaged": "#0b6e6e", "line-unengaged": "#b0701c", "line-blocked": "#a8324a"}
+DEFAULT_SERIES = "#1f5fd6"
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 × 10ⁿ at or above `value` (at least 1): a round top for the axis."""
-    top = max(1, value)
-    step = 1
+def axis(maximum: int) -> tuple[int, int]:
+    """The axis's top and step: whole steps of 1, 2, 2.5 or 5 × 10ⁿ, at most five of them, the
+    smallest top at or above `maximum` (0 to 5 for an empty chart)."""
+    wanted = max(1, maximum) / MAX_GRID_STEPS
+    exponent = 0
     while True:
-        for factor in (1, 2, 5):
-            if step * factor >= top:
-                return step * factor
-        step *= 10
+        for factor in (1.0, 2.0, 2.5, 5.0):
+            step = factor * 10**exponent
+            if step == int(step) and step >= wanted:
+                steps = -(-max(1, maximum) // int(step))
+                return int(step) * steps, int(step)
+        exponent += 1
 
 
 def line_chart(
@@ -35,7 +42,7 @@ def line_chart(
 
     Each series is a group titled with its name; a single point is drawn as dots, not a line.
     """
-    top = nice_ceiling(max((int(p[key]) for p in points for key, _, _ in lines), default=0))
+    top, step = axis(max((int(p[key]) for p in points for key, _, _ in lines), default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = len(points)
 
@@ -50,33 +57,37 @@ def line_chart(
         'xmlns="http://www.w3.org/2000/svg">',
         f'<title id="chart-title">{escape(title)}</title>',
     ]
-    for step in range(GRID_LINES + 1):
-        value = top * step // GRID_LINES
+    for value in range(0, top + 1, step):
         gy = y(value)
-        parts.append(f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{gy:.1f}" y2="{gy:.1f}"/>')
         parts.append(
-            f'<text x="{LEFT - 8}" y="{gy + 4:.1f}" text-anchor="end" aria-hidden="true">'
-            f"{escape(label_y(value))}</text>"
+            f'<line class="axis" stroke="{AXIS}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
+            f'y1="{gy:.1f}" y2="{gy:.1f}"/>'
+        )
+        parts.append(
+            f'<text x="{LEFT - 8}" y="{gy + 4:.1f}" text-anchor="end" fill="{LABEL}" font-size="12" '
+            f'aria-hidden="true">{escape(label_y(value))}</text>'
         )
     ticks = sorted({0, n // 2, n - 1}) if n > 2 else list(range(n))
     for i in ticks:
         anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" aria-hidden="true">'
-            f"{escape(label_x(points[i]['day']))}</text>"
+            f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" fill="{LABEL}" font-size="12" '
+            f'aria-hidden="true">{escape(label_x(points[i]["day"]))}</text>'
         )
     for key, css, name in lines:
+        colour = SERIES.get(css, DEFAULT_SERIES)
         coords = " ".join(f"{x(i):.1f},{y(int(p[key])):.1f}" for i, p in enumerate(points))
         parts.append(f'<g class="series" data-series="{escape(key)}"><title>{escape(name)}</title>')
         if n > 1:
             parts.append(
-                f'<polyline class="{css}" fill="none" stroke-width="2.5" stroke-linejoin="round" '
+                f'<polyline class="{css}" fill="none" stroke="{colour}" stroke-width="2.5" '
+                'stroke-linejoin="round" '
                 f'points="{coords}"/>'
             )
         for i, p in enumerate(points) if n <= 31 else ():
             parts.append(
                 f'<circle class="{css}" cx="{x(i):.1f}" cy="{y(int(p[key])):.1f}" r="3" '
-                f'fill="none" stroke-width="2"/>'
+                f'fill="none" stroke="{colour}" stroke-width="2"/>'
             )
         parts.append("</g>")
     parts.append("</svg>")

@@ -89,18 +89,7 @@ def contacts() -> str:
         ],
         names=names,
         groups=GROUPS,
-        value_rows={
-            group: [
-                [
-                    v["currency"],
-                    _hook("aov", v["currency"], money(v["aov"], v["currency"])),
-                    _hook("acv", v["currency"], money(v["acv"], v["currency"])),
-                    _hook("ano", v["currency"], number(v["ano"])),
-                ]
-                for v in stats["groups"][group]["value"]
-            ]
-            for group in GROUPS
-        },
+        value_tables={group: _value_table(stats["groups"][group]["value"]) for group in GROUPS},
         trend_headers=[names[group] for group in GROUPS],
         trend_rows=[
             [
@@ -125,6 +114,24 @@ def contacts_freshness() -> dict[str, Any]:
     assert account is not None  # noqa: S101 - the viewer's account exists
     stats = cached_stats(db.session, account.id, subscription_choice())
     return {"ready": stats["time_frame_days"] == account.engagement_window_days}
+
+
+def _value_table(values: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """A card's order values as a table: a row per measure, a column per currency (a card is narrow,
+    and a merchant sells in few currencies)."""
+    headers = [_("Averages"), *(v["currency"] for v in values)]
+    rows = [
+        [
+            _("Average order value"),
+            *(_hook("aov", v["currency"], money(v["aov"], v["currency"])) for v in values),
+        ],
+        [
+            _("Average customer value"),
+            *(_hook("acv", v["currency"], money(v["acv"], v["currency"])) for v in values),
+        ],
+        [_("Average number of orders"), *(_hook("ano", v["currency"], number(v["ano"])) for v in values)],
+    ]
+    return headers, rows
 
 
 def _shopify_query() -> dict[str, Any]:

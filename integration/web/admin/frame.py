@@ -26,6 +26,8 @@ NAVIGATION = (
 def navigation() -> list[tuple[str, str, bool]]:
     """The navigation's (label, URL, current) for the viewer."""
     viewer = g.get("viewer")
+    if viewer is None:
+        return []  # signed out: the sign-in and invitation pages lead nowhere else
     items = []
     for endpoint, label, owners in NAVIGATION:
         if endpoint not in current_app.view_functions or (owners and not (viewer and viewer.manages)):

@@ -62,6 +62,13 @@ def signed(value: int) -> str:
     return ("+" if value > 0 else "−" if value < 0 else "") + number(abs(value))
 
 
+def signed_percent(value: Decimal | str) -> str:
+    """A change in percent with its sign, as `signed` writes counts: +19.57%, −11.49%, 0.00%."""
+    amount = Decimal(value)
+    sign = "+" if amount > 0 else "−" if amount < 0 else ""
+    return sign + percent(abs(amount))
+
+
 def money(amount: Decimal | str, currency: str) -> str:
     """An amount in its currency the locale's way: €1,234.50 or 1 234,50 €."""
     return str(format_currency(Decimal(amount), currency))
@@ -91,5 +98,7 @@ def init_app(app: Flask) -> None:
     """Translations, the locale and time zone of each request, and the formatting filters."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     Babel(app, locale_selector=select_locale, timezone_selector=select_time_zone)
-    app.jinja_env.filters.update(number=number, percent=percent, signed=signed, money=money, when=when)
+    app.jinja_env.filters.update(
+        number=number, percent=percent, signed=signed, signed_percent=signed_percent, money=money, when=when
+    )
     app.jinja_env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=get_locale)
