@@ -96,49 +96,34 @@ return until_ms
 """
 
 
-# Take a token from the bucket KEYS[1] (ARGV: rate per second, burst): returns whether one was taken,
-# the tokens left, the seconds until the next one and the seconds until the bucket is full again.
+# The bucket KEYS[1] (ARGV: rate per second, burst, and 1 to take a token or 0 only to look): returns
+# whether a token was taken, the tokens left, the seconds until there is one (0: there is one now,
+# or one was taken) and the seconds until the bucket is full again.
 _BUCKET_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local take = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
 local taken = 0
-if tokens >= 1 then
+if take == 1 and tokens >= 1 then
   tokens = tokens - 1
   taken = 1
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 local full = (burst - tokens) / rate
-redis.call('PEXPIRE', KEYS[1], math.ceil(full * 1000) + 1000)
+if take == 1 then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[1], math.ceil(full * 1000) + 1000)
+end
 local wait = 0
-if taken == 0 then
+if taken == 0 and tokens < 1 then
   wait = (1 - tokens) / rate
 end
 return {taken, tostring(tokens), tostring(wait), tostring(full)}
-"""
-
-
-# The tokens in the bucket KEYS[1] (ARGV: rate per second, burst) and the seconds until there is
-# one, without taking any.
-_PEEK_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens < 1 then
-  wait = (1 - tokens) / rate
-end
-return {tostring(tokens), tostring(wait)}
 """
 
 
@@ -164,16 +149,19 @@ class TokenBucket:
         self.rate = rate_per_second
         self.burst = burst
         self.script = redis.register_script(_BUCKET_SCRIPT)
-        self.peek_script = redis.register_script(_PEEK_SCRIPT)
 
     def take(self, name: str) -> Take:
         """Take a token of `name`'s bucket if there is one."""
-        taken, tokens, wait, full = self.script(keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst])
+        taken, tokens, wait, full = self.script(
+            keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst, 1]
+        )
         return Take(bool(taken), int(float(tokens)), float(wait), float(full))
 
     def wait(self, name: str) -> float:
         """Seconds until `name`'s bucket holds a token (0: it holds one now); takes nothing."""
-        _tokens, wait = self.peek_script(keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst])
+        _taken, _tokens, wait, _full = self.script(
+            keys=[f"{self.prefix}:{name}"], args=[self.rate, self.burst, 0]
+        )
         return float(wait)
 
 

@@ -9,6 +9,8 @@ import logging
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from integration.settings import Settings
 
@@ -30,6 +32,23 @@ def connection(settings: Settings) -> redis.Redis:
         else:
             _connections[key] = _embedded(settings)
     return _connections[key]
+
+
+# A rate limit must not hold a request up: Redis gets this long to answer, with no retry.
+QUICK_TIMEOUT_SECONDS = 0.5
+
+
+def quick_connection(settings: Settings) -> redis.Redis:
+    """A new connection that answers within QUICK_TIMEOUT_SECONDS or fails at once (for the limits a
+    request checks on its way, which go without Redis rather than wait for it)."""
+    if not settings.redis_url:
+        return connection(settings)  # the embedded server, on its socket
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=QUICK_TIMEOUT_SECONDS,
+        socket_timeout=QUICK_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def _embedded(settings: Settings) -> redis.Redis:

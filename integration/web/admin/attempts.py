@@ -15,19 +15,16 @@ import threading
 import time
 
 from flask import current_app
-from redis import Redis, RedisError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from redis import RedisError
 
 from connectors.limits import TokenBucket
 from integration.operations.logs import describe
 from integration.settings import Settings
-from integration.store.redis import connection
+from integration.store.redis import quick_connection
 from integration.web.context import current_settings
 
 logger = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_SECONDS = 0.5
 REDIS_PAUSE_SECONDS = 5.0  # after a failure, Redis is left alone this long
 EXTENSION = "storepulse.signin_attempts"
 
@@ -46,15 +43,7 @@ class SignInAttempts:
     """The sign-in failure buckets of an app, and whether Redis answers."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.redis_url:
-            client = Redis.from_url(
-                settings.redis_url,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 0),
-            )
-        else:
-            client = connection(settings)
+        client = quick_connection(settings)
         window = settings.signin_failure_window_seconds
         per_address, per_account = settings.signin_failures_per_address, settings.signin_failures_per_account
         self.address = TokenBucket(client, "signin-address", per_address / window, per_address)

@@ -28,9 +28,7 @@ from flask_login import current_user
 from flask_smorest import Api, Blueprint, abort
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, fields
-from redis import Redis, RedisError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from redis import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -40,7 +38,7 @@ from integration.operations.logs import describe
 from integration.settings import Settings
 from integration.store.db import account_row
 from integration.store.models import Platform, Role, Store, StoreState
-from integration.store.redis import connection
+from integration.store.redis import quick_connection
 from integration.web.admin.frame import csrf
 from integration.web.admin.viewer import RETRY_HEADER
 from integration.web.context import current_settings, db
@@ -152,9 +150,8 @@ def require_owner() -> None:
         fail(403, "only an owner of the account may do this", "forbidden")
 
 
-# A rate limit must not hold a request up: Redis gets this long to answer, with no retry, and after
-# a failure requests go unlimited this long before Redis is tried again.
-REDIS_TIMEOUT_SECONDS = 0.5
+# After a failure to reach Redis (which gets QUICK_TIMEOUT_SECONDS to answer), requests go
+# unlimited this long before Redis is tried again.
 REDIS_PAUSE_SECONDS = 5.0
 
 
@@ -162,15 +159,7 @@ class _Limiter:
     """An app's API rate limiter: the key buckets, and whether Redis answers (logged when that changes)."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.redis_url:
-            client = Redis.from_url(
-                settings.redis_url,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                retry=Retry(NoBackoff(), 0),
-            )
-        else:
-            client = connection(settings)  # the embedded server, on its socket
+        client = quick_connection(settings)
         self.bucket = TokenBucket(
             client, "api-key", settings.api_rate_limit_per_second, settings.api_rate_limit_burst
         )
