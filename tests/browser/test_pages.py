@@ -70,9 +70,6 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "profile": ("/admin/profile", ("Current password", "New password", "Language of the admin")),
 }
 FRAME = ("Skip to content", "Contacts", "Setup", "Sign out")
-# Rules a page is known to break, each shown by an xfail test of its own:
-# test_standalone.py::test_the_polish_contacts_page_passes_the_axe_checks.
-KNOWN = {"contacts-pl": ("scrollable-region-focusable",)}
 # Every control a visitor can see and use, each of which must be one Tab stop; and, as Chromium
 # makes them focusable, the boxes that scroll and hold no control.
 CONTROLS = """() => {
@@ -181,7 +178,7 @@ def _checked(page: Page, shot: str, controls: tuple[str, ...]) -> list[str]:
     """The page checks' findings on the page as it is, each naming the shot."""
     found = []
     for check in (
-        lambda: helpers.assert_accessible(page, disable=KNOWN.get(shot, ())),
+        lambda: helpers.assert_accessible(page),
         lambda: helpers.assert_inputs_labelled(page),
     ):
         try:

@@ -273,12 +273,6 @@ def test_an_invited_member_joins_once_by_the_link_and_cannot_manage_keys(
     assert reached == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Contacts page in Polish, standalone: each card's order value table (#value-<group> in "
-    ".table-wrap) is wider than the card at 1280 px, so its PLN column is cut off in a scrolling box "
-    "with nothing focusable inside (axe: scrollable-region-focusable, serious)",
-)
 def test_the_polish_contacts_page_passes_the_axe_checks(
     page: Page, settings: Settings, shop_owner: Merchant, assert_accessible: Callable[..., None]
 ) -> None:

@@ -16,7 +16,7 @@ from integration.store.models import Account, Contact, Store
 from integration.store.types import utcnow
 from integration.web.admin.charts import line_chart
 from integration.web.admin.frame import blueprint
-from integration.web.admin.i18n import day_label, money, number, when
+from integration.web.admin.i18n import day_label, decimals, money, number, when
 from integration.web.admin.viewer import admin_page
 from integration.web.context import db
 
@@ -129,7 +129,7 @@ def _value_table(values: list[dict[str, Any]]) -> tuple[list[str], list[list[Any
             _("Average customer value"),
             *(_hook("acv", v["currency"], money(v["acv"], v["currency"])) for v in values),
         ],
-        [_("Average number of orders"), *(_hook("ano", v["currency"], number(v["ano"])) for v in values)],
+        [_("Average number of orders"), *(_hook("ano", v["currency"], decimals(v["ano"])) for v in values)],
     ]
     return headers, rows
 

@@ -33,7 +33,9 @@ def navigation() -> list[tuple[str, str, bool]]:
         if endpoint not in current_app.view_functions or (owners and not (viewer and viewer.manages)):
             continue
         url = url_for(endpoint)
-        items.append((str(label), url, request.path == url))
+        # A section's own pages below it (Setup's stores, keys…) keep it marked as the current one.
+        current = request.path == url or (endpoint != "admin.contacts" and request.path.startswith(url + "/"))
+        items.append((str(label), url, current))
     return items
 
 

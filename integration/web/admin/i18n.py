@@ -13,7 +13,9 @@ from pathlib import Path
 from babel import Locale, negotiate_locale
 from babel.dates import format_skeleton
 from flask import Flask, g, request
-from flask_babel import Babel, format_currency, format_datetime, format_decimal, get_locale
+from flask_babel import Babel, format_currency, format_date, format_datetime, format_decimal, get_locale
+
+from integration.web.views.reasons import translated as translated_reason
 
 LOCALES = ("en", "pl", "es")
 LANGUAGE_NAMES = {"en": "English", "pl": "Polski", "es": "Español"}
@@ -69,6 +71,17 @@ def signed_percent(value: Decimal | str) -> str:
     return sign + percent(abs(amount))
 
 
+def decimals(value: Decimal | str) -> str:
+    """A ratio with its two decimals kept, the locale's way: 1.50 or 1,50 (never 1.5)."""
+    return str(format_decimal(Decimal(value), format="#,##0.00"))
+
+
+def on_day(value: datetime | str) -> str:
+    """The calendar day of a time in the account's time zone, the locale's way: Nov 3, 2026."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return str(format_date(moment, "medium"))
+
+
 def money(amount: Decimal | str, currency: str) -> str:
     """An amount in its currency the locale's way: €1,234.50 or 1 234,50 €."""
     return str(format_currency(Decimal(amount), currency))
@@ -99,6 +112,14 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     Babel(app, locale_selector=select_locale, timezone_selector=select_time_zone)
     app.jinja_env.filters.update(
-        number=number, percent=percent, signed=signed, signed_percent=signed_percent, money=money, when=when
+        number=number,
+        percent=percent,
+        signed=signed,
+        signed_percent=signed_percent,
+        decimals=decimals,
+        on_day=on_day,
+        reason=translated_reason,
+        money=money,
+        when=when,
     )
     app.jinja_env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=get_locale)

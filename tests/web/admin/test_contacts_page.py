@@ -14,7 +14,7 @@ from flask_babel import force_locale
 from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.types import utcnow
-from integration.web.admin.i18n import money, number, percent
+from integration.web.admin.i18n import decimals, money, number, percent
 from tests.support.builders import bearer, make_store
 from tests.web.admin.pages import Hooks, set_locale, sign_in
 
@@ -102,7 +102,7 @@ def _expected(app: Flask, locale: str, stats: dict[str, Any]) -> dict[str, Any]:
                     v["currency"]: (
                         money(v["aov"], v["currency"]),
                         money(v["acv"], v["currency"]),
-                        number(v["ano"]),
+                        decimals(v["ano"]),
                     )  # fmt: skip
                     for v in data["value"]
                 },
