@@ -228,7 +228,7 @@ def test_an_invited_member_joins_once_by_the_link_and_cannot_manage_keys(
     sign_in(page, shop_owner.email)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
     form = page.locator("#invite-form")
-    form.get_by_label("Email").fill("helper@example.com")
+    form.get_by_label("Email").fill("colleague@example.com")
     form.get_by_label("Role").select_option("member")
     form.get_by_role("button", name="Create invitation").press("Enter")
     link = page.locator("[data-result] [data-result-field=url]")
