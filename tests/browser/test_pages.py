@@ -54,6 +54,10 @@ DOCUMENTED = (
 # name: (path, English names of controls that Tab must reach besides the frame's).
 PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "contacts": ("/admin/", ("Subscribed", "Unknown", "Both", "The numbers behind the chart")),
+    "contact-list": (
+        "/admin/contacts/list",
+        ("Search by email or name", "Subscription status", "Order", "Show", "Engaged", "Next page"),
+    ),
     "setup": ("/admin/setup", ("Overview", "Stores", "API keys", "Email tools", "Settings")),
     "setup-stores": (
         "/admin/setup/stores",
@@ -69,7 +73,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "users": ("/admin/users", ("Email", "Role", "Create invitation")),
     "profile": ("/admin/profile", ("Current password", "New password", "Language of the admin")),
 }
-FRAME = ("Skip to content", "Contacts", "Setup", "Sign out")
+FRAME = ("Skip to content", "Contacts", "Contact list", "Setup", "Sign out")
 # Every control a visitor can see and use, each of which must be one Tab stop; and, as Chromium
 # makes them focusable, the boxes that scroll and hold no control.
 CONTROLS = """() => {

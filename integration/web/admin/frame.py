@@ -18,6 +18,7 @@ csrf = CSRFProtect()
 # The admin's navigation in its order: (endpoint, label, owners only); a page shows once registered.
 NAVIGATION = (
     ("admin.contacts", _l("Contacts"), False),
+    ("admin.contact_list", _l("Contact list"), False),
     ("admin.setup", _l("Setup"), False),
     ("admin.users", _l("Users"), True),
 )
