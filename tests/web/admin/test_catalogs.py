@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from io import BytesIO
 from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
-from babel.messages.mofile import read_mo, write_mo
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from integration.web.admin.i18n import LOCALES, TRANSLATIONS
@@ -68,6 +67,3 @@ def test_the_compiled_catalog_says_what_the_written_one_does(locale: str) -> Non
     expected = {_key(m.id): _key(m.string) for m in written if m.id and m.string and not m.fuzzy}
     actual = {_key(m.id): _key(m.string) for m in compiled if m.id}
     assert actual == expected, "compile the catalogs: pybabel compile -d integration/web/translations"
-    fresh = BytesIO()
-    write_mo(fresh, written)
-    assert fresh.getvalue()  # the catalog compiles
