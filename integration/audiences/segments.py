@@ -319,6 +319,21 @@ def reachable(session: Session, segment_id: int) -> dict[str, int]:
     return {"members": row[0], "marketable": row[1]}
 
 
+def members(session: Session, segment_id: int, after: int = 0, limit: int = 100) -> dict[str, Any]:
+    """A page of the segment's members as of its last refresh, by contact id after `after`."""
+    rows = session.scalars(
+        select(Contact)
+        .join(SegmentMember, SegmentMember.contact_id == Contact.id)
+        .where(SegmentMember.segment_id == segment_id, Contact.id > after)
+        .order_by(Contact.id)
+        .limit(limit)
+    ).all()
+    return {
+        "contacts": [describe(c) for c in rows],
+        "next_after": rows[-1].id if len(rows) == limit else None,
+    }
+
+
 def member_ids(session: Session, segment_id: int) -> Sequence[int]:
     return session.scalars(
         select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment_id)
