@@ -58,6 +58,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "/admin/contacts/list",
         ("Search by email or name", "Subscription status", "Order", "Show", "Engaged", "Next page"),
     ),
+    "segments": ("/admin/segments", ("Segments", "Engaged subscribers", "Frequent buyers")),
     "setup": ("/admin/setup", ("Overview", "Stores", "API keys", "Email tools", "Settings")),
     "setup-stores": (
         "/admin/setup/stores",

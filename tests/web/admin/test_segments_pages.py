@@ -132,7 +132,7 @@ def test_a_segment_shows_its_words_reach_history_and_members(
     assert hooks.text("data-reach") == (
         "3 members, of whom 2 can receive marketing email (subscribed, not blocked, with an email address)."
     )
-    assert hooks.text("data-members").startswith("3 members, computed at ")
+    assert hooks.text("data-members").startswith("Computed at ")
     assert [h.attrs["data-change"] for h in hooks.all("data-change")] == ["entered"] * 3
     assert "Segment created" in html
     assert [h.text for h in hooks.all("data-size-point")] == ["3"]
