@@ -4,6 +4,7 @@ count of members who can receive marketing email agrees with what an audience sy
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -77,7 +78,9 @@ def people(db_url: str) -> dict[str, Any]:
             ],
         )
         ingest_customers(session, us, [customer("9", "dee@example.com", tags=["b2b", "vip"])])
-        shirt = LineItemRecord(title="Shirt", quantity=1, unit_price=150, product_id="p1", sku="ABC-1")  # type: ignore[arg-type]
+        shirt = LineItemRecord(
+            title="Shirt", quantity=1, unit_price=Decimal("150.00"), product_id="p1", sku="ABC-1"
+        )
         ingest_orders(
             session,
             eu,
