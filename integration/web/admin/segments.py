@@ -16,7 +16,7 @@ from sqlalchemy import select
 from integration.audiences import filters, segments
 from integration.audiences.explain import explain
 from integration.store.models import Account, Contact, Segment, Store
-from integration.store.types import utcnow
+from integration.store.types import MAX_ID, utcnow
 from integration.web.admin.charts import line_chart
 from integration.web.admin.filter_words import choice_labels, describe
 from integration.web.admin.frame import blueprint
@@ -148,6 +148,62 @@ def _merged(words: dict[str, Any], met: dict[str, Any] | None) -> dict[str, Any]
     return {**words, "met": met["met"] if met else None, "parts": parts}
 
 
+def _id_arg(name: str) -> int | None:
+    """A contact id from the query, if it is one (a hand-edited link may hold anything)."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and int(value) <= MAX_ID else None
+
+
+def _why(
+    account_id: int, contact_id: int, condition: dict[str, Any], words: dict[str, Any]
+) -> dict[str, Any]:
+    """The definition for one contact, each condition marked met or not; `found` False for a stranger."""
+    met = explain(db.session, account_id, contact_id, condition, now=utcnow())
+    contact = db.session.get(Contact, contact_id) if met is not None else None
+    if met is None or contact is None:
+        return {"found": False}
+    return {"found": True, "tree": _merged(words, met), "contact": _contact_cell(contact_id, contact.email)}
+
+
+def _change_rows(segment_id: int) -> list[list[Any]]:
+    """The latest entries and exits: who, which way, why and when."""
+    changes = segments.history(db.session, segment_id, limit=CHANGES_SHOWN)
+    found = db.session.execute(
+        select(Contact.id, Contact.email).where(Contact.id.in_({c["contact_id"] for c in changes}))
+    )
+    emails = {contact_id: email for contact_id, email in found}
+    reasons = {"created": _("Segment created"), "edited": _("Definition edited"), "data": _("Data changed")}
+    return [
+        [
+            _contact_cell(c["contact_id"], emails.get(c["contact_id"])),
+            Markup('<span data-change="{}">{}</span>').format(
+                c["change"], _("Entered") if c["change"] == "entered" else _("Left")
+            ),
+            reasons.get(c["reason"], c["reason"]),
+            when(c["at"]),
+        ]
+        for c in changes
+    ]
+
+
+def _member_rows(segment_id: int, contacts: list[dict[str, Any]], after: int) -> list[list[Any]]:
+    """A page of members, each with a link to why it is in the segment (on the same page of members)."""
+    kept = {"after": after} if after else {}
+    return [
+        [
+            _contact_cell(m["id"], m["email"]),
+            " ".join(part for part in (m["first_name"], m["last_name"]) if part),
+            Markup('<a href="{}#why" data-why-link="{}" aria-label="{}">{}</a>').format(
+                page_url("admin.segment", segment_id=segment_id, why=m["id"], **kept),
+                m["id"],
+                _("Why is %(email)s here?", email=m["email"] or _("(no email)")),
+                _("Why?"),
+            ),
+        ]
+        for m in contacts
+    ]
+
+
 @blueprint.get("/segments/<int:segment_id>")
 @admin_page
 def segment(segment_id: int) -> str | tuple[str, int]:
@@ -156,31 +212,12 @@ def segment(segment_id: int) -> str | tuple[str, int]:
     found = db.session.get(Segment, segment_id)
     if found is None or found.account_id != account.id:
         return render_template("admin/segment_missing.html", title=_("Segment not found")), 404
-    now = utcnow()
     condition = filters.parse(found.filter)
     words = describe(condition, store_names=_store_names(account.id))
-    after = int(request.args["after"]) if request.args.get("after", "").isdigit() else 0
+    after = _id_arg("after") or 0
     page = segments.members(db.session, found.id, after, PAGE_SIZE)
-    why_id = int(request.args["why"]) if request.args.get("why", "").isdigit() else None
-    why = None
-    if why_id is not None:
-        met = explain(db.session, account.id, why_id, condition, now=now)
-        contact = db.session.get(Contact, why_id) if met is not None else None
-        why = {
-            "found": met is not None,
-            "tree": _merged(words, met) if met is not None else None,
-            "email": contact.email if contact else None,
-            "contact": _contact_cell(why_id, contact.email) if contact else None,
-        }
-    sizes = segments.sizes(db.session, found.id)
-    points = [{"day": s["at"], "members": s["members"]} for s in sizes]
-    changes = segments.history(db.session, found.id, limit=CHANGES_SHOWN)
-    rows = db.session.execute(
-        select(Contact.id, Contact.email).where(Contact.id.in_({c["contact_id"] for c in changes}))
-    )
-    emails = {contact_id: email for contact_id, email in rows}
-    reasons = {"created": _("Segment created"), "edited": _("Definition edited"), "data": _("Data changed")}
-    kept = {"after": after} if after else {}
+    why_id = _id_arg("why")
+    points = [{"day": s["at"], "members": s["members"]} for s in segments.sizes(db.session, found.id)]
     return render_template(
         "admin/segment.html",
         title=segment_name(found),
@@ -201,35 +238,13 @@ def segment(segment_id: int) -> str | tuple[str, int]:
             [when(p["day"]), Markup("<span data-size-point>{}</span>").format(number(p["members"]))]
             for p in points
         ],
-        change_rows=[
-            [
-                _contact_cell(c["contact_id"], emails.get(c["contact_id"])),
-                Markup('<span data-change="{}">{}</span>').format(
-                    c["change"], _("Entered") if c["change"] == "entered" else _("Left")
-                ),
-                reasons.get(c["reason"], c["reason"]),
-                when(c["at"]),
-            ]
-            for c in changes
-        ],
-        member_rows=[
-            [
-                _contact_cell(m["id"], m["email"]),
-                " ".join(part for part in (m["first_name"], m["last_name"]) if part),
-                Markup('<a href="{}#why" data-why-link="{}" aria-label="{}">{}</a>').format(
-                    page_url("admin.segment", segment_id=found.id, why=m["id"], **kept),
-                    m["id"],
-                    _("Why is %(email)s here?", email=m["email"] or _("(no email)")),
-                    _("Why?"),
-                ),
-            ]
-            for m in page["contacts"]
-        ],
+        change_rows=_change_rows(found.id),
+        member_rows=_member_rows(found.id, page["contacts"], after),
         next_url=page_url("admin.segment", segment_id=found.id, after=page["next_after"])
         if page["next_after"]
         else None,
         first_url=page_url("admin.segment", segment_id=found.id) if after else None,
-        why=why,
+        why=_why(account.id, why_id, condition, words) if why_id is not None else None,
         list_url=page_url("admin.segments"),
         edit_url=page_url("admin.segment_edit", segment_id=found.id)
         if not found.predefined and "admin.segment_edit" in current_app.view_functions

@@ -215,6 +215,10 @@ def test_why_for_another_accounts_contact_says_so(
     html = owner.get(f"/admin/segments/{shop_data['segment']}?why={stranger_id}").get_data(as_text=True)
     assert "That contact is not in this account." in html
     assert "stranger@example.com" not in html
+    for odd in ("99999999999999999999999", "-1", "x"):  # a hand-edited link: no why, no error
+        answer = owner.get(f"/admin/segments/{shop_data['segment']}?why={odd}&after={odd}")
+        assert answer.status_code == 200
+        assert 'id="why"' not in answer.get_data(as_text=True)
 
 
 def test_members_come_in_keyset_pages(
