@@ -58,6 +58,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "/admin/contacts/list",
         ("Search by email or name", "Subscription status", "Order", "Show", "Engaged", "Next page"),
     ),
+    "segments": ("/admin/segments", ("Segments", "Engaged subscribers", "Frequent buyers")),
     "setup": ("/admin/setup", ("Overview", "Stores", "API keys", "Email tools", "Settings")),
     "setup-stores": (
         "/admin/setup/stores",
@@ -73,7 +74,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "users": ("/admin/users", ("Email", "Role", "Create invitation")),
     "profile": ("/admin/profile", ("Current password", "New password", "Language of the admin")),
 }
-FRAME = ("Skip to content", "Contacts", "Contact list", "Setup", "Sign out")
+FRAME = ("Skip to content", "Contacts", "Contact list", "Segments", "Setup", "Sign out")
 # Every control a visitor can see and use, each of which must be one Tab stop; and, as Chromium
 # makes them focusable, the boxes that scroll and hold no control.
 CONTROLS = """() => {
