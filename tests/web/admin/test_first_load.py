@@ -18,7 +18,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Account, Backfill, BackfillStatus, Order, Store, StoreState
 from integration.store.types import utcnow
-from tests.support.session_tokens import EMBEDDED, SECRET, fetch_headers, mint
+from tests.support.session_tokens import EMBEDDED, SECRET, fetch_headers, mint, page_load
 from tests.support.shopify import (
     API_KEY,
     NEW_SHOP,
@@ -29,7 +29,6 @@ from tests.support.shopify import (
     expiring_tokens,
     raw,
 )
-from tests.web.admin.test_viewer import page_load
 
 pytestmark = EMBEDDED
 
