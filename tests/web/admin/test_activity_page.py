@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from integration.settings import Settings
 from integration.store import session_scope
 from tests.support.activity import START, record_everything, shop
 from tests.web.admin.pages import Hooks, sign_in
+from tests.web.admin.test_untranslated import pseudo_catalog, untranslated
 
 
 @pytest.fixture
@@ -148,3 +150,22 @@ def test_the_partial_renders_entries_in_either_skin(app: Flask, settings: Settin
     assert [e["kind"] for e in _entries(html)] == [e["kind"] for e in page["entries"]]
     assert ("<s-badge" in html) is embedded
     assert ('class="badge' in html) is not embedded
+
+
+def test_the_page_shows_only_catalogued_text(app: Flask, settings: Settings, tmp_path: Path) -> None:
+    with session_scope(settings.database_url) as session:
+        here = shop(session)
+        record_everything(session, here, here.contact_id)
+    app.extensions["babel"].translation_directories[:] = [str(pseudo_catalog(tmp_path / "translations"))]
+    client = app.test_client()
+    sign_in(client, settings.database_url, here.account_id, locale="pl")
+    html = client.get(f"/admin/contacts/{here.contact_id}/activity").get_data(as_text=True)
+    tag = here.contact_id
+    data = {
+        f"owner{here.account_id}@example.com",
+        "Anna",
+        f"Winter sale {tag}",
+        f"Catalogue {tag}",
+        f"VIP {tag}",
+    }
+    assert untranslated(html, data) == []
