@@ -16,6 +16,8 @@ from typing import Any
 
 import jwt
 import pytest
+from _pytest.mark import ParameterSet
+from werkzeug.test import TestResponse
 
 from tests.support.shopify import API_KEY, SHOP
 from webhooks.signatures import shopify_sign_query
@@ -123,3 +125,38 @@ def mint(shop: str = SHOP, *, secret: str = SECRET, algorithm: str = "HS256", **
 def fetch_headers(token: str) -> dict[str, str]:
     """The headers App Bridge adds to a page's fetch."""
     return {"Authorization": f"Bearer {token}"}
+
+
+# Shopify's answer header to a fetch whose token was refused: App Bridge retries with a fresh one.
+RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
+
+
+def page_load(token: str, shop: str = SHOP, **extra: str) -> dict[str, str]:
+    """The query Shopify puts on an embedded app's page load (unsigned: the token is what counts)."""
+    return {
+        "embedded": "1",
+        "host": "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvc25vd2Rldmls",
+        "id_token": token,
+        "locale": "en",
+        "session": "a1b2c3",
+        "shop": shop,
+        "timestamp": "1764790000",
+        **extra,
+    }
+
+
+def invalid_tokens(*more: ParameterSet) -> list[ParameterSet]:
+    """Tokens Shopify might send that must be refused (made when the test runs, so none has expired
+    by accident): an expired one, one for another app, one signed with another secret; and `more`."""
+    return [
+        pytest.param(lambda: mint(exp=1, nbf=0), id="expired"),
+        pytest.param(lambda: mint(aud="another-app"), id="audience"),
+        pytest.param(lambda: mint(secret="shpss_some_other_apps_secret_of_32_bytes"), id="secret"),
+        *more,
+    ]
+
+
+def assert_told_to_retry(answer: TestResponse) -> None:
+    """The request was refused as unauthorized with the header that makes App Bridge retry it."""
+    assert answer.status_code == 401
+    assert answer.headers[RETRY_HEADER] == "1"

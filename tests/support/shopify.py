@@ -1,15 +1,17 @@
-"""Fixtures for Shopify tests: a configured app, a connected shop, and a signed-delivery poster."""
+"""Fixtures for Shopify tests: a configured app, a connected shop, a signed-delivery poster, and
+Shopify's answers to a new shop installing the app."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -177,3 +179,99 @@ def shop_api(shop_headers: dict[str, str], shopify_client: FlaskClient) -> ShopA
         return answer.get_json()
 
     return get
+
+
+# A shop that installs the app: not connected yet, so connecting it asks Shopify for its tokens and
+# its details, subscribes to the webhooks and may start the backfill's bulk query.
+NEW_SHOP = "new-shop.myshopify.com"
+NEW_SHOP_GRAPHQL = f"https://{NEW_SHOP}/admin/api/2026-07/graphql.json"
+NEW_SHOP_TOKEN_URL = f"https://{NEW_SHOP}/admin/oauth/access_token"
+WEBHOOKS_URI = f"{APP_URL}/webhooks/shopify"
+# The `extensions` of a GraphQL answer: what the query cost and how much of the bucket is left.
+QUERY_COST = {
+    "cost": {
+        "requestedQueryCost": 10,
+        "actualQueryCost": 10,
+        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0},
+    }
+}
+
+
+def expiring_tokens(access_token: str, refresh_token: str) -> dict[str, Any]:
+    """Shopify's documented answer to a token request for an expiring offline token."""
+    return {
+        "access_token": access_token,
+        "scope": "write_customers,read_orders,read_checkouts",
+        "expires_in": 3600,
+        "refresh_token": refresh_token,
+        "refresh_token_expires_in": 7776000,
+    }
+
+
+def answer_new_shop(
+    mock: responses.RequestsMock,
+    *,
+    tokens: dict[str, Any],
+    currency: str,
+    time_zone: str,
+    existing: Sequence[str] = (),
+) -> None:
+    """Answer the new shop's token request with `tokens`, and its GraphQL calls as Shopify does: the
+    shop query, the webhook subscriptions (`existing` topics already there), and the bulk query."""
+    mock.post(NEW_SHOP_TOKEN_URL, json=tokens)
+
+    def graphql(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        query, variables = body["query"], body["variables"]
+        if "shop {" in query:
+            data: dict[str, Any] = {
+                "shop": {
+                    "name": "New Shop",
+                    "currencyCode": currency,
+                    "ianaTimezone": time_zone,
+                    "myshopifyDomain": NEW_SHOP,
+                }
+            }
+        elif "webhookSubscriptions(" in query:
+            edges = [
+                {"node": {"id": f"gid://shopify/WebhookSubscription/{i}", "topic": t, "uri": WEBHOOKS_URI}}
+                for i, t in enumerate(existing)
+            ]
+            data = {
+                "webhookSubscriptions": {
+                    "edges": edges,
+                    "pageInfo": {"hasNextPage": False, "endCursor": None},
+                }
+            }
+        elif "webhookSubscriptionCreate" in query:
+            data = {
+                "webhookSubscriptionCreate": {
+                    "webhookSubscription": {
+                        "id": "gid://shopify/WebhookSubscription/99",
+                        "topic": variables["topic"],
+                        "uri": variables["subscription"]["uri"],
+                    },
+                    "userErrors": [],
+                }
+            }
+        else:
+            assert "bulkOperationRunQuery" in query, query
+            data = {
+                "bulkOperationRunQuery": {
+                    "bulkOperation": {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"},
+                    "userErrors": [],
+                }
+            }
+        return 200, {}, json.dumps({"data": data, "extensions": QUERY_COST})
+
+    mock.add_callback(responses.POST, NEW_SHOP_GRAPHQL, callback=graphql)
+
+
+def created_topics(mock: responses.RequestsMock) -> list[str]:
+    """The webhook topics the app subscribed the new shop to, in the order it asked."""
+    return [
+        json.loads(c.request.body)["variables"]["topic"]
+        for c in mock.calls
+        if c.request.url == NEW_SHOP_GRAPHQL
+        and "webhookSubscriptionCreate" in json.loads(c.request.body)["query"]
+    ]

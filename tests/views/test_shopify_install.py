@@ -19,19 +19,22 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Account, DestinationKind, Order, Store, StoreState, Sync, SyncMode
 from integration.store.types import utcnow
-from tests.support.shopify import API_KEY, APP_URL, SECRET, Deliver, raw
+from tests.support.shopify import (
+    API_KEY,
+    APP_URL,
+    NEW_SHOP,
+    NEW_SHOP_TOKEN_URL,
+    SECRET,
+    Deliver,
+    answer_new_shop,
+    created_topics,
+    expiring_tokens,
+    raw,
+)
 from webhooks.signatures import shopify_sign_query
 
-SHOP = "new-shop.myshopify.com"
-GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
-TOKEN_URL = f"https://{SHOP}/admin/oauth/access_token"
-COST = {
-    "cost": {
-        "requestedQueryCost": 10,
-        "actualQueryCost": 10,
-        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0},
-    }
-}
+SHOP = NEW_SHOP
+TOKEN_URL = NEW_SHOP_TOKEN_URL
 
 
 def signed(params: dict[str, str], secret: str = SECRET) -> dict[str, str]:
@@ -57,69 +60,14 @@ def _install(client: FlaskClient, shop: str = SHOP) -> str:
 
 
 def _shopify_answers(mock: responses.RequestsMock, existing: list[str] | None = None) -> None:
-    mock.post(
-        TOKEN_URL,
-        json={
-            "access_token": "shpat_new",
-            "scope": "write_customers,read_orders,read_checkouts",
-            "expires_in": 3600,
-            "refresh_token": "shprt_new",
-            "refresh_token_expires_in": 7776000,
-        },
+    """Answer the new shop's token request and GraphQL calls; the shop sells in CZK, in Prague."""
+    answer_new_shop(
+        mock,
+        tokens=expiring_tokens("shpat_new", "shprt_new"),
+        currency="CZK",
+        time_zone="Europe/Prague",
+        existing=existing or (),
     )
-
-    def graphql(request: object) -> tuple[int, dict, str]:
-        body = json.loads(request.body)  # type: ignore[attr-defined]
-        query = body["query"]
-        if "shop {" in query:
-            data = {
-                "shop": {
-                    "name": "New Shop",
-                    "currencyCode": "CZK",
-                    "ianaTimezone": "Europe/Prague",
-                    "myshopifyDomain": SHOP,
-                }
-            }
-        elif "webhookSubscriptions(" in query:
-            edges = [
-                {
-                    "node": {
-                        "id": f"gid://shopify/WebhookSubscription/{i}",
-                        "topic": t,
-                        "uri": f"{APP_URL}/webhooks/shopify",
-                    }
-                }
-                for i, t in enumerate(existing or [])
-            ]
-            data = {
-                "webhookSubscriptions": {
-                    "edges": edges,
-                    "pageInfo": {"hasNextPage": False, "endCursor": None},
-                }
-            }
-        else:
-            variables = body["variables"]
-            data = {
-                "webhookSubscriptionCreate": {
-                    "webhookSubscription": {
-                        "id": "gid://shopify/WebhookSubscription/99",
-                        "topic": variables["topic"],
-                        "uri": variables["subscription"]["uri"],
-                    },
-                    "userErrors": [],
-                }
-            }
-        return 200, {}, json.dumps({"data": data, "extensions": COST})
-
-    mock.add_callback(responses.POST, GRAPHQL, callback=graphql)
-
-
-def _created_topics(mock: responses.RequestsMock) -> list[str]:
-    return [
-        json.loads(c.request.body)["variables"]["topic"]
-        for c in mock.calls
-        if c.request.url == GRAPHQL and "webhookSubscriptionCreate" in json.loads(c.request.body)["query"]
-    ]
 
 
 def test_install_then_callback_connects_the_shop_with_an_expiring_token_and_subscribes(
@@ -139,7 +87,7 @@ def test_install_then_callback_connects_the_shop_with_an_expiring_token_and_subs
             "code": "auth-code-1",
             "expiring": "1",
         }
-        assert sorted(_created_topics(mock)) == sorted(WEBHOOK_TOPICS)
+        assert sorted(created_topics(mock)) == sorted(WEBHOOK_TOPICS)
         uris = {
             json.loads(c.request.body)["variables"]["subscription"]["uri"]
             for c in mock.calls
@@ -253,7 +201,7 @@ def test_a_reinstall_reconnects_the_store_and_keeps_its_data(
         )
         assert response.status_code == 200
         assert b"Reconnected" in response.data
-        assert sorted(_created_topics(mock)) == sorted(list(WEBHOOK_TOPICS)[5:])
+        assert sorted(created_topics(mock)) == sorted(list(WEBHOOK_TOPICS)[5:])
     with session_scope(shopify_settings.database_url) as session:
         assert session.scalars(select(Store.state)).all() == [StoreState.CONNECTED]
         assert len(session.scalars(select(Account)).all()) == 1

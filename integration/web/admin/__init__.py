@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from integration.web.admin import (
+    activity,
     backfill,
     contact_list,
     contacts,
@@ -24,7 +25,7 @@ from integration.web.admin.frame import blueprint, csrf
 from integration.web.context import settings_of
 
 # Each adds its routes to the blueprint as it is imported.
-PAGE_MODULES = (backfill, contact_list, contacts, segments, setup, signin, users)
+PAGE_MODULES = (activity, backfill, contact_list, contacts, segments, setup, signin, users)
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,5 @@
-"""Contacts: the list, the statistics (`GET /api/v1/contacts/stats`) and their daily trend."""
+"""Contacts: the list, the statistics (`GET /api/v1/contacts/stats`), their daily trend, a contact's
+profile and activity timeline."""
 
 from __future__ import annotations
 
@@ -15,13 +16,20 @@ from integration.analytics.history import next_snapshot_at, trend, trend_start
 from integration.analytics.stats import SubscriptionFilter, cached_stats
 from integration.audiences.filters import parse
 from integration.campaigns import messages
+from integration.contacts import timeline
 from integration.contacts.lists import MAX_LIMIT, SORTS, list_contacts
 from integration.contacts.profile import DEFAULT_ORDERS, order_detail, profile
 from integration.keyset import BadCursor
 from integration.store.types import utcnow
 from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, ErrorSchema, fail, require_api_key
-from integration.web.views.inputs import ONE_LINE, FilterParameter, page_cursor_field
+from integration.web.views.inputs import (
+    ONE_LINE,
+    FilterParameter,
+    next_cursor_field,
+    page_cursor_field,
+    page_limit_field,
+)
 
 blueprint = Blueprint("contacts", __name__, url_prefix="/api/v1", description="Contacts")
 require_api_key(blueprint)
@@ -189,6 +197,69 @@ class ContactOrder(MethodView):
         if detail is None:
             fail(404, f"no order {order_id} of contact {contact_id}", "not_found")
         return detail
+
+
+class TimelineQuerySchema(Schema):
+    limit = page_limit_field("entries", timeline.MAX_LIMIT, timeline.DEFAULT_LIMIT)
+    cursor = page_cursor_field()
+
+
+class TimelineEntrySchema(Schema):
+    at = fields.String(required=True, metadata={"description": "when it happened, UTC, ISO 8601"})
+    kind = fields.String(
+        required=True, metadata={"description": "what happened, one of: " + ", ".join(timeline.KINDS)}
+    )
+    amount = fields.String(
+        allow_none=True, metadata={"description": "an order's total, a refund's or a cart's amount"}
+    )
+    currency = fields.String(allow_none=True, metadata={"description": "the amount's ISO 4217 code"})
+    order_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the order (for a recovered cart: the order that recovered it)"},
+    )
+    order_name = fields.String(allow_none=True, metadata={"description": "the order's name in its store"})
+    campaign_id = fields.Integer(allow_none=True)
+    campaign_name = fields.String(allow_none=True)
+    channel = fields.String(
+        allow_none=True, metadata={"description": "the campaign's channel: email or letter"}
+    )
+    segment_id = fields.Integer(allow_none=True)
+    segment_name = fields.String(allow_none=True)
+    product_id = fields.String(
+        allow_none=True, metadata={"description": "the product viewed or added to a cart"}
+    )
+    from_ = fields.String(
+        data_key="from", allow_none=True, metadata={"description": "the status or group before a change"}
+    )
+    to = fields.String(allow_none=True, metadata={"description": "the status or group after a change"})
+    reason = fields.String(allow_none=True, metadata={"description": "why the change happened"})
+
+
+class TimelineSchema(Schema):
+    entries = fields.List(fields.Nested(TimelineEntrySchema), required=True)
+    next_cursor = next_cursor_field()
+
+
+@blueprint.route("/contacts/<int:contact_id>/timeline")
+class ContactTimeline(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(TimelineQuerySchema, location="query")
+    @blueprint.response(200, TimelineSchema)
+    @blueprint.alt_response(404, schema=ErrorSchema, description="no such contact in this account")
+    def get(self, query: dict[str, Any], contact_id: int) -> dict[str, Any]:
+        """The contact's activity, newest first: orders, carts, campaigns, interactions and changes."""
+        try:
+            page = timeline.timeline(
+                db.session, g.account_id, contact_id, limit=query["limit"], cursor=query.get("cursor")
+            )
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
+        if page is None:
+            fail(404, f"no contact {contact_id}", "not_found")
+        return {
+            "entries": [{**entry, "from_": entry["from"]} for entry in page["entries"]],
+            "next_cursor": page["next_cursor"],
+        }
 
 
 class MessageSchema(Schema):

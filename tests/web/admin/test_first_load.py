@@ -18,93 +18,34 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Account, Backfill, BackfillStatus, Order, Store, StoreState
 from integration.store.types import utcnow
-from tests.support.session_tokens import EMBEDDED, SECRET, fetch_headers, mint
-from tests.support.shopify import API_KEY, APP_URL, Deliver, raw
-from tests.web.admin.test_viewer import page_load
+from tests.support.session_tokens import EMBEDDED, SECRET, fetch_headers, mint, page_load
+from tests.support.shopify import (
+    API_KEY,
+    NEW_SHOP,
+    NEW_SHOP_TOKEN_URL,
+    Deliver,
+    answer_new_shop,
+    created_topics,
+    expiring_tokens,
+    raw,
+)
 
 pytestmark = EMBEDDED
 
-SHOP = "new-shop.myshopify.com"
-GRAPHQL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
-TOKEN_URL = f"https://{SHOP}/admin/oauth/access_token"
-# Shopify's documented answer to a token exchange for an expiring offline token.
-EXCHANGED = {
-    "access_token": "shpat_exchanged",
-    "scope": "write_customers,read_orders,read_checkouts",
-    "expires_in": 3600,
-    "refresh_token": "shprt_exchanged",
-    "refresh_token_expires_in": 7776000,
-}
-COST = {
-    "cost": {
-        "requestedQueryCost": 10,
-        "actualQueryCost": 10,
-        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0},
-    }
-}
+SHOP = NEW_SHOP
+TOKEN_URL = NEW_SHOP_TOKEN_URL
+EXCHANGED = expiring_tokens("shpat_exchanged", "shprt_exchanged")
 
 
 def shopify(mock: responses.RequestsMock, *, existing: tuple[str, ...] = (), exchange: Any = None) -> None:
-    """Answer the token exchange, the shop query, webhook subscriptions and bulk queries as Shopify does."""
-    mock.post(TOKEN_URL, json=exchange or EXCHANGED)
-
-    def graphql(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)
-        query, variables = body["query"], body["variables"]
-        if "shop {" in query:
-            data: dict[str, Any] = {
-                "shop": {
-                    "name": "New Shop",
-                    "currencyCode": "PLN",
-                    "ianaTimezone": "Europe/Warsaw",
-                    "myshopifyDomain": SHOP,
-                }
-            }
-        elif "webhookSubscriptions(" in query:
-            nodes = [
-                {"node": {"id": f"gid://shopify/WebhookSubscription/{i}", "topic": t, "uri": hooks()}}
-                for i, t in enumerate(existing)
-            ]
-            data = {
-                "webhookSubscriptions": {
-                    "edges": nodes,
-                    "pageInfo": {"hasNextPage": False, "endCursor": None},
-                }
-            }
-        elif "webhookSubscriptionCreate" in query:
-            data = {
-                "webhookSubscriptionCreate": {
-                    "webhookSubscription": {
-                        "id": "gid://shopify/WebhookSubscription/99",
-                        "topic": variables["topic"],
-                        "uri": variables["subscription"]["uri"],
-                    },
-                    "userErrors": [],
-                }
-            }
-        else:
-            assert "bulkOperationRunQuery" in query
-            data = {
-                "bulkOperationRunQuery": {
-                    "bulkOperation": {"id": "gid://shopify/BulkOperation/1", "status": "CREATED"},
-                    "userErrors": [],
-                }
-            }
-        return 200, {}, json.dumps({"data": data, "extensions": COST})
-
-    mock.add_callback(responses.POST, GRAPHQL, callback=graphql)
-
-
-def hooks() -> str:
-    return f"{APP_URL}/webhooks/shopify"
+    """Answer the new shop's token exchange and GraphQL calls; the shop sells in PLN, in Warsaw."""
+    answer_new_shop(
+        mock, tokens=exchange or EXCHANGED, currency="PLN", time_zone="Europe/Warsaw", existing=existing
+    )
 
 
 def subscribed(mock: responses.RequestsMock) -> list[str]:
-    return sorted(
-        json.loads(c.request.body)["variables"]["topic"]
-        for c in mock.calls
-        if c.request.url == GRAPHQL and "webhookSubscriptionCreate" in json.loads(c.request.body)["query"]
-    )
+    return sorted(created_topics(mock))
 
 
 def test_the_first_load_exchanges_the_token_connects_the_store_and_starts_the_backfill(
