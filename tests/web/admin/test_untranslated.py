@@ -61,6 +61,13 @@ CALENDAR = {
     for names in (Locale("pl").months[context][width], Locale("pl").days[context][width])
     for name in names.values()
 }
+# The words that join a list the locale's way ("A, B i C", "A lub B"): CLDR's, as babel gives them.
+LIST_WORDS = {
+    word
+    for patterns in Locale("pl").list_patterns.values()
+    for pattern in patterns.values()
+    for word in re.findall(r"[^\W\d_]+", pattern)
+}
 SKIPPED = ("script", "style", "title")  # the document title is checked on its own below
 
 
@@ -114,7 +121,11 @@ def untranslated(html: str, data: set[str]) -> list[str]:
     parser.feed(html)
     left = []
     for chunk in parser.chunks:
-        text = re.sub(r"⟦[^⟧]*⟧|https?://\S+", " ", chunk)
+        text = re.sub(r"https?://\S+", " ", chunk)
+        while "⟦" in text:  # innermost first: a translation may hold translated words in its blanks
+            text, found = re.subn(r"⟦[^⟦⟧]*⟧", " ", text)
+            if not found:
+                break
         for value in sorted(data, key=len, reverse=True):
             text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
         words = [w for w in re.findall(r"[^\W\d_][\w'’.-]*", text) if w.strip(".-") not in NAMES]
@@ -122,7 +133,8 @@ def untranslated(html: str, data: set[str]) -> list[str]:
         words = [
             w
             for w in words
-            if not re.fullmatch(r"[A-Z]{3}|[A-Za-z_]+/[A-Za-z_/]+|\w+\.csv|.*\d.*", w) and w not in CALENDAR
+            if not re.fullmatch(r"[A-Z]{3}|[A-Za-z_]+/[A-Za-z_/]+|\w+\.csv|.*\d.*", w)
+            and w not in CALENDAR | LIST_WORDS
         ]
         if words:
             left.append(chunk.strip())
