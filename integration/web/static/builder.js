@@ -151,7 +151,7 @@
     } else if (f.kind === "product") {
       parts.push(labelled(base + "-by", words.product_by, select(base + "-by", [["product_id", words.product_id], ["sku", words.sku]], v.by, function (value) { v.by = value; changed(); })));
       parts.push(labelled(base + "-id", words.product, input(base + "-id", v.id, function (t) { v.id = t; }, extra)));
-      parts.push(labelled(base + "-days", words.any_time + unit, input(base + "-days", v.within_days, function (t) { v.within_days = t; }, { describedby: describedby, html: { inputmode: "numeric" } })));
+      parts.push(labelled(base + "-days", words.any_time, input(base + "-days", v.within_days, function (t) { v.within_days = t; }, { describedby: describedby, html: { inputmode: "numeric" } })));
     } else {
       parts.push(labelled(base + "-v", words.value, select(base + "-v", f.choices, v, function (value) { node.value = value; changed(); })));
     }

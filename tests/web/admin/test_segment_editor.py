@@ -22,6 +22,8 @@ from integration.store.models import Account, Segment, SubscriptionStatus
 from integration.store.types import utcnow
 from integration.web.admin import filter_catalog
 from tests.support.builders import customer, item, order, store_of
+from tests.support.session_tokens import EMBEDDED, fetch_headers, mint
+from tests.support.shopify import SHOP
 from tests.web.admin.pages import Hooks, sign_in
 
 KNOWN_KINDS = {"choices", "days", "count_range", "money_range", "product", "store", "boolean", "text"}
@@ -216,3 +218,27 @@ def test_other_accounts_segments_are_not_found_and_predefined_ones_read_only(
     hooks = Hooks(read_only.get_data(as_text=True))
     assert hooks.all("data-read-only")
     assert not hooks.all("data-builder")
+
+
+@EMBEDDED
+def test_inside_shopify_the_editor_uses_polaris_and_columns_stay_in_the_browser(
+    shopify_client: FlaskClient, shop: int
+) -> None:
+    page = shopify_client.get(
+        "/admin/segments/new",
+        query_string={"embedded": "1", "id_token": mint(), "shop": SHOP, "locale": "en"},
+    )
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<s-page" in html
+    assert "<s-text-field" in html
+    assert Hooks(html).one("data-builder")
+    preview = shopify_client.post(
+        "/admin/segments/preview", json={"filter": {"all": []}}, headers=fetch_headers(mint())
+    )
+    assert preview.status_code == 200  # a session token needs no CSRF token
+    assert preview.get_json()["count"] == 0
+    kept = shopify_client.post(
+        "/admin/contacts/list/columns", json={"columns": ["tags"]}, headers=fetch_headers(mint())
+    )
+    assert kept.get_json() == {"columns": ["email", "tags"], "stored": "browser"}
