@@ -12,8 +12,8 @@ from playwright.sync_api import Page, expect
 from integration.settings import Settings
 from integration.store import session_scope
 from tests.browser import helpers
-from tests.browser.dataset import merchant
-from tests.browser.harness import LiveServer
+from tests.browser.dataset import imported_shop, merchant
+from tests.browser.harness import EmbeddedPage, LiveServer
 from tests.browser.test_pages import set_locale
 from tests.browser.test_standalone import sign_in
 from tests.support.builders import bearer
@@ -137,3 +137,49 @@ def test_the_editor_in_polish_passes_the_page_checks(
     stops = helpers.tab_through(page)
     assert len(stops) == len(set(stops)) or stops  # every control reachable by Tab
     assert any(stop.startswith(("Zapisz", "Save")) for stop in stops), stops
+
+
+def test_the_contact_list_keeps_the_columns_a_user_chooses(
+    page: Page, live_server: LiveServer, settings: Settings
+) -> None:
+    owner = merchant(settings.database_url, contacts=60)
+    sign_in(page, owner.email)
+    page.goto("/admin/contacts/list")
+    headers = page.locator("#contact-list thead th")
+    expect(headers).to_have_text(["Email", "First and last name", "Subscription", "Group", "Why"])
+    page.get_by_label("Tags").check()
+    page.get_by_label("Why").uncheck()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show these columns").click()
+    expect(headers).to_have_text(["Email", "First and last name", "Subscription", "Group", "Tags"])
+    page.goto("/admin/contacts/list?sort=email")  # kept with the user, not the address
+    expect(headers).to_have_text(["Email", "First and last name", "Subscription", "Group", "Tags"])
+    expect(page.locator("#contact-list thead th").first).to_have_attribute("aria-sort", "ascending")
+
+
+def test_inside_shopify_the_builder_counts_and_columns_stay_in_the_browser(
+    embedded_page: EmbeddedPage, settings: Settings, shop: int
+) -> None:
+    owner = imported_shop(settings.database_url, shop)
+    page = embedded_page.page
+    embedded_page.goto("/admin/segments/new")
+    expect(page.locator("s-page")).to_have_count(1)
+    page.locator("[data-add-condition]").first.click()
+    with session_scope(settings.database_url) as session:
+        headers = bearer(session, owner.account_id)
+    wanted = page.request.post(
+        f"{embedded_page.server.url}/api/v1/segments/preview",
+        data={"filter": {"all": [{"engagement": ["engaged"]}]}},
+        headers=headers,
+    ).json()["count"]
+    expect(page.locator("[data-count]")).to_have_attribute("data-count", str(wanted))
+
+    embedded_page.goto("/admin/contacts/list")
+    form = page.locator("form#contact-columns")
+    form.locator("input[name=tags]").check()
+    with page.expect_navigation():
+        form.evaluate("(element) => element.requestSubmit()")
+    expect(page).to_have_url(re.compile(r"columns=email%2C.*tags"))
+    embedded_page.goto("/admin/contacts/list")  # a fresh load: the browser puts its choice back
+    expect(page).to_have_url(re.compile(r"columns=email%2C.*tags"))
+    expect(page.locator("#contact-list s-table-header").last).to_have_text("Tags")
