@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from integration.analytics import rfm
 from integration.audiences import filters
+from integration.audiences.consent import can_receive_marketing
 from integration.contacts.lists import describe
 from integration.errors import RequestRefused
 from integration.store.db import required_account_row
@@ -305,6 +306,32 @@ def sizes(session: Session, segment_id: int) -> list[dict[str, Any]]:
         size += n if change == "entered" else -n
         points[at] = size
     return [{"at": at.isoformat(), "members": n} for at, n in points.items()]
+
+
+def reachable(session: Session, segment_id: int) -> dict[str, int]:
+    """The segment's members, and how many of them can receive marketing email (as an audience sync adds)."""
+    row = session.execute(
+        select(func.count(), func.count().filter(can_receive_marketing()))
+        .select_from(SegmentMember)
+        .join(Contact, Contact.id == SegmentMember.contact_id)
+        .where(SegmentMember.segment_id == segment_id, Contact.deleted_at.is_(None))
+    ).one()
+    return {"members": row[0], "marketable": row[1]}
+
+
+def members(session: Session, segment_id: int, after: int = 0, limit: int = 100) -> dict[str, Any]:
+    """A page of the segment's members as of its last refresh, by contact id after `after`."""
+    rows = session.scalars(
+        select(Contact)
+        .join(SegmentMember, SegmentMember.contact_id == Contact.id)
+        .where(SegmentMember.segment_id == segment_id, Contact.id > after)
+        .order_by(Contact.id)
+        .limit(limit)
+    ).all()
+    return {
+        "contacts": [describe(c) for c in rows],
+        "next_after": rows[-1].id if len(rows) == limit else None,
+    }
 
 
 def member_ids(session: Session, segment_id: int) -> Sequence[int]:

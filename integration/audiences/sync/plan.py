@@ -23,6 +23,7 @@ from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from integration.audiences import filters
+from integration.audiences.consent import can_receive_marketing
 from integration.contract import ADD, BLOCKED, DELETED, LEFT, REMOVE, UNSUBSCRIBED, UPDATE, Change, Target
 from integration.store.models import (
     Contact,
@@ -51,11 +52,7 @@ def desired_contacts(session: Session, sync: Target, segment: Segment, now: date
     scope = [Contact.account_id == sync.account_id, Contact.deleted_at.is_(None), condition]
     if sync.mode == SyncMode.AUDIENCE:
         # Marketing audiences: consent first, whatever the segment says.
-        scope += [
-            Contact.subscription_status == SubscriptionStatus.SUBSCRIBED,
-            Contact.blocked_reason.is_(None),
-            Contact.email != "",
-        ]
+        scope.append(can_receive_marketing())
         remote = None
     else:
         store_id = int((sync.config or {}).get("store_id") or 0)

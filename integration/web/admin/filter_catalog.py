@@ -16,6 +16,7 @@ from integration.analytics import rfm
 from integration.audiences import filters
 from integration.store.models import Account, Store, StoreState
 from integration.web.admin.contact_list import group_names, status_names
+from integration.web.admin.filter_words import choice_labels
 from integration.web.context import db
 
 # Input kinds builder.js edits: the shape of the value each produces.
@@ -77,12 +78,13 @@ def _choices(key: str, account: Account) -> list[list[str]]:
     if key == "blocked_reason":
         return [["hard_bounce", _("Hard bounce")], ["spam_complaint", _("Spam complaint")]]
     if key == "rfm_segment":
-        # The account's own scheme names its segments; they are shown as the merchant named them.
+        # The account's own scheme names its segments; the default ones have translated names.
         names = [rule["name"] for rule in (account.rfm_scheme or rfm.DEFAULT_SCHEME)]
-        return [[name, name] for name in (*names, filters.PROSPECTS)]
+        known = choice_labels()["rfm_segment"]
+        return [[name, str(known.get(name, name))] for name in (*names, filters.PROSPECTS)]
     if key == "spender_tier":
-        tiers = {"big": _("Big spenders"), "medium": _("Medium spenders"), "low": _("Low spenders")}
-        return [[tier, tiers[tier]] for tier in filters.TIERS]
+        tiers = choice_labels()["spender_tier"]
+        return [[tier, str(tiers[tier])] for tier in filters.TIERS]
     if key == "store_id":
         stores = db.session.scalars(
             select(Store)

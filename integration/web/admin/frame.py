@@ -19,6 +19,7 @@ csrf = CSRFProtect()
 NAVIGATION = (
     ("admin.contacts", _l("Contacts"), False),
     ("admin.contact_list", _l("Contact list"), False),
+    ("admin.segments", _l("Segments"), False),
     ("admin.setup", _l("Setup"), False),
     ("admin.users", _l("Users"), True),
 )

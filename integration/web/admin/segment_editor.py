@@ -15,9 +15,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
+from sqlalchemy import select
 
 from integration.audiences import filters, segments
-from integration.store.models import Account, Segment
+from integration.store.models import Account, Segment, Store
 from integration.web.admin.condition_words import words
 from integration.web.admin.contact_list import group_names
 from integration.web.admin.filter_catalog import catalog
@@ -44,6 +45,12 @@ def _account() -> Account:
     assert account is not None  # noqa: S101 - the viewer's account exists
     g.time_zone = account.time_zone
     return account
+
+
+def store_names(account_id: int) -> dict[int, str]:
+    """The account's stores by id, as a store condition names them."""
+    rows = db.session.execute(select(Store.id, Store.name).where(Store.account_id == account_id))
+    return {store_id: name for store_id, name in rows}
 
 
 def _editor(account: Account, segment: Segment | None) -> str:
@@ -157,6 +164,6 @@ def segment_preview() -> ResponseReturnValue:
             count=number(found["count"]),
         ),
         "contacts": sample,
-        "words": words(shown),
+        "words": words(shown, store_names(g.viewer.account_id)),
         "contacts_url": url_for("admin.contact_list", filter=json.dumps(raw, separators=(",", ":"))),
     }

@@ -12,8 +12,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from integration.audiences import exports, segments
-from integration.contacts.lists import describe
-from integration.store.models import Contact, Segment, SegmentExport, SegmentMember
+from integration.store.models import Segment, SegmentExport
 from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, require_api_key
 from integration.web.views.inputs import FilterField, id_field
@@ -144,15 +143,7 @@ class Members(MethodView):
             segments.get(db.session, g.account_id, segment_id)
         except LookupError as exc:
             _failed(exc)
-        rows = db.session.scalars(
-            select(Contact)
-            .join(SegmentMember, SegmentMember.contact_id == Contact.id)
-            .where(SegmentMember.segment_id == segment_id, Contact.id > query["after"])
-            .order_by(Contact.id)
-            .limit(query["limit"])
-        ).all()
-        page = [describe(c) for c in rows]
-        return {"contacts": page, "next_after": rows[-1].id if len(rows) == query["limit"] else None}
+        return segments.members(db.session, segment_id, query["after"], query["limit"])
 
 
 @blueprint.route("/segments/<int:segment_id>/exports")
