@@ -103,6 +103,7 @@ def test_a_segment_built_by_keyboard_and_mouse_counts_as_the_api_and_is_saved(
         page.get_by_role("button", name="Save segment").press("Enter")
     found = re.search(r"/admin/segments/(\d+)$", page.url)
     assert found is not None, page.url
+    expect(page.locator("h1")).to_have_text("Engaged subscribers or repeat buyers")  # its own page
     saved = page.request.get(f"{live_server.url}/api/v1/segments/{found[1]}", headers=headers).json()
     assert saved["filter"] == BUILT
     assert saved["members"] == wanted
