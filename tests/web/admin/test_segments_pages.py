@@ -114,7 +114,7 @@ def test_the_list_shows_predefined_segments_first_in_words_then_saved_ones(
     ] == "3"  # ann, bob, cy (dee is blocked, not subscribed)
     assert str(shop_data["other_segment"]) not in html
     assert 'href="/admin/segments"' in html  # in the navigation
-    assert "New segment" not in html  # the editor is not here yet
+    assert 'href="/admin/segments/new"' in html  # the editor's page, now that it is here
 
 
 def test_a_segment_shows_its_words_reach_history_and_members(
@@ -157,7 +157,7 @@ def test_the_actions_export_and_delete_through_the_api(owner: FlaskClient, shop_
     assert f'data-method="DELETE" data-action="/api/v1/segments/{segment_id}"' in html
     assert 'data-confirm="Delete the segment VIPs? Its members and history go with it."' in html
     assert 'data-next="/admin/segments"' in html
-    assert "data-edit" not in html  # no editor here yet
+    assert f'href="/admin/segments/{segment_id}/edit" data-edit' in html  # the editor's page
 
 
 def test_a_predefined_segment_cannot_be_deleted_and_is_named_in_the_pages_language(
@@ -257,7 +257,8 @@ def test_edit_new_and_contact_links_appear_once_their_pages_exist(
         ("/admin/segments/<int:segment_id>/edit", "admin.segment_edit"),
         ("/admin/contacts/<int:contact_id>", "admin.contact"),
     ):
-        app.add_url_rule(rule, endpoint, lambda **kwargs: "")
+        if endpoint not in app.view_functions:  # a page still to come in this checkout
+            app.add_url_rule(rule, endpoint, lambda **kwargs: "")
     listed = owner.get("/admin/segments").get_data(as_text=True)
     assert 'href="/admin/segments/new"' in listed
     html = owner.get(f"/admin/segments/{shop_data['segment']}").get_data(as_text=True)
