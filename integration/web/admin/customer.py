@@ -8,6 +8,7 @@ cannot carry the embedded admin's session token.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Response, current_app, g, render_template, request, url_for
@@ -57,6 +58,7 @@ def contact(contact_id: int) -> str | tuple[str, int]:
             )
             send["preview_url"] = url_for("admin.preview", token=preview_links.sign(secret, link))
     prefix = current_settings().tag_prefix.lower()
+    refusals = refusal_texts()
     name = " ".join(p for p in (found["first_name"], found["last_name"]) if p)
     return render_template(
         "admin/customer.html",
@@ -74,7 +76,9 @@ def contact(contact_id: int) -> str | tuple[str, int]:
         sender_url=page_url("admin.settings_page", _anchor="sender")
         if "admin.settings_page" in current_app.view_functions
         else None,
-        refusals=refusal_texts(),
+        refusals=refusals,
+        # A plain string: the form's attribute escapes its quotes.
+        refusals_json=json.dumps(refusals, ensure_ascii=False),
     )
 
 

@@ -108,16 +108,17 @@
         form.dispatchEvent(new CustomEvent("storepulse:saved", { detail: answer.json, bubbles: true }));
         return;
       }
-      var fields = flatten(answer.json && answer.json.details);
+      // A refusal the page knows by its code is said in the page's language; its details (a date,
+      // a number of days) are facts for the text, not reasons by field.
+      var refusals = JSON.parse(form.getAttribute("data-refusals") || "{}");
+      var known = answer.json && refusals[answer.json.code];
+      var fields = known ? {} : flatten(answer.json && answer.json.details);
       var unplaced = [];
       Object.keys(fields).forEach(function (name) { if (!setError(form, name, fields[name])) unplaced.push(fields[name]); });
       if (general) {
         // Reasons by field are shown beside their fields, in the page's language; the general line says so.
-        // A refusal the page knows by its code is said in the page's language.
-        var refusals = JSON.parse(form.getAttribute("data-refusals") || "{}");
-        var code = answer.json && answer.json.code;
-        var text = Object.keys(fields).length ? messages.failed
-          : (refusals[code] || (answer.json && answer.json.message) || messages.failed);
+        var text = known || (Object.keys(fields).length ? messages.failed
+          : ((answer.json && answer.json.message) || messages.failed));
         if (unplaced.length) text += " " + unplaced.join(" ");
         general.textContent = text; general.hidden = false;
       }

@@ -46,10 +46,18 @@ HTML = b"<html><body><h1>Autumn sale</h1><script>alert(1)</script></body></html>
 
 @pytest.fixture
 def ann(settings: Settings, client: FlaskClient) -> dict[str, Any]:
-    """Ann with 12 orders, an open and a recovered cart, an email and a letter; signed in as the owner."""
+    """Ann's profile (`build_ann`), signed in as the owner of her account."""
+    data = build_ann(settings.database_url)
+    sign_in(client, settings.database_url, data["account"])
+    return data
+
+
+def build_ann(database_url: str) -> dict[str, Any]:
+    """Ann with 12 orders, an open and a recovered cart, a letter and an email two days ago (within
+    a 7-day frequency cap), in an account beside another one with its own contact."""
     now = utcnow().replace(microsecond=0)
     start = now - timedelta(days=60)
-    with session_scope(settings.database_url) as session:
+    with session_scope(database_url) as session:
         account = create_account(session, "Profile shop", "Europe/Warsaw")
         account.frequency_cap_days = 7
         store = make_store(session, account_id=account.id)
@@ -164,7 +172,6 @@ def ann(settings: Settings, client: FlaskClient) -> dict[str, Any]:
             "letter": (letter.id, letter_preview.id),
             "email": (email.id, email_preview.id),
         }
-    sign_in(client, settings.database_url, data["account"])
     return data
 
 
