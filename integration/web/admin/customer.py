@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Response, current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from integration import keyset
@@ -83,41 +84,41 @@ def contact(contact_id: int) -> str | tuple[str, int]:
 
 
 def cut_words(cuts: dict[str, Any], rfm: dict[str, Any]) -> list[str]:
-    """The value ranges behind the contact's R, F and M scores, in words."""
+    """The value ranges behind the contact's R, F and M scores, in words (one value said once)."""
     scores = rfm.get("scores")
     if not scores:
         return []
     words = []
     for cut in cuts.get("r", []):
-        if cut["score"] == scores["r"]:
-            low, high = on_day(cut["last_order_from"]), on_day(cut["last_order_to"])
+        if cut["score"] != scores["r"]:
+            continue
+        score, low, high = cut["score"], on_day(cut["last_order_from"]), on_day(cut["last_order_to"])
+        if score == 5:  # the most recent: up to the last computation, so only its start matters
+            words.append(_("R%(score)s: last order on or after %(day)s", score=score, day=low))
+        elif low == high:
+            words.append(_("R%(score)s: last order on %(day)s", score=score, day=low))
+        else:
             words.append(
-                _("R%(score)s: last order on or after %(day)s", score=cut["score"], day=low)
-                if cut["score"] == 5
-                else _(
-                    "R%(score)s: last order from %(low)s to %(high)s", score=cut["score"], low=low, high=high
-                )
+                _("R%(score)s: last order from %(low)s to %(high)s", score=score, low=low, high=high)
             )
     for cut in cuts.get("f", []):
-        if cut["score"] == scores["f"]:
-            words.append(
-                _(
-                    "F%(score)s: %(low)s to %(high)s orders",
-                    score=cut["score"],
-                    low=cut["orders_from"],
-                    high=cut["orders_to"],
-                )
-            )
+        if cut["score"] != scores["f"]:
+            continue
+        score, low, high = cut["score"], cut["orders_from"], cut["orders_to"]
+        words.append(
+            ngettext("F%(score)s: %(num)d order", "F%(score)s: %(num)d orders", low, score=score)
+            if low == high
+            else _("F%(score)s: %(low)s to %(high)s orders", score=score, low=low, high=high)
+        )
     for cut in cuts.get("m", []):
-        if cut["score"] == scores["m"] and cut["currency"] == rfm.get("currency"):
-            words.append(
-                _(
-                    "M%(score)s: spent %(low)s to %(high)s",
-                    score=cut["score"],
-                    low=money(cut["spent_from"], cut["currency"]),
-                    high=money(cut["spent_to"], cut["currency"]),
-                )
-            )
+        if cut["score"] != scores["m"] or cut["currency"] != rfm.get("currency"):
+            continue
+        low, high = money(cut["spent_from"], cut["currency"]), money(cut["spent_to"], cut["currency"])
+        words.append(
+            _("M%(score)s: spent %(amount)s", score=cut["score"], amount=low)
+            if low == high
+            else _("M%(score)s: spent %(low)s to %(high)s", score=cut["score"], low=low, high=high)
+        )
     return [str(w) for w in words]
 
 

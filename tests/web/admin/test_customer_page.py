@@ -34,6 +34,7 @@ from integration.store.models import (
     SubscriptionStatus,
 )
 from integration.store.types import utcnow
+from integration.web.admin.customer import cut_words
 from tests.support.builders import checkout, customer, item, make_store, order
 from tests.support.session_tokens import EMBEDDED, mint
 from tests.support.shopify import SHOP
@@ -201,14 +202,58 @@ def test_the_profile_shows_identity_segments_and_value(client: FlaskClient, ann:
     assert [e.split(" since ")[0] for e in entered] == ["Big spenders", "Frequent buyers", "RFM: Hibernating"]
     assert all(" since " in e for e in entered)
     assert hooks.one("data-rfm-scores").text.startswith("R")
-    assert [h.text for h in hooks.all("data-cut")][0].startswith("R")
-    assert "F" in hooks.all("data-cut")[1].text
-    assert "orders" in hooks.all("data-cut")[1].text
+    # One buyer: each score's range is its single value, said once.
+    cuts = [h.text for h in hooks.all("data-cut")]
+    assert cuts[0].startswith("R1: last order on ")
+    assert cuts[1:] == ["F1: 12 orders", "M1: spent €923.00"]
     assert hooks.one("data-tier").attrs["data-tier"] == "big"  # the only buyer: the top 1%
     assert hooks.text("data-last-contacted") != "Never"
     spending = html[html.index('id="spending-table"') :]
     # Eleven orders of €78.00 and one of €65.00; the average of the twelve.
     assert '<td class="num">12</td><td class="num">€923.00</td><td class="num">€76.92</td>' in spending
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        (
+            {"r": 5, "f": 2, "m": 3},
+            [
+                "R5: last order on or after Oct 14, 2026",
+                "F2: 2 to 3 orders",
+                "M3: spent €50.00 to €80.00",
+            ],
+        ),
+        (
+            {"r": 4, "f": 1, "m": 1},
+            ["R4: last order from Sep 1, 2026 to Oct 13, 2026", "F1: 1 order", "M1: spent €20.00"],
+        ),
+    ],
+)
+def test_the_cut_points_are_said_in_words(app: Any, scores: dict[str, int], expected: list[str]) -> None:
+    cuts = {
+        "r": [
+            {
+                "score": 4,
+                "last_order_from": "2026-09-01T10:00:00+00:00",
+                "last_order_to": "2026-10-13T10:00:00+00:00",
+            },
+            {
+                "score": 5,
+                "last_order_from": "2026-10-14T10:00:00+00:00",
+                "last_order_to": "2026-11-30T10:00:00+00:00",
+            },
+        ],
+        "f": [{"score": 1, "orders_from": 1, "orders_to": 1}, {"score": 2, "orders_from": 2, "orders_to": 3}],
+        "m": [
+            {"currency": "EUR", "score": 1, "spent_from": "20.00", "spent_to": "20.00"},
+            {"currency": "EUR", "score": 3, "spent_from": "50.00", "spent_to": "80.00"},
+            {"currency": "PLN", "score": 3, "spent_from": "200.00", "spent_to": "300.00"},
+        ],
+    }
+    with app.test_request_context("/admin/"):
+        assert cut_words(cuts, {"scores": scores, "currency": "EUR"}) == expected
+        assert cut_words(cuts, {"segment": "Prospects"}) == []
 
 
 def test_orders_come_ten_at_first_then_all_with_details_that_add_up_or_not(
