@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import unescape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -61,7 +63,8 @@ def build_ann(database_url: str) -> dict[str, Any]:
     with session_scope(database_url) as session:
         account = create_account(session, "Profile shop", "Europe/Warsaw")
         account.frequency_cap_days = 7
-        store = make_store(session, account_id=account.id)
+        # The store keeps New York's time, the account Warsaw's: orders show the store's clock.
+        store = make_store(session, account_id=account.id, time_zone="America/New_York")
         other_account = create_account(session, "Other shop", "UTC")
         other_store = make_store(session, account_id=other_account.id)
         ingest.ingest_customers(
@@ -172,6 +175,7 @@ def build_ann(database_url: str) -> dict[str, Any]:
             "zed": contacts["zed@example.com"].id,
             "letter": (letter.id, letter_preview.id),
             "email": (email.id, email_preview.id),
+            "latest_order_at": start + timedelta(days=13),
         }
     return data
 
@@ -264,6 +268,10 @@ def test_orders_come_ten_at_first_then_all_with_details_that_add_up_or_not(
     assert hooks.one("data-orders-count").attrs["data-orders-count"] == "12"
     shown = re.findall(r"Items of order (#\d+)", html)
     assert shown == [f"#10{n:02d}" for n in range(11, 1, -1)]  # newest first
+    in_new_york = format_datetime(
+        ann["latest_order_at"], "medium", tzinfo=ZoneInfo("America/New_York"), locale="en"
+    )
+    assert f'<th scope="row">{in_new_york}</th>' in html
     assert hooks.one("data-all-orders")
     html, hooks = page(client, f"/admin/contacts/{ann['ann']}?orders=all")
     assert len(hooks.all("data-order-detail")) == 12
