@@ -37,7 +37,7 @@ from integration.store.models import (
 )
 from integration.store.types import utcnow
 from integration.web.admin.customer import cut_words
-from tests.support.builders import checkout, customer, item, make_store, order
+from tests.support.builders import bearer, checkout, customer, item, make_store, order
 from tests.support.session_tokens import EMBEDDED, mint
 from tests.support.shopify import SHOP
 from tests.web.admin.pages import Hooks, sign_in
@@ -457,3 +457,16 @@ def test_the_page_renders_embedded_as_polaris_markup(
 
 def _iframe_sources(html: str) -> list[str]:
     return re.findall(r'<iframe[^>]* src="([^"]+)"', html)
+
+
+def test_the_apis_preview_keeps_its_sandbox_and_may_not_be_framed(
+    client: FlaskClient, ann: dict[str, Any], settings: Settings
+) -> None:
+    with session_scope(settings.database_url) as session:
+        headers = bearer(session, ann["account"])
+    campaign_id, preview_id = ann["email"]
+    answer = client.get(f"/api/v1/campaigns/{campaign_id}/previews/{preview_id}", headers=headers)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Security-Policy"] == (
+        "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; frame-ancestors 'none';"
+    )
