@@ -16,11 +16,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
-from integration import keyset
 from integration.audiences.segments import contact_segments
 from integration.campaigns import preview_links
 from integration.campaigns.sends import UnknownCampaign, preview_content
-from integration.contacts.profile import order_details, profile
+from integration.contacts.profile import DEFAULT_ORDERS, order_details, profile
 from integration.store.models import Account, Sender, Store
 from integration.store.types import utcnow
 from integration.web.admin.contact_list import why
@@ -43,10 +42,9 @@ def contact(contact_id: int) -> str | tuple[str, int]:
     g.time_zone = account.time_zone
     every = request.args.get("orders") == "all"
     now = utcnow()
-    try:
-        found = profile(db.session, account.id, contact_id, orders_limit=None if every else 10, now=now)
-    except keyset.BadCursor:  # pragma: no cover - the page passes no cursor
-        found = None
+    found = profile(
+        db.session, account.id, contact_id, orders_limit=None if every else DEFAULT_ORDERS, now=now
+    )
     if found is None:
         return render_template("admin/customer_missing.html", title=_("Customer not found")), 404
     stores = {s.id: s for s in db.session.scalars(select(Store).where(Store.account_id == account.id))}
