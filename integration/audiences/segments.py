@@ -338,3 +338,17 @@ def member_ids(session: Session, segment_id: int) -> Sequence[int]:
     return session.scalars(
         select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment_id)
     ).all()
+
+
+def contact_segments(session: Session, account_id: int, contact_id: int) -> list[dict[str, Any]]:
+    """The segments the contact is in as of their last refresh, with when it entered each, latest first."""
+    rows = session.execute(
+        select(Segment.id, Segment.name, Segment.key, Segment.predefined, SegmentMember.since)
+        .join(SegmentMember, SegmentMember.segment_id == Segment.id)
+        .where(Segment.account_id == account_id, SegmentMember.contact_id == contact_id)
+        .order_by(SegmentMember.since.desc(), Segment.name)
+    )
+    return [
+        {"id": i, "name": name, "key": key, "predefined": predefined, "since": since.isoformat()}
+        for i, name, key, predefined, since in rows
+    ]

@@ -90,7 +90,11 @@ def contact_detail(session: Session, account_id: int, contact_id: int) -> dict[s
         .where(StoreCustomer.contact_id == contact.id)
         .order_by(StoreCustomer.store_id)
     ).all()
-    return {**describe(contact), "stores": [{"store_id": s, "customer_id": e} for s, e in links]}
+    return {
+        **describe(contact),
+        "phone": contact.phone,
+        "stores": [{"store_id": s, "customer_id": e} for s, e in links],
+    }
 
 
 def describe(contact: Contact) -> dict[str, Any]:

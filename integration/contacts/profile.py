@@ -1,19 +1,20 @@
-"""The customer profile: the contact, its earlier addresses, orders, open carts and campaigns, at a glance.
+"""The customer profile: the contact, its earlier addresses, orders, carts and campaigns, at a glance.
 
 Orders come newest first, ten by default, with a cursor for more; each carries a *recovered cart*
-badge when it recovered an abandoned checkout, with that cart and the rule that matched it. Times
+badge when it recovered an abandoned checkout, with that cart and the rule that matched it. Carts are
+the open abandoned ones and the past ones an order recovered (with that order and the rule). Times
 are UTC with the store's local time beside.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from integration import keyset
 from integration.analytics import rfm
@@ -22,12 +23,12 @@ from integration.campaigns import sends as campaigns
 from integration.commerce.orders import standing_of
 from integration.contacts.lists import contact_detail
 from integration.money import amount
-from integration.store.db import account_row
 from integration.store.models import (
     Checkout,
     CheckoutLineItem,
     CheckoutState,
     ContactEmail,
+    ContactTotals,
     Order,
     OrderLineItem,
     Store,
@@ -35,6 +36,7 @@ from integration.store.models import (
 from integration.store.types import iso, utcnow
 
 DEFAULT_ORDERS = 10
+CENT = Decimal("0.01")
 MAX_ORDERS_PAGE = 1000
 
 
@@ -68,12 +70,33 @@ def profile(
         "orders_count": count,
         "orders_next_cursor": next_cursor,
         "rfm": rfm.contact_rfm(session, contact_id, now),
-        "abandoned_carts": _abandoned_carts(session, contact_id, zones),
+        **_carts(session, contact_id, zones),
         "campaigns": campaign_results.contact_sends(session, account_id, contact_id),
+        "spending": spending(session, contact_id),
         "last_contacted_at": iso(cap.last_contacted_at),
         "recently_contacted": cap.recently_contacted,
         "frequency_cap_days": cap.days,
     }
+
+
+def spending(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    """The contact's standing orders, revenue and average order value in each currency it bought in."""
+    rows = session.scalars(
+        select(ContactTotals).where(ContactTotals.contact_id == contact_id).order_by(ContactTotals.currency)
+    )
+    return [
+        {
+            "currency": t.currency,
+            "orders": t.orders,
+            "revenue_orders": t.revenue_orders,
+            "spent": amount(t.revenue),
+            # As the Contacts page counts it: revenue over the orders that earned it.
+            "aov": amount((t.revenue / t.revenue_orders).quantize(CENT, ROUND_HALF_UP))
+            if t.revenue_orders
+            else None,
+        }
+        for t in rows
+    ]
 
 
 def earlier_emails(session: Session, contact_id: int) -> list[dict[str, Any]]:
@@ -148,49 +171,86 @@ def _recovered_cart(cart: Checkout, zones: dict[int, ZoneInfo]) -> dict[str, Any
     }
 
 
-def _abandoned_carts(session: Session, contact_id: int, zones: dict[int, ZoneInfo]) -> list[dict[str, Any]]:
-    carts = session.scalars(
-        select(Checkout)
-        .where(
-            Checkout.contact_id == contact_id,
-            Checkout.state == CheckoutState.ABANDONED,
-            Checkout.deleted_at.is_(None),
+def _carts(session: Session, contact_id: int, zones: dict[int, ZoneInfo]) -> dict[str, list[dict[str, Any]]]:
+    """The contact's open abandoned carts and its past ones an order recovered, newest first."""
+    carts = list(
+        session.scalars(
+            select(Checkout)
+            .where(
+                Checkout.contact_id == contact_id,
+                Checkout.state.in_((CheckoutState.ABANDONED, CheckoutState.RECOVERED)),
+                Checkout.deleted_at.is_(None),
+            )
+            .options(selectinload(Checkout.line_items))
+            .order_by(Checkout.abandoned_at.desc(), Checkout.id.desc())
         )
-        .order_by(Checkout.abandoned_at.desc())
     )
-    return [
-        {
+    order_ids = [c.recovered_by_order_id for c in carts if c.recovered_by_order_id]
+    recovering = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(order_ids)))}
+    open_carts, past_carts = [], []
+    for c in carts:
+        zone = zones.get(c.store_id, ZoneInfo("UTC"))
+        cart = {
             "token": c.token,
             "store_id": c.store_id,
             "abandoned_at": iso(c.abandoned_at),
-            "abandoned_at_local": c.abandoned_at.astimezone(
-                zones.get(c.store_id, ZoneInfo("UTC"))
-            ).isoformat()
-            if c.abandoned_at
-            else None,
+            "abandoned_at_local": c.abandoned_at.astimezone(zone).isoformat() if c.abandoned_at else None,
             "total_price": amount(c.total_price),
             "currency": c.currency,
             "recovery_url": c.recovery_url,
             "items": [_line(i) for i in c.line_items],
-            "badges": ["abandoned_cart"],
         }
-        for c in carts
-    ]
+        if c.state == CheckoutState.ABANDONED:
+            open_carts.append({**cart, "badges": ["abandoned_cart"]})
+            continue
+        order = recovering.get(c.recovered_by_order_id or 0)
+        past_carts.append(
+            {
+                **cart,
+                "badges": ["recovered_cart"],
+                "recovered_at": iso(c.recovered_at),
+                "recovered_at_local": c.recovered_at.astimezone(zone).isoformat() if c.recovered_at else None,
+                "recovery_rule": c.recovery_rule,
+                "recovered_by": {"id": order.id, "name": order.name, "number": order.number}
+                if order is not None
+                else None,
+            }
+        )
+    return {"abandoned_carts": open_carts, "past_carts": past_carts}
 
 
 def order_detail(session: Session, account_id: int, contact_id: int, order_id: int) -> dict[str, Any] | None:
     """One order of the contact with its line items, and how they add up to the total."""
-    order = session.get(Order, order_id)
-    if order is None or order.contact_id != contact_id or order.deleted_at is not None:
-        return None
-    store = account_row(session, Store, order.store_id, account_id)
-    if store is None:
-        return None
-    items = list(
-        session.scalars(
-            select(OrderLineItem).where(OrderLineItem.order_id == order.id).order_by(OrderLineItem.id)
+    return order_details(session, account_id, contact_id, [order_id]).get(order_id)
+
+
+def order_details(
+    session: Session, account_id: int, contact_id: int, order_ids: list[int]
+) -> dict[int, dict[str, Any]]:
+    """Orders of the contact by id, each with its line items and how they add up (three queries in all)."""
+    if not order_ids:
+        return {}
+    zones = {
+        s.id: ZoneInfo(s.time_zone)
+        for s in session.scalars(select(Store).where(Store.account_id == account_id))
+    }
+    orders = session.scalars(
+        select(Order).where(
+            Order.id.in_(order_ids),
+            Order.contact_id == contact_id,
+            Order.deleted_at.is_(None),
+            Order.store_id.in_(list(zones)),
         )
-    )
+    ).all()
+    items: dict[int, list[OrderLineItem]] = {o.id: [] for o in orders}
+    for item in session.scalars(
+        select(OrderLineItem).where(OrderLineItem.order_id.in_(list(items))).order_by(OrderLineItem.id)
+    ):
+        items[item.order_id].append(item)
+    return {o.id: _detail(o, items[o.id], zones[o.store_id]) for o in orders}
+
+
+def _detail(order: Order, items: list[OrderLineItem], zone: ZoneInfo) -> dict[str, Any]:
     lines = [
         {
             **_line(i),
@@ -215,7 +275,7 @@ def order_detail(session: Session, account_id: int, contact_id: int, order_id: i
         "external_id": order.external_id,
         "name": order.name,
         "created_at": order.created_at.isoformat(),
-        "created_at_local": order.created_at.astimezone(ZoneInfo(store.time_zone)).isoformat(),
+        "created_at_local": order.created_at.astimezone(zone).isoformat(),
         "currency": order.currency,
         "line_items": lines,
         **{k: amount(v) for k, v in parts.items()},

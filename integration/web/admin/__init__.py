@@ -14,6 +14,7 @@ from integration.web.admin import (
     backfill,
     contact_list,
     contacts,
+    customer,
     i18n,
     segment_editor,
     segments,
@@ -26,7 +27,18 @@ from integration.web.admin.frame import blueprint, csrf
 from integration.web.context import settings_of
 
 # Each adds its routes to the blueprint as it is imported.
-PAGE_MODULES = (activity, backfill, contact_list, contacts, segment_editor, segments, setup, signin, users)
+PAGE_MODULES = (
+    activity,
+    backfill,
+    contact_list,
+    contacts,
+    customer,
+    segment_editor,
+    segments,
+    setup,
+    signin,
+    users,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale, negotiate_locale
+from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton
 from flask import Flask, g, request
 from flask_babel import Babel, format_currency, format_date, format_datetime, format_decimal, get_locale
@@ -95,6 +96,14 @@ def when(value: datetime | str | None, style: str = "medium") -> str:
     return str(format_datetime(moment, style))
 
 
+def store_time(value: str | None, style: str = "medium") -> str:
+    """A time as the store's clock showed it (an ISO time carrying the store's offset), the locale's way."""
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value)
+    return str(babel_format_datetime(moment, style, tzinfo=moment.tzinfo, locale=get_locale()))
+
+
 def day_label(day: str, long: bool = False) -> str:
     """A calendar day (`2026-12-03`) the locale's way: "Dec 3" (or "Dec 3, 2026" when `long`)."""
     return str(format_skeleton("yMMMd" if long else "MMMd", date.fromisoformat(day), locale=get_locale()))
@@ -121,5 +130,6 @@ def init_app(app: Flask) -> None:
         reason=translated_reason,
         money=money,
         when=when,
+        store_time=store_time,
     )
     app.jinja_env.globals.update(LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=get_locale)

@@ -222,11 +222,17 @@ def frame_ancestors(response: Response) -> Response:
     """Let Shopify's admin frame a page of the verified shop, and nobody frame any other page."""
     if response.mimetype == "text/html":
         shop = g.get("embedded_shop")
-        response.headers["Content-Security-Policy"] = (
+        policy = (
             f"frame-ancestors https://{shop} https://admin.shopify.com;"
             if shop
             else "frame-ancestors 'none';"
         )
+        # A view with a policy of its own (a sent preview) keeps it; it names its ancestors or gets these.
+        own = response.headers.get("Content-Security-Policy")
+        if own is None:
+            response.headers["Content-Security-Policy"] = policy
+        elif "frame-ancestors" not in own:
+            response.headers["Content-Security-Policy"] = f"{own.rstrip('; ')}; {policy}"
     return response
 
 

@@ -29,7 +29,7 @@
 
   function valueOf(el) {
     var kind = el.getAttribute("data-type") || el.type;
-    if (el.type === "checkbox") return el.checked;
+    if (el.type === "checkbox" || el.tagName === "S-CHECKBOX") return Boolean(el.checked);
     var value = el.value;
     if (value === "" || value === undefined || value === null) return undefined;
     if (kind === "number" || kind === "integer") return Number(value);
@@ -108,12 +108,17 @@
         form.dispatchEvent(new CustomEvent("storepulse:saved", { detail: answer.json, bubbles: true }));
         return;
       }
-      var fields = flatten(answer.json && answer.json.details);
+      // A refusal the page knows by its code is said in the page's language; its details (a date,
+      // a number of days) are facts for the text, not reasons by field.
+      var refusals = JSON.parse(form.getAttribute("data-refusals") || "{}");
+      var known = answer.json && refusals[answer.json.code];
+      var fields = known ? {} : flatten(answer.json && answer.json.details);
       var unplaced = [];
       Object.keys(fields).forEach(function (name) { if (!setError(form, name, fields[name])) unplaced.push(fields[name]); });
       if (general) {
         // Reasons by field are shown beside their fields, in the page's language; the general line says so.
-        var text = Object.keys(fields).length ? messages.failed : ((answer.json && answer.json.message) || messages.failed);
+        var text = known || (Object.keys(fields).length ? messages.failed
+          : ((answer.json && answer.json.message) || messages.failed));
         if (unplaced.length) text += " " + unplaced.join(" ");
         general.textContent = text; general.hidden = false;
       }
@@ -144,6 +149,18 @@
     api(parts[0], parts[1]).then(function (answer) {
       if (answer.ok) { toast(trigger.getAttribute("data-success") || messages.saved); window.setTimeout(function () { window.location.reload(); }, 600); }
       else toast((answer.json && answer.json.message) || messages.failed);
+    });
+  });
+
+  // A modal dialog: its opener shows it (the browser moves focus in and closes it on Escape);
+  // once closed, focus goes back to the opener.
+  document.querySelectorAll("[data-dialog-open]").forEach(function (opener) {
+    var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+    if (!dialog || !dialog.showModal) return;
+    opener.addEventListener("click", function () { dialog.showModal(); });
+    dialog.addEventListener("close", function () { opener.focus(); });
+    dialog.querySelectorAll("[data-dialog-close]").forEach(function (closer) {
+      closer.addEventListener("click", function () { dialog.close(); });
     });
   });
 
