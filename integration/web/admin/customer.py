@@ -20,6 +20,7 @@ from integration.audiences.segments import contact_segments
 from integration.campaigns import preview_links
 from integration.campaigns.sends import UnknownCampaign, preview_content
 from integration.contacts.profile import DEFAULT_ORDERS, order_details, profile
+from integration.contacts.timeline import timeline
 from integration.store.models import Account, Sender, Store
 from integration.store.types import utcnow
 from integration.web.admin.contact_list import why
@@ -30,6 +31,7 @@ from integration.web.admin.viewer import admin_page
 from integration.web.context import current_settings, db
 
 # What a sent preview may do in its frame: show itself, its images and styles, nothing else.
+RECENT_ACTIVITY = 10  # entries on the profile; the activity page has the rest
 PREVIEW_POLICY = "default-src 'none'; img-src * data:; style-src 'unsafe-inline' *"
 
 
@@ -57,6 +59,10 @@ def contact(contact_id: int) -> str | tuple[str, int]:
             )
             send["preview_url"] = url_for("admin.preview", token=preview_links.sign(secret, link))
     prefix = current_settings().tag_prefix.lower()
+    recent = timeline(db.session, account.id, contact_id, limit=RECENT_ACTIVITY) or {
+        "entries": [],
+        "next_cursor": None,
+    }
     refusals = refusal_texts()
     name = " ".join(p for p in (found["first_name"], found["last_name"]) if p)
     return render_template(
@@ -76,6 +82,9 @@ def contact(contact_id: int) -> str | tuple[str, int]:
         if "admin.settings_page" in current_app.view_functions
         else None,
         refusals=refusals,
+        activity=recent["entries"],
+        activity_contact_id=contact_id,
+        activity_more=recent["next_cursor"] is not None,
         # A plain string: the form's attribute escapes its quotes.
         refusals_json=json.dumps(refusals, ensure_ascii=False),
     )

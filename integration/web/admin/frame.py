@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Blueprint, current_app, g, has_request_context, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFProtect
 
@@ -39,6 +39,21 @@ def navigation() -> list[tuple[str, str, bool]]:
         current = request.path == url or (endpoint != "admin.contacts" and request.path.startswith(url + "/"))
         items.append((str(label), url, current))
     return items
+
+
+# Shopify's parameters of an embedded page: its links carry them so the next page opens embedded.
+SHOPIFY_PARAMETERS = ("embedded", "host", "shop", "locale")
+
+
+@blueprint.url_defaults
+def _stay_embedded(endpoint: str, values: dict[str, Any]) -> None:
+    """Give every link to an admin page Shopify's parameters when the page making it is embedded."""
+    viewer = g.get("viewer") if has_request_context() else None
+    if viewer is None or not viewer.embedded or endpoint == "admin.static":
+        return
+    for name in SHOPIFY_PARAMETERS:
+        if name not in values and name in request.args:
+            values[name] = request.args[name]
 
 
 @blueprint.context_processor

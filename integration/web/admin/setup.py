@@ -30,7 +30,7 @@ from integration.store.models import (
     Store,
     StoreState,
 )
-from integration.web.admin.frame import blueprint
+from integration.web.admin.frame import SHOPIFY_PARAMETERS, blueprint
 from integration.web.admin.i18n import number, when
 from integration.web.admin.viewer import admin_page
 from integration.web.context import current_settings, db
@@ -80,7 +80,7 @@ def shopify_query() -> dict[str, Any]:
     """Shopify's parameters of an embedded page, carried on its links so they stay embedded."""
     if not g.viewer.embedded:
         return {}
-    return {k: v for k, v in request.args.items() if k in ("embedded", "host", "shop", "locale")}
+    return {k: v for k, v in request.args.items() if k in SHOPIFY_PARAMETERS}
 
 
 def page_url(endpoint: str, **values: Any) -> str:
