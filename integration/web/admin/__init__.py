@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from flask import Flask
 
-from integration.web.admin import backfill, contact_list, contacts, i18n, setup, signin, users, viewer
+from integration.web.admin import (
+    backfill,
+    contact_list,
+    contacts,
+    i18n,
+    notifications,
+    setup,
+    signin,
+    users,
+    viewer,
+)
 from integration.web.admin.frame import blueprint, csrf
 from integration.web.context import settings_of
 
 # Each adds its routes to the blueprint as it is imported.
-PAGE_MODULES = (backfill, contact_list, contacts, setup, signin, users)
+PAGE_MODULES = (backfill, contact_list, contacts, notifications, setup, signin, users)
 
 
 def init_app(app: Flask) -> None:
