@@ -60,6 +60,7 @@ def notify(
     user_id: int | None = None,
 ) -> Notification:
     """Tell the account (or one user of it) about an event; a repeat of an unread one counts on it."""
+    subject = subject[:64]  # as stored: a repeat must find it
     waiting = session.scalar(
         select(Notification)
         .where(
@@ -79,7 +80,7 @@ def notify(
         waiting.created_at = utcnow()
         return waiting
     notification = Notification(
-        account_id=account_id, user_id=user_id, kind=kind, subject=subject[:64], data=dict(data or {})
+        account_id=account_id, user_id=user_id, kind=kind, subject=subject, data=dict(data or {})
     )
     session.add(notification)
     session.flush()
