@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.generator import run_generator
 from bench.servers import throwaway_postgres
 from integration import ingest
 from integration.commerce.carts import mark_abandoned
@@ -77,10 +78,7 @@ def generate(url: str, contacts: int, orders: int, checkouts: int) -> float:
             SELECT id, 'p' || (id % {PRODUCTS}), 'Product ' || (id % {PRODUCTS}), 1, 50 FROM checkouts""",
         "ANALYZE",
     ]
-    with session_scope(url) as session:
-        session.execute(text("SET LOCAL session_replication_role = replica"))
-        for statement in sql:
-            session.execute(text(statement))
+    run_generator(url, sql, totals_of=None)
     return time.perf_counter() - started
 
 

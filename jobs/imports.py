@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from connectors.csv.importer import Report, import_csv
 from connectors.csv.reader import CsvError
 from connectors.csv.upload import PartsReader
+from integration import notifications
 from integration.settings import get_settings
 from integration.store import session_scope
-from integration.store.models import Import, ImportPart, ImportStatus, Store
+from integration.store.models import Import, ImportPart, ImportStatus, NotificationKind, Store
 from integration.store.types import utcnow
 from jobs.compute import request_stats_refresh
 from jobs.queues import INGEST, enqueue
@@ -46,15 +48,40 @@ def import_file_job(import_id: int) -> dict[str, int]:
         )
     except CsvError as exc:
         record(Report(), status=ImportStatus.FAILED, failure=str(exc), finished_at=utcnow())
+        with session_scope(url) as session:
+            _tell(session, import_id, NotificationKind.IMPORT_FAILED)
         return {"failed": 1}
     record(report, status=ImportStatus.FINISHED, finished_at=utcnow())
     with session_scope(url) as session:  # the file's bytes are no longer needed
         session.execute(delete(ImportPart).where(ImportPart.import_id == import_id))
         store = session.get(Store, store_id)
         account_id = store.account_id if store is not None else None
+        _tell(session, import_id, NotificationKind.IMPORT_FINISHED)
     if account_id is not None and report.written:
         request_stats_refresh(get_settings(), account_id)
     return {"rows": report.rows_read, "written": report.written, "failed": report.failed}
+
+
+def _tell(session: Session, import_id: int, kind: NotificationKind) -> None:
+    """Tell the account that an import finished or failed, with its counts."""
+    row = session.get(Import, import_id)
+    store = session.get(Store, row.store_id) if row is not None else None
+    if row is None or store is None:
+        return
+    notifications.notify(
+        session,
+        store.account_id,
+        kind,
+        f"import:{row.id}",
+        {
+            "import_id": row.id,
+            "store_id": store.id,
+            "filename": row.filename,
+            "rows": row.rows_read,
+            "written": row.records_written,
+            "failed": row.rows_failed,
+        },
+    )
 
 
 def sweep_imports_job() -> int:

@@ -43,6 +43,7 @@ from integration.operations.metrics import count_job_failure
 from integration.settings import Settings
 from integration.store.redis import connection
 from jobs import heartbeat as hb
+from jobs.failed import failure_notifier
 from jobs.outage import (
     FIRST_WAIT_SECONDS,
     REDIS_ERRORS,
@@ -318,7 +319,7 @@ def run(settings: Settings, queues: list[str] | None = None, burst: bool = False
                     connection=client,
                     serializer=JSONSerializer,
                     queue_class=_Queue,
-                    exception_handlers=[count_job_failure],
+                    exception_handlers=[count_job_failure, failure_notifier(settings)],
                     settings=settings,
                     beat=beat,
                 )

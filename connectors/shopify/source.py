@@ -21,7 +21,7 @@ from connectors.inbound import json_body
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
-from integration import ingest, privacy
+from integration import ingest, notifications, privacy
 from integration.commerce.checkout_identity import checkout_identities
 from integration.contract import Outcome
 from integration.errors import InvalidRecord, RetryLater
@@ -33,6 +33,7 @@ from integration.store.models import (
     Backfill,
     Contact,
     InboxDelivery,
+    NotificationKind,
     RemovalKind,
     RemovalReason,
     Store,
@@ -243,6 +244,13 @@ def _uninstalled(session: Session, store: Store, payload: Any, delivery: InboxDe
         store.state = StoreState.DISCONNECTED
         store.disconnected_at = _stamp(delivery)
         store.credentials = None
+        notifications.notify(
+            session,
+            store.account_id,
+            NotificationKind.STORE_DISCONNECTED,
+            f"store:{store.id}",
+            {"store_id": store.id, "store": store.name},
+        )
         return Outcome(written=1)
     return Outcome(unchanged=1)
 

@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from integration import notifications
 from integration.audiences import segments
 from integration.errors import NotFound
 from integration.store import session_scope
@@ -26,6 +27,7 @@ from integration.store.models import (
     Contact,
     ExportPart,
     ExportStatus,
+    NotificationKind,
     RfmScore,
     SegmentExport,
     SegmentMember,
@@ -61,9 +63,14 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(DANGEROUS_STARTS) else text
 
 
-def request_export(session: Session, account_id: int, segment_id: int) -> SegmentExport:
+def request_export(
+    session: Session, account_id: int, segment_id: int, requested_by: int | None = None
+) -> SegmentExport:
+    """Record an export of the segment to be written; `requested_by` (a user) is told when it is done."""
     segment = segments.get(session, account_id, segment_id)
-    export = SegmentExport(account_id=account_id, segment_id=segment.id, segment_name=segment.name)
+    export = SegmentExport(
+        account_id=account_id, segment_id=segment.id, segment_name=segment.name, requested_by=requested_by
+    )
     session.add(export)
     session.flush()
     return export
@@ -97,13 +104,27 @@ def write_export(database_url: str, export_id: int) -> int:
             export = session.get(SegmentExport, export_id)
             if export is not None:
                 export.status, export.error = ExportStatus.FAILED, repr(exc)[:2000]
+                _tell(session, export, NotificationKind.EXPORT_FAILED)
         raise
     with session_scope(database_url) as session:
         export = session.get(SegmentExport, export_id)
         if export is not None:
             export.status, export.finished_at = ExportStatus.FINISHED, utcnow()
             export.rows, export.bytes = rows, size
+            _tell(session, export, NotificationKind.EXPORT_READY)
     return rows
+
+
+def _tell(session: Session, export: SegmentExport, kind: NotificationKind) -> None:
+    """Tell whoever asked for the export (or the account) that it is ready or failed."""
+    notifications.notify(
+        session,
+        export.account_id,
+        kind,
+        f"export:{export.id}",
+        {"export_id": export.id, "segment": export.segment_name, "rows": export.rows},
+        user_id=export.requested_by,
+    )
 
 
 def _blocks(session: Session, segment_id: int | None) -> Iterator[tuple[bytes, int]]:
@@ -164,10 +185,15 @@ def list_exports(session: Session, account_id: int, secret_key: str) -> list[dic
     return [describe(e, secret_key) for e in rows]
 
 
+def download_link(export: SegmentExport, secret_key: str) -> str | None:
+    """A finished export's download link, valid for LINK_SECONDS from now; None before it is finished."""
+    if export.status != ExportStatus.FINISHED:
+        return None
+    return f"/exports/{_signer(secret_key).dumps({'export': export.id, 'account': export.account_id})}"
+
+
 def describe(export: SegmentExport, secret_key: str) -> dict[str, Any]:
-    link = None
-    if export.status == ExportStatus.FINISHED:
-        link = f"/exports/{_signer(secret_key).dumps({'export': export.id, 'account': export.account_id})}"
+    link = download_link(export, secret_key)
     return {
         "id": export.id,
         "segment_id": export.segment_id,

@@ -20,6 +20,7 @@ from integration.web.context import SETTINGS, db
 from integration.web.views import api as api_views
 from integration.web.views import batches, campaigns, carts, contacts, health, imports, keys, orders, status
 from integration.web.views import leaderboard as leaderboard_views
+from integration.web.views import notifications as notification_views
 from integration.web.views import rfm as rfm_views
 from integration.web.views import segments as segment_views
 from integration.web.views import settings as settings_views
@@ -50,6 +51,7 @@ API_VIEWS: tuple[ModuleType, ...] = (
     store_views,
     keys,
     user_views,
+    notification_views,
 )
 
 

@@ -73,6 +73,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "users": ("/admin/users", ("Email", "Role", "Create invitation")),
     "profile": ("/admin/profile", ("Current password", "New password", "Language of the admin")),
+    "notifications": ("/admin/notifications", ("Mark all read", "Open the import", "Mark read: The import")),
 }
 FRAME = ("Skip to content", "Contacts", "Contact list", "Segments", "Setup", "Sign out")
 # Every control a visitor can see and use, each of which must be one Tab stop; and, as Chromium

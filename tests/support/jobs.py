@@ -42,3 +42,7 @@ def count_stores_job() -> int:
     """Read the store: fails while the database is unreachable."""
     with session_scope(get_settings().database_url) as session:
         return int(session.scalar(select(func.count()).select_from(Store)) or 0)
+
+
+def store_job_fails(store_id: int) -> None:
+    raise RuntimeError(f"store {store_id} could not be read")

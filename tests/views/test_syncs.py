@@ -256,6 +256,10 @@ def test_new_credentials_restart_a_sync_a_revoked_key_stopped(
     stopped = client.get(f"/api/v1/syncs/{sync_id}", headers=headers).get_json()
     assert stopped["status"] == "stopped"
     assert "refused the credentials" in stopped["last_error"]
+    [notice] = client.get("/api/v1/notifications", headers=headers).get_json()["notifications"]
+    assert (notice["kind"], notice["data"]["sync_id"]) == ("sync_stopped", sync_id)
+    assert notice["data"]["destination"] == "Newsletter"
+    assert "refused" not in str(notice)  # the vendor's words stay on the run
 
     responses.reset()
     mock_mailchimp()

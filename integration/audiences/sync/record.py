@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from integration import notifications
 from integration.audiences.sync.plan import desired_contacts
 from integration.contract import ADD, LEFT, REMOVE, UPDATE, Change, Delivery, Target
 from integration.store import session_scope
 from integration.store.models import (
     Contact,
     Destination,
+    NotificationKind,
     Segment,
     Sync,
     SyncRun,
@@ -186,6 +188,18 @@ def finish_run(
             destination = session.get(Destination, sync.destination_id)
             if destination is not None:
                 destination.last_error = error
+            # The vendor's words stay on the run (they may quote a contact); the notice names the sync.
+            notifications.notify(
+                session,
+                sync.account_id,
+                NotificationKind.SYNC_STOPPED,
+                f"sync:{sync.id}",
+                {
+                    "sync_id": sync.id,
+                    "destination_id": sync.destination_id,
+                    "destination": destination.name if destination is not None else None,
+                },
+            )
         sync.last_run_at = now
         if status in ("succeeded", "partial"):
             record.unchanged = max(0, _member_count(session, sync_id) - record.adds - record.updates)

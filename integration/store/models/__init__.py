@@ -41,6 +41,7 @@ from integration.store.models.contacts import (
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
 from integration.store.models.leaderboard import ContactPeriodSpend, PeriodCurrency
+from integration.store.models.notifications import Notification, NotificationKind, NotificationRead
 from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.removals import Removal, RemovalKind, RemovalReason
 from integration.store.models.rfm import RfmScore
@@ -59,6 +60,9 @@ from integration.store.models.totals import Buyer, ContactTotals
 from integration.store.models.users import Invitation, Role, User
 
 __all__ = [
+    "Notification",
+    "NotificationKind",
+    "NotificationRead",
     "Invitation",
     "Role",
     "User",

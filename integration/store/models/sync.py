@@ -170,6 +170,8 @@ class SegmentExport(Base):
     account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
     segment_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("segments.id", ondelete="SET NULL"))
     segment_name: Mapped[str] = mapped_column(String(200))
+    # The user who asked for it (told when it is ready); None: an API key, or the account as a whole.
+    requested_by: Mapped[int | None] = mapped_column(BigID, ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[ExportStatus] = mapped_column(state(ExportStatus, 16), default=ExportStatus.QUEUED)
     rows: Mapped[int] = mapped_column(default=0)
     bytes: Mapped[int] = mapped_column(default=0)

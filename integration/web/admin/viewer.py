@@ -49,6 +49,8 @@ class Viewer:
     user_id: int | None = None
     email: str | None = None
     locale: str | None = None
+    # The Shopify staff member (the session token's `sub`) when embedded.
+    staff_id: str | None = None
 
     @property
     def manages(self) -> bool:
@@ -128,6 +130,7 @@ def admin_page(view: View) -> View:
                 embedded=True,
                 shop=verified.shop,
                 locale=request.args.get("locale"),
+                staff_id=verified.user,
             )
         else:
             if not current_user.is_authenticated:

@@ -84,6 +84,7 @@ def require_api_key(blueprint: Blueprint) -> None:
                     if key is None:
                         fail(401, "unknown or revoked API key", "unauthorized")
                     g.account_id = key.account_id
+                    g.api_key_id = key.id
                     g.role = Role.OWNER  # an API key may do whatever its account may
                     bucket = key.id
             _limit_rate(bucket)
@@ -212,6 +213,7 @@ def _session_token_account(token: str) -> tuple[int, str]:
     except InvalidSessionToken as exc:
         logger.info("session token refused: %s", exc.reason)
         fail(401, "the session token is not valid", "unauthorized", headers={RETRY_HEADER: "1"})
+    g.shopify_staff = verified.user  # whose notifications are read (staff have no user row)
     with db.scope() as session:
         account_id = session.scalar(
             select(Store.account_id).where(

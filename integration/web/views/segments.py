@@ -154,7 +154,8 @@ class SegmentExports(MethodView):
         """Export the segment's members as CSV in the background; `GET /api/v1/exports` lists it."""
         settings = current_settings()
         try:
-            export = exports.request_export(db.session, g.account_id, segment_id)
+            # A signed-in user is told when it is ready; an API key's export is the account's.
+            export = exports.request_export(db.session, g.account_id, segment_id, g.get("user_id"))
         except LookupError as exc:
             _failed(exc)
         answer = exports.describe(export, settings.secret_key)

@@ -19,6 +19,8 @@ from integration.store.models import (
     InboxDelivery,
     InboxStatus,
     InteractionType,
+    Notification,
+    NotificationKind,
     Order,
     Store,
     StoreState,
@@ -247,6 +249,13 @@ def test_uninstall_disconnects_the_store_and_keeps_its_data(
         assert store.state == StoreState.DISCONNECTED
         assert store.credentials is None
         assert session.scalars(select(Order)).one()
+        notice = session.scalars(select(Notification)).one()
+        assert (notice.account_id, notice.kind, notice.user_id) == (
+            store.account_id,
+            NotificationKind.STORE_DISCONNECTED,
+            None,
+        )
+        assert notice.data == {"store_id": store.id, "store": store.name}
     # Compliance requests still arrive after an uninstall.
     assert deliver("customers/data_request", raw("customers_data_request")).status_code == 200
 
