@@ -35,7 +35,7 @@ def test_the_activity_page_by_keyboard_in_english_and_polish(
     helpers.screenshot(page, "activity-en")
     helpers.assert_accessible(page)
     stops = helpers.tab_through(page)
-    assert "Back to the contact list" in stops
+    assert "Back to the contact" in stops
     assert stops[-1] == "Older activity"
 
     first_page = entries.evaluate_all("(items) => items.map((i) => i.dataset.kind + i.dataset.at)")
