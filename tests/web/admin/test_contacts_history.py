@@ -242,7 +242,8 @@ def test_the_trend_chart_and_its_table_show_the_apis_series(
 
     sign_in(client, settings.database_url, account_id, locale="pl")
     html = client.get("/admin/").get_data(as_text=True)
-    svg = html[html.index("<svg") : html.index("</svg>")]
+    start = html.index('<svg class="chart"')
+    svg = html[start : html.index("</svg>", start)]
     series = re.findall(r'<g class="series" data-series="(\w+)"><title>([^<]+)</title><polyline', svg)
     assert [key for key, _ in series] == list(GROUPS)
     page = Hooks(html)
@@ -269,11 +270,12 @@ def test_a_single_day_is_drawn_as_points_and_an_empty_history_says_when_it_fills
     account_id, _ = _contacts(settings)
     sign_in(client, settings.database_url, account_id, locale="en")
     empty = client.get("/admin/").get_data(as_text=True)
-    assert "<svg" not in empty
+    assert '<svg class="chart"' not in empty
     assert "The trend fills in as storepulse counts your contacts once a day" in empty
     _snapshots(settings, account_id, {0: (7, 3, 1)})
     html = client.get("/admin/").get_data(as_text=True)
-    svg = html[html.index("<svg") : html.index("</svg>")]
+    start = html.index('<svg class="chart"')
+    svg = html[start : html.index("</svg>", start)]
     assert "<polyline" not in svg
     assert svg.count("<circle") == 3
     assert 'id="trend-empty"' not in html
