@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from integration.accounts import create_account
+from integration.analytics import rfm
 from integration.audiences import segments
 from integration.settings import Settings
 from integration.store import session_scope
@@ -133,6 +134,7 @@ def finished_import(page: Page, live_server: LiveServer, settings: Settings, sto
 def tour_subjects(settings: Settings, account_id: int) -> tuple[int, int]:
     """A saved segment (an AND holding an OR) and the customer with the most orders, to show."""
     with session_scope(settings.database_url) as session:
+        rfm.compute(session, account_id)  # as the scheduler's job keeps it
         segment = segments.save(
             session,
             account_id,
