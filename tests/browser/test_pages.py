@@ -12,6 +12,7 @@ which copies the curated set (`DOCUMENTED`) there as well.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -207,6 +208,8 @@ def test_every_page_in_english_and_polish(
             assert answer.status == 200, shot
             if name == "contacts":
                 page.locator("#group-engaged details summary").click()  # the movements, shown once
+            if name == "segment-editor":  # the live count and each condition's words, once answered
+                expect(page.locator("[data-count]")).to_have_attribute("data-count", re.compile(r"^\d+$"))
             helpers.screenshot(page, shot)
             problems += _checked(page, shot, controls if locale == "en" else ())
             stops_by_page.setdefault(name, []).append(page.evaluate(CONTROLS))
