@@ -6,14 +6,14 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, exists, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from integration.audiences.filters import compile_filter
 from integration.keyset import BadCursor, pack, unpack
 from integration.store.db import account_row
 from integration.store.models import Contact, ContactEmail, StoreCustomer
-from integration.store.types import UTCDateTime, iso, lower_text
+from integration.store.types import iso, lower_text
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # stands for "no interaction yet" in the sort order
 SORTS = ("-last_interaction_at", "last_interaction_at", "email", "-email", "first_seen_at", "-first_seen_at")
@@ -36,27 +36,61 @@ def list_contacts(
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     descending, name = sort.startswith("-"), sort.lstrip("-")
-    key = (
-        func.coalesce(Contact.last_interaction_at, literal(NEVER, UTCDateTime()))
-        if name == "last_interaction_at"
-        else getattr(Contact, name)
-    )
     query = select(Contact).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
     if condition is not None:
         query = query.where(compile_filter(session, condition, now))
     if search is not None:
         query = query.where(*matching(search))
-    if cursor is not None:
-        value, last_id = _decode(cursor, sort, name)
-        if descending:
-            query = query.where(or_(key < value, and_(key == value, Contact.id < last_id)))
-        else:
-            query = query.where(or_(key > value, and_(key == value, Contact.id > last_id)))
-    order = (key.desc(), Contact.id.desc()) if descending else (key.asc(), Contact.id.asc())
-    rows = session.scalars(query.order_by(*order).limit(min(limit, MAX_LIMIT) + 1)).all()
+    after = _decode(cursor, sort, name) if cursor is not None else None
+    fetch = min(limit, MAX_LIMIT) + 1
+    if name == "last_interaction_at":
+        rows = _by_interaction(session, query, descending, after, fetch)
+    else:
+        rows = list(session.scalars(_ordered(query, getattr(Contact, name), descending, after).limit(fetch)))
     page, more = rows[:limit], len(rows) > limit
     next_cursor = _encode(sort, name, page[-1]) if more and page else None
     return {"contacts": [describe(c) for c in page], "next_cursor": next_cursor}
+
+
+def _ordered(query: Select[Any], column: Any, descending: bool, after: tuple[Any, int] | None) -> Select[Any]:
+    """The query in (column, id) order, from just past `after`: a row comparison an index answers."""
+    key = tuple_(column, Contact.id)
+    if after is not None:
+        start = tuple_(literal(after[0], column.type), literal(after[1], Contact.id.type))
+        query = query.where(key < start if descending else key > start)
+    order = (column.desc(), Contact.id.desc()) if descending else (column.asc(), Contact.id.asc())
+    return query.order_by(*order)
+
+
+def _by_interaction(
+    session: Session, query: Select[Any], descending: bool, after: tuple[Any, int] | None, fetch: int
+) -> list[Contact]:
+    """Up to `fetch` contacts by latest interaction, those with none (NEVER) at the old end.
+
+    Read as two runs of one index (account, last interaction, id), the dated contacts and those
+    without an interaction, rather than as one order on an expression no index holds.
+    """
+    column = Contact.last_interaction_at
+    dated, undated = query.where(column.is_not(None)), query.where(column.is_(None))
+    in_undated = after is not None and after[0] == NEVER
+    undated_after = (None, after[1]) if in_undated and after is not None else None
+
+    def undated_run(count: int) -> list[Contact]:
+        q = undated
+        if undated_after is not None:
+            q = q.where(Contact.id < undated_after[1] if descending else Contact.id > undated_after[1])
+        order = Contact.id.desc() if descending else Contact.id.asc()
+        return list(session.scalars(q.order_by(order).limit(count)))
+
+    def dated_run(count: int) -> list[Contact]:
+        start = None if in_undated else after
+        return list(session.scalars(_ordered(dated, column, descending, start).limit(count)))
+
+    if descending:  # newest first, then the contacts without an interaction
+        rows = [] if in_undated else dated_run(fetch)
+        return rows + (undated_run(fetch - len(rows)) if len(rows) < fetch else [])
+    rows = undated_run(fetch) if after is None or in_undated else []
+    return rows + (dated_run(fetch - len(rows)) if len(rows) < fetch else [])
 
 
 def matching(search: str) -> list[ColumnElement[bool]]:

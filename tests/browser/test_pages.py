@@ -12,17 +12,21 @@ which copies the curated set (`DOCUMENTED`) there as well.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
 
 from integration.accounts import create_account
+from integration.analytics import rfm
+from integration.audiences import segments
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Store, User
+from integration.store.models import Contact, Order, Store, User
 from tests.browser import helpers
 from tests.browser.dataset import Merchant, add_owner, imported_shop, merchant
 from tests.browser.harness import EmbeddedPage, LiveServer
@@ -49,6 +53,15 @@ DOCUMENTED = (
     "users-en",
     "profile-pl",
     "contacts-embedded",
+    "contact-list-en",
+    "contact-list-pl",
+    "segments-en",
+    "segment-en",
+    "segment-pl",
+    "segment-editor-en",
+    "customer-en",
+    "customer-pl",
+    "notifications-en",
 )
 
 # name: (path, English names of controls that Tab must reach besides the frame's).
@@ -59,6 +72,9 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("Search by email or name", "Subscription status", "Order", "Show", "Engaged", "Next page"),
     ),
     "segments": ("/admin/segments", ("Segments", "Engaged subscribers", "Frequent buyers")),
+    "segment": ("/admin/segments/{segment}", ("Export CSV", "Delete")),
+    "segment-editor": ("/admin/segments/{segment}/edit", ("Name", "Save segment")),
+    "customer": ("/admin/contacts/{contact}", ("Message customer",)),
     "setup": ("/admin/setup", ("Overview", "Stores", "API keys", "Email tools", "Settings")),
     "setup-stores": (
         "/admin/setup/stores",
@@ -116,6 +132,39 @@ def finished_import(page: Page, live_server: LiveServer, settings: Settings, sto
     return import_id
 
 
+def tour_subjects(settings: Settings, account_id: int) -> tuple[int, int]:
+    """A saved segment (an AND holding an OR) and the customer with the most orders, to show."""
+    with session_scope(settings.database_url) as session:
+        rfm.compute(session, account_id)  # as the scheduler's job keeps it
+        segment = segments.save(
+            session,
+            account_id,
+            name="Loyal buyers",
+            description="Subscribed buyers of two or more orders, or who spent 200 EUR",
+            raw_filter={
+                "all": [
+                    {"subscription": ["subscribed"]},
+                    {
+                        "any": [
+                            {"orders_count": {"min": 2}},
+                            {"total_spent": {"currency": "EUR", "min": "200"}},
+                        ]
+                    },
+                ]
+            },
+        )
+        contact_id = session.scalar(
+            select(Order.contact_id)
+            .join(Contact, Contact.id == Order.contact_id)
+            .where(Contact.account_id == account_id, Order.contact_id.is_not(None))
+            .group_by(Order.contact_id)
+            .order_by(func.count().desc(), Order.contact_id)
+            .limit(1)
+        )
+        assert contact_id is not None
+        return segment.id, contact_id
+
+
 def set_locale(settings: Settings, email: str, locale: str) -> None:
     with session_scope(settings.database_url) as session:
         user = session.query(User).filter_by(email=email).one()
@@ -132,6 +181,7 @@ def test_every_page_in_english_and_polish(
     shop_owner: Merchant = merchant(settings.database_url)
     import_id = finished_import(page, live_server, settings, shop_owner.store_ids[0], tmp_path)
     run_worker()
+    segment_id, contact_id = tour_subjects(settings, shop_owner.account_id)
     problems: list[str] = []
     stops_by_page: dict[str, list[int]] = {}
 
@@ -146,7 +196,11 @@ def test_every_page_in_english_and_polish(
         sign_in(page, shop_owner.email)
         expect(page.locator("html")).to_have_attribute("lang", locale)
         for name, (path, controls) in PAGES.items():
-            answer = page.goto(path.format(store=shop_owner.store_ids[0], import_id=import_id))
+            answer = page.goto(
+                path.format(
+                    store=shop_owner.store_ids[0], import_id=import_id, segment=segment_id, contact=contact_id
+                )
+            )
             assert answer is not None
             if answer.status == 404:  # a page still to come
                 continue
@@ -154,6 +208,8 @@ def test_every_page_in_english_and_polish(
             assert answer.status == 200, shot
             if name == "contacts":
                 page.locator("#group-engaged details summary").click()  # the movements, shown once
+            if name == "segment-editor":  # the live count and each condition's words, once answered
+                expect(page.locator("[data-count]")).to_have_attribute("data-count", re.compile(r"^\d+$"))
             helpers.screenshot(page, shot)
             problems += _checked(page, shot, controls if locale == "en" else ())
             stops_by_page.setdefault(name, []).append(page.evaluate(CONTROLS))

@@ -32,6 +32,9 @@ class Contact(Base):
         UniqueConstraint("account_id", "email"),
         Index(None, "account_id", "engagement_status", "last_interaction_at"),
         Index(None, "account_id", "subscription_status", "engagement_status"),
+        # The contact list's orders (integration.contacts.lists), the id breaking ties.
+        Index(None, "account_id", "last_interaction_at", "id"),
+        Index(None, "account_id", "first_seen_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)

@@ -18,7 +18,7 @@ from integration.contacts.timeline import timeline
 from integration.keyset import BadCursor
 from integration.store.db import account_row
 from integration.store.models import Account, Contact
-from integration.web.admin.contact_list import interaction_names
+from integration.web.admin.contact_list import interaction_names, subscription_reason
 from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import money
 from integration.web.admin.viewer import admin_page
@@ -168,7 +168,7 @@ def _sentence(entry: dict[str, Any]) -> Any:
             before=statuses.get(entry["from"] or "", _("Unknown")),
             after=statuses.get(entry["to"] or "", _("Unknown")),
         )
-        return _because(text, _subscription_reasons().get(entry["reason"] or ""))
+        return _because(text, subscription_reason(entry["reason"]))
     if kind == "engagement_changed":
         groups = {"engaged": _("Engaged"), "unengaged": _("Unengaged"), "blocked": _("Blocked")}
         text = _(
@@ -190,15 +190,6 @@ def _sentence(entry: dict[str, Any]) -> Any:
 
 def _because(text: str, reason: str | None) -> Any:
     return _("%(change)s: %(reason)s", change=text, reason=reason) if reason else text
-
-
-def _subscription_reasons() -> dict[str, str]:
-    return {
-        "shopify_customer": _("changed in Shopify"),
-        "csv_customer": _("from a CSV import"),
-        "api_customer": _("from the API"),
-        "redacted": _("personal data erased"),
-    }
 
 
 def _engagement_reasons() -> dict[str, str]:

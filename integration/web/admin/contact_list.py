@@ -70,6 +70,23 @@ def interaction_names() -> dict[str, str]:
     }
 
 
+def subscription_reason(code: str | None) -> str | None:
+    """Why a contact's subscription status is what it is, in words; a code without words as it is."""
+    if not code:
+        return None
+    words = {
+        "shopify_customer": _("changed in Shopify"),
+        "csv_customer": _("from a CSV import"),
+        "api_customer": _("from the API"),
+        "redacted": _("personal data erased"),
+        "unsubscribe": _("unsubscribed through an email"),
+        "subscribe": _("subscribed through an email tool"),
+        "spam_complaint": _("spam complaint"),
+        "hard_bounce": _("hard bounce"),
+    }
+    return str(words.get(code, code))
+
+
 def why(contact: dict[str, Any]) -> str:
     """Why the contact is in its group, in words: the deciding interaction and its day, or the block."""
     blocked = contact["blocked"]

@@ -23,7 +23,7 @@ from integration.contacts.profile import DEFAULT_ORDERS, order_details, profile
 from integration.contacts.timeline import timeline
 from integration.store.models import Account, Sender, Store
 from integration.store.types import utcnow
-from integration.web.admin.contact_list import why
+from integration.web.admin.contact_list import subscription_reason, why
 from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import money, on_day
 from integration.web.admin.setup import page_url, shopify_query
@@ -70,6 +70,7 @@ def contact(contact_id: int) -> str | tuple[str, int]:
         title=name or found["email"],
         contact=found,
         why=why(found),
+        subscription_reason=subscription_reason(found["subscription"]["reason"]),
         details=details,
         every=every,
         all_orders_url=url_for("admin.contact", contact_id=contact_id, orders="all", **shopify_query()),
