@@ -20,8 +20,9 @@ from integration.contacts import engagement
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
+from integration.store.redis import connection
 from integration.store.types import utcnow
-from jobs.queues import COMPUTE, Debounce
+from jobs.queues import COMPUTE, Debounce, enqueue_once
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,31 @@ def prune_leaderboard_job() -> int:
 def refresh_segments_job() -> int:
     """Bring every account's segments up to date with the data (hourly); log who entered and left."""
     return _each_account(get_settings(), segments.refresh_account)
+
+
+def segments_pending_key(account_id: int) -> str:
+    """The Redis key that says an account's segment refresh is already queued."""
+    return f"storepulse:segments-pending:{account_id}"
+
+
+def request_segments_refresh(settings: Settings, account_id: int) -> bool:
+    """Queue one refresh of the account's segments unless one is queued (segments never computed)."""
+    return enqueue_once(
+        settings,
+        segments_pending_key(account_id),
+        REFRESH_KEY_TTL_SECONDS,
+        COMPUTE,
+        refresh_account_segments_job,
+        account_id,
+    )
+
+
+def refresh_account_segments_job(account_id: int) -> int:
+    """Bring one account's segments up to date now (a page found some never computed); return how many."""
+    settings = get_settings()
+    connection(settings).delete(segments_pending_key(account_id))
+    with session_scope(settings.database_url) as session:
+        return segments.refresh_account(session, account_id)
 
 
 def classify_account_job(account_id: int) -> int:

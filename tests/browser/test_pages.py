@@ -69,7 +69,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "contacts": ("/admin/", ("Subscribed", "Unknown", "Both", "The numbers behind the chart")),
     "contact-list": (
         "/admin/contacts/list",
-        ("Search by email or name", "Subscription status", "Order", "Show", "Engaged", "Next page"),
+        ("Search by email or name", "Subscription status", "Sort order", "Show", "Engaged", "Next page"),
     ),
     "segments": ("/admin/segments", ("Segments", "Engaged subscribers", "Frequent buyers")),
     "segment": ("/admin/segments/{segment}", ("Export CSV", "Delete")),

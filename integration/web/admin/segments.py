@@ -23,7 +23,8 @@ from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import number, on_day, when
 from integration.web.admin.setup import shopify_query
 from integration.web.admin.viewer import admin_page
-from integration.web.context import db
+from integration.web.context import current_settings, db
+from jobs.compute import request_segments_refresh
 
 PAGE_SIZE = 50  # members per page
 CHANGES_SHOWN = 20  # latest entries and exits
@@ -113,11 +114,14 @@ def segments_page() -> str:
     segments.ensure_predefined(db.session, account.id)
     stores = _store_names(account.id)
     rows = []
-    for segment in db.session.scalars(
-        select(Segment)
-        .where(Segment.account_id == account.id)
-        .order_by(Segment.predefined.desc(), Segment.id)
-    ):
+    order = (Segment.predefined.desc(), Segment.id)
+    mine = select(Segment).where(Segment.account_id == account.id)
+    listed = db.session.scalars(mine.order_by(*order)).all()
+    computing = any(s.refreshed_at is None for s in listed)
+    if computing:  # new segments (an account's first visit): computed now, not at the next hourly round
+        db.commit()  # the job reads the segments made above
+        request_segments_refresh(current_settings(), account.id)
+    for segment in listed:
         rows.append(
             [
                 Markup('<a href="{}" data-segment="{}">{}</a>').format(
@@ -129,14 +133,17 @@ def segments_page() -> str:
                 Markup("<span data-kind>{}</span>").format(
                     _("Predefined, not editable") if segment.predefined else _("Saved")
                 ),
-                Markup("<span data-size>{}</span>").format(number(segment.members_count)),
-                when(segment.refreshed_at) if segment.refreshed_at else _("Not computed yet"),
+                Markup("<span data-size>{}</span>").format(
+                    number(segment.members_count) if segment.refreshed_at else "–"
+                ),
+                when(segment.refreshed_at) if segment.refreshed_at else _("Being computed"),
             ]
         )
     return render_template(
         "admin/segments.html",
         title=_("Segments"),
         rows=rows,
+        computing=computing,
         new_url=page_url("admin.segment_new") if "admin.segment_new" in current_app.view_functions else None,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -115,6 +116,20 @@ def test_the_list_shows_predefined_segments_first_in_words_then_saved_ones(
     assert str(shop_data["other_segment"]) not in html
     assert 'href="/admin/segments"' in html  # in the navigation
     assert 'href="/admin/segments/new"' in html  # the editor's page, now that it is here
+
+
+def test_segments_never_computed_are_computed_at_once_not_at_the_next_hourly_round(
+    owner: FlaskClient, shop_data: dict[str, Any], run_worker: Callable[[], bool]
+) -> None:
+    html = owner.get("/admin/segments").get_data(as_text=True)
+    sizes = [h.text for h in Hooks(html).all("data-size")]
+    assert sizes[0] == "–"  # engaged subscribers: made, not yet computed
+    assert sizes[-1] == "3"  # the saved one was computed when saved
+    assert 'id="segments-computing"' in html
+    assert run_worker()  # the refresh the page asked for
+    after = owner.get("/admin/segments").get_data(as_text=True)
+    assert 'id="segments-computing"' not in after
+    assert "–" not in [h.text for h in Hooks(after).all("data-size")]
 
 
 def test_a_segment_shows_its_words_reach_history_and_members(
