@@ -162,6 +162,7 @@ def tour_subjects(settings: Settings, account_id: int) -> tuple[int, int]:
             .limit(1)
         )
         assert contact_id is not None
+        segments.refresh_account(session, account_id)  # as the hourly job keeps them
         return segment.id, contact_id
 
 
