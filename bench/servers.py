@@ -9,6 +9,9 @@ import warnings
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
+
+from integration.store.db import upgrade
 
 
 def throwaway_postgres(workdir: Path, database: str = "bench") -> str:
@@ -21,6 +24,15 @@ def throwaway_postgres(workdir: Path, database: str = "bench") -> str:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     return server.get_uri(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def migrated_store(database_url: str | None, workdir: Path) -> str:
+    """The benchmark's store, migrated: the given (empty) PostgreSQL database, else a throwaway
+    server's; its URL with the psycopg driver."""
+    url = database_url or throwaway_postgres(workdir)
+    url = make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    upgrade(url)
+    return url
 
 
 def throwaway_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:

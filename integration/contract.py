@@ -131,6 +131,26 @@ class EventRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+# What a storefront event is, as the Shopify pixel and the tracking snippet report it. Product views
+# and add-to-carts are interactions; the others (and every event) can tie the visitor to a contact.
+STOREFRONT_KINDS = ("page_view", "product_view", "add_to_cart", "checkout_started", "checkout_completed")
+
+
+@dataclass(frozen=True)
+class StorefrontRecord:
+    """One event from a storefront: a visitor (a browser's id) did something, perhaps as a customer."""
+
+    event_id: str
+    kind: str  # one of STOREFRONT_KINDS
+    occurred_at: datetime
+    visitor: str
+    # The platform's customer id (a logged-in customer, a completed checkout's buyer), if it named one.
+    customer_id: str | None = None
+    checkout_token: str | None = None
+    product_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class CampaignRecord:
     external_id: str

@@ -17,6 +17,7 @@ from integration.analytics import history, period_spend, rfm, stats
 from integration.audiences import exports, segments
 from integration.commerce import carts
 from integration.contacts import engagement
+from integration.ingest import storefront
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Account
@@ -85,6 +86,11 @@ def compute_rfm_all_job() -> int:
 def prune_leaderboard_job() -> int:
     """Drop the leaderboard's period rows no time frame can name any more (daily); return how many."""
     return _each_account(get_settings(), period_spend.prune_spend)
+
+
+def purge_visitors_job() -> int:
+    """Drop storefront interactions and visitors past every account's engagement time frame (hourly)."""
+    return _each_account(get_settings(), storefront.purge_visitors)
 
 
 def refresh_segments_job() -> int:

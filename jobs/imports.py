@@ -19,6 +19,8 @@ from jobs.compute import request_stats_refresh
 from jobs.queues import INGEST, enqueue
 
 SWEEP_AFTER = timedelta(minutes=2)
+# A file checked and never started is let go after this long.
+KEEP_CHECKED = timedelta(days=1)
 
 
 def import_file_job(import_id: int) -> dict[str, int]:
@@ -26,8 +28,8 @@ def import_file_job(import_id: int) -> dict[str, int]:
     url = get_settings().database_url
     with session_scope(url) as session:
         job = session.get(Import, import_id)
-        if job is None or job.status == ImportStatus.FINISHED:
-            return {}
+        if job is None or job.status in (ImportStatus.FINISHED, ImportStatus.CHECKED):
+            return {}  # done already, or still waiting for the merchant to start it
         job.status, job.started_at = ImportStatus.RUNNING, utcnow()
         store_id, kind, encoding = job.store_id, job.kind, job.encoding
 
@@ -85,9 +87,17 @@ def _tell(session: Session, import_id: int, kind: NotificationKind) -> None:
 
 
 def sweep_imports_job() -> int:
-    """Enqueue imports still queued after SWEEP_AFTER (their job was lost, say while Redis was down)."""
+    """Enqueue imports still queued after SWEEP_AFTER (their job was lost, say while Redis was down).
+
+    Files checked and not started within KEEP_CHECKED are deleted with their import.
+    """
     settings = get_settings()
     with session_scope(settings.database_url) as session:
+        stale = select(Import.id).where(
+            Import.status == ImportStatus.CHECKED, Import.created_at < utcnow() - KEEP_CHECKED
+        )
+        session.execute(delete(ImportPart).where(ImportPart.import_id.in_(stale)))
+        session.execute(delete(Import).where(Import.id.in_(stale)))
         ids = session.scalars(
             select(Import.id).where(
                 Import.status == ImportStatus.QUEUED, Import.created_at < utcnow() - SWEEP_AFTER

@@ -46,7 +46,7 @@ from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.redis import connection
 from jobs.compute import request_rfm_refresh, request_stats_refresh
-from jobs.queues import INGEST, enqueue, enqueue_or_sweep, fetch_job
+from jobs.queues import INGEST, enqueue, enqueue_or_sweep, will_run
 from jobs.shopify import continue_backfill_job, read_customers_job
 from jobs.sync import request_account_syncs
 
@@ -60,7 +60,6 @@ DRAIN_KEY_TTL_SECONDS = 300  # a queued drain's mark; outlives any normal wait i
 DRAIN_HEARTBEAT_SECONDS = 10  # a drain not heard of for this long is taken for dead
 DRAIN_BEAT_SECONDS = 3.0
 DRAINED_SOURCES = ("shopify",)  # sources whose deliveries are drained per store
-WAITING = ("queued", "scheduled", "deferred")  # RQ states of a job that will still run
 
 # Raise *wanted*; queue a drain only when none runs and none is queued. 1: the caller enqueues.
 _REQUEST = """
@@ -131,8 +130,7 @@ def _drain_alive(settings: Settings, source: str, store_id: int) -> bool:
     job_id = client.get(queued)
     if job_id is None:
         return False
-    job = fetch_job(settings, job_id.decode() if isinstance(job_id, bytes) else str(job_id))
-    if job is not None and job.get_status() in WAITING:
+    if will_run(settings, job_id.decode() if isinstance(job_id, bytes) else str(job_id)):
         return True
     client.delete(queued)  # its job was lost with a worker or a Redis restart
     return False

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from integration.settings import Settings
@@ -137,3 +137,25 @@ def fetch_job(settings: Settings, job_id: str) -> Job | None:
         return Job.fetch(job_id, connection=connection(settings), serializer=JSONSerializer)
     except NoSuchJobError:
         return None
+
+
+def will_run(settings: Settings, job_id: str) -> bool:
+    """Whether the job is still to run: in its queue, or scheduled for a retry, or deferred.
+
+    The status alone does not tell: Redis restarting from its append-only file (which keeps up to
+    the last second's writes, not always all of them), or a replica taking over, can keep a
+    worker's taking of a job out of its queue and lose the "started" that followed. Such a job says
+    "queued" while no queue holds it, and nothing would ever run it.
+    """
+    job = fetch_job(settings, job_id)
+    if job is None:
+        return False
+    status = job.get_status()
+    held = queue(settings, job.origin)
+    if status == JobStatus.QUEUED:
+        return held.get_job_position(job.id) is not None
+    if status == JobStatus.SCHEDULED:
+        return job.id in held.scheduled_job_registry
+    if status == JobStatus.DEFERRED:
+        return job.id in held.deferred_job_registry
+    return False

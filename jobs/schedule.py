@@ -27,6 +27,7 @@ from jobs.compute import (
     expire_engagement_job,
     mark_abandoned_checkouts_job,
     prune_leaderboard_job,
+    purge_visitors_job,
     refresh_segments_job,
     snapshot_contacts_job,
 )
@@ -34,7 +35,7 @@ from jobs.heartbeat import RUNNING, STOPPING, WAITING_FOR_REDIS, Heartbeat
 from jobs.imports import sweep_imports_job
 from jobs.ingest import purge_inbox_job, reclaim_drains_job, sweep_inbox_job
 from jobs.outage import REDIS_ERRORS, Backoff, Outage
-from jobs.queues import COMPUTE, INGEST, SYNC, enqueue, fetch_job
+from jobs.queues import COMPUTE, INGEST, SYNC, enqueue, will_run
 from jobs.shopify import shopify_upkeep_job
 from jobs.sync import sync_all_job
 
@@ -44,7 +45,6 @@ TICK_SECONDS = 5
 # A periodic job that fails for good is counted as a metric and kept this long for a look, not a month.
 PERIODIC_FAILURE_TTL_SECONDS = 3600
 PERIODIC_RETRIES = 3
-WAITING = ("queued", "scheduled", "deferred")  # RQ states of a job that will still run
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ PERIODIC = (
     Periodic("rfm-daily", 24 * 60 * 60, COMPUTE, compute_rfm_all_job),
     Periodic("refresh-segments", 60 * 60, COMPUTE, refresh_segments_job),
     Periodic("prune-leaderboard", 24 * 60 * 60, COMPUTE, prune_leaderboard_job),
+    Periodic("purge-visitors", 60 * 60, COMPUTE, purge_visitors_job),
     # Syncs also run after changes; the schedule retries failed contacts and catches time passing.
     Periodic("sync-all", 15 * 60, SYNC, sync_all_job),
 )
@@ -101,8 +102,7 @@ def tick(settings: Settings, periodic: tuple[Periodic, ...] = PERIODIC) -> list[
             last_key = f"{key}:job"
             try:
                 last = redis.get(last_key)
-                earlier = fetch_job(settings, last.decode() if isinstance(last, bytes) else str(last or ""))
-                if earlier is not None and earlier.get_status() in WAITING:
+                if will_run(settings, last.decode() if isinstance(last, bytes) else str(last or "")):
                     continue
                 enqueued = enqueue(
                     settings,

@@ -249,14 +249,19 @@ class Worker(SchedulingWorker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_asked = True
         self.beat.set_state(hb.STOPPING)
+        grace = self.settings.shutdown_grace_seconds
+        timer = None
         if self.get_state() == WorkerStatus.BUSY and self._grace_timer is None:
             signal.signal(INTERRUPT_SIGNAL, self._interrupt_job)
-            grace = self.settings.shutdown_grace_seconds
-            self._grace_timer = threading.Timer(grace, os.kill, args=(os.getpid(), INTERRUPT_SIGNAL))
-            self._grace_timer.daemon = True
-            self._grace_timer.start()
+            timer = self._grace_timer = threading.Timer(grace, os.kill, args=(os.getpid(), INTERRUPT_SIGNAL))
+            timer.daemon = True
             logger.info("stopping: the job under way has %d s to finish", grace)
         super().request_stop(signum, frame)
+        # Started once RQ has recorded the stop: with no grace (0 s) the interrupt would otherwise
+        # land inside this handler, give the job back before the stop was recorded, and the worker
+        # would go on to take it again.
+        if timer is not None:
+            timer.start()
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         """A second SIGTERM/SIGINT (not the echo RQ ignores within a second): give the job back now."""

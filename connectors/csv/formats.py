@@ -13,6 +13,7 @@ later export of the same data replaces what an earlier one said.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,24 +32,52 @@ class Item:
     row: int
     record: dict[str, Any]
     columns: dict[str, str]
+    # The cells of its (first) row as the file gave them, for the report of a bad row.
+    cells: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# The columns storepulse's own layout needs for each kind.
+REQUIRED = {
+    "customers": {"id"},
+    "orders": {"id", "line_item_title"},
+    "checkouts": {"token", "line_item_title"},
+    "events": {"type", "occurred_at"},
+}
+
+
+def layout_of(kind: str, header: list[str]) -> tuple[str, list[str]]:
+    """Recognize the layout of a file of `kind` by its header; return it and the columns it misses."""
+    if kind == "customers" and ("Accepts Email Marketing" in header or "Customer ID" in header):
+        return "shopify_customers", []
+    if kind == "orders" and "Lineitem name" in header:
+        return "shopify_orders", []
+    return "storepulse", sorted(REQUIRED[kind] - set(header))
+
+
+def known_columns(kind: str, layout: str) -> set[str]:
+    """The columns a layout reads; any other column of the file is left aside."""
+    if layout == "shopify_customers":
+        return {*SHOPIFY_CUSTOMER.values(), "Accepts Email Marketing", "Tags"}
+    if layout == "shopify_orders":
+        return {*SHOPIFY_ORDER.values(), *SHOPIFY_LINE_ITEM.values()}
+    return {
+        "customers": {*CUSTOMER_COLUMNS, "tags"},
+        "events": {*EVENT_COLUMNS, "machine_open"},
+        "orders": {*ORDER_COLUMNS, *LINE_ITEM_COLUMNS.values()},
+        "checkouts": {*CHECKOUT_COLUMNS, *LINE_ITEM_COLUMNS.values()},
+    }[kind]
 
 
 def items(kind: str, header: list[str], rows: Iterator[Row], as_of: datetime) -> tuple[str, Iterator[Item]]:
     """Recognize the file's layout; return its name and the records it holds."""
     stamp = as_of.isoformat()
-    if kind == "customers" and ("Accepts Email Marketing" in header or "Customer ID" in header):
-        return "shopify_customers", (_shopify_customer(r, stamp) for r in rows)
-    if kind == "orders" and "Lineitem name" in header:
-        return "shopify_orders", _shopify_orders(rows, stamp)
-    required = {
-        "customers": {"id"},
-        "orders": {"id", "line_item_title"},
-        "checkouts": {"token", "line_item_title"},
-        "events": {"type", "occurred_at"},
-    }[kind]
-    missing = required - set(header)
+    layout, missing = layout_of(kind, header)
+    if layout == "shopify_customers":
+        return layout, (_shopify_customer(r, stamp) for r in rows)
+    if layout == "shopify_orders":
+        return layout, _shopify_orders(rows, stamp)
     if missing:
-        raise CsvError(f"missing column(s) {', '.join(sorted(missing))} for {kind}")
+        raise CsvError(f"missing column(s) {', '.join(missing)} for {kind}")
     if kind == "orders":
         return "storepulse", _our_orders(rows, stamp)
     if kind == "checkouts":
@@ -93,7 +122,7 @@ def _our_customer(row: Row, stamp: str) -> Item:
     record, columns = _cells(row, {c: c for c in CUSTOMER_COLUMNS})
     _convert(row, record, columns, "tags", "tags", _tags)
     record.setdefault("updated_at", stamp)
-    return Item(row.number, record, columns)
+    return Item(row.number, record, columns, row.cells)
 
 
 EVENT_COLUMNS = [
@@ -119,7 +148,7 @@ def _our_event(row: Row, stamp: str) -> Item:
             "\x1f".join(f"{k}={v}" for k, v in sorted(record.items())).encode()
         ).hexdigest()
         record["event_id"] = f"csv-{digest[:40]}"
-    return Item(row.number, record, columns)
+    return Item(row.number, record, columns, row.cells)
 
 
 ORDER_COLUMNS = [
@@ -199,7 +228,7 @@ def _shopify_customer(row: Row, stamp: str) -> Item:
     _convert(row, record, columns, "subscription_status", "Accepts Email Marketing", _consent)
     _convert(row, record, columns, "tags", "Tags", _tags)
     record["updated_at"] = stamp
-    return Item(row.number, record, columns)
+    return Item(row.number, record, columns, row.cells)
 
 
 def _consent(value: str) -> str:
@@ -262,7 +291,7 @@ def _grouped(
             record, columns = order_fields(row)
             record.setdefault("updated_at", stamp)
             record["line_items"] = []
-            current, current_key = Item(row.number, record, columns), row_key
+            current, current_key = Item(row.number, record, columns, row.cells), row_key
         line = {field: row.cells[column] for field, column in item_columns.items() if row.cells.get(column)}
         if line:
             current.record["line_items"].append(line)

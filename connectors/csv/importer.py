@@ -30,6 +30,8 @@ from integration.store.types import utcnow
 
 BATCH_RECORDS = 1000
 MAX_REPORTED = 1000
+# A bad row's cells are kept with its report, each cut to this many characters.
+MAX_CELL_CHARS = 200
 
 
 @dataclass
@@ -46,10 +48,14 @@ class Report:
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def refuse(self, row: int, column: str, reason: str) -> None:
+    def refuse(self, row: int, column: str, reason: str, cells: dict[str, str] | None = None) -> None:
         self.failed += 1
         if len(self.errors) < MAX_REPORTED:
-            self.errors.append({"row": row, "column": column, "reason": reason})
+            error: dict[str, Any] = {"row": row, "column": column, "reason": reason}
+            if cells:
+                # Pairs, not a mapping: the file's column order survives a JSON column that sorts keys.
+                error["cells"] = [[name, value[:MAX_CELL_CHARS]] for name, value in cells.items()]
+            self.errors.append(error)
 
 
 def import_csv(
@@ -87,9 +93,9 @@ def import_csv(
                 batch.append((item, schema.load(item.record)))
             except ValidationError as exc:
                 for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
-                    report.refuse(item.row, _column(item, path), "; ".join(reasons))
+                    report.refuse(item.row, _column(item, path), "; ".join(reasons), item.cells)
             except Exception as exc:  # noqa: BLE001 - one unreadable row never costs the others
-                report.refuse(item.row, "", f"unreadable row ({type(exc).__name__})")
+                report.refuse(item.row, "", f"unreadable row ({type(exc).__name__})", item.cells)
             if len(batch) >= BATCH_RECORDS:
                 hand_over(batch)
                 batch = []
@@ -133,7 +139,10 @@ def _account(report: Report, batch: list[tuple[Item, Any]], stored: Future[Outco
         item = batch[index][0] if isinstance(index, int) else _item_of(batch, skipped.get("id"))
         field = skipped.get("field", "")
         report.refuse(
-            item.row if item else 0, _column(item, field) if item else field, skipped.get("reason", "")
+            item.row if item else 0,
+            _column(item, field) if item else field,
+            skipped.get("reason", ""),
+            item.cells if item else None,
         )
 
 

@@ -26,7 +26,7 @@ from integration.commerce.checkout_identity import checkout_identities
 from integration.contract import Outcome
 from integration.errors import InvalidRecord, RetryLater
 from integration.follow_ups import ContinueBackfill, ReadCustomers
-from integration.ingest.customers import apply_consent
+from integration.ingest.consent import apply_consent
 from integration.ingest.removals import markers
 from integration.ingest.resolver import ContactResolver
 from integration.store.models import (

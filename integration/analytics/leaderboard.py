@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.analytics.period_spend import ACCOUNT_WIDE
-from integration.analytics.periods import TimeFrame, period_of
+from integration.analytics.periods import Period, TimeFrame, period_of
 from integration.money import amount
 from integration.store.db import required_account_row
 from integration.store.models import Account, Contact, ContactPeriodSpend, PeriodCurrency, Store
@@ -54,15 +54,7 @@ def leaderboard(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The top customers of a period: rank (shared by ties), purchases, average order, total spent."""
-    account = session.get(Account, account_id)
-    if account is None:
-        raise LookupError(f"no account {account_id}")
-    store = (
-        required_account_row(session, Store, store_id, account_id, "store") if store_id is not None else None
-    )
-    zone = ZoneInfo(store.time_zone if store else account.time_zone)
-    now = now or utcnow()
-    period = period_of(time_frame, now.astimezone(zone).date())
+    store, zone, period = _period(session, account_id, time_frame, store_id, now)
     scope = [
         ContactPeriodSpend.account_id == account_id,
         ContactPeriodSpend.store_id == (store_id if store_id is not None else ACCOUNT_WIDE),
@@ -124,6 +116,46 @@ def leaderboard(
         # More customers share the last rank shown than MAX_LIMIT rows leave room for.
         "more_tied": more_tied,
     }
+
+
+def currencies(
+    session: Session,
+    account_id: int,
+    *,
+    time_frame: TimeFrame,
+    store_id: int | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """The currencies customers bought in during the period, the most customers' first (a board each)."""
+    _, _, period = _period(session, account_id, time_frame, store_id, now)
+    counts = PeriodCurrency
+    return list(
+        session.scalars(
+            select(counts.currency)
+            .where(
+                counts.account_id == account_id,
+                counts.store_id == (store_id if store_id is not None else ACCOUNT_WIDE),
+                counts.period == period.key,
+                counts.contacts > 0,
+            )
+            .order_by(counts.contacts.desc(), counts.currency)
+        )
+    )
+
+
+def _period(
+    session: Session, account_id: int, time_frame: TimeFrame, store_id: int | None, now: datetime | None
+) -> tuple[Store | None, ZoneInfo, Period]:
+    """The store asked for (None: the whole account), its time zone and the period the time frame names."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id}")
+    store = (
+        required_account_row(session, Store, store_id, account_id, "store") if store_id is not None else None
+    )
+    zone = ZoneInfo(store.time_zone if store else account.time_zone)
+    now = now or utcnow()
+    return store, zone, period_of(time_frame, now.astimezone(zone).date())
 
 
 def _main_currency(session: Session, account_id: int, store_id: int | None, period: str) -> str | None:

@@ -47,7 +47,7 @@ from integration.analytics import rfm_cuts
 from integration.commerce import orders as order_rules
 from integration.errors import RequestRefused
 from integration.money import amount
-from integration.store.models import Account, Contact, Order, RfmScore, Store, table_of
+from integration.store.models import Account, Contact, Order, RfmScore, RfmSummary, Store, table_of
 from integration.store.types import UTCDateTime, utcnow
 
 DEFAULT_SCHEME: list[dict[str, Any]] = [
@@ -68,9 +68,25 @@ BIG_SHARE, MEDIUM_SHARE, FREQUENT_SHARE = Decimal("0.01"), Decimal("0.20"), Deci
 
 
 class InvalidScheme(RequestRefused, ValueError):
-    """A custom scheme does not place every (R, F) pair in exactly one segment."""
+    """A custom scheme does not place every (R, F) pair in exactly one segment.
+
+    `details` names each cell at fault (`r1f2`) with what is wrong with it: `missing` or `doubled`.
+    """
 
     reason = "invalid_scheme"
+
+    def __init__(self, message: str, pairs: dict[str, str] | None = None) -> None:
+        super().__init__(message, details=dict(pairs) if pairs else None)
+
+
+def cell_key(r: int, f: int) -> str:
+    """The name of an (R, F) cell in a refusal's details and in the admin's scheme form: `r1f2`."""
+    return f"r{r}f{f}"
+
+
+def segment_names(scheme: Sequence[dict[str, Any]]) -> list[str]:
+    """The scheme's segment names in order, each once (a segment may span several rules)."""
+    return list(dict.fromkeys(rule["name"] for rule in scheme))
 
 
 def check_scheme(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,12 +109,17 @@ def check_scheme(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in range(r_low, r_high + 1):
             for f in range(f_low, f_high + 1):
                 if (r, f) in cells:
-                    raise InvalidScheme(f"R{r} F{f} is in both {cells[(r, f)]!r} and {name!r}")
+                    raise InvalidScheme(
+                        f"R{r} F{f} is in both {cells[(r, f)]!r} and {name!r}", {cell_key(r, f): "doubled"}
+                    )
                 cells[(r, f)] = name
         clean.append({"name": name, "r": [r_low, r_high], "f": [f_low, f_high]})
-    missing = [f"R{r} F{f}" for r in range(1, 6) for f in range(1, 6) if (r, f) not in cells]
+    missing = [(r, f) for r in range(1, 6) for f in range(1, 6) if (r, f) not in cells]
     if missing:
-        raise InvalidScheme(f"no segment for {', '.join(missing)}")
+        raise InvalidScheme(
+            f"no segment for {', '.join(f'R{r} F{f}' for r, f in missing)}",
+            {cell_key(r, f): "missing" for r, f in missing},
+        )
     return clean
 
 
@@ -116,6 +137,12 @@ def compute(session: Session, account_id: int, now: datetime | None = None) -> i
         _compute_by_ranks(session, account_id, scheme, now)
         buyers = int(session.scalar(select(func.count()).where(RfmScore.account_id == account_id)) or 0)
         account.rfm_cuts = _cuts(session, account_id)
+    payload = summarize(session, account_id)
+    kept = session.get(RfmSummary, account_id)
+    if kept is None:
+        session.add(RfmSummary(account_id=account_id, payload=payload, computed_at=now))
+    else:
+        kept.payload, kept.computed_at = payload, now
     account.rfm_computed_at = now
     session.flush()
     return buyers
@@ -276,62 +303,142 @@ def _ranges(
     return [(s, low, high) for s, low, high in session.execute(query)]
 
 
+def summarize(session: Session, account_id: int) -> dict[str, Any]:
+    """The account's scores summed by cell, segment, currency and tier, in one pass over its rows.
+
+    `compute` keeps it with the account, so the overview and the grid read a few sums rather than
+    every buyer's row; amounts are decimal text, exact.
+    """
+    once = (RfmScore.frequency == 1).label("once")
+    keys = (
+        RfmScore.r,
+        RfmScore.f,
+        RfmScore.segment,
+        RfmScore.currency,
+        RfmScore.spender_tier,
+        RfmScore.frequent_buyer,
+        once,
+    )
+    rows = session.execute(
+        select(*keys, func.count(), func.sum(RfmScore.monetary))
+        .where(RfmScore.account_id == account_id)
+        .group_by(*keys)
+    ).all()
+    cells: dict[tuple[int, int, str], list[Any]] = {}
+    segments: dict[tuple[str, str], list[Any]] = {}
+    tiers = dict.fromkeys(TIERS, 0)
+    frequent = one_time = 0
+    for r, f, segment, currency, tier, is_frequent, is_once, count, money in rows:
+        for entry in (
+            cells.setdefault((r, f, currency), [0, Decimal(0)]),
+            segments.setdefault((segment, currency), [0, Decimal(0)]),
+        ):
+            entry[0] += count
+            entry[1] += Decimal(money)
+        tiers[tier] = tiers.get(tier, 0) + count
+        frequent += count if is_frequent else 0
+        one_time += count if is_once else 0
+    everyone = session.scalar(
+        select(func.count()).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
+    )
+    return {
+        "cells": [
+            {"r": r, "f": f, "currency": c, "contacts": n, "revenue": str(m)}
+            for (r, f, c), (n, m) in sorted(cells.items())
+        ],
+        "segments": [
+            {"segment": name, "currency": c, "contacts": n, "revenue": str(m)}
+            for (name, c), (n, m) in sorted(segments.items())
+        ],
+        "tiers": tiers,
+        "frequent_buyers": frequent,
+        "one_time_buyers": one_time,
+        "contacts": int(everyone or 0),
+    }
+
+
+def _summary(session: Session, account: Account) -> dict[str, Any]:
+    """The kept sums of the last computation (summed now for one computed before they were kept)."""
+    kept = session.get(RfmSummary, account.id)
+    return kept.payload if kept is not None else summarize(session, account.id)
+
+
+def _share(money: Decimal, total: Decimal) -> str:
+    return str((money * 100 / total).quantize(Decimal("0.01")) if total else Decimal("0.00"))
+
+
+def _totals(summary: dict[str, Any]) -> dict[str, Decimal]:
+    """Each currency's revenue over all buyers."""
+    totals: dict[str, Decimal] = {}
+    for cell in summary["cells"]:
+        totals[cell["currency"]] = totals.get(cell["currency"], Decimal(0)) + Decimal(cell["revenue"])
+    return totals
+
+
 def overview(session: Session, account_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """Segment sizes and revenue shares, spender tiers, the score boundaries, and when computed."""
+    """Segment sizes and revenue shares, spender tiers, the score boundaries, and when computed.
+
+    As of the last computation (`computed_at`): read from the sums kept with it.
+    """
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"no account {account_id}")
     now = now or utcnow()
-    mine = RfmScore.account_id == account_id
-    totals = dict(
-        session.execute(
-            select(RfmScore.currency, func.sum(RfmScore.monetary)).where(mine).group_by(RfmScore.currency)
-        ).all()
-    )
+    summary = _summary(session, account)
+    totals = _totals(summary)
     segments: dict[str, dict[str, Any]] = {}
-    for name, currency, count, money in session.execute(
-        select(RfmScore.segment, RfmScore.currency, func.count(), func.sum(RfmScore.monetary))
-        .where(mine)
-        .group_by(RfmScore.segment, RfmScore.currency)
-    ):
+    for row in summary["segments"]:
+        name, currency, money = row["segment"], row["currency"], Decimal(row["revenue"])
         entry = segments.setdefault(name, {"name": name, "contacts": 0, "revenue": []})
-        entry["contacts"] += count
-        total = Decimal(totals.get(currency) or 0)
-        share = (Decimal(money) * 100 / total).quantize(Decimal("0.01")) if total else Decimal("0.00")
-        entry["revenue"].append({"currency": currency, "amount": amount(money), "share_percent": str(share)})
+        entry["contacts"] += row["contacts"]
+        entry["revenue"].append(
+            {"currency": currency, "amount": amount(money), "share_percent": _share(money, totals[currency])}
+        )
     buyers = sum(e["contacts"] for e in segments.values())
-    everyone = session.scalar(
-        select(func.count()).where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
-    )
+    prospects = max(0, summary["contacts"] - buyers)
     scheme = account.rfm_scheme or DEFAULT_SCHEME
-    ordered = [segments.get(r["name"], {"name": r["name"], "contacts": 0, "revenue": []}) for r in scheme]
-    tiers = dict(
-        session.execute(
-            select(RfmScore.spender_tier, func.count()).where(mine).group_by(RfmScore.spender_tier)
-        ).all()
-    )
-    frequent = session.scalar(select(func.count()).where(mine, RfmScore.frequent_buyer.is_(True)))
-    once = session.scalar(select(func.count()).where(mine, RfmScore.frequency == 1))
+    ordered = [
+        segments.get(name, {"name": name, "contacts": 0, "revenue": []}) for name in segment_names(scheme)
+    ]
+    once = summary["one_time_buyers"]
     return {
         "computed_at": account.rfm_computed_at.isoformat() if account.rfm_computed_at else None,
         "scheme": "custom" if account.rfm_scheme else "default",
         "rules": scheme,
-        "segments": [
-            *ordered,
-            {"name": PROSPECTS, "contacts": max(0, (everyone or 0) - buyers), "revenue": []},
-        ],
+        "segments": [*ordered, {"name": PROSPECTS, "contacts": prospects, "revenue": []}],
         "spenders": {
-            "big": tiers.get("big", 0),
-            "medium": tiers.get("medium", 0),
-            "low": tiers.get("low", 0),
-            "frequent_buyers": frequent or 0,
-            "one_time_buyers": once or 0,
-            "returning_buyers": buyers - (once or 0),
-            "never_purchased": max(0, (everyone or 0) - buyers),
+            "big": summary["tiers"].get("big", 0),
+            "medium": summary["tiers"].get("medium", 0),
+            "low": summary["tiers"].get("low", 0),
+            "frequent_buyers": summary["frequent_buyers"],
+            "one_time_buyers": once,
+            "returning_buyers": buyers - once,
+            "never_purchased": prospects,
         },
         "cuts": account.rfm_cuts,
         "as_of": now.isoformat(),
     }
+
+
+def grid(session: Session, account_id: int) -> list[dict[str, Any]]:
+    """Each (R, F) cell with buyers: its size, and its revenue and share of the currency's revenue.
+
+    As of the last computation, like `overview`; shares are of the same per-currency totals.
+    """
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id}")
+    summary = _summary(session, account)
+    totals = _totals(summary)
+    cells: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in summary["cells"]:
+        r, f, currency, money = row["r"], row["f"], row["currency"], Decimal(row["revenue"])
+        cell = cells.setdefault((r, f), {"r": r, "f": f, "contacts": 0, "revenue": []})
+        cell["contacts"] += row["contacts"]
+        cell["revenue"].append(
+            {"currency": currency, "amount": amount(money), "share_percent": _share(money, totals[currency])}
+        )
+    return [cells[key] for key in sorted(cells)]
 
 
 def contact_rfm(session: Session, contact_id: int, now: datetime | None = None) -> dict[str, Any]:

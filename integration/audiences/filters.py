@@ -14,7 +14,9 @@ Lists, statistics and saved segments all use it. A filter is a condition:
     {"total_spent": {"currency": "EUR", "min": "100.00", "max": null}}
     {"store_id": 3}    {"has_open_abandoned_checkout": true}    {"tag": "vip"}    {"created_within_days": 7}
     {"rfm_segment": ["Champions", "Prospects"]}    {"spender_tier": ["big"]}    {"frequent_buyer": true}
+    {"rfm_recency": [4, 5]}    {"rfm_frequency": [1]}    (RFM scores 1-5; one R×F cell: both in "all")
 
+A contact without orders has no RFM scores: it matches neither score condition (it is a prospect).
 Orders count and total spent are over revenue orders (not cancelled, voided or refunded); a contact
 without orders has 0 of each. A bought product counts over placed orders (not cancelled or voided).
 Contacted means a campaign or message was sent or delivered to the contact; opened counts opens by
@@ -38,6 +40,7 @@ from integration.campaigns import sends as campaigns
 from integration.commerce import orders as order_rules
 from integration.store.models import (
     BlockedReason,
+    Buyer,
     CampaignSend,
     Checkout,
     CheckoutState,
@@ -175,6 +178,14 @@ LEAVES: dict[str, fields.Field[Any]] = {
         "in one of these RFM segments (Prospects: never ordered)",
     ),
     "spender_tier": _choices(fields.String(validate=validate.OneOf(TIERS)), "in one of these spender tiers"),
+    "rfm_recency": _choices(
+        fields.Integer(strict=True, validate=validate.Range(1, 5)),
+        "the RFM recency score (5: ordered most recently) is one of these; contacts without orders have none",
+    ),
+    "rfm_frequency": _choices(
+        fields.Integer(strict=True, validate=validate.Range(1, 5)),
+        "the RFM frequency score (5: ordered most often) is one of these; contacts without orders have none",
+    ),
     "frequent_buyer": fields.Boolean(
         metadata={"description": "among (true) or not among (false) the frequent buyers"}
     ),
@@ -269,16 +280,10 @@ def _compile(c: dict[str, Any], now: datetime, dialect: str) -> ColumnElement[bo
     if key == "created_within_days":
         return Contact.first_seen_at >= now - timedelta(days=value)
     if key == "orders_count":
-        # From the totals kept per buyer and currency: one index lookup, not the contact's orders.
-        count = select(func.coalesce(func.sum(ContactTotals.revenue_orders), 0)).where(
-            ContactTotals.contact_id == Contact.id
-        )
-        return _in_range(count.scalar_subquery(), value)
+        # The revenue orders kept on the buyer's one row (none: never ordered, 0).
+        return _kept_within((Buyer.contact_id == Contact.id,), Buyer.revenue_orders, value)
     if key == "total_spent":
-        spent = select(func.coalesce(func.sum(ContactTotals.revenue), 0)).where(
-            ContactTotals.contact_id == Contact.id, ContactTotals.currency == value["currency"]
-        )
-        return _in_range(spent.scalar_subquery(), value)
+        return _spent(value)
     if key == "store_id":
         linked = exists().where(StoreCustomer.contact_id == Contact.id, StoreCustomer.store_id == value)
         ordered = exists().where(Order.contact_id == Contact.id, Order.store_id == value)
@@ -297,6 +302,10 @@ def _compile(c: dict[str, Any], now: datetime, dialect: str) -> ColumnElement[bo
         return buyers
     if key == "spender_tier":
         return exists().where(RfmScore.contact_id == Contact.id, RfmScore.spender_tier.in_(value))
+    if key == "rfm_recency":
+        return exists().where(RfmScore.contact_id == Contact.id, RfmScore.r.in_(value))
+    if key == "rfm_frequency":
+        return exists().where(RfmScore.contact_id == Contact.id, RfmScore.f.in_(value))
     if key == "frequent_buyer":
         frequent = exists().where(RfmScore.contact_id == Contact.id, RfmScore.frequent_buyer.is_(True))
         return frequent if value else not_(frequent)
@@ -329,6 +338,29 @@ def _bought(product: dict[str, Any], now: datetime) -> ColumnElement[bool]:
     if product.get("within_days") is not None:
         parts.append(Order.created_at >= now - timedelta(days=product["within_days"]))
     return exists().where(OrderLineItem.order_id == Order.id, *parts)
+
+
+def _spent(bounds: dict[str, Any]) -> ColumnElement[bool]:
+    """SQL: the contact's revenue in the currency (one totals row, or none: 0) lies within the bounds."""
+    row = (ContactTotals.contact_id == Contact.id, ContactTotals.currency == bounds["currency"])
+    return _kept_within(row, ContactTotals.revenue, bounds)
+
+
+def _kept_within(row: tuple[Any, ...], value: Any, bounds: dict[str, Any]) -> ColumnElement[bool]:
+    """SQL: `value` of the contact's one kept `row` (or 0 when it has none) lies within the bounds.
+
+    Written as an EXISTS (or NOT EXISTS) on that one row, which PostgreSQL answers as a semi-join
+    (anti-join) over the kept rows, instead of a lookup for each contact.
+    """
+    low, high = bounds.get("min"), bounds.get("max")
+    if (low is None or low <= 0) and (high is None or high >= 0):
+        # 0 is within: every contact matches but those whose value lies outside.
+        outside = [value < low] if low is not None else []
+        outside += [value > high] if high is not None else []
+        if not outside:
+            return true()
+        return not_(exists().where(*row, or_(*outside)))
+    return exists().where(*row, _in_range(value, bounds))
 
 
 def _in_range(expression: Any, bounds: dict[str, Any]) -> ColumnElement[bool]:

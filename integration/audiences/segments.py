@@ -72,20 +72,14 @@ def predefined(account: Account) -> list[dict[str, Any]]:
             },
         },
     ]
-    for rule in (
-        [*rfm.DEFAULT_SCHEME, {"name": rfm.PROSPECTS}]
-        if account.rfm_scheme is None
-        else [
-            *account.rfm_scheme,
-            {"name": rfm.PROSPECTS},
-        ]
-    ):
+    # One segment per name: a name may span several rules of the scheme.
+    for name in [*rfm.segment_names(account.rfm_scheme or rfm.DEFAULT_SCHEME), rfm.PROSPECTS]:
         rows.append(
             {
-                "key": f"rfm:{rule['name']}",
-                "name": f"RFM: {rule['name']}",
+                "key": f"rfm:{name}",
+                "name": f"RFM: {name}",
                 "description": None,
-                "filter": {"rfm_segment": [rule["name"]]},
+                "filter": {"rfm_segment": [name]},
             }
         )
     for tier in rfm.TIERS:

@@ -2,7 +2,8 @@
 
 **Attribution**: a send is credited with the contact's first placed order (any store of the
 account) after it went out (sent, else delivered, else queued), within the account's attribution
-window; `days` is the whole days between the two. One query ranks each send's orders, and the
+window; `days` is the whole days between the two. A failed or returned send never reached the
+contact and is credited with nothing. One query ranks each send's orders, and the
 profile, a campaign's results and the list of campaigns all read it, so they always agree.
 
 Results are computed for a set of campaigns at once (a page of the list, or one campaign): sends
@@ -85,7 +86,7 @@ def _whole_days(session: Session, start: Any, end: Any) -> Any:
     return cast(dates, Integer) - case((func.substr(end, 12) < func.substr(start, 12), 1), else_=0)
 
 
-def _attributed(session: Session, account_id: int, *where: ColumnElement[bool]) -> Subquery:
+def attributed_orders(session: Session, account_id: int, *where: ColumnElement[bool]) -> Subquery:
     """The attributed order of each send matching `where`: the first placed order of its contact in
     the account's stores from the send's time until the window ends (one row per credited send)."""
     account = session.get(Account, account_id)
@@ -110,6 +111,7 @@ def _attributed(session: Session, account_id: int, *where: ColumnElement[bool]) 
         .join(Order, Order.contact_id == CampaignSend.contact_id)
         .where(
             *where,
+            CampaignSend.status.not_in((SendStatus.FAILED, SendStatus.RETURNED)),
             Order.store_id.in_(stores),
             order_rules.placed(),
             Order.created_at >= sent,
@@ -124,7 +126,7 @@ def attribute(session: Session, account_id: int, send_ids: Sequence[int]) -> dic
     """The order each of these sends is credited with (sends without one are left out)."""
     found: dict[int, Attribution] = {}
     for part in chunks(sorted(set(send_ids))):
-        attributed = _attributed(session, account_id, CampaignSend.id.in_(part))
+        attributed = attributed_orders(session, account_id, CampaignSend.id.in_(part))
         for row in session.execute(select(attributed)):
             found[row.send_id] = Attribution(
                 row.order_id,
@@ -179,7 +181,7 @@ def results_of(
         result["opened"] += opened
         result["clicked"] += clicked
         result["scanned"] += scanned
-    attributed = _attributed(session, account_id, CampaignSend.campaign_id.in_(ids))
+    attributed = attributed_orders(session, account_id, CampaignSend.campaign_id.in_(ids))
     groups = [attributed.c.campaign_id, attributed.c.currency]
     if median_days:
         groups.append(_whole_days(session, attributed.c.sent_at, attributed.c.ordered_at).label("days"))
@@ -239,9 +241,17 @@ def campaign_results(session: Session, account_id: int, campaign_id: int) -> dic
 
 
 def list_campaigns(
-    session: Session, account_id: int, *, limit: int = 20, cursor: str | None = None
+    session: Session,
+    account_id: int,
+    *,
+    limit: int = 20,
+    cursor: str | None = None,
+    median_days: bool = False,
 ) -> dict[str, Any]:
-    """A page of the account's campaigns, newest first, each with its results; and the next cursor."""
+    """A page of the account's campaigns, newest first, each with its results; and the next cursor.
+
+    With `median_days`, each also has the median whole days from send to attributed order.
+    """
     query = select(Campaign).where(Campaign.account_id == account_id)
     if cursor is not None:
         at, last_id = keyset.decode(cursor)
@@ -252,7 +262,7 @@ def list_campaigns(
         query.order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(min(limit, MAX_LIMIT) + 1)
     ).all()
     page, more = rows[:limit], len(rows) > limit
-    results = results_of(session, account_id, [c.id for c in page])
+    results = results_of(session, account_id, [c.id for c in page], median_days=median_days)
     return {
         "campaigns": [
             {
@@ -294,16 +304,21 @@ def contact_sends(session: Session, account_id: int, contact_id: int) -> list[di
                 "preview": preview_ref(campaign.id, send.preview_id, content_type)
                 if send.preview_id
                 else None,
-                "attribution": {
-                    "order_id": a.order_id,
-                    "ordered_at": a.ordered_at.isoformat(),
-                    "days": a.days,
-                    "total_price": amount(a.total_price),
-                    "net_total": amount(a.net_total),
-                    "currency": a.currency,
-                }
-                if a
-                else None,
+                "attribution": credited(a),
             }
         )
     return result
+
+
+def credited(a: Attribution | None) -> dict[str, Any] | None:
+    """A send's attribution as the API shows it: the order, when, days after the send, its totals."""
+    if a is None:
+        return None
+    return {
+        "order_id": a.order_id,
+        "ordered_at": a.ordered_at.isoformat(),
+        "days": a.days,
+        "total_price": amount(a.total_price),
+        "net_total": amount(a.net_total),
+        "currency": a.currency,
+    }

@@ -41,7 +41,9 @@ from integration.commerce.cart_matching import (
     platform_completed,
     product_pairs,
 )
+from integration.store import locks
 from integration.store.bulk import chunks
+from integration.store.locks import lock_key
 from integration.store.models import Account, Checkout, CheckoutState, InteractionType, Order, Store, table_of
 from integration.store.types import utcnow
 
@@ -162,10 +164,17 @@ def settle(
     - otherwise a checkout the platform reported completed stays completed;
     - otherwise it is abandoned if it was abandoned at this same time already (by the scheduler, or
       proven by a later order), else it is open, and the scheduler abandons it when its time comes.
+
+    Settles of one store take turns (an advisory lock held until commit), so a checkout and its
+    order stored by two workers at once are always decided together by the later of the two.
     """
     account = session.get(Account, store.account_id)
     assert account is not None  # noqa: S101 - a store always has its account
     windows = Windows.of(account)
+    # Two transactions storing a checkout and its order at once would each miss the other's
+    # uncommitted row and leave the cart undecided: the second to settle waits for the first's
+    # commit, and then reads both (READ COMMITTED).
+    locks.hold(session, [lock_key("carts", store.id)])
     carts_ = _load(session, store, set(checkout_ids), set(contact_ids))
     if not carts_:
         return 0

@@ -52,14 +52,28 @@ def _totals(account_id: int, *where: Any) -> Any:
     )
 
 
-BUYER_COLUMNS = ("contact_id", "account_id", "orders", "last_order_at", "currency", "revenue")
+BUYER_COLUMNS = (
+    "contact_id",
+    "account_id",
+    "orders",
+    "revenue_orders",
+    "last_order_at",
+    "currency",
+    "revenue",
+)
 
 
 def _buyers(*where: Any) -> Any:
-    """One row per contact from its totals: all orders, the newest, and the main currency's revenue."""
+    """One row per contact from its totals: all orders, revenue orders, the newest, and the main
+    currency's revenue."""
     t, other = ContactTotals, aliased(ContactTotals)
     summed = (
-        select(t.contact_id, func.sum(t.orders).label("orders"), func.max(t.last_order_at).label("last"))
+        select(
+            t.contact_id,
+            func.sum(t.orders).label("orders"),
+            func.sum(t.revenue_orders).label("revenue_orders"),
+            func.max(t.last_order_at).label("last"),
+        )
         .where(*where)
         .group_by(t.contact_id)
         .subquery()
@@ -70,7 +84,15 @@ def _buyers(*where: Any) -> Any:
         or_(other.orders > t.orders, and_(other.orders == t.orders, other.currency < t.currency)),
     )
     return (
-        select(t.contact_id, t.account_id, summed.c.orders, summed.c.last, t.currency, t.revenue)
+        select(
+            t.contact_id,
+            t.account_id,
+            summed.c.orders,
+            summed.c.revenue_orders,
+            summed.c.last,
+            t.currency,
+            t.revenue,
+        )
         .join(summed, summed.c.contact_id == t.contact_id)
         .where(*where, ~beaten)
     )

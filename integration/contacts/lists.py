@@ -6,7 +6,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_, union
 from sqlalchemy.orm import Session
 
 from integration.audiences.filters import compile_filter
@@ -40,7 +40,7 @@ def list_contacts(
     if condition is not None:
         query = query.where(compile_filter(session, condition, now))
     if search is not None:
-        query = query.where(*matching(search))
+        query = query.where(*matching(search, account_id))
     after = _decode(cursor, sort, name) if cursor is not None else None
     fetch = min(limit, MAX_LIMIT) + 1
     if name == "last_interaction_at":
@@ -93,25 +93,33 @@ def _by_interaction(
     return rows + (dated_run(fetch - len(rows)) if len(rows) < fetch else [])
 
 
-def matching(search: str) -> list[ColumnElement[bool]]:
-    """SQL: every word of `search` is part of the email, an earlier email, first or last name (any case)."""
-    conditions = []
+def matching(search: str, account_id: int) -> list[ColumnElement[bool]]:
+    """SQL: every word of `search` is part of the email, an earlier email, first or last name (any case).
+
+    Each word's contacts are the union of one lookup per column, so that PostgreSQL answers each
+    `lower(column) LIKE '%word%'` from its trigram index (migration 0025) rather than reading
+    every contact; words of fewer than three letters have no trigram and are read from the table.
+    """
+    conditions: list[ColumnElement[bool]] = []
     for word in search.lower().split()[:MAX_SEARCH_WORDS]:
-        # The word is a literal: LIKE's wildcards in it match only themselves.
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            or_(
-                *(
-                    lower_text(column).like(pattern, escape="\\")
-                    for column in (Contact.email, Contact.first_name, Contact.last_name)
-                ),
-                exists().where(
-                    ContactEmail.contact_id == Contact.id,
-                    lower_text(ContactEmail.email).like(pattern, escape="\\"),
-                ),
-            )
+        found = union(
+            *(
+                select(Contact.id).where(Contact.account_id == account_id, contains(column, word))
+                for column in (Contact.email, Contact.first_name, Contact.last_name)
+            ),
+            select(ContactEmail.contact_id).where(
+                ContactEmail.account_id == account_id, contains(ContactEmail.email, word)
+            ),
         )
+        conditions.append(Contact.id.in_(found))
     return conditions
+
+
+def contains(column: Any, word: str) -> ColumnElement[bool]:
+    """SQL: `lower(column)` holds the lower-case `word` taken literally (LIKE's wildcards in it
+    match only themselves) — the shape PostgreSQL's trigram indexes on `lower(column)` answer."""
+    pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return lower_text(column).like(pattern, escape="\\")
 
 
 def contact_detail(session: Session, account_id: int, contact_id: int) -> dict[str, Any] | None:

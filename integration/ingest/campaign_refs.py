@@ -6,13 +6,14 @@ marked opened, clicked or scanned by the events naming its campaign, whichever w
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from integration.store import locks
 from integration.store.bulk import chunks
+from integration.store.locks import lock_key
 from integration.store.models import (
     Campaign,
     CampaignSend,
@@ -28,12 +29,6 @@ SEND_MARKS = {
 }
 
 
-def campaign_lock_key(account_id: int, external_id: str) -> int:
-    """The advisory lock key of a campaign reference: a stable signed 64-bit hash of account and id."""
-    digest = hashlib.blake2b(f"{account_id}:{external_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def lock_campaigns(session: Session, account_id: int, external_ids: Iterable[str]) -> None:
     """Take turns with other transactions writing events, campaigns or sends that name these campaigns.
 
@@ -47,10 +42,7 @@ def lock_campaigns(session: Session, account_id: int, external_ids: Iterable[str
     PostgreSQL then fails one delivery's savepoint, and the delivery is retried.) SQLite needs
     nothing: BEGIN IMMEDIATE lets one writer in at a time.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted({campaign_lock_key(account_id, ref) for ref in external_ids}):
-        session.execute(select(func.pg_advisory_xact_lock(key)))
+    locks.hold(session, (lock_key(account_id, ref) for ref in external_ids))
 
 
 def link_campaign_events(session: Session, account_id: int, refs: Iterable[str]) -> None:

@@ -14,6 +14,7 @@ from integration.commerce import carts, totals
 from integration.commerce.checkout_identity import VALUE, set_by_token
 from integration.commerce.orders import is_placed
 from integration.contract import CheckoutRecord, LineItemRecord, OrderRecord, Outcome
+from integration.ingest import storefront
 from integration.ingest.common import newest_by, newest_hits, touch_contacts
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
@@ -194,6 +195,9 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
 
     outcome.written = len(fresh)
     outcome.contact_ids = {c for c in contacts if c is not None}
+    # Storefront visitors that started one of these checkouts before it was stored are tied now.
+    known = {r.token: c for r, c in zip(fresh, contacts, strict=True) if c is not None}
+    outcome.contact_ids |= storefront.visitors_identified(session, store, checkouts=known).contact_ids
     return outcome
 
 

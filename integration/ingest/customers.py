@@ -8,15 +8,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     String,
-    Subquery,
-    Table,
-    and_,
     case,
     delete,
     func,
-    literal,
     or_,
     select,
     tuple_,
@@ -27,7 +22,9 @@ from sqlalchemy.types import TypeEngine
 
 from integration.contacts.identity import normalize_email
 from integration.contract import CustomerRecord, Outcome
+from integration.ingest import storefront
 from integration.ingest.common import newest_by
+from integration.ingest.consent import consent_is_newer, log_consent
 from integration.ingest.removals import without_removed_customers
 from integration.ingest.resolver import ContactResolver, remember_emails
 from integration.store.bulk import chunks, rows_table
@@ -36,7 +33,6 @@ from integration.store.models import (
     ContactEmail,
     Store,
     StoreCustomer,
-    SubscriptionTransition,
     table_of,
 )
 from integration.store.types import JSONDocument, UTCDateTime, utcnow
@@ -138,6 +134,8 @@ def ingest_customers(session: Session, store: Store, records: Sequence[CustomerR
                 }
             )
     remember_emails(session, store.account_id, earlier)
+    # Storefront visitors that named one of these customers before it was known are tied now.
+    outcome.contact_ids |= storefront.visitors_identified(session, store, customers=written).contact_ids
     return outcome
 
 
@@ -194,8 +192,8 @@ def _update_contacts(session: Session, changes: list[dict[str, Any]]) -> None:
         return
     table = table_of(Contact)
     change = rows_table(session, "change", {"id": BigInteger(), **CHANGE_COLUMNS}, changes)
-    _log_consent(session, change)
-    newer = _consent_is_newer(table, change)
+    log_consent(session, change)
+    newer = consent_is_newer(table, change)
     session.execute(
         update(table)
         .where(table.c.id == change.c.id)
@@ -210,71 +208,6 @@ def _update_contacts(session: Session, changes: list[dict[str, Any]]) -> None:
             # A newer version of a customer deleted earlier restores its contact.
             deleted_at=None,
             updated_at=utcnow(),
-        )
-    )
-
-
-def _consent_is_newer(table: Table, change: Subquery) -> ColumnElement[bool]:
-    """SQL: the change carries a status, and it happened after the stored one."""
-    return and_(
-        change.c.status.is_not(None),
-        or_(table.c.subscription_changed_at.is_(None), table.c.subscription_changed_at < change.c.at),
-    )
-
-
-def _log_consent(session: Session, change: Subquery) -> None:
-    """Log the subscription changes that `change` (id, status, at, reason) is about to apply."""
-    table = table_of(Contact)
-    log = table_of(SubscriptionTransition)
-    session.execute(
-        log.insert().from_select(
-            ["account_id", "contact_id", "from_status", "to_status", "changed_at", "at", "reason"],
-            select(
-                table.c.account_id,
-                table.c.id,
-                table.c.subscription_status,
-                change.c.status,
-                change.c.at,
-                literal(utcnow(), UTCDateTime()),
-                change.c.reason,
-            ).where(
-                table.c.id == change.c.id,
-                _consent_is_newer(table, change),
-                table.c.subscription_status != change.c.status,
-            ),
-        )
-    )
-
-
-def apply_consent(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Set subscription status where the change (`_at`) is newer than the stored one; log each change.
-
-    Of several changes of one contact in `rows`, the newest applies (the first of equally new ones).
-    """
-    if not rows:
-        return
-    newest: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        if row["_id"] not in newest or row["_at"] > newest[row["_id"]]["_at"]:
-            newest[row["_id"]] = row
-    change = rows_table(
-        session,
-        "consent",
-        {"id": BigInteger(), "status": String(), "at": UTCDateTime(), "reason": String()},
-        [
-            {"id": r["_id"], "status": str(r["_status"]), "at": r["_at"], "reason": r["_reason"]}
-            for r in newest.values()
-        ],
-    )
-    _log_consent(session, change)
-    table = table_of(Contact)
-    session.execute(
-        update(table)
-        .where(table.c.id == change.c.id, _consent_is_newer(table, change))
-        .values(
-            subscription_status=change.c.status,
-            subscription_changed_at=change.c.at,
-            subscription_reason=change.c.reason,
         )
     )
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from integration.contract import EventRecord, Outcome
 from integration.ingest.campaign_refs import SEND_MARKS, campaign_ids, lock_campaigns, mark_sends, sends_named
 from integration.ingest.common import newest_hits, touch_contacts
-from integration.ingest.customers import apply_consent
+from integration.ingest.consent import apply_consent
 from integration.ingest.resolver import ContactResolver, Scope
 from integration.store.bulk import chunks, insert_for, rows_table
 from integration.store.models import (

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Table, case, exists, literal, or_, select, text, true, update
+from sqlalchemy import BigInteger, String, Table, case, exists, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from integration.contacts.identity import normalize_email
+from integration.store import locks
 from integration.store.bulk import chunks, insert_for, rows_table
+from integration.store.locks import lock_key
 from integration.store.models import Contact, ContactEmail, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
 
@@ -108,27 +109,7 @@ class ContactResolver:
         second waits here for the first to commit, then finds its link. Ids are locked in one
         order, so two batches never hold each other's. Returns whether it locked anything.
         """
-        if self.session.get_bind().dialect.name != "postgresql":
-            return False  # SQLite has one writer at a time
-        keys = sorted(
-            {
-                int.from_bytes(
-                    hashlib.blake2b(f"customer:{self.scope.store_id}:{cid}".encode(), digest_size=8).digest(),
-                    "big",
-                    signed=True,
-                )
-                for cid in customer_ids
-            }
-        )
-        for part in chunks(keys):
-            self.session.execute(
-                text(
-                    "SELECT pg_advisory_xact_lock(k)"
-                    " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
-                ),
-                {"keys": part},
-            )
-        return True
+        return locks.hold(self.session, (lock_key("customer", self.scope.store_id, c) for c in customer_ids))
 
     def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}

@@ -39,6 +39,7 @@ from integration.store.models import (
     StoreCustomer,
     SubscriptionStatus,
     SubscriptionTransition,
+    Visitor,
 )
 from integration.store.types import utcnow
 
@@ -138,6 +139,7 @@ def redact_store(session: Session, store: Store) -> dict[str, int]:
         .values(body=b"", headers={}, last_error=None, result=None)
     )
     session.execute(delete(DataExport).where(DataExport.store_id == store.id))
+    session.execute(delete(Visitor).where(Visitor.store_id == store.id))  # and their waiting events
     # Uploaded CSV files and their reports of bad rows hold customers' data too.
     session.execute(delete(Import).where(Import.store_id == store.id))
     _detach(session, store, sorted(set(contact_ids) - erased))
@@ -186,6 +188,9 @@ def _anonymize(session: Session, store: Store, contact_ids: Sequence[int]) -> se
                 StoreCustomer.store_id == store.id, StoreCustomer.contact_id.in_(part)
             )
         )
+        # The browsers tied to them on this store, and what those browsers did (no later event of
+        # theirs finds the person again).
+        session.execute(delete(Visitor).where(Visitor.store_id == store.id, Visitor.contact_id.in_(part)))
         if not only_here:
             continue
         session.execute(

@@ -20,6 +20,7 @@ from integration.store.models import (
     Order,
     Store,
     StoreCustomer,
+    Visitor,
 )
 from integration.store.types import iso, utcnow
 
@@ -165,6 +166,20 @@ def _contact_document(session: Session, contact: Contact) -> dict[str, Any]:
             )
         ],
         "stores": [{"store_id": s, "customer_id": e} for s, e in links],
+        # The storefront browsers tied to the contact (their ids, as the pixel or snippet sent them).
+        "storefront_visitors": [
+            {
+                "store_id": v.store_id,
+                "visitor_id": v.key,
+                "tied_by": v.tied_by,
+                "tied_at": iso(v.tied_at),
+                "first_seen_at": iso(v.first_seen_at),
+                "last_seen_at": iso(v.last_seen_at),
+            }
+            for v in session.scalars(
+                select(Visitor).where(Visitor.contact_id == contact.id).order_by(Visitor.id)
+            )
+        ],
     }
 
 

@@ -157,6 +157,12 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     return before, after
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Whether the schema comparison (tests, autogenerate) looks at a schema object: all but the
+    database's own search indexes, named `*_trgm`, which only PostgreSQL has (migration 0025)."""
+    return not (type_ == "index" and name is not None and name.endswith("_trgm"))
+
+
 def current_revision(url: str) -> str | None:
     """Return the migration revision the database at `url` is at (None when empty)."""
     with get_engine(url).connect() as connection:

@@ -56,6 +56,8 @@ LEAVES: dict[str, list[Any]] = {
     "tag": ["vip"],
     "rfm_segment": [["Champions"], [rfm.PROSPECTS]],
     "spender_tier": [["big"], ["low", "medium"]],
+    "rfm_recency": [[5], [1, 2, 3]],
+    "rfm_frequency": [[1], [4, 5]],
     "frequent_buyer": [True, False],
 }
 

@@ -97,8 +97,37 @@ def _emails(db_url: str, account_id: int, raw: Any) -> set[str]:
         ),
         ({"orders_count": {"min": 2}}, {"ann@example.com"}),
         ({"orders_count": {"max": 0}}, {"cy@example.com", "dee@example.com", "eve@example.com"}),
+        # Bounds that admit 0 take in the contacts who never bought; others only buyers.
+        (
+            {"orders_count": {"min": 0, "max": 1}},
+            {"bob@example.com", "cy@example.com", "dee@example.com", "eve@example.com"},
+        ),
+        ({"orders_count": {"min": 1, "max": 1}}, {"bob@example.com"}),
+        (
+            {"total_spent": {"currency": "EUR", "max": "30"}},
+            {"bob@example.com", "cy@example.com", "dee@example.com", "eve@example.com"},
+        ),
+        ({"total_spent": {"currency": "EUR", "min": "20", "max": "20"}}, {"bob@example.com"}),
         ({"total_spent": {"currency": "EUR", "min": "100", "max": "200"}}, {"ann@example.com"}),
         ({"total_spent": {"currency": "USD", "min": "1"}}, set()),
+        # Without a bound, or with bounds around 0, a contact who never paid in the currency matches.
+        (
+            {"total_spent": {"currency": "EUR"}},
+            {"ann@example.com", "bob@example.com", "cy@example.com", "dee@example.com", "eve@example.com"},
+        ),
+        (
+            {"total_spent": {"currency": "EUR", "min": "0", "max": "19.99"}},
+            {"cy@example.com", "dee@example.com", "eve@example.com"},
+        ),
+        (
+            {"total_spent": {"currency": "EUR", "min": "-5", "max": "0"}},
+            {"cy@example.com", "dee@example.com", "eve@example.com"},
+        ),
+        ({"total_spent": {"currency": "EUR", "max": "-0.01"}}, set()),
+        (
+            {"not": {"total_spent": {"currency": "EUR", "min": "20.01"}}},
+            {"bob@example.com", "cy@example.com", "dee@example.com", "eve@example.com"},
+        ),
         ({"store_id": "us"}, {"dee@example.com"}),
         ({"has_open_abandoned_checkout": True}, {"dee@example.com"}),
         ({"tag": "vip"}, {"ann@example.com", "dee@example.com"}),

@@ -84,6 +84,8 @@ def _serving(
         app_url=url,
         port=server.server_port,
         api_rate_limit_per_second=0,
+        # The signed-webhook receivers of the tests listen on loopback.
+        webhook_allow_private=True,
         shopify_app_bridge_src=url + stub.APP_BRIDGE_PATH,
         shopify_polaris_src=url + stub.POLARIS_PATH,
     )

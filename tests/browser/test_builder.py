@@ -9,6 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from integration.analytics import rfm
 from integration.settings import Settings
 from integration.store import session_scope
 from tests.browser import helpers
@@ -56,12 +57,12 @@ def test_a_segment_built_by_keyboard_and_mouse_counts_as_the_api_and_is_saved(
     # By keyboard: name, a first condition (engaged, the first choice), then an OR group.
     page.get_by_label("Name", exact=True).focus()
     page.keyboard.type("Engaged subscribers or repeat buyers")
-    page.get_by_role("button", name="Add a condition: Contacts match").focus()
+    page.get_by_role("button", name="Add a condition: Conditions").focus()
     page.keyboard.press("Enter")
     assert re.fullmatch(r"c\d+-field", focused(page))  # the new condition's field has the focus
     expect(page.get_by_label("Condition 1", exact=True)).to_have_value("engagement")
     expect(page.locator("[data-condition] input[type=checkbox][value=engaged]")).to_be_checked()
-    page.get_by_role("button", name="Add a group: Contacts match").focus()
+    page.get_by_role("button", name="Add a group: Conditions").focus()
     page.keyboard.press("Enter")
     assert re.fullmatch(r"g\d+-mode", focused(page))  # the new group's choice of all / any / none
     expect(page.get_by_label("Contacts match").nth(1)).to_have_value("any")
@@ -92,7 +93,7 @@ def test_a_segment_built_by_keyboard_and_mouse_counts_as_the_api_and_is_saved(
     helpers.assert_inputs_labelled(page)
 
     # An incomplete condition: its reason beside it, the count withheld.
-    page.get_by_role("button", name="Add a condition: Contacts match").click()
+    page.get_by_role("button", name="Add a condition: Conditions").click()
     page.get_by_label("Condition 3", exact=True).select_option("tag")
     expect(page.locator("[data-path='2'] [data-condition-error]")).to_be_visible()
     expect(count).to_have_attribute("data-count", "")
@@ -117,6 +118,26 @@ def test_a_segment_built_by_keyboard_and_mouse_counts_as_the_api_and_is_saved(
     page.get_by_role("button", name="Save segment").click()
     expect(page.locator("[data-error-for=name]")).to_be_visible()
     expect(page.get_by_label("Name", exact=True)).to_be_focused()
+
+
+def test_an_rfm_score_condition_counts_its_cell_as_the_api_does(
+    page: Page, live_server: LiveServer, settings: Settings
+) -> None:
+    owner = merchant(settings.database_url, contacts=120)
+    with session_scope(settings.database_url) as session:
+        headers = bearer(session, owner.account_id)
+        rfm.compute(session, owner.account_id)
+    sign_in(page, owner.email)
+    page.goto("/admin/segments/new")
+    page.get_by_role("button", name="Add a condition: Conditions").click()
+    page.get_by_label("Condition 1", exact=True).select_option("rfm_recency")
+    boxes = page.locator("[data-path='0'] input[type=checkbox]")
+    expect(boxes).to_have_count(5)  # 5 (most recent) down to 1
+    boxes.first.check()  # the scores go out as numbers, as the language takes them
+    expect(page.locator("[data-path='0'] [data-words]")).to_contain_text("RFM recency score: 5")
+    wanted = preview_count(page, live_server, headers, {"all": [{"rfm_recency": [5]}]})
+    assert wanted > 0
+    expect(page.locator("[data-count]")).to_have_attribute("data-count", str(wanted))
 
 
 def test_the_editor_in_polish_passes_the_page_checks(

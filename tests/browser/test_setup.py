@@ -82,8 +82,10 @@ def test_add_a_csv_store_import_a_file_and_see_its_contacts_equal_the_api(
     page.get_by_role("link", name="Import a CSV file into Pracownia Lniana").click()
     page.get_by_label("The file holds").select_option("customers")
     page.get_by_label("CSV file").set_input_files(customers_csv(tmp_path))
-    page.get_by_role("button", name="Upload and import").click()
+    page.get_by_role("button", name="Upload and check").click()
     expect(page).to_have_url(re.compile(r"\?import=\d+$"))
+    expect(page.locator("#check-detected")).to_contain_text("storepulse's own columns")
+    page.get_by_role("button", name="Import", exact=True).click()
     expect(page.locator("#import-finished")).to_be_visible(timeout=60_000)
     counts = dict(
         zip(

@@ -1,4 +1,4 @@
-"""Two workers writing versions of one record at once: the newer version wins whatever commits last."""
+"""Two workers writing at once: the newer version wins whatever commits last; a cart and its order meet."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from integration import ingest
 from integration.store import session_factory, session_scope
-from integration.store.models import Contact, Order, OrderLineItem, Store
-from tests.support.builders import NOW, customer, item, make_store, order
+from integration.store.models import Checkout, CheckoutState, Contact, Order, OrderLineItem, Store
+from tests.support.builders import NOW, checkout, customer, item, make_store, order
 from tests.support.servers import START_SECONDS
 
 # Row locks between concurrent transactions are PostgreSQL's; SQLite takes one writer at a time.
@@ -29,9 +29,6 @@ def postgres_store(db_url: str) -> tuple[str, int]:
 def _race(url: str, store_id: int, newer: Callable[..., object], older: Callable[..., object]) -> None:
     """Write `newer` in a transaction that stays open while `older` is written by another one."""
     first = session_factory(url)()
-    first_store = first.get(Store, store_id)
-    newer(first, first_store)
-    first.flush()
     done = threading.Event()
 
     def second() -> None:
@@ -40,12 +37,17 @@ def _race(url: str, store_id: int, newer: Callable[..., object], older: Callable
         done.set()
 
     thread = threading.Thread(target=second)
-    thread.start()
-    time.sleep(0.5)
-    assert not done.is_set(), "the older write should wait for the newer one's lock"
-    first.commit()
-    first.close()
-    thread.join(timeout=START_SECONDS)
+    try:
+        newer(first, first.get(Store, store_id))
+        first.flush()
+        thread.start()
+        time.sleep(0.5)
+        assert not done.is_set(), "the second write should wait for the first one's lock"
+        first.commit()
+    finally:
+        first.close()  # a failed check must not leave the first transaction holding its locks
+        if thread.ident is not None:  # started
+            thread.join(timeout=START_SECONDS)
     assert done.is_set()
 
 
@@ -88,3 +90,41 @@ def test_an_older_order_version_committed_last_keeps_the_newer_line_items(
     with session_scope(url) as session:
         assert session.scalars(select(OrderLineItem.title)).all() == ["Newer coat"]
         assert session.scalars(select(Order.updated_at)).one() == NOW + timedelta(hours=2)
+
+
+@pytest.mark.parametrize("first", ["checkout", "order"])
+def test_a_checkout_and_its_order_stored_at_once_are_decided_together(
+    postgres_store: tuple[str, int], first: str
+) -> None:
+    """Each transaction misses the other's uncommitted row; the later settle still sees both."""
+    url, store_id = postgres_store
+    with session_scope(url) as session:  # the contact exists: neither write creates it
+        ingest.ingest_customers(session, session.get(Store, store_id), [customer("c1", "ann@example.com")])
+    abandoned_at = NOW - timedelta(days=5)
+    writes = {
+        "checkout": lambda s, st: ingest.ingest_checkouts(
+            s, st, [checkout("t1", abandoned_at, customer_id="c1", email="ann@example.com")]
+        ),
+        # Placed three days after the cart was left: within the recovery window, by its token.
+        "order": lambda s, st: ingest.ingest_orders(
+            s,
+            st,
+            [
+                order(
+                    "o1",
+                    NOW - timedelta(days=2),
+                    customer_id="c1",
+                    email="ann@example.com",
+                    checkout_token="t1",
+                )
+            ],
+        ),
+    }
+    second = "order" if first == "checkout" else "checkout"
+    _race(url, store_id, writes[first], writes[second])
+    with session_scope(url) as session:
+        row = session.execute(
+            select(Checkout.state, Checkout.recovery_rule, Checkout.recovered_by_order_id)
+        ).one()
+        order_id = session.scalars(select(Order.id)).one()
+    assert row == (CheckoutState.RECOVERED, "checkout_token", order_id)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from rq.job import JobStatus
 from sqlalchemy import func, select, text
 
 from bench.webhooks import deliveries
@@ -14,8 +15,10 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.db import dispose_engines, get_engine
 from integration.store.models import InboxDelivery, InboxStatus, Order
+from integration.store.redis import connection
 from jobs import schedule
-from jobs.ingest import DRAIN_BATCH, drain_inbox_job, request_drain
+from jobs.ingest import DRAIN_BATCH, drain_inbox_job, reclaim_drains_job, request_drain
+from jobs.queues import INGEST, queue
 from tests.support.shopify import Deliver
 from tests.support.workers import count_status, drain_jobs, start_worker, stop, store_orders, wait_for
 
@@ -129,3 +132,25 @@ def test_a_delivery_failing_for_a_passing_reason_is_tried_again_without_waiting_
         delivery = session.get(InboxDelivery, stored)
         assert (delivery.status, delivery.attempts) == (InboxStatus.PROCESSED, 2)
         assert session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_a_drain_that_redis_forgot_it_handed_out_is_requested_again(
+    shopify_settings: Settings, shop: int
+) -> None:
+    store_orders(shopify_settings, shop, 3, seed=4)
+    request_drain(shopify_settings, "shopify", shop)
+    [queued] = drain_jobs(shopify_settings, waiting_only=True)
+    assert reclaim_drains_job() == 0  # it waits in the queue: nothing to reclaim
+
+    # Redis restarted from its append-only file kept a worker's taking of the job, not what followed.
+    connection(shopify_settings).lrem(queue(shopify_settings, INGEST).key, 0, queued.id)
+    assert queued.get_status() == JobStatus.QUEUED
+    assert reclaim_drains_job() == 1
+    [again] = drain_jobs(shopify_settings, waiting_only=True)
+    assert again.id != queued.id
+
+    worker = start_worker(shopify_settings, "--queue", "ingest")
+    try:
+        assert wait_for(lambda: count_status(shopify_settings, InboxStatus.PENDING) == 0, 60)
+    finally:
+        stop(worker)

@@ -22,7 +22,7 @@ from integration.store.redis import connection
 from integration.store.types import utcnow
 from jobs import schedule
 from jobs.ingest import process_inbox_job, sweep_inbox_job
-from jobs.queues import INGEST, enqueue, fetch_job, queue
+from jobs.queues import INGEST, enqueue, fetch_job, queue, will_run
 from tests.support.builders import make_store
 from tests.support.jobs import add, always_fails, fails
 
@@ -143,3 +143,44 @@ def test_draining_the_queues_leaves_the_test_runner_its_signal_handlers(run_work
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     run_worker()
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def _taken_and_forgotten(settings: Settings, job_id: str) -> None:
+    """What Redis restarted from its append-only file can leave: the job off its queue, still "queued"."""
+    connection(settings).lrem(queue(settings, INGEST).key, 0, job_id)
+
+
+def test_a_job_is_still_to_run_only_while_its_queue_or_a_registry_holds_it(
+    settings: Settings, run_worker: Any
+) -> None:
+    waiting = enqueue(settings, INGEST, add, 1, 2)
+    forgotten = enqueue(settings, INGEST, add, 3, 4)
+    _taken_and_forgotten(settings, forgotten.id)
+    retried = enqueue(settings, INGEST, fails)
+
+    assert will_run(settings, waiting.id)
+    assert forgotten.get_status() == JobStatus.QUEUED
+    assert not will_run(settings, forgotten.id)
+    assert not will_run(settings, "no-such-job")
+    assert not will_run(settings, "not a job id")
+
+    run_worker()
+    assert retried.get_status() == JobStatus.SCHEDULED
+    assert will_run(settings, retried.id)  # its retry waits in the scheduled registry
+    assert waiting.get_status() == JobStatus.FINISHED
+    assert not will_run(settings, waiting.id)
+
+
+def test_a_periodic_job_whose_run_redis_forgot_is_enqueued_again_in_its_next_period(
+    settings: Settings,
+) -> None:
+    every_ten_seconds = schedule.Periodic("forgotten", 10, INGEST, fails)
+    assert schedule.tick(settings, (every_ten_seconds,)) == ["forgotten"]
+    [job_id] = queue(settings, INGEST).job_ids
+    connection(settings).delete("storepulse:schedule:forgotten")  # its next period
+
+    assert schedule.tick(settings, (every_ten_seconds,)) == []  # still waiting: not enqueued twice
+    connection(settings).delete("storepulse:schedule:forgotten")
+    _taken_and_forgotten(settings, job_id)
+    assert schedule.tick(settings, (every_ten_seconds,)) == ["forgotten"]
+    assert len(queue(settings, INGEST).job_ids) == 1

@@ -23,10 +23,12 @@ from integration.store.db import (
     current_revision,
     get_engine,
     head_revision,
+    include_object,
     upgrade,
 )
 from integration.store.models import (
     Base,
+    Buyer,
     Campaign,
     CampaignChannel,
     CampaignSend,
@@ -51,7 +53,8 @@ def test_upgrade_builds_every_table_and_a_second_run_changes_nothing(db_url: str
 def test_models_and_migrations_agree(db_url: str) -> None:
     with get_engine(db_url).connect() as conn:
         differences = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+            Base.metadata,
         )
     assert differences == []
 
@@ -196,3 +199,28 @@ def test_the_upgrade_keeps_the_first_export_of_a_data_request_made_twice(own_dat
         kept = session.execute(select(DataExport.id, DataExport.request_id).order_by(DataExport.id)).all()
         assert [r for _, r in kept] == ["9999", "10000", None, None]
         assert kept[0][0] == 1
+
+
+def test_the_upgrade_counts_each_buyers_revenue_orders_over_its_currencies(own_database: str) -> None:
+    """0027 fills `buyers.revenue_orders` from the per-currency totals: what a refresh would keep."""
+    url = own_database
+    with session_scope(url) as session:
+        store = make_store(session)
+        ingest_orders(
+            session,
+            store,
+            [
+                order("o1", email="ann@example.com"),
+                order("o2", email="ann@example.com", currency="USD"),
+                order("o3", email="ann@example.com", financial_status="refunded"),
+                order("o4", email="bob@example.com", financial_status="refunded"),
+            ],
+        )
+        kept = dict(session.execute(select(Contact.email, Buyer.revenue_orders).join(Buyer)).all())
+    assert kept == {"ann@example.com": 2, "bob@example.com": 0}
+    _downgrade(url, "0026")
+    with get_engine(url).connect() as connection:
+        assert "revenue_orders" not in {c["name"] for c in inspect(connection).get_columns("buyers")}
+    upgrade(url)
+    with session_scope(url) as session:
+        assert dict(session.execute(select(Contact.email, Buyer.revenue_orders).join(Buyer)).all()) == kept

@@ -17,9 +17,13 @@ from typing import Any
 import jwt
 import pytest
 from _pytest.mark import ParameterSet
+from flask import Flask
 from werkzeug.test import TestResponse
 
-from tests.support.shopify import API_KEY, SHOP
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import Store
+from tests.support.shopify import API_KEY, SHOP, app_of
 from webhooks.signatures import shopify_sign_query
 
 TOKEN_SECONDS = 60
@@ -160,3 +164,18 @@ def assert_told_to_retry(answer: TestResponse) -> None:
     """The request was refused as unauthorized with the header that makes App Bridge retry it."""
     assert answer.status_code == 401
     assert answer.headers[RETRY_HEADER] == "1"
+
+
+def embedded_app(settings: Settings, store_id: int, account_id: int | None = None) -> tuple[Flask, str]:
+    """The app inside Shopify's admin and the query of a page load of its connected shop.
+
+    The app's secret is long enough for HS256; with `account_id`, the store moves to that account
+    first, so the page shows that account's data.
+    """
+    if account_id is not None:
+        with session_scope(settings.database_url) as session:
+            store = session.get(Store, store_id)
+            assert store is not None
+            store.account_id = account_id
+    app = app_of(settings, shopify_api_secret=SECRET)
+    return app, f"embedded=1&shop={SHOP}&host=aG9zdA&locale=en&id_token={mint(secret=SECRET)}"

@@ -41,6 +41,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         # is installed from a wheel and the worker's script sits in the virtual environment.
         PYTHONPATH=os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p),
     )
+    if settings.webhook_allow_private:  # webhook receivers of the test's own, on loopback
+        env["STOREPULSE_WEBHOOK_ALLOW_PRIVATE"] = "true"
     return env
 
 

@@ -96,6 +96,8 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
                 order("a1", SENT + timedelta(days=5, hours=3), email="ann@example.com", total_price="80.00"),
                 order("a2", SENT + timedelta(days=9), email="ann@example.com", total_price="20.00"),
                 order("b1", SENT + timedelta(days=40), email="bob@example.com"),
+                # Within the window, but Cy's letter never reached Cy: it is not credited with the order.
+                order("c1", SENT + timedelta(days=6), email="cy@example.com"),
             ],
         )
 
@@ -111,6 +113,7 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
     assert (ann_send["attribution"]["days"], ann_send["attribution"]["total_price"]) == (5, "80.00")
     assert profiles["bob"]["campaigns"][0]["attribution"] is None  # 40 days: outside the 30-day window
     assert profiles["cy"]["campaigns"][0]["status"] == "returned"
+    assert profiles["cy"]["campaigns"][0]["attribution"] is None
 
     results = _json(client.get(f"/api/v1/campaigns/{campaign['id']}/results", headers=api_shop["headers"]))
     assert results["by_status"] == {"queued": 0, "sent": 2, "delivered": 0, "returned": 1, "failed": 0}
@@ -122,6 +125,30 @@ def test_a_letter_campaign_shows_on_each_profile_and_its_results_agree(
 
     preview = client.get(ann_send["preview"]["url"], headers=api_shop["headers"])
     assert (preview.status_code, preview.content_type, preview.data) == (200, "application/pdf", PDF)
+
+    # The sends in pages by contact, each as its profile shows it; the credited orders.
+    base = f"/api/v1/campaigns/{campaign['id']}"
+    first = _json(client.get(f"{base}/sends?limit=2", headers=api_shop["headers"]))
+    rest = _json(client.get(f"{base}/sends?limit=2&after={first['next_after']}", headers=api_shop["headers"]))
+    assert rest["next_after"] is None
+    listed = first["sends"] + rest["sends"]
+    by_id = sorted(("ann", "bob", "cy"), key=lambda who: api_shop[who])
+    assert [s["contact"]["id"] for s in listed] == [api_shop[who] for who in by_id]
+    for who, send in zip(by_id, listed, strict=True):
+        shown = profiles[who]["campaigns"][0]
+        assert (send["status"], send["scanned_at"], send["attribution"]) == (
+            shown["status"],
+            shown["scanned_at"],
+            shown["attribution"],
+        )
+    credited = _json(client.get(f"{base}/orders", headers=api_shop["headers"]))
+    assert credited["next_cursor"] is None
+    assert [(o["contact"]["email"], o["order"]["total_price"], o["days"]) for o in credited["orders"]] == [
+        ("ann@example.com", "80.00", 5)
+    ]
+    assert client.get("/api/v1/campaigns/999999/sends", headers=api_shop["headers"]).status_code == 404
+    assert client.get(f"{base}/orders?cursor=nonsense", headers=api_shop["headers"]).status_code == 422
+    assert client.get(f"{base}/sends?limit=201", headers=api_shop["headers"]).status_code == 422
 
 
 def test_sends_keep_the_preview_they_were_sent_with_and_status_only_moves_forward(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from integration.settings import Settings
 from integration.store import session_scope
+from integration.store.models import Contact, RfmScore
 from integration.store.types import utcnow
 from tests.support.builders import bearer, make_store
 
@@ -78,18 +82,14 @@ def test_rfm_is_kept_current_after_orders_and_follows_a_custom_scheme(
     assert client.get("/api/v1/rfm", headers=headers).get_json()["scheme"] == "default"
 
 
-def test_the_filter_language_selects_by_rfm_segment_and_spender_tier(
-    client: FlaskClient, settings: Settings, run_worker: Any
-) -> None:
-    import json
-
-    with session_scope(settings.database_url) as session:
-        store = make_store(session)
-        headers = bearer(session, store.account_id)
-    _orders(client, store.id, headers, [(f"o{i}", f"c{i}@example.com", i) for i in range(5)])
+def _prospect(client: FlaskClient, store_id: int, headers: dict[str, str]) -> None:
+    """A customer who never ordered: a prospect, with no RFM scores."""
     prospect = {"id": "p1", "email": "prospect@example.com", "updated_at": utcnow().isoformat()}
-    client.post(f"/api/v1/stores/{store.id}/customers", headers=headers, json=[prospect])
-    run_worker()
+    client.post(f"/api/v1/stores/{store_id}/customers", headers=headers, json=[prospect])
+
+
+def _selecting(client: FlaskClient, headers: dict[str, str]) -> Callable[[dict[str, Any]], set[str]]:
+    """The emails of the contacts a filter selects, through the contact list API."""
 
     def emails(condition: dict[str, Any]) -> set[str]:
         answer = client.get(
@@ -97,6 +97,20 @@ def test_the_filter_language_selects_by_rfm_segment_and_spender_tier(
         )
         assert answer.status_code == 200, answer.get_data(as_text=True)
         return {c["email"] for c in answer.get_json()["contacts"]}
+
+    return emails
+
+
+def test_the_filter_language_selects_by_rfm_segment_and_spender_tier(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        headers = bearer(session, store.account_id)
+    _orders(client, store.id, headers, [(f"o{i}", f"c{i}@example.com", i) for i in range(5)])
+    _prospect(client, store.id, headers)
+    run_worker()
+    emails = _selecting(client, headers)
 
     assert emails({"rfm_segment": ["Prospects"]}) == {"prospect@example.com"}
     assert emails({"spender_tier": ["big"]}) == {f"c{i}@example.com" for i in range(5)}  # equal spend: a tie
@@ -109,3 +123,43 @@ def test_the_filter_language_selects_by_rfm_segment_and_spender_tier(
         ).status_code
         == 422
     )
+
+
+def test_the_filter_language_selects_one_rfm_cell_by_its_scores(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        headers = bearer(session, store.account_id)
+    # Ten buyers ordering 0 to 90 days ago, the older half twice: every R score, two F scores.
+    rows = [(f"o{i}", f"c{i}@example.com", i * 10) for i in range(10)]
+    rows += [(f"again{i}", f"c{i}@example.com", i * 10 + 1) for i in range(5, 10)]
+    _orders(client, store.id, headers, rows)
+    _prospect(client, store.id, headers)
+    run_worker()
+    emails = _selecting(client, headers)
+
+    with session_scope(settings.database_url) as session:
+        scores = {
+            email: (r, f)
+            for email, r, f in session.execute(
+                select(Contact.email, RfmScore.r, RfmScore.f).join(
+                    RfmScore, RfmScore.contact_id == Contact.id
+                )
+            )
+        }
+    assert len(scores) == 10
+    assert scores["c0@example.com"][0] == 5  # the newest order has the best recency
+    assert len({f for _, f in scores.values()}) == 2
+    for r in range(1, 6):
+        for f in range(1, 6):
+            cell = {"all": [{"rfm_recency": [r]}, {"rfm_frequency": [f]}]}
+            assert emails(cell) == {e for e, score in scores.items() if score == (r, f)}, (r, f)
+    everyone = emails({"all": [{"rfm_recency": [1, 2, 3, 4, 5]}, {"rfm_frequency": [1, 2, 3, 4, 5]}]})
+    assert everyone == set(scores)  # every buyer, never the prospect: it has no scores
+    assert emails({"not": {"rfm_recency": [1, 2, 3, 4, 5]}}) == {"prospect@example.com"}
+    for refused in ([0], [6], ["5"], [], [1.5]):
+        answer = client.get(
+            "/api/v1/contacts", query_string={"filter": json.dumps({"rfm_recency": refused})}, headers=headers
+        )
+        assert answer.status_code == 422, refused

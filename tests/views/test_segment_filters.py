@@ -84,6 +84,8 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
         max_size=3,
     ),
     "spender_tier": _choices(["big", "medium", "low"]),
+    "rfm_recency": st.lists(st.integers(1, 5), min_size=1, max_size=5),
+    "rfm_frequency": st.lists(st.integers(1, 5), min_size=1, max_size=5),
     "frequent_buyer": st.booleans(),
 }
 LEAF = st.sampled_from(sorted(VALUES)).flatmap(lambda key: VALUES[key].map(lambda value: {key: value}))

@@ -44,7 +44,8 @@ from integration.store.models.leaderboard import ContactPeriodSpend, PeriodCurre
 from integration.store.models.notifications import Notification, NotificationKind, NotificationRead
 from integration.store.models.platform import Backfill, DataExport
 from integration.store.models.removals import Removal, RemovalKind, RemovalReason
-from integration.store.models.rfm import RfmScore
+from integration.store.models.rfm import RfmScore, RfmSummary
+from integration.store.models.storefront import Visitor, VisitorEvent
 from integration.store.models.sync import (
     Destination,
     ExportPart,
@@ -72,6 +73,8 @@ __all__ = [
     "SyncStatus",
     "PeriodCurrency",
     "Buyer",
+    "Visitor",
+    "VisitorEvent",
     "ContactTotals",
     "ExportPart",
     "SegmentExport",
@@ -81,6 +84,7 @@ __all__ = [
     "Sender",
     "ContactPeriodSpend",
     "RfmScore",
+    "RfmSummary",
     "StatsCache",
     "Backfill",
     "DataExport",

@@ -147,6 +147,8 @@ class InboxStatus(StrEnum):
 
 
 class ImportStatus(StrEnum):
+    # Uploaded and checked, waiting for the merchant to confirm the import.
+    CHECKED = "checked"
     QUEUED = "queued"
     RUNNING = "running"
     FINISHED = "finished"

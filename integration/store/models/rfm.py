@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from integration.store.models.base import Base, BigID
@@ -31,4 +32,20 @@ class RfmScore(Base):
     segment: Mapped[str] = mapped_column(String(60))
     spender_tier: Mapped[str] = mapped_column(String(20))
     frequent_buyer: Mapped[bool]
+    computed_at: Mapped[datetime]
+
+
+class RfmSummary(Base):
+    """An account's RFM scores summed by cell, segment, currency and tier, as last computed.
+
+    Written by each computation with the scores, so the overview and its grid answer from a few
+    sums whatever the number of buyers; `computed_at` says how current they are.
+    """
+
+    __tablename__ = "rfm_summaries"
+
+    account_id: Mapped[int] = mapped_column(
+        BigID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    payload: Mapped[dict[str, Any]]
     computed_at: Mapped[datetime]

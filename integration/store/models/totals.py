@@ -35,7 +35,8 @@ class ContactTotals(Base):
 class Buyer(Base):
     """A contact who ordered, summed over its currencies: what RFM scores.
 
-    `orders` counts placed orders in every currency; `currency` is the one of most orders (then
+    `orders` counts placed orders in every currency and `revenue_orders` those whose total is
+    revenue (what the `orders_count` filter compares); `currency` is the one of most orders (then
     alphabetical) and `revenue` the revenue in it, since amounts in different currencies do not add.
     """
 
@@ -45,6 +46,7 @@ class Buyer(Base):
         Index(None, "account_id", "last_order_at"),
         Index(None, "account_id", "orders"),
         Index(None, "account_id", "currency", "revenue"),
+        Index(None, "account_id", "revenue_orders"),
     )
 
     contact_id: Mapped[int] = mapped_column(
@@ -52,6 +54,7 @@ class Buyer(Base):
     )
     account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
     orders: Mapped[int]
+    revenue_orders: Mapped[int]
     last_order_at: Mapped[datetime]
     currency: Mapped[str] = mapped_column(String(3))
     revenue: Mapped[Decimal]

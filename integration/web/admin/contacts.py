@@ -78,7 +78,7 @@ def contacts() -> str:
         tabs=[
             (
                 label,
-                url_for("admin.contacts", subscription=value.value, **_shopify_query()),
+                url_for("admin.contacts", subscription=value.value),
                 value is choice,
             )
             for value, label in (
@@ -132,13 +132,6 @@ def _value_table(values: list[dict[str, Any]]) -> tuple[list[str], list[list[Any
         [_("Average number of orders"), *(_hook("ano", v["currency"], decimals(v["ano"])) for v in values)],
     ]
     return headers, rows
-
-
-def _shopify_query() -> dict[str, Any]:
-    """Shopify's parameters of an embedded page, carried on its links so they stay embedded."""
-    if not g.viewer.embedded:
-        return {}
-    return {k: v for k, v in request.args.items() if k in ("embedded", "host", "shop", "locale")}
 
 
 def _full_window(stats: dict[str, Any], now: datetime) -> bool:

@@ -26,7 +26,6 @@ from integration.store.types import utcnow
 from integration.web.admin.contact_list import subscription_reason, why
 from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import money, on_day
-from integration.web.admin.setup import page_url, shopify_query
 from integration.web.admin.viewer import admin_page
 from integration.web.context import current_settings, db
 
@@ -73,13 +72,13 @@ def contact(contact_id: int) -> str | tuple[str, int]:
         subscription_reason=subscription_reason(found["subscription"]["reason"]),
         details=details,
         every=every,
-        all_orders_url=url_for("admin.contact", contact_id=contact_id, orders="all", **shopify_query()),
+        all_orders_url=url_for("admin.contact", contact_id=contact_id, orders="all"),
         stores={i: s.name for i, s in stores.items()},
         tags=[(tag, tag.lower().startswith(prefix)) for tag in found["tags"] or []],
         segments=contact_segments(db.session, account.id, contact_id),
         cuts=cut_words(account.rfm_cuts or {}, found["rfm"]),
         has_sender=db.session.get(Sender, account.id) is not None,
-        sender_url=page_url("admin.settings_page", _anchor="sender")
+        sender_url=url_for("admin.settings_page", _anchor="sender")
         if "admin.settings_page" in current_app.view_functions
         else None,
         refusals=refusals,

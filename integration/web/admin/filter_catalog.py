@@ -26,6 +26,8 @@ KINDS = {
     "blocked_reason": "choices",
     "rfm_segment": "choices",
     "spender_tier": "choices",
+    "rfm_recency": "choices",
+    "rfm_frequency": "choices",
     "interacted_within_days": "days",
     "not_interacted_within_days": "days",
     "contacted_within_days": "days",
@@ -66,11 +68,13 @@ def labels() -> dict[str, str]:
         "tag": _("Has the tag"),
         "rfm_segment": _("RFM segment"),
         "spender_tier": _("Spender tier"),
+        "rfm_recency": _("RFM recency score"),
+        "rfm_frequency": _("RFM frequency score"),
         "frequent_buyer": _("Frequent buyer"),
     }
 
 
-def _choices(key: str, account: Account) -> list[list[str]]:
+def _choices(key: str, account: Account) -> list[list[Any]]:
     if key == "engagement":
         return [[k, str(v)] for k, v in group_names().items()]
     if key == "subscription":
@@ -85,6 +89,13 @@ def _choices(key: str, account: Account) -> list[list[str]]:
     if key == "spender_tier":
         tiers = choice_labels()["spender_tier"]
         return [[tier, str(tiers[tier])] for tier in filters.TIERS]
+    if key in ("rfm_recency", "rfm_frequency"):
+        ends = (
+            (_("5: ordered most recently"), _("1: ordered longest ago"))
+            if key == "rfm_recency"
+            else (_("5: ordered most often"), _("1: ordered least often"))
+        )
+        return [[5, ends[0]], [4, "4"], [3, "3"], [2, "2"], [1, ends[1]]]
     if key == "store_id":
         stores = db.session.scalars(
             select(Store)
@@ -127,6 +138,7 @@ def catalog(account: Account) -> dict[str, Any]:
             "any": _("any of"),
             "none": _("none of"),
             "match": _("Contacts match"),
+            "conditions": _("Conditions"),
             "add_condition": _("Add a condition"),
             "add_group": _("Add a group"),
             "remove_condition": _("Remove this condition"),

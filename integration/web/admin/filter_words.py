@@ -276,6 +276,24 @@ def _spender_tier(value: list[str], stores: dict[int, str]) -> tuple[str, str | 
     )
 
 
+def _scores(value: list[int]) -> str:
+    return _or(str(v) for v in sorted(value, reverse=True))
+
+
+def _rfm_recency(value: list[int], stores: dict[int, str]) -> tuple[str, str | None]:
+    return (
+        _("RFM recency score: %(choices)s", choices=_scores(value)),
+        _("A contact without orders has no RFM scores and does not match"),
+    )
+
+
+def _rfm_frequency(value: list[int], stores: dict[int, str]) -> tuple[str, str | None]:
+    return (
+        _("RFM frequency score: %(choices)s", choices=_scores(value)),
+        _("A contact without orders has no RFM scores and does not match"),
+    )
+
+
 def _frequent(value: bool, stores: dict[int, str]) -> tuple[str, str | None]:
     text = _("Frequent buyer") if value else _("Not a frequent buyer")
     return text, _("A contact without orders is not a frequent buyer")
@@ -302,5 +320,7 @@ WORDS: dict[str, Words] = {
     "tag": _tag,
     "rfm_segment": _rfm_segment,
     "spender_tier": _spender_tier,
+    "rfm_recency": _rfm_recency,
+    "rfm_frequency": _rfm_frequency,
     "frequent_buyer": _frequent,
 }

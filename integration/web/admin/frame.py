@@ -20,6 +20,11 @@ NAVIGATION = (
     ("admin.contacts", _l("Contacts"), False),
     ("admin.contact_list", _l("Contact list"), False),
     ("admin.segments", _l("Segments"), False),
+    ("admin.leaderboard", _l("Leaderboard"), False),
+    ("admin.rfm", _l("RFM"), False),
+    ("admin.carts", _l("Carts"), False),
+    ("admin.campaigns", _l("Campaigns"), False),
+    ("admin.syncs", _l("Syncs"), False),
     ("admin.setup", _l("Setup"), False),
     ("admin.users", _l("Users"), True),
 )

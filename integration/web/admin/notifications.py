@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, render_template, request
+from flask import current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -14,7 +14,6 @@ from integration.notifications import Reader
 from integration.store.models import Account, NotificationKind
 from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import number
-from integration.web.admin.setup import page_url
 from integration.web.admin.viewer import Viewer, admin_page
 from integration.web.context import current_settings, db
 from integration.web.views.notifications import with_downloads
@@ -95,13 +94,13 @@ def link_of(item: dict[str, Any]) -> tuple[str, str] | None:
         kind in (NotificationKind.IMPORT_FINISHED, NotificationKind.IMPORT_FAILED)
         and "admin.store_import" in pages
     ):
-        return _("Open the import"), page_url(
+        return _("Open the import"), url_for(
             "admin.store_import", store_id=data["store_id"], **{"import": data["import_id"]}
         )
     if kind == NotificationKind.SYNC_STOPPED and "admin.sync" in pages and data.get("sync_id"):
-        return _("Open the sync"), page_url("admin.sync", sync_id=data["sync_id"])
+        return _("Open the sync"), url_for("admin.sync", sync_id=data["sync_id"])
     if kind == NotificationKind.STORE_DISCONNECTED and "admin.stores" in pages:
-        return _("Open the stores"), page_url("admin.stores")
+        return _("Open the stores"), url_for("admin.stores")
     return None
 
 
@@ -136,6 +135,6 @@ def notifications_page() -> str:
         title=_("Notifications"),
         items=shown,
         any_unread=any(not item["read"] for item in items),
-        next_url=page_url("admin.notifications", cursor=page["next_cursor"]) if page["next_cursor"] else None,
-        first_url=page_url("admin.notifications") if cursor else None,
+        next_url=url_for("admin.notifications", cursor=page["next_cursor"]) if page["next_cursor"] else None,
+        first_url=url_for("admin.notifications") if cursor else None,
     )

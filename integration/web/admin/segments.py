@@ -21,7 +21,6 @@ from integration.web.admin.charts import line_chart
 from integration.web.admin.filter_words import choice_labels, describe
 from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import number, on_day, when
-from integration.web.admin.setup import shopify_query
 from integration.web.admin.viewer import admin_page
 from integration.web.context import current_settings, db
 from jobs.compute import request_segments_refresh
@@ -35,11 +34,6 @@ def _account() -> Account:
     assert account is not None  # noqa: S101 - the viewer's account exists
     g.time_zone = account.time_zone
     return account
-
-
-def page_url(endpoint: str, **values: Any) -> str:
-    """A page's URL, embedded when this page is."""
-    return url_for(endpoint, **values, **shopify_query())
 
 
 def segment_name(segment: Segment) -> str:
@@ -102,7 +96,7 @@ def _store_names(account_id: int) -> dict[int, str]:
 def _contact_cell(contact_id: int, email: str | None) -> Any:
     shown = email or _("(no email)")
     if "admin.contact" in current_app.view_functions:  # the contact's profile page
-        return Markup('<a href="{}">{}</a>').format(page_url("admin.contact", contact_id=contact_id), shown)
+        return Markup('<a href="{}">{}</a>').format(url_for("admin.contact", contact_id=contact_id), shown)
     return shown
 
 
@@ -125,7 +119,7 @@ def segments_page() -> str:
         rows.append(
             [
                 Markup('<a href="{}" data-segment="{}">{}</a>').format(
-                    page_url("admin.segment", segment_id=segment.id), segment.id, segment_name(segment)
+                    url_for("admin.segment", segment_id=segment.id), segment.id, segment_name(segment)
                 ),
                 Markup("<span data-definition>{}</span>").format(
                     summary(describe(segment.filter, store_names=stores))
@@ -144,7 +138,7 @@ def segments_page() -> str:
         title=_("Segments"),
         rows=rows,
         computing=computing,
-        new_url=page_url("admin.segment_new") if "admin.segment_new" in current_app.view_functions else None,
+        new_url=url_for("admin.segment_new") if "admin.segment_new" in current_app.view_functions else None,
     )
 
 
@@ -195,13 +189,13 @@ def _change_rows(segment_id: int) -> list[list[Any]]:
 
 def _member_rows(segment_id: int, contacts: list[dict[str, Any]], after: int) -> list[list[Any]]:
     """A page of members, each with a link to why it is in the segment (on the same page of members)."""
-    kept = {"after": after} if after else {}
+    kept: dict[str, Any] = {"after": after} if after else {}
     return [
         [
             _contact_cell(m["id"], m["email"]),
             " ".join(part for part in (m["first_name"], m["last_name"]) if part),
             Markup('<a href="{}#why" data-why-link="{}" aria-label="{}">{}</a>').format(
-                page_url("admin.segment", segment_id=segment_id, why=m["id"], **kept),
+                url_for("admin.segment", segment_id=segment_id, why=m["id"], **kept),
                 m["id"],
                 _("Why is %(email)s here?", email=m["email"] or _("(no email)")),
                 _("Why?"),
@@ -247,13 +241,13 @@ def segment(segment_id: int) -> str | tuple[str, int]:
         ],
         change_rows=_change_rows(found.id),
         member_rows=_member_rows(found.id, page["contacts"], after),
-        next_url=page_url("admin.segment", segment_id=found.id, after=page["next_after"])
+        next_url=url_for("admin.segment", segment_id=found.id, after=page["next_after"])
         if page["next_after"]
         else None,
-        first_url=page_url("admin.segment", segment_id=found.id) if after else None,
+        first_url=url_for("admin.segment", segment_id=found.id) if after else None,
         why=_why(account.id, why_id, condition, words) if why_id is not None else None,
-        list_url=page_url("admin.segments"),
-        edit_url=page_url("admin.segment_edit", segment_id=found.id)
+        list_url=url_for("admin.segments"),
+        edit_url=url_for("admin.segment_edit", segment_id=found.id)
         if not found.predefined and "admin.segment_edit" in current_app.view_functions
         else None,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
@@ -23,14 +23,12 @@ from integration.store.models import (
     Account,
     Contact,
     EmailTool,
-    Import,
-    ImportStatus,
     Platform,
     Sender,
     Store,
     StoreState,
 )
-from integration.web.admin.frame import SHOPIFY_PARAMETERS, blueprint
+from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import number, when
 from integration.web.admin.viewer import admin_page
 from integration.web.context import current_settings, db
@@ -73,25 +71,12 @@ COMMON_ZONES = (
     "Asia/Kolkata",
     "Australia/Sydney",
 )
-IMPORT_KINDS = ("customers", "orders", "checkouts")
-
-
-def shopify_query() -> dict[str, Any]:
-    """Shopify's parameters of an embedded page, carried on its links so they stay embedded."""
-    if not g.viewer.embedded:
-        return {}
-    return {k: v for k, v in request.args.items() if k in SHOPIFY_PARAMETERS}
-
-
-def page_url(endpoint: str, **values: Any) -> str:
-    """A Setup page's URL, embedded when this page is."""
-    return url_for(endpoint, **values, **shopify_query())
 
 
 def subnav() -> list[tuple[str, str, bool]]:
     """Setup's second-level navigation: (label, URL, current)."""
     return [
-        (str(label), page_url(endpoint), request.endpoint == endpoint)
+        (str(label), url_for(endpoint), request.endpoint == endpoint)
         for endpoint, label, owners in PAGES
         if not owners or g.viewer.manages
     ]
@@ -99,7 +84,7 @@ def subnav() -> list[tuple[str, str, bool]]:
 
 def show(template: str, title: str, **context: Any) -> str:
     """Render a Setup page with its navigation."""
-    return render_template(f"admin/{template}", title=title, subnav=subnav(), page_url=page_url, **context)
+    return render_template(f"admin/{template}", title=title, subnav=subnav(), **context)
 
 
 def _account() -> Account:
@@ -130,7 +115,7 @@ def setup() -> str:
         live = any(k.revoked_at is None for k in accounts.api_keys(db.session, account.id))
         steps.append(("key", _("Make an API key"), live, "admin.keys"))
     steps.append(("settings", _("Check the settings"), None, "admin.settings_page"))
-    return show("setup.html", _("Setup"), steps=[(i, t, d, page_url(e)) for i, t, d, e in steps])
+    return show("setup.html", _("Setup"), steps=[(i, t, d, url_for(e)) for i, t, d, e in steps])
 
 
 @blueprint.get("/setup/stores")
@@ -150,7 +135,7 @@ def stores() -> str:
         if store.platform is Platform.SHOPIFY:
             backfills.append((store, _backfill_rows(store)))
         elif store.platform is Platform.CSV:
-            csv_stores.append((store, page_url("admin.store_import", store_id=store.id)))
+            csv_stores.append((store, url_for("admin.store_import", store_id=store.id)))
     settings = current_settings()
     return show(
         "setup_stores.html",
@@ -197,54 +182,9 @@ def shopify_install() -> Response:
         shop = f"{shop}.myshopify.com"
     client_id = current_settings().shopify_api_key
     if not client_id or not valid_shop(shop):
-        return redirect(page_url("admin.stores", shop_error="1") + "#connect-shopify")
+        return redirect(url_for("admin.stores", shop_error="1") + "#connect-shopify")
     # Shopify-managed installation: Shopify installs the app and opens it; no code grant runs here.
     return redirect(f"https://{shop}/admin/oauth/install?" + urlencode({"client_id": client_id}))
-
-
-@blueprint.get("/setup/stores/<int:store_id>/import")
-@admin_page
-def store_import(store_id: int) -> str:
-    """Upload a CSV file to a CSV store, and follow the import."""
-    _account()
-    chosen = db.session.get(Store, store_id)
-    if chosen is None or chosen.account_id != g.viewer.account_id:
-        abort(404)
-    job = None
-    if request.args.get("import", "").isdigit():
-        job = _owned_import(int(request.args["import"]))
-    return show(
-        "setup_import.html",
-        _("Import a CSV file into %(store)s", store=chosen.name),
-        store=chosen,
-        kinds=[("customers", _("Customers")), ("orders", _("Orders")), ("checkouts", _("Checkouts"))],
-        job=job,
-        done=job is not None and job.status in (ImportStatus.FINISHED, ImportStatus.FAILED),
-        next_url=page_url("admin.store_import", store_id=chosen.id)
-        + ("&" if shopify_query() else "?")
-        + "import={id}",
-    )
-
-
-def _owned_import(import_id: int) -> Import:
-    job = db.session.get(Import, import_id)
-    store = db.session.get(Store, job.store_id) if job is not None else None
-    if job is None or store is None or store.account_id != g.viewer.account_id:
-        abort(404)
-    return job
-
-
-@blueprint.get("/setup/imports/<int:import_id>/progress")
-@admin_page
-def import_progress(import_id: int) -> dict[str, Any]:
-    """Whether an import is done, and how far it got (the import page polls this)."""
-    job = _owned_import(import_id)
-    done = job.status in (ImportStatus.FINISHED, ImportStatus.FAILED)
-    percent = round(100 * job.bytes_read / job.bytes_total) if job.bytes_total else 0
-    return {
-        "ready": done,
-        "text": _("%(percent)s%% read, %(rows)s rows so far.", percent=percent, rows=number(job.rows_read)),
-    }
 
 
 @blueprint.get("/setup/keys")
@@ -304,5 +244,5 @@ def settings_page() -> str:
         zones=zones,
         sender=describe_sender(db.session.get(Sender, account.id)),
         security=SECURITY,
-        contacts_url=page_url("admin.contacts"),
+        contacts_url=url_for("admin.contacts"),
     )

@@ -25,7 +25,7 @@
       });
     });
   }
-  window.storepulse = { api: api };
+  window.storepulse = { api: api, toast: toast };
 
   function valueOf(el) {
     var kind = el.getAttribute("data-type") || el.type;
@@ -53,11 +53,22 @@
     var out = {};
     if (!details) return out;
     var source = details.json || details.query || details.form || details;
-    Object.keys(source).forEach(function (name) {
-      var reasons = source[name];
-      out[name] = Array.isArray(reasons) ? reasons.join(" ") : (typeof reasons === "string" ? reasons : JSON.stringify(reasons));
-    });
+    (function walk(reasonsOf, prefix) {
+      Object.keys(reasonsOf).forEach(function (key) {
+        var reasons = reasonsOf[key], name = prefix + key;
+        // A field inside a part (a destination's "config.url") is named with a dot in the form.
+        if (reasons && typeof reasons === "object" && !Array.isArray(reasons)) walk(reasons, name + ".");
+        else out[name] = Array.isArray(reasons) ? reasons.join(" ") : String(reasons);
+      });
+    })(source, "");
     return out;
+  }
+
+  function put(data, name, value) {
+    // "config.url" goes to data.config.url: the API takes a destination's settings as one object.
+    var parts = name.split("."), at = data;
+    parts.slice(0, -1).forEach(function (part) { at = at[part] = at[part] || {}; });
+    at[parts[parts.length - 1]] = value;
   }
 
   function toast(text) {
@@ -80,7 +91,7 @@
       if (upload && el.type === "file") { if (el.files && el.files[0]) data.append(name, el.files[0]); return; }
       var value = valueOf(el);
       if (value === undefined) return;
-      if (upload) data.append(name, value); else data[name] = value;
+      if (upload) data.append(name, value); else put(data, name, value);
     });
     var general = form.querySelector("[data-error]");
     if (general) { general.hidden = true; general.textContent = ""; }
@@ -174,10 +185,168 @@
         if (answer.ok && answer.json && answer.json.text) {
           var text = region.querySelector("[data-poll-text]");
           if (text) text.textContent = answer.json.text;
+          var bar = region.querySelector("progress");  // the import page's bar
+          if (bar && typeof answer.json.percent === "number") { bar.value = answer.json.percent; bar.textContent = answer.json.percent + "%"; }
         }
         window.setTimeout(ask, every);
       }, function () { window.setTimeout(ask, every * 2); });
     }
     window.setTimeout(ask, every);
+  });
+
+  // Leaderboard: a row's "Message customer" fetches that customer's message dialog (the profile's)
+  // and opens it, one in the page at a time; once closed, focus goes back to the row's button.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest ? event.target.closest("[data-message-url]") : null;
+    if (!opener) return;
+    event.preventDefault();
+    opener.setAttribute("aria-busy", "true");
+    var headers = { "Accept": "text/html", "X-Storepulse-Locale": body.getAttribute("data-locale") || "en" };
+    fetch(opener.getAttribute("data-message-url"), { headers: headers, credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.text() : Promise.reject(response.status);
+    }).then(function (html) {
+      opener.removeAttribute("aria-busy");
+      var holder = document.createElement("div");
+      holder.innerHTML = html;
+      var dialog = holder.querySelector("dialog");
+      if (!dialog || !dialog.showModal) return;
+      var open = document.getElementById("message-dialog");
+      if (open) open.remove();
+      body.appendChild(dialog);
+      dialog.querySelectorAll("[data-dialog-close]").forEach(function (closer) {
+        closer.addEventListener("click", function () { dialog.close(); });
+      });
+      dialog.addEventListener("close", function () { opener.focus(); });
+      dialog.showModal();
+    }, function () {
+      opener.removeAttribute("aria-busy");
+      toast(messages.failed);
+    });
+  });
+})();
+
+/* Carts page: a recovery link's Copy button puts the link on the clipboard and says so. */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      window.storepulse.toast(button.getAttribute("data-copied"));
+    });
+  });
+})();
+
+/* The RFM page: the grid of selects saved as a scheme of rectangles, and "Save as segment". */
+(function () {
+  "use strict";
+  var api = window.storepulse && window.storepulse.api;
+  if (!api) return;
+
+  var note = window.storepulse.toast;
+
+  function mark(form, name, text) {
+    var input = form.querySelector('[name="' + name + '"]');
+    var slot = form.querySelector('[data-error-for="' + name + '"]');
+    if (input && input.tagName.indexOf("S-") === 0) {
+      if (text) input.setAttribute("error", text); else input.removeAttribute("error");
+    } else if (input) {
+      if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+    }
+    if (slot) { slot.textContent = text || ""; slot.hidden = !text; }
+  }
+
+  // Cells of one segment as few rules as possible: each rule a rectangle of R and F ranges.
+  function rules(chosen) {
+    var used = {}, out = [];
+    for (var r = 1; r <= 5; r++) {
+      for (var f = 1; f <= 5; f++) {
+        var name = chosen["r" + r + "f" + f];
+        if (!name || used[r + "," + f]) continue;
+        var f2 = f;
+        while (f2 < 5 && chosen["r" + r + "f" + (f2 + 1)] === name && !used[r + "," + (f2 + 1)]) f2++;
+        var r2 = r;
+        for (;;) {
+          if (r2 === 5) break;
+          var whole = true;
+          for (var k = f; k <= f2; k++) {
+            if (chosen["r" + (r2 + 1) + "f" + k] !== name || used[(r2 + 1) + "," + k]) { whole = false; break; }
+          }
+          if (!whole) break;
+          r2++;
+        }
+        for (var a = r; a <= r2; a++) for (var b = f; b <= f2; b++) used[a + "," + b] = true;
+        out.push({ name: name, r: [r, r2], f: [f, f2] });
+      }
+    }
+    return out;
+  }
+
+  document.querySelectorAll("form[data-rfm-scheme]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var chosen = {};
+      form.querySelectorAll("[name]").forEach(function (el) {
+        var name = el.getAttribute("name");
+        mark(form, name, "");
+        chosen[name] = el.value || "";
+      });
+      var general = form.querySelector("[data-error]");
+      general.hidden = true; general.textContent = "";
+      var segments = rules(chosen);
+      if (!segments.length) {  // no cell chosen at all: a scheme needs at least one segment
+        segments = [];
+        Object.keys(chosen).forEach(function (cell) { mark(form, cell, form.getAttribute("data-missing").replace("%(pair)s", cell.replace(/^r(\d)f(\d)$/, "R$1 F$2"))); });
+        general.textContent = form.getAttribute("data-missing").replace("%(pair)s", "R1 F1");
+        general.hidden = false;
+        return;
+      }
+      form.setAttribute("aria-busy", "true");
+      api("PUT", "/api/v1/rfm/scheme", { segments: segments }).then(function (answer) {
+        form.removeAttribute("aria-busy");
+        if (answer.ok) {
+          note(form.getAttribute("data-success"));
+          window.setTimeout(function () { window.location.reload(); }, 600);
+          return;
+        }
+        var details = (answer.json && answer.json.details) || {};
+        var named = [];
+        Object.keys(details).forEach(function (cell) {
+          var match = /^r(\d)f(\d)$/.exec(cell);
+          if (!match) return;
+          var pair = "R" + match[1] + " F" + match[2];
+          var problem = String(details[cell]);
+          var text = form.getAttribute(problem === "doubled" ? "data-doubled" : "data-missing").replace("%(pair)s", pair);
+          mark(form, cell, text);
+          named.push(text);
+        });
+        general.textContent = named.length ? named.join(" ") : ((answer.json && answer.json.message) || "");
+        general.hidden = false;
+        var first = form.querySelector('[aria-invalid="true"], [error]');
+        if (first && first.focus) first.focus();
+      });
+    });
+  });
+
+  document.querySelectorAll("[data-save-region]").forEach(function (region) {
+    var error = region.querySelector("[data-save-error]");
+    region.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-save-segment]");
+      if (!button) return;
+      error.hidden = true;
+      button.setAttribute("aria-busy", "true");
+      var body = { name: button.getAttribute("data-name"), filter: JSON.parse(button.getAttribute("data-filter")) };
+      api("POST", "/api/v1/segments", body).then(function (answer) {
+        button.removeAttribute("aria-busy");
+        if (answer.ok && answer.json) {
+          window.location.assign(region.getAttribute("data-segment-url").replace("{id}", encodeURIComponent(answer.json.id)));
+          return;
+        }
+        error.textContent = answer.json && answer.json.code === "name_taken"
+          ? region.getAttribute("data-taken") : ((answer.json && answer.json.message) || "");
+        error.hidden = false;
+        button.focus();
+      });
+    });
   });
 })();

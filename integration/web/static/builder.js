@@ -179,7 +179,7 @@
 
   function drawGroup(node, path, parent) {
     var base = "g" + node.id;
-    var name = path.length ? say(words.group_n, path.map(function (n) { return n + 1; }).join(".")) : words.match;
+    var name = path.length ? say(words.group_n, path.map(function (n) { return n + 1; }).join(".")) : words.conditions;
     var mode = select(base + "-mode", [["all", words.all], ["any", words.any], ["none", words.none]], node.mode, function (value) {
       node.mode = value; changed();
     });

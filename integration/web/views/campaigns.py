@@ -11,6 +11,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from integration.campaigns import recipients
 from integration.campaigns import results as campaign_results
 from integration.campaigns import sends as campaigns
 from integration.campaigns.sends import SendInput, UnknownCampaign
@@ -75,6 +76,18 @@ SEND = SendSchema()
 
 class CampaignPageQuery(Schema):
     limit = page_limit_field("campaigns", campaign_results.MAX_LIMIT, 20)
+    cursor = page_cursor_field()
+
+
+class CampaignSendsQuery(Schema):
+    limit = page_limit_field("sends", recipients.MAX_LIMIT, 50)
+    after = id_field(
+        load_default=0, metadata={"description": "next_after of the previous page: the last contact id read"}
+    )
+
+
+class CampaignOrdersQuery(Schema):
+    limit = page_limit_field("orders", recipients.MAX_LIMIT, 50)
     cursor = page_cursor_field()
 
 
@@ -190,6 +203,20 @@ class CampaignPreview(MethodView):
 @blueprint.route("/campaigns/<int:campaign_id>/sends")
 class CampaignSends(MethodView):
     @blueprint.doc(security=BEARER)
+    @blueprint.arguments(CampaignSendsQuery, location="query")
+    @blueprint.response(200)
+    def get(self, query: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+        """The campaign's sends by contact id, each with its status, times, opens, clicks and QR scans,
+        its preview and the order it is credited with (null when none); `next_after` starts the next
+        page (null on the last)."""
+        try:
+            return recipients.campaign_sends(
+                db.session, g.account_id, campaign_id, limit=query["limit"], after=query["after"]
+            )
+        except UnknownCampaign:
+            fail(404, f"no campaign {campaign_id}", "not_found")
+
+    @blueprint.doc(security=BEARER)
     @blueprint.response(200)
     def post(self, campaign_id: int) -> dict[str, Any]:
         """Record sends (up to 1,000) or update their status; valid ones are stored, invalid ones reported."""
@@ -216,6 +243,24 @@ class CampaignSends(MethodView):
         positions = [index for index, _ in valid]
         errors.extend({**r, "index": positions[r["index"]]} for r in refused)
         return {"written": len(written), "refused": sorted(errors, key=lambda e: e["index"])}
+
+
+@blueprint.route("/campaigns/<int:campaign_id>/orders")
+class CampaignOrders(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(CampaignOrdersQuery, location="query")
+    @blueprint.response(200)
+    def get(self, query: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+        """The orders the campaign's sends are credited with (within the attribution window), first
+        placed first, each with its contact and the days from the send; keyset pages with a cursor."""
+        try:
+            return recipients.campaign_orders(
+                db.session, g.account_id, campaign_id, limit=query["limit"], cursor=query.get("cursor")
+            )
+        except UnknownCampaign:
+            fail(404, f"no campaign {campaign_id}", "not_found")
+        except BadCursor as exc:
+            fail(422, str(exc), "invalid_cursor")
 
 
 @blueprint.route("/campaigns/<int:campaign_id>/results")

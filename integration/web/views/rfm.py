@@ -38,11 +38,14 @@ class Overview(MethodView):
     @blueprint.doc(security=BEARER)
     @blueprint.response(200)
     def get(self) -> dict[str, Any]:
-        """Segment sizes and revenue shares, spender tiers, each score's boundaries, and when computed."""
+        """Segment sizes and revenue shares, spender tiers, each score's boundaries, and when computed.
+
+        `grid` gives each (R, F) cell with buyers: its size and revenue share per currency.
+        """
         account = db.session.get(Account, g.account_id)
         if account is not None and account.rfm_computed_at is None:
             rfm.compute(db.session, g.account_id)  # first look: computed now, then kept by the job
-        return rfm.overview(db.session, g.account_id)
+        return {**rfm.overview(db.session, g.account_id), "grid": rfm.grid(db.session, g.account_id)}
 
 
 @blueprint.route("/rfm/scheme")
@@ -55,7 +58,8 @@ class Scheme(MethodView):
         try:
             rules = rfm.check_scheme(data["segments"])
         except rfm.InvalidScheme as exc:
-            fail(422, str(exc), "invalid_scheme")
+            # Each cell at fault by its name (`r1f2`): a form of the grid shows it beside that cell.
+            fail(422, str(exc), "invalid_scheme", errors=exc.details)
         return self._save(rules)
 
     @blueprint.doc(security=BEARER)

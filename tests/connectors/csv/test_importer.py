@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -39,7 +40,9 @@ def test_a_shopify_customer_export_imports_consent_tags_and_reports_the_bad_row(
     report = _import(db_url, store_id, "customers", (FIXTURES / "customers_export.csv").read_bytes())
     assert (report.layout, report.rows_read, report.written, report.failed) == ("shopify_customers", 3, 2, 1)
     # Row 3 spans two lines (a quoted address), so the last record is row 4.
-    assert report.errors == [{"row": 4, "column": "Email", "reason": "no valid email and no known customer"}]
+    assert reported(report.errors) == [
+        {"row": 4, "column": "Email", "reason": "no valid email and no known customer"}
+    ]
     with session_scope(db_url) as session:
         contacts = {c.email: c for c in session.scalars(select(Contact))}
         jana = contacts["jana.novakova@example.cz"]
@@ -57,7 +60,9 @@ def test_a_shopify_order_export_groups_line_items_by_name(db_url: str) -> None:
     store_id = _store(db_url)
     report = _import(db_url, store_id, "orders", (FIXTURES / "orders_export.csv").read_bytes())
     assert (report.layout, report.written, report.failed) == ("shopify_orders", 2, 1)
-    assert report.errors == [{"row": 5, "column": "Lineitem quantity", "reason": "Not a valid integer."}]
+    assert reported(report.errors) == [
+        {"row": 5, "column": "Lineitem quantity", "reason": "Not a valid integer."}
+    ]
     with session_scope(db_url) as session:
         first = session.scalars(select(Order).where(Order.name == "#1001")).one()
         assert first.external_id == "5550001001"
@@ -98,7 +103,7 @@ def test_our_columns_in_windows_1250_with_semicolons(db_url: str) -> None:
         "2;bad@example.cz;Jiří;;maybe;;2026-04-01T10:00:00+02:00\r\n"
     ).encode("cp1250")
     report = _import(db_url, store_id, "customers", raw)
-    assert report.errors == [
+    assert reported(report.errors) == [
         {
             "row": 3,
             "column": "subscription_status",
@@ -206,3 +211,8 @@ def test_refunded_amounts_and_line_discounts_are_read_from_both_order_layouts(db
         assert orders["#1001"].financial_status == "partially_refunded"
         assert orders["B-1"].total_refunded == Decimal("250.00")
         assert [li.total_discount for li in orders["B-1"].line_items] == [Decimal("60.00"), Decimal("40.00")]
+
+
+def reported(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors without the bad rows' cells."""
+    return [{k: v for k, v in e.items() if k != "cells"} for e in errors]

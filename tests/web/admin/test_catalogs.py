@@ -67,3 +67,40 @@ def test_the_compiled_catalog_says_what_the_written_one_does(locale: str) -> Non
     expected = {_key(m.id): _key(m.string) for m in written if m.id and m.string and not m.fuzzy}
     actual = {_key(m.id): _key(m.string) for m in compiled if m.id}
     assert actual == expected, "compile the catalogs: pybabel compile -d integration/web/translations"
+
+
+# Letters one of the two languages has and the other has not: a catalog holding them speaks the other one.
+FOREIGN_LETTERS = {"es": re.compile("[ąęłżźśćńĄĘŁŻŹŚĆŃ]"), "pl": re.compile("[ñ¿¡áéíúÑ]")}
+# Texts whose words are the same in Polish and Spanish ("Lista").
+SAME_IN_BOTH = {"List %(list)s"}
+
+
+def _words(text: str) -> str:
+    """The text's words: without placeholders, digits and punctuation."""
+    return re.sub(r"[\W\d_]+", " ", PLACEHOLDER.sub(" ", re.sub(r"%\(\w+\)d", " ", text))).strip()
+
+
+def test_each_catalog_speaks_its_own_language() -> None:
+    """A translation copied into the other language's catalog passes every other check: it is found here."""
+    polish, spanish = catalog("pl"), catalog("es")
+    shared, foreign = [], []
+    for entry in spanish:
+        if not entry.id:
+            continue
+        other = polish.get(entry.id)
+        source = entry.id if isinstance(entry.id, str) else " ".join(entry.id)
+        text = _key(entry.string)
+        if (
+            other is not None
+            and _key(other.string) == text
+            and _words(" ".join(text) if isinstance(text, tuple) else text)
+        ):
+            if text != _key(entry.id) and entry.id not in SAME_IN_BOTH:  # a name or code stays as written
+                shared.append(source)
+    for locale, messages in (("pl", polish), ("es", spanish)):
+        for entry in messages:
+            strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+            if entry.id and any(FOREIGN_LETTERS[locale].search(s or "") for s in strings):
+                foreign.append(f"{locale}: {entry.id!r}")
+    assert not shared, "the same text in Polish and Spanish:\n" + "\n".join(shared)
+    assert not foreign, "letters of the other language:\n" + "\n".join(foreign)

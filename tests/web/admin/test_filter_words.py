@@ -36,6 +36,8 @@ EXAMPLES: dict[str, tuple[Any, str]] = {
     "tag": ("vip", "Tagged vip"),
     "rfm_segment": (["Champions", "Prospects"], "RFM segment: Champions or Prospects"),
     "spender_tier": (["big"], "Spender tier: Big spenders"),
+    "rfm_recency": ([4, 5], "RFM recency score: 5 or 4"),
+    "rfm_frequency": ([1], "RFM frequency score: 1"),
     "frequent_buyer": (False, "Not a frequent buyer"),
 }
 
@@ -77,6 +79,7 @@ def test_each_condition_says_what_it_selects(words_app: Flask, key: str, example
         ({"not_contacted_within_days": 30}, "Never contacted counts as not contacted"),
         ({"orders_count": {"min": 0}}, "a contact without orders has placed 0"),
         ({"rfm_segment": ["Champions"]}, "is a prospect and does not match"),
+        ({"rfm_recency": [5]}, "has no RFM scores and does not match"),
         ({"tag": "vip"}, None),
     ],
 )

@@ -3,13 +3,10 @@ member is in it, in both skins."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,15 +21,13 @@ from integration.store.models import (
     Contact,
     EngagementStatus,
     Segment,
-    Store,
     SubscriptionStatus,
 )
 from integration.web.admin import segments as pages
-from tests.support.shopify import API_KEY, SHOP, app_of
+from tests.support.session_tokens import embedded_app
 from tests.web.admin.pages import Hooks, sign_in
 
 DAY = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-LONG_SECRET = "shpss_a_secret_long_enough_for_hs256_tokens"  # noqa: S105 - a test value
 VIP = {
     "all": [
         {"tag": "vip"},
@@ -113,7 +108,9 @@ def test_the_list_shows_predefined_segments_first_in_words_then_saved_ones(
     assert [h.text for h in hooks.all("data-size")][
         -1
     ] == "3"  # ann, bob, cy (dee is blocked, not subscribed)
-    assert str(shop_data["other_segment"]) not in html
+    # the other account's segment is neither linked nor named
+    assert f'href="/admin/segments/{shop_data["other_segment"]}"' not in html
+    assert "Theirs" not in html
     assert 'href="/admin/segments"' in html  # in the navigation
     assert 'href="/admin/segments/new"' in html  # the editor's page, now that it is here
 
@@ -284,25 +281,7 @@ def test_edit_new_and_contact_links_appear_once_their_pages_exist(
 @pytest.fixture
 def embedded(shopify_settings: Settings, shop: int, shop_data: dict[str, Any]) -> tuple[Flask, str]:
     """The app inside Shopify's admin, its connected shop moved to the segments' account."""
-    with session_scope(shopify_settings.database_url) as session:
-        store = session.get(Store, shop)
-        assert store is not None
-        store.account_id = shop_data["account"]
-    app = app_of(shopify_settings, shopify_api_secret=LONG_SECRET)
-    now = int(time.time())
-    claims = {
-        "iss": f"https://{SHOP}/admin",
-        "dest": f"https://{SHOP}",
-        "aud": API_KEY,
-        "sub": "42",
-        "exp": now + 60,
-        "nbf": now,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-        "sid": uuid.uuid4().hex,
-    }
-    token = jwt.encode(claims, LONG_SECRET, "HS256")
-    return app, f"embedded=1&shop={SHOP}&host=aG9zdA&locale=en&id_token={token}"
+    return embedded_app(shopify_settings, shop, shop_data["account"])
 
 
 def test_both_pages_render_embedded_with_polaris_components(

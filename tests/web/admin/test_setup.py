@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 
-import jwt
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
@@ -27,12 +25,12 @@ from integration.store.models import (
     User,
 )
 from tests.support.builders import make_store
+from tests.support.session_tokens import embedded_app
 from tests.support.shopify import API_KEY, SHOP, app_of
 
 PAGES = ("setup", "stores", "keys", "email_tools", "settings_page")
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test value
 # At least 32 bytes: PyJWT warns about shorter HMAC keys, and warnings fail the tests.
-LONG_SECRET = "shpss_a_secret_long_enough_for_hs256_tokens"  # noqa: S105 - a test value
 
 
 def make_user(settings: Settings, account_id: int, role: Role = Role.OWNER) -> str:
@@ -186,13 +184,9 @@ def test_an_unfinished_import_is_polled(
         as_text=True
     )
     assert f'data-poll="/admin/setup/imports/{import_id}/progress"' in html
-    form = re.search(r'<form id="import-form"[^>]*>', html)
-    assert form is not None
-    assert f'data-action="/api/v1/stores/{account["store"]}/imports"' in form[0]
-    assert 'data-upload="1"' in form[0]
-    assert f'data-next="/admin/setup/stores/{account["store"]}/import?import={{id}}"' in form[0]
+    assert '<progress id="import-progress" max="100" value="25"' in html
     progress = owner.get(f"/admin/setup/imports/{import_id}/progress").get_json()
-    assert progress["ready"] is False
+    assert (progress["ready"], progress["percent"]) == (False, 25)
     assert "25%" in progress["text"]
 
 
@@ -218,21 +212,7 @@ def test_the_settings_page_sends_a_time_frame_change_to_contacts(owner: FlaskCli
 @pytest.fixture
 def embedded(shopify_settings: Settings, shop: int) -> tuple[Flask, str]:
     """The app with Shopify configured, and a page-load query of the connected shop."""
-    app = app_of(shopify_settings, shopify_api_secret=LONG_SECRET)
-    now = int(time.time())
-    claims = {
-        "iss": f"https://{SHOP}/admin",
-        "dest": f"https://{SHOP}",
-        "aud": API_KEY,
-        "sub": "42",
-        "exp": now + 60,
-        "nbf": now,
-        "iat": now,
-        "jti": uuid.uuid4().hex,
-        "sid": uuid.uuid4().hex,
-    }
-    token = jwt.encode(claims, LONG_SECRET, "HS256")
-    return app, f"embedded=1&shop={SHOP}&host=aG9zdA&locale=en&id_token={token}"
+    return embedded_app(shopify_settings, shop)
 
 
 @pytest.mark.parametrize("page", PAGES)
