@@ -25,6 +25,7 @@ from connectors.opening import Opening
 from connectors.sendgrid.source import SendGridSource
 from connectors.shopify.source import ShopifySource
 from connectors.shopify.tags import NoCredentials, ShopifySettings, open_tags
+from connectors.storefront.source import StorefrontSource
 from connectors.webhook import destination as webhook
 from integration.contract import DestinationClient, Source, Target
 from integration.crypto import decrypt_json
@@ -34,7 +35,8 @@ from integration.store import session_scope
 from integration.store.models import Destination, DestinationKind
 
 SOURCES: dict[str, Source] = {
-    source.name: source for source in (ApiSource(), SendGridSource(), MailchimpSource(), ShopifySource())
+    source.name: source
+    for source in (ApiSource(), SendGridSource(), MailchimpSource(), ShopifySource(), StorefrontSource())
 }
 
 

@@ -133,7 +133,15 @@ class EventRecord:
 
 # What a storefront event is, as the Shopify pixel and the tracking snippet report it. Product views
 # and add-to-carts are interactions; the others (and every event) can tie the visitor to a contact.
-STOREFRONT_KINDS = ("page_view", "product_view", "add_to_cart", "checkout_started", "checkout_completed")
+# `identify` is the snippet's claim of an email address: the weakest tie (see ingest.storefront).
+STOREFRONT_KINDS = (
+    "page_view",
+    "product_view",
+    "add_to_cart",
+    "checkout_started",
+    "checkout_completed",
+    "identify",
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,9 @@ class StorefrontRecord:
     checkout_token: str | None = None
     product_id: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    # An address the page claimed (`identify`): unverified, so it only ever ties an untied visitor
+    # to an existing contact, and changes nothing about that contact.
+    email: str | None = None
 
 
 @dataclass(frozen=True)

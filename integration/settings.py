@@ -29,8 +29,16 @@ from integration.settings_parsing import OLDEST_SHOPIFY_API_VERSION as OLDEST_SH
 
 DEFAULT_PORT = 8000
 SECRETS_FILE = "secrets.json"
-# Customers (read, and write for tags), orders, and checkouts for abandoned carts.
-DEFAULT_SHOPIFY_SCOPES = ("read_customers", "write_customers", "read_orders", "read_checkouts")
+# Customers (read, and write for tags), orders, checkouts for abandoned carts, and the web pixel
+# (switched on with the shop's settings; Shopify asks `read_customer_events` of every pixel's app).
+DEFAULT_SHOPIFY_SCOPES = (
+    "read_customers",
+    "write_customers",
+    "read_orders",
+    "read_checkouts",
+    "write_pixels",
+    "read_customer_events",
+)
 
 
 def default_instance_path() -> Path:
@@ -66,6 +74,15 @@ class Settings:
     signin_failures_per_address: int = 10
     signin_failures_per_account: int = 20
     signin_failure_window_seconds: float = 900.0
+    # The storefront collector's token buckets, in requests (each of up to MAX_EVENTS events): per
+    # store public key, and per client address.
+    collect_rate_per_key: float = 50.0
+    collect_burst_per_key: int = 500
+    collect_rate_per_address: float = 2.0
+    collect_burst_per_address: int = 30
+    # How many reverse proxies in front of the web process set X-Forwarded-For and -Proto: the
+    # client address the per-address limits see is the one the outermost trusted proxy saw.
+    trusted_proxies: int = 0
     job_retries: int = 5
     # After SIGTERM, how long a worker's job under way may run before it is interrupted and given back.
     shutdown_grace_seconds: int = 20
@@ -168,6 +185,15 @@ class Settings:
             signin_failure_window_seconds=parsing.value(
                 "STOREPULSE_SIGNIN_FAILURE_WINDOW_SECONDS", get, parsing.window_seconds, 900
             ),
+            collect_rate_per_key=parsing.value("STOREPULSE_COLLECT_RATE_PER_KEY", get, parsing.rate, 50.0),
+            collect_burst_per_key=parsing.value("STOREPULSE_COLLECT_BURST_PER_KEY", get, parsing.burst, 500),
+            collect_rate_per_address=parsing.value(
+                "STOREPULSE_COLLECT_RATE_PER_ADDRESS", get, parsing.rate, 2.0
+            ),
+            collect_burst_per_address=parsing.value(
+                "STOREPULSE_COLLECT_BURST_PER_ADDRESS", get, parsing.burst, 30
+            ),
+            trusted_proxies=parsing.value("STOREPULSE_TRUSTED_PROXIES", get, parsing.proxies, 0),
             job_retries=parsing.value("STOREPULSE_JOB_RETRIES", get, parsing.retries, 5),
             shutdown_grace_seconds=parsing.value(
                 "STOREPULSE_SHUTDOWN_GRACE_SECONDS", get, parsing.grace_seconds, 20

@@ -154,6 +154,13 @@ def retries(raw: str) -> int:
     return value
 
 
+def proxies(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else -1
+    if not 0 <= value <= 10:
+        raise ValueError("must be the number of reverse proxies in front of storepulse, from 0 to 10")
+    return value
+
+
 def grace_seconds(raw: str) -> int:
     value = int(raw) if raw.isdigit() else -1
     if not 0 <= value <= 3600:

@@ -94,6 +94,10 @@ def test_shopify_settings_list_scopes_and_the_secrets_a_delivery_may_be_signed_w
         ("STOREPULSE_WEBHOOK_ALLOW_PRIVATE", "sometimes"),
         ("REQUESTS_CA_BUNDLE", "/nowhere/ca.pem"),
         ("CURL_CA_BUNDLE", "/nowhere/ca.pem"),
+        ("STOREPULSE_TRUSTED_PROXIES", "11"),
+        ("STOREPULSE_TRUSTED_PROXIES", "one"),
+        ("STOREPULSE_COLLECT_RATE_PER_KEY", "-5"),
+        ("STOREPULSE_COLLECT_BURST_PER_ADDRESS", "0"),
     ],
 )
 def test_a_malformed_value_names_its_variable(variable: str, value: str) -> None:
@@ -120,6 +124,24 @@ def test_webhooks_reach_private_addresses_only_when_the_installation_says_so(
 ) -> None:
     env = PRODUCTION if value is None else {**PRODUCTION, "STOREPULSE_WEBHOOK_ALLOW_PRIVATE": value}
     assert Settings.from_env(env).webhook_allow_private is allowed
+
+
+def test_the_collectors_limits_and_the_proxies_in_front_are_read() -> None:
+    defaults = Settings.from_env(PRODUCTION)
+    assert (defaults.trusted_proxies, defaults.collect_rate_per_address, defaults.collect_burst_per_key) == (
+        0,
+        2.0,
+        500,
+    )
+    read = Settings.from_env(
+        {
+            **PRODUCTION,
+            "STOREPULSE_TRUSTED_PROXIES": "2",
+            "STOREPULSE_COLLECT_RATE_PER_KEY": "0",  # no limit per key
+            "STOREPULSE_COLLECT_BURST_PER_ADDRESS": "100",
+        }
+    )
+    assert (read.trusted_proxies, read.collect_rate_per_key, read.collect_burst_per_address) == (2, 0.0, 100)
 
 
 def test_the_ca_bundle_is_requests_own_variable_then_curls(tmp_path: Path) -> None:

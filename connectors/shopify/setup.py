@@ -1,10 +1,16 @@
-"""What an install sets up on the shop: reading the shop's details and subscribing to its webhooks."""
+"""What an install sets up on the shop: reading the shop's details, subscribing to its webhooks and
+switching on storepulse's web pixel with the shop's collector settings."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from connectors.shopify.client import ShopifyClient
+from integration.errors import FatalConnectorError, RetriableConnectorError
+
+logger = logging.getLogger(__name__)
 
 # GraphQL topic → the X-Shopify-Topic of its deliveries. The compliance topics are declared in
 # shopify.app.toml: Shopify accepts them nowhere else.
@@ -74,3 +80,54 @@ def register_webhooks(client: ShopifyClient, uri: str) -> list[str]:
         )
         created.append(topic)
     return created
+
+
+PIXEL_CREATE = """
+mutation($webPixel: WebPixelInput!) {
+  webPixelCreate(webPixel: $webPixel) {
+    webPixel { id settings }
+    userErrors { code field message }
+  }
+}
+"""
+
+PIXEL_QUERY = "query { webPixel { id settings } }"
+
+PIXEL_UPDATE = """
+mutation($id: ID!, $webPixel: WebPixelInput!) {
+  webPixelUpdate(id: $id, webPixel: $webPixel) {
+    webPixel { id settings }
+    userErrors { code field message }
+  }
+}
+"""
+
+
+def activate_pixel(client: ShopifyClient, collect_url: str, public_key: str) -> str:
+    """Switch storepulse's web pixel on for the shop with its settings (the collector's URL and the
+    store's public key), or update the one there; return the pixel's id.
+
+    Shopify keeps one pixel per app and shop: creating a second answers TAKEN, and then the
+    existing one is updated. Raises FatalConnectorError with Shopify's reasons when it refuses
+    (NO_EXTENSION: the app's extension is not deployed; INVALID_SETTINGS: it is an older version).
+    """
+    pixel = {"settings": json.dumps({"collectUrl": collect_url, "publicKey": public_key})}
+    created = client.graphql(PIXEL_CREATE, {"webPixel": pixel}).get("webPixelCreate") or {}
+    errors = created.get("userErrors") or []
+    if not errors:
+        return str(created["webPixel"]["id"])
+    if not all(e.get("code") == "TAKEN" for e in errors):
+        raise _refused("webPixelCreate", errors)
+    existing = (client.graphql(PIXEL_QUERY).get("webPixel") or {}).get("id")
+    if not existing:
+        raise RetriableConnectorError("webPixelCreate: TAKEN, but the shop lists no pixel of the app yet")
+    updated = client.graphql(PIXEL_UPDATE, {"id": existing, "webPixel": pixel}).get("webPixelUpdate") or {}
+    if updated.get("userErrors"):
+        raise _refused("webPixelUpdate", updated["userErrors"])
+    return str(existing)
+
+
+def _refused(field: str, errors: list[dict[str, Any]]) -> FatalConnectorError:
+    return FatalConnectorError(
+        f"{field}: " + "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+    )

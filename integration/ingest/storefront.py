@@ -7,8 +7,11 @@ of a completed checkout) or the checkout it belongs to. A visitor is *tied* to t
 newest such event whose customer or checkout the store knows. Product views and add-to-carts of a
 tied visitor become the contact's interaction events at once; those of a visitor not tied yet wait
 in `visitor_events` and become the contact's when the tie is made — in a later batch, or when the
-customer or checkout the visitor named arrives (`visitors_identified`). Email addresses never tie
-anyone here: a storefront's email is only a claim.
+customer or checkout the visitor named arrives (`visitors_identified`).
+
+A storefront's email address (the snippet's `identify`) is only a claim: it ties a visitor that
+nothing else ties to the contact that already holds the address, creates no contact, changes no
+contact, and gives way to any customer or checkout tie, earlier or later.
 
 A burst counts once: an interaction's id is its visitor, its type and its minute, so repeated views
 within a minute (and a replayed event) store one event. Visitors, waiting interactions and events
@@ -25,12 +28,14 @@ from typing import Any
 from sqlalchemy import case, delete, exists, select, update
 from sqlalchemy.orm import Session
 
+from integration.contacts.identity import normalize_email
 from integration.contract import EventRecord, Outcome, StorefrontRecord
 from integration.ingest.events import ingest_events
 from integration.store.bulk import chunks, insert_for
 from integration.store.models import (
     Account,
     Checkout,
+    Contact,
     InteractionType,
     Store,
     StoreCustomer,
@@ -42,7 +47,7 @@ from integration.store.types import utcnow
 
 SOURCE = "storefront"
 INTERACTIONS = {"product_view": InteractionType.PRODUCT_VIEW, "add_to_cart": InteractionType.ADD_TO_CART}
-BY_CUSTOMER, BY_CHECKOUT = "customer", "checkout"
+BY_CUSTOMER, BY_CHECKOUT, BY_EMAIL = "customer", "checkout", "email"
 
 
 def dedupe_key(store_id: int, visitor: str, kind: InteractionType, at: datetime) -> str:
@@ -62,6 +67,7 @@ def ingest_storefront(session: Session, store: Store, records: Sequence[Storefro
         session, StoreCustomer.external_id, StoreCustomer, store, (r.customer_id for r in ordered)
     )
     checkouts = _known(session, Checkout.token, Checkout, store, (r.checkout_token for r in ordered))
+    claimed = _claimed(session, store, ordered)
 
     tied: dict[str, tuple[int, str]] = {}  # visitor key: its contact and how, after this batch
     refs: dict[str, dict[str, str]] = {}  # visitor key: customer or checkout named but not known yet
@@ -73,6 +79,9 @@ def ingest_storefront(session: Session, store: Store, records: Sequence[Storefro
         if named is not None:
             tied[record.visitor] = named
             current[record.visitor] = named[0]
+        elif record.email in claimed and current[record.visitor] is None:
+            tied[record.visitor] = (claimed[record.email], BY_EMAIL)
+            current[record.visitor] = claimed[record.email]
         if record.customer_id and record.customer_id not in customers:
             refs.setdefault(record.visitor, {})["customer_ref"] = record.customer_id
         if record.checkout_token and record.checkout_token not in checkouts:
@@ -188,6 +197,29 @@ def _upsert_visitors(
         for visitor_id, key, contact_id in session.execute(stmt, rows):
             found[key] = (visitor_id, contact_id)
     return found
+
+
+def _claimed(session: Session, store: Store, records: Sequence[StorefrontRecord]) -> dict[str, int]:
+    """The existing contacts of the addresses the batch's `identify` events claim, by the address as
+    claimed (an address that is none, or that no contact holds, is absent)."""
+    normal: dict[str, str] = {}
+    for record in records:
+        if record.email and record.email not in normal:
+            try:
+                normal[record.email] = normalize_email(record.email)
+            except ValueError:
+                continue
+    found: dict[str, int] = {}
+    for part in chunks(sorted(set(normal.values()))):
+        rows = session.execute(
+            select(Contact.email, Contact.id).where(
+                Contact.account_id == store.account_id,
+                Contact.email.in_(part),
+                Contact.deleted_at.is_(None),
+            )
+        )
+        found.update((email, contact_id) for email, contact_id in rows)
+    return {claim: found[email] for claim, email in normal.items() if email in found}
 
 
 def _known(session: Session, column: Any, model: Any, store: Store, refs: Any) -> dict[str, int]:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.exc import OperationalError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from integration import __version__
 from integration.operations.logs import RequestIds, configure_logging
@@ -30,6 +31,7 @@ from integration.web.views import syncs as sync_views
 from integration.web.views import users as user_views
 from integration.web.views.auth import JsonErrorsApi
 from integration.web.views.inputs import IdConverter, register_filter_language
+from webhooks import collector
 from webhooks import email as email_webhooks
 from webhooks import shopify as shopify_webhooks
 
@@ -74,11 +76,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[SETTINGS] = settings
     db.init_app(app)  # each view's store session, committed before its response
     app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # The client's address and scheme as the outermost trusted proxy saw them (rate limits,
+        # sign-in attempts); more X-Forwarded-For entries than proxies are the client's to forge.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.url_map.converters["int"] = IdConverter  # before any route is added
 
     app.register_blueprint(status.blueprint)
     health.init_app(app)  # /healthz, /readyz, /metrics and, when enabled, request metrics
-    for pages in (email_webhooks.blueprint, shopify_webhooks.blueprint, shopify_install.blueprint):
+    for pages in (
+        email_webhooks.blueprint,
+        shopify_webhooks.blueprint,
+        collector.blueprint,
+        shopify_install.blueprint,
+    ):
         app.register_blueprint(pages)
     app.register_blueprint(segment_views.downloads)
     admin.init_app(app)  # the merchant's pages, their languages and sign-in sessions

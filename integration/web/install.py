@@ -81,7 +81,7 @@ class Connected:
 
 def connect_shop(settings: Settings, shop: str, tokens: Tokens) -> Connected:
     """Connect (or reconnect) a shop with its new offline token: store it encrypted, subscribe the
-    webhooks, and queue the backfill.
+    webhooks, switch the web pixel on with the store's public key, and queue the backfill.
 
     Both install flows end here: the authorization code grant of a non-embedded install and the
     token exchange of an embedded app's first page load. The store is committed before Shopify is
@@ -104,9 +104,15 @@ def connect_shop(settings: Settings, shop: str, tokens: Tokens) -> Connected:
     )
     # New tokens: tag syncs that the revoked ones stopped may run again.
     destinations.restart_store_syncs(db.session, store.id)
-    store_id, account_id, name = store.id, store.account_id, store.name
+    store_id, account_id, name, public_key = store.id, store.account_id, store.name, store.public_key
     db.commit()  # the store is connected before Shopify is asked for its webhooks
     setup.register_webhooks(client, f"{settings.app_url}/webhooks/shopify")
+    try:
+        setup.activate_pixel(client, f"{settings.app_url}/collect", public_key)
+    except ConnectorError as exc:
+        # Orders, customers and checkouts arrive without it: the shop is connected all the same,
+        # and the Setup page says the pixel sends nothing yet.
+        logger.warning("web pixel not switched on for %s: %s", shop, exc)
     try:
         enqueue(settings, INGEST, start_backfill_job, store_id)
         backfill = True

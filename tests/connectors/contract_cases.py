@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,6 +62,15 @@ def _sendgrid_event(name: str, updated_at: str) -> bytes:
         "sg_event_id": "c2VuZGdyaWQtb3Blbi0x",
     }
     return json.dumps([event]).encode()
+
+
+# Storefront events are taken within a day of their receipt: the case's events happen now.
+STOREFRONT_AT = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _storefront_view(name: str, updated_at: str) -> bytes:
+    event = {"id": "ev-1", "type": "product_view", "at": STOREFRONT_AT, "visitor": "v-1", "product_id": "42"}
+    return json.dumps({"key": "pk_case", "source": "snippet", "events": [event]}).encode()
 
 
 def _mailchimp_subscribe(name: str, updated_at: str) -> bytes:
@@ -128,6 +138,29 @@ SOURCE_CASES: dict[str, SourceCase] = {
         email_tool=EmailTool.MAILCHIMP,
         older=False,
         named_by_content=True,
+    ),
+    "storefront": SourceCase(
+        "events",
+        _storefront_view,
+        json.dumps(
+            {
+                "key": "pk_case",
+                "source": "snippet",
+                "events": [
+                    {
+                        "id": "ev-2",
+                        "type": "add_to_cart",
+                        "at": STOREFRONT_AT,
+                        "visitor": "v-2",
+                        "product_id": "7",
+                    },
+                    {"id": "ev-3", "type": "add_to_cart", "at": "soon", "visitor": "v-2", "product_id": "7"},
+                ],
+            }
+        ).encode(),
+        valid=1,
+        email="nobody@example.com",  # a visitor no customer or checkout names: its events wait
+        older=False,
     ),
 }
 

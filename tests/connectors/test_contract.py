@@ -35,6 +35,8 @@ from integration.store.models import (
     InteractionEvent,
     StoreCustomer,
     SyncMode,
+    Visitor,
+    VisitorEvent,
 )
 from tests.connectors.contract_cases import (
     CHANGES,
@@ -97,11 +99,12 @@ class Inbox:
             return found
 
     def rows(self) -> tuple[int, ...]:
-        """How many contacts, links and interactions the store holds."""
+        """How many contacts, links, interactions, and storefront visitors and their waiting events
+        the store holds."""
         with session_scope(self.db_url) as session:
             return tuple(
                 session.scalar(select(func.count()).select_from(table)) or 0
-                for table in (Contact, StoreCustomer, InteractionEvent)
+                for table in (Contact, StoreCustomer, InteractionEvent, Visitor, VisitorEvent)
             )
 
     def first_name(self) -> str | None:

@@ -197,12 +197,74 @@ def test_a_shared_browser_counts_each_event_for_whoever_was_logged_in(
         assert session.scalars(select(Visitor.contact_id)).one() == shop["bob"]
 
 
-def test_an_email_never_ties_a_visitor(db_url: str, shop: dict[str, int]) -> None:
-    """A storefront's email is only a claim: the record carries none, and attributes are not read for one."""
+def test_an_attribute_email_never_ties_a_visitor(db_url: str, shop: dict[str, int]) -> None:
+    """Only an `identify` event's address is read as a claim; attributes are not read for one."""
     _ingest(
         db_url, shop["store"], [sf("e1", "product_view", "v1", 0, attributes={"email": "ann@example.com"})]
     )
     assert (_events(db_url), _waiting(db_url)) == (set(), 1)
+
+
+def _contact_state(db_url: str) -> list[tuple[str, str, str | None]]:
+    with session_scope(db_url) as session:
+        return sorted(
+            (c.email, c.subscription_status.value, c.subscription_reason)
+            for c in session.scalars(select(Contact))
+        )
+
+
+def test_an_identified_address_ties_an_untied_visitor_to_its_contact_and_changes_nothing_else(
+    db_url: str, shop: dict[str, int]
+) -> None:
+    before = _contact_state(db_url)
+    _ingest(
+        db_url,
+        shop["store"],
+        [
+            sf("e1", "product_view", "v1", 0, product_id="p-1"),
+            sf("e2", "identify", "v1", 1, email="  Ann@Example.com "),
+            sf("e3", "identify", "v2", 1, email="nobody@example.com"),  # no contact: none is made
+            sf("e4", "identify", "v3", 1, email="not an address"),
+            sf("e5", "product_view", "v3", 2, product_id="p-2"),
+        ],
+    )
+    assert _events(db_url) == {(shop["ann"], "product_view", NOW, "p-1")}
+    assert _waiting(db_url) == 1  # v3's view: no tie
+    assert _contact_state(db_url) == before  # no contact made, no subscription touched
+    with session_scope(db_url) as session:
+        assert session.execute(
+            select(Visitor.key, Visitor.tied_by).where(Visitor.contact_id.is_not(None))
+        ).all() == [("v1", "email")]
+
+
+def test_an_address_gives_way_to_a_customer_tie_before_or_after_it(db_url: str, shop: dict[str, int]) -> None:
+    # Tied by customer first: a later claim of another address changes nothing.
+    _ingest(db_url, shop["store"], [sf("e1", "page_view", "v1", 0, customer_id="101")])
+    _ingest(db_url, shop["store"], [sf("e2", "identify", "v1", 1, email="bob@example.com")])
+    _ingest(db_url, shop["store"], [sf("e3", "product_view", "v1", 2, product_id="p-1")])
+    # Tied by address first: a customer named later takes the visitor over.
+    _ingest(db_url, shop["store"], [sf("f1", "identify", "v2", 0, email="bob@example.com")])
+    _ingest(db_url, shop["store"], [sf("f2", "page_view", "v2", 1, customer_id="101")])
+    _ingest(db_url, shop["store"], [sf("f3", "add_to_cart", "v2", 2, product_id="p-2")])
+    # In one batch, whatever the order: the customer wins.
+    _ingest(
+        db_url,
+        shop["store"],
+        [
+            sf("g2", "page_view", "v3", 1, customer_id="202"),
+            sf("g1", "identify", "v3", 0, email="ann@example.com"),
+            sf("g3", "identify", "v3", 3, email="ann@example.com"),
+            sf("g4", "product_view", "v3", 4, product_id="p-3"),
+        ],
+    )
+    assert _events(db_url) == {
+        (shop["ann"], "product_view", NOW + timedelta(minutes=2), "p-1"),
+        (shop["ann"], "add_to_cart", NOW + timedelta(minutes=2), "p-2"),
+        (shop["bob"], "product_view", NOW + timedelta(minutes=4), "p-3"),
+    }
+    with session_scope(db_url) as session:
+        ties = {key: how for key, how in session.execute(select(Visitor.key, Visitor.tied_by))}
+    assert ties == {"v1": "customer", "v2": "customer", "v3": "customer"}
 
 
 BATCHES = (

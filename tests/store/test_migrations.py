@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -187,12 +187,14 @@ def _downgrade(url: str, revision: str) -> None:
 
 def test_the_upgrade_keeps_the_first_export_of_a_data_request_made_twice(own_database: str) -> None:
     url = own_database
+    with session_scope(url) as session:  # the store as this version makes it, before going back
+        store = make_store(session)
+        account_id, store_id = store.account_id, store.id
     _downgrade(url, "0016")
     with session_scope(url) as session:
-        store = make_store(session)
         for request_id in ("9999", "9999", "10000", None, None):
             session.add(
-                DataExport(account_id=store.account_id, store_id=store.id, request_id=request_id, document={})
+                DataExport(account_id=account_id, store_id=store_id, request_id=request_id, document={})
             )
     upgrade(url)
     with session_scope(url) as session:
@@ -224,3 +226,22 @@ def test_the_upgrade_counts_each_buyers_revenue_orders_over_its_currencies(own_d
     upgrade(url)
     with session_scope(url) as session:
         assert dict(session.execute(select(Contact.email, Buyer.revenue_orders).join(Buyer)).all()) == kept
+
+
+def test_the_upgrade_gives_each_existing_store_its_own_public_key(own_database: str) -> None:
+    """0029: stores made before it get a key each; their other columns and rows stand."""
+    url = own_database
+    with session_scope(url) as session:
+        first = make_store(session)
+        make_store(session, "USD", account_id=first.account_id)
+        ingest_orders(session, first, [order("o1", email="ann@example.com")])
+    _downgrade(url, "0028")
+    with get_engine(url).connect() as connection:
+        assert "public_key" not in {c["name"] for c in inspect(connection).get_columns("stores")}
+    upgrade(url)
+    with session_scope(url) as session:
+        keys = session.scalars(select(Store.public_key)).all()
+        assert session.scalar(select(func.count()).select_from(Order)) == 1  # nothing cascaded away
+        assert session.scalars(select(Store.allowed_origins)).all() == [None, None]
+    assert len(keys) == len(set(keys)) == 2
+    assert all(k.startswith("pk_") and len(k) == 27 for k in keys)

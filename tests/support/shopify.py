@@ -201,7 +201,7 @@ def expiring_tokens(access_token: str, refresh_token: str) -> dict[str, Any]:
     """Shopify's documented answer to a token request for an expiring offline token."""
     return {
         "access_token": access_token,
-        "scope": "write_customers,read_orders,read_checkouts",
+        "scope": "write_customers,read_orders,read_checkouts,write_pixels,read_customer_events",
         "expires_in": 3600,
         "refresh_token": refresh_token,
         "refresh_token_expires_in": 7776000,
@@ -215,9 +215,11 @@ def answer_new_shop(
     currency: str,
     time_zone: str,
     existing: Sequence[str] = (),
+    pixel_errors: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Answer the new shop's token request with `tokens`, and its GraphQL calls as Shopify does: the
-    shop query, the webhook subscriptions (`existing` topics already there), and the bulk query."""
+    shop query, the webhook subscriptions (`existing` topics already there), the web pixel (refused
+    with `pixel_errors`, if any) and the bulk query."""
     mock.post(NEW_SHOP_TOKEN_URL, json=tokens)
 
     def graphql(request: Any) -> tuple[int, dict[str, str], str]:
@@ -254,6 +256,11 @@ def answer_new_shop(
                     "userErrors": [],
                 }
             }
+        elif "webPixelCreate" in query:
+            settings = json.loads(variables["webPixel"]["settings"])
+            assert sorted(settings) == ["collectUrl", "publicKey"], settings
+            pixel = None if pixel_errors else {"id": "gid://shopify/WebPixel/1", "settings": settings}
+            data = {"webPixelCreate": {"webPixel": pixel, "userErrors": list(pixel_errors)}}
         else:
             assert "bulkOperationRunQuery" in query, query
             data = {

@@ -16,8 +16,8 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import ApiKey
 from integration.store.redis import connection
+from integration.web import limiter
 from integration.web.app import create_app
-from integration.web.views import auth
 from tests.support.builders import bearer, make_store
 from tests.support.servers import redis_server
 
@@ -112,19 +112,19 @@ def test_with_redis_down_requests_go_through_and_each_change_is_logged_once(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(auth, "REDIS_PAUSE_SECONDS", 0)  # try Redis again at once, not after a pause
+    monkeypatch.setattr(limiter, "REDIS_PAUSE_SECONDS", 0)  # try Redis again at once, not after a pause
     headers = _key(settings)
     workdir = tmp_path / "redis"
     workdir.mkdir()
     client = make_client(redis_url=f"unix://{workdir / 'redis.sock'}")  # no server there yet
-    with caplog.at_level(logging.INFO, logger="integration.web.views.auth"):
+    with caplog.at_level(logging.INFO, logger="integration.web.limiter"):
         answers = [client.get(SUMMARY, headers=headers) for _ in range(6)]  # twice the burst
         assert {a.status_code for a in answers} == {200}
         assert "RateLimit-Limit" not in answers[0].headers
         with redis_server(None, workdir):  # Redis is back, on the same address
             answers = [client.get(SUMMARY, headers=headers) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    messages = [r.getMessage() for r in caplog.records if r.name == "integration.web.views.auth"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "integration.web.limiter"]
     assert len(messages) == 2
     assert messages[0].startswith("API rate limits unavailable, requests go through unlimited")
     assert messages[1] == "API rate limits kept again"

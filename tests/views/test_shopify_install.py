@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,6 +56,8 @@ def _install(client: FlaskClient, shop: str = SHOP) -> str:
         "write_customers",
         "read_orders",
         "read_checkouts",
+        "write_pixels",
+        "read_customer_events",
     }
     return query["state"][0]
 
@@ -109,6 +112,57 @@ def test_install_then_callback_connects_the_shop_with_an_expiring_token_and_subs
         assert tokens.expires_at is not None
         assert tokens.refresh_expires_at is not None
     assert b"New Shop" in response.data
+
+
+def _pixel_settings(mock: responses.RequestsMock) -> list[dict[str, str]]:
+    return [
+        json.loads(json.loads(c.request.body)["variables"]["webPixel"]["settings"])
+        for c in mock.calls
+        if "webPixelCreate" in (c.request.body or b"").decode()
+    ]
+
+
+def test_the_callback_switches_the_pixel_on_with_the_stores_public_key(
+    shopify_settings: Settings, shopify_client: FlaskClient
+) -> None:
+    state = _install(shopify_client)
+    with responses.RequestsMock() as mock:
+        _shopify_answers(mock)
+        query = signed({"shop": SHOP, "code": "auth-code-1", "state": state})
+        assert shopify_client.get("/shopify/callback", query_string=query).status_code == 200
+        settings = _pixel_settings(mock)
+    with session_scope(shopify_settings.database_url) as session:
+        key = session.scalars(select(Store.public_key).where(Store.shop_domain == SHOP)).one()
+    assert settings == [{"collectUrl": f"{APP_URL}/collect", "publicKey": key}]
+    assert key.startswith("pk_")
+
+
+def test_a_shop_whose_pixel_is_refused_is_connected_all_the_same(
+    shopify_settings: Settings, shopify_client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operator has not deployed the extension yet (`NO_EXTENSION`): orders and customers flow."""
+    state = _install(shopify_client)
+    refused = [{"code": "NO_EXTENSION", "field": None, "message": "No extension found."}]
+    with responses.RequestsMock() as mock, caplog.at_level(logging.WARNING):
+        answer_new_shop(
+            mock,
+            tokens=expiring_tokens("shpat_new", "shprt_new"),
+            currency="CZK",
+            time_zone="Europe/Prague",
+            pixel_errors=refused,
+        )
+        query = signed({"shop": SHOP, "code": "auth-code-1", "state": state})
+        assert shopify_client.get("/shopify/callback", query_string=query).status_code == 200
+        assert sorted(created_topics(mock)) == sorted(WEBHOOK_TOPICS)
+    with session_scope(shopify_settings.database_url) as session:
+        assert (
+            session.scalars(select(Store.state).where(Store.shop_domain == SHOP)).one()
+            == StoreState.CONNECTED
+        )
+    assert any(
+        f"web pixel not switched on for {SHOP}" in r.getMessage() and "NO_EXTENSION" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_the_state_is_single_use_and_bound_to_the_browser(

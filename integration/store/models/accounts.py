@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,11 @@ class Account(Base):
     stores: Mapped[list[Store]] = relationship(back_populates="account", order_by="Store.id")
 
 
+def new_public_key() -> str:
+    """A store's public key: `pk_` and 24 URL-safe random characters."""
+    return "pk_" + secrets.token_urlsafe(18)
+
+
 class Store(Base):
     """A connected source of one account: a Shopify shop, a CSV feed or an API client."""
 
@@ -52,6 +58,7 @@ class Store(Base):
     __table_args__ = (
         UniqueConstraint("platform", "shop_domain"),
         Index(None, "account_id"),
+        Index(None, "public_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -69,6 +76,13 @@ class Store(Base):
     disconnected_at: Mapped[datetime | None]
     # The platform's records updated before this time have been re-read (reconciliation).
     reconciled_at: Mapped[datetime | None]
+    # The storefront collector's key (the pixel's and the snippet's): public, write-only, this store's.
+    # Every store has one (made here, and by migration 0029 for older stores); the column stays
+    # nullable because SQLite can make it NOT NULL only by rebuilding `stores`, whose drop would
+    # cascade to every row that refers to a store.
+    public_key: Mapped[str] = mapped_column(String(40), nullable=True, default=lambda: new_public_key())
+    # Origins (scheme://host[:port]) the tracking snippet may post from; Shopify's pixel needs none.
+    allowed_origins: Mapped[list[str] | None]
 
     account: Mapped[Account] = relationship(back_populates="stores")
 

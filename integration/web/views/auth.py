@@ -18,8 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
-import time
 from functools import cache
 from typing import Any, NoReturn
 
@@ -28,20 +26,17 @@ from flask_login import current_user
 from flask_smorest import Api, Blueprint, abort
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, fields
-from redis import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from connectors.limits import Take, TokenBucket
+from connectors.limits import Take
 from integration.accounts import authenticate
-from integration.operations.logs import describe
-from integration.settings import Settings
 from integration.store.db import account_row
 from integration.store.models import Platform, Role, Store, StoreState
-from integration.store.redis import quick_connection
 from integration.web.admin.frame import csrf
 from integration.web.admin.viewer import RETRY_HEADER
 from integration.web.context import current_settings, db
+from integration.web.limiter import Limiter, app_limiter
 from integration.web.session_tokens import InvalidSessionToken, verify_session_token
 from integration.web.views import reasons
 from integration.web.views.bodies import buffer_body
@@ -151,49 +146,6 @@ def require_owner() -> None:
         fail(403, "only an owner of the account may do this", "forbidden")
 
 
-# After a failure to reach Redis (which gets QUICK_TIMEOUT_SECONDS to answer), requests go
-# unlimited this long before Redis is tried again.
-REDIS_PAUSE_SECONDS = 5.0
-
-
-class _Limiter:
-    """An app's API rate limiter: the key buckets, and whether Redis answers (logged when that changes)."""
-
-    def __init__(self, settings: Settings) -> None:
-        client = quick_connection(settings)
-        self.bucket = TokenBucket(
-            client, "api-key", settings.api_rate_limit_per_second, settings.api_rate_limit_burst
-        )
-        self.down = False
-        self.retry_at = 0.0
-        self.lock = threading.Lock()
-
-    def take(self, key_id: int | str) -> Take | None:
-        """Take a token of the key's bucket; None while Redis cannot be reached (no limit then)."""
-        if self.down and time.monotonic() < self.retry_at:
-            return None
-        try:
-            take = self.bucket.take(str(key_id))
-        except RedisError as exc:
-            self.retry_at = time.monotonic() + REDIS_PAUSE_SECONDS
-            self._change(down=True, exc=exc)
-            return None
-        self._change(down=False)
-        return take
-
-    def _change(self, down: bool, exc: Exception | None = None) -> None:
-        if down == self.down:
-            return
-        with self.lock:
-            if down == self.down:
-                return
-            self.down = down
-        if exc is not None:
-            logger.warning("API rate limits unavailable, requests go through unlimited: %s", describe(exc))
-        else:
-            logger.info("API rate limits kept again")
-
-
 def _is_jwt(token: str) -> bool:
     """Whether a bearer value has a JWT's shape (three dot-separated parts): an API key has no dot."""
     return token.count(".") == 2
@@ -238,9 +190,16 @@ def _limit_rate(key_id: int | str) -> None:
     settings = current_settings()
     if settings.api_rate_limit_per_second <= 0:
         return
-    limiter: _Limiter | None = current_app.extensions.get("storepulse.api_rate_limit")
-    if limiter is None:
-        limiter = current_app.extensions["storepulse.api_rate_limit"] = _Limiter(settings)
+    limiter = app_limiter(
+        "api",
+        lambda: Limiter(
+            settings,
+            "api-key",
+            settings.api_rate_limit_per_second,
+            settings.api_rate_limit_burst,
+            "API rate limits",
+        ),
+    )
     take = limiter.take(key_id)
     if take is None:
         return

@@ -116,6 +116,16 @@ class RecordingShopify:
             "customers": EMPTY_PAGE,
             "nodes": [],
             "tagsAdd": {"userErrors": []},
+            # The shop has the app's pixel already: create says TAKEN, and the one there is updated.
+            "webPixelCreate": {
+                "webPixel": None,
+                "userErrors": [{"code": "TAKEN", "field": None, "message": "Pixel already exists"}],
+            },
+            "webPixel": {"id": "gid://shopify/WebPixel/7", "settings": "{}"},
+            "webPixelUpdate": {
+                "webPixel": {"id": "gid://shopify/WebPixel/7", "settings": "{}"},
+                "userErrors": [],
+            },
             "tagsRemove": {"userErrors": []},
         }
         assert field in answers, f"a document asks for {field}: answer it here so that it is validated"
@@ -265,6 +275,7 @@ def test_every_graphql_document_storepulse_sends_is_valid_for_the_oldest_support
         client = client_for(shopify_settings, shop)
         setup.shop_details(client)
         setup.register_webhooks(client, f"{APP_URL}/webhooks/shopify")
+        assert setup.activate_pixel(client, f"{APP_URL}/collect", "pk_test") == "gid://shopify/WebPixel/7"
 
         assert start_backfill_job(shop) is not None
         for stage in STAGES:  # each stage's finish starts the next one

@@ -1,0 +1,1 @@
+"""Storefront events from the Shopify web pixel and the tracking snippet, posted to the collector."""
