@@ -25,12 +25,11 @@ import hashlib
 import json
 import math
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, request, send_from_directory
 from sqlalchemy import select
 
-from connectors.storefront.schemas import load_events, read_batch
+from connectors.storefront.schemas import load_events, origin_of, read_batch
 from connectors.storefront.source import TOPIC
 from integration.ingest import inbox
 from integration.store.models import Platform, Store, StoreState
@@ -138,25 +137,6 @@ def snippet() -> Response:
     response = send_from_directory(folder, SNIPPET, max_age=SNIPPET_MAX_AGE, mimetype="text/javascript")
     response.headers["Cache-Control"] = f"public, max-age={SNIPPET_MAX_AGE}"
     return response
-
-
-def origin_of(value: str) -> str | None:
-    """An origin as browsers send it (`scheme://host[:port]`, lower case, default port left out);
-    None when `value` is not an http(s) origin."""
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return None
-    default = {"http": 80, "https": 443}[parts.scheme]
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 def _check_origin(platform: Platform, allowed: list[str] | None) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -34,6 +35,26 @@ SOURCES = ("shopify_pixel", "snippet")
 GID_PREFIX = "gid://shopify/"
 PRODUCT_KINDS = frozenset({"product_view", "add_to_cart"})
 MAX_PRICE = Decimal(10) ** 12
+MAX_ORIGINS = 20  # origins a store may list for its snippet
+
+
+def origin_of(value: str) -> str | None:
+    """An origin as browsers send it (`scheme://host[:port]`, lower case, default port left out);
+    None when `value` is not an http(s) origin."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 def plain_id(value: str | None) -> str | None:

@@ -107,3 +107,21 @@ def embedded() -> str:
         polaris_src=settings.shopify_polaris_src,
         echo_url=f"{PREFIX}/echo",
     )
+
+
+# A merchant's shop page on another platform, as a test wrote it (`SHOP_PAGES[name] = head`):
+# served from the same loopback server under another host name, so from another origin.
+SHOP_PAGES: dict[str, str] = {}
+
+
+@blueprint.get("/shop/<name>")
+def shop_page(name: str) -> tuple[str, int, dict[str, str]]:
+    """A shop's product page whose <head> holds what the merchant pasted into it."""
+    head = SHOP_PAGES.get(name)
+    if head is None:
+        abort(404)
+    page = (
+        f"<!doctype html><html lang=en><head><title>Linen shirt</title>{head}</head>"
+        "<body><h1>Linen shirt</h1></body></html>"
+    )
+    return page, 200, {"Content-Type": "text/html; charset=utf-8"}

@@ -159,11 +159,14 @@ EMBEDDED_PAGES = (
     "/admin/setup",
     "/admin/setup/stores",
     "/admin/setup/stores/{store}/import",
+    "/admin/setup/storefront",
     "/admin/setup/keys",
     "/admin/setup/email",
     "/admin/setup/settings",
 )
-POLARIS_FIELDS = "s-text-field, s-number-field, s-email-field, s-password-field, s-url-field, s-select"
+POLARIS_FIELDS = (
+    "s-text-field, s-number-field, s-email-field, s-password-field, s-url-field, s-select, s-text-area"
+)
 
 
 def test_every_embedded_page_gives_polaris_labelled_fields_and_passes_axe(

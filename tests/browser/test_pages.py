@@ -48,6 +48,7 @@ from tests.browser.harness import EmbeddedPage, LiveServer
 from tests.browser.test_carts import add_recent_carts
 from tests.browser.test_setup import customers_csv
 from tests.browser.test_standalone import sign_in
+from tests.browser.test_storefront import add_storefront_visits
 from tests.support.builders import bearer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -62,6 +63,8 @@ DOCUMENTED = (
     "setup-en",
     "setup-stores-en",
     "import-en",
+    "storefront-en",
+    "storefront-pl",
     "setup-keys-en",
     "setup-email-en",
     "settings-en",
@@ -133,6 +136,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "/admin/setup/stores/{store}/import?import={checked}",
         ("The file holds", "Encoding", "Check again", "Import", "Upload another file"),
     ),
+    "storefront": ("/admin/setup/storefront", ("Shop addresses", "Save the addresses")),
     "setup-keys": ("/admin/setup/keys", ("Name", "Make the key")),
     "setup-email": ("/admin/setup/email", ("Tool", "SendGrid verification key", "Connect")),
     "settings": (
@@ -387,6 +391,9 @@ def test_every_page_in_english_and_polish(
     segment_id, contact_id = tour_subjects(settings, shop_owner.account_id)
     pln_store, eur_store = shop_owner.store_ids[:2]
     add_recent_carts(settings.database_url, shop_owner.account_id, eur_store, pln_store)
+    add_storefront_visits(
+        settings.database_url, eur_store, [f"customer{i}@example.com" for i in range(1, 40, 2)]
+    )
     campaign_id = tour_campaigns(settings, shop_owner.account_id)
     destination_id, sync_id = tour_sync(settings, shop_owner.account_id, segment_id)
     problems: list[str] = []

@@ -65,6 +65,47 @@ def test_another_accounts_stores_are_not_listed(
     assert [s["id"] for s in listed] == [other.id]
 
 
+def test_a_stores_snippet_origins_are_set_as_browsers_send_them(
+    client: FlaskClient, settings: Settings, api_shop: dict[str, Any]
+) -> None:
+    path = f"/api/v1/stores/{api_shop['store']}"
+    shown = client.get(path, headers=api_shop["headers"]).get_json()
+    assert shown["public_key"].startswith("pk_")
+    assert shown["allowed_origins"] == []
+    changed = client.patch(
+        path,
+        json={
+            "allowed_origins": [
+                "https://Shop.Example.com:443",
+                "http://localhost:8080/",
+                "https://shop.example.com",
+            ]
+        },
+        headers=api_shop["headers"],
+    )
+    assert changed.status_code == 200
+    assert changed.get_json()["allowed_origins"] == ["https://shop.example.com", "http://localhost:8080"]
+    assert changed.get_json()["public_key"] == shown["public_key"]
+    listed = client.get("/api/v1/stores", headers=api_shop["headers"]).get_json()["stores"]
+    assert listed[0]["allowed_origins"] == ["https://shop.example.com", "http://localhost:8080"]
+    refused = client.patch(
+        path,
+        json={"allowed_origins": ["https://ok.example.com", "shop.example.com/cart", "ftp://x.example.com"]},
+        headers=api_shop["headers"],
+    )
+    assert refused.status_code == 422
+    assert set(refused.get_json()["details"]["json"]["allowed_origins"]) == {"1", "2"}
+    too_many = [f"https://s{i}.example.com" for i in range(21)]
+    assert (
+        client.patch(path, json={"allowed_origins": too_many}, headers=api_shop["headers"]).status_code == 422
+    )
+    with session_scope(settings.database_url) as session:
+        other = make_store(session, "USD")
+        other_headers = bearer(session, other.account_id)
+    assert client.patch(path, json={"allowed_origins": []}, headers=other_headers).status_code == 404
+    assert client.get(path, headers=other_headers).status_code == 404
+
+
 def test_a_key_is_shown_once_then_only_its_prefix(client: FlaskClient, api_shop: dict[str, Any]) -> None:
     made = client.post("/api/v1/keys", json={"name": "warehouse"}, headers=api_shop["headers"])
     assert made.status_code == 201
@@ -132,5 +173,6 @@ def test_only_owners_manage_keys(
 def test_the_openapi_document_lists_stores_and_keys(client: FlaskClient) -> None:
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert {"get", "post"} <= set(paths["/api/v1/stores"])
+    assert {"get", "patch"} <= set(paths["/api/v1/stores/{store_id}"])
     assert {"get", "post"} <= set(paths["/api/v1/keys"])
     assert "delete" in paths["/api/v1/keys/{key_id}"]

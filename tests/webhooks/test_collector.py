@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from connectors.storefront.schemas import origin_of
 from integration.accounts import add_store, create_account
 from integration.contacts import engagement
 from integration.ingest import ingest_customers
@@ -30,7 +31,7 @@ from integration.store.models import (
 from integration.web.app import create_app
 from jobs.ingest import process_inbox_job
 from tests.support.builders import customer
-from webhooks.collector import MAX_BODY_BYTES, origin_of
+from webhooks.collector import MAX_BODY_BYTES
 
 SHOP = "pulse-demo.myshopify.com"
 SITE = "https://shop.example.com"

@@ -6,28 +6,35 @@ The pages only show; every change goes by `fetch` to the JSON API (`/api/v1/stor
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from werkzeug.wrappers import Response
 
 from connectors.shopify.client import valid_shop
 from integration import accounts
 from integration.campaigns.messages import SECURITY, describe_sender
 from integration.ingest.backfill import store_backfill
+from integration.ingest.storefront import SOURCE as STOREFRONT_SOURCE
 from integration.store.models import (
     Account,
     Contact,
     EmailTool,
+    InteractionEvent,
     Platform,
     Sender,
     Store,
     StoreState,
+    Visitor,
 )
+from integration.store.types import utcnow
 from integration.web.admin.frame import blueprint
 from integration.web.admin.i18n import number, when
 from integration.web.admin.viewer import admin_page
@@ -37,6 +44,7 @@ from integration.web.context import current_settings, db
 PAGES = (
     ("admin.setup", _l("Overview"), False),
     ("admin.stores", _l("Stores"), False),
+    ("admin.storefront", _l("Storefront tracking"), False),
     ("admin.keys", _l("API keys"), True),
     ("admin.email_tools", _l("Email tools"), False),
     ("admin.settings_page", _l("Settings"), False),
@@ -185,6 +193,74 @@ def shopify_install() -> Response:
         return redirect(url_for("admin.stores", shop_error="1") + "#connect-shopify")
     # Shopify-managed installation: Shopify installs the app and opens it; no code grant runs here.
     return redirect(f"https://{shop}/admin/oauth/install?" + urlencode({"client_id": client_id}))
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """A connected store's storefront tracking as its Setup card shows it."""
+
+    store: Store
+    last_event_at: datetime | None
+    visitors: int  # seen in the last 24 hours
+    known: int  # of them, tied to a contact
+    counted: int  # product views and add-to-carts counted on contacts in the last 24 hours
+    snippet: str | None  # the code to paste (stores other than Shopify's)
+
+
+def snippet_code(collect_url: str, script_url: str, public_key: str) -> str:
+    """The tracking snippet's loader with the store's key, as a merchant pastes it into every page."""
+    config = json.dumps({"key": public_key, "url": collect_url})
+    return "\n".join(
+        (
+            "<script>",
+            "  window.storepulse = window.storepulse || function () {"
+            " (storepulse.q = storepulse.q || []).push(arguments); };",
+            f'  storepulse("init", {config});',
+            '  storepulse("page");',
+            "  // " + _("When your consent banner allows analytics and marketing:"),
+            '  // storepulse("consent", true);',
+            "</script>",
+            f'<script async src="{script_url}"></script>',
+        )
+    )
+
+
+@blueprint.get("/setup/storefront")
+@admin_page
+def storefront() -> str:
+    """Storefront tracking for each connected store: the Shopify pixel's state, or the snippet to
+    paste with the store's public key and the shop addresses it may post from."""
+    account = _account()
+    base = current_settings().app_url
+    since = utcnow() - timedelta(days=1)
+    cards = []
+    for store in accounts.account_stores(db.session, account.id):
+        if store.state is not StoreState.CONNECTED:
+            continue
+        seen = select(func.count()).where(Visitor.store_id == store.id, Visitor.last_seen_at >= since)
+        cards.append(
+            Tracking(
+                store=store,
+                last_event_at=db.session.scalar(
+                    select(func.max(Visitor.last_seen_at)).where(Visitor.store_id == store.id)
+                ),
+                visitors=db.session.scalar(seen) or 0,
+                known=db.session.scalar(seen.where(Visitor.contact_id.is_not(None))) or 0,
+                counted=db.session.scalar(
+                    select(func.count()).where(
+                        InteractionEvent.account_id == account.id,
+                        InteractionEvent.occurred_at >= since,
+                        InteractionEvent.source == STOREFRONT_SOURCE,
+                        InteractionEvent.store_id == store.id,
+                    )
+                )
+                or 0,
+                snippet=None
+                if store.platform is Platform.SHOPIFY
+                else snippet_code(f"{base}/collect", f"{base}/storepulse.js", store.public_key),
+            )
+        )
+    return show("setup_storefront.html", _("Storefront tracking"), cards=cards)
 
 
 @blueprint.get("/setup/keys")

@@ -31,6 +31,8 @@
     var kind = el.getAttribute("data-type") || el.type;
     if (el.type === "checkbox" || el.tagName === "S-CHECKBOX") return Boolean(el.checked);
     var value = el.value;
+    // One entry a line (a list of addresses): blank lines left out, an empty box an empty list.
+    if (kind === "lines") return String(value || "").split(/\r?\n/).map(function (line) { return line.trim(); }).filter(Boolean);
     if (value === "" || value === undefined || value === null) return undefined;
     if (kind === "number" || kind === "integer") return Number(value);
     return value;

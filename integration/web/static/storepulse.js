@@ -144,7 +144,9 @@
     }
     // Values the collector would refuse the whole event for are left out instead.
     const price = number(d.price);
-    if (price >= 0 && price < 1e12) out.price = String(price);
+    // A price written as decimals ("29.90") is sent as written; a number as JavaScript writes it.
+    const written = typeof d.price === "string" && /^\d+(\.\d+)?$/.test(d.price.trim());
+    if (price >= 0 && price < 1e12) out.price = written ? d.price.trim() : String(price);
     const currency = (cut(d.currency, 3) || "").toUpperCase();
     if (/^[A-Z]{3}$/.test(currency)) out.currency = currency;
     const quantity = number(d.quantity);

@@ -50,6 +50,11 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _("Enter a currency code such as EUR, PLN or USD."),
     ),
     (
+        re.compile(r"(.*) is not an origin such as https://shop\.example\.com"),
+        lambda m: _("%(value)s is not a shop address such as https://shop.example.com.", value=m[1]),
+    ),
+    (re.compile(r"at most (\d+) origins"), lambda m: _("At most %(count)s addresses.", count=m[1])),
+    (
         re.compile(r"(?:not an IANA time zone such as Europe/Warsaw|unknown time zone .*)"),
         lambda m: _("Enter a time zone such as Europe/Warsaw."),
     ),

@@ -1,4 +1,6 @@
-"""The account's stores: `GET` and `POST /api/v1/stores` (a CSV or API store; Shopify stores install)."""
+"""The account's stores: `GET` and `POST /api/v1/stores` (a CSV or API store; Shopify stores install),
+and one store's storefront settings: `GET` and `PATCH /api/v1/stores/<id>` (the origins its tracking
+snippet may post from; its public key is shown, never changed here)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from connectors.storefront.schemas import MAX_ORIGINS, origin_of
 from integration import accounts
 from integration.store.models import Platform, Store
 from integration.web.context import db
-from integration.web.views.auth import BEARER, require_api_key
+from integration.web.views.auth import BEARER, owned_store, require_api_key
 from integration.web.views.inputs import ONE_LINE
 
 blueprint = Blueprint("stores", __name__, url_prefix="/api/v1", description="Stores")
@@ -34,6 +37,15 @@ class StoreSchema(Schema):
     created_at = fields.DateTime(required=True)
     connected_at = fields.DateTime(allow_none=True)
     disconnected_at = fields.DateTime(allow_none=True)
+    public_key = fields.String(
+        required=True,
+        metadata={"description": "the storefront collector's key: public, it can only add events"},
+    )
+    allowed_origins = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "origins the tracking snippet may post from (a Shopify pixel needs none)"},
+    )
 
 
 class StoreListSchema(Schema):
@@ -67,6 +79,25 @@ class NewStoreSchema(Schema):
             raise ValidationError("not an IANA time zone such as Europe/Warsaw") from exc
 
 
+class StoreChangeSchema(Schema):
+    allowed_origins = fields.List(
+        fields.String(validate=validate.Length(max=300)),
+        required=True,
+        validate=validate.Length(max=MAX_ORIGINS, error="at most {max} origins"),
+        metadata={"description": f"at most {MAX_ORIGINS}, such as https://shop.example.com"},
+    )
+
+    @validates("allowed_origins")
+    def _origins(self, value: list[str], **_: Any) -> None:
+        wrong = {
+            str(i): [f"{v[:100]} is not an origin such as https://shop.example.com"]
+            for i, v in enumerate(value)
+            if origin_of(v) is None
+        }
+        if wrong:
+            raise ValidationError(wrong)
+
+
 def shown(store: Store) -> dict[str, Any]:
     """A store as the API lists it."""
     return {
@@ -80,6 +111,8 @@ def shown(store: Store) -> dict[str, Any]:
         "created_at": store.created_at,
         "connected_at": store.connected_at,
         "disconnected_at": store.disconnected_at,
+        "public_key": store.public_key,
+        "allowed_origins": list(store.allowed_origins or []),
     }
 
 
@@ -104,4 +137,25 @@ class Stores(MethodView):
             currency=data["currency"].upper(),
             time_zone=data["time_zone"],
         )
+        return shown(store)
+
+
+@blueprint.route("/stores/<int:store_id>")
+class OneStore(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.response(200, StoreSchema)
+    def get(self, store_id: int) -> dict[str, Any]:
+        """One store of the account."""
+        return shown(owned_store(store_id))
+
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(StoreChangeSchema)
+    @blueprint.response(200, StoreSchema)
+    def patch(self, data: dict[str, Any], store_id: int) -> dict[str, Any]:
+        """Set the origins the store's tracking snippet may post from (written as browsers send them:
+        lower case, without a default port), each once, in the order given."""
+        store = owned_store(store_id)
+        origins = [origin_of(v) for v in data["allowed_origins"]]
+        store.allowed_origins = list(dict.fromkeys(o for o in origins if o is not None))
+        db.session.flush()
         return shown(store)

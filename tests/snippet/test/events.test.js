@@ -68,10 +68,12 @@ test("a product view carries the product's fields, as strings", () => {
   });
 });
 
-test("an add-to-cart carries the quantity too", () => {
+test("an add-to-cart carries the quantity too, and a price written as decimals as written", () => {
   const event = sendOne("add_to_cart", { product_id: "p1", price: "12.50", currency: "USD", quantity: 2 });
   assert.equal(event.type, "add_to_cart");
-  assert.deepEqual(fields(event), { product_id: "p1", price: "12.5", currency: "USD", quantity: 2 });
+  assert.deepEqual(fields(event), { product_id: "p1", price: "12.50", currency: "USD", quantity: 2 });
+  assert.equal(sendOne("view", { product_id: "p1", price: " 7.5e1 " }).price, "75");
+  assert.equal(sendOne("view", { product_id: "p1", price: 12.5 }).price, "12.5");
 });
 
 test("fields are cut to their limits", () => {

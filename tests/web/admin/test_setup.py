@@ -28,7 +28,7 @@ from tests.support.builders import make_store
 from tests.support.session_tokens import embedded_app
 from tests.support.shopify import API_KEY, SHOP, app_of
 
-PAGES = ("setup", "stores", "keys", "email_tools", "settings_page")
+PAGES = ("setup", "stores", "storefront", "keys", "email_tools", "settings_page")
 PASSWORD = "correct horse battery staple"  # noqa: S105 - a test value
 # At least 32 bytes: PyJWT warns about shorter HMAC keys, and warnings fail the tests.
 

@@ -96,9 +96,13 @@ class ShownText(HTMLParser):
         super().__init__()
         self.chunks: list[str] = []
         self.skipping = 0
+        self.code: list[str] = []  # the open elements marked translate="no" (code to copy), innermost last
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in SKIPPED:
+            self.skipping += 1
+        if ("translate", "no") in attrs:
+            self.code.append(tag)
             self.skipping += 1
         for name, value in attrs:
             if name in SHOWN_ATTRIBUTES and value:
@@ -108,6 +112,9 @@ class ShownText(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in SKIPPED:
+            self.skipping -= 1
+        if self.code and self.code[-1] == tag:
+            self.code.pop()
             self.skipping -= 1
 
     def handle_data(self, data: str) -> None:
@@ -200,3 +207,6 @@ def test_the_check_finds_text_outside_the_catalogs() -> None:
     page = '<main><h1>⟦Kontakty⟧</h1><p>Recounting now</p><s-section heading="Trend"></s-section></main>'
     assert untranslated(page, set()) == ["Recounting now", "Trend"]
     assert untranslated("<p>⟦Okres: 180 dni⟧ · EUR · owner@example.com</p>", {"owner@example.com"}) == []
+    # Code to copy is marked translate="no": not text to translate (its comments come translated).
+    code = '<pre translate="no"><code>storepulse("page");</code></pre><p>Copy this</p>'
+    assert untranslated(code, set()) == ["Copy this"]
