@@ -4,6 +4,12 @@ Two stores (EUR and USD) over two years: contacts with a mix of subscription sta
 line items, checkouts (most completed, some abandoned and some of those recovered later), email
 opens and clicks (some machine opens), product views, add-to-carts, hard and soft bounces, spam
 complaints, unsubscribes, and email and letter campaigns with sends and QR scans.
+
+The EUR store is a Shopify store, the USD store a shop with the tracking snippet: the last day's
+storefront visits arrive as the Shopify pixel and the snippet post them (`storefront`), from
+logged-in customers, from visitors tied later by a checkout (Shopify) or an identified address
+(snippet), and from visitors never tied. Some of the visitors are customers who had gone quiet:
+their views make them engaged again.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ class DemoData:
 
     stores: list[dict[str, str]]
     phases: list[dict[int, dict[str, list[dict[str, Any]]]]] = field(default_factory=list)
+    # Per store, the batches its storefront posted in the last day (the collector's wire format).
+    storefront: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def deliveries(self, phase: int, run: str) -> Iterator[tuple[int, str, str, bytes, int]]:
         """Yield (store index, topic, delivery id, body, record count) in dependency order."""
@@ -79,11 +87,18 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
     now = (now or utcnow()).replace(microsecond=0)
     start = now - timedelta(days=730)
     stores = [
-        {"name": "Demo Boutique EU", "currency": "EUR", "time_zone": "Europe/Prague"},
-        {"name": "Demo Boutique US", "currency": "USD", "time_zone": "America/New_York"},
+        {
+            "name": "Demo Boutique EU",
+            "currency": "EUR",
+            "time_zone": "Europe/Prague",
+            "platform": "shopify",
+            "shop_domain": "demo-boutique-eu.myshopify.com",
+        },
+        {"name": "Demo Boutique US", "currency": "USD", "time_zone": "America/New_York", "platform": "api"},
     ]
     # Phase 0: what arrives first; phase 1: orders, which recover some carts abandoned in between.
-    data = DemoData(stores=stores, phases=[{0: {}, 1: {}}, {0: {}, 1: {}}])
+    data = DemoData(stores=stores, phases=[{0: {}, 1: {}}, {0: {}, 1: {}}], storefront={0: [], 1: []})
+    visits = random.Random(seed + 1)  # its own stream: the history above stays as it was
 
     def add(phase: int, store: int, topic: str, record: dict[str, Any]) -> None:
         data.phases[phase][store].setdefault(topic, []).append(record)
@@ -139,6 +154,9 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
                 _order(rng, add, sequence, store, i, email, moment(created, active_until), now)
         for _ in range(1 if rng.random() < 0.35 else 0):
             _abandoned_cart(rng, add, sequence, store, i, email, moment(created, now), now)
+        quiet = active_until < now - timedelta(days=200)
+        if visits.random() < (0.15 if quiet else 0.06):
+            data.storefront[store].append(_visit(visits, store, i, email, now))
         roll = rng.random()
         if roll < 0.015:
             event("bounce", moment(created, now), bounce_type="hard")
@@ -185,6 +203,46 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
                 if rng.random() < 0.3:
                     event("email_click", opened + timedelta(minutes=1), campaign_id=c["id"])
     return data
+
+
+def _visit(rng: random.Random, store: int, i: int, email: str, now: datetime) -> dict[str, Any]:
+    """One visitor's storefront session within the last day, as one batch the pixel (store 0) or
+    the snippet (store 1) posts: a page view, product views and perhaps an add-to-cart, and how the
+    visitor is known: logged in, tied by a checkout or an address later, or not at all."""
+    at = now - timedelta(hours=rng.uniform(1, 20))
+    visitor = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    customer = f"gid://shopify/Customer/cust-{store}-{i}"
+    how = rng.choices(("logged_in", "tied_later", "anonymous"), (0.4, 0.35, 0.25))[0]
+    events: list[dict[str, Any]] = []
+
+    def add(kind: str, minutes: float, **extra: Any) -> None:
+        events.append(
+            {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "type": kind,
+                "at": _iso(at + timedelta(minutes=minutes)),
+                "visitor": visitor,
+                "url": f"https://demo-boutique-{'eu' if store == 0 else 'us'}.example/",
+                **({"customer_id": customer} if how == "logged_in" and store == 0 else {}),
+                **extra,
+            }
+        )
+
+    add("page_view", 0)
+    for n in range(1 + _poisson(rng, 1.5)):
+        title, price = PRODUCTS[rng.randrange(len(PRODUCTS))]
+        product = {"product_id": f"p{PRODUCTS.index((title, price))}", "title": title, "price": price}
+        add("product_view", 1 + 2 * n, **product, currency=("EUR", "USD")[store])
+        if rng.random() < 0.3:
+            add("add_to_cart", 2 + 2 * n, **product, currency=("EUR", "USD")[store], quantity=1)
+    if how == "tied_later" and store == 0:  # the same browser checks out: Shopify names the buyer
+        token = f"pixel-checkout-{store}-{i}"
+        add("checkout_completed", 30, checkout_token=token, customer_id=customer)
+    elif how != "anonymous" and store == 1:  # the shop's sign-in or newsletter form identifies them
+        add("identify", 30, email=email)
+    source = "shopify_pixel" if store == 0 else "snippet"
+    shop = {"shop": "demo-boutique-eu.myshopify.com"} if store == 0 else {}
+    return {"key": "", "source": source, **shop, "events": events}
 
 
 def _campaigns(rng: random.Random, start: datetime, now: datetime) -> list[dict[str, Any]]:

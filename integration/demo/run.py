@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
@@ -31,6 +32,7 @@ DEMO_ACCOUNT = "Demo Boutique"
 # The demo account's owner, who signs in to the admin; a new password each run, printed once.
 DEMO_OWNER = "owner@demo.storepulse.example"
 POLL_SECONDS = 0.25
+STOREFRONT_JOB = 200  # deliveries a job normalizes together (one store's go in one call)
 
 
 def _progress(console: Console) -> Progress:
@@ -55,9 +57,20 @@ def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) 
     with console.status(f"Generating {contacts:,} contacts over two years"):
         data = demo.generate(contacts=contacts, seed=seed)
     with session_scope(settings.database_url) as session:
-        store_ids = [
-            add_store(session, account.id, platform=Platform.API, **store).id for store in data.stores
+        stores = [
+            add_store(
+                session,
+                account.id,
+                platform=Platform(store["platform"]),
+                name=store["name"],
+                currency=store["currency"],
+                time_zone=store["time_zone"],
+                shop_domain=store.get("shop_domain"),
+            )
+            for store in data.stores
         ]
+        store_ids = [store.id for store in stores]
+        keys = [store.public_key for store in stores]
         _, token = create_api_key(session, account.id, "demo")
         session.execute(delete(User).where(User.email == DEMO_OWNER))  # a user left by an older demo
         password = secrets.token_urlsafe(12)
@@ -70,6 +83,8 @@ def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) 
             # Carts left open by now are abandoned before the orders that recover some of them arrive.
             enqueue(settings, COMPUTE, mark_abandoned_checkouts_job)
         _drain(settings, ids, console, f"Processing {label}")
+    ids = _deliver_storefront(settings, data, run, store_ids, keys, console)
+    _drain(settings, ids, console, "Processing storefront visits")
     with session_scope(settings.database_url) as session:
         summary = account_summary(session, account.id)
         # The same figures as GET /api/v1/campaigns, oldest campaign first.
@@ -105,6 +120,40 @@ def _deliver(
             enqueue(settings, INGEST, process_inbox_job, [received.id])
             ids[received.id] = count
             progress.advance(task, count)
+    return ids
+
+
+def _deliver_storefront(
+    settings: Settings,
+    data: demo.DemoData,
+    run: str,
+    store_ids: list[int],
+    keys: list[str],
+    console: Console,
+) -> dict[int, int]:
+    """Store the last day's storefront batches as the collector stores them (the pixel's for the
+    Shopify store, the snippet's for the other, with each store's public key); return id → events."""
+    ids: dict[int, int] = {}
+    with _progress(console) as progress:
+        task = progress.add_task(
+            "Receiving storefront visits", total=sum(len(b) for b in data.storefront.values())
+        )
+        for store_index, batches in data.storefront.items():
+            with session_scope(settings.database_url) as session:
+                for n, batch in enumerate(batches):
+                    body = json.dumps({**batch, "key": keys[store_index]}, separators=(",", ":")).encode()
+                    received = inbox.receive(
+                        session,
+                        source="storefront",
+                        topic="events",
+                        delivery_id=f"demo-{run}-storefront-{store_index}-{n}",
+                        body=body,
+                        store_id=store_ids[store_index],
+                    )
+                    ids[received.id] = len(batch["events"])
+            progress.advance(task, len(batches))
+    for start in range(0, len(ids), STOREFRONT_JOB):
+        enqueue(settings, INGEST, process_inbox_job, list(ids)[start : start + STOREFRONT_JOB])
     return ids
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,24 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from integration.demo import generator as demo
 from integration.settings import Settings, configure
+from integration.store import session_scope
 from integration.store.db import dispose_engines
+from integration.store.models import (
+    Contact,
+    EngagementStatus,
+    InboxDelivery,
+    InboxStatus,
+    InteractionEvent,
+    Platform,
+    Store,
+    Visitor,
+    VisitorEvent,
+)
+from integration.store.types import utcnow
 from integration.web.app import create_app
 from tests.support.processes import storepulse
 from tests.web.admin.pages import Hooks
@@ -98,7 +112,44 @@ def test_the_demo_builds_an_account_and_prints_its_summary(demo_env: dict[str, s
     assert summary["checkouts"]["abandoned"] > 0
     assert summary["campaigns"] == len(generated.phases[0][0]["campaigns"])
     assert summary["api_key"].startswith("sp_")
+    _storefront_visits_engage_their_contacts(generated, demo_env)
     _campaign_results_are_the_apis_and_count_every_open_click_and_scan(summary, generated, demo_env)
+
+
+def _storefront_visits_engage_their_contacts(generated: demo.DemoData, env: dict[str, str]) -> None:
+    """The Shopify store's pixel and the other store's snippet: every batch taken, the views of
+    logged-in, checked-out and identified visitors counted on their contacts, the others waiting,
+    and contacts quiet for the time frame engaged again by them."""
+    batches = [b for store in generated.storefront.values() for b in store]
+    assert {b["source"] for b in batches} == {"shopify_pixel", "snippet"}
+    settings = Settings.from_env(env)
+    try:
+        with session_scope(settings.database_url) as session:
+            statuses = session.scalars(
+                select(InboxDelivery.status).where(InboxDelivery.source == "storefront")
+            ).all()
+            assert statuses == [InboxStatus.PROCESSED] * len(batches)
+            platforms = session.scalars(select(Store.platform).order_by(Store.id)).all()
+            assert platforms == [Platform.SHOPIFY, Platform.API]
+            counted = session.scalar(select(func.count()).where(InteractionEvent.source == "storefront"))
+            waiting = session.scalar(select(func.count()).select_from(VisitorEvent))
+            ties = dict(
+                session.execute(select(Visitor.tied_by, func.count()).group_by(Visitor.tied_by)).all()
+            )
+            engaged_by_views = session.scalar(
+                select(func.count()).where(
+                    Contact.engagement_status == EngagementStatus.ENGAGED,
+                    Contact.engagement_reason.in_(("product_view", "add_to_cart")),
+                    Contact.last_interaction_at > utcnow() - timedelta(days=1),
+                )
+            )
+    finally:
+        configure(None)
+        dispose_engines()
+    assert counted
+    assert waiting
+    assert set(ties) == {"customer", "email", None}
+    assert engaged_by_views
 
 
 def _marked(data: demo.DemoData, kind: str) -> dict[str, int]:
