@@ -90,6 +90,8 @@ def collect() -> tuple[dict[str, Any], int]:
         batch = read_batch(json.loads(body))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(400, f"the body is not JSON: {exc}", "malformed")
+    except RecursionError:
+        fail(400, "the body nests too deeply to be a batch of events", "malformed")
     except ValueError as exc:
         fail(400, str(exc), "malformed")
     store = db.session.execute(

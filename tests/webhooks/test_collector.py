@@ -200,6 +200,7 @@ def test_an_unknown_or_disconnected_key_is_refused_and_nothing_is_stored(
         (json.dumps({"key": "pk_x", "source": "snippet", "events": {}}).encode(), "events:"),
         (json.dumps({"key": "pk_x", "source": "snippet", "events": [{}] * 51}).encode(), "at most 50"),
         (b"\xff\xfe", "the body is not JSON"),
+        (b"[" * 60_000, "nests too deeply"),
     ],
 )
 def test_a_malformed_batch_is_refused_with_its_reason(
