@@ -17,10 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from integration.demo import generator as demo
+from integration.demo.run import DEMO_ACCOUNT
 from integration.settings import Settings, configure
 from integration.store import session_scope
 from integration.store.db import dispose_engines
 from integration.store.models import (
+    Account,
     Contact,
     EngagementStatus,
     InboxDelivery,
@@ -125,19 +127,35 @@ def _storefront_visits_engage_their_contacts(generated: demo.DemoData, env: dict
     settings = Settings.from_env(env)
     try:
         with session_scope(settings.database_url) as session:
+            # The demo's own rows: the store may hold other tests' accounts too.
+            account = session.scalars(select(Account.id).where(Account.name == DEMO_ACCOUNT)).one()
+            stores = select(Store.id).where(Store.account_id == account).scalar_subquery()
             statuses = session.scalars(
-                select(InboxDelivery.status).where(InboxDelivery.source == "storefront")
+                select(InboxDelivery.status).where(
+                    InboxDelivery.source == "storefront", InboxDelivery.store_id.in_(stores)
+                )
             ).all()
             assert statuses == [InboxStatus.PROCESSED] * len(batches)
-            platforms = session.scalars(select(Store.platform).order_by(Store.id)).all()
+            platforms = session.scalars(
+                select(Store.platform).where(Store.account_id == account).order_by(Store.id)
+            ).all()
             assert platforms == [Platform.SHOPIFY, Platform.API]
-            counted = session.scalar(select(func.count()).where(InteractionEvent.source == "storefront"))
-            waiting = session.scalar(select(func.count()).select_from(VisitorEvent))
+            counted = session.scalar(
+                select(func.count()).where(
+                    InteractionEvent.source == "storefront", InteractionEvent.account_id == account
+                )
+            )
+            waiting = session.scalar(select(func.count()).where(VisitorEvent.store_id.in_(stores)))
             ties = dict(
-                session.execute(select(Visitor.tied_by, func.count()).group_by(Visitor.tied_by)).all()
+                session.execute(
+                    select(Visitor.tied_by, func.count())
+                    .where(Visitor.store_id.in_(stores))
+                    .group_by(Visitor.tied_by)
+                ).all()
             )
             engaged_by_views = session.scalar(
                 select(func.count()).where(
+                    Contact.account_id == account,
                     Contact.engagement_status == EngagementStatus.ENGAGED,
                     Contact.engagement_reason.in_(("product_view", "add_to_cart")),
                     Contact.last_interaction_at > utcnow() - timedelta(days=1),
