@@ -1,6 +1,6 @@
 """Storefront event intake (`POST /collect`), measured against the same server's trivial endpoint.
 
-    python -m bench.collector [--events-per-request 20] [--requests 3000] [--rate 200] [--workers 2]
+    python -m bench.collector [--sizes 20,2,1] [--requests 3000] [--rate 200] [--workers 2]
                               [--stores 20] [--database-url ...] [--redis-url ...] [--no-limits-run]
 
 1. Starts PostgreSQL and Redis (throwaway servers unless given), migrates, and makes one account
@@ -9,22 +9,27 @@
    as the tracking snippet does, with that `Origin`). Their public keys are read from the store.
 2. Starts the web app under gunicorn with --workers processes on loopback, the collector's limits
    off (`STOREPULSE_COLLECT_RATE_PER_KEY=0`, `STOREPULSE_COLLECT_RATE_PER_ADDRESS=0`: this
-   measures intake, not the limiter), and a separate client process that posts --requests
-   batches of --events-per-request events each (page views, product views and adds to cart of
-   visitors from a pool, with unique event ids and `at` the time the batch was made) as
-   `text/plain` JSON: first paced at --rate per second (latency p50/p95/p99), then as fast as 8
-   keep-alive connections go (throughput, requests and events accepted per second). The same two
-   runs against `/ping`, which touches neither database nor Redis, are the ceiling. The bodies are
-   made before each run's clock starts (and just before it, so every `at` is current).
+   measures intake, not the limiter), and a separate client process. Against `/ping`, which
+   touches neither database nor Redis (the ceiling), then against `/collect` for each batch size
+   of --sizes (20: the most the pixel and the snippet put in one request; 2: a product page's
+   view and page view, sent together; 1: an add to cart alone), the client posts --requests
+   batches of page views, product views and adds to cart of visitors from a pool (unique event
+   ids, `at` the time the batch was made) as `text/plain` JSON: first paced at --rate per second
+   (latency p50/p95/p99), then as fast as 8 keep-alive connections go (requests and events
+   accepted per second). Before each server's measured runs, WARM_UP requests go unmeasured (each
+   web process opens its connections and reads the stores' keys then). The bodies are made before
+   each run's clock starts (and just before it, so every `at` is current).
 3. Unless --no-limits-run, starts the server again with the collector's default limits and repeats
-   the two `/collect` runs: the limiter's cost (two Redis round trips per request). The app runs
-   as behind one reverse proxy (`STOREPULSE_TRUSTED_PROXIES=1`) in every run, and each request
-   carries its visitor's address in `X-Forwarded-For`, so the per-address limit sees the visitors
-   rather than the load generator.
+   the two `/collect` runs of the first size: the limiter's cost (two Redis round trips a
+   request). The app runs as behind one reverse proxy (`STOREPULSE_TRUSTED_PROXIES=1`) in every
+   run, and each request carries its visitor's address in `X-Forwarded-For`, so the per-address
+   limit sees the visitors rather than the load generator.
 
-Every `/collect` answer must be 202 with all of its events accepted; afterwards the inbox must hold
-exactly one `storefront` delivery per accepted batch (it exits 1 otherwise). No worker runs: this
-measures intake only; the batches stay in the inbox, pending.
+The aims: p99 ≤ P99_AIM_MS at --rate, and events accepted a second ≥ RATIO_AIM × `/ping`'s
+requests a second; requests a second against `/ping`'s are reported beside them. Every `/collect`
+answer must be 202 with all of its events accepted; afterwards the inbox must hold exactly one
+`storefront` delivery per accepted batch, warm-ups included (it exits 1 otherwise). No worker
+runs: this measures intake only; the batches stay in the inbox, pending.
 """
 
 from __future__ import annotations
@@ -72,6 +77,9 @@ LIMIT_SETTINGS = (
     "STOREPULSE_COLLECT_BURST_PER_ADDRESS",
 )
 
+WARM_UP = 200  # requests before each server's measured runs
+P99_AIM_MS = 50  # the slowest answer in a hundred at the paced rate
+RATIO_AIM = 0.5  # events accepted a second, against /ping's requests a second
 Request = tuple[bytes, dict[str, str]]
 
 
@@ -185,19 +193,25 @@ def batches(catalog: Catalog, count: int, per_request: int, seed: int) -> list[R
 
 
 def client_main(args: argparse.Namespace) -> None:
-    """The load-generating process: prints one JSON line of results."""
+    """The load-generating process: prints one JSON line of results, keyed by target and batch size."""
     catalog = Catalog(json.loads(Path(args.stores_file).read_text()), args.seed)
     results: dict[str, Any] = {}
     seed = args.seed * 1000
     for target in args.targets.split(","):
         status = 202 if target == "/collect" else 200
-        runs = {}
-        for mode, rate, connections in (("paced", args.rate, 16), ("unpaced", None, 8)):
-            seed += 1
-            requests = batches(catalog, args.requests, args.events_per_request, seed)
-            runs[mode] = _run(args.port, target, requests, rate, connections, status)
-            runs[mode]["body_bytes_mean"] = statistics.fmean(len(body) for body, _ in requests)
-        results[target] = runs
+        sizes = [int(size) for size in args.sizes.split(",")] if target == "/collect" else [1]
+        # Unmeasured first: each web worker opens its connections and reads the stores' keys.
+        seed += 1
+        warm = _run(args.port, target, batches(catalog, WARM_UP, sizes[0], seed), None, 8, status)
+        results[f"{target} warm-up"] = {"ok": warm["ok"], "requests": warm["requests"]}
+        for size in sizes:
+            runs = {}
+            for mode, rate, connections in (("paced", args.rate, 16), ("unpaced", None, 8)):
+                seed += 1
+                requests = batches(catalog, args.requests, size, seed)
+                runs[mode] = _run(args.port, target, requests, rate, connections, status)
+                runs[mode]["body_bytes_mean"] = statistics.fmean(len(body) for body, _ in requests)
+            results[target if target == "/ping" else f"{target} {size}"] = runs
     print(json.dumps(results))  # the parent process reads this line
 
 
@@ -272,7 +286,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events-per-request", type=int, default=20)
+    parser.add_argument(
+        "--sizes",
+        default="20,2,1",
+        help="events a request, one pair of /collect runs each (the first also for the limits run)",
+    )
     parser.add_argument("--requests", type=int, default=3000, help="per run")
     parser.add_argument("--rate", type=float, default=200.0, help="requests a second of the paced runs")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn web workers")
@@ -291,8 +309,12 @@ def main() -> None:
     if args.client:
         client_main(args)
         return
-    if not 1 <= args.events_per_request <= 50:
-        parser.error("--events-per-request: the collector takes 1 to 50 events a request")
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        parser.error("--sizes: whole numbers separated by commas")
+    if not all(1 <= size <= 50 for size in sizes):
+        parser.error("--sizes: the collector takes 1 to 50 events a request")
     if args.stores < 2:
         parser.error("--stores: at least 2 (a Shopify store and an API store)")
 
@@ -340,10 +362,12 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         "STOREPULSE_TRUSTED_PROXIES": "1",
     }
     unlimited = {**env, "STOREPULSE_COLLECT_RATE_PER_KEY": "0", "STOREPULSE_COLLECT_RATE_PER_ADDRESS": "0"}
-    http_results = _serve_and_load(args, unlimited, stores_file, "/ping,/collect", seed=1)
-    limited = None
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results = _serve_and_load(args, unlimited, stores_file, "/ping,/collect", args.sizes, seed=1)
     if not args.no_limits_run:
-        limited = _serve_and_load(args, env, stores_file, "/collect", seed=2)["/collect"]
+        limited = _serve_and_load(args, env, stores_file, "/collect", str(sizes[0]), seed=2)
+        results["/collect limited"] = limited[f"/collect {sizes[0]}"]
+        results["/collect limited warm-up"] = limited["/collect warm-up"]
 
     with session_scope(url) as session:
         stored = session.scalar(
@@ -351,18 +375,39 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         )
     dispose_engines()
 
-    collect, ping = http_results["/collect"], http_results["/ping"]
-    collect_runs = [collect["paced"], collect["unpaced"]]
-    if limited is not None:
-        collect_runs += [limited["paced"], limited["unpaced"]]
-    posted = sum(run["requests"] for run in collect_runs)
-    accepted = sum(run["ok"] for run in collect_runs)
-    events_accepted = sum(run["accepted_events"] for run in collect_runs)
+    ping = results["/ping"]
+    runs: list[tuple[str, int, dict[str, Any]]] = [
+        (f"/collect {size}", size, results[f"/collect {size}"]) for size in sizes
+    ]
+    if "/collect limited" in results:
+        runs.append(("/collect limited", sizes[0], results["/collect limited"]))
+    posted = sum(run["requests"] for _, _, pair in runs for run in pair.values())
+    accepted = sum(run["ok"] for _, _, pair in runs for run in pair.values())
+    events_expected = sum(run["requests"] * size for _, size, pair in runs for run in pair.values())
+    events_accepted = sum(run["accepted_events"] for _, _, pair in runs for run in pair.values())
+    warm_ups = [results[name] for name in results if name.startswith("/collect") and name.endswith("warm-up")]
+    warmed = sum(warm["ok"] for warm in warm_ups)
     checks = {
-        "every_collect_answer_202": accepted == posted,
-        "every_event_accepted": events_accepted == posted * args.events_per_request,
-        "inbox_rows_equal_accepted_batches": stored == accepted,
+        "every_collect_answer_202": accepted == posted and warmed == sum(w["requests"] for w in warm_ups),
+        "every_event_accepted": events_accepted == events_expected,
+        "inbox_rows_equal_accepted_batches": stored == accepted + warmed,
         "ping_errors": ping["paced"]["errors"] + ping["unpaced"]["errors"] == 0,
+    }
+    ceiling = ping["unpaced"]["per_second"]
+    by_size = {
+        size: {
+            "paced": pair["paced"],
+            "unpaced": pair["unpaced"],
+            "p99_ms_at_paced_rate": pair["paced"]["p99_ms"],
+            "p99_within_aim": pair["paced"]["p99_ms"] <= P99_AIM_MS,
+            "requests_per_second": pair["unpaced"]["per_second"],
+            "events_per_second": pair["unpaced"]["events_per_second"],
+            "request_ratio_to_ping": pair["unpaced"]["per_second"] / ceiling,
+            "event_ratio_to_ping": pair["unpaced"]["events_per_second"] / ceiling,
+            "event_ratio_within_aim": pair["unpaced"]["events_per_second"] / ceiling >= RATIO_AIM,
+        }
+        for name, size, pair in runs
+        if name != "/collect limited"
     }
     report: dict[str, Any] = {
         "stores": {
@@ -370,36 +415,31 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
             "api": sum(s["platform"] == "api" for s in stores),
         },
         "web_workers": args.workers,
-        "events_per_request": args.events_per_request,
         "requests_per_run": args.requests,
         "paced_rate_per_second": args.rate,
-        "collect_paced": collect["paced"],
         "ping_paced": ping["paced"],
-        "collect_unpaced": collect["unpaced"],
         "ping_unpaced": ping["unpaced"],
-        "p99_ms_at_paced_rate": collect["paced"]["p99_ms"],
-        "p99_aim_ms": 50,
-        "p99_within_aim": collect["paced"]["p99_ms"] <= 50,
-        "p99_ratio_collect_to_ping": collect["paced"]["p99_ms"] / ping["paced"]["p99_ms"],
-        "collect_throughput_per_second": collect["unpaced"]["per_second"],
-        "collect_events_per_second": collect["unpaced"]["events_per_second"],
-        "ping_throughput_per_second": ping["unpaced"]["per_second"],
-        "throughput_ratio": collect["unpaced"]["per_second"] / ping["unpaced"]["per_second"],
-        "throughput_ratio_aim": 0.5,
+        "ping_throughput_per_second": ceiling,
+        "collect_by_events_per_request": by_size,
+        "p99_aim_ms": P99_AIM_MS,
+        "ratio_aim": RATIO_AIM,
         "collect_requests_posted": posted,
         "collect_requests_accepted": accepted,
+        "collect_warm_up_requests": warmed,
         "collect_events_accepted": events_accepted,
         "inbox_storefront_rows": stored,
         "checks": checks,
         "checks_passed": all(checks.values()),
     }
-    if limited is not None:
+    if "/collect limited" in results:
+        limited_pair, unlimited_pair = results["/collect limited"], results[f"/collect {sizes[0]}"]
         report |= {
-            "collect_paced_default_limits": limited["paced"],
-            "collect_unpaced_default_limits": limited["unpaced"],
-            "limits_p99_ms_off_on": [collect["paced"]["p99_ms"], limited["paced"]["p99_ms"]],
-            "limits_throughput_ratio_on_to_off": limited["unpaced"]["per_second"]
-            / collect["unpaced"]["per_second"],
+            "limits_events_per_request": sizes[0],
+            "collect_paced_default_limits": limited_pair["paced"],
+            "collect_unpaced_default_limits": limited_pair["unpaced"],
+            "limits_p99_ms_off_on": [unlimited_pair["paced"]["p99_ms"], limited_pair["paced"]["p99_ms"]],
+            "limits_throughput_ratio_on_to_off": limited_pair["unpaced"]["per_second"]
+            / unlimited_pair["unpaced"]["per_second"],
         }
     return report
 
@@ -437,7 +477,7 @@ def _make_stores(url: str, count: int) -> list[dict[str, Any]]:
 
 
 def _serve_and_load(
-    args: argparse.Namespace, env: dict[str, str], stores_file: Path, targets: str, seed: int
+    args: argparse.Namespace, env: dict[str, str], stores_file: Path, targets: str, sizes: str, seed: int
 ) -> dict[str, Any]:
     """Start gunicorn with `env`, run the client process against `targets`, stop gunicorn."""
     gunicorn = subprocess.Popen(
@@ -450,7 +490,7 @@ def _serve_and_load(
         client = subprocess.run(
             [sys.executable, "-m", "bench.collector", "--client", "--port", str(args.port),
              "--stores-file", str(stores_file), "--targets", targets, "--requests", str(args.requests),
-             "--events-per-request", str(args.events_per_request), "--rate", str(args.rate),
+             "--sizes", sizes, "--rate", str(args.rate),
              "--seed", str(seed)],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
@@ -462,29 +502,35 @@ def _serve_and_load(
 
 
 def _summary(report: dict[str, Any]) -> None:
-    cp, pp = report["collect_paced"], report["ping_paced"]
+    pp = report["ping_paced"]
     print(
-        f"\n/collect, {report['events_per_request']} events a request, {report['web_workers']} web workers:"
-        f"\n  at {report['paced_rate_per_second']:g} requests/s: p50 {cp['p50_ms']:.1f} ms,"
-        f" p95 {cp['p95_ms']:.1f} ms, p99 {cp['p99_ms']:.1f} ms"
-        f" (aim ≤ 50 ms: {'met' if report['p99_within_aim'] else 'missed'});"
-        f" /ping p50 {pp['p50_ms']:.1f} ms, p99 {pp['p99_ms']:.1f} ms"
-        f"\n  8 connections: {report['collect_throughput_per_second']:,.0f} requests/s"
-        f" ({report['collect_events_per_second']:,.0f} events/s) beside /ping's"
-        f" {report['ping_throughput_per_second']:,.0f} requests/s: ratio {report['throughput_ratio']:.2f}"
-        f" (aim ≥ {report['throughput_ratio_aim']})"
+        f"\n{report['web_workers']} web workers; /ping at {report['paced_rate_per_second']:g} requests/s:"
+        f" p50 {pp['p50_ms']:.1f} ms, p99 {pp['p99_ms']:.1f} ms;"
+        f" 8 connections: {report['ping_throughput_per_second']:,.0f} requests/s (the ceiling)"
     )
+    for size, run in report["collect_by_events_per_request"].items():
+        cp = run["paced"]
+        print(
+            f"/collect, {size} events a request: at {report['paced_rate_per_second']:g} requests/s"
+            f" p50 {cp['p50_ms']:.1f} ms, p99 {cp['p99_ms']:.1f} ms"
+            f" (aim ≤ {report['p99_aim_ms']} ms: {'met' if run['p99_within_aim'] else 'missed'});"
+            f" 8 connections: {run['requests_per_second']:,.0f} requests/s"
+            f" ({run['request_ratio_to_ping']:.2f}× /ping), {run['events_per_second']:,.0f} events/s"
+            f" ({run['event_ratio_to_ping']:.2f}× /ping's requests; aim ≥ {report['ratio_aim']}:"
+            f" {'met' if run['event_ratio_within_aim'] else 'missed'})"
+        )
     if "collect_paced_default_limits" in report:
         lp, lu = report["collect_paced_default_limits"], report["collect_unpaced_default_limits"]
         print(
-            f"  with the default limits: p50 {lp['p50_ms']:.1f} ms, p99 {lp['p99_ms']:.1f} ms;"
-            f" {lu['per_second']:,.0f} requests/s"
+            f"  with the default limits ({report['limits_events_per_request']} events a request):"
+            f" p50 {lp['p50_ms']:.1f} ms, p99 {lp['p99_ms']:.1f} ms; {lu['per_second']:,.0f} requests/s"
             f" ({report['limits_throughput_ratio_on_to_off']:.2f}× the run without)"
         )
     print(
         f"  inbox: {report['inbox_storefront_rows']:,} storefront deliveries for"
-        f" {report['collect_requests_accepted']:,} accepted of {report['collect_requests_posted']:,} posted:"
-        f" {'ok' if report['checks_passed'] else 'FAILED ' + str(report['checks'])}"
+        f" {report['collect_requests_accepted'] + report['collect_warm_up_requests']:,} accepted"
+        f" of {report['collect_requests_posted'] + report['collect_warm_up_requests']:,} posted"
+        f" (warm-ups included): {'ok' if report['checks_passed'] else 'FAILED ' + str(report['checks'])}"
     )
 
 

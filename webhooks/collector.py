@@ -5,14 +5,17 @@ It is public, so it bounds everything it reads before it reads it:
 - each client address has a token bucket (429 with `Retry-After`), checked before the store is
   looked up; each store's public key has another, checked once the key is known;
 - the key is the store's public key (401 when no connected store has it): it can add events to
-  its own store and do nothing else;
+  its own store and do nothing else. Each web process remembers which store a key names for
+  KEY_CACHE_SECONDS, so a disconnected store's key, or a change of a store's origins, takes
+  effect within that time;
 - the snippet is taken only from the origins the merchant listed for the store (403 otherwise),
   and the answer's CORS headers name that origin; the Shopify pixel runs in Shopify's sandbox,
   whose origin is Shopify's, so a Shopify store's key is taken from any origin with
   `Access-Control-Allow-Origin: *` (no credentials are ever sent or allowed);
 - every event is checked as the worker will check it (`connectors.storefront.schemas`): a batch
   with none valid is refused (400, each event's index and reason), otherwise the answer is 202
-  with the refused ones.
+  with the refused ones. A quick check that builds nothing passes the plain batches the pixel and
+  the snippet send; the schema reads only those it cannot vouch for, to say what it refuses.
 
 A batch with a valid event is stored in the inbox as it came (the same bytes with the same key
 are one delivery), then handed to the store's drain; with Redis down, the sweeper finds it.
@@ -24,12 +27,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request, send_from_directory
 from sqlalchemy import select
 
-from connectors.storefront.schemas import load_events, origin_of, read_batch
+from connectors.storefront.schemas import load_events, origin_of, read_batch, surely_kept
 from connectors.storefront.source import TOPIC
 from integration.ingest import inbox
 from integration.store.models import Platform, Store, StoreState
@@ -47,6 +55,69 @@ SNIPPET = "storepulse.js"
 SNIPPET_MAX_AGE = 7 * 24 * 3600
 PREFLIGHT_MAX_AGE = 24 * 3600
 KEPT_HEADERS = ("Origin", "User-Agent")
+KEY_CACHE_SECONDS = 10.0  # how long a process trusts what it read of a public key's store
+KEY_CACHE_SIZE = 10_000  # keys remembered per process, the least recently used forgotten first
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """What the collector needs of the connected store a public key names."""
+
+    id: int
+    platform: Platform
+    shop_domain: str | None
+    allowed_origins: tuple[str, ...]
+
+
+class KeyCache:
+    """Which connected store each public key names (None for none), as read from the store at most
+    `seconds` ago: a web process answers most batches without asking the database who sent them."""
+
+    def __init__(
+        self,
+        seconds: float = KEY_CACHE_SECONDS,
+        size: int = KEY_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds, self.size, self.clock = seconds, size, clock
+        self.entries: OrderedDict[str, tuple[float, KeyHolder | None]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def holder(self, key: str, read: Callable[[str], KeyHolder | None]) -> KeyHolder | None:
+        """The store `key` names, read with `read` when not known or known too long ago."""
+        now = self.clock()
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] > now:
+                self.entries.move_to_end(key)
+                return entry[1]
+        holder = read(key)
+        with self.lock:
+            self.entries[key] = (now + self.seconds, holder)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return holder
+
+
+def key_cache() -> KeyCache:
+    """This web process's KeyCache."""
+    cache: KeyCache | None = current_app.extensions.get("storepulse.collector.keys")
+    if cache is None:
+        cache = current_app.extensions["storepulse.collector.keys"] = KeyCache()
+    return cache
+
+
+def _read_holder(key: str) -> KeyHolder | None:
+    row = db.session.execute(
+        select(Store.id, Store.platform, Store.shop_domain, Store.allowed_origins).where(
+            Store.public_key == key, Store.state == StoreState.CONNECTED
+        )
+    ).one_or_none()
+    db.commit()  # no connection is held while the limits are asked
+    if row is None:
+        return None
+    return KeyHolder(row.id, row.platform, row.shop_domain, tuple(row.allowed_origins or ()))
 
 
 @blueprint.after_request
@@ -94,12 +165,7 @@ def collect() -> tuple[dict[str, Any], int]:
         fail(400, "the body nests too deeply to be a batch of events", "malformed")
     except ValueError as exc:
         fail(400, str(exc), "malformed")
-    store = db.session.execute(
-        select(Store.id, Store.platform, Store.shop_domain, Store.allowed_origins).where(
-            Store.public_key == batch.key, Store.state == StoreState.CONNECTED
-        )
-    ).one_or_none()
-    db.commit()  # no connection is held while the limits are asked
+    store = key_cache().holder(batch.key, _read_holder)
     if store is None:
         fail(401, "no connected store has this public key", "unknown_key")
     _check_origin(store.platform, store.allowed_origins)
@@ -112,13 +178,22 @@ def collect() -> tuple[dict[str, Any], int]:
         settings.collect_burst_per_key,
         "for this store",
     )
-    kept, refused = load_events(batch.events, utcnow())
-    if not kept:
+    received_at = utcnow()
+    refused: list[dict[str, Any]] = []
+    if surely_kept(batch.events, received_at, body):
+        accepted = len(batch.events)
+    else:
+        kept, refused = load_events(batch.events, received_at)
+        accepted = len(kept)
+    if not accepted:
         if not batch.events:
             return {"accepted": 0, "refused": []}, 202
         fail(400, "no event of the batch is valid", "invalid_events", errors={"events": refused})
+    session = db.session
+    # One statement, committed as it runs: a transaction around it would cost two more round trips.
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     received = inbox.receive(
-        db.session,
+        session,
         source="storefront",
         topic=TOPIC,
         delivery_id="sha256:" + hashlib.sha256(batch.key.encode() + b"\n" + body).hexdigest(),
@@ -126,10 +201,10 @@ def collect() -> tuple[dict[str, Any], int]:
         store_id=store.id,
         headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
     )
-    db.commit()  # the delivery is stored before it is handed on
+    db.commit()  # the delivery is stored before it is handed on, and the connection given back
     if received.new:
         request_drain(settings, "storefront", store.id)
-    return {"accepted": len(kept), "refused": refused}, 202
+    return {"accepted": accepted, "refused": refused}, 202
 
 
 @blueprint.get(f"/{SNIPPET}")
@@ -141,7 +216,7 @@ def snippet() -> Response:
     return response
 
 
-def _check_origin(platform: Platform, allowed: list[str] | None) -> None:
+def _check_origin(platform: Platform, allowed: tuple[str, ...]) -> None:
     """Refuse the snippet from an origin the store does not list; a Shopify store's pixel posts from
     Shopify's sandbox, from any origin."""
     if platform == Platform.SHOPIFY:
@@ -149,7 +224,7 @@ def _check_origin(platform: Platform, allowed: list[str] | None) -> None:
         return
     sent = request.headers.get("Origin")
     origin = origin_of(sent) if sent else None
-    if origin is None or origin not in (allowed or []):
+    if origin is None or origin not in allowed:
         g.collect_origin = None  # the page may not read the refusal either
         shown = (sent or "none")[:100]
         fail(

@@ -17,15 +17,16 @@ customers carry in the store.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from connectors.inbound import load_each
-from connectors.times import UTCTime
+from connectors.inbound import load_each, text_problem
+from connectors.times import EARLIEST, LATEST, UTCTime
 from integration.contract import STOREFRONT_KINDS, StorefrontRecord
 
 MAX_EVENTS = 50  # per request: the pixel sends at most 20, the snippet 20
@@ -174,3 +175,83 @@ def load_events(
         skipped.append({"index": index, "errors": {"at": [f"{record.occurred_at.isoformat()} {reason}"]}})
     skipped.sort(key=lambda s: s["index"])
     return kept, skipped
+
+
+def _text_bounds() -> dict[str, tuple[int, int, bool]]:
+    """Each length-bounded text field of EventSchema: (shortest, longest, required)."""
+    bounds = {}
+    for name, field in EventSchema._declared_fields.items():
+        lengths = [v for v in field.validators if isinstance(v, validate.Length)]
+        if type(field) is fields.String and lengths and lengths[0].max is not None:
+            bounds[name] = (lengths[0].min or 0, lengths[0].max, field.required)
+    return bounds
+
+
+TEXT_BOUNDS = _text_bounds()
+KINDS = frozenset(STOREFRONT_KINDS)
+PRICE_TEXT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")  # below 10**12 whatever the decimals
+CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+def surely_kept(events: list[Any], received_at: datetime, body: bytes) -> bool:
+    """Whether load_events would keep every event of a batch, decided without building records.
+
+    The collector asks this first and load_events only when it says False, for the reasons. It is
+    a sufficient check, never a looser one: True only for events of the plain shapes the pixel and
+    the snippet send, each field of the type and within the bounds EventSchema and the time window
+    take. Anything else (a number written as text with spaces, an unusual time format) is left to
+    the schema, which may still keep it. `body` is the batch as posted: a body without `\\u`
+    escapes holds no NUL or lone surrogate, the text the store cannot hold, so its strings need
+    no closer look.
+    """
+    earliest = max(EARLIEST, received_at - MAX_AGE)
+    latest = received_at + MAX_AHEAD
+    escaped = b"\\u" in body
+    return all(
+        _surely_valid(event, earliest, latest) and not (escaped and text_problem(event) is not None)
+        for event in events
+    )
+
+
+def _surely_valid(event: Any, earliest: datetime, latest: datetime) -> bool:
+    """One event of the plain shape, of the types and within the bounds EventSchema keeps."""
+    if type(event) is not dict:
+        return False
+    for name, (shortest, longest, required) in TEXT_BOUNDS.items():
+        text = event.get(name)
+        if text is None:
+            if required:
+                return False
+        elif type(text) is not str or not shortest <= len(text) <= longest:
+            return False
+    kind = event.get("type")
+    if type(kind) is not str or kind not in KINDS:
+        return False
+    if kind in PRODUCT_KINDS and not event.get("product_id"):
+        return False
+    if kind == "identify" and not event.get("email"):
+        return False
+    price, currency, quantity = event.get("price"), event.get("currency"), event.get("quantity")
+    if price is not None and not _surely_price(price):
+        return False
+    if currency is not None and not (type(currency) is str and CURRENCY.fullmatch(currency)):
+        return False
+    if quantity is not None and not (type(quantity) is int and 1 <= quantity <= 10_000):
+        return False
+    at = event.get("at")
+    if type(at) is not str:
+        return False
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            return False
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return False
+    return earliest <= moment <= latest and moment < LATEST
+
+
+def _surely_price(price: Any) -> bool:
+    if type(price) is str:
+        return PRICE_TEXT.fullmatch(price) is not None
+    return type(price) in (int, float) and 0 <= price <= MAX_PRICE  # NaN and infinities are not

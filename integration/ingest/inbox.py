@@ -41,6 +41,24 @@ class Received:
     new: bool
 
 
+_STORE_ONCE: dict[str, Any] = {}
+
+
+def _store_once(session: Session) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING of a delivery on the session's database, made once:
+    a receiver runs it for every delivery, and building it anew costs more than running it."""
+    dialect = session.get_bind().dialect.name
+    statement = _STORE_ONCE.get(dialect)
+    if statement is None:
+        table = table_of(InboxDelivery)
+        statement = _STORE_ONCE[dialect] = (
+            insert_for(session, table)
+            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+            .returning(table.c.id)
+        )
+    return statement
+
+
 def receive(
     session: Session,
     *,
@@ -63,32 +81,26 @@ def receive(
     for name, value in (("delivery_id", delivery_id), ("event_id", event_id)):
         if value is not None and len(value) > MAX_ID_LENGTH:
             raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
-    table = table_of(InboxDelivery)
     now = utcnow()
     # The request's id goes with the delivery, so the lines of its processing carry it too.
     request_id = current_request_id()
     headers = {**(headers or {}), **({REQUEST_ID_HEADER: request_id} if request_id else {})}
-    stmt = (
-        insert_for(session, table)
-        .values(
-            source=source,
-            topic=topic,
-            delivery_id=delivery_id,
-            body=body,
-            store_id=store_id,
-            email_source_id=email_source_id,
-            event_id=event_id,
-            triggered_at=triggered_at,
-            headers=headers,
-            received_at=now,
-            signature_verified_at=now if signature_verified else None,
-            status=InboxStatus.PENDING.value,
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-        .returning(table.c.id)
-    )
-    new_id = session.execute(stmt).scalar()
+    row = {
+        "source": source,
+        "topic": topic,
+        "delivery_id": delivery_id,
+        "body": body,
+        "store_id": store_id,
+        "email_source_id": email_source_id,
+        "event_id": event_id,
+        "triggered_at": triggered_at,
+        "headers": headers,
+        "received_at": now,
+        "signature_verified_at": now if signature_verified else None,
+        "status": InboxStatus.PENDING.value,
+        "attempts": 0,
+    }
+    new_id = session.execute(_store_once(session), row).scalar()
     metrics.delivery_stored(new_id is not None)
     if new_id is not None:
         logger.info("inbox delivery %s received", new_id, extra={"source": source, "topic": topic})

@@ -31,7 +31,7 @@ from integration.store.models import (
 from integration.web.app import create_app
 from jobs.ingest import process_inbox_job
 from tests.support.builders import customer
-from webhooks.collector import MAX_BODY_BYTES
+from webhooks.collector import KEY_CACHE_SECONDS, MAX_BODY_BYTES, KeyCache, KeyHolder
 
 SHOP = "pulse-demo.myshopify.com"
 SITE = "https://shop.example.com"
@@ -184,10 +184,47 @@ def test_an_unknown_or_disconnected_key_is_refused_and_nothing_is_stored(
     wrong_shop = post(client, pixel(stores["shopify_key"], event(), shop="other.myshopify.com"))
     assert (wrong_shop.status_code, wrong_shop.get_json()["code"]) == (403, "wrong_shop")
     with session_scope(settings.database_url) as session:
-        session.get(Store, stores["shopify"]).state = "disconnected"  # type: ignore[assignment]
-    gone = post(client, pixel(stores["shopify_key"], event()))
-    assert gone.status_code == 401
+        session.get(Store, stores["site"]).state = "disconnected"  # type: ignore[assignment]
+    gone = post(client, snippet(stores["site_key"], event()), origin=SITE)  # not read before: refused now
+    assert (gone.status_code, gone.get_json()["code"]) == (401, "unknown_key")
     assert _deliveries(settings) == 0
+
+
+def test_the_process_trusts_what_it_read_of_a_key_for_ten_seconds(
+    client: FlaskClient, settings: Settings, stores: dict[str, Any]
+) -> None:
+    """A web process remembers a key's store for KEY_CACHE_SECONDS: a disconnection (or a newly
+    listed origin) reaches it within that time, and until then no batch asks the database who sent it."""
+    clock, new_site = [1000.0], "https://new.example"
+    client.application.extensions["storepulse.collector.keys"] = KeyCache(clock=lambda: clock[0])
+    assert post(client, pixel(stores["shopify_key"], event("a"))).status_code == 202
+    assert post(client, snippet(stores["site_key"], event("b")), origin=SITE).status_code == 202
+    with session_scope(settings.database_url) as session:
+        session.get(Store, stores["shopify"]).state = "disconnected"  # type: ignore[assignment]
+        session.get(Store, stores["site"]).allowed_origins = [new_site]
+    clock[0] += KEY_CACHE_SECONDS - 0.5
+    assert post(client, pixel(stores["shopify_key"], event("c"))).status_code == 202
+    assert post(client, snippet(stores["site_key"], event("d")), origin=new_site).status_code == 403
+    clock[0] += 1
+    assert post(client, pixel(stores["shopify_key"], event("e"))).status_code == 401
+    assert post(client, snippet(stores["site_key"], event("f")), origin=new_site).status_code == 202
+    assert post(client, snippet(stores["site_key"], event("g")), origin=SITE).status_code == 403
+    assert _deliveries(settings) == 4
+
+
+def test_the_key_cache_forgets_the_least_recently_used_key_first() -> None:
+    reads: list[str] = []
+
+    def read(key: str) -> KeyHolder | None:
+        reads.append(key)
+        return None if key == "pk_none" else KeyHolder(len(reads), Platform.API, None, ())
+
+    cache = KeyCache(size=2, clock=lambda: 0.0)
+    for key in ("pk_a", "pk_none", "pk_a", "pk_b", "pk_none", "pk_a"):
+        cache.holder(key, read)
+    # pk_none (answered "no store" and remembered like a store) was the least recently used when pk_b came
+    assert reads == ["pk_a", "pk_none", "pk_b", "pk_none", "pk_a"]
+    assert list(cache.entries) == ["pk_none", "pk_a"]
 
 
 @pytest.mark.parametrize(
