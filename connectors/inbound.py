@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from marshmallow import Schema, ValidationError
+from sqlalchemy.orm import Session
 
 from integration.contract import Outcome
 from integration.errors import InvalidRecord
-from integration.store.models import InboxDelivery
+from integration.store.models import InboxDelivery, Store
 
 
 def json_body(delivery: InboxDelivery) -> Any:
@@ -19,6 +20,14 @@ def json_body(delivery: InboxDelivery) -> Any:
         return json.loads(delivery.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRecord("delivery", {"_schema": [f"not JSON: {exc}"]}) from exc
+
+
+def delivery_store(session: Session, delivery: InboxDelivery) -> Store:
+    """The store a delivery names; InvalidRecord (the delivery fails at once) when it names none."""
+    store = session.get(Store, delivery.store_id) if delivery.store_id is not None else None
+    if store is None:
+        raise InvalidRecord("delivery", {"store_id": ["the delivery names no existing store"]})
+    return store
 
 
 def text_problem(value: Any) -> str | None:

@@ -27,6 +27,7 @@ from connectors.shopify.source import ShopifySource
 from connectors.shopify.tags import NoCredentials, ShopifySettings, open_tags
 from connectors.storefront.source import StorefrontSource
 from connectors.webhook import destination as webhook
+from connectors.woocommerce.source import WooCommerceSource
 from integration.contract import DestinationClient, Source, Target
 from integration.crypto import decrypt_json
 from integration.errors import ConfigError, CredentialsRejected
@@ -36,7 +37,14 @@ from integration.store.models import Destination, DestinationKind
 
 SOURCES: dict[str, Source] = {
     source.name: source
-    for source in (ApiSource(), SendGridSource(), MailchimpSource(), ShopifySource(), StorefrontSource())
+    for source in (
+        ApiSource(),
+        SendGridSource(),
+        MailchimpSource(),
+        ShopifySource(),
+        StorefrontSource(),
+        WooCommerceSource(),
+    )
 }
 
 

@@ -88,4 +88,20 @@ def shopify_sign_query(secret: str, params: Mapping[str, str]) -> str:
 
 def shopify_sign_body(secret: str, body: bytes) -> str:
     """Return the `X-Shopify-Hmac-Sha256` value Shopify would send for `body`."""
+    return _base64_hmac(secret, body)
+
+
+def woocommerce_webhook_valid(secret: str, signature: str | None, body: bytes) -> bool:
+    """Verify `X-WC-Webhook-Signature`: base64 HMAC-SHA256 of the raw body with the webhook's secret."""
+    if not signature or not secret:
+        return False
+    return hmac.compare_digest(_base64_hmac(secret, body).encode(), signature.strip().encode())
+
+
+def woocommerce_sign_body(secret: str, body: bytes) -> str:
+    """Return the `X-WC-Webhook-Signature` value WooCommerce would send for `body`."""
+    return _base64_hmac(secret, body)
+
+
+def _base64_hmac(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()

@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.inbound import json_body
+from connectors.inbound import delivery_store, json_body
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
 from connectors.times import FUTURE_SKEW
@@ -326,7 +326,7 @@ class ShopifySource:
     name = "shopify"
 
     def process(self, session: Session, delivery: InboxDelivery) -> Outcome:
-        store = self._store(session, delivery)
+        store = delivery_store(session, delivery)
         payload = json_body(delivery)
         batched = BATCHED.get(delivery.topic)
         if batched is not None:
@@ -344,19 +344,12 @@ class ShopifySource:
 
     def process_batch(self, session: Session, deliveries: Sequence[InboxDelivery]) -> Outcome:
         """Normalize deliveries sharing a batch key together; raise if any one cannot be read."""
-        store = self._store(session, deliveries[0])
+        store = delivery_store(session, deliveries[0])
         schema, ingest_batch = BATCHED[deliveries[0].topic]
         records = [_load(schema, json_body(d), d) for d in deliveries]
         outcome = ingest_batch(session, store, records)
         outcome.account_id = store.account_id
         return outcome
-
-    @staticmethod
-    def _store(session: Session, delivery: InboxDelivery) -> Store:
-        store = session.get(Store, delivery.store_id) if delivery.store_id is not None else None
-        if store is None:
-            raise InvalidRecord("delivery", {"store_id": ["the delivery names no existing store"]})
-        return store
 
 
 def customer_details(session: Session, store: Store, records: Sequence[Any]) -> Outcome:

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors.inbound import json_body
+from connectors.inbound import delivery_store, json_body
 from connectors.storefront.schemas import load_events, read_batch
 from integration.contract import Outcome, StorefrontRecord
 from integration.errors import InvalidRecord
 from integration.ingest.storefront import ingest_storefront
-from integration.store.models import InboxDelivery, Store
+from integration.store.models import InboxDelivery
 
 TOPIC = "events"
 
@@ -35,7 +35,7 @@ class StorefrontSource:
         return self.process_batch(session, [delivery])
 
     def process_batch(self, session: Session, deliveries: Sequence[InboxDelivery]) -> Outcome:
-        store = _store(session, deliveries[0])
+        store = delivery_store(session, deliveries[0])
         records: list[StorefrontRecord] = []
         seen: set[str] = set()
         skipped: list[dict[str, Any]] = []
@@ -62,10 +62,3 @@ class StorefrontSource:
         outcome.skipped.extend(skipped)
         outcome.account_id = store.account_id
         return outcome
-
-
-def _store(session: Session, delivery: InboxDelivery) -> Store:
-    store = session.get(Store, delivery.store_id) if delivery.store_id is not None else None
-    if store is None:
-        raise InvalidRecord("delivery", {"store_id": ["the delivery names no existing store"]})
-    return store

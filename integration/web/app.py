@@ -34,6 +34,7 @@ from integration.web.views.inputs import IdConverter, register_filter_language
 from webhooks import collector
 from webhooks import email as email_webhooks
 from webhooks import shopify as shopify_webhooks
+from webhooks import woocommerce as woocommerce_webhooks
 
 # The JSON API's blueprints, each module's `blueprint`.
 API_VIEWS: tuple[ModuleType, ...] = (
@@ -88,6 +89,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for pages in (
         email_webhooks.blueprint,
         shopify_webhooks.blueprint,
+        woocommerce_webhooks.blueprint,
         collector.blueprint,
         shopify_install.blueprint,
     ):

@@ -20,6 +20,7 @@ from connectors.shopify.tags import customer_gid
 from integration.contract import ADD, Change
 from integration.store.models import DestinationKind, EmailTool
 from tests.support.shopify import SHOP, payload
+from tests.support.woocommerce import document as woocommerce_document
 
 # Sources ------------------------------------------------------------------------------------
 
@@ -71,6 +72,12 @@ STOREFRONT_AT = datetime.now(UTC).isoformat(timespec="seconds")
 def _storefront_view(name: str, updated_at: str) -> bytes:
     event = {"id": "ev-1", "type": "product_view", "at": STOREFRONT_AT, "visitor": "v-1", "product_id": "42"}
     return json.dumps({"key": "pk_case", "source": "snippet", "events": [event]}).encode()
+
+
+def _woocommerce_customer(name: str, updated_at: str) -> bytes:
+    # WooCommerce writes its _gmt times in UTC without a zone
+    gmt = updated_at.removesuffix("Z")
+    return json.dumps(woocommerce_document("customer_25", first_name=name, date_modified_gmt=gmt)).encode()
 
 
 def _mailchimp_subscribe(name: str, updated_at: str) -> bytes:
@@ -161,6 +168,13 @@ SOURCE_CASES: dict[str, SourceCase] = {
         valid=1,
         email="nobody@example.com",  # a visitor no customer or checkout names: its events wait
         older=False,
+    ),
+    "woocommerce": SourceCase(
+        "customer.updated",
+        _woocommerce_customer,
+        json.dumps(woocommerce_document("customer_25", date_modified_gmt="not a time")).encode(),
+        valid=0,
+        email="john.doe@example.com",
     ),
 }
 

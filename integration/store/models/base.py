@@ -57,6 +57,7 @@ class Platform(StrEnum):
     SHOPIFY = "shopify"
     CSV = "csv"
     API = "api"
+    WOOCOMMERCE = "woocommerce"
 
 
 class EmailTool(StrEnum):

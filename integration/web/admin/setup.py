@@ -126,19 +126,27 @@ def setup() -> str:
     return show("setup.html", _("Setup"), steps=[(i, t, d, url_for(e)) for i, t, d, e in steps])
 
 
+# Each platform's name as the stores list shows it (a proper name: not translated).
+PLATFORM_NAMES = {
+    Platform.SHOPIFY: "Shopify",
+    Platform.CSV: "CSV",
+    Platform.API: "API",
+    Platform.WOOCOMMERCE: "WooCommerce",
+}
+
+
 @blueprint.get("/setup/stores")
 @admin_page
 def stores() -> str:
     """The account's stores, and the ways to add one."""
     account = _account()
-    platforms = {Platform.SHOPIFY: "Shopify", Platform.CSV: "CSV", Platform.API: "API"}
     rows, backfills, csv_stores = [], [], []
     for store in accounts.account_stores(db.session, account.id):
         connected = store.state is StoreState.CONNECTED
         since = store.connected_at if connected else store.disconnected_at
         state = _("Connected") if connected else _("Disconnected")
         rows.append(
-            [store.name, platforms[store.platform], store.currency, store.time_zone, state, when(since)]
+            [store.name, PLATFORM_NAMES[store.platform], store.currency, store.time_zone, state, when(since)]
         )
         if store.platform is Platform.SHOPIFY:
             backfills.append((store, _backfill_rows(store)))

@@ -1,0 +1,1 @@
+"""WooCommerce shops: webhook deliveries (orders, customers) normalized into the store."""
