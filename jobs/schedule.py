@@ -38,6 +38,7 @@ from jobs.outage import REDIS_ERRORS, Backoff, Outage
 from jobs.queues import COMPUTE, INGEST, SYNC, enqueue, will_run
 from jobs.shopify import shopify_upkeep_job
 from jobs.sync import sync_all_job
+from jobs.woocommerce import woocommerce_upkeep_job
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ PERIODIC = (
     Periodic("sweep-inbox", 60, INGEST, sweep_inbox_job),
     Periodic("sweep-imports", 60, INGEST, sweep_imports_job),
     Periodic("shopify-upkeep", 5 * 60, INGEST, shopify_upkeep_job),
+    # WooCommerce never retries a delivery: webhooks re-enabled and orders re-read hourly per store.
+    Periodic("woocommerce-upkeep", 5 * 60, INGEST, woocommerce_upkeep_job),
     Periodic("purge-inbox", 60 * 60, INGEST, purge_inbox_job),
     Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),

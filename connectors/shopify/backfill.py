@@ -319,18 +319,25 @@ def read_customers(settings: Settings, client: ShopifyClient, store_id: int, cus
 def due(settings: Settings, older_than: timedelta, stuck_after: timedelta) -> dict[str, list[int]]:
     """Stages the upkeep job should move on: running ones to poll (their finish webhook may be lost),
     pending ones to start; stages left starting or importing by a worker that died are put back first.
+    Only bulk reads (Shopify's) are looked at: a stage read page by page has no `page` None.
     """
     now = utcnow()
     with session_scope(settings.database_url) as session:
         for claimed, back in (("starting", "pending"), ("importing", "running")):
             session.execute(
                 update(Backfill)
-                .where(Backfill.status == claimed, Backfill.claimed_at < now - stuck_after)
+                .where(
+                    Backfill.status == claimed,
+                    Backfill.page.is_(None),  # a stage read by pages is another platform's
+                    Backfill.claimed_at < now - stuck_after,
+                )
                 .values(status=back)
             )
         rows = session.execute(
             select(Backfill.id, Backfill.status).where(
-                Backfill.status.in_(("running", "pending")), Backfill.started_at < now - older_than
+                Backfill.status.in_(("running", "pending")),
+                Backfill.page.is_(None),
+                Backfill.started_at < now - older_than,
             )
         ).all()
     return {

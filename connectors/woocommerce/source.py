@@ -36,7 +36,7 @@ def _load(schema: Schema, payload: Any) -> Any:
         raise InvalidRecord("delivery", exc.normalized_messages()) from exc  # type: ignore[no-untyped-call]
 
 
-def _orders(session: Session, store: Store, records: list[Any]) -> Outcome:
+def write_orders(session: Session, store: Store, records: list[Any]) -> Outcome:
     """Orders and drafts together: drafts are checkouts, the rest orders (their times decide how
     a draft and the order it became settle, whichever is applied first)."""
     drafts = [r for r in records if isinstance(r, CheckoutRecord)]
@@ -49,13 +49,13 @@ def _orders(session: Session, store: Store, records: list[Any]) -> Outcome:
     return outcome
 
 
-def _customers(session: Session, store: Store, records: list[Any]) -> Outcome:
+def write_customers(session: Session, store: Store, records: list[Any]) -> Outcome:
     return ingest.ingest_customers(session, store, records)
 
 
 BATCHED: dict[str, tuple[Schema, Callable[[Session, Store, list[Any]], Outcome]]] = {
-    **dict.fromkeys(ORDER_TOPICS, (schemas.ORDER, _orders)),
-    **dict.fromkeys(CUSTOMER_TOPICS, (schemas.CUSTOMER, _customers)),
+    **dict.fromkeys(ORDER_TOPICS, (schemas.ORDER, write_orders)),
+    **dict.fromkeys(CUSTOMER_TOPICS, (schemas.CUSTOMER, write_customers)),
 }
 
 

@@ -21,6 +21,7 @@ from integration.cli import (
     stores,
     syncs,
     users,
+    woocommerce,
 )
 from integration.errors import ConfigError
 
@@ -39,6 +40,7 @@ for command in (
     keys.keys,
     users.users_group,
     shopify.shopify,
+    woocommerce.woocommerce,
     syncs.syncs,
     imports.import_file,
     processes.worker,

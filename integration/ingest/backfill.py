@@ -28,6 +28,8 @@ def store_backfill(session: Session, store: Store) -> dict[str, Any]:
                 "status": b.status,
                 "records": b.records,
                 "invalid": b.invalid,
+                "page": b.page,  # read page by page (WooCommerce): the next page, and how many
+                "pages": b.pages,
                 "error": b.error,
                 "started_at": b.started_at.isoformat(),
                 "finished_at": b.finished_at.isoformat() if b.finished_at else None,

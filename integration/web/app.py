@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from integration import __version__
 from integration.operations.logs import RequestIds, configure_logging
 from integration.settings import Settings, configure
-from integration.web import admin
+from integration.web import admin, woocommerce_install
 from integration.web import install as shopify_install
 from integration.web.context import SETTINGS, db
 from integration.web.views import api as api_views
@@ -92,6 +92,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         woocommerce_webhooks.blueprint,
         collector.blueprint,
         shopify_install.blueprint,
+        woocommerce_install.blueprint,
     ):
         app.register_blueprint(pages)
     app.register_blueprint(segment_views.downloads)

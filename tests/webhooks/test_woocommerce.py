@@ -129,6 +129,18 @@ def test_a_forged_or_unsigned_delivery_is_refused_and_stored_nowhere(
     assert _stored(settings) == 0
 
 
+def test_a_connected_store_without_keys_refuses_every_delivery(
+    client: FlaskClient, settings: Settings, shop: int
+) -> None:
+    with session_scope(settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        store.credentials = None  # connected, its keys not kept yet
+    assert deliver(client, shop, "order.created", document("order_727")).status_code == 401
+    assert deliver(client, shop, "order.created", document("order_727"), secret="").status_code == 401
+    assert _stored(settings) == 0
+
+
 def test_the_creation_ping_is_answered_and_stores_nothing(
     client: FlaskClient, settings: Settings, shop: int
 ) -> None:

@@ -18,7 +18,8 @@ class Backfill(Base):
     `status` goes `pending` → `starting` → `running` → `importing` → `completed` (or `failed`); a
     worker claims a stage by moving it on with a conditional update, so two workers never start
     or import the same stage. `operation_id` is the platform's id of the bulk read, so a finish
-    notification or a poll finds its stage.
+    notification or a poll finds its stage. A stage read page by page instead keeps its place in
+    `page`, written with each page's records, so it resumes where it stopped.
     """
 
     __tablename__ = "backfills"
@@ -29,6 +30,10 @@ class Backfill(Base):
     stage: Mapped[str] = mapped_column(String(32))
     status: Mapped[BackfillStatus] = mapped_column(state(BackfillStatus, 16), default=BackfillStatus.PENDING)
     operation_id: Mapped[str | None] = mapped_column(String(255))
+    # A stage read page by page (WooCommerce): the next page to read, and the count the platform
+    # last gave; both None for a bulk read (Shopify).
+    page: Mapped[int | None]
+    pages: Mapped[int | None]
     records: Mapped[int] = mapped_column(default=0)
     invalid: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)

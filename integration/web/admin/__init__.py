@@ -29,6 +29,7 @@ from integration.web.admin import (
     syncs,
     users,
     viewer,
+    woocommerce,
 )
 from integration.web.admin.frame import blueprint, csrf
 from integration.web.context import settings_of
@@ -52,6 +53,7 @@ PAGE_MODULES = (
     signin,
     syncs,
     users,
+    woocommerce,
 )
 
 

@@ -1,8 +1,9 @@
-"""The progress of a Shopify store's backfill, shown on the admin's pages until it has finished.
+"""The progress of a Shopify or WooCommerce store's backfill, shown on the admin's pages until it
+has finished.
 
-A store just connected reads its history from Shopify in stages (customers, orders, abandoned
-checkouts). Pages show a banner while that runs (`backfill_progress()` in every admin template)
-and poll `/admin/backfill/progress`, which reloads the page once nothing is left to import.
+A store just connected reads its history from its platform in stages (customers, orders and, from
+Shopify, abandoned checkouts). Pages show a banner while that runs (`backfill_progress()` in every
+admin template) and poll `/admin/backfill/progress`, which reloads the page once nothing is left to import.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from integration.web.admin.i18n import number
 from integration.web.admin.viewer import admin_page
 from integration.web.context import db
 
-STAGE_COUNT = 3  # customers, orders, abandoned checkouts (connectors.shopify.backfill.STAGES)
+# Stages per platform: connectors.shopify.backfill.STAGES and connectors.woocommerce.backfill.STAGES.
+STAGE_COUNTS = {Platform.SHOPIFY: 3, Platform.WOOCOMMERCE: 2}
+PLATFORMS = {Platform.SHOPIFY: "Shopify", Platform.WOOCOMMERCE: "WooCommerce"}
 FINISHED = frozenset({BackfillStatus.COMPLETED.value, BackfillStatus.FAILED.value})
 
 
@@ -48,30 +51,37 @@ def stage_name(stage: str) -> str:
 def store_progress(store: Store) -> tuple[bool, str]:
     """Whether the store's backfill still runs, and what to tell the merchant about it."""
     stages = store_backfill(db.session, store)["backfill"]
+    platform = PLATFORMS[store.platform]
     if not stages:
         # Connected but not started yet: queued, or left to the periodic upkeep while Redis was down.
         return True, _(
-            "storepulse is about to import the history of %(store)s from Shopify.", store=store.name
+            "storepulse is about to import the history of %(store)s from %(platform)s.",
+            store=store.name,
+            platform=platform,
         )
     last = stages[-1]
     imported = sum(int(stage["records"]) for stage in stages)
     if last["status"] == BackfillStatus.FAILED.value:
         return False, _(
-            "Importing the %(stage)s of %(store)s from Shopify stopped: %(error)s",
+            "Importing the %(stage)s of %(store)s from %(platform)s stopped: %(error)s",
             stage=stage_name(last["stage"]),
             store=store.name,
+            platform=platform,
             error=last["error"] or "",
         )
     if last["status"] == BackfillStatus.COMPLETED.value:
         return False, ""
-    step = min(len(stages), STAGE_COUNT)
+    steps = STAGE_COUNTS[store.platform]
+    step = min(len(stages), steps)
     return True, " ".join(
         (
             _(
-                "Importing the history of %(store)s from Shopify: step %(step)s of %(steps)s, %(stage)s.",
+                "Importing the history of %(store)s from %(platform)s: "
+                "step %(step)s of %(steps)s, %(stage)s.",
                 store=store.name,
+                platform=platform,
                 step=step,
-                steps=STAGE_COUNT,
+                steps=steps,
                 stage=stage_name(last["stage"]),
             ),
             ngettext(
@@ -91,7 +101,7 @@ def progress() -> Progress | None:
         return None
     query = select(Store).where(
         Store.account_id == viewer.account_id,
-        Store.platform == Platform.SHOPIFY,
+        Store.platform.in_(tuple(PLATFORMS)),
         Store.state == StoreState.CONNECTED,
         Store.credentials.is_not(None),
     )

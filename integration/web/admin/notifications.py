@@ -75,6 +75,12 @@ def _words(item: dict[str, Any]) -> Any:
         )
     if kind == NotificationKind.IMPORT_FAILED:
         return _("The import of %(file)s failed.", file=data.get("filename") or "")
+    if kind == NotificationKind.STORE_DISCONNECTED and data.get("reason"):  # keys the shop refused
+        return _(
+            "%(store)s was disconnected: the shop refused storepulse's keys. Its data is kept; "
+            "connect it again in Setup.",
+            store=data.get("store") or _("A store"),
+        )
     if kind == NotificationKind.STORE_DISCONNECTED:
         return _(
             "%(store)s was disconnected: the app was uninstalled from the shop. Its data is kept.",

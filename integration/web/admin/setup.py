@@ -148,7 +148,7 @@ def stores() -> str:
         rows.append(
             [store.name, PLATFORM_NAMES[store.platform], store.currency, store.time_zone, state, when(since)]
         )
-        if store.platform is Platform.SHOPIFY:
+        if store.platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE):
             backfills.append((store, _backfill_rows(store)))
         elif store.platform is Platform.CSV:
             csv_stores.append((store, url_for("admin.store_import", store_id=store.id)))
@@ -163,7 +163,36 @@ def stores() -> str:
         account_zone=account.time_zone,
         shopify_ready=bool(settings.shopify_api_key),
         shop_error=request.args.get("shop_error"),
+        woo_error=WOO_ERRORS.get(request.args.get("woo_error", "")),
+        woo_connected=_connected_woo(account.id, request.args.get("woo_connected", "")),
+        # WooCommerce posts the keys only to an https callback.
+        woo_authorize=settings.app_url.startswith("https://"),
+        woo_refusals=json.dumps(
+            {
+                "shop_unreachable": _(
+                    "The shop did not answer. Check the address and try again in a minute."
+                ),
+                "shop_taken": _("This shop is connected to another storepulse account."),
+            }
+        ),
     )
+
+
+def _connected_woo(account_id: int, store_id: str) -> Store | None:
+    store = db.session.get(Store, int(store_id)) if store_id.isdigit() and len(store_id) < 19 else None
+    return store if store is not None and store.account_id == account_id else None
+
+
+# Why connecting a WooCommerce shop did not finish (the `woo_error` the flow comes back with).
+WOO_ERRORS = {
+    "address": _l("That is not a shop address. It looks like https://your-shop.com."),
+    "unavailable": _l("storepulse cannot start connecting right now. Try again in a minute."),
+    "refused": _l("The shop did not give storepulse access. Connect again and approve it in WordPress."),
+    "no_keys": _l(
+        "The shop approved storepulse but its keys have not arrived. The shop may not reach this "
+        "server: enter the keys by hand below."
+    ),
+}
 
 
 def _backfill_rows(store: Store) -> list[list[str]]:
@@ -176,10 +205,19 @@ def _backfill_rows(store: Store) -> list[list[str]]:
         "completed": _("Done"),
         "failed": _("Failed"),
     }
+
+    def status(stage: dict[str, Any]) -> str:
+        if stage["pages"] and stage["status"] in ("running", "importing"):  # read page by page
+            page = min(int(stage["page"] or 1), int(stage["pages"]))
+            return str(
+                _("Reading page %(page)s of %(pages)s", page=number(page), pages=number(stage["pages"]))
+            )
+        return str(statuses.get(stage["status"], stage["status"]))
+
     return [
         [
             names.get(stage["stage"], stage["stage"]),
-            statuses.get(stage["status"], stage["status"]),
+            status(stage),
             number(stage["records"]),
             number(stage["invalid"]),
             stage["error"] or "",

@@ -54,6 +54,23 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _("%(value)s is not a shop address such as https://shop.example.com.", value=m[1]),
     ),
     (re.compile(r"at most (\d+) origins"), lambda m: _("At most %(count)s addresses.", count=m[1])),
+    (re.compile(r"Enter the shop's https address\."), lambda m: _("Enter the shop's https address.")),
+    (
+        re.compile(r"A WooCommerce consumer key starts with ck_\."),
+        lambda m: _("A WooCommerce consumer key starts with ck_."),
+    ),
+    (
+        re.compile(r"A WooCommerce consumer secret starts with cs_\."),
+        lambda m: _("A WooCommerce consumer secret starts with cs_."),
+    ),
+    (
+        re.compile(r"WooCommerce refused these keys: .*"),
+        lambda m: _("WooCommerce refused these keys: make Read/Write keys and paste both again."),
+    ),
+    (
+        re.compile(r"No WooCommerce REST API answers at this address\."),
+        lambda m: _("No WooCommerce REST API answers at this address."),
+    ),
     (
         re.compile(r"(?:not an IANA time zone such as Europe/Warsaw|unknown time zone .*)"),
         lambda m: _("Enter a time zone such as Europe/Warsaw."),

@@ -1,23 +1,37 @@
 """The account's stores: `GET` and `POST /api/v1/stores` (a CSV or API store; Shopify stores install),
-and one store's storefront settings: `GET` and `PATCH /api/v1/stores/<id>` (the origins its tracking
+`POST /api/v1/stores/woocommerce` (a WooCommerce shop with REST keys entered by hand), and one
+store's storefront settings: `GET` and `PATCH /api/v1/stores/<id>` (the origins its tracking
 snippet may post from; its public key is shown, never changed here)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis
 from babel.numbers import is_currency
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from connectors.http import Http
 from connectors.storefront.schemas import MAX_ORIGINS, origin_of
+from connectors.woocommerce import connection, setup
+from connectors.woocommerce.client import KEY, SECRET, WooClient, shop_url
+from connectors.woocommerce.connection import Keys, ShopTaken
 from integration import accounts
-from integration.store.models import Platform, Store
-from integration.web.context import db
-from integration.web.views.auth import BEARER, owned_store, require_api_key
+from integration.errors import (
+    AddressRefused,
+    CredentialsRejected,
+    FatalConnectorError,
+    RetriableConnectorError,
+)
+from integration.store.models import Account, Platform, Store
+from integration.web.context import current_settings, db
+from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
 from integration.web.views.inputs import ONE_LINE
+from jobs.queues import INGEST, enqueue
+from jobs.woocommerce import set_up_store_job
 
 blueprint = Blueprint("stores", __name__, url_prefix="/api/v1", description="Stores")
 require_api_key(blueprint)
@@ -159,3 +173,98 @@ class OneStore(MethodView):
         store.allowed_origins = list(dict.fromkeys(o for o in origins if o is not None))
         db.session.flush()
         return shown(store)
+
+
+class WooCommerceKeysSchema(Schema):
+    url = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=300),
+        metadata={"description": "the shop's address, such as https://shop.example.com"},
+    )
+    consumer_key = fields.String(
+        required=True,
+        validate=validate.Regexp(KEY, error="A WooCommerce consumer key starts with ck_."),
+        metadata={"description": "from WooCommerce → Settings → Advanced → REST API, Read/Write"},
+    )
+    consumer_secret = fields.String(
+        required=True,
+        validate=validate.Regexp(SECRET, error="A WooCommerce consumer secret starts with cs_."),
+    )
+
+
+@blueprint.route("/stores/woocommerce")
+class WooCommerceStores(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(WooCommerceKeysSchema)
+    @blueprint.response(201, StoreSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Connect a WooCommerce shop with REST keys made by hand (Read/Write).
+
+        The keys are tried at once: refused keys or an address without WooCommerce answer 422 by
+        field, a shop that does not answer 502. The store takes the shop's name, currency and time
+        zone; its webhooks and its backfill are set up in the background. Connecting a shop the
+        account already has replaces its keys; a shop of another account answers 409.
+        """
+        settings = current_settings()
+        url = shop_url(data["url"], allow_http=settings.webhook_allow_private)
+        if url is None:
+            fail(422, "not a shop address", "invalid_url", {"url": ["Enter the shop's https address."]})
+        keys = Keys(data["consumer_key"], data["consumer_secret"])
+        # Someone waits for the answer: one try, no back-off.
+        trial = WooClient(
+            url,
+            keys.consumer_key,
+            keys.consumer_secret,
+            http=Http("WooCommerce", retries=0),
+            allow_private=settings.webhook_allow_private,
+            ca_bundle=settings.ca_bundle,
+        )
+        try:
+            details = setup.shop_details(trial)
+        except CredentialsRejected:
+            fail(422, "WooCommerce refused the keys", "credentials_rejected", {"consumer_key": [REFUSED]})
+        except AddressRefused as exc:
+            fail(422, exc.detail, exc.reason, {"url": [exc.detail]})
+        except RetriableConnectorError:
+            fail(502, "the shop did not answer; try again in a minute", "shop_unreachable")
+        except FatalConnectorError:
+            fail(
+                422, "no WooCommerce REST API at this address", "not_woocommerce", {"url": [NOT_WOOCOMMERCE]}
+            )
+        try:
+            store, _ = connection.connect(
+                db.session,
+                settings,
+                g.account_id,
+                url,
+                keys,
+                name=details.name or url.split("://", 1)[1][:200],
+                currency=details.currency,
+                time_zone=_zone(details.time_zone) or _account_zone(),
+            )
+        except ShopTaken:
+            fail(409, "this shop is connected to another storepulse account", "shop_taken")
+        store.currency = details.currency
+        shown_store = shown(store)
+        db.commit()  # the keys are kept before the set-up job looks for them
+        try:
+            enqueue(settings, INGEST, set_up_store_job, store.id)
+        except redis.RedisError:
+            pass  # the WooCommerce upkeep sets up a connected store that has no backfill yet
+        return shown_store
+
+
+REFUSED = "WooCommerce refused these keys: make Read/Write keys and paste both again."
+NOT_WOOCOMMERCE = "No WooCommerce REST API answers at this address."
+
+
+def _account_zone() -> str:
+    account = db.session.get(Account, g.account_id)
+    return account.time_zone if account is not None else "UTC"
+
+
+def _zone(name: str | None) -> str | None:
+    try:
+        return accounts.check_time_zone(name) if name else None
+    except ValueError:
+        return None

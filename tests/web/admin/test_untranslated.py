@@ -128,7 +128,7 @@ def untranslated(html: str, data: set[str]) -> list[str]:
     parser.feed(html)
     left = []
     for chunk in parser.chunks:
-        text = re.sub(r"https?://\S+", " ", chunk)
+        text = re.sub(r"https?://[^\s⟦⟧]+", " ", chunk)  # an address may end a translation
         while "⟦" in text:  # innermost first: a translation may hold translated words in its blanks
             text, found = re.subn(r"⟦[^⟦⟧]*⟧", " ", text)
             if not found:
