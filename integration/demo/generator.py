@@ -1,11 +1,13 @@
 """A realistic demo account from a seeded generator, fed through the same inbox path as real data.
 
-Two stores (EUR and USD) over two years: contacts with a mix of subscription statuses, orders with
+Stores in EUR, USD and PLN over two years: contacts with a mix of subscription statuses, orders with
 line items, checkouts (most completed, some abandoned and some of those recovered later), email
 opens and clicks (some machine opens), product views, add-to-carts, hard and soft bounces, spam
 complaints, unsubscribes, and email and letter campaigns with sends and QR scans.
 
-The EUR store is a Shopify store, the USD store a shop with the tracking snippet: the last day's
+A third store is a WooCommerce shop (PLN) whose customers and orders arrive as its webhooks
+(`integration.demo.woocommerce`). The EUR store is a Shopify store, the USD store a shop with the
+tracking snippet: the last day's
 storefront visits arrive as the Shopify pixel and the snippet post them (`storefront`), from
 logged-in customers, from visitors tied later by a checkout (Shopify) or an identified address
 (snippet), and from visitors never tied. Some of the visitors are customers who had gone quiet:
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from integration.demo import woocommerce
 from integration.store.types import utcnow
 
 FIRST = (
@@ -61,6 +64,8 @@ class DemoData:
     phases: list[dict[int, dict[str, list[dict[str, Any]]]]] = field(default_factory=list)
     # Per store, the batches its storefront posted in the last day (the collector's wire format).
     storefront: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # Per phase, the WooCommerce shop's webhook deliveries: (topic, body), one record each.
+    woocommerce: list[list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: [[], []])
 
     def deliveries(self, phase: int, run: str) -> Iterator[tuple[int, str, str, bytes, int]]:
         """Yield (store index, topic, delivery id, body, record count) in dependency order."""
@@ -73,8 +78,12 @@ class DemoData:
                     yield store_index, topic, f"demo-{run}-{phase}-{store_index}-{topic}-{n}", body, len(part)
 
     def count(self, phase: int | None = None) -> int:
+        """Records to deliver in a phase (or in all), the WooCommerce shop's included."""
         phases = self.phases if phase is None else [self.phases[phase]]
-        return sum(len(r) for p in phases for topics in p.values() for r in topics.values())
+        shop = self.woocommerce if phase is None else [self.woocommerce[phase]]
+        return sum(len(r) for p in phases for topics in p.values() for r in topics.values()) + sum(
+            len(p) for p in shop
+        )
 
 
 def _iso(at: datetime) -> str:
@@ -95,6 +104,13 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
             "shop_domain": "demo-boutique-eu.myshopify.com",
         },
         {"name": "Demo Boutique US", "currency": "USD", "time_zone": "America/New_York", "platform": "api"},
+        {
+            "name": "Demo Boutique PL",
+            "currency": "PLN",
+            "time_zone": "Europe/Warsaw",
+            "platform": "woocommerce",
+            "shop_domain": "https://demo-boutique-pl.example",
+        },
     ]
     # Phase 0: what arrives first; phase 1: orders, which recover some carts abandoned in between.
     data = DemoData(stores=stores, phases=[{0: {}, 1: {}}, {0: {}, 1: {}}], storefront={0: [], 1: []})
@@ -202,6 +218,7 @@ def generate(contacts: int = 5000, seed: int = 7, now: datetime | None = None) -
                 event("email_open", opened, campaign_id=c["id"])
                 if rng.random() < 0.3:
                     event("email_click", opened + timedelta(minutes=1), campaign_id=c["id"])
+    data.woocommerce = woocommerce.deliveries(data.phases[0][0].get("customers", []), PRODUCTS, seed, now)
     return data
 
 

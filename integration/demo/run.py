@@ -120,6 +120,24 @@ def _deliver(
             enqueue(settings, INGEST, process_inbox_job, [received.id])
             ids[received.id] = count
             progress.advance(task, count)
+        # The WooCommerce shop's webhooks, stored as its receiver stores them (one record each).
+        shop = next(i for i, s in enumerate(data.stores) if s["platform"] == "woocommerce")
+        woo: list[int] = []
+        with session_scope(settings.database_url) as session:
+            for n, (topic, document) in enumerate(data.woocommerce[phase]):
+                received = inbox.receive(
+                    session,
+                    source="woocommerce",
+                    topic=topic,
+                    delivery_id=f"{store_ids[shop]}:demo-{run}-{phase}-{n}",
+                    body=json.dumps(document, separators=(",", ":")).encode(),
+                    store_id=store_ids[shop],
+                )
+                ids[received.id] = 1
+                woo.append(received.id)
+        for start in range(0, len(woo), STOREFRONT_JOB):
+            enqueue(settings, INGEST, process_inbox_job, woo[start : start + STOREFRONT_JOB])
+        progress.advance(task, len(woo))
     return ids
 
 

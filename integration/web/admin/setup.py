@@ -149,7 +149,9 @@ def stores() -> str:
             [store.name, PLATFORM_NAMES[store.platform], store.currency, store.time_zone, state, when(since)]
         )
         if store.platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE):
-            backfills.append((store, _backfill_rows(store)))
+            stages = _backfill_rows(store)
+            if stages or store.credentials is not None:  # a store fed by deliveries alone has none
+                backfills.append((store, stages))
         elif store.platform is Platform.CSV:
             csv_stores.append((store, url_for("admin.store_import", store_id=store.id)))
     settings = current_settings()
