@@ -1,10 +1,13 @@
-"""Shopify webhook intake and inbox processing, measured against the same server's trivial endpoint.
+"""Webhook intake and inbox processing (Shopify's or WooCommerce's), measured against the same
+server's trivial endpoint.
 
-    python -m bench.webhooks [--deliveries 5000] [--rate 200] [--database-url ...] [--redis-url ...]
+    python -m bench.webhooks [--platform shopify|woocommerce] [--deliveries 5000] [--rate 200]
+                             [--database-url ...] [--redis-url ...]
 
 1. Starts the web app under gunicorn on loopback (PostgreSQL and Redis: throwaway servers unless
-   given) and a separate client process that posts N signed `orders/create` deliveries, each a
-   distinct order in Shopify's documented shape: first paced at --rate per second (latency p50/p99),
+   given) and a separate client process that posts N signed order deliveries (Shopify's
+   `orders/create` or WooCommerce's `order.created`), each a distinct order in the platform's
+   documented shape: first paced at --rate per second (latency p50/p99),
    then as fast as 8 keep-alive connections go (throughput). The same two runs against `/ping`, a
    route that touches neither database nor Redis, are the ceiling; the ratios compare the two.
 2. Starts one `storepulse worker --burst` process on the filled inbox and reports deliveries
@@ -35,17 +38,23 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
 from integration.accounts import add_store, create_account
+from integration.crypto import encrypt_json
 from integration.store import session_scope
 from integration.store.db import dispose_engines, get_engine, upgrade
 from integration.store.models import InboxDelivery, InboxStatus, Order, OrderLineItem, Platform
 
 SECRET = "bench-shopify-secret"
 SHOP = "bench-shop.myshopify.com"
-SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "shopify" / "orders_create.json"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+SAMPLE = FIXTURES / "shopify" / "orders_create.json"
+WOO_SAMPLE = FIXTURES / "woocommerce" / "order_727.json"
+WOO_SHOP = "https://bench-shop.example"
 
 
-def deliveries(count: int, seed: int) -> list[tuple[bytes, str]]:
-    """Distinct orders/create bodies in Shopify's sample shape, each with its signature."""
+def deliveries(count: int, seed: int, platform: str = "shopify") -> list[tuple[bytes, str]]:
+    """Distinct order bodies in the platform's documented shape, each with its signature."""
+    if platform == "woocommerce":
+        return woo_deliveries(count, seed)
     sample = json.loads(SAMPLE.read_text())
     made = []
     for i in range(count):
@@ -65,15 +74,40 @@ def deliveries(count: int, seed: int) -> list[tuple[bytes, str]]:
     return made
 
 
+def woo_deliveries(count: int, seed: int) -> list[tuple[bytes, str]]:
+    """Distinct `order.created` bodies in WooCommerce's documented shape (order 727), signed."""
+    sample = json.loads(WOO_SAMPLE.read_text())
+    buyers = count // 2 or 1
+    made = []
+    for i in range(count):
+        order = dict(sample)
+        order["id"] = order["number"] = 1_000_000 + seed * 100_000 + i
+        order["number"] = str(order["number"])
+        order["billing"] = {**sample["billing"], "email": f"buyer{i % buyers}@example.com"}
+        order["customer_id"] = 0 if i % 3 else 5_000 + i % buyers  # a third are registered customers
+        order["line_items"] = [
+            {**li, "id": order["id"] * 10 + n} for n, li in enumerate(sample["line_items"])
+        ]
+        body = json.dumps(order).encode()
+        signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        made.append((body, signature))
+    return made
+
+
+def webhook_path(platform: str, store_id: int) -> str:
+    return "/webhooks/shopify" if platform == "shopify" else f"/webhooks/woocommerce/{store_id}"
+
+
 def client_main(args: argparse.Namespace) -> None:
     """The load-generating process: prints one JSON line of results."""
-    payloads = deliveries(args.deliveries, args.seed)
-    more = deliveries(args.deliveries, args.seed + 10)  # other orders: the fast run stores new ones too
+    payloads = deliveries(args.deliveries, args.seed, args.platform)
+    # Other orders: the fast run stores new ones too.
+    more = deliveries(args.deliveries, args.seed + 10, args.platform)
     results: dict[str, Any] = {}
-    for target in ("/ping", "/webhooks/shopify"):
+    for target in ("/ping", webhook_path(args.platform, args.store_id)):
         paced = _run(args.port, target, payloads, rate=args.rate, connections=16)
         flat = _run(args.port, target, more, rate=None, connections=8, id_offset=1)
-        results[target] = {"paced": paced, "unpaced": flat}
+        results["/ping" if target == "/ping" else "webhook"] = {"paced": paced, "unpaced": flat}
     print(json.dumps(results))  # noqa: T201 - the parent process reads this line
 
 
@@ -104,14 +138,28 @@ def _run(
                 if delay > 0:
                     time.sleep(delay)
             body, signature = payloads[i]
-            headers = {
-                "Content-Type": "application/json",
-                "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Hmac-Sha256": signature,
-                "X-Shopify-Shop-Domain": SHOP,
-                "X-Shopify-Webhook-Id": f"{path}-{rate}-{id_offset}-{i}",
-                "X-Shopify-Triggered-At": "2026-11-23T10:00:00Z",
-            }
+            unique = f"{path}-{rate}-{id_offset}-{i}"
+            headers = (
+                {
+                    "Content-Type": "application/json",
+                    "X-WC-Webhook-Source": WOO_SHOP + "/",
+                    "X-WC-Webhook-Topic": "order.created",
+                    "X-WC-Webhook-Resource": "order",
+                    "X-WC-Webhook-Event": "created",
+                    "X-WC-Webhook-Signature": signature,
+                    "X-WC-Webhook-ID": "12",
+                    "X-WC-Webhook-Delivery-ID": hashlib.sha256(unique.encode()).hexdigest(),
+                }
+                if "/woocommerce/" in path
+                else {
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": "orders/create",
+                    "X-Shopify-Hmac-Sha256": signature,
+                    "X-Shopify-Shop-Domain": SHOP,
+                    "X-Shopify-Webhook-Id": unique,
+                    "X-Shopify-Triggered-At": "2026-11-23T10:00:00Z",
+                }
+            )
             sent = time.perf_counter()
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
@@ -142,6 +190,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--platform", choices=("shopify", "woocommerce"), default="shopify")
+    parser.add_argument("--store-id", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--deliveries", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--database-url")
@@ -177,18 +227,28 @@ def main() -> None:
 
 def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) -> None:
     upgrade(url)
+    encryption_key = Fernet.generate_key().decode()
     with session_scope(url) as session:
         account = create_account(session, "bench")
+        woo = args.platform == "woocommerce"
         store = add_store(
-            session, account.id, platform=Platform.SHOPIFY, name="bench", currency="USD", shop_domain=SHOP
+            session,
+            account.id,
+            platform=Platform.WOOCOMMERCE if woo else Platform.SHOPIFY,
+            name="bench",
+            currency="USD",
+            shop_domain=WOO_SHOP if woo else SHOP,
         )
+        if woo:
+            keys = {"consumer_key": "ck_bench", "consumer_secret": "cs_bench", "webhook_secret": SECRET}
+            store.credentials = encrypt_json((encryption_key,), keys)
         store_id = store.id
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "SECRET_KEY": "bench-secret-key-0123456789",
-        "STOREPULSE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "STOREPULSE_ENCRYPTION_KEY": encryption_key,
         "SHOPIFY_API_KEY": "bench",
         "SHOPIFY_API_SECRET": SECRET,
         "STOREPULSE_INSTANCE_PATH": str(workdir / "instance"),
@@ -203,7 +263,8 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         _wait_for_port(args.port)
         client = subprocess.run(
             [sys.executable, "-m", "bench.webhooks", "--client", "--port", str(args.port), "--deliveries",
-             str(args.deliveries), "--rate", str(args.rate)],
+             str(args.deliveries), "--rate", str(args.rate), "--platform", args.platform,
+             "--store-id", str(store_id)],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
         http_results = json.loads(client.stdout.strip().splitlines()[-1])
@@ -226,11 +287,12 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
             .where(InboxDelivery.status == InboxStatus.PROCESSED)
         )
         orders = session.scalar(select(func.count()).select_from(Order))
-    ceiling_seconds = _insert_ceiling(url, store_id, processed or 0)
+    ceiling_seconds = _insert_ceiling(url, store_id, processed or 0, args.platform)
     dispose_engines()
 
-    hook, ping = http_results["/webhooks/shopify"], http_results["/ping"]
+    hook, ping = http_results["webhook"], http_results["/ping"]
     report = {
+        "platform": args.platform,
         "deliveries_posted": hook["paced"]["requests"] + hook["unpaced"]["requests"],
         "errors": hook["paced"]["errors"] + hook["unpaced"]["errors"],
         "paced_rate_per_second": args.rate,
@@ -252,9 +314,10 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
     print(json.dumps(report, indent=2, default=str))  # noqa: T201 - the benchmark's report
 
 
-def _insert_ceiling(url: str, store_id: int, count: int) -> float:
+def _insert_ceiling(url: str, store_id: int, count: int, platform: str) -> float:
     """Parse the same bodies and insert their orders and line items with plain INSERTs: the ceiling."""
-    bodies = [body for body, _ in deliveries(count, seed=2)]
+    bodies = [body for body, _ in deliveries(count, seed=2, platform=platform)]
+    woo = platform == "woocommerce"
     engine = get_engine(url)
     started = time.perf_counter()
     orders, items = [], []
@@ -264,14 +327,18 @@ def _insert_ceiling(url: str, store_id: int, count: int) -> float:
             {
                 "store_id": store_id,
                 "external_id": str(data["id"]),
-                "name": data["name"],
-                "created_at": _parse(data["created_at"]),
-                "updated_at": _parse(data["updated_at"]),
+                "name": f"#{data['number']}" if woo else data["name"],
+                "created_at": _parse(data["date_created_gmt" if woo else "created_at"]),
+                "updated_at": _parse(data["date_modified_gmt" if woo else "updated_at"]),
                 "currency": data["currency"],
-                "total_price": Decimal(data["total_price"]),
+                "total_price": Decimal(data["total" if woo else "total_price"]),
             }
         )
-        items.append(data["line_items"])
+        items.append(
+            [{**li, "title": li["name"], "price": str(li["price"])} for li in data["line_items"]]
+            if woo
+            else data["line_items"]
+        )
     with engine.begin() as conn:
         ids = conn.execute(insert(Order).returning(Order.id), orders).scalars().all()
         rows = [
@@ -289,9 +356,10 @@ def _insert_ceiling(url: str, store_id: int, count: int) -> float:
 
 
 def _parse(raw: str) -> Any:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
-    return datetime.fromisoformat(raw)
+    moment = datetime.fromisoformat(raw)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # WooCommerce's `_gmt` times
 
 
 def _wait_for_port(port: int, seconds: float = 30.0) -> None:

@@ -27,10 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +43,7 @@ from integration.web.limiter import Limiter, app_limiter
 from integration.web.views.auth import fail
 from integration.web.views.bodies import read_body
 from jobs.ingest import request_drain
+from webhooks.cache import CACHE_SECONDS, TimedCache, process_cache
 
 blueprint = Blueprint("collector", __name__)
 
@@ -55,8 +52,7 @@ SNIPPET = "storepulse.js"
 SNIPPET_MAX_AGE = 7 * 24 * 3600
 PREFLIGHT_MAX_AGE = 24 * 3600
 KEPT_HEADERS = ("Origin", "User-Agent")
-KEY_CACHE_SECONDS = 10.0  # how long a process trusts what it read of a public key's store
-KEY_CACHE_SIZE = 10_000  # keys remembered per process, the least recently used forgotten first
+KEY_CACHE_SECONDS = CACHE_SECONDS  # how long a process trusts what it read of a public key's store
 
 
 @dataclass(frozen=True)
@@ -69,43 +65,14 @@ class KeyHolder:
     allowed_origins: tuple[str, ...]
 
 
-class KeyCache:
-    """Which connected store each public key names (None for none), as read from the store at most
-    `seconds` ago: a web process answers most batches without asking the database who sent them."""
-
-    def __init__(
-        self,
-        seconds: float = KEY_CACHE_SECONDS,
-        size: int = KEY_CACHE_SIZE,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.seconds, self.size, self.clock = seconds, size, clock
-        self.entries: OrderedDict[str, tuple[float, KeyHolder | None]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def holder(self, key: str, read: Callable[[str], KeyHolder | None]) -> KeyHolder | None:
-        """The store `key` names, read with `read` when not known or known too long ago."""
-        now = self.clock()
-        with self.lock:
-            entry = self.entries.get(key)
-            if entry is not None and entry[0] > now:
-                self.entries.move_to_end(key)
-                return entry[1]
-        holder = read(key)
-        with self.lock:
-            self.entries[key] = (now + self.seconds, holder)
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-        return holder
+# Which connected store each public key names (None for none), as read at most KEY_CACHE_SECONDS ago.
+KeyCache = TimedCache[str, KeyHolder | None]
+KEYS = "storepulse.collector.keys"
 
 
 def key_cache() -> KeyCache:
     """This web process's KeyCache."""
-    cache: KeyCache | None = current_app.extensions.get("storepulse.collector.keys")
-    if cache is None:
-        cache = current_app.extensions["storepulse.collector.keys"] = KeyCache()
-    return cache
+    return process_cache(KEYS)
 
 
 def _read_holder(key: str) -> KeyHolder | None:
@@ -165,7 +132,7 @@ def collect() -> tuple[dict[str, Any], int]:
         fail(400, "the body nests too deeply to be a batch of events", "malformed")
     except ValueError as exc:
         fail(400, str(exc), "malformed")
-    store = key_cache().holder(batch.key, _read_holder)
+    store = key_cache().get(batch.key, _read_holder)
     if store is None:
         fail(401, "no connected store has this public key", "unknown_key")
     _check_origin(store.platform, store.allowed_origins)

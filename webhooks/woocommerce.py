@@ -7,7 +7,9 @@ re-enabled (a form body `webhook_id=N`, unsigned), which must be answered 200 an
 A delivery is stored in the inbox keyed by `X-WC-Webhook-Delivery-ID` (a redelivery stores
 nothing new), the store's drain is asked for, and the answer is 200 at once: WooCommerce never
 retries a failed delivery, and disables a webhook after five failures in a row. A store that is
-not connected answers 404, so its webhooks are disabled in time.
+not connected answers 404, so its webhooks are disabled in time. Each web process remembers a
+store's secret (or its absence) for 10 s (`webhooks.cache`): a disconnection or a reconnection with
+a new secret takes effect within that time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from integration.store.models import Platform, Store, StoreState
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import read_body
 from jobs.ingest import request_drain
+from webhooks.cache import TimedCache, process_cache
 from webhooks.signatures import woocommerce_webhook_valid
 
 blueprint = Blueprint("woocommerce_webhooks", __name__)
@@ -34,6 +37,24 @@ PING = re.compile(rb"webhook_id=[0-9]{1,20}")
 MAX_TOPIC_LENGTH = 100
 
 
+SECRETS = "storepulse.woocommerce.secrets"
+
+
+def _read_secret(store_id: int) -> str | None:
+    """The webhook secret of a connected WooCommerce store ("" when its keys are gone: nothing can
+    be verified, so nothing is taken); None when there is no such store."""
+    row = db.session.execute(
+        select(Store.credentials).where(
+            Store.id == store_id, Store.platform == Platform.WOOCOMMERCE, Store.state == StoreState.CONNECTED
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.credentials is None:
+        return ""
+    return str(decrypt_json(current_settings().encryption_keys, row.credentials).get("webhook_secret") or "")
+
+
 @blueprint.post("/webhooks/woocommerce/<int:store_id>")
 def receive(store_id: int) -> tuple[str, int]:
     """Receive one WooCommerce webhook delivery for the store `store_id`."""
@@ -42,19 +63,10 @@ def receive(store_id: int) -> tuple[str, int]:
     if not signature and PING.fullmatch(body.strip()):
         return "", 200  # the creation ping: acknowledged, nothing to store
     settings = current_settings()
-    store = db.session.execute(
-        select(Store.id, Store.credentials).where(
-            Store.id == store_id, Store.platform == Platform.WOOCOMMERCE, Store.state == StoreState.CONNECTED
-        )
-    ).one_or_none()
-    if store is None:
+    secrets: TimedCache[int, str | None] = process_cache(SECRETS)
+    secret = secrets.get(store_id, _read_secret)
+    if secret is None:
         abort(404)
-    # A store whose keys are gone has no secret to verify with: nothing can be taken for it.
-    secret = (
-        str(decrypt_json(settings.encryption_keys, store.credentials).get("webhook_secret") or "")
-        if store.credentials is not None
-        else ""
-    )
     if not woocommerce_webhook_valid(secret, signature, body):
         abort(401)
     topic = request.headers.get("X-WC-Webhook-Topic", "")

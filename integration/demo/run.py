@@ -6,6 +6,7 @@ import json
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -177,10 +178,13 @@ def _deliver_storefront(
 
 def _drain(settings: Settings, ids: dict[int, int], console: Console, label: str) -> None:
     """Run a worker process until the queues are empty, showing records processed."""
+    # The worker's log goes to a file, read only if it fails: a pipe nobody reads while the worker
+    # runs fills up, and the worker would wait on it holding its transaction.
+    log = tempfile.TemporaryFile(mode="w+")
     worker = subprocess.Popen(
         [sys.executable, "-m", "integration.cli", "worker", "--burst"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     with _progress(console) as progress:
@@ -197,7 +201,10 @@ def _drain(settings: Settings, ids: dict[int, int], console: Console, label: str
             if finished:
                 break
             time.sleep(POLL_SECONDS)
-    _, errors = worker.communicate()
+    worker.wait()
+    log.seek(0)
+    errors = log.read()
+    log.close()
     if worker.returncode != 0:
         raise RuntimeError(f"the demo worker failed:\n{errors[-4000:]}")
     with session_scope(settings.database_url) as session:

@@ -62,6 +62,8 @@ DOCUMENTED = (
     "contacts-empty-en",
     "setup-en",
     "setup-stores-en",
+    "setup-stores-woocommerce-pl",
+    "woocommerce-keys-refused-pl",
     "import-en",
     "storefront-en",
     "storefront-pl",

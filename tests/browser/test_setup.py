@@ -9,15 +9,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import responses
 from playwright.sync_api import Dialog, Page, expect
+from sqlalchemy import select
 
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Account
+from integration.store.models import Account, Platform, Store
 from tests.browser.dataset import Merchant, empty_account, merchant
 from tests.browser.harness import LiveServer
 from tests.browser.test_standalone import GROUPS, api, expected, figures, sign_in
 from tests.support.builders import bearer
+from tests.support.woocommerce import KEY, SECRET, SHOP_ADDRESS, Shop, customer, order
 from tests.support.workers import start_worker, stop
 
 # A customers file in storepulse's own columns: 48 good rows and one whose status is no status.
@@ -193,3 +196,58 @@ def test_an_api_key_is_shown_once_and_revoked_after_a_confirmation(
     assert "Warehouse sync" in questions[0]
     answer = page.request.get("/api/v1/contacts/stats", headers={"Authorization": f"Bearer {shown}"})
     assert answer.status == 401
+
+
+def test_a_woocommerce_shop_connected_by_its_keys_in_polish_by_keyboard(
+    page: Page,
+    live_server: LiveServer,
+    settings: Settings,
+    run_worker: Callable[[], bool],
+    dns: dict[str, list[str]],
+    screenshot: Callable[[Page, str], Path],
+    assert_accessible: Callable[..., None],
+) -> None:
+    owner = empty_account(settings.database_url, locale="pl")
+    dns["shop.example"] = [SHOP_ADDRESS]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        shop = Shop(mock)
+        mock.add_passthru(live_server.url)
+        shop.customers = [customer(300 + i, f"klient{i}@example.com") for i in range(130)]
+        shop.orders = [order(8000 + i, f"klient{i}@example.com") for i in range(40)]
+        sign_in(page, owner.email)
+        page.goto("/admin/setup/stores")
+        form = page.locator("#woocommerce-keys-form")
+        # Over http (this server) the authorization is not offered: the keys are.
+        expect(page.locator("#woocommerce-form")).to_have_count(0)
+        form.get_by_label("Adres sklepu").focus()
+        page.keyboard.type("https://shop.example")
+        page.keyboard.press("Tab")
+        page.keyboard.type(KEY)
+        page.keyboard.press("Tab")
+        page.keyboard.type("cs_" + "x" * 40)  # not the shop's secret
+        page.keyboard.press("Enter")
+        refused = form.locator('[data-error-for="consumer_key"]')
+        expect(refused).to_have_text(
+            "WooCommerce odrzucił te klucze: utwórz klucze z uprawnieniami Odczyt/Zapis "
+            "i wklej obie części ponownie."
+        )
+        expect(form.get_by_label("Klucz klienta (consumer key)")).to_have_attribute("aria-invalid", "true")
+        screenshot(page, "woocommerce-keys-refused-pl")
+
+        form.get_by_label("Sekret klienta (consumer secret)").fill(SECRET)
+        with page.expect_navigation():  # saved, then the page reloads
+            form.get_by_label("Sekret klienta (consumer secret)").press("Enter")
+        expect(page.locator("#stores-table")).to_contain_text("Shop Example")
+        expect(page.locator("#stores-table")).to_contain_text("WooCommerce")
+        expect(page.locator("#stores-table")).to_contain_text("EUR")
+        run_worker()  # the set-up job, then the backfill's slices
+        page.reload()
+        with session_scope(settings.database_url) as session:
+            store_id = session.scalars(select(Store.id).where(Store.platform == Platform.WOOCOMMERCE)).one()
+        table = page.locator(f"#backfill-{store_id}")
+        expect(table.locator("tbody tr")).to_have_count(2)
+        expect(table).to_contain_text("130")
+        expect(table).to_contain_text("40")
+        assert_accessible(page)
+        screenshot(page, "setup-stores-woocommerce-pl")
+    assert len(shop.webhooks) == 6

@@ -68,7 +68,13 @@ def test_the_generated_history_has_every_kind_of_record() -> None:
     orders = [r for p in data.phases for topics in p.values() for r in topics.get("orders", [])]
     assert {o["currency"] for o in orders} == {"EUR", "USD"}
     woo = [body for phase in data.woocommerce for topic, body in phase if topic.startswith("order.")]
-    assert {o["status"] for o in woo} >= {"completed", "refunded", "cancelled", "checkout-draft", "processing"}
+    assert {o["status"] for o in woo} >= {
+        "completed",
+        "refunded",
+        "cancelled",
+        "checkout-draft",
+        "processing",
+    }
     drafts = {o["id"] for o in woo if o["status"] == "checkout-draft"}
     assert drafts & {o["id"] for o in woo if o["status"] == "processing"}  # drafts placed later
     assert min(datetime.fromisoformat(o["created_at"]) for o in orders) < NOW.replace(year=2025)

@@ -221,7 +221,7 @@ def test_the_key_cache_forgets_the_least_recently_used_key_first() -> None:
 
     cache = KeyCache(size=2, clock=lambda: 0.0)
     for key in ("pk_a", "pk_none", "pk_a", "pk_b", "pk_none", "pk_a"):
-        cache.holder(key, read)
+        cache.get(key, read)
     # pk_none (answered "no store" and remembered like a store) was the least recently used when pk_b came
     assert reads == ["pk_a", "pk_none", "pk_b", "pk_none", "pk_a"]
     assert list(cache.entries) == ["pk_none", "pk_a"]

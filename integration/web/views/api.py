@@ -126,7 +126,17 @@ class BackfillStageSchema(Schema):
     records = fields.Integer(required=True, metadata={"description": "records stored"})
     invalid = fields.Integer(required=True, metadata={"description": "records refused as invalid"})
     error = fields.String(
-        allow_none=True, metadata={"description": "why the stage failed, as the platform said"}
+        allow_none=True,
+        metadata={
+            "description": "why the stage failed, as the platform said; for a stage read page by page "
+            "that did not fail, the first record refused (page, position, id, reason)"
+        },
+    )
+    page = fields.Integer(
+        allow_none=True, metadata={"description": "read page by page (WooCommerce): the next page to read"}
+    )
+    pages = fields.Integer(
+        allow_none=True, metadata={"description": "read page by page: the collection's pages, as last said"}
     )
     started_at = fields.String(required=True)
     finished_at = fields.String(allow_none=True)
