@@ -57,6 +57,10 @@ class Settings:
     secret_key: str = field(repr=False)
     encryption_keys: tuple[str, ...] = field(repr=False)
     shopify_api_key: str | None = None
+    # The operator's Billbee developer key (from Billbee's support): without it no Billbee account
+    # can connect. The API's address is a setting so a stand-in can answer (benchmarks).
+    billbee_api_key: str | None = None
+    billbee_api_url: str = "https://api.billbee.io/api/v1"
     shopify_api_secret: str | None = field(default=None, repr=False)
     shopify_api_secret_previous: str | None = field(default=None, repr=False)
     shopify_api_version: str = "2026-07"
@@ -165,6 +169,10 @@ class Settings:
             secret_key=secret_key,
             encryption_keys=parsing.fernet_keys(encryption),
             shopify_api_key=get("SHOPIFY_API_KEY"),
+            billbee_api_key=get("BILLBEE_API_KEY") or None,
+            billbee_api_url=parsing.value(
+                "BILLBEE_API_URL", get, parsing.http_url, "https://api.billbee.io/api/v1"
+            ).rstrip("/"),
             shopify_api_secret=get("SHOPIFY_API_SECRET"),
             shopify_api_secret_previous=get("SHOPIFY_API_SECRET_PREVIOUS"),
             shopify_api_version=parsing.value("SHOPIFY_API_VERSION", get, parsing.api_version, "2026-07"),

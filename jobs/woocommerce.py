@@ -16,6 +16,7 @@ from typing import TypeVar
 from redis import RedisError
 from sqlalchemy import select
 
+from connectors import paging
 from connectors.woocommerce import backfill, setup
 from connectors.woocommerce.connection import Connected, connected, disconnect
 from integration import accounts
@@ -158,10 +159,7 @@ def woocommerce_upkeep_job() -> dict[str, int]:
             enqueue(settings, INGEST, reconcile_store_job, store_id, daily)
             counts["reconciled"] += 1
     connected_ids = {store_id for store_id, _ in stores}
-    due = backfill.due(settings, IDLE_AFTER, STUCK_AFTER)
-    with session_scope(settings.database_url) as session:
-        stages = session.execute(select(Backfill.id, Backfill.store_id).where(Backfill.id.in_(due))).all()
-    for stage_id, store_id in stages:
+    for stage_id, store_id in paging.due(settings, IDLE_AFTER, STUCK_AFTER):
         if store_id in connected_ids:
             enqueue(settings, INGEST, backfill_job, stage_id)
             counts["resumed"] += 1

@@ -2,13 +2,9 @@
 orders and the daily pass over customers.
 
 **Backfill.** Customers, then orders, each a stage read page by page (100 records a page, oldest
-id first, so orders placed meanwhile land on later pages). Each page's records are written in the
-same transaction as the stage's next page number: a worker that stops (or a shop that stops
-answering) leaves the stage where it was, and the next run goes on from that page, neither losing
-nor writing a page twice. A run reads for at most `SLICE_SECONDS` and then hands the stage on (the
-job enqueues the next slice), waiting `THROTTLE_SECONDS` between pages: a shop's PHP serves its
-shoppers first. Records the schema refuses are counted, logged with their page and position, and
-the first one is named on the stage; the others are kept.
+id first, so orders placed meanwhile land on later pages), resumably (`connectors.paging`): a run
+reads for at most `SLICE_SECONDS`, waiting `THROTTLE_SECONDS` between pages, since a shop's PHP
+serves its shoppers first.
 
 **Reconciliation.** WooCommerce never retries a delivery, so every hour the orders modified since
 the last run (`modified_after`, with a little overlap) are read again. Customers have no modified
@@ -27,13 +23,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from redis import RedisError
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connectors import paging
+from connectors.paging import Page, Paged
 from connectors.woocommerce import schemas
-from connectors.woocommerce.client import Page, WooClient
+from connectors.woocommerce.client import WooClient
 from connectors.woocommerce.source import write_customers, write_orders
 from integration.contacts import engagement
 from integration.contract import Outcome
@@ -68,24 +65,20 @@ def start(settings: Settings, store_id: int) -> int:
         return stage.id
 
 
-def _records(schema: Schema, page: Page, kind: str, store_id: int) -> tuple[list[Any], list[str]]:
-    """The page's items loaded; the refused ones described by page, position and reason."""
-    records, refused = [], []
-    for index, item in enumerate(page.items):
-        try:
-            records.append(schema.load(item))
-        except ValidationError as exc:
-            reason = json.dumps(exc.normalized_messages(), sort_keys=True)[:300]  # type: ignore[no-untyped-call]
-            refused.append(f"page {page.number}, item {index + 1} (id {str(item.get('id'))[:20]}): {reason}")
-            logger.info("store %s: invalid WooCommerce %s: %s", store_id, kind, refused[-1])
-    return records, refused
-
-
 def write(session: Session, store: Store, kind: str, records: list[Any]) -> None:
     """Write records of one kind and reclassify the contacts they touched."""
     outcome = KINDS[kind][1](session, store, records)
     if outcome.contact_ids:
         engagement.classify(session, store.account_id, outcome.contact_ids)
+
+
+def _paged(woo: WooClient) -> Paged:
+    return Paged(
+        fetch=lambda kind, number, _operation: woo.page(kind, number, LISTING),
+        schema=lambda kind: KINDS[kind][0],
+        write=write,
+        stages=STAGES,
+    )
 
 
 def run(
@@ -98,109 +91,17 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[str, int | None]:
-    """Read a stage's pages from where it stands for up to `slice_seconds`; return its status and
-    the id of the stage to run next (itself while it is not finished, the following stage when it
-    is, None at the end or when another worker holds it).
-
-    A refusal a retry cannot cure (rejected keys, a 404) fails the stage with the shop's error and
-    is raised; anything else leaves it where it is and is raised (the next run goes on from there).
-    """
-    now = utcnow()
-    with session_scope(settings.database_url) as session:
-        claimed = session.execute(
-            update(Backfill)
-            .where(
-                Backfill.id == backfill_id,
-                Backfill.status.in_((BackfillStatus.PENDING, BackfillStatus.RUNNING)),
-            )
-            .values(status=BackfillStatus.IMPORTING, claimed_at=now)
-        ).rowcount  # type: ignore[attr-defined]
-        stage = session.get(Backfill, backfill_id)
-        if stage is None:
-            raise FatalConnectorError(f"no backfill stage {backfill_id}")
-        if not claimed:
-            return stage.status.value, None
-        store_id, kind, number = stage.store_id, stage.stage, stage.page or 1
-    schema = KINDS[kind][0]
-    began = clock()
-    while True:
-        try:
-            page = woo.page(kind, number, LISTING)
-        except FatalConnectorError as exc:
-            _set(
-                settings,
-                backfill_id,
-                status=BackfillStatus.FAILED,
-                error=str(exc)[:2000],
-                finished_at=utcnow(),
-            )
-            raise
-        except Exception:
-            _set(settings, backfill_id, status=BackfillStatus.RUNNING)
-            raise
-        records, refused = _records(schema, page, kind, store_id)
-        last = number >= page.total_pages or not page.items
-        following = None
-        with session_scope(settings.database_url) as session:
-            store = session.get(Store, store_id)
-            stage = session.get(Backfill, backfill_id)
-            if store is None or stage is None:
-                raise FatalConnectorError(f"store {store_id} or its backfill stage is gone")
-            if records:
-                write(session, store, kind, records)
-            stage.page, stage.pages = number + 1, max(page.total_pages, number)
-            stage.records += len(records)
-            stage.invalid += len(refused)
-            if refused and stage.error is None:
-                stage.error = refused[0]
-            if last:
-                stage.status, stage.finished_at = BackfillStatus.COMPLETED, utcnow()
-                if kind != STAGES[-1]:
-                    # Recorded with the completion, so the next stage cannot be lost between the two.
-                    nxt = Backfill(store_id=store_id, stage=STAGES[STAGES.index(kind) + 1], page=1)
-                    session.add(nxt)
-                    session.flush()
-                    following = nxt.id
-            elif clock() - began >= slice_seconds:
-                stage.status = BackfillStatus.RUNNING
-                following = backfill_id
-        if last:
-            return BackfillStatus.COMPLETED.value, following
-        if following is not None:
-            return BackfillStatus.RUNNING.value, following
-        number += 1
-        sleep(throttle_seconds)
-
-
-def _set(settings: Settings, backfill_id: int, **values: Any) -> None:
-    with session_scope(settings.database_url) as session:
-        session.execute(update(Backfill).where(Backfill.id == backfill_id).values(**values))
-
-
-def due(settings: Settings, idle_after: timedelta, stuck_after: timedelta) -> list[int]:
-    """Stages the upkeep should run: pending or handed-on ones nobody took up within `idle_after`
-    (their job was lost), after putting back those a worker that died left claimed."""
-    now = utcnow()
-    with session_scope(settings.database_url) as session:
-        session.execute(
-            update(Backfill)
-            .where(
-                Backfill.status == BackfillStatus.IMPORTING,
-                Backfill.page.is_not(None),
-                Backfill.claimed_at < now - stuck_after,
-            )
-            .values(status=BackfillStatus.RUNNING)
-        )
-        return list(
-            session.scalars(
-                select(Backfill.id).where(
-                    Backfill.page.is_not(None),
-                    Backfill.status.in_((BackfillStatus.PENDING, BackfillStatus.RUNNING)),
-                    (Backfill.claimed_at.is_(None) & (Backfill.started_at < now - idle_after))
-                    | (Backfill.claimed_at < now - idle_after),
-                )
-            )
-        )
+    """Read a stage's pages from where it stands (`connectors.paging.run`): its status and the
+    stage to run next."""
+    return paging.run(
+        settings,
+        _paged(woo),
+        backfill_id,
+        slice_seconds=slice_seconds,
+        throttle_seconds=throttle_seconds,
+        clock=clock,
+        sleep=sleep,
+    )
 
 
 def _write_pages(
@@ -211,7 +112,7 @@ def _write_pages(
     for page in pages:
         if skip(page):
             continue
-        records, _ = _records(schema, page, kind, store_id)
+        records, _ = paging.load(schema, page, kind, store_id)
         with session_scope(settings.database_url) as session:
             store = session.get(Store, store_id)
             if store is None:

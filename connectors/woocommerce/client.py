@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.http import Http, PinnedAddressAdapter
+from connectors.paging import Page
 from integration.errors import FatalConnectorError
 
 API = "/wp-json/wc/v3/"
@@ -48,15 +48,6 @@ def shop_url(value: str | None, *, allow_http: bool = False) -> str | None:
         return None
     host = parts.hostname.lower() + (f":{port}" if port else "")
     return f"{parts.scheme.lower()}://{host}{parts.path.rstrip('/')}"
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a collection: its items, and how many pages the collection has now."""
-
-    number: int
-    items: list[dict[str, Any]]
-    total_pages: int
 
 
 class WooClient:

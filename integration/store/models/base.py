@@ -58,6 +58,7 @@ class Platform(StrEnum):
     CSV = "csv"
     API = "api"
     WOOCOMMERCE = "woocommerce"
+    BILLBEE = "billbee"
 
 
 class EmailTool(StrEnum):

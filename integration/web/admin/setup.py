@@ -132,6 +132,7 @@ PLATFORM_NAMES = {
     Platform.CSV: "CSV",
     Platform.API: "API",
     Platform.WOOCOMMERCE: "WooCommerce",
+    Platform.BILLBEE: "Billbee",
 }
 
 
