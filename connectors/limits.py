@@ -253,12 +253,19 @@ class Pace:
         self.lock = threading.Lock()
 
     @classmethod
-    def shared(cls, name: str, windows: tuple[tuple[float, int], ...], redis: Redis | None) -> Pace:
+    def shared(
+        cls,
+        name: str,
+        windows: tuple[tuple[float, int], ...],
+        redis: Redis | None,
+        *,
+        margin_seconds: float = WINDOW_MARGIN_SECONDS,
+    ) -> Pace:
         """The pace of `name`: in Redis if given, else one object per name in this process."""
         if redis is not None:
-            return cls(name, windows, redis)
+            return cls(name, windows, redis, margin_seconds=margin_seconds)
         with _local_lock:
-            return _local_paces.setdefault(name, cls(name, windows))
+            return _local_paces.setdefault(name, cls(name, windows, margin_seconds=margin_seconds))
 
     @contextmanager
     def gate(self) -> Iterator[None]:

@@ -46,14 +46,14 @@ class Paged:
     """How one platform's stages are read and written.
 
     `fetch(stage, page number, stage's operation id)` reads a page; `write(session, store, stage,
-    records)` stores loaded records; `schema(stage)` loads one item; `stages` is the order of the
-    first import (the next one is recorded when one completes); `completed(session, stage)` runs
-    in the transaction that completes a stage.
+    records, page)` stores the page's loaded records (or the page itself); `schema(stage)` loads
+    one item; `stages` is the order of the first import (the next one is recorded when one
+    completes); `completed(session, stage)` runs in the transaction that completes a stage.
     """
 
     fetch: Callable[[str, int, str | None], Page]
     schema: Callable[[str], Schema]
-    write: Callable[[Session, Store, str, list[Any]], None]
+    write: Callable[[Session, Store, str, list[Any], Page], None]
     stages: tuple[str, ...]
     completed: Callable[[Session, Backfill], None] | None = None
 
@@ -130,7 +130,7 @@ def run(
             if store is None or stage is None:
                 raise FatalConnectorError(f"store {store_id} or its backfill stage is gone")
             if records:
-                paged.write(session, store, kind, records)
+                paged.write(session, store, kind, records, page)
             stage.page, stage.pages = number + 1, max(page.total_pages, number)
             stage.records += len(records)
             stage.invalid += len(refused)

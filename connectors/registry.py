@@ -17,6 +17,7 @@ from marshmallow import Schema
 from redis import Redis
 
 from connectors.api.source import ApiSource
+from connectors.billbee.source import BillbeeSource
 from connectors.http import Http
 from connectors.klaviyo.destination import KlaviyoCredentials, KlaviyoSettings, open_list
 from connectors.mailchimp.destination import MailchimpCredentials, MailchimpSettings, open_audience
@@ -44,6 +45,7 @@ SOURCES: dict[str, Source] = {
         ShopifySource(),
         StorefrontSource(),
         WooCommerceSource(),
+        BillbeeSource(),
     )
 }
 

@@ -10,8 +10,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integration import notifications
 from integration.crypto import hash_api_key, load_ec_public_key, new_api_key
-from integration.store.models import Account, ApiKey, EmailSource, EmailTool, Platform, Store, StoreState
+from integration.store.models import (
+    Account,
+    ApiKey,
+    EmailSource,
+    EmailTool,
+    NotificationKind,
+    Platform,
+    Store,
+    StoreState,
+)
 from integration.store.types import utcnow
 
 
@@ -252,3 +262,20 @@ def revoke_account_key(session: Session, account_id: int, key_id: int) -> ApiKey
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
+
+
+def disconnect_refused(session: Session, store_id: int, why: str) -> bool:
+    """Disconnect a store whose platform refused its credentials (its data stays), and tell the
+    account; False if it was not connected."""
+    store = session.get(Store, store_id, with_for_update=True)
+    if store is None or store.state != StoreState.CONNECTED:
+        return False
+    store.state, store.credentials, store.disconnected_at = StoreState.DISCONNECTED, None, utcnow()
+    notifications.notify(
+        session,
+        store.account_id,
+        NotificationKind.STORE_DISCONNECTED,
+        f"store:{store.id}",
+        {"store_id": store.id, "store": store.name, "reason": why[:300]},
+    )
+    return True

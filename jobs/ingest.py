@@ -59,7 +59,12 @@ DRAIN_SECONDS = 20.0  # then the drain hands over to a new job, so other queued 
 DRAIN_KEY_TTL_SECONDS = 300  # a queued drain's mark; outlives any normal wait in the queue
 DRAIN_HEARTBEAT_SECONDS = 10  # a drain not heard of for this long is taken for dead
 DRAIN_BEAT_SECONDS = 3.0
-DRAINED_SOURCES = ("shopify", "storefront", "woocommerce")  # sources whose deliveries are drained per store
+DRAINED_SOURCES = (
+    "shopify",
+    "storefront",
+    "woocommerce",
+    "billbee",
+)  # sources whose deliveries are drained per store
 
 # Raise *wanted*; queue a drain only when none runs and none is queued. 1: the caller enqueues.
 _REQUEST = """

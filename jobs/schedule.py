@@ -22,6 +22,7 @@ from redis import RedisError
 
 from integration.settings import Settings
 from integration.store.redis import connection
+from jobs.billbee import billbee_upkeep_job
 from jobs.compute import (
     compute_rfm_all_job,
     expire_engagement_job,
@@ -64,6 +65,8 @@ PERIODIC = (
     Periodic("shopify-upkeep", 5 * 60, INGEST, shopify_upkeep_job),
     # WooCommerce never retries a delivery: webhooks re-enabled and orders re-read hourly per store.
     Periodic("woocommerce-upkeep", 5 * 60, INGEST, woocommerce_upkeep_job),
+    # Billbee is polled: a pass over modified orders per store at most every 3 minutes.
+    Periodic("billbee-upkeep", 60, INGEST, billbee_upkeep_job),
     Periodic("purge-inbox", 60 * 60, INGEST, purge_inbox_job),
     Periodic("mark-abandoned-checkouts", 60, COMPUTE, mark_abandoned_checkouts_job),
     Periodic("expire-engagement", 15 * 60, COMPUTE, expire_engagement_job),

@@ -76,7 +76,7 @@ def _paged(woo: WooClient) -> Paged:
     return Paged(
         fetch=lambda kind, number, _operation: woo.page(kind, number, LISTING),
         schema=lambda kind: KINDS[kind][0],
-        write=write,
+        write=lambda session, store, kind, records, _page: write(session, store, kind, records),
         stages=STAGES,
     )
 

@@ -19,12 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.woocommerce.client import WooClient
-from integration import accounts, notifications
+from integration import accounts
 from integration.crypto import decrypt_json, encrypt_json
 from integration.errors import CredentialsRejected, FatalConnectorError
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import NotificationKind, Platform, Store, StoreState
+from integration.store.models import Platform, Store, StoreState
 from integration.store.redis import connection
 from integration.store.types import utcnow
 
@@ -145,18 +145,7 @@ def disconnect(settings: Settings, store_id: int, why: str) -> bool:
     """Disconnect a store whose keys the shop refused (its data stays); tell the account. False if
     it was not connected."""
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, store_id, with_for_update=True)
-        if store is None or store.state != StoreState.CONNECTED:
-            return False
-        store.state, store.credentials, store.disconnected_at = StoreState.DISCONNECTED, None, utcnow()
-        notifications.notify(
-            session,
-            store.account_id,
-            NotificationKind.STORE_DISCONNECTED,
-            f"store:{store.id}",
-            {"store_id": store.id, "store": store.name, "reason": why[:300]},
-        )
-        return True
+        return accounts.disconnect_refused(session, store_id, why)
 
 
 # WooCommerce's app authorization (`/wc-auth/v1/authorize`): the merchant approves storepulse in

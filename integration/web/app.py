@@ -31,6 +31,7 @@ from integration.web.views import syncs as sync_views
 from integration.web.views import users as user_views
 from integration.web.views.auth import JsonErrorsApi
 from integration.web.views.inputs import IdConverter, register_filter_language
+from webhooks import billbee as billbee_webhooks
 from webhooks import collector
 from webhooks import email as email_webhooks
 from webhooks import shopify as shopify_webhooks
@@ -90,6 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         email_webhooks.blueprint,
         shopify_webhooks.blueprint,
         woocommerce_webhooks.blueprint,
+        billbee_webhooks.blueprint,
         collector.blueprint,
         shopify_install.blueprint,
         woocommerce_install.blueprint,

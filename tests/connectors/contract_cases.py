@@ -19,6 +19,7 @@ import responses
 from connectors.shopify.tags import customer_gid
 from integration.contract import ADD, Change
 from integration.store.models import DestinationKind, EmailTool
+from tests.support.billbee import document as billbee_document
 from tests.support.shopify import SHOP, payload
 from tests.support.woocommerce import document as woocommerce_document
 
@@ -63,6 +64,24 @@ def _sendgrid_event(name: str, updated_at: str) -> bytes:
         "sg_event_id": "c2VuZGdyaWQtb3Blbi0x",
     }
     return json.dumps([event]).encode()
+
+
+def _billbee_order(name: str, updated_at: str, number: int = 100000186018330) -> dict[str, Any]:
+    # The buyer's first name is the contact's; the order's last change is its version.
+    made = billbee_document("order", BillBeeOrderId=number, LastModifiedAt=updated_at)
+    made["Buyer"] = {**made["Buyer"], "FirstName": name}
+    return made
+
+
+def _billbee_other_buyer() -> dict[str, Any]:
+    made = _billbee_order("Bea", "2026-06-03T10:00:00Z", number=7)
+    made["Customer"] = {**made["Customer"], "Id": 7, "Email": "bea@example.com"}
+    return made
+
+
+def _billbee_page(*orders: dict[str, Any]) -> bytes:
+    # A page of orders as the Billbee poll keeps it in the inbox.
+    return json.dumps({"Data": list(orders), "ReadAt": "2026-06-04T10:00:00+00:00"}).encode()
 
 
 # Storefront events are taken within a day of their receipt: the case's events happen now.
@@ -168,6 +187,13 @@ SOURCE_CASES: dict[str, SourceCase] = {
         valid=1,
         email="nobody@example.com",  # a visitor no customer or checkout names: its events wait
         older=False,
+    ),
+    "billbee": SourceCase(
+        "orders",
+        lambda name, updated_at: _billbee_page(_billbee_order(name, updated_at)),
+        _billbee_page(_billbee_other_buyer(), {"BillBeeOrderId": "seven"}),
+        valid=1,
+        email="max@mustermann.tld",
     ),
     "woocommerce": SourceCase(
         "customer.updated",

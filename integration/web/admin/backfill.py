@@ -24,8 +24,8 @@ from integration.web.admin.viewer import admin_page
 from integration.web.context import db
 
 # Stages per platform: connectors.shopify.backfill.STAGES and connectors.woocommerce.backfill.STAGES.
-STAGE_COUNTS = {Platform.SHOPIFY: 3, Platform.WOOCOMMERCE: 2}
-PLATFORMS = {Platform.SHOPIFY: "Shopify", Platform.WOOCOMMERCE: "WooCommerce"}
+STAGE_COUNTS = {Platform.SHOPIFY: 3, Platform.WOOCOMMERCE: 2, Platform.BILLBEE: 2}
+PLATFORMS = {Platform.SHOPIFY: "Shopify", Platform.WOOCOMMERCE: "WooCommerce", Platform.BILLBEE: "Billbee"}
 FINISHED = frozenset({BackfillStatus.COMPLETED.value, BackfillStatus.FAILED.value})
 
 
@@ -50,7 +50,8 @@ def stage_name(stage: str) -> str:
 
 def store_progress(store: Store) -> tuple[bool, str]:
     """Whether the store's backfill still runs, and what to tell the merchant about it."""
-    stages = store_backfill(db.session, store)["backfill"]
+    # The first import's stages; Billbee's passes over changed orders are no import to wait for.
+    stages = [s for s in store_backfill(db.session, store)["backfill"] if s["stage"] != "updates"]
     platform = PLATFORMS[store.platform]
     if not stages:
         # Connected but not started yet: queued, or left to the periodic upkeep while Redis was down.

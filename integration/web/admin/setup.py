@@ -149,7 +149,7 @@ def stores() -> str:
         rows.append(
             [store.name, PLATFORM_NAMES[store.platform], store.currency, store.time_zone, state, when(since)]
         )
-        if store.platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE):
+        if store.platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE, Platform.BILLBEE):
             stages = _backfill_rows(store)
             if stages or store.credentials is not None:  # a store fed by deliveries alone has none
                 backfills.append((store, stages))
@@ -170,6 +170,14 @@ def stores() -> str:
         woo_connected=_connected_woo(account.id, request.args.get("woo_connected", "")),
         # WooCommerce posts the keys only to an https callback.
         woo_authorize=settings.app_url.startswith("https://"),
+        billbee_ready=bool(settings.billbee_api_key),
+        billbee_refusals=json.dumps(
+            {
+                "billbee_unreachable": _("Billbee did not answer. Try again in a minute."),
+                "billbee_taken": _("This Billbee login is connected to another storepulse account."),
+                "billbee_not_set_up": _("This storepulse server is not set up for Billbee."),
+            }
+        ),
         woo_refusals=json.dumps(
             {
                 "shop_unreachable": _(
@@ -199,7 +207,12 @@ WOO_ERRORS = {
 
 
 def _backfill_rows(store: Store) -> list[list[str]]:
-    names = {"customers": _("Customers"), "orders": _("Orders"), "checkouts": _("Checkouts")}
+    names = {
+        "customers": _("Customers"),
+        "orders": _("Orders"),
+        "checkouts": _("Checkouts"),
+        "updates": _("Changed orders (every few minutes)"),
+    }
     statuses = {
         "pending": _("Waiting"),
         "starting": _("Starting"),

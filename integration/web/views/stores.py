@@ -1,5 +1,6 @@
 """The account's stores: `GET` and `POST /api/v1/stores` (a CSV or API store; Shopify stores install),
-`POST /api/v1/stores/woocommerce` (a WooCommerce shop with REST keys entered by hand), and one
+`POST /api/v1/stores/woocommerce` (a WooCommerce shop with REST keys entered by hand),
+`POST /api/v1/stores/billbee` (a Billbee account with its login and API password), and one
 store's storefront settings: `GET` and `PATCH /api/v1/stores/<id>` (the origins its tracking
 snippet may post from; its public key is shown, never changed here)."""
 
@@ -14,6 +15,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from connectors.billbee import sync as billbee_sync
 from connectors.http import Http
 from connectors.storefront.schemas import MAX_ORIGINS, origin_of
 from connectors.woocommerce import connection, setup
@@ -22,6 +24,7 @@ from connectors.woocommerce.connection import Keys, ShopTaken
 from integration import accounts
 from integration.errors import (
     AddressRefused,
+    ConfigError,
     CredentialsRejected,
     FatalConnectorError,
     RetriableConnectorError,
@@ -30,6 +33,7 @@ from integration.store.models import Account, Platform, Store
 from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
 from integration.web.views.inputs import ONE_LINE
+from jobs.billbee import billbee_upkeep_job
 from jobs.queues import INGEST, enqueue
 from jobs.woocommerce import set_up_store_job
 
@@ -268,3 +272,77 @@ def _zone(name: str | None) -> str | None:
         return accounts.check_time_zone(name) if name else None
     except ValueError:
         return None
+
+
+class BillbeeAccountSchema(Schema):
+    login = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=200), ONE_LINE],
+        metadata={"description": "the Billbee user's login (email)"},
+    )
+    api_password = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "the API password set in Billbee (Settings → API), not the login password"},
+    )
+    name = fields.String(load_default="Billbee", validate=[validate.Length(min=1, max=200), ONE_LINE])
+    currency = fields.String(required=True, metadata={"description": "ISO 4217 code of the shops' prices"})
+    time_zone = fields.String(load_default="UTC", metadata={"description": "IANA time zone"})
+
+    _currency = NewStoreSchema._currency
+    _zone = NewStoreSchema._zone
+
+
+@blueprint.route("/stores/billbee")
+class BillbeeStores(MethodView):
+    @blueprint.doc(security=BEARER)
+    @blueprint.arguments(BillbeeAccountSchema)
+    @blueprint.response(201, StoreSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Connect a Billbee account with its login and API password (tried at once).
+
+        Refused credentials answer 422 by field, Billbee unreachable 502, an installation without
+        the operator's developer key (BILLBEE_API_KEY) 503, a login of another account 409.
+        Orders and customers are then polled in the background.
+        """
+        settings = current_settings()
+        try:
+            trial = billbee_sync.client(settings, data["login"], data["api_password"])
+        except ConfigError:
+            fail(
+                503, "this installation has no Billbee developer key (BILLBEE_API_KEY)", "billbee_not_set_up"
+            )
+        trial.http.retries = 0  # someone waits for the answer
+        try:
+            billbee_sync.check(trial)
+        except CredentialsRejected:
+            fail(
+                422, "Billbee refused the login", "credentials_rejected", {"api_password": [BILLBEE_REFUSED]}
+            )
+        except RetriableConnectorError:
+            fail(502, "Billbee did not answer; try again in a minute", "billbee_unreachable")
+        except FatalConnectorError as exc:
+            fail(422, str(exc)[:300], "billbee_refused", {"login": [str(exc)[:300]]})
+        try:
+            store, _ = billbee_sync.connect(
+                db.session,
+                settings,
+                g.account_id,
+                data["login"],
+                data["api_password"],
+                name=data["name"],
+                currency=data["currency"].upper(),
+                time_zone=data["time_zone"],
+            )
+        except billbee_sync.AccountTaken:
+            fail(409, "this Billbee login is connected to another storepulse account", "billbee_taken")
+        shown_store = shown(store)
+        db.commit()  # the credentials are kept before the import looks for them
+        try:
+            enqueue(settings, INGEST, billbee_upkeep_job)
+        except redis.RedisError:
+            pass  # the scheduler's Billbee upkeep starts the first import within a minute
+        return shown_store
+
+
+BILLBEE_REFUSED = "Billbee refused this login and API password: check both, and the API password in Billbee."
