@@ -68,6 +68,12 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _("WooCommerce refused these keys: make Read/Write keys and paste both again."),
     ),
     (
+        re.compile(r"Billbee refused this login and API password: .*"),
+        lambda m: _(
+            "Billbee refused this login and API password: check both, and the API password in Billbee."
+        ),
+    ),
+    (
         re.compile(r"No WooCommerce REST API answers at this address\."),
         lambda m: _("No WooCommerce REST API answers at this address."),
     ),
