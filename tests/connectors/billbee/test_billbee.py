@@ -37,6 +37,7 @@ from jobs.billbee import billbee_poll_job, billbee_stage_job, billbee_upkeep_job
 from jobs.queues import INGEST, queue
 from tests.support.billbee import API_KEY, LOGIN, PASSWORD, StandIn, document, order, serve
 from tests.support.builders import bearer
+from tests.support.users import make_account, make_user, sign_in
 
 
 @pytest.fixture
@@ -321,3 +322,22 @@ def test_a_webhook_only_asks_for_an_earlier_pass(web: FlaskClient, billbee: Sett
     assert web.get(f"/webhooks/billbee/{store_id}?echo=abc123").get_data(as_text=True) == "abc123"
     assert web.post(f"/webhooks/billbee/{store_id + 99}", data=b"{}").status_code == 404
     assert connection(billbee).exists(f"storepulse:billbee-poll:{store_id}")
+
+
+def test_setup_offers_the_billbee_form_once_the_operator_set_the_key(
+    web: FlaskClient, billbee: Settings, client: FlaskClient
+) -> None:
+    account = make_account(billbee, "Billbee merchant")
+    sign_in(web, make_user(billbee, account, "bb-owner@example.com").email)
+    page = web.get("/admin/setup/stores").get_data(as_text=True)
+    form = page[page.index('id="billbee-form"') :]
+    form = form[: form.index("</form>")]
+    assert 'data-action="/api/v1/stores/billbee"' in form
+    for name in ("login", "api_password", "name", "currency"):
+        assert f'name="{name}"' in form
+    assert 'id="f-billbee-currency"' in form  # its own ids beside the CSV form's fields
+    assert page.count('id="f-currency"') == 1
+    assert 'id="billbee-not-configured"' not in page
+    # Without the key, the page says what the operator must do.
+    sign_in(client, make_user(billbee, account, "bb-other@example.com").email)
+    assert 'id="billbee-not-configured"' in client.get("/admin/setup/stores").get_data(as_text=True)
