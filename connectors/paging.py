@@ -58,6 +58,15 @@ class Paged:
     completed: Callable[[Session, Backfill], None] | None = None
 
 
+def start(settings: Settings, store_id: int, stage: str) -> int:
+    """Record a stage to read from its first page; its id."""
+    with session_scope(settings.database_url) as session:
+        made = Backfill(store_id=store_id, stage=stage, status=BackfillStatus.PENDING, page=1)
+        session.add(made)
+        session.flush()
+        return made.id
+
+
 def load(schema: Schema, page: Page, stage: str, store_id: int) -> tuple[list[Any], list[str]]:
     """The page's items loaded; the refused ones described by page, position, id and reason."""
     records, refused = [], []

@@ -279,3 +279,51 @@ def disconnect_refused(session: Session, store_id: int, why: str) -> bool:
         {"store_id": store.id, "store": store.name, "reason": why[:300]},
     )
     return True
+
+
+class StoreTaken(Exception):
+    """The shop (or platform account) is connected to another storepulse account."""
+
+
+def held_store(session: Session, account_id: int, platform: Platform, shop_domain: str) -> Store | None:
+    """The account's store for this shop, locked for the connection; None when there is none yet.
+
+    Raises StoreTaken when another account holds the shop (a shop belongs to one account).
+    """
+    store = session.scalar(
+        select(Store).where(Store.platform == platform, Store.shop_domain == shop_domain).with_for_update()
+    )
+    if store is not None and store.account_id != account_id:
+        raise StoreTaken(shop_domain)
+    return store
+
+
+def connect_store(
+    session: Session,
+    account_id: int,
+    store: Store | None,
+    *,
+    platform: Platform,
+    shop_domain: str,
+    credentials: bytes,
+    name: str,
+    currency: str,
+    time_zone: str,
+) -> tuple[Store, bool]:
+    """Connect `store` (from `held_store`) again with new credentials, keeping its data, or add it;
+    return the store and whether it is new."""
+    if store is not None:
+        store.state, store.credentials = StoreState.CONNECTED, credentials
+        store.connected_at, store.disconnected_at = utcnow(), None
+        return store, False
+    store = add_store(
+        session,
+        account_id,
+        platform=platform,
+        name=name,
+        currency=currency,
+        time_zone=time_zone,
+        shop_domain=shop_domain,
+    )
+    store.credentials = credentials
+    return store, True

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors import paging
 from connectors.billbee import schemas
 from connectors.billbee.client import BillbeeClient
 from connectors.paging import Page, Paged
@@ -39,8 +40,7 @@ UPDATES = "updates"
 OVERLAP = timedelta(minutes=5)  # a pass re-reads a little before the last one began
 
 
-class AccountTaken(Exception):
-    """The Billbee login is connected to another storepulse account."""
+AccountTaken = accounts.StoreTaken  # the Billbee login is connected to another storepulse account
 
 
 def shop_key(login: str) -> str:
@@ -76,27 +76,18 @@ def connect(
     """Connect the Billbee user to the account (credentials encrypted); the store and whether it is
     new. The account that holds it connects it again with new credentials; another is refused."""
     key = shop_key(login)
-    store = session.scalar(
-        select(Store).where(Store.platform == Platform.BILLBEE, Store.shop_domain == key).with_for_update()
-    )
-    if store is not None and store.account_id != account_id:
-        raise AccountTaken(key)
-    sealed = encrypt_json(settings.encryption_keys, {"login": login.strip(), "password": password})
-    if store is not None:
-        store.state, store.credentials = StoreState.CONNECTED, sealed
-        store.connected_at, store.disconnected_at = utcnow(), None
-        return store, False
-    store = accounts.add_store(
+    store = accounts.held_store(session, account_id, Platform.BILLBEE, key)
+    return accounts.connect_store(
         session,
         account_id,
+        store,
         platform=Platform.BILLBEE,
+        shop_domain=key,
+        credentials=encrypt_json(settings.encryption_keys, {"login": login.strip(), "password": password}),
         name=name,
         currency=currency,
         time_zone=time_zone,
-        shop_domain=key,
     )
-    store.credentials = sealed
-    return store, True
 
 
 def connected(settings: Settings, store_id: int) -> BillbeeClient:
@@ -154,11 +145,7 @@ def paged(billbee: BillbeeClient) -> Paged:
 
 def start(settings: Settings, store_id: int) -> int:
     """Record the first import of the store (its customers first); the stage's id."""
-    with session_scope(settings.database_url) as session:
-        stage = Backfill(store_id=store_id, stage=STAGES[0], status=BackfillStatus.PENDING, page=1)
-        session.add(stage)
-        session.flush()
-        return stage.id
+    return paging.start(settings, store_id, STAGES[0])
 
 
 def next_pass(settings: Settings, store_id: int, every: timedelta) -> int | None:

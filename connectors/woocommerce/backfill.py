@@ -37,7 +37,7 @@ from integration.contract import Outcome
 from integration.errors import FatalConnectorError
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Backfill, BackfillStatus, Store
+from integration.store.models import Store
 from integration.store.redis import connection
 from integration.store.types import utcnow
 
@@ -58,11 +58,7 @@ DIGESTS_KEPT_SECONDS = 3 * 24 * 3600
 
 def start(settings: Settings, store_id: int) -> int:
     """Record a new backfill of the store from its first stage; return the stage's id."""
-    with session_scope(settings.database_url) as session:
-        stage = Backfill(store_id=store_id, stage=STAGES[0], status=BackfillStatus.PENDING, page=1)
-        session.add(stage)
-        session.flush()
-        return stage.id
+    return paging.start(settings, store_id, STAGES[0])
 
 
 def write(session: Session, store: Store, kind: str, records: list[Any]) -> None:

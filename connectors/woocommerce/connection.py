@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.woocommerce.client import WooClient
@@ -26,7 +25,6 @@ from integration.settings import Settings
 from integration.store import session_scope
 from integration.store.models import Platform, Store, StoreState
 from integration.store.redis import connection
-from integration.store.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -37,8 +35,7 @@ class Keys:
     consumer_secret: str
 
 
-class ShopTaken(Exception):
-    """The shop is connected to another storepulse account."""
+ShopTaken = accounts.StoreTaken  # the shop is connected to another storepulse account
 
 
 def delivery_url(settings: Settings, store_id: int) -> str:
@@ -71,43 +68,29 @@ def connect(
     """Connect the shop at `url` to the account with its keys; return the store and whether it is new.
 
     A reconnection keeps the store's webhook secret, so deliveries already on their way still verify.
-    Raises ShopTaken when another account holds the shop.
+    Raises ShopTaken (`accounts.StoreTaken`) when another account holds the shop.
     """
-    store = session.scalar(
-        select(Store)
-        .where(Store.platform == Platform.WOOCOMMERCE, Store.shop_domain == url)
-        .with_for_update()
-    )
-    if store is not None and store.account_id != account_id:
-        raise ShopTaken(url)
+    store = accounts.held_store(session, account_id, Platform.WOOCOMMERCE, url)
     secret = secrets.token_urlsafe(32)
     if store is not None and store.credentials is not None:
-        secret = str(
-            decrypt_json(settings.encryption_keys, store.credentials).get("webhook_secret") or secret
-        )
-    sealed = encrypt_json(
-        settings.encryption_keys,
-        {
-            "consumer_key": keys.consumer_key,
-            "consumer_secret": keys.consumer_secret,
-            "webhook_secret": secret,
-        },
-    )
-    if store is not None:
-        store.state, store.credentials = StoreState.CONNECTED, sealed
-        store.connected_at, store.disconnected_at = utcnow(), None
-        return store, False
-    store = accounts.add_store(
+        kept = decrypt_json(settings.encryption_keys, store.credentials)
+        secret = str(kept.get("webhook_secret") or secret)
+    keys_and_secret = {
+        "consumer_key": keys.consumer_key,
+        "consumer_secret": keys.consumer_secret,
+        "webhook_secret": secret,
+    }
+    return accounts.connect_store(
         session,
         account_id,
+        store,
         platform=Platform.WOOCOMMERCE,
+        shop_domain=url,
+        credentials=encrypt_json(settings.encryption_keys, keys_and_secret),
         name=name,
         currency=currency,
         time_zone=time_zone,
-        shop_domain=url,
     )
-    store.credentials = sealed
-    return store, True
 
 
 @dataclass(frozen=True)
