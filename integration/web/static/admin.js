@@ -218,7 +218,12 @@
       dialog.querySelectorAll("[data-dialog-close]").forEach(function (closer) {
         closer.addEventListener("click", function () { dialog.close(); });
       });
-      dialog.addEventListener("close", function () { opener.focus(); });
+      // The close event comes after the dialog has gone: focus goes back to the row's button only
+      // if nothing else has taken it meanwhile (a keyboard user already moving on keeps their place).
+      dialog.addEventListener("close", function () {
+        var now = document.activeElement;
+        if (!now || now === body || now === document.documentElement || dialog.contains(now)) opener.focus();
+      });
       dialog.showModal();
     }, function () {
       opener.removeAttribute("aria-busy");
