@@ -78,8 +78,8 @@ def _load(schema: Schema, payload: Any, delivery: InboxDelivery) -> Any:
     except ValidationError as exc:
         raise InvalidRecord("delivery", exc.normalized_messages()) from exc  # type: ignore[no-untyped-call]
     latest = delivery.received_at + FUTURE_SKEW
-    ahead = {name: moment for name, moment in _times(loaded) if moment > latest}
-    if ahead:
+    if _any_after(loaded, latest):  # a quick look first; the paths only for a refusal
+        ahead = {name: moment for name, moment in _times(loaded) if moment > latest}
         # Newer-wins would let such a version hold the record against every later update.
         received = delivery.received_at.isoformat(timespec="seconds")
         skew = int(FUTURE_SKEW.total_seconds()) // 60
@@ -91,6 +91,25 @@ def _load(schema: Schema, payload: Any, delivery: InboxDelivery) -> Any:
             },
         )
     return loaded
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _any_after(value: Any, latest: datetime) -> bool:
+    """Whether a loaded record (dataclass, dict or list) holds a time later than `latest`."""
+    if isinstance(value, datetime):
+        return value > latest
+    if isinstance(value, dict):
+        return any(_any_after(item, latest) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_any_after(item, latest) for item in value)
+    kind = type(value)
+    names = _FIELDS.get(kind)
+    if names is None:
+        is_record = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value)) if is_record else ()
+    return any(_any_after(getattr(value, name), latest) for name in names)
 
 
 def _times(value: Any, path: str = "") -> Iterator[tuple[str, datetime]]:

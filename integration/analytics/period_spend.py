@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from integration.analytics.periods import horizon, kept_periods, period_keys
 from integration.commerce import orders as order_rules
-from integration.store.bulk import chunks, insert_for
+from integration.store.bulk import chunks, insert_for, insert_rows
 from integration.store.models import Account, ContactPeriodSpend, Order, PeriodCurrency, Store, table_of
 from integration.store.types import utcnow
 
@@ -102,8 +102,9 @@ def refresh_spend(
             delta[(scope, period, currency)] += 1
         _bump(session, account_id, delta)
         if totals:
-            session.execute(
-                table_of(ContactPeriodSpend).insert(),
+            insert_rows(
+                session,
+                table_of(ContactPeriodSpend),
                 [
                     {
                         "account_id": account_id,

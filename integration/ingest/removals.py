@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from integration.commerce import totals
 from integration.contract import CustomerRecord, OrderRecord, Outcome
 from integration.ingest.recompute import recompute_last_interactions
-from integration.store.bulk import chunks, insert_for
+from integration.store.bulk import among, chunks, insert_for
 from integration.store.models import (
     Checkout,
     Contact,
@@ -153,7 +153,9 @@ def markers(
     for part in chunks(sorted({str(e) for e in external_ids})):
         rows = session.execute(
             select(Removal.external_id, Removal.reason, Removal.removed_at).where(
-                Removal.store_id == store.id, Removal.kind == kind, Removal.external_id.in_(part)
+                Removal.store_id == store.id,
+                Removal.kind == kind,
+                among(session, Removal.external_id, part),
             )
         )
         found.update({ext: (reason, at) for ext, reason, at in rows})

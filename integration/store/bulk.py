@@ -7,13 +7,27 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Subquery, Table, Text, bindparam, cast, column, func, or_, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    Subquery,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 T = TypeVar("T")
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's bound-parameter limit
+CHUNK_ROWS = 5000  # rows per `insert_rows` statement: one JSON document each
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -75,6 +89,27 @@ def rows_table(
         .select_from(each_row)
         .subquery(name)
     )
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], name: str = "new") -> None:
+    """INSERT `rows` (dicts with the same keys) in one statement per CHUNK_ROWS: a SELECT from
+    `rows_table`, whose text is the same whatever the number of rows, where a multi-row VALUES
+    list has a placeholder per value that the driver parses anew on every execution."""
+    if not rows:
+        return
+    names = list(rows[0])
+    columns = {key: table.c[key].type for key in names}
+    for start in range(0, len(rows), CHUNK_ROWS):
+        source = rows_table(session, name, columns, rows[start : start + CHUNK_ROWS])
+        session.execute(table.insert().from_select(names, select(*(source.c[key] for key in names))))
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN (values)` as one array parameter on PostgreSQL (`= ANY`), so the statement's
+    text does not grow with the list; an expanding IN elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _json_value(value: Any) -> Any:
