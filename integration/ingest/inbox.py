@@ -247,8 +247,8 @@ def _finish(
     if result is not None:
         delivery.result = result
     if status != InboxStatus.PENDING:
-        delivery.processed_at = utcnow()
-        _report(delivery, status)
+        delivery.processed_at = now = utcnow()
+        _report(delivery, status, now)
 
 
 def _finish_group(session: Session, group: list[InboxDelivery], result: dict[str, Any]) -> None:
@@ -277,12 +277,12 @@ def _finish_group(session: Session, group: list[InboxDelivery], result: dict[str
             ("processed_at", now),
         ):
             set_committed_value(delivery, key, value)
-        _report(delivery, InboxStatus.PROCESSED)
+        _report(delivery, InboxStatus.PROCESSED, now)
 
 
-def _report(delivery: InboxDelivery, status: InboxStatus) -> None:
+def _report(delivery: InboxDelivery, status: InboxStatus, at: datetime) -> None:
     """A finished delivery's metric and its log line, with its request's id."""
-    metrics.delivery_finished(delivery.source, status.value, delivery.received_at, delivery.processed_at)
+    metrics.delivery_finished(delivery.source, status.value, delivery.received_at, at)
     # One line per delivery done, with its request's id (the record's error stays on the row).
     logger.log(
         logging.INFO if status == InboxStatus.PROCESSED else logging.WARNING,
