@@ -98,18 +98,24 @@ _FIELDS: dict[type, tuple[str, ...]] = {}
 
 def _any_after(value: Any, latest: datetime) -> bool:
     """Whether a loaded record (dataclass, dict or list) holds a time later than `latest`."""
-    if isinstance(value, datetime):
-        return value > latest
-    if isinstance(value, dict):
-        return any(_any_after(item, latest) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_any_after(item, latest) for item in value)
-    kind = type(value)
-    names = _FIELDS.get(kind)
-    if names is None:
-        is_record = dataclasses.is_dataclass(value) and not isinstance(value, type)
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value)) if is_record else ()
-    return any(_any_after(getattr(value, name), latest) for name in names)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, datetime):
+            if item > latest:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            kind = type(item)
+            names = _FIELDS.get(kind)
+            if names is None:
+                is_record = dataclasses.is_dataclass(item) and not isinstance(item, type)
+                names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(item)) if is_record else ()
+            stack.extend(getattr(item, name) for name in names)
+    return False
 
 
 def _times(value: Any, path: str = "") -> Iterator[tuple[str, datetime]]:

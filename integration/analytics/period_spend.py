@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from integration.analytics.periods import horizon, kept_periods, period_keys
 from integration.commerce import orders as order_rules
-from integration.store.bulk import chunks, insert_for, insert_rows
+from integration.store.bulk import among, chunks, insert_for, insert_rows
 from integration.store.models import Account, ContactPeriodSpend, Order, PeriodCurrency, Store, table_of
 from integration.store.types import utcnow
 
@@ -52,7 +52,10 @@ def refresh_spend(
     zones = _zones(session, account)
     kept = kept_periods(zones.values(), now)
     for part in chunks(ids):
-        mine = (ContactPeriodSpend.account_id == account_id, ContactPeriodSpend.contact_id.in_(part))
+        mine = (
+            ContactPeriodSpend.account_id == account_id,
+            among(session, ContactPeriodSpend.contact_id, part),
+        )
         delta: Counter[tuple[int, str, str]] = Counter()
         for store_id, period, currency, n in session.execute(
             select(
@@ -75,7 +78,7 @@ def refresh_spend(
                 order_rules.net_total(),
                 order_rules.revenue(),
             ).where(
-                Order.contact_id.in_(part),
+                among(session, Order.contact_id, part),
                 Order.store_id.in_(list(zones)),
                 order_rules.placed(),
                 Order.created_at >= horizon(now),

@@ -42,7 +42,7 @@ from integration.commerce.cart_matching import (
     product_pairs,
 )
 from integration.store import locks
-from integration.store.bulk import chunks
+from integration.store.bulk import among, chunks
 from integration.store.locks import lock_key
 from integration.store.models import Account, Checkout, CheckoutState, InteractionType, Order, Store, table_of
 from integration.store.types import utcnow
@@ -130,7 +130,9 @@ def recover_by_orders(
     contact_ids: set[int] = set(former_contacts)
     for part in chunks(list(order_ids)):
         rows = session.execute(
-            select(Order.checkout_token, Order.cart_token, Order.contact_id).where(Order.id.in_(part))
+            select(Order.checkout_token, Order.cart_token, Order.contact_id).where(
+                among(session, Order.id, part)
+            )
         ).all()
         tokens = sorted({r.checkout_token for r in rows if r.checkout_token})
         carts_ = sorted({r.cart_token for r in rows if r.cart_token})
@@ -139,7 +141,9 @@ def recover_by_orders(
             for keys_part in chunks(keys):
                 checkout_ids.update(
                     session.scalars(
-                        select(Checkout.id).where(Checkout.store_id == store.id, column.in_(keys_part))
+                        select(Checkout.id).where(
+                            Checkout.store_id == store.id, among(session, column, keys_part)
+                        )
                     )
                 )
     return settle(session, store, checkout_ids, contact_ids)
@@ -209,10 +213,12 @@ def _load(session: Session, store: Store, checkout_ids: set[int], contact_ids: s
     live = (Checkout.store_id == store.id, Checkout.deleted_at.is_(None))
     rows: list[Any] = []
     for part in chunks(sorted(checkout_ids)):
-        rows.extend(session.execute(select(*columns).where(*live, Checkout.id.in_(part))).all())
+        rows.extend(session.execute(select(*columns).where(*live, among(session, Checkout.id, part))).all())
     contact_ids = contact_ids | {r.contact_id for r in rows if r.contact_id is not None}
     for part in chunks(sorted(contact_ids)):
-        rows.extend(session.execute(select(*columns).where(*live, Checkout.contact_id.in_(part))).all())
+        rows.extend(
+            session.execute(select(*columns).where(*live, among(session, Checkout.contact_id, part))).all()
+        )
     return {
         r.id: Cart(
             id=r.id,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from integration.analytics import period_spend
 from integration.commerce import orders as order_rules
-from integration.store.bulk import chunks
+from integration.store.bulk import among, chunks
 from integration.store.models import Buyer, ContactTotals, Order, Store
 
 COLUMNS = (
@@ -102,12 +102,16 @@ def refresh(session: Session, account_id: int, contact_ids: Iterable[int]) -> No
     """Recompute these contacts' rows (per currency and per buyer) from their orders."""
     ids = sorted(set(contact_ids))
     for part in chunks(ids):
-        session.execute(delete(ContactTotals).where(ContactTotals.contact_id.in_(part)))
+        session.execute(delete(ContactTotals).where(among(session, ContactTotals.contact_id, part)))
         session.execute(
-            insert(ContactTotals).from_select(COLUMNS, _totals(account_id, Order.contact_id.in_(part)))
+            insert(ContactTotals).from_select(
+                COLUMNS, _totals(account_id, among(session, Order.contact_id, part))
+            )
         )
-        session.execute(delete(Buyer).where(Buyer.contact_id.in_(part)))
-        session.execute(insert(Buyer).from_select(BUYER_COLUMNS, _buyers(ContactTotals.contact_id.in_(part))))
+        session.execute(delete(Buyer).where(among(session, Buyer.contact_id, part)))
+        session.execute(
+            insert(Buyer).from_select(BUYER_COLUMNS, _buyers(among(session, ContactTotals.contact_id, part)))
+        )
 
 
 def orders_changed(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
-from integration.store.bulk import chunks
+from integration.store.bulk import among, chunks
 from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition, table_of
 from integration.store.types import utcnow
 
@@ -76,7 +76,7 @@ def classify(
     scopes: list[list[Any]] = (
         [[*base]]
         if contact_ids is None
-        else [[*base, Contact.id.in_(p)] for p in chunks(sorted(set(contact_ids)))]
+        else [[*base, among(session, Contact.id, p)] for p in chunks(sorted(set(contact_ids)))]
     )
     changed = 0
     for where in scopes:

@@ -287,7 +287,7 @@ def _replace_line_items(
 ) -> None:
     parent_column = getattr(model, parent)
     for part in chunks(list(items)):
-        session.execute(delete(model).where(parent_column.in_(part)))
+        session.execute(delete(model).where(among(session, parent_column, part)))
     columns = {c.name for c in model.__table__.columns} - {"id", parent}
     rows = [
         {parent: parent_id, **{c: getattr(item, c) for c in columns if hasattr(item, c)}}

@@ -25,7 +25,7 @@ from integration.errors import InvalidRecord
 from integration.follow_ups import FollowUp
 from integration.operations import metrics
 from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
-from integration.store.bulk import chunks, insert_for
+from integration.store.bulk import among, chunks, insert_for
 from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
 
@@ -137,7 +137,7 @@ def process(
     counts = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
     rows = session.scalars(
         select(InboxDelivery)
-        .where(InboxDelivery.id.in_(list(delivery_ids)))
+        .where(among(session, InboxDelivery.id, list(delivery_ids)))
         .order_by(InboxDelivery.id)
         # Another worker holding a delivery is processing it: leave it to that worker.
         .with_for_update(skip_locked=True)
@@ -258,7 +258,7 @@ def _finish_group(session: Session, group: list[InboxDelivery], result: dict[str
     for part in chunks([d.id for d in group]):
         session.execute(
             update(InboxDelivery)
-            .where(InboxDelivery.id.in_(part))
+            .where(among(session, InboxDelivery.id, part))
             .values(
                 status=InboxStatus.PROCESSED,
                 attempts=InboxDelivery.attempts + 1,

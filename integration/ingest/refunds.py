@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from integration.commerce import totals
 from integration.contract import Outcome, RefundRecord
-from integration.store.bulk import chunks, insert_for
+from integration.store.bulk import among, chunks, insert_for
 from integration.store.models import Order, OrderRefund, Store
 from integration.store.models.base import table_of
 from integration.store.types import utcnow
@@ -90,7 +90,7 @@ def refresh_refunded(session: Session, store: Store, order_external_ids: Iterabl
         part = list(
             session.scalars(
                 select(refunds.c.order_external_id)
-                .where(refunds.c.store_id == store.id, refunds.c.order_external_id.in_(ids))
+                .where(refunds.c.store_id == store.id, among(session, refunds.c.order_external_id, ids))
                 .distinct()
             )
         )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from integration.contacts.identity import normalize_email
 from integration.store import locks
-from integration.store.bulk import chunks, insert_for, rows_table
+from integration.store.bulk import among, chunks, insert_for, rows_table
 from integration.store.locks import lock_key
 from integration.store.models import Contact, ContactEmail, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
@@ -116,7 +116,8 @@ class ContactResolver:
         for part in chunks(customer_ids):
             rows = self.session.execute(
                 select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
-                    StoreCustomer.store_id == self.scope.store_id, StoreCustomer.external_id.in_(part)
+                    StoreCustomer.store_id == self.scope.store_id,
+                    among(self.session, StoreCustomer.external_id, part),
                 )
             )
             found.update({external_id: contact_id for external_id, contact_id in rows})

@@ -60,16 +60,16 @@ def rows_table(
         key: None if isinstance(t, JSON) else t.dialect_impl(dialect).bind_processor(dialect)
         for key, t in columns.items()
     }
-    payload = json.dumps(
-        [
-            {
-                key: value if (value := r[key]) is None or (proc := processors[key]) is None else proc(value)
-                for key in columns
-            }
-            for r in rows
-        ],
-        default=_json_value,
-    )
+    plain = [key for key, proc in processors.items() if proc is None]
+    converted = [(key, proc) for key, proc in processors.items() if proc is not None]
+
+    def shaped(r: Mapping[str, Any]) -> dict[str, Any]:
+        values = {key: r[key] for key in plain}
+        for key, proc in converted:
+            values[key] = None if (value := r[key]) is None else proc(value)
+        return values
+
+    payload = json.dumps([shaped(r) for r in rows], default=_json_value)
     document = bindparam(f"{name}_rows", payload, type_=Text())
     if dialect.name == "postgresql":
         typed = (
