@@ -86,6 +86,14 @@ def _redis_guard(worker: Worker) -> Iterator[None]:
         raise
 
 
+def _stop_without_waiting(thread: Any) -> None:
+    """Clear a pub/sub thread's running flag; redis-py 8's `stop()` would also wait for the thread."""
+    try:
+        thread.stop(timeout=0)
+    except TypeError:  # redis-py before 8: stop() takes no timeout and does not wait
+        thread.stop()
+
+
 class _Queue(Queue):
     """RQ's queue, whose dequeue ends the round on a lost connection (RQ's own retries log each try)."""
 
@@ -170,6 +178,23 @@ class Worker(SchedulingWorker):
             return
         super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
 
+    def unsubscribe(self) -> None:
+        """Leave RQ's command channel without waiting out its thread's 60-second read.
+
+        RQ unsubscribes, then stops the thread; redis-py 8's `stop()` waits for the thread, and a
+        thread that read the unsubscribe reply before its flag was cleared waits a full minute for
+        a message that never comes, so every worker's exit took up to 60 s. The flag is cleared
+        first: the unsubscribe reply then ends the thread's read and its loop.
+        """
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        _stop_without_waiting(thread)
+        self.pubsub.unsubscribe()
+        thread.join(timeout=1)
+        self.pubsub.close()
+        self.pubsub_thread = None
+
     def teardown(self) -> None:
         """Leave RQ's registries; when Redis is gone, still stop the scheduler and the channel."""
         try:
@@ -178,7 +203,7 @@ class Worker(SchedulingWorker):
             if self.scheduler:
                 self.stop_scheduler()
             if self.pubsub_thread:  # unsubscribing would need Redis: stop the channel's thread only
-                self.pubsub_thread.stop()
+                _stop_without_waiting(self.pubsub_thread)
                 self.pubsub_thread.join(timeout=1)
                 self.pubsub_thread = None
 

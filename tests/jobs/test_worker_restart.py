@@ -101,3 +101,30 @@ def test_a_scheduler_process_deaf_to_sigterm_is_killed_and_its_lock_released_whe
     assert not process.is_alive()
     assert process.exitcode == -signal.SIGKILL
     assert not client.exists(RQScheduler.get_locking_key(INGEST))
+
+
+def test_leaving_the_command_channel_does_not_wait_for_a_thread_that_already_read_its_goodbye(
+    own_redis: Settings,
+) -> None:
+    """The race behind minute-long exits: RQ's channel thread reads the unsubscribe reply before its
+    running flag is cleared, then waits up to 60 s for a subscription that never comes; redis-py
+    8's `stop()` waited for it. Here the thread is put in that state on purpose."""
+    settings = own_redis
+    client = connection(settings)
+    beat = Heartbeat(client, "worker", logging.getLogger(__name__))
+    worker = Worker([INGEST], connection=client, serializer=JSONSerializer, settings=settings, beat=beat)
+    worker.subscribe()
+    thread = worker.pubsub_thread
+    assert thread is not None
+    worker.pubsub.unsubscribe()  # the reply reaches the thread, which goes on reading
+    deadline = time.monotonic() + 10
+    while worker.pubsub.subscribed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not worker.pubsub.subscribed
+    time.sleep(0.2)  # the thread is back in its read: a wait of up to 60 s for a subscription
+
+    started = time.monotonic()
+    worker.unsubscribe()
+
+    assert time.monotonic() - started < 5
+    assert worker.pubsub_thread is None

@@ -139,6 +139,31 @@ def test_a_time_ahead_of_the_receipt_by_more_than_an_hour_is_refused_even_when_r
     assert _orders(shopify_settings) == []
 
 
+def test_a_nested_time_ahead_of_the_receipt_is_refused_with_its_path(
+    shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: Any
+) -> None:
+    """The check walks the whole record: a refund's time inside the order counts like the order's own."""
+    body = payload("orders_create")
+    ahead = (utcnow() + timedelta(minutes=50)).isoformat()
+    body["refunds"] = [
+        {
+            "id": 1,
+            "order_id": body["id"],
+            "created_at": ahead,
+            "processed_at": ahead,
+            "transactions": [{"kind": "refund", "status": "success", "amount": "1.00", "currency": "USD"}],
+        }
+    ]
+    deliver("orders/create", body)
+    with session_scope(shopify_settings.database_url) as session:
+        session.execute(update(InboxDelivery).values(received_at=utcnow() - timedelta(hours=1, minutes=10)))
+    run_worker()
+    error = _refused(shopify_settings).last_error or ""
+    assert "refunds.0.created_at" in error
+    assert "updated_at" not in error  # only the time that is ahead is named
+    assert _orders(shopify_settings) == []
+
+
 def test_a_time_slightly_ahead_of_our_clock_is_taken(
     shopify_settings: Settings, shop: int, deliver: Deliver, run_worker: Any
 ) -> None:
