@@ -12,7 +12,8 @@ work is queued in one of two ways and N `storepulse worker --burst` processes ar
 - *drain*: one drain request per store, as arriving deliveries ask (one drain runs per store at a
   time; different stores drain on different workers);
 - *sweep*: every delivery in jobs of 200, as the sweeper queues deliveries stored while Redis was
-  away: every worker takes part in the same store at once, competing for its rows and contacts.
+  away (`inbox.stale_pending`, each store's together): every worker takes part in the same store
+  at once, competing for its rows and contacts.
 
 The wall time runs from the workers' start to the last one's exit (the process start included).
 Then the store is checked against what was sent:
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,6 @@ from integration.store.models import (
 )
 
 UPDATED_SHARE = 10  # one order in ten is updated
-SWEEP_CHUNK = 200  # as the sweeper queues them (jobs.ingest.SWEEP_BATCH)
 
 
 Arrival = tuple[int, str, str, bytes]  # store index, topic, delivery id, body
@@ -139,16 +140,17 @@ def _fill(url: str, stores: int, arrivals: list[Arrival]) -> list[int]:
 
 def _queue(settings: Settings, mode: str, store_ids: list[int], url: str) -> int:
     """Queue the work as arriving deliveries (drain) or the sweeper (sweep) would; jobs queued."""
-    from jobs.ingest import process_inbox_job, request_drain
+    from integration.ingest import inbox
+    from jobs.ingest import SWEEP_BATCH, process_inbox_job, request_drain
     from jobs.queues import INGEST, enqueue
 
     if mode == "drain":
         return sum(request_drain(settings, "shopify", store_id) for store_id in store_ids)
-    with session_scope(url) as session:
-        ids = list(session.scalars(select(InboxDelivery.id).order_by(InboxDelivery.id)))
-    for start in range(0, len(ids), SWEEP_CHUNK):
-        enqueue(settings, INGEST, process_inbox_job, ids[start : start + SWEEP_CHUNK])
-    return (len(ids) + SWEEP_CHUNK - 1) // SWEEP_CHUNK
+    with session_scope(url) as session:  # as `sweep_inbox_job` picks them, every delivery being stale
+        ids = inbox.stale_pending(session, timedelta(0), limit=10**9)
+    for start in range(0, len(ids), SWEEP_BATCH):
+        enqueue(settings, INGEST, process_inbox_job, ids[start : start + SWEEP_BATCH])
+    return (len(ids) + SWEEP_BATCH - 1) // SWEEP_BATCH
 
 
 def _check(url: str, store_ids: list[int], latest: dict[tuple[int, str], Decimal]) -> dict[str, Any]:

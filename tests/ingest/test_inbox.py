@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from connectors.registry import SOURCES
@@ -13,6 +14,7 @@ from integration.contract import Outcome
 from integration.ingest import inbox
 from integration.store import session_scope
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Store
+from integration.store.types import utcnow
 from tests.support.builders import make_store
 
 CUSTOMER = {"id": "1", "email": "ann@example.com", "updated_at": "2026-06-01T10:00:00+02:00"}
@@ -155,3 +157,30 @@ def test_old_finished_deliveries_lose_their_bodies_and_keep_their_place(db_url: 
         assert not inbox.receive(
             session, source="api", topic="customers", delivery_id="old-done", body=b"[]", store_id=store.id
         ).new
+
+
+def test_the_sweeper_takes_the_oldest_stale_deliveries_each_store_together(db_url: str) -> None:
+    """Jobs of consecutive ids then hold one store's deliveries, normalized in one batch each."""
+    with session_scope(db_url) as session:
+        first, second = make_store(session), make_store(session, "PLN")
+        ids = {
+            n: _receive(session, (first, second)[n % 2].id, [CUSTOMER], delivery_id=f"d{n}") for n in range(7)
+        }
+        fresh = _receive(session, first.id, [CUSTOMER], delivery_id="fresh")
+        session.execute(
+            update(InboxDelivery)
+            .where(InboxDelivery.id != fresh)
+            .values(received_at=utcnow() - timedelta(minutes=10))
+        )
+        done = _receive(session, second.id, [CUSTOMER], delivery_id="done")
+        session.execute(
+            update(InboxDelivery)
+            .where(InboxDelivery.id == done)
+            .values(status=InboxStatus.PROCESSED, received_at=utcnow() - timedelta(minutes=10))
+        )
+
+        swept = inbox.stale_pending(session, timedelta(minutes=2))
+        oldest = inbox.stale_pending(session, timedelta(minutes=2), limit=3)
+
+    assert swept == [ids[0], ids[2], ids[4], ids[6], ids[1], ids[3], ids[5]]
+    assert oldest == [ids[0], ids[2], ids[1]]  # the three oldest, then grouped
