@@ -52,6 +52,11 @@ class TimedCache(Generic[K, V]):
                 self.entries.popitem(last=False)
         return value
 
+    def forget(self, key: K) -> None:
+        """Read `key` again next time (a value that must not be trusted for long, such as an absence)."""
+        with self.lock:
+            self.entries.pop(key, None)
+
 
 def process_cache(name: str) -> TimedCache[K, V]:
     """This web process's cache called `name` (made on first use)."""

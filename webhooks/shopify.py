@@ -1,10 +1,12 @@
 """Shopify's webhook deliveries, every topic, compliance topics included.
 
 The view reads the raw body and verifies `X-Shopify-Hmac-Sha256` before anything else (401 and
-nothing stored on a mismatch), finds the store by `X-Shopify-Shop-Domain`, stores the delivery in
-the inbox keyed by `X-Shopify-Webhook-Id` (a redelivery stores nothing new), asks for a drain of
-Shopify's deliveries and answers 200. A database outage answers 503, so Shopify retries; a Redis
-outage leaves the stored delivery to the periodic sweeper.
+nothing stored on a mismatch), finds the store by `X-Shopify-Shop-Domain` (each web process
+remembers a shop's store for 10 s, `webhooks.cache`; an unknown shop is looked up every time, so a
+new installation is found at once), stores the delivery in the inbox keyed by
+`X-Shopify-Webhook-Id` (a redelivery stores nothing new) with one statement committed as it runs,
+asks for a drain of Shopify's deliveries and answers 200. A database outage answers 503, so Shopify
+retries; a Redis outage leaves the stored delivery to the periodic sweeper.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from integration.store.models import Platform, Store
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import read_body
 from jobs.ingest import request_drain
+from webhooks.cache import TimedCache, process_cache
 from webhooks.signatures import shopify_webhook_valid
 
 blueprint = Blueprint("shopify_webhooks", __name__)
@@ -31,6 +34,16 @@ KEPT_HEADERS = ("X-Shopify-API-Version", "X-Shopify-Name")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Shopify's largest payloads (orders with many lines) are far smaller
 # The inbox keeps delivery and event ids of up to 255 characters; Shopify's are UUIDs (36).
 MAX_ID_LENGTH = inbox.MAX_ID_LENGTH
+SHOPS = "storepulse.shopify.shops"
+
+
+def _read_shop(shop: str) -> int | None:
+    """The id of the store of this shop domain; None when there is none."""
+    store_id = db.session.scalar(
+        select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
+    )
+    db.commit()  # the delivery's insert then runs on its own, committed as it runs
+    return store_id
 
 
 @blueprint.post("/webhooks/shopify")
@@ -54,13 +67,15 @@ def receive() -> tuple[str, int]:
     )
     event_id = _bounded_id("X-Shopify-Event-Id")
     triggered_at = _timestamp(request.headers.get("X-Shopify-Triggered-At"))
-    store_id = db.session.scalar(
-        select(Store.id).where(Store.platform == Platform.SHOPIFY, Store.shop_domain == shop)
-    )
+    shops: TimedCache[str, int | None] = process_cache(SHOPS)
+    store_id = shops.get(shop, _read_shop)
     if store_id is None:
+        shops.forget(shop)  # a shop installing now is found by its next delivery
         if topic in AFTER_UNINSTALL_TOPICS:
             return "", 200  # nothing is stored for a shop we do not know: nothing to export or erase
         abort(404)
+    # One statement, committed as it runs: a transaction around it would cost two more round trips.
+    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     received = inbox.receive(
         db.session,
         source="shopify",

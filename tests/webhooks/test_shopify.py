@@ -8,20 +8,22 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from integration.settings import Settings, configure
 from integration.store import session_scope
+from integration.store.db import get_engine
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, OrderLineItem, StoreCustomer
 from integration.store.redis import connection, forget_connections
 from integration.web.app import create_app
 from jobs.queues import QUEUES
 from tests.support.servers import redis_server
-from tests.support.shopify import OLD_SECRET, SECRET, SHOP, Deliver, payload, raw
+from tests.support.shopify import OLD_SECRET, SECRET, SHOP, Deliver, connect_shop, payload, raw
 from webhooks.signatures import shopify_sign_body
 
 COMPLIANCE = ["customers/data_request", "customers/redact", "shop/redact"]
@@ -264,3 +266,34 @@ def test_deliveries_answer_json_errors(shopify_settings: Settings, shop: int, de
     response = deliver("orders/create", raw("orders_create"), headers={"X-Shopify-Topic": None})
     assert response.status_code == 400
     assert json.loads(response.data)
+
+
+def test_a_shop_is_looked_up_once_and_a_shop_installing_now_is_found_at_its_next_delivery(
+    shopify_settings: Settings, deliver: Deliver
+) -> None:
+    """Each web process remembers a shop's store, so a delivery is one statement (its insert,
+    committed as it runs); an unknown shop is not remembered, so an installation counts at once."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        verb = statement.split()[0].upper()
+        if verb in ("SELECT", "INSERT", "UPDATE", "DELETE"):  # SQLite's own BEGIN aside
+            statements.append(verb)
+
+    assert deliver("orders/create", raw("orders_create")).status_code == 404  # not installed yet
+    store_id = connect_shop(shopify_settings)
+    engine = get_engine(shopify_settings.database_url)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        first = deliver("orders/create", raw("orders_create"), webhook_id="w-1")
+        after_first = list(statements)
+        statements.clear()
+        second = deliver("orders/updated", raw("orders_create"), webhook_id="w-2")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert after_first == ["SELECT", "INSERT"]  # the shop's store, then the delivery
+    assert statements == ["INSERT"]
+    with session_scope(shopify_settings.database_url) as session:
+        stored = session.scalars(select(InboxDelivery.store_id).order_by(InboxDelivery.id)).all()
+    assert stored == [store_id, store_id]
