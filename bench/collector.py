@@ -42,7 +42,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -55,6 +54,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from bench.servers import given_or_throwaway
 from integration.accounts import add_store, create_account
 from integration.store import session_scope
 from integration.store.db import dispose_engines, upgrade
@@ -319,24 +319,8 @@ def main() -> None:
         parser.error("--stores: at least 2 (a Shopify store and an API store)")
 
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="storepulse-bench-") as tmp:
-        workdir = Path(tmp)
-        url = args.database_url
-        if url is None:
-            from bench.servers import throwaway_postgres
-
-            url = throwaway_postgres(workdir)
-        redis_url, redis_process = args.redis_url, None
-        if redis_url is None:
-            from bench.servers import throwaway_redis
-
-            redis_url, redis_process = throwaway_redis(workdir)
-        try:
-            report = _measure(args, url, redis_url, workdir)
-        finally:
-            if redis_process is not None:
-                redis_process.terminate()
-                redis_process.wait()
+    with given_or_throwaway(args.database_url, args.redis_url) as (workdir, url, redis_url):
+        report = _measure(args, url, redis_url, workdir)
     report["run_seconds"] = time.perf_counter() - began
     print(json.dumps(report, indent=2, default=str))
     _summary(report)

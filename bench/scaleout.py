@@ -34,17 +34,16 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 
+from bench.servers import given_or_throwaway
 from bench.webhooks import SAMPLE
 from integration.accounts import add_store, create_account
 from integration.settings import Settings
@@ -252,18 +251,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="storepulse-bench-") as tmp:
-        workdir = Path(tmp)
-        url = args.database_url
-        if url is None:
-            from bench.servers import throwaway_postgres
-
-            url = throwaway_postgres(workdir)
-        redis_url, redis_process = args.redis_url, None
-        if redis_url is None:
-            from bench.servers import throwaway_redis
-
-            redis_url, redis_process = throwaway_redis(workdir)
+    with given_or_throwaway(args.database_url, args.redis_url) as (workdir, url, redis_url):
         upgrade(url)
         env = {
             **os.environ,
@@ -276,17 +264,12 @@ def main() -> None:
         }
         os.environ.update(env)
         results = []
-        try:
-            for stores in (int(s) for s in args.stores.split(",")):
-                for mode in args.modes.split(","):
-                    for workers in (int(w) for w in args.workers.split(",")):
-                        result = _run(args, url, redis_url, env, stores, mode, workers)
-                        results.append(result)
-                        print(json.dumps(result), file=sys.stderr, flush=True)  # noqa: T201 - progress
-        finally:
-            if redis_process is not None:
-                redis_process.terminate()
-                redis_process.wait()
+        for stores in (int(s) for s in args.stores.split(",")):
+            for mode in args.modes.split(","):
+                for workers in (int(w) for w in args.workers.split(",")):
+                    result = _run(args, url, redis_url, env, stores, mode, workers)
+                    results.append(result)
+                    print(json.dumps(result), file=sys.stderr, flush=True)  # noqa: T201 - progress
     for stores in {r["stores"] for r in results}:
         for mode in {r["mode"] for r in results}:
             runs = [r for r in results if r["stores"] == stores and r["mode"] == mode]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -170,3 +173,20 @@ class RestartableRedis:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+
+
+@contextmanager
+def given_or_throwaway(database_url: str | None, redis_url: str | None) -> Iterator[tuple[Path, str, str]]:
+    """A work folder, and the given PostgreSQL and Redis URLs or throwaway servers' (stopped after)."""
+    with tempfile.TemporaryDirectory(prefix="storepulse-bench-") as tmp:
+        workdir = Path(tmp)
+        url = database_url or throwaway_postgres(workdir)
+        redis_process = None
+        if redis_url is None:
+            redis_url, redis_process = throwaway_redis(workdir)
+        try:
+            yield workdir, url, redis_url
+        finally:
+            if redis_process is not None:
+                redis_process.terminate()
+                redis_process.wait()

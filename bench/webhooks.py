@@ -27,7 +27,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from decimal import Decimal
@@ -37,6 +36,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
+from bench.servers import given_or_throwaway
 from integration.accounts import add_store, create_account
 from integration.crypto import encrypt_json
 from integration.store import session_scope
@@ -205,24 +205,8 @@ def main() -> None:
         client_main(args)
         return
 
-    with tempfile.TemporaryDirectory(prefix="storepulse-bench-") as tmp:
-        workdir = Path(tmp)
-        url = args.database_url
-        if url is None:
-            from bench.servers import throwaway_postgres
-
-            url = throwaway_postgres(workdir)
-        redis_url, redis_process = args.redis_url, None
-        if redis_url is None:
-            from bench.servers import throwaway_redis
-
-            redis_url, redis_process = throwaway_redis(workdir)
-        try:
-            _measure(args, url, redis_url, workdir)
-        finally:
-            if redis_process is not None:
-                redis_process.terminate()
-                redis_process.wait()
+    with given_or_throwaway(args.database_url, args.redis_url) as (workdir, url, redis_url):
+        _measure(args, url, redis_url, workdir)
 
 
 def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) -> None:
