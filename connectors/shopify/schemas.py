@@ -308,28 +308,21 @@ def _quick_dict(value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
-def _quick_list(value: Any) -> list[Any]:
-    if value is None or type(value) is not list:
-        raise _Declined  # a null list is refused by the schema; absent lists are read as []
+def _quick_objects(value: Any) -> list[dict[str, Any]]:
+    """A list of objects (a null list is refused by the schema; the callers read an absent one as [])."""
+    if type(value) is not list or any(type(item) is not dict for item in value):
+        raise _Declined
     return value
 
 
-def _quick_line(item: Any) -> LineItemRecord:
-    if type(item) is not dict:
-        raise _Declined
+def _quick_line(item: dict[str, Any]) -> LineItemRecord:
     quantity = item.get("quantity")
     if type(quantity) is not int or not 0 <= quantity <= MAX_QUANTITY:
         raise _Declined
-    allocations = []
-    for allocation in _quick_list(item.get("discount_allocations", [])):
-        if type(allocation) is not dict:
-            raise _Declined
-        allocations.append(
-            {
-                "amount": _quick_amount(allocation.get("amount")),
-                "amount_set": _quick_dict(allocation.get("amount_set")),
-            }
-        )
+    allocations = [
+        {"amount": _quick_amount(a.get("amount")), "amount_set": _quick_dict(a.get("amount_set"))}
+        for a in _quick_objects(item.get("discount_allocations", []))
+    ]
     return _webhook_line(
         {
             "external_id": _quick_id(item.get("id")),
@@ -346,21 +339,16 @@ def _quick_line(item: Any) -> LineItemRecord:
     )
 
 
-def _quick_refund(refund: Any, latest: datetime) -> RefundRecord:
-    if type(refund) is not dict:
-        raise _Declined
-    transactions = []
-    for transaction in _quick_list(refund.get("transactions", [])):
-        if type(transaction) is not dict:
-            raise _Declined
-        transactions.append(
-            {
-                "kind": _text(transaction.get("kind")),
-                "status": _text(transaction.get("status")),
-                "amount": _quick_amount(transaction.get("amount")),
-                "currency": _text(transaction.get("currency")),
-            }
-        )
+def _quick_refund(refund: dict[str, Any], latest: datetime) -> RefundRecord:
+    transactions = [
+        {
+            "kind": _text(t.get("kind")),
+            "status": _text(t.get("status")),
+            "amount": _quick_amount(t.get("amount")),
+            "currency": _text(t.get("currency")),
+        }
+        for t in _quick_objects(refund.get("transactions", []))
+    ]
     return _webhook_refund(
         {
             "external_id": _quick_id(refund.get("id"), required=True),
@@ -412,11 +400,11 @@ def quick_order(payload: Any, latest: datetime | None = None) -> OrderRecord | N
                 "checkout_token": _text(payload.get("checkout_token")),
                 "cart_token": _text(payload.get("cart_token")),
                 "source_name": _text(payload.get("source_name")),
-                "line_items": [_quick_line(item) for item in _quick_list(payload.get("line_items", []))],
-                "refunds": [_quick_refund(r, latest) for r in _quick_list(payload.get("refunds", []))],
+                "line_items": [_quick_line(item) for item in _quick_objects(payload.get("line_items", []))],
+                "refunds": [_quick_refund(r, latest) for r in _quick_objects(payload.get("refunds", []))],
             }
         )
-    except (_Declined, ValidationError, ValueError, TypeError, ArithmeticError):
+    except (_Declined, ValidationError, ValueError, TypeError, ArithmeticError, AttributeError):
         return None  # the schema loads it, or says what is wrong
 
 
