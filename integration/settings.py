@@ -110,6 +110,8 @@ class Settings:
     # environment: only `create_app(config)` overrides them, as the browser tests do with local stand-ins.
     shopify_app_bridge_src: str = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
     shopify_polaris_src: str = "https://cdn.shopify.com/shopifycloud/polaris-1.js"
+    # A PostgreSQL streaming replica that admin pages and the API's reads may use (`web.replica`).
+    database_replica_url: str | None = field(default=None, repr=False)
 
     @property
     def shopify_secrets(self) -> tuple[str, ...]:
@@ -145,6 +147,8 @@ class Settings:
         database_url = (
             parsing.database_url(raw_db) if raw_db else f"sqlite:///{instance_path / 'storepulse.sqlite3'}"
         )
+        raw_replica = get("DATABASE_REPLICA_URL")
+        replica_url = parsing.replica_url(raw_replica, database_url) if raw_replica else None
         redis_url = get("REDIS_URL")
         if redis_url is not None:
             parsing.check_redis_url(redis_url)
@@ -165,6 +169,7 @@ class Settings:
         return cls(
             instance_path=instance_path,
             database_url=database_url,
+            database_replica_url=replica_url,
             redis_url=redis_url,
             secret_key=secret_key,
             encryption_keys=parsing.fernet_keys(encryption),

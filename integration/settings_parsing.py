@@ -71,18 +71,26 @@ def tag_prefix(raw: str) -> str:
     return raw
 
 
-def database_url(raw: str) -> str:
+def database_url(raw: str, name: str = "DATABASE_URL") -> str:
     try:
         url = make_url(raw)
     except ArgumentError as exc:
-        raise ConfigError("DATABASE_URL", "not a database URL") from exc
+        raise ConfigError(name, "not a database URL") from exc
     backend = url.get_backend_name()
     if backend in ("postgres", "postgresql"):
         # Hosting platforms hand out postgres:// URLs; psycopg 3 is the driver we ship.
         url = url.set(drivername="postgresql+psycopg")
     elif backend != "sqlite":
-        raise ConfigError("DATABASE_URL", f"unsupported database {backend!r} (use postgresql or sqlite)")
+        raise ConfigError(name, f"unsupported database {backend!r} (use postgresql or sqlite)")
     return url.render_as_string(hide_password=False)
+
+
+def replica_url(raw: str, primary: str) -> str:
+    """A read replica's URL: PostgreSQL, beside a PostgreSQL primary."""
+    url = database_url(raw, "DATABASE_REPLICA_URL")
+    if url.startswith("sqlite") or primary.startswith("sqlite"):
+        raise ConfigError("DATABASE_REPLICA_URL", "a read replica needs PostgreSQL for it and DATABASE_URL")
+    return url
 
 
 def check_redis_url(raw: str) -> None:

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from integration import __version__
 from integration.operations.logs import RequestIds, configure_logging
 from integration.settings import Settings, configure
-from integration.web import admin, woocommerce_install
+from integration.web import admin, replica, woocommerce_install
 from integration.web import install as shopify_install
 from integration.web.context import SETTINGS, db
 from integration.web.views import api as api_views
@@ -106,6 +106,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_filter_language(api)  # before the blueprints whose schemas refer to it
     for views in API_VIEWS:  # in this order in the OpenAPI document
         api.register_blueprint(views.blueprint)
+    # The merchant's pages and the API may read from a replica (DATABASE_REPLICA_URL).
+    replica.init_app(app, {"admin", *(views.blueprint.name for views in API_VIEWS)})
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError) -> tuple[dict[str, str], int]:

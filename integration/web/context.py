@@ -1,6 +1,7 @@
 """What a request of the web wing reaches without the app factory: the settings and the store session.
 
-`db.session` is the request's store session, opened on first use. It commits when the view returns,
+`db.session` is the request's store session, opened on first use (on a read replica for the reads
+`replica` routes there). It commits when the view returns,
 before the response is made (a failed commit answers an error, never a 200 for data not stored), and
 rolls back when the view raises. A view that must store before it hands work on calls `db.commit()`
 first; code outside a view (request hooks, streamed bodies) takes a unit of its own with `db.scope()`.
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.db import session_factory
+from integration.web import replica
 
 SETTINGS = "storepulse"
 
@@ -46,12 +47,24 @@ class RequestSession:
 
         @wraps(dispatch)
         def dispatch_in_session() -> Any:
+            settings = current_settings()
+            on_replica = replica.routed(settings)
+            if on_replica:
+                self.commit()  # what the request hooks read or stored, on the primary, before the view
             try:
-                answer = dispatch()
+                try:
+                    answer = dispatch()
+                except Exception as exc:
+                    if not (replica.reading() and replica.is_read_only_refusal(exc)):
+                        raise
+                    self.rollback()  # the view stores something as it reads: again, on the primary
+                    replica.to_primary()
+                    answer = dispatch()
             except BaseException:
                 self.rollback()
                 raise
             self.commit()
+            replica.changed(settings)  # a read replica: this account's next reads wait until it has this
             return answer
 
         app.dispatch_request = dispatch_in_session  # type: ignore[method-assign]
@@ -62,7 +75,7 @@ class RequestSession:
         """The request's session, opened on first use."""
         session: Session | None = g.get(self.key)
         if session is None:
-            session = session_factory(current_settings().database_url)()
+            session = replica.open_session(current_settings())  # the primary unless a replica may answer
             setattr(g, self.key, session)
         return session
 

@@ -58,7 +58,7 @@ def postgres_server(given: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def _running_postgres(workdir: Path) -> Iterator[str]:
+def _running_postgres(workdir: Path, extra: tuple[str, ...] = ()) -> Iterator[str]:
     """Initialise a cluster in `workdir`, run its server on a socket there, stop it afterwards."""
     binaries = _postgres_binaries()
     as_user = _postgres_user_options(workdir, binaries)
@@ -79,22 +79,69 @@ def _running_postgres(workdir: Path) -> Iterator[str]:
         ],
         **as_user,
     )
-    settings = [arg for setting in POSTGRES_SETTINGS for arg in ("-c", setting)]
-    log_path = workdir / "server.log"
+    with _serving(binaries, data, workdir, as_user, extra) as url:
+        yield url
+
+
+@contextmanager
+def _serving(
+    binaries: Path, data: Path, socket_dir: Path, as_user: dict[str, Any], extra: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Run the server of the cluster in `data` on a socket in `socket_dir`; stop it afterwards."""
+    settings = [arg for setting in (*POSTGRES_SETTINGS, *extra) for arg in ("-c", setting)]
+    log_path = socket_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(binaries / "postgres"), "-D", str(data), "-k", str(workdir), "-h", "", *settings],
+            [str(binaries / "postgres"), "-D", str(data), "-k", str(socket_dir), "-h", "", *settings],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             **as_user,
         )
-    url = f"postgresql://postgres:@/postgres?host={workdir}"
+    url = f"postgresql://postgres:@/postgres?host={socket_dir}"
     try:
         _wait_until_ready(process, log_path, lambda: psycopg.connect(url, connect_timeout=10).close())
         yield url
     finally:
         _stop(process, signal.SIGINT)  # a fast shutdown: sessions still open are ended
+
+
+@contextmanager
+def replicated_postgres() -> Iterator[tuple[str, str]]:
+    """Yield admin URLs of a throwaway primary and of its hot standby, which streams the primary's
+    WAL and replays it as it comes (always throwaway: a given server cannot be copied here)."""
+    workdir = Path(tempfile.mkdtemp(prefix="storepulse-pg-"))
+    try:
+        # Commits flushed before they return, as in production: the position a replica must reach
+        # after a change is then the flushed one (see integration.web.replica).
+        with _running_postgres(workdir, extra=("synchronous_commit=on",)) as primary:
+            binaries = _postgres_binaries()
+            as_user = _postgres_user_options(workdir, binaries)
+            standby = workdir / "standby"
+            standby.mkdir()
+            if as_user:
+                os.chown(standby, as_user["user"], as_user["group"])
+            # A copy of the running primary that starts as its standby (-R writes the connection).
+            _run(
+                [
+                    str(binaries / "pg_basebackup"),
+                    "--pgdata",
+                    str(standby / "data"),
+                    "--host",
+                    str(workdir),
+                    "--username",
+                    "postgres",
+                    "--write-recovery-conf",
+                    "--wal-method=stream",
+                    "--checkpoint=fast",
+                    "--no-sync",
+                ],
+                **as_user,
+            )
+            with _serving(binaries, standby / "data", standby, as_user) as replica:
+                yield primary, replica
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _postgres_binaries() -> Path:

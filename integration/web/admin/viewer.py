@@ -25,6 +25,7 @@ from connectors.shopify.client import SessionTokenRefused
 from connectors.shopify.connection import oauth
 from integration.errors import ConfigError, ConnectorError
 from integration.store.models import Platform, Role, Store, StoreState, User
+from integration.web import replica
 from integration.web.context import current_settings, db
 from integration.web.install import MissingScopes, connect_shop
 from integration.web.session_tokens import InvalidSessionToken, SessionToken, verify_session_token
@@ -144,6 +145,8 @@ def admin_page(view: View) -> View:
                 email=user.email,
                 locale=user.locale,
             )
+        if replica.start_reads(current_settings()):
+            db.commit()  # the viewer was settled on the primary; the page reads from the replica
         return view(*args, **kwargs)
 
     return cast(View, guarded)

@@ -172,7 +172,8 @@ def test_every_page_shows_only_translated_text(pseudo_app: Flask, settings: Sett
     email = "owner@example.com"
     with session_scope(settings.database_url) as session:
         account_id = create_account(session, "Boutique Nord", "Europe/Warsaw").id
-        add_store(session, account_id, platform=Platform.CSV, name="Boutique Nord", currency="EUR")
+        store = add_store(session, account_id, platform=Platform.CSV, name="Boutique Nord", currency="EUR")
+        public_key = store.public_key  # data: random letters, with a digit only by chance
         session.add(
             User(
                 account_id=account_id,
@@ -185,7 +186,7 @@ def test_every_page_shows_only_translated_text(pseudo_app: Flask, settings: Sett
         add_email_source(session, account_id, EmailTool.MAILCHIMP, "Newsletter")
     client = pseudo_app.test_client()
     sign_in(client, email)
-    data = {email, "Boutique Nord", "warehouse", "Newsletter"}
+    data = {email, "Boutique Nord", "warehouse", "Newsletter", public_key}
     pages = admin_pages(pseudo_app)
     assert "/admin/" in pages
     assert len(pages) >= 5
