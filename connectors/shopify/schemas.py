@@ -19,6 +19,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
+from connectors import quick
 from connectors.times import EARLIEST, UTCTime, not_ahead, parse_instant, within
 from integration.contract import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from integration.settings import get_settings
@@ -247,90 +248,48 @@ def _webhook_order(data: dict[str, Any]) -> OrderRecord:
     )
 
 
-# --- order deliveries, the quick way ---------------------------------------------------------
-#
-# Marshmallow's per-field machinery was a third of a drain of order deliveries (some 3 µs a field;
-# an order with two lines and a refund has about 60). Nearly every delivery comes in Shopify's
-# plain shape: ids as numbers, text as strings, amounts as decimal strings, times in ISO 8601 with
-# their offset. `quick_order` reads only that shape, with the conversions and checks the schema
-# applies and the same record builders; for anything else (a required field missing or null, a
-# number where text belongs, an amount or time the schema would refuse) it gives up and the schema
-# loads the payload and words the error. A property test holds the two to the same results.
-
-
-class _Declined(Exception):
-    """The payload is outside the plain shape: the schema decides."""
-
-
-def _text(value: Any, *, required: bool = False) -> str | None:
-    if type(value) is str or (value is None and not required):
-        return value
-    raise _Declined
+# --- order deliveries, the quick way (`connectors.quick`) ---------------------------------------
 
 
 def _quick_id(value: Any, *, required: bool = False) -> str | None:
     if value is None:
         if required:
-            raise _Declined
+            raise quick.Declined
         return None
     return numeric_id(value)  # its ValidationError: the schema's error
 
 
 def _quick_amount(value: Any, *, required: bool = False) -> Decimal | None:
-    if value is None and not required:
-        return None
-    kind = type(value)
-    if kind is not str and kind is not int and kind is not float:
-        raise _Declined  # booleans and everything else: the schema's error
-    amount = Decimal(str(value))  # as the schema converts; InvalidOperation when unreadable
-    if not amount.is_finite():
-        raise _Declined
-    _amount(amount)
-    return amount
+    return quick.amount(value, _amount, required=required)
 
 
 def _quick_time(value: Any, latest: datetime, *, required: bool = False) -> datetime | None:
     if value is None and not required:
         return None
     if type(value) is not str:
-        raise _Declined
+        raise quick.Declined
     moment = datetime.fromisoformat(value)  # what the schema's ISO parsing is
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise _Declined
+        raise quick.Declined
     return within(moment, EARLIEST, latest)  # TimeOutOfRange, a ValueError, when outside
-
-
-def _quick_dict(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if type(value) is not dict:
-        raise _Declined
-    return dict(value)
-
-
-def _quick_objects(value: Any) -> list[dict[str, Any]]:
-    """A list of objects (a null list is refused by the schema; the callers read an absent one as [])."""
-    if type(value) is not list or any(type(item) is not dict for item in value):
-        raise _Declined
-    return value
 
 
 def _quick_line(item: dict[str, Any]) -> LineItemRecord:
     quantity = item.get("quantity")
     if type(quantity) is not int or not 0 <= quantity <= MAX_QUANTITY:
-        raise _Declined
+        raise quick.Declined
     allocations = [
-        {"amount": _quick_amount(a.get("amount")), "amount_set": _quick_dict(a.get("amount_set"))}
-        for a in _quick_objects(item.get("discount_allocations", []))
+        {"amount": _quick_amount(a.get("amount")), "amount_set": quick.mapping(a.get("amount_set"))}
+        for a in quick.objects(item.get("discount_allocations", []))
     ]
     return _webhook_line(
         {
             "external_id": _quick_id(item.get("id")),
             "product_id": _quick_id(item.get("product_id")),
             "variant_id": _quick_id(item.get("variant_id")),
-            "sku": _text(item.get("sku")),
-            "title": _text(item.get("title"), required=True),
-            "variant_title": _text(item.get("variant_title")),
+            "sku": quick.text(item.get("sku")),
+            "title": quick.text(item.get("title"), required=True),
+            "variant_title": quick.text(item.get("variant_title")),
             "quantity": quantity,
             "unit_price": _quick_amount(item.get("price"), required=True),
             "total_discount": _quick_amount(item.get("total_discount")),
@@ -342,12 +301,12 @@ def _quick_line(item: dict[str, Any]) -> LineItemRecord:
 def _quick_refund(refund: dict[str, Any], latest: datetime) -> RefundRecord:
     transactions = [
         {
-            "kind": _text(t.get("kind")),
-            "status": _text(t.get("status")),
+            "kind": quick.text(t.get("kind")),
+            "status": quick.text(t.get("status")),
             "amount": _quick_amount(t.get("amount")),
-            "currency": _text(t.get("currency")),
+            "currency": quick.text(t.get("currency")),
         }
-        for t in _quick_objects(refund.get("transactions", []))
+        for t in quick.objects(refund.get("transactions", []))
     ]
     return _webhook_refund(
         {
@@ -372,39 +331,39 @@ def quick_order(payload: Any, latest: datetime | None = None) -> OrderRecord | N
         customer = payload.get("customer")
         if customer is not None:
             if type(customer) is not dict:
-                raise _Declined
-            customer = {"id": _quick_id(customer.get("id")), "email": _text(customer.get("email"))}
+                raise quick.Declined
+            customer = {"id": _quick_id(customer.get("id")), "email": quick.text(customer.get("email"))}
         number = payload.get("order_number")
         if number is not None and type(number) is not int:
-            raise _Declined  # the schema reads "12" or 12.0 as 12, and words what it cannot read
+            raise quick.Declined  # the schema reads "12" or 12.0 as 12, and words what it cannot read
         return _webhook_order(
             {
                 "external_id": _quick_id(payload.get("id"), required=True),
-                "name": _text(payload.get("name")),
+                "name": quick.text(payload.get("name")),
                 "order_number": number,
-                "email": _text(payload.get("email")),
-                "contact_email": _text(payload.get("contact_email")),
+                "email": quick.text(payload.get("email")),
+                "contact_email": quick.text(payload.get("contact_email")),
                 "customer": customer,
                 "created_at": _quick_time(payload.get("created_at"), latest, required=True),
                 "updated_at": _quick_time(payload.get("updated_at"), latest, required=True),
                 "processed_at": _quick_time(payload.get("processed_at"), latest),
                 "cancelled_at": _quick_time(payload.get("cancelled_at"), latest),
-                "financial_status": _text(payload.get("financial_status")),
-                "fulfillment_status": _text(payload.get("fulfillment_status")),
-                "currency": _text(payload.get("currency"), required=True),
+                "financial_status": quick.text(payload.get("financial_status")),
+                "fulfillment_status": quick.text(payload.get("fulfillment_status")),
+                "currency": quick.text(payload.get("currency"), required=True),
                 "total_price": _quick_amount(payload.get("total_price"), required=True),
                 "subtotal_price": _quick_amount(payload.get("subtotal_price")),
                 "total_discounts": _quick_amount(payload.get("total_discounts")),
                 "total_tax": _quick_amount(payload.get("total_tax")),
-                "total_shipping_price_set": _quick_dict(payload.get("total_shipping_price_set")),
-                "checkout_token": _text(payload.get("checkout_token")),
-                "cart_token": _text(payload.get("cart_token")),
-                "source_name": _text(payload.get("source_name")),
-                "line_items": [_quick_line(item) for item in _quick_objects(payload.get("line_items", []))],
-                "refunds": [_quick_refund(r, latest) for r in _quick_objects(payload.get("refunds", []))],
+                "total_shipping_price_set": quick.mapping(payload.get("total_shipping_price_set")),
+                "checkout_token": quick.text(payload.get("checkout_token")),
+                "cart_token": quick.text(payload.get("cart_token")),
+                "source_name": quick.text(payload.get("source_name")),
+                "line_items": [_quick_line(item) for item in quick.objects(payload.get("line_items", []))],
+                "refunds": [_quick_refund(r, latest) for r in quick.objects(payload.get("refunds", []))],
             }
         )
-    except (_Declined, ValidationError, ValueError, TypeError, ArithmeticError, AttributeError):
+    except (quick.Declined, ValidationError, *quick.GIVE_UP):
         return None  # the schema loads it, or says what is wrong
 
 

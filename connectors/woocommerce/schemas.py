@@ -23,12 +23,14 @@ interaction of its buyer, in their order count) and revenue (in spend, AOV and R
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from connectors import quick
 from connectors.times import EARLIEST, not_ahead, within
 from integration.contract import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 
@@ -120,22 +122,25 @@ class LineItem(_Payload):
 
     @post_load
     def _record(self, data: dict[str, Any], **kwargs: Any) -> LineItemRecord:
-        quantity = data["quantity"]
-        # `subtotal` is the line before discounts, `total` after: the unit price is the first's share.
-        unit = (
-            (data["subtotal"] / quantity).quantize(Decimal("0.0001")).normalize() if quantity else Decimal(0)
-        )
-        discount = data["subtotal"] - data["total"]
-        return LineItemRecord(
-            title=_text(data["name"]) or "",
-            quantity=quantity,
-            unit_price=unit,
-            external_id=data["id"],
-            product_id=str(data["product_id"]) if data["product_id"] else None,
-            variant_id=str(data["variation_id"]) if data["variation_id"] else None,
-            sku=_text(data["sku"]),
-            total_discount=discount if discount > 0 else None,
-        )
+        return _line_record(data)
+
+
+def _line_record(data: dict[str, Any]) -> LineItemRecord:
+    """A loaded line item as its record."""
+    quantity = data["quantity"]
+    # `subtotal` is the line before discounts, `total` after: the unit price is the first's share.
+    unit = (data["subtotal"] / quantity).quantize(Decimal("0.0001")).normalize() if quantity else Decimal(0)
+    discount = data["subtotal"] - data["total"]
+    return LineItemRecord(
+        title=_text(data["name"]) or "",
+        quantity=quantity,
+        unit_price=unit,
+        external_id=data["id"],
+        product_id=str(data["product_id"]) if data["product_id"] else None,
+        variant_id=str(data["variation_id"]) if data["variation_id"] else None,
+        sku=_text(data["sku"]),
+        total_discount=discount if discount > 0 else None,
+    )
 
 
 class Refund(_Payload):
@@ -164,52 +169,140 @@ class OrderSchema(_Payload):
 
     @post_load
     def _record(self, data: dict[str, Any], **kwargs: Any) -> OrderRecord | CheckoutRecord:
-        billing = data["billing"]
-        email = _text(billing.get("email"))
-        customer = str(data["customer_id"]) if data["customer_id"] else None
-        currency = data["currency"].upper()
-        if data["status"] == DRAFT:
-            return CheckoutRecord(
-                token=data["id"],
-                created_at=data["date_created_gmt"],
-                updated_at=data["date_modified_gmt"],
+        return _order_record(data)
+
+
+def _order_record(data: dict[str, Any]) -> OrderRecord | CheckoutRecord:
+    """A loaded order as its record, or as a checkout while it is the block checkout's draft."""
+    billing = data["billing"]
+    email = _text(billing.get("email"))
+    customer = str(data["customer_id"]) if data["customer_id"] else None
+    currency = data["currency"].upper()
+    shared: dict[str, Any] = {
+        "created_at": data["date_created_gmt"],
+        "updated_at": data["date_modified_gmt"],
+        "currency": currency,
+        "total_price": data["total"],
+        "customer_id": customer,
+        "email": email,
+        "line_items": data["line_items"],
+    }
+    if data["status"] == DRAFT:
+        return CheckoutRecord(token=data["id"], customer_email=email if customer else None, **shared)
+    financial, cancelled = STATUSES.get(data["status"], (data["status"], False))
+    return OrderRecord(
+        external_id=data["id"],
+        name=f"#{data['number'] or data['id']}",
+        number=data["number"] or data["id"],
+        **shared,
+        cancelled_at=data["date_modified_gmt"] if cancelled else None,
+        financial_status=financial,
+        fulfillment_status=FULFILLED.get(data["status"]),
+        total_discounts=data["discount_total"],
+        total_shipping=data["shipping_total"],
+        total_tax=data["total_tax"],
+        checkout_token=data["id"],  # a block checkout's draft had this order's id
+        refunds=[
+            RefundRecord(
+                external_id=refund["id"],
+                order_external_id=data["id"],
+                amount=abs(refund["total"]),
                 currency=currency,
-                total_price=data["total"],
-                customer_id=customer,
-                email=email,
-                customer_email=email if customer else None,
-                line_items=data["line_items"],
+                created_at=data["date_modified_gmt"],  # the order's summary gives no refund time
             )
-        financial, cancelled = STATUSES.get(data["status"], (data["status"], False))
-        return OrderRecord(
-            external_id=data["id"],
-            created_at=data["date_created_gmt"],
-            updated_at=data["date_modified_gmt"],
-            currency=currency,
-            total_price=data["total"],
-            name=f"#{data['number'] or data['id']}",
-            number=data["number"] or data["id"],
-            customer_id=customer,
-            email=email,
-            cancelled_at=data["date_modified_gmt"] if cancelled else None,
-            financial_status=financial,
-            fulfillment_status=FULFILLED.get(data["status"]),
-            total_discounts=data["discount_total"],
-            total_shipping=data["shipping_total"],
-            total_tax=data["total_tax"],
-            checkout_token=data["id"],  # a block checkout's draft had this order's id
-            line_items=data["line_items"],
-            refunds=[
-                RefundRecord(
-                    external_id=refund["id"],
-                    order_external_id=data["id"],
-                    amount=abs(refund["total"]),
-                    currency=currency,
-                    created_at=data["date_modified_gmt"],  # the order's summary gives no refund time
-                )
-                for refund in data["refunds"]
-            ],
+            for refund in data["refunds"]
+        ],
+    )
+
+
+# --- orders, the quick way (`connectors.quick`) -------------------------------------------------
+
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")  # as `validate.Regexp` matches it
+BILLING_FIELDS = ("first_name", "last_name", "email", "phone")
+
+
+def _quick_id(value: Any, *, required: bool = False) -> str | None:
+    if value is None and not required:
+        return None
+    if type(value) is not int or not 1 <= value < 2**63:
+        raise quick.Declined
+    return str(value)
+
+
+def _quick_whole(value: Any, low: int = 0, high: int | None = None) -> int:
+    """A strict `Integer` (null refused; the caller gives the default of an absent one)."""
+    if type(value) is not int or value < low or (high is not None and value > high):
+        raise quick.Declined
+    return value
+
+
+def _quick_time(value: Any, latest: datetime) -> datetime:
+    if type(value) is not str:
+        raise quick.Declined
+    moment = datetime.fromisoformat(value.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return within(moment, EARLIEST, latest)  # TimeOutOfRange, a ValueError, when outside
+
+
+def _quick_line(item: dict[str, Any]) -> LineItemRecord:
+    return _line_record(
+        {
+            "id": _quick_id(item.get("id")),
+            "name": quick.text(item.get("name"), required=True),
+            "product_id": _quick_whole(item.get("product_id", 0)),
+            "variation_id": _quick_whole(item.get("variation_id", 0)),
+            "quantity": _quick_whole(item.get("quantity"), high=MAX_QUANTITY),
+            "sku": quick.text(item.get("sku")),
+            "subtotal": quick.amount(item.get("subtotal"), _amount, required=True),
+            "total": quick.amount(item.get("total"), _amount, required=True),
+        }
+    )
+
+
+def quick_order(payload: Any, latest: datetime | None = None) -> OrderRecord | CheckoutRecord | None:
+    """An order's record (a draft's checkout) when the payload is in WooCommerce's plain shape: the
+    record `ORDER` loads. None when only the schema can decide; times at or after `latest` (now
+    plus FUTURE_SKEW by default, the schema's bound) are among those."""
+    if type(payload) is not dict:
+        return None
+    latest = latest or not_ahead()()
+    try:
+        status = quick.text(payload.get("status"), required=True)
+        currency = quick.text(payload.get("currency"), required=True)
+        if not status or len(status) > 32 or not _CURRENCY.match(currency or ""):
+            raise quick.Declined
+        billing = payload.get("billing", {})
+        if type(billing) is not dict:
+            raise quick.Declined
+        if billing:  # given, each of its fields is read (an absent one as null)
+            billing = {key: quick.text(billing.get(key)) for key in BILLING_FIELDS}
+        return _order_record(
+            {
+                "id": _quick_id(payload.get("id"), required=True),
+                "number": quick.text(payload.get("number")),
+                "status": status,
+                "currency": currency,
+                "date_created_gmt": _quick_time(payload.get("date_created_gmt"), latest),
+                "date_modified_gmt": _quick_time(payload.get("date_modified_gmt"), latest),
+                "total": quick.amount(payload.get("total"), _amount, required=True),
+                "discount_total": quick.amount(payload.get("discount_total"), _amount),
+                "shipping_total": quick.amount(payload.get("shipping_total"), _amount),
+                "total_tax": quick.amount(payload.get("total_tax"), _amount),
+                "customer_id": _quick_whole(payload.get("customer_id", 0)),
+                "billing": billing,
+                "line_items": [_quick_line(item) for item in quick.objects(payload.get("line_items", []))],
+                "refunds": [
+                    {
+                        "id": _quick_id(refund.get("id"), required=True),
+                        "total": quick.amount(refund.get("total"), _amount, required=True),
+                    }
+                    for refund in quick.objects(payload.get("refunds", []))
+                ],
+            }
         )
+    except (quick.Declined, ValidationError, *quick.GIVE_UP):
+        return None  # the schema loads it, or says what is wrong
 
 
 class CustomerSchema(_Payload):

@@ -4,7 +4,7 @@ cannot vouch for goes to the schema (which words the error)."""
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,9 +13,22 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from connectors.shopify import schemas
+from tests.support.quick_payloads import (
+    MISSING,
+    amounts,
+    maybe,
+    plain_amounts,
+    plain_ids,
+    plain_texts,
+    plain_times,
+    quantities,
+    schema_outcome,
+    set_field,
+    texts,
+    times,
+)
 from tests.support.shopify import payload
 
-MISSING = object()
 PLAIN = schemas.ORDER
 
 # Values a field may be given: the plain ones Shopify sends and every kind the schema treats apart.
@@ -29,63 +42,6 @@ ids = st.one_of(
     st.floats(allow_nan=True),
     st.none(),
 )
-texts = st.one_of(st.text(max_size=8), st.none(), st.integers(), st.booleans(), st.just(["a"]), st.just({}))
-amounts = st.one_of(
-    st.decimals(min_value=0, max_value=10**12, places=2).map(str),
-    st.sampled_from(
-        ["0", "-0", "-1.00", "1e3", "1E-2", " 5.5 ", "1_000", "NaN", "sNaN", "Infinity", "-inf", "", "abc"]
-    ),
-    st.sampled_from(["999999999999.99", "1000000000000", "1000000000000.00", "0.000001"]),
-    st.integers(min_value=-5, max_value=10**13),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(),
-    st.none(),
-    st.just({"amount": "1"}),
-)
-# Hypothesis takes naive bounds and adds the zones itself.
-moments = st.datetimes(
-    min_value=datetime(1980, 1, 1),  # noqa: DTZ001
-    max_value=datetime(2200, 1, 1),  # noqa: DTZ001
-    timezones=st.sampled_from([UTC, None]),
-)
-times = st.one_of(
-    moments.map(lambda moment: moment.isoformat()),  # naive ones, before 1990 and far ahead too
-    st.sampled_from(
-        [
-            "2026-07-10T12:00:00-04:00",
-            "2026-07-10T12:00:00.123456+02:00",
-            "2026-07-10T12:00:00.5Z",
-            "2026-07-10T12:00:00Z",
-            "2026-07-10 12:00:00+00:00",
-            "2026-07-10",
-            "20260710T120000+0000",
-            " 2026-07-10T12:00:00Z",
-            "2026-07-10T12:00:00",
-            "0001-01-01T00:00:00+01:00",
-            "9999-12-31T23:59:59-01:00",
-            "",
-            "yesterday",
-        ]
-    ),
-    st.integers(min_value=0, max_value=2**31),
-    st.none(),
-    st.booleans(),
-)
-# Plain values as Shopify sends them, drawn as often as all the others together: the quick way
-# must be taken often enough for its records to be compared.
-plain_ids = st.integers(min_value=0, max_value=2**63)
-plain_texts = st.text(max_size=8)
-plain_amounts = st.decimals(min_value=0, max_value=10**6, places=2).map(str)
-plain_times = st.datetimes(
-    min_value=datetime(1990, 1, 2),  # noqa: DTZ001
-    max_value=datetime(2026, 1, 1),  # noqa: DTZ001
-    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-4)), timezone(timedelta(hours=5, minutes=30))]),
-).map(lambda moment: moment.isoformat())
-
-
-quantities = st.one_of(
-    st.integers(min_value=-2, max_value=2_000_000), st.sampled_from(["3", 2.0, 2.5, True, None])
-)
 money_sets = st.one_of(
     st.none(),
     st.builds(
@@ -94,18 +50,6 @@ money_sets = st.one_of(
     ),
     st.sampled_from([{}, {"shop_money": None}, [], "10.00"]),
 )
-
-
-def _set(target: dict[str, Any], key: str, value: Any) -> None:
-    if value is MISSING:
-        target.pop(key, None)
-    else:
-        target[key] = value
-
-
-def _maybe(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """A field's value, or the field left out."""
-    return st.one_of(values, st.just(MISSING))
 
 
 ORDER_FIELDS = {
@@ -180,7 +124,7 @@ def orders(draw: st.DrawFn) -> Any:
     """The documented `orders/create` payload with some of its fields changed, dropped or mistyped."""
     body = copy.deepcopy(payload("orders_create"))
     for key in draw(st.sets(st.sampled_from(sorted(ORDER_FIELDS)), max_size=4)):
-        _set(body, key, draw(_maybe(ORDER_FIELDS[key])))
+        set_field(body, key, draw(maybe(ORDER_FIELDS[key])))
     if draw(st.booleans()):
         customer = draw(
             st.one_of(
@@ -189,26 +133,23 @@ def orders(draw: st.DrawFn) -> Any:
                 st.sampled_from(["x", []]),
             )
         )
-        _set(body, "customer", draw(st.one_of(st.just(customer), st.just(MISSING))))
+        set_field(body, "customer", draw(st.one_of(st.just(customer), st.just(MISSING))))
     for line in body["line_items"]:
         for key in draw(st.sets(st.sampled_from(sorted(LINE_FIELDS)), max_size=2)):
-            _set(line, key, draw(_maybe(LINE_FIELDS[key])))
+            set_field(line, key, draw(maybe(LINE_FIELDS[key])))
         if draw(st.booleans()):
-            _set(line, "discount_allocations", draw(_maybe(st.one_of(allocations, st.none()))))
+            set_field(line, "discount_allocations", draw(maybe(st.one_of(allocations, st.none()))))
     if draw(st.integers(0, 4)) == 4:
-        _set(body, "line_items", draw(st.sampled_from([MISSING, None, "x", [], [None]])))
+        set_field(body, "line_items", draw(st.sampled_from([MISSING, None, "x", [], [None]])))
     if draw(st.booleans()):
-        _set(body, "refunds", draw(_maybe(st.one_of(refunds, st.none()))))
+        set_field(body, "refunds", draw(maybe(st.one_of(refunds, st.none()))))
     if draw(st.integers(0, 30)) == 30:
         return draw(st.sampled_from([None, [], "order", 3]))
     return body
 
 
 def _schema_load(body: Any) -> tuple[str, Any]:
-    try:
-        return "record", PLAIN.load(body)
-    except ValidationError as exc:
-        return "refused", exc.normalized_messages()
+    return schema_outcome(PLAIN, body)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
