@@ -503,9 +503,10 @@ def _shop_amount(money_set: dict[str, Any] | None) -> Decimal | None:
     if not money_set:
         return None
     try:
-        return Decimal(str(money_set["shop_money"]["amount"]))
+        amount = Decimal(str(money_set["shop_money"]["amount"]))
     except (KeyError, TypeError, ArithmeticError):
         return None
+    return amount if amount.is_finite() else None  # "NaN" or "Infinity" is no amount either
 
 
 ORDER = OrderWebhook()

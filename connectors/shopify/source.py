@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from connectors.inbound import delivery_store, json_body
 from connectors.shopify import schemas
 from connectors.shopify.schemas import merchant_tags
-from connectors.times import FUTURE_SKEW
+from connectors.times import FUTURE_SKEW, not_ahead
 from integration import ingest, notifications, privacy
 from integration.commerce.checkout_identity import checkout_identities
 from integration.contract import Outcome
@@ -75,9 +75,10 @@ def _load(schema: Schema, payload: Any, delivery: InboxDelivery) -> Any:
     or if it names a time later than the delivery's receipt plus FUTURE_SKEW."""
     latest = delivery.received_at + FUTURE_SKEW
     if schema is schemas.ORDER:
-        # Most order deliveries are in the plain shape the quick way reads: its record holds no
-        # time after `latest`. The rest go through the schema.
-        record = schemas.quick_order(payload, latest)
+        # Most order deliveries are in the plain shape the quick way reads. Its record holds no time
+        # at or after the earlier of the schema's bound (our clock) and the receipt's (the web
+        # host's clock): the schema and the walk below would refuse none. The rest go through them.
+        record = schemas.quick_order(payload, min(latest, not_ahead()()))
         if record is not None:
             return record
     try:

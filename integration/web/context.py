@@ -48,22 +48,22 @@ class RequestSession:
         @wraps(dispatch)
         def dispatch_in_session() -> Any:
             settings = current_settings()
-            on_replica = replica.routed(settings)
-            if on_replica:
+            if replica.routed(settings):
                 self.commit()  # what the request hooks read or stored, on the primary, before the view
             try:
                 try:
                     answer = dispatch()
+                    self.commit()
                 except Exception as exc:
-                    if not (replica.reading() and replica.is_read_only_refusal(exc)):
+                    if not replica.retry_on_primary(settings, exc):
                         raise
-                    self.rollback()  # the view stores something as it reads: again, on the primary
-                    replica.to_primary()
+                    self.rollback()  # a read the replica could not serve: again, on the primary
                     answer = dispatch()
+                    self.commit()
             except BaseException:
                 self.rollback()
+                replica.changed(settings)  # what the view committed before it failed
                 raise
-            self.commit()
             replica.changed(settings)  # a read replica: this account's next reads wait until it has this
             return answer
 

@@ -28,6 +28,7 @@ from integration.errors import ConfigError, ConnectorError
 from integration.settings import Settings
 from integration.store.models import Platform
 from integration.store.redis import connection
+from integration.web import replica
 from integration.web.context import current_settings, db
 from jobs.queues import INGEST, enqueue
 from jobs.shopify import start_backfill_job
@@ -167,6 +168,7 @@ def callback() -> str:
     except ConnectorError as exc:
         logger.warning("install of %s failed: %s", shop, exc)
         abort(502, "Shopify did not complete the install; please try again")
+    replica.wrote(connected.account_id)  # the admin's first reads wait until a replica has it
     ids = {"store_id": connected.store_id, "account_id": connected.account_id, "name": connected.name}
     return render_template(
         "shopify_connected.html", shop=shop, new=connected.new, backfill=connected.backfill, **ids

@@ -4,7 +4,8 @@ Which requests read from the replica: a GET or HEAD of the merchant's pages (`ad
 JSON API. Everything else — changes, webhooks, installs, the collector, health — uses the primary.
 
 Reading one's own writes: once a change to an account commits (any other method on those
-blueprints), the primary's WAL position after it is kept in Redis for the account
+blueprints, or anything that says so with `wrote`: a sign-in, a shop connected, a read that stored
+something), the primary's WAL position after it is kept in Redis for the account
 (`storepulse:replica:lsn:<account>`, the highest one, for a day). A read for that account takes
 the replica only when the replica has replayed that position; otherwise — and when Redis cannot
 say, or the replica cannot be reached (then it is left alone for REPLICA_PAUSE_SECONDS) — the
@@ -17,7 +18,7 @@ a signed-in user) and the admin pages' guard (a signed-in user and whether a pas
 the session, an embedded shop and its first connection) — and what that read or stored is
 committed before the view's own reads start. A view that stores something as it reads (a cache
 filled on first use, predefined segments created on the first visit) is refused by the replica
-and runs again on the primary; the next read finds what it stored.
+and runs again on the primary, as does one whose replica went away or cancelled its query.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Iterable
 import psycopg
 import redis
 from flask import Flask, Response, current_app, g, request
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -46,6 +48,8 @@ HEADER = "X-Storepulse-Read-From"
 BLUEPRINTS = "storepulse.replica.blueprints"
 READ_FROM = "storepulse.read_from"
 VIEW_READS = "storepulse.view_reads_replica"
+WROTE = "storepulse.replica.wrote"
+_OWN = "own"  # `wrote()` without an account: the request's own
 LSN_KEY = "storepulse:replica:lsn:{account}"
 LSN_KEEP_SECONDS = 24 * 3600
 # A replica that cannot be reached is not tried again by this process for this long.
@@ -120,15 +124,30 @@ def reading() -> bool:
     return bool(g.get(VIEW_READS))
 
 
-def is_read_only_refusal(exc: BaseException) -> bool:
-    """Whether `exc` is the replica refusing a write (a view that stores something as it reads)."""
-    return isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg.errors.ReadOnlySqlTransaction)
-
-
-def to_primary() -> None:
-    """Read the rest of this request from the primary."""
+def retry_on_primary(settings: Settings, exc: BaseException) -> bool:
+    """Whether a view reading from the replica should run again on the primary after `exc`: the
+    replica refused a write (a view that stores something as it reads: its position is then kept
+    for the account once the rerun commits), cancelled a query for a conflict with its replay, or
+    went away (then it is left alone for a while). If so, the rest of the request uses the primary."""
+    if not reading() or not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc.orig, psycopg.errors.ReadOnlySqlTransaction):
+        wrote()
+    elif isinstance(exc.orig, psycopg.errors.SerializationFailure):
+        logger.info("read replica cancelled a read (a conflict with its replay): reading from the primary")
+    elif isinstance(exc, OperationalError) or exc.connection_invalidated:
+        _pause(settings, exc)
+    else:
+        return False
     setattr(g, VIEW_READS, False)
     setattr(g, READ_FROM, "primary")
+    return True
+
+
+def wrote(account_id: int | None = None) -> None:
+    """Say that this request stored something for an account (the request's own when None) even
+    though it may be a read: the position is kept once it commits (`changed`)."""
+    setattr(g, WROTE, account_id if account_id is not None else _OWN)
 
 
 def _routed(settings: Settings) -> bool:
@@ -144,6 +163,8 @@ def _account() -> int | None:
     account_id = g.get("account_id")
     if account_id is None and g.get("viewer") is not None:
         account_id = g.viewer.account_id
+    if account_id is None and current_user and current_user.is_authenticated:
+        account_id = current_user.user.account_id  # just signed in (or signed up by an invitation)
     return int(account_id) if account_id is not None else None
 
 
@@ -182,18 +203,21 @@ def _replica_session(settings: Settings) -> Session | None:
         replayed = session.scalar(text("SELECT pg_last_wal_replay_lsn()::text"))
     except OperationalError as exc:
         session.close()
-        with _pause_lock:
-            _paused_until[url] = time.monotonic() + REPLICA_PAUSE_SECONDS
-        logger.warning(
-            "read replica unreachable, reading from the primary for %.0f s: %s",
-            REPLICA_PAUSE_SECONDS,
-            exc.orig,
-        )
+        _pause(settings, exc)
         return None
     if needed is not None and (replayed is None or lsn_number(replayed) < needed):
         session.close()  # it has not replayed the account's last change yet
         return None
     return session
+
+
+def _pause(settings: Settings, exc: DBAPIError) -> None:
+    """Leave a replica that failed alone for REPLICA_PAUSE_SECONDS in this process."""
+    with _pause_lock:
+        _paused_until[_replica_url(settings)] = time.monotonic() + REPLICA_PAUSE_SECONDS
+    logger.warning(
+        "read replica failed, reading from the primary for %.0f s: %s", REPLICA_PAUSE_SECONDS, exc.orig
+    )
 
 
 def _needed_position(settings: Settings) -> int | None | bool:
@@ -211,25 +235,29 @@ def _needed_position(settings: Settings) -> int | None | bool:
 
 
 def changed(settings: Settings) -> None:
-    """After a request that may have changed its account committed: keep the primary's WAL position
-    for the account, so its next reads wait until the replica has replayed it."""
-    if settings.database_replica_url is None or request.method in SAFE:
+    """After a request that may have changed an account committed (a change on a routed blueprint,
+    or anything flagged with `wrote`): keep the primary's WAL position for the account, so its next
+    reads wait until the replica has replayed it. Never raises: the change is already stored."""
+    if settings.database_replica_url is None:
         return
-    if request.blueprint not in current_app.extensions.get(BLUEPRINTS, ()):
-        return
-    account_id = _account()
+    flagged = g.get(WROTE)
+    if flagged is None:
+        if request.method in SAFE or request.blueprint not in current_app.extensions.get(BLUEPRINTS, ()):
+            return
+    account_id = flagged if isinstance(flagged, int) else _account()
     if account_id is None:
         return
-    with session_scope(settings.database_url) as session:
-        position = session.scalar(COMMITTED_POSITION)
-    if position is None:
-        return
     try:
-        client = connection(settings)
-        client.register_script(_KEEP_HIGHEST)(
+        with session_scope(settings.database_url) as session:
+            position = session.scalar(COMMITTED_POSITION)
+        if position is None:
+            return
+        connection(settings).register_script(_KEEP_HIGHEST)(
             keys=[LSN_KEY.format(account=account_id)], args=[lsn_number(position), LSN_KEEP_SECONDS]
         )
-    except redis.RedisError as exc:
-        # The account's next reads cannot be told apart from stale ones: they take the primary
-        # until Redis answers again (its reads see no position and Redis failing, so the primary).
-        logger.warning("read replica position not kept: %s", exc)
+    except (DBAPIError, redis.RedisError) as exc:
+        # The account's next reads cannot be told from stale ones: if Redis still holds an older
+        # position they wait for that one only; the replica is usually milliseconds behind.
+        logger.warning(
+            "read replica: the position after a change of account %s was not kept: %s", account_id, exc
+        )

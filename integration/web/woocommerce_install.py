@@ -21,6 +21,7 @@ from connectors.woocommerce import connection
 from connectors.woocommerce.client import KEY, SECRET
 from connectors.woocommerce.connection import Keys, ShopTaken
 from integration.store.models import Account
+from integration.web import replica
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import read_body
 from jobs.queues import INGEST, enqueue
@@ -75,6 +76,7 @@ def callback() -> tuple[dict[str, str], int]:
         abort(409, "this shop is connected to another storepulse account")
     store_id = store.id
     db.commit()  # the keys are kept before anything else can fail
+    replica.wrote(account_id)  # the admin's reads of the new store wait until a replica has it
     try:
         connection.mark_authorized(settings, nonce, store_id)
         enqueue(settings, INGEST, set_up_store_job, store_id)

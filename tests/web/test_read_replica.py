@@ -7,11 +7,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from integration.errors import ConfigError
@@ -173,6 +175,45 @@ def test_a_read_that_stores_on_first_use_runs_on_the_primary_then_reads_the_repl
     assert second.get_json() == first.get_json()
 
 
+def test_a_read_that_stores_while_the_replica_lags_keeps_the_position_for_the_next_reads(
+    replicated: Settings,
+) -> None:
+    """The predefined segments created by the rerun on the primary: the next reads do not go back
+    to a replica without them (to be refused and rerun again), until it has replayed them."""
+    assert replicated.database_replica_url is not None
+    client = _client(replicated)
+    headers, _ = _accounts(replicated)
+    _replay(replicated.database_replica_url, paused=True)
+    for _ in range(2):
+        answer = client.get("/api/v1/segments", headers=headers)
+        assert answer.status_code == 200
+        assert answer.headers[HEADER] == "primary"
+    with session_scope(replicated.database_url) as session:
+        account_id = session.scalar(text("SELECT account_id FROM api_keys ORDER BY id LIMIT 1"))
+    assert connection(replicated).get(replica.LSN_KEY.format(account=account_id)) is not None
+    _replay(replicated.database_replica_url, paused=False)
+    _caught_up(replicated.database_url, replicated.database_replica_url)
+    assert client.get("/api/v1/segments", headers=headers).headers[HEADER] == "replica"
+
+
+def test_a_new_account_signing_in_is_shown_its_pages_however_far_behind_the_replica_is(
+    replicated: Settings,
+) -> None:
+    """Signing in keeps the position for the user's account: its first pages come from the primary
+    while the replica has not replayed the account yet."""
+    assert replicated.database_replica_url is not None
+    _replay(replicated.database_replica_url, paused=True)
+    with session_scope(replicated.database_url) as session:
+        account_id = make_store(session).account_id
+    make_user(replicated, account_id, "new@example.com")
+    client = _client(replicated)
+    assert sign_in(client, "new@example.com").status_code in (302, 303)
+    for path in ("/admin/", "/admin/segments", "/admin/rfm"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert page.headers[HEADER] == "primary", path
+
+
 def test_a_change_by_another_web_process_counts_too(replicated: Settings) -> None:
     """The position lives in Redis: a read on another process waits for a change made on this one."""
     assert replicated.database_replica_url is not None
@@ -242,6 +283,7 @@ def test_an_unreachable_replica_leaves_reads_to_the_primary(replicated: Settings
         answer = client.get("/api/v1/settings", headers=headers)
         assert answer.status_code == 200
         assert answer.headers[HEADER] == "primary"
+        assert any(str(tmp_path) in unquote(url) for url in replica._paused_until)  # left alone a while
 
 
 def test_when_redis_cannot_say_the_primary_answers(replicated: Settings) -> None:

@@ -125,6 +125,7 @@ def admin_page(view: View) -> View:
                 if not isinstance(installed, Store):
                     return installed
                 store = installed
+                replica.wrote(store.account_id)  # the page's reads wait until a replica has it
             g.viewer = Viewer(
                 account_id=store.account_id,
                 role=Role.OWNER,  # Shopify decides which staff may open the app
