@@ -151,6 +151,10 @@ def _webhook_line(data: dict[str, Any]) -> LineItemRecord:
             (_shop_amount(a.get("amount_set")) or a.get("amount") or Decimal(0) for a in allocations),
             Decimal(0),
         )
+        try:  # shop money is read as it comes: held to the bounds of every other amount
+            _amount(data["total_discount"])
+        except ValidationError as exc:
+            raise ValidationError(exc.messages, "discount_allocations") from exc
     return _line_item(data)
 
 

@@ -216,3 +216,15 @@ def test_a_time_at_or_after_the_given_bound_is_left_to_the_caller() -> None:
     taken = schemas.quick_order(body, latest=updated + timedelta(microseconds=1))
     assert taken is not None
     assert taken.updated_at == updated
+
+
+@pytest.mark.parametrize("shop_amount", ["-5.00", "1000000000000"])
+def test_a_line_discounted_below_zero_or_beyond_the_bound_is_refused_on_both_ways(shop_amount: str) -> None:
+    body = payload("orders_create")
+    body["line_items"][0]["discount_allocations"] = [
+        {"amount": "1.00", "amount_set": {"shop_money": {"amount": shop_amount, "currency_code": "USD"}}}
+    ]
+    assert schemas.quick_order(body) is None
+    with pytest.raises(ValidationError) as refused:
+        schemas.ORDER.load(body)
+    assert "discount_allocations" in str(refused.value.normalized_messages())
