@@ -140,7 +140,7 @@ class TcpProxy:
                     if not data:
                         return
                     (b if source is a else a).sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select() on a socket cut() already closed (fd -1)
             return
         finally:
             for each in (a, b):
