@@ -19,7 +19,8 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, text, union
+from sqlalchemy import BigInteger, Boolean, String, bindparam, case, column, func, or_, select, text, union
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from integration.store.bulk import insert_for
@@ -32,6 +33,7 @@ from integration.store.models import (
     SubscriptionTransition,
     table_of,
 )
+from integration.store.types import UTCDateTime
 
 WINDOW = timedelta(days=30)
 GROUPS = (EngagementStatus.ENGAGED, EngagementStatus.UNENGAGED, EngagementStatus.BLOCKED)
@@ -82,8 +84,10 @@ class Movements:
     combos: list[tuple[bool, Any, Any, Any, Any, bool, int]]
 
 
-def movements(session: Session, account_id: int, now: datetime) -> Movements | None:
-    """Read the snapshot of 30 days ago (or the first one since) and the changes after it.
+def snapshot_then(
+    session: Session, account_id: int, now: datetime
+) -> tuple[datetime, list[tuple[SubscriptionStatus, EngagementStatus, int]]] | None:
+    """The snapshot of 30 days ago (or the first one since): when it was taken, and its counts.
 
     None when there is no snapshot that recent.
     """
@@ -103,7 +107,19 @@ def movements(session: Session, account_id: int, now: datetime) -> Movements | N
         ).where(ContactSnapshot.account_id == account_id, ContactSnapshot.day == day)
     ).all()
     since = min(row.taken_at for row in snapshot)
-    then = [(row.subscription_status, row.engagement_status, row.contacts) for row in snapshot]
+    return since, [(row.subscription_status, row.engagement_status, row.contacts) for row in snapshot]
+
+
+def movements(session: Session, account_id: int, now: datetime) -> Movements | None:
+    """Read the snapshot of 30 days ago (or the first one since) and count the changes after it afresh.
+
+    None when there is no snapshot that recent. The statistics keep these counts current instead
+    (`integration.analytics.counted`); this is what they always equal.
+    """
+    found = snapshot_then(session, account_id, now)
+    if found is None:
+        return None
+    since, then = found
     return Movements(since, then, _combos(session, account_id, since))
 
 
@@ -145,11 +161,11 @@ def thirty_day_change(
 # PostgreSQL: each contact's first logged change since the snapshot by DISTINCT ON — one sort of the
 # changes, whatever the planner believes about how many there are (the newest log rows are the
 # ones its statistics know least about, and a nested loop over a misjudged join is quadratic).
-COMBOS_SQL = """
+CHANGED_SQL = """
 WITH eb AS (SELECT DISTINCT ON (contact_id) contact_id, from_status FROM engagement_transitions
-            WHERE account_id = :account AND at > :since ORDER BY contact_id, id),
+            WHERE account_id = :account AND at > :since {only} ORDER BY contact_id, id),
      sb AS (SELECT DISTINCT ON (contact_id) contact_id, from_status FROM subscription_transitions
-            WHERE account_id = :account AND at > :since ORDER BY contact_id, id),
+            WHERE account_id = :account AND at > :since {only} ORDER BY contact_id, id),
      logged AS (SELECT coalesce(eb.contact_id, sb.contact_id) AS contact_id,
                        eb.contact_id IS NOT NULL AS has_e, eb.from_status AS then_e,
                        sb.contact_id IS NOT NULL AS has_s, sb.from_status AS then_s
@@ -157,41 +173,70 @@ WITH eb AS (SELECT DISTINCT ON (contact_id) contact_id, from_status FROM engagem
      changed AS (SELECT * FROM logged
                  UNION ALL
                  SELECT id, false, NULL, false, NULL FROM contacts
-                 WHERE account_id = :account AND deleted_at > :since
+                 WHERE account_id = :account AND deleted_at > :since {only_contacts}
                    AND id NOT IN (SELECT contact_id FROM logged))
-SELECT NOT ch.has_e OR ch.then_e IS NOT NULL,
-       CASE WHEN ch.has_e THEN ch.then_e ELSE c.engagement_status END,
-       CASE WHEN ch.has_s THEN ch.then_s ELSE c.subscription_status END,
-       c.engagement_status, c.subscription_status, c.deleted_at IS NOT NULL, count(*)
+SELECT c.id AS contact_id, c.account_id AS account_id,
+       NOT ch.has_e OR ch.then_e IS NOT NULL AS existed,
+       CASE WHEN ch.has_e THEN ch.then_e ELSE c.engagement_status END AS then_engagement,
+       CASE WHEN ch.has_s THEN ch.then_s ELSE c.subscription_status END AS then_subscription,
+       c.engagement_status AS engagement_status, c.subscription_status AS subscription_status,
+       c.deleted_at IS NOT NULL AS deleted
 FROM changed ch JOIN contacts c ON c.id = ch.contact_id
-GROUP BY 1, 2, 3, 4, 5, 6
 """
 
+MOVE_COLUMNS = (
+    "contact_id",
+    "account_id",
+    "existed",
+    "then_engagement",
+    "then_subscription",
+    "engagement_status",
+    "subscription_status",
+    "deleted",
+)
 
-def _combos(
-    session: Session, account_id: int, since: datetime
-) -> list[tuple[bool, Any, Any, Any, Any, bool, int]]:
-    """Count the contacts changed since `since` by their state then and now, in one statement."""
+
+def changed_since(
+    session: Session, account_id: int, since: datetime, ids: Sequence[int] | None = None
+) -> Any:
+    """A select of each contact changed since `since` (of these only, if given), one row each with
+    `MOVE_COLUMNS`: whether it existed then, its group and subscription then and now, and whether it
+    is deleted. Changed: a logged engagement or subscription change since, or deleted since.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(text(COMBOS_SQL), {"account": account_id, "since": since}).all()
-        return [
-            (
-                bool(e),
-                _state(EngagementStatus, te),
-                _state(SubscriptionStatus, ts),
-                _state(EngagementStatus, ne),
-                _state(SubscriptionStatus, ns),
-                bool(d),
-                n,
-            )
-            for e, te, ts, ne, ns, d, n in rows
+        sql = CHANGED_SQL.format(
+            only="AND contact_id = ANY(:ids)" if ids is not None else "",
+            only_contacts="AND id = ANY(:ids)" if ids is not None else "",
+        )
+        params: list[Any] = [
+            bindparam("account", account_id),
+            bindparam("since", since, type_=UTCDateTime(timezone=True)),
         ]
-    engagement_before = _first_from(EngagementTransition, account_id, since)
-    subscription_before = _first_from(SubscriptionTransition, account_id, since)
+        if ids is not None:
+            params.append(bindparam("ids", list(ids), type_=postgresql.ARRAY(BigInteger())))
+        return (
+            text(sql)
+            .bindparams(*params)
+            .columns(
+                column("contact_id", BigInteger()),
+                column("account_id", BigInteger()),
+                column("existed", Boolean()),
+                column("then_engagement", String()),
+                column("then_subscription", String()),
+                column("engagement_status", String()),
+                column("subscription_status", String()),
+                column("deleted", Boolean()),
+            )
+        )
+    engagement_before = _first_from(EngagementTransition, account_id, since, ids)
+    subscription_before = _first_from(SubscriptionTransition, account_id, since, ids)
+    deleted_since = [Contact.account_id == account_id, Contact.deleted_at > since]
+    if ids is not None:
+        deleted_since.append(Contact.id.in_(ids))
     changed = union(
         select(engagement_before.c.contact_id),
         select(subscription_before.c.contact_id),
-        select(Contact.id).where(Contact.account_id == account_id, Contact.deleted_at > since),
+        select(Contact.id).where(*deleted_since),
     ).subquery()
     logged_engagement = engagement_before.c.contact_id.is_not(None)
     logged_subscription = subscription_before.c.contact_id.is_not(None)
@@ -203,46 +248,63 @@ def _combos(
     then_subscription = case(
         (logged_subscription, subscription_before.c.from_status), else_=Contact.subscription_status
     )
-    deleted = Contact.deleted_at.is_not(None)
-    keys = (
-        existed,
-        then_engagement,
-        then_subscription,
-        Contact.engagement_status,
-        Contact.subscription_status,
-        deleted,
-    )
-    rows = session.execute(
-        select(*keys, func.count())
+    return (
+        select(
+            Contact.id.label("contact_id"),
+            Contact.account_id.label("account_id"),
+            existed.label("existed"),
+            then_engagement.label("then_engagement"),
+            then_subscription.label("then_subscription"),
+            Contact.engagement_status.label("engagement_status"),
+            Contact.subscription_status.label("subscription_status"),
+            Contact.deleted_at.is_not(None).label("deleted"),
+        )
         .select_from(changed)
         .join(Contact, Contact.id == changed.c.contact_id)
         .outerjoin(engagement_before, engagement_before.c.contact_id == Contact.id)
         .outerjoin(subscription_before, subscription_before.c.contact_id == Contact.id)
-        .group_by(*keys)
-    ).all()
-    return [
-        (
-            bool(e),
-            EngagementStatus(te) if te is not None else None,
-            SubscriptionStatus(ts) if ts is not None else None,
-            ne,
-            ns,
-            bool(d),
-            n,
-        )
-        for e, te, ts, ne, ns, d, n in rows
-    ]
+    )
+
+
+Combo = tuple[bool, Any, Any, Any, Any, bool]
+
+
+def combo(row: Sequence[Any]) -> Combo:
+    """(existed, engagement then, subscription then, engagement now, subscription now, deleted)
+    as states, from a row of those six values as stored."""
+    existed, then_engagement, then_subscription, engagement, subscription, deleted = row
+    return (
+        bool(existed),
+        _state(EngagementStatus, then_engagement),
+        _state(SubscriptionStatus, then_subscription),
+        _state(EngagementStatus, engagement),
+        _state(SubscriptionStatus, subscription),
+        bool(deleted),
+    )
+
+
+def _combos(
+    session: Session, account_id: int, since: datetime
+) -> list[tuple[bool, Any, Any, Any, Any, bool, int]]:
+    """Count the contacts changed since `since` by their state then and now, in one statement."""
+    changed = changed_since(session, account_id, since).subquery()
+    keys = [changed.c[name] for name in MOVE_COLUMNS[2:]]
+    rows = session.execute(select(*keys, func.count()).group_by(*keys)).all()
+    return [(*combo(row[:6]), row[6]) for row in rows]
 
 
 def _state(kind: Any, value: Any) -> Any:
     return kind(value) if value is not None else None
 
 
-def _first_from(model: Any, account_id: int, since: datetime) -> Any:
+def _first_from(model: Any, account_id: int, since: datetime, ids: Sequence[int] | None = None) -> Any:
     """Each contact's state before its first logged change after `since` (None: not classified then)."""
+    logged = [model.account_id == account_id, model.at > since]
+    if ids is not None:
+        logged.append(model.contact_id.in_(ids))
     first = (
         select(model.contact_id, func.min(model.id).label("first_id"))
-        .where(model.account_id == account_id, model.at > since)
+        .where(*logged)
         .group_by(model.contact_id)
         .subquery()
     )

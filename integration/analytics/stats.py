@@ -15,15 +15,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, text
 from sqlalchemy.orm import Session
 
-from integration.analytics.history import Movements, movements, thirty_day_change
+from integration.analytics import counted, history
+from integration.analytics.history import Movements, thirty_day_change
 from integration.store.bulk import insert_for
 from integration.store.models import (
     Account,
     Contact,
-    ContactTotals,
     EngagementStatus,
     StatsCache,
     SubscriptionStatus,
@@ -77,33 +77,23 @@ class Aggregates:
 
 
 def aggregate(session: Session, account_id: int, now: datetime) -> Aggregates:
-    """Count the account's contacts and their revenue orders by (engagement, subscription[, currency])."""
-    scope = [Contact.account_id == account_id, Contact.deleted_at.is_(None)]
-    counts = {
-        (engagement, subscription): n
-        for engagement, subscription, n in session.execute(
-            select(Contact.engagement_status, Contact.subscription_status, func.count())
-            .where(*scope)
-            .group_by(Contact.engagement_status, Contact.subscription_status)
-        )
-    }
+    """The account's contacts and their revenue orders by (engagement, subscription[, currency]),
+    and the movements since the snapshot of 30 days ago.
+
+    Read from the counted sums (`integration.analytics.counted`), brought up to date first with the
+    contacts that changed since the last time: the cost follows the changes, not the contacts.
+    """
+    snapshot = history.snapshot_then(session, account_id, now)
+    sums = counted.fold(session, account_id, now, snapshot[0] if snapshot else None)
     money = [
-        (engagement, subscription, currency, order_count, Decimal(revenue or 0), buyers)
-        for engagement, subscription, currency, order_count, revenue, buyers in session.execute(
-            select(
-                Contact.engagement_status,
-                Contact.subscription_status,
-                ContactTotals.currency,
-                func.sum(ContactTotals.revenue_orders),
-                func.sum(ContactTotals.revenue),
-                func.count(),
-            )
-            .join(ContactTotals, ContactTotals.contact_id == Contact.id)
-            .where(*scope, ContactTotals.revenue_orders > 0)
-            .group_by(Contact.engagement_status, Contact.subscription_status, ContactTotals.currency)
-        )
+        (engagement, subscription, currency, orders, revenue, buyers)
+        for (engagement, subscription, currency), (orders, revenue, buyers) in sums.money.items()
     ]
-    return Aggregates(counts, money, movements(session, account_id, now))
+    moved = None
+    if snapshot is not None:
+        since, then = snapshot
+        moved = Movements(since, then, [(*key, n) for key, n in sums.moves.items()])
+    return Aggregates(dict(sums.counts), money, moved)
 
 
 def contact_stats(

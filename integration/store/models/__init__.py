@@ -38,6 +38,13 @@ from integration.store.models.contacts import (
     StoreCustomer,
     SubscriptionTransition,
 )
+from integration.store.models.counted import (
+    StatsBase,
+    StatsCounted,
+    StatsCountedMoney,
+    StatsCountedMoves,
+    StatsDirty,
+)
 from integration.store.models.imports import Import, ImportPart
 from integration.store.models.inbox import InboxDelivery
 from integration.store.models.leaderboard import ContactPeriodSpend, PeriodCurrency
@@ -61,6 +68,11 @@ from integration.store.models.totals import Buyer, ContactTotals
 from integration.store.models.users import Invitation, Role, User
 
 __all__ = [
+    "StatsBase",
+    "StatsCounted",
+    "StatsCountedMoney",
+    "StatsCountedMoves",
+    "StatsDirty",
     "Notification",
     "NotificationKind",
     "NotificationRead",
