@@ -8,12 +8,14 @@ before it reads, so a change made while it runs asks for (and gets) the next ref
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
+import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.analytics import history, period_spend, rfm, stats
+from integration.analytics import counted, history, period_spend, rfm, stats
 from integration.audiences import exports, segments
 from integration.commerce import carts
 from integration.contacts import engagement
@@ -32,6 +34,8 @@ REFRESH_KEY_TTL_SECONDS = 600
 
 STATS_REFRESH = Debounce("storepulse:stats-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 RFM_REFRESH = Debounce("storepulse:rfm-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
+RFM_RAN_KEY = "storepulse:rfm-ran"  # :<account>, when its last recomputation started (Unix time)
+RFM_EVERY_SECONDS = 300  # at most one recomputation in five minutes after orders change
 
 
 def request_stats_refresh(settings: Settings, account_id: int) -> bool:
@@ -52,10 +56,28 @@ def request_rfm_refresh(settings: Settings, account_id: int) -> bool:
     return RFM_REFRESH.request(settings, compute_rfm_job, account_id)
 
 
+def request_rfm_after_orders(settings: Settings, account_id: int) -> bool:
+    """Queue a recomputation of the RFM scores after orders changed: at once, or within
+    RFM_EVERY_SECONDS of the last one started, when that time is up.
+
+    RFM scores every buyer (seconds at a million contacts): run after every batch of a busy shop's
+    orders it would hold a worker most of the time, and the statistics behind it. False if Redis is
+    down.
+    """
+    try:
+        ran = connection(settings).get(f"{RFM_RAN_KEY}:{account_id}")
+    except redis.RedisError as exc:
+        logger.warning("RFM of account %s not queued now: %s", account_id, exc)
+        return False
+    wait = float(ran) + RFM_EVERY_SECONDS - time.time() if ran is not None else 0.0
+    return RFM_REFRESH.request(settings, compute_rfm_job, account_id, delay_seconds=max(wait, 0.0))
+
+
 def compute_rfm_job(account_id: int) -> int:
     """Recompute an account's RFM scores, segments and spender tiers."""
     settings = get_settings()
     RFM_REFRESH.taken(settings, account_id)
+    connection(settings).set(f"{RFM_RAN_KEY}:{account_id}", str(time.time()), ex=2 * RFM_EVERY_SECONDS)
     with session_scope(settings.database_url) as session:
         return rfm.compute(session, account_id)
 
@@ -155,6 +177,7 @@ def snapshot_contacts_job() -> int:
     """Record today's contact group counts (once per UTC day), for 30-day changes and trends."""
     settings = get_settings()
     with session_scope(settings.database_url) as session:
+        counted.forget_deleted_accounts(session)
         taken = history.take_snapshot(session, utcnow())
         account_ids = list(session.scalars(select(Account.id))) if taken else []
     for account_id in account_ids:  # a new day moves every 30-day comparison

@@ -45,8 +45,8 @@ from integration.ingest import inbox
 from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.redis import connection
-from jobs.compute import request_rfm_refresh, request_stats_refresh
-from jobs.queues import INGEST, enqueue, enqueue_or_sweep, will_run
+from jobs.compute import request_rfm_after_orders, request_stats_refresh
+from jobs.queues import INGEST, enqueue, enqueue_or_sweep, others_waiting, will_run
 from jobs.shopify import continue_backfill_job, read_customers_job
 from jobs.sync import request_account_syncs
 
@@ -56,6 +56,15 @@ SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 200
 DRAIN_BATCH = 500
 DRAIN_SECONDS = 20.0  # then the drain hands over to a new job, so other queued work gets its turn
+# Sooner when other work waits (a statistics refresh, a sync, another store's drain): after this
+# long, a drain hands over once another job is queued, so that work waits a batch, not 20 s (the
+# worker takes its queues in turn).
+DRAIN_TURN_SECONDS = 0.2
+# What a drain's own batches ask for once the account changed (statistics, syncs, RFM) is queued at
+# most this often while it drains, and when it ends or hands over: queued after every batch, it
+# would have the drain hand over after every batch, recounting the same busy buyers each time.
+ACCOUNT_FOLLOW_UPS_SECONDS = 2.0
+HELD = (RefreshStats, SyncAccount, RefreshRfm)
 DRAIN_KEY_TTL_SECONDS = 300  # a queued drain's mark; outlives any normal wait in the queue
 DRAIN_HEARTBEAT_SECONDS = 10  # a drain not heard of for this long is taken for dead
 DRAIN_BEAT_SECONDS = 3.0
@@ -177,7 +186,10 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
         pipe.delete(queued)
         pipe.execute()
     totals = {"processed": 0, "failed": 0, "retry": 0, "skipped": 0}
-    deadline = time.monotonic() + DRAIN_SECONDS
+    started = time.monotonic()
+    deadline, turn = started + DRAIN_SECONDS, started + DRAIN_TURN_SECONDS
+    held: list[FollowUp] = []
+    flushed = started
     hand_over = False
     try:
         with _heartbeat(settings, running, token):
@@ -193,7 +205,11 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
                         if ids
                         else None
                     )
-                run_follow_ups(settings, follow_ups)
+                held += [f for f in follow_ups if isinstance(f, HELD)]
+                run_follow_ups(settings, [f for f in follow_ups if not isinstance(f, HELD)])
+                if held and time.monotonic() > flushed + ACCOUNT_FOLLOW_UPS_SECONDS:
+                    run_follow_ups(settings, held)
+                    held, flushed = [], time.monotonic()
                 if left:
                     # Failed for a passing reason (two workers deadlocked, a connection dropped):
                     # tried again at once by a job of their own, then with RQ's back-off.
@@ -202,11 +218,13 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
                     totals[key] += value
                 if counts is None and not release(keys=[running, wanted], args=[token, "1"]):
                     break  # nothing left, nobody asked since: let go
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline or (now > turn and others_waiting(settings)):
                     hand_over = True
                     break
     finally:
         release(keys=[running, wanted], args=[token, "0"])
+        run_follow_ups(settings, held)  # what the last batches asked for, whatever ended the drain
     if hand_over:
         request_drain(settings, source, store_id)
     return totals
@@ -229,7 +247,7 @@ def reclaim_drains_job() -> int:
 DISPATCH: dict[type[FollowUp], Callable[[Settings, Any], object]] = {
     RefreshStats: lambda settings, f: request_stats_refresh(settings, f.account_id),
     SyncAccount: lambda settings, f: request_account_syncs(settings, f.account_id),
-    RefreshRfm: lambda settings, f: request_rfm_refresh(settings, f.account_id),
+    RefreshRfm: lambda settings, f: request_rfm_after_orders(settings, f.account_id),
     ReadCustomers: lambda settings, f: enqueue(
         settings, INGEST, read_customers_job, f.store_id, list(f.customer_ids)
     ),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -38,6 +39,22 @@ def queue(settings: Settings, name: str) -> Queue:
     return Queue(name, connection=connection(settings), serializer=JSONSerializer)
 
 
+_listening: list[tuple[str, ...]] = [QUEUES]  # the queues this process's worker takes jobs from
+
+
+def listen_to(names: Sequence[str]) -> None:
+    """Record the queues this process's worker takes jobs from (what `others_waiting` looks at)."""
+    _listening[0] = tuple(names)
+
+
+def others_waiting(settings: Settings) -> bool:
+    """Whether a queue this process's worker takes jobs from holds a job waiting (one round trip)."""
+    with connection(settings).pipeline(transaction=False) as pipe:
+        for name in _listening[0]:
+            pipe.llen(queue(settings, name).key)
+        return any(pipe.execute())
+
+
 def enqueue(
     settings: Settings,
     name: str,
@@ -49,24 +66,28 @@ def enqueue(
     failure_ttl_seconds: int = FAILURE_TTL_SECONDS,
     meta: dict[str, Any] | None = None,
     timeout_seconds: int = JOB_TIMEOUT_SECONDS,
+    delay_seconds: float = 0,
 ) -> Job:
     """Enqueue `func(*args)` on queue `name` with back-off retries; arguments must be JSON-safe.
 
     `retry_intervals_seconds` replaces the default back-off (one retry per interval, at most
     `job_retries`); a job that fails for good stays `failure_ttl_seconds` in the failed registry.
+    With `delay_seconds` the job is queued that much later (by the workers' scheduler).
     """
     retries = settings.job_retries
     intervals = (retry_intervals_seconds or RETRY_INTERVALS_SECONDS)[:retries]
-    return queue(settings, name).enqueue(
-        func,
-        args=args,
-        job_id=job_id,
-        retry=Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
-        failure_ttl=failure_ttl_seconds,
-        result_ttl=RESULT_TTL_SECONDS,
-        job_timeout=timeout_seconds,
-        meta=meta,
-    )
+    options: dict[str, Any] = {
+        "args": args,
+        "job_id": job_id,
+        "retry": Retry(max=len(intervals), interval=intervals) if retry and intervals else None,
+        "failure_ttl": failure_ttl_seconds,
+        "result_ttl": RESULT_TTL_SECONDS,
+        "job_timeout": timeout_seconds,
+        "meta": meta,
+    }
+    if delay_seconds > 0:
+        return queue(settings, name).enqueue_in(timedelta(seconds=delay_seconds), func, **options)
+    return queue(settings, name).enqueue(func, **options)
 
 
 def enqueue_or_sweep(settings: Settings, name: str, func: Callable[..., Any], *args: Any) -> Job | None:
@@ -86,13 +107,14 @@ def enqueue_once(
     func: Callable[..., Any],
     *args: Any,
     timeout_seconds: int = JOB_TIMEOUT_SECONDS,
+    delay_seconds: float = 0,
 ) -> bool:
     """Enqueue `func(*args)` unless the Redis key says it is already queued (debounce; the job clears
     the key before it reads). False when Redis is unavailable: the caller's sweeper or schedule will do.
     """
     try:
         if connection(settings).set(key, "1", nx=True, ex=ttl_seconds):
-            enqueue(settings, name, func, *args, timeout_seconds=timeout_seconds)
+            enqueue(settings, name, func, *args, timeout_seconds=timeout_seconds, delay_seconds=delay_seconds)
     except redis.RedisError as exc:
         logger.warning("%s not queued now: %s", func.__name__, exc)
         return False
@@ -112,8 +134,11 @@ class Debounce:
     def key(self, job_id: int) -> str:
         return f"{self.key_prefix}:{job_id}"
 
-    def request(self, settings: Settings, func: Callable[[int], Any], job_id: int) -> bool:
-        """Queue `func(job_id)` unless it is queued already; False if Redis is down."""
+    def request(
+        self, settings: Settings, func: Callable[[int], Any], job_id: int, delay_seconds: float = 0
+    ) -> bool:
+        """Queue `func(job_id)` (`delay_seconds` later) unless it is queued already; False if Redis
+        is down."""
         return enqueue_once(
             settings,
             self.key(job_id),
@@ -122,6 +147,7 @@ class Debounce:
             func,
             job_id,
             timeout_seconds=self.timeout_seconds,
+            delay_seconds=delay_seconds,
         )
 
     def taken(self, settings: Settings, job_id: int) -> None:

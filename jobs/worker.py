@@ -37,7 +37,7 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import now as rq_now
-from rq.worker import WorkerStatus
+from rq.worker import DequeueStrategy, WorkerStatus
 
 from integration.operations.metrics import count_job_failure
 from integration.settings import Settings
@@ -53,7 +53,7 @@ from jobs.outage import (
     redis_reachable,
     wait_until_reachable,
 )
-from jobs.queues import QUEUES
+from jobs.queues import QUEUES, listen_to
 from jobs.scheduler_lock import SCHEDULER_CHECK_SECONDS, SchedulingWorker
 
 logger = logging.getLogger(__name__)
@@ -317,6 +317,7 @@ class Worker(SchedulingWorker):
 def run(settings: Settings, queues: list[str] | None = None, burst: bool = False) -> None:
     """Work the queues until SIGTERM/SIGINT (or, with `burst`, until they are empty), through outages."""
     names = list(queues or QUEUES)
+    listen_to(names)  # a drain hands over when one of these has work waiting
     client = connection(settings)
     beat = hb.Heartbeat(client, "worker", logger)
     redis_outage = Outage("redis", logger)
@@ -358,7 +359,13 @@ def run(settings: Settings, queues: list[str] | None = None, burst: bool = False
                 stop.wait(FIRST_WAIT_SECONDS)
                 continue
             try:
-                worker.work(burst=burst, with_scheduler=not burst, logging_level=settings.log_level)
+                worker.work(
+                    burst=burst,
+                    with_scheduler=not burst,
+                    logging_level=settings.log_level,
+                    # Each queue in turn: a busy inbox does not hold back statistics or syncs.
+                    dequeue_strategy=DequeueStrategy.ROUND_ROBIN,
+                )
             except REDIS_ERRORS as error:  # while starting the round, before RQ's loop
                 worker.redis_error = error
             except StopRequested:

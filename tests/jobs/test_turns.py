@@ -1,0 +1,89 @@
+"""Work waiting beside a busy inbox gets its turn: a drain hands over within a batch, the worker takes
+its queues in turn, and RFM (seconds at a million contacts) follows orders at most once a minute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import InboxStatus, StatsCache, Store
+from integration.store.redis import connection
+from jobs.compute import RFM_EVERY_SECONDS, STATS_REFRESH, request_rfm_after_orders, request_stats_refresh
+from jobs.ingest import request_drain
+from jobs.queues import COMPUTE, queue
+from tests.support.builders import make_store
+from tests.support.workers import count_status, start_worker, stop, store_orders, wait_for
+
+STORED = 4000  # deliveries in the inbox: several seconds of one drain
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_statistics_refresh_asked_for_during_a_long_drain_runs_before_the_drain_ends(
+    shopify_settings: Settings, shop: int
+) -> None:
+    stored = store_orders(shopify_settings, shop, STORED, seed=3)
+    with session_scope(shopify_settings.database_url) as session:
+        store = session.get(Store, shop)
+        assert store is not None
+        account_id = store.account_id
+    request_drain(shopify_settings, "shopify", shop)
+    worker = start_worker(shopify_settings)  # every queue, as in production
+    try:
+        assert wait_for(lambda: count_status(shopify_settings, InboxStatus.PROCESSED) > 0, 120)
+        client = connection(shopify_settings)
+        client.delete(STATS_REFRESH.key(account_id))  # asked for afresh now, whatever the drain asked
+        with session_scope(shopify_settings.database_url) as session:
+            session.query(StatsCache).delete()
+        assert request_stats_refresh(shopify_settings, account_id)
+        # The refresh job takes its key as it starts and writes the statistics as it ends.
+        assert wait_for(lambda: _has_stats(shopify_settings, account_id), 60, every=0.05)
+        pending = count_status(shopify_settings, InboxStatus.PENDING, stored)
+        assert wait_for(lambda: count_status(shopify_settings, InboxStatus.PENDING) == 0, 180, every=0.5)
+    finally:
+        stop(worker)
+    assert pending > 0, "the statistics waited for the whole inbox"
+
+
+def _has_stats(settings: Settings, account_id: int) -> bool:
+    with session_scope(settings.database_url) as session:
+        return (
+            session.scalar(select(StatsCache.account_id).where(StatsCache.account_id == account_id))
+            is not None
+        )
+
+
+def test_rfm_after_orders_runs_at_once_then_at_most_once_a_minute(
+    settings: Settings, run_worker: Any
+) -> None:
+    with session_scope(settings.database_url) as session:
+        account_id = make_store(session).account_id
+    compute = queue(settings, COMPUTE)
+    assert request_rfm_after_orders(settings, account_id)
+    assert [job.func_name for job in compute.jobs] == ["jobs.compute.compute_rfm_job"]
+    run_worker()
+    assert compute.count == 0
+
+    asked = datetime.now(UTC)
+    assert request_rfm_after_orders(settings, account_id)  # more orders within the minute
+    assert request_rfm_after_orders(settings, account_id)  # and more: still one run waiting
+    assert compute.count == 0
+    waiting = compute.scheduled_job_registry.get_job_ids()
+    assert len(waiting) == 1
+    due = compute.scheduled_job_registry.get_scheduled_time(waiting[0])
+    assert timedelta(seconds=RFM_EVERY_SECONDS - 5) <= due - asked <= timedelta(seconds=RFM_EVERY_SECONDS)
+
+
+def test_rfm_after_orders_a_minute_after_the_last_run_runs_at_once(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        account_id = make_store(session).account_id
+    started = datetime.now(UTC).timestamp() - RFM_EVERY_SECONDS - 1
+    connection(settings).set(f"storepulse:rfm-ran:{account_id}", str(started))
+    assert request_rfm_after_orders(settings, account_id)
+    compute = queue(settings, COMPUTE)
+    assert compute.count == 1
+    assert compute.scheduled_job_registry.get_job_ids() == []
