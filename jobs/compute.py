@@ -34,6 +34,7 @@ REFRESH_KEY_TTL_SECONDS = 600
 
 STATS_REFRESH = Debounce("storepulse:stats-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 RFM_REFRESH = Debounce("storepulse:rfm-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
+RFM_LATER = Debounce("storepulse:rfm-refresh-later", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 RFM_RAN_KEY = "storepulse:rfm-ran"  # :<account>, when its last recomputation started (Unix time)
 RFM_EVERY_SECONDS = 300  # at most one recomputation in five minutes after orders change
 
@@ -70,13 +71,23 @@ def request_rfm_after_orders(settings: Settings, account_id: int) -> bool:
         logger.warning("RFM of account %s not queued now: %s", account_id, exc)
         return False
     wait = float(ran) + RFM_EVERY_SECONDS - time.time() if ran is not None else 0.0
-    return RFM_REFRESH.request(settings, compute_rfm_job, account_id, delay_seconds=max(wait, 0.0))
+    if wait <= 0:
+        return RFM_REFRESH.request(settings, compute_rfm_job, account_id)
+    # A key of its own: a recomputation asked for now (a saved scheme, the daily run) still runs now.
+    return RFM_LATER.request(settings, compute_rfm_later_job, account_id, delay_seconds=wait)
 
 
-def compute_rfm_job(account_id: int) -> int:
+def compute_rfm_later_job(account_id: int) -> int:
+    """Recompute an account's RFM scores when the pause after the last recomputation is over."""
+    RFM_LATER.taken(get_settings(), account_id)
+    return compute_rfm_job(account_id, taken=False)
+
+
+def compute_rfm_job(account_id: int, taken: bool = True) -> int:
     """Recompute an account's RFM scores, segments and spender tiers."""
     settings = get_settings()
-    RFM_REFRESH.taken(settings, account_id)
+    if taken:
+        RFM_REFRESH.taken(settings, account_id)
     connection(settings).set(f"{RFM_RAN_KEY}:{account_id}", str(time.time()), ex=2 * RFM_EVERY_SECONDS)
     with session_scope(settings.database_url) as session:
         return rfm.compute(session, account_id)

@@ -223,8 +223,8 @@ def drain_inbox_job(source: str, store_id: int) -> dict[str, int]:
                     hand_over = True
                     break
     finally:
+        _send_held(settings, held)  # what the last batches asked for, whatever ended the drain
         release(keys=[running, wanted], args=[token, "0"])
-        run_follow_ups(settings, held)  # what the last batches asked for, whatever ended the drain
     if hand_over:
         request_drain(settings, source, store_id)
     return totals
@@ -253,6 +253,18 @@ DISPATCH: dict[type[FollowUp], Callable[[Settings, Any], object]] = {
     ),
     ContinueBackfill: lambda settings, f: enqueue(settings, INGEST, continue_backfill_job, f.backfill_id),
 }
+
+
+def _send_held(settings: Settings, held: Sequence[FollowUp]) -> None:
+    """Queue a drain's held follow-ups as it stops, each on its own; never raises (the drain may be
+    stopping for an error of its own, which must stay the one reported)."""
+    for follow_up in dict.fromkeys(held):
+        try:
+            DISPATCH[type(follow_up)](settings, follow_up)
+        except Exception as exc:  # noqa: BLE001 - a lost request waits for the next change or schedule
+            logger.warning(
+                "%s not queued as the drain stopped: %s", type(follow_up).__name__, type(exc).__name__
+            )
 
 
 def run_follow_ups(settings: Settings, follow_ups: Sequence[FollowUp]) -> None:

@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.analytics.history import MOVE_COLUMNS, Combo, changed_since, combo
-from integration.store.bulk import CHUNK, among, chunks
+from integration.store.bulk import CHUNK, among, chunks, insert_for
 from integration.store.locks import hold, lock_key
 from integration.store.models import (
     Account,
@@ -174,8 +174,6 @@ def forget_deleted_accounts(session: Session) -> int:
 def rebuild(session: Session, account_id: int, now: datetime, since: datetime | None) -> Sums:
     """Count every contact of the account afresh (the caller holds the account's fold lock)."""
     _recount_all(session, account_id, since)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE stats_counted, stats_counted_money, stats_counted_moves"))
     sums = _counted(session, account_id, None).pruned()
     base = session.get(StatsBase, account_id)
     if base is None:
@@ -213,16 +211,20 @@ def _recount_all(session: Session, account_id: int, since: datetime | None) -> N
         .values(engagement_status=contact.engagement_status, subscription_status=contact.subscription_status)
         .execution_options(**quietly)
     )
+    # The missing rows by ON CONFLICT, not by an anti-join: planned while the table is empty, an
+    # anti-join would scan it again for every row the same statement inserts.
     session.execute(
-        insert(counted).from_select(
+        insert_for(session, table_of(counted))
+        .from_select(
             ["contact_id", "account_id", "engagement_status", "subscription_status"],
             select(
                 contact.id, contact.account_id, contact.engagement_status, contact.subscription_status
-            ).where(*live, ~exists().where(counted.contact_id == contact.id)),
+            ).where(*live),
         )
+        .on_conflict_do_nothing()
     )
     money, totals = StatsCountedMoney, ContactTotals
-    same_row = [totals.contact_id == money.contact_id, totals.currency == money.currency]
+    same_row = [totals.contact_id == money.contact_id, totals.currency == money.currency]  # one account's
     source = [
         totals.revenue_orders > 0,
         exists().where(counted.contact_id == totals.contact_id, counted.account_id == account_id),
@@ -243,16 +245,14 @@ def _recount_all(session: Session, account_id: int, since: datetime | None) -> N
         .execution_options(**quietly)
     )
     session.execute(
-        insert(money).from_select(
+        insert_for(session, table_of(money))
+        .from_select(
             ["contact_id", "currency", "account_id", "revenue_orders", "revenue"],
             select(
                 totals.contact_id, totals.currency, literal(account_id), totals.revenue_orders, totals.revenue
-            ).where(
-                totals.account_id == account_id,
-                *source,
-                ~exists().where(money.contact_id == totals.contact_id, money.currency == totals.currency),
-            ),
+            ).where(totals.account_id == account_id, *source),
         )
+        .on_conflict_do_nothing()
     )
     session.execute(
         delete(StatsCountedMoves)
@@ -309,7 +309,11 @@ def _recount(session: Session, account_id: int, since: datetime | None, ids: Seq
                 ContactTotals.revenue_orders,
                 ContactTotals.revenue,
             )
-            .join(StatsCounted, StatsCounted.contact_id == ContactTotals.contact_id)
+            .join(
+                StatsCounted,
+                (StatsCounted.account_id == ContactTotals.account_id)
+                & (StatsCounted.contact_id == ContactTotals.contact_id),
+            )
             .where(*money),
         )
     )
@@ -345,7 +349,11 @@ def _counted(session: Session, account_id: int, ids: Sequence[int] | None) -> Su
                 func.sum(StatsCountedMoney.revenue),
                 func.count(),
             )
-            .join(StatsCountedMoney, StatsCountedMoney.contact_id == StatsCounted.contact_id)
+            .join(
+                StatsCountedMoney,
+                (StatsCountedMoney.account_id == StatsCounted.account_id)
+                & (StatsCountedMoney.contact_id == StatsCounted.contact_id),
+            )
             .where(*scope)
             .group_by(
                 StatsCounted.engagement_status, StatsCounted.subscription_status, StatsCountedMoney.currency

@@ -25,7 +25,8 @@ class StatsDirty(Base):
 
     No foreign keys: a note may outlive its contact (a deleted contact is subtracted by it) and is
     written while an account's rows are being deleted. The counted rows have none either (a check
-    per row would double a recount's time): deleting an account deletes them by a trigger.
+    per row would double a recount's time): deleting an account deletes them by a trigger. They are
+    keyed by account first: a contact id SQLite hands out again cannot meet another account's row.
     """
 
     __tablename__ = "stats_dirty"
@@ -40,10 +41,10 @@ class StatsCounted(Base):
     """A contact as the statistics counted it: its group and subscription (deleted ones have no row)."""
 
     __tablename__ = "stats_counted"
-    __table_args__ = (Index(None, "account_id"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "contact_id"),)
 
-    contact_id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=False)
     account_id: Mapped[int] = mapped_column(BigID)
+    contact_id: Mapped[int] = mapped_column(BigID)
     engagement_status: Mapped[EngagementStatus | None] = mapped_column(state(EngagementStatus))
     subscription_status: Mapped[SubscriptionStatus] = mapped_column(state(SubscriptionStatus))
 
@@ -52,11 +53,11 @@ class StatsCountedMoney(Base):
     """A counted contact's revenue orders and revenue in one currency, as the statistics counted them."""
 
     __tablename__ = "stats_counted_money"
-    __table_args__ = (PrimaryKeyConstraint("contact_id", "currency"), Index(None, "account_id"))
+    __table_args__ = (PrimaryKeyConstraint("account_id", "contact_id", "currency"),)
 
+    account_id: Mapped[int] = mapped_column(BigID)
     contact_id: Mapped[int] = mapped_column(BigID)
     currency: Mapped[str] = mapped_column(String(3))
-    account_id: Mapped[int] = mapped_column(BigID)
     revenue_orders: Mapped[int]
     revenue: Mapped[Decimal]
 
@@ -66,10 +67,10 @@ class StatsCountedMoves(Base):
     whether it existed then, its group and subscription then and now, and whether it is deleted."""
 
     __tablename__ = "stats_counted_moves"
-    __table_args__ = (Index(None, "account_id"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "contact_id"),)
 
-    contact_id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=False)
     account_id: Mapped[int] = mapped_column(BigID)
+    contact_id: Mapped[int] = mapped_column(BigID)
     existed: Mapped[bool]
     then_engagement: Mapped[EngagementStatus | None] = mapped_column(state(EngagementStatus))
     then_subscription: Mapped[SubscriptionStatus | None] = mapped_column(state(SubscriptionStatus))

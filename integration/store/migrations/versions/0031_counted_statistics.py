@@ -42,9 +42,9 @@ BEGIN
         SELECT a.account_id, n.id
         FROM new_rows n JOIN old_rows o ON o.id = n.id
         CROSS JOIN LATERAL (SELECT n.account_id UNION SELECT o.account_id) AS a
-        WHERE (o.engagement_status, o.subscription_status, o.deleted_at IS NULL, o.account_id)
+        WHERE (o.engagement_status, o.subscription_status, o.deleted_at, o.account_id)
               IS DISTINCT FROM
-              (n.engagement_status, n.subscription_status, n.deleted_at IS NULL, n.account_id);
+              (n.engagement_status, n.subscription_status, n.deleted_at, n.account_id);
     END IF;
     RETURN NULL;
 END $$;
@@ -81,10 +81,7 @@ BEGIN
         SELECT account_id, contact_id FROM old_rows WHERE revenue_orders > 0;
     ELSE
         INSERT INTO stats_dirty (account_id, contact_id)
-        SELECT n.account_id, n.contact_id
-        FROM new_rows n JOIN old_rows o ON o.contact_id = n.contact_id AND o.currency = n.currency
-        WHERE (o.revenue_orders, o.revenue, o.account_id)
-              IS DISTINCT FROM (n.revenue_orders, n.revenue, n.account_id);
+        SELECT account_id, contact_id FROM new_rows UNION SELECT account_id, contact_id FROM old_rows;
     END IF;
     RETURN NULL;
 END $$;
@@ -129,7 +126,7 @@ SQLITE_TRIGGERS = [
     """CREATE TRIGGER stats_note_contacts_update AFTER UPDATE ON contacts
         WHEN NEW.engagement_status IS NOT OLD.engagement_status
           OR NEW.subscription_status IS NOT OLD.subscription_status
-          OR (NEW.deleted_at IS NULL) IS NOT (OLD.deleted_at IS NULL)
+          OR NEW.deleted_at IS NOT OLD.deleted_at
           OR NEW.account_id IS NOT OLD.account_id
         BEGIN
         INSERT INTO stats_dirty (account_id, contact_id) VALUES (NEW.account_id, NEW.id);
@@ -140,11 +137,9 @@ SQLITE_TRIGGERS = [
     """CREATE TRIGGER stats_note_totals_insert AFTER INSERT ON contact_totals
         WHEN NEW.revenue_orders > 0 BEGIN
         INSERT INTO stats_dirty (account_id, contact_id) VALUES (NEW.account_id, NEW.contact_id); END""",
-    """CREATE TRIGGER stats_note_totals_update AFTER UPDATE ON contact_totals
-        WHEN NEW.revenue_orders IS NOT OLD.revenue_orders OR NEW.revenue IS NOT OLD.revenue
-          OR NEW.account_id IS NOT OLD.account_id
-        BEGIN
-        INSERT INTO stats_dirty (account_id, contact_id) VALUES (NEW.account_id, NEW.contact_id); END""",
+    """CREATE TRIGGER stats_note_totals_update AFTER UPDATE ON contact_totals BEGIN
+        INSERT INTO stats_dirty (account_id, contact_id) VALUES (NEW.account_id, NEW.contact_id);
+        INSERT INTO stats_dirty (account_id, contact_id) VALUES (OLD.account_id, OLD.contact_id); END""",
     """CREATE TRIGGER stats_note_totals_delete AFTER DELETE ON contact_totals
         WHEN OLD.revenue_orders > 0 BEGIN
         INSERT INTO stats_dirty (account_id, contact_id) VALUES (OLD.account_id, OLD.contact_id); END""",
@@ -206,47 +201,37 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("stats_dirty", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_stats_dirty_account_id"), ["account_id"], unique=False)
+    # Keyed by account first: what a fold reads and deletes is one account's, and a contact id
+    # SQLite hands out again after a delete cannot meet another account's row.
     op.create_table(
         "stats_counted",
-        sa.Column("contact_id", big_id, autoincrement=False, nullable=False),
         sa.Column("account_id", big_id, nullable=False),
+        sa.Column("contact_id", big_id, nullable=False),
         sa.Column("engagement_status", sa.String(length=32), nullable=True),
         sa.Column("subscription_status", sa.String(length=32), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_stats_counted_account_id_accounts"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_stats_counted")),
+        sa.PrimaryKeyConstraint("account_id", "contact_id", name=op.f("pk_stats_counted")),
     )
-    with op.batch_alter_table("stats_counted", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_stats_counted_account_id"), ["account_id"], unique=False)
     op.create_table(
         "stats_counted_money",
+        sa.Column("account_id", big_id, nullable=False),
         sa.Column("contact_id", big_id, nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("account_id", big_id, nullable=False),
         sa.Column("revenue_orders", sa.Integer(), nullable=False),
         sa.Column("revenue", integration.store.types.Money(precision=18, scale=4), nullable=False),
-        sa.PrimaryKeyConstraint("contact_id", "currency", name=op.f("pk_stats_counted_money")),
+        sa.PrimaryKeyConstraint("account_id", "contact_id", "currency", name=op.f("pk_stats_counted_money")),
     )
-    with op.batch_alter_table("stats_counted_money", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_stats_counted_money_account_id"), ["account_id"], unique=False)
     op.create_table(
         "stats_counted_moves",
-        sa.Column("contact_id", big_id, autoincrement=False, nullable=False),
         sa.Column("account_id", big_id, nullable=False),
+        sa.Column("contact_id", big_id, nullable=False),
         sa.Column("existed", sa.Boolean(), nullable=False),
         sa.Column("then_engagement", sa.String(length=32), nullable=True),
         sa.Column("then_subscription", sa.String(length=32), nullable=True),
         sa.Column("engagement_status", sa.String(length=32), nullable=True),
         sa.Column("subscription_status", sa.String(length=32), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("contact_id", name=op.f("pk_stats_counted_moves")),
+        sa.PrimaryKeyConstraint("account_id", "contact_id", name=op.f("pk_stats_counted_moves")),
     )
-    with op.batch_alter_table("stats_counted_moves", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_stats_counted_moves_account_id"), ["account_id"], unique=False)
     op.create_table(
         "stats_bases",
         sa.Column("account_id", big_id, autoincrement=False, nullable=False),
@@ -276,19 +261,15 @@ def downgrade() -> None:
     for name, table in TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if _postgresql() else ""))
     if _postgresql():
-        op.execute(
-            "DROP FUNCTION IF EXISTS stats_note_contacts(); DROP FUNCTION IF EXISTS stats_note_totals();"
-        )
-    op.drop_table("stats_bases")
-    with op.batch_alter_table("stats_counted_moves", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_stats_counted_moves_account_id"))
-    op.drop_table("stats_counted_moves")
-    with op.batch_alter_table("stats_counted_money", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_stats_counted_money_account_id"))
-    op.drop_table("stats_counted_money")
-    with op.batch_alter_table("stats_counted", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_stats_counted_account_id"))
-    op.drop_table("stats_counted")
+        for function in (
+            "stats_note_contacts",
+            "stats_note_totals",
+            "stats_note_transitions",
+            "stats_forget_accounts",
+        ):
+            op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    for table in ("stats_bases", "stats_counted_moves", "stats_counted_money", "stats_counted"):
+        op.drop_table(table)
     with op.batch_alter_table("stats_dirty", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stats_dirty_account_id"))
     op.drop_table("stats_dirty")
