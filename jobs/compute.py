@@ -35,8 +35,9 @@ REFRESH_KEY_TTL_SECONDS = 600
 STATS_REFRESH = Debounce("storepulse:stats-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 RFM_REFRESH = Debounce("storepulse:rfm-refresh", COMPUTE, REFRESH_KEY_TTL_SECONDS)
 RFM_LATER = Debounce("storepulse:rfm-refresh-later", COMPUTE, REFRESH_KEY_TTL_SECONDS)
-RFM_RAN_KEY = "storepulse:rfm-ran"  # :<account>, when its last recomputation started (Unix time)
-RFM_EVERY_SECONDS = 300  # at most one recomputation in five minutes after orders change
+RFM_RAN_KEY = "storepulse:rfm-ran"  # :<account>, "<start> <seconds>" of its last recomputation
+RFM_EVERY_SECONDS = 300  # a slow recomputation follows orders at most once in five minutes
+RFM_SLOW_SECONDS = 1.0  # one taking this long is slow (an account of hundreds of thousands)
 
 
 def request_stats_refresh(settings: Settings, account_id: int) -> bool:
@@ -58,19 +59,23 @@ def request_rfm_refresh(settings: Settings, account_id: int) -> bool:
 
 
 def request_rfm_after_orders(settings: Settings, account_id: int) -> bool:
-    """Queue a recomputation of the RFM scores after orders changed: at once, or within
-    RFM_EVERY_SECONDS of the last one started, when that time is up.
+    """Queue a recomputation of the RFM scores after orders changed: at once, unless the last one was
+    slow (RFM_SLOW_SECONDS) and started less than RFM_EVERY_SECONDS ago; then when that time is up.
 
-    RFM scores every buyer (seconds at a million contacts): run after every batch of a busy shop's
-    orders it would hold a worker most of the time, and the statistics behind it. False if Redis is
-    down.
+    RFM scores every buyer (seconds at a million contacts): run after every batch of a busy large
+    shop's orders it would hold a worker most of the time, and the statistics behind it; a small
+    shop's scores follow each batch. False if Redis is down.
     """
     try:
-        ran = connection(settings).get(f"{RFM_RAN_KEY}:{account_id}")
+        last = connection(settings).get(f"{RFM_RAN_KEY}:{account_id}")
     except redis.RedisError as exc:
         logger.warning("RFM of account %s not queued now: %s", account_id, exc)
         return False
-    wait = float(ran) + RFM_EVERY_SECONDS - time.time() if ran is not None else 0.0
+    wait = 0.0
+    if last is not None:
+        started, took = (float(part) for part in last.split())
+        if took >= RFM_SLOW_SECONDS:
+            wait = started + RFM_EVERY_SECONDS - time.time()
     if wait <= 0:
         return RFM_REFRESH.request(settings, compute_rfm_job, account_id)
     # A key of its own: a recomputation asked for now (a saved scheme, the daily run) still runs now.
@@ -88,9 +93,12 @@ def compute_rfm_job(account_id: int, taken: bool = True) -> int:
     settings = get_settings()
     if taken:
         RFM_REFRESH.taken(settings, account_id)
-    connection(settings).set(f"{RFM_RAN_KEY}:{account_id}", str(time.time()), ex=2 * RFM_EVERY_SECONDS)
+    started = time.time()
     with session_scope(settings.database_url) as session:
-        return rfm.compute(session, account_id)
+        scored = rfm.compute(session, account_id)
+    took = time.time() - started
+    connection(settings).set(f"{RFM_RAN_KEY}:{account_id}", f"{started} {took}", ex=2 * RFM_EVERY_SECONDS)
+    return scored
 
 
 def _account_ids(settings: Settings) -> list[int]:

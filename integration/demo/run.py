@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from integration.accounts import add_store, create_account, create_api_key
 from integration.analytics.summary import account_summary
 from integration.campaigns import results as campaign_results
+from integration.commerce import carts
 from integration.demo import generator as demo
 from integration.ingest import inbox
 from integration.settings import Settings
@@ -25,9 +26,8 @@ from integration.store.db import upgrade
 from integration.store.models import Account, InboxDelivery, InboxStatus, Platform, Role, User
 from integration.store.redis import connection
 from integration.users import create_user
-from jobs.compute import mark_abandoned_checkouts_job
 from jobs.ingest import process_inbox_job
-from jobs.queues import COMPUTE, INGEST, enqueue
+from jobs.queues import INGEST, enqueue
 
 DEMO_ACCOUNT = "Demo Boutique"
 # The demo account's owner, who signs in to the admin; a new password each run, printed once.
@@ -80,10 +80,12 @@ def run_demo(settings: Settings, *, contacts: int, seed: int, console: Console) 
     run = demo.new_run_id()
     for phase, label in enumerate(("customers, carts, events", "orders")):
         ids = _deliver(settings, data, phase, run, store_ids, console, label)
-        if phase == 0:
-            # Carts left open by now are abandoned before the orders that recover some of them arrive.
-            enqueue(settings, COMPUTE, mark_abandoned_checkouts_job)
         _drain(settings, ids, console, f"Processing {label}")
+        if phase == 0:
+            # Carts left open by now are abandoned before the orders that recover some of them
+            # arrive (after the phase's deliveries: the worker takes its queues in turn).
+            with session_scope(settings.database_url) as session:
+                carts.mark_abandoned(session)
     ids = _deliver_storefront(settings, data, run, store_ids, keys, console)
     _drain(settings, ids, console, "Processing storefront visits")
     with session_scope(settings.database_url) as session:

@@ -1,10 +1,10 @@
 """Work waiting beside a busy inbox gets its turn: a drain hands over within a batch, the worker takes
-its queues in turn, and RFM (seconds at a million contacts) follows orders at most once in
-RFM_EVERY_SECONDS, while a recomputation asked for now still runs now."""
+its queues in turn, and a slow RFM recomputation (seconds at a million contacts) follows orders at
+most once in RFM_EVERY_SECONDS, while a recomputation asked for now still runs now."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from integration.store.models import InboxStatus, StatsCache, Store
 from integration.store.redis import connection
 from jobs.compute import (
     RFM_EVERY_SECONDS,
+    RFM_RAN_KEY,
+    RFM_SLOW_SECONDS,
     STATS_REFRESH,
     request_rfm_after_orders,
     request_rfm_refresh,
@@ -64,28 +66,39 @@ def _has_stats(settings: Settings, account_id: int) -> bool:
         )
 
 
-def test_rfm_after_orders_runs_at_once_then_once_the_pause_is_over(
+def test_rfm_after_orders_of_a_small_account_runs_after_every_batch(
     settings: Settings, run_worker: Any
 ) -> None:
     with session_scope(settings.database_url) as session:
         account_id = make_store(session).account_id
     compute = queue(settings, COMPUTE)
-    assert request_rfm_after_orders(settings, account_id)
-    assert [job.func_name for job in compute.jobs] == ["jobs.compute.compute_rfm_job"]
-    run_worker()
-    assert compute.count == 0
+    for _ in range(2):  # its recomputation takes milliseconds: no pause after it
+        assert request_rfm_after_orders(settings, account_id)
+        assert [job.func_name for job in compute.jobs] == ["jobs.compute.compute_rfm_job"]
+        run_worker()
+        assert compute.count == 0
+    last = connection(settings).get(f"{RFM_RAN_KEY}:{account_id}")
+    assert isinstance(last, bytes)
+    assert float(last.split()[1]) < RFM_SLOW_SECONDS
+    assert compute.scheduled_job_registry.get_job_ids() == []
 
-    asked = datetime.now(UTC)
-    assert request_rfm_after_orders(settings, account_id)  # more orders within the pause
-    assert request_rfm_after_orders(settings, account_id)  # and more: still one run waiting
+
+def test_rfm_after_orders_waits_out_the_pause_after_a_slow_run(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        account_id = make_store(session).account_id
+    ran = datetime.now(UTC).timestamp() - 10  # what a 3.5 s recomputation 10 s ago leaves
+    connection(settings).set(f"{RFM_RAN_KEY}:{account_id}", f"{ran} 3.5")
+    compute = queue(settings, COMPUTE)
+    assert request_rfm_after_orders(settings, account_id)
+    assert request_rfm_after_orders(settings, account_id)  # more orders: still one run waiting
     assert compute.count == 0
     waiting = compute.scheduled_job_registry.get_job_ids()
     assert len(waiting) == 1
     due = compute.scheduled_job_registry.get_scheduled_time(waiting[0])
-    ran = float(connection(settings).get(f"storepulse:rfm-ran:{account_id}") or 0)  # the run's start
-    assert asked < due <= asked + timedelta(seconds=RFM_EVERY_SECONDS)
     assert abs(due.timestamp() - (ran + RFM_EVERY_SECONDS)) < 1
-    assert compute.fetch_job(waiting[0]).func_name == "jobs.compute.compute_rfm_later_job"
+    later = compute.fetch_job(waiting[0])
+    assert later is not None
+    assert later.func_name == "jobs.compute.compute_rfm_later_job"
     # A scheme saved meanwhile asks for a recomputation now: it is queued now.
     assert request_rfm_refresh(settings, account_id)
     assert [job.func_name for job in compute.jobs] == ["jobs.compute.compute_rfm_job"]
@@ -94,8 +107,8 @@ def test_rfm_after_orders_runs_at_once_then_once_the_pause_is_over(
 def test_rfm_after_orders_once_the_pause_is_over_runs_at_once(settings: Settings) -> None:
     with session_scope(settings.database_url) as session:
         account_id = make_store(session).account_id
-    started = datetime.now(UTC).timestamp() - RFM_EVERY_SECONDS - 1
-    connection(settings).set(f"storepulse:rfm-ran:{account_id}", str(started))
+    ran = datetime.now(UTC).timestamp() - RFM_EVERY_SECONDS - 1
+    connection(settings).set(f"{RFM_RAN_KEY}:{account_id}", f"{ran} 3.5")
     assert request_rfm_after_orders(settings, account_id)
     compute = queue(settings, COMPUTE)
     assert compute.count == 1
