@@ -9,14 +9,17 @@ else, and its caller then loads the payload with the schema, which words the err
 reader has a property test holding it to its schema's results.
 
 These are the pieces the readers share: what marshmallow's `String`, `Decimal`, `List` of
-`Nested` and `Dict` fields accept, for JSON values.
+`Nested` and `Dict` fields and our `UTCTime` accept, for JSON values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from connectors.times import EARLIEST, LATEST, within
 
 # What a quick reader may meet in a payload that only the schema can decide about: its caller
 # catches these and hands the payload to the schema.
@@ -32,6 +35,26 @@ def text(value: Any, *, required: bool = False) -> str | None:
     if type(value) is str or (value is None and not required):
         return value
     raise Declined
+
+
+def bounded(value: Any, most: int, *, least: int = 0, required: bool = False) -> str | None:
+    """A `String` field validated by `Length(least, most)`."""
+    checked = text(value, required=required)
+    if checked is not None and not least <= len(checked) <= most:
+        raise Declined
+    return checked
+
+
+def instant(value: Any, latest: datetime = LATEST, *, required: bool = False) -> datetime | None:
+    """A `UTCTime` field bounded by `latest`: an ISO 8601 string with its zone, in UTC."""
+    if value is None and not required:
+        return None
+    if type(value) is not str:
+        raise Declined
+    moment = datetime.fromisoformat(value)  # what the schema's ISO parsing is
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise Declined
+    return within(moment, EARLIEST, latest)  # TimeOutOfRange, a ValueError, when outside
 
 
 def amount(value: Any, check: Callable[[Decimal], None], *, required: bool = False) -> Decimal | None:
@@ -52,6 +75,13 @@ def amount(value: Any, check: Callable[[Decimal], None], *, required: bool = Fal
 def objects(value: Any) -> list[dict[str, Any]]:
     """A `List(Nested(…))` field's value: a list of objects (a null list is the schema's error)."""
     if type(value) is not list or any(type(item) is not dict for item in value):
+        raise Declined
+    return value
+
+
+def listed(value: Any) -> list[Any]:
+    """A `List` field's value (not null): a list."""
+    if type(value) is not list:
         raise Declined
     return value
 

@@ -20,7 +20,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from connectors import quick
-from connectors.times import EARLIEST, UTCTime, not_ahead, parse_instant, within
+from connectors.times import UTCTime, not_ahead, parse_instant
 from integration.contract import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from integration.settings import get_settings
 from integration.store.models import SubscriptionStatus
@@ -267,17 +267,6 @@ def _quick_amount(value: Any, *, required: bool = False) -> Decimal | None:
     return quick.amount(value, _amount, required=required)
 
 
-def _quick_time(value: Any, latest: datetime, *, required: bool = False) -> datetime | None:
-    if value is None and not required:
-        return None
-    if type(value) is not str:
-        raise quick.Declined
-    moment = datetime.fromisoformat(value)  # what the schema's ISO parsing is
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise quick.Declined
-    return within(moment, EARLIEST, latest)  # TimeOutOfRange, a ValueError, when outside
-
-
 def _quick_line(item: dict[str, Any]) -> LineItemRecord:
     quantity = item.get("quantity")
     if type(quantity) is not int or not 0 <= quantity <= MAX_QUANTITY:
@@ -316,8 +305,8 @@ def _quick_refund(refund: dict[str, Any], latest: datetime) -> RefundRecord:
         {
             "external_id": _quick_id(refund.get("id"), required=True),
             "order_external_id": _quick_id(refund.get("order_id"), required=True),
-            "created_at": _quick_time(refund.get("created_at"), latest, required=True),
-            "processed_at": _quick_time(refund.get("processed_at"), latest),
+            "created_at": quick.instant(refund.get("created_at"), latest, required=True),
+            "processed_at": quick.instant(refund.get("processed_at"), latest),
             "transactions": transactions,
         }
     )
@@ -348,10 +337,10 @@ def quick_order(payload: Any, latest: datetime | None = None) -> OrderRecord | N
                 "email": quick.text(payload.get("email")),
                 "contact_email": quick.text(payload.get("contact_email")),
                 "customer": customer,
-                "created_at": _quick_time(payload.get("created_at"), latest, required=True),
-                "updated_at": _quick_time(payload.get("updated_at"), latest, required=True),
-                "processed_at": _quick_time(payload.get("processed_at"), latest),
-                "cancelled_at": _quick_time(payload.get("cancelled_at"), latest),
+                "created_at": quick.instant(payload.get("created_at"), latest, required=True),
+                "updated_at": quick.instant(payload.get("updated_at"), latest, required=True),
+                "processed_at": quick.instant(payload.get("processed_at"), latest),
+                "cancelled_at": quick.instant(payload.get("cancelled_at"), latest),
                 "financial_status": quick.text(payload.get("financial_status")),
                 "fulfillment_status": quick.text(payload.get("fulfillment_status")),
                 "currency": quick.text(payload.get("currency"), required=True),

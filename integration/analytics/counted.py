@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import delete, distinct, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.analytics.history import MOVE_COLUMNS, Combo, changed_since, combo
@@ -142,15 +142,19 @@ def fold(session: Session, account_id: int, now: datetime, since: datetime | Non
     hold(session, [lock_key("stats-counted", account_id)])
     base = session.get(StatsBase, account_id, populate_existing=True)
     dirty = table_of(StatsDirty)
-    noted = session.scalars(
-        delete(dirty).where(dirty.c.account_id == account_id).returning(dirty.c.contact_id)
-    ).all()
-    ids = sorted(set(noted))
+    mine = dirty.c.account_id == account_id
+    # A recount reads every contact anyway: its notes are dropped unread (a first import leaves
+    # millions, which would otherwise all come back to this process). Notes committed after the
+    # DELETE began stay for the next fold; the recount's statements see their changes too.
     if base is None or base.rebuilt_at <= now - REBUILD_AFTER or base.since != since:
+        session.execute(delete(dirty).where(mine))
         return rebuild(session, account_id, now, since)
     sums = Sums.from_json(base.groups)
-    if len(ids) > FULL_SHARE * max(sums.contacts(), 1) and len(ids) > CHUNK:
+    many = session.scalar(select(func.count(distinct(dirty.c.contact_id))).where(mine)) or 0
+    if many > FULL_SHARE * max(sums.contacts(), 1) and many > CHUNK:
+        session.execute(delete(dirty).where(mine))
         return rebuild(session, account_id, now, since)
+    ids = sorted(set(session.scalars(delete(dirty).where(mine).returning(dirty.c.contact_id))))
     size = POSTGRESQL_CHUNK if session.get_bind().dialect.name == "postgresql" else CHUNK
     for part in chunks(ids, size):
         sums.add(_counted(session, account_id, part), -1)

@@ -64,7 +64,7 @@ class ContactResolver:
         if unlinked and self._lock_customers(unlinked):
             # Another transaction may have linked them while this one waited: read them again.
             links.update(self.linked(unlinked))
-        emails: list[str | None] = [_safe_email(email) for _, email in refs]
+        emails: list[str | None] = [safe_email(email) for _, email in refs]
         # Each unlinked customer's address: that of its newest record with a valid email.
         newest: dict[str, tuple[datetime, str]] = {}
         first_at: dict[str, datetime] = {}
@@ -214,7 +214,7 @@ class ContactResolver:
         )
 
 
-def _safe_email(raw: str | None) -> str | None:
+def safe_email(raw: str | None) -> str | None:
     if not raw:
         return None
     try:

@@ -128,3 +128,24 @@ def test_a_checkout_and_its_order_stored_at_once_are_decided_together(
         ).one()
         order_id = session.scalars(select(Order.id)).one()
     assert row == (CheckoutState.RECOVERED, "checkout_token", order_id)
+
+
+def test_a_new_customer_written_by_two_workers_at_once_gets_one_contact(
+    postgres_store: tuple[str, int],
+) -> None:
+    """Both take the one-pass path for a customer nobody knows; the second waits for the first's lock,
+    then finds its link and updates that contact instead of creating a second one."""
+    url, store_id = postgres_store
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_customers(
+            s, st, [customer("c1", "ann@example.com", NOW + timedelta(hours=1), first_name="Older")]
+        ),
+        lambda s, st: ingest.ingest_customers(
+            s, st, [customer("c1", "ann.new@example.com", NOW + timedelta(hours=2), first_name="Newer")]
+        ),
+    )
+    with session_scope(url) as session:
+        contact = session.scalars(select(Contact)).one()
+        assert contact.first_name == "Newer"

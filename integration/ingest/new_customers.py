@@ -1,0 +1,277 @@
+"""Customers the store has never seen, at addresses no contact holds: written in one pass.
+
+A first import or a backfill brings mostly such customers. The general path writes each of them
+several times over (the contact at its address, then its profile and consent, the link, then its
+version on the link, then its engagement group); here each row is written once, with what the
+general path would leave in it:
+
+- the contact at the normalized address, first seen when the customer was created (else at its
+  version), its names, phone and tags, its consent (dated by its change, else by the version) when
+  the record gives one, unengaged since it was first seen (a new contact has no interactions);
+- the customer's link with its version and creation time;
+- the consent change (from unknown) and the engagement change (from none) in their logs.
+
+A customer goes the general way instead when anything else may apply: it is linked already (also
+by a writer that linked it while this one waited for its lock), the batch holds another version of
+it or another new customer at the same address, its address is not valid, a contact already holds
+the address, or storefront visitors that named it are waiting to be tied (their interactions would
+make it engaged). Tests hold both paths to the same rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, String, literal, select, true
+from sqlalchemy.orm import Session
+
+from integration.contract import CustomerRecord
+from integration.ingest.resolver import safe_email
+from integration.store import locks
+from integration.store.bulk import among, chunks, insert_for, rows_table
+from integration.store.locks import lock_key
+from integration.store.models import (
+    Contact,
+    EngagementStatus,
+    EngagementTransition,
+    Store,
+    StoreCustomer,
+    SubscriptionStatus,
+    SubscriptionTransition,
+    Visitor,
+    table_of,
+)
+from integration.store.types import JSONDocument, UTCDateTime, utcnow
+
+NO_INTERACTION = "no_interaction"
+
+
+def create_new_customers(
+    session: Session, store: Store, fresh: Sequence[CustomerRecord], linked: set[str], repeated: set[str]
+) -> dict[str, int]:
+    """Write the customers of `fresh` that need nothing but a new contact; return their contacts.
+
+    `linked` are the customer ids with a link already, `repeated` those with several versions in
+    the batch. Every customer id of `fresh` without a link is locked (as the general path locks
+    them), so the general path that stores the rest takes no new locks after these.
+    """
+    unlinked = sorted({r.external_id for r in fresh if r.external_id not in linked})
+    if not unlinked:
+        return {}
+    if locks.hold(session, (lock_key("customer", store.id, c) for c in unlinked)):
+        # Another writer may have linked some while this one waited.
+        unlinked = sorted(set(unlinked) - _linked(session, store, unlinked))
+    open_ids = set(unlinked) - repeated - _awaited_by_visitors(session, store, unlinked)
+    # An address another record of the batch also gives (whichever way that one goes) is left to
+    # the general path, which resolves them together.
+    emails = [safe_email(r.email) for r in fresh]
+    given = Counter(e for e in emails if e)
+    by_email = {
+        email: record
+        for record, email in zip(fresh, emails, strict=True)
+        if email and given[email] == 1 and record.external_id in open_ids
+    }
+    if not by_email:
+        return {}
+    contacts = _insert_contacts(session, store, by_email)
+    created = {by_email[email].external_id: contact_id for email, contact_id in contacts.items()}
+    _insert_links(session, store, [(by_email[email], contact_id) for email, contact_id in contacts.items()])
+    _log_changes(session, store, [(by_email[email], contact_id) for email, contact_id in contacts.items()])
+    return created
+
+
+def _linked(session: Session, store: Store, external_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(external_ids):
+        found.update(
+            session.scalars(
+                select(StoreCustomer.external_id).where(
+                    StoreCustomer.store_id == store.id, among(session, StoreCustomer.external_id, part)
+                )
+            )
+        )
+    return found
+
+
+def _awaited_by_visitors(session: Session, store: Store, external_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(external_ids):
+        found.update(
+            ref
+            for ref in session.scalars(
+                select(Visitor.customer_ref).where(
+                    Visitor.store_id == store.id,
+                    Visitor.contact_id.is_(None),
+                    among(session, Visitor.customer_ref, part),
+                )
+            )
+            if ref is not None
+        )
+    return found
+
+
+def _consent(record: CustomerRecord, store: Store) -> tuple[str, Any, str | None]:
+    """The status, its time and reason the contact starts with (the general path's `_fold`)."""
+    if record.subscription_status is None:
+        return SubscriptionStatus.UNKNOWN.value, None, None
+    at = record.subscription_changed_at or record.updated_at
+    return record.subscription_status.value, at, f"{store.platform.value}_customer"
+
+
+NEW_COLUMNS: dict[str, Any] = {
+    "email": String(),
+    "seen": UTCDateTime(),
+    "first": String(),
+    "last": String(),
+    "phone": String(),
+    "tags": JSONDocument,
+    "status": String(),
+    "status_at": UTCDateTime(),
+    "reason": String(),
+}
+
+
+def _insert_contacts(session: Session, store: Store, by_email: dict[str, CustomerRecord]) -> dict[str, int]:
+    """Insert a contact per address no contact holds; return those inserted (address: contact)."""
+    rows = []
+    for email, record in by_email.items():
+        status, at, reason = _consent(record, store)
+        rows.append(
+            {
+                "email": email,
+                "seen": record.created_at or record.updated_at,
+                "first": record.first_name,
+                "last": record.last_name,
+                "phone": record.phone,
+                "tags": sorted(set(record.tags)) if record.tags is not None else [],
+                "status": status,
+                "status_at": at,
+                "reason": reason,
+            }
+        )
+    table = table_of(Contact)
+    now = utcnow()
+    inserted: dict[str, int] = {}
+    for part in chunks(rows, 5000):
+        new = rows_table(session, "new_contact", NEW_COLUMNS, part)
+        statement = (
+            insert_for(session, table)
+            .from_select(
+                [
+                    "account_id",
+                    "email",
+                    "first_seen_at",
+                    "first_name",
+                    "last_name",
+                    "phone",
+                    "tags",
+                    "subscription_status",
+                    "subscription_changed_at",
+                    "subscription_reason",
+                    "engagement_status",
+                    "engagement_reason",
+                    "engagement_since",
+                    "created_at",
+                    "updated_at",
+                ],
+                select(
+                    literal(store.account_id, BigInteger()),
+                    new.c.email,
+                    new.c.seen,
+                    new.c.first,
+                    new.c.last,
+                    new.c.phone,
+                    new.c.tags,
+                    new.c.status,
+                    new.c.status_at,
+                    new.c.reason,
+                    literal(EngagementStatus.UNENGAGED.value, String()),
+                    literal(NO_INTERACTION, String()),
+                    new.c.seen,
+                    literal(now, UTCDateTime()),
+                    literal(now, UTCDateTime()),
+                ).where(true()),  # lets SQLite parse an upsert from a SELECT
+            )
+            .on_conflict_do_nothing(index_elements=["account_id", "email"])
+            .returning(table.c.email, table.c.id)
+        )
+        inserted.update({email: contact_id for email, contact_id in session.execute(statement)})
+    return inserted
+
+
+def _insert_links(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
+    now = utcnow()
+    for part in chunks(pairs, 5000):
+        link = rows_table(
+            session,
+            "new_link",
+            {"ext": String(), "contact": BigInteger(), "upd": UTCDateTime(), "cre": UTCDateTime()},
+            [{"ext": r.external_id, "contact": c, "upd": r.updated_at, "cre": r.created_at} for r, c in part],
+        )
+        session.execute(
+            table_of(StoreCustomer)
+            .insert()
+            .from_select(
+                ["store_id", "external_id", "contact_id", "updated_at", "created_at", "linked_at"],
+                select(
+                    literal(store.id, BigInteger()),
+                    link.c.ext,
+                    link.c.contact,
+                    link.c.upd,
+                    link.c.cre,
+                    literal(now, UTCDateTime()),
+                ),
+            )
+        )
+
+
+def _log_changes(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
+    """Log each new contact's consent (when it is not unknown) and its first engagement group."""
+    now = utcnow()
+    consent = []
+    for record, contact_id in pairs:
+        status, at, reason = _consent(record, store)
+        if status != SubscriptionStatus.UNKNOWN.value:
+            consent.append({"contact": contact_id, "status": status, "at": at, "reason": reason})
+    for some in chunks(consent, 5000):
+        change = rows_table(
+            session,
+            "new_consent",
+            {"contact": BigInteger(), "status": String(), "at": UTCDateTime(), "reason": String()},
+            some,
+        )
+        session.execute(
+            table_of(SubscriptionTransition)
+            .insert()
+            .from_select(
+                ["account_id", "contact_id", "from_status", "to_status", "changed_at", "at", "reason"],
+                select(
+                    literal(store.account_id, BigInteger()),
+                    change.c.contact,
+                    literal(SubscriptionStatus.UNKNOWN.value, String()),
+                    change.c.status,
+                    change.c.at,
+                    literal(now, UTCDateTime()),
+                    change.c.reason,
+                ),
+            )
+        )
+    for ids in chunks([contact_id for _, contact_id in pairs], 5000):
+        group = rows_table(session, "new_group", {"contact": BigInteger()}, [{"contact": c} for c in ids])
+        session.execute(
+            table_of(EngagementTransition)
+            .insert()
+            .from_select(
+                ["account_id", "contact_id", "from_status", "to_status", "at", "reason"],
+                select(
+                    literal(store.account_id, BigInteger()),
+                    group.c.contact,
+                    literal(None, String()),
+                    literal(EngagementStatus.UNENGAGED.value, String()),
+                    literal(now, UTCDateTime()),
+                    literal(NO_INTERACTION, String()),
+                ),
+            )
+        )
