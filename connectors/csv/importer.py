@@ -9,7 +9,7 @@ Bad rows are reported by row number, column and reason while the good ones impor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,12 +23,13 @@ from connectors.csv.formats import KINDS, Item, items
 from connectors.csv.reader import ByteStream, read_rows
 from integration.contacts import engagement
 from integration.contract import Outcome
+from integration.ingest import ingest_customers
 from integration.ingest.isolation import ingest_isolated
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
 
-BATCH_RECORDS = 5000
+BATCH_RECORDS = 1000
 # Records in their plain shape are read without the schema's per-field machinery (the same record).
 QUICK: dict[str, Callable[[Any], Any]] = {"customers": quick_customer}
 MAX_REPORTED = 1000
@@ -126,10 +127,17 @@ def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, 
         store = session.get(Store, store_id)
         if store is None:
             raise LookupError(f"no store {store_id}")
+        records = [record for _, record in batch]
         ingest_kind = INGEST[kind]
-        outcome = ingest_isolated(
-            session, lambda part: ingest_kind(session, store, part), [record for _, record in batch]
-        )
+
+        def ingest_part(part: Sequence[Any]) -> Outcome:
+            if kind == "customers":
+                # The whole batch (not a record retried alone after it failed) is classified next,
+                # with nothing written in between: new contacts can be inserted in their group.
+                return ingest_customers(session, store, part, classified_next=len(part) == len(records))
+            return ingest_kind(session, store, part)
+
+        outcome = ingest_isolated(session, ingest_part, records)
         if outcome.contact_ids:
             engagement.classify(session, store.account_id, outcome.contact_ids)
     return outcome

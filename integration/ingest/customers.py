@@ -41,7 +41,12 @@ from integration.store.types import JSONDocument, UTCDateTime, utcnow
 
 
 def ingest_customers(
-    session: Session, store: Store, records: Sequence[CustomerRecord], *, in_one_pass: bool = True
+    session: Session,
+    store: Store,
+    records: Sequence[CustomerRecord],
+    *,
+    in_one_pass: bool = True,
+    classified_next: bool = False,
 ) -> Outcome:
     """Upsert a store's customers into the account's contacts.
 
@@ -49,7 +54,9 @@ def ingest_customers(
     deletion, changes nothing, nor does any record of a redacted customer;
     a customer with neither a known link nor a valid email is skipped with its reason.
     New customers at new addresses are written in one pass (`new_customers`) unless `in_one_pass`
-    is off (the tests' reference: every record the general way).
+    is off (the tests' reference: every record the general way); `classified_next` says the caller
+    classifies the outcome's contacts right after, with nothing written in between, so new contacts
+    are inserted in their engagement group.
     """
     outcome = Outcome()
     found = newest_by(records, "external_id", outcome=outcome)
@@ -68,7 +75,7 @@ def ingest_customers(
             fresh.append(record)
     if in_one_pass and fresh:
         repeated = {key for key, count in Counter(r.external_id for r in records).items() if count > 1}
-        created = create_new_customers(session, store, fresh, set(stored), repeated)
+        created = create_new_customers(session, store, fresh, set(stored), repeated, grouped=classified_next)
         outcome.written += len(created)
         outcome.contact_ids.update(created.values())
         fresh = [r for r in fresh if r.external_id not in created]

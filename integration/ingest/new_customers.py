@@ -7,9 +7,15 @@ general path would leave in it:
 
 - the contact at the normalized address, first seen when the customer was created (else at its
   version), its names, phone and tags, its consent (dated by its change, else by the version) when
-  the record gives one, unengaged since it was first seen (a new contact has no interactions);
+  the record gives one;
 - the customer's link with its version and creation time;
-- the consent change (from unknown) and the engagement change (from none) in their logs.
+- the consent change (from unknown) in its log.
+
+When the caller classifies the batch's contacts right after storing it, with nothing written in
+between (`grouped`: a CSV import), the contact is also inserted unengaged since it was first seen
+(a new contact has no interactions) and that change logged, as classifying it would; a caller that
+writes more first (a Billbee page stores buyers, then their orders) leaves the group to its
+classification, which then sees the orders.
 
 A customer goes the general way instead when anything else may apply: it is linked already (also
 by a writer that linked it while this one waited for its lock), the batch holds another version of
@@ -49,7 +55,13 @@ NO_INTERACTION = "no_interaction"
 
 
 def create_new_customers(
-    session: Session, store: Store, fresh: Sequence[CustomerRecord], linked: set[str], repeated: set[str]
+    session: Session,
+    store: Store,
+    fresh: Sequence[CustomerRecord],
+    linked: set[str],
+    repeated: set[str],
+    *,
+    grouped: bool = False,
 ) -> dict[str, int]:
     """Write the customers of `fresh` that need nothing but a new contact; return their contacts.
 
@@ -75,11 +87,13 @@ def create_new_customers(
     }
     if not by_email:
         return {}
-    contacts = _insert_contacts(session, store, by_email)
-    created = {by_email[email].external_id: contact_id for email, contact_id in contacts.items()}
-    _insert_links(session, store, [(by_email[email], contact_id) for email, contact_id in contacts.items()])
-    _log_changes(session, store, [(by_email[email], contact_id) for email, contact_id in contacts.items()])
-    return created
+    contacts = _insert_contacts(session, store, by_email, grouped)
+    pairs = [(by_email[email], contact_id) for email, contact_id in contacts.items()]
+    _insert_links(session, store, pairs)
+    _log_consent(session, store, pairs)
+    if grouped:
+        _log_groups(session, store, [contact_id for _, contact_id in pairs])
+    return {record.external_id: contact_id for record, contact_id in pairs}
 
 
 def _linked(session: Session, store: Store, external_ids: Sequence[str]) -> set[str]:
@@ -133,7 +147,9 @@ NEW_COLUMNS: dict[str, Any] = {
 }
 
 
-def _insert_contacts(session: Session, store: Store, by_email: dict[str, CustomerRecord]) -> dict[str, int]:
+def _insert_contacts(
+    session: Session, store: Store, by_email: dict[str, CustomerRecord], grouped: bool
+) -> dict[str, int]:
     """Insert a contact per address no contact holds; return those inserted (address: contact)."""
     rows = []
     for email, record in by_email.items():
@@ -153,6 +169,8 @@ def _insert_contacts(session: Session, store: Store, by_email: dict[str, Custome
         )
     table = table_of(Contact)
     now = utcnow()
+    group = EngagementStatus.UNENGAGED.value if grouped else None
+    reason = NO_INTERACTION if grouped else None
     inserted: dict[str, int] = {}
     for part in chunks(rows, 5000):
         new = rows_table(session, "new_contact", NEW_COLUMNS, part)
@@ -187,9 +205,9 @@ def _insert_contacts(session: Session, store: Store, by_email: dict[str, Custome
                     new.c.status,
                     new.c.status_at,
                     new.c.reason,
-                    literal(EngagementStatus.UNENGAGED.value, String()),
-                    literal(NO_INTERACTION, String()),
-                    new.c.seen,
+                    literal(group, String()),
+                    literal(reason, String()),
+                    new.c.seen if grouped else literal(None, UTCDateTime()),
                     literal(now, UTCDateTime()),
                     literal(now, UTCDateTime()),
                 ).where(true()),  # lets SQLite parse an upsert from a SELECT
@@ -227,8 +245,8 @@ def _insert_links(session: Session, store: Store, pairs: list[tuple[CustomerReco
         )
 
 
-def _log_changes(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
-    """Log each new contact's consent (when it is not unknown) and its first engagement group."""
+def _log_consent(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
+    """Log each new contact's consent when it is not unknown."""
     now = utcnow()
     consent = []
     for record, contact_id in pairs:
@@ -258,7 +276,12 @@ def _log_changes(session: Session, store: Store, pairs: list[tuple[CustomerRecor
                 ),
             )
         )
-    for ids in chunks([contact_id for _, contact_id in pairs], 5000):
+
+
+def _log_groups(session: Session, store: Store, contact_ids: list[int]) -> None:
+    """Log each new contact's first engagement group."""
+    now = utcnow()
+    for ids in chunks(contact_ids, 5000):
         group = rows_table(session, "new_group", {"contact": BigInteger()}, [{"contact": c} for c in ids])
         session.execute(
             table_of(EngagementTransition)

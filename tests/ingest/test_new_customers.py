@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from integration.contacts import engagement
 from integration.contract import CustomerRecord, Outcome
-from integration.ingest import customers, ingest_customers
+from integration.ingest import customers, ingest_customers, ingest_orders
 from integration.ingest.isolation import ingest_isolated
 from integration.ingest.new_customers import create_new_customers
 from integration.store import session_scope
@@ -41,9 +41,12 @@ from integration.store.models import (
     VisitorEvent,
 )
 from integration.store.types import utcnow
-from tests.support.builders import NOW, customer, make_store
+from tests.support.builders import NOW, customer, make_store, order
 
 IDS = [f"c{i}" for i in range(60)]
+# One time for both paths' classifications (a contact whose interactions left the time frame is
+# unengaged since then).
+CLASSIFIED = utcnow().replace(microsecond=0)
 EMAILS = [f"person{i}@example.com" for i in range(45)]
 
 
@@ -111,12 +114,33 @@ def _prepare(session: Session, rng: random.Random, viewed: datetime) -> tuple[St
     return store, other
 
 
-def _store(session: Session, store: Store, batch: list[CustomerRecord], in_one_pass: bool) -> Outcome:
-    """As an import stores a batch: isolated, then the touched contacts classified."""
-    outcome = ingest_isolated(
-        session, lambda part: ingest_customers(session, store, part, in_one_pass=in_one_pass), batch
-    )
-    engagement.classify(session, store.account_id, outcome.contact_ids)
+def _store(
+    session: Session, store: Store, batch: list[CustomerRecord], in_one_pass: bool, orders_between: bool
+) -> Outcome:
+    """As an import stores a batch: isolated, then the touched contacts classified. With
+    `orders_between`, as a Billbee page does: the buyers, then orders of some of them (one inside
+    the engagement time frame, one outside), then one classification."""
+    whole = len(batch)
+
+    def customers_of(part: list[CustomerRecord]) -> Outcome:
+        return ingest_customers(
+            session,
+            store,
+            part,
+            in_one_pass=in_one_pass,
+            classified_next=not orders_between and len(part) == whole,
+        )
+
+    outcome = ingest_isolated(session, customers_of, batch)
+    if orders_between:
+        buyers = sorted({r.external_id for r in batch})[:2]
+        placed = [CLASSIFIED - timedelta(days=2), CLASSIFIED - timedelta(days=400)]
+        orders = [
+            order(f"o-{buyer}-{len(batch)}", created=at.replace(microsecond=0), customer_id=buyer)
+            for buyer, at in zip(buyers, placed, strict=False)
+        ]
+        outcome.merge(ingest_orders(session, store, orders))
+    engagement.classify(session, store.account_id, outcome.contact_ids, now=CLASSIFIED)
     return outcome
 
 
@@ -226,14 +250,14 @@ def _summary(outcome: Outcome) -> tuple[int, int, int, list[Any]]:
     return outcome.written, outcome.unchanged, outcome.duplicate, skipped
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "orders_between"), [(1, False), (2, False), (3, False), (4, True)])
 def test_one_pass_leaves_what_the_general_path_leaves(
-    db_url: str, seed: int, monkeypatch: pytest.MonkeyPatch
+    db_url: str, seed: int, orders_between: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one_pass: list[int] = []
 
-    def counted(*args: Any) -> dict[str, int]:
-        created = create_new_customers(*args)
+    def counted(*args: Any, **kwargs: Any) -> dict[str, int]:
+        created = create_new_customers(*args, **kwargs)
         one_pass.append(len(created))
         return created
 
@@ -251,7 +275,7 @@ def test_one_pass_leaves_what_the_general_path_leaves(
             with session_scope(db_url) as session:
                 store = session.get(Store, store.id)
                 assert store is not None
-                done.append(_summary(_store(session, store, batch, in_one_pass)))
+                done.append(_summary(_store(session, store, batch, in_one_pass, orders_between)))
         outcomes.append(done)
         with session_scope(db_url) as session:
             states.append(_state(session, account_id))
@@ -281,7 +305,7 @@ def test_a_first_import_takes_the_one_pass_path(db_url: str) -> None:
     ]
     with session_scope(db_url) as session:
         store = make_store(session)
-        outcome = _store(session, store, batch, in_one_pass=True)
+        outcome = _store(session, store, batch, in_one_pass=True, orders_between=False)
         assert outcome.written == 40
         contacts = session.scalars(select(Contact).where(Contact.account_id == store.account_id)).all()
         assert len(contacts) == 40
