@@ -14,7 +14,6 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from connectors import quick
 from connectors.times import UTCTime
 from integration.contract import (
     CampaignRecord,
@@ -95,54 +94,6 @@ class CustomerSchema(_Record):
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> CustomerRecord:
         return CustomerRecord(**data)
-
-
-_EMAIL = validate.Email()
-_CUSTOMER_FIELDS = frozenset(
-    {
-        "id",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "subscription_status",
-        "subscription_changed_at",
-        "tags",
-        "created_at",
-        "updated_at",
-    }
-)
-_STATUSES = {status.value: status for status in SubscriptionStatus}
-
-
-def quick_customer(record: Any) -> CustomerRecord | None:
-    """The record `CustomerSchema` loads from a customer in its plain shape (a CSV row's, mostly),
-    without the schema's per-field machinery; None when only the schema can decide (it then loads
-    the record or words what is wrong)."""
-    if type(record) is not dict or not _CUSTOMER_FIELDS.issuperset(record):
-        return None
-    try:
-        email = quick.bounded(record.get("email"), 320)
-        if email is not None:
-            _EMAIL(email)  # the schema's own validator: its ValidationError declines
-        status = record.get("subscription_status")
-        tags = record.get("tags")
-        if tags is not None:
-            tags = [quick.bounded(tag, 255, least=1, required=True) for tag in quick.listed(tags)]
-        return CustomerRecord(
-            external_id=quick.bounded(record.get("id"), 64, least=1, required=True),  # type: ignore[arg-type]
-            email=email,
-            first_name=quick.bounded(record.get("first_name"), 200),
-            last_name=quick.bounded(record.get("last_name"), 200),
-            phone=quick.bounded(record.get("phone"), 40),
-            subscription_status=None if status is None else _STATUSES[status],
-            subscription_changed_at=quick.instant(record.get("subscription_changed_at")),
-            tags=tags,
-            created_at=quick.instant(record.get("created_at")),
-            updated_at=quick.instant(record.get("updated_at"), required=True),  # type: ignore[arg-type]
-        )
-    except (quick.Declined, ValidationError, KeyError, *quick.GIVE_UP):
-        return None
 
 
 class LineItemSchema(_Record):
