@@ -77,7 +77,8 @@ def ingest_customers(
         repeated = {key for key, count in Counter(r.external_id for r in records).items() if count > 1}
         created = create_new_customers(session, store, fresh, set(stored), repeated, grouped=classified_next)
         outcome.written += len(created)
-        outcome.contact_ids.update(created.values())
+        if not classified_next:  # else they are inserted in their group: nothing to classify
+            outcome.contact_ids.update(created.values())
         fresh = [r for r in fresh if r.external_id not in created]
     if not fresh:
         return outcome
