@@ -116,79 +116,64 @@ STAGED = {
 }
 
 
+def _connect(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+def _copy_into(conn: psycopg.Connection[tuple[object, ...]], table: str, path: Path) -> None:
+    with (
+        conn.cursor().copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+        path.open("rb") as handle,
+    ):
+        while block := handle.read(1 << 20):
+            copy.write(block)
+
+
 def run_copy(url: str, path: Path, kind: str = "customers") -> float:
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_copy_customers")
-        conn.execute(f"CREATE UNLOGGED TABLE bench_copy_customers ({STAGED[kind]})")
+    """The ceiling: the file into a plain unlogged table of its columns."""
+    with _connect(url) as conn:
+        conn.autocommit = True
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute(f"CREATE UNLOGGED TABLE bench_copy ({STAGED[kind]})")
         started = time.perf_counter()
-        with (
-            conn.cursor().copy("COPY bench_copy_customers FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
-            path.open("rb") as handle,
-        ):
-            while block := handle.read(1 << 20):
-                copy.write(block)
+        _copy_into(conn, "bench_copy", path)
         elapsed = time.perf_counter() - started
-        conn.execute("DROP TABLE bench_copy_customers")
+        conn.execute("DROP TABLE bench_copy")
     return elapsed
 
 
-def run_plain_orders(url: str, path: Path, store_id: int) -> float:
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo) as conn:
-        started = time.perf_counter()
-        conn.execute(f"CREATE TEMPORARY TABLE staged ({STAGED['orders']})")
-        with (
-            conn.cursor().copy("COPY staged FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
-            path.open("rb") as handle,
-        ):
-            while block := handle.read(1 << 20):
-                copy.write(block)
-        conn.execute(
-            "INSERT INTO orders (store_id, external_id, number, email, created_at, updated_at, currency,"
-            " total_price, total_refunded, ingested_at)"
-            " SELECT DISTINCT ON (id) %s, id, number, lower(email), created_at, created_at, currency,"
-            " total_price, 0, now() FROM staged ORDER BY id",
-            (store_id,),
-        )
-        conn.execute(
-            "INSERT INTO order_line_items (order_id, title, quantity, unit_price, product_id)"
-            " SELECT o.id, s.title, s.quantity, s.price, s.product_id FROM staged s"
-            " JOIN orders o ON o.store_id = %s AND o.external_id = s.id",
-            (store_id,),
-        )
-        conn.commit()
-        return time.perf_counter() - started
+PLAIN_WRITES = {
+    "customers": [
+        "INSERT INTO contacts (account_id, email, first_name, last_name, phone, subscription_status,"
+        " subscription_changed_at, first_seen_at, tags, created_at, updated_at)"
+        " SELECT %(account)s, lower(email), first_name, last_name, phone, subscription_status, updated_at,"
+        " updated_at, CASE WHEN coalesce(tags, '') = '' THEN '[]'::jsonb"
+        " ELSE jsonb_build_array(tags) END, now(), now() FROM staged",
+        "INSERT INTO store_customers (store_id, contact_id, external_id, updated_at, linked_at)"
+        " SELECT %(store)s, c.id, s.id, s.updated_at, now() FROM staged s"
+        " JOIN contacts c ON c.account_id = %(account)s AND c.email = lower(s.email)",
+    ],
+    "orders": [
+        "INSERT INTO orders (store_id, external_id, number, email, created_at, updated_at, currency,"
+        " total_price, total_refunded, ingested_at)"
+        " SELECT DISTINCT ON (id) %(store)s, id, number, lower(email), created_at, created_at, currency,"
+        " total_price, 0, now() FROM staged ORDER BY id",
+        "INSERT INTO order_line_items (order_id, title, quantity, unit_price, product_id)"
+        " SELECT o.id, s.title, s.quantity, s.price, s.product_id FROM staged s"
+        " JOIN orders o ON o.store_id = %(store)s AND o.external_id = s.id",
+    ],
+}
 
 
-def run_plain_writes(url: str, path: Path, account_id: int, store_id: int) -> float:
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo) as conn:
+def run_plain_writes(url: str, path: Path, kind: str, account_id: int, store_id: int) -> float:
+    """The store's own tables, plainly: the file COPY'd into a staging table, then one INSERT ...
+    SELECT per table, in one transaction."""
+    with _connect(url) as conn:
         started = time.perf_counter()
-        conn.execute(
-            "CREATE TEMPORARY TABLE staged (id text, email text, first_name text, last_name text, phone text,"
-            " subscription_status text, tags text, updated_at timestamptz)"
-        )
-        with (
-            conn.cursor().copy("COPY staged FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
-            path.open("rb") as handle,
-        ):
-            while block := handle.read(1 << 20):
-                copy.write(block)
-        conn.execute(
-            "INSERT INTO contacts (account_id, email, first_name, last_name, phone, subscription_status,"
-            " subscription_changed_at, first_seen_at, tags, created_at, updated_at)"
-            " SELECT %s, lower(email), first_name, last_name, phone, subscription_status, updated_at,"
-            " updated_at, CASE WHEN coalesce(tags, '') = '' THEN '[]'::jsonb"
-            " ELSE jsonb_build_array(tags) END, now(), now() FROM staged",
-            (account_id,),
-        )
-        conn.execute(
-            "INSERT INTO store_customers (store_id, contact_id, external_id, updated_at, linked_at)"
-            " SELECT %s, c.id, s.id, s.updated_at, now() FROM staged s"
-            " JOIN contacts c ON c.account_id = %s AND c.email = lower(s.email)",
-            (store_id, account_id),
-        )
+        conn.execute(f"CREATE TEMPORARY TABLE staged ({STAGED[kind]})")
+        _copy_into(conn, "staged", path)
+        for statement in PLAIN_WRITES[kind]:
+            conn.execute(statement, {"account": account_id, "store": store_id})
         conn.commit()
         return time.perf_counter() - started
 
@@ -224,10 +209,7 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         wall, peak_mb, _ = run_import(path, env, args.kind)
         copy = run_copy(args.database_url, path, args.kind)
-        if args.kind == "customers":
-            plain = run_plain_writes(args.database_url, path, account_id=2, store_id=2)
-        else:
-            plain = run_plain_orders(args.database_url, path, store_id=2)
+        plain = run_plain_writes(args.database_url, path, args.kind, account_id=2, store_id=2)
     unit = "rows" if args.kind == "customers" else "orders"
     print(f"{args.kind} CSV: {args.rows:,} {unit}, {size_mb:.0f} MB, PostgreSQL")
     print(f"  storepulse import: {wall:7.1f} s  {args.rows / wall:9,.0f} {unit}/s  peak RSS {peak_mb:.0f} MB")
