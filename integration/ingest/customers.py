@@ -119,7 +119,9 @@ def ingest_customers(
             {"id": locked[record.external_id][2], "upd": record.updated_at, "cre": record.created_at}
         )
         written[record.external_id] = contact_id
-        if record.external_id in stored and record.email:
+        # A customer known before this batch (also one another writer created while this one
+        # waited for its lock) may have moved to a new address; a new one was linked at its own.
+        if record.external_id not in resolver.linked_now and record.email:
             email_changes.append((contact_id, record.email, record.updated_at))
 
     _update_contacts(session, list(changes.values()))

@@ -42,6 +42,9 @@ class ContactResolver:
     def __init__(self, session: Session, scope: Scope | Store) -> None:
         self.session = session
         self.scope = scope if isinstance(scope, Scope) else Scope.of(scope)
+        # The customer ids this resolver linked to a contact (new customers); the others it
+        # resolved were linked before, by this store's data or by another writer meanwhile.
+        self.linked_now: set[str] = set()
 
     def resolve(
         self,
@@ -98,6 +101,7 @@ class ContactResolver:
             else:
                 result.append(by_email[email] if email else None)
         self.link(new_links)
+        self.linked_now.update(new_links)
         remember_emails(self.session, self.scope.account_id, list(passed_over.values()))
         return result
 
