@@ -34,9 +34,9 @@ from sqlalchemy import BigInteger, String, literal, select, true
 from sqlalchemy.orm import Session
 
 from integration.contract import CustomerRecord
-from integration.ingest.resolver import safe_email
+from integration.ingest.resolver import ContactResolver, safe_email
 from integration.store import locks
-from integration.store.bulk import among, chunks, insert_for, rows_table
+from integration.store.bulk import CHUNK_ROWS, among, chunks, insert_for, insert_rows, rows_table
 from integration.store.locks import lock_key
 from integration.store.models import (
     Contact,
@@ -74,7 +74,7 @@ def create_new_customers(
         return {}
     if locks.hold(session, (lock_key("customer", store.id, c) for c in unlinked)):
         # Another writer may have linked some while this one waited.
-        unlinked = sorted(set(unlinked) - _linked(session, store, unlinked))
+        unlinked = sorted(set(unlinked) - set(ContactResolver(session, store).linked(unlinked)))
     open_ids = set(unlinked) - repeated - _awaited_by_visitors(session, store, unlinked)
     # An address another record of the batch also gives (whichever way that one goes) is left to
     # the general path, which resolves them together.
@@ -94,19 +94,6 @@ def create_new_customers(
     if grouped:
         _log_groups(session, store, [contact_id for _, contact_id in pairs])
     return {record.external_id: contact_id for record, contact_id in pairs}
-
-
-def _linked(session: Session, store: Store, external_ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for part in chunks(external_ids):
-        found.update(
-            session.scalars(
-                select(StoreCustomer.external_id).where(
-                    StoreCustomer.store_id == store.id, among(session, StoreCustomer.external_id, part)
-                )
-            )
-        )
-    return found
 
 
 def _awaited_by_visitors(session: Session, store: Store, external_ids: Sequence[str]) -> set[str]:
@@ -172,7 +159,7 @@ def _insert_contacts(
     group = EngagementStatus.UNENGAGED.value if grouped else None
     reason = NO_INTERACTION if grouped else None
     inserted: dict[str, int] = {}
-    for part in chunks(rows, 5000):
+    for part in chunks(rows, CHUNK_ROWS):
         new = rows_table(session, "new_contact", NEW_COLUMNS, part)
         statement = (
             insert_for(session, table)
@@ -221,80 +208,59 @@ def _insert_contacts(
 
 def _insert_links(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
     now = utcnow()
-    for part in chunks(pairs, 5000):
-        link = rows_table(
-            session,
-            "new_link",
-            {"ext": String(), "contact": BigInteger(), "upd": UTCDateTime(), "cre": UTCDateTime()},
-            [{"ext": r.external_id, "contact": c, "upd": r.updated_at, "cre": r.created_at} for r, c in part],
-        )
-        session.execute(
-            table_of(StoreCustomer)
-            .insert()
-            .from_select(
-                ["store_id", "external_id", "contact_id", "updated_at", "created_at", "linked_at"],
-                select(
-                    literal(store.id, BigInteger()),
-                    link.c.ext,
-                    link.c.contact,
-                    link.c.upd,
-                    link.c.cre,
-                    literal(now, UTCDateTime()),
-                ),
-            )
-        )
+    insert_rows(
+        session,
+        table_of(StoreCustomer),
+        [
+            {
+                "store_id": store.id,
+                "external_id": record.external_id,
+                "contact_id": contact_id,
+                "updated_at": record.updated_at,
+                "created_at": record.created_at,
+                "linked_at": now,
+            }
+            for record, contact_id in pairs
+        ],
+    )
 
 
 def _log_consent(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
     """Log each new contact's consent when it is not unknown."""
     now = utcnow()
-    consent = []
+    rows = []
     for record, contact_id in pairs:
         status, at, reason = _consent(record, store)
         if status != SubscriptionStatus.UNKNOWN.value:
-            consent.append({"contact": contact_id, "status": status, "at": at, "reason": reason})
-    for some in chunks(consent, 5000):
-        change = rows_table(
-            session,
-            "new_consent",
-            {"contact": BigInteger(), "status": String(), "at": UTCDateTime(), "reason": String()},
-            some,
-        )
-        session.execute(
-            table_of(SubscriptionTransition)
-            .insert()
-            .from_select(
-                ["account_id", "contact_id", "from_status", "to_status", "changed_at", "at", "reason"],
-                select(
-                    literal(store.account_id, BigInteger()),
-                    change.c.contact,
-                    literal(SubscriptionStatus.UNKNOWN.value, String()),
-                    change.c.status,
-                    change.c.at,
-                    literal(now, UTCDateTime()),
-                    change.c.reason,
-                ),
+            rows.append(
+                {
+                    "account_id": store.account_id,
+                    "contact_id": contact_id,
+                    "from_status": SubscriptionStatus.UNKNOWN.value,
+                    "to_status": status,
+                    "changed_at": at,
+                    "at": now,
+                    "reason": reason,
+                }
             )
-        )
+    insert_rows(session, table_of(SubscriptionTransition), rows)
 
 
 def _log_groups(session: Session, store: Store, contact_ids: list[int]) -> None:
     """Log each new contact's first engagement group."""
     now = utcnow()
-    for ids in chunks(contact_ids, 5000):
-        group = rows_table(session, "new_group", {"contact": BigInteger()}, [{"contact": c} for c in ids])
-        session.execute(
-            table_of(EngagementTransition)
-            .insert()
-            .from_select(
-                ["account_id", "contact_id", "from_status", "to_status", "at", "reason"],
-                select(
-                    literal(store.account_id, BigInteger()),
-                    group.c.contact,
-                    literal(None, String()),
-                    literal(EngagementStatus.UNENGAGED.value, String()),
-                    literal(now, UTCDateTime()),
-                    literal(NO_INTERACTION, String()),
-                ),
-            )
-        )
+    insert_rows(
+        session,
+        table_of(EngagementTransition),
+        [
+            {
+                "account_id": store.account_id,
+                "contact_id": contact_id,
+                "from_status": None,
+                "to_status": EngagementStatus.UNENGAGED.value,
+                "at": now,
+                "reason": NO_INTERACTION,
+            }
+            for contact_id in contact_ids
+        ],
+    )
