@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from integration.analytics import counted, history, period_spend, rfm, stats
 from integration.audiences import exports, segments
-from integration.commerce import carts
+from integration.commerce import carts, totals
 from integration.contacts import engagement
 from integration.ingest import storefront
 from integration.settings import Settings, get_settings
@@ -127,6 +127,23 @@ def compute_rfm_all_job() -> int:
 def prune_leaderboard_job() -> int:
     """Drop the leaderboard's period rows no time frame can name any more (daily); return how many."""
     return _each_account(get_settings(), period_spend.prune_spend)
+
+
+def fold_buyer_notes_job() -> int:
+    """Recompute the buyers imports noted: those of a running import (its leaderboard lags by ten
+    minutes at most) and those one left when it stopped half-way; return how many.
+
+    The stats and RFM that read those buyers' rows follow.
+    """
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        account_ids = totals.noted_accounts(session)
+    folded = 0
+    for account_id in account_ids:
+        folded += totals.fold_all_notes(settings.database_url, account_id)
+        request_stats_refresh(settings, account_id)
+        request_rfm_refresh(settings, account_id)
+    return folded
 
 
 def purge_visitors_job() -> int:

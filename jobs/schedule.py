@@ -26,6 +26,7 @@ from jobs.billbee import billbee_upkeep_job
 from jobs.compute import (
     compute_rfm_all_job,
     expire_engagement_job,
+    fold_buyer_notes_job,
     mark_abandoned_checkouts_job,
     prune_leaderboard_job,
     purge_visitors_job,
@@ -76,6 +77,8 @@ PERIODIC = (
     Periodic("rfm-daily", 24 * 60 * 60, COMPUTE, compute_rfm_all_job),
     Periodic("refresh-segments", 60 * 60, COMPUTE, refresh_segments_job),
     Periodic("prune-leaderboard", 24 * 60 * 60, COMPUTE, prune_leaderboard_job),
+    # Imports fold the buyers they noted when they end; this folds them meanwhile and what one left.
+    Periodic("fold-buyer-notes", 10 * 60, COMPUTE, fold_buyer_notes_job),
     Periodic("purge-visitors", 60 * 60, COMPUTE, purge_visitors_job),
     # Syncs also run after changes; the schedule retries failed contacts and catches time passing.
     Periodic("sync-all", 15 * 60, SYNC, sync_all_job),

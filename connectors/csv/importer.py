@@ -2,13 +2,22 @@
 
 Memory stays flat whatever the file's size: rows are read lazily and stored a batch at a time, each
 batch in its own transaction (a crash loses at most the batch in flight; re-importing the same file
-changes nothing that was stored). While one batch is being stored (mostly waiting on the database),
-the next one is read and validated, so the two overlap; at most two batches are held at once.
-Bad rows are reported by row number, column and reason while the good ones import.
+changes nothing that was stored). While batches are being stored (mostly waiting on the database),
+the next one is read and validated, so the two overlap. On PostgreSQL two batches are stored at
+once, each in its own transaction, unless they name the same record, customer or address: what
+concerns one customer is stored in the file's order, as by a single storer. At most three batches
+are held at once. Bad rows are reported by row number, column and reason while the good ones import.
+
+The buyers whose orders a batch wrote are noted rather than recomputed batch after batch: their
+totals and leaderboard rows are recomputed when the import ends, each noted buyer once, however
+many batches held its orders (meanwhile the scheduler's fold brings them up to date every ten
+minutes, and folds what an import that stopped half-way left).
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,19 +25,31 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from connectors.api.quick_load import quick_load
 from connectors.api.schemas import SCHEMAS
 from connectors.api.source import INGEST
 from connectors.csv.formats import KINDS, Item, items
 from connectors.csv.reader import ByteStream, read_rows
+from integration.commerce import totals
 from integration.contacts import engagement
 from integration.contract import Outcome
-from integration.ingest import ingest_customers
+from integration.ingest import ingest_customers, ingest_orders
 from integration.ingest.isolation import ingest_isolated
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+# Batches stored at once on PostgreSQL, each in its own transaction: while one waits for the
+# database, the other's statements run. SQLite lets one writer in at a time.
+STORERS = 2
+# A batch that meets another in a deadlock (rows two batches lock in turn) is stored again.
+STORE_ATTEMPTS = 5
+RETRIED_STATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 BATCH_RECORDS = 1000
 # Kinds whose plain records are read without the schema's machinery (the same record, as their
@@ -82,17 +103,24 @@ def import_csv(
     schema = SCHEMAS[kind]
     quickly = kind in QUICK_KINDS
     batch: list[tuple[Item, Any]] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-store") as writer:
-        storing: tuple[list[tuple[Item, Any]], Future[Outcome]] | None = None
+    storers = STORERS if make_url(database_url).get_backend_name() == "postgresql" else 1
+    in_flight: deque[tuple[list[tuple[Item, Any]], frozenset[str] | None, Future[Outcome]]] = deque()
+    with ThreadPoolExecutor(max_workers=storers, thread_name_prefix="csv-store") as writer:
 
         def hand_over(full: list[tuple[Item, Any]]) -> None:
-            nonlocal storing
-            if storing is not None:
-                _account(report, *storing)
-            report.bytes_read = counter.consumed
-            if progress and storing is not None and full:
-                progress(report)
-            storing = (full, writer.submit(_store, database_url, store_id, kind, full)) if full else None
+            keys = _keys(kind, full)
+            # A batch naming a record, customer or address a batch being stored names waits for
+            # it: what concerns one customer is stored in the file's order, as by one storer.
+            while in_flight and (
+                not full or len(in_flight) >= storers or any(_meet(keys, k) for _, k, _ in in_flight)
+            ):
+                stored, _, outcome = in_flight.popleft()
+                _account(report, stored, outcome)
+                report.bytes_read = counter.consumed
+                if progress and (full or in_flight):  # the last one is told once the import ends
+                    progress(report)
+            if full:
+                in_flight.append((full, keys, writer.submit(_store, database_url, store_id, kind, full)))
 
         for item in records:
             try:
@@ -109,6 +137,8 @@ def import_csv(
                 batch = []
         hand_over(batch)
         hand_over([])
+    if kind == "orders":
+        _fold(database_url, store_id)
     report.bytes_read = counter.consumed
     report.errors.sort(key=lambda error: error["row"])
     if progress:
@@ -123,6 +153,19 @@ def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
 
 
 def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:
+    """Store a batch in a transaction of its own, again if it met another batch in a deadlock."""
+    attempt = 1
+    while True:
+        try:
+            return _store_once(database_url, store_id, kind, batch)
+        except OperationalError as exc:
+            if attempt == STORE_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in RETRIED_STATES:
+                raise
+            logger.info("a batch met another in a deadlock, storing it again (attempt %s)", attempt + 1)
+            attempt += 1
+
+
+def _store_once(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:
     with session_scope(database_url) as session:
         store = session.get(Store, store_id)
         if store is None:
@@ -135,12 +178,49 @@ def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, 
                 # The whole batch (not a record retried alone after it failed) is classified next,
                 # with nothing written in between: new contacts can be inserted in their group.
                 return ingest_customers(session, store, part, classified_next=len(part) == len(records))
+            if kind == "orders":
+                return ingest_orders(session, store, part, buyers_later=True)
             return ingest_kind(session, store, part)
 
         outcome = ingest_isolated(session, ingest_part, records)
         if outcome.contact_ids:
             engagement.classify(session, store.account_id, outcome.contact_ids)
     return outcome
+
+
+def _fold(database_url: str, store_id: int) -> None:
+    """Recompute the buyers the import's batches noted.
+
+    The orders are stored by then: a fold that fails (a deadlock with a webhook recomputing the
+    same buyer, a lost connection) leaves its notes for the scheduler's fold, and the import's
+    report stands.
+    """
+    try:
+        with session_scope(database_url) as session:
+            store = session.get(Store, store_id)
+            account_id = store.account_id if store is not None else None
+        if account_id is not None:
+            totals.fold_all_notes(database_url, account_id)
+    except Exception as exc:  # noqa: BLE001 - the notes stay; folded later
+        logger.warning("folding the noted buyers failed, left for later: %s", type(exc).__name__)
+
+
+def _keys(kind: str, batch: list[tuple[Item, Any]]) -> frozenset[str] | None:
+    """What a batch names: its records' ids, customers and addresses (None: it may touch anything)."""
+    if kind not in ("customers", "orders"):
+        return None
+    keys: set[str] = set()
+    for _, record in batch:
+        keys.add(f"id:{record.external_id}")
+        if record.email:
+            keys.add(f"email:{record.email.strip().lower()}")
+        if kind == "orders" and record.customer_id:
+            keys.add(f"customer:{record.customer_id}")
+    return frozenset(keys)
+
+
+def _meet(one: frozenset[str] | None, other: frozenset[str] | None) -> bool:
+    return one is None or other is None or not one.isdisjoint(other)
 
 
 def _account(report: Report, batch: list[tuple[Item, Any]], stored: Future[Outcome]) -> None:

@@ -6,6 +6,11 @@ path that writes orders makes with the contacts it touched: ingestion, deletions
 and merges. It recomputes those contacts' rows from their orders, set-based, so cancellations,
 refunds and orders that moved to another contact are reflected as well as new ones; the
 leaderboard's period rows follow in the same call.
+
+A bulk import asks for the recomputation later (`later=True`): its batches note the buyers
+(`buyer_notes`, in the transaction that wrote their orders) and `fold_notes` recomputes each noted
+buyer once when the import ends, instead of once for every batch holding one of its orders. What
+reads these rows meanwhile sees them as they were before the import's orders.
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ from sqlalchemy.orm import Session, aliased
 
 from integration.analytics import period_spend
 from integration.commerce import orders as order_rules
-from integration.store.bulk import among, chunks
-from integration.store.models import Buyer, ContactTotals, Order, Store
+from integration.store import locks, session_scope
+from integration.store.bulk import among, chunks, insert_rows
+from integration.store.models import Buyer, BuyerNote, Contact, ContactTotals, Order, Store, table_of
+
+# Noted buyers recomputed in one transaction of a fold.
+FOLD_PART = 5_000
 
 COLUMNS = (
     "contact_id",
@@ -114,13 +123,82 @@ def refresh(session: Session, account_id: int, contact_ids: Iterable[int]) -> No
         )
 
 
-def orders_changed(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
-    """Bring everything kept per buyer up to date after these contacts' orders changed."""
+def orders_changed(
+    session: Session, account_id: int, contact_ids: Iterable[int | None], *, later: bool = False
+) -> None:
+    """Bring everything kept per buyer up to date after these contacts' orders changed, or with
+    `later`, note them for `fold_notes`."""
     ids = {c for c in contact_ids if c is not None}
     if not ids:
         return
+    if later:
+        insert_rows(
+            session,
+            table_of(BuyerNote),
+            [{"account_id": account_id, "contact_id": c} for c in sorted(ids)],
+            "noted",
+        )
+        return
     refresh(session, account_id, ids)
     period_spend.refresh_spend(session, account_id, ids)
+
+
+def fold_notes(session: Session, account_id: int) -> int:
+    """Recompute the rows of up to FOLD_PART noted buyers of the account (the lowest ids, with all
+    their notes) and take their notes; return how many noted contacts were taken (0: none left).
+
+    Folds of one account take turns (an advisory lock until commit). The notes are taken in the
+    transaction that recomputes their buyers: a fold that fails leaves them for the next.
+    """
+    locks.hold(session, [locks.lock_key("buyer-notes", account_id)])
+    notes = table_of(BuyerNote)
+    lowest = (
+        select(notes.c.contact_id)
+        .where(notes.c.account_id == account_id)
+        .distinct()
+        .order_by(notes.c.contact_id)
+        .limit(FOLD_PART)
+        .subquery()
+    )
+    last = session.scalar(select(func.max(lowest.c.contact_id)))
+    if last is None:
+        return 0
+    noted = set(
+        session.scalars(
+            delete(notes)
+            .where(notes.c.account_id == account_id, notes.c.contact_id <= last)
+            .returning(notes.c.contact_id)
+        )
+    )
+    # Only the account's contacts: a deleted one's rows went with it (and SQLite may have handed
+    # its id to a contact of another account since).
+    ids: list[int] = []
+    for part in chunks(sorted(noted)):
+        ids += session.scalars(
+            select(Contact.id).where(Contact.account_id == account_id, among(session, Contact.id, part))
+        )
+    orders_changed(session, account_id, ids)
+    return len(noted)
+
+
+def fold_all_notes(database_url: str, account_id: int) -> int:
+    """Fold every noted buyer of the account, FOLD_PART buyers a transaction; return how many.
+
+    A part's transaction is short, so what else writes these buyers' rows (a webhook's orders)
+    waits for one part at most.
+    """
+    folded = 0
+    while True:
+        with session_scope(database_url) as session:
+            done = fold_notes(session, account_id)
+        if not done:
+            return folded
+        folded += done
+
+
+def noted_accounts(session: Session) -> list[int]:
+    """The accounts with buyers noted and not yet folded."""
+    return list(session.scalars(select(BuyerNote.account_id).distinct().order_by(BuyerNote.account_id)))
 
 
 def rebuild(session: Session, account_id: int) -> int:

@@ -63,8 +63,14 @@ CHECKOUT_FIELDS = (
 )
 
 
-def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]) -> Outcome:
-    """Upsert a store's orders and their line items; an older version never overwrites a newer one."""
+def ingest_orders(
+    session: Session, store: Store, records: Sequence[OrderRecord], *, buyers_later: bool = False
+) -> Outcome:
+    """Upsert a store's orders and their line items; an older version never overwrites a newer one.
+
+    With `buyers_later` (a bulk import) the buyers' totals and leaderboard rows are not recomputed
+    here but noted, for `totals.fold_notes` once the import's batches are stored.
+    """
     outcome = Outcome()
     latest = without_redacted_people(session, store, newest_by(records, "external_id", outcome=outcome))
     stored = _stored(session, Order, store, list(latest))
@@ -113,7 +119,7 @@ def ingest_orders(session: Session, store: Store, records: Sequence[OrderRecord]
             former.add(previous)
     recompute_last_interactions(session, store.account_id, retracted | former)
     carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh], former)
-    totals.orders_changed(session, store.account_id, {c for c in contacts if c is not None} | former)
+    totals.orders_changed(session, store.account_id, {*contacts, *former}, later=buyers_later)
     redelete_orders(session, store, [r.external_id for r in fresh])
 
     outcome.written = len(fresh)

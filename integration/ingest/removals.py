@@ -150,6 +150,11 @@ def markers(
 ) -> dict[str, tuple[RemovalReason, datetime]]:
     """The removal markers of these ids: reason and time."""
     found: dict[str, tuple[RemovalReason, datetime]] = {}
+    if not external_ids:
+        return found
+    # Most stores have few markers, or none: one probe spares the lookups (a batch asks thrice).
+    if not session.scalar(select(exists().where(Removal.store_id == store.id, Removal.kind == kind))):
+        return found
     for part in chunks(sorted({str(e) for e in external_ids})):
         rows = session.execute(
             select(Removal.external_id, Removal.reason, Removal.removed_at).where(

@@ -64,7 +64,7 @@ from integration.store.models.sync import (
     SyncRun,
     SyncState,
 )
-from integration.store.models.totals import Buyer, ContactTotals
+from integration.store.models.totals import Buyer, BuyerNote, ContactTotals
 from integration.store.models.users import Invitation, Role, User
 
 __all__ = [
@@ -85,6 +85,7 @@ __all__ = [
     "SyncStatus",
     "PeriodCurrency",
     "Buyer",
+    "BuyerNote",
     "Visitor",
     "VisitorEvent",
     "ContactTotals",

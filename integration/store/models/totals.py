@@ -1,4 +1,9 @@
-"""Each buyer's orders per currency, kept current as orders arrive: what RFM and the statistics read."""
+"""Each buyer's orders per currency, kept current as orders arrive: what RFM and the statistics read.
+
+A bulk import notes the buyers whose orders it wrote (`buyer_notes`) instead of recomputing their
+rows batch after batch; the notes are folded in when the import ends (and by the scheduler, should
+an import stop half-way), each noted buyer once.
+"""
 
 from __future__ import annotations
 
@@ -58,3 +63,20 @@ class Buyer(Base):
     last_order_at: Mapped[datetime]
     currency: Mapped[str] = mapped_column(String(3))
     revenue: Mapped[Decimal]
+
+
+class BuyerNote(Base):
+    """A contact whose orders changed while its rows were not recomputed (a bulk import's batches).
+
+    Written in the transaction that wrote the orders, taken (deleted) by the fold that recomputes
+    the contact: a note lost is impossible, a note twice costs one recomputation more. No key to
+    `contacts`: a contact deleted meanwhile is recomputed to nothing.
+    """
+
+    __tablename__ = "buyer_notes"
+    # A fold takes the notes of the account's lowest noted contacts.
+    __table_args__ = (Index(None, "account_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigID, ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(BigID)

@@ -1,0 +1,175 @@
+"""An orders import notes its buyers and recomputes each once: the same rows as recomputing them all."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from connectors.csv import importer
+from connectors.csv.importer import import_csv
+from integration.analytics import period_spend
+from integration.commerce import totals
+from integration.ingest import ingest_orders
+from integration.settings import Settings
+from integration.store import session_scope
+from integration.store.models import (
+    Buyer,
+    BuyerNote,
+    Contact,
+    ContactPeriodSpend,
+    ContactTotals,
+    Order,
+    PeriodCurrency,
+    table_of,
+)
+from jobs import compute
+from tests.support.builders import make_store, order
+
+COLUMNS = [
+    "id", "customer_id", "email", "created_at", "updated_at", "cancelled_at", "financial_status",
+    "currency", "total_price", "total_refunded", "line_item_title", "line_item_quantity", "line_item_price",
+]  # fmt: skip
+KEPT = (ContactTotals, Buyer, ContactPeriodSpend, PeriodCurrency)
+
+
+def _file(orders: dict[str, dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for external_id, o in orders.items():
+        for title, price in (("Linen shirt", o["total"] - Decimal("5.00")), ("Scarf", Decimal("5.00"))):
+            writer.writerow(
+                [external_id, o["buyer"], f"{o['buyer']}@example.com", o["created"].isoformat(),
+                 o["updated"].isoformat(), o["cancelled"].isoformat() if o["cancelled"] else "",
+                 o["status"], o["currency"], o["total"], o["refunded"], title, 1, price]
+            )  # fmt: skip
+    return out.getvalue().encode()
+
+
+def _random_order(rng: random.Random, now: datetime, updated: datetime) -> dict[str, Any]:
+    created = now - timedelta(days=rng.randrange(1, 560), hours=rng.randrange(24))
+    total = Decimal(rng.randrange(600, 20000)) / 100
+    return {
+        "buyer": f"c{rng.randrange(24)}",
+        "created": created,
+        "updated": max(created, updated),
+        "cancelled": created + timedelta(hours=1) if rng.random() < 0.1 else None,
+        "status": rng.choice(["paid", "paid", "paid", "refunded", "partially_refunded", "voided", ""]),
+        "currency": rng.choice(["EUR", "EUR", "USD"]),
+        "total": total,
+        "refunded": (total / 2).quantize(Decimal("0.01")) if rng.random() < 0.15 else Decimal(0),
+    }
+
+
+def _kept(session: Session) -> dict[str, set[tuple[Any, ...]]]:
+    """Every row of the tables kept per buyer, as plain values."""
+    found = {}
+    for model in KEPT:
+        table = table_of(model)
+        found[table.name] = {
+            tuple(Decimal(v).quantize(Decimal("0.01")) if isinstance(v, Decimal | float) else v for v in row)
+            for row in session.execute(select(table))
+        }
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_orders_import_keeps_the_same_buyer_rows_as_recomputing_them_all(
+    db_url: str, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches and small folds: a buyer's orders are in many batches, the folds in many parts.
+    monkeypatch.setattr(importer, "BATCH_RECORDS", 7)
+    monkeypatch.setattr(totals, "FOLD_PART", 4)
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = now - timedelta(days=600)
+    orders = {f"o{i}": _random_order(rng, now, first) for i in range(60)}
+    with session_scope(db_url) as session:
+        store_id = make_store(session).id
+    assert import_csv(db_url, store_id, "orders", io.BytesIO(_file(orders))).written == 60
+
+    # Newer versions: orders moved to another buyer, cancelled, refunded, repriced; and new orders.
+    changed = {}
+    for external_id in rng.sample(sorted(orders), 15):
+        version = dict(orders[external_id])
+        version["updated"] = version["created"] + timedelta(hours=2)
+        key = rng.choice(["buyer", "cancelled", "status", "total", "currency", "refunded"])
+        version[key] = _random_order(rng, now, first)[key]
+        if key == "buyer":
+            version[key] = f"m{rng.randrange(4)}"  # a buyer the first file did not name
+        if key == "cancelled":
+            version[key] = version["created"] + timedelta(hours=1)
+        changed[external_id] = version
+    changed |= {f"n{i}": dict(_random_order(rng, now, first), buyer=f"m{i % 4}") for i in range(10)}
+    assert import_csv(db_url, store_id, "orders", io.BytesIO(_file(changed))).written == 25
+
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(BuyerNote)) == 0
+        imported = _kept(session)
+        account_id = session.scalar(select(Contact.account_id))
+        assert account_id is not None
+    assert len(imported["contact_period_spend"]) > 20
+    assert len(imported["buyers"]) >= 5
+    with session_scope(db_url) as session:
+        totals.rebuild(session, account_id)
+        period_spend.rebuild(session, account_id)
+    with session_scope(db_url) as session:
+        assert _kept(session) == imported
+
+
+def test_noted_buyers_an_import_left_are_folded_by_the_scheduler(settings: Settings) -> None:
+    url = settings.database_url
+    day = timedelta(days=1)
+    now = datetime.now(UTC)
+    with session_scope(url) as session:
+        store = make_store(session)
+        other = make_store(session)
+        ingest_orders(session, other, [order("x", now - day, email="zoe@example.com", total_price="9.00")])
+        ingest_orders(
+            session,
+            store,
+            [
+                order("1", now - 3 * day, email="ann@example.com", total_price="10.00"),
+                order("2", now - 2 * day, email="ann@example.com", total_price="20.00"),
+                order("3", now - day, email="bob@example.com", total_price="5.50"),
+            ],
+            buyers_later=True,
+        )
+        account_id, other_account = store.account_id, other.account_id
+        zoe = session.scalar(select(Contact.id).where(Contact.email == "zoe@example.com"))
+        # A note naming a contact of another account (an id SQLite handed out again) is not folded.
+        session.add(BuyerNote(account_id=account_id, contact_id=zoe))
+        session.flush()
+        # Zoe's order is gone without her rows being recomputed: a fold of her would empty them.
+        session.execute(delete(table_of(Order)).where(Order.external_id == "x"))
+    with session_scope(url) as session:
+        # Noted, not recomputed: the import stopped before its fold.
+        assert session.scalar(select(func.count()).where(Buyer.account_id == account_id)) == 0
+        assert session.scalar(select(func.count()).select_from(BuyerNote)) == 3
+
+    assert compute.fold_buyer_notes_job() == 3  # notes taken: the foreign one too, recomputing nothing
+
+    with session_scope(url) as session:
+        assert session.scalar(select(func.count()).select_from(BuyerNote)) == 0
+        buyers = dict(
+            session.execute(
+                select(Contact.email, Buyer.revenue).join(Buyer, Buyer.contact_id == Contact.id)
+            ).all()
+        )
+        assert buyers == {
+            "ann@example.com": Decimal("30.00"),
+            "bob@example.com": Decimal("5.50"),
+            "zoe@example.com": Decimal("9.00"),
+        }
+        assert session.scalar(select(func.count()).where(ContactPeriodSpend.account_id == account_id)) > 0
+        session.execute(delete(BuyerNote))
+    assert compute.fold_buyer_notes_job() == 0
+    assert other_account != account_id
