@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, String, select, update
+from sqlalchemy import BigInteger, Numeric, String, select, update
 
 from integration.store import session_scope
 from integration.store.bulk import rows_table
@@ -12,15 +13,22 @@ from integration.store.models import Contact, table_of
 from integration.store.types import JSONDocument, UTCDateTime
 from tests.support.builders import make_store
 
-COLUMNS = {"id": BigInteger(), "name": String(), "at": UTCDateTime(), "tags": JSONDocument}
+COLUMNS = {
+    "id": BigInteger(),
+    "name": String(),
+    "at": UTCDateTime(),
+    "tags": JSONDocument,
+    "amount": Numeric(12, 2),
+}
 ROWS = [
     {
         "id": 1,
         "name": 'Ann "O\'Neil" Dvořák 😀',
-        "at": datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+        "at": datetime(2026, 3, 29, 1, 30, 0, 250_001, tzinfo=timezone(timedelta(hours=2))),
         "tags": ["vip", "čeština"],
+        "amount": Decimal("1234567890.10"),  # beyond a float's cents
     },
-    {"id": 9_007_199_254_740_993, "name": None, "at": None, "tags": None},  # beyond a double's precision
+    {"id": 9_007_199_254_740_993, "name": None, "at": None, "tags": None, "amount": None},  # beyond a double
 ]
 
 
@@ -29,8 +37,14 @@ def test_rows_come_back_typed_and_unchanged(db_url: str) -> None:
         table = rows_table(session, "v", COLUMNS, ROWS)
         back = session.execute(select(table).order_by(table.c.id)).all()
         assert [tuple(row) for row in back] == [
-            (1, 'Ann "O\'Neil" Dvořák 😀', datetime(2026, 3, 28, 23, 30, tzinfo=UTC), ["vip", "čeština"]),
-            (9_007_199_254_740_993, None, None, None),
+            (
+                1,
+                'Ann "O\'Neil" Dvořák 😀',
+                datetime(2026, 3, 28, 23, 30, 0, 250_001, tzinfo=UTC),
+                ["vip", "čeština"],
+                Decimal("1234567890.10"),
+            ),
+            (9_007_199_254_740_993, None, None, None, None),
         ]
         assert session.execute(select(rows_table(session, "none", COLUMNS, []))).all() == []
 
