@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Collection, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, true
+from sqlalchemy import Boolean, delete, func, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from integration.commerce import carts, totals
@@ -93,12 +94,20 @@ def ingest_orders(
         }
         for r, contact_id in zip(fresh, contacts, strict=True)
     ]
-    written = _upsert(session, Order, rows, "external_id", [*ORDER_FIELDS, "contact_id", "email"])
+    written = _upsert(
+        session, Order, rows, "external_id", [*ORDER_FIELDS, "contact_id", "email"], stored=stored.keys()
+    )
     if len(written) < len(fresh):
         kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.external_id in written]
         fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
-    ids = {k: v[0] for k, v in _stored(session, Order, store, [r.external_id for r in fresh]).items()}
-    _replace_line_items(session, OrderLineItem, "order_id", {ids[r.external_id]: r.line_items for r in fresh})
+    ids = {k: row_id for k, (row_id, _) in written.items()}
+    _replace_line_items(
+        session,
+        OrderLineItem,
+        "order_id",
+        {ids[r.external_id]: r.line_items for r in fresh},
+        new={row_id for row_id, inserted in written.values() if inserted},
+    )
     # The refunds the payload lists, and those that arrived before the order, count once each.
     store_refunds(session, store, [refund for r in fresh for refund in r.refunds])
     refresh_refunded(session, store, [r.external_id for r in fresh])
@@ -180,9 +189,10 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
             "token",
             [*CHECKOUT_FIELDS, "contact_id", "email"],
             kept=("completed_at",),
+            stored=stored.keys(),
         )
         if rows
-        else set()
+        else {}
     )
     if len(written) < len(fresh):
         kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.token in written]
@@ -261,10 +271,14 @@ def _upsert(
     key: str,
     fields: Sequence[str],
     kept: Sequence[str] = (),
-) -> set[str]:
-    """Insert or update rows where the incoming version is newer; return the keys actually written.
+    stored: Collection[str] = (),
+) -> dict[str, tuple[int, bool]]:
+    """Insert or update rows where the incoming version is newer; return the keys actually written,
+    each with its row's id and whether this inserted the row (False: it updated one).
 
-    The `kept` fields keep their stored value when the incoming version has none.
+    The `kept` fields keep their stored value when the incoming version has none. `stored` names
+    the keys read as stored before: on SQLite (one writer at a time) a key not among them was
+    inserted; PostgreSQL says so itself, whatever another writer committed meanwhile.
     """
     table = model.__table__
     names = list(rows[0])
@@ -276,6 +290,10 @@ def _upsert(
         names,
         select(*(incoming.c[name] for name in names)).where(true()),
     )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # A row version an upsert inserted has no deleting or locking transaction yet (xmax 0); one it
+    # updated is locked by this transaction.
+    inserted = literal_column(f"{table.name}.xmax = 0", Boolean) if postgres else literal(False)
     stmt = stmt.on_conflict_do_update(
         index_elements=["store_id", key],
         set_={f: stmt.excluded[f] for f in fields}
@@ -284,19 +302,28 @@ def _upsert(
         # A concurrent newer write wins here too, not only in the pre-check: a version that lost
         # here is not written, and neither are its line items or effects.
         where=table.c.updated_at < stmt.excluded.updated_at,
-    ).returning(table.c[key])
-    return set(session.execute(stmt).scalars())
+    ).returning(table.c[key], table.c.id, inserted)
+    return {
+        k: (row_id, bool(new) if postgres else k not in stored) for k, row_id, new in session.execute(stmt)
+    }
 
 
 def _replace_line_items(
-    session: Session, model: Any, parent: str, items: dict[int, list[LineItemRecord]]
+    session: Session,
+    model: Any,
+    parent: str,
+    items: dict[int, list[LineItemRecord]],
+    new: Collection[int] = (),
 ) -> None:
+    """Replace the line items of these parents (those of `new` parents, just inserted, have none)."""
     parent_column = getattr(model, parent)
-    for part in chunks(list(items)):
+    for part in chunks([p for p in items if p not in new]):
         session.execute(delete(model).where(among(session, parent_column, part)))
-    columns = {c.name for c in model.__table__.columns} - {"id", parent}
+    # The record's fields the table has (the same for every item: asked once).
+    columns = sorted({c.name for c in model.__table__.columns} & {f.name for f in fields(LineItemRecord)})
+    read = attrgetter(*columns)
     rows = [
-        {parent: parent_id, **{c: getattr(item, c) for c in columns if hasattr(item, c)}}
+        {parent: parent_id, **dict(zip(columns, read(item), strict=True))}
         for parent_id, line_items in items.items()
         for item in line_items
     ]

@@ -29,7 +29,7 @@ from integration.ingest.consent import consent_is_newer, log_consent
 from integration.ingest.new_customers import create_new_customers
 from integration.ingest.removals import without_removed_customers
 from integration.ingest.resolver import ContactResolver, remember_emails
-from integration.store.bulk import chunks, rows_table
+from integration.store.bulk import among, chunks, rows_table
 from integration.store.models import (
     Contact,
     ContactEmail,
@@ -169,7 +169,7 @@ def _stored_versions(
     for part in chunks(sorted(external_ids) if lock else external_ids):
         query = select(
             StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at, StoreCustomer.id
-        ).where(StoreCustomer.store_id == store.id, StoreCustomer.external_id.in_(part))
+        ).where(StoreCustomer.store_id == store.id, among(session, StoreCustomer.external_id, part))
         # Locked in a fixed order (sorted ids) so that two workers cannot deadlock on each other.
         rows = session.execute(query.order_by(StoreCustomer.external_id).with_for_update() if lock else query)
         found.update({ext: (cid, upd, link) for ext, cid, upd, link in rows})
@@ -249,7 +249,7 @@ def _follow_email_changes(
             continue
     current: dict[int, str] = {}
     for part in chunks(list(wanted)):
-        found = session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(part)))
+        found = session.execute(select(Contact.id, Contact.email).where(among(session, Contact.id, part)))
         current.update({contact_id: email for contact_id, email in found})
     # Most customers keep their address: only the ones that changed go on.
     changed = {c: w for c, w in wanted.items() if c in current and current[c] != w[0]}
@@ -275,7 +275,7 @@ def _follow_email_changes(
         found_since = session.execute(
             select(Contact.id, Contact.first_seen_at, func.max(ContactEmail.replaced_at))
             .outerjoin(ContactEmail, ContactEmail.contact_id == Contact.id)
-            .where(Contact.id.in_(part))
+            .where(among(session, Contact.id, part))
             .group_by(Contact.id, Contact.first_seen_at)
         )
         since.update({contact_id: last or first for contact_id, first, last in found_since})

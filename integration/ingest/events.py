@@ -22,7 +22,7 @@ from integration.ingest.campaign_refs import SEND_MARKS, campaign_ids, lock_camp
 from integration.ingest.common import newest_hits, touch_contacts
 from integration.ingest.consent import apply_consent
 from integration.ingest.resolver import ContactResolver, Scope
-from integration.store.bulk import chunks, insert_for, rows_table
+from integration.store.bulk import among, chunks, insert_for, rows_table
 from integration.store.models import (
     COUNTED_INTERACTIONS,
     BlockedReason,
@@ -113,7 +113,9 @@ def _contacts(session: Session, scope: Scope, records: Sequence[EventRecord]) ->
     for part in chunks(named):
         known.update(
             session.scalars(
-                select(Contact.id).where(Contact.account_id == scope.account_id, Contact.id.in_(part))
+                select(Contact.id).where(
+                    Contact.account_id == scope.account_id, among(session, Contact.id, part)
+                )
             )
         )
     contacts: list[int | None] = [r.contact_id if r.contact_id in known else None for r in records]

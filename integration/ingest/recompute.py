@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, String, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from integration.commerce import orders
-from integration.store.bulk import chunks, rows_table
+from integration.store.bulk import among, chunks, rows_table
 from integration.store.models import (
     Contact,
     InteractionEvent,
@@ -31,7 +31,7 @@ def recompute_last_interactions(session: Session, account_id: int, contact_ids: 
         newest: dict[int, tuple[datetime, InteractionType] | None] = dict.fromkeys(part)
         latest_event = (
             select(InteractionEvent.contact_id, func.max(InteractionEvent.occurred_at).label("at"))
-            .where(InteractionEvent.contact_id.in_(part), InteractionEvent.counted.is_(True))
+            .where(among(session, InteractionEvent.contact_id, part), InteractionEvent.counted.is_(True))
             .group_by(InteractionEvent.contact_id)
             .subquery()
         )
@@ -47,7 +47,7 @@ def recompute_last_interactions(session: Session, account_id: int, contact_ids: 
         )
         placed_orders = session.execute(
             select(Order.contact_id, func.max(Order.created_at))
-            .where(Order.contact_id.in_(part), orders.placed())
+            .where(among(session, Order.contact_id, part), orders.placed())
             .group_by(Order.contact_id)
         )
         for contact_id, at, kind in [

@@ -100,7 +100,7 @@ def refresh_refunded(session: Session, store: Store, order_external_ids: Iterabl
             update(orders)
             .where(
                 orders.c.store_id == store.id,
-                orders.c.external_id.in_(part),
+                among(session, orders.c.external_id, part),
                 orders.c.total_refunded != refunded,
             )
             .values(total_refunded=refunded)

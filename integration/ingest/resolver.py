@@ -191,7 +191,7 @@ class ContactResolver:
         for part in chunks(emails):
             rows = self.session.execute(
                 select(table.c.email, contact).where(
-                    table.c.account_id == self.scope.account_id, table.c.email.in_(part)
+                    table.c.account_id == self.scope.account_id, among(self.session, table.c.email, part)
                 )
             )
             found.update({email: contact_id for email, contact_id in rows})

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from integration.contacts.identity import normalize_email
 from integration.contract import EventRecord, Outcome, StorefrontRecord
 from integration.ingest.events import ingest_events
-from integration.store.bulk import chunks, insert_for
+from integration.store.bulk import among, chunks, insert_for
 from integration.store.models import (
     Account,
     Checkout,
@@ -132,7 +132,7 @@ def visitors_identified(
         for part in chunks(sorted(known)):
             for visitor_id, ref in session.execute(
                 select(Visitor.id, column).where(
-                    Visitor.store_id == store.id, Visitor.contact_id.is_(None), column.in_(part)
+                    Visitor.store_id == store.id, Visitor.contact_id.is_(None), among(session, column, part)
                 )
             ):
                 if ref is not None:
@@ -214,7 +214,7 @@ def _claimed(session: Session, store: Store, records: Sequence[StorefrontRecord]
         rows = session.execute(
             select(Contact.email, Contact.id).where(
                 Contact.account_id == store.account_id,
-                Contact.email.in_(part),
+                among(session, Contact.email, part),
                 Contact.deleted_at.is_(None),
             )
         )
@@ -229,7 +229,7 @@ def _known(session: Session, column: Any, model: Any, store: Store, refs: Any) -
     for part in chunks(wanted):
         rows = session.execute(
             select(column, model.contact_id).where(
-                model.store_id == store.id, column.in_(part), model.contact_id.is_not(None)
+                model.store_id == store.id, among(session, column, part), model.contact_id.is_not(None)
             )
         )
         found.update((ref, contact_id) for ref, contact_id in rows)
@@ -297,7 +297,9 @@ def _release(session: Session, store: Store, newly: Mapping[int, int]) -> Outcom
     for part in chunks(sorted(newly)):
         rows = (
             session.execute(
-                select(VisitorEvent).where(VisitorEvent.visitor_id.in_(part)).order_by(VisitorEvent.id)
+                select(VisitorEvent)
+                .where(among(session, VisitorEvent.visitor_id, part))
+                .order_by(VisitorEvent.id)
             )
             .scalars()
             .all()

@@ -60,11 +60,11 @@ def rows_table(
         key: None if isinstance(t, JSON) else t.dialect_impl(dialect).bind_processor(dialect)
         for key, t in columns.items()
     }
-    plain = [key for key, proc in processors.items() if proc is None]
     converted = [(key, proc) for key, proc in processors.items() if proc is not None]
 
     def shaped(r: Mapping[str, Any]) -> dict[str, Any]:
-        values = {key: r[key] for key in plain}
+        # A copy in C; a key no column names travels unread.
+        values = dict(r)
         for key, proc in converted:
             values[key] = None if (value := r[key]) is None else proc(value)
         return values

@@ -92,6 +92,26 @@ def test_an_older_order_version_committed_last_keeps_the_newer_line_items(
         assert session.scalars(select(Order.updated_at)).one() == NOW + timedelta(hours=2)
 
 
+def test_a_new_order_a_newer_version_of_which_waited_for_it_keeps_only_the_newer_line_items(
+    postgres_store: tuple[str, int],
+) -> None:
+    """The second writer read no stored order, yet updates the first's: it replaces its items."""
+    url, store_id = postgres_store
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o2", updated=NOW + timedelta(hours=1), line_items=[item("Older hat", "10.00")])]
+        ),
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o2", updated=NOW + timedelta(hours=2), line_items=[item("Newer coat", "90.00")])]
+        ),
+    )
+    with session_scope(url) as session:
+        assert session.scalars(select(OrderLineItem.title)).all() == ["Newer coat"]
+        assert session.scalars(select(Order.updated_at)).one() == NOW + timedelta(hours=2)
+
+
 @pytest.mark.parametrize("first", ["checkout", "order"])
 def test_a_checkout_and_its_order_stored_at_once_are_decided_together(
     postgres_store: tuple[str, int], first: str
