@@ -10,7 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from connectors.csv.importer import Report, import_csv
 from connectors.csv.reader import CsvError
 from integration.accounts import get_store
-from integration.analytics import stats
+from integration.analytics import rfm, stats
 from integration.cli.common import console, emit, json_option, opened, read_settings
 
 SHOWN_ERRORS = 50  # bad rows listed in the text answer; --json has them all
@@ -56,6 +56,8 @@ def import_file(store_id: int, kind: str, path: Path, encoding: str | None, as_j
             raise click.ClickException(str(exc)) from exc
     if report.written:
         with opened(settings) as session:
+            if kind == "orders":  # the buyers were folded when the import ended: RFM scores follow
+                rfm.compute(session, account_id)
             stats.refresh_stats(session, account_id)
     emit(as_json, _data(report), _text(report))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from integration.cli import cli
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Contact, Import, ImportPart
+from integration.store.models import Buyer, BuyerNote, Contact, Import, ImportPart, RfmScore
 from integration.store.types import utcnow
 from jobs.imports import KEEP_CHECKED, sweep_imports_job
 from tests.support.builders import bearer, make_store
@@ -90,6 +91,32 @@ def test_a_file_imported_again_counts_its_records_as_duplicates(
         done = client.get(f"/api/v1/imports/{started['id']}", headers=headers).get_json()
         counts.append((done["records_written"], done["records_duplicate"], done["records_unchanged"]))
     assert counts == [(2, 0, 0), (0, 2, 0), (0, 0, 1)]
+
+
+def test_an_orders_upload_leaves_its_buyers_totalled_and_scored(
+    client: FlaskClient, settings: Settings, run_worker: Any
+) -> None:
+    store_id, headers = _shop(settings)
+    raw = (
+        b"id,customer_id,email,created_at,currency,total_price,line_item_title,line_item_quantity,"
+        b"line_item_price\n"
+        b"o1,c1,ann@example.com,2026-06-01T10:00:00Z,EUR,30.00,Scarf,2,15.00\n"
+        b"o2,c1,ann@example.com,2026-06-03T10:00:00Z,EUR,12.50,Hat,1,12.50\n"
+        b"o3,c2,bob@example.com,2026-06-02T10:00:00Z,EUR,99.90,Coat,1,99.90\n"
+    )
+    started = _upload(client, store_id, headers, raw, kind="orders").get_json()
+    run_worker()  # the import, then the statistics and RFM it asked for
+    done = client.get(f"/api/v1/imports/{started['id']}", headers=headers).get_json()
+    assert (done["status"], done["records_written"]) == ("finished", 3)
+    with session_scope(settings.database_url) as session:
+        spent = select(Contact.email, Buyer.orders, Buyer.revenue).join(Buyer, Buyer.contact_id == Contact.id)
+        assert sorted(session.execute(spent).all()) == [
+            ("ann@example.com", 2, Decimal("42.50")),
+            ("bob@example.com", 1, Decimal("99.90")),
+        ]
+        scored = select(Contact.email, RfmScore.frequency).join(RfmScore, RfmScore.contact_id == Contact.id)
+        assert sorted(session.execute(scored).all()) == [("ann@example.com", 2), ("bob@example.com", 1)]
+        assert session.scalar(select(func.count()).select_from(BuyerNote)) == 0
 
 
 def test_a_file_that_is_no_csv_fails_with_its_reason(
