@@ -140,9 +140,11 @@ def fold_buyer_notes_job() -> int:
         account_ids = totals.noted_accounts(session)
     folded = 0
     for account_id in account_ids:
-        folded += totals.fold_all_notes(settings.database_url, account_id)
-        request_stats_refresh(settings, account_id)
-        request_rfm_refresh(settings, account_id)
+        done = totals.fold_all_notes(settings.database_url, account_id)
+        if done:
+            request_stats_refresh(settings, account_id)
+            request_rfm_after_orders(settings, account_id)
+        folded += done
     return folded
 
 

@@ -143,18 +143,20 @@ def orders_changed(
     period_spend.refresh_spend(session, account_id, ids)
 
 
-def fold_notes(session: Session, account_id: int) -> int:
+def fold_notes(session: Session, account_id: int, up_to: int | None = None) -> int:
     """Recompute the rows of up to FOLD_PART noted buyers of the account (the lowest ids, with all
     their notes) and take their notes; return how many noted contacts were taken (0: none left).
+    With `up_to`, only the notes up to that id (those written before the fold began).
 
     Folds of one account take turns (an advisory lock until commit). The notes are taken in the
     transaction that recomputes their buyers: a fold that fails leaves them for the next.
     """
     locks.hold(session, [locks.lock_key("buyer-notes", account_id)])
     notes = table_of(BuyerNote)
+    mine = [notes.c.account_id == account_id] + ([notes.c.id <= up_to] if up_to is not None else [])
     lowest = (
         select(notes.c.contact_id)
-        .where(notes.c.account_id == account_id)
+        .where(*mine)
         .distinct()
         .order_by(notes.c.contact_id)
         .limit(FOLD_PART)
@@ -164,11 +166,7 @@ def fold_notes(session: Session, account_id: int) -> int:
     if last is None:
         return 0
     noted = set(
-        session.scalars(
-            delete(notes)
-            .where(notes.c.account_id == account_id, notes.c.contact_id <= last)
-            .returning(notes.c.contact_id)
-        )
+        session.scalars(delete(notes).where(*mine, notes.c.contact_id <= last).returning(notes.c.contact_id))
     )
     # Only the account's contacts: a deleted one's rows went with it (and SQLite may have handed
     # its id to a contact of another account since).
@@ -182,15 +180,21 @@ def fold_notes(session: Session, account_id: int) -> int:
 
 
 def fold_all_notes(database_url: str, account_id: int) -> int:
-    """Fold every noted buyer of the account, FOLD_PART buyers a transaction; return how many.
+    """Fold the account's buyers noted before this call, FOLD_PART buyers a transaction; return how
+    many were taken.
 
     A part's transaction is short, so what else writes these buyers' rows (a webhook's orders)
-    waits for one part at most.
+    waits for one part at most; notes written meanwhile (an import still running) are left for
+    the next fold, so a fold ends.
     """
+    with session_scope(database_url) as session:
+        up_to = session.scalar(select(func.max(BuyerNote.id)).where(BuyerNote.account_id == account_id))
+    if up_to is None:
+        return 0
     folded = 0
     while True:
         with session_scope(database_url) as session:
-            done = fold_notes(session, account_id)
+            done = fold_notes(session, account_id, up_to)
         if not done:
             return folded
         folded += done

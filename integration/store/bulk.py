@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import (
     JSON,
+    String,
     Subquery,
     Table,
     Text,
@@ -110,7 +111,10 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
     """`column IN (values)` as one array parameter on PostgreSQL (`= ANY`), so the statement's
     text does not grow with the list; an expanding IN elsewhere."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        # Text without its length: a cast to varchar(n)[] would cut a longer value to a prefix
+        # that a stored row may equal.
+        item = String() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item)))
     return column.in_(values)
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Numeric, String, select, update
 
 from integration.store import session_scope
-from integration.store.bulk import rows_table
-from integration.store.models import Contact, table_of
+from integration.store.bulk import among, rows_table
+from integration.store.models import Contact, Store, table_of
 from integration.store.types import JSONDocument, UTCDateTime
 from tests.support.builders import make_store
 
@@ -71,3 +71,15 @@ def test_a_time_joined_from_the_rows_equals_the_same_time_stored(db_url: str) ->
                 .values(last_interaction_at=newer.c.at)
             )
             assert changed.rowcount == expected
+
+
+def test_a_key_list_matches_whole_values_only(db_url: str) -> None:
+    """A value longer than its column never matches a stored value equal to its beginning."""
+    with session_scope(db_url) as session:
+        store = make_store(session)  # its currency: a column of three characters
+
+        def found(values: list[str]) -> list[int]:
+            return list(session.scalars(select(Store.id).where(among(session, Store.currency, values))))
+
+        assert found(["EURO", "EUR "]) == []
+        assert found(["EUR"]) == [store.id]

@@ -173,3 +173,23 @@ def test_noted_buyers_an_import_left_are_folded_by_the_scheduler(settings: Setti
         session.execute(delete(BuyerNote))
     assert compute.fold_buyer_notes_job() == 0
     assert other_account != account_id
+
+
+def test_a_fold_takes_only_the_notes_written_before_it_began(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        ingest_orders(
+            session,
+            store,
+            [order("1", email="ann@example.com"), order("2", email="bob@example.com")],
+            buyers_later=True,
+        )
+        account_id = store.account_id
+        first, second = session.scalars(select(BuyerNote.id).order_by(BuyerNote.id)).all()
+        # Bob's note came after the fold began (an import still running): left for the next fold.
+        assert totals.fold_notes(session, account_id, up_to=first) == 1
+        assert totals.fold_notes(session, account_id, up_to=first) == 0
+        assert session.scalars(select(BuyerNote.id)).all() == [second]
+        assert session.scalars(select(Contact.email).join(Buyer, Buyer.contact_id == Contact.id)).all() == [
+            "ann@example.com"
+        ]
