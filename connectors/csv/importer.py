@@ -38,7 +38,7 @@ from integration.contacts import engagement
 from integration.contract import Outcome
 from integration.ingest import ingest_customers, ingest_orders
 from integration.ingest.isolation import ingest_isolated
-from integration.ingest.resolver import contacts_named, safe_email
+from integration.ingest.resolver import safe_email
 from integration.store import session_scope
 from integration.store.models import Store
 from integration.store.types import utcnow
@@ -109,9 +109,9 @@ def import_csv(
     with ThreadPoolExecutor(max_workers=storers, thread_name_prefix="csv-store") as writer:
 
         def hand_over(full: list[tuple[Item, Any]]) -> None:
-            keys = _keys(database_url, store_id, kind, full) if storers > 1 and full else None
-            # A batch naming a record, customer, address or contact that a batch being stored names
-            # waits for it: what concerns one contact is stored in the file's order, as by one storer.
+            keys = _keys(kind, full) if storers > 1 and full else None
+            # A batch naming a record, customer or address that a batch being stored names waits
+            # for it: what concerns one customer is stored in the file's order, as by one storer.
             while in_flight and (
                 not full or len(in_flight) >= storers or any(_meet(keys, k) for _, k, _ in in_flight)
             ):
@@ -208,40 +208,22 @@ def _fold(database_url: str, store_id: int) -> None:
         logger.warning("folding the noted buyers failed, left for later: %s", type(exc).__name__)
 
 
-def _keys(
-    database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]
-) -> frozenset[str] | None:
-    """What a batch names: its records, customers and (normalized) addresses, and the contacts
-    these lead to as stored now (None: it may touch anything).
-
-    Two batches naming none of the same are about different contacts: a contact a batch in flight
-    creates is named by its customer or address in both; one it moves a customer or an address
-    away from is found by the other's lookup while that batch has not committed, and afterwards
-    by the address it held before.
-    """
+def _keys(kind: str, batch: list[tuple[Item, Any]]) -> frozenset[str] | None:
+    """What a batch names: its records, customers and addresses, normalized as ingest normalizes
+    them (None: it may touch anything)."""
     if kind not in ("customers", "orders"):
         return None
-    customers: set[str] = set()
-    emails: set[str] = set()
-    orders: set[str] = set()
+    keys: set[str] = set()
     for _, record in batch:
         if kind == "orders":
-            orders.add(record.external_id)
+            keys.add(f"order:{record.external_id}")
             if record.customer_id:
-                customers.add(record.customer_id)
+                keys.add(f"customer:{record.customer_id}")
         else:
-            customers.add(record.external_id)
+            keys.add(f"customer:{record.external_id}")
         if email := safe_email(record.email):
-            emails.add(email)
-    with session_scope(database_url) as session:
-        store = session.get(Store, store_id)
-        contacts = contacts_named(session, store, customers, emails, orders) if store is not None else set()
-    return frozenset(
-        [f"customer:{c}" for c in customers]
-        + [f"email:{e}" for e in emails]
-        + [f"order:{o}" for o in orders]
-        + [f"contact:{c}" for c in contacts]
-    )
+            keys.add(f"email:{email}")
+    return frozenset(keys)
 
 
 def _meet(one: frozenset[str] | None, other: frozenset[str] | None) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ from integration.contacts.identity import normalize_email
 from integration.store import locks
 from integration.store.bulk import among, chunks, insert_for, rows_table
 from integration.store.locks import lock_key
-from integration.store.models import Contact, ContactEmail, Order, Store, StoreCustomer, table_of
+from integration.store.models import Contact, ContactEmail, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
 
 
@@ -267,33 +267,3 @@ def remember_emails(session: Session, account_id: int, rows: Sequence[Mapping[st
             where=stmt.excluded.replaced_at > table.c.replaced_at,
         )
     )
-
-
-def contacts_named(
-    session: Session,
-    store: Store,
-    customer_ids: Collection[str],
-    emails: Collection[str],
-    order_ids: Collection[str] = (),
-) -> set[int]:
-    """The contacts these customers, addresses (normalized) and orders lead to as stored now: a
-    customer's linked contact, the contact that holds an address now or held it before, an order's
-    contact. What writers storing two batches at once compare, so that two batches about the same
-    contact are not stored at once."""
-    found: set[int] = set()
-    for keys, column, owner, scope in (
-        (
-            customer_ids,
-            StoreCustomer.external_id,
-            StoreCustomer.contact_id,
-            StoreCustomer.store_id == store.id,
-        ),
-        (emails, Contact.email, Contact.id, Contact.account_id == store.account_id),
-        (emails, ContactEmail.email, ContactEmail.contact_id, ContactEmail.account_id == store.account_id),
-        (order_ids, Order.external_id, Order.contact_id, Order.store_id == store.id),
-    ):
-        for part in chunks(sorted(keys)):
-            found.update(
-                c for c in session.scalars(select(owner).where(scope, among(session, column, part))) if c
-            )
-    return found
