@@ -15,7 +15,7 @@ from integration.settings import get_settings
 from integration.store import session_scope
 from integration.store.models import Import, ImportPart, ImportStatus, NotificationKind, Store
 from integration.store.types import utcnow
-from jobs.compute import request_rfm_refresh, request_stats_refresh
+from jobs.compute import request_rfm_after_orders, request_stats_refresh
 from jobs.queues import INGEST, enqueue
 
 SWEEP_AFTER = timedelta(minutes=2)
@@ -62,7 +62,7 @@ def import_file_job(import_id: int) -> dict[str, int]:
     if account_id is not None and report.written:
         request_stats_refresh(get_settings(), account_id)
         if kind == "orders":  # the buyers were folded when the import ended: RFM scores follow
-            request_rfm_refresh(get_settings(), account_id)
+            request_rfm_after_orders(get_settings(), account_id)
     return {"rows": report.rows_read, "written": report.written, "failed": report.failed}
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from connectors.api.quick_load import quick_load
 from connectors.api.schemas import SCHEMAS
@@ -53,6 +54,16 @@ STORE_ATTEMPTS = 5
 RETRIED_STATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 BATCH_RECORDS = 1000
+# How an import stores the kinds it stores otherwise than the API (the last argument: the whole
+# batch, not a record retried alone after it failed). A whole batch of customers is classified
+# next with nothing written in between, so new contacts can be inserted in their group; orders
+# leave their buyers' totals to the fold when the import ends.
+IMPORTED: dict[str, Callable[[Session, Store, Sequence[Any], bool], Outcome]] = {
+    "customers": lambda session, store, part, whole: ingest_customers(
+        session, store, part, classified_next=whole
+    ),
+    "orders": lambda session, store, part, whole: ingest_orders(session, store, part, buyers_later=True),
+}
 # Kinds whose plain records are read without the schema's machinery (the same record, as their
 # property tests hold); the others are loaded by their schema.
 QUICK_KINDS = {"customers", "orders"}
@@ -174,18 +185,14 @@ def _store_once(database_url: str, store_id: int, kind: str, batch: list[tuple[I
         if store is None:
             raise LookupError(f"no store {store_id}")
         records = [record for _, record in batch]
-        ingest_kind = INGEST[kind]
 
-        def ingest_part(part: Sequence[Any]) -> Outcome:
-            if kind == "customers":
-                # The whole batch (not a record retried alone after it failed) is classified next,
-                # with nothing written in between: new contacts can be inserted in their group.
-                return ingest_customers(session, store, part, classified_next=len(part) == len(records))
-            if kind == "orders":
-                return ingest_orders(session, store, part, buyers_later=True)
-            return ingest_kind(session, store, part)
+        def as_the_api(session: Session, store: Store, part: Sequence[Any], whole: bool) -> Outcome:
+            return INGEST[kind](session, store, part)
 
-        outcome = ingest_isolated(session, ingest_part, records)
+        imported = IMPORTED.get(kind, as_the_api)
+        outcome = ingest_isolated(
+            session, lambda part: imported(session, store, part, len(part) == len(records)), records
+        )
         if outcome.contact_ids:
             engagement.classify(session, store.account_id, outcome.contact_ids)
     return outcome

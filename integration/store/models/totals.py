@@ -1,8 +1,8 @@
 """Each buyer's orders per currency, kept current as orders arrive: what RFM and the statistics read.
 
 A bulk import notes the buyers whose orders it wrote (`buyer_notes`) instead of recomputing their
-rows batch after batch; the notes are folded in when the import ends (and by the scheduler, should
-an import stop half-way), each noted buyer once.
+rows batch after batch; the notes are folded in when the import ends (and by the scheduler every
+ten minutes, meanwhile and after an import that stopped half-way), each noted buyer once.
 """
 
 from __future__ import annotations
