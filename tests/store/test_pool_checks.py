@@ -1,0 +1,97 @@
+"""Pooled PostgreSQL connections: one the server closed is never handed out, and a connection used a
+moment ago is handed out without a round trip."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from integration.store import db
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[Engine]:
+    # The engine get_engine builds, on its own pool, with the pings it sends counted.
+    engine = db._create_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    sent: list[Any] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        sent.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return sent
+
+
+def _backend(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(postgres_url: str, pid: int) -> None:
+    other = create_engine(postgres_url, poolclass=NullPool)
+    try:
+        with other.connect() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        other.dispose()
+    time.sleep(0.1)  # the server's goodbye reaches the pooled connection's socket
+
+
+def test_a_connection_used_a_moment_ago_is_handed_out_without_a_ping(
+    engine: Engine, pings: list[Any]
+) -> None:
+    first = _backend(engine)
+    assert [_backend(engine) for _ in range(5)] == [first] * 5
+    assert pings == []
+
+
+def test_a_connection_the_server_ended_is_replaced_before_use(
+    engine: Engine, pings: list[Any], postgres_url: str
+) -> None:
+    ended = _backend(engine)
+    _terminate(postgres_url, ended)
+    # Used a moment ago, so it would go unpinged; its socket holds the server's goodbye.
+    replaced = _backend(engine)
+    assert replaced != ended
+    assert len(pings) == 1  # the goodbye was noticed, the ping failed, a new connection was opened
+    assert _backend(engine) == replaced
+
+
+def test_a_connection_idle_longer_than_the_limit_is_pinged(
+    engine: Engine, pings: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _backend(engine)
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 0.05)
+    time.sleep(0.1)
+    assert _backend(engine) == first  # pinged, alive, kept
+    assert len(pings) == 1
+    monkeypatch.setattr(db, "PING_IDLE_SECONDS", 60.0)
+    assert _backend(engine) == first
+    assert len(pings) == 1
+
+
+def test_a_session_after_a_server_side_end_of_every_connection_works(postgres_url: str) -> None:
+    engine = db._create_engine(postgres_url)
+    try:
+        with engine.connect() as a, engine.connect() as b:
+            pids = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in (a, b)]
+        for pid in pids:
+            _terminate(postgres_url, pid)
+        for _ in range(3):
+            with engine.connect() as connection:
+                assert connection.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
