@@ -139,6 +139,7 @@ def orders_changed(
             "noted",
         )
         return
+    locks.lock_contacts(session, ids)  # one writer recomputes a buyer at a time, reading the other's orders
     refresh(session, account_id, ids)
     period_spend.refresh_spend(session, account_id, ids)
 

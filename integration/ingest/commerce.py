@@ -21,6 +21,7 @@ from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
 from integration.ingest.resolver import ContactResolver
+from integration.store import locks
 from integration.store.bulk import among, chunks, insert_for, insert_rows, rows_table
 from integration.store.models import (
     Checkout,
@@ -84,6 +85,11 @@ def ingest_orders(
         [r.created_at for r in fresh],
         [r.updated_at for r in fresh],
     )
+    # The buyers, and those the orders had before, are locked at once, in id order, before any
+    # of their rows is written: what is recomputed from their orders below is computed by one
+    # writer at a time, and taken in several steps two batches could each hold one the other awaits.
+    previous = {stored[r.external_id][2] for r in fresh if r.external_id in stored}
+    locks.lock_contacts(session, {c for c in [*contacts, *previous] if c is not None})
     rows = [
         {
             "store_id": store.id,

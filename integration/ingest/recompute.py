@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from integration.commerce import orders
 from integration.store.bulk import among, chunks, rows_table
+from integration.store.locks import lock_contacts
 from integration.store.models import (
     Contact,
     InteractionEvent,
@@ -27,6 +28,7 @@ def recompute_last_interactions(session: Session, account_id: int, contact_ids: 
     everything else moves the value forward at ingest without reading history.
     """
     ids = sorted(set(contact_ids))
+    lock_contacts(session, ids)  # a writer moving one of them forward meanwhile is waited for, then read
     for part in chunks(ids):
         newest: dict[int, tuple[datetime, InteractionType] | None] = dict.fromkeys(part)
         latest_event = (

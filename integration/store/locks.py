@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from integration.store.bulk import chunks
+from integration.store.bulk import among, chunks
+from integration.store.models import Contact
 
 
 def lock_key(*parts: object) -> int:
@@ -39,3 +40,26 @@ def hold(session: Session, keys: Iterable[int]) -> bool:
             {"keys": part},
         )
     return bool(ordered)
+
+
+def lock_contacts(session: Session, contact_ids: Iterable[int]) -> None:
+    """Lock these contacts' rows (in id order) until the transaction ends, before reading what is
+    derived from their history (PostgreSQL only).
+
+    What is recomputed from a contact's orders and events (the last interaction, totals, the
+    leaderboard's rows) must be computed by one writer at a time: two transactions that each
+    changed the contact's orders would each read without the other's change, and the one that
+    wrote last would leave the contact without the other's (or fail on the other's new rows). The
+    row lock makes the second wait until the first commits; its reads then see both. It is
+    `FOR NO KEY UPDATE`, the lock an UPDATE of the contact takes, so an order or event inserted
+    for the contact meanwhile (which takes `FOR KEY SHARE` through its foreign key) does not wait.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for part in chunks(sorted(set(contact_ids))):
+        session.execute(
+            select(Contact.id)
+            .where(among(session, Contact.id, part))
+            .order_by(Contact.id)
+            .with_for_update(key_share=True)
+        )

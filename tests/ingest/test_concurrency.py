@@ -6,13 +6,25 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from integration import ingest
+from integration.analytics import period_spend
 from integration.store import session_factory, session_scope
-from integration.store.models import Checkout, CheckoutState, Contact, Order, OrderLineItem, Store
+from integration.store.models import (
+    Buyer,
+    Checkout,
+    CheckoutState,
+    Contact,
+    ContactPeriodSpend,
+    ContactTotals,
+    Order,
+    OrderLineItem,
+    Store,
+)
 from tests.support.builders import NOW, checkout, customer, item, make_store, order
 from tests.support.servers import START_SECONDS
 
@@ -110,6 +122,81 @@ def test_a_new_order_a_newer_version_of_which_waited_for_it_keeps_only_the_newer
     with session_scope(url) as session:
         assert session.scalars(select(OrderLineItem.title)).all() == ["Newer coat"]
         assert session.scalars(select(Order.updated_at)).one() == NOW + timedelta(hours=2)
+
+
+def _registered_buyer(url: str, *store_ids: int) -> None:
+    """Ann, a registered customer of these stores (one contact), with an order a month ago and one
+    now. Her orders are found by her customer id, so a writer of another of her orders takes no
+    lock on her contact unless it moves her first sighting or last interaction."""
+    with session_scope(url) as session:
+        for store_id in store_ids:
+            store = session.get(Store, store_id)
+            ingest.ingest_customers(session, store, [customer("c1", "ann@example.com")])
+        ingest.ingest_orders(
+            session,
+            session.get(Store, store_ids[0]),
+            [order("o0", created=NOW - timedelta(days=30), customer_id="c1"), order("o1", customer_id="c1")],
+        )
+
+
+def test_two_orders_of_one_buyer_stored_at_once_both_count_in_the_totals(
+    postgres_store: tuple[str, int],
+) -> None:
+    """Orders between the first sighting and the last interaction change nothing on the contact,
+    and orders of two stores take no lock in common (a store's orders take turns at its carts):
+    only the totals bring the two writers together. The second recomputes the buyer after the
+    first committed, counting both orders (before, it failed on the first's new rows)."""
+    url, store_id = postgres_store
+    with session_scope(url) as session:
+        other = make_store(session, account_id=session.get(Store, store_id).account_id).id
+    _registered_buyer(url, store_id, other)
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o2", created=NOW - timedelta(days=10), customer_id="c1")]
+        ),
+        lambda s, _: ingest.ingest_orders(
+            s, s.get(Store, other), [order("o3", created=NOW - timedelta(days=20), customer_id="c1")]
+        ),
+    )
+    with session_scope(url) as session:
+        [(orders, revenue)] = session.execute(select(ContactTotals.orders, ContactTotals.revenue)).all()
+        assert (orders, revenue) == (4, Decimal("119.60"))
+        assert session.scalars(select(Buyer.orders)).one() == 4
+    # The leaderboard's rows are those a recomputation from the stored orders gives.
+    spend = select(ContactPeriodSpend.store_id, ContactPeriodSpend.period, ContactPeriodSpend.purchases)
+    with session_scope(url) as session:
+        stored = sorted(session.execute(spend).all())
+        contact = session.scalars(select(Contact)).one()
+        period_spend.refresh_spend(session, contact.account_id, [contact.id])
+        assert sorted(session.execute(spend).all()) == stored
+        session.rollback()
+
+
+def test_a_cancellation_recomputed_while_a_newer_order_is_stored_keeps_the_newer_order(
+    postgres_store: tuple[str, int],
+) -> None:
+    """The cancellation's recomputation of the last interaction waits for the newer order's
+    writer and reads its order, instead of writing over it what it read before."""
+    url, store_id = postgres_store
+    _registered_buyer(url, store_id)
+    later = NOW + timedelta(hours=1)
+    cancelled = NOW + timedelta(hours=2)
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_orders(s, st, [order("o4", created=later, customer_id="c1")]),
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o1", updated=cancelled, cancelled_at=cancelled, customer_id="c1")]
+        ),
+    )
+    with session_scope(url) as session:
+        contact = session.scalars(select(Contact)).one()
+        assert contact.last_interaction_at == later
+        assert (
+            session.scalars(select(Buyer.orders)).one() == 2
+        )  # o0 and o4; the cancelled one no longer counts
 
 
 @pytest.mark.parametrize("first", ["checkout", "order"])
