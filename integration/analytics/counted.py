@@ -222,9 +222,10 @@ def _whole_account_joins(session: Session) -> Iterator[None]:
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
+    before = session.scalar(text("SELECT current_setting('enable_nestloop')"))
     session.execute(text("SET LOCAL enable_nestloop = off"))
-    yield  # a failed statement ends the transaction, and the setting with it
-    session.execute(text("SET LOCAL enable_nestloop = on"))
+    yield  # a failed statement ends the transaction (or its savepoint), and the setting with it
+    session.execute(text("SELECT set_config('enable_nestloop', :before, true)"), {"before": before})
 
 
 def _recount_counted(session: Session, account_id: int) -> None:
@@ -264,7 +265,11 @@ def _recount_counted(session: Session, account_id: int) -> None:
         .on_conflict_do_nothing()
     )
     money, totals = StatsCountedMoney, ContactTotals
-    same_row = [totals.contact_id == money.contact_id, totals.currency == money.currency]  # one account's
+    same_row = [
+        totals.account_id == account_id,  # read by account, whichever way the join is planned
+        totals.contact_id == money.contact_id,
+        totals.currency == money.currency,
+    ]
     source = [
         totals.revenue_orders > 0,
         exists().where(counted.contact_id == totals.contact_id, counted.account_id == account_id),

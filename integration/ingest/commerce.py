@@ -85,11 +85,6 @@ def ingest_orders(
         [r.created_at for r in fresh],
         [r.updated_at for r in fresh],
     )
-    # The buyers, and those the orders had before, are locked at once, in id order, before any
-    # of their rows is written: what is recomputed from their orders below is computed by one
-    # writer at a time, and taken in several steps two batches could each hold one the other awaits.
-    previous = {stored[r.external_id][2] for r in fresh if r.external_id in stored}
-    locks.lock_contacts(session, {c for c in [*contacts, *previous] if c is not None})
     rows = [
         {
             "store_id": store.id,
@@ -106,6 +101,14 @@ def ingest_orders(
     if len(written) < len(fresh):
         kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.external_id in written]
         fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
+    # The contacts recomputed below from their orders are locked at once, in id order, once the
+    # orders are (as every writer of orders takes them: orders, then contacts), so that one writer
+    # at a time recomputes each; taken in several steps, two batches could each hold one the other
+    # awaits. They are the contacts of cancelled or voided orders, those orders move away from,
+    # and, unless an import notes them for later, every buyer.
+    moved = {stored[r.external_id][2] for r in fresh if r.external_id in stored}
+    recomputed = {c for r, c in zip(fresh, contacts, strict=True) if not buyers_later or not is_placed(r)}
+    locks.lock_contacts(session, {c for c in recomputed | moved if c is not None})
     ids = {k: row_id for k, (row_id, _) in written.items()}
     _replace_line_items(
         session,

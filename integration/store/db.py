@@ -108,7 +108,10 @@ def _check_on_checkout(engine: Engine) -> None:
     the close wait there) while the pool holds it. So a connection returned less than
     PING_IDLE_SECONDS ago is pinged only when its socket has something to read; an older one (a
     network device may drop an idle connection without a word) is always pinged. A failed ping
-    makes the pool open a new connection, as `pool_pre_ping` does.
+    makes the pool open a new connection, as `pool_pre_ping` does. What this gives up: a server
+    gone without a word within those seconds (an address moved to another machine) is found by
+    the connection's first statement, which fails; SQLAlchemy then discards the pool's older
+    connections, and the request or job fails once (a webhook answers 503 and is sent again).
     """
 
     @event.listens_for(engine, "connect")
@@ -138,10 +141,11 @@ def _has_word(dbapi_connection: Any) -> bool:
     if dbapi_connection.closed or dbapi_connection.broken:
         return True
     try:
-        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+        poller = select.poll()  # not select.select: it refuses descriptors past 1023
+        poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
     except Exception:  # the connection has no socket any more
         return True
-    return bool(readable)
 
 
 def _tune_sqlite(engine: Engine) -> None:
