@@ -75,7 +75,9 @@ def ingest_orders(
     """
     outcome = Outcome()
     latest = without_redacted_people(session, store, newest_by(records, "external_id", outcome=outcome))
-    stored = _stored(session, Order, store, list(latest))
+    # Locked as read: the contact a stored order belongs to must still be its contact when its
+    # former contact is recomputed below.
+    stored = _stored(session, Order, store, list(latest), lock=True)
     fresh = _fresh(latest, stored, outcome)
     if not fresh:
         return outcome
@@ -258,17 +260,29 @@ def _contact_email(record: CheckoutRecord) -> str | None:
 
 
 def _stored(
-    session: Session, model: Any, store: Store, keys: list[str], key: str = "external_id"
+    session: Session,
+    model: Any,
+    store: Store,
+    keys: list[str],
+    key: str = "external_id",
+    *,
+    lock: bool = False,
 ) -> dict[str, tuple[int, Any, int | None]]:
-    """The stored rows of these keys: id, update time and contact."""
+    """The stored rows of these keys: id, update time and contact.
+
+    With `lock`, the rows are locked (in id order) as they are read, until the transaction ends:
+    what they say — above all the contact a record belongs to now — then stays true while the
+    caller writes, and a writer that changed them meanwhile is waited for and its version read.
+    """
     column = getattr(model, key)
     found: dict[str, tuple[int, Any, int | None]] = {}
     for part in chunks(keys):
-        rows = session.execute(
-            select(column, model.id, model.updated_at, model.contact_id).where(
-                model.store_id == store.id, among(session, column, part)
-            )
+        query = select(column, model.id, model.updated_at, model.contact_id).where(
+            model.store_id == store.id, among(session, column, part)
         )
+        if lock:
+            query = query.order_by(model.id).with_for_update(key_share=True)
+        rows = session.execute(query)
         found.update({k: (row_id, updated, contact) for k, row_id, updated, contact in rows})
     return found
 

@@ -199,6 +199,42 @@ def test_a_cancellation_recomputed_while_a_newer_order_is_stored_keeps_the_newer
         )  # o0 and o4; the cancelled one no longer counts
 
 
+def test_an_order_moved_twice_at_once_leaves_no_count_with_the_contact_in_between(
+    postgres_store: tuple[str, int],
+) -> None:
+    """Two newer versions of one order move it from Ann to Bob and, newer still, to Cat. The
+    second writer waits for the first and must take Bob, not Ann, for the order's former contact,
+    so that Bob is recomputed without it."""
+    url, store_id = postgres_store
+    with session_scope(url) as session:
+        store = session.get(Store, store_id)
+        ingest.ingest_customers(
+            session,
+            store,
+            [
+                customer("c1", "ann@example.com"),
+                customer("c2", "bob@example.com"),
+                customer("c3", "cat@example.com"),
+            ],
+        )
+        ingest.ingest_orders(session, store, [order("o1", customer_id="c1")])
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o1", updated=NOW + timedelta(hours=1), customer_id="c2")]
+        ),
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o1", updated=NOW + timedelta(hours=2), customer_id="c3")]
+        ),
+    )
+    with session_scope(url) as session:
+        buyers = session.execute(
+            select(Contact.email, Buyer.orders).join(Buyer, Buyer.contact_id == Contact.id)
+        ).all()
+        assert buyers == [("cat@example.com", 1)]
+
+
 @pytest.mark.parametrize("first", ["checkout", "order"])
 def test_a_checkout_and_its_order_stored_at_once_are_decided_together(
     postgres_store: tuple[str, int], first: str
