@@ -103,14 +103,19 @@ def ingest_orders(
     if len(written) < len(fresh):
         kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.external_id in written]
         fresh, contacts = [r for r, _ in kept], [c for _, c in kept]
-    # The contacts recomputed below from their orders are locked at once, in id order, once the
-    # orders are (as every writer of orders takes them: orders, then contacts), so that one writer
-    # at a time recomputes each; taken in several steps, two batches could each hold one the other
-    # awaits. They are the contacts of cancelled or voided orders, those orders move away from,
-    # and, unless an import notes them for later, every buyer.
-    moved = {stored[r.external_id][2] for r in fresh if r.external_id in stored}
-    recomputed = {c for r, c in zip(fresh, contacts, strict=True) if not buyers_later or not is_placed(r)}
-    locks.lock_contacts(session, {c for c in recomputed | moved if c is not None})
+    # A cancelled or voided order may have been the contact's newest interaction, and so may an
+    # order that moved to another contact for its former contact: those are recomputed below.
+    retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}
+    former: set[int] = set()
+    for r, c in zip(fresh, contacts, strict=True):
+        previous = stored[r.external_id][2] if r.external_id in stored else None
+        if previous is not None and previous != c:
+            former.add(previous)
+    buyers = set() if buyers_later else {c for c in contacts if c is not None}  # an import notes them
+    # Every contact recomputed below is locked at once, in id order, once the orders are (as every
+    # writer of orders takes them: orders, then contacts), so that one writer at a time recomputes
+    # each; taken in several steps, two batches could each hold one the other awaits.
+    locks.lock_contacts(session, retracted | former | buyers)
     ids = {k: row_id for k, (row_id, _) in written.items()}
     _replace_line_items(
         session,
@@ -129,14 +134,6 @@ def ingest_orders(
         if is_placed(r)
     ]
     touch_contacts(session, newest_hits(placed))
-    # A cancelled or voided order may have been the contact's newest interaction, and so may an
-    # order that moved to another contact for its former contact: recompute those.
-    retracted = {c for r, c in zip(fresh, contacts, strict=True) if c is not None and not is_placed(r)}
-    former: set[int] = set()
-    for r, c in zip(fresh, contacts, strict=True):
-        previous = stored[r.external_id][2] if r.external_id in stored else None
-        if previous is not None and previous != c:
-            former.add(previous)
     recompute_last_interactions(session, store.account_id, retracted | former)
     carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh], former)
     totals.orders_changed(session, store.account_id, {*contacts, *former}, later=buyers_later)
@@ -273,10 +270,13 @@ def _stored(
     With `lock`, the rows are locked (in id order) as they are read, until the transaction ends:
     what they say — above all the contact a record belongs to now — then stays true while the
     caller writes, and a writer that changed them meanwhile is waited for and its version read.
+    PostgreSQL locks them in one statement, so the id order holds across the whole batch (SQLite
+    takes no row locks, and its lists are cut to its parameter limit).
     """
     column = getattr(model, key)
     found: dict[str, tuple[int, Any, int | None]] = {}
-    for part in chunks(keys):
+    whole = lock and session.get_bind().dialect.name == "postgresql"
+    for part in [keys] if whole else chunks(keys):
         query = select(column, model.id, model.updated_at, model.contact_id).where(
             model.store_id == store.id, among(session, column, part)
         )

@@ -126,8 +126,9 @@ def test_a_new_order_a_newer_version_of_which_waited_for_it_keeps_only_the_newer
 
 def _registered_buyer(url: str, *store_ids: int) -> None:
     """Ann, a registered customer of these stores (one contact), with an order a month ago and one
-    now. Her orders are found by her customer id, so a writer of another of her orders takes no
-    lock on her contact unless it moves her first sighting or last interaction."""
+    now. Her orders are found by her customer id, so, but for the buyers' locks, a writer of
+    another of her orders would lock nothing of her contact unless it moved her first sighting or
+    last interaction."""
     with session_scope(url) as session:
         for store_id in store_ids:
             store = session.get(Store, store_id)
