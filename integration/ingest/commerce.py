@@ -65,6 +65,15 @@ CHECKOUT_FIELDS = (
 )
 
 
+# How often a batch is stored again after another writer stored one of its orders first meanwhile.
+RACE_ATTEMPTS = 3
+
+
+class StoredMeanwhile(Exception):
+    """Another writer stored one of a batch's orders for the first time after the batch looked for
+    it: the batch does not know the contact that writer gave it, so it is stored again."""
+
+
 def ingest_orders(
     session: Session, store: Store, records: Sequence[OrderRecord], *, buyers_later: bool = False
 ) -> Outcome:
@@ -72,7 +81,25 @@ def ingest_orders(
 
     With `buyers_later` (a bulk import) the buyers' totals and leaderboard rows are not recomputed
     here but noted, for `totals.fold_notes` once the import's batches are stored.
+
+    Two writers may both find an order not stored yet; the second then waits at its key and updates
+    the first's row without having read it. That batch is rolled back to its savepoint and stored
+    again, this time reading the order as the first writer committed it (so the contact it leaves
+    is recomputed too).
     """
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return _ingest_orders(session, store, records, buyers_later)
+        except StoredMeanwhile:
+            if attempt == RACE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _ingest_orders(
+    session: Session, store: Store, records: Sequence[OrderRecord], buyers_later: bool
+) -> Outcome:
     outcome = Outcome()
     latest = without_redacted_people(session, store, newest_by(records, "external_id", outcome=outcome))
     # Locked as read: the contact a stored order belongs to must still be its contact when its
@@ -100,6 +127,8 @@ def ingest_orders(
     written = _upsert(
         session, Order, rows, "external_id", [*ORDER_FIELDS, "contact_id", "email"], stored=stored.keys()
     )
+    if any(not inserted and key not in stored for key, (_, inserted) in written.items()):
+        raise StoredMeanwhile("another writer stored one of these orders first meanwhile")
     if len(written) < len(fresh):
         kept = [(r, c) for r, c in zip(fresh, contacts, strict=True) if r.external_id in written]
         fresh, contacts = [r for r, _ in kept], [c for _, c in kept]

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from integration import ingest
 from integration.analytics import period_spend
@@ -234,6 +234,50 @@ def test_an_order_moved_twice_at_once_leaves_no_count_with_the_contact_in_betwee
             select(Contact.email, Buyer.orders).join(Buyer, Buyer.contact_id == Contact.id)
         ).all()
         assert buyers == [("cat@example.com", 1)]
+
+
+def test_two_first_versions_of_an_order_stored_at_once_leave_it_with_the_newer_versions_buyer(
+    postgres_store: tuple[str, int],
+) -> None:
+    """Neither writer finds the order stored: the first stores it for Ann; the second, newer and
+    Bob's, waits at the order's key and then updates the first's row. It must learn that the order
+    was Ann's (it stores the batch again, reading the order the first committed) so that Ann is
+    recomputed without it; before, Ann kept a buyer row counting it beside Bob's."""
+    url, store_id = postgres_store
+    with session_scope(url) as session:
+        ingest.ingest_customers(
+            session,
+            session.get(Store, store_id),
+            [customer("c1", "ann@example.com"), customer("c2", "bob@example.com")],
+        )
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o9", updated=NOW + timedelta(hours=1), customer_id="c1")]
+        ),
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order("o9", updated=NOW + timedelta(hours=2), customer_id="c2")]
+        ),
+    )
+    with session_scope(url) as session:
+        buyers = session.execute(
+            select(Contact.email, Buyer.orders).join(Buyer, Buyer.contact_id == Contact.id)
+        ).all()
+        assert buyers == [("bob@example.com", 1)]
+        totals = session.execute(
+            select(Contact.email, ContactTotals.orders).join(
+                ContactTotals, ContactTotals.contact_id == Contact.id
+            )
+        ).all()
+        assert totals == [("bob@example.com", 1)]
+        assert session.scalars(select(Order.updated_at)).one() == NOW + timedelta(hours=2)
+        assert session.execute(select(func.count()).select_from(OrderLineItem)).scalar_one() == 1
+        spend = ContactPeriodSpend
+        spenders = session.scalars(
+            select(Contact.email).join(spend, spend.contact_id == Contact.id).distinct()
+        ).all()
+        assert spenders == ["bob@example.com"]
 
 
 @pytest.mark.parametrize("first", ["checkout", "order"])
