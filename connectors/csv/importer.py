@@ -38,7 +38,7 @@ from integration.commerce import totals
 from integration.contacts import engagement
 from integration.contract import Outcome
 from integration.ingest import ingest_customers, ingest_orders
-from integration.ingest.isolation import ingest_isolated
+from integration.ingest.isolation import StoredMeanwhile, ingest_isolated
 from integration.ingest.resolver import safe_email
 from integration.store import session_scope
 from integration.store.models import Store
@@ -167,7 +167,8 @@ def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
 
 
 def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:
-    """Store a batch in a transaction of its own, again if it met another batch in a deadlock."""
+    """Store a batch in a transaction of its own, again if it met another batch in a deadlock or
+    another writer stored one of its records first meanwhile."""
     attempt = 1
     while True:
         try:
@@ -176,7 +177,13 @@ def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, 
             if attempt == STORE_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in RETRIED_STATES:
                 raise
             logger.info("a batch met another in a deadlock, storing it again (attempt %s)", attempt + 1)
-            attempt += 1
+        except StoredMeanwhile:
+            if attempt == STORE_ATTEMPTS:
+                raise
+            logger.info(
+                "another writer stored a record of a batch first, storing it again (attempt %s)", attempt + 1
+            )
+        attempt += 1
 
 
 def _store_once(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:

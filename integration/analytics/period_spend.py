@@ -70,7 +70,8 @@ def _refresh_in_sql(
     session: Session, account: Account, ids: list[int], kept: set[str], now: datetime
 ) -> None:
     """PostgreSQL: the rows are computed where the orders are, and only those that differ are
-    written (an unchanged row is left as it is, a row no order backs any more deleted)."""
+    written (an unchanged row is locked, not rewritten; a row no order backs any more is deleted).
+    The local dates come from PostgreSQL's time zone data, the kept periods from Python's."""
     for part in chunks(ids):
         delta: Counter[tuple[int, str, str]] = Counter()
         for store_id, period, currency, n in session.execute(

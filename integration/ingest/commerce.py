@@ -17,6 +17,7 @@ from integration.commerce.orders import is_placed
 from integration.contract import CheckoutRecord, LineItemRecord, OrderRecord, Outcome
 from integration.ingest import storefront
 from integration.ingest.common import newest_by, newest_hits, touch_contacts
+from integration.ingest.isolation import StoredMeanwhile
 from integration.ingest.recompute import recompute_last_interactions
 from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
@@ -67,11 +68,6 @@ CHECKOUT_FIELDS = (
 
 # How often a batch is stored again after another writer stored one of its orders first meanwhile.
 RACE_ATTEMPTS = 3
-
-
-class StoredMeanwhile(Exception):
-    """Another writer stored one of a batch's orders for the first time after the batch looked for
-    it: the batch does not know the contact that writer gave it, so it is stored again."""
 
 
 def ingest_orders(

@@ -3,8 +3,9 @@
 A batch goes in one call, in a savepoint. If that call raises, each record is stored alone in its
 own savepoint and a record that still raises is reported by its index with the error's class,
 while the others are kept. A lost connection, a deadlock or a serialization failure
-(OperationalError, InterfaceError) is no fault of a record: it is raised, and the whole delivery is
-tried again later.
+(OperationalError, InterfaceError) is no fault of a record, nor is another writer storing one of the
+records first meanwhile (StoredMeanwhile, once its own retries are spent): it is raised, and the
+whole delivery is tried again later.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from integration.contract import Outcome
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
-TRANSIENT = (OperationalError, InterfaceError)
+
+
+class StoredMeanwhile(Exception):
+    """Another writer stored one of a batch's records for the first time after the batch looked for
+    it: the batch does not know what that writer stored (the contact it gave, above all), so the
+    batch must be stored again, which reads it."""
+
+
+TRANSIENT = (OperationalError, InterfaceError, StoredMeanwhile)
 
 
 def ingest_isolated(
