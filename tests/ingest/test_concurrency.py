@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from integration import ingest
 from integration.analytics import period_spend
@@ -200,6 +201,27 @@ def test_a_cancellation_recomputed_while_a_newer_order_is_stored_keeps_the_newer
         )  # o0 and o4; the cancelled one no longer counts
 
 
+def _two_versions_at_once(url: str, store_id: int, external_id: str, first: str, second: str) -> None:
+    """Two newer versions of an order, the first for customer `first` and the newer for `second`,
+    the newer written while the first's transaction is still open."""
+    _race(
+        url,
+        store_id,
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order(external_id, updated=NOW + timedelta(hours=1), customer_id=first)]
+        ),
+        lambda s, st: ingest.ingest_orders(
+            s, st, [order(external_id, updated=NOW + timedelta(hours=2), customer_id=second)]
+        ),
+    )
+
+
+def _buyers(session: Session) -> list[tuple[str, int]]:
+    """Each buyer's email and order count, as RFM reads them."""
+    rows = select(Contact.email, Buyer.orders).join(Buyer, Buyer.contact_id == Contact.id)
+    return [tuple(row) for row in session.execute(rows.order_by(Contact.email))]
+
+
 def test_an_order_moved_twice_at_once_leaves_no_count_with_the_contact_in_between(
     postgres_store: tuple[str, int],
 ) -> None:
@@ -219,21 +241,9 @@ def test_an_order_moved_twice_at_once_leaves_no_count_with_the_contact_in_betwee
             ],
         )
         ingest.ingest_orders(session, store, [order("o1", customer_id="c1")])
-    _race(
-        url,
-        store_id,
-        lambda s, st: ingest.ingest_orders(
-            s, st, [order("o1", updated=NOW + timedelta(hours=1), customer_id="c2")]
-        ),
-        lambda s, st: ingest.ingest_orders(
-            s, st, [order("o1", updated=NOW + timedelta(hours=2), customer_id="c3")]
-        ),
-    )
+    _two_versions_at_once(url, store_id, "o1", "c2", "c3")
     with session_scope(url) as session:
-        buyers = session.execute(
-            select(Contact.email, Buyer.orders).join(Buyer, Buyer.contact_id == Contact.id)
-        ).all()
-        assert buyers == [("cat@example.com", 1)]
+        assert _buyers(session) == [("cat@example.com", 1)]
 
 
 def test_two_first_versions_of_an_order_stored_at_once_leave_it_with_the_newer_versions_buyer(
@@ -250,21 +260,9 @@ def test_two_first_versions_of_an_order_stored_at_once_leave_it_with_the_newer_v
             session.get(Store, store_id),
             [customer("c1", "ann@example.com"), customer("c2", "bob@example.com")],
         )
-    _race(
-        url,
-        store_id,
-        lambda s, st: ingest.ingest_orders(
-            s, st, [order("o9", updated=NOW + timedelta(hours=1), customer_id="c1")]
-        ),
-        lambda s, st: ingest.ingest_orders(
-            s, st, [order("o9", updated=NOW + timedelta(hours=2), customer_id="c2")]
-        ),
-    )
+    _two_versions_at_once(url, store_id, "o9", "c1", "c2")
     with session_scope(url) as session:
-        buyers = session.execute(
-            select(Contact.email, Buyer.orders).join(Buyer, Buyer.contact_id == Contact.id)
-        ).all()
-        assert buyers == [("bob@example.com", 1)]
+        assert _buyers(session) == [("bob@example.com", 1)]
         totals = session.execute(
             select(Contact.email, ContactTotals.orders).join(
                 ContactTotals, ContactTotals.contact_id == Contact.id
