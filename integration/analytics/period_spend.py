@@ -75,19 +75,22 @@ def _refresh_in_sql(
     for part in chunks(ids):
         delta: Counter[tuple[int, str, str]] = Counter()
         for store_id, period, currency, n in session.execute(
-            text(REFRESH_SQL),
-            {
-                "account": account.id,
-                "contacts": part,
-                "zone": account.time_zone,
-                "kept": sorted(kept),
-                "since": horizon(now),
-                "not_placed": list(NOT_PLACED_FINANCIAL_STATUSES),
-                "no_revenue": list(NON_REVENUE_FINANCIAL_STATUSES),
-            },
+            text(REFRESH_SQL), {**_sql_parameters(account, kept, now), "contacts": part}
         ):
             delta[(store_id, period, currency)] += int(n)
         _bump(session, account.id, delta)
+
+
+def _sql_parameters(account: Account, kept: set[str], now: datetime) -> dict[str, Any]:
+    """What PERIOD_ROWS asks for but the contacts."""
+    return {
+        "account": account.id,
+        "zone": account.time_zone,
+        "kept": sorted(kept),
+        "since": horizon(now),
+        "not_placed": list(NOT_PLACED_FINANCIAL_STATUSES),
+        "no_revenue": list(NON_REVENUE_FINANCIAL_STATUSES),
+    }
 
 
 def _refresh_in_python(
@@ -194,11 +197,8 @@ def rebuild(session: Session, account_id: int, batch: int = 5_000, now: datetime
     stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
     session.execute(delete(ContactPeriodSpend).where(ContactPeriodSpend.account_id == account_id))
     if session.get_bind().dialect.name == "postgresql":
-        kept = sorted(kept_periods(_zones(session, account).values(), now))
-        session.execute(
-            text(REBUILD_SQL),
-            {"account": account_id, "zone": account.time_zone, "kept": kept, "since": horizon(now)},
-        )
+        kept = kept_periods(_zones(session, account).values(), now)
+        session.execute(text(REBUILD_SQL), _sql_parameters(account, kept, now))
         # Millions of new rows: the planner needs their statistics before the next leaderboard.
         session.execute(text("ANALYZE contact_period_spend"))
     else:
@@ -276,66 +276,51 @@ def _recount(session: Session, account_id: int) -> None:
     )
 
 
-# The same rows as refresh_spend, for every contact at once (PostgreSQL).
-REBUILD_SQL = """
-INSERT INTO contact_period_spend (account_id, store_id, period, currency, contact_id, purchases,
-                                  revenue_orders, revenue, average, last_order_at)
-SELECT :account, scope, period, currency, contact_id, count(*),
-       count(*) FILTER (WHERE earns),
-       coalesce(sum(total_price) FILTER (WHERE earns), 0),
-       coalesce(round(sum(total_price) FILTER (WHERE earns)
-                      / nullif(count(*) FILTER (WHERE earns), 0), 2), 0),
-       max(created_at)
+# Each contact's rows as refresh_spend works them out, on PostgreSQL: the orders that count as
+# integration.commerce.orders says (net of refunds; the statuses are parameters), each placed in its
+# local day in the account's zone (scope 0) and its store's, and so in a week, month, quarter and
+# year, of which only the kept periods are summed. `{contacts}` picks the contacts. The statements
+# below are assembled from these fixed fragments; every value is a bound parameter (hence `S608`).
+PERIOD_ROWS = """
+SELECT sc.scope AS store_id, p.period, x.currency, x.contact_id, count(*) AS purchases,
+       count(*) FILTER (WHERE x.earns) AS revenue_orders,
+       coalesce(sum(x.total_price) FILTER (WHERE x.earns), 0) AS revenue,
+       coalesce(round(sum(x.total_price) FILTER (WHERE x.earns)
+                      / nullif(count(*) FILTER (WHERE x.earns), 0), 2), 0) AS average,
+       max(x.created_at) AS last_order_at
 FROM (
-    -- Net of refunds, as integration.commerce.orders.net_total.
     SELECT o.contact_id, o.currency, o.total_price - o.total_refunded AS total_price, o.created_at,
            s.id AS store_id, s.time_zone AS store_zone,
-           (o.financial_status IS NULL OR o.financial_status NOT IN ('refunded', 'voided')) AS earns
+           (o.financial_status IS NULL OR o.financial_status <> ALL(CAST(:no_revenue AS text[]))) AS earns
     FROM orders o JOIN stores s ON s.id = o.store_id
-    WHERE s.account_id = :account AND o.contact_id IS NOT NULL AND o.cancelled_at IS NULL
-      AND o.deleted_at IS NULL AND (o.financial_status IS NULL OR o.financial_status <> 'voided')
+    WHERE s.account_id = :account AND {contacts}
+      AND o.cancelled_at IS NULL AND o.deleted_at IS NULL
+      AND (o.financial_status IS NULL OR o.financial_status <> ALL(CAST(:not_placed AS text[])))
       AND o.created_at >= :since
 ) x
-CROSS JOIN LATERAL (VALUES (0, (x.created_at AT TIME ZONE :zone)::date),
+CROSS JOIN LATERAL (VALUES (CAST(0 AS bigint), (x.created_at AT TIME ZONE :zone)::date),
                            (x.store_id, (x.created_at AT TIME ZONE x.store_zone)::date)) AS sc(scope, day)
 CROSS JOIN LATERAL (VALUES ('w' || to_char(sc.day, 'IYYY-IW')), ('m' || to_char(sc.day, 'YYYY-MM')),
                            ('q' || to_char(sc.day, 'YYYY') || '-' || to_char(sc.day, 'Q')),
                            ('y' || to_char(sc.day, 'YYYY'))) AS p(period)
 WHERE p.period = ANY(CAST(:kept AS text[]))
-GROUP BY scope, period, currency, contact_id
+GROUP BY sc.scope, p.period, x.currency, x.contact_id
 """
+SPEND_COLUMNS = (
+    "store_id, period, currency, contact_id, purchases, revenue_orders, revenue, average, last_order_at"
+)
 
+# Every contact's rows at once (after a bulk load).
+REBUILD_SQL = f"""
+INSERT INTO contact_period_spend (account_id, {SPEND_COLUMNS})
+SELECT :account, {SPEND_COLUMNS}
+FROM ({PERIOD_ROWS.format(contacts="o.contact_id IS NOT NULL")}) AS rows
+"""  # noqa: S608
 
-# refresh_spend's rows for some contacts (PostgreSQL), written only where they differ; returns the
-# change in contacts per scope, period and currency (a new row +1, a deleted one -1). The periods
-# as REBUILD_SQL works them out; the orders that count as integration.commerce.orders says.
-REFRESH_SQL = """
-WITH fresh AS (
-    SELECT sc.scope AS store_id, p.period, x.currency, x.contact_id, count(*) AS purchases,
-           count(*) FILTER (WHERE x.earns) AS revenue_orders,
-           coalesce(sum(x.total_price) FILTER (WHERE x.earns), 0) AS revenue,
-           coalesce(round(sum(x.total_price) FILTER (WHERE x.earns)
-                          / nullif(count(*) FILTER (WHERE x.earns), 0), 2), 0) AS average,
-           max(x.created_at) AS last_order_at
-    FROM (
-        SELECT o.contact_id, o.currency, o.total_price - o.total_refunded AS total_price, o.created_at,
-               s.id AS store_id, s.time_zone AS store_zone,
-               (o.financial_status IS NULL
-                OR o.financial_status <> ALL(CAST(:no_revenue AS text[]))) AS earns
-        FROM orders o JOIN stores s ON s.id = o.store_id
-        WHERE s.account_id = :account AND o.contact_id = ANY(CAST(:contacts AS bigint[]))
-          AND o.cancelled_at IS NULL AND o.deleted_at IS NULL
-          AND (o.financial_status IS NULL OR o.financial_status <> ALL(CAST(:not_placed AS text[])))
-          AND o.created_at >= :since
-    ) x
-    CROSS JOIN LATERAL (VALUES (CAST(0 AS bigint), (x.created_at AT TIME ZONE :zone)::date),
-                               (x.store_id, (x.created_at AT TIME ZONE x.store_zone)::date)) AS sc(scope, day)
-    CROSS JOIN LATERAL (VALUES ('w' || to_char(sc.day, 'IYYY-IW')), ('m' || to_char(sc.day, 'YYYY-MM')),
-                               ('q' || to_char(sc.day, 'YYYY') || '-' || to_char(sc.day, 'Q')),
-                               ('y' || to_char(sc.day, 'YYYY'))) AS p(period)
-    WHERE p.period = ANY(CAST(:kept AS text[]))
-    GROUP BY sc.scope, p.period, x.currency, x.contact_id
-),
+# Some contacts' rows, written only where they differ; returns the change in contacts per scope,
+# period and currency (a new row +1, a deleted one -1).
+REFRESH_SQL = f"""
+WITH fresh AS ({PERIOD_ROWS.format(contacts="o.contact_id = ANY(CAST(:contacts AS bigint[]))")}),
 gone AS (
     DELETE FROM contact_period_spend c
     WHERE c.account_id = :account AND c.contact_id = ANY(CAST(:contacts AS bigint[]))
@@ -345,10 +330,8 @@ gone AS (
     RETURNING c.store_id, c.period, c.currency
 ),
 put AS (
-    INSERT INTO contact_period_spend AS c (account_id, store_id, period, currency, contact_id, purchases,
-                                           revenue_orders, revenue, average, last_order_at)
-    SELECT :account, store_id, period, currency, contact_id, purchases, revenue_orders, revenue, average,
-           last_order_at
+    INSERT INTO contact_period_spend AS c (account_id, {SPEND_COLUMNS})
+    SELECT :account, {SPEND_COLUMNS}
     FROM fresh
     ORDER BY store_id, period, currency, contact_id
     ON CONFLICT (account_id, store_id, period, currency, contact_id) DO UPDATE
@@ -364,4 +347,4 @@ FROM (SELECT store_id, period, currency, -1 AS n FROM gone
       UNION ALL
       SELECT store_id, period, currency, 1 FROM put WHERE inserted) AS changes
 GROUP BY store_id, period, currency
-"""
+"""  # noqa: S608

@@ -111,13 +111,12 @@ def _rows(session: Any, account_id: int) -> tuple[list[tuple], list[tuple]]:
     return sorted(tuple(r) for r in spend), sorted(tuple(r) for r in counts)
 
 
-# Rows the examples produced where some orders earned nothing (refunded) and some rows whose
-# average is a rounded one: the examples must reach them for the comparison to mean something.
-reached = {"refunded": 0, "rounded": 0}
-
-
 @pytest.mark.slow
 def test_rows_kept_in_sql_equal_the_rows_worked_out_in_python(postgres_url: str) -> None:
+    # Rows where some orders earned nothing (refunded) and rows whose average is a rounded one: the
+    # examples must reach them for the comparison to mean something.
+    reached = {"refunded": 0, "rounded": 0}
+
     @settings(
         max_examples=100,
         deadline=None,
