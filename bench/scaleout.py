@@ -1,13 +1,14 @@
 """Many workers on one filled inbox: throughput, and no delivery processed twice or lost.
 
-    python -m bench.scaleout [--deliveries 10000] [--workers 1,2,4] [--database-url ...] [--redis-url ...]
+    python -m bench.scaleout [--deliveries 10000] [--workers 1,2,4] [--with-start]
+                             [--database-url ...] [--redis-url ...]
 
 For each layout — one busy Shopify store, and the same deliveries spread over 50 stores — and each
 worker count, the inbox is emptied and filled with the same deliveries through `inbox.receive`
 (the receivers' own call): signed-shape `orders/create` bodies, each a distinct order (two orders a
 customer), and for one order in ten an `orders/updated` with a later `updated_at` and another
 total, half of them stored *before* their creation (deliveries arrive out of order). Then the
-work is queued in one of two ways and N `storepulse worker --burst` processes are started at once:
+work is queued in one of two ways to N worker processes:
 
 - *drain*: one drain request per store, as arriving deliveries ask (one drain runs per store at a
   time; different stores drain on different workers);
@@ -15,8 +16,13 @@ work is queued in one of two ways and N `storepulse worker --burst` processes ar
   away (`inbox.stale_pending`, each store's together): every worker takes part in the same store
   at once, competing for its rows and contacts.
 
-The wall time runs from the workers' start to the last one's exit (the process start included).
-Then the store is checked against what was sent:
+By default the workers are started first (`storepulse worker`, as they run in production) and
+the clock runs from queueing the work, once every worker waits for a job, until the inbox holds no
+pending delivery, the queues are empty and every worker is idle again (the follow-up jobs — the
+statistics, RFM — included). With `--with-start` the workers are `--burst` processes started after
+the work is queued, and the clock runs from their start to the last one's exit: the start of the
+processes (about a second of CPU each, importing the package) included. Then the store is checked
+against what was sent:
 
 - *lost*: deliveries not processed, orders missing, orders not at their latest version's total,
   contacts' order counts or period purchases short of the orders;
@@ -152,6 +158,45 @@ def _queue(settings: Settings, mode: str, store_ids: list[int], url: str) -> int
     return (len(ids) + SWEEP_BATCH - 1) // SWEEP_BATCH
 
 
+def _worker(env: dict[str, str], *, burst: bool) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "integration.cli", "worker", *(["--burst"] if burst else [])]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+POLL_SECONDS = 0.02
+SETTLED_POLLS = 3  # idle this many polls in a row: no job was between a queue and its worker
+
+
+def _wait_until_idle(
+    settings: Settings, url: str, workers: int, *, deadline_seconds: float, settled: bool
+) -> None:
+    """Wait until `workers` workers are registered and idle with every queue empty — with `settled`,
+    also no delivery pending, for SETTLED_POLLS polls in a row (a job popped from its queue but not
+    yet started leaves its worker idle for an instant)."""
+    from rq import Worker
+    from rq.registry import StartedJobRegistry
+
+    from integration.store.redis import connection
+    from jobs.queues import QUEUES, queue
+
+    client = connection(settings)
+    queues = [queue(settings, name) for name in QUEUES]
+    deadline = time.monotonic() + deadline_seconds
+    quiet = 0
+    while quiet < (SETTLED_POLLS if settled else 1):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the workers were not idle within {deadline_seconds:.0f} s")
+        time.sleep(POLL_SECONDS)
+        found = Worker.all(connection=client)
+        idle = len(found) == workers and all(w.get_state() == "idle" for w in found)
+        idle = idle and not any(q.count or StartedJobRegistry(queue=q).count for q in queues)
+        if idle and settled:
+            with session_scope(url) as session:
+                pending = select(func.count()).where(InboxDelivery.status == InboxStatus.PENDING)
+                idle = not session.scalar(pending)
+        quiet = quiet + 1 if idle else 0
+
+
 def _check(url: str, store_ids: list[int], latest: dict[tuple[int, str], Decimal]) -> dict[str, Any]:
     """Compare the store with what was sent: deliveries, orders and what is kept per buyer."""
     index = {store_id: n for n, store_id in enumerate(store_ids)}
@@ -214,21 +259,31 @@ def _run(
     store_ids = _fill(url, stores, arrivals)
     dispose_engines()
     settings = Settings.from_env()
-    jobs = _queue(settings, mode, store_ids, url)
-    started = time.perf_counter()
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "integration.cli", "worker", "--burst"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(workers)
-    ]  # fmt: skip
-    codes = [p.wait() for p in processes]
-    seconds = time.perf_counter() - started
+    if args.with_start:
+        jobs = _queue(settings, mode, store_ids, url)
+        started = time.perf_counter()
+        processes = [_worker(env, burst=True) for _ in range(workers)]
+        codes = [p.wait() for p in processes]
+        seconds = time.perf_counter() - started
+    else:
+        processes = [_worker(env, burst=False) for _ in range(workers)]
+        try:
+            _wait_until_idle(settings, url, workers, deadline_seconds=120, settled=False)
+            started = time.perf_counter()
+            jobs = _queue(settings, mode, store_ids, url)
+            _wait_until_idle(settings, url, workers, deadline_seconds=1800, settled=True)
+            seconds = time.perf_counter() - started
+        finally:
+            for process in processes:
+                process.terminate()
+            codes = [p.wait(timeout=60) for p in processes]
     checked = _check(url, store_ids, latest)
     dispose_engines()
     return {
         "stores": stores,
         "mode": mode,
         "workers": workers,
+        "timed": "from the processes' start" if args.with_start else "running workers",
         "deliveries": len(arrivals),
         "jobs_queued": jobs,
         "worker_exit_codes": codes,
@@ -250,6 +305,10 @@ def main() -> None:
     parser.add_argument("--modes", default="drain,sweep")
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
+    parser.add_argument(
+        "--with-start", action="store_true",
+        help="burst workers started after the work is queued, their start timed too",
+    )  # fmt: skip
     args = parser.parse_args()
     with given_or_throwaway(args.database_url, args.redis_url) as (workdir, url, redis_url):
         upgrade(url)
