@@ -12,7 +12,9 @@ server's trivial endpoint.
    route that touches neither database nor Redis, are the ceiling; the ratios compare the two.
 2. Starts one `storepulse worker --burst` process on the filled inbox and reports deliveries
    normalized per second, beside the ceiling of parsing the same bodies and inserting their orders
-   and line items with plain executemany INSERTs.
+   and line items with plain executemany INSERTs: timed from the process's start to its exit, and
+   from its first job's start to its last job's end as RQ recorded them (`worker_jobs_*`: the
+   worker at work, as a running worker is, without the start of the process).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -260,10 +263,11 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         pending = session.scalar(
             select(func.count()).select_from(InboxDelivery).where(InboxDelivery.status == InboxStatus.PENDING)
         )
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), datetime.now(UTC)
     subprocess.run([sys.executable, "-m", "integration.cli", "worker", "--burst"], env=env, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     drain_seconds = time.perf_counter() - started
+    busy_seconds = _jobs_span(redis_url, started_at)
     with session_scope(url) as session:
         processed = session.scalar(
             select(func.count())
@@ -291,11 +295,45 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         "worker_processed": processed,
         "orders_stored": orders,
         "worker_deliveries_per_second": (processed or 0) / drain_seconds,
+        "worker_jobs_seconds": busy_seconds,
+        "worker_jobs_deliveries_per_second": (processed or 0) / busy_seconds,
         "ceiling_insert_seconds": ceiling_seconds,
         "ceiling_deliveries_per_second": (processed or 0) / ceiling_seconds,
         "worker_ratio_to_ceiling": ceiling_seconds / drain_seconds,
+        "worker_jobs_ratio_to_ceiling": ceiling_seconds / busy_seconds,
     }
     print(json.dumps(report, indent=2, default=str))  # noqa: T201 - the benchmark's report
+
+
+def _jobs_span(redis_url: str, since: datetime) -> float:
+    """Seconds from the first job's start to the last one's end, as RQ recorded them, among the jobs
+    started since `since`: the worker's time at work, without the start of its process."""
+    import redis
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from jobs.queues import QUEUES
+
+    client = redis.Redis.from_url(redis_url)
+    ids = []
+    for name in QUEUES:
+        queue = Queue(name, connection=client, serializer=JSONSerializer)
+        ids += FinishedJobRegistry(queue=queue).get_job_ids() + FailedJobRegistry(queue=queue).get_job_ids()
+    fetched = Job.fetch_many(ids, connection=client, serializer=JSONSerializer)
+    spans = [
+        (_utc(job.started_at), _utc(job.ended_at))
+        for job in fetched
+        if job is not None and job.started_at is not None and job.ended_at is not None
+    ]
+    mine = [(start, end) for start, end in spans if start >= since]
+    return (max(end for _, end in mine) - min(start for start, _ in mine)).total_seconds()
+
+
+def _utc(moment: datetime) -> datetime:
+    """RQ's times are UTC, with or without their zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _insert_ceiling(url: str, store_id: int, count: int, platform: str) -> float:

@@ -15,7 +15,7 @@ reads these rows meanwhile sees them as they were before the import's orders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from integration.analytics import period_spend
 from integration.commerce import orders as order_rules
 from integration.store import locks, session_scope
-from integration.store.bulk import among, chunks, insert_rows
+from integration.store.bulk import among, chunks, insert_for, insert_rows
 from integration.store.models import Buyer, BuyerNote, Contact, ContactTotals, Order, Store, table_of
 
 # Noted buyers recomputed in one transaction of a fold.
@@ -42,8 +42,13 @@ COLUMNS = (
 )
 
 
-def _totals(account_id: int, *where: Any) -> Any:
+def _counted_orders(account_id: int) -> list[Any]:
+    """The orders a buyer's rows count: placed, with a contact, in one of the account's stores."""
     stores = select(Store.id).where(Store.account_id == account_id).scalar_subquery()
+    return [Order.store_id.in_(stores), Order.contact_id.is_not(None), order_rules.placed()]
+
+
+def _totals(account_id: int, *where: Any) -> Any:
     is_revenue = order_rules.revenue()
     return (
         select(
@@ -56,7 +61,7 @@ def _totals(account_id: int, *where: Any) -> Any:
             func.min(Order.created_at),
             func.max(Order.created_at),
         )
-        .where(Order.store_id.in_(stores), Order.contact_id.is_not(None), order_rules.placed(), *where)
+        .where(*_counted_orders(account_id), *where)
         .group_by(Order.contact_id, Order.currency)
     )
 
@@ -108,19 +113,40 @@ def _buyers(*where: Any) -> Any:
 
 
 def refresh(session: Session, account_id: int, contact_ids: Iterable[int]) -> None:
-    """Recompute these contacts' rows (per currency and per buyer) from their orders."""
+    """Recompute these contacts' rows (per currency and per buyer) from their orders, writing only
+    the rows that differ: an order updated without a change to what is counted (a fulfilment, a
+    tag) rewrites nothing, and leaves no note for the statistics to recount."""
     ids = sorted(set(contact_ids))
+    kept, quietly = ContactTotals, {"synchronize_session": False}
     for part in chunks(ids):
-        session.execute(delete(ContactTotals).where(among(session, ContactTotals.contact_id, part)))
-        session.execute(
-            insert(ContactTotals).from_select(
-                COLUMNS, _totals(account_id, among(session, Order.contact_id, part))
-            )
+        # A currency the contact has no counted order in any more, and a contact with none at all.
+        ordered = exists().where(
+            *_counted_orders(account_id), Order.contact_id == kept.contact_id, Order.currency == kept.currency
         )
-        session.execute(delete(Buyer).where(among(session, Buyer.contact_id, part)))
         session.execute(
-            insert(Buyer).from_select(BUYER_COLUMNS, _buyers(among(session, ContactTotals.contact_id, part)))
+            delete(kept).where(among(session, kept.contact_id, part), ~ordered).execution_options(**quietly)
         )
+        _upsert(session, kept, COLUMNS, _totals(account_id, among(session, Order.contact_id, part)))
+        orphan = ~exists().where(kept.contact_id == Buyer.contact_id)
+        session.execute(
+            delete(Buyer).where(among(session, Buyer.contact_id, part), orphan).execution_options(**quietly)
+        )
+        _upsert(session, Buyer, BUYER_COLUMNS, _buyers(among(session, kept.contact_id, part)))
+
+
+def _upsert(session: Session, model: Any, columns: Sequence[str], rows: Any) -> None:
+    """Insert `rows` (a SELECT of `columns`), updating a stored row only where a value differs."""
+    table = table_of(model)
+    keys = [column.name for column in table.primary_key.columns]
+    stmt = insert_for(session, table).from_select(list(columns), rows)
+    changing = [name for name in columns if name not in keys]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: stmt.excluded[name] for name in changing},
+            where=or_(*(table.c[name].is_distinct_from(stmt.excluded[name]) for name in changing)),
+        )
+    )
 
 
 def orders_changed(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, text
 
 from integration.commerce import totals
 from integration.contacts import changes as contacts
@@ -14,7 +15,7 @@ from integration.ingest import ingest_orders
 from integration.ingest.removals import delete_orders
 from integration.store import session_scope
 from integration.store.db import alembic_config, get_engine, upgrade
-from integration.store.models import Buyer, Contact, ContactTotals
+from integration.store.models import Buyer, Contact, ContactTotals, StatsDirty
 from tests.support.builders import NOW, make_store, order
 
 
@@ -178,3 +179,58 @@ def test_the_migration_fills_the_totals_from_existing_orders(db_url: str) -> Non
             == {("ann", "EUR"): (2, 1, Decimal("10.00"), NOW - timedelta(days=2), NOW)}
         )
         assert _buyers(session) == buyers == {"ann": (2, NOW, "EUR", Decimal("10.00"))}
+
+
+def _row_versions(session: Any) -> list[tuple[int, str]]:
+    """Each kept row's version (PostgreSQL's xmin: it changes when a row is written again)."""
+    return [
+        (contact_id, str(version))
+        for table in ("contact_totals", "buyers")
+        for contact_id, version in session.execute(text(f"SELECT contact_id, xmin FROM {table}"))  # noqa: S608
+    ]
+
+
+def _notes(session: Any, contact_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(StatsDirty.contact_id == contact_id)) or 0)
+
+
+def test_a_newer_version_that_changes_nothing_counted_leaves_the_rows_and_the_statistics_alone(
+    db_url: str,
+) -> None:
+    created = NOW - timedelta(days=3)
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        ingest_orders(session, store, [order("1", created, email="ann@example.com", total_price="10.00")])
+        ingest_orders(session, store, [order("2", created, email="bob@example.com", total_price="7.00")])
+    with session_scope(db_url) as session:
+        session.execute(delete(StatsDirty))  # as a statistics refresh takes the notes
+        ann = session.scalar(select(Contact.id).where(Contact.email == "ann@example.com"))
+        assert ann is not None
+        kept, buyers = _totals(session), _buyers(session)
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        versions = _row_versions(session) if postgresql else []
+    with session_scope(db_url) as session:
+        # Fulfilled a day later: the same total, nothing the totals count.
+        fulfilled = order(
+            "1", created, created + timedelta(days=1), email="ann@example.com", total_price="10.00",
+            fulfillment_status="fulfilled",
+        )  # fmt: skip
+        ingest_orders(session, store, [fulfilled])
+    with session_scope(db_url) as session:
+        assert (_totals(session), _buyers(session)) == (kept, buyers)
+        assert _notes(session, ann) == 0
+        if postgresql:
+            assert _row_versions(session) == versions
+    with session_scope(db_url) as session:
+        refunded = order(
+            "1", created, created + timedelta(days=2), email="ann@example.com", total_price="10.00",
+            financial_status="refunded",
+        )  # fmt: skip
+        ingest_orders(session, store, [refunded])
+    with session_scope(db_url) as session:
+        assert _totals(session)[("ann", "EUR")][:3] == (1, 0, Decimal("0.00"))
+        assert _totals(session)[("bob", "EUR")] == kept[("bob", "EUR")]
+        assert _notes(session, ann) > 0
+        if postgresql:
+            changed = {contact for contact, _ in set(_row_versions(session)) - set(versions)}
+            assert changed == {ann}
