@@ -163,6 +163,15 @@ def _worker(env: dict[str, str], *, burst: bool) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _stopped(process: subprocess.Popen[bytes]) -> int:
+    """Wait for a worker asked to stop; kill it after a minute."""
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 POLL_SECONDS = 0.02
 SETTLED_POLLS = 3  # idle this many polls in a row: no job was between a queue and its worker
 
@@ -172,7 +181,9 @@ def _wait_until_idle(
 ) -> None:
     """Wait until `workers` workers are registered and idle with every queue empty — with `settled`,
     also no delivery pending, for SETTLED_POLLS polls in a row (a job popped from its queue but not
-    yet started leaves its worker idle for an instant)."""
+    yet started leaves its worker idle for an instant). Jobs put off for later (a retry's back-off,
+    an RFM recomputation deferred by its five-minute rule) are not waited for, as a burst worker
+    does not wait for them either."""
     from rq import Worker
     from rq.registry import StartedJobRegistry
 
@@ -276,7 +287,7 @@ def _run(
         finally:
             for process in processes:
                 process.terminate()
-            codes = [p.wait(timeout=60) for p in processes]
+            codes = [_stopped(p) for p in processes]
     checked = _check(url, store_ids, latest)
     dispose_engines()
     return {

@@ -328,6 +328,8 @@ def _jobs_span(redis_url: str, since: datetime) -> float:
         if job is not None and job.started_at is not None and job.ended_at is not None
     ]
     mine = [(start, end) for start, end in spans if start >= since]
+    if not mine:
+        raise RuntimeError("the worker recorded no job")
     return (max(end for _, end in mine) - min(start for start, _ in mine)).total_seconds()
 
 

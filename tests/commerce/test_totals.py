@@ -15,7 +15,7 @@ from integration.ingest import ingest_orders
 from integration.ingest.removals import delete_orders
 from integration.store import session_scope
 from integration.store.db import alembic_config, get_engine, upgrade
-from integration.store.models import Buyer, Contact, ContactTotals, StatsDirty
+from integration.store.models import Buyer, Contact, ContactTotals, Order, StatsDirty
 from tests.support.builders import NOW, make_store, order
 
 
@@ -217,19 +217,21 @@ def test_a_newer_version_that_changes_nothing_counted_leaves_the_rows_and_the_st
         )  # fmt: skip
         ingest_orders(session, store, [fulfilled])
     with session_scope(db_url) as session:
+        assert session.scalar(select(Order.fulfillment_status).where(Order.external_id == "1")) == "fulfilled"
         assert (_totals(session), _buyers(session)) == (kept, buyers)
         assert _notes(session, ann) == 0
         if postgresql:
             assert _row_versions(session) == versions
     with session_scope(db_url) as session:
-        refunded = order(
-            "1", created, created + timedelta(days=2), email="ann@example.com", total_price="10.00",
-            financial_status="refunded",
+        # Then its total corrected: only the revenue changes (still one revenue order).
+        corrected = order(
+            "1", created, created + timedelta(days=2), email="ann@example.com", total_price="12.00",
+            fulfillment_status="fulfilled",
         )  # fmt: skip
-        ingest_orders(session, store, [refunded])
+        ingest_orders(session, store, [corrected])
     with session_scope(db_url) as session:
-        assert _totals(session)[("ann", "EUR")][:3] == (1, 0, Decimal("0.00"))
-        assert _totals(session)[("bob", "EUR")] == kept[("bob", "EUR")]
+        assert _totals(session)[("ann", "EUR")][:3] == (1, 1, Decimal("12.00"))
+        assert _buyers(session)["ann"][3] == Decimal("12.00")
         assert _notes(session, ann) > 0
         if postgresql:
             changed = {contact for contact, _ in set(_row_versions(session)) - set(versions)}
