@@ -117,36 +117,39 @@ def refresh(session: Session, account_id: int, contact_ids: Iterable[int]) -> No
     the rows that differ: an order updated without a change to what is counted (a fulfilment, a
     tag) rewrites nothing, and leaves no note for the statistics to recount."""
     ids = sorted(set(contact_ids))
-    kept, quietly = ContactTotals, {"synchronize_session": False}
+    kept = ContactTotals
     for part in chunks(ids):
-        # A currency the contact has no counted order in any more, and a contact with none at all.
+        # A currency the contact has no counted order in any more, and a contact with none at all:
+        # deleted in the statement that writes the others, so both read the orders as of one moment
+        # (on PostgreSQL; SQLite has one writer at a time).
         ordered = exists().where(
             *_counted_orders(account_id), Order.contact_id == kept.contact_id, Order.currency == kept.currency
         )
-        session.execute(
-            delete(kept).where(among(session, kept.contact_id, part), ~ordered).execution_options(**quietly)
-        )
-        _upsert(session, kept, COLUMNS, _totals(account_id, among(session, Order.contact_id, part)))
+        stale = delete(kept).where(among(session, kept.contact_id, part), ~ordered)
+        _upsert(session, kept, COLUMNS, _totals(account_id, among(session, Order.contact_id, part)), stale)
         orphan = ~exists().where(kept.contact_id == Buyer.contact_id)
-        session.execute(
-            delete(Buyer).where(among(session, Buyer.contact_id, part), orphan).execution_options(**quietly)
-        )
-        _upsert(session, Buyer, BUYER_COLUMNS, _buyers(among(session, kept.contact_id, part)))
+        stale = delete(Buyer).where(among(session, Buyer.contact_id, part), orphan)
+        _upsert(session, Buyer, BUYER_COLUMNS, _buyers(among(session, kept.contact_id, part)), stale)
 
 
-def _upsert(session: Session, model: Any, columns: Sequence[str], rows: Any) -> None:
-    """Insert `rows` (a SELECT of `columns`), updating a stored row only where a value differs."""
+def _upsert(session: Session, model: Any, columns: Sequence[str], rows: Any, stale: Any) -> None:
+    """Delete the `stale` rows and insert `rows` (a SELECT of `columns`), updating a stored row only
+    where a value differs; on PostgreSQL in one statement."""
     table = table_of(model)
     keys = [column.name for column in table.primary_key.columns]
     stmt = insert_for(session, table).from_select(list(columns), rows)
     changing = [name for name in columns if name not in keys]
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={name: stmt.excluded[name] for name in changing},
-            where=or_(*(table.c[name].is_distinct_from(stmt.excluded[name]) for name in changing)),
-        )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: stmt.excluded[name] for name in changing},
+        where=or_(*(table.c[name].is_distinct_from(stmt.excluded[name]) for name in changing)),
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # The deleted keys are those no recomputed row has: the two parts never meet a row twice.
+        session.execute(upsert.add_cte(stale.returning(*table.primary_key.columns).cte("stale")))
+        return
+    session.execute(stale.execution_options(synchronize_session=False))
+    session.execute(upsert)
 
 
 def orders_changed(
