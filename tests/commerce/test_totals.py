@@ -209,26 +209,24 @@ def test_a_newer_version_that_changes_nothing_counted_leaves_the_rows_and_the_st
         kept, buyers = _totals(session), _buyers(session)
         postgresql = session.get_bind().dialect.name == "postgresql"
         versions = _row_versions(session) if postgresql else []
-    with session_scope(db_url) as session:
-        # Fulfilled a day later: the same total, nothing the totals count.
-        fulfilled = order(
-            "1", created, created + timedelta(days=1), email="ann@example.com", total_price="10.00",
+
+    def fulfilled(days_later: int, total: str) -> None:
+        """Ann's order, fulfilled, in a version `days_later`."""
+        version = order(
+            "1", created, created + timedelta(days=days_later), email="ann@example.com", total_price=total,
             fulfillment_status="fulfilled",
         )  # fmt: skip
-        ingest_orders(session, store, [fulfilled])
+        with session_scope(db_url) as session:
+            ingest_orders(session, store, [version])
+
+    fulfilled(1, "10.00")  # the same total: nothing the totals count changed
     with session_scope(db_url) as session:
         assert session.scalar(select(Order.fulfillment_status).where(Order.external_id == "1")) == "fulfilled"
         assert (_totals(session), _buyers(session)) == (kept, buyers)
         assert _notes(session, ann) == 0
         if postgresql:
             assert _row_versions(session) == versions
-    with session_scope(db_url) as session:
-        # Then its total corrected: only the revenue changes (still one revenue order).
-        corrected = order(
-            "1", created, created + timedelta(days=2), email="ann@example.com", total_price="12.00",
-            fulfillment_status="fulfilled",
-        )  # fmt: skip
-        ingest_orders(session, store, [corrected])
+    fulfilled(2, "12.00")  # the total corrected: only the revenue changes (still one revenue order)
     with session_scope(db_url) as session:
         assert _totals(session)[("ann", "EUR")][:3] == (1, 1, Decimal("12.00"))
         assert _buyers(session)["ann"][3] == Decimal("12.00")
