@@ -207,60 +207,53 @@ def _insert_contacts(
 
 
 def _insert_links(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
-    now = utcnow()
     insert_rows(
         session,
         table_of(StoreCustomer),
         [
             {
-                "store_id": store.id,
                 "external_id": record.external_id,
                 "contact_id": contact_id,
                 "updated_at": record.updated_at,
                 "created_at": record.created_at,
-                "linked_at": now,
             }
             for record, contact_id in pairs
         ],
+        same={"store_id": store.id, "linked_at": utcnow()},
     )
 
 
 def _log_consent(session: Session, store: Store, pairs: list[tuple[CustomerRecord, int]]) -> None:
     """Log each new contact's consent when it is not unknown."""
-    now = utcnow()
     rows = []
     for record, contact_id in pairs:
-        status, at, reason = _consent(record, store)
+        status, at, _ = _consent(record, store)
         if status != SubscriptionStatus.UNKNOWN.value:
-            rows.append(
-                {
-                    "account_id": store.account_id,
-                    "contact_id": contact_id,
-                    "from_status": SubscriptionStatus.UNKNOWN.value,
-                    "to_status": status,
-                    "changed_at": at,
-                    "at": now,
-                    "reason": reason,
-                }
-            )
-    insert_rows(session, table_of(SubscriptionTransition), rows)
+            rows.append({"contact_id": contact_id, "to_status": status, "changed_at": at})
+    insert_rows(
+        session,
+        table_of(SubscriptionTransition),
+        rows,
+        same={
+            "account_id": store.account_id,
+            "from_status": SubscriptionStatus.UNKNOWN.value,
+            "at": utcnow(),
+            "reason": f"{store.platform.value}_customer",  # `_consent`'s, when the status is known
+        },
+    )
 
 
 def _log_groups(session: Session, store: Store, contact_ids: list[int]) -> None:
     """Log each new contact's first engagement group."""
-    now = utcnow()
     insert_rows(
         session,
         table_of(EngagementTransition),
-        [
-            {
-                "account_id": store.account_id,
-                "contact_id": contact_id,
-                "from_status": None,
-                "to_status": EngagementStatus.UNENGAGED.value,
-                "at": now,
-                "reason": NO_INTERACTION,
-            }
-            for contact_id in contact_ids
-        ],
+        [{"contact_id": contact_id} for contact_id in contact_ids],
+        same={
+            "account_id": store.account_id,
+            "from_status": None,
+            "to_status": EngagementStatus.UNENGAGED.value,
+            "at": utcnow(),
+            "reason": NO_INTERACTION,
+        },
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     cast,
     column,
     func,
+    literal,
     or_,
     select,
     type_coerce,
@@ -94,17 +95,31 @@ def rows_table(
     )
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], name: str = "new") -> None:
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    name: str = "new",
+    same: Mapping[str, Any] | None = None,
+) -> None:
     """INSERT `rows` (dicts with the same keys) in one statement per CHUNK_ROWS: a SELECT from
     `rows_table`, whose text is the same whatever the number of rows, where a multi-row VALUES
-    list has a placeholder per value that the driver parses anew on every execution."""
+    list has a placeholder per value that the driver parses anew on every execution.
+
+    `same` holds the columns whose value is the same in every row: sent once as parameters of
+    the statement, not written into each row of the document."""
     if not rows:
         return
     names = list(rows[0])
     columns = {key: table.c[key].type for key in names}
+    constants = [literal(value, table.c[key].type) for key, value in (same or {}).items()]
     for start in range(0, len(rows), CHUNK_ROWS):
         source = rows_table(session, name, columns, rows[start : start + CHUNK_ROWS])
-        session.execute(table.insert().from_select(names, select(*(source.c[key] for key in names))))
+        session.execute(
+            table.insert().from_select(
+                [*names, *(same or {})], select(*(source.c[key] for key in names), *constants)
+            )
+        )
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
@@ -114,8 +129,26 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
         # Text without its length: a cast to varchar(n)[] would cut a longer value to a prefix
         # that a stored row may equal.
         item = String() if isinstance(column.type, String) else column.type
+        literal_form = array_literal(values)
+        if literal_form is not None:
+            return column == any_(cast(bindparam(None, literal_form, type_=Text()), postgresql.ARRAY(item)))
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item)))
     return column.in_(values)
+
+
+def array_literal(values: Sequence[Any]) -> str | None:
+    """PostgreSQL's text form of an array of whole numbers or of strings (`{1,2}`, `{"a","b\\"c"}`),
+    else None.
+
+    The driver adapts a list element by element in Python (about 0.6 ms a thousand); this text,
+    cast to the array's type by the database, costs a tenth of that. A quoted element escapes
+    only backslash and double quote.
+    """
+    if all(type(v) is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    if all(type(v) is str for v in values):
+        return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
+    return None
 
 
 def _json_value(value: Any) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from integration.store.bulk import among, chunks
+from integration.store.bulk import among, array_literal, chunks
 from integration.store.models import Contact
 
 
@@ -37,7 +37,7 @@ def hold(session: Session, keys: Iterable[int]) -> bool:
                 "SELECT pg_advisory_xact_lock(k)"
                 " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
             ),
-            {"keys": part},
+            {"keys": array_literal(part)},
         )
     return bool(ordered)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import BigInteger, Numeric, String, select, update
 
@@ -83,3 +84,43 @@ def test_a_key_list_matches_whole_values_only(db_url: str) -> None:
 
         assert found(["EURO", "EUR "]) == []
         assert found(["EUR"]) == [store.id]
+
+
+AWKWARD = [
+    'a"b',
+    "back\\slash",
+    '\\"',
+    "{braces}",
+    "comma,here",
+    "NULL",
+    "",
+    " spaced ",
+    "zażółć",
+    "new\nline",
+]
+
+
+def test_a_key_list_of_awkward_strings_and_numbers_finds_exactly_those(db_url: str) -> None:
+    """Quotes, backslashes, braces, commas, the word NULL, empty and padded strings, non-ASCII
+    letters and line breaks: each value finds its own row and no other; so do ids, and a list
+    of values that is neither (None among strings) still works."""
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        ids = {}
+        for i, name in enumerate(AWKWARD):
+            contact = Contact(account_id=store.account_id, email=f"c{i}@example.com", first_name=name)
+            session.add(contact)
+            session.flush()
+            ids[name] = contact.id
+
+        def found(column: Any, values: list[Any]) -> set[int]:
+            mine = Contact.account_id == store.account_id
+            return set(session.scalars(select(Contact.id).where(mine, among(session, column, values))))
+
+        for name in AWKWARD:
+            assert found(Contact.first_name, [name]) == {ids[name]}, name
+        assert found(Contact.first_name, AWKWARD) == set(ids.values())
+        assert found(Contact.first_name, ['a"', "back", "\\", "braces", "comma", "null"]) == set()
+        assert found(Contact.first_name, ["NULL", None]) == {ids["NULL"]}
+        assert found(Contact.id, [ids["NULL"], ids[""], -1]) == {ids["NULL"], ids[""]}
+        assert found(Contact.id, []) == set()
