@@ -118,7 +118,12 @@ def _consent(record: CustomerRecord, store: Store) -> tuple[str, Any, str | None
     if record.subscription_status is None:
         return SubscriptionStatus.UNKNOWN.value, None, None
     at = record.subscription_changed_at or record.updated_at
-    return record.subscription_status.value, at, f"{store.platform.value}_customer"
+    return record.subscription_status.value, at, _customer_reason(store)
+
+
+def _customer_reason(store: Store) -> str:
+    """Why a consent a customer record gives was logged."""
+    return f"{store.platform.value}_customer"
 
 
 NEW_COLUMNS: dict[str, Any] = {
@@ -238,7 +243,7 @@ def _log_consent(session: Session, store: Store, pairs: list[tuple[CustomerRecor
             "account_id": store.account_id,
             "from_status": SubscriptionStatus.UNKNOWN.value,
             "at": utcnow(),
-            "reason": f"{store.platform.value}_customer",  # `_consent`'s, when the status is known
+            "reason": _customer_reason(store),  # `_consent`'s, the status being known
         },
     )
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 T = TypeVar("T")
 CHUNK = 500  # ids per IN (...) list: well inside SQLite's bound-parameter limit
@@ -131,7 +131,11 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
         item = String() if isinstance(column.type, String) else column.type
         literal_form = array_literal(values)
         if literal_form is not None:
-            return column == any_(cast(bindparam(None, literal_form, type_=Text()), postgresql.ARRAY(item)))
+            # An untyped parameter cast to the array's type is that array, parsed once as it is
+            # bound (a constant of the plan, as a typed list is); a text one would be converted
+            # as the statement runs.
+            text_form = bindparam(None, literal_form, type_=NullType())
+            return column == any_(cast(text_form, postgresql.ARRAY(item)))
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item)))
     return column.in_(values)
 

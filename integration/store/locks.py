@@ -32,12 +32,13 @@ def hold(session: Session, keys: Iterable[int]) -> bool:
         return False
     ordered = sorted(set(keys))
     for part in chunks(ordered):
+        as_text = array_literal(part)
         session.execute(
             text(
                 "SELECT pg_advisory_xact_lock(k)"
                 " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
             ),
-            {"keys": array_literal(part)},
+            {"keys": part if as_text is None else as_text},  # None: not all plain ints (none today)
         )
     return bool(ordered)
 
