@@ -27,6 +27,7 @@ from integration.store import session_scope
 from integration.store.models import (
     Contact,
     ContactEmail,
+    EngagementStatus,
     EngagementTransition,
     InteractionEvent,
     InteractionType,
@@ -305,7 +306,9 @@ def test_a_first_import_takes_the_one_pass_path(db_url: str) -> None:
     ]
     with session_scope(db_url) as session:
         store = make_store(session)
+        before = utcnow()
         outcome = _store(session, store, batch, in_one_pass=True, orders_between=False)
+        after = utcnow()
         assert outcome.written == 40
         contacts = session.scalars(select(Contact).where(Contact.account_id == store.account_id)).all()
         assert len(contacts) == 40
@@ -318,8 +321,25 @@ def test_a_first_import_takes_the_one_pass_path(db_url: str) -> None:
         assert len(subscribed) == 20
         assert {c.subscription_changed_at for c in subscribed} == {NOW}
         logged = session.scalars(
-            select(SubscriptionTransition.to_status).where(
-                SubscriptionTransition.account_id == store.account_id
-            )
+            select(SubscriptionTransition).where(SubscriptionTransition.account_id == store.account_id)
         ).all()
         assert len(logged) == 20
+        # What every row of a log or of the links shares is written into each of them.
+        assert {c.id for c in subscribed} == {t.contact_id for t in logged}
+        assert {
+            (t.from_status, t.to_status, t.changed_at, t.reason, before <= t.at <= after) for t in logged
+        } == {(SubscriptionStatus.UNKNOWN, SubscriptionStatus.SUBSCRIBED, NOW, "api_customer", True)}
+        groups = session.scalars(
+            select(EngagementTransition).where(EngagementTransition.account_id == store.account_id)
+        ).all()
+        assert {t.contact_id for t in groups} == {c.id for c in contacts}
+        assert {(t.from_status, t.to_status, t.reason, before <= t.at <= after) for t in groups} == {
+            (None, EngagementStatus.UNENGAGED, "no_interaction", True)
+        }
+        links = session.scalars(select(StoreCustomer).where(StoreCustomer.store_id == store.id)).all()
+        assert {(link.external_id, link.contact_id) for link in links} == {
+            (f"n{i}", next(c.id for c in contacts if c.email == f"new{i}@example.com")) for i in range(40)
+        }
+        assert {(link.updated_at, link.created_at, before <= link.linked_at <= after) for link in links} == {
+            (NOW, NOW - timedelta(days=30), True)
+        }
