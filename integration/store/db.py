@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from integration.store.types import SQLITE_LOWER, python_lower
@@ -169,6 +169,41 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def run_committed(url: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run one PostgreSQL statement, committed as it runs, on a pooled connection of its own (no
+    session, no transaction around it); return its first row, or None when it gives none.
+
+    For a statement a request runs on every call, where the session's and Core's bookkeeping cost
+    twice what the driver does (a webhook's insert into the inbox): `params` are the driver's
+    values (`%(name)s` placeholders), adapted by psycopg alone. A failure raises SQLAlchemy's
+    error, as a session's statement would (an `OperationalError` answers 503), and a connection
+    it broke is not given back to the pool.
+    """
+    engine = get_engine(url)
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert driver is not None  # noqa: S101 - a pooled connection always has one
+        driver.autocommit = True
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone() if cursor.description else None
+        except engine.dialect.loaded_dbapi.Error as exc:
+            broken = bool(driver.closed or driver.broken)
+            if broken:
+                pooled.invalidate(exc)
+            raise DBAPIError.instance(
+                sql, params, exc, engine.dialect.loaded_dbapi.Error,
+                hide_parameters=True, connection_invalidated=broken, dialect=engine.dialect,
+            ) from exc  # fmt: skip
+        finally:
+            if not driver.closed:
+                driver.autocommit = False  # as the pool hands connections out
+    finally:
+        pooled.close()
 
 
 @cache
