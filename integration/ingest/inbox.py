@@ -172,10 +172,13 @@ def _row(
     headers: dict[str, str] | None,
     signature_verified: bool,
 ) -> dict[str, Any]:
-    """A new delivery's inbox row; ValueError for an id longer than MAX_ID_LENGTH."""
+    """A new delivery's inbox row; ValueError for an id longer than MAX_ID_LENGTH or a time
+    without a zone."""
     for name, value in (("delivery_id", delivery_id), ("event_id", event_id)):
         if value is not None and len(value) > MAX_ID_LENGTH:
             raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if triggered_at is not None and triggered_at.utcoffset() is None:
+        raise ValueError("triggered_at has no time zone")  # as the model's UTC times refuse one
     now = utcnow()
     # The request's id goes with the delivery, so the lines of its processing carry it too.
     request_id = current_request_id()

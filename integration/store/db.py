@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from integration.store.types import SQLITE_LOWER, python_lower
@@ -177,31 +177,44 @@ def run_committed(url: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...]
 
     For a statement a request runs on every call, where the session's and Core's bookkeeping cost
     twice what the driver does (a webhook's insert into the inbox): `params` are the driver's
-    values (`%(name)s` placeholders), adapted by psycopg alone. A failure raises SQLAlchemy's
-    error, as a session's statement would (an `OperationalError` answers 503), and a connection
-    it broke is not given back to the pool.
+    values (`%(name)s` placeholders), adapted by psycopg alone. A failure, connecting included,
+    raises SQLAlchemy's error as a session's statement would (an `OperationalError` answers 503).
+    A connection the statement broke is not given back, and the pool's other connections are
+    replaced as Core replaces them after a disconnect (the server may have restarted).
     """
     engine = get_engine(url)
-    pooled = engine.raw_connection()
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    def raised(exc: Exception, invalidated: bool = False) -> StatementError:
+        return DBAPIError.instance(
+            sql, params, exc, dbapi_error,
+            hide_parameters=True, connection_invalidated=invalidated, dialect=engine.dialect,
+        )  # fmt: skip
+
+    try:
+        pooled = engine.raw_connection()
+    except dbapi_error as exc:  # the pool connects with the driver: its errors come unwrapped
+        raise raised(exc) from exc
     try:
         driver = pooled.driver_connection
         assert driver is not None  # noqa: S101 - a pooled connection always has one
-        driver.autocommit = True
         try:
+            driver.autocommit = True
             with driver.cursor() as cursor:
                 cursor.execute(sql, params)
                 return cursor.fetchone() if cursor.description else None
-        except engine.dialect.loaded_dbapi.Error as exc:
+        except dbapi_error as exc:
             broken = bool(driver.closed or driver.broken)
             if broken:
                 pooled.invalidate(exc)
-            raise DBAPIError.instance(
-                sql, params, exc, engine.dialect.loaded_dbapi.Error,
-                hide_parameters=True, connection_invalidated=broken, dialect=engine.dialect,
-            ) from exc  # fmt: skip
+                engine.dispose()  # the others were opened before it broke: new ones from here on
+            raise raised(exc, broken) from exc
         finally:
-            if not driver.closed:
-                driver.autocommit = False  # as the pool hands connections out
+            if not driver.closed and driver.autocommit:
+                try:
+                    driver.autocommit = False  # as the pool hands connections out
+                except dbapi_error as exc:
+                    pooled.invalidate(exc)  # never back to the pool committing as it goes
     finally:
         pooled.close()
 

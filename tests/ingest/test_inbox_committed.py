@@ -103,9 +103,32 @@ def test_a_failed_statement_raises_the_stores_error_and_leaves_the_pool_as_it_wa
 
 
 def test_a_connection_the_statement_broke_is_not_given_back(postgres_url: str) -> None:
-    """The server ends the backend while the statement runs: 503's error, and the pool forgets it."""
-    get_engine(postgres_url).dispose()
+    """The server ends the backend while the statement runs: 503's error, and neither that
+    connection nor the others pooled before it are handed out again."""
+    engine = get_engine(postgres_url)
+    engine.dispose()
+    first, second = engine.raw_connection(), engine.raw_connection()  # two pooled connections
+    pooled = {
+        first.driver_connection.info.backend_pid,  # type: ignore[union-attr]
+        second.driver_connection.info.backend_pid,  # type: ignore[union-attr]
+    }
+    first.close()
+    second.close()
     with pytest.raises(OperationalError) as raised:
         run_committed(postgres_url, "SELECT pg_terminate_backend(pg_backend_pid())", {})
     assert raised.value.connection_invalidated
+    after = {run_committed(postgres_url, "SELECT pg_backend_pid()", {}) for _ in range(3)}
+    assert len(after) == 1
+    assert not {row[0] for row in after if row} & pooled
     assert run_committed(postgres_url, "SELECT 1 + %(n)s", {"n": 1}) == (2,)
+
+
+def test_a_time_without_a_zone_is_refused(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        store_id = make_store(session).id
+    naive = {**_delivery("w-1", store_id), "triggered_at": datetime(2026, 11, 23, 10, 0)}  # noqa: DTZ001
+    with pytest.raises(ValueError, match="triggered_at has no time zone"):
+        inbox.receive_committed(db_url, **naive)
+    with session_scope(db_url) as session, pytest.raises(ValueError, match="no time zone"):
+        inbox.receive(session, **naive)
+    assert _stored(db_url) == []
