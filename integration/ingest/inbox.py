@@ -17,7 +17,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,7 +27,7 @@ from integration.errors import InvalidRecord
 from integration.follow_ups import FollowUp
 from integration.operations import metrics
 from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
-from integration.store.bulk import among, chunks, insert_for
+from integration.store.bulk import among, chunks, insert_on
 from integration.store.db import get_engine, run_committed, session_scope
 from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
@@ -46,22 +45,16 @@ class Received:
     new: bool
 
 
-_STORE_ONCE: dict[str, Any] = {}
-
-
-def _store_once(session: Session) -> Any:
-    """The INSERT ... ON CONFLICT DO NOTHING of a delivery on the session's database, made once:
-    a receiver runs it for every delivery, and building it anew costs more than running it."""
-    dialect = session.get_bind().dialect.name
-    statement = _STORE_ONCE.get(dialect)
-    if statement is None:
-        table = table_of(InboxDelivery)
-        statement = _STORE_ONCE[dialect] = (
-            insert_for(session, table)
-            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(table.c.id)
-        )
-    return statement
+@cache
+def _store_once(dialect: str) -> Any:
+    """The INSERT ... ON CONFLICT DO NOTHING of a delivery on a database of this dialect, made
+    once: a receiver runs it for every delivery, and building it anew costs more than running it."""
+    table = table_of(InboxDelivery)
+    return (
+        insert_on(dialect, table)
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(table.c.id)
+    )
 
 
 def receive(
@@ -87,15 +80,13 @@ def receive(
         source, topic, delivery_id, body, store_id, email_source_id, event_id, triggered_at, headers,
         signature_verified,
     )  # fmt: skip
-    new_id = session.execute(_store_once(session), row).scalar()
-    if new_id is None:
-        new_id = session.scalar(
-            select(InboxDelivery.id).where(
-                InboxDelivery.source == source, InboxDelivery.delivery_id == delivery_id
-            )
-        )
-        return _received(row, new_id, new=False)
-    return _received(row, new_id, new=True)
+    new_id = session.execute(_store_once(session.get_bind().dialect.name), row).scalar()
+    if new_id is not None:
+        return _received(row, new_id, new=True)
+    stored = select(InboxDelivery.id).where(
+        InboxDelivery.source == source, InboxDelivery.delivery_id == delivery_id
+    )
+    return _received(row, session.scalar(stored), new=False)
 
 
 def receive_committed(
@@ -149,15 +140,11 @@ def _committed_sql(database_url: str) -> tuple[str, str]:
     """`receive_committed`'s insert and lookup as the driver's text, compiled once from the model."""
     dialect = get_engine(database_url).dialect
     table = table_of(InboxDelivery)
-    store = (
-        postgresql.insert(table)
-        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-        .returning(table.c.id)
-    )
+    store = _store_once(dialect.name).compile(dialect=dialect, column_keys=list(_COLUMNS))
     find = select(table.c.id).where(
         table.c.source == bindparam("source"), table.c.delivery_id == bindparam("delivery_id")
     )
-    return str(store.compile(dialect=dialect, column_keys=list(_COLUMNS))), str(find.compile(dialect=dialect))
+    return str(store), str(find.compile(dialect=dialect))
 
 
 def _row(

@@ -40,7 +40,11 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 def insert_for(session: Session, table: Table) -> Any:
     """Return an INSERT for `table` that supports ON CONFLICT on the session's database."""
-    dialect = session.get_bind().dialect.name
+    return insert_on(session.get_bind().dialect.name, table)
+
+
+def insert_on(dialect: str, table: Table) -> Any:
+    """Return an INSERT for `table` that supports ON CONFLICT on a database of this dialect."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
