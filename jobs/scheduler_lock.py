@@ -59,13 +59,30 @@ def break_stale_scheduler_locks(scheduler: RQScheduler) -> list[str]:
 
 class QuietScheduler(RQScheduler):
     """RQ's scheduler (moves due retries onto their queues), ending quietly when Redis goes away:
-    the worker starts a new one once Redis is back."""
+    the worker starts a new one once Redis is back.
+
+    It runs in a process forked from the worker, which inherits the worker's Redis sockets. It
+    lets go of them first (`inherited`): while it held them, a worker killed on its own (the OOM
+    killer) left its blocking pop open on the server, and a job pushed then went to nobody.
+    """
+
+    inherited: redis.ConnectionPool | None = None  # the worker's pool, as the fork copied it
 
     def work(self) -> None:
+        self._let_go_of_inherited_sockets()
         try:
             super().work()
         except REDIS_ERRORS:
             self.log.debug("scheduler for %s ends: Redis went away", ", ".join(self._queue_names))
+
+    def _let_go_of_inherited_sockets(self) -> None:
+        """Close this process's copies of the worker's sockets, without shutting them down (a
+        connection made in another process only closes here: redis-py compares the pid)."""
+        pool = self.inherited
+        if pool is None:
+            return
+        for inherited in [*pool._available_connections, *pool._in_use_connections]:  # noqa: SLF001
+            inherited.disconnect()
 
 
 class SchedulingWorker(SimpleWorker):
@@ -100,6 +117,7 @@ class SchedulingWorker(SimpleWorker):
             logging_level=logging_level if logging_level is not None else self.log.level,
             serializer=self.serializer,
         )
+        self.scheduler.inherited = self.connection.connection_pool
         self.scheduler.acquire_locks()
         if self.scheduler.acquired_locks:
             self.scheduler.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -19,12 +21,12 @@ from rq.serializers import JSONSerializer
 from integration.settings import Settings
 from integration.store.redis import connection, forget_connections
 from jobs.heartbeat import Heartbeat
-from jobs.queues import INGEST, enqueue
+from jobs.queues import INGEST, enqueue, queue
 from jobs.scheduler_lock import SCHEDULER_STOP_SECONDS
 from jobs.worker import Worker
 from tests.support.jobs import fails_once
 from tests.support.processes import RestartableRedis
-from tests.support.workers import start_worker, stop, wait_for
+from tests.support.workers import group_alive, start_worker, stop, wait_for
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
@@ -68,6 +70,45 @@ def test_a_restarted_worker_takes_over_the_dead_workers_scheduler_and_runs_its_r
         stop(second)
     assert job.return_value() == "second try"
     assert stalled <= STALL_BOUND_SECONDS
+
+
+def _fresh_blocking_pop(settings: Settings) -> bool:
+    """Whether a client waits in a blocking pop it sent within the last second."""
+    return any(
+        "b" in client["flags"] and int(client["idle"]) == 0 for client in connection(settings).client_list()
+    )
+
+
+def test_a_worker_killed_alone_leaves_no_blocking_pop_open_through_its_scheduler_process(
+    own_redis: Settings, tmp_path: Path
+) -> None:
+    """The OOM killer ends the worker, not its group: the scheduler process it forked lives on.
+    The worker's connection, waiting for a job, must close with the worker, or the next job pushed
+    is handed to a socket nobody reads."""
+    settings = own_redis
+    log = tmp_path / "workers.log"
+    worker = start_worker(settings, log=log)
+    try:
+        started = re.compile(r"Scheduler for .* started with PID (\d+)")
+        assert wait_for(lambda: started.search(log.read_text(errors="replace")) is not None, 120)
+        match = started.search(log.read_text(errors="replace"))
+        assert match is not None
+        scheduler_pid = int(match.group(1))
+        # Killed just after sending its pop (it waits SCHEDULER_CHECK_SECONDS for a job): on the
+        # server, the pop would stay open for seconds more if another process held its socket.
+        assert wait_for(lambda: _fresh_blocking_pop(settings), 60, every=0.02)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=60)
+        os.kill(scheduler_pid, 0)  # the scheduler process is still there
+
+        job = enqueue(settings, INGEST, fails_once, str(tmp_path / "tried"), retry_intervals_seconds=[1])
+        blocked = lambda: int(connection(settings).info("clients")["blocked_clients"])  # noqa: E731
+        assert wait_for(lambda: blocked() == 0, 1.5, every=0.05)
+        assert job.get_status(refresh=True) == JobStatus.QUEUED
+        assert queue(settings, INGEST).job_ids == [job.id]
+    finally:
+        stop(worker, signal.SIGKILL)
+    assert not group_alive(worker.pid)
 
 
 def _deaf_to_sigterm(ready: Any) -> None:

@@ -70,10 +70,29 @@ def start_worker(settings: Settings, *args: str, log: Path | None = None) -> sub
 
 
 def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
-    """Signal the worker and its scheduler process (the whole group) and wait for the worker."""
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
+    """Signal the worker and its scheduler process (the whole group) and wait until all are gone.
+
+    Waiting for the worker alone is not enough after SIGKILL: its scheduler process may die a
+    moment later, and until then a socket it shares with the worker can keep the worker's
+    blocking pop open on the server, which takes the next job for nobody."""
+    try:
+        os.killpg(process.pid, sig)  # also when the worker is gone and its scheduler process is not
+    except ProcessLookupError:
+        pass
     process.wait(timeout=60)
+    wait_for(lambda: not group_alive(process.pid), 30, every=0.05)
+
+
+def group_alive(group: int) -> bool:
+    """Whether a process of this process group still runs (zombies waiting for a parent don't)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def store_orders(settings: Settings, store_id: int, count: int, seed: int) -> list[int]:
