@@ -206,6 +206,7 @@ def main() -> None:
     parser.add_argument("--redis-url")
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per web worker (as the Procfile)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -248,7 +249,7 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
     }
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers",
-         str(args.web_workers), "integration.web.app:create_app()"],
+         str(args.web_workers), "--threads", str(args.web_threads), "integration.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

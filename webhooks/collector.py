@@ -35,15 +35,14 @@ from sqlalchemy import select
 
 from connectors.storefront.schemas import load_events, origin_of, read_batch, surely_kept
 from connectors.storefront.source import TOPIC
-from integration.ingest import inbox
 from integration.store.models import Platform, Store, StoreState
 from integration.store.types import utcnow
 from integration.web.context import current_settings, db
 from integration.web.limiter import Limiter, app_limiter
 from integration.web.views.auth import fail
 from integration.web.views.bodies import read_body
-from jobs.ingest import request_drain
 from webhooks.cache import CACHE_SECONDS, TimedCache, process_cache
+from webhooks.intake import store_and_hand_on
 
 blueprint = Blueprint("collector", __name__)
 
@@ -156,10 +155,10 @@ def collect() -> tuple[dict[str, Any], int]:
         if not batch.events:
             return {"accepted": 0, "refused": []}, 202
         fail(400, "no event of the batch is valid", "invalid_events", errors={"events": refused})
-    # One statement, committed as it runs, outside the request's session: stored before it is
-    # handed on, and the answer's only round trip to the database.
-    received = inbox.receive_committed(
-        settings.database_url,
+    # Stored (committed, outside the request's session, with the deliveries of the requests served
+    # meanwhile) and handed on before the answer.
+    store_and_hand_on(
+        settings,
         source="storefront",
         topic=TOPIC,
         delivery_id="sha256:" + hashlib.sha256(batch.key.encode() + b"\n" + body).hexdigest(),
@@ -167,8 +166,6 @@ def collect() -> tuple[dict[str, Any], int]:
         store_id=store.id,
         headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
     )
-    if received.new:
-        request_drain(settings, "storefront", store.id)
     return {"accepted": accepted, "refused": refused}, 202
 
 

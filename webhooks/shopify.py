@@ -24,8 +24,8 @@ from integration.ingest import inbox
 from integration.store.models import Platform, Store
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import read_body
-from jobs.ingest import request_drain
 from webhooks.cache import TimedCache, process_cache
+from webhooks.intake import store_and_hand_on
 from webhooks.signatures import shopify_webhook_valid
 
 blueprint = Blueprint("shopify_webhooks", __name__)
@@ -74,10 +74,10 @@ def receive() -> tuple[str, int]:
         if topic in AFTER_UNINSTALL_TOPICS:
             return "", 200  # nothing is stored for a shop we do not know: nothing to export or erase
         abort(404)
-    # One statement, committed as it runs, outside the request's session: stored before it is
-    # handed on, and the answer's only round trip to the database.
-    received = inbox.receive_committed(
-        settings.database_url,
+    # Stored (committed, outside the request's session, with the deliveries of the requests served
+    # meanwhile) and handed on before the answer.
+    store_and_hand_on(
+        settings,
         source="shopify",
         topic=topic,
         delivery_id=webhook_id,
@@ -88,8 +88,6 @@ def receive() -> tuple[str, int]:
         headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
         signature_verified=True,
     )
-    if received.new:
-        request_drain(settings, "shopify", store_id)
     return "", 200
 
 

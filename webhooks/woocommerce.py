@@ -25,8 +25,8 @@ from integration.ingest import inbox
 from integration.store.models import Platform, Store, StoreState
 from integration.web.context import current_settings, db
 from integration.web.views.bodies import read_body
-from jobs.ingest import request_drain
 from webhooks.cache import TimedCache, process_cache
+from webhooks.intake import store_and_hand_on
 from webhooks.signatures import woocommerce_webhook_valid
 
 blueprint = Blueprint("woocommerce_webhooks", __name__)
@@ -80,10 +80,10 @@ def receive(store_id: int) -> tuple[str, int]:
     delivery_id = f"{store_id}:{sent_id}"
     if len(delivery_id) > inbox.MAX_ID_LENGTH:
         abort(400, f"X-WC-Webhook-Delivery-ID is longer than {inbox.MAX_ID_LENGTH - 21} characters")
-    # One statement, committed as it runs, outside the request's session: stored before it is
-    # handed on, and the answer's only round trip to the database.
-    received = inbox.receive_committed(
-        settings.database_url,
+    # Stored (committed, outside the request's session, with the deliveries of the requests served
+    # meanwhile) and handed on before the answer.
+    store_and_hand_on(
+        settings,
         source="woocommerce",
         topic=topic,
         delivery_id=delivery_id,
@@ -92,6 +92,4 @@ def receive(store_id: int) -> tuple[str, int]:
         headers={h: request.headers[h][:200] for h in KEPT_HEADERS if h in request.headers},
         signature_verified=True,
     )
-    if received.new:
-        request_drain(settings, "woocommerce", store_id)
     return "", 200

@@ -21,6 +21,7 @@ from integration.store.redis import connection
 POLL_SECONDS = 0.5  # how often the supervisor looks whether a process exited
 STOP_SLACK_SECONDS = 10  # beyond the shutdown grace, before a process that does not stop is killed
 WEB_WORKERS = 2  # gunicorn processes serving requests
+WEB_THREADS = 4  # requests each serves at once (webhook deliveries arriving together are stored together)
 
 
 def supervise(settings: Settings, host: str, port: int | None, worker_count: int) -> None:
@@ -56,6 +57,8 @@ def commands(host: str, port: int, worker_count: int) -> list[list[str]]:
         f"{host}:{port}",
         "--workers",
         str(WEB_WORKERS),
+        "--threads",
+        str(WEB_THREADS),
         "--access-logfile",
         "-",
         "--logger-class",

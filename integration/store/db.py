@@ -72,6 +72,19 @@ def dispose_engines() -> None:
     session_factory.cache_clear()
 
 
+# A server that stops answering without closing the connection (a dropped network path) is noticed
+# within about 25 s of silence, and a sent statement left unacknowledged for 30 s fails, instead
+# of a process waiting on it for hours (the kernel's defaults): a web thread storing a delivery
+# would otherwise hold every request of its process that waits for it.
+TCP_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -92,7 +105,7 @@ def _create_engine(url: str) -> Engine:
         url,
         pool_size=5,
         max_overflow=10,
-        connect_args={"prepare_threshold": None, "options": "-c TimeZone=UTC"},
+        connect_args={"prepare_threshold": None, "options": "-c TimeZone=UTC", **TCP_KEEPALIVES},
         hide_parameters=True,
     )
     _check_on_checkout(engine)
@@ -172,8 +185,14 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def run_committed(url: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """`run_committed_rows`' first row, or None when it gives none."""
+    rows = run_committed_rows(url, sql, params)
+    return rows[0] if rows else None
+
+
+def run_committed_rows(url: str, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Run one PostgreSQL statement, committed as it runs, on a pooled connection of its own (no
-    session, no transaction around it); return its first row, or None when it gives none.
+    session, no transaction around it); return its rows (none for a statement that gives none).
 
     For a statement a request runs on every call, where the session's and Core's bookkeeping cost
     twice what the driver does (a webhook's insert into the inbox): `params` are the driver's
@@ -202,7 +221,7 @@ def run_committed(url: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...]
             driver.autocommit = True
             with driver.cursor() as cursor:
                 cursor.execute(sql, params)
-                return cursor.fetchone() if cursor.description else None
+                return cursor.fetchall() if cursor.description else []
         except dbapi_error as exc:
             broken = bool(driver.closed or driver.broken)
             if broken:

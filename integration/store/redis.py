@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import logging
+import socket
 import time
 
 import redis
@@ -23,12 +24,24 @@ _connections: dict[str, redis.Redis] = {}
 _embedded_handles: dict[str, redis.Redis] = {}
 
 
+# A server gone silent (a dropped network path) is noticed after about 25 s without an answer, as
+# the store's connections notice theirs, instead of after the kernel's two hours. (Where the
+# system lacks an option, its default stays.)
+TCP_KEEPALIVES = {
+    option: value
+    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+    if (option := getattr(socket, name, None)) is not None
+}
+
+
 def connection(settings: Settings) -> redis.Redis:
     """Return this process's Redis connection: `REDIS_URL`, or the embedded server it shares."""
     key = settings.redis_url or str(settings.embedded_redis_db)
     if key not in _connections:
         if settings.redis_url:
-            _connections[key] = redis.Redis.from_url(settings.redis_url)
+            _connections[key] = redis.Redis.from_url(
+                settings.redis_url, socket_keepalive=True, socket_keepalive_options=TCP_KEEPALIVES
+            )
         else:
             _connections[key] = _embedded(settings)
     return _connections[key]

@@ -132,3 +132,53 @@ def test_a_time_without_a_zone_is_refused(db_url: str) -> None:
     with session_scope(db_url) as session, pytest.raises(ValueError, match="no time zone"):
         inbox.receive(session, **naive)
     assert _stored(db_url) == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_deliveries_stored_together_are_new_once_each_and_a_redelivery_finds_the_row(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        store_id = make_store(session).id
+    sent = [
+        ("shopify", "w-1"),
+        ("shopify", "w-2"),
+        ("shopify", "w-1"),
+        ("woocommerce", "w-1"),
+        ("shopify", "w-3"),
+    ]
+    rows = [
+        inbox.delivery_row(
+            **{
+                **_delivery(delivery_id, store_id),
+                "source": source,
+                "topic": f"topic/{i}",
+                "body": b"body %d" % i,
+            },
+            email_source_id=None,
+            signature_verified=True,
+        )
+        for i, (source, delivery_id) in enumerate(sent)
+    ]
+    first = inbox.store_committed(db_url, rows)
+    again = inbox.store_committed(db_url, [rows[4], rows[0]])
+    with session_scope(db_url) as session:
+        found = session.execute(
+            select(InboxDelivery.source, InboxDelivery.delivery_id, InboxDelivery.id, InboxDelivery.topic,
+                   InboxDelivery.body, InboxDelivery.event_id)
+        ).all()  # fmt: skip
+    stored = {(source, delivery_id): rest for source, delivery_id, *rest in found}
+    ids = {key: rest[0] for key, rest in stored.items()}
+    assert first == [
+        (ids["shopify", "w-1"], True),
+        (ids["shopify", "w-2"], True),
+        (ids["shopify", "w-1"], False),
+        (ids["woocommerce", "w-1"], True),
+        (ids["shopify", "w-3"], True),
+    ]
+    assert again == [(ids["shopify", "w-3"], False), (ids["shopify", "w-1"], False)]
+    # Each row holds its own delivery's values (the first of the two w-1 of Shopify).
+    assert {key: tuple(rest[1:]) for key, rest in stored.items()} == {
+        ("shopify", "w-1"): ("topic/0", b"body 0", "e-w-1"),
+        ("shopify", "w-2"): ("topic/1", b"body 1", "e-w-2"),
+        ("woocommerce", "w-1"): ("topic/3", b"body 3", "e-w-1"),
+        ("shopify", "w-3"): ("topic/4", b"body 4", "e-w-3"),
+    }

@@ -3,15 +3,20 @@ moment ago is handed out without a round trip."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from integration.settings import Settings
 from integration.store import db
+from integration.store.redis import connection as connection_to
+from integration.store.redis import forget_connections
 
 
 @pytest.fixture
@@ -95,3 +100,34 @@ def test_a_session_after_a_server_side_end_of_every_connection_works(postgres_ur
                 assert connection.execute(text("SELECT 1")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_connections_to_the_store_and_to_redis_notice_a_silent_server_within_seconds(
+    engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
+    """Keepalives on every connection: a server gone silent fails a waiting statement or command
+    after about 25 s, not after the kernel's two hours."""
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        parameters = driver.info.get_parameters()
+    asked = {name: str(value) for name, value in db.TCP_KEEPALIVES.items()}
+    assert {name: parameters.get(name) for name in asked} == asked
+
+    forget_connections()
+    try:
+        settings = Settings(
+            instance_path=tmp_path,
+            database_url="sqlite://",
+            redis_url=redis_url,
+            secret_key="test-secret-key-0123456789",
+            encryption_keys=(),
+        )
+        client = connection_to(settings)
+        client.ping()
+        sock = client.connection_pool._available_connections[0]._sock
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 10
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+    finally:
+        forget_connections()
