@@ -153,14 +153,20 @@ class GroupCommit:
             if not interrupted:
                 return True  # handed the lead just now: it leads
             self._waiting.remove(delivery)  # the first waiting: the lead goes to the next
-            following = self._waiting[0] if self._waiting else None
-            if following is None:
-                self._leading = False
-            else:
-                following.leads = True
+            following = self._hand_on()
         if following is not None:
             following.done.set()
         return False
+
+    def _hand_on(self) -> _Delivery | None:
+        """With the lock held: hand the lead to the first delivery waiting (returned; the caller
+        wakes it once the lock is released), or let no one lead."""
+        following = self._waiting[0] if self._waiting else None
+        if following is None:
+            self._leading = False
+        else:
+            following.leads = True
+        return following
 
     def _lead(self) -> None:
         with self._lock:
@@ -176,11 +182,7 @@ class GroupCommit:
                 raise
         finally:
             with self._lock:
-                following = self._waiting[0] if self._waiting else None
-                if following is None:
-                    self._leading = False
-                else:
-                    following.leads = True
+                following = self._hand_on()
             for delivery in group:
                 delivery.done.set()
             if following is not None:

@@ -8,6 +8,7 @@ import fcntl
 import logging
 import socket
 import time
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -24,14 +25,27 @@ _connections: dict[str, redis.Redis] = {}
 _embedded_handles: dict[str, redis.Redis] = {}
 
 
-# A server gone silent (a dropped network path) is noticed after about 25 s without an answer, as
-# the store's connections notice theirs, instead of after the kernel's two hours. (Where the
-# system lacks an option, its default stays.)
+# Over TCP, a server gone silent (a dropped network path) is noticed after about 25 s without an
+# answer, and a command left unacknowledged for 30 s fails, as the store's connections notice
+# theirs, instead of after the kernel's minutes to hours. (Where the system lacks an option, its
+# default stays; a Unix socket takes none of them.)
 TCP_KEEPALIVES = {
     option: value
-    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+    for name, value in (
+        ("TCP_KEEPIDLE", 10),
+        ("TCP_KEEPINTVL", 5),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 30_000),
+    )
     if (option := getattr(socket, name, None)) is not None
 }
+
+
+def keepalive_options(url: str) -> dict[str, Any]:
+    """The client's keepalive options for a `REDIS_URL`: none for a `unix://` one."""
+    if not url.startswith(("redis://", "rediss://")):
+        return {}
+    return {"socket_keepalive": True, "socket_keepalive_options": TCP_KEEPALIVES}
 
 
 def connection(settings: Settings) -> redis.Redis:
@@ -40,7 +54,7 @@ def connection(settings: Settings) -> redis.Redis:
     if key not in _connections:
         if settings.redis_url:
             _connections[key] = redis.Redis.from_url(
-                settings.redis_url, socket_keepalive=True, socket_keepalive_options=TCP_KEEPALIVES
+                settings.redis_url, **keepalive_options(settings.redis_url)
             )
         else:
             _connections[key] = _embedded(settings)

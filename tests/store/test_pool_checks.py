@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from integration.settings import Settings
 from integration.store import db
+from integration.store.redis import TCP_KEEPALIVES, forget_connections, keepalive_options
 from integration.store.redis import connection as connection_to
-from integration.store.redis import forget_connections
 
 
 @pytest.fixture
@@ -124,10 +125,24 @@ def test_connections_to_the_store_and_to_redis_notice_a_silent_server_within_sec
             encryption_keys=(),
         )
         client = connection_to(settings)
-        client.ping()
-        sock = client.connection_pool._available_connections[0]._sock
-        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 10
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+        assert client.ping()  # over TCP or a Unix socket, whichever the tests' Redis is
+        if redis_url.startswith("redis://"):
+            sock = client.connection_pool._available_connections[0]._sock
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 10
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
     finally:
         forget_connections()
+
+
+def test_keepalives_go_only_to_redis_over_tcp() -> None:
+    """A `unix://` REDIS_URL takes no keepalive options: redis-py's Unix connection refuses them."""
+    assert keepalive_options("unix:///run/redis/redis.sock?db=2") == {}
+    for url in ("redis://redis:6379/0", "rediss://user:pw@redis.example.com:6380/1"):
+        assert keepalive_options(url) == {
+            "socket_keepalive": True,
+            "socket_keepalive_options": TCP_KEEPALIVES,
+        }
+    client = redis.Redis.from_url("unix:///nowhere.sock", **keepalive_options("unix:///nowhere.sock"))
+    with pytest.raises(redis.ConnectionError):  # not a TypeError for the options
+        client.ping()

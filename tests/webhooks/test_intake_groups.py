@@ -43,78 +43,72 @@ def _in_threads(commit: GroupCommit, deliveries: list[_Delivery]) -> list[thread
     return threads
 
 
-def test_requests_arriving_while_a_group_is_stored_are_stored_together_by_the_next_leader(
-    settings: Settings,
-) -> None:
-    groups: list[list[int]] = []
-    storing = threading.Event()
-    release = threading.Event()
+class _SlowFirst:
+    """A store whose first group waits for `release` (a database slow to answer), then fails with
+    `fails` when given; it stores every other group at once."""
 
-    def store(group: list[_Delivery]) -> None:
-        groups.append([d.row["n"] for d in group])
-        if len(groups) == 1:
-            storing.set()
-            assert release.wait(30)
+    def __init__(self, fails: BaseException | None = None) -> None:
+        self.groups: list[list[int]] = []
+        self.storing = threading.Event()
+        self.release = threading.Event()
+        self.fails = fails
+
+    def __call__(self, group: list[_Delivery]) -> None:
+        self.groups.append([d.row["n"] for d in group])
+        if len(self.groups) == 1:
+            self.storing.set()
+            assert self.release.wait(30)
+            if self.fails is not None:
+                raise self.fails
         for delivery in group:
             delivery.stored = (delivery.row["n"], True)
 
-    commit = GroupCommit(store, wait_seconds=30)
-    first = _waiting(settings, 0)
+
+def _behind_the_first(
+    store: _SlowFirst, commit: GroupCommit, first: _Delivery, later: list[_Delivery]
+) -> None:
+    """Submit `first` (it leads and its store waits), then `later` while it is being stored; release
+    it once they all wait, and wait for every request's answer."""
     threads = _in_threads(commit, [first])
-    assert storing.wait(30)
-    later = [_waiting(settings, n) for n in range(1, 6)]
+    assert store.storing.wait(30)
     threads += _in_threads(commit, later)
     deadline = time.monotonic() + 30
     while len(commit._waiting) < len(later) and time.monotonic() < deadline:
         time.sleep(0.01)
-    release.set()
+    store.release.set()
     for thread in threads:
         thread.join(30)
-
     assert not any(thread.is_alive() for thread in threads)
-    assert groups[0] == [0]
-    assert sorted(groups[1]) == [1, 2, 3, 4, 5]
-    assert len(groups) == 2
+
+
+def test_requests_arriving_while_a_group_is_stored_are_stored_together_by_the_next_leader(
+    settings: Settings,
+) -> None:
+    store = _SlowFirst()
+    commit = GroupCommit(store, wait_seconds=30)
+    first, later = _waiting(settings, 0), [_waiting(settings, n) for n in range(1, 6)]
+    _behind_the_first(store, commit, first, later)
+
+    assert store.groups[0] == [0]
+    assert sorted(store.groups[1]) == [1, 2, 3, 4, 5]
+    assert len(store.groups) == 2
     assert [d.outcome() for d in [first, *later]] == [(n, True) for n in range(6)]
     assert not commit._leading
     assert not commit._waiting
     # A lone delivery afterwards leads at once.
-    alone = _waiting(settings, 6)
-    assert commit.submit(alone) == (6, True)
-    assert groups[2] == [6]
+    assert commit.submit(_waiting(settings, 6)) == (6, True)
+    assert store.groups[2] == [6]
 
 
 def test_a_group_that_fails_fails_each_of_its_requests_and_the_next_group_is_still_stored(
     settings: Settings,
 ) -> None:
     outage = OperationalError("INSERT", {}, Exception("server closed the connection"))
-    groups: list[list[int]] = []
-    storing = threading.Event()
-    release = threading.Event()
-
-    def store(group: list[_Delivery]) -> None:
-        groups.append([d.row["n"] for d in group])
-        if len(groups) == 1:
-            storing.set()
-            assert release.wait(30)
-            raise outage
-        for delivery in group:
-            delivery.stored = (delivery.row["n"], True)
-
+    store = _SlowFirst(fails=outage)
     commit = GroupCommit(store, wait_seconds=30)
-    first = _waiting(settings, 0)
-    threads = _in_threads(commit, [first])
-    assert storing.wait(30)
-    later = [_waiting(settings, n) for n in (1, 2)]
-    threads += _in_threads(commit, later)
-    deadline = time.monotonic() + 30
-    while len(commit._waiting) < len(later) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    release.set()
-    for thread in threads:
-        thread.join(30)
+    first, later = _waiting(settings, 0), [_waiting(settings, n) for n in (1, 2)]
+    _behind_the_first(store, commit, first, later)
 
-    assert not any(thread.is_alive() for thread in threads)
     with pytest.raises(OperationalError) as raised:
         first.outcome()
     assert raised.value is not outage  # each request raises a copy of its own
@@ -125,34 +119,22 @@ def test_a_group_that_fails_fails_each_of_its_requests_and_the_next_group_is_sti
 
 
 def test_a_request_waits_for_its_group_only_so_long_and_then_leaves_the_queue(settings: Settings) -> None:
-    groups: list[list[int]] = []
-    storing = threading.Event()
-    release = threading.Event()
-
-    def store(group: list[_Delivery]) -> None:
-        groups.append([d.row["n"] for d in group])
-        if len(groups) == 1:
-            storing.set()
-            assert release.wait(30)  # a database that does not answer
-        for delivery in group:
-            delivery.stored = (delivery.row["n"], True)
-
+    store = _SlowFirst()  # a database that does not answer, until released
     commit = GroupCommit(store, wait_seconds=0.3)
     first = _waiting(settings, 0)
     threads = _in_threads(commit, [first])
-    assert storing.wait(30)
-    late = _waiting(settings, 1)
+    assert store.storing.wait(30)
     with pytest.raises(TimeoutError):
-        commit.submit(late)
+        commit.submit(_waiting(settings, 1))
     assert commit._waiting == []  # it left: never stored, never handed the lead
-    release.set()
+    store.release.set()
     for thread in threads:
         thread.join(30)
     assert first.outcome() == (0, True)
-    assert groups == [[0]]
+    assert store.groups == [[0]]
     assert not commit._leading
     assert commit.submit(_waiting(settings, 2)) == (2, True)
-    assert groups == [[0], [2]]
+    assert store.groups == [[0], [2]]
 
 
 def test_an_interrupted_leader_answers_its_group_and_passes_the_lead_on(settings: Settings) -> None:
