@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from integration import notifications
 from integration.crypto import hash_api_key, load_ec_public_key, new_api_key
+from integration.store import locks
 from integration.store.models import (
     Account,
     ApiKey,
@@ -267,7 +268,7 @@ def revoke_account_key(session: Session, account_id: int, key_id: int) -> ApiKey
 def disconnect_refused(session: Session, store_id: int, why: str) -> bool:
     """Disconnect a store whose platform refused its credentials (its data stays), and tell the
     account; False if it was not connected."""
-    store = session.get(Store, store_id, with_for_update=True)
+    store = session.get(Store, store_id, with_for_update=locks.FOR_CHANGE)
     if store is None or store.state != StoreState.CONNECTED:
         return False
     store.state, store.credentials, store.disconnected_at = StoreState.DISCONNECTED, None, utcnow()
@@ -291,7 +292,9 @@ def held_store(session: Session, account_id: int, platform: Platform, shop_domai
     Raises StoreTaken when another account holds the shop (a shop belongs to one account).
     """
     store = session.scalar(
-        select(Store).where(Store.platform == platform, Store.shop_domain == shop_domain).with_for_update()
+        select(Store)
+        .where(Store.platform == platform, Store.shop_domain == shop_domain)
+        .with_for_update(key_share=True)  # as locks.FOR_CHANGE
     )
     if store is not None and store.account_id != account_id:
         raise StoreTaken(shop_domain)

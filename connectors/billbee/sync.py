@@ -30,7 +30,7 @@ from integration.crypto import decrypt_json, encrypt_json
 from integration.errors import ConfigError, CredentialsRejected, FatalConnectorError
 from integration.ingest import inbox
 from integration.settings import Settings
-from integration.store import session_scope
+from integration.store import locks, session_scope
 from integration.store.models import Backfill, BackfillStatus, Platform, Store, StoreState
 from integration.store.redis import connection
 from integration.store.types import utcnow
@@ -153,7 +153,7 @@ def next_pass(settings: Settings, store_id: int, every: timedelta) -> int | None
     runs, and the last one finished `every` ago or more); its stage id, else None."""
     now = utcnow()
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, store_id, with_for_update=True)
+        store = session.get(Store, store_id, with_for_update=locks.FOR_CHANGE)
         if store is None or store.reconciled_at is None:
             return None  # the first import's orders are not read yet
         stage = session.scalar(

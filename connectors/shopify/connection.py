@@ -11,7 +11,7 @@ from connectors.shopify.client import OAuth, ShopifyClient, Tokens
 from integration.crypto import decrypt_json, encrypt_json
 from integration.errors import ConfigError, CredentialsRejected, FatalConnectorError
 from integration.settings import Settings
-from integration.store import session_scope
+from integration.store import locks, session_scope
 from integration.store.models import Platform, Store, StoreState
 
 
@@ -39,7 +39,7 @@ def client_for(
     The store row is locked while refreshing: refresh tokens rotate, so two workers must not both use one.
     """
     with session_scope(settings.database_url) as session:
-        store = session.get(Store, store_id, with_for_update=True)
+        store = session.get(Store, store_id, with_for_update=locks.FOR_CHANGE)
         if store is None or store.platform != Platform.SHOPIFY or not store.shop_domain:
             raise FatalConnectorError(f"store {store_id} is not a Shopify store")
         if store.state != StoreState.CONNECTED or store.credentials is None:

@@ -85,7 +85,28 @@ TCP_KEEPALIVES = {
 }
 
 
-def _create_engine(url: str) -> Engine:
+# A statement of `run_committed_rows` (a webhook's delivery stored for every request waiting on it)
+# waits at most this long for a lock, then fails (503: the platform sends the delivery again)
+# instead of holding its process's intake for as long as another transaction holds the lock (a
+# store being deleted; a migration).
+COMMITTED_LOCK_TIMEOUT_MS = 2_000
+
+
+def committed_engine(url: str) -> Engine:
+    """This process's engine for `run_committed_rows` on PostgreSQL `url`: its own small pool, whose
+    connections wait at most COMMITTED_LOCK_TIMEOUT_MS for a lock."""
+    key = f"{url} committed"
+    engine = _engines.get(key)
+    if engine is None:
+        engine = _engines[key] = _create_engine(
+            url, lock_timeout_ms=COMMITTED_LOCK_TIMEOUT_MS, pool_size=2, max_overflow=3
+        )
+    return engine
+
+
+def _create_engine(
+    url: str, *, lock_timeout_ms: int | None = None, pool_size: int = 5, max_overflow: int = 10
+) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -101,11 +122,12 @@ def _create_engine(url: str) -> Engine:
     # The session runs in UTC whatever the server's default: every stored time is UTC, and a days
     # interval added to a time (attribution and recovery windows) is then exactly N × 24 hours,
     # never an hour more or less across a daylight-saving change of the server's zone.
+    options = "-c TimeZone=UTC" + (f" -c lock_timeout={lock_timeout_ms}" if lock_timeout_ms else "")
     engine = create_engine(
         url,
-        pool_size=5,
-        max_overflow=10,
-        connect_args={"prepare_threshold": None, "options": "-c TimeZone=UTC", **TCP_KEEPALIVES},
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_args={"prepare_threshold": None, "options": options, **TCP_KEEPALIVES},
         hide_parameters=True,
     )
     _check_on_checkout(engine)
@@ -199,9 +221,10 @@ def run_committed_rows(url: str, sql: str, params: dict[str, Any]) -> list[tuple
     values (`%(name)s` placeholders), adapted by psycopg alone. A failure, connecting included,
     raises SQLAlchemy's error as a session's statement would (an `OperationalError` answers 503).
     A connection the statement broke is not given back, and the pool's other connections are
-    replaced as Core replaces them after a disconnect (the server may have restarted).
+    replaced as Core replaces them after a disconnect (the server may have restarted). The pool is
+    `committed_engine`'s: a lock held elsewhere fails the statement after COMMITTED_LOCK_TIMEOUT_MS.
     """
-    engine = get_engine(url)
+    engine = committed_engine(url)
     dbapi_error = engine.dialect.loaded_dbapi.Error
 
     def raised(exc: Exception, invalidated: bool = False) -> StatementError:

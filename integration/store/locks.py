@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -64,3 +65,11 @@ def lock_contacts(session: Session, contact_ids: Iterable[int]) -> None:
             .order_by(Contact.id)
             .with_for_update(key_share=True)
         )
+
+
+# How a row held for a change of its own columns is locked: `FOR NO KEY UPDATE`, the lock an UPDATE
+# takes. Two holders still take turns, but a row whose foreign key names it (a delivery, an order, a
+# contact) can be inserted meanwhile: its key check takes `FOR KEY SHARE`, which `FOR UPDATE` would
+# make wait (for a store's row held across a token refresh, every delivery of the store would wait
+# for the platform's answer).
+FOR_CHANGE: dict[str, Any] = {"key_share": True}
