@@ -64,9 +64,25 @@ class QuietScheduler(RQScheduler):
     It runs in a process forked from the worker, which inherits the worker's Redis sockets. It
     lets go of them first (`inherited`): while it held them, a worker killed on its own (the OOM
     killer) left its blocking pop open on the server, and a job pushed then went to nobody.
+
+    It also stops once its worker is gone (checked at each heartbeat, every second). RQ's loop
+    never looks: orphaned, it lived on for good, kept refreshing the scheduler locks, and held
+    whatever else the worker had open when it was forked, such as its database connections, so a
+    transaction the killed worker left open (with its locks) never ended.
     """
 
     inherited: redis.ConnectionPool | None = None  # the worker's pool, as the fork copied it
+    worker_pid: int | None = None  # the worker that forks it
+
+    def heartbeat(self) -> None:
+        """As RQ's own, but a scheduler whose worker is gone stops instead (its loop ends, releasing
+        its locks, before the next heartbeat)."""
+        if self.worker_pid is not None and os.getppid() != self.worker_pid:
+            if not self._stop_requested:
+                self.log.warning("scheduler stops: its worker (pid %d) is gone", self.worker_pid)
+                self.request_stop()
+            return
+        super().heartbeat()
 
     def work(self) -> None:
         self._let_go_of_inherited_sockets()
@@ -118,6 +134,7 @@ class SchedulingWorker(SimpleWorker):
             serializer=self.serializer,
         )
         self.scheduler.inherited = self.connection.connection_pool
+        self.scheduler.worker_pid = os.getpid()
         self.scheduler.acquire_locks()
         if self.scheduler.acquired_locks:
             self.scheduler.start()

@@ -91,15 +91,12 @@ def test_a_worker_killed_alone_leaves_no_blocking_pop_open_through_its_scheduler
     try:
         started = re.compile(r"Scheduler for .* started with PID (\d+)")
         assert wait_for(lambda: started.search(log.read_text(errors="replace")) is not None, 120)
-        match = started.search(log.read_text(errors="replace"))
-        assert match is not None
-        scheduler_pid = int(match.group(1))
         # Killed just after sending its pop (it waits SCHEDULER_CHECK_SECONDS for a job): on the
         # server, the pop would stay open for seconds more if another process held its socket.
         assert wait_for(lambda: _fresh_blocking_pop(settings), 60, every=0.02)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=60)
-        os.kill(scheduler_pid, 0)  # the scheduler process is still there
+        # The scheduler process lives on until its next heartbeat notices (the test below).
 
         job = enqueue(settings, INGEST, fails_once, str(tmp_path / "tried"), retry_intervals_seconds=[1])
         blocked = lambda: int(connection(settings).info("clients")["blocked_clients"])  # noqa: E731
@@ -109,6 +106,33 @@ def test_a_worker_killed_alone_leaves_no_blocking_pop_open_through_its_scheduler
     finally:
         stop(worker, signal.SIGKILL)
     assert not group_alive(worker.pid)
+
+
+def test_a_scheduler_process_whose_worker_was_killed_alone_stops_and_releases_its_locks(
+    own_redis: Settings, tmp_path: Path
+) -> None:
+    """Orphaned, RQ's scheduler would live on for good, refreshing the scheduler locks and holding
+    what the worker had open when it forked it (a transaction the worker left open, with its locks,
+    would never end). It stops at its next heartbeat instead, and lets the locks go."""
+    settings = own_redis
+    log = tmp_path / "workers.log"
+    worker = start_worker(settings, log=log)
+    lock = RQScheduler.get_locking_key(INGEST)
+    try:
+        started = re.compile(r"Scheduler for .* started with PID (\d+)")
+        assert wait_for(lambda: started.search(log.read_text(errors="replace")) is not None, 120)
+        assert wait_for(lambda: bool(connection(settings).exists(lock)), 60)
+        os.kill(worker.pid, signal.SIGKILL)  # the worker alone: its group holds the scheduler process
+        worker.wait(timeout=60)
+        killed_at = time.monotonic()
+        stopped = wait_for(lambda: not group_alive(worker.pid), 10, every=0.1)
+        assert stopped, log.read_text(errors="replace")[-2000:]
+        gone_after = time.monotonic() - killed_at
+        assert not connection(settings).exists(lock)
+    finally:
+        stop(worker, signal.SIGKILL)
+    assert gone_after < 5  # a heartbeat a second
+    assert "scheduler stops: its worker" in log.read_text(errors="replace")
 
 
 def _deaf_to_sigterm(ready: Any) -> None:
