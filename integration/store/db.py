@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -122,16 +122,28 @@ def _create_engine(
     # The session runs in UTC whatever the server's default: every stored time is UTC, and a days
     # interval added to a time (attribution and recovery windows) is then exactly N × 24 hours,
     # never an hour more or less across a daylight-saving change of the server's zone.
-    options = "-c TimeZone=UTC" + (f" -c lock_timeout={lock_timeout_ms}" if lock_timeout_ms else "")
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        connect_args={"prepare_threshold": None, "options": options, **TCP_KEEPALIVES},
+        connect_args=_connect_args(url, lock_timeout_ms),
         hide_parameters=True,
     )
     _check_on_checkout(engine)
     return engine
+
+
+def _connect_args(url: str, lock_timeout_ms: int | None) -> dict[str, Any]:
+    """The driver's arguments for PostgreSQL `url`, over what the URL's query says (they would
+    replace it): the URL's own keepalive settings are kept, and its `options` come first, ours after."""
+    given = make_url(url).query
+    ours = "-c TimeZone=UTC" + (f" -c lock_timeout={lock_timeout_ms}" if lock_timeout_ms else "")
+    theirs = given.get("options")
+    return {
+        "prepare_threshold": None,
+        "options": f"{theirs} {ours}" if isinstance(theirs, str) and theirs.strip() else ours,
+        **{name: value for name, value in TCP_KEEPALIVES.items() if name not in given},
+    }
 
 
 def _check_on_checkout(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from integration.settings import Settings
@@ -146,3 +146,26 @@ def test_keepalives_go_only_to_redis_over_tcp() -> None:
     client = redis.Redis.from_url("unix:///nowhere.sock", **keepalive_options("unix:///nowhere.sock"))
     with pytest.raises(redis.ConnectionError):  # not a TypeError for the options
         client.ping()
+
+
+def test_what_the_database_url_says_of_its_connections_is_kept(postgres_url: str) -> None:
+    """An operator's keepalive setting and `options` in DATABASE_URL stay; ours fill in the rest,
+    and the session still runs in UTC."""
+    url = make_url(postgres_url).update_query_dict(
+        {"keepalives_idle": "42", "options": "-c application_name=by-the-operator -c TimeZone=Europe/Warsaw"}
+    )
+    engine = db._create_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            parameters = driver.info.get_parameters()
+            shown = [
+                connection.exec_driver_sql(f"SHOW {name}").scalar()
+                for name in ("application_name", "TimeZone")
+            ]
+    finally:
+        engine.dispose()
+    assert parameters["keepalives_idle"] == "42"
+    assert parameters["keepalives_count"] == str(db.TCP_KEEPALIVES["keepalives_count"])
+    assert shown == ["by-the-operator", "UTC"]
