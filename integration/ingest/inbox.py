@@ -28,7 +28,7 @@ from integration.follow_ups import FollowUp
 from integration.operations import metrics
 from integration.operations.logs import REQUEST_ID_HEADER, current_request_id, describe, request_context
 from integration.store.bulk import among, chunks, insert_on
-from integration.store.db import get_engine, run_committed, run_committed_rows, session_scope
+from integration.store.db import get_engine, run_committed_rows, session_scope
 from integration.store.models import InboxDelivery, InboxStatus, table_of
 from integration.store.types import utcnow
 
@@ -130,7 +130,7 @@ def store_committed(database_url: str, rows: Sequence[dict[str, Any]]) -> list[t
     return each one's inbox id and whether it is new, in order.
 
     Of deliveries sharing a source and id, the stored one or else the first is new and the others
-    are not. A redelivery costs one more statement, which finds the stored row. The caller counts
+    are not. Redeliveries cost one more statement, which finds their stored rows. The caller counts
     and logs each (`note_received`), in its own request."""
     # In the order of their keys: two groups of the same deliveries stored at once by two processes
     # then lock their rows in the same order, and cannot deadlock. The sort keeps a group's order
@@ -143,23 +143,19 @@ def store_committed(database_url: str, rows: Sequence[dict[str, Any]]) -> list[t
     }
     inserted = run_committed_rows(database_url, _store_sql(database_url, len(rows)), params)
     new_ids = {(source, delivery_id): new_id for new_id, source, delivery_id in inserted}
-    known: dict[tuple[str, str], int] = {}
+    keys = [(row["source"], row["delivery_id"]) for row in rows]
+    known = dict(new_ids)
+    if missing := sorted({key for key in keys if key not in known}):  # redeliveries, stored before
+        sources, delivery_ids = (list(column) for column in zip(*missing, strict=True))
+        found = run_committed_rows(
+            database_url, _FIND_SQL, {"sources": sources, "delivery_ids": delivery_ids}
+        )
+        known.update({(source, delivery_id): row_id for row_id, source, delivery_id in found})
     stored = []
-    for row in rows:
-        key = (row["source"], row["delivery_id"])
-        new_id = new_ids.pop(key, None)
-        if new_id is not None:
-            known[key] = new_id
-            stored.append((new_id, True))
-            continue
-        if key not in known:
-            found = run_committed(
-                database_url, _find_sql(database_url), {"source": key[0], "delivery_id": key[1]}
-            )
-            # The conflict that made it old proves the row exists.
-            assert found is not None  # noqa: S101
-            known[key] = found[0]
-        stored.append((known[key], False))
+    for key in keys:
+        # The conflict that made a delivery old proves its row exists.
+        assert key in known  # noqa: S101
+        stored.append((known[key], new_ids.pop(key, None) is not None))
     return stored
 
 
@@ -180,15 +176,13 @@ def _store_sql(database_url: str, count: int) -> str:
     return str(store.compile(dialect=dialect))
 
 
-@cache
-def _find_sql(database_url: str) -> str:
-    """The driver's text of the lookup of a stored delivery by source and id."""
-    dialect = get_engine(database_url).dialect
-    table = table_of(InboxDelivery)
-    find = select(table.c.id).where(
-        table.c.source == bindparam("source"), table.c.delivery_id == bindparam("delivery_id")
-    )
-    return str(find.compile(dialect=dialect))
+# The stored deliveries of these sources and ids (two arrays, pair by pair), by their unique key.
+_FIND_SQL = (
+    "SELECT inbox.id, inbox.source, inbox.delivery_id"
+    " FROM unnest(CAST(%(sources)s AS varchar[]), CAST(%(delivery_ids)s AS varchar[]))"
+    " AS k(source, delivery_id)"
+    " JOIN inbox ON inbox.source = k.source AND inbox.delivery_id = k.delivery_id"
+)
 
 
 def delivery_row(

@@ -159,7 +159,9 @@ def test_deliveries_stored_together_are_new_once_each_and_a_redelivery_finds_the
         for i, (source, delivery_id) in enumerate(sent)
     ]
     first = inbox.store_committed(db_url, rows)
-    again = inbox.store_committed(db_url, [rows[4], rows[0]])
+    later = inbox.delivery_row(**_delivery("w-4", store_id), email_source_id=None, signature_verified=True)
+    # Redeliveries (found together: the same id in two sources, one twice) beside a new delivery.
+    again = inbox.store_committed(db_url, [rows[4], rows[0], rows[3], later, rows[0]])
     with session_scope(db_url) as session:
         found = session.execute(
             select(InboxDelivery.source, InboxDelivery.delivery_id, InboxDelivery.id, InboxDelivery.topic,
@@ -174,11 +176,18 @@ def test_deliveries_stored_together_are_new_once_each_and_a_redelivery_finds_the
         (ids["woocommerce", "w-1"], True),
         (ids["shopify", "w-3"], True),
     ]
-    assert again == [(ids["shopify", "w-3"], False), (ids["shopify", "w-1"], False)]
+    assert again == [
+        (ids["shopify", "w-3"], False),
+        (ids["shopify", "w-1"], False),
+        (ids["woocommerce", "w-1"], False),
+        (ids["shopify", "w-4"], True),
+        (ids["shopify", "w-1"], False),
+    ]
     # Each row holds its own delivery's values (the first of the two w-1 of Shopify).
     assert {key: tuple(rest[1:]) for key, rest in stored.items()} == {
         ("shopify", "w-1"): ("topic/0", b"body 0", "e-w-1"),
         ("shopify", "w-2"): ("topic/1", b"body 1", "e-w-2"),
         ("woocommerce", "w-1"): ("topic/3", b"body 3", "e-w-1"),
         ("shopify", "w-3"): ("topic/4", b"body 4", "e-w-3"),
+        ("shopify", "w-4"): (later["topic"], later["body"], "e-w-4"),
     }
