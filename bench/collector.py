@@ -1,18 +1,20 @@
 """Storefront event intake (`POST /collect`), measured against the same server's trivial endpoint.
 
     python -m bench.collector [--sizes 20,2,1] [--requests 3000] [--rate 200] [--workers 2]
-                              [--stores 20] [--database-url ...] [--redis-url ...] [--no-limits-run]
+                              [--web-threads 4] [--stores 20] [--database-url ...] [--redis-url ...]
+                              [--no-limits-run]
 
 1. Starts PostgreSQL and Redis (throwaway servers unless given), migrates, and makes one account
    with --stores stores: half Shopify stores (`benchN.myshopify.com`, posted to as the web pixel
    does) and half API stores listing `https://shopN.example` as their snippet's origin (posted to
    as the tracking snippet does, with that `Origin`). Their public keys are read from the store.
-2. Starts the web app under gunicorn with --workers processes on loopback, the collector's limits
-   off (`STOREPULSE_COLLECT_RATE_PER_KEY=0`, `STOREPULSE_COLLECT_RATE_PER_ADDRESS=0`: this
-   measures intake, not the limiter), and a separate client process. Against `/ping`, which
-   touches neither database nor Redis (the ceiling), then against `/collect` for each batch size
-   of --sizes (20: the most the pixel and the snippet put in one request; 2: a product page's
-   view and page view, sent together; 1: an add to cart alone), the client posts --requests
+2. Starts the web app under gunicorn with --workers processes of --web-threads threads (as the
+   Procfile) on loopback, the collector's limits off (`STOREPULSE_COLLECT_RATE_PER_KEY=0`,
+   `STOREPULSE_COLLECT_RATE_PER_ADDRESS=0`: this measures intake, not the limiter), and a separate
+   client process. Against `/ping`, which touches neither database nor Redis (the ceiling), then
+   against `/collect` for each batch size of --sizes (20: the most the pixel and the snippet put
+   in one request; 2: a product page's view and page view, sent together; 1: an add to cart
+   alone), the client posts --requests
    batches of page views, product views and adds to cart of visitors from a pool (unique event
    ids, `at` the time the batch was made) as `text/plain` JSON: first paced at --rate per second
    (latency p50/p95/p99), then as fast as 8 keep-alive connections go (requests and events
@@ -294,6 +296,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="per run")
     parser.add_argument("--rate", type=float, default=200.0, help="requests a second of the paced runs")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn web workers")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per web worker (as the Procfile)")
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
@@ -399,6 +402,7 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
             "api": sum(s["platform"] == "api" for s in stores),
         },
         "web_workers": args.workers,
+        "web_threads": args.web_threads,
         "requests_per_run": args.requests,
         "paced_rate_per_second": args.rate,
         "ping_paced": ping["paced"],
@@ -466,7 +470,7 @@ def _serve_and_load(
     """Start gunicorn with `env`, run the client process against `targets`, stop gunicorn."""
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers",
-         str(args.workers), "integration.web.app:create_app()"],
+         str(args.workers), "--threads", str(args.web_threads), "integration.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

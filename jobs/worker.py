@@ -94,6 +94,30 @@ def _stop_without_waiting(thread: Any) -> None:
         thread.stop()
 
 
+class LeavesChannelAtOnce:
+    """For an RQ worker class: leave RQ's command channel without waiting out its thread's read."""
+
+    pubsub: Any
+    pubsub_thread: Any
+
+    def unsubscribe(self) -> None:
+        """Leave RQ's command channel without waiting out its thread's 60-second read.
+
+        RQ unsubscribes, then stops the thread; redis-py 8's `stop()` waits for the thread, and a
+        thread that read the unsubscribe reply before its flag was cleared waits a full minute for
+        a message that never comes, so every worker's exit took up to 60 s. The flag is cleared
+        first: the unsubscribe reply then ends the thread's read and its loop.
+        """
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        _stop_without_waiting(thread)
+        self.pubsub.unsubscribe()
+        thread.join(timeout=1)
+        self.pubsub.close()
+        self.pubsub_thread = None
+
+
 class _Queue(Queue):
     """RQ's queue, whose dequeue ends the round on a lost connection (RQ's own retries log each try)."""
 
@@ -105,7 +129,7 @@ class _Queue(Queue):
             raise RedisLost(str(error)) from error
 
 
-class Worker(SchedulingWorker):
+class Worker(LeavesChannelAtOnce, SchedulingWorker):
     """A SimpleWorker that leaves its round when Redis goes away, waits for the database when a
     job finds it unreachable, gives interrupted jobs back, and keeps a heartbeat."""
 
@@ -177,23 +201,6 @@ class Worker(SchedulingWorker):
             time.sleep(PUBSUB_RETRY_SECONDS)
             return
         super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
-
-    def unsubscribe(self) -> None:
-        """Leave RQ's command channel without waiting out its thread's 60-second read.
-
-        RQ unsubscribes, then stops the thread; redis-py 8's `stop()` waits for the thread, and a
-        thread that read the unsubscribe reply before its flag was cleared waits a full minute for
-        a message that never comes, so every worker's exit took up to 60 s. The flag is cleared
-        first: the unsubscribe reply then ends the thread's read and its loop.
-        """
-        thread = self.pubsub_thread
-        if thread is None:
-            return
-        _stop_without_waiting(thread)
-        self.pubsub.unsubscribe()
-        thread.join(timeout=1)
-        self.pubsub.close()
-        self.pubsub_thread = None
 
     def teardown(self) -> None:
         """Leave RQ's registries; when Redis is gone, still stop the scheduler and the channel."""

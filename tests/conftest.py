@@ -17,7 +17,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import text
 
@@ -30,6 +29,7 @@ from integration.web.app import create_app
 from jobs.queues import QUEUES
 from tests.support.builders import bearer, make_store
 from tests.support.servers import fresh_database, postgres_server, redis_server
+from tests.support.workers import DrainingWorker
 
 # The Shopify app and its connected store (`shop`), audiences of a store for syncs (`audience_shop`),
 # and the servers and processes of the process lifecycle tests.
@@ -158,7 +158,7 @@ def run_worker(settings: Settings) -> object:
     """Drain every queue with a real RQ worker in this process; return whether it ran any job."""
 
     def run() -> bool:
-        worker = SimpleWorker(list(QUEUES), connection=connection(settings), serializer=JSONSerializer)
+        worker = DrainingWorker(list(QUEUES), connection=connection(settings), serializer=JSONSerializer)
         # The worker installs its own SIGINT/SIGTERM handlers and leaves them: give pytest its own back,
         # so that Ctrl-C still stops the run.
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
@@ -16,10 +15,11 @@ from jobs.failed import failure_notifier
 from jobs.queues import COMPUTE, QUEUES, enqueue
 from tests.support import jobs as test_jobs
 from tests.support.builders import make_store
+from tests.support.workers import DrainingWorker
 
 
 def _drain(settings: Settings) -> None:
-    worker = SimpleWorker(
+    worker = DrainingWorker(
         list(QUEUES),
         connection=connection(settings),
         serializer=JSONSerializer,

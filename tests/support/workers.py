@@ -1,4 +1,5 @@
-"""Worker processes for the queue tests: `storepulse worker` started and killed as a process group."""
+"""Workers for the queue tests: `storepulse worker` started and killed as a process group, and
+RQ's SimpleWorker draining the queues in the test's own process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -22,9 +24,15 @@ from integration.store import session_scope
 from integration.store.models import InboxDelivery, InboxStatus
 from integration.store.redis import connection
 from jobs.queues import INGEST, queue
+from jobs.worker import LeavesChannelAtOnce
 
 DRAIN = "jobs.ingest.drain_inbox_job"
 REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+class DrainingWorker(LeavesChannelAtOnce, SimpleWorker):
+    """RQ's SimpleWorker, for `work(burst=True)` in the test's process, leaving its command channel
+    at once as `storepulse worker` does (RQ's own way waits up to a minute with redis-py 8)."""
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

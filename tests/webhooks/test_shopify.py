@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import event, func, select
 
@@ -25,6 +24,7 @@ from integration.web.app import create_app
 from jobs.queues import QUEUES
 from tests.support.servers import redis_server
 from tests.support.shopify import OLD_SECRET, SECRET, SHOP, Deliver, connect_shop, payload, raw
+from tests.support.workers import DrainingWorker
 from webhooks.signatures import shopify_sign_body
 
 COMPLIANCE = ["customers/data_request", "customers/redact", "shop/redact"]
@@ -237,7 +237,7 @@ def test_a_delivery_received_while_redis_is_stopped_is_processed_after_it_return
         forget_connections()
         monkeypatch.setattr(ingest, "SWEEP_AFTER", timedelta(0))
         assert ingest.sweep_inbox_job() == 1
-        worker = SimpleWorker(list(QUEUES), connection=connection(settings), serializer=JSONSerializer)
+        worker = DrainingWorker(list(QUEUES), connection=connection(settings), serializer=JSONSerializer)
         worker.work(burst=True, logging_level="WARNING")
         forget_connections()
     assert _count(settings, Order) == 1
