@@ -47,7 +47,7 @@ def probe_engine(url: str) -> Engine:
         poolclass=NullPool,
         connect_args={
             "connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS,
-            "options": f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} -c TimeZone=UTC",
+            "options": "-c TimeZone=UTC",
             "prepare_threshold": None,
         },
         hide_parameters=True,
@@ -95,6 +95,11 @@ def readiness(settings: Settings) -> dict[str, str]:
     database = OK
     try:
         with probe_engine(settings.database_url).connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # For this transaction only, not in the connection's startup `options`: PgBouncer
+                # refuses a connection whose `options` set a parameter it does not track.
+                timeout = {"ms": str(DATABASE_STATEMENT_TIMEOUT_MS)}
+                connection.execute(text("SELECT set_config('statement_timeout', :ms, true)"), timeout)
             connection.execute(text("SELECT 1"))
             revision = MigrationContext.configure(connection).get_current_revision()
     except DBAPIError as exc:

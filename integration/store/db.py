@@ -85,28 +85,7 @@ TCP_KEEPALIVES = {
 }
 
 
-# A statement of `run_committed_rows` (a webhook's delivery stored for every request waiting on it)
-# waits at most this long for a lock, then fails (503: the platform sends the delivery again)
-# instead of holding its process's intake for as long as another transaction holds the lock (a
-# store being deleted; a migration).
-COMMITTED_LOCK_TIMEOUT_MS = 2_000
-
-
-def committed_engine(url: str) -> Engine:
-    """This process's engine for `run_committed_rows` on PostgreSQL `url`: its own small pool, whose
-    connections wait at most COMMITTED_LOCK_TIMEOUT_MS for a lock."""
-    key = f"{url} committed"
-    engine = _engines.get(key)
-    if engine is None:
-        engine = _engines[key] = _create_engine(
-            url, lock_timeout_ms=COMMITTED_LOCK_TIMEOUT_MS, pool_size=2, max_overflow=3
-        )
-    return engine
-
-
-def _create_engine(
-    url: str, *, lock_timeout_ms: int | None = None, pool_size: int = 5, max_overflow: int = 10
-) -> Engine:
+def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -124,24 +103,26 @@ def _create_engine(
     # never an hour more or less across a daylight-saving change of the server's zone.
     engine = create_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        connect_args=_connect_args(url, lock_timeout_ms),
+        pool_size=5,
+        max_overflow=10,
+        connect_args=_connect_args(url),
         hide_parameters=True,
     )
     _check_on_checkout(engine)
     return engine
 
 
-def _connect_args(url: str, lock_timeout_ms: int | None) -> dict[str, Any]:
+def _connect_args(url: str) -> dict[str, Any]:
     """The driver's arguments for PostgreSQL `url`, over what the URL's query says (they would
-    replace it): the URL's own keepalive settings are kept, and its `options` come first, ours after."""
+    replace it): the URL's own keepalive settings are kept, and its `options` come first, ours after.
+
+    Behind PgBouncer, `options` may set only the parameters it tracks (`TimeZone` among them)."""
     given = make_url(url).query
-    ours = "-c TimeZone=UTC" + (f" -c lock_timeout={lock_timeout_ms}" if lock_timeout_ms else "")
-    theirs = given.get("options")
+    theirs = given.get("options") or ()
+    options = [theirs] if isinstance(theirs, str) else list(theirs)  # a repeated key gives a tuple
     return {
         "prepare_threshold": None,
-        "options": f"{theirs} {ours}" if isinstance(theirs, str) and theirs.strip() else ours,
+        "options": " ".join([*(o for o in options if o.strip()), "-c TimeZone=UTC"]),
         **{name: value for name, value in TCP_KEEPALIVES.items() if name not in given},
     }
 
@@ -233,10 +214,9 @@ def run_committed_rows(url: str, sql: str, params: dict[str, Any]) -> list[tuple
     values (`%(name)s` placeholders), adapted by psycopg alone. A failure, connecting included,
     raises SQLAlchemy's error as a session's statement would (an `OperationalError` answers 503).
     A connection the statement broke is not given back, and the pool's other connections are
-    replaced as Core replaces them after a disconnect (the server may have restarted). The pool is
-    `committed_engine`'s: a lock held elsewhere fails the statement after COMMITTED_LOCK_TIMEOUT_MS.
+    replaced as Core replaces them after a disconnect (the server may have restarted).
     """
-    engine = committed_engine(url)
+    engine = get_engine(url)
     dbapi_error = engine.dialect.loaded_dbapi.Error
 
     def raised(exc: Exception, invalidated: bool = False) -> StatementError:

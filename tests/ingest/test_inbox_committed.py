@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from integration.ingest import inbox
 from integration.operations.logs import REQUEST_ID_HEADER, request_context
 from integration.store import session_scope
-from integration.store.db import committed_engine, run_committed
+from integration.store.db import get_engine, run_committed
 from integration.store.models import InboxDelivery, InboxStatus
 from tests.support.builders import make_store
 
@@ -86,7 +86,7 @@ def test_an_id_longer_than_the_inbox_keeps_is_refused_before_the_database(db_url
 def test_a_failed_statement_raises_the_stores_error_and_leaves_the_pool_as_it_was(postgres_url: str) -> None:
     """A delivery for no store fails on its key; the connection goes back to the pool in the state a
     session expects (its own transactions, not autocommit), and the next delivery is stored."""
-    engine = committed_engine(postgres_url)
+    engine = get_engine(postgres_url)
     engine.dispose()  # one pooled connection from here on, handed out again and again
     with session_scope(postgres_url) as session:
         session.query(InboxDelivery).delete()
@@ -105,7 +105,7 @@ def test_a_failed_statement_raises_the_stores_error_and_leaves_the_pool_as_it_wa
 def test_a_connection_the_statement_broke_is_not_given_back(postgres_url: str) -> None:
     """The server ends the backend while the statement runs: 503's error, and neither that
     connection nor the others pooled before it are handed out again."""
-    engine = committed_engine(postgres_url)
+    engine = get_engine(postgres_url)
     engine.dispose()
     first, second = engine.raw_connection(), engine.raw_connection()  # two pooled connections
     pooled = {

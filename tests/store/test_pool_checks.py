@@ -152,7 +152,14 @@ def test_what_the_database_url_says_of_its_connections_is_kept(postgres_url: str
     """An operator's keepalive setting and `options` in DATABASE_URL stay; ours fill in the rest,
     and the session still runs in UTC."""
     url = make_url(postgres_url).update_query_dict(
-        {"keepalives_idle": "42", "options": "-c application_name=by-the-operator -c TimeZone=Europe/Warsaw"}
+        {
+            "keepalives_idle": "42",
+            # Given twice: both are kept.
+            "options": [
+                "-c application_name=by-the-operator",
+                "-c TimeZone=Europe/Warsaw -c search_path=public",
+            ],
+        }
     )
     engine = db._create_engine(url.render_as_string(hide_password=False))
     try:
@@ -162,10 +169,10 @@ def test_what_the_database_url_says_of_its_connections_is_kept(postgres_url: str
             parameters = driver.info.get_parameters()
             shown = [
                 connection.exec_driver_sql(f"SHOW {name}").scalar()
-                for name in ("application_name", "TimeZone")
+                for name in ("application_name", "TimeZone", "search_path")
             ]
     finally:
         engine.dispose()
     assert parameters["keepalives_idle"] == "42"
     assert parameters["keepalives_count"] == str(db.TCP_KEEPALIVES["keepalives_count"])
-    assert shown == ["by-the-operator", "UTC"]
+    assert shown == ["by-the-operator", "UTC", "public"]

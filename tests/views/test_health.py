@@ -7,6 +7,8 @@ does not answer instead of hanging.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from integration.settings import Settings
 from integration.store.db import alembic_config, dispose_engines, get_engine, upgrade
@@ -128,3 +131,23 @@ def test_readyz_answers_503_while_the_database_is_a_migration_behind(
             assert client.get("/readyz").status_code == 200
         finally:
             dispose_engines()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_readyz_gives_up_on_a_database_whose_migration_table_is_locked(settings: Settings) -> None:
+    """The probe's statements have a time limit of their own (set in its transaction, which a
+    pooler in front of PostgreSQL lets through): a locked table answers "timed out", not a hang."""
+    with get_engine(settings.database_url).connect() as blocker:
+        blocker.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+        # Without a limit the probe would wait for the lock: let go of it then, so that the test fails.
+        release = threading.Timer(15, blocker.rollback)
+        release.start()
+        try:
+            started = time.monotonic()
+            answer = client_for(settings).get("/readyz")
+            waited = time.monotonic() - started
+        finally:
+            release.cancel()
+    assert answer.status_code == 503
+    assert answer.get_json()["postgres"] == "timed out"
+    assert waited < 10

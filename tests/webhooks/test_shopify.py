@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select
 
 from integration.settings import Settings, configure
 from integration.store import session_scope
-from integration.store.db import committed_engine, get_engine
+from integration.store.db import get_engine
 from integration.store.models import Contact, InboxDelivery, InboxStatus, Order, OrderLineItem, StoreCustomer
 from integration.store.redis import connection, forget_connections
 from integration.web.app import create_app
@@ -285,8 +285,6 @@ def test_a_shop_is_looked_up_once_and_a_shop_installing_now_is_found_at_its_next
     store_id = connect_shop(shopify_settings)
     engine = get_engine(shopify_settings.database_url)
     if engine.dialect.name == "postgresql":
-        # The intake's own pool asks the server what it is once, on its first connection.
-        committed_engine(shopify_settings.database_url).connect().close()
         # What reaches the driver, through a session or not (the delivery's insert is not).
         execute = psycopg.Cursor.execute
 

@@ -6,7 +6,6 @@ PostgreSQL only: SQLite has one writer at a time by design."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,8 +19,7 @@ from connectors.shopify.client import Tokens
 from connectors.shopify.connection import client_for, seal
 from integration import accounts
 from integration.settings import Settings
-from integration.store import get_engine, session_scope
-from integration.store.db import COMMITTED_LOCK_TIMEOUT_MS
+from integration.store import session_scope
 from integration.store.models import InboxDelivery, Platform, Store
 from integration.store.types import utcnow
 from tests.support.shopify import SHOP, Deliver
@@ -106,21 +104,3 @@ def test_a_delivery_is_stored_while_its_store_is_held_for_a_change(
         answer = _post_meanwhile(deliver, f"while-{holding.__name__}")()
         assert answer == 200
     assert _stored(shopify_settings, f"while-{holding.__name__}") == 1
-
-
-def test_a_delivery_waits_for_a_lock_on_its_store_two_seconds_then_answers_503_and_is_taken_later(
-    shopify_settings: Settings, shop: int, deliver: Deliver
-) -> None:
-    """Whatever holds the store's row against its key (here a row lock no code of ours takes, as a
-    store's deletion or an operator's statement does) fails the delivery within seconds; the
-    platform sends it again, and it is stored once."""
-    with get_engine(shopify_settings.database_url).connect() as blocker:
-        blocker.execute(select(Store.id).where(Store.id == shop).with_for_update())
-        started = time.monotonic()
-        answer = _post_meanwhile(deliver, "behind-a-lock")()
-        waited = time.monotonic() - started
-    assert answer == 503
-    assert COMMITTED_LOCK_TIMEOUT_MS / 1000 <= waited < STORED_WITHIN_SECONDS
-    assert _stored(shopify_settings, "behind-a-lock") == 0
-    assert deliver("orders/create", {"id": 1}, webhook_id="behind-a-lock").status_code == 200
-    assert _stored(shopify_settings, "behind-a-lock") == 1
