@@ -30,20 +30,16 @@ pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 STORED_WITHIN_SECONDS = 10.0
 
 
-def _post_meanwhile(deliver: Deliver, webhook_id: str) -> Callable[[], int | None]:
-    """Post a delivery from another thread; the returned call waits for its answer (None: none came)."""
+def _answer_from_another_thread(deliver: Deliver, webhook_id: str) -> int | None:
+    """Post a delivery from another thread and wait for its answer (None: none came in time)."""
     answers: list[int] = []
     thread = threading.Thread(
         target=lambda: answers.append(deliver("orders/create", {"id": 1}, webhook_id=webhook_id).status_code),
         daemon=True,
     )
     thread.start()
-
-    def answer() -> int | None:
-        thread.join(STORED_WITHIN_SECONDS)
-        return answers[0] if answers else None
-
-    return answer
+    thread.join(STORED_WITHIN_SECONDS)
+    return answers[0] if answers else None
 
 
 def _stored(settings: Settings, webhook_id: str) -> int:
@@ -70,7 +66,7 @@ def test_a_delivery_is_stored_while_its_stores_token_is_being_refreshed(
 
     def refresh(request: Any) -> tuple[int, dict[str, str], str]:
         # Shopify answers slowly; the store's row is held meanwhile, so that no other worker refreshes.
-        during_refresh.append(_post_meanwhile(deliver, "during-refresh")())
+        during_refresh.append(_answer_from_another_thread(deliver, "during-refresh"))
         body = (
             '{"access_token": "shpat_new", "scope": "read_orders", "expires_in": 3600,'
             ' "refresh_token": "shprt_new", "refresh_token_expires_in": 7776000}'
@@ -101,6 +97,6 @@ def test_a_delivery_is_stored_while_its_store_is_held_for_a_change(
     with session_scope(shopify_settings.database_url) as session:
         holding(session, shop)
         session.flush()
-        answer = _post_meanwhile(deliver, f"while-{holding.__name__}")()
+        answer = _answer_from_another_thread(deliver, f"while-{holding.__name__}")
         assert answer == 200
     assert _stored(shopify_settings, f"while-{holding.__name__}") == 1
