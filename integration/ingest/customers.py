@@ -29,7 +29,7 @@ from integration.ingest.consent import consent_is_newer, log_consent
 from integration.ingest.new_customers import create_new_customers
 from integration.ingest.removals import without_removed_customers
 from integration.ingest.resolver import ContactResolver, remember_emails
-from integration.store.bulk import among, chunks, rows_table
+from integration.store.bulk import among, chunks, keyed, parts, rows_table
 from integration.store.models import (
     Contact,
     ContactEmail,
@@ -166,12 +166,23 @@ def _stored_versions(
 ) -> dict[str, tuple[int, datetime | None, int]]:
     """Each known customer's contact, version and link id."""
     found: dict[str, tuple[int, datetime | None, int]] = {}
-    for part in chunks(sorted(external_ids) if lock else external_ids):
-        query = select(
-            StoreCustomer.external_id, StoreCustomer.contact_id, StoreCustomer.updated_at, StoreCustomer.id
-        ).where(StoreCustomer.store_id == store.id, among(session, StoreCustomer.external_id, part))
-        # Locked in a fixed order (sorted ids) so that two workers cannot deadlock on each other.
-        rows = session.execute(query.order_by(StoreCustomer.external_id).with_for_update() if lock else query)
+    # Locked in a fixed order (sorted ids) so that two workers cannot deadlock on each other.
+    for part in parts(session, sorted(external_ids) if lock else external_ids):
+        rows = session.execute(
+            keyed(
+                session,
+                [
+                    StoreCustomer.external_id,
+                    StoreCustomer.contact_id,
+                    StoreCustomer.updated_at,
+                    StoreCustomer.id,
+                ],
+                StoreCustomer.external_id,
+                part,
+                StoreCustomer.store_id == store.id,
+                lock=lock,
+            )
+        )
         found.update({ext: (cid, upd, link) for ext, cid, upd, link in rows})
     return found
 

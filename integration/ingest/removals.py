@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from integration.commerce import totals
 from integration.contract import CustomerRecord, OrderRecord, Outcome
 from integration.ingest.recompute import recompute_last_interactions
-from integration.store.bulk import among, chunks, insert_for
+from integration.store.bulk import chunks, insert_for, keyed, parts
 from integration.store.models import (
     Checkout,
     Contact,
@@ -155,12 +155,15 @@ def markers(
     # Most stores have few markers, or none: one probe spares the lookups (a batch asks thrice).
     if not session.scalar(select(exists().where(Removal.store_id == store.id, Removal.kind == kind))):
         return found
-    for part in chunks(sorted({str(e) for e in external_ids})):
+    for part in parts(session, sorted({str(e) for e in external_ids})):
         rows = session.execute(
-            select(Removal.external_id, Removal.reason, Removal.removed_at).where(
+            keyed(
+                session,
+                [Removal.external_id, Removal.reason, Removal.removed_at],
+                Removal.external_id,
+                part,
                 Removal.store_id == store.id,
                 Removal.kind == kind,
-                among(session, Removal.external_id, part),
             )
         )
         found.update({ext: (reason, at) for ext, reason, at in rows})

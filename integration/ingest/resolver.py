@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from integration.contacts.identity import normalize_email
 from integration.store import locks
-from integration.store.bulk import among, chunks, insert_for, rows_table
+from integration.store.bulk import among, chunks, insert_for, keyed, parts, rows_table
 from integration.store.locks import lock_key
 from integration.store.models import Contact, ContactEmail, Store, StoreCustomer, table_of
 from integration.store.types import UTCDateTime
@@ -117,11 +117,14 @@ class ContactResolver:
 
     def linked(self, customer_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for part in chunks(customer_ids):
+        for part in parts(self.session, customer_ids):
             rows = self.session.execute(
-                select(StoreCustomer.external_id, StoreCustomer.contact_id).where(
+                keyed(
+                    self.session,
+                    [StoreCustomer.external_id, StoreCustomer.contact_id],
+                    StoreCustomer.external_id,
+                    part,
                     StoreCustomer.store_id == self.scope.store_id,
-                    among(self.session, StoreCustomer.external_id, part),
                 )
             )
             found.update({external_id: contact_id for external_id, contact_id in rows})
