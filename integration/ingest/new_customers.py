@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from integration.contract import CustomerRecord
 from integration.ingest.resolver import ContactResolver, safe_email
 from integration.store import locks
-from integration.store.bulk import CHUNK_ROWS, among, chunks, insert_for, insert_rows, rows_table
+from integration.store.bulk import CHUNK_ROWS, among, chunks, insert_for, insert_rows, parts, rows_table
 from integration.store.locks import lock_key
 from integration.store.models import (
     Contact,
@@ -98,7 +98,7 @@ def create_new_customers(
 
 def _awaited_by_visitors(session: Session, store: Store, external_ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for part in chunks(external_ids):
+    for part in parts(session, external_ids):
         found.update(
             ref
             for ref in session.scalars(

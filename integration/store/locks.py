@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from integration.store.bulk import among, array_literal, chunks
+from integration.store.bulk import among, array_literal, parts
 from integration.store.models import Contact
 
 
@@ -32,7 +32,7 @@ def hold(session: Session, keys: Iterable[int]) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return False
     ordered = sorted(set(keys))
-    for part in chunks(ordered):
+    for part in parts(session, ordered):  # one statement: the keys travel as one array
         as_text = array_literal(part)
         session.execute(
             text(
@@ -58,7 +58,7 @@ def lock_contacts(session: Session, contact_ids: Iterable[int]) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for part in chunks(sorted(set(contact_ids))):
+    for part in parts(session, sorted(set(contact_ids))):
         session.execute(
             select(Contact.id)
             .where(among(session, Contact.id, part))
