@@ -23,7 +23,7 @@ from integration.ingest.refunds import refresh_refunded, store_refunds
 from integration.ingest.removals import redelete_orders, without_redacted_people
 from integration.ingest.resolver import ContactResolver
 from integration.store import locks
-from integration.store.bulk import among, chunks, insert_for, insert_rows, keyed, parts, rows_table
+from integration.store.bulk import among, chunks, insert_for, insert_rows, rows_table
 from integration.store.models import (
     Checkout,
     CheckoutLineItem,
@@ -300,19 +300,14 @@ def _stored(
     takes no row locks, and its lists are cut to its parameter limit).
     """
     column = getattr(model, key)
-    columns = [column, model.id, model.updated_at, model.contact_id]
     found: dict[str, tuple[int, Any, int | None]] = {}
-    for part in parts(session, keys):
+    whole = lock and session.get_bind().dialect.name == "postgresql"
+    for part in [keys] if whole else chunks(keys):
+        query = select(column, model.id, model.updated_at, model.contact_id).where(
+            model.store_id == store.id, among(session, column, part)
+        )
         if lock:
-            # Found by their keys, then locked in the order of their ids.
-            query = (
-                select(*columns)
-                .where(model.id.in_(keyed(session, [model.id], column, part, model.store_id == store.id)))
-                .order_by(model.id)
-                .with_for_update(key_share=True)
-            )
-        else:
-            query = keyed(session, columns, column, part, model.store_id == store.id)
+            query = query.order_by(model.id).with_for_update(key_share=True)
         rows = session.execute(query)
         found.update({k: (row_id, updated, contact) for k, row_id, updated, contact in rows})
     return found

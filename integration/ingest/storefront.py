@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from integration.contacts.identity import normalize_email
 from integration.contract import EventRecord, Outcome, StorefrontRecord
 from integration.ingest.events import ingest_events
-from integration.store.bulk import among, chunks, insert_for, keyed, parts
+from integration.store.bulk import among, chunks, insert_for
 from integration.store.models import (
     Account,
     Checkout,
@@ -226,15 +226,10 @@ def _known(session: Session, column: Any, model: Any, store: Store, refs: Any) -
     """The contacts of the store's customers (or checkouts) among `refs`, by customer id (token)."""
     wanted = sorted({ref for ref in refs if ref})
     found: dict[str, int] = {}
-    for part in parts(session, wanted):
+    for part in chunks(wanted):
         rows = session.execute(
-            keyed(
-                session,
-                [column, model.contact_id],
-                column,
-                part,
-                model.store_id == store.id,
-                model.contact_id.is_not(None),
+            select(column, model.contact_id).where(
+                model.store_id == store.id, among(session, column, part), model.contact_id.is_not(None)
             )
         )
         found.update((ref, contact_id) for ref, contact_id in rows)
