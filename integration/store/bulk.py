@@ -164,11 +164,12 @@ def keyed(
 
     On PostgreSQL each value is looked up on its own, `LIMIT 1` in a lateral subquery over the
     values: one probe of the unique index a value, whatever the table's statistics say. Written as
-    `key = ANY(values)`, the plan depends on them: with none yet (a table filled since its last
-    ANALYZE, as a first import fills it), or ones from before a store's rows came (a new store on a
-    host of many), the planner takes a store's rows for a few hundred and reads all of them to find
-    the batch's, every batch (30 ms for 500 ids among 200,000 rows, against 1 ms probed). With
-    `lock`, each row found is locked `FOR UPDATE` as it is read, in the order of `values`.
+    `key = ANY(values)`, the plan depends on them on PostgreSQL 15 (18 plans it well): with none
+    yet (a table filled since its last ANALYZE, as a first import fills it), or ones from before a
+    store's rows came (a new store on a host of many), the planner takes a store's rows for a few
+    hundred and reads all of them to find the batch's, every batch (30 ms for 500 ids among 200,000
+    rows, against 1 ms probed). With `lock`, each row found is locked `FOR UPDATE` as it is read,
+    in the order of `values`. A value given twice may find its row twice (on PostgreSQL).
 
     Only for a table whose unique index is the only one that leads with `where`'s columns (a
     store's customer links, its removal markers): where another one does too (orders, by store and

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from integration.store import session_scope
+from integration.store import get_engine, session_scope
 from integration.store.bulk import CHUNK_ROWS, among, insert_rows, keyed, parts
 from integration.store.models import Contact, Order, StoreCustomer, table_of
 from tests.support.builders import make_store
@@ -141,9 +142,7 @@ def test_keyed_finds_the_rows_of_exactly_the_given_keys_in_their_scope(db_url: s
         # More keys than one SQLite statement takes, missing ones, another store's, repeated ones.
         wanted = [*ours[:1100], *awkward, "missing", "only-there", "c5"]
         expected = sorted({(e, ids[e]) for e in [*ours[:1100], *awkward]} | {("c5", ids["c5"])})
-        found = _found(session, store.id, wanted, lock=lock)
-        assert sorted(set(found)) == expected
-        assert len(found) == len(expected) + 1  # "c5", asked twice, answered twice
+        assert sorted(set(_found(session, store.id, wanted, lock=lock))) == expected
         assert _found(session, store.id, []) == []
         assert _found(session, other.id, ["c1", "c2"]) == [("c1", min(_found(session, other.id, ["c1"]))[1])]
 
@@ -204,3 +203,36 @@ def test_keyed_probes_the_index_however_stale_the_statistics(db_url: str) -> Non
     assert max(int(n["Actual Rows"]) for n in read) <= len(wanted)  # type: ignore[call-overload]
     assert sum(int(n.get("Rows Removed by Filter", 0)) for n in read) == 0  # type: ignore[call-overload]
     assert any(n.get("Index Name") == "uq_store_customers_store_id_external_id" for n in read)
+
+
+def test_keyed_with_lock_holds_the_rows_it_found_until_the_transaction_ends(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite takes no row locks")
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        contact = Contact(account_id=store.account_id, email="a@example.com")
+        session.add(contact)
+        session.flush()
+        insert_rows(session, table_of(StoreCustomer), _link_rows(store.id, contact.id, ["a", "b", "c"]))
+        store_id = store.id
+    engine = get_engine(db_url)
+
+    def taken(external_id: str) -> bool:
+        """Whether another transaction holds the link's row."""
+        with engine.connect() as other:
+            try:
+                other.execute(
+                    select(StoreCustomer.id)
+                    .where(StoreCustomer.store_id == store_id, StoreCustomer.external_id == external_id)
+                    .with_for_update(nowait=True)
+                )
+                return False
+            except OperationalError as exc:
+                return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
+            finally:
+                other.rollback()
+
+    with session_scope(db_url) as session:
+        assert [e for e, _ in _found(session, store_id, ["c", "a", "missing"], lock=True)] == ["a", "c"]
+        assert (taken("a"), taken("b"), taken("c")) == (True, False, True)
+    assert (taken("a"), taken("c")) == (False, False)
