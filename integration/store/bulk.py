@@ -142,18 +142,22 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> Any:
     """`column IN (values)` as one array parameter on PostgreSQL (`= ANY`), so the statement's
     text does not grow with the list; an expanding IN elsewhere."""
     if session.get_bind().dialect.name == "postgresql":
-        # Text without its length: a cast to varchar(n)[] would cut a longer value to a prefix
-        # that a stored row may equal.
-        item = String() if isinstance(column.type, String) else column.type
-        literal_form = array_literal(values)
-        if literal_form is not None:
-            # An untyped parameter cast to the array's type is that array, parsed once as it is
-            # bound (a constant of the plan, as a typed list is); a text one would be converted
-            # as the statement runs.
-            text_form = bindparam(None, literal_form, type_=NullType())
-            return column == any_(cast(text_form, postgresql.ARRAY(item)))
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(item)))
+        return column == any_(_array_of(column, values))
     return column.in_(values)
+
+
+def _array_of(column: Any, values: Sequence[Any]) -> Any:
+    """`values` as one PostgreSQL array parameter of `column`'s type."""
+    # Text without its length: a cast to varchar(n)[] would cut a longer value to a prefix that a
+    # stored row may equal.
+    item = String() if isinstance(column.type, String) else column.type
+    literal_form = array_literal(values)
+    if literal_form is not None:
+        # An untyped parameter cast to the array's type is that array, parsed once as it is bound
+        # (a constant of the plan, as a typed list is); a text one would be converted as the
+        # statement runs.
+        return cast(bindparam(None, literal_form, type_=NullType()), postgresql.ARRAY(item))
+    return bindparam(None, list(values), type_=postgresql.ARRAY(item))
 
 
 def keyed(
@@ -181,14 +185,7 @@ def keyed(
     if session.get_bind().dialect.name != "postgresql":
         query = select(*columns).where(*where, key.in_(values))
         return query.with_for_update() if lock else query
-    item = String() if isinstance(key.type, String) else key.type
-    literal_form = array_literal(values)
-    given = (
-        bindparam(None, list(values), type_=postgresql.ARRAY(item))
-        if literal_form is None
-        else cast(bindparam(None, literal_form, type_=NullType()), postgresql.ARRAY(item))
-    )
-    wanted = func.unnest(given).table_valued("value").render_derived(name="wanted")
+    wanted = func.unnest(_array_of(key, values)).table_valued("value").render_derived(name="wanted")
     probe = select(*columns).where(*where, key == wanted.c.value).limit(1)
     found = (probe.with_for_update() if lock else probe).lateral("found")
     return select(*found.c).select_from(wanted).join(found, true())

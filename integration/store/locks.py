@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from integration.store.bulk import among, array_literal, parts
+from integration.store.bulk import among, array_literal
 from integration.store.models import Contact
 
 
@@ -32,16 +32,17 @@ def hold(session: Session, keys: Iterable[int]) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return False
     ordered = sorted(set(keys))
-    for part in parts(session, ordered):  # one statement: the keys travel as one array
-        as_text = array_literal(part)
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(k)"
-                " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
-            ),
-            {"keys": part if as_text is None else as_text},  # None: not all plain ints (none today)
-        )
-    return bool(ordered)
+    if not ordered:
+        return False
+    as_text = array_literal(ordered)  # one statement: the keys travel as one array
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(k)"
+            " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
+        ),
+        {"keys": ordered if as_text is None else as_text},  # None: not all plain ints (none today)
+    )
+    return True
 
 
 def lock_contacts(session: Session, contact_ids: Iterable[int]) -> None:
@@ -58,10 +59,11 @@ def lock_contacts(session: Session, contact_ids: Iterable[int]) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for part in parts(session, sorted(set(contact_ids))):
+    ordered = sorted(set(contact_ids))
+    if ordered:  # one statement: the ids travel as one array
         session.execute(
             select(Contact.id)
-            .where(among(session, Contact.id, part))
+            .where(among(session, Contact.id, ordered))
             .order_by(Contact.id)
             .with_for_update(key_share=True)
         )

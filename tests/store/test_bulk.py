@@ -154,13 +154,12 @@ def test_keyed_finds_the_rows_of_exactly_the_given_keys_in_their_scope(db_url: s
         assert _found(session, other.id, ["c1", "c2"]) == [("c1", ids[other.id, "c1"])]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the planner's estimates
 def test_keyed_probes_the_index_however_stale_the_statistics(db_url: str) -> None:
     """A store whose rows came after the table's last ANALYZE (a new store on a busy host, a first
     import) is one the planner takes for a few rows: `key = ANY(...)` may then read all of the
     store's rows for every lookup (PostgreSQL 15 does; 18 does not). `keyed` reads one index entry
     a key whatever the estimate."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the planner's estimates are PostgreSQL's")
     with session_scope(db_url) as session:
         session.execute(text("ALTER TABLE store_customers SET (autovacuum_enabled = false)"))
     try:
@@ -210,9 +209,8 @@ def test_keyed_probes_the_index_however_stale_the_statistics(db_url: str) -> Non
     assert any(n.get("Index Name") == "uq_store_customers_store_id_external_id" for n in read)
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite takes no row locks
 def test_keyed_with_lock_holds_the_rows_it_found_until_the_transaction_ends(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite takes no row locks")
     with session_scope(db_url) as session:
         store, contact = _store_and_contact(session)
         insert_rows(session, table_of(StoreCustomer), _link_rows(store.id, contact.id, ["a", "b", "c"]))
