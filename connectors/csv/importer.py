@@ -8,6 +8,11 @@ once, each in its own transaction, unless they name the same record, customer or
 concerns one customer is stored in the file's order, as by a single storer. At most three batches
 are held at once. Bad rows are reported by row number, column and reason while the good ones import.
 
+On Linux the two storers are processes forked from the importing one, so reading and storing each
+have an interpreter of their own: as threads they took turns on one (reading and checking a row,
+and preparing its statements, cost as much CPU as the database's work on it). A storer gets a
+batch's records alone; the rows they came from stay with the reader, which reports on them.
+
 The buyers whose orders a batch wrote are noted rather than recomputed batch after batch: their
 totals and leaderboard rows are recomputed when the import ends, each noted buyer once, however
 many batches held its orders (meanwhile the scheduler's fold brings them up to date every ten
@@ -17,9 +22,11 @@ minutes, and folds what an import that stopped half-way left).
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +48,7 @@ from integration.ingest import ingest_customers, ingest_orders
 from integration.ingest.isolation import StoredMeanwhile, ingest_isolated
 from integration.ingest.resolver import safe_email
 from integration.store import session_scope
+from integration.store.db import forget_inherited_engines
 from integration.store.models import Store
 from integration.store.types import utcnow
 
@@ -49,6 +57,9 @@ logger = logging.getLogger(__name__)
 # Batches stored at once on PostgreSQL, each in its own transaction: while one waits for the
 # database, the other's statements run. SQLite lets one writer in at a time.
 STORERS = 2
+# Storers in processes of their own where forking is dependable (see the module's docstring);
+# elsewhere, threads of the importing process.
+STORE_IN_PROCESSES = sys.platform == "linux"
 # A batch that meets another in a deadlock (rows two batches lock in turn) is stored again.
 STORE_ATTEMPTS = 5
 RETRIED_STATES = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -117,7 +128,7 @@ def import_csv(
     batch: list[tuple[Item, Any]] = []
     storers = STORERS if make_url(database_url).get_backend_name() == "postgresql" else 1
     in_flight: deque[tuple[list[tuple[Item, Any]], frozenset[str] | None, Future[Outcome]]] = deque()
-    with ThreadPoolExecutor(max_workers=storers, thread_name_prefix="csv-store") as writer:
+    with _storers(storers) as writer:
 
         def hand_over(full: list[tuple[Item, Any]]) -> None:
             keys = _keys(kind, full) if storers > 1 and full else None
@@ -132,7 +143,9 @@ def import_csv(
                 if progress and (full or in_flight):  # the last one is told once the import ends
                     progress(report)
             if full:
-                in_flight.append((full, keys, writer.submit(_store, database_url, store_id, kind, full)))
+                # The storer gets the records alone: the rows they came from stay here, for the report.
+                storing = writer.submit(_store, database_url, store_id, kind, [r for _, r in full])
+                in_flight.append((full, keys, storing))
 
         for item in records:
             try:
@@ -160,19 +173,31 @@ def import_csv(
     return report
 
 
+def _storers(storers: int) -> Executor:
+    """Where the batches are stored: `storers` processes forked from this one (each dropping the
+    database connections it inherited, which stay this process's), or threads of this process."""
+    if storers > 1 and STORE_IN_PROCESSES:
+        return ProcessPoolExecutor(
+            max_workers=storers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=forget_inherited_engines,
+        )
+    return ThreadPoolExecutor(max_workers=storers, thread_name_prefix="csv-store")
+
+
 def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
     for row in rows:
         report.rows_read += 1
         yield row
 
 
-def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:
+def _store(database_url: str, store_id: int, kind: str, records: list[Any]) -> Outcome:
     """Store a batch in a transaction of its own, again if it met another batch in a deadlock or
     another writer stored one of its records first meanwhile."""
     attempt = 1
     while True:
         try:
-            return _store_once(database_url, store_id, kind, batch)
+            return _store_once(database_url, store_id, kind, records)
         except OperationalError as exc:
             if attempt == STORE_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in RETRIED_STATES:
                 raise
@@ -186,12 +211,11 @@ def _store(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, 
         attempt += 1
 
 
-def _store_once(database_url: str, store_id: int, kind: str, batch: list[tuple[Item, Any]]) -> Outcome:
+def _store_once(database_url: str, store_id: int, kind: str, records: list[Any]) -> Outcome:
     with session_scope(database_url) as session:
         store = session.get(Store, store_id)
         if store is None:
             raise LookupError(f"no store {store_id}")
-        records = [record for _, record in batch]
 
         def as_the_api(session: Session, store: Store, part: Sequence[Any], whole: bool) -> Outcome:
             return INGEST[kind](session, store, part)

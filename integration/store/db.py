@@ -72,6 +72,17 @@ def dispose_engines() -> None:
     session_factory.cache_clear()
 
 
+def forget_inherited_engines() -> None:
+    """In a process forked from one that had engines: drop them without closing their connections,
+    which stay the parent's (closing them here would end the parent's sessions); this process
+    opens its own on first use. psycopg leaves a connection another process opened untouched when
+    it is collected, so the copies are only let go of here."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+    session_factory.cache_clear()
+
+
 # A server that stops answering without closing the connection (a dropped network path) is noticed
 # within about 25 s of silence, and a sent statement left unacknowledged for 30 s fails, instead
 # of a process waiting on it for hours (the kernel's defaults): a web thread storing a delivery

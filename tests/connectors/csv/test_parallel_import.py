@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
+import multiprocessing
+import os
 import random
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -123,30 +123,37 @@ def test_batches_stored_at_once_leave_what_one_storer_leaves(
 ) -> None:
     monkeypatch.setattr(importer, "BATCH_RECORDS", 6)
     raw = (_customers if kind == "customers" else _orders)(random.Random(seed))
-    busy = {"now": 0, "most": 0}
-    lock = threading.Lock()
+    # Counted in memory the storer processes share with this one (they are forked from it, with
+    # the function below in place of the storing step).
+    shared = multiprocessing.get_context("fork")
+    lock = shared.Lock()
+    now, most, elsewhere = shared.Value("i", 0), shared.Value("i", 0), shared.Value("i", 0)
     store_once = importer._store_once
+    importing = os.getpid()
 
     def counted(*args: Any) -> Any:
         with lock:
-            busy["now"] += 1
-            busy["most"] = max(busy["most"], busy["now"])
+            now.value += 1
+            most.value = max(most.value, now.value)
+            elsewhere.value += os.getpid() != importing
         try:
             return store_once(*args)
         finally:
             with lock:
-                busy["now"] -= 1
+                now.value -= 1
 
     monkeypatch.setattr(importer, "_store_once", counted)
     results = []
     for storers in (1, 2):
         monkeypatch.setattr(importer, "STORERS", storers)
-        busy["most"] = 0
+        most.value = elsewhere.value = 0
         with session_scope(db_url) as session:
             store = make_store(session)
             store_id, account_id = store.id, store.account_id
         report = import_csv(db_url, store_id, kind, io.BytesIO(raw))
-        assert busy["most"] == storers  # the second run did store two batches at once
+        assert most.value == storers  # the second run did store two batches at once
+        # One storer is a thread of this process; two are processes of their own (on Linux).
+        assert bool(elsewhere.value) == (storers == 2 and importer.STORE_IN_PROCESSES)
         with session_scope(db_url) as session:
             counts = (report.written, report.unchanged, report.failed, report.errors)
             results.append((counts, _state(session, account_id)))
@@ -154,9 +161,7 @@ def test_batches_stored_at_once_leave_what_one_storer_leaves(
     assert results[0][0][0] > 50
 
 
-def test_a_batch_that_meets_another_in_a_deadlock_is_stored_again(
-    db_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_batch_that_meets_another_in_a_deadlock_is_stored_again(db_url: str) -> None:
     # The database fails the first batch's link insert as it fails one of two deadlocked transactions.
     with get_engine(db_url).begin() as conn:
         conn.execute(text("CREATE SEQUENCE deadlock_once"))
@@ -178,11 +183,11 @@ def test_a_batch_that_meets_another_in_a_deadlock_is_stored_again(
         with session_scope(db_url) as session:
             store_id = make_store(session).id
         lines = ["id,email,updated_at"] + [f"c{i},p{i}@example.com,2026-04-01T00:00:00Z" for i in range(30)]
-        with caplog.at_level(logging.INFO, logger=importer.__name__):
-            report = import_csv(db_url, store_id, "customers", io.BytesIO("\n".join(lines).encode()))
+        report = import_csv(db_url, store_id, "customers", io.BytesIO("\n".join(lines).encode()))
         assert (report.written, report.failed) == (30, 0)
-        assert "storing it again (attempt 2)" in caplog.text
         with session_scope(db_url) as session:
+            # The batch's link insert ran twice: failed once as in a deadlock, then stored.
+            assert session.scalar(text("SELECT last_value FROM deadlock_once")) == 2
             assert session.scalar(select(func.count()).select_from(StoreCustomer)) == 30
             assert session.scalar(select(func.count()).select_from(Contact)) == 30
     finally:
@@ -190,3 +195,26 @@ def test_a_batch_that_meets_another_in_a_deadlock_is_stored_again(
             conn.execute(text("DROP TRIGGER deadlock_once ON store_customers"))
             conn.execute(text("DROP FUNCTION deadlock_once()"))
             conn.execute(text("DROP SEQUENCE deadlock_once"))
+
+
+def test_what_fails_in_a_storer_reaches_the_importer(db_url: str) -> None:
+    # A store gone while its file imports: the storer's error comes back as it was raised there.
+    lines = ["id,email,updated_at"] + [f"c{i},p{i}@example.com,2026-04-01T00:00:00Z" for i in (1, 2)]
+    with pytest.raises(LookupError, match="no store 987654"):
+        import_csv(db_url, 987654, "customers", io.BytesIO("\n".join(lines).encode()))
+    # A record the database refuses while it is stored is reported by the reader with the file's
+    # row (the storer had the records alone), and the others are kept.
+    with session_scope(db_url) as session:
+        store_id = make_store(session).id
+    with get_engine(db_url).begin() as conn:
+        conn.execute(text("ALTER TABLE store_customers ADD CONSTRAINT refuse_c2 CHECK (external_id <> 'c2')"))
+    try:
+        report = import_csv(db_url, store_id, "customers", io.BytesIO("\n".join(lines).encode()))
+    finally:
+        with get_engine(db_url).begin() as conn:
+            conn.execute(text("ALTER TABLE store_customers DROP CONSTRAINT refuse_c2"))
+    assert (report.written, report.failed) == (1, 1)
+    assert [(e["row"], e["cells"][0]) for e in report.errors] == [(3, ["id", "c2"])]
+    with session_scope(db_url) as session:
+        stored = session.scalars(select(StoreCustomer.external_id).where(StoreCustomer.store_id == store_id))
+        assert list(stored) == ["c1"]
