@@ -11,7 +11,9 @@ are held at once. Bad rows are reported by row number, column and reason while t
 On Linux the two storers are processes forked from the importing one, so reading and storing each
 have an interpreter of their own: as threads they took turns on one (reading and checking a row,
 and preparing its statements, cost as much CPU as the database's work on it). A storer gets a
-batch's records alone; the rows they came from stay with the reader, which reports on them.
+batch's records alone; the rows they came from stay with the reader, which reports on them. What a
+forked storer must not share with the importer (connections, locked streams, signal handlers) and
+how it leaves with it: `_storer_starts`.
 
 The buyers whose orders a batch wrote are noted rather than recomputed batch after batch: their
 totals and leaderboard rows are recomputed when the import ends, each noted buyer once, however
@@ -23,7 +25,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -57,8 +63,8 @@ logger = logging.getLogger(__name__)
 # Batches stored at once on PostgreSQL, each in its own transaction: while one waits for the
 # database, the other's statements run. SQLite lets one writer in at a time.
 STORERS = 2
-# Storers in processes of their own where forking is dependable (see the module's docstring);
-# elsewhere, threads of the importing process.
+# Storers in processes of their own on Linux (see the module's docstring); elsewhere, where forking
+# a process that runs threads is less dependable, threads of the importing process.
 STORE_IN_PROCESSES = sys.platform == "linux"
 # A batch that meets another in a deadlock (rows two batches lock in turn) is stored again.
 STORE_ATTEMPTS = 5
@@ -174,15 +180,65 @@ def import_csv(
 
 
 def _storers(storers: int) -> Executor:
-    """Where the batches are stored: `storers` processes forked from this one (each dropping the
-    database connections it inherited, which stay this process's), or threads of this process."""
+    """Where the batches are stored: `storers` processes forked from this one (see `_storer_starts`),
+    or threads of this process."""
     if storers > 1 and STORE_IN_PROCESSES:
         return ProcessPoolExecutor(
             max_workers=storers,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=forget_inherited_engines,
+            initializer=_storer_starts,
         )
     return ThreadPoolExecutor(max_workers=storers, thread_name_prefix="csv-store")
+
+
+def _storer_starts() -> None:
+    """What a storer process, forked from the importing one, sets right before its first batch.
+
+    - It opens database connections of its own; the inherited ones stay the importer's.
+    - It writes to standard streams of its own: the copies the fork made may be locked for good,
+      by a thread of the importer (a progress display, a worker's heartbeat) writing at that moment.
+    - Interrupts and termination requests are the importer's to act on (a worker told to stop lets
+      its job end; Ctrl-C stops reading and lets the batches being stored finish), not the storer's:
+      it would otherwise run the handlers it inherited, a worker's shutdown among them.
+    - It leaves as soon as the importer is gone, even killed: a storer waiting for work would wait
+      for good, and hold copies of the importer's sockets, keeping its sessions open on the server.
+    """
+    forget_inherited_engines()
+    _own_standard_streams()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    importer = multiprocessing.parent_process()
+    if importer is not None:
+        threading.Thread(
+            target=_leave_with, args=(importer.sentinel,), name="importer-gone", daemon=True
+        ).start()
+
+
+def _leave_with(sentinel: int) -> None:
+    """Wait for the importing process to end (its sentinel becomes readable), then leave at once:
+    the batch in flight, if any, is rolled back by the server as its connection closes."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
+def _own_standard_streams() -> None:
+    """Replace the inherited `sys.stdout` and `sys.stderr` (and the log handlers writing to them)
+    with new streams on duplicates of the same files."""
+    fresh: dict[int, Any] = {}
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        inherited = getattr(sys, name)
+        try:
+            stream = os.fdopen(os.dup(fd), "w", buffering=1, encoding=getattr(inherited, "encoding", None))
+        except (OSError, ValueError):
+            continue  # no such file (a detached process): the inherited object stays
+        setattr(sys, name, stream)
+        fresh[id(inherited)] = stream
+    loggers = [logging.getLogger(), *(log for log in logging.Logger.manager.loggerDict.values())]
+    for log in loggers:
+        for handler in getattr(log, "handlers", ()):
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in fresh:
+                # Not setStream: it flushes the inherited stream first.
+                handler.stream = fresh[id(handler.stream)]
 
 
 def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:

@@ -3,6 +3,7 @@ as they were (the CSV importer's storers are such processes)."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Iterator
 
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 @pytest.fixture
 def own_engines(db_url: str) -> Iterator[str]:
-    """This process's engines as the test leaves them, forgotten after it."""
+    """This process's engines, new for the test (one pooled connection, the one it opens) and
+    forgotten after it."""
+    db.dispose_engines()
     yield db_url
     db.dispose_engines()
 
@@ -26,11 +29,17 @@ def _backend(url: str) -> int:
         return int(session.scalar(text("SELECT pg_backend_pid()")) or 0)
 
 
+def _backend_after_collecting(url: str) -> int:
+    """As a storer begins: whatever it let go of is collected before it opens its own."""
+    gc.collect()
+    return _backend(url)
+
+
 def _in_forked_child(url: str, forget: bool) -> int:
     """The backend a forked child's session talks to."""
     fork = multiprocessing.get_context("fork")
     with fork.Pool(1, initializer=db.forget_inherited_engines if forget else None) as pool:
-        return pool.apply(_backend, (url,))
+        return pool.apply(_backend_after_collecting, (url,))
 
 
 def test_a_forked_child_opens_its_own_connection_and_the_parents_lives_on(own_engines: str) -> None:
