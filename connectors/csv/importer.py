@@ -197,48 +197,89 @@ def _storer_starts() -> None:
     - It opens database connections of its own; the inherited ones stay the importer's.
     - It writes to standard streams of its own: the copies the fork made may be locked for good,
       by a thread of the importer (a progress display, a worker's heartbeat) writing at that moment.
-    - Interrupts and termination requests are the importer's to act on (a worker told to stop lets
-      its job end; Ctrl-C stops reading and lets the batches being stored finish), not the storer's:
-      it would otherwise run the handlers it inherited, a worker's shutdown among them.
+    - Interrupts and termination requests sent to every process of a worker or a terminal (a
+      worker told to stop lets its job end; Ctrl-C stops reading and lets the batches being stored
+      finish) are the importer's to act on, not the storer's: it would otherwise run the handlers it
+      inherited, a worker's shutdown among them. A termination request from the importer itself
+      (its pool ends the storers that are left when one of them died) ends it at once.
     - It leaves as soon as the importer is gone, even killed: a storer waiting for work would wait
       for good, and hold copies of the importer's sockets, keeping its sessions open on the server.
     """
     forget_inherited_engines()
     _own_standard_streams()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     importer = multiprocessing.parent_process()
-    if importer is not None:
-        threading.Thread(
-            target=_leave_with, args=(importer.sentinel,), name="importer-gone", daemon=True
-        ).start()
+    if importer is None or importer.pid is None:
+        return
+    # Blocked here, before any thread starts, so that every thread of the storer inherits the mask
+    # and the request waits for the thread below.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(target=_end_when_told, args=(importer.pid,), name="termination", daemon=True).start()
+    threading.Thread(
+        target=_leave_with, args=(importer.sentinel, importer.pid), name="importer-gone", daemon=True
+    ).start()
 
 
-def _leave_with(sentinel: int) -> None:
-    """Wait for the importing process to end (its sentinel becomes readable), then leave at once:
-    the batch in flight, if any, is rolled back by the server as its connection closes."""
-    multiprocessing.connection.wait([sentinel])
+def _end_when_told(importer_pid: int) -> None:
+    """End the storer when the importing process asks (SIGTERM from it); others' requests wait."""
+    while True:
+        if signal.sigwaitinfo({signal.SIGTERM}).si_pid == importer_pid:
+            os._exit(1)
+
+
+def _leave_with(sentinel: int, importer_pid: int) -> None:
+    """Leave once the importing process has ended: its sentinel becomes readable, or (should another
+    process forked from it hold the sentinel's other end) this process has another parent. The
+    batch in flight, if any, is rolled back by the server as its connection closes."""
+    while not multiprocessing.connection.wait([sentinel], timeout=1) and os.getppid() == importer_pid:
+        pass
     os._exit(1)
 
 
 def _own_standard_streams() -> None:
-    """Replace the inherited `sys.stdout` and `sys.stderr` (and the log handlers writing to them)
-    with new streams on duplicates of the same files."""
+    """Replace the inherited `sys.stdout` and `sys.stderr`, and the streams of log handlers writing
+    to the same files (found by file descriptor: a progress display may have put proxies in their
+    place), with new streams on duplicates of those files."""
     fresh: dict[int, Any] = {}
-    for name, fd in (("stdout", 1), ("stderr", 2)):
+    for name in ("stdout", "stderr"):
         inherited = getattr(sys, name)
+        if inherited is None:
+            continue
+        fd = _descriptor(inherited)
+        if fd is None:
+            continue
+        copy = os.dup(fd)
         try:
-            stream = os.fdopen(os.dup(fd), "w", buffering=1, encoding=getattr(inherited, "encoding", None))
-        except (OSError, ValueError):
-            continue  # no such file (a detached process): the inherited object stays
+            stream = os.fdopen(
+                copy,
+                "w",
+                buffering=1,
+                encoding=getattr(inherited, "encoding", None),
+                errors=getattr(inherited, "errors", None),
+            )
+        except (OSError, ValueError, LookupError, TypeError):
+            os.close(copy)
+            continue
         setattr(sys, name, stream)
-        fresh[id(inherited)] = stream
-    loggers = [logging.getLogger(), *(log for log in logging.Logger.manager.loggerDict.values())]
+        fresh[fd] = stream
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for log in loggers:
         for handler in getattr(log, "handlers", ()):
-            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in fresh:
-                # Not setStream: it flushes the inherited stream first.
-                handler.stream = fresh[id(handler.stream)]
+            if isinstance(handler, logging.StreamHandler):
+                fd = _descriptor(handler.stream)
+                if fd in fresh:
+                    # Not setStream: it flushes the inherited stream first.
+                    handler.stream = fresh[fd]
+
+
+def _descriptor(stream: Any) -> int | None:
+    """The file descriptor a stream writes to (through a progress display's proxy), if any."""
+    stream = getattr(stream, "rich_proxied_file", stream)
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if isinstance(fd, int) else None
 
 
 def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
