@@ -54,7 +54,7 @@ from integration.ingest import ingest_customers, ingest_orders
 from integration.ingest.isolation import StoredMeanwhile, ingest_isolated
 from integration.ingest.resolver import safe_email
 from integration.store import session_scope
-from integration.store.db import forget_inherited_engines
+from integration.store.db import dispose_engines
 from integration.store.models import Store
 from integration.store.types import utcnow
 
@@ -205,7 +205,7 @@ def _storer_starts() -> None:
     - It leaves as soon as the importer is gone, even killed: a storer waiting for work would wait
       for good, and hold copies of the importer's sockets, keeping its sessions open on the server.
     """
-    forget_inherited_engines()
+    dispose_engines(close=False)
     _own_standard_streams()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     importer = multiprocessing.parent_process()

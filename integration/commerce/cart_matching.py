@@ -57,6 +57,7 @@ class Cart:
     created: datetime
     updated: datetime
     completed_at: datetime | None
+    platform_completed_at: datetime | None
     state: CheckoutState
     abandoned_at: datetime | None
     recovered_at: datetime | None
@@ -123,8 +124,8 @@ def by_products(
 
 
 def platform_completed(cart: Cart) -> bool:
-    """The platform reported the checkout completed, and no order of ours decided it."""
-    return cart.completed_at is not None and cart.rule is None
+    """The platform reported the checkout completed (an order naming it still decides it first)."""
+    return cart.platform_completed_at is not None
 
 
 def product_pairs(session: Session, checkout_ids: Sequence[int]) -> list[tuple[int, int, datetime, datetime]]:

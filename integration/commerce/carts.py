@@ -204,6 +204,7 @@ def _load(session: Session, store: Store, checkout_ids: set[int], contact_ids: s
         Checkout.created_at,
         Checkout.updated_at,
         Checkout.completed_at,
+        Checkout.platform_completed_at,
         Checkout.state,
         Checkout.abandoned_at,
         Checkout.recovered_at,
@@ -229,6 +230,7 @@ def _load(session: Session, store: Store, checkout_ids: set[int], contact_ids: s
             created=r.created_at,
             updated=r.updated_at,
             completed_at=r.completed_at,
+            platform_completed_at=r.platform_completed_at,
             state=r.state,
             abandoned_at=r.abandoned_at,
             recovered_at=r.recovered_at,
@@ -251,7 +253,7 @@ def _target(cart: Cart, windows: Windows, decision: tuple[int, datetime, str] | 
         else:
             state, abandoned_at, recovered = CheckoutState.RECOVERED, abandonment, (at, order_id, rule)
     elif platform_completed(cart):
-        state, completed_at = CheckoutState.COMPLETED, cart.completed_at
+        state, completed_at = CheckoutState.COMPLETED, cart.platform_completed_at
     elif (
         cart.reachable
         and cart.state in (CheckoutState.ABANDONED, CheckoutState.RECOVERED)

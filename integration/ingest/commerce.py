@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Boolean, delete, func, literal, literal_column, or_, select, true
+from sqlalchemy import Boolean, delete, literal, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from integration.commerce import carts, totals
@@ -211,7 +211,7 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
             "email": r.email,
             "state": CheckoutState.OPEN,
             **{f: getattr(r, f) for f in CHECKOUT_FIELDS},
-            "completed_at": completions.get(r.token),
+            "platform_completed_at": completions.get(r.token),
         }
         for r, contact_id in zip(fresh, contacts, strict=True)
     ]
@@ -222,7 +222,6 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
             rows,
             "token",
             [*CHECKOUT_FIELDS, "contact_id", "email"],
-            kept=("completed_at",),
             stored=stored.keys(),
         )
         if rows
@@ -252,15 +251,15 @@ def ingest_checkouts(session: Session, store: Store, records: Sequence[CheckoutR
 
 
 def _complete(session: Session, store: Store, completions: dict[str, datetime]) -> None:
-    """Record when the platform says checkouts were completed (the earliest, if it says so twice)."""
+    """Record when the platform says checkouts were completed (the earliest, if it says so twice),
+    whatever decided them so far: `settle` weighs the report against the orders."""
     table = table_of(Checkout)
     set_by_token(
         session,
         store,
-        "completed_at",
+        "platform_completed_at",
         completions.items(),
-        or_(table.c.completed_at.is_(None), table.c.completed_at > VALUE),
-        table.c.recovery_rule.is_(None),
+        or_(table.c.platform_completed_at.is_(None), table.c.platform_completed_at > VALUE),
     )
 
 
@@ -319,15 +318,13 @@ def _upsert(
     rows: list[dict[str, Any]],
     key: str,
     fields: Sequence[str],
-    kept: Sequence[str] = (),
     stored: Collection[str] = (),
 ) -> dict[str, tuple[int, bool]]:
     """Insert or update rows where the incoming version is newer; return the keys actually written,
     each with its row's id and whether this inserted the row (False: it updated one).
 
-    The `kept` fields keep their stored value when the incoming version has none. `stored` names
-    the keys read as stored before: on SQLite (one writer at a time) a key not among them was
-    inserted; PostgreSQL says so itself, whatever another writer committed meanwhile.
+    `stored` names the keys read as stored before: on SQLite (one writer at a time) a key not among
+    them was inserted; PostgreSQL says so itself, whatever another writer committed meanwhile.
     """
     table = model.__table__
     names = list(rows[0])
@@ -345,9 +342,7 @@ def _upsert(
     inserted = literal_column(f"{table.name}.xmax = 0", Boolean) if postgres else literal(False)
     stmt = stmt.on_conflict_do_update(
         index_elements=["store_id", key],
-        set_={f: stmt.excluded[f] for f in fields}
-        | {f: func.coalesce(stmt.excluded[f], table.c[f]) for f in kept}
-        | {"ingested_at": utcnow()},
+        set_={f: stmt.excluded[f] for f in fields} | {"ingested_at": utcnow()},
         # A concurrent newer write wins here too, not only in the pre-check: a version that lost
         # here is not written, and neither are its line items or effects.
         where=table.c.updated_at < stmt.excluded.updated_at,

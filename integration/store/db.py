@@ -64,21 +64,16 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def dispose_engines() -> None:
-    """Close every pooled connection of this process and forget the engines."""
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-    session_factory.cache_clear()
+def dispose_engines(*, close: bool = True) -> None:
+    """Forget this process's engines, closing their pooled connections.
 
-
-def forget_inherited_engines() -> None:
-    """In a process forked from one that had engines: drop them without closing their connections,
-    which stay the parent's (closing them here would end the parent's sessions); this process
-    opens its own on first use. psycopg leaves a connection another process opened untouched when
-    it is collected, so the copies are only let go of here."""
+    With `close=False`, in a process forked from one that had engines: the connections are let go
+    of without being closed, as they stay the parent's (closing them here would end the parent's
+    sessions); this process opens its own on first use. psycopg leaves a connection another process
+    opened untouched when it is collected, so the copies are only let go of.
+    """
     for engine in _engines.values():
-        engine.dispose(close=False)
+        engine.dispose(close=close)
     _engines.clear()
     session_factory.cache_clear()
 

@@ -414,3 +414,73 @@ def test_an_open_checkout_completed_days_after_its_delay_is_recovered(
         ).all()
         assert InteractionType.CART_ABANDONED in events
         assert InteractionType.CART_RECOVERED in events
+
+
+def _deliver(db_url: str, store_id: int, topic: str, body: dict[str, Any]) -> None:
+    with session_scope(db_url) as session:
+        received = inbox.receive(
+            session,
+            source="shopify",
+            topic=topic,
+            delivery_id=uuid.uuid4().hex,
+            body=json.dumps(body).encode(),
+            store_id=store_id,
+            signature_verified=True,
+        )
+        inbox.process(session, [received.id], SOURCES)
+        assert session.get(InboxDelivery, received.id).status == InboxStatus.PROCESSED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "arrival",
+    [
+        ("create", "tick", "purchase", "completion", "own order"),
+        ("create", "purchase", "tick", "own order", "completion"),
+        ("create", "tick", "completion", "purchase", "own order"),
+        ("completion", "purchase", "create", "own order"),
+        ("own order", "completion", "purchase", "create", "tick"),
+    ],
+)
+def test_a_checkout_the_platform_completed_is_not_recovered_by_another_order(
+    db_url: str, arrival: tuple[str, ...]
+) -> None:
+    """A buyer leaves a cart, buys the product in another order that names no checkout, and days
+    after the recovery window completes the cart itself: the other order was not this cart's. What
+    arrived first must not decide it (the platform's completion used to be dropped for a cart the
+    product rule had recovered already)."""
+    buyer = Person("ann@example.com", 5001)
+    completed = NOW + timedelta(days=11)
+    cart = Cart("t1", buyer, (NOW,), frozenset(PRODUCTS[:1]), 0, completed=completed)
+    purchase = Purchase(901, buyer, NOW + timedelta(hours=5), None, None, frozenset(PRODUCTS[:1]))
+    own = Purchase(902, buyer, completed, "t1", None, frozenset(PRODUCTS[:1]))
+    want = expected([cart], [purchase, own], timedelta(minutes=10), NOW + timedelta(days=20))
+    assert want == {"t1": Outcome("completed", completed_at=completed)}
+    bodies = {
+        "create": ("checkouts/create", _checkout_body(cart, 0)),
+        "completion": ("checkouts/update", _checkout_body(cart, 1)),
+        "purchase": ("orders/create", _order_body(purchase)),
+        "own order": ("orders/create", _order_body(own)),
+    }
+    with session_scope(db_url) as session:
+        store_id = make_store(session).id
+    for step in arrival:
+        if step == "tick":
+            with session_scope(db_url) as session:
+                mark_abandoned(session, now=NOW + timedelta(days=1))
+        else:
+            _deliver(db_url, store_id, *bodies[step])
+    with session_scope(db_url) as session:
+        mark_abandoned(session, now=NOW + timedelta(days=20))
+        [stored] = session.scalars(select(Checkout).where(Checkout.store_id == store_id)).all()
+        assert (stored.state.value, stored.completed_at, stored.abandoned_at, stored.recovered_at) == (
+            "completed",
+            completed,
+            None,
+            None,
+        )
+        events = session.scalars(
+            select(InteractionEvent.type).where(
+                InteractionEvent.store_id == store_id, InteractionEvent.source == "carts"
+            )
+        ).all()
+        assert events == []

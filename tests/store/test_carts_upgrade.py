@@ -7,7 +7,7 @@ from datetime import timedelta
 from alembic import command
 from sqlalchemy import select, update
 
-from integration.commerce.carts import mark_abandoned
+from integration.commerce.carts import mark_abandoned, settle
 from integration.ingest import ingest_checkouts, ingest_orders
 from integration.store import session_scope
 from integration.store.db import alembic_config, get_engine, upgrade
@@ -67,3 +67,49 @@ def test_carts_recorded_recovered_before_their_abandonment_are_settled_by_the_ti
         ("c", InteractionType.CART_ABANDONED),
         ("c", InteractionType.CART_RECOVERED),
     }
+
+
+def test_the_platforms_completion_reports_are_kept_apart_on_upgrade(own_database: str) -> None:
+    """0034: a checkout completed by the platform's word alone keeps that word as its report; one an
+    order completed or recovered has none; and the carts settle to what they were."""
+    url = own_database
+    with session_scope(url) as session:
+        store = make_store(session)
+        ingest_checkouts(
+            session,
+            store,
+            [
+                checkout("reported", email="r@example.com"),
+                checkout("reported", NOW + timedelta(days=2), email="r@example.com", completed_at=NOW),
+                checkout("by-order", email="o@example.com"),
+                checkout("recovered", email="v@example.com"),
+                checkout("open", NOW + timedelta(days=30), email="p@example.com"),
+            ],
+        )
+        mark_abandoned(session, now=NOW + timedelta(hours=1))
+        ingest_orders(
+            session,
+            store,
+            [
+                order("1", NOW + timedelta(minutes=5), email="o@example.com", checkout_token="by-order"),
+                order("2", NOW + timedelta(days=1), email="v@example.com", checkout_token="recovered"),
+            ],
+        )
+        before = {
+            c.token: (c.state, c.completed_at, c.recovery_rule) for c in session.scalars(select(Checkout))
+        }
+    _downgrade(url, "0033")
+    upgrade(url)
+
+    with session_scope(url) as session:
+        checkouts = list(session.scalars(select(Checkout)))
+        after = {c.token: (c.state, c.completed_at, c.recovery_rule) for c in checkouts}
+        reports = {c.token: c.platform_completed_at for c in checkouts}
+        store_ = session.get(type(store), store.id)
+        assert store_ is not None
+        assert settle(session, store_, [c.id for c in checkouts]) == 0
+    assert after == before
+    assert before["reported"] == (CheckoutState.COMPLETED, NOW, None)
+    assert before["by-order"] == (CheckoutState.COMPLETED, NOW + timedelta(minutes=5), "checkout_token")
+    assert before["recovered"][0] == CheckoutState.RECOVERED
+    assert reports == {"reported": NOW, "by-order": None, "recovered": None, "open": None}

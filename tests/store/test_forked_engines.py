@@ -3,6 +3,7 @@ as they were (the CSV importer's storers are such processes)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ def _backend_after_collecting(url: str) -> int:
 def _in_forked_child(url: str, forget: bool) -> int:
     """The backend a forked child's session talks to."""
     fork = multiprocessing.get_context("fork")
-    with fork.Pool(1, initializer=db.forget_inherited_engines if forget else None) as pool:
+    letting_go = functools.partial(db.dispose_engines, close=False)
+    with fork.Pool(1, initializer=letting_go if forget else None) as pool:
         return pool.apply(_backend_after_collecting, (url,))
 
 
@@ -52,7 +54,7 @@ def test_a_forked_child_opens_its_own_connection_and_the_parents_lives_on(own_en
 
 
 def test_without_letting_go_a_child_would_talk_on_the_parents_connection(own_engines: str) -> None:
-    # What forget_inherited_engines prevents: the copied pool hands the child the parent's session.
+    # What letting go of the inherited engines prevents: the copied pool hands the child the parent's session.
     url = own_engines
     parent = _backend(url)
     assert _in_forked_child(url, forget=False) == parent

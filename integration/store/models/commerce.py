@@ -118,7 +118,10 @@ class Checkout(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # When it was completed, by the platform's report or by the order that completed it (the outcome,
+    # see commerce.carts); the platform's own report is kept apart, whatever decided the checkout.
     completed_at: Mapped[datetime | None]
+    platform_completed_at: Mapped[datetime | None]
     currency: Mapped[str] = mapped_column(String(3))
     total_price: Mapped[Decimal]
     recovery_url: Mapped[str | None] = mapped_column(Text)
