@@ -21,8 +21,9 @@ from jobs.queues import QUEUES, queue
 
 logger = logging.getLogger(__name__)
 
-# Jobs that tell the account about their own failure (an export's "failed" notice): not twice.
-REPORT_OWN_FAILURE = frozenset({"jobs.compute.export_segment_job"})
+# Jobs that tell the account about their own failure (an export's or an import's "failed"
+# notice): not twice.
+REPORT_OWN_FAILURE = frozenset({"jobs.compute.export_segment_job", "jobs.imports.import_file_job"})
 
 ExceptionHandler = Callable[
     [Job, type[BaseException] | None, BaseException | None, TracebackType | None], bool

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from types import TracebackType
 
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -11,12 +15,14 @@ from connectors.csv.importer import Report, import_csv
 from connectors.csv.reader import CsvError
 from connectors.csv.upload import PartsReader
 from integration import notifications
-from integration.settings import get_settings
+from integration.settings import Settings, get_settings
 from integration.store import session_scope
 from integration.store.models import Import, ImportPart, ImportStatus, NotificationKind, Store
 from integration.store.types import utcnow
 from jobs.compute import request_rfm_after_orders, request_stats_refresh
-from jobs.queues import INGEST, enqueue
+from jobs.queues import INGEST, enqueue_or_sweep
+
+logger = logging.getLogger(__name__)
 
 SWEEP_AFTER = timedelta(minutes=2)
 # A file checked and never started is let go after this long.
@@ -30,7 +36,7 @@ def import_file_job(import_id: int) -> dict[str, int]:
         job = session.get(Import, import_id)
         if job is None or job.status in (ImportStatus.FINISHED, ImportStatus.CHECKED):
             return {}  # done already, or still waiting for the merchant to start it
-        job.status, job.started_at = ImportStatus.RUNNING, utcnow()
+        job.status, job.started_at, job.failure = ImportStatus.RUNNING, utcnow(), None
         store_id, kind, encoding = job.store_id, job.kind, job.encoding
 
     def record(report: Report, **final: object) -> None:
@@ -64,6 +70,44 @@ def import_file_job(import_id: int) -> dict[str, int]:
         if kind == "orders":  # the buyers were folded when the import ended: RFM scores follow
             request_rfm_after_orders(get_settings(), account_id)
     return {"rows": report.rows_read, "written": report.written, "failed": report.failed}
+
+
+def queue_import(settings: Settings, import_id: int) -> None:
+    """Queue an import's job (an outage leaves it to the sweeper), told when a try fails."""
+    enqueue_or_sweep(settings, INGEST, import_file_job, import_id, on_failure=import_try_failed)
+
+
+def import_try_failed(
+    job: Job,
+    connection: object,
+    error_type: type[BaseException] | None = None,
+    error: BaseException | None = None,
+    traceback: TracebackType | None = None,
+) -> None:
+    """A try of an import's job failed on an error of no row's making (a storer killed, the
+    database refusing writes, the time limit), or its worker died with it (found abandoned).
+
+    While the job will be tried again the import stays running (the records stored so far are
+    kept, and the next try finds them stored); with its retries spent it is failed, saying so,
+    and the account is told. The error's class only: a database's message may quote a record's
+    personal data.
+    """
+    (import_id,) = job.args
+    name = error_type.__name__ if error_type is not None else "none"
+    if job.should_retry:
+        logger.warning("import %s stopped (%s), tried again: %s left", import_id, name, job.retries_left)
+        return
+    kept = "the records stored before it are kept"
+    if error_type is None or issubclass(error_type, AbandonedJobError):
+        failure = f"the import stopped when the process running it ended; {kept}"
+    else:
+        failure = f"the import stopped on an error ({name}); {kept}"
+    with session_scope(get_settings().database_url) as session:
+        row = session.get(Import, import_id)
+        if row is None or row.status in (ImportStatus.FINISHED, ImportStatus.FAILED):
+            return
+        row.status, row.failure, row.finished_at = ImportStatus.FAILED, failure, utcnow()
+        _tell(session, import_id, NotificationKind.IMPORT_FAILED)
 
 
 def _tell(session: Session, import_id: int, kind: NotificationKind) -> None:
@@ -106,5 +150,5 @@ def sweep_imports_job() -> int:
             )
         ).all()
     for import_id in ids:
-        enqueue(settings, INGEST, import_file_job, import_id)
+        queue_import(settings, import_id)
     return len(ids)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -67,12 +67,16 @@ def enqueue(
     meta: dict[str, Any] | None = None,
     timeout_seconds: int = JOB_TIMEOUT_SECONDS,
     delay_seconds: float = 0,
+    on_failure: Callable[..., Any] | None = None,
 ) -> Job:
     """Enqueue `func(*args)` on queue `name` with back-off retries; arguments must be JSON-safe.
 
     `retry_intervals_seconds` replaces the default back-off (one retry per interval, at most
     `job_retries`); a job that fails for good stays `failure_ttl_seconds` in the failed registry.
     With `delay_seconds` the job is queued that much later (by the workers' scheduler).
+    `on_failure(job, connection, type, value, traceback)` runs on each failed try, before RQ
+    decides on a retry (`job.should_retry`): when the job raised, and when its worker died with it
+    (found abandoned, with no traceback).
     """
     retries = settings.job_retries
     intervals = (retry_intervals_seconds or RETRY_INTERVALS_SECONDS)[:retries]
@@ -84,16 +88,23 @@ def enqueue(
         "result_ttl": RESULT_TTL_SECONDS,
         "job_timeout": timeout_seconds,
         "meta": meta,
+        "on_failure": Callback(on_failure) if on_failure is not None else None,
     }
     if delay_seconds > 0:
         return queue(settings, name).enqueue_in(timedelta(seconds=delay_seconds), func, **options)
     return queue(settings, name).enqueue(func, **options)
 
 
-def enqueue_or_sweep(settings: Settings, name: str, func: Callable[..., Any], *args: Any) -> Job | None:
+def enqueue_or_sweep(
+    settings: Settings,
+    name: str,
+    func: Callable[..., Any],
+    *args: Any,
+    on_failure: Callable[..., Any] | None = None,
+) -> Job | None:
     """Enqueue work whose input is already stored; if Redis is down, leave it for the periodic sweeper."""
     try:
-        return enqueue(settings, name, func, *args)
+        return enqueue(settings, name, func, *args, on_failure=on_failure)
     except redis.RedisError as exc:
         logger.warning("queue unavailable, %s%s left for the sweeper: %s", func.__name__, args, exc)
         return None

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import signal
+import time
+from dataclasses import replace
 
+import pytest
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Notification, NotificationKind
+from integration.store.db import get_engine
+from integration.store.models import Contact, Import, ImportPart, ImportStatus, Notification, NotificationKind
 from integration.store.redis import connection
-from jobs.failed import failure_notifier
-from jobs.queues import COMPUTE, QUEUES, enqueue
+from jobs.failed import failure_notifier, requeue_failed
+from jobs.imports import queue_import
+from jobs.queues import COMPUTE, INGEST, QUEUES, enqueue, queue
 from tests.support import jobs as test_jobs
 from tests.support.builders import make_store
-from tests.support.workers import DrainingWorker
+from tests.support.workers import DrainingWorker, start_worker, stop, wait_for
 
 
 def _drain(settings: Settings) -> None:
@@ -66,3 +72,105 @@ def test_a_job_whose_account_cannot_be_told_notifies_no_one(settings: Settings) 
     enqueue(settings, COMPUTE, test_jobs.always_fails, "no account here", retry=False)
     _drain(settings)
     assert _notices(settings) == []
+
+
+REFUSE_CONTACTS = (
+    "CREATE FUNCTION refuse_contacts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; "
+    "END $$",
+    "CREATE TRIGGER refuse_contacts BEFORE INSERT ON contacts FOR EACH STATEMENT "
+    "EXECUTE FUNCTION refuse_contacts()",
+)
+CUSTOMERS = (
+    b"id,email,updated_at\nc1,p1@example.com,2026-04-01T00:00:00Z\nc2,p2@example.com,2026-04-01T00:00:00Z\n"
+)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_import_the_database_stops_stays_running_while_tried_again_then_fails_and_tells(
+    settings: Settings,
+) -> None:
+    """Not a row's fault (the disk is full): the import is not reported as done or left running for
+    good. While the job will be tried again it stays running; the last try fails it, with the
+    error's class, and the account is told once, as an import (not also as a failed job)."""
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        store_id, account_id = store.id, store.account_id
+        upload = Import(store_id=store_id, kind="customers", filename="c.csv", bytes_total=len(CUSTOMERS))
+        session.add(upload)
+        session.flush()
+        session.add(ImportPart(import_id=upload.id, seq=0, data=CUSTOMERS))
+        import_id = upload.id
+
+    def state() -> tuple[ImportStatus, str | None, int]:
+        with session_scope(settings.database_url) as session:
+            row = session.get(Import, import_id)
+            assert row is not None
+            return row.status, row.failure, session.scalar(select(func.count()).select_from(Contact)) or 0
+
+    with get_engine(settings.database_url).begin() as conn:
+        for statement in REFUSE_CONTACTS:
+            conn.execute(text(statement))
+    queue_import(settings, import_id)
+    _drain(settings)
+    [tried] = ScheduledJobRegistry(queue=queue(settings, INGEST)).get_job_ids()  # in 10 s, again
+    assert state() == (ImportStatus.RUNNING, None, 0)
+    assert _notices(settings) == []
+
+    queue_import(replace(settings, job_retries=0), import_id)  # as its last try
+    _drain(settings)
+    [last] = FailedJobRegistry(queue=queue(settings, INGEST)).get_job_ids()  # kept for the operator
+    failure = "the import stopped on an error (OperationalError); the records stored before it are kept"
+    assert state() == (ImportStatus.FAILED, failure, 0)
+    assert [(a, kind, subject) for a, kind, subject, _ in _notices(settings)] == [
+        (account_id, NotificationKind.IMPORT_FAILED, f"import:{import_id}")
+    ]
+
+    # Once the database takes writes again, the operator's retry imports the file.
+    with get_engine(settings.database_url).begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse_contacts ON contacts"))
+    assert requeue_failed(settings, [last]) == 1
+    _drain(settings)
+    assert state() == (ImportStatus.FINISHED, None, 2)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_import_whose_worker_dies_with_it_is_failed_when_found_abandoned(settings: Settings) -> None:
+    """The worker running an import is killed (out of memory, a machine gone): when RQ finds the job
+    abandoned and no try is left, the import is failed, saying so, instead of running for good."""
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        upload = Import(store_id=store.id, kind="customers", filename="c.csv", bytes_total=len(CUSTOMERS))
+        session.add(upload)
+        session.flush()
+        session.add(ImportPart(import_id=upload.id, seq=0, data=CUSTOMERS))
+        import_id, account_id = upload.id, store.account_id
+
+    def status() -> ImportStatus:
+        with session_scope(settings.database_url) as session:
+            row = session.get(Import, import_id)
+            assert row is not None
+            return row.status
+
+    worker = start_worker(settings, "--queue", "ingest")
+    try:
+        with get_engine(settings.database_url).connect() as holding:
+            holding.execute(text("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE"))  # the import waits
+            queue_import(replace(settings, job_retries=0), import_id)
+            assert wait_for(lambda: status() == ImportStatus.RUNNING, 60)
+            stop(worker, signal.SIGKILL)
+            holding.rollback()
+    finally:
+        stop(worker, signal.SIGKILL)
+    assert status() == ImportStatus.RUNNING  # nobody is left to say otherwise, until RQ looks
+    # RQ's upkeep, run by any worker once the dead one's job has gone unrenewed: here, an hour on.
+    StartedJobRegistry(queue=queue(settings, INGEST)).cleanup(timestamp=time.time() + 3600)
+    with session_scope(settings.database_url) as session:
+        row = session.get(Import, import_id)
+        assert row is not None
+        assert (row.status, row.failure) == (
+            ImportStatus.FAILED,
+            "the import stopped when the process running it ended; the records stored before it are kept",
+        )
+    told = [(a, kind) for a, kind, _, _ in _notices(settings)]
+    assert told == [(account_id, NotificationKind.IMPORT_FAILED)]

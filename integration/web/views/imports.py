@@ -21,8 +21,7 @@ from connectors.csv.upload import PartsReader, save_parts
 from integration.store.models import Import, ImportStatus, Store
 from integration.web.context import current_settings, db
 from integration.web.views.auth import BEARER, fail, owned_store, require_api_key
-from jobs.imports import import_file_job
-from jobs.queues import INGEST, enqueue_or_sweep
+from jobs.imports import queue_import
 
 blueprint = Blueprint("imports", __name__, url_prefix="/api/v1", description="CSV imports")
 require_api_key(blueprint)
@@ -199,7 +198,7 @@ class Upload(MethodView):
     def post(self, store_id: int) -> Import:
         """Upload a CSV file (multipart) to import into the store; a job imports it."""
         job = _store_upload(owned_store(store_id), ImportStatus.QUEUED)
-        enqueue_or_sweep(current_settings(), INGEST, import_file_job, job.id)
+        queue_import(current_settings(), job.id)
         return job
 
 
@@ -242,7 +241,7 @@ class Start(MethodView):
         job.encoding = choice.get("encoding", job.encoding)
         job.status = ImportStatus.QUEUED
         db.commit()  # queued before the import job may read it
-        enqueue_or_sweep(current_settings(), INGEST, import_file_job, job.id)
+        queue_import(current_settings(), job.id)
         return job
 
 

@@ -279,3 +279,37 @@ def test_the_check_and_the_bad_rows_render_embedded(
     done = client.get(url).get_data(as_text=True)
     assert 'id="import-finished"' in done
     assert re.search(r'<s-button [^>]*href="/admin/setup/imports/\d+/bad-rows.csv\?embedded=1', done)
+
+
+@pytest.mark.parametrize(
+    ("language", "banner"), [("en", "The import failed: "), ("pl", "Import nie powiódł się: ")]
+)
+def test_a_failed_import_says_why_in_the_merchants_language(
+    owner: FlaskClient,  # noqa: F811
+    settings: Settings,
+    account: dict[str, Any],  # noqa: F811
+    language: str,
+    banner: str,
+) -> None:
+    why = "the import stopped on an error (OperationalError); the records stored before it are kept"
+    with session_scope(settings.database_url) as session:
+        job = Import(
+            store_id=account["store"],
+            kind="customers",
+            filename="people.csv",
+            status=ImportStatus.FAILED,
+            failure=why,
+            rows_read=1200,
+            records_written=1000,
+        )
+        session.add(job)
+        session.flush()
+        import_id = job.id
+    html = owner.get(
+        f"/admin/setup/stores/{account['store']}/import?import={import_id}",
+        headers={"Accept-Language": language},
+    ).get_data(as_text=True)
+    failed = re.search(r'id="import-failed"[^>]*>(.*?)</', html, re.S)
+    assert failed is not None, html
+    assert unescape(re.sub(r"\s+", " ", failed[1])).strip() == banner + why
+    assert 'data-poll="' not in html  # it is over: the page no longer asks for progress
