@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from integration.accounts import add_store, create_account
 from integration.settings import Settings
 from integration.store import session_scope
-from integration.store.models import Platform
+from integration.store.models import Import, ImportStatus, Platform
 from tests.browser import helpers
 from tests.browser.dataset import add_owner
 from tests.browser.harness import LiveServer
@@ -124,4 +124,43 @@ def test_a_file_is_checked_imported_and_its_bad_rows_downloaded(
     expect(past.first).to_contain_text("klienci.csv")
     expect(past.first.get_by_role("link")).to_have_attribute("href", re.compile(rf"import={import_id}$"))
     helpers.screenshot(page, f"import-done-{locale}")
+    helpers.assert_accessible(page)
+
+
+@pytest.mark.parametrize("locale", ["en", "pl"])
+def test_a_failed_import_says_why_and_keeps_its_counts(
+    page: Page, live_server: LiveServer, settings: Settings, locale: str
+) -> None:
+    """An import stopped by an error of no row's making (its tries spent) in the merchant's
+    language: what failed, why, and what was stored before it; no progress bar left waiting."""
+    _, store_id, email = shop(settings, locale)
+    why = "the import stopped when the process running it ended; the records stored before it are kept"
+    with session_scope(settings.database_url) as session:
+        failed = Import(
+            store_id=store_id,
+            kind="customers",
+            filename="klienci.csv",
+            status=ImportStatus.FAILED,
+            failure=why,
+            bytes_total=9_000_000,
+            bytes_read=4_100_000,
+            rows_read=61_200,
+            records_written=60_000,
+        )
+        session.add(failed)
+        session.flush()
+        import_id = failed.id
+    page.set_extra_http_headers({"Accept-Language": locale})
+    sign_in(page, email)
+    page.goto(f"/admin/setup/stores/{store_id}/import?import={import_id}")
+    said = {
+        "en": "The import failed: The process running it ended before the file's end. The records stored"
+        " until then are kept.",
+        "pl": "Import nie powiódł się: Proces, który go wykonywał, zakończył się przed końcem pliku. Rekordy"
+        " zapisane do tej chwili zostają zachowane.",
+    }[locale]
+    expect(page.locator("#import-failed")).to_contain_text(said)
+    expect(page.locator("#import-counts")).to_contain_text(re.compile(r"60[\s,.\u00a0\u202f]?000"))
+    expect(page.locator("progress#import-progress")).to_have_count(0)
+    helpers.screenshot(page, f"import-failed-{locale}")
     helpers.assert_accessible(page)

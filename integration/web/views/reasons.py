@@ -81,6 +81,24 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         re.compile(r"(?:not an IANA time zone such as Europe/Warsaw|unknown time zone .*)"),
         lambda m: _("Enter a time zone such as Europe/Warsaw."),
     ),
+    # Why an import failed (jobs.imports, connectors.csv.reader), as its page says it.
+    (
+        re.compile(
+            r"the import stopped when the process running it ended; the records stored before it are kept"
+        ),
+        lambda m: _(
+            "The process running it ended before the file's end. The records stored until then are kept."
+        ),
+    ),
+    (
+        re.compile(r"the import stopped on an error \((\w+)\); the records stored before it are kept"),
+        lambda m: _("An error stopped it (%(error)s). The records stored until then are kept.", error=m[1]),
+    ),
+    (
+        re.compile(r"the file is empty or its first line is blank"),
+        lambda m: _("The file is empty or its first line is blank."),
+    ),
+    (re.compile(r"the header names a column twice"), lambda m: _("The header names a column twice.")),
 )
 
 

@@ -281,24 +281,38 @@ def test_the_check_and_the_bad_rows_render_embedded(
     assert re.search(r'<s-button [^>]*href="/admin/setup/imports/\d+/bad-rows.csv\?embedded=1', done)
 
 
+STOPPED = "the import stopped on an error (OperationalError); the records stored before it are kept"
+
+
 @pytest.mark.parametrize(
-    ("language", "banner"), [("en", "The import failed: "), ("pl", "Import nie powiódł się: ")]
+    ("language", "said"),
+    [
+        (
+            "en",
+            "The import failed: An error stopped it (OperationalError). The records stored until then"
+            " are kept.",
+        ),
+        (
+            "pl",
+            "Import nie powiódł się: Przerwał go błąd (OperationalError). Rekordy zapisane do tej chwili"
+            " zostają zachowane.",
+        ),
+    ],
 )
 def test_a_failed_import_says_why_in_the_merchants_language(
     owner: FlaskClient,  # noqa: F811
     settings: Settings,
     account: dict[str, Any],  # noqa: F811
     language: str,
-    banner: str,
+    said: str,
 ) -> None:
-    why = "the import stopped on an error (OperationalError); the records stored before it are kept"
     with session_scope(settings.database_url) as session:
         job = Import(
             store_id=account["store"],
             kind="customers",
             filename="people.csv",
             status=ImportStatus.FAILED,
-            failure=why,
+            failure=STOPPED,
             rows_read=1200,
             records_written=1000,
         )
@@ -311,5 +325,5 @@ def test_a_failed_import_says_why_in_the_merchants_language(
     ).get_data(as_text=True)
     failed = re.search(r'id="import-failed"[^>]*>(.*?)</', html, re.S)
     assert failed is not None, html
-    assert unescape(re.sub(r"\s+", " ", failed[1])).strip() == banner + why
+    assert unescape(re.sub(r"\s+", " ", failed[1])).strip() == said
     assert 'data-poll="' not in html  # it is over: the page no longer asks for progress
