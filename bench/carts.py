@@ -67,8 +67,9 @@ def generate(url: str, contacts: int, orders: int, checkouts: int) -> float:
             SELECT id, 'p' || (id % {PRODUCTS}), 'Product ' || (id % {PRODUCTS}), 1, total_price
             FROM orders""",
         f"""INSERT INTO checkouts (store_id, token, contact_id, email, created_at, updated_at, completed_at,
-                                  currency, total_price, state, ingested_at)
+                                  platform_completed_at, currency, total_price, state, ingested_at)
             SELECT 1, 'k' || g, c, 'c' || c || '@example.com', t - interval '5 minutes', t,
+                   CASE WHEN g % 3 = 0 THEN t + interval '3 minutes' END,
                    CASE WHEN g % 3 = 0 THEN t + interval '3 minutes' END, 'EUR', 50,
                    CASE WHEN g % 3 = 0 THEN 'completed' ELSE 'open' END, now()
             FROM (SELECT g, 1 + (g::bigint * 7919) % {contacts} AS c,

@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from rq.exceptions import AbandonedJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,8 @@ from integration.store import session_scope
 from integration.store.models import Import, ImportPart, ImportStatus, NotificationKind, Store
 from integration.store.types import utcnow
 from jobs.compute import request_rfm_after_orders, request_stats_refresh
-from jobs.queues import INGEST, enqueue_or_sweep
+from jobs.outage import database_reachable, database_unreachable_error
+from jobs.queues import INGEST, enqueue_or_sweep, fetch_job, will_run
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,15 @@ def import_file_job(import_id: int) -> dict[str, int]:
 
 
 def queue_import(settings: Settings, import_id: int) -> None:
-    """Queue an import's job (an outage leaves it to the sweeper), told when a try fails."""
-    enqueue_or_sweep(settings, INGEST, import_file_job, import_id, on_failure=import_try_failed)
+    """Queue an import's job (an outage leaves it to the sweeper), told when a try fails; the job
+    is named after the import, so that the sweeper can tell whether it still lives."""
+    enqueue_or_sweep(
+        settings, INGEST, import_file_job, import_id, job_id=_job_id(import_id), on_failure=import_try_failed
+    )
+
+
+def _job_id(import_id: int) -> str:
+    return f"import-{import_id}"
 
 
 def import_try_failed(
@@ -93,21 +101,36 @@ def import_try_failed(
     personal data.
     """
     (import_id,) = job.args
+    url = get_settings().database_url
+    if error is not None and (
+        not isinstance(error, Exception)
+        or (database_unreachable_error(error) and database_reachable(url) is not None)
+    ):
+        # An interruption (the worker stopping) or a database out of reach: the worker gives such a
+        # try back with its tries untouched (jobs.worker), as it decides by the same tests.
+        return
     name = error_type.__name__ if error_type is not None else "none"
     if job.should_retry:
         logger.warning("import %s stopped (%s), tried again: %s left", import_id, name, job.retries_left)
         return
-    kept = "the records stored before it are kept"
-    if error_type is None or issubclass(error_type, AbandonedJobError):
-        failure = f"the import stopped when the process running it ended; {kept}"
-    else:
-        failure = f"the import stopped on an error ({name}); {kept}"
-    with session_scope(get_settings().database_url) as session:
-        row = session.get(Import, import_id)
-        if row is None or row.status in (ImportStatus.FINISHED, ImportStatus.FAILED):
-            return
-        row.status, row.failure, row.finished_at = ImportStatus.FAILED, failure, utcnow()
-        _tell(session, import_id, NotificationKind.IMPORT_FAILED)
+    with session_scope(url) as session:
+        if error_type is None or issubclass(error_type, AbandonedJobError):
+            _fail(session, import_id, STOPPED_WITH_PROCESS)
+        else:
+            _fail(session, import_id, f"the import stopped on an error ({name}); {KEPT}")
+
+
+KEPT = "the records stored before it are kept"
+STOPPED_WITH_PROCESS = f"the import stopped when the process running it ended; {KEPT}"
+
+
+def _fail(session: Session, import_id: int, failure: str) -> None:
+    """Fail an import still under way, saying why, and tell its account."""
+    row = session.get(Import, import_id, with_for_update=True)
+    if row is None or row.status in (ImportStatus.FINISHED, ImportStatus.FAILED):
+        return
+    row.status, row.failure, row.finished_at = ImportStatus.FAILED, failure, utcnow()
+    _tell(session, import_id, NotificationKind.IMPORT_FAILED)
 
 
 def _tell(session: Session, import_id: int, kind: NotificationKind) -> None:
@@ -133,8 +156,11 @@ def _tell(session: Session, import_id: int, kind: NotificationKind) -> None:
 
 
 def sweep_imports_job() -> int:
-    """Enqueue imports still queued after SWEEP_AFTER (their job was lost, say while Redis was down).
+    """Enqueue imports still queued after SWEEP_AFTER whose job was lost (say while Redis was down);
+    one waiting its turn behind others is left to it (queued twice, it would run twice).
 
+    An import running for longer whose job is over (failed for good without its import being told,
+    say while the database was down) or gone is failed, saying so: nothing would end it otherwise.
     Files checked and not started within KEEP_CHECKED are deleted with their import.
     """
     settings = get_settings()
@@ -149,6 +175,17 @@ def sweep_imports_job() -> int:
                 Import.status == ImportStatus.QUEUED, Import.created_at < utcnow() - SWEEP_AFTER
             )
         ).all()
-    for import_id in ids:
+        running = session.scalars(
+            select(Import.id).where(
+                Import.status == ImportStatus.RUNNING, Import.started_at < utcnow() - SWEEP_AFTER
+            )
+        ).all()
+    lost = [i for i in ids if not will_run(settings, _job_id(i))]  # not those only waiting their turn
+    for import_id in lost:
         queue_import(settings, import_id)
-    return len(ids)
+    for import_id in running:
+        job = fetch_job(settings, _job_id(import_id))
+        if job is None or job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            with session_scope(settings.database_url) as session:
+                _fail(session, import_id, STOPPED_WITH_PROCESS)
+    return len(lost)

@@ -100,11 +100,12 @@ def enqueue_or_sweep(
     name: str,
     func: Callable[..., Any],
     *args: Any,
+    job_id: str | None = None,
     on_failure: Callable[..., Any] | None = None,
 ) -> Job | None:
     """Enqueue work whose input is already stored; if Redis is down, leave it for the periodic sweeper."""
     try:
-        return enqueue(settings, name, func, *args, on_failure=on_failure)
+        return enqueue(settings, name, func, *args, job_id=job_id, on_failure=on_failure)
     except redis.RedisError as exc:
         logger.warning("queue unavailable, %s%s left for the sweeper: %s", func.__name__, args, exc)
         return None

@@ -55,11 +55,11 @@ ORDER_FIELDS = (
     "cart_token",
     "source_name",
 )
+# Not `completed_at`: the outcome is `settle`'s, and the platform's report `_complete`'s.
 CHECKOUT_FIELDS = (
     "cart_token",
     "created_at",
     "updated_at",
-    "completed_at",
     "currency",
     "total_price",
     "recovery_url",

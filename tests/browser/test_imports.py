@@ -154,10 +154,10 @@ def test_a_failed_import_says_why_and_keeps_its_counts(
     sign_in(page, email)
     page.goto(f"/admin/setup/stores/{store_id}/import?import={import_id}")
     said = {
-        "en": "The import failed: The process running it ended before the file's end. The records stored"
+        "en": "The import failed. The process running it ended before the file's end. The records stored"
         " until then are kept.",
-        "pl": "Import nie powiódł się: Proces, który go wykonywał, zakończył się przed końcem pliku. Rekordy"
-        " zapisane do tej chwili zostają zachowane.",
+        "pl": "Import nie powiódł się. Proces, który go wykonywał, zakończył działanie, zanim przetworzono"
+        " cały plik. Rekordy zapisane wcześniej zostają zachowane.",
     }[locale]
     expect(page.locator("#import-failed")).to_contain_text(said)
     expect(page.locator("#import-counts")).to_contain_text(re.compile(r"60[\s,.\u00a0\u202f]?000"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
@@ -16,8 +17,9 @@ from integration.store import session_scope
 from integration.store.db import get_engine
 from integration.store.models import Contact, Import, ImportPart, ImportStatus, Notification, NotificationKind
 from integration.store.redis import connection
+from integration.store.types import utcnow
 from jobs.failed import failure_notifier, requeue_failed
-from jobs.imports import queue_import
+from jobs.imports import STOPPED_WITH_PROCESS, SWEEP_AFTER, queue_import, sweep_imports_job
 from jobs.queues import COMPUTE, INGEST, QUEUES, enqueue, queue
 from tests.support import jobs as test_jobs
 from tests.support.builders import make_store
@@ -111,15 +113,16 @@ def test_an_import_the_database_stops_stays_running_while_tried_again_then_fails
     with get_engine(settings.database_url).begin() as conn:
         for statement in REFUSE_CONTACTS:
             conn.execute(text(statement))
-    queue_import(settings, import_id)
+    queue_import(replace(settings, job_retries=1), import_id)
     _drain(settings)
-    [tried] = ScheduledJobRegistry(queue=queue(settings, INGEST)).get_job_ids()  # in 10 s, again
+    scheduled = ScheduledJobRegistry(queue=queue(settings, INGEST))
+    [tried] = scheduled.get_job_ids()  # tried again in 10 s
     assert state() == (ImportStatus.RUNNING, None, 0)
     assert _notices(settings) == []
 
-    queue_import(replace(settings, job_retries=0), import_id)  # as its last try
+    scheduled.requeue(tried)  # its time has come: the last try
     _drain(settings)
-    [last] = FailedJobRegistry(queue=queue(settings, INGEST)).get_job_ids()  # kept for the operator
+    assert FailedJobRegistry(queue=queue(settings, INGEST)).get_job_ids() == [tried]  # for the operator
     failure = "the import stopped on an error (OperationalError); the records stored before it are kept"
     assert state() == (ImportStatus.FAILED, failure, 0)
     assert [(a, kind, subject) for a, kind, subject, _ in _notices(settings)] == [
@@ -129,7 +132,7 @@ def test_an_import_the_database_stops_stays_running_while_tried_again_then_fails
     # Once the database takes writes again, the operator's retry imports the file.
     with get_engine(settings.database_url).begin() as conn:
         conn.execute(text("DROP TRIGGER refuse_contacts ON contacts"))
-    assert requeue_failed(settings, [last]) == 1
+    assert requeue_failed(settings, [tried]) == 1
     _drain(settings)
     assert state() == (ImportStatus.FINISHED, None, 2)
 
@@ -174,3 +177,54 @@ def test_an_import_whose_worker_dies_with_it_is_failed_when_found_abandoned(sett
         )
     told = [(a, kind) for a, kind, _, _ in _notices(settings)]
     assert told == [(account_id, NotificationKind.IMPORT_FAILED)]
+
+
+def test_the_sweeper_queues_a_lost_import_again_and_not_one_waiting_its_turn(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        long_ago = utcnow() - SWEEP_AFTER - timedelta(minutes=1)
+        waiting, lost = (
+            Import(store_id=store.id, kind="customers", filename=f"{name}.csv", created_at=long_ago)
+            for name in ("waiting", "lost")
+        )
+        session.add_all([waiting, lost])
+        session.flush()
+        waiting_id, lost_id = waiting.id, lost.id
+    queue_import(settings, waiting_id)  # behind other work, its job is still in the queue
+    assert sweep_imports_job() == 1
+    assert queue(settings, INGEST).job_ids == [f"import-{waiting_id}", f"import-{lost_id}"]
+
+
+def test_the_sweeper_fails_a_running_import_whose_job_is_over_and_leaves_a_live_one(
+    settings: Settings,
+) -> None:
+    """A job that failed for good without its import being told (its callback could not write), or
+    that is gone, leaves the import running for good: the sweeper fails it and tells the account
+    once. One whose job is still to run (queued, or waiting for a retry) is left alone."""
+    with session_scope(settings.database_url) as session:
+        store = make_store(session)
+        account_id = store.account_id
+        started = utcnow() - SWEEP_AFTER - timedelta(minutes=1)
+        imports = [
+            Import(store_id=store.id, kind="customers", filename=f"{name}.csv", status=ImportStatus.RUNNING)
+            for name in ("orphan", "alive", "recent")
+        ]
+        for row, at in zip(imports, (started, started, utcnow()), strict=True):
+            row.started_at = at
+        session.add_all(imports)
+        session.flush()
+        orphan, alive, recent = (row.id for row in imports)
+    queue_import(settings, alive)  # waiting in its queue
+
+    sweep_imports_job()
+    sweep_imports_job()  # told once, not once per sweep
+
+    with session_scope(settings.database_url) as session:
+        states = {i.id: (i.status, i.failure) for i in session.scalars(select(Import).order_by(Import.id))}
+    assert states == {
+        orphan: (ImportStatus.FAILED, STOPPED_WITH_PROCESS),
+        alive: (ImportStatus.RUNNING, None),
+        recent: (ImportStatus.RUNNING, None),
+    }
+    told = [(a, kind, subject) for a, kind, subject, _ in _notices(settings)]
+    assert told == [(account_id, NotificationKind.IMPORT_FAILED, f"import:{orphan}")]

@@ -99,6 +99,10 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         lambda m: _("The file is empty or its first line is blank."),
     ),
     (re.compile(r"the header names a column twice"), lambda m: _("The header names a column twice.")),
+    (
+        re.compile(r"missing column\(s\) (.+) for \w+"),
+        lambda m: _("Columns this kind of file needs are missing: %(columns)s.", columns=m[1]),
+    ),
 )
 
 

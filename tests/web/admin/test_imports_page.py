@@ -285,17 +285,30 @@ STOPPED = "the import stopped on an error (OperationalError); the records stored
 
 
 @pytest.mark.parametrize(
-    ("language", "said"),
+    ("failure", "language", "said"),
     [
         (
+            STOPPED,
             "en",
-            "The import failed: An error stopped it (OperationalError). The records stored until then"
+            "The import failed. An error stopped it (OperationalError). The records stored until then"
             " are kept.",
         ),
         (
+            STOPPED,
             "pl",
-            "Import nie powiódł się: Przerwał go błąd (OperationalError). Rekordy zapisane do tej chwili"
+            "Import nie powiódł się. Przerwał go błąd (OperationalError). Rekordy zapisane wcześniej"
             " zostają zachowane.",
+        ),
+        (
+            "missing column(s) email for customers",
+            "pl",
+            "Import nie powiódł się. Brakuje kolumn wymaganych dla tego rodzaju pliku: email.",
+        ),
+        # A reason no catalog knows yet is shown as it is, as a sentence of its own.
+        (
+            "unsupported encoding 'x' (use utf-8, cp1250 or cp1252)",
+            "en",
+            "The import failed. Unsupported encoding 'x' (use utf-8, cp1250 or cp1252)",
         ),
     ],
 )
@@ -303,6 +316,7 @@ def test_a_failed_import_says_why_in_the_merchants_language(
     owner: FlaskClient,  # noqa: F811
     settings: Settings,
     account: dict[str, Any],  # noqa: F811
+    failure: str,
     language: str,
     said: str,
 ) -> None:
@@ -312,7 +326,7 @@ def test_a_failed_import_says_why_in_the_merchants_language(
             kind="customers",
             filename="people.csv",
             status=ImportStatus.FAILED,
-            failure=STOPPED,
+            failure=failure,
             rows_read=1200,
             records_written=1000,
         )

@@ -11,9 +11,10 @@ a shared product was dropped, and the cart stayed recovered; arriving first, it 
 rule away. What became of the cart depended on the processing order. `platform_completed_at`
 keeps the report whatever else is stored, and the carts are settled from it.
 
-Existing rows: where no order decided the checkout, its completion time is the platform's. A report
-dropped before this migration cannot be recovered; the platform's next version of that checkout
-brings it back.
+Existing rows: where no order's rule decided the checkout, its completion time is the platform's,
+unless an order naming the checkout was placed at that very time (earlier versions completed
+checkouts by their orders without recording the rule). A report dropped before this migration
+cannot be recovered; the platform's next version of that checkout brings it back.
 """
 
 from __future__ import annotations
@@ -31,19 +32,23 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("checkouts", sa.Column("platform_completed_at", UTCDateTime(timezone=True), nullable=True))
-    checkouts = sa.table(
-        "checkouts",
-        sa.column("completed_at", UTCDateTime(timezone=True)),
-        sa.column("platform_completed_at", UTCDateTime(timezone=True)),
-        sa.column("recovery_rule", sa.String(32)),
-    )
+    # A completion no order's rule was recorded for, and that no order naming the checkout placed at
+    # that very time explains (earlier versions recorded such completions without their rule).
     op.execute(
-        checkouts.update()
-        .where(checkouts.c.completed_at.is_not(None), checkouts.c.recovery_rule.is_(None))
-        .values(platform_completed_at=checkouts.c.completed_at)
+        """
+        UPDATE checkouts SET platform_completed_at = completed_at
+        WHERE completed_at IS NOT NULL AND recovery_rule IS NULL
+          AND NOT EXISTS (
+            SELECT 1 FROM orders
+            WHERE orders.store_id = checkouts.store_id
+              AND (orders.checkout_token = checkouts.token OR orders.cart_token = checkouts.cart_token)
+              AND coalesce(orders.processed_at, orders.created_at) = checkouts.completed_at
+          )
+        """
     )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("checkouts") as batch:
-        batch.drop_column("platform_completed_at")
+    # Not a batch rebuild on SQLite: dropping the old table would delete the checkouts' line items
+    # through their foreign key (SQLite 3.35 and later drop a column in place, as PostgreSQL does).
+    op.execute("ALTER TABLE checkouts DROP COLUMN platform_completed_at")
