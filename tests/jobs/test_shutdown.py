@@ -5,20 +5,33 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from integration.store import session_scope
-from integration.store.models import InboxDelivery, InboxStatus
+from integration.store.db import get_engine
+from integration.store.models import (
+    Contact,
+    Import,
+    ImportPart,
+    ImportStatus,
+    InboxDelivery,
+    InboxStatus,
+    Notification,
+    NotificationKind,
+)
 from integration.store.redis import connection
 from jobs.heartbeat import live_processes
+from jobs.imports import queue_import
 from jobs.ingest import request_drain
 from jobs.queues import INGEST, QUEUES, enqueue, queue
 from tests.support.batches import processed, store_deliveries
+from tests.support.builders import make_store
 from tests.support.jobs import sleep_job
 from tests.support.processes import Process, RestartableRedis, process_env, settings_for, wait_for
 
@@ -105,3 +118,58 @@ def test_a_second_sigterm_gives_the_job_back_at_once(
     assert job.retries_left == settings.job_retries
     assert StartedJobRegistry(queue=queue(settings, INGEST)).count == 0
     assert FailedJobRegistry(queue=queue(settings, INGEST)).count == 0
+
+
+def test_sigterm_mid_import_on_its_last_try_gives_it_back_without_failing_it(
+    tmp_path: Path, database_url: str, test_redis: RestartableRedis, processes: list[Process]
+) -> None:
+    """A worker told to stop interrupts an import on its last try: the try is given back with the
+    import still running and nobody told, and the next worker imports the file to its end."""
+    settings = settings_for(tmp_path, database_url, test_redis.url)
+    rows = b"id,email,updated_at\n" + b"".join(
+        b"c%d,p%d@example.com,2026-04-01T00:00:00Z\n" % (i, i) for i in range(1, 4)
+    )
+    with session_scope(database_url) as session:
+        store = make_store(session)
+        upload = Import(store_id=store.id, kind="customers", filename="c.csv", bytes_total=len(rows))
+        session.add(upload)
+        session.flush()
+        session.add(ImportPart(import_id=upload.id, seq=0, data=rows))
+        import_id = upload.id
+
+    def state() -> tuple[ImportStatus, str | None]:
+        with session_scope(database_url) as session:
+            row = session.get(Import, import_id)
+            assert row is not None
+            return row.status, row.failure
+
+    env = process_env(
+        tmp_path,
+        database_url,
+        test_redis.url,
+        STOREPULSE_SHUTDOWN_GRACE_SECONDS="0",
+        STOREPULSE_ENCRYPTION_KEY=settings.encryption_keys[0],
+    )
+    with get_engine(database_url).connect() as holding:
+        holding.execute(text("LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE"))  # the import waits
+        queue_import(replace(settings, job_retries=0), import_id)  # its only try
+        worker = Process(["worker"], env, tmp_path / "worker.log")
+        processes.append(worker)
+        wait_for(lambda: state()[0] == ImportStatus.RUNNING, "the import to be under way")
+        time.sleep(1)  # at the lock
+        worker.popen.send_signal(signal.SIGTERM)  # no grace: the try is interrupted at once
+        time.sleep(1)
+        holding.rollback()  # the batch being stored ends, and with it the interrupted try
+    assert worker.popen.wait(timeout=60) == 0, worker.output()
+    assert worker.lines("given back to queue ingest"), worker.output()
+    assert state() == (ImportStatus.RUNNING, None)
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Notification)).all() == []
+
+    again = Process(["worker", "--burst"], env, tmp_path / "again.log")
+    processes.append(again)
+    assert again.popen.wait(timeout=300) == 0, again.output()
+    assert state() == (ImportStatus.FINISHED, None)
+    with session_scope(database_url) as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 3
+        assert session.scalars(select(Notification.kind)).all() == [NotificationKind.IMPORT_FINISHED]
