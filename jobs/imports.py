@@ -21,7 +21,14 @@ from integration.store.models import Import, ImportPart, ImportStatus, Notificat
 from integration.store.types import utcnow
 from jobs.compute import request_rfm_after_orders, request_stats_refresh
 from jobs.outage import database_reachable, database_unreachable_error
-from jobs.queues import INGEST, enqueue_or_sweep, fetch_job, will_run
+from jobs.queues import (
+    INGEST,
+    JOB_TIMEOUT_SECONDS,
+    RETRY_INTERVALS_SECONDS,
+    enqueue_or_sweep,
+    fetch_job,
+    will_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +163,14 @@ def _tell(session: Session, import_id: int, kind: NotificationKind) -> None:
 
 
 def sweep_imports_job() -> int:
-    """Enqueue imports still queued after SWEEP_AFTER whose job was lost (say while Redis was down);
-    one waiting its turn behind others is left to it (queued twice, it would run twice).
+    """Queue again the imports still queued after SWEEP_AFTER whose job is lost (say while Redis was
+    down) or over; not one whose job waits its turn or has just been taken (it would run twice).
 
-    An import running for longer whose job is over (failed for good without its import being told,
-    say while the database was down) or gone is failed, saying so: nothing would end it otherwise.
-    Files checked and not started within KEEP_CHECKED are deleted with their import.
+    A running import whose job is over (failed for good without its import being told, say while
+    the database was down) is failed, saying so: nothing would end it otherwise. So is one whose job
+    is gone, once no try of it can still be under way or waiting for its retry (LOST_AFTER: a job
+    queued by an earlier version has another name). Files checked and not started within
+    KEEP_CHECKED are deleted with their import.
     """
     settings = get_settings()
     with session_scope(settings.database_url) as session:
@@ -170,22 +179,42 @@ def sweep_imports_job() -> int:
         )
         session.execute(delete(ImportPart).where(ImportPart.import_id.in_(stale)))
         session.execute(delete(Import).where(Import.id.in_(stale)))
-        ids = session.scalars(
+        queued = session.scalars(
             select(Import.id).where(
                 Import.status == ImportStatus.QUEUED, Import.created_at < utcnow() - SWEEP_AFTER
             )
         ).all()
-        running = session.scalars(
-            select(Import.id).where(
+        running = session.execute(
+            select(Import.id, Import.started_at).where(
                 Import.status == ImportStatus.RUNNING, Import.started_at < utcnow() - SWEEP_AFTER
             )
         ).all()
-    lost = [i for i in ids if not will_run(settings, _job_id(i))]  # not those only waiting their turn
-    for import_id in lost:
-        queue_import(settings, import_id)
-    for import_id in running:
+    again = 0
+    for import_id in queued:
         job = fetch_job(settings, _job_id(import_id))
-        if job is None or job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        if job is not None and _alive(settings, job):
+            continue
+        if job is not None:
+            job.delete()  # over: its new run starts from a clean record, not from its fields
+        queue_import(settings, import_id)
+        again += 1
+    for import_id, started_at in running:
+        job = fetch_job(settings, _job_id(import_id))
+        if job is None:
+            over = started_at is not None and started_at < utcnow() - LOST_AFTER
+        else:
+            over = not _alive(settings, job)
+        if over:
             with session_scope(settings.database_url) as session:
                 _fail(session, import_id, STOPPED_WITH_PROCESS)
-    return len(lost)
+    return again
+
+
+# A try runs JOB_TIMEOUT_SECONDS at most and waits at most the longest retry interval for the next.
+LOST_AFTER = timedelta(seconds=JOB_TIMEOUT_SECONDS + max(RETRY_INTERVALS_SECONDS)) + timedelta(minutes=15)
+
+
+def _alive(settings: Settings, job: Job) -> bool:
+    """Whether the job is under way (a worker that died with it is found by RQ's upkeep, which
+    retries or fails it), or still to run: queued, scheduled for its retry or deferred."""
+    return job.get_status() == JobStatus.STARTED or will_run(settings, job.id)

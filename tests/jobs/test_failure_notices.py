@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
@@ -19,7 +19,7 @@ from integration.store.models import Contact, Import, ImportPart, ImportStatus, 
 from integration.store.redis import connection
 from integration.store.types import utcnow
 from jobs.failed import failure_notifier, requeue_failed
-from jobs.imports import STOPPED_WITH_PROCESS, SWEEP_AFTER, queue_import, sweep_imports_job
+from jobs.imports import LOST_AFTER, STOPPED_WITH_PROCESS, SWEEP_AFTER, queue_import, sweep_imports_job
 from jobs.queues import COMPUTE, INGEST, QUEUES, enqueue, queue
 from tests.support import jobs as test_jobs
 from tests.support.builders import make_store
@@ -179,52 +179,84 @@ def test_an_import_whose_worker_dies_with_it_is_failed_when_found_abandoned(sett
     assert told == [(account_id, NotificationKind.IMPORT_FAILED)]
 
 
-def test_the_sweeper_queues_a_lost_import_again_and_not_one_waiting_its_turn(settings: Settings) -> None:
+def _imports(settings: Settings, **started: datetime | None) -> dict[str, int]:
+    """Imports of one store by name, each queued (None) or running since the time given."""
     with session_scope(settings.database_url) as session:
         store = make_store(session)
-        long_ago = utcnow() - SWEEP_AFTER - timedelta(minutes=1)
-        waiting, lost = (
-            Import(store_id=store.id, kind="customers", filename=f"{name}.csv", created_at=long_ago)
-            for name in ("waiting", "lost")
-        )
-        session.add_all([waiting, lost])
+        made = {
+            name: Import(
+                store_id=store.id,
+                kind="customers",
+                filename=f"{name}.csv",
+                created_at=utcnow() - timedelta(hours=3),
+                status=ImportStatus.QUEUED if at is None else ImportStatus.RUNNING,
+                started_at=at,
+            )
+            for name, at in started.items()
+        }
+        session.add_all(made.values())
         session.flush()
-        waiting_id, lost_id = waiting.id, lost.id
-    queue_import(settings, waiting_id)  # behind other work, its job is still in the queue
-    assert sweep_imports_job() == 1
-    assert queue(settings, INGEST).job_ids == [f"import-{waiting_id}", f"import-{lost_id}"]
+        return {name: row.id for name, row in made.items()}
+
+
+def _failed_job(settings: Settings, import_id: int) -> None:
+    """The import's job, failed for good (its import never told)."""
+    enqueue(settings, INGEST, test_jobs.always_fails, "no account", job_id=f"import-{import_id}", retry=False)
+    _drain(settings)
+
+
+def test_the_sweeper_queues_a_lost_import_again_and_not_one_waiting_its_turn(settings: Settings) -> None:
+    ids = _imports(settings, waiting=None, lost=None, failed=None)
+    _failed_job(settings, ids["failed"])
+    queue_import(settings, ids["waiting"])  # behind other work, its job is still in the queue
+    assert sweep_imports_job() == 2
+    assert sorted(queue(settings, INGEST).job_ids) == sorted(f"import-{i}" for i in ids.values())
+    assert FailedJobRegistry(queue=queue(settings, INGEST)).get_job_ids() == []  # run anew, not twice
 
 
 def test_the_sweeper_fails_a_running_import_whose_job_is_over_and_leaves_a_live_one(
     settings: Settings,
 ) -> None:
-    """A job that failed for good without its import being told (its callback could not write), or
-    that is gone, leaves the import running for good: the sweeper fails it and tells the account
-    once. One whose job is still to run (queued, or waiting for a retry) is left alone."""
-    with session_scope(settings.database_url) as session:
-        store = make_store(session)
-        account_id = store.account_id
-        started = utcnow() - SWEEP_AFTER - timedelta(minutes=1)
-        imports = [
-            Import(store_id=store.id, kind="customers", filename=f"{name}.csv", status=ImportStatus.RUNNING)
-            for name in ("orphan", "alive", "recent")
-        ]
-        for row, at in zip(imports, (started, started, utcnow()), strict=True):
-            row.started_at = at
-        session.add_all(imports)
-        session.flush()
-        orphan, alive, recent = (row.id for row in imports)
-    queue_import(settings, alive)  # waiting in its queue
+    """A job that failed for good without its import being told (its callback could not write), one
+    lost from its queue, or one gone for longer than any try and its retry take, leaves its import
+    running for good: the sweeper fails it and tells the account once. One whose job is queued or
+    waits for its retry, or whose job is gone since a moment only (a job queued by an earlier
+    version), is left alone."""
+    a_while = utcnow() - SWEEP_AFTER - timedelta(minutes=1)
+    long_ago = utcnow() - LOST_AFTER - timedelta(minutes=1)
+    ids = _imports(
+        settings,
+        failed=a_while,
+        gone=long_ago,
+        queued=a_while,
+        retrying=a_while,
+        unnamed=a_while,
+        dropped=a_while,
+        now=utcnow(),
+    )
+    _failed_job(settings, ids["failed"])
+    queue_import(settings, ids["queued"])
+    queue_import(settings, ids["dropped"])
+    # Says "queued" while no queue holds it (a Redis restart lost the worker's taking of it).
+    queue(settings, INGEST).remove(f"import-{ids['dropped']}")
+    retrying = f"import-{ids['retrying']}"
+    enqueue(settings, INGEST, test_jobs.always_fails, "later", job_id=retrying, delay_seconds=600)
 
     sweep_imports_job()
     sweep_imports_job()  # told once, not once per sweep
 
     with session_scope(settings.database_url) as session:
-        states = {i.id: (i.status, i.failure) for i in session.scalars(select(Import).order_by(Import.id))}
+        states = {i.id: (i.status, i.failure) for i in session.scalars(select(Import))}
+    failed = (ImportStatus.FAILED, STOPPED_WITH_PROCESS)
+    running = (ImportStatus.RUNNING, None)
     assert states == {
-        orphan: (ImportStatus.FAILED, STOPPED_WITH_PROCESS),
-        alive: (ImportStatus.RUNNING, None),
-        recent: (ImportStatus.RUNNING, None),
+        ids["failed"]: failed,
+        ids["gone"]: failed,
+        ids["dropped"]: failed,
+        ids["queued"]: running,
+        ids["retrying"]: running,
+        ids["unnamed"]: running,
+        ids["now"]: running,
     }
-    told = [(a, kind, subject) for a, kind, subject, _ in _notices(settings)]
-    assert told == [(account_id, NotificationKind.IMPORT_FAILED, f"import:{orphan}")]
+    told = sorted(s for _, kind, s, _ in _notices(settings) if kind == NotificationKind.IMPORT_FAILED)
+    assert told == sorted(f"import:{ids[name]}" for name in ("failed", "gone", "dropped"))

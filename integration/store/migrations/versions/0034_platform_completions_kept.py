@@ -19,6 +19,8 @@ cannot be recovered; the platform's next version of that checkout brings it back
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -51,4 +53,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Not a batch rebuild on SQLite: dropping the old table would delete the checkouts' line items
     # through their foreign key (SQLite 3.35 and later drop a column in place, as PostgreSQL does).
+    if op.get_bind().dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35, 0):
+        raise RuntimeError(f"going below 0034 needs SQLite 3.35 or later, not {sqlite3.sqlite_version}")
     op.execute("ALTER TABLE checkouts DROP COLUMN platform_completed_at")
