@@ -191,7 +191,12 @@ def will_run(settings: Settings, job_id: str) -> bool:
     status = job.get_status()
     held = queue(settings, job.origin)
     if status == JobStatus.QUEUED:
-        return held.get_job_position(job.id) is not None
+        # In its queue, or being taken by a worker: RQ moves it to the queue's intermediate list
+        # first, and marks it started a moment later.
+        return (
+            held.get_job_position(job.id) is not None
+            or held.connection.lpos(held.intermediate_queue_key, job.id) is not None
+        )
     if status == JobStatus.SCHEDULED:
         return job.id in held.scheduled_job_registry
     if status == JobStatus.DEFERRED:

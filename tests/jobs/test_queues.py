@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from rq import Queue
 from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import update
@@ -153,11 +154,17 @@ def _taken_and_forgotten(settings: Settings, job_id: str) -> None:
 def test_a_job_is_still_to_run_only_while_its_queue_or_a_registry_holds_it(
     settings: Settings, run_worker: Any
 ) -> None:
+    taken = enqueue(settings, INGEST, add, 5, 6)
+    # A worker taking it: RQ moves it off its queue to the intermediate list, then marks it started.
+    moved = Queue.lmove(connection(settings), queue(settings, INGEST).key, None)
+    assert moved == (queue(settings, INGEST).key, taken.id.encode())
     waiting = enqueue(settings, INGEST, add, 1, 2)
     forgotten = enqueue(settings, INGEST, add, 3, 4)
     _taken_and_forgotten(settings, forgotten.id)
     retried = enqueue(settings, INGEST, fails)
 
+    assert taken.get_status() == JobStatus.QUEUED
+    assert will_run(settings, taken.id)
     assert will_run(settings, waiting.id)
     assert forgotten.get_status() == JobStatus.QUEUED
     assert not will_run(settings, forgotten.id)
