@@ -23,7 +23,6 @@ from jobs.compute import request_rfm_after_orders, request_stats_refresh
 from jobs.outage import database_reachable, database_unreachable_error
 from jobs.queues import (
     INGEST,
-    JOB_TIMEOUT_SECONDS,
     RETRY_INTERVALS_SECONDS,
     enqueue_or_sweep,
     fetch_job,
@@ -33,6 +32,10 @@ from jobs.queues import (
 logger = logging.getLogger(__name__)
 
 SWEEP_AFTER = timedelta(minutes=2)
+# An import's try may take this long (other jobs: a quarter of an hour). A million customers take
+# a few minutes on two cores, two million orders about a quarter of an hour. It is also how long a
+# try whose worker died unseen (killed with it) counts as under way, before RQ's upkeep finds it.
+IMPORT_TIMEOUT_SECONDS = 3600
 # A file checked and never started is let go after this long.
 KEEP_CHECKED = timedelta(days=1)
 
@@ -84,7 +87,13 @@ def queue_import(settings: Settings, import_id: int) -> None:
     """Queue an import's job (an outage leaves it to the sweeper), told when a try fails; the job
     is named after the import, so that the sweeper can tell whether it still lives."""
     enqueue_or_sweep(
-        settings, INGEST, import_file_job, import_id, job_id=_job_id(import_id), on_failure=import_try_failed
+        settings,
+        INGEST,
+        import_file_job,
+        import_id,
+        job_id=_job_id(import_id),
+        on_failure=import_try_failed,
+        timeout_seconds=IMPORT_TIMEOUT_SECONDS,
     )
 
 
@@ -210,8 +219,8 @@ def sweep_imports_job() -> int:
     return again
 
 
-# A try runs JOB_TIMEOUT_SECONDS at most and waits at most the longest retry interval for the next.
-LOST_AFTER = timedelta(seconds=JOB_TIMEOUT_SECONDS + max(RETRY_INTERVALS_SECONDS)) + timedelta(minutes=15)
+# A try runs IMPORT_TIMEOUT_SECONDS at most and waits at most the longest retry interval for the next.
+LOST_AFTER = timedelta(seconds=IMPORT_TIMEOUT_SECONDS + max(RETRY_INTERVALS_SECONDS)) + timedelta(minutes=15)
 
 
 def _alive(settings: Settings, job: Job) -> bool:

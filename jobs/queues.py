@@ -102,10 +102,13 @@ def enqueue_or_sweep(
     *args: Any,
     job_id: str | None = None,
     on_failure: Callable[..., Any] | None = None,
+    timeout_seconds: int = JOB_TIMEOUT_SECONDS,
 ) -> Job | None:
     """Enqueue work whose input is already stored; if Redis is down, leave it for the periodic sweeper."""
     try:
-        return enqueue(settings, name, func, *args, job_id=job_id, on_failure=on_failure)
+        return enqueue(
+            settings, name, func, *args, job_id=job_id, on_failure=on_failure, timeout_seconds=timeout_seconds
+        )
     except redis.RedisError as exc:
         logger.warning("queue unavailable, %s%s left for the sweeper: %s", func.__name__, args, exc)
         return None

@@ -19,8 +19,15 @@ from integration.store.models import Contact, Import, ImportPart, ImportStatus, 
 from integration.store.redis import connection
 from integration.store.types import utcnow
 from jobs.failed import failure_notifier, requeue_failed
-from jobs.imports import LOST_AFTER, STOPPED_WITH_PROCESS, SWEEP_AFTER, queue_import, sweep_imports_job
-from jobs.queues import COMPUTE, INGEST, QUEUES, enqueue, queue
+from jobs.imports import (
+    IMPORT_TIMEOUT_SECONDS,
+    LOST_AFTER,
+    STOPPED_WITH_PROCESS,
+    SWEEP_AFTER,
+    queue_import,
+    sweep_imports_job,
+)
+from jobs.queues import COMPUTE, INGEST, QUEUES, enqueue, fetch_job, queue
 from tests.support import jobs as test_jobs
 from tests.support.builders import make_store
 from tests.support.workers import DrainingWorker, start_worker, stop, wait_for
@@ -166,8 +173,9 @@ def test_an_import_whose_worker_dies_with_it_is_failed_when_found_abandoned(sett
     finally:
         stop(worker, signal.SIGKILL)
     assert status() == ImportStatus.RUNNING  # nobody is left to say otherwise, until RQ looks
-    # RQ's upkeep, run by any worker once the dead one's job has gone unrenewed: here, an hour on.
-    StartedJobRegistry(queue=queue(settings, INGEST)).cleanup(timestamp=time.time() + 3600)
+    # RQ's upkeep, run by any worker once the dead one's job is past its time limit: here, then.
+    past_its_limit = time.time() + IMPORT_TIMEOUT_SECONDS + 120
+    StartedJobRegistry(queue=queue(settings, INGEST)).cleanup(timestamp=past_its_limit)
     with session_scope(settings.database_url) as session:
         row = session.get(Import, import_id)
         assert row is not None
@@ -212,6 +220,9 @@ def test_the_sweeper_queues_a_lost_import_again_and_not_one_waiting_its_turn(set
     assert sweep_imports_job() == 2
     assert sorted(queue(settings, INGEST).job_ids) == sorted(f"import-{i}" for i in ids.values())
     assert FailedJobRegistry(queue=queue(settings, INGEST)).get_job_ids() == []  # run anew, not twice
+    again = fetch_job(settings, f"import-{ids['lost']}")
+    assert again is not None
+    assert again.timeout == IMPORT_TIMEOUT_SECONDS  # a big file may take longer than other jobs
 
 
 def test_the_sweeper_fails_a_running_import_whose_job_is_over_and_leaves_a_live_one(
