@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 SWEEP_AFTER = timedelta(minutes=2)
 # An import's try may take this long (other jobs: a quarter of an hour). A million customers take
 # about three minutes on two cores (bench.csv_import); two million orders, at the benchmark's rate
-# for 200,000, about a quarter of an hour. It is also how long a
-# try whose worker died unseen (killed with it) counts as under way, before RQ's upkeep finds it.
+# for 200,000, about a quarter of an hour. It is also how long a try whose worker died unseen
+# (killed with it) counts as under way, before RQ's upkeep finds it.
 IMPORT_TIMEOUT_SECONDS = 3600
 # A file checked and never started is let go after this long.
 KEEP_CHECKED = timedelta(days=1)
