@@ -362,6 +362,22 @@ def test_carts_follow_the_timeline_whatever_the_processing_order(
     }
 
 
+def _deliver(db_url: str, store_id: int, topic: str, body: dict[str, Any]) -> None:
+    """One delivery received and processed through the inbox, as the jobs do."""
+    with session_scope(db_url) as session:
+        received = inbox.receive(
+            session,
+            source="shopify",
+            topic=topic,
+            delivery_id=uuid.uuid4().hex,
+            body=json.dumps(body).encode(),
+            store_id=store_id,
+            signature_verified=True,
+        )
+        inbox.process(session, [received.id], SOURCES)
+        assert session.get(InboxDelivery, received.id).status == InboxStatus.PROCESSED  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     "arrival",
     [
@@ -386,18 +402,7 @@ def test_an_open_checkout_completed_days_after_its_delay_is_recovered(
     with session_scope(db_url) as session:
         store_id = make_store(session).id
     for step in arrival:  # nobody ran the abandonment tick in between: the checkout is open
-        topic, body = bodies[step]
-        with session_scope(db_url) as session:
-            received = inbox.receive(
-                session,
-                source="shopify",
-                topic=topic,
-                delivery_id=uuid.uuid4().hex,
-                body=json.dumps(body).encode(),
-                store_id=store_id,
-                signature_verified=True,
-            )
-            inbox.process(session, [received.id], SOURCES)
+        _deliver(db_url, store_id, *bodies[step])
     with session_scope(db_url) as session:
         [stored] = session.scalars(select(Checkout).where(Checkout.store_id == store_id)).all()
         assert (stored.state.value, stored.abandoned_at, stored.recovered_at, stored.recovery_rule) == (
@@ -414,21 +419,6 @@ def test_an_open_checkout_completed_days_after_its_delay_is_recovered(
         ).all()
         assert InteractionType.CART_ABANDONED in events
         assert InteractionType.CART_RECOVERED in events
-
-
-def _deliver(db_url: str, store_id: int, topic: str, body: dict[str, Any]) -> None:
-    with session_scope(db_url) as session:
-        received = inbox.receive(
-            session,
-            source="shopify",
-            topic=topic,
-            delivery_id=uuid.uuid4().hex,
-            body=json.dumps(body).encode(),
-            store_id=store_id,
-            signature_verified=True,
-        )
-        inbox.process(session, [received.id], SOURCES)
-        assert session.get(InboxDelivery, received.id).status == InboxStatus.PROCESSED  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
