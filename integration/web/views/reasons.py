@@ -100,6 +100,18 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     ),
     (re.compile(r"the header names a column twice"), lambda m: _("The header names a column twice.")),
     (
+        re.compile(r"unsupported encoding '(.*)' \(use utf-8, cp1250 or cp1252\)"),
+        lambda m: _(
+            "The encoding %(encoding)s is not supported: use UTF-8, Windows-1250 or Windows-1252.",
+            encoding=m[1],
+        ),
+    ),
+    (re.compile(r"cannot read the header: .*", re.S), lambda m: _("The header cannot be read.")),
+    (
+        re.compile(r"row (\d+): the file cannot be read further: .*", re.S),
+        lambda m: _("The file cannot be read from row %(row)s on.", row=m[1]),
+    ),
+    (
         re.compile(r"missing column\(s\) (.+) for \w+"),
         lambda m: _("Columns this kind of file needs are missing: %(columns)s.", columns=m[1]),
     ),

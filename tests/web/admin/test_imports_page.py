@@ -304,12 +304,19 @@ STOPPED = "the import stopped on an error (OperationalError); the records stored
             "pl",
             "Import nie powiódł się. Brakuje kolumn wymaganych dla tego rodzaju pliku: email.",
         ),
-        # A reason no catalog knows yet is shown as it is, as a sentence of its own.
         (
-            "unsupported encoding 'x' (use utf-8, cp1250 or cp1252)",
-            "en",
-            "The import failed. Unsupported encoding 'x' (use utf-8, cp1250 or cp1252)",
+            "unsupported encoding 'latin-2' (use utf-8, cp1250 or cp1252)",
+            "es",
+            "La importación falló. La codificación latin-2 no es compatible: usa UTF-8, Windows-1250 o"
+            " Windows-1252.",
         ),
+        (
+            "row 5012: the file cannot be read further: 'utf-8' codec can't decode byte 0xe9",
+            "pl",
+            "Import nie powiódł się. Pliku nie można odczytać od wiersza 5012.",
+        ),
+        # A reason no catalog knows (one stored by another version) is shown as it is, as a sentence.
+        ("a reason no catalog knows", "en", "The import failed. A reason no catalog knows"),
     ],
 )
 def test_a_failed_import_says_why_in_the_merchants_language(
