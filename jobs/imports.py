@@ -26,7 +26,7 @@ from jobs.queues import (
     RETRY_INTERVALS_SECONDS,
     enqueue_or_sweep,
     fetch_job,
-    will_run,
+    job_will_run,
 )
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,8 @@ def import_try_failed(
         or (database_unreachable_error(error) and database_reachable(url) is not None)
     ):
         # An interruption (the worker stopping) or a database out of reach: the worker gives such a
-        # try back with its tries untouched (jobs.worker), as it decides by the same tests.
+        # try back with its tries untouched (jobs.worker). Its own test for an interruption is
+        # narrower; a try it fails after all is left to the sweeper.
         return
     name = error_type.__name__ if error_type is not None else "none"
     if job.should_retry:
@@ -134,11 +135,13 @@ def import_try_failed(
         if error_type is None or issubclass(error_type, AbandonedJobError):
             _fail(session, import_id, STOPPED_WITH_PROCESS)
         else:
-            _fail(session, import_id, f"the import stopped on an error ({name}); {KEPT}")
+            _fail(session, import_id, STOPPED_ON_ERROR.format(error=name))
 
 
+# Why an import stopped, as `Import.failure` keeps it (the admin says it in the merchant's words).
 KEPT = "the records stored before it are kept"
 STOPPED_WITH_PROCESS = f"the import stopped when the process running it ended; {KEPT}"
+STOPPED_ON_ERROR = "the import stopped on an error ({error}); " + KEPT
 
 
 def _fail(session: Session, import_id: int, failure: str) -> None:
@@ -227,4 +230,4 @@ LOST_AFTER = timedelta(seconds=IMPORT_TIMEOUT_SECONDS + max(RETRY_INTERVALS_SECO
 def _alive(settings: Settings, job: Job) -> bool:
     """Whether the job is under way (a worker that died with it is found by RQ's upkeep, which
     retries or fails it), or still to run: queued, scheduled for its retry or deferred."""
-    return job.get_status() == JobStatus.STARTED or will_run(settings, job.id)
+    return job.get_status() == JobStatus.STARTED or job_will_run(settings, job)

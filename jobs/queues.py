@@ -189,8 +189,11 @@ def will_run(settings: Settings, job_id: str) -> bool:
     "queued" while no queue holds it, and nothing would ever run it.
     """
     job = fetch_job(settings, job_id)
-    if job is None:
-        return False
+    return job is not None and job_will_run(settings, job)
+
+
+def job_will_run(settings: Settings, job: Job) -> bool:
+    """`will_run` for a job already fetched."""
     status = job.get_status()
     held = queue(settings, job.origin)
     if status == JobStatus.QUEUED:

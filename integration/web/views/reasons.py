@@ -14,6 +14,8 @@ from typing import Any
 from flask import request
 from flask_babel import gettext as _
 
+from jobs.imports import STOPPED_ON_ERROR, STOPPED_WITH_PROCESS
+
 LOCALE_HEADER = "X-Storepulse-Locale"
 
 # Each pattern matches one English reason whole; its groups fill the translation.
@@ -83,15 +85,13 @@ REASONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     ),
     # Why an import failed (jobs.imports, connectors.csv.reader), as its page says it.
     (
-        re.compile(
-            r"the import stopped when the process running it ended; the records stored before it are kept"
-        ),
+        re.compile(re.escape(STOPPED_WITH_PROCESS)),
         lambda m: _(
             "The process running it ended before the file's end. The records stored until then are kept."
         ),
     ),
     (
-        re.compile(r"the import stopped on an error \((\w+)\); the records stored before it are kept"),
+        re.compile(re.escape(STOPPED_ON_ERROR).replace(re.escape("{error}"), r"(\w+)")),
         lambda m: _("An error stopped it (%(error)s). The records stored until then are kept.", error=m[1]),
     ),
     (
