@@ -27,13 +27,25 @@ KINDS = ("customers", "orders", "checkouts", "events")
 
 @dataclass
 class Item:
-    """A record built from one or more rows: its first row number and which column fed each field."""
+    """A record built from one or more rows: its first row number and which column feeds each field
+    (a line item's field, `line_items.<n>.<field>`, by `line_columns`). The column mappings are the
+    layout's own, shared by every record of a file: read them, never change them."""
 
     row: int
     record: dict[str, Any]
     columns: dict[str, str]
     # The cells of its (first) row as the file gave them, for the report of a bad row.
     cells: dict[str, str] = dataclasses.field(default_factory=dict)
+    line_columns: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def column(self, path: str) -> str:
+        """The file's column behind a field path (`email`, `line_items.1.price`), else the path."""
+        if path in self.columns:
+            return self.columns[path]
+        parts = path.split(".")
+        if len(parts) == 3 and parts[0] == "line_items" and parts[1].isdigit():
+            return self.line_columns.get(parts[2], path)
+        return path
 
 
 # The columns storepulse's own layout needs for each kind.
@@ -87,22 +99,17 @@ def items(kind: str, header: list[str], rows: Iterator[Row], as_of: datetime) ->
 
 
 def _cells(row: Row, names: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    record = {field: row.cells[column] for field, column in names.items() if row.cells.get(column)}
-    return record, {field: column for field, column in names.items()}
+    """The fields of `names` (field → column) the row has a value for, and `names` itself."""
+    cells = row.cells
+    return {field: cells[column] for field, column in names.items() if cells.get(column)}, names
 
 
 def _convert(
-    row: Row,
-    record: dict[str, Any],
-    columns: dict[str, str],
-    field: str,
-    column: str,
-    convert: Callable[[str], Any],
+    row: Row, record: dict[str, Any], field: str, column: str, convert: Callable[[str], Any]
 ) -> None:
     """Fill `field` from the cell `column` through `convert` when the row has a value there."""
     if row.cells.get(column):
         record[field] = convert(row.cells[column])
-        columns[field] = column
 
 
 CUSTOMER_COLUMNS = [
@@ -118,11 +125,15 @@ CUSTOMER_COLUMNS = [
 ]
 
 
+_OUR_CUSTOMER = {c: c for c in CUSTOMER_COLUMNS}
+_OUR_CUSTOMER_COLUMNS = {**_OUR_CUSTOMER, "tags": "tags"}
+
+
 def _our_customer(row: Row, stamp: str) -> Item:
-    record, columns = _cells(row, {c: c for c in CUSTOMER_COLUMNS})
-    _convert(row, record, columns, "tags", "tags", _tags)
+    record, _ = _cells(row, _OUR_CUSTOMER)
+    _convert(row, record, "tags", "tags", _tags)
     record.setdefault("updated_at", stamp)
-    return Item(row.number, record, columns, row.cells)
+    return Item(row.number, record, _OUR_CUSTOMER_COLUMNS, row.cells)
 
 
 EVENT_COLUMNS = [
@@ -137,18 +148,20 @@ EVENT_COLUMNS = [
 ]
 
 
+_OUR_EVENT = {c: c for c in EVENT_COLUMNS}
+_OUR_EVENT_COLUMNS = {**_OUR_EVENT, "machine_open": "machine_open"}
+
+
 def _our_event(row: Row, stamp: str) -> Item:
-    record, columns = _cells(row, {c: c for c in EVENT_COLUMNS})
-    _convert(
-        row, record, columns, "machine_open", "machine_open", lambda v: v.lower() in ("1", "true", "yes")
-    )
+    record, _ = _cells(row, _OUR_EVENT)
+    _convert(row, record, "machine_open", "machine_open", lambda v: v.lower() in ("1", "true", "yes"))
     if "event_id" not in record:
         # Without an id, the row's own content names the event, so a re-import adds nothing.
         digest = hashlib.sha256(
             "\x1f".join(f"{k}={v}" for k, v in sorted(record.items())).encode()
         ).hexdigest()
         record["event_id"] = f"csv-{digest[:40]}"
-    return Item(row.number, record, columns, row.cells)
+    return Item(row.number, record, _OUR_EVENT_COLUMNS, row.cells)
 
 
 ORDER_COLUMNS = [
@@ -186,8 +199,11 @@ LINE_ITEM_COLUMNS = {
 }
 
 
+_OUR_ORDER = {c: c for c in ORDER_COLUMNS}
+
+
 def _our_orders(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
-    return _grouped(rows, "id", lambda r: _cells(r, {c: c for c in ORDER_COLUMNS}), LINE_ITEM_COLUMNS, stamp)
+    return _grouped(rows, "id", lambda r: _cells(r, _OUR_ORDER), LINE_ITEM_COLUMNS, stamp)
 
 
 CHECKOUT_COLUMNS = [
@@ -204,10 +220,11 @@ CHECKOUT_COLUMNS = [
 ]
 
 
+_OUR_CHECKOUT = {c: c for c in CHECKOUT_COLUMNS}
+
+
 def _our_checkouts(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
-    return _grouped(
-        rows, "token", lambda r: _cells(r, {c: c for c in CHECKOUT_COLUMNS}), LINE_ITEM_COLUMNS, stamp
-    )
+    return _grouped(rows, "token", lambda r: _cells(r, _OUR_CHECKOUT), LINE_ITEM_COLUMNS, stamp)
 
 
 SHOPIFY_CUSTOMER = {
@@ -219,16 +236,23 @@ SHOPIFY_CUSTOMER = {
 }
 
 
+_SHOPIFY_CUSTOMER_COLUMNS = {
+    **SHOPIFY_CUSTOMER,
+    "subscription_status": "Accepts Email Marketing",
+    "tags": "Tags",
+}
+
+
 def _shopify_customer(row: Row, stamp: str) -> Item:
-    record, columns = _cells(row, SHOPIFY_CUSTOMER)
+    record, _ = _cells(row, SHOPIFY_CUSTOMER)
     if "id" in record:
         record["id"] = record["id"].lstrip("'")  # the export quotes the id against spreadsheets
     else:
         record["id"] = f"email:{row.cells.get('Email', '').lower()}"  # older exports have no id column
-    _convert(row, record, columns, "subscription_status", "Accepts Email Marketing", _consent)
-    _convert(row, record, columns, "tags", "Tags", _tags)
+    _convert(row, record, "subscription_status", "Accepts Email Marketing", _consent)
+    _convert(row, record, "tags", "Tags", _tags)
     record["updated_at"] = stamp
-    return Item(row.number, record, columns, row.cells)
+    return Item(row.number, record, _SHOPIFY_CUSTOMER_COLUMNS, row.cells)
 
 
 def _consent(value: str) -> str:
@@ -283,24 +307,20 @@ def _grouped(
     """Group consecutive rows with the same `key` cell into one order with its line items."""
     current: Item | None = None
     current_key: str | None = None
+    lines: list[dict[str, Any]] = []
     for row in rows:
-        row_key = row.cells.get(key, "")
+        cells = row.cells
+        row_key = cells.get(key, "")
         if current is None or row_key != current_key:
             if current is not None:
                 yield current
             record, columns = order_fields(row)
             record.setdefault("updated_at", stamp)
-            record["line_items"] = []
-            current, current_key = Item(row.number, record, columns, row.cells), row_key
-        line = {field: row.cells[column] for field, column in item_columns.items() if row.cells.get(column)}
+            record["line_items"] = lines = []
+            current, current_key = Item(row.number, record, columns, cells, item_columns), row_key
+        line = {field: cells[column] for field, column in item_columns.items() if cells.get(column)}
         if line:
-            current.record["line_items"].append(line)
-            current.columns.update(
-                {
-                    f"line_items.{len(current.record['line_items']) - 1}.{f}": c
-                    for f, c in item_columns.items()
-                }
-            )
+            lines.append(line)
     if current is not None:
         yield current
 

@@ -10,8 +10,11 @@ are held at once. Bad rows are reported by row number, column and reason while t
 
 On Linux the two storers are processes forked from the importing one, so reading and storing each
 have an interpreter of their own: as threads they took turns on one (reading and checking a row,
-and preparing its statements, cost as much CPU as the database's work on it). A storer gets a
-batch's records alone; the rows they came from stay with the reader, which reports on them. What a
+and preparing its statements, cost as much CPU as the database's work on it). The reader reads
+rows and builds each record in the API's JSON shape; a storer checks a batch of them against the
+API's schema and stores those that pass, so the checking is spread over the storers and what
+crosses between processes is plain text. The rows stay with the reader, which reports on them:
+a storer tells which of its records it refused or skipped, by their place in the batch. What a
 forked storer must not share with the importer (connections, locked streams, signal handlers) and
 how it leaves with it: `_storer_starts`.
 
@@ -90,6 +93,16 @@ MAX_CELL_CHARS = 200
 
 
 @dataclass
+class Stored:
+    """What a storer did with a batch: the outcome of storing the records that passed the schema,
+    each skipped record named by its index in the batch, and the records the schema refused."""
+
+    outcome: Outcome
+    # (index in the batch, field path or "", reason) for each refused field of a record
+    refused: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+@dataclass
 class Report:
     """What an import did so far."""
 
@@ -129,14 +142,12 @@ def import_csv(
     header, rows, counter = read_rows(stream, encoding)
     report = Report()
     report.layout, records = items(kind, header, _counting(rows, report), as_of or utcnow())
-    schema = SCHEMAS[kind]
-    quickly = kind in QUICK_KINDS
-    batch: list[tuple[Item, Any]] = []
+    batch: list[Item] = []
     storers = STORERS if make_url(database_url).get_backend_name() == "postgresql" else 1
-    in_flight: deque[tuple[list[tuple[Item, Any]], frozenset[str] | None, Future[Outcome]]] = deque()
+    in_flight: deque[tuple[list[Item], frozenset[str] | None, Future[Stored]]] = deque()
     with _storers(storers) as writer:
 
-        def hand_over(full: list[tuple[Item, Any]]) -> None:
+        def hand_over(full: list[Item]) -> None:
             keys = _keys(kind, full) if storers > 1 and full else None
             # A batch naming a record, customer or address that a batch being stored names waits
             # for it: what concerns one customer is stored in the file's order, as by one storer.
@@ -150,19 +161,11 @@ def import_csv(
                     progress(report)
             if full:
                 # The storer gets the records alone: the rows they came from stay here, for the report.
-                storing = writer.submit(_store, database_url, store_id, kind, [r for _, r in full])
+                storing = writer.submit(_store, database_url, store_id, kind, [item.record for item in full])
                 in_flight.append((full, keys, storing))
 
         for item in records:
-            try:
-                # Records in their plain shape are read without the schema's machinery (the same record).
-                loaded = quick_load(schema, item.record) if quickly else None
-                batch.append((item, loaded or schema.load(item.record)))
-            except ValidationError as exc:
-                for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
-                    report.refuse(item.row, _column(item, path), "; ".join(reasons), item.cells)
-            except Exception as exc:  # noqa: BLE001 - one unreadable row never costs the others
-                report.refuse(item.row, "", f"unreadable row ({type(exc).__name__})", item.cells)
+            batch.append(item)
             if len(batch) >= BATCH_RECORDS:
                 hand_over(batch)
                 batch = []
@@ -288,9 +291,57 @@ def _counting(rows: Iterator[Any], report: Report) -> Iterator[Any]:
         yield row
 
 
-def _store(database_url: str, store_id: int, kind: str, records: list[Any]) -> Outcome:
-    """Store a batch in a transaction of its own, again if it met another batch in a deadlock or
-    another writer stored one of its records first meanwhile."""
+def _store(database_url: str, store_id: int, kind: str, batch: list[dict[str, Any]]) -> Stored:
+    """Check a batch's records (in the API's JSON shape) against the API's schema and store those
+    that pass in a transaction of its own, again if it met another batch in a deadlock or another
+    writer stored one of its records first meanwhile."""
+    records, places, refused = _load(kind, batch)
+    if not records:
+        return Stored(Outcome(), refused)
+    outcome = _store_checked(database_url, store_id, kind, records)
+    skipped = []
+    for entry in outcome.skipped:
+        # Told by its place among the stored records, or by its id: here by its place in the batch.
+        index = entry.get("index")
+        if isinstance(index, int):
+            place: int | None = places[index]
+        else:
+            place = next(
+                (
+                    p
+                    for p, r in zip(places, records, strict=True)
+                    if getattr(r, "external_id", None) == entry.get("id")
+                ),
+                None,
+            )
+        skipped.append({**entry, "index": place})
+    outcome.skipped = skipped
+    return Stored(outcome, refused)
+
+
+def _load(kind: str, batch: list[dict[str, Any]]) -> tuple[list[Any], list[int], list[tuple[int, str, str]]]:
+    """The records of a batch that the API's schema loads, their places in the batch, and for each
+    refused one its place, field paths and reasons."""
+    schema = SCHEMAS[kind]
+    quickly = kind in QUICK_KINDS
+    records: list[Any] = []
+    places: list[int] = []
+    refused: list[tuple[int, str, str]] = []
+    for place, record in enumerate(batch):
+        try:
+            # Records in their plain shape are read without the schema's machinery (the same record).
+            loaded = quick_load(schema, record) if quickly else None
+            records.append(loaded or schema.load(record))
+            places.append(place)
+        except ValidationError as exc:
+            for path, reasons in _flatten(exc.normalized_messages()):  # type: ignore[no-untyped-call]
+                refused.append((place, path, "; ".join(reasons)))
+        except Exception as exc:  # noqa: BLE001 - one unreadable row never costs the others
+            refused.append((place, "", f"unreadable row ({type(exc).__name__})"))
+    return records, places, refused
+
+
+def _store_checked(database_url: str, store_id: int, kind: str, records: list[Any]) -> Outcome:
     attempt = 1
     while True:
         try:
@@ -343,21 +394,24 @@ def _fold(database_url: str, store_id: int) -> None:
         logger.warning("folding the noted buyers failed, left for later: %s", type(exc).__name__)
 
 
-def _keys(kind: str, batch: list[tuple[Item, Any]]) -> frozenset[str] | None:
+def _keys(kind: str, batch: list[Item]) -> frozenset[str] | None:
     """What a batch names: its records, customers and addresses, normalized as ingest normalizes
-    them (None: it may touch anything)."""
+    them (None: it may touch anything). Read from the records as the file gave them: the schema
+    takes an id as the text it is, and an address is normalized here as ingest normalizes it; a
+    value of no record the schema passes names nothing that is stored."""
     if kind not in ("customers", "orders"):
         return None
     keys: set[str] = set()
-    for _, record in batch:
+    for item in batch:
+        record = item.record
         if kind == "orders":
-            keys.add(f"order:{record.external_id}")
-            if record.customer_id:
-                keys.add(f"customer:{record.customer_id}")
+            keys.add(f"order:{record.get('id')}")
+            if customer := record.get("customer_id"):
+                keys.add(f"customer:{customer}")
         else:
-            keys.add(f"customer:{record.external_id}")
-        if email := safe_email(record.email):
-            keys.add(f"email:{email}")
+            keys.add(f"customer:{record.get('id')}")
+        if (email := record.get("email")) and (address := safe_email(email)):
+            keys.add(f"email:{address}")
     return frozenset(keys)
 
 
@@ -365,26 +419,26 @@ def _meet(one: frozenset[str] | None, other: frozenset[str] | None) -> bool:
     return one is None or other is None or not one.isdisjoint(other)
 
 
-def _account(report: Report, batch: list[tuple[Item, Any]], stored: Future[Outcome]) -> None:
+def _account(report: Report, batch: list[Item], stored: Future[Stored]) -> None:
     """Add a stored batch's outcome to the report (raising what storing it raised)."""
-    outcome = stored.result()
+    result = stored.result()
+    outcome = result.outcome
     report.written += outcome.written
     report.unchanged += outcome.unchanged
     report.duplicate += outcome.duplicate
+    for place, path, reason in result.refused:
+        item = batch[place]
+        report.refuse(item.row, _column(item, path), reason, item.cells)
     for skipped in outcome.skipped:
         index = skipped.get("index")
-        item = batch[index][0] if isinstance(index, int) else _item_of(batch, skipped.get("id"))
+        found = batch[index] if isinstance(index, int) else None
         field = skipped.get("field", "")
         report.refuse(
-            item.row if item else 0,
-            _column(item, field) if item else field,
+            found.row if found else 0,
+            _column(found, field) if found else field,
             skipped.get("reason", ""),
-            item.cells if item else None,
+            found.cells if found else None,
         )
-
-
-def _item_of(batch: list[tuple[Item, Any]], external_id: Any) -> Item | None:
-    return next((item for item, record in batch if getattr(record, "external_id", None) == external_id), None)
 
 
 def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
@@ -399,4 +453,4 @@ def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, list[str]]]
 
 def _column(item: Item, path: str) -> str:
     """The file's column behind a field path (`email`, `line_items.1.price`), else the path itself."""
-    return item.columns.get(path, path)
+    return item.column(path)
