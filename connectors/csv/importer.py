@@ -389,7 +389,7 @@ def _fold(database_url: str, store_id: int) -> None:
             store = session.get(Store, store_id)
             account_id = store.account_id if store is not None else None
         if account_id is not None:
-            totals.fold_all_notes(database_url, account_id)
+            totals.fold_all_notes(database_url, account_id, shares=totals.IMPORT_FOLD_SHARES)
     except Exception as exc:  # noqa: BLE001 - the notes stay; folded later
         logger.warning("folding the noted buyers failed, left for later: %s", type(exc).__name__)
 

@@ -72,13 +72,16 @@ def _refresh_in_sql(
     """PostgreSQL: the rows are computed where the orders are, and only those that differ are
     written (an unchanged row is locked, not rewritten; a row no order backs any more is deleted).
     The local dates come from PostgreSQL's time zone data, the kept periods from Python's."""
+    # The counts per period and currency, which every writer of the account shares, are written
+    # once, last: their rows stay locked until the commit, so a writer of other contacts waits for
+    # that moment only.
+    delta: Counter[tuple[int, str, str]] = Counter()
     for part in chunks(ids):
-        delta: Counter[tuple[int, str, str]] = Counter()
         for store_id, period, currency, n in session.execute(
             text(REFRESH_SQL), {**_sql_parameters(account, kept, now), "contacts": part}
         ):
             delta[(store_id, period, currency)] += int(n)
-        _bump(session, account.id, delta)
+    _bump(session, account.id, delta)
 
 
 def _sql_parameters(account: Account, kept: set[str], now: datetime) -> dict[str, Any]:

@@ -16,6 +16,7 @@ reads these rows meanwhile sees them as they were before the import's orders.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
@@ -29,6 +30,10 @@ from integration.store.models import Buyer, BuyerNote, Contact, ContactTotals, O
 
 # Noted buyers recomputed in one transaction of a fold.
 FOLD_PART = 5_000
+# Folds at the end of an import, on PostgreSQL: the noted buyers in this many shares (by contact id),
+# each folded on a connection of its own, side by side. The work is the database's, one core a
+# connection, and the import has finished storing: its cores are free.
+IMPORT_FOLD_SHARES = 2
 
 COLUMNS = (
     "contact_id",
@@ -173,17 +178,29 @@ def orders_changed(
     period_spend.refresh_spend(session, account_id, ids)
 
 
-def fold_notes(session: Session, account_id: int, up_to: int | None = None) -> int:
+def fold_notes(
+    session: Session, account_id: int, up_to: int | None = None, *, share: tuple[int, int] | None = None
+) -> int:
     """Recompute the rows of up to FOLD_PART noted buyers of the account (the lowest ids, with all
     their notes) and take their notes; return how many noted contacts were taken (0: none left).
-    With `up_to`, only the notes up to that id (those written before the fold began).
+    With `up_to`, only the notes up to that id (those written before the fold began). With `share`
+    (k, n), only the buyers whose contact id leaves k divided by n.
 
-    Folds of one account take turns (an advisory lock until commit). The notes are taken in the
-    transaction that recomputes their buyers: a fold that fails leaves them for the next.
+    Folds of one account take turns (an advisory lock until commit), but folds of different shares
+    of one division run side by side: their buyers differ, so do the rows they lock and write. The
+    notes are taken in the transaction that recomputes their buyers: a fold that fails leaves them
+    for the next.
     """
-    locks.hold(session, [locks.lock_key("buyer-notes", account_id)])
+    account_key = locks.lock_key("buyer-notes", account_id)
+    if share is None:
+        locks.hold(session, [account_key])
+    else:
+        locks.hold(session, [account_key], shared=True)
+        locks.hold(session, [locks.lock_key("buyer-notes", account_id, *share)])
     notes = table_of(BuyerNote)
     mine = [notes.c.account_id == account_id] + ([notes.c.id <= up_to] if up_to is not None else [])
+    if share is not None:
+        mine.append(notes.c.contact_id % share[1] == share[0])
     lowest = (
         select(notes.c.contact_id)
         .where(*mine)
@@ -209,9 +226,10 @@ def fold_notes(session: Session, account_id: int, up_to: int | None = None) -> i
     return len(noted)
 
 
-def fold_all_notes(database_url: str, account_id: int) -> int:
+def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> int:
     """Fold the account's buyers noted before this call, FOLD_PART buyers a transaction; return how
-    many were taken.
+    many were taken. With `shares` (PostgreSQL), the buyers are folded in that many shares side by
+    side, each on a connection of its own.
 
     A part's transaction is short, so what else writes these buyers' rows (a webhook's orders)
     waits for one part at most; notes written meanwhile (an import still running) are left for
@@ -219,12 +237,24 @@ def fold_all_notes(database_url: str, account_id: int) -> int:
     """
     with session_scope(database_url) as session:
         up_to = session.scalar(select(func.max(BuyerNote.id)).where(BuyerNote.account_id == account_id))
+        postgresql = session.get_bind().dialect.name == "postgresql"
     if up_to is None:
         return 0
+    if shares < 2 or not postgresql:
+        return _fold_share(database_url, account_id, up_to, None)
+    with ThreadPoolExecutor(max_workers=shares, thread_name_prefix="fold") as pool:
+        folding = [
+            pool.submit(_fold_share, database_url, account_id, up_to, (share, shares))
+            for share in range(shares)
+        ]
+        return sum(part.result() for part in folding)
+
+
+def _fold_share(database_url: str, account_id: int, up_to: int, share: tuple[int, int] | None) -> int:
     folded = 0
     while True:
         with session_scope(database_url) as session:
-            done = fold_notes(session, account_id, up_to)
+            done = fold_notes(session, account_id, up_to, share=share)
         if not done:
             return folded
         folded += done

@@ -27,17 +27,21 @@ def lock_key(*parts: object) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def hold(session: Session, keys: Iterable[int]) -> bool:
-    """Take these advisory locks until the transaction ends; whether any was taken (PostgreSQL only)."""
+def hold(session: Session, keys: Iterable[int], *, shared: bool = False) -> bool:
+    """Take these advisory locks until the transaction ends; whether any was taken (PostgreSQL only).
+
+    `shared`: holders of a shared lock on a key run side by side, and a holder of the key's
+    (exclusive) lock waits for them all, as they wait for it."""
     if session.get_bind().dialect.name != "postgresql":
         return False
     ordered = sorted(set(keys))
     if not ordered:
         return False
     as_text = array_literal(ordered)  # one statement: the keys travel as one array
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     session.execute(
         text(
-            "SELECT pg_advisory_xact_lock(k)"
+            f"SELECT {function}(k)"  # noqa: S608 - one of two fixed names
             " FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
         ),
         {"keys": ordered if as_text is None else as_text},  # None: not all plain ints (none today)

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.csv import importer
@@ -192,3 +193,101 @@ def test_a_fold_takes_only_the_notes_written_before_it_began(db_url: str) -> Non
         assert session.scalars(select(Contact.email).join(Buyer, Buyer.contact_id == Contact.id)).all() == [
             "ann@example.com"
         ]
+
+
+def _noted(session: Session, store: Any, buyers: dict[str, datetime]) -> dict[str, int]:
+    """Orders of these buyers (email local part → when), stored as an import stores them; the
+    buyers' contact ids."""
+    for name, when in buyers.items():
+        ingest_orders(
+            session, store, [order(f"o-{name}", when, email=f"{name}@example.com")], buyers_later=True
+        )
+    return dict(
+        session.execute(
+            select(Contact.email, Contact.id).where(
+                Contact.email.in_([f"{name}@example.com" for name in buyers])
+            )
+        ).all()
+    )
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("shares", [2, 3])
+def test_a_fold_in_shares_takes_every_note_and_leaves_what_recomputing_all_leaves(
+    db_url: str, shares: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(totals, "FOLD_PART", 3)  # each share in several transactions
+    rng = random.Random(shares)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        account_id = store.account_id
+        for i in range(40):
+            o = _random_order(rng, now, now - timedelta(days=600))
+            ingest_orders(
+                session,
+                store,
+                [
+                    order(
+                        f"o{i}",
+                        o["created"],
+                        email=f"{o['buyer']}@example.com",
+                        currency=o["currency"],
+                        total_price=o["total"],
+                        financial_status=o["status"] or None,
+                    )
+                ],
+                buyers_later=True,
+            )
+        noted = session.scalar(select(func.count(func.distinct(BuyerNote.contact_id))))
+    assert noted is not None
+    assert noted > 10
+    assert totals.fold_all_notes(db_url, account_id, shares=shares) == noted
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(BuyerNote)) == 0
+        folded = _kept(session)
+    assert len(folded["buyers"]) > 10  # a buyer of cancelled orders only has none
+    assert folded["contact_period_spend"]
+    assert folded["period_currencies"]
+    with session_scope(db_url) as session:
+        totals.rebuild(session, account_id)
+        period_spend.rebuild(session, account_id)
+    with session_scope(db_url) as session:
+        assert _kept(session) == folded
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_shares_of_a_fold_run_side_by_side_and_a_whole_fold_waits_for_them(db_url: str) -> None:
+    now = datetime.now(UTC)
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        account_id = store.account_id
+        # Ann's order is too old for the leaderboard's periods: her fold writes no shared count.
+        ids = _noted(session, store, {"ann": now - timedelta(days=3 * 365)})
+        mine = ids["ann@example.com"] % 2
+        n = 0
+        while True:  # a buyer in the other share, with a recent order; one in Ann's share is left out
+            n += 1
+            bob = next(iter(_noted(session, store, {f"bob{n}": now - timedelta(days=1)}).values()))
+            if bob % 2 != mine:
+                break
+            session.execute(delete(BuyerNote).where(BuyerNote.contact_id == bob))
+    with session_scope(db_url) as holding:
+        assert totals.fold_notes(holding, account_id, share=(mine, 2)) == 1  # not committed yet
+        with session_scope(db_url) as side_by_side:
+            side_by_side.execute(text("SET LOCAL lock_timeout = '2s'"))
+            assert totals.fold_notes(side_by_side, account_id, share=(1 - mine, 2)) == 1
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _fold_within(db_url, account_id, None, "200ms")  # a whole fold
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _fold_within(db_url, account_id, (mine, 2), "200ms")  # the same share
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(BuyerNote)) == 0
+        assert session.scalar(select(func.count()).where(Buyer.account_id == account_id)) == 2
+
+
+def _fold_within(db_url: str, account_id: int, share: tuple[int, int] | None, timeout: str) -> int:
+    """Fold, giving up when a lock is not granted within `timeout`."""
+    with session_scope(db_url) as session:
+        session.execute(text(f"SET LOCAL lock_timeout = '{timeout}'"))
+        return totals.fold_notes(session, account_id, share=share)
