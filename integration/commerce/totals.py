@@ -19,14 +19,24 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from integration.analytics import period_spend
 from integration.commerce import orders as order_rules
+from integration.contacts import engagement
 from integration.store import locks, session_scope
 from integration.store.bulk import among, chunks, insert_for, insert_rows
-from integration.store.models import Buyer, BuyerNote, Contact, ContactTotals, Order, Store, table_of
+from integration.store.models import (
+    Buyer,
+    BuyerNote,
+    Contact,
+    ContactTotals,
+    InteractionType,
+    Order,
+    Store,
+    table_of,
+)
 
 # Noted buyers recomputed in one transaction of a fold.
 FOLD_PART = 5_000
@@ -223,7 +233,32 @@ def fold_notes(
             select(Contact.id).where(Contact.account_id == account_id, among(session, Contact.id, part))
         )
     orders_changed(session, account_id, ids)
+    # What the import's batches left to the fold besides: each buyer's orders as its interactions,
+    # then its engagement group.
+    _orders_as_interactions(session, account_id, ids)
+    engagement.classify(session, account_id, ids)
     return len(noted)
+
+
+def _orders_as_interactions(session: Session, account_id: int, contact_ids: Sequence[int]) -> None:
+    """Move each contact's last interaction forward to its newest placed order, where that is newer
+    (what storing each order does outside an import)."""
+    for part in chunks(sorted(contact_ids)):
+        newest = (
+            select(Order.contact_id, func.max(Order.created_at).label("at"))
+            .where(*_counted_orders(account_id), among(session, Order.contact_id, part))
+            .group_by(Order.contact_id)
+            .subquery()
+        )
+        session.execute(
+            update(Contact)
+            .where(
+                Contact.id == newest.c.contact_id,
+                or_(Contact.last_interaction_at.is_(None), Contact.last_interaction_at < newest.c.at),
+            )
+            .values(last_interaction_at=newest.c.at, last_interaction_type=InteractionType.ORDER_PLACED.value)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> int:

@@ -75,8 +75,11 @@ def ingest_orders(
 ) -> Outcome:
     """Upsert a store's orders and their line items; an older version never overwrites a newer one.
 
-    With `buyers_later` (a bulk import) the buyers' totals and leaderboard rows are not recomputed
-    here but noted, for `totals.fold_notes` once the import's batches are stored.
+    With `buyers_later` (a bulk import) the buyers' totals and leaderboard rows, their last
+    interaction and so their engagement group are not brought up to date here but noted, for
+    `totals.fold_notes` once the import's batches are stored: a buyer's orders in many batches
+    touch its contact once. (An order that no longer counts, or moved to another contact, still
+    has its contacts' last interaction recomputed here.)
 
     Two writers may both find an order not stored yet; the second then waits at its key and updates
     the first's row without having read it. That batch is rolled back to its savepoint and stored
@@ -159,7 +162,8 @@ def _ingest_orders(
         for r, c in zip(fresh, contacts, strict=True)
         if is_placed(r)
     ]
-    touch_contacts(session, newest_hits(placed))
+    if not buyers_later:
+        touch_contacts(session, newest_hits(placed))
     recompute_last_interactions(session, store.account_id, retracted | former)
     carts.recover_by_orders(session, store, [ids[r.external_id] for r in fresh], former)
     totals.orders_changed(session, store.account_id, {*contacts, *former}, later=buyers_later)
@@ -168,7 +172,8 @@ def _ingest_orders(
     outcome.written = len(fresh)
     outcome.orders_changed = bool(fresh)
     outcome.unchanged += len(rows) - len(fresh)
-    outcome.contact_ids = {c for c in contacts if c is not None}
+    # The contacts whose group may change; an import's buyers are classified by the fold.
+    outcome.contact_ids = set() if buyers_later else {c for c in contacts if c is not None}
     return outcome
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,8 @@ from integration.store.models import (
     Contact,
     ContactPeriodSpend,
     ContactTotals,
+    EngagementStatus,
+    InteractionType,
     Order,
     PeriodCurrency,
     table_of,
@@ -291,3 +293,53 @@ def _fold_within(db_url: str, account_id: int, share: tuple[int, int] | None, ti
     with session_scope(db_url) as session:
         session.execute(text(f"SET LOCAL lock_timeout = '{timeout}'"))
         return totals.fold_notes(session, account_id, share=share)
+
+
+def test_the_fold_moves_each_buyers_last_interaction_to_its_newest_placed_order_and_classifies_it(
+    db_url: str,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = timedelta(days=1)
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        account_id = store.account_id
+        ingest_orders(
+            session,
+            store,
+            [
+                order("a1", now - 3 * day, email="ann@example.com"),
+                order("a2", now - day, email="ann@example.com", cancelled_at=now - day),
+                order("c1", now - 2 * day, email="cat@example.com"),
+                order("d1", now - 400 * day, email="dan@example.com"),
+            ],
+            buyers_later=True,
+        )
+        # Cat clicked an email after her order, while the import ran.
+        session.execute(
+            update(Contact)
+            .where(Contact.email == "cat@example.com")
+            .values(
+                last_interaction_at=now - timedelta(hours=1),
+                last_interaction_type=InteractionType.EMAIL_CLICK,
+            )
+        )
+    with session_scope(db_url) as session:
+        before = {c.email: c.last_interaction_at for c in session.scalars(select(Contact))}
+    # The batch left its buyers' orders to the fold: only Ann's last interaction was recomputed
+    # there, as her cancelled order no longer counts.
+    assert before == {
+        "ann@example.com": now - 3 * day,
+        "cat@example.com": now - timedelta(hours=1),
+        "dan@example.com": None,
+    }
+    assert totals.fold_all_notes(db_url, account_id) == 3
+    with session_scope(db_url) as session:
+        after = {
+            c.email: (c.last_interaction_at, c.last_interaction_type, c.engagement_status)
+            for c in session.scalars(select(Contact))
+        }
+    assert after == {
+        "ann@example.com": (now - 3 * day, InteractionType.ORDER_PLACED, EngagementStatus.ENGAGED),
+        "cat@example.com": (now - timedelta(hours=1), InteractionType.EMAIL_CLICK, EngagementStatus.ENGAGED),
+        "dan@example.com": (now - 400 * day, InteractionType.ORDER_PLACED, EngagementStatus.UNENGAGED),
+    }
