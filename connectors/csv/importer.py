@@ -42,7 +42,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.api.quick_load import quick_load
@@ -57,8 +57,8 @@ from integration.ingest import ingest_customers, ingest_orders
 from integration.ingest.isolation import StoredMeanwhile, ingest_isolated
 from integration.ingest.resolver import safe_email
 from integration.store import session_scope
-from integration.store.db import dispose_engines
-from integration.store.models import Store
+from integration.store.db import dispose_engines, run_committed_rows
+from integration.store.models import Checkout, Order, Store, table_of
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,14 @@ IMPORTED: dict[str, Callable[[Session, Store, Sequence[Any], bool], Outcome]] = 
 # Kinds whose plain records are read without the schema's machinery (the same record, as their
 # property tests hold); the others are loaded by their schema.
 QUICK_KINDS = {"customers", "orders"}
+# While an import fills a table, the planner's statistics still describe the table as it was
+# (autovacuum analyzes it a minute later at best): a lookup of a batch's orders among the store's
+# then takes a store of many orders for a store of few, and reads all of them with the index of the
+# store's orders by time, batch after batch. On PostgreSQL the tables whose rows a kind's batches
+# look up that way are analyzed from STATISTICS_FIRST stored records on, each time the import has
+# stored as many again. (Customers are looked up key by key, whatever the statistics say.)
+STATISTICS_FIRST = 5_000
+LOOKED_UP: dict[str, tuple[type[Any], ...]] = {"orders": (Order,), "checkouts": (Checkout,)}
 MAX_REPORTED = 1000
 # A bad row's cells are kept with its report, each cut to this many characters.
 MAX_CELL_CHARS = 200
@@ -145,6 +153,7 @@ def import_csv(
     batch: list[Item] = []
     storers = STORERS if make_url(database_url).get_backend_name() == "postgresql" else 1
     in_flight: deque[tuple[list[Item], frozenset[str] | None, Future[Stored]]] = deque()
+    statistics = _Statistics(database_url, kind)
     with _storers(storers) as writer:
 
         def hand_over(full: list[Item]) -> None:
@@ -156,6 +165,7 @@ def import_csv(
             ):
                 stored, _, outcome = in_flight.popleft()
                 _account(report, stored, outcome)
+                statistics.after(report.written + report.unchanged + report.duplicate)
                 report.bytes_read = counter.consumed
                 if progress and (full or in_flight):  # the last one is told once the import ends
                     progress(report)
@@ -180,6 +190,27 @@ def import_csv(
     if progress:
         progress(report)
     return report
+
+
+class _Statistics:
+    """The planner's statistics of the tables an import's batches look up, kept up with the import."""
+
+    def __init__(self, database_url: str, kind: str) -> None:
+        self.database_url = database_url
+        postgresql = make_url(database_url).get_backend_name() == "postgresql"
+        self.tables = [table_of(model).name for model in LOOKED_UP.get(kind, ())] if postgresql else []
+        self.due = STATISTICS_FIRST
+
+    def after(self, stored: int) -> None:
+        """Analyze the tables once `stored` records reach the next mark (twice the last one)."""
+        if not self.tables or stored < self.due:
+            return
+        self.due = 2 * stored
+        try:
+            run_committed_rows(self.database_url, f"ANALYZE {', '.join(self.tables)}", {})
+        except DBAPIError as exc:  # a user that may not analyze them: the import goes on without
+            logger.info("the import's tables could not be analyzed: %s", type(exc.orig).__name__)
+            self.tables = []
 
 
 def _storers(storers: int) -> Executor:

@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from connectors.csv.importer import BATCH_RECORDS, import_csv
 from integration.store import session_scope
@@ -264,3 +265,37 @@ def test_refunded_amounts_and_line_discounts_are_read_from_both_order_layouts(db
 def reported(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The errors without the bad rows' cells."""
     return [{k: v for k, v in e.items() if k != "cells"} for e in errors]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_large_import_keeps_the_planners_statistics_of_what_it_looks_up(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.csv import importer
+
+    monkeypatch.setattr(importer, "BATCH_RECORDS", 5)
+    monkeypatch.setattr(importer, "STATISTICS_FIRST", 10)
+    store_id = _store(db_url)
+    lines = [
+        "id,email,created_at,currency,total_price,line_item_title,line_item_quantity,line_item_price"
+    ] + [f"o{i},c{i % 7}@example.com,2026-04-03T09:00:00Z,CZK,10,Mug,1,10" for i in range(40)]
+
+    def analyzed() -> dict[str, int]:
+        with session_scope(db_url) as session:
+            session.execute(text("SELECT pg_stat_clear_snapshot()"))
+            return dict(
+                session.execute(
+                    text(
+                        "SELECT relname, analyze_count FROM pg_stat_user_tables"
+                        " WHERE relname IN ('orders', 'order_line_items')"
+                    )
+                ).all()
+            )
+
+    before = analyzed()
+    report = _import(db_url, store_id, "orders", "\n".join(lines).encode())
+    assert report.written == 40
+    after = analyzed()
+    # Analyzed at 10, 20 and 40 stored orders; the line items are not looked up by key.
+    assert after["orders"] - before["orders"] == 3
+    assert after["order_line_items"] == before["order_line_items"]
