@@ -196,7 +196,9 @@ class SendRecord(SendTimes):
 
 @dataclass
 class Outcome:
-    """What one ingest call did; `contact_ids` are the contacts whose classification may change.
+    """What one ingest call did; `contact_ids` are the contacts whose classification may change,
+    for the caller to classify (an orders import gives none: the fold that ends it classifies its
+    buyers).
 
     `duplicate` counts records already stored as they are (the same event id, or the same version
     of a record, again: a replay); `unchanged` counts those that changed nothing otherwise (an

@@ -1,9 +1,9 @@
-"""Import a CSV file into a store: stream it, validate each record, store valid ones in batches.
+"""Import a CSV file into a store: stream it, check each record, store the valid ones in batches.
 
 Memory stays flat whatever the file's size: rows are read lazily and stored a batch at a time, each
 batch in its own transaction (a crash loses at most the batch in flight; re-importing the same file
-changes nothing that was stored). While batches are being stored (mostly waiting on the database),
-the next one is read and validated, so the two overlap. On PostgreSQL two batches are stored at
+changes nothing that was stored). While batches are being checked and stored, the next one is
+read, so the two overlap. On PostgreSQL two batches are stored at
 once, each in its own transaction, unless they name the same record, customer or address: what
 concerns one customer is stored in the file's order, as by a single storer. At most three batches
 are held at once. Bad rows are reported by row number, column and reason while the good ones import.
@@ -13,15 +13,16 @@ have an interpreter of their own: as threads they took turns on one (reading and
 and preparing its statements, cost as much CPU as the database's work on it). The reader reads
 rows and builds each record in the API's JSON shape; a storer checks a batch of them against the
 API's schema and stores those that pass, so the checking is spread over the storers and what
-crosses between processes is plain text. The rows stay with the reader, which reports on them:
-a storer tells which of its records it refused or skipped, by their place in the batch. What a
-forked storer must not share with the importer (connections, locked streams, signal handlers) and
-how it leaves with it: `_storer_starts`.
+crosses between processes is plain values (text, lists of text, flags). The rows stay with the
+reader, which reports on them: a storer tells which of its records it refused or skipped, by their
+place in the batch. What a forked storer must not share with the importer (connections, locked
+streams, signal handlers) and how it leaves with it: `_storer_starts`.
 
 The buyers whose orders a batch wrote are noted rather than recomputed batch after batch: their
-totals and leaderboard rows are recomputed when the import ends, each noted buyer once, however
-many batches held its orders (meanwhile the scheduler's fold brings them up to date every ten
-minutes, and folds what an import that stopped half-way left).
+totals and leaderboard rows, their last interaction and their engagement group are brought up to
+date when the import ends, each noted buyer once, however many batches held its orders (meanwhile
+the scheduler's fold brings them up to date every ten minutes, and folds what an import that
+stopped half-way left).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ BATCH_RECORDS = 1000
 # How an import stores the kinds it stores otherwise than the API (the last argument: the whole
 # batch, not a record retried alone after it failed). A whole batch of customers is classified
 # next with nothing written in between, so new contacts can be inserted in their group; orders
-# leave their buyers' totals to the fold when the import ends.
+# leave what follows from them for their buyers (totals, last interaction, group) to the fold when
+# the import ends.
 IMPORTED: dict[str, Callable[[Session, Store, Sequence[Any], bool], Outcome]] = {
     "customers": lambda session, store, part, whole: ingest_customers(
         session, store, part, classified_next=whole
@@ -91,8 +93,9 @@ QUICK_KINDS = {"customers", "orders"}
 # (autovacuum analyzes it a minute later at best): a lookup of a batch's orders among the store's
 # then takes a store of many orders for a store of few, and reads all of them with the index of the
 # store's orders by time, batch after batch. On PostgreSQL the tables whose rows a kind's batches
-# look up that way are analyzed from STATISTICS_FIRST stored records on, each time the import has
-# stored as many again. (Customers are looked up key by key, whatever the statistics say.)
+# look up that way are analyzed from STATISTICS_FIRST written records on, each time the import has
+# written as many again, while batches are still to come. (Customers are looked up key by key,
+# whatever the statistics say.)
 STATISTICS_FIRST = 5_000
 LOOKED_UP: dict[str, tuple[type[Any], ...]] = {"orders": (Order,), "checkouts": (Checkout,)}
 MAX_REPORTED = 1000
@@ -165,7 +168,8 @@ def import_csv(
             ):
                 stored, _, outcome = in_flight.popleft()
                 _account(report, stored, outcome)
-                statistics.after(report.written + report.unchanged + report.duplicate)
+                if full:  # batches still to come, which look up what this one wrote
+                    statistics.after(report.written)
                 report.bytes_read = counter.consumed
                 if progress and (full or in_flight):  # the last one is told once the import ends
                     progress(report)
@@ -201,14 +205,18 @@ class _Statistics:
         self.tables = [table_of(model).name for model in LOOKED_UP.get(kind, ())] if postgresql else []
         self.due = STATISTICS_FIRST
 
-    def after(self, stored: int) -> None:
-        """Analyze the tables once `stored` records reach the next mark (twice the last one)."""
-        if not self.tables or stored < self.due:
+    def after(self, written: int) -> None:
+        """Analyze the tables once `written` records reach the next mark (twice the last one).
+
+        A table another process holds for maintenance (a VACUUM, an index being built) is skipped,
+        not waited for; so is one the database user may not analyze (PostgreSQL warns). A server
+        that refuses it outright (a standby) is not asked again by this import."""
+        if not self.tables or written < self.due:
             return
-        self.due = 2 * stored
+        self.due = 2 * written
         try:
-            run_committed_rows(self.database_url, f"ANALYZE {', '.join(self.tables)}", {})
-        except DBAPIError as exc:  # a user that may not analyze them: the import goes on without
+            run_committed_rows(self.database_url, f"ANALYZE (SKIP_LOCKED) {', '.join(self.tables)}", {})
+        except DBAPIError as exc:  # the import goes on without
             logger.info("the import's tables could not be analyzed: %s", type(exc.orig).__name__)
             self.tables = []
 
@@ -435,12 +443,14 @@ def _keys(kind: str, batch: list[Item]) -> frozenset[str] | None:
     keys: set[str] = set()
     for item in batch:
         record = item.record
+        # A record without an id names nothing: the schema refuses it.
         if kind == "orders":
-            keys.add(f"order:{record.get('id')}")
+            if (order := record.get("id")) is not None:
+                keys.add(f"order:{order}")
             if customer := record.get("customer_id"):
                 keys.add(f"customer:{customer}")
-        else:
-            keys.add(f"customer:{record.get('id')}")
+        elif (customer := record.get("id")) is not None:
+            keys.add(f"customer:{customer}")
         if (email := record.get("email")) and (address := safe_email(email)):
             keys.add(f"email:{address}")
     return frozenset(keys)

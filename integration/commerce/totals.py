@@ -9,8 +9,10 @@ leaderboard's period rows follow in the same call.
 
 A bulk import asks for the recomputation later (`later=True`): its batches note the buyers
 (`buyer_notes`, in the transaction that wrote their orders) and `fold_notes` recomputes each noted
-buyer once when the import ends, instead of once for every batch holding one of its orders. What
-reads these rows meanwhile sees them as they were before the import's orders.
+buyer once when the import ends, instead of once for every batch holding one of its orders; the
+fold also moves the buyer's last interaction to its newest order and classifies it, which the
+import's batches leave to it. What reads these rows meanwhile sees them as they were before the
+import's orders.
 """
 
 from __future__ import annotations
@@ -197,9 +199,12 @@ def fold_notes(
     (k, n), only the buyers whose contact id leaves k divided by n.
 
     Folds of one account take turns (an advisory lock until commit), but folds of different shares
-    of one division run side by side: their buyers differ, so do the rows they lock and write. The
-    notes are taken in the transaction that recomputes their buyers: a fold that fails leaves them
-    for the next.
+    of one division run side by side: their buyers differ, and so do the rows they lock and write,
+    but for the leaderboard's counts per period and currency, which every writer of the account
+    shares: each writes them last, right before its commit, so another waits for that moment
+    only. (Shares of different divisions do not exclude each other; only one division is used.)
+    The notes are taken in the transaction that recomputes their buyers: a fold that fails leaves
+    them for the next.
     """
     account_key = locks.lock_key("buyer-notes", account_id)
     if share is None:
@@ -232,11 +237,13 @@ def fold_notes(
         ids += session.scalars(
             select(Contact.id).where(Contact.account_id == account_id, among(session, Contact.id, part))
         )
-    orders_changed(session, account_id, ids)
-    # What the import's batches left to the fold besides: each buyer's orders as its interactions,
-    # then its engagement group.
+    # What the import's batches left to the fold besides the totals: each buyer's orders as its
+    # interactions, then its engagement group; before the totals, whose leaderboard counts are
+    # written last.
+    locks.lock_contacts(session, ids)
     _orders_as_interactions(session, account_id, ids)
     engagement.classify(session, account_id, ids)
+    orders_changed(session, account_id, ids)
     return len(noted)
 
 

@@ -311,6 +311,7 @@ def test_the_fold_moves_each_buyers_last_interaction_to_its_newest_placed_order_
                 order("a2", now - day, email="ann@example.com", cancelled_at=now - day),
                 order("c1", now - 2 * day, email="cat@example.com"),
                 order("d1", now - 400 * day, email="dan@example.com"),
+                order("e1", now - day, email="eve@example.com", financial_status="voided"),
             ],
             buyers_later=True,
         )
@@ -331,8 +332,9 @@ def test_the_fold_moves_each_buyers_last_interaction_to_its_newest_placed_order_
         "ann@example.com": now - 3 * day,
         "cat@example.com": now - timedelta(hours=1),
         "dan@example.com": None,
+        "eve@example.com": None,
     }
-    assert totals.fold_all_notes(db_url, account_id) == 3
+    assert totals.fold_all_notes(db_url, account_id) == 4
     with session_scope(db_url) as session:
         after = {
             c.email: (c.last_interaction_at, c.last_interaction_type, c.engagement_status)
@@ -342,4 +344,6 @@ def test_the_fold_moves_each_buyers_last_interaction_to_its_newest_placed_order_
         "ann@example.com": (now - 3 * day, InteractionType.ORDER_PLACED, EngagementStatus.ENGAGED),
         "cat@example.com": (now - timedelta(hours=1), InteractionType.EMAIL_CLICK, EngagementStatus.ENGAGED),
         "dan@example.com": (now - 400 * day, InteractionType.ORDER_PLACED, EngagementStatus.UNENGAGED),
+        # A voided order is no interaction.
+        "eve@example.com": (None, None, EngagementStatus.UNENGAGED),
     }

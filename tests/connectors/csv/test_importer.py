@@ -296,6 +296,8 @@ def test_a_large_import_keeps_the_planners_statistics_of_what_it_looks_up(
     report = _import(db_url, store_id, "orders", "\n".join(lines).encode())
     assert report.written == 40
     after = analyzed()
-    # Analyzed at 10, 20 and 40 stored orders; the line items are not looked up by key.
-    assert after["orders"] - before["orders"] == 3
+    # Analyzed at 10 and 20 written orders (every batch names the same customers, so each is
+    # stored before the next is handed over); not at 40, the last: nothing is looked up after it.
+    # The line items are not looked up by key.
+    assert after["orders"] - before["orders"] == 2
     assert after["order_line_items"] == before["order_line_items"]
