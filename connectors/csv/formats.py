@@ -98,10 +98,10 @@ def items(kind: str, header: list[str], rows: Iterator[Row], as_of: datetime) ->
     return "storepulse", (build(r, stamp) for r in rows)
 
 
-def _cells(row: Row, names: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The fields of `names` (field → column) the row has a value for, and `names` itself."""
+def _cells(row: Row, names: dict[str, str]) -> dict[str, Any]:
+    """The fields of `names` (field → column) the row has a value for."""
     cells = row.cells
-    return {field: cells[column] for field, column in names.items() if cells.get(column)}, names
+    return {field: cells[column] for field, column in names.items() if cells.get(column)}
 
 
 def _convert(
@@ -130,7 +130,7 @@ _OUR_CUSTOMER_COLUMNS = {**_OUR_CUSTOMER, "tags": "tags"}
 
 
 def _our_customer(row: Row, stamp: str) -> Item:
-    record, _ = _cells(row, _OUR_CUSTOMER)
+    record = _cells(row, _OUR_CUSTOMER)
     _convert(row, record, "tags", "tags", _tags)
     record.setdefault("updated_at", stamp)
     return Item(row.number, record, _OUR_CUSTOMER_COLUMNS, row.cells)
@@ -153,7 +153,7 @@ _OUR_EVENT_COLUMNS = {**_OUR_EVENT, "machine_open": "machine_open"}
 
 
 def _our_event(row: Row, stamp: str) -> Item:
-    record, _ = _cells(row, _OUR_EVENT)
+    record = _cells(row, _OUR_EVENT)
     _convert(row, record, "machine_open", "machine_open", lambda v: v.lower() in ("1", "true", "yes"))
     if "event_id" not in record:
         # Without an id, the row's own content names the event, so a re-import adds nothing.
@@ -203,7 +203,7 @@ _OUR_ORDER = {c: c for c in ORDER_COLUMNS}
 
 
 def _our_orders(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
-    return _grouped(rows, "id", lambda r: _cells(r, _OUR_ORDER), LINE_ITEM_COLUMNS, stamp)
+    return _grouped(rows, "id", lambda r: (_cells(r, _OUR_ORDER), _OUR_ORDER), LINE_ITEM_COLUMNS, stamp)
 
 
 CHECKOUT_COLUMNS = [
@@ -224,7 +224,9 @@ _OUR_CHECKOUT = {c: c for c in CHECKOUT_COLUMNS}
 
 
 def _our_checkouts(rows: Iterator[Row], stamp: str) -> Iterator[Item]:
-    return _grouped(rows, "token", lambda r: _cells(r, _OUR_CHECKOUT), LINE_ITEM_COLUMNS, stamp)
+    return _grouped(
+        rows, "token", lambda r: (_cells(r, _OUR_CHECKOUT), _OUR_CHECKOUT), LINE_ITEM_COLUMNS, stamp
+    )
 
 
 SHOPIFY_CUSTOMER = {
@@ -244,7 +246,7 @@ _SHOPIFY_CUSTOMER_COLUMNS = {
 
 
 def _shopify_customer(row: Row, stamp: str) -> Item:
-    record, _ = _cells(row, SHOPIFY_CUSTOMER)
+    record = _cells(row, SHOPIFY_CUSTOMER)
     if "id" in record:
         record["id"] = record["id"].lstrip("'")  # the export quotes the id against spreadsheets
     else:
@@ -289,12 +291,12 @@ SHOPIFY_TIMES = ("created_at", "processed_at", "cancelled_at")
 
 
 def _shopify_order_fields(row: Row) -> tuple[dict[str, Any], dict[str, str]]:
-    record, columns = _cells(row, SHOPIFY_ORDER)
+    record = _cells(row, SHOPIFY_ORDER)
     record["id"] = record.get("id") or record.get("name", "")
     for field in SHOPIFY_TIMES:  # "2025-10-07 09:50:26 +0200" → ISO 8601
         if field in record:
             record[field] = _shopify_time(record[field])
-    return record, columns
+    return record, SHOPIFY_ORDER
 
 
 def _shopify_orders(rows: Iterator[Row], stamp: str) -> Iterator[Item]:

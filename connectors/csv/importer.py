@@ -469,14 +469,14 @@ def _account(report: Report, batch: list[Item], stored: Future[Stored]) -> None:
     report.duplicate += outcome.duplicate
     for place, path, reason in result.refused:
         item = batch[place]
-        report.refuse(item.row, _column(item, path), reason, item.cells)
+        report.refuse(item.row, item.column(path), reason, item.cells)
     for skipped in outcome.skipped:
         index = skipped.get("index")
         found = batch[index] if isinstance(index, int) else None
         field = skipped.get("field", "")
         report.refuse(
             found.row if found else 0,
-            _column(found, field) if found else field,
+            found.column(field) if found else field,
             skipped.get("reason", ""),
             found.cells if found else None,
         )
@@ -490,8 +490,3 @@ def _flatten(messages: Any, prefix: str = "") -> Iterator[tuple[str, list[str]]]
         yield prefix, messages
     else:
         yield prefix, [str(messages)]
-
-
-def _column(item: Item, path: str) -> str:
-    """The file's column behind a field path (`email`, `line_items.1.price`), else the path itself."""
-    return item.column(path)

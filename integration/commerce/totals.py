@@ -186,6 +186,12 @@ def orders_changed(
         )
         return
     locks.lock_contacts(session, ids)  # one writer recomputes a buyer at a time, reading the other's orders
+    _recompute(session, account_id, ids)
+
+
+def _recompute(session: Session, account_id: int, ids: Iterable[int]) -> None:
+    """Recompute these locked contacts' rows: totals, buyer rows, then the leaderboard's (whose
+    counts per period, shared by every writer of the account, are written last)."""
     refresh(session, account_id, ids)
     period_spend.refresh_spend(session, account_id, ids)
 
@@ -240,10 +246,10 @@ def fold_notes(
     # What the import's batches left to the fold besides the totals: each buyer's orders as its
     # interactions, then its engagement group; before the totals, whose leaderboard counts are
     # written last.
-    locks.lock_contacts(session, ids)
+    locks.lock_contacts(session, ids)  # as orders_changed locks them
     _orders_as_interactions(session, account_id, ids)
     engagement.classify(session, account_id, ids)
-    orders_changed(session, account_id, ids)
+    _recompute(session, account_id, ids)
     return len(noted)
 
 
