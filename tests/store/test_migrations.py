@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -245,3 +245,62 @@ def test_the_upgrade_gives_each_existing_store_its_own_public_key(own_database: 
         assert session.scalars(select(Store.allowed_origins)).all() == [None, None]
     assert len(keys) == len(set(keys)) == 2
     assert all(k.startswith("pk_") and len(k) == 27 for k in keys)
+
+
+def _compression(url: str) -> dict[str, str]:
+    """How each column 0035 names compresses its values ('' for the server's default)."""
+    with get_engine(url).connect() as connection:
+        return dict(
+            connection.execute(
+                text(
+                    "SELECT attrelid::regclass::text || '.' || attname, attcompression::text"
+                    " FROM pg_attribute WHERE (attrelid::regclass::text, attname) IN"
+                    " (('inbox', 'body'), ('import_parts', 'data'), ('export_parts', 'data'))"
+                )
+            ).all()
+        )
+
+
+def _stored_with(url: str, store_id: int, delivery_id: str, body: bytes) -> str:
+    """Store a delivery as the webhooks do; how its body was compressed."""
+    row = inbox.delivery_row(
+        "shopify", "orders/create", delivery_id, body, store_id, None, None, None, None, True
+    )
+    ((stored_id, _),) = inbox.store_committed(url, [row])
+    with get_engine(url).connect() as connection:
+        return str(
+            connection.execute(
+                text("SELECT pg_column_compression(body) FROM inbox WHERE id = :id"), {"id": stored_id}
+            ).scalar()
+        )
+
+
+def test_bodies_are_compressed_with_lz4_where_the_server_has_it(own_database: str) -> None:
+    """0035: on a server built with lz4, new delivery bodies and file blocks are compressed with it;
+    bodies stored before keep pglz and read as they were; going back restores the default. On a
+    server without lz4 nothing changes."""
+    url = own_database
+    if not url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL setting")
+    with get_engine(url).connect() as connection:
+        methods = connection.execute(
+            text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        ).scalar()
+    has_lz4 = "lz4" in (methods or [])
+    with session_scope(url) as session:
+        store_id = make_store(session).id
+    # A Shopify order's body: a few kB of JSON, compressed by whichever method the column names.
+    body = json.dumps({"id": 1, "line_items": [{"title": f"Mug {i}", "quantity": i} for i in range(120)]})
+    _downgrade(url, "0034")
+    assert set(_compression(url).values()) == {""}
+    assert _stored_with(url, store_id, "before", body.encode()) == "pglz"
+    upgrade(url)
+    assert _compression(url) == dict.fromkeys(
+        ("inbox.body", "import_parts.data", "export_parts.data"), "l" if has_lz4 else ""
+    )
+    assert _stored_with(url, store_id, "after", body.encode()) == ("lz4" if has_lz4 else "pglz")
+    with session_scope(url) as session:
+        bodies = session.execute(select(InboxDelivery.delivery_id, InboxDelivery.body)).all()
+    assert sorted(bodies) == [("after", body.encode()), ("before", body.encode())]
+    _downgrade(url, "0034")
+    assert set(_compression(url).values()) == {""}
