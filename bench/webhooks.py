@@ -12,6 +12,11 @@ server's trivial endpoint.
    route that touches neither database nor Redis, are the ceiling; the ratios compare the two.
    `/ping`'s fast run is made again right after the webhook's, and the ceiling of the throughput
    ratio is the mean of the two (the machine's pace drifts within a run; both figures are given).
+   Each fast run also reports the CPU time a request cost each kind of process (`cpu_ms`: the web
+   workers, PostgreSQL, Redis and the load generator, read from the operating system around the
+   run; PostgreSQL and Redis are every process of that name on the machine, so a given shared
+   server's other work counts too), and `busy_cores`, their sum over the run's time: a ratio of
+   CPU per request moves less with the machine's pace than one of requests a second.
 2. Starts one `storepulse worker --burst` process on the filled inbox and reports deliveries
    normalized per second, beside the ceiling of parsing the same bodies and inserting their orders
    and line items with plain executemany INSERTs: timed from the process's start to its exit, and
@@ -38,10 +43,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
-from bench.servers import given_or_throwaway
+from bench.servers import SERVING, given_or_throwaway
 from integration.accounts import add_store, create_account
 from integration.crypto import encrypt_json
 from integration.store import session_scope
@@ -108,15 +114,61 @@ def client_main(args: argparse.Namespace) -> None:
     payloads = deliveries(args.deliveries, args.seed, args.platform)
     # Other orders: the fast run stores new ones too.
     more = deliveries(args.deliveries, args.seed + 10, args.platform)
+    cpu = _ProcessCpu(args.web_pid)
     results: dict[str, Any] = {}
     for target in ("/ping", webhook_path(args.platform, args.store_id)):
         paced = _run(args.port, target, payloads, rate=args.rate, connections=16)
-        flat = _run(args.port, target, more, rate=None, connections=8, id_offset=1)
+        flat = _run(args.port, target, more, rate=None, connections=8, id_offset=1, cpu=cpu)
         results["/ping" if target == "/ping" else "webhook"] = {"paced": paced, "unpaced": flat}
     # `/ping` again right after the webhook's fast run: this machine's pace drifts within a run, and
     # the ceiling is taken as the mean of the runs on either side of it.
-    results["/ping"]["unpaced_after"] = _run(args.port, "/ping", more, rate=None, connections=8, id_offset=2)
+    results["/ping"]["unpaced_after"] = _run(
+        args.port, "/ping", more, rate=None, connections=8, id_offset=2, cpu=cpu
+    )
     print(json.dumps(results))  # noqa: T201 - the parent process reads this line
+
+
+class _ProcessCpu:
+    """CPU seconds used so far by each kind of process: the web server's (its master and workers),
+    PostgreSQL's and Redis's (every process of that name) and this load generator's."""
+
+    def __init__(self, web_pid: int | None) -> None:
+        self._web = psutil.Process(web_pid) if web_pid else None
+        self._me = psutil.Process()
+
+    def __call__(self) -> dict[str, dict[int, float]]:
+        kinds: dict[str, list[psutil.Process]] = {
+            "web": [], "postgres": [], "redis": [], "client": [self._me]
+        }  # fmt: skip
+        if self._web is not None:
+            kinds["web"] = [self._web, *self._web.children(recursive=True)]
+        for process in psutil.process_iter(["name"]):
+            name = process.info["name"] or ""
+            if name == "postgres" or name.startswith("postgres:"):
+                kinds["postgres"].append(process)
+            elif name.startswith("redis-server"):
+                kinds["redis"].append(process)
+        used: dict[str, dict[int, float]] = {}
+        for kind, processes in kinds.items():
+            used[kind] = {}
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                except psutil.Error:  # ended meanwhile
+                    continue
+                used[kind][process.pid] = times.user + times.system
+        return used
+
+    @staticmethod
+    def per_request(
+        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], requests: int
+    ) -> dict[str, float]:
+        """Milliseconds of CPU a request cost each kind (a process started meanwhile counts whole)."""
+        spent = {
+            kind: sum(t - before.get(kind, {}).get(pid, 0.0) for pid, t in now.items())
+            for kind, now in after.items()
+        }
+        return {kind: round(1000 * seconds / max(requests, 1), 3) for kind, seconds in spent.items()}
 
 
 def _run(
@@ -126,12 +178,12 @@ def _run(
     rate: float | None,
     connections: int,
     id_offset: int = 0,
-) -> dict[str, float]:
+    cpu: _ProcessCpu | None = None,
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
     next_index = [0]
-    started = time.perf_counter()
 
     def work() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -179,19 +231,26 @@ def _run(
                     errors[0] += 1
 
     threads = [threading.Thread(target=work) for _ in range(connections)]
+    used_before = cpu() if cpu is not None else None
+    started = time.perf_counter()  # the paced requests' schedule starts here too
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
-    return {
+    result: dict[str, Any] = {
         "requests": len(latencies),
         "errors": errors[0],
         "per_second": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(ordered),
         "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
     }
+    if cpu is not None and used_before is not None:
+        per_request = _ProcessCpu.per_request(used_before, cpu(), len(latencies))
+        result["cpu_ms"] = {**per_request, "total": round(sum(per_request.values()), 3)}
+        result["busy_cores"] = round(result["cpu_ms"]["total"] * len(latencies) / 1000 / elapsed, 2)
+    return result
 
 
 def main() -> None:
@@ -209,6 +268,7 @@ def main() -> None:
     parser.add_argument("--web-threads", type=int, default=4, help="threads per web worker (as the Procfile)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--web-pid", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client_main(args)
@@ -248,7 +308,7 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         "STOREPULSE_LOG_LEVEL": "WARNING",
     }
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers",
+        [sys.executable, "-m", "gunicorn", *SERVING, "--bind", f"127.0.0.1:{args.port}", "--workers",
          str(args.web_workers), "--threads", str(args.web_threads), "integration.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -257,7 +317,7 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         client = subprocess.run(
             [sys.executable, "-m", "bench.webhooks", "--client", "--port", str(args.port), "--deliveries",
              str(args.deliveries), "--rate", str(args.rate), "--platform", args.platform,
-             "--store-id", str(store_id)],
+             "--store-id", str(store_id), "--web-pid", str(gunicorn.pid)],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
         http_results = json.loads(client.stdout.strip().splitlines()[-1])
@@ -298,6 +358,15 @@ def _measure(args: argparse.Namespace, url: str, redis_url: str, workdir: Path) 
         "ping_throughput_per_second": ping_per_second,
         "ping_throughput_before_and_after": [ping[k]["per_second"] for k in ("unpaced", "unpaced_after")],
         "throughput_ratio": hook["unpaced"]["per_second"] / ping_per_second,
+        "webhook_cpu_ms": hook["unpaced"]["cpu_ms"],
+        "ping_cpu_ms": [ping[k]["cpu_ms"] for k in ("unpaced", "unpaced_after")],
+        "busy_cores_webhook_and_ping": [
+            hook["unpaced"]["busy_cores"],
+            *(ping[k]["busy_cores"] for k in ("unpaced", "unpaced_after")),
+        ],
+        # What a delivery costs the machine beside /ping, in CPU rather than in requests a second.
+        "cpu_ratio": statistics.mean(ping[k]["cpu_ms"]["total"] for k in ("unpaced", "unpaced_after"))
+        / hook["unpaced"]["cpu_ms"]["total"],
         "inbox_pending_before_worker": pending,
         "worker_seconds": drain_seconds,
         "worker_processed": processed,
