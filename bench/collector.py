@@ -56,7 +56,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from bench.servers import given_or_throwaway
+from bench.servers import SERVING, given_or_throwaway
 from integration.accounts import add_store, create_account
 from integration.store import session_scope
 from integration.store.db import dispose_engines, upgrade
@@ -469,7 +469,7 @@ def _serve_and_load(
 ) -> dict[str, Any]:
     """Start gunicorn with `env`, run the client process against `targets`, stop gunicorn."""
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers",
+        [sys.executable, "-m", "gunicorn", *SERVING, "--bind", f"127.0.0.1:{args.port}", "--workers",
          str(args.workers), "--threads", str(args.web_threads), "integration.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

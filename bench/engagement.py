@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 
 from bench import webhooks
 from bench.generator import run_generator
-from bench.servers import migrated_store
+from bench.servers import SERVING, migrated_store
 from integration.accounts import add_store, create_account, create_api_key
 from integration.analytics import history
 from integration.analytics.stats import SubscriptionFilter, cached_stats, refresh_stats
@@ -385,7 +385,7 @@ def freshness(settings: Settings, load_rate: float) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+        [sys.executable, "-m", "gunicorn", *SERVING, "--bind", f"127.0.0.1:{port}", "--workers", "2",
          "integration.web.app:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

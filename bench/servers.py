@@ -16,6 +16,9 @@ from sqlalchemy.engine import make_url
 
 from integration.store.db import upgrade
 
+# gunicorn's settings file, as the Procfile gives it (its hooks: `integration.web.serving`).
+SERVING = ["--config", "python:integration.web.serving"]
+
 
 def throwaway_postgres(workdir: Path, database: str = "bench") -> str:
     """Start a PostgreSQL server (stopped when the process exits) with default settings; return a URL."""

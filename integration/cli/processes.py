@@ -6,6 +6,7 @@ import click
 
 from integration.cli.common import read_settings
 from integration.cli.supervisor import supervise
+from integration.operations.memory import keep_loaded_objects
 from jobs import schedule
 from jobs.worker import run as run_worker
 
@@ -17,7 +18,11 @@ def worker(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a job worker (rides out Redis and database outages; SIGTERM finishes or returns its job)."""
     # A SimpleWorker runs jobs in this process: jobs are short and batched, so a fork per job
     # would cost more than most jobs, and the engine's connection pool stays warm.
-    run_worker(read_settings(quiet=False), list(queues), burst=burst)
+    settings = read_settings(quiet=False)
+    # The job modules are loaded by now (`jobs.schedule` names every periodic one, and with them
+    # the domain): out of the collector's full collections, which a drain otherwise ran over them.
+    keep_loaded_objects()
+    run_worker(settings, list(queues), burst=burst)
 
 
 @click.command("scheduler")

@@ -53,6 +53,8 @@ def commands(host: str, port: int, worker_count: int) -> list[list[str]]:
         sys.executable,
         "-m",
         "gunicorn",
+        "--config",
+        "python:integration.web.serving",
         "--bind",
         f"{host}:{port}",
         "--workers",

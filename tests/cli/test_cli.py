@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import signal
 import time
 from typing import Any
 
@@ -228,3 +230,18 @@ def test_email_sources_a_sendgrid_source_needs_its_key_and_one_without_says_it_r
     everyone = json.loads(invoke("sources", "list", "--json").output)["sources"]
     [again] = [s for s in everyone if s["id"] == old_id]
     assert again["problem"] is None
+
+
+def test_a_worker_keeps_what_it_loaded_out_of_full_collections(invoke: Any) -> None:
+    """`storepulse worker` freezes what it loaded before its first job (`integration.operations.memory`)."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    gc.unfreeze()
+    try:
+        result = invoke("worker", "--burst")  # no job waiting: it starts, finds none and stops
+        assert result.exit_code == 0, result.output
+        assert gc.get_freeze_count() > 0
+        assert not any(o is invoke for o in gc.get_objects())  # alive before it started: out of sight
+    finally:
+        gc.unfreeze()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
