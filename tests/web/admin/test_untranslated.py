@@ -182,11 +182,12 @@ def test_every_page_shows_only_translated_text(pseudo_app: Flask, settings: Sett
                 role=Role.OWNER,
             )
         )
-        create_api_key(session, account_id, "warehouse")
+        # data too: random hex, shown cut ("7532031478ee…"), whose letters may stand alone
+        key_prefix = create_api_key(session, account_id, "warehouse")[0].prefix
         add_email_source(session, account_id, EmailTool.MAILCHIMP, "Newsletter")
     client = pseudo_app.test_client()
     sign_in(client, email)
-    data = {email, "Boutique Nord", "warehouse", "Newsletter", public_key}
+    data = {email, "Boutique Nord", "warehouse", "Newsletter", public_key, key_prefix}
     pages = admin_pages(pseudo_app)
     assert "/admin/" in pages
     assert len(pages) >= 5
