@@ -10,16 +10,14 @@ import shlex
 import sys
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from gunicorn.app.wsgiapp import WSGIApplication
 
 from bench.servers import SERVING
+from bench.storm import procfile_commands
 from integration.cli.supervisor import commands
 from integration.web import serving
-
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 class _Node:
@@ -36,11 +34,8 @@ def _garbage_cycle() -> weakref.ref[_Node]:
 
 
 def _procfile_web() -> list[str]:
-    line = next(
-        line for line in (REPOSITORY / "Procfile").read_text().splitlines() if line.startswith("web:")
-    )
     # The shell's ${NAME:-default}, as a Procfile runner expands it with the variable unset.
-    return shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line.removeprefix("web:")))
+    return shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", procfile_commands()["web"]))
 
 
 def _hook_loaded_by(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> object:
