@@ -275,13 +275,12 @@ def _stored_with(url: str, store_id: int, delivery_id: str, body: bytes) -> str:
         )
 
 
+@pytest.mark.parametrize("own_database", ["postgresql"], indirect=True)  # a PostgreSQL setting
 def test_bodies_are_compressed_with_lz4_where_the_server_has_it(own_database: str) -> None:
     """0035: on a server built with lz4, new delivery bodies and file blocks are compressed with it;
     bodies stored before keep pglz and read as they were; going back restores the default. On a
     server without lz4 nothing changes."""
     url = own_database
-    if not url.startswith("postgresql"):
-        pytest.skip("a PostgreSQL setting")
     with get_engine(url).connect() as connection:
         methods = connection.execute(
             text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
