@@ -43,7 +43,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.api.quick_load import quick_load
@@ -58,8 +58,9 @@ from integration.ingest import ingest_customers, ingest_orders
 from integration.ingest.isolation import StoredMeanwhile, ingest_isolated
 from integration.ingest.resolver import safe_email
 from integration.store import session_scope
-from integration.store.db import dispose_engines, run_committed_rows
+from integration.store.db import dispose_engines
 from integration.store.models import Checkout, Order, Store, table_of
+from integration.store.statistics import KeptStatistics
 from integration.store.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,9 @@ def import_csv(
     batch: list[Item] = []
     storers = STORERS if make_url(database_url).get_backend_name() == "postgresql" else 1
     in_flight: deque[tuple[list[Item], frozenset[str] | None, Future[Stored]]] = deque()
-    statistics = _Statistics(database_url, kind)
+    statistics = KeptStatistics(
+        database_url, [table_of(model).name for model in LOOKED_UP.get(kind, ())], first=STATISTICS_FIRST
+    )
     with _storers(storers) as writer:
 
         def hand_over(full: list[Item]) -> None:
@@ -194,31 +197,6 @@ def import_csv(
     if progress:
         progress(report)
     return report
-
-
-class _Statistics:
-    """The planner's statistics of the tables an import's batches look up, kept up with the import."""
-
-    def __init__(self, database_url: str, kind: str) -> None:
-        self.database_url = database_url
-        postgresql = make_url(database_url).get_backend_name() == "postgresql"
-        self.tables = [table_of(model).name for model in LOOKED_UP.get(kind, ())] if postgresql else []
-        self.due = STATISTICS_FIRST
-
-    def after(self, written: int) -> None:
-        """Analyze the tables once `written` records reach the next mark (twice the last one).
-
-        A table another process holds for maintenance (a VACUUM, an index being built) is skipped,
-        not waited for; so is one the database user may not analyze (PostgreSQL warns). A server
-        that refuses it outright (a standby) is not asked again by this import."""
-        if not self.tables or written < self.due:
-            return
-        self.due = 2 * written
-        try:
-            run_committed_rows(self.database_url, f"ANALYZE (SKIP_LOCKED) {', '.join(self.tables)}", {})
-        except DBAPIError as exc:  # the import goes on without
-            logger.info("the import's tables could not be analyzed: %s", type(exc.orig).__name__)
-            self.tables = []
 
 
 def _storers(storers: int) -> Executor:

@@ -39,6 +39,7 @@ from integration.store.models import (
     Store,
     table_of,
 )
+from integration.store.statistics import KeptStatistics
 
 # Noted buyers recomputed in one transaction of a fold.
 FOLD_PART = 5_000
@@ -46,6 +47,11 @@ FOLD_PART = 5_000
 # each folded on a connection of its own, side by side. The work is the database's, one core a
 # connection, and the import has finished storing: its cores are free.
 IMPORT_FOLD_SHARES = 2
+# A fold of at least this many notes keeps the planner's statistics of these tables (by name):
+# those it reads, analyzed before it begins, and those it writes, as it writes them.
+STATISTICS_FIRST = 5_000
+READ_BY_FOLDS = ("contacts",)
+WRITTEN_BY_FOLDS = ("contact_totals", "buyers", "contact_period_spend")
 
 COLUMNS = (
     "contact_id",
@@ -282,23 +288,42 @@ def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> in
     A part's transaction is short, so what else writes these buyers' rows (a webhook's orders)
     waits for one part at most; notes written meanwhile (an import still running) are left for
     the next fold, so a fold ends.
+
+    A fold of many buyers (an import's) keeps the planner's statistics up with what it reads and
+    writes (`KeptStatistics`): the contacts an import has just added are analyzed before it
+    begins, and the rows it writes each time as many buyers again have been folded. Without, each
+    part's statements read all of the account's rows written so far, part after part.
     """
+    notes = table_of(BuyerNote)
     with session_scope(database_url) as session:
-        up_to = session.scalar(select(func.max(BuyerNote.id)).where(BuyerNote.account_id == account_id))
+        up_to = session.scalar(select(func.max(notes.c.id)).where(notes.c.account_id == account_id))
         postgresql = session.get_bind().dialect.name == "postgresql"
+        many = postgresql and up_to is not None and _at_least(session, account_id, up_to, STATISTICS_FIRST)
     if up_to is None:
         return 0
+    if many:
+        KeptStatistics(database_url, READ_BY_FOLDS).analyze()
+    written = KeptStatistics(database_url, WRITTEN_BY_FOLDS if many else (), first=STATISTICS_FIRST)
     if shares < 2 or not postgresql:
-        return _fold_share(database_url, account_id, up_to, None)
+        return _fold_share(database_url, account_id, up_to, None, written)
     with ThreadPoolExecutor(max_workers=shares, thread_name_prefix="fold") as pool:
         folding = [
-            pool.submit(_fold_share, database_url, account_id, up_to, (share, shares))
+            pool.submit(_fold_share, database_url, account_id, up_to, (share, shares), written)
             for share in range(shares)
         ]
         return sum(part.result() for part in folding)
 
 
-def _fold_share(database_url: str, account_id: int, up_to: int, share: tuple[int, int] | None) -> int:
+def _at_least(session: Session, account_id: int, up_to: int, count: int) -> bool:
+    """Whether the account has at least `count` notes up to `up_to` (reading no more than that)."""
+    notes = table_of(BuyerNote)
+    some = select(notes.c.id).where(notes.c.account_id == account_id, notes.c.id <= up_to).limit(count)
+    return (session.scalar(select(func.count()).select_from(some.subquery())) or 0) >= count
+
+
+def _fold_share(
+    database_url: str, account_id: int, up_to: int, share: tuple[int, int] | None, written: KeptStatistics
+) -> int:
     folded = 0
     while True:
         with session_scope(database_url) as session:
@@ -306,6 +331,7 @@ def _fold_share(database_url: str, account_id: int, up_to: int, share: tuple[int
         if not done:
             return folded
         folded += done
+        written.add(done)
 
 
 def noted_accounts(session: Session) -> list[int]:

@@ -288,6 +288,51 @@ def test_shares_of_a_fold_run_side_by_side_and_a_whole_fold_waits_for_them(db_ur
         assert session.scalar(select(func.count()).where(Buyer.account_id == account_id)) == 2
 
 
+def _analyzed(db_url: str) -> dict[str, int]:
+    """How often each table of a fold was analyzed so far."""
+    with session_scope(db_url) as session:
+        session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        return dict(
+            session.execute(
+                text("SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(:tables)"),
+                {"tables": [*totals.READ_BY_FOLDS, *totals.WRITTEN_BY_FOLDS, "orders"]},
+            ).all()
+        )
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("buyers", [5, 20])
+def test_a_fold_of_many_buyers_keeps_the_planners_statistics_of_what_it_reads_and_writes(
+    db_url: str, buyers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(totals, "STATISTICS_FIRST", 6)
+    monkeypatch.setattr(totals, "FOLD_PART", 3)  # each share in several transactions
+    now = datetime.now(UTC)
+    with session_scope(db_url) as session:
+        store = make_store(session)
+        account_id = store.account_id
+        _noted(session, store, {f"buyer{n}": now - timedelta(days=n + 1) for n in range(buyers)})
+    before = _analyzed(db_url)
+    assert totals.fold_all_notes(db_url, account_id, shares=2) == buyers
+    after = _analyzed(db_url)
+    changed = {table: after[table] - before[table] for table in after}
+    if buyers < 6:  # a few buyers (the scheduler's fold after a few webhooks): nothing analyzed
+        assert set(changed.values()) == {0}
+        return
+    # The contacts, read by every part, before the fold; the rows it writes once 6 buyers are
+    # folded, then at twice the count of that moment (12 to 14: parts of 1 to 3 buyers from the
+    # two shares): never a third time at 20 buyers. The orders are the import's to analyze.
+    assert changed == {
+        "contacts": 1,
+        "contact_totals": 2,
+        "buyers": 2,
+        "contact_period_spend": 2,
+        "orders": 0,
+    }
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).where(Buyer.account_id == account_id)) == buyers
+
+
 def _fold_within(db_url: str, account_id: int, share: tuple[int, int] | None, timeout: str) -> int:
     """Fold, giving up when a lock is not granted within `timeout`."""
     with session_scope(db_url) as session:
