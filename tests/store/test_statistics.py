@@ -6,24 +6,15 @@ import logging
 import threading
 
 import pytest
-from sqlalchemy import text
 
-from integration.store import session_scope
 from integration.store.statistics import KeptStatistics
+from tests.support.statistics import analyze_counts
 
 TABLES = ("orders", "contacts")
 
 
 def analyzed(url: str) -> dict[str, int]:
-    """How often each of TABLES was analyzed, by anyone, since the server's statistics began."""
-    with session_scope(url) as session:
-        session.execute(text("SELECT pg_stat_clear_snapshot()"))
-        return dict(
-            session.execute(
-                text("SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(:tables)"),
-                {"tables": list(TABLES)},
-            ).all()
-        )
+    return analyze_counts(url, TABLES)
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -35,6 +35,7 @@ from integration.store.models import (
 )
 from jobs import compute
 from tests.support.builders import make_store, order
+from tests.support.statistics import analyze_counts
 
 COLUMNS = [
     "id", "customer_id", "email", "created_at", "updated_at", "cancelled_at", "financial_status",
@@ -288,18 +289,6 @@ def test_shares_of_a_fold_run_side_by_side_and_a_whole_fold_waits_for_them(db_ur
         assert session.scalar(select(func.count()).where(Buyer.account_id == account_id)) == 2
 
 
-def _analyzed(db_url: str) -> dict[str, int]:
-    """How often each table of a fold was analyzed so far."""
-    with session_scope(db_url) as session:
-        session.execute(text("SELECT pg_stat_clear_snapshot()"))
-        return dict(
-            session.execute(
-                text("SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(:tables)"),
-                {"tables": [*totals.READ_BY_FOLDS, *totals.WRITTEN_BY_FOLDS, "orders"]},
-            ).all()
-        )
-
-
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("buyers", [5, 20])
 def test_a_fold_of_many_buyers_keeps_the_planners_statistics_of_what_it_reads_and_writes(
@@ -312,9 +301,10 @@ def test_a_fold_of_many_buyers_keeps_the_planners_statistics_of_what_it_reads_an
         store = make_store(session)
         account_id = store.account_id
         _noted(session, store, {f"buyer{n}": now - timedelta(days=n + 1) for n in range(buyers)})
-    before = _analyzed(db_url)
+    tables = [*totals.READ_BY_FOLDS, *totals.WRITTEN_BY_FOLDS, "orders"]
+    before = analyze_counts(db_url, tables)
     assert totals.fold_all_notes(db_url, account_id, shares=2) == buyers
-    after = _analyzed(db_url)
+    after = analyze_counts(db_url, tables)
     changed = {table: after[table] - before[table] for table in after}
     if buyers < 6:  # a few buyers (the scheduler's fold after a few webhooks): nothing analyzed
         assert set(changed.values()) == {0}

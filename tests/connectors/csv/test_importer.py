@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from connectors.csv.importer import BATCH_RECORDS, import_csv
 from integration.store import session_scope
@@ -22,6 +22,7 @@ from integration.store.models import (
     SubscriptionStatus,
 )
 from tests.support.builders import make_store
+from tests.support.statistics import analyze_counts
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "shopify"
 AS_OF = datetime(2026, 5, 1, tzinfo=UTC)
@@ -281,16 +282,7 @@ def test_a_large_import_keeps_the_planners_statistics_of_what_it_looks_up(
     ] + [f"o{i},c{i % 7}@example.com,2026-04-03T09:00:00Z,CZK,10,Mug,1,10" for i in range(40)]
 
     def analyzed() -> dict[str, int]:
-        with session_scope(db_url) as session:
-            session.execute(text("SELECT pg_stat_clear_snapshot()"))
-            return dict(
-                session.execute(
-                    text(
-                        "SELECT relname, analyze_count FROM pg_stat_user_tables"
-                        " WHERE relname IN ('orders', 'order_line_items')"
-                    )
-                ).all()
-            )
+        return analyze_counts(db_url, ["orders", "order_line_items"])
 
     before = analyzed()
     report = _import(db_url, store_id, "orders", "\n".join(lines).encode())
