@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, bindparam, or_, select, update
+from sqlalchemy import Interval, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from integration.commerce import cart_events
@@ -126,6 +126,12 @@ def recover_by_orders(
     """
     if not order_ids:
         return 0
+    # A store no checkout reaches (its orders come from a file, an API or a platform that sends
+    # none) has nothing to settle: asked once, under the lock every settle of the store takes, so a
+    # checkout another transaction is storing meanwhile waits, and then settles with these orders.
+    locks.hold(session, [lock_key("carts", store.id)])
+    if not session.scalar(select(exists().where(*_live(store)))):
+        return 0
     checkout_ids: set[int] = set()
     contact_ids: set[int] = set(former_contacts)
     for part in chunks(list(order_ids)):
@@ -193,6 +199,11 @@ def settle(
     return len(changed)
 
 
+def _live(store: Store) -> tuple[Any, ...]:
+    """The store's checkouts that are not deleted."""
+    return (Checkout.store_id == store.id, Checkout.deleted_at.is_(None))
+
+
 def _load(session: Session, store: Store, checkout_ids: set[int], contact_ids: set[int]) -> dict[int, Cart]:
     """The store's live checkouts among these, with every checkout of their contacts."""
     columns = (
@@ -211,7 +222,7 @@ def _load(session: Session, store: Store, checkout_ids: set[int], contact_ids: s
         Checkout.recovered_by_order_id,
         Checkout.recovery_rule,
     )
-    live = (Checkout.store_id == store.id, Checkout.deleted_at.is_(None))
+    live = _live(store)
     rows: list[Any] = []
     for part in chunks(sorted(checkout_ids)):
         rows.extend(session.execute(select(*columns).where(*live, among(session, Checkout.id, part))).all())
