@@ -289,9 +289,10 @@ def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> in
     waits for one part at most; notes written meanwhile (an import still running) are left for
     the next fold, so a fold ends.
 
-    A fold of many buyers (an import's) keeps the planner's statistics up with what it reads and
+    A fold of many notes (an import's) keeps the planner's statistics up with what it reads and
     writes (`KeptStatistics`): the contacts an import has just added are analyzed before it
-    begins, and the rows it writes each time as many buyers again have been folded. Without, each
+    begins, and the rows it writes once STATISTICS_FIRST buyers are folded and each time as many
+    again. Without, each
     part's statements read all of the account's rows written so far, part after part.
     """
     notes = table_of(BuyerNote)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from integration.store import session_scope
 
 
 def analyze_counts(database_url: str, tables: Iterable[str]) -> dict[str, int]:
-    """Each table's count of analyses so far (by anyone), read afresh: the statistics views keep
-    what a transaction first read of them until they are told to forget it."""
+    """Each table's count of `ANALYZE`s run on it so far (autovacuum's are counted apart), read
+    afresh: the statistics views keep what a transaction first read of them until told to forget."""
     with session_scope(database_url) as session:
         session.execute(text("SELECT pg_stat_clear_snapshot()"))
         return dict(
@@ -20,3 +22,20 @@ def analyze_counts(database_url: str, tables: Iterable[str]) -> dict[str, int]:
                 {"tables": list(tables)},
             ).all()
         )
+
+
+def record_analyses(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The tables of each `ANALYZE` that `KeptStatistics` runs from now on, in order; each still
+    runs. (Counting the server's analyses instead would miss one that `SKIP_LOCKED` skipped because
+    autovacuum held the table at that moment.)"""
+    from integration.store import statistics
+
+    analyses: list[list[str]] = []
+    run = statistics.run_committed_rows
+
+    def recording(url: str, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        analyses.append(sql.removeprefix("ANALYZE (SKIP_LOCKED) ").split(", "))
+        return run(url, sql, params)
+
+    monkeypatch.setattr(statistics, "run_committed_rows", recording)
+    return analyses
