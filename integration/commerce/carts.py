@@ -152,7 +152,7 @@ def recover_by_orders(
                         )
                     )
                 )
-    return settle(session, store, checkout_ids, contact_ids)
+    return _settle_held(session, store, checkout_ids, contact_ids)
 
 
 def settle(
@@ -178,13 +178,20 @@ def settle(
     Settles of one store take turns (an advisory lock held until commit), so a checkout and its
     order stored by two workers at once are always decided together by the later of the two.
     """
-    account = session.get(Account, store.account_id)
-    assert account is not None  # noqa: S101 - a store always has its account
-    windows = Windows.of(account)
     # Two transactions storing a checkout and its order at once would each miss the other's
     # uncommitted row and leave the cart undecided: the second to settle waits for the first's
     # commit, and then reads both (READ COMMITTED).
     locks.hold(session, [lock_key("carts", store.id)])
+    return _settle_held(session, store, checkout_ids, contact_ids)
+
+
+def _settle_held(
+    session: Session, store: Store, checkout_ids: Iterable[int], contact_ids: Iterable[int]
+) -> int:
+    """`settle`, the store's settle lock held already."""
+    account = session.get(Account, store.account_id)
+    assert account is not None  # noqa: S101 - a store always has its account
+    windows = Windows.of(account)
     carts_ = _load(session, store, set(checkout_ids), set(contact_ids))
     if not carts_:
         return 0

@@ -292,8 +292,7 @@ def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> in
     A fold of many notes (an import's) keeps the planner's statistics up with what it reads and
     writes (`KeptStatistics`): the contacts an import has just added are analyzed before it
     begins, and the rows it writes once STATISTICS_FIRST buyers are folded and each time as many
-    again. Without, each
-    part's statements read all of the account's rows written so far, part after part.
+    again. Without, each part's statements read all of the account's rows written so far.
     """
     notes = table_of(BuyerNote)
     with session_scope(database_url) as session:
@@ -303,7 +302,7 @@ def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> in
     if up_to is None:
         return 0
     if many:
-        KeptStatistics(database_url, READ_BY_FOLDS).analyze()
+        KeptStatistics(database_url, READ_BY_FOLDS, first=STATISTICS_FIRST).analyze()
     written = KeptStatistics(database_url, WRITTEN_BY_FOLDS if many else (), first=STATISTICS_FIRST)
     if shares < 2 or not postgresql:
         return _fold_share(database_url, account_id, up_to, None, written)

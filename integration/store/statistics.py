@@ -25,17 +25,14 @@ from integration.store.db import run_committed_rows
 
 logger = logging.getLogger(__name__)
 
-# Records written before the first ANALYZE: below it, what a stale plan costs is small.
-FIRST = 5_000
-
 
 class KeptStatistics:
-    """Analyze `tables` once the records written reach `first`, then twice the count of the last
-    time, and so on. Safe to share between threads writing at once: one of them analyzes at each
-    mark, and the analyses take turns (one started while another runs would skip the tables the
-    other holds)."""
+    """Analyze `tables` once the records written reach `first` (below it, what a stale plan costs is
+    small), then twice the count of the last time, and so on. Safe to share between threads writing
+    at once: one of them analyzes at each mark, and the analyses take turns (one started while
+    another runs would skip the tables the other holds)."""
 
-    def __init__(self, database_url: str, tables: Sequence[str], first: int = FIRST) -> None:
+    def __init__(self, database_url: str, tables: Sequence[str], *, first: int) -> None:
         self.database_url = database_url
         postgresql = make_url(database_url).get_backend_name() == "postgresql"
         self.tables = list(tables) if postgresql else []
