@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from integration.analytics import period_spend
@@ -249,35 +249,30 @@ def fold_notes(
         ids += session.scalars(
             select(Contact.id).where(Contact.account_id == account_id, among(session, Contact.id, part))
         )
-    # What the import's batches left to the fold besides the totals: each buyer's orders as its
-    # interactions, then its engagement group; before the totals, whose leaderboard counts are
-    # written last.
+    # What the import's batches left to the fold besides the totals: each buyer's newest order as
+    # its last interaction, and its engagement group, in one write of each contact; before the
+    # totals, whose leaderboard counts are written last.
     locks.lock_contacts(session, ids)  # as orders_changed locks them
-    _orders_as_interactions(session, account_id, ids)
-    engagement.classify(session, account_id, ids)
+    engagement.classify_after(
+        session, account_id, ids, lambda part: _newest_orders(session, account_id, part)
+    )
     _recompute(session, account_id, ids)
     return len(noted)
 
 
-def _orders_as_interactions(session: Session, account_id: int, contact_ids: Sequence[int]) -> None:
-    """Move each contact's last interaction forward to its newest placed order, where that is newer
-    (what storing each order does outside an import)."""
-    for part in chunks(sorted(contact_ids)):
-        newest = (
-            select(Order.contact_id, func.max(Order.created_at).label("at"))
-            .where(*_counted_orders(account_id), among(session, Order.contact_id, part))
-            .group_by(Order.contact_id)
-            .subquery()
+def _newest_orders(session: Session, account_id: int, contact_ids: Sequence[int]) -> Any:
+    """Each of these contacts' newest placed order, as an interaction (contact_id, at, type): what
+    storing each order does outside an import, the fold moves each last interaction forward to."""
+    return (
+        select(
+            Order.contact_id.label("contact_id"),
+            func.max(Order.created_at).label("at"),
+            literal(InteractionType.ORDER_PLACED.value).label("type"),
         )
-        session.execute(
-            update(Contact)
-            .where(
-                Contact.id == newest.c.contact_id,
-                or_(Contact.last_interaction_at.is_(None), Contact.last_interaction_at < newest.c.at),
-            )
-            .values(last_interaction_at=newest.c.at, last_interaction_type=InteractionType.ORDER_PLACED.value)
-            .execution_options(synchronize_session=False)
-        )
+        .where(*_counted_orders(account_id), among(session, Order.contact_id, contact_ids))
+        .group_by(Order.contact_id)
+        .subquery("newest")
+    )
 
 
 def fold_all_notes(database_url: str, account_id: int, *, shares: int = 1) -> int:

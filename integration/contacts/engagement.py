@@ -9,14 +9,14 @@ of group is appended to the transition log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import String, and_, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from integration.store.bulk import among, chunks
+from integration.store.bulk import among, chunks, rows_table
 from integration.store.models import Account, Contact, EngagementStatus, EngagementTransition, table_of
 from integration.store.types import utcnow
 
@@ -46,23 +46,7 @@ def classify(
         return 0
     now = now or utcnow()
     cutoff = now - timedelta(days=account.engagement_window_days)
-    target = case(
-        (Contact.blocked_reason.is_not(None), EngagementStatus.BLOCKED.value),
-        (Contact.last_interaction_at >= cutoff, EngagementStatus.ENGAGED.value),
-        else_=EngagementStatus.UNENGAGED.value,
-    )
-    reason = case(
-        (Contact.blocked_reason.is_not(None), Contact.blocked_reason),
-        (Contact.last_interaction_at >= cutoff, Contact.last_interaction_type),
-        (Contact.last_interaction_at.is_not(None), "window_expired"),
-        else_="no_interaction",
-    )
-    since = case(
-        (Contact.blocked_reason.is_not(None), Contact.blocked_at),
-        (Contact.last_interaction_at >= cutoff, Contact.last_interaction_at),
-        (Contact.last_interaction_at.is_not(None), literal(now, Contact.engagement_since.type)),
-        else_=Contact.first_seen_at,
-    )
+    target, reason, since = _group_of(cutoff, now, Contact.last_interaction_at, Contact.last_interaction_type)
     base: list[Any] = [
         Contact.account_id == account_id,
         Contact.deleted_at.is_(None),
@@ -80,21 +64,7 @@ def classify(
     )
     changed = 0
     for where in scopes:
-        session.execute(
-            table_of(EngagementTransition)
-            .insert()
-            .from_select(
-                ["account_id", "contact_id", "from_status", "to_status", "at", "reason"],
-                select(
-                    Contact.account_id,
-                    Contact.id,
-                    Contact.engagement_status,
-                    target,
-                    literal(now, EngagementTransition.at.type),
-                    reason,
-                ).where(*where),
-            )
-        )
+        session.execute(_transitions(target, reason, now, where))
         result = session.execute(
             update(Contact)
             .where(*where)
@@ -108,6 +78,121 @@ def classify(
         # that transaction commits, so two workers storing the same account's records would each
         # wait for the other (a deadlock) or take turns.
         account.classified_at = now
+    if changed:
+        logger.info("account %s: %d contacts changed engagement group", account_id, changed)
+    return changed
+
+
+def _transitions(target: Any, reason: Any, now: datetime, where: list[Any]) -> Any:
+    """The INSERT logging each contact `where` holds moving from its group to `target`."""
+    return (
+        table_of(EngagementTransition)
+        .insert()
+        .from_select(
+            ["account_id", "contact_id", "from_status", "to_status", "at", "reason"],
+            select(
+                Contact.account_id,
+                Contact.id,
+                Contact.engagement_status,
+                target,
+                literal(now, EngagementTransition.at.type),
+                reason,
+            ).where(*where),
+        )
+    )
+
+
+def _group_of(cutoff: datetime, now: datetime, last_at: Any, last_type: Any) -> tuple[Any, Any, Any]:
+    """A contact's group, its reason and since when, given its last interaction (time and type)."""
+    target = case(
+        (Contact.blocked_reason.is_not(None), EngagementStatus.BLOCKED.value),
+        (last_at >= cutoff, EngagementStatus.ENGAGED.value),
+        else_=EngagementStatus.UNENGAGED.value,
+    )
+    reason = case(
+        (Contact.blocked_reason.is_not(None), Contact.blocked_reason),
+        (last_at >= cutoff, last_type),
+        (last_at.is_not(None), "window_expired"),
+        else_="no_interaction",
+    )
+    since = case(
+        (Contact.blocked_reason.is_not(None), Contact.blocked_at),
+        (last_at >= cutoff, last_at),
+        (last_at.is_not(None), literal(now, Contact.engagement_since.type)),
+        else_=Contact.first_seen_at,
+    )
+    return target, reason, since
+
+
+Interactions = Callable[[Sequence[int]], Any]
+
+
+def classify_after(
+    session: Session,
+    account_id: int,
+    contact_ids: Iterable[int],
+    interactions: Interactions,
+    now: datetime | None = None,
+) -> int:
+    """Move these contacts' last interaction forward to the newer ones `interactions` gives, and
+    bring their engagement status up to date, each contact updated once; return how many changed
+    group.
+
+    The same rows as setting the last interactions first and then calling `classify`, with each
+    contact written once instead of twice (every index of `contacts` is written with each
+    version). `interactions(ids)` is a derived table of (`contact_id`, `at`, `type`) for some of
+    `ids`, at most one row a contact, read once a part; a contact's last interaction moves where
+    its row is newer (a deleted contact's too, though it keeps its group).
+    """
+    account = session.get(Account, account_id)
+    if account is None:
+        return 0
+    now = now or utcnow()
+    cutoff = now - timedelta(days=account.engagement_window_days)
+    changed = 0
+    for part in chunks(sorted(set(contact_ids))):
+        # Read once: both statements below join them (as a subquery, each would compute them anew).
+        read = session.execute(select(*interactions(part).c)).all()
+        newer = rows_table(
+            session,
+            "newer",
+            {"contact_id": Contact.id.type, "at": Contact.last_interaction_at.type, "type": String()},
+            [{"contact_id": contact_id, "at": at, "type": kind} for contact_id, at, kind in read],
+        )
+        found = (
+            select(Contact.id.label("id"), newer.c.at, newer.c.type)
+            .select_from(Contact)
+            .outerjoin(newer, newer.c.contact_id == Contact.id)
+            .where(Contact.account_id == account_id, among(session, Contact.id, part))
+            .subquery("found")
+        )
+        moves = and_(
+            found.c.at.is_not(None),
+            or_(Contact.last_interaction_at.is_(None), Contact.last_interaction_at < found.c.at),
+        )
+        last_at = case((moves, found.c.at), else_=Contact.last_interaction_at)
+        last_type = case((moves, found.c.type), else_=Contact.last_interaction_type)
+        target, reason, since = _group_of(cutoff, now, last_at, last_type)
+        regroups = and_(Contact.deleted_at.is_(None), Contact.engagement_status.is_distinct_from(target))
+        mine = [Contact.id == found.c.id, Contact.account_id == account_id]
+        logged = session.execute(
+            _transitions(target, reason, now, [*mine, regroups]).returning(
+                table_of(EngagementTransition).c.contact_id
+            )
+        )
+        changed += len(logged.all())  # counted as returned: its row count came back as -1 on PostgreSQL
+        session.execute(
+            update(Contact)
+            .where(*mine, or_(regroups, moves))
+            .values(
+                last_interaction_at=last_at,
+                last_interaction_type=last_type,
+                engagement_status=case((regroups, target), else_=Contact.engagement_status),
+                engagement_reason=case((regroups, reason), else_=Contact.engagement_reason),
+                engagement_since=case((regroups, since), else_=Contact.engagement_since),
+            )
+            .execution_options(synchronize_session=False)
+        )
     if changed:
         logger.info("account %s: %d contacts changed engagement group", account_id, changed)
     return changed
