@@ -199,8 +199,9 @@ def run_rows_written(
     store's customers; the orders from the staging table with their contact (by email: one
     customer per email in the generated file) and their lines, as the plain writes write them;
     then the import's totals, buyer rows, leaderboard period rows and engagement changes, copied
-    for the new contacts. Nothing is read, checked or computed besides, and no buyer is noted for
-    a fold."""
+    for the new contacts, and its counts of buyers per period and currency. Nothing is read,
+    checked or computed besides (but a table pairing the two accounts' contact ids, to copy by),
+    and no buyer is noted for a fold."""
     with _connect(url) as conn:
         started = time.perf_counter()
         conn.execute(f"CREATE TEMPORARY TABLE staged ({STAGED['orders']})")
@@ -239,15 +240,16 @@ def run_rows_written(
             "INSERT INTO orders (store_id, external_id, number, email, created_at, updated_at, currency,"
             " total_price, total_refunded, ingested_at, contact_id)"
             " SELECT DISTINCT ON (s.id) %(store)s, s.id, s.number, lower(s.email), s.created_at,"
-            " s.created_at, s.currency, s.total_price, 0, now(), c.id FROM staged s"
+            " now(), s.currency, s.total_price, 0, now(), c.id FROM staged s"
             " LEFT JOIN contacts c ON c.account_id = %(account)s AND c.email = lower(s.email) ORDER BY s.id",
             ids,
         )
         conn.execute(PLAIN_WRITES["orders"][1], ids)
+        same_store = "CASE WHEN t.store_id = 0 THEN 0 ELSE %(store)s END"  # account-wide rows stay so
         for table in COPIED_AFTER_ORDERS:
             replaced = {"account_id": "%(account)s", "contact_id": "m.new_id"}
-            if table == "contact_period_spend":  # the account-wide rows (store 0) stay account-wide
-                replaced["store_id"] = "CASE WHEN t.store_id = 0 THEN 0 ELSE %(store)s END"
+            if table == "contact_period_spend":
+                replaced["store_id"] = same_store
             conn.execute(
                 _copy_rows(
                     conn, table, replaced, f"FROM {table} t JOIN moved m ON m.old_id = t.contact_id"
@@ -255,6 +257,14 @@ def run_rows_written(
                 ),
                 ids,
             )  # fmt: skip
+        # The leaderboard's count of buyers per period and currency (the store's and the account's).
+        conn.execute(
+            _copy_rows(
+                conn, "period_currencies", {"account_id": "%(account)s", "store_id": same_store},
+                "FROM period_currencies t WHERE t.account_id = %(from_account)s",
+            ),
+            ids,
+        )  # fmt: skip
         conn.commit()
         return time.perf_counter() - started
 

@@ -44,12 +44,11 @@ def _contacts(session: Session, account_id: int, rng: random.Random, count: int)
         session.flush()
         if rng.random() < 0.7:
             days = rng.choice([0, 1, 50, 100, 179, 181, 300, 400])
+            at = NOW - timedelta(days=days, hours=rng.choice([0, 5]))
+            if last is not None and rng.random() < 0.2:
+                at = last  # as new as the stored one: nothing moves
             interactions.append(
-                {
-                    "contact_id": contact.id,
-                    "at": NOW - timedelta(days=days, hours=rng.choice([0, 5])),
-                    "type": InteractionType.ORDER_PLACED.value,
-                }
+                {"contact_id": contact.id, "at": at, "type": InteractionType.ORDER_PLACED.value}
             )
     return interactions
 
@@ -90,6 +89,13 @@ def test_one_statement_leaves_what_moving_then_classifying_leaves(db_url: str, s
         newer = _contacts(session, account_id, rng, 120)
         ids = list(session.scalars(select(Contact.id).where(Contact.account_id == account_id)))
         now = NOW
+        # Another account's contact, named among the ids and given an interaction: left as it is.
+        other = Contact(
+            account_id=make_store(session).account_id, email="other@example.com", first_seen_at=NOW
+        )
+        session.add(other)
+        session.flush()
+        untouched = _state(session, other.account_id)
 
         # The two steps, each a statement of its own: the interactions moved forward, then classify.
         steps = session.begin_nested()
@@ -110,8 +116,10 @@ def test_one_statement_leaves_what_moving_then_classifying_leaves(db_url: str, s
             columns = {"contact_id": BigInteger(), "at": UTCDateTime(), "type": String()}
             return rows_table(session, "newer", columns, [r for r in newer if r["contact_id"] in set(part)])
 
-        changed = engagement.classify_after(session, account_id, ids, interactions, now=now)
+        newer.append({"contact_id": other.id, "at": NOW, "type": InteractionType.ORDER_PLACED.value})
+        changed = engagement.classify_after(session, account_id, [*ids, other.id], interactions, now=now)
         assert _state(session, account_id) == expected
+        assert _state(session, other.account_id) == untouched
     assert changed == changed_in_steps
     assert changed > 0
     # The draw holds every case the statement tells apart.
