@@ -114,7 +114,8 @@ def test_one_statement_leaves_what_moving_then_classifying_leaves(db_url: str, s
 
         def interactions(part: Any) -> Any:
             columns = {"contact_id": BigInteger(), "at": UTCDateTime(), "type": String()}
-            return rows_table(session, "newer", columns, [r for r in newer if r["contact_id"] in set(part)])
+            named = set(part)
+            return rows_table(session, "newer", columns, [r for r in newer if r["contact_id"] in named])
 
         newer.append({"contact_id": other.id, "at": NOW, "type": InteractionType.ORDER_PLACED.value})
         changed = engagement.classify_after(session, account_id, [*ids, other.id], interactions, now=now)
